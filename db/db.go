@@ -1,0 +1,250 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Sentinel errors the store returns; callers map them to HTTP codes.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// DefaultURL is the local Postgres used when DATABASE_URL is empty.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/wagw?sslmode=disable"
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Config says how to reach Postgres.
+type Config struct {
+	// URL is a postgres:// connection URL. Default DefaultURL.
+	URL string
+	// CreateDatabase creates the database named in URL when it is missing.
+	CreateDatabase bool
+	// MaxOpenConns bounds the pool. Default 16.
+	MaxOpenConns int
+}
+
+// Open connects to Postgres (creating the database first when asked and
+// missing) and pings it.
+func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
+	if cfg.URL == "" {
+		cfg.URL = DefaultURL
+	}
+	if cfg.MaxOpenConns == 0 {
+		cfg.MaxOpenConns = 16
+	}
+	if cfg.CreateDatabase {
+		if err := createDatabase(ctx, cfg.URL); err != nil {
+			return nil, err
+		}
+	}
+	conn, err := sqlx.Open("postgres", cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	conn.SetMaxOpenConns(cfg.MaxOpenConns)
+	conn.SetMaxIdleConns(cfg.MaxOpenConns)
+	conn.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := conn.PingContext(pctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("reach postgres at %s: %w (is it running? start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)", redact(cfg.URL), err)
+	}
+	return conn, nil
+}
+
+// createDatabase connects to the server's "postgres" database and creates
+// the database named in rawURL when it does not exist.
+func createDatabase(ctx context.Context, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if name == "" {
+		return nil
+	}
+	admin := *u
+	admin.Path = "/postgres"
+	conn, err := sql.Open("postgres", admin.String())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var exists bool
+	if err := conn.QueryRowContext(cctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("reach postgres at %s: %w (is it running? start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)", redact(rawURL), err)
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.ExecContext(cctx, `CREATE DATABASE `+pq.QuoteIdentifier(name))
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "42P04" { // created concurrently
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// DropDatabase removes the database named in rawURL; tests use it.
+func DropDatabase(ctx context.Context, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	admin := *u
+	admin.Path = "/postgres"
+	conn, err := sql.Open("postgres", admin.String())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(name)+` WITH (FORCE)`)
+	return err
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "DATABASE_URL"
+	}
+	return u.Redacted()
+}
+
+const (
+	sqlMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    int PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`
+	sqlMigrationLock    = `SELECT pg_advisory_xact_lock(727377)`
+	sqlMigrationApplied = `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`
+	sqlMigrationRecord  = `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`
+)
+
+// Migrate applies the embedded migrations that are not applied yet, each in
+// its own transaction, under an advisory lock so that several processes
+// starting at once apply each migration once. It returns the names applied.
+func Migrate(ctx context.Context, conn *sqlx.DB) ([]string, error) {
+	if _, err := conn.ExecContext(ctx, sqlMigrationsTable); err != nil {
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	entries, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	var applied []string
+	for _, e := range entries {
+		var version int
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &version); err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
+		}
+		body, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		done, err := migrateOne(ctx, conn, version, e.Name(), string(body))
+		if err != nil {
+			return applied, fmt.Errorf("migration %s: %w", e.Name(), err)
+		}
+		if done {
+			applied = append(applied, e.Name())
+		}
+	}
+	return applied, nil
+}
+
+func migrateOne(ctx context.Context, conn *sqlx.DB, version int, name, body string) (bool, error) {
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, sqlMigrationLock); err != nil {
+		return false, err
+	}
+	var exists bool
+	if err := tx.QueryRowContext(ctx, sqlMigrationApplied, version).Scan(&exists); err != nil {
+		return false, err
+	}
+	if exists {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, body); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, sqlMigrationRecord, version, name); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// IsTransient reports whether err is worth retrying: the connection failed,
+// the server is shutting down or overloaded, or the transaction lost a
+// deadlock or serialization race.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code.Class() {
+		case "08", // connection exception
+			"40", // transaction rollback: deadlock, serialization
+			"53", // insufficient resources
+			"57", // operator intervention: admin shutdown, cannot connect now
+			"58": // system error
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, pq.ErrSSLNotSupported) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "driver: bad connection") || strings.Contains(msg, "connection refused") || strings.Contains(msg, "EOF")
+}
+
+// mapErr turns driver errors into the package's sentinels.
+func mapErr(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "23505" {
+		return fmt.Errorf("%w: %s", ErrConflict, pqErr.Detail)
+	}
+	return err
+}

@@ -1,0 +1,84 @@
+package whatsapp
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// EnvelopeVersion is the version written into every Envelope. Consumers
+// reject envelopes with a higher version than they understand.
+const EnvelopeVersion = 1
+
+// Kind says what an Envelope carries.
+type Kind string
+
+// The kinds of event that travel on the events topic.
+const (
+	// KindMessage is one inbound message from a contact (Envelope.Message).
+	KindMessage Kind = "message"
+	// KindStatus is one status of an outbound message (Envelope.Status).
+	KindStatus Kind = "status"
+	// KindCommand is a command from the HTTP API or the relay (Envelope.Command).
+	KindCommand Kind = "command"
+	// KindNotice is anything else Meta sends: value.errors, template status,
+	// account updates, user preferences, message echoes. Kept raw in Envelope.Raw.
+	KindNotice Kind = "notice"
+)
+
+// Contact identifies a WhatsApp user. Since 2026 Meta may omit the phone
+// number (WaID) and identify a user only by a business-scoped user id.
+type Contact struct {
+	WaID   string `json:"wa_id,omitempty"`
+	UserID string `json:"user_id,omitempty"`
+	Name   string `json:"name,omitempty"`
+}
+
+// Key is the contact's partitioning key: the wa_id when known, otherwise the
+// business-scoped user id. Empty when the contact is unknown.
+func (c Contact) Key() string {
+	if c.WaID != "" {
+		return c.WaID
+	}
+	return c.UserID
+}
+
+// Command is a state change requested through the API (assign, claim,
+// reply…) or reported by the relay (send outcome). Type names the command;
+// Data is its JSON body, decoded by the consumer.
+type Command struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Envelope is one record on the events topic: exactly one message, status,
+// command or notice, with the identity of the contact it belongs to.
+type Envelope struct {
+	Version int    `json:"v"`
+	ID      string `json:"id"` // wamid, "wamid:status", command id, or a notice hash
+	Kind    Kind   `json:"kind"`
+	// Field is the webhook field the event came from ("messages", …); empty for commands.
+	Field              string    `json:"field,omitempty"`
+	WABAID             string    `json:"waba_id,omitempty"`
+	PhoneNumberID      string    `json:"phone_number_id,omitempty"`
+	DisplayPhoneNumber string    `json:"display_phone_number,omitempty"`
+	Contact            Contact   `json:"contact"`
+	OccurredAt         time.Time `json:"occurred_at"`
+	ReceivedAt         time.Time `json:"received_at"`
+
+	Message *Message        `json:"message,omitempty"`
+	Status  *Status         `json:"status,omitempty"`
+	Command *Command        `json:"command,omitempty"`
+	Raw     json.RawMessage `json:"raw,omitempty"` // notices: the change's value object
+}
+
+// Key is the Kafka record key: the contact's key, or for events that belong
+// to no contact the phone number id, else the WABA id.
+func (e *Envelope) Key() string {
+	if k := e.Contact.Key(); k != "" {
+		return k
+	}
+	if e.PhoneNumberID != "" {
+		return "pn:" + e.PhoneNumberID
+	}
+	return "waba:" + e.WABAID
+}

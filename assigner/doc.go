@@ -1,0 +1,63 @@
+// Package assigner is wagw's assignment domain: agents, teams, inboxes
+// with their routing rules, conversations and their assignees, and the
+// pure functions that decide who handles a conversation and why.
+//
+// It does no I/O, reads no clock (now is always passed in), logs nothing
+// and has no globals. The one outside read is the time zone database,
+// through time.LoadLocation, for business-hours rules; a binary that
+// cannot rely on the system's zoneinfo should import time/tzdata in main.
+//
+// # How the store uses it
+//
+// The store (package db) loads the state into these plain structs, calls a
+// decision function inside its transaction, and persists the returned
+// Decision in the same transaction; the Decision's doc comment lists what
+// to write. Decisions carry both the full resulting state (TeamID,
+// Assignees, Queued) and the deltas (Added, Removed, Updated, Chosen,
+// OpenCountDelta), and every step is explained by a Reason: a stable Code
+// for machines and a sentence for an admin ("Ana was skipped: offline
+// since 10:02 (no heartbeat for 7 min).").
+//
+// Errors are sentinels for the HTTP API: ErrInvalid and ErrNotMember
+// (422), ErrAlreadyClaimed and ErrResolved (409).
+//
+// # Rules (DESIGN §6) and where they live
+//
+//	1  conversation opened             DecideOpen (the store decides that a
+//	                                   message opens one and dedupes bursts)
+//	2  default assignees (owners)      DecideOpen: owners first, not gated
+//	                                   on presence; deactivated ones skipped
+//	3  manual assignment, unassign     DecideManual (add|replace; replace
+//	                                   keeps owners), DecideUnassign
+//	4  flow assignment adds            DecideFlowStep; DecideOpen treats a
+//	                                   routing step naming users as a flow step
+//	5  first responder becomes owner   DecideFirstResponder
+//	6  pick-and-assign, claims         DecideClaim; DecideOpen leaves the
+//	                                   conversation unassigned (CodeAwaitingClaim)
+//	7  route to team first             Route (used by DecideOpen), Inbox.Validate
+//	8  round robin                     PickRoundRobin, Strategy
+//	9  least open                      PickLeastOpen, Strategy
+//	10 nobody eligible: queue          Decision.Queued, DrainQueue, ExpireQueued
+//	11 welcome message                 DecideOpen (Decision.Welcome)
+//	–  resolve                         DecideResolve
+//
+// # Queued versus waiting for a claim
+//
+// Decision.Queued means a team strategy would pick someone but nobody is
+// eligible yet; DrainQueue assigns the conversation when someone becomes
+// eligible. A conversation of a manual-strategy team, or of an inbox with
+// no routing, is not queued: it waits unassigned for an agent to claim it.
+//
+// # Fairness under concurrency
+//
+// Round robin and least open are deterministic functions of the team
+// state: the same state gives the same pick. They are fair under
+// concurrency because the store calls them while holding a row lock on
+// the team (SELECT … FOR UPDATE on the team row) and persists the
+// consequences, the member's last assignment time and the agents' open
+// counts, in the same transaction. Two conversations decided at the same
+// moment are therefore decided one after the other, the second seeing the
+// first's pick, and never choose the same "next" agent. Within one call,
+// DrainQueue applies the same updates to its own copy of the state
+// between picks.
+package assigner

@@ -1,0 +1,67 @@
+package assigner
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by stores for an unknown id; the API answers 404.
+var ErrNotFound = errors.New("not found")
+
+// The read models below are what the HTTP API shows. They live with the
+// domain so that the store can fill them and the API can serve them
+// without either importing the other.
+
+// ContactView is a contact as the API shows it.
+type ContactView struct {
+	ID            int64      `json:"id" db:"id"`
+	WaID          *string    `json:"wa_id" db:"wa_id"`
+	UserID        *string    `json:"user_id" db:"user_id"`
+	Name          string     `json:"name" db:"name"`
+	LastInboundAt *time.Time `json:"last_inbound_at" db:"last_inbound_at"`
+	BlockedAt     *time.Time `json:"blocked_at,omitempty" db:"blocked_at"`
+	BlockedReason string     `json:"blocked_reason,omitempty" db:"blocked_reason"`
+	OwnerIDs      []int64    `json:"owner_ids" db:"-"`
+	CreatedAt     time.Time  `json:"created_at" db:"created_at"`
+}
+
+// ConversationView is a conversation with its assignment state.
+type ConversationView struct {
+	Conversation
+	ContactName   string     `json:"contact_name"`
+	ContactWaID   string     `json:"contact_wa_id,omitempty"`
+	LastMessageAt *time.Time `json:"last_message_at,omitempty"`
+	ResolvedAt    *time.Time `json:"resolved_at,omitempty"`
+	QueuedAt      *time.Time `json:"queued_at,omitempty"`
+}
+
+// ConversationFilter selects conversations for a list.
+type ConversationFilter struct {
+	Status     string // open | resolved | "" (any)
+	TeamID     *int64
+	AssigneeID *int64
+	Unassigned bool
+	ContactID  *int64
+	AfterID    int64 // keyset pagination: ids greater than this
+	Limit      int
+}
+
+// MessageView is one message of a conversation, either direction.
+type MessageView struct {
+	ID             int64           `json:"id"`
+	WAMID          *string         `json:"wamid"`
+	Direction      string          `json:"direction"` // in | out
+	ConversationID *int64          `json:"conversation_id"`
+	Type           string          `json:"type"`
+	Body           string          `json:"body"`
+	ContextWAMID   string          `json:"reply_to,omitempty"`
+	SentAt         time.Time       `json:"sent_at"`
+	ReceivedAt     time.Time       `json:"received_at"`
+	Status         string          `json:"status,omitempty"`
+	StatusAt       *time.Time      `json:"status_at,omitempty"`
+	ErrorCode      *int            `json:"error_code,omitempty"`
+	ErrorTitle     string          `json:"error_title,omitempty"`
+	AuthorAgentID  *int64          `json:"author_agent_id,omitempty"`
+	Raw            json.RawMessage `json:"raw,omitempty"`
+}

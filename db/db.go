@@ -15,11 +15,13 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/wagw/wagw/assigner"
 )
 
 // Sentinel errors the store returns; callers map them to HTTP codes.
 var (
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = assigner.ErrNotFound
 	ErrConflict = errors.New("conflict")
 )
 

@@ -1,0 +1,7 @@
+// Package broker owns wagw's Kafka plumbing that is not the consumer loop:
+// the embedded Kafka-protocol broker (kfake, persisted to a data directory
+// with synced writes) that `wagw serve` starts when no KAFKA_BROKERS are
+// given, topic creation, and the producer with explicit, safe kafka-go
+// settings (acks from all replicas, murmur2 partitioning like the Java
+// client, a 1 ms batch timeout and a bounded write timeout).
+package broker

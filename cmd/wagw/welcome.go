@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// printWelcome tells a new user where wagw listens and what to try next,
+// with a signed webhook they can paste.
+func printWelcome(w io.Writer, cfg config, addr string, brokers []string, embedded bool) {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	base := "http://" + net.JoinHostPort(host, port)
+	now := time.Now().Unix()
+	body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.demo%d","timestamp":"%d","type":"text","text":{"body":"Hi, does it come in another color?"}}]},"field":"messages"}]}]}`, now, now)
+	sig := whatsapp.Sign([]byte(cfg.AppSecrets[0]), []byte(body))
+	kafka := "Kafka at " + strings.Join(brokers, ",")
+	if embedded {
+		kafka = "embedded Kafka at " + brokers[0] + " (data in " + cfg.DataDir + ")"
+	}
+	fmt.Fprintf(w, `
+wagw is running
+  HTTP       %s   (webhook: %s/webhook, API: %s/v1, metrics: %s/metrics)
+  Kafka      %s, topic %s with %d partitions
+  Postgres   %s
+  Secrets    app secret %s
+             verify token %s
+             admin token %s
+             (development values kept in %s/dev-secrets.json; set WA_APP_SECRET, WA_VERIFY_TOKEN, WAGW_ADMIN_TOKEN for real ones)
+
+Try it: send a signed webhook as Meta would
+
+  curl -sS -X POST %s/webhook -H 'Content-Type: application/json' \
+    -H 'X-Hub-Signature-256: %s' \
+    --data '%s'
+
+then see the conversation it opened:
+
+  curl -sS -H 'Authorization: Bearer %s' %s/v1/conversations
+
+Stop with Ctrl-C.
+`, base, base, base, base, kafka, cfg.KafkaTopic, cfg.KafkaPartitions, redactURL(cfg.DatabaseURL),
+		cfg.AppSecrets[0], cfg.VerifyToken, cfg.AdminToken, cfg.DataDir,
+		base, sig, body, cfg.AdminToken, base)
+}
+
+func redactURL(s string) string {
+	if i := strings.Index(s, "@"); i > 0 {
+		if j := strings.Index(s, "://"); j > 0 && strings.Contains(s[j+3:i], ":") {
+			return s[:j+3] + s[j+3:strings.Index(s[j+3:], ":")+j+3] + ":***" + s[i:]
+		}
+	}
+	return s
+}

@@ -1,0 +1,358 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// Store applies a batch of events in one transaction.
+type Store interface {
+	// Apply applies events in order, all or nothing. An error that has a
+	// PoisonIndex() int method names an event that retrying cannot fix; any
+	// other error is retried.
+	Apply(ctx context.Context, events []whatsapp.Envelope, now time.Time) error
+	// Block marks a contact blocked after one of its events was dead-lettered.
+	Block(ctx context.Context, key, reason string) error
+}
+
+// DeadLetters takes records that cannot be applied.
+type DeadLetters interface {
+	PublishRaw(ctx context.Context, topic string, key, value []byte, headers map[string]string) error
+}
+
+// Config configures a Consumer.
+type Config struct {
+	Brokers []string
+	// Topic to consume. Default "wa.events".
+	Topic string
+	// DeadLetterTopic receives poison records. Default Topic + ".dlq".
+	DeadLetterTopic string
+	// GroupID of the consumer group. Default "wagw".
+	GroupID string
+	// Workers is the number of group members in this process; each owns
+	// whole partitions. Default 4. More than the partition count idles.
+	Workers int
+	// MaxBatch is the most records applied in one transaction. Default 500.
+	MaxBatch int
+	// Linger is how long a worker waits to fill a batch once it has one
+	// record. Default 2 ms.
+	Linger time.Duration
+	// RetryMin and RetryMax bound the backoff for transient failures.
+	// Defaults 50 ms and 5 s.
+	RetryMin, RetryMax time.Duration
+	// SessionTimeout of the group membership. Default 10 s.
+	SessionTimeout time.Duration
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Registerer for metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// Consumer runs the consumer group.
+type Consumer struct {
+	cfg   Config
+	store Store
+	dlq   DeadLetters
+	log   *slog.Logger
+	m     *metrics
+}
+
+// New builds a Consumer.
+func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
+	if cfg.Topic == "" {
+		cfg.Topic = "wa.events"
+	}
+	if cfg.DeadLetterTopic == "" {
+		cfg.DeadLetterTopic = cfg.Topic + ".dlq"
+	}
+	if cfg.GroupID == "" {
+		cfg.GroupID = "wagw"
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 2 * time.Millisecond
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 50 * time.Millisecond
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 5 * time.Second
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Consumer{cfg: cfg, store: store, dlq: dlq, log: cfg.Logger, m: newMetrics(cfg.Registerer)}
+}
+
+// Run consumes until ctx is cancelled, then finishes the batch in hand,
+// commits it, and leaves the group.
+func (c *Consumer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, c.cfg.Workers)
+	for i := 0; i < c.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.worker(ctx); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func (c *Consumer) newReader() *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           c.cfg.Brokers,
+		GroupID:           c.cfg.GroupID,
+		Topic:             c.cfg.Topic,
+		StartOffset:       kafka.FirstOffset,
+		MinBytes:          1,
+		MaxBytes:          10 << 20,
+		MaxWait:           250 * time.Millisecond,
+		QueueCapacity:     c.cfg.MaxBatch,
+		CommitInterval:    0, // commits are synchronous, after the transaction
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    c.cfg.SessionTimeout,
+		RebalanceTimeout:  c.cfg.SessionTimeout,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ReadBackoffMin:    10 * time.Millisecond,
+		ReadBackoffMax:    500 * time.Millisecond,
+		Logger:            nil,
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+	})
+}
+
+// worker is one group member: fetch, batch, apply, commit.
+func (c *Consumer) worker(ctx context.Context) error {
+	r := c.newReader()
+	defer r.Close()
+
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	in := make(chan kafka.Message, c.cfg.MaxBatch)
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(in)
+		for {
+			m, err := r.FetchMessage(fetchCtx)
+			if err != nil {
+				if fetchCtx.Err() == nil {
+					fetchErr <- err
+				}
+				return
+			}
+			select {
+			case in <- m:
+			case <-fetchCtx.Done():
+				return
+			}
+		}
+	}()
+
+	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		batch = batch[:0]
+		select {
+		case m, ok := <-in:
+			if !ok {
+				select {
+				case err := <-fetchErr:
+					return fmt.Errorf("kafka fetch: %w", err)
+				default:
+					return nil
+				}
+			}
+			batch = append(batch, m)
+		case <-ctx.Done():
+			return nil
+		}
+		timer.Reset(c.cfg.Linger)
+	fill:
+		for len(batch) < c.cfg.MaxBatch {
+			select {
+			case m, ok := <-in:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, m)
+			case <-timer.C:
+				break fill
+			}
+		}
+		timer.Stop()
+		// A batch in hand is applied and committed even during shutdown, so
+		// that a stop loses no work (it would be redelivered, harmlessly).
+		if err := c.process(context.WithoutCancel(ctx), ctx, batch); err != nil {
+			return err
+		}
+		if err := r.CommitMessages(context.WithoutCancel(ctx), batch...); err != nil {
+			// The partition moved to another member: it will redeliver from
+			// the last commit and the store drops what was already applied.
+			c.log.Warn("commit offsets failed; records will be redelivered", "err", err)
+			c.m.commitFailures.Inc()
+		}
+	}
+}
+
+// process applies a batch, retrying transient failures and setting poison
+// records aside. It gives up only when stop is cancelled while retrying.
+func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) error {
+	start := time.Now()
+	events := make([]whatsapp.Envelope, 0, len(msgs))
+	origin := make([]kafka.Message, 0, len(msgs))
+	for _, m := range msgs {
+		var e whatsapp.Envelope
+		if err := json.Unmarshal(m.Value, &e); err != nil {
+			if err := c.deadLetter(ctx, stop, m, string(m.Key), "undecodable envelope: "+err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		events = append(events, e)
+		origin = append(origin, m)
+	}
+	for len(events) > 0 {
+		err := c.apply(ctx, stop, events)
+		var poison interface{ PoisonIndex() int }
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &poison) {
+			return err
+		}
+		i := poison.PoisonIndex()
+		if i < 0 || i >= len(events) {
+			return fmt.Errorf("store named poison event %d of %d: %w", i, len(events), err)
+		}
+		// Events before the poison one are fine: apply them first, then
+		// dead-letter and block, then go on with the rest (the contact's
+		// later events are held by the store because it is blocked).
+		if i > 0 {
+			if err := c.apply(ctx, stop, events[:i]); err != nil {
+				continue // a new poison among them: start over with the list as is
+			}
+		}
+		if err := c.deadLetter(ctx, stop, origin[i], events[i].Key(), err.Error()); err != nil {
+			return err
+		}
+		events, origin = events[i+1:], origin[i+1:]
+	}
+	c.m.batchSeconds.Observe(time.Since(start).Seconds())
+	c.m.batchSize.Observe(float64(len(msgs)))
+	c.m.records.Add(float64(len(msgs)))
+	return nil
+}
+
+// apply calls the store until it succeeds or fails for a poison event.
+func (c *Consumer) apply(ctx, stop context.Context, events []whatsapp.Envelope) error {
+	return c.retry(stop, "apply batch", func() error {
+		err := c.store.Apply(ctx, events, c.cfg.Now())
+		var poison interface{ PoisonIndex() int }
+		if errors.As(err, &poison) {
+			return permanent{err}
+		}
+		return err
+	})
+}
+
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// retry runs fn until it succeeds, returns permanent, or stop is cancelled.
+func (c *Consumer) retry(stop context.Context, what string, fn func() error) error {
+	delay := c.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		var p permanent
+		if err == nil {
+			return nil
+		}
+		if errors.As(err, &p) {
+			return p.error
+		}
+		c.m.retries.Inc()
+		c.log.Warn(what+" failed; retrying", "attempt", attempt, "in", delay, "err", err)
+		select {
+		case <-stop.Done():
+			return fmt.Errorf("%s: gave up at shutdown: %w", what, err)
+		case <-time.After(delay/2 + rand.N(delay/2+1)):
+		}
+		delay = min(delay*2, c.cfg.RetryMax)
+	}
+}
+
+func (c *Consumer) deadLetter(ctx, stop context.Context, m kafka.Message, key, reason string) error {
+	c.log.Error("record dead-lettered; contact blocked until released", "partition", m.Partition, "offset", m.Offset, "reason", reason)
+	c.m.deadLetters.Inc()
+	headers := map[string]string{
+		"reason":       reason,
+		"topic":        m.Topic,
+		"partition":    strconv.Itoa(m.Partition),
+		"offset":       strconv.FormatInt(m.Offset, 10),
+		"contact_key":  key,
+		"dead_at":      c.cfg.Now().UTC().Format(time.RFC3339Nano),
+		"source":       "consumer",
+		"content_type": "application/json",
+	}
+	if err := c.retry(stop, "dead-letter", func() error {
+		return c.dlq.PublishRaw(ctx, c.cfg.DeadLetterTopic, m.Key, m.Value, headers)
+	}); err != nil {
+		return err
+	}
+	return c.retry(stop, "block contact", func() error { return c.store.Block(ctx, key, reason) })
+}
+
+type metrics struct {
+	records        prometheus.Counter
+	retries        prometheus.Counter
+	deadLetters    prometheus.Counter
+	commitFailures prometheus.Counter
+	batchSize      prometheus.Histogram
+	batchSeconds   prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		records:        prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_consumer_records_total", Help: "Records applied (including duplicates)."}),
+		retries:        prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_consumer_retries_total", Help: "Transient failures retried."}),
+		deadLetters:    prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_consumer_dead_letters_total", Help: "Poison records sent to the dead-letter topic."}),
+		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_consumer_commit_failures_total", Help: "Offset commits that failed (records will be redelivered)."}),
+		batchSize:      prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_consumer_batch_records", Help: "Records per transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
+		batchSeconds:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_consumer_batch_seconds", Help: "Time to apply one batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.records, m.retries, m.deadLetters, m.commitFailures, m.batchSize, m.batchSeconds)
+	}
+	return m
+}

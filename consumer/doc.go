@@ -1,0 +1,11 @@
+// Package consumer owns the Kafka side of applying events: a consumer group
+// over the events topic in which each worker owns whole partitions, reads
+// them in offset order, applies a batch of records in one Postgres
+// transaction through Store, and commits the batch's offsets only after that
+// transaction committed. Transient failures are retried with backoff; a
+// poison record goes to the dead-letter topic with its reason and its
+// contact is blocked so later events of that contact cannot overtake it.
+//
+// It also owns the outbox relay that sends what the transactions decided to
+// send through the Cloud API.
+package consumer

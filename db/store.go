@@ -1,0 +1,361 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// Store is the Postgres store shared by the consumer, the relay and the API.
+type Store struct {
+	db *sqlx.DB
+}
+
+// NewStore wraps an open connection pool.
+func NewStore(conn *sqlx.DB) *Store { return &Store{db: conn} }
+
+// DB returns the pool (for health checks).
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// Ping reports whether Postgres answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Outcome is what applying one event did.
+type Outcome struct {
+	EventID        string
+	Duplicate      bool  // seen before: nothing changed
+	Held           bool  // contact is blocked: kept in held_events
+	ConversationID int64 // conversation the event touched, if any
+	Opened         bool  // the event opened a conversation
+}
+
+// EventError says which event of a batch failed for a reason that
+// retrying will not fix (a poison event). The whole transaction was rolled
+// back; the caller removes the event and applies the rest again.
+type EventError struct {
+	Index int
+	Err   error
+}
+
+func (e *EventError) Error() string { return fmt.Sprintf("event %d: %v", e.Index, e.Err) }
+func (e *EventError) Unwrap() error { return e.Err }
+
+// PoisonIndex is how the consumer recognises a poison event without
+// importing this package.
+func (e *EventError) PoisonIndex() int { return e.Index }
+
+// ErrUnknownCommand is returned for a command type the store does not know.
+var ErrUnknownCommand = errors.New("unknown command type")
+
+// batch carries what one transaction learned, so that one batch does not
+// look the same contact or inbox up twice.
+type batch struct {
+	tx       *sqlx.Tx
+	now      time.Time
+	contacts map[string]contactRow
+	inboxes  map[string]bool
+}
+
+type contactRow struct {
+	ID      int64
+	Blocked bool
+}
+
+// Apply applies events in order in one transaction. Transient failures
+// (connection, deadlock) come back as they are, to be retried; a failure of
+// one event that retrying cannot fix comes back as *EventError.
+func (s *Store) Apply(ctx context.Context, events []whatsapp.Envelope, now time.Time) error {
+	_, err := s.ApplyOutcomes(ctx, events, now)
+	return err
+}
+
+// ApplyOutcomes is Apply that also says what each event did.
+func (s *Store) ApplyOutcomes(ctx context.Context, events []whatsapp.Envelope, now time.Time) ([]Outcome, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	b := &batch{tx: tx, now: now, contacts: map[string]contactRow{}, inboxes: map[string]bool{}}
+	out := make([]Outcome, len(events))
+	for i := range events {
+		o, err := b.apply(ctx, &events[i])
+		if err != nil {
+			if IsTransient(err) {
+				return nil, err
+			}
+			return nil, &EventError{Index: i, Err: err}
+		}
+		o.EventID = events[i].ID
+		out[i] = o
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
+	if e.Version > whatsapp.EnvelopeVersion {
+		return Outcome{}, fmt.Errorf("envelope version %d is newer than this consumer understands (%d)", e.Version, whatsapp.EnvelopeVersion)
+	}
+	var c contactRow
+	if e.Contact.Key() != "" {
+		var err error
+		if c, err = b.contact(ctx, e.Contact); err != nil {
+			return Outcome{}, err
+		}
+		if c.Blocked {
+			return b.hold(ctx, e)
+		}
+	}
+	switch e.Kind {
+	case whatsapp.KindMessage:
+		if e.Message == nil {
+			return Outcome{}, errors.New("message event without a message")
+		}
+		if c.ID == 0 {
+			return Outcome{}, errors.New("message event without a contact")
+		}
+		return b.applyMessage(ctx, e, c)
+	case whatsapp.KindStatus:
+		if e.Status == nil {
+			return Outcome{}, errors.New("status event without a status")
+		}
+		return b.applyStatus(ctx, e)
+	case whatsapp.KindNotice:
+		return b.applyNotice(ctx, e)
+	case whatsapp.KindCommand:
+		if e.Command == nil {
+			return Outcome{}, errors.New("command event without a command")
+		}
+		return b.applyCommand(ctx, e, c)
+	default:
+		return Outcome{}, fmt.Errorf("unknown event kind %q", e.Kind)
+	}
+}
+
+const (
+	sqlContactByKey = `SELECT id, blocked_at IS NOT NULL FROM contacts WHERE key = $1`
+	sqlContactByIDs = `SELECT id, blocked_at IS NOT NULL FROM contacts
+		WHERE ($1 <> '' AND wa_id = $1) OR ($2 <> '' AND user_id = $2) ORDER BY id LIMIT 1`
+	sqlContactInsert = `INSERT INTO contacts (key, wa_id, user_id, name)
+		VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), $4)
+		ON CONFLICT DO NOTHING RETURNING id`
+	sqlContactRefresh = `UPDATE contacts SET
+		wa_id   = COALESCE(wa_id, NULLIF($2, '')),
+		user_id = COALESCE(user_id, NULLIF($3, '')),
+		name    = CASE WHEN $4 <> '' THEN $4 ELSE name END,
+		updated_at = now()
+		WHERE id = $1 AND (
+			(wa_id IS NULL AND $2 <> '') OR (user_id IS NULL AND $3 <> '') OR ($4 <> '' AND name <> $4))`
+)
+
+// contact finds or creates the contact of an event, filling in identities
+// and the profile name as they become known.
+func (b *batch) contact(ctx context.Context, ct whatsapp.Contact) (contactRow, error) {
+	key := ct.Key()
+	if c, ok := b.contacts[key]; ok {
+		return c, nil
+	}
+	var c contactRow
+	err := b.tx.QueryRowContext(ctx, sqlContactByKey, key).Scan(&c.ID, &c.Blocked)
+	if errors.Is(err, errNoRows) {
+		err = b.tx.QueryRowContext(ctx, sqlContactByIDs, ct.WaID, ct.UserID).Scan(&c.ID, &c.Blocked)
+	}
+	if errors.Is(err, errNoRows) {
+		err = b.tx.QueryRowContext(ctx, sqlContactInsert, key, ct.WaID, ct.UserID, ct.Name).Scan(&c.ID)
+		if errors.Is(err, errNoRows) { // inserted concurrently under another identity
+			err = b.tx.QueryRowContext(ctx, sqlContactByIDs, ct.WaID, ct.UserID).Scan(&c.ID, &c.Blocked)
+		}
+	} else if err == nil {
+		_, err = b.tx.ExecContext(ctx, sqlContactRefresh, c.ID, ct.WaID, ct.UserID, ct.Name)
+	}
+	if err != nil {
+		return contactRow{}, fmt.Errorf("contact: %w", err)
+	}
+	b.contacts[key] = c
+	return c, nil
+}
+
+const sqlInboxUpsert = `INSERT INTO inboxes (phone_number_id, display_phone_number, waba_id)
+	VALUES ($1, $2, $3)
+	ON CONFLICT (phone_number_id) DO UPDATE SET
+		display_phone_number = EXCLUDED.display_phone_number,
+		waba_id = EXCLUDED.waba_id, updated_at = now()
+	WHERE inboxes.display_phone_number <> EXCLUDED.display_phone_number OR inboxes.waba_id <> EXCLUDED.waba_id`
+
+func (b *batch) inbox(ctx context.Context, e *whatsapp.Envelope) error {
+	if e.PhoneNumberID == "" || b.inboxes[e.PhoneNumberID] {
+		return nil
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlInboxUpsert, e.PhoneNumberID, e.DisplayPhoneNumber, e.WABAID); err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	b.inboxes[e.PhoneNumberID] = true
+	return nil
+}
+
+const sqlHold = `INSERT INTO held_events (contact_key, event_id, envelope) VALUES ($1, $2, $3)`
+
+func (b *batch) hold(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlHold, e.Key(), e.ID, raw); err != nil {
+		return Outcome{}, fmt.Errorf("hold: %w", err)
+	}
+	return Outcome{Held: true}, nil
+}
+
+const (
+	sqlMessageInsert = `INSERT INTO messages
+		(wamid, direction, contact_id, inbox, type, body, context_wamid, sent_at, received_at, raw)
+		VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (wamid) DO NOTHING RETURNING id`
+	sqlOpenConversation = `SELECT id FROM conversations
+		WHERE contact_id = $1 AND inbox = $2 AND status = 'open' FOR UPDATE`
+	sqlConversationInsert = `INSERT INTO conversations (contact_id, inbox, opened_by, opened_at, last_message_at)
+		VALUES ($1, $2, $3, $4, $4) RETURNING id`
+	sqlMessageAttach     = `UPDATE messages SET conversation_id = $2 WHERE id = $1`
+	sqlConversationTouch = `UPDATE conversations SET last_message_at = GREATEST(last_message_at, $2) WHERE id = $1`
+	sqlContactInbound    = `UPDATE contacts SET last_inbound_at = GREATEST(last_inbound_at, $2) WHERE id = $1`
+)
+
+func (b *batch) applyMessage(ctx context.Context, e *whatsapp.Envelope, c contactRow) (Outcome, error) {
+	m := e.Message
+	if err := b.inbox(ctx, e); err != nil {
+		return Outcome{}, err
+	}
+	sentAt := m.Time()
+	if sentAt.IsZero() {
+		sentAt = e.OccurredAt
+	}
+	var msgID int64
+	err := b.tx.QueryRowContext(ctx, sqlMessageInsert, m.ID, c.ID, e.PhoneNumberID, m.Type,
+		m.Body(), m.ContextID(), sentAt, e.ReceivedAt, nullJSON(m.Raw)).Scan(&msgID)
+	if errors.Is(err, errNoRows) {
+		return Outcome{Duplicate: true}, nil
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("message: %w", err)
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlContactInbound, c.ID, sentAt); err != nil {
+		return Outcome{}, fmt.Errorf("contact window: %w", err)
+	}
+	var o Outcome
+	err = b.tx.QueryRowContext(ctx, sqlOpenConversation, c.ID, e.PhoneNumberID).Scan(&o.ConversationID)
+	switch {
+	case errors.Is(err, errNoRows) && m.Opens():
+		if err := b.tx.QueryRowContext(ctx, sqlConversationInsert, c.ID, e.PhoneNumberID, m.ID, sentAt).Scan(&o.ConversationID); err != nil {
+			return Outcome{}, fmt.Errorf("open conversation: %w", err)
+		}
+		o.Opened = true
+	case errors.Is(err, errNoRows):
+		return o, nil // not conversational and nothing open: kept on the contact only
+	case err != nil:
+		return Outcome{}, fmt.Errorf("find conversation: %w", err)
+	default:
+		if _, err := b.tx.ExecContext(ctx, sqlConversationTouch, o.ConversationID, sentAt); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlMessageAttach, msgID, o.ConversationID); err != nil {
+		return Outcome{}, err
+	}
+	if o.Opened {
+		if err := b.conversationOpened(ctx, e, c, o.ConversationID); err != nil {
+			return Outcome{}, err
+		}
+	}
+	return o, nil
+}
+
+const (
+	sqlStatusInsert = `INSERT INTO statuses (wamid, status, rank, occurred_at, received_at, error_code, error_title, raw)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`
+	// A status moves a message forward only: a late "delivered" never
+	// overwrites "read", and "failed" is terminal.
+	sqlStatusApply = `UPDATE messages SET status = $2, status_rank = $3, status_at = $4,
+		error_code = COALESCE($5, error_code), error_title = CASE WHEN $6 <> '' THEN $6 ELSE error_title END
+		WHERE wamid = $1 AND direction = 'out' AND status_rank < $3`
+)
+
+func (b *batch) applyStatus(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
+	st := e.Status
+	at := st.Time()
+	if at.IsZero() {
+		at = e.OccurredAt
+	}
+	var code *int
+	var title string
+	if len(st.Errors) > 0 {
+		c := st.Errors[0].Code
+		code, title = &c, st.Errors[0].Title
+	}
+	res, err := b.tx.ExecContext(ctx, sqlStatusInsert, st.ID, st.Status, st.Rank(), at, e.ReceivedAt, code, title, nullJSON(st.Raw))
+	if err != nil {
+		return Outcome{}, fmt.Errorf("status: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Outcome{Duplicate: true}, nil
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlStatusApply, st.ID, st.Status, st.Rank(), at, code, title); err != nil {
+		return Outcome{}, fmt.Errorf("apply status: %w", err)
+	}
+	return Outcome{}, nil
+}
+
+const sqlNoticeInsert = `INSERT INTO notices (event_id, field, waba_id, phone_number_id, received_at, raw)
+	VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`
+
+func (b *batch) applyNotice(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
+	res, err := b.tx.ExecContext(ctx, sqlNoticeInsert, e.ID, e.Field, e.WABAID, e.PhoneNumberID, e.ReceivedAt, nullJSON(e.Raw))
+	if err != nil {
+		return Outcome{}, fmt.Errorf("notice: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Outcome{Duplicate: true}, nil
+	}
+	return Outcome{}, nil
+}
+
+const sqlProcessed = `INSERT INTO processed_events (event_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING`
+
+// firstTime records an event id and reports whether it was new.
+func (b *batch) firstTime(ctx context.Context, e *whatsapp.Envelope) (bool, error) {
+	res, err := b.tx.ExecContext(ctx, sqlProcessed, e.ID, string(e.Kind))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+const sqlBlock = `INSERT INTO contacts (key, blocked_at, blocked_reason) VALUES ($1, now(), $2)
+	ON CONFLICT (key) DO UPDATE SET blocked_at = now(), blocked_reason = EXCLUDED.blocked_reason`
+
+// Block marks the contact with this partition key blocked after one of its
+// events was dead-lettered, so that its later events wait in held_events
+// instead of overtaking it.
+func (s *Store) Block(ctx context.Context, key, reason string) error {
+	if key == "" {
+		return nil
+	}
+	_, err := s.db.ExecContext(ctx, sqlBlock, key, reason)
+	return err
+}
+
+func nullJSON(raw json.RawMessage) any {
+	if len(raw) == 0 || !json.Valid(raw) {
+		return nil
+	}
+	return []byte(raw)
+}

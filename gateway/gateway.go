@@ -1,0 +1,234 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// Publisher puts events on Kafka. Publish returns only after the broker
+// acknowledged every event.
+type Publisher interface {
+	Publish(ctx context.Context, events []whatsapp.Envelope) error
+	PublishRaw(ctx context.Context, topic string, key, value []byte, headers map[string]string) error
+}
+
+// Config configures the HTTP app.
+type Config struct {
+	// AppSecrets verify X-Hub-Signature-256; several allow rotation. Required.
+	AppSecrets [][]byte
+	// VerifyToken answers Meta's GET handshake. Required.
+	VerifyToken string
+	// AdminToken is the bootstrap admin bearer token for /v1. Empty
+	// disables admin access by that token.
+	AdminToken string
+	// BodyLimit is the largest webhook body accepted. Default 4 MiB (Meta
+	// sends up to about 3 MB).
+	BodyLimit int
+	// DeadLetterTopic keeps signed bodies that cannot be parsed. Default "wa.events.dlq".
+	DeadLetterTopic string
+	// PublishTimeout bounds the Kafka write of one webhook. Default 10 s.
+	PublishTimeout time.Duration
+	// CommandWait is how long a write waits for the consumer's result
+	// before answering 202. Default 2 s.
+	CommandWait time.Duration
+	// Ready reports whether Kafka and Postgres are reachable (/readyz).
+	Ready func(ctx context.Context) error
+	// Capture, when set, receives every accepted webhook (loadtest replay).
+	Capture func(body []byte, headers map[string]string, at time.Time)
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Registry for metrics and /metrics; nil uses a private registry.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP app and what it needs.
+type Server struct {
+	cfg   Config
+	pub   Publisher
+	store Store
+	log   *slog.Logger
+	m     *metrics
+	adminHash [32]byte
+}
+
+// New builds the Fiber app.
+func New(cfg Config, pub Publisher, store Store) (*fiber.App, error) {
+	if len(cfg.AppSecrets) == 0 {
+		return nil, errors.New("gateway: at least one app secret (WA_APP_SECRET) is required")
+	}
+	if cfg.VerifyToken == "" {
+		return nil, errors.New("gateway: a verify token (WA_VERIFY_TOKEN) is required")
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 4 << 20
+	}
+	if cfg.DeadLetterTopic == "" {
+		cfg.DeadLetterTopic = "wa.events.dlq"
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 10 * time.Second
+	}
+	if cfg.CommandWait <= 0 {
+		cfg.CommandWait = 2 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, pub: pub, store: store, log: cfg.Logger, m: newMetrics(cfg.Registry)}
+	if cfg.AdminToken != "" {
+		s.adminHash = sha256.Sum256([]byte(cfg.AdminToken))
+	}
+
+	app := fiber.New(fiber.Config{
+		AppName:               "wagw",
+		BodyLimit:             cfg.BodyLimit,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ErrorHandler:          s.errorHandler,
+	})
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+	app.Get("/webhook", s.handshake)
+	app.Post("/webhook", s.webhook)
+	s.routes(app.Group("/v1", s.auth))
+	app.Use(func(c *fiber.Ctx) error {
+		return apiError(fiber.StatusNotFound, "not_found", "no route for "+c.Method()+" "+c.Path())
+	})
+	return app, nil
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	if s.cfg.Ready == nil {
+		return c.JSON(fiber.Map{"status": "ready"})
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "error": err.Error()})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+func (s *Server) handshake(c *fiber.Ctx) error {
+	challenge, ok := whatsapp.Handshake(c.Query("hub.mode"), c.Query("hub.verify_token"), c.Query("hub.challenge"), s.cfg.VerifyToken)
+	if !ok {
+		s.m.webhooks.WithLabelValues("handshake_refused").Inc()
+		return c.Status(fiber.StatusForbidden).SendString("verify token mismatch")
+	}
+	s.m.webhooks.WithLabelValues("handshake_ok").Inc()
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlain)
+	return c.SendString(challenge)
+}
+
+// webhook takes one signed POST from Meta. It answers 200 only after every
+// event of the body is on Kafka; 503 when Kafka cannot take them, so that
+// Meta retries; 401 for a bad signature, producing nothing.
+func (s *Server) webhook(c *fiber.Ctx) error {
+	now := s.cfg.Now()
+	body := c.Body() // raw bytes, exactly as signed; not valid after return
+	if !whatsapp.Verify(c.Get("X-Hub-Signature-256"), body, s.cfg.AppSecrets...) {
+		s.m.signatureFailures.Inc()
+		s.m.webhooks.WithLabelValues("bad_signature").Inc()
+		return apiError(fiber.StatusUnauthorized, "bad_signature", "missing or invalid X-Hub-Signature-256")
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.PublishTimeout)
+	defer cancel()
+
+	events, err := whatsapp.ParseAndSplit(body, now)
+	if err != nil {
+		// Signed by Meta but not understood: keep it raw, never retry it forever.
+		headers := map[string]string{"reason": "unparseable webhook: " + err.Error(), "source": "gateway",
+			"received_at": now.UTC().Format(time.RFC3339Nano), "content_type": "application/json"}
+		if err := s.pub.PublishRaw(ctx, s.cfg.DeadLetterTopic, nil, body, headers); err != nil {
+			s.m.webhooks.WithLabelValues("kafka_unavailable").Inc()
+			s.log.Error("dead-letter write failed; asking Meta to retry", "err", err)
+			return apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not store the webhook; retry later")
+		}
+		s.m.deadLetters.Inc()
+		s.m.webhooks.WithLabelValues("dead_lettered").Inc()
+		s.log.Warn("signed webhook could not be parsed; kept on the dead-letter topic", "err", err, "bytes", len(body))
+		s.capture(c, body, now)
+		return c.JSON(fiber.Map{"status": "dead_lettered"})
+	}
+	start := time.Now()
+	if err := s.pub.Publish(ctx, events); err != nil {
+		s.m.webhooks.WithLabelValues("kafka_unavailable").Inc()
+		s.log.Error("kafka write failed; asking Meta to retry", "err", err, "events", len(events))
+		return apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not store the webhook; retry later")
+	}
+	s.m.produceSeconds.Observe(time.Since(start).Seconds())
+	for i := range events {
+		s.m.events.WithLabelValues(string(events[i].Kind)).Inc()
+	}
+	s.m.webhooks.WithLabelValues("accepted").Inc()
+	s.capture(c, body, now)
+	return c.JSON(fiber.Map{"status": "accepted", "events": len(events)})
+}
+
+func (s *Server) capture(c *fiber.Ctx, body []byte, at time.Time) {
+	if s.cfg.Capture == nil {
+		return
+	}
+	headers := map[string]string{}
+	c.Request().Header.VisitAll(func(k, v []byte) { headers[string(k)] = string(v) })
+	s.cfg.Capture(append([]byte(nil), body...), headers, at)
+}
+
+// isAdminToken compares in constant time.
+func (s *Server) isAdminToken(tok string) bool {
+	if s.cfg.AdminToken == "" {
+		return false
+	}
+	h := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(h[:], s.adminHash[:]) == 1
+}
+
+type metrics struct {
+	webhooks          *prometheus.CounterVec
+	events            *prometheus.CounterVec
+	signatureFailures prometheus.Counter
+	deadLetters       prometheus.Counter
+	produceSeconds    prometheus.Histogram
+	apiRequests       *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_webhook_requests_total",
+			Help: "Webhook requests by outcome."}, []string{"outcome"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_webhook_events_total",
+			Help: "Events produced from webhooks, by kind."}, []string{"kind"}),
+		signatureFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_webhook_signature_failures_total",
+			Help: "Webhook POSTs refused for a missing or wrong signature."}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_webhook_dead_letters_total",
+			Help: "Signed webhook bodies that could not be parsed, kept on the dead-letter topic."}),
+		produceSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_webhook_produce_seconds",
+			Help: "Time for Kafka to acknowledge the events of one webhook.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_api_requests_total",
+			Help: "API requests by route and status."}, []string{"route", "status"}),
+	}
+	reg.MustRegister(m.webhooks, m.events, m.signatureFailures, m.deadLetters, m.produceSeconds, m.apiRequests)
+	return m
+}

@@ -1,0 +1,307 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/wagw/wagw/broker"
+	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/gateway"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+const (
+	secret      = "test_app_secret"
+	verifyToken = "verify-me"
+	adminToken  = "admin-token"
+	topic       = "wa.events"
+	dlqTopic    = "wa.events.dlq"
+)
+
+func corpus(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "conformance", "whatsapp", name))
+	if err != nil {
+		t.Fatalf("conformance corpus missing (../shared must sit beside the repo): %v", err)
+	}
+	return b
+}
+
+type env struct {
+	app     *fiber.App
+	brokers []string
+	emb     *broker.Embedded
+}
+
+func newEnv(t *testing.T, mutate func(*gateway.Config)) *env {
+	t.Helper()
+	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: "127.0.0.1:0", Topics: []string{topic, dlqTopic}, Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	conn, _ := dbtest.New(t)
+	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: topic, WriteTimeout: 2 * time.Second})
+	t.Cleanup(func() { prod.Close() })
+	cfg := gateway.Config{AppSecrets: [][]byte{[]byte("old-secret"), []byte(secret)}, VerifyToken: verifyToken,
+		AdminToken: adminToken, DeadLetterTopic: dlqTopic, BodyLimit: 1 << 20, PublishTimeout: 3 * time.Second}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	app, err := gateway.New(cfg, prod, db.NewStore(conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{app: app, brokers: []string{emb.Addr()}, emb: emb}
+}
+
+func (e *env) do(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := e.app.Test(req, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func signed(body []byte, key string) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("X-Hub-Signature-256", whatsapp.Sign([]byte(key), body))
+	}
+	return req
+}
+
+// readAll returns every record on a topic (all partitions) within a short wait.
+func readAll(t *testing.T, brokers []string, topic string, want int) []kafka.Message {
+	t.Helper()
+	conn, err := kafka.Dial("tcp", brokers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []kafka.Message
+	for _, p := range parts {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MaxWait: 50 * time.Millisecond})
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			m, err := r.ReadMessage(ctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			out = append(out, m)
+		}
+		r.Close()
+	}
+	if want >= 0 && len(out) != want {
+		t.Fatalf("topic %s has %d records, want %d", topic, len(out), want)
+	}
+	return out
+}
+
+func TestHandshake(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, tc := range []struct {
+		query string
+		code  int
+		body  string
+	}{
+		{"hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444", 200, "1158201444"},
+		{"hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1", 403, ""},
+		{"hub.mode=unsubscribe&hub.verify_token=verify-me&hub.challenge=1", 403, ""},
+		{"", 403, ""},
+	} {
+		code, body := e.do(t, httptest.NewRequest(http.MethodGet, "/webhook?"+tc.query, nil))
+		if code != tc.code || (tc.body != "" && body != tc.body) {
+			t.Errorf("GET /webhook?%s = %d %q, want %d %q", tc.query, code, body, tc.code, tc.body)
+		}
+	}
+}
+
+func TestWebhookAcceptedOnlyAfterKafka(t *testing.T) {
+	e := newEnv(t, nil)
+	body := corpus(t, "constructed_multi_entry_batch.json")
+	want, err := whatsapp.ParseAndSplit(body, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, resp := e.do(t, signed(body, secret))
+	if code != 200 {
+		t.Fatalf("status %d %s", code, resp)
+	}
+	recs := readAll(t, e.brokers, topic, len(want))
+	keys := map[string]bool{}
+	for _, r := range recs {
+		var env whatsapp.Envelope
+		if err := json.Unmarshal(r.Value, &env); err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Key) != env.Key() || env.Key() == "" {
+			t.Errorf("record key %q, envelope key %q", r.Key, env.Key())
+		}
+		keys[env.ID] = true
+	}
+	for _, w := range want {
+		if !keys[w.ID] {
+			t.Errorf("event %s not produced", w.ID)
+		}
+	}
+	// Rotation: the older secret is accepted too.
+	if code, resp := e.do(t, signed(corpus(t, "meta_text_message.json"), "old-secret")); code != 200 {
+		t.Fatalf("old secret: %d %s", code, resp)
+	}
+}
+
+func TestWebhookBadSignatureProducesNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	body := corpus(t, "meta_text_message.json")
+	for name, req := range map[string]*http.Request{
+		"missing": signed(body, ""),
+		"wrong":   signed(body, "another-secret"),
+		"tampered": func() *http.Request {
+			r := signed(body, secret)
+			r.Body = io.NopCloser(bytes.NewReader(bytes.Replace(body, []byte("color"), []byte("colour"), 1)))
+			return r
+		}(),
+	} {
+		code, resp := e.do(t, req)
+		if code != 401 || !strings.Contains(resp, "bad_signature") {
+			t.Errorf("%s signature: %d %s, want 401 bad_signature", name, code, resp)
+		}
+	}
+	readAll(t, e.brokers, topic, 0)
+	readAll(t, e.brokers, dlqTopic, 0)
+}
+
+func TestWebhookTooLarge(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.BodyLimit = 4096 })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.app.Listener(ln)
+	t.Cleanup(func() { e.app.Shutdown() })
+	big := bytes.Repeat([]byte("x"), 8192)
+	resp, err := http.Post("http://"+ln.Addr().String()+"/webhook", "application/json", bytes.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("oversized body: %d %s, want 413", resp.StatusCode, body)
+	}
+	readAll(t, e.brokers, topic, 0)
+}
+
+func TestWebhookUnparseableGoesToDeadLetters(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, body := range [][]byte{[]byte(`{"object":"whatsapp_business_account","entry":[{"changes":`), []byte(`not json at all`), []byte(`{"object":"page","entry":[]}`)} {
+		code, resp := e.do(t, signed(body, secret))
+		if code != 200 || !strings.Contains(resp, "dead_lettered") {
+			t.Fatalf("unparseable signed body: %d %s, want 200 dead_lettered", code, resp)
+		}
+	}
+	recs := readAll(t, e.brokers, dlqTopic, 3)
+	if string(recs[0].Value) == "" {
+		t.Fatal("dead letter lost the body")
+	}
+	var hasReason bool
+	for _, h := range recs[0].Headers {
+		hasReason = hasReason || (h.Key == "reason" && len(h.Value) > 0)
+	}
+	if !hasReason {
+		t.Error("dead letter has no reason header")
+	}
+	readAll(t, e.brokers, topic, 0)
+}
+
+func TestWebhookKafkaDown(t *testing.T) {
+	e := newEnv(t, nil)
+	e.emb.Close() // the broker refuses every write from now on
+	code, resp := e.do(t, signed(corpus(t, "meta_text_message.json"), secret))
+	if code != 503 || !strings.Contains(resp, "kafka_unavailable") {
+		t.Fatalf("kafka down: %d %s, want 503", code, resp)
+	}
+	code, _ = e.do(t, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+}
+
+func TestReadyzAndMetrics(t *testing.T) {
+	fail := false
+	e := newEnv(t, func(c *gateway.Config) {
+		c.Ready = func(context.Context) error {
+			if fail {
+				return io.ErrUnexpectedEOF
+			}
+			return nil
+		}
+	})
+	if code, _ := e.do(t, httptest.NewRequest(http.MethodGet, "/readyz", nil)); code != 200 {
+		t.Fatalf("readyz %d", code)
+	}
+	fail = true
+	if code, _ := e.do(t, httptest.NewRequest(http.MethodGet, "/readyz", nil)); code != 503 {
+		t.Fatalf("readyz when not ready %d", code)
+	}
+	e.do(t, signed([]byte("{}"), "bad"))
+	e.do(t, signed(corpus(t, "meta_text_message.json"), secret))
+	code, body := e.do(t, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if code != 200 {
+		t.Fatalf("metrics %d", code)
+	}
+	for _, want := range []string{`wagw_webhook_requests_total{outcome="accepted"} 1`, `wagw_webhook_signature_failures_total 1`, `wagw_webhook_produce_seconds_count 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func TestAPIRequiresToken(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, h := range []string{"", "Bearer", "Bearer nope", "Basic " + adminToken} {
+		req := httptest.NewRequest(http.MethodGet, "/v1/conversations", nil)
+		if h != "" {
+			req.Header.Set("Authorization", h)
+		}
+		if code, body := e.do(t, req); code != 401 {
+			t.Errorf("Authorization %q: %d %s, want 401", h, code, body)
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, "/v1/conversations", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if code, body := e.do(t, req); code != 200 || !strings.Contains(body, `"conversations":[]`) {
+		t.Fatalf("admin token: %d %s", code, body)
+	}
+	for path, want := range map[string]int{"/v1/conversations/abc": 400, "/v1/conversations/999": 404, "/v1/contacts": 400, "/v1/contacts?wa_id=1": 404, "/v1/conversations?status=maybe": 400} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		if code, body := e.do(t, req); code != want || !strings.Contains(body, `"code"`) {
+			t.Errorf("GET %s: %d %s, want %d with an error code", path, code, body, want)
+		}
+	}
+}

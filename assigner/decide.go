@@ -207,6 +207,7 @@ func (b *builder) applyTeam(ts TeamState) {
 		m, _ := ts.Member(p.AgentID)
 		b.add(m.Agent, p.Source)
 		b.d.Chosen = append(b.d.Chosen, p.AgentID)
+		b.d.ChosenAt = ts.NextAssignedAt(b.now)
 		b.rule(string(p.Source))
 		b.queued = false
 	case p.Manual:
@@ -600,7 +601,7 @@ func DecideResolve(conv Conversation) Decision {
 // Call it when an agent may have become eligible (came online, freed
 // capacity, joined a team), with the teams' state loaded under row locks.
 // Between picks it updates its own copy of the state (the chosen agent's
-// OpenCount in every team, the member's LastAssignedAt = now), so one call
+// OpenCount in every team, the member's LastAssignedAt = ChosenAt), so one call
 // spreads conversations like successive calls would; teams is not
 // modified. A conversation whose team is satisfied by someone already
 // assigned just leaves the queue. It returns one decision per
@@ -641,7 +642,7 @@ func DrainQueue(queue []Conversation, teams map[int64]TeamState, now time.Time, 
 					}
 					t.Members[i].OpenCount++
 					if tid == ts.Team.ID {
-						t.Members[i].LastAssignedAt = now
+						t.Members[i].LastAssignedAt = d.ChosenAt
 					}
 				}
 			}

@@ -19,7 +19,8 @@ import (
 //   - assignee rows: delete Removed, insert Added, update the source of
 //     Updated (Assignees is the full resulting set, for convenience);
 //   - each agent's open-conversation count: add OpenCountDelta;
-//   - team member rows: last_assigned_at = now for (TeamID, each of Chosen);
+//   - team member rows: last_assigned_at = ChosenAt for (TeamID, each of
+//     Chosen);
 //   - contact owners: add NewOwnerID;
 //   - outbox: the welcome message when Welcome;
 //   - the decision log: Rule, Reasons, Warnings, Summary().
@@ -40,10 +41,13 @@ type Decision struct {
 	Removed   []Assignee `json:"removed,omitempty"` // with the source they had
 	Updated   []Assignee `json:"updated,omitempty"` // kept, with a new source
 	// Chosen lists the agents picked by the team strategy (round_robin,
-	// least_open) of TeamID; the store records that team's last assignment
-	// time for them.
-	Chosen  []int64  `json:"chosen,omitempty"`
-	Reasons []Reason `json:"reasons"`
+	// least_open) of TeamID.
+	Chosen []int64 `json:"chosen,omitempty"`
+	// ChosenAt is the LastAssignedAt to record for Chosen in TeamID:
+	// TeamState.NextAssignedAt(now), strictly after every earlier pick of
+	// the team. Zero when nobody was chosen.
+	ChosenAt time.Time `json:"chosen_at,omitzero"`
+	Reasons  []Reason  `json:"reasons"`
 	// Queued: after the decision the conversation waits in TeamID's queue
 	// for an eligible agent (rule 10). A manual-strategy team or an inbox
 	// without routing leaves it unassigned but not queued: it waits for a

@@ -61,14 +61,17 @@ func PickRoundRobin(ts TeamState, assigned []int64, now time.Time, timeout time.
 	}
 	slices.SortStableFunc(cands, rrCompare)
 	c := cands[0]
-	last := "never assigned by this team before"
+	last := "never assigned by this team"
 	if !c.LastAssignedAt.IsZero() {
 		last = "last assigned by this team at " + when(c.LastAssignedAt, now)
 	}
-	text := fmt.Sprintf("%s was chosen by round robin in %s: %s, the least recent of %s.",
-		agentName(c.Agent), teamName(ts.Team), last, plural(len(cands), "eligible member"))
+	text := fmt.Sprintf("%s was chosen by round robin in %s: the only eligible member.", agentName(c.Agent), teamName(ts.Team))
+	if len(cands) > 1 {
+		text = fmt.Sprintf("%s was chosen by round robin in %s: %s, the least recent of %d eligible members.",
+			agentName(c.Agent), teamName(ts.Team), last, len(cands))
+	}
 	if len(cands) > 1 && cands[1].LastAssignedAt.Equal(c.LastAssignedAt) {
-		text = strings.TrimSuffix(text, ".") + fmt.Sprintf(" Tied with %s; member order decides.", agentName(cands[1].Agent))
+		text += fmt.Sprintf(" Tied with %s; member order decides.", agentName(cands[1].Agent))
 	}
 	return c.ID, true, append(reasons, Reason{AgentID: c.ID, Code: CodeChosen, Text: text})
 }
@@ -88,12 +91,31 @@ func PickLeastOpen(ts TeamState, assigned []int64, now time.Time, timeout time.D
 		return rrCompare(a, b)
 	})
 	c := cands[0]
-	text := fmt.Sprintf("%s was chosen by least open in %s: %s, the fewest of %s.",
-		agentName(c.Agent), teamName(ts.Team), plural(c.OpenCount, "open conversation"), plural(len(cands), "eligible member"))
+	text := fmt.Sprintf("%s was chosen by least open in %s: the only eligible member (%s).",
+		agentName(c.Agent), teamName(ts.Team), plural(c.OpenCount, "open conversation"))
+	if len(cands) > 1 {
+		text = fmt.Sprintf("%s was chosen by least open in %s: %s, the fewest of %d eligible members.",
+			agentName(c.Agent), teamName(ts.Team), plural(c.OpenCount, "open conversation"), len(cands))
+	}
 	if len(cands) > 1 && cands[1].OpenCount == c.OpenCount {
-		text = strings.TrimSuffix(text, ".") + fmt.Sprintf(" Tied with %s; the one assigned less recently wins.", agentName(cands[1].Agent))
+		text += fmt.Sprintf(" Tied with %s; the one assigned less recently wins.", agentName(cands[1].Agent))
 	}
 	return c.ID, true, append(reasons, Reason{AgentID: c.ID, Code: CodeChosen, Text: text})
+}
+
+// NextAssignedAt is the LastAssignedAt to record for a member the team
+// picks at now: now truncated to the microsecond (what Postgres keeps),
+// but strictly after every LastAssignedAt in the team. Picks made in one
+// transaction (where now() does not move) or on hosts with skewed clocks
+// thus keep their order, and round robin keeps rotating.
+func (ts TeamState) NextAssignedAt(now time.Time) time.Time {
+	at := now.Truncate(time.Microsecond)
+	for _, m := range ts.Members {
+		if !m.LastAssignedAt.Before(at) {
+			at = m.LastAssignedAt.Truncate(time.Microsecond).Add(time.Microsecond)
+		}
+	}
+	return at
 }
 
 // rrCompare orders by last assignment (never first), then Position, then id.

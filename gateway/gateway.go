@@ -56,11 +56,11 @@ type Config struct {
 
 // Server is the HTTP app and what it needs.
 type Server struct {
-	cfg   Config
-	pub   Publisher
-	store Store
-	log   *slog.Logger
-	m     *metrics
+	cfg       Config
+	pub       Publisher
+	store     Store
+	log       *slog.Logger
+	m         *metrics
 	adminHash [32]byte
 }
 

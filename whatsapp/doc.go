@@ -1,0 +1,42 @@
+// Package whatsapp owns Meta's vocabulary for the WhatsApp Cloud API and
+// nothing else of the project: it imports no other wagw package.
+//
+// Inbound, it holds the webhook payload types and their parser ([Parse]),
+// the split of one notification into per-contact events ([Split],
+// [ParseAndSplit]), the versioned [Envelope] that travels on Kafka keyed by
+// contact, the X-Hub-Signature-256 check ([Sign], [Verify]) and the GET
+// subscription handshake ([Handshake]).
+//
+// Outbound, it holds the Cloud API client (send, mark as read) with its
+// circuit breaker, rate limiter and error classes.
+//
+// # Parsing
+//
+// The parser is tolerant where Meta is loose and strict where the shape is
+// wrong. Unknown fields are ignored; unknown message types are kept with
+// their Type and the original bytes in Message.Raw; a field of an
+// unexpected type inside one message or status leaves that field empty
+// instead of failing the whole POST. A body that is not JSON, or whose
+// object is not "whatsapp_business_account", or whose entries, changes or
+// item arrays have the wrong shape, is an error ([ErrMalformed],
+// [ErrNotNotification]); the caller keeps such bodies raw rather than
+// dropping them.
+//
+// # Splitting
+//
+// A notification may carry many messages and statuses for many contacts and
+// several business numbers. [Split] returns one Envelope per message, one per
+// status, and one KindNotice envelope per change that has neither (value
+// errors, template status updates, account updates, user preferences,
+// message echoes). Envelopes keep the order of the payload and are not
+// deduplicated: Meta redelivers, and the consumer removes duplicates by
+// Envelope.ID. Contacts are identified by wa_id when present and by the
+// business-scoped user id otherwise, so payloads without a phone number still
+// get a key.
+//
+// # Signatures
+//
+// [Verify] checks the HMAC-SHA256 of the raw body bytes, exactly as
+// received. Never decode and re-encode a body before verifying it: Meta
+// escapes non-ASCII characters and "/" in the bytes it signs.
+package whatsapp

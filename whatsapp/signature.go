@@ -1,0 +1,50 @@
+package whatsapp
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// SignatureHeader is the header in which Meta sends the body's signature.
+const SignatureHeader = "X-Hub-Signature-256"
+
+const signaturePrefix = "sha256="
+
+// Sign returns the X-Hub-Signature-256 value for body: "sha256=" followed by
+// the lowercase hex HMAC-SHA256 of the raw body bytes keyed with the app
+// secret.
+func Sign(secret, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	var sum [sha256.Size]byte
+	return signaturePrefix + hex.EncodeToString(mac.Sum(sum[:0]))
+}
+
+// Verify reports whether header is a valid X-Hub-Signature-256 of body
+// under any of secrets (several during a secret rotation). body must be the
+// raw bytes as received, never a re-encoding. The comparison is constant
+// time. A missing or malformed header (wrong prefix, not 64 hex digits)
+// fails, and so does an empty secret: an empty key would let anyone sign.
+func Verify(header string, body []byte, secrets ...[]byte) bool {
+	if len(header) != len(signaturePrefix)+2*sha256.Size || header[:len(signaturePrefix)] != signaturePrefix {
+		return false
+	}
+	var want [sha256.Size]byte
+	if _, err := hex.Decode(want[:], []byte(header[len(signaturePrefix):])); err != nil {
+		return false
+	}
+	ok := false
+	var sum [sha256.Size]byte
+	for _, secret := range secrets {
+		if len(secret) == 0 {
+			continue
+		}
+		mac := hmac.New(sha256.New, secret)
+		mac.Write(body)
+		if hmac.Equal(mac.Sum(sum[:0]), want[:]) {
+			ok = true
+		}
+	}
+	return ok
+}

@@ -1,0 +1,1136 @@
+package whatsapp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// whCorpusDir is the shared conformance corpus, relative to this package.
+const whCorpusDir = "../../shared/conformance/whatsapp"
+
+// whCorpus fails (never skips) when the corpus is not there.
+func whCorpus(tb testing.TB) string {
+	tb.Helper()
+	fi, err := os.Stat(whCorpusDir)
+	if err != nil || !fi.IsDir() {
+		tb.Fatalf("conformance corpus not found at %s (relative to the package dir: the corpus must be at ../shared/conformance/whatsapp from the module root): %v", whCorpusDir, err)
+	}
+	return whCorpusDir
+}
+
+// whFiles lists the corpus's webhook bodies: every *.json at the top of
+// the folder except signing_vectors.json (send_api/ is a subfolder).
+func whFiles(tb testing.TB) []string {
+	tb.Helper()
+	dir := whCorpus(tb)
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var names []string
+	for _, p := range paths {
+		if name := filepath.Base(p); name != "signing_vectors.json" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		tb.Fatalf("no webhook fixtures in %s", dir)
+	}
+	return names
+}
+
+func whRead(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(whCorpus(tb), name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// whWant describes one expected envelope. Message fields are checked for
+// KindMessage, status fields for KindStatus.
+type whWant struct {
+	kind  Kind
+	id    string
+	key   string
+	name  string
+	pn    string // phone_number_id
+	field string
+	at    int64 // OccurredAt, Unix seconds; 0 means receivedAt
+
+	typ   string // message type
+	opens bool
+	body  string
+	reply string
+
+	rank int // status rank
+	code int // first error code of the status
+}
+
+type whGolden struct {
+	envs  []whWant
+	check func(t *testing.T, n *Notification, envs []Envelope)
+}
+
+// Shared values of the fixtures.
+const (
+	metaWABA  = "102290129340398"
+	metaPN    = "106540352242922"
+	metaUser  = "16505551234"
+	metaName  = "Sheena Nelson"
+	pywaWABA  = "1234567890987654321"
+	pywaPN    = "1122334455667"
+	pywaUser  = "972987654321"
+	pywaName  = "Test Name"
+	pywaBSUID = "US.13491208655302741918"
+)
+
+var whReceivedAt = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func whMsg(id, key, name, pn string, at int64, typ string, opens bool, body, reply string) whWant {
+	return whWant{kind: KindMessage, id: id, key: key, name: name, pn: pn, field: "messages", at: at,
+		typ: typ, opens: opens, body: body, reply: reply}
+}
+
+func whPywaMsg(id string, at int64, typ string, opens bool, body, reply string) whWant {
+	return whMsg(id, pywaUser, pywaName, pywaPN, at, typ, opens, body, reply)
+}
+
+func whStatus(id, key, name, pn string, at int64, rank, code int) whWant {
+	return whWant{kind: KindStatus, id: id, key: key, name: name, pn: pn, field: "messages", at: at, rank: rank, code: code}
+}
+
+func whOnly(envs []Envelope) *Envelope { return &envs[0] }
+
+var whGoldens = map[string]whGolden{
+	"constructed_multi_entry_batch.json": {
+		envs: []whWant{
+			whMsg("wamid.BATCH.A2", metaUser, metaName, metaPN, 1749416390, "text", true, "second (arrives first in array)", ""),
+			whMsg("wamid.BATCH.A1", metaUser, metaName, metaPN, 1749416383, "text", true, "first", ""),
+			whMsg("wamid.BATCH.B1", "16505559876", "Tiago Mingo", metaPN, 1749416385, "image", true, "Taj Mahal", ""),
+			whMsg("wamid.BATCH.A1", metaUser, metaName, metaPN, 1749416383, "text", true, "first", ""), // duplicate kept
+			whStatus("wamid.OUT.1:read", metaUser, "", metaPN, 1750030080, 3, 0),                       // read before sent
+			whStatus("wamid.OUT.1:sent", metaUser, "", metaPN, 1750030073, 1, 0),
+			whStatus("wamid.OUT.2:failed", "16505559876", "", metaPN, 1750030090, RankFailed, 131047),
+			whMsg("wamid.OTHERNUM.1", metaUser, metaName, "222222222222222", 1749416400, "text", true, "same user, different business number", ""),
+		},
+		check: func(t *testing.T, n *Notification, envs []Envelope) {
+			if len(n.Entry) != 2 {
+				t.Fatalf("entries = %d, want 2", len(n.Entry))
+			}
+			for i, w := range []string{metaWABA, metaWABA, metaWABA, metaWABA, metaWABA, metaWABA, metaWABA, "999999999999999"} {
+				if envs[i].WABAID != w {
+					t.Errorf("env %d WABAID = %q, want %q", i, envs[i].WABAID, w)
+				}
+			}
+			if envs[7].DisplayPhoneNumber != "15550001111" {
+				t.Errorf("second number display = %q", envs[7].DisplayPhoneNumber)
+			}
+			if !reflect.DeepEqual(envs[1], envs[3]) {
+				t.Errorf("duplicate wamid: the two envelopes differ:\n%+v\n%+v", envs[1], envs[3])
+			}
+			if envs[1].Message == envs[3].Message {
+				t.Error("duplicates share one *Message; each item must have its own")
+			}
+			// Same user on two business numbers: one key, so one partition.
+			if envs[0].Key() != envs[7].Key() {
+				t.Errorf("same user on two numbers keyed %q and %q", envs[0].Key(), envs[7].Key())
+			}
+			// The payload's order is kept even though timestamps go backwards.
+			if !envs[0].OccurredAt.After(envs[1].OccurredAt) {
+				t.Error("timestamps were reordered")
+			}
+			f := envs[6].Status.Errors[0]
+			if f.Title != "Re-engagement message" || !strings.Contains(f.Details(), "24 hours") || f.Href == "" {
+				t.Errorf("131047 error = %+v", f)
+			}
+			if p := envs[5].Status.Pricing; p == nil || p.Billable || p.PricingModel != "PMP" || p.Type != "free_customer_service" || p.Category != "service" {
+				t.Errorf("pricing = %+v", p)
+			}
+			if envs[4].Status.Pricing != nil || envs[4].Status.Conversation != nil {
+				t.Error("read status has no pricing or conversation")
+			}
+		},
+	},
+	"meta_button_quick_reply.json": {
+		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=", metaUser, metaName, metaPN, 1750091045, "button", true, "Unsubscribe", "Unsubscribe")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			m := whOnly(envs).Message
+			if m.ContextID() != "wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA=" || m.Context.From != "15550783881" {
+				t.Errorf("context = %+v", m.Context)
+			}
+		},
+	},
+	"meta_errors_value_130429.json": {
+		envs: []whWant{{kind: KindNotice, id: "notice:f0d50cace3f454741ed2fff4428ef21e", key: "pn:" + metaPN, pn: metaPN, field: "messages"}},
+		check: func(t *testing.T, n *Notification, envs []Envelope) {
+			v := n.Entry[0].Changes[0].Value
+			if len(v.Errors) != 1 || v.Errors[0].Code != 130429 || v.Errors[0].Title != "Rate limit hit" || !strings.Contains(v.Errors[0].Details(), "too many messages") {
+				t.Errorf("value errors = %+v", v.Errors)
+			}
+			whJSONEqual(t, "notice raw", whOnly(envs).Raw, v.Raw)
+			if !bytes.Contains(whOnly(envs).Raw, []byte("130429")) {
+				t.Error("notice raw lacks the error")
+			}
+		},
+	},
+	"meta_image_message.json": {
+		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=", metaUser, metaName, metaPN, 1744344496, "image", true, "Taj Mahal", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			im := whOnly(envs).Message.Image
+			if im == nil || im.ID != "1003383421387256" || im.MimeType != "image/jpeg" || !strings.HasPrefix(im.URL, "https://lookaside.fbsbx.com/") || im.SHA256 == "" {
+				t.Errorf("image = %+v", im)
+			}
+		},
+	},
+	"meta_reaction.json": {
+		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=", metaUser, metaName, metaPN, 1749419544, "reaction", false, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			m := whOnly(envs).Message
+			if !m.IsReaction() || m.Reaction.Emoji != "👍" || m.Reaction.Removed() || m.Reaction.MessageID != "wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA=" {
+				t.Errorf("reaction = %+v", m.Reaction)
+			}
+		},
+	},
+	"meta_reaction_removed.json": {
+		envs:  []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=", metaUser, metaName, metaPN, 1749419544, "reaction", false, "", "")},
+		check: whReactionRemoved,
+	},
+	"meta_status_delivered_cbp.json": {
+		envs: []whWant{whStatus("wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA:delivered", metaUser, "", metaPN, 1750263773, 2, 0)},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			s := whOnly(envs).Status
+			if s.Pricing == nil || s.Pricing.PricingModel != "CBP" || s.Pricing.Type != "" || !s.Pricing.Billable {
+				t.Errorf("pricing = %+v", s.Pricing)
+			}
+			if s.Conversation == nil || s.Conversation.ID != "6ceb9d929c9bdc4f90e967a32f8639b4" || s.Conversation.Origin.Type != "service" {
+				t.Errorf("conversation = %+v", s.Conversation)
+			}
+		},
+	},
+	"meta_status_failed_131049.json": {
+		envs: []whWant{whStatus("wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QUQ2MjA4NEYyRkExNjMyREUA:failed", metaUser, "", metaPN, 1751142888, RankFailed, 131049)},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			e := whOnly(envs).Status.Errors[0]
+			if !strings.HasPrefix(e.Details(), "In order to maintain") || e.Href == "" {
+				t.Errorf("error = %+v", e)
+			}
+		},
+	},
+	"meta_status_sent.json": {
+		envs: []whWant{whStatus("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=:sent", metaUser, "", metaPN, 1750030073, 1, 0)},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			s := whOnly(envs).Status
+			if c := s.Conversation; c == nil || c.ID != "72b14d6bd5407799e66f64d1b338e567" || c.ExpirationTimestamp != "1750116480" || c.Origin == nil || c.Origin.Type != "marketing" {
+				t.Errorf("conversation = %+v", s.Conversation)
+			}
+			if p := s.Pricing; p == nil || !p.Billable || p.PricingModel != "PMP" || p.Type != "regular" || p.Category != "marketing" {
+				t.Errorf("pricing = %+v", s.Pricing)
+			}
+		},
+	},
+	"meta_status_v24_no_conversation.json": {
+		envs: []whWant{whStatus("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=:sent", metaUser, "", metaPN, 1750030073, 1, 0)},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if s := whOnly(envs).Status; s.Conversation != nil || s.Pricing != nil || len(s.Errors) != 0 {
+				t.Errorf("v24 status = %+v", s)
+			}
+		},
+	},
+	"meta_text_message.json": {
+		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=", metaUser, metaName, metaPN, 1749416383, "text", true, "Does it come in another color?", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			e := whOnly(envs)
+			if e.DisplayPhoneNumber != "15550783881" || e.WABAID != metaWABA || e.Version != EnvelopeVersion {
+				t.Errorf("envelope = %+v", e)
+			}
+			if m := e.Message; m.ContextID() != "" || m.ReferralSourceID() != "" || m.IsReaction() {
+				t.Errorf("plain text has context/referral/reaction: %+v", m)
+			}
+		},
+	},
+	"meta_unsupported_edit.json": {
+		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=", metaUser, metaName, metaPN, 1750090702, "unsupported", false, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			m := whOnly(envs).Message
+			if m.Unsupported == nil || m.Unsupported.Type != "edit" || len(m.Errors) != 1 || m.Errors[0].Code != 131051 {
+				t.Errorf("unsupported = %+v errors = %+v", m.Unsupported, m.Errors)
+			}
+		},
+	},
+	"pywa_account_update.json": {
+		envs: []whWant{{kind: KindNotice, id: "notice:25bf57d64bba51c96b29b88eb38e16b2", key: "waba:" + metaWABA, field: "account_update", at: 1743451903}},
+		check: func(t *testing.T, n *Notification, envs []Envelope) {
+			if v := n.Entry[0].Changes[0].Value; v.Event != "ACCOUNT_DELETED" || v.Metadata != nil {
+				t.Errorf("value = %+v", v)
+			}
+		},
+	},
+	"pywa_audio_voice.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697043473, "audio", true, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if a := whOnly(envs).Message.Audio; a == nil || !a.Voice || a.MimeType != "audio/ogg; codecs=opus" {
+				t.Errorf("audio = %+v", a)
+			}
+			whCheckBSUID(t, whOnly(envs))
+		},
+	},
+	"pywa_button_quick_reply.json": {
+		envs: []whWant{whPywaMsg("wamid.xsidjw", 1698269027, "button", true, "title", "callback_data")},
+	},
+	"pywa_contacts_message.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044621, "contacts", true, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			cs := whOnly(envs).Message.Contacts
+			if len(cs) != 3 {
+				t.Fatalf("shared contacts = %d, want 3", len(cs))
+			}
+			if cs[0].Name.FormattedName != "Chandler Bing" || cs[0].Phones[0].Phone != "+1 555-555-5555" || cs[0].Phones[0].Type != "CELL" {
+				t.Errorf("first vCard = %+v", cs[0])
+			}
+			if cs[1].Name.LastName != "" || cs[2].Phones[0].Type != "WORK" {
+				t.Errorf("vCards = %+v", cs)
+			}
+		},
+	},
+	"pywa_document.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697043666, "document", true, "caption", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			m := whOnly(envs).Message
+			if m.Document.Filename != "filename.pdf" || !m.Context.Forwarded || m.ContextID() != "" {
+				t.Errorf("document = %+v context = %+v", m.Document, m.Context)
+			}
+		},
+	},
+	"pywa_edit_image_message.json": {
+		// The contacts entry names another user; the sender keeps its own
+		// wa_id and gets no borrowed name or user id.
+		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=", metaUser, "", metaPN, 1749854575, "edit", false, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			e := whOnly(envs)
+			if e.Contact.UserID != "" {
+				t.Errorf("contact borrowed a user id: %+v", e.Contact)
+			}
+			ed := e.Message.Edit
+			if ed == nil || ed.OriginalMessageID != "wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA=" || ed.Message == nil ||
+				ed.Message.Type != "image" || ed.Message.Image.Caption != "Updated image caption" || ed.Message.ContextID() != "M0" {
+				t.Errorf("edit = %+v", ed)
+			}
+		},
+	},
+	"pywa_forwarded_many_times.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044968, "text", true, "text forwarded many times", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if c := whOnly(envs).Message.Context; c == nil || !c.FrequentlyForwarded || c.Forwarded {
+				t.Errorf("context = %+v", c)
+			}
+		},
+	},
+	"pywa_interactive_button_reply.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1698266730, "interactive", true, "title", "callback_data")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if i := whOnly(envs).Message.Interactive; i.Type != "button_reply" || i.ButtonReply == nil || i.ListReply != nil {
+				t.Errorf("interactive = %+v", i)
+			}
+		},
+	},
+	"pywa_interactive_list_reply.json": {
+		envs: []whWant{whPywaMsg("wamid.zyzxyz", 1698266905, "interactive", true, "title", "callback_data")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if i := whOnly(envs).Message.Interactive; i.Type != "list_reply" || i.ListReply == nil || i.ListReply.Description != "description" {
+				t.Errorf("interactive = %+v", i)
+			}
+		},
+	},
+	"pywa_interactive_with_error_no_body.json": {
+		// The message has no interactive object; the value-level error
+		// travels as its own notice after the message.
+		envs: []whWant{
+			whPywaMsg("wamid.wegrchytvwcggt=", 1700505494, "interactive", true, "", ""),
+			{kind: KindNotice, id: "notice:19c0b6369862c126b038b3c3d3d430d0", key: "pn:" + pywaPN, pn: pywaPN, field: "messages"},
+		},
+		check: func(t *testing.T, n *Notification, envs []Envelope) {
+			if m := envs[0].Message; m.Interactive != nil || m.ContextID() != "wamid.gvwegfretge==" {
+				t.Errorf("message = %+v", m)
+			}
+			if v := n.Entry[0].Changes[0].Value; len(v.Errors) != 1 || v.Errors[0].Code != 131000 {
+				t.Errorf("value errors = %+v", v.Errors)
+			}
+		},
+	},
+	"pywa_location_chosen.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044557, "location", true, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			l := whOnly(envs).Message.Location
+			if l.Latitude != 37.4611978 || l.Longitude != -122.2164385 || l.Name != "Facebook HQ" || l.Address == "" || l.URL == "" {
+				t.Errorf("location = %+v", l)
+			}
+		},
+	},
+	"pywa_location_current.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044557, "location", true, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			m := whOnly(envs).Message
+			if l := m.Location; l.Latitude != 12.25089 || l.Longitude != 43.90539 || l.Name != "" || !m.Context.Forwarded {
+				t.Errorf("location = %+v", l)
+			}
+		},
+	},
+	"pywa_order_message.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044668, "order", true, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			o := whOnly(envs).Message.Order
+			if o == nil || o.CatalogID != "354160437058781" || len(o.ProductItems) != 3 {
+				t.Fatalf("order = %+v", o)
+			}
+			want := []OrderItem{
+				{ProductRetailerID: "HAMBURGER", Quantity: 3, ItemPrice: 30, Currency: "ILS"},
+				{ProductRetailerID: "FRENCH_FRIES", Quantity: 2, ItemPrice: 35, Currency: "ILS"},
+				{ProductRetailerID: "SODA", Quantity: 2, ItemPrice: 10, Currency: "ILS"},
+			}
+			if !reflect.DeepEqual(o.ProductItems, want) {
+				t.Errorf("items = %+v", o.ProductItems)
+			}
+		},
+	},
+	"pywa_reaction.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044456, "reaction", false, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if r := whOnly(envs).Message.Reaction; r.Emoji != "😮" || r.Removed() || r.MessageID != "wamid.yzxyzx=" {
+				t.Errorf("reaction = %+v", r)
+			}
+		},
+	},
+	"pywa_reaction_removed_empty_emoji.json": {
+		envs:  []whWant{whPywaMsg("wamid.xyzxyz", 1697044456, "reaction", false, "", "")},
+		check: whReactionRemoved,
+	},
+	"pywa_referral_ctwa_text.json": {
+		envs: []whWant{whPywaMsg("wamid.ID", 1697045000, "text", true, "BODY", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			m := whOnly(envs).Message
+			if m.ReferralSourceID() != "ADID" || m.Referral.CtwaClid != "CTWA_CLID" || m.Referral.Headline != "AD_TITLE" || m.Referral.SourceType != "ad or post" {
+				t.Errorf("referral = %+v", m.Referral)
+			}
+		},
+	},
+	"pywa_revoke_message_placeholders.json": {
+		envs: []whWant{whMsg("<WHATSAPP_MESSAGE_ID>", "<WHATSAPP_USER_PHONE_NUMBER>", "", "<BUSINESS_PHONE_NUMBER_ID>", 1697043223, "revoke", false, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if r := whOnly(envs).Message.Revoke; r == nil || r.OriginalMessageID != "<ORIGINAL_WHATSAPP_MESSAGE_ID>" {
+				t.Errorf("revoke = %+v", r)
+			}
+		},
+	},
+	"pywa_smb_message_echoes_text.json": {
+		// An echo (no messages key): a notice, keyed by the user it was sent to.
+		envs: []whWant{{kind: KindNotice, id: "notice:4956cba46c0ff1691883fa937c07c264", key: "<WHATSAPP_USER_PHONE_NUMBER>", pn: pywaPN, field: "smb_message_echoes", at: 1697043223}},
+		check: func(t *testing.T, n *Notification, envs []Envelope) {
+			v := n.Entry[0].Changes[0].Value
+			if len(v.MessageEchoes) != 1 {
+				t.Fatalf("echoes = %+v", v.MessageEchoes)
+			}
+			ec := v.MessageEchoes[0]
+			if ec.To != "<WHATSAPP_USER_PHONE_NUMBER>" || ec.ToUserID != "<BSUID>" || ec.Body() != "Test message" || len(ec.Raw) == 0 {
+				t.Errorf("echo = %+v", ec)
+			}
+			if c := whOnly(envs).Contact; c.UserID != "<BSUID>" {
+				t.Errorf("contact = %+v", c)
+			}
+		},
+	},
+	"pywa_status_delivered.json": {
+		envs: []whWant{whStatus("wamid.xyzxyz:delivered", pywaUser, pywaName, pywaPN, 1698266945, 2, 0)},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			whCheckBSUID(t, whOnly(envs))
+			if whOnly(envs).WABAID != "5467539754836534" {
+				t.Errorf("WABA = %q", whOnly(envs).WABAID)
+			}
+		},
+	},
+	"pywa_status_failed_130472.json": {
+		envs: []whWant{whStatus("wamid.xyzxyz:failed", pywaUser, pywaName, pywaPN, 1689380458, RankFailed, 130472)},
+	},
+	"pywa_status_group_read.json": {
+		// Keyed by the group, not by the participant's contact entry.
+		envs: []whWant{whStatus("<WHATSAPP_MESSAGE_ID>:read", "fowefinoewcnw", "", "<BUSINESS_PHONE_NUMBER_ID>", 1698266945, 3, 0)},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			s := whOnly(envs).Status
+			if s.RecipientType != "group" || s.RecipientParticipantUserID != "US.123456" || s.RecipientParticipantID != "<GROUP_PARTICIPANT_USER_PHONE_NUMBER>" {
+				t.Errorf("group status = %+v", s)
+			}
+		},
+	},
+	"pywa_status_played.json": {
+		envs: []whWant{whStatus("wamid.xyzxyz:played", pywaUser, pywaName, pywaPN, 1689380458, 4, 0)},
+	},
+	"pywa_status_read.json": {
+		envs: []whWant{whStatus("wamid.xyzxyz:read", pywaUser, pywaName, pywaPN, 1689380458, 3, 0)},
+	},
+	"pywa_status_sent_cbp.json": {
+		envs: []whWant{whStatus("wamid.xyzxyz:sent", pywaUser, pywaName, pywaPN, 1698266945, 1, 0)},
+	},
+	"pywa_status_with_biz_opaque_callback_data.json": {
+		envs: []whWant{whStatus("wamid.xyzxyz:sent", pywaUser, pywaName, pywaPN, 1698266945, 1, 0)},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if s := whOnly(envs).Status; s.BizOpaqueCallbackData != "some data" {
+				t.Errorf("biz_opaque_callback_data = %q", s.BizOpaqueCallbackData)
+			}
+		},
+	},
+	"pywa_sticker_animated.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697043785, "sticker", true, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if s := whOnly(envs).Message.Sticker; s == nil || !s.Animated || s.MimeType != "image/webp" {
+				t.Errorf("sticker = %+v", s)
+			}
+		},
+	},
+	"pywa_system_identity_change.json": {
+		envs: []whWant{whMsg("wamid.xyzxyz", pywaUser, "User A", pywaPN, 1697044706, "system", false, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			m := whOnly(envs).Message
+			if m.System.Type != "customer_identity_changed" || m.Identity == nil || m.Identity.Hash != "xyzxyz" || !m.Identity.Acknowledged {
+				t.Errorf("system = %+v identity = %+v", m.System, m.Identity)
+			}
+		},
+	},
+	"pywa_system_phone_number_change.json": {
+		// No contacts array: keyed by the old number, no name.
+		envs: []whWant{whMsg("wamid.xyzxyz==", pywaUser, "", pywaPN, 1753851315, "system", false, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if s := whOnly(envs).Message.System; s.Type != "user_changed_number" || s.WaID != "972912345678" {
+				t.Errorf("system = %+v", s)
+			}
+		},
+	},
+	"pywa_template_status_update.json": {
+		// No metadata, no phone number id: keyed by the WABA.
+		envs: []whWant{{kind: KindNotice, id: "notice:a887304fe51bc1fccf885adf51468015", key: "waba:" + metaWABA, field: "message_template_status_update", at: 1751247548}},
+		check: func(t *testing.T, n *Notification, envs []Envelope) {
+			v := n.Entry[0].Changes[0].Value
+			if v.Metadata != nil || v.Event != "APPROVED" {
+				t.Errorf("value = %+v", v)
+			}
+			if !bytes.Contains(whOnly(envs).Raw, []byte(`"order_confirmation"`)) {
+				t.Errorf("raw = %s", whOnly(envs).Raw)
+			}
+		},
+	},
+	"pywa_text_reply_with_context.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044746, "text", true, "replied text", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if m := whOnly(envs).Message; m.ContextID() != "wamid.xyzxyz==" || m.Context.From != "972123456789" {
+				t.Errorf("context = %+v", m.Context)
+			}
+		},
+	},
+	"pywa_unsupported_with_type.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044706, "unsupported", false, "", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if m := whOnly(envs).Message; m.Unsupported.Type != "pool" || m.Errors[0].Code != 131051 || m.Errors[0].Href != "" {
+				t.Errorf("unsupported = %+v %+v", m.Unsupported, m.Errors)
+			}
+		},
+	},
+	"pywa_user_marketing_preferences.json": {
+		// Keyed by the user in user_preferences, not the unrelated contacts entry.
+		envs: []whWant{{kind: KindNotice, id: "notice:7afcd42d97170ec3d7b0903ecc16ac5d", key: "16505551234", pn: metaPN, field: "user_preferences", at: 1731705721}},
+		check: func(t *testing.T, n *Notification, envs []Envelope) {
+			p := n.Entry[0].Changes[0].Value.UserPreferences
+			if len(p) != 1 || p[0].Value != "resume" || p[0].Category != "marketing_messages" || p[0].Timestamp != 1731705721 {
+				t.Errorf("preferences = %+v", p)
+			}
+			if c := whOnly(envs).Contact; c != (Contact{WaID: "16505551234"}) {
+				t.Errorf("contact = %+v", c)
+			}
+		},
+	},
+	"pywa_video.json": {
+		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044362, "video", true, "caption", "")},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if v := whOnly(envs).Message.Video; v.MimeType != "video/mp4" || v.ID != "765756756" {
+				t.Errorf("video = %+v", v)
+			}
+		},
+	},
+	"real_restfb1344_status_failed_131026.json": {
+		envs: []whWant{whStatus("wamid.HBgLMzI0NzY3NTUzNzYVAgARGBIzOTI2MzFGRjdBRjA4M0Y2RDQA:failed", "REDACTED", "", "REDACTED", 1698231447, RankFailed, 131026)},
+		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+			if e := whOnly(envs).Status.Errors[0]; e.Href != "" || e.Details() != "Message Undeliverable." {
+				t.Errorf("error = %+v", e)
+			}
+		},
+	},
+}
+
+func whReactionRemoved(t *testing.T, _ *Notification, envs []Envelope) {
+	t.Helper()
+	m := whOnly(envs).Message
+	if !m.IsReaction() || m.Reaction == nil || !m.Reaction.Removed() || m.Reaction.MessageID == "" {
+		t.Errorf("reaction = %+v, want a removal", m.Reaction)
+	}
+}
+
+// whCheckBSUID: the user id and parent come from the contacts entry.
+func whCheckBSUID(t *testing.T, e *Envelope) {
+	t.Helper()
+	if e.Contact.UserID != pywaBSUID || e.Contact.WaID != pywaUser {
+		t.Errorf("contact = %+v, want wa_id and BSUID", e.Contact)
+	}
+}
+
+func TestGoldenCorpus(t *testing.T) {
+	for _, name := range whFiles(t) {
+		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
+			g, ok := whGoldens[name]
+			if !ok {
+				t.Fatalf("%s has no entry in the golden table", name)
+			}
+			body := whRead(t, name)
+			n, err := Parse(body)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			envs := Split(n, whReceivedAt)
+			if len(envs) != len(g.envs) {
+				for i, e := range envs {
+					t.Logf("got %d: %s %s key=%s", i, e.Kind, e.ID, e.Key())
+				}
+				t.Fatalf("%d envelopes, want %d", len(envs), len(g.envs))
+			}
+			for i, w := range g.envs {
+				whCheckEnvelope(t, i, &envs[i], w)
+			}
+			if g.check != nil {
+				g.check(t, n, envs)
+			}
+			// ParseAndSplit agrees with Parse+Split.
+			again, err := ParseAndSplit(body, whReceivedAt)
+			if err != nil || !reflect.DeepEqual(again, envs) {
+				t.Errorf("ParseAndSplit differs from Parse+Split (err %v)", err)
+			}
+		})
+	}
+}
+
+// TestGoldenTableMatchesCorpus: every fixture has an entry and every entry a
+// fixture, so a new file forces a new expectation.
+func TestGoldenTableMatchesCorpus(t *testing.T) {
+	files := whFiles(t)
+	for _, f := range files {
+		if _, ok := whGoldens[f]; !ok {
+			t.Errorf("fixture %s is not in the golden table", f)
+		}
+	}
+	for name := range whGoldens {
+		if !slices.Contains(files, name) {
+			t.Errorf("golden entry %s has no fixture in %s", name, whCorpusDir)
+		}
+	}
+}
+
+func whCheckEnvelope(t *testing.T, i int, e *Envelope, w whWant) {
+	t.Helper()
+	errorf := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf("envelope %d (%s): "+format, append([]any{i, e.ID}, args...)...)
+	}
+	if e.Version != EnvelopeVersion {
+		errorf("version %d", e.Version)
+	}
+	if e.Kind != w.kind {
+		errorf("kind %q, want %q", e.Kind, w.kind)
+	}
+	if e.ID != w.id {
+		errorf("id %q, want %q", e.ID, w.id)
+	}
+	if e.Key() != w.key {
+		errorf("key %q, want %q", e.Key(), w.key)
+	}
+	if e.Contact.Name != w.name {
+		errorf("contact name %q, want %q", e.Contact.Name, w.name)
+	}
+	if e.PhoneNumberID != w.pn {
+		errorf("phone_number_id %q, want %q", e.PhoneNumberID, w.pn)
+	}
+	if e.Field != w.field {
+		errorf("field %q, want %q", e.Field, w.field)
+	}
+	wantAt := whReceivedAt
+	if w.at != 0 {
+		wantAt = time.Unix(w.at, 0).UTC()
+	}
+	if !e.OccurredAt.Equal(wantAt) {
+		errorf("occurred_at %v, want %v", e.OccurredAt, wantAt)
+	}
+	if !e.ReceivedAt.Equal(whReceivedAt) {
+		errorf("received_at %v", e.ReceivedAt)
+	}
+	switch w.kind {
+	case KindMessage:
+		m := e.Message
+		if m == nil || e.Status != nil || e.Raw != nil {
+			errorf("message envelope carries message=%v status=%v raw=%d", m != nil, e.Status != nil, len(e.Raw))
+			return
+		}
+		if m.Type != w.typ {
+			errorf("type %q, want %q", m.Type, w.typ)
+		}
+		if m.Opens() != w.opens {
+			errorf("Opens() = %v, want %v", m.Opens(), w.opens)
+		}
+		if m.Body() != w.body {
+			errorf("Body() = %q, want %q", m.Body(), w.body)
+		}
+		if m.ReplyID() != w.reply {
+			errorf("ReplyID() = %q, want %q", m.ReplyID(), w.reply)
+		}
+		if m.IsReaction() != (w.typ == "reaction") {
+			errorf("IsReaction() = %v", m.IsReaction())
+		}
+		if !m.Time().Equal(wantAt) {
+			errorf("Time() = %v", m.Time())
+		}
+		whCheckRaw(t, m.Raw, "id", m.ID)
+	case KindStatus:
+		s := e.Status
+		if s == nil || e.Message != nil || e.Raw != nil {
+			errorf("status envelope carries status=%v message=%v raw=%d", s != nil, e.Message != nil, len(e.Raw))
+			return
+		}
+		if e.ID != s.ID+":"+s.Status {
+			errorf("id is not wamid:status")
+		}
+		if s.Rank() != w.rank {
+			errorf("Rank() = %d, want %d", s.Rank(), w.rank)
+		}
+		if s.ErrorCode() != w.code {
+			errorf("ErrorCode() = %d, want %d", s.ErrorCode(), w.code)
+		}
+		if (s.Status == StatusFailed) != (w.code != 0) {
+			errorf("failed status without error code, or the reverse")
+		}
+		whCheckRaw(t, s.Raw, "id", s.ID)
+	case KindNotice:
+		if e.Message != nil || e.Status != nil || len(e.Raw) == 0 || !json.Valid(e.Raw) {
+			errorf("notice must carry only a valid raw value (raw %d bytes)", len(e.Raw))
+		}
+	}
+}
+
+// whCheckRaw: raw is a JSON object whose key has the wanted string value.
+func whCheckRaw(t *testing.T, raw json.RawMessage, key, want string) {
+	t.Helper()
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		t.Errorf("raw is not a JSON object: %v (%q)", err, raw)
+		return
+	}
+	if obj[key] != want {
+		t.Errorf("raw[%q] = %v, want %q", key, obj[key], want)
+	}
+}
+
+func whJSONEqual(t *testing.T, what string, a, b []byte) {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if !reflect.DeepEqual(x, y) {
+		t.Errorf("%s: JSON differs:\n%s\n%s", what, a, b)
+	}
+}
+
+// TestEnvelopeRoundTrip: every envelope of the corpus survives JSON, with
+// its Message.Raw / Status.Raw / notice Raw.
+func TestEnvelopeRoundTrip(t *testing.T) {
+	for _, name := range whFiles(t) {
+		envs, err := ParseAndSplit(whRead(t, name), whReceivedAt)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for i := range envs {
+			orig := &envs[i]
+			b, err := json.Marshal(orig)
+			if err != nil {
+				t.Fatalf("%s/%d: marshal: %v", name, i, err)
+			}
+			var back Envelope
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatalf("%s/%d: unmarshal: %v", name, i, err)
+			}
+			b2, err := json.Marshal(&back)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b, b2) {
+				t.Errorf("%s/%d: round trip changed the envelope:\n%s\n%s", name, i, b, b2)
+			}
+			if back.ID != orig.ID || back.Kind != orig.Kind || back.Key() != orig.Key() || back.Contact != orig.Contact ||
+				!back.OccurredAt.Equal(orig.OccurredAt) || !back.ReceivedAt.Equal(orig.ReceivedAt) || back.Version != EnvelopeVersion {
+				t.Errorf("%s/%d: header fields changed: %+v", name, i, back)
+			}
+			switch orig.Kind {
+			case KindMessage:
+				if len(back.Message.Raw) == 0 {
+					t.Fatalf("%s/%d: Message.Raw lost", name, i)
+				}
+				whJSONEqual(t, name+" message raw", back.Message.Raw, orig.Message.Raw)
+				if back.Message.Body() != orig.Message.Body() || back.Message.ReplyID() != orig.Message.ReplyID() || back.Message.Opens() != orig.Message.Opens() {
+					t.Errorf("%s/%d: message methods changed", name, i)
+				}
+			case KindStatus:
+				whJSONEqual(t, name+" status raw", back.Status.Raw, orig.Status.Raw)
+				if back.Status.Rank() != orig.Status.Rank() {
+					t.Errorf("%s/%d: rank changed", name, i)
+				}
+			case KindNotice:
+				whJSONEqual(t, name+" notice raw", back.Raw, orig.Raw)
+			}
+		}
+	}
+}
+
+// TestRawIsACopy: nothing in the result aliases the body (Fiber reuses its
+// buffers after the handler returns).
+func TestRawIsACopy(t *testing.T) {
+	body := whRead(t, "constructed_multi_entry_batch.json")
+	envs, err := ParseAndSplit(body, whReceivedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := json.Marshal(envs)
+	for i := range body {
+		body[i] = 'x'
+	}
+	after, _ := json.Marshal(envs)
+	if !bytes.Equal(before, after) {
+		t.Fatal("envelopes changed when the body buffer was overwritten")
+	}
+}
+
+func TestSplitIsDeterministic(t *testing.T) {
+	// Redelivery of the same body gives the same envelope ids, notices
+	// included, whatever the whitespace.
+	for _, name := range []string{"pywa_template_status_update.json", "meta_errors_value_130429.json", "constructed_multi_entry_batch.json"} {
+		body := whRead(t, name)
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, body); err != nil {
+			t.Fatal(err)
+		}
+		a, err1 := ParseAndSplit(body, whReceivedAt)
+		b, err2 := ParseAndSplit(compact.Bytes(), whReceivedAt.Add(time.Hour))
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		for i := range a {
+			if a[i].ID != b[i].ID || a[i].Key() != b[i].Key() {
+				t.Errorf("%s: envelope %d: %s/%s vs %s/%s", name, i, a[i].ID, a[i].Key(), b[i].ID, b[i].Key())
+			}
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body string
+		want error
+	}{
+		{"empty", ``, ErrMalformed},
+		{"not json", `hello`, ErrMalformed},
+		{"truncated", `{"object":"whatsapp_business_account","entry":[`, ErrMalformed},
+		{"trailing garbage", `{"object":"whatsapp_business_account"} x`, ErrMalformed},
+		{"array", `[]`, ErrMalformed},
+		{"string", `"whatsapp_business_account"`, ErrMalformed},
+		{"null", `null`, ErrNotNotification},
+		{"empty object", `{}`, ErrNotNotification},
+		{"other object", `{"object":"page","entry":[]}`, ErrNotNotification},
+		{"object not a string", `{"object":1,"entry":[]}`, ErrMalformed},
+		{"entry not an array", `{"object":"whatsapp_business_account","entry":{}}`, ErrMalformed},
+		{"changes not an array", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":"x"}]}`, ErrMalformed},
+		{"value not an object", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":[]}]}]}`, ErrMalformed},
+		{"messages not an array", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":{}}}]}]}`, ErrMalformed},
+		{"message not an object", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":[1]}}]}]}`, ErrMalformed},
+		{"status not an object", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"statuses":["x"]}}]}]}`, ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := Parse([]byte(tc.body))
+			if !errors.Is(err, tc.want) || n != nil {
+				t.Fatalf("Parse = %v, %v; want %v", n, err, tc.want)
+			}
+			if _, err := ParseAndSplit([]byte(tc.body), whReceivedAt); !errors.Is(err, tc.want) {
+				t.Fatalf("ParseAndSplit error = %v", err)
+			}
+		})
+	}
+}
+
+// whWrap builds a one-change notification around a value.
+func whWrap(field, value string) []byte {
+	return []byte(`{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"` + field + `","value":` + value + `}]}]}`)
+}
+
+func whSplit(t *testing.T, body []byte) []Envelope {
+	t.Helper()
+	envs, err := ParseAndSplit(body, whReceivedAt)
+	if err != nil {
+		t.Fatalf("ParseAndSplit: %v", err)
+	}
+	return envs
+}
+
+func TestTolerance(t *testing.T) {
+	t.Run("empty entry list", func(t *testing.T) {
+		if envs := whSplit(t, []byte(`{"object":"whatsapp_business_account","entry":[]}`)); len(envs) != 0 {
+			t.Fatalf("envs = %v", envs)
+		}
+	})
+	t.Run("unknown fields and unknown type", func(t *testing.T) {
+		envs := whSplit(t, whWrap("messages", `{"metadata":{"phone_number_id":"P","new_field":{"a":1}},"future":[1,2],
+			"messages":[{"from":"1","id":"wamid.U","timestamp":"1700000000","type":"request_welcome","request_welcome":{"x":true},"extra":1}]}`))
+		m := envs[0].Message
+		if len(envs) != 1 || m.Type != "request_welcome" || m.Opens() || m.Body() != "" || !bytes.Contains(m.Raw, []byte(`"request_welcome":{"x":true}`)) {
+			t.Fatalf("envs = %+v", envs)
+		}
+	})
+	t.Run("wrong type inside a message keeps the message", func(t *testing.T) {
+		envs := whSplit(t, whWrap("messages", `{"contacts":[{"wa_id":"1","profile":{"name":5}}],
+			"messages":[{"from":"1","id":"wamid.O","timestamp":"1700000000","type":"order",
+			"order":{"catalog_id":"C","product_items":[{"product_retailer_id":"A","quantity":"3","item_price":1.5}]}}]}`))
+		m := envs[0].Message
+		if m.ID != "wamid.O" || m.Order.CatalogID != "C" || m.Order.ProductItems[0].ItemPrice != 1.5 || m.Order.ProductItems[0].Quantity != 0 {
+			t.Fatalf("message = %+v", m)
+		}
+		if !bytes.Contains(m.Raw, []byte(`"quantity":"3"`)) || envs[0].Key() != "1" {
+			t.Fatalf("raw or key lost: %s %q", m.Raw, envs[0].Key())
+		}
+	})
+	t.Run("interactive without object", func(t *testing.T) {
+		envs := whSplit(t, whWrap("messages", `{"messages":[{"from":"1","id":"a","type":"interactive","interactive":null},{"from":"1","id":"b","type":"interactive","interactive":{}},{"from":"1","id":"c","type":"interactive","interactive":{"type":"button_reply"}}]}`))
+		for _, e := range envs {
+			if e.Message.Body() != "" || e.Message.ReplyID() != "" {
+				t.Errorf("%s: body %q reply %q", e.ID, e.Message.Body(), e.Message.ReplyID())
+			}
+		}
+	})
+	t.Run("timestamp as number or junk", func(t *testing.T) {
+		envs := whSplit(t, whWrap("messages", `{"messages":[{"from":"1","id":"a","timestamp":1700000000,"type":"text","text":{"body":"x"}},{"from":"1","id":"b","timestamp":"soon","type":"text"}],
+			"statuses":[{"id":"s","status":"sent","timestamp":"-5","recipient_id":"1"}]}`))
+		for _, e := range envs {
+			if !e.OccurredAt.Equal(whReceivedAt) {
+				t.Errorf("%s: occurred_at %v, want receivedAt", e.ID, e.OccurredAt)
+			}
+		}
+		if envs[0].Message.Body() != "x" {
+			t.Errorf("body lost next to a numeric timestamp")
+		}
+	})
+	t.Run("missing ids get stable hashes", func(t *testing.T) {
+		body := whWrap("messages", `{"messages":[{"from":"1","type":"text"}],"statuses":[{"status":"sent","recipient_id":"1"}]}`)
+		a, b := whSplit(t, body), whSplit(t, body)
+		if !strings.HasPrefix(a[0].ID, "message:") || !strings.HasPrefix(a[1].ID, "status:") || a[0].ID != b[0].ID || a[1].ID != b[1].ID {
+			t.Fatalf("ids %q %q / %q %q", a[0].ID, a[1].ID, b[0].ID, b[1].ID)
+		}
+	})
+	t.Run("empty change is a notice", func(t *testing.T) {
+		envs := whSplit(t, whWrap("messages", `{}`))
+		if len(envs) != 1 || envs[0].Kind != KindNotice || envs[0].Key() != "waba:W" {
+			t.Fatalf("envs = %+v", envs)
+		}
+	})
+	t.Run("notices of different content differ", func(t *testing.T) {
+		a := whSplit(t, whWrap("account_update", `{"event":"A"}`))
+		b := whSplit(t, whWrap("account_update", `{"event":"B"}`))
+		c := whSplit(t, whWrap("other_field", `{"event":"A"}`))
+		if a[0].ID == b[0].ID || a[0].ID == c[0].ID {
+			t.Fatalf("notice ids collide: %s %s %s", a[0].ID, b[0].ID, c[0].ID)
+		}
+	})
+	t.Run("split of nil", func(t *testing.T) {
+		if envs := Split(nil, whReceivedAt); envs != nil {
+			t.Fatal(envs)
+		}
+	})
+}
+
+// TestContactKeys covers payloads without a phone number (BSUID only).
+func TestContactKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value string
+		want  []Contact
+	}{
+		{
+			name:  "message with user id only",
+			value: `{"contacts":[{"profile":{"name":"Ana"},"user_id":"BR.1"}],"messages":[{"from_user_id":"BR.1","id":"m","type":"text"}]}`,
+			want:  []Contact{{UserID: "BR.1", Name: "Ana"}},
+		},
+		{
+			name:  "message with user id, contacts know the phone",
+			value: `{"contacts":[{"profile":{"name":"Ana"},"wa_id":"55119","user_id":"BR.1"}],"messages":[{"from_user_id":"BR.1","id":"m","type":"text"}]}`,
+			want:  []Contact{{WaID: "55119", UserID: "BR.1", Name: "Ana"}},
+		},
+		{
+			name:  "message with no sender at all, one contact",
+			value: `{"contacts":[{"profile":{"name":"Ana"},"user_id":"BR.1"}],"messages":[{"id":"m","type":"text"}]}`,
+			want:  []Contact{{UserID: "BR.1", Name: "Ana"}},
+		},
+		{
+			name:  "message with no sender, two contacts: unknown",
+			value: `{"contacts":[{"user_id":"BR.1"},{"user_id":"BR.2"}],"messages":[{"id":"m","type":"text"}]}`,
+			want:  []Contact{{}},
+		},
+		{
+			name: "two senders matched to their entries",
+			value: `{"contacts":[{"profile":{"name":"A"},"wa_id":"1","user_id":"U1"},{"profile":{"name":"B"},"wa_id":"2","user_id":"U2"}],
+				"messages":[{"from":"2","id":"m1","type":"text"},{"from":"1","from_user_id":"U1","id":"m2","type":"text"}]}`,
+			want: []Contact{{WaID: "2", UserID: "U2", Name: "B"}, {WaID: "1", UserID: "U1", Name: "A"}},
+		},
+		{
+			name:  "status with recipient user id only",
+			value: `{"statuses":[{"id":"w","status":"sent","recipient_user_id":"BR.1"}]}`,
+			want:  []Contact{{UserID: "BR.1"}},
+		},
+		{
+			name:  "status with recipient user id, contacts know the phone",
+			value: `{"contacts":[{"profile":{"name":"Ana"},"wa_id":"55119","user_id":"BR.1"}],"statuses":[{"id":"w","status":"read","recipient_user_id":"BR.1"}]}`,
+			want:  []Contact{{WaID: "55119", UserID: "BR.1", Name: "Ana"}},
+		},
+		{
+			name:  "user preferences by user id",
+			value: `{"user_preferences":[{"user_id":"BR.1","value":"stop","timestamp":"1731705721"}]}`,
+			want:  []Contact{{UserID: "BR.1"}},
+		},
+		{
+			name:  "user preferences for two users: no contact",
+			value: `{"user_preferences":[{"wa_id":"1"},{"wa_id":"2"}]}`,
+			want:  []Contact{{}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			envs := whSplit(t, whWrap("messages", tc.value))
+			if len(envs) != len(tc.want) {
+				t.Fatalf("%d envelopes, want %d", len(envs), len(tc.want))
+			}
+			for i, w := range tc.want {
+				if envs[i].Contact != w {
+					t.Errorf("envelope %d contact = %+v, want %+v", i, envs[i].Contact, w)
+				}
+				if envs[i].Key() == "" {
+					t.Errorf("envelope %d has no key", i)
+				}
+			}
+		})
+	}
+}
+
+func TestMessageMethods(t *testing.T) {
+	for _, tc := range []struct {
+		json         string
+		opens        bool
+		body, reply  string
+		ctx, referer string
+	}{
+		{json: `{"type":"text","text":{"body":"hi"},"context":{"id":"q"},"referral":{"source_id":"ad"}}`, opens: true, body: "hi", ctx: "q", referer: "ad"},
+		{json: `{"type":"text"}`, opens: true},
+		{json: `{"type":"image","image":{"caption":"c"}}`, opens: true, body: "c"},
+		{json: `{"type":"image","video":{"caption":"wrong part"}}`, opens: true},
+		{json: `{"type":"audio","audio":{}}`, opens: true},
+		{json: `{"type":"video","video":{"caption":"v"}}`, opens: true, body: "v"},
+		{json: `{"type":"document","document":{"caption":"d"}}`, opens: true, body: "d"},
+		{json: `{"type":"sticker","sticker":{}}`, opens: true},
+		{json: `{"type":"location","location":{"latitude":1}}`, opens: true},
+		{json: `{"type":"contacts","contacts":[]}`, opens: true},
+		{json: `{"type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"b1","title":"Yes"}}}`, opens: true, body: "Yes", reply: "b1"},
+		{json: `{"type":"interactive","interactive":{"type":"list_reply","list_reply":{"id":"r1","title":"Row"}}}`, opens: true, body: "Row", reply: "r1"},
+		{json: `{"type":"interactive","interactive":{"type":"nfm_reply","nfm_reply":{"name":"flow","body":"Sent","response_json":"{}"}}}`, opens: true},
+		{json: `{"type":"button","button":{"payload":"P","text":"T"}}`, opens: true, body: "T", reply: "P"},
+		{json: `{"type":"order","order":{"text":"note"}}`, opens: true},
+		{json: `{"type":"reaction","reaction":{"message_id":"x","emoji":"❤"}}`},
+		{json: `{"type":"system","system":{"body":"changed"}}`},
+		{json: `{"type":"unsupported","unsupported":{"type":"poll"}}`},
+		{json: `{"type":"edit","edit":{"message":{"type":"text","text":{"body":"new"}}}}`},
+		{json: `{"type":"revoke","revoke":{}}`},
+		{json: `{"type":"request_welcome"}`},
+		{json: `{"type":"errors","errors":[{"code":1}]}`},
+		{json: `{"type":"hologram"}`},
+		{json: `{}`},
+	} {
+		var m Message
+		if err := json.Unmarshal([]byte(tc.json), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Opens() != tc.opens || m.Body() != tc.body || m.ReplyID() != tc.reply || m.ContextID() != tc.ctx || m.ReferralSourceID() != tc.referer {
+			t.Errorf("%s: Opens %v Body %q ReplyID %q ContextID %q ReferralSourceID %q", tc.json, m.Opens(), m.Body(), m.ReplyID(), m.ContextID(), m.ReferralSourceID())
+		}
+	}
+	var nfm Message
+	_ = json.Unmarshal([]byte(`{"type":"interactive","interactive":{"type":"nfm_reply","nfm_reply":{"name":"flow","body":"Sent","response_json":"{\"a\":1}"}}}`), &nfm)
+	if r := nfm.Interactive.NFMReply; r == nil || r.ResponseJSON != `{"a":1}` || r.Name != "flow" {
+		t.Errorf("nfm_reply = %+v", r)
+	}
+}
+
+func TestTimes(t *testing.T) {
+	for ts, want := range map[string]int64{"1749416383": 1749416383, "": 0, "abc": 0, "0": 0, "-1": 0, "1.5": 0, " 1": 0} {
+		m := Message{Timestamp: ts}
+		s := Status{Timestamp: ts}
+		var w time.Time
+		if want != 0 {
+			w = time.Unix(want, 0).UTC()
+		}
+		if !m.Time().Equal(w) || !s.Time().Equal(w) || m.Time().IsZero() != (want == 0) {
+			t.Errorf("%q: Time() = %v / %v, want %v", ts, m.Time(), s.Time(), w)
+		}
+		if want != 0 && m.Time().Location() != time.UTC {
+			t.Errorf("%q: not UTC", ts)
+		}
+	}
+	for raw, want := range map[string]UnixTime{`1731705721`: 1731705721, `"1731705721"`: 1731705721, `"x"`: 0, `null`: 0, `{}`: 0, `1.7e9`: 1700000000} {
+		var u UnixTime
+		if err := json.Unmarshal([]byte(raw), &u); err != nil || u != want {
+			t.Errorf("UnixTime(%s) = %d, %v; want %d", raw, u, err, want)
+		}
+	}
+}
+
+func TestStatusRank(t *testing.T) {
+	order := []string{"sent", "delivered", "read", "played", "deleted", "failed"}
+	prev := 0
+	for _, st := range order {
+		r := (&Status{Status: st}).Rank()
+		if r <= prev {
+			t.Errorf("rank(%s) = %d, not above %d", st, r, prev)
+		}
+		prev = r
+	}
+	if r := (&Status{Status: "failed"}).Rank(); r != RankFailed {
+		t.Errorf("failed rank %d", r)
+	}
+	for _, st := range []string{"", "warning", "SENT", "accepted"} {
+		if r := (&Status{Status: st}).Rank(); r != 0 {
+			t.Errorf("rank(%q) = %d, want 0", st, r)
+		}
+	}
+	if c := (&Status{}).ErrorCode(); c != 0 {
+		t.Errorf("ErrorCode of no errors = %d", c)
+	}
+	if d := (ErrorDetail{}).Details(); d != "" {
+		t.Errorf("Details of no data = %q", d)
+	}
+}

@@ -48,7 +48,7 @@ type ClientConfig struct {
 	Token string
 
 	// HTTPClient sends the requests. Default: a new http.Client with
-	// Timeout.
+	// Timeout and up to 64 idle connections per host.
 	HTTPClient *http.Client
 	// Timeout of one request when HTTPClient is nil. Default 10 s. Keep it
 	// small: a send that timed out may have been delivered.
@@ -106,6 +106,11 @@ func (cfg ClientConfig) withDefaults() ClientConfig {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout}
+		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+			tr := dt.Clone()
+			tr.MaxIdleConnsPerHost = 64 // 80 requests/s per number need more than the default 2
+			cfg.HTTPClient.Transport = tr
+		}
 	}
 	if cfg.RatePerSecond == 0 {
 		cfg.RatePerSecond = DefaultRatePerSecond
@@ -417,6 +422,9 @@ func (c *Client) do(ctx context.Context, phoneNumberID, pairKey string, body []b
 		}
 	}
 	if err := c.numbers.wait(ctx, phoneNumberID, "number rate limit"); err != nil {
+		if pairKey != "" && c.pairs != nil {
+			c.pairs.release(pairKey, time.Now())
+		}
 		c.metrics.request(phoneNumberID, outcomeOf(err))
 		return SendResult{}, err
 	}

@@ -342,3 +342,89 @@ func withPresence(a Agent, p Presence) Agent {
 	a.Presence = p
 	return a
 }
+
+func TestTextFormatting(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{30 * time.Second, "less than a minute"},
+		{7 * time.Minute, "7 min"},
+		{2 * time.Hour, "2 h"},
+		{3*time.Hour + 5*time.Minute, "3 h 5 min"},
+		{24 * time.Hour, "1 day"},
+		{52 * time.Hour, "2 days 4 h"},
+	} {
+		if got := duration(tt.d); got != tt.want {
+			t.Errorf("duration(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		at   time.Time
+		want string
+	}{
+		{t0.Add(-time.Hour), "09:09"},
+		{t0.Add(-48 * time.Hour), "Feb 28 10:09"},
+		{t0.AddDate(-1, 0, 0), "2025-03-02 10:09"},
+		{time.Date(2026, 3, 2, 7, 0, 0, 0, time.FixedZone("BRT", -3*3600)), "10:00"},
+	} {
+		if got := when(tt.at, t0); got != tt.want {
+			t.Errorf("when(%v) = %q, want %q", tt.at, got, tt.want)
+		}
+	}
+	if got := agentName(Agent{ID: 4}); got != "agent #4" {
+		t.Errorf("agentName = %q", got)
+	}
+	if got := capital("team #3"); got != "Team #3" {
+		t.Errorf("capital = %q", got)
+	}
+}
+
+func TestMemberIDs(t *testing.T) {
+	ts := TeamState{Members: []Member{
+		{Agent: Agent{ID: 3}, Position: 1}, {Agent: Agent{ID: 9}, Position: 0}, {Agent: Agent{ID: 2}, Position: 1},
+	}}
+	if got := ts.MemberIDs(); !slices.Equal(got, []int64{9, 2, 3}) {
+		t.Errorf("MemberIDs = %v", got)
+	}
+	if _, ok := ts.Member(5); ok {
+		t.Error("Member(5) found")
+	}
+}
+
+// The whole explanation of a typical decision, as an admin reads it.
+func TestDecideOpenExplanation(t *testing.T) {
+	ts := team(1, "Support", StrategyRoundRobin, member(online(1, "Ana"), 0), member(offline(2, "Bob"), 1))
+	d := DecideOpen(OpenInput{
+		Now:          t0,
+		Inbox:        Inbox{PhoneNumberID: "pn1", WelcomeMessage: "Hi", Routing: []Rule{{When: Condition{Keywords: []string{"help"}}, Assign: Step{TeamID: ptr(int64(1))}}}},
+		Conversation: openConv(),
+		Owners:       []Agent{offline(5, "Olga")},
+		Message:      Message{Text: "Help!", SentAt: t0},
+		Teams:        map[int64]TeamState{1: ts},
+	})
+	want := []string{
+		"Olga was added as the contact's owner although offline since 10:02 (no heartbeat for 7 min): owners are not gated on presence.",
+		`Routing rule 1 matched: the message contains "help".`,
+		"The conversation now belongs to team Support.",
+		"Bob was skipped: offline since 10:02 (no heartbeat for 7 min).",
+		"Ana was chosen by round robin in team Support: the only eligible member.",
+		"The welcome message was queued.",
+	}
+	var got []string
+	for _, r := range d.Reasons {
+		got = append(got, r.Text)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("reasons:\n%s", dump(d.Reasons))
+	}
+	if s := d.Summary(); s != `default_assignees, routing:1 keyword "help", round_robin: added Olga (owner), Ana (round robin); welcome message queued; team Support` {
+		t.Errorf("summary = %q", s)
+	}
+	if !d.ChosenAt.Equal(t0) || !slices.Equal(d.Chosen, []int64{1}) {
+		t.Errorf("chosen %v at %v", d.Chosen, d.ChosenAt)
+	}
+	if d.Names[1] != "Ana" || d.Names[5] != "Olga" {
+		t.Errorf("names = %v", d.Names)
+	}
+}

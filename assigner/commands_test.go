@@ -110,6 +110,14 @@ func TestDecideManual(t *testing.T) {
 			warnings: []string{"Ana is at capacity (0 open, limit 0 per member in team Support); assigned anyway."},
 		},
 		{
+			name:    "the team limit applies only to its members",
+			conv:    Conversation{ID: 1, Status: StatusOpen, TeamID: ptr(int64(10))},
+			in:      ManualInput{AgentIDs: []int64{5}, Teams: map[int64]TeamState{10: withMaxOpen(support, 0)}},
+			wantSet: []Assignee{{5, SourceManual}},
+			added:   []Assignee{{5, SourceManual}},
+			team:    ptr(int64(10)),
+		},
+		{
 			name:    "a manual assignment takes the conversation out of the queue",
 			conv:    Conversation{ID: 1, Status: StatusOpen, TeamID: ptr(int64(10)), Queued: true},
 			in:      ManualInput{AgentIDs: []int64{1}},

@@ -2,7 +2,6 @@ package assigner
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -47,7 +46,7 @@ type OpenInput struct {
 func DecideOpen(in OpenInput) Decision {
 	b := newBuilder(in.Conversation, in.Now, in.PresenceTimeout)
 	b.see(in.Owners...)
-	b.see(slices.Collect(maps.Values(in.Agents))...)
+	b.seeAll(in.Agents, in.Teams)
 	if !in.Conversation.Open() {
 		b.rule("open")
 		b.reason(Reason{Code: CodeNotOpen, Text: "Nothing was done: the conversation is resolved."})
@@ -122,9 +121,9 @@ func (b *builder) applyStep(s Step, agents map[int64]Agent, teams map[int64]Team
 
 // addUsers adds named agents (flow or manual). Presence and capacity are
 // not gated: they are noted as reasons, and as warnings when the source is
-// manual. team, if set, contributes its per-member limit. It reports
-// whether anyone was added.
-func (b *builder) addUsers(ids []int64, agents map[int64]Agent, src Source, team *Team, by string) bool {
+// manual. ts, if set, contributes its per-member limit for its members.
+// It reports whether anyone was added.
+func (b *builder) addUsers(ids []int64, agents map[int64]Agent, src Source, ts *TeamState, by string) bool {
 	added := false
 	for _, id := range uniq(ids) {
 		a, ok := agents[id]
@@ -164,8 +163,10 @@ func (b *builder) addUsers(ids []int64, agents map[int64]Agent, src Source, team
 				Text: fmt.Sprintf("%s is %s; assigned anyway.", agentName(a), presenceReason(a, b.now, b.timeout).Text)})
 		}
 		t := Team{}
-		if team != nil {
-			t = *team
+		if ts != nil {
+			if _, member := ts.Member(id); member {
+				t = ts.Team
+			}
 		}
 		if limit, ok := capacity(t, a); ok && a.OpenCount >= limit {
 			note(Reason{AgentID: id, Code: CodeOverCapacityWarning,
@@ -269,7 +270,7 @@ type FlowInput struct {
 // conversation is left alone.
 func DecideFlowStep(in FlowInput) Decision {
 	b := newBuilder(in.Conversation, in.Now, in.PresenceTimeout)
-	b.see(slices.Collect(maps.Values(in.Agents))...)
+	b.seeAll(in.Agents, in.Teams)
 	label := in.Label
 	if label == "" {
 		label = "flow"
@@ -365,10 +366,7 @@ func DecideManual(in ManualInput) (Decision, error) {
 	}
 
 	b := newBuilder(in.Conversation, in.Now, in.PresenceTimeout)
-	b.see(slices.Collect(maps.Values(in.Agents))...)
-	if ts != nil {
-		b.seeTeam(*ts)
-	}
+	b.seeAll(in.Agents, in.Teams)
 	b.rule("manual")
 	by := ""
 	if in.By != "" {
@@ -388,17 +386,13 @@ func DecideManual(in ManualInput) (Decision, error) {
 			}
 		}
 	}
-	var team *Team
-	if ts != nil {
-		team = &ts.Team
-	}
-	b.addUsers(in.AgentIDs, in.Agents, SourceManual, team, by)
+	b.addUsers(in.AgentIDs, in.Agents, SourceManual, ts, by)
 	switch {
 	case in.TeamID != nil && len(in.AgentIDs) == 0:
 		b.applyTeam(*ts)
 	case in.TeamID != nil:
 		if b.teamID == nil || *b.teamID != ts.Team.ID {
-			b.reason(Reason{Code: CodeTeamSet, Text: fmt.Sprintf("The conversation now belongs to %s%s.", teamName(ts.Team), by)})
+			b.reason(Reason{Code: CodeTeamSet, Text: fmt.Sprintf("The conversation now belongs to %s.", teamName(ts.Team))})
 		}
 		id := ts.Team.ID
 		b.teamID, b.teamName = &id, ts.Team.Name
@@ -601,13 +595,14 @@ func DecideResolve(conv Conversation) Decision {
 // Call it when an agent may have become eligible (came online, freed
 // capacity, joined a team), with the teams' state loaded under row locks.
 // Between picks it updates its own copy of the state (the chosen agent's
-// OpenCount in every team, the member's LastAssignedAt = ChosenAt), so one call
-// spreads conversations like successive calls would; teams is not
-// modified. A conversation whose team is satisfied by someone already
-// assigned just leaves the queue. It returns one decision per
-// conversation whose state changed; the others stay queued. Conversations
-// not queued, resolved, without a team, whose team is not in teams, or
-// whose team assigns manually are skipped.
+// OpenCount in every team, the member's LastAssignedAt = ChosenAt), so
+// one call spreads conversations as successive calls would; teams is not
+// modified. It returns one decision per conversation whose state changed,
+// oldest first; the others stay queued. A conversation whose team is
+// satisfied by someone already assigned just leaves the queue, and so
+// does one whose team now assigns manually (it waits for a claim).
+// Conversations not queued, resolved, without a team or whose team is not
+// in teams are skipped.
 func DrainQueue(queue []Conversation, teams map[int64]TeamState, now time.Time, timeout time.Duration) []Decision {
 	state := make(map[int64]TeamState, len(teams))
 	for id, ts := range teams {
@@ -620,7 +615,7 @@ func DrainQueue(queue []Conversation, teams map[int64]TeamState, now time.Time, 
 			continue
 		}
 		ts, ok := state[*conv.TeamID]
-		if !ok || ts.Team.Strategy == StrategyManual {
+		if !ok {
 			continue
 		}
 		b := newBuilder(conv, now, timeout)
@@ -629,7 +624,7 @@ func DrainQueue(queue []Conversation, teams map[int64]TeamState, now time.Time, 
 		if b.queued {
 			continue
 		}
-		if len(b.d.Chosen) == 0 {
+		if len(b.d.Chosen) == 0 && !b.awaiting {
 			b.reason(Reason{Code: CodeDequeued, Text: "The conversation left the team queue."})
 		}
 		d := b.finish()

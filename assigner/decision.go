@@ -184,6 +184,16 @@ func (b *builder) see(as ...Agent) {
 	}
 }
 
+// seeAll records the names of the agents and team members in the inputs.
+func (b *builder) seeAll(agents map[int64]Agent, teams map[int64]TeamState) {
+	for _, a := range agents {
+		b.see(a)
+	}
+	for _, ts := range teams {
+		b.seeTeam(ts)
+	}
+}
+
 func (b *builder) seeTeam(ts TeamState) {
 	for _, m := range ts.Members {
 		b.see(m.Agent)

@@ -54,10 +54,15 @@
 // state: the same state gives the same pick. They are fair under
 // concurrency because the store calls them while holding a row lock on
 // the team (SELECT … FOR UPDATE on the team row) and persists the
-// consequences, the member's last assignment time and the agents' open
-// counts, in the same transaction. Two conversations decided at the same
-// moment are therefore decided one after the other, the second seeing the
-// first's pick, and never choose the same "next" agent. Within one call,
-// DrainQueue applies the same updates to its own copy of the state
-// between picks.
+// consequences, the chosen member's last assignment time and the agents'
+// open counts, in the same transaction. Two conversations decided at the
+// same moment are therefore decided one after the other, the second
+// seeing the first's pick, and never choose the same "next" agent.
+//
+// The recorded time is Decision.ChosenAt (TeamState.NextAssignedAt), not
+// the bare now: it is strictly later than every earlier pick of the team,
+// so the rotation holds when several picks share one timestamp (now() is
+// constant within a Postgres transaction) or when consumers on different
+// hosts have skewed clocks. Within one call, DrainQueue applies the same
+// updates to its own copy of the state between picks.
 package assigner

@@ -97,18 +97,24 @@ func TestDrainQueueSkips(t *testing.T) {
 	noTeam.TeamID = nil
 	queue := []Conversation{notQueued, resolved, noTeam, queued(4, 2), queued(5, 99), queued(6, 1, Assignee{2, SourceOwner}), queued(7, 1)}
 	ds := DrainQueue(queue, map[int64]TeamState{1: support, 2: manual}, t0, 0)
-	if len(ds) != 2 {
+	if len(ds) != 3 {
 		t.Fatalf("decisions = %+v", ds)
 	}
+	// Conversation 4: its team now assigns manually: it leaves the queue
+	// and waits for a claim.
+	if ds[0].ConversationID != 4 || len(ds[0].Added) != 0 || ds[0].Queued || ds[0].Rule != "drain_queue, manual" {
+		t.Errorf("decision for 4: %+v", ds[0])
+	}
+	hasReason(t, ds[0], CodeAwaitingClaim, "")
 	// Conversation 6: its owner Bob is now an online member: it just
 	// leaves the queue.
-	if ds[0].ConversationID != 6 || len(ds[0].Added) != 0 || ds[0].Queued {
-		t.Errorf("decision for 6: %+v", ds[0])
+	if ds[1].ConversationID != 6 || len(ds[1].Added) != 0 || ds[1].Queued {
+		t.Errorf("decision for 6: %+v", ds[1])
 	}
-	hasReason(t, ds[0], CodeTeamSatisfied, "")
-	hasReason(t, ds[0], CodeDequeued, "The conversation left the team queue.")
-	if ds[1].ConversationID != 7 || ds[1].Chosen[0] != 1 {
-		t.Errorf("decision for 7: %+v", ds[1])
+	hasReason(t, ds[1], CodeTeamSatisfied, "")
+	hasReason(t, ds[1], CodeDequeued, "The conversation left the team queue.")
+	if ds[2].ConversationID != 7 || ds[2].Chosen[0] != 1 {
+		t.Errorf("decision for 7: %+v", ds[2])
 	}
 }
 

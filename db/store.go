@@ -14,11 +14,12 @@ import (
 
 // Store is the Postgres store shared by the consumer, the relay and the API.
 type Store struct {
-	db *sqlx.DB
+	db    *sqlx.DB
+	rules Rules
 }
 
 // NewStore wraps an open connection pool.
-func NewStore(conn *sqlx.DB) *Store { return &Store{db: conn} }
+func NewStore(conn *sqlx.DB) *Store { return &Store{db: conn, rules: Rules{}.withDefaults()} }
 
 // DB returns the pool (for health checks).
 func (s *Store) DB() *sqlx.DB { return s.db }
@@ -57,6 +58,7 @@ var ErrUnknownCommand = errors.New("unknown command type")
 // look the same contact or inbox up twice.
 type batch struct {
 	tx       *sqlx.Tx
+	rules    Rules
 	now      time.Time
 	contacts map[string]contactRow
 	inboxes  map[string]bool
@@ -82,7 +84,7 @@ func (s *Store) ApplyOutcomes(ctx context.Context, events []whatsapp.Envelope, n
 		return nil, err
 	}
 	defer tx.Rollback()
-	b := &batch{tx: tx, now: now, contacts: map[string]contactRow{}, inboxes: map[string]bool{}}
+	b := &batch{tx: tx, rules: s.rules, now: now, contacts: map[string]contactRow{}, inboxes: map[string]bool{}}
 	out := make([]Outcome, len(events))
 	for i := range events {
 		o, err := b.apply(ctx, &events[i])
@@ -106,14 +108,18 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 		return Outcome{}, fmt.Errorf("envelope version %d is newer than this consumer understands (%d)", e.Version, whatsapp.EnvelopeVersion)
 	}
 	var c contactRow
-	if e.Contact.Key() != "" {
-		var err error
-		if c, err = b.contact(ctx, e.Contact); err != nil {
-			return Outcome{}, err
-		}
-		if c.Blocked {
-			return b.hold(ctx, e)
-		}
+	var err error
+	switch {
+	case e.ContactKey != "":
+		c, err = b.contactByKey(ctx, e.ContactKey)
+	case e.Contact.Key() != "":
+		c, err = b.contact(ctx, e.Contact)
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	if c.Blocked && !(e.Kind == whatsapp.KindCommand && e.Command != nil && e.Command.Type == "release") {
+		return b.hold(ctx, e)
 	}
 	switch e.Kind {
 	case whatsapp.KindMessage:
@@ -176,6 +182,24 @@ func (b *batch) contact(ctx context.Context, ct whatsapp.Contact) (contactRow, e
 		}
 	} else if err == nil {
 		_, err = b.tx.ExecContext(ctx, sqlContactRefresh, c.ID, ct.WaID, ct.UserID, ct.Name)
+	}
+	if err != nil {
+		return contactRow{}, fmt.Errorf("contact: %w", err)
+	}
+	b.contacts[key] = c
+	return c, nil
+}
+
+// contactByKey finds the contact a command names; a command for a contact
+// not stored yet (impossible through the API) touches no contact.
+func (b *batch) contactByKey(ctx context.Context, key string) (contactRow, error) {
+	if c, ok := b.contacts[key]; ok {
+		return c, nil
+	}
+	var c contactRow
+	err := b.tx.QueryRowContext(ctx, sqlContactByKey, key).Scan(&c.ID, &c.Blocked)
+	if errors.Is(err, errNoRows) {
+		return contactRow{}, nil
 	}
 	if err != nil {
 		return contactRow{}, fmt.Errorf("contact: %w", err)

@@ -57,13 +57,16 @@ type Envelope struct {
 	ID      string `json:"id"` // wamid, "wamid:status", command id, or a notice hash
 	Kind    Kind   `json:"kind"`
 	// Field is the webhook field the event came from ("messages", …); empty for commands.
-	Field              string    `json:"field,omitempty"`
-	WABAID             string    `json:"waba_id,omitempty"`
-	PhoneNumberID      string    `json:"phone_number_id,omitempty"`
-	DisplayPhoneNumber string    `json:"display_phone_number,omitempty"`
-	Contact            Contact   `json:"contact"`
-	OccurredAt         time.Time `json:"occurred_at"`
-	ReceivedAt         time.Time `json:"received_at"`
+	Field              string  `json:"field,omitempty"`
+	WABAID             string  `json:"waba_id,omitempty"`
+	PhoneNumberID      string  `json:"phone_number_id,omitempty"`
+	DisplayPhoneNumber string  `json:"display_phone_number,omitempty"`
+	Contact            Contact `json:"contact"`
+	// ContactKey is set on commands instead of Contact: the key the contact
+	// is stored under (its wa_id or user id as first seen).
+	ContactKey string    `json:"contact_key,omitempty"`
+	OccurredAt time.Time `json:"occurred_at"`
+	ReceivedAt time.Time `json:"received_at"`
 
 	Message *Message        `json:"message,omitempty"`
 	Status  *Status         `json:"status,omitempty"`
@@ -74,6 +77,9 @@ type Envelope struct {
 // Key is the Kafka record key: the contact's key, or for events that belong
 // to no contact the phone number id, else the WABA id.
 func (e *Envelope) Key() string {
+	if e.ContactKey != "" {
+		return e.ContactKey
+	}
 	if k := e.Contact.Key(); k != "" {
 		return k
 	}

@@ -1,0 +1,707 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+var errNoRows = sql.ErrNoRows
+
+// Rules holds the timing settings of the assignment rules.
+type Rules struct {
+	// PresenceTimeout: "online" needs a heartbeat this recent. Default 5 min.
+	PresenceTimeout time.Duration
+	// WelcomeStaleness: no welcome for an opening message older than this. Default 10 min.
+	WelcomeStaleness time.Duration
+	// QueueExpiry: a queued conversation moves to the inbox fallback after this. Default 7 days.
+	QueueExpiry time.Duration
+	// ServiceWindow: free-form messages only this long after the contact's
+	// last inbound message. Default 24 h.
+	ServiceWindow time.Duration
+}
+
+func (r Rules) withDefaults() Rules {
+	if r.PresenceTimeout <= 0 {
+		r.PresenceTimeout = assigner.DefaultPresenceTimeout
+	}
+	if r.WelcomeStaleness <= 0 {
+		r.WelcomeStaleness = assigner.DefaultWelcomeStaleness
+	}
+	if r.QueueExpiry <= 0 {
+		r.QueueExpiry = assigner.DefaultQueueExpiry
+	}
+	if r.ServiceWindow <= 0 {
+		r.ServiceWindow = 24 * time.Hour
+	}
+	return r
+}
+
+// SetRules changes the timing settings (before the store is used).
+func (s *Store) SetRules(r Rules) { s.rules = r.withDefaults() }
+
+const sqlNotifyQueue = `SELECT pg_notify('wagw_queue', '')`
+
+// QueueChannel is the LISTEN channel notified (on commit) whenever an agent
+// may have become eligible for queued conversations.
+const QueueChannel = "wagw_queue"
+
+// ---- loading state inside the transaction ----
+
+const sqlConversationLock = `SELECT c.id, c.contact_id, c.inbox, c.status, c.team_id, c.opened_at,
+	c.first_reply_at, c.queued_at FROM conversations c WHERE c.id = $1 FOR UPDATE`
+
+type convState struct {
+	assigner.Conversation
+	QueuedAt *time.Time
+}
+
+func (b *batch) lockConversation(ctx context.Context, id int64) (convState, error) {
+	var c convState
+	var status string
+	err := b.tx.QueryRowContext(ctx, sqlConversationLock, id).Scan(&c.ID, &c.ContactID, &c.Inbox, &status,
+		&c.TeamID, &c.OpenedAt, &c.FirstReplyAt, &c.QueuedAt)
+	if err != nil {
+		return c, mapErr(err)
+	}
+	c.Status = assigner.Status(status)
+	c.Queued = c.QueuedAt != nil
+	rows, err := b.tx.QueryContext(ctx, `SELECT agent_id, source FROM conversation_assignees
+		WHERE conversation_id = $1 ORDER BY added_at, agent_id`, id)
+	if err != nil {
+		return c, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a assigner.Assignee
+		if err := rows.Scan(&a.AgentID, &a.Source); err != nil {
+			return c, err
+		}
+		c.Assignees = append(c.Assignees, a)
+	}
+	return c, rows.Err()
+}
+
+const sqlInboxSettings = `SELECT phone_number_id, name, welcome_message, first_responder_becomes_owner,
+	routing, default_assign, fallback_agent_id FROM inboxes WHERE phone_number_id = $1`
+
+func scanInbox(row interface{ Scan(...any) error }) (assigner.Inbox, error) {
+	var in assigner.Inbox
+	var routing, def []byte
+	if err := row.Scan(&in.PhoneNumberID, &in.Name, &in.WelcomeMessage, &in.FirstResponderBecomesOwner,
+		&routing, &def, &in.FallbackAgentID); err != nil {
+		return in, mapErr(err)
+	}
+	if len(routing) > 0 {
+		if err := json.Unmarshal(routing, &in.Routing); err != nil {
+			return in, fmt.Errorf("inbox %s routing: %w", in.PhoneNumberID, err)
+		}
+	}
+	if len(def) > 0 && string(def) != "null" {
+		in.DefaultAssign = new(assigner.Step)
+		if err := json.Unmarshal(def, in.DefaultAssign); err != nil {
+			return in, fmt.Errorf("inbox %s default_assign: %w", in.PhoneNumberID, err)
+		}
+	}
+	return in, nil
+}
+
+func (b *batch) inboxSettings(ctx context.Context, pnid string) (assigner.Inbox, error) {
+	return scanInbox(b.tx.QueryRowContext(ctx, sqlInboxSettings, pnid))
+}
+
+const sqlAgentsByID = `SELECT id, name, role, active, capacity, presence, COALESCE(heartbeat_at, 'epoch'), open_count
+	FROM agents WHERE id = ANY($1) ORDER BY id`
+
+func scanAgent(row interface{ Scan(...any) error }) (assigner.Agent, error) {
+	var a assigner.Agent
+	var role, presence string
+	err := row.Scan(&a.ID, &a.Name, &role, &a.Active, &a.Capacity, &presence, &a.HeartbeatAt, &a.OpenCount)
+	a.Role, a.Presence = assigner.Role(role), assigner.Presence(presence)
+	if a.HeartbeatAt.Unix() == 0 {
+		a.HeartbeatAt = time.Time{}
+	}
+	return a, err
+}
+
+func (b *batch) agents(ctx context.Context, ids []int64) (map[int64]assigner.Agent, error) {
+	out := map[int64]assigner.Agent{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := b.tx.QueryContext(ctx, sqlAgentsByID, pq.Array(ids))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[a.ID] = a
+	}
+	return out, rows.Err()
+}
+
+const sqlOwnerAgents = `SELECT a.id, a.name, a.role, a.active, a.capacity, a.presence, COALESCE(a.heartbeat_at, 'epoch'), a.open_count
+	FROM contact_owners o JOIN agents a ON a.id = o.agent_id WHERE o.contact_id = $1 ORDER BY o.added_at, a.id`
+
+func (b *batch) owners(ctx context.Context, contactID int64) ([]assigner.Agent, error) {
+	rows, err := b.tx.QueryContext(ctx, sqlOwnerAgents, contactID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []assigner.Agent
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+const (
+	// The team row lock serialises every strategy decision of one team, so
+	// two conversations decided at once never pick the same "next" agent.
+	sqlTeamLock    = `SELECT id, name, strategy, online_only, max_open FROM teams WHERE id = $1 FOR UPDATE`
+	sqlTeamMembers = `SELECT a.id, a.name, a.role, a.active, a.capacity, a.presence, COALESCE(a.heartbeat_at, 'epoch'), a.open_count,
+		COALESCE(m.last_assigned_at, 'epoch'), m.position
+		FROM team_members m JOIN agents a ON a.id = m.agent_id WHERE m.team_id = $1 ORDER BY m.position, a.id`
+)
+
+// lockTeams locks and loads the named teams (in id order, to avoid deadlocks).
+func (b *batch) lockTeams(ctx context.Context, ids ...*int64) (map[int64]assigner.TeamState, error) {
+	out := map[int64]assigner.TeamState{}
+	var want []int64
+	for _, id := range ids {
+		if id != nil && !slices.Contains(want, *id) {
+			want = append(want, *id)
+		}
+	}
+	slices.Sort(want)
+	for _, id := range want {
+		var ts assigner.TeamState
+		var strategy string
+		err := b.tx.QueryRowContext(ctx, sqlTeamLock, id).Scan(&ts.Team.ID, &ts.Team.Name, &strategy, &ts.Team.OnlineOnly, &ts.Team.MaxOpen)
+		if errors.Is(err, errNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ts.Team.Strategy = assigner.TeamStrategy(strategy)
+		rows, err := b.tx.QueryContext(ctx, sqlTeamMembers, id)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var m assigner.Member
+			var role, presence string
+			if err := rows.Scan(&m.ID, &m.Name, &role, &m.Active, &m.Capacity, &presence, &m.HeartbeatAt, &m.OpenCount, &m.LastAssignedAt, &m.Position); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			m.Role, m.Presence = assigner.Role(role), assigner.Presence(presence)
+			if m.HeartbeatAt.Unix() == 0 {
+				m.HeartbeatAt = time.Time{}
+			}
+			if m.LastAssignedAt.Unix() == 0 {
+				m.LastAssignedAt = time.Time{}
+			}
+			ts.Members = append(ts.Members, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		out[id] = ts
+	}
+	return out, nil
+}
+
+// ---- persisting a decision ----
+
+const (
+	sqlConvApply = `UPDATE conversations SET team_id = $2,
+		queued_at = CASE WHEN $3 THEN COALESCE(queued_at, $6) ELSE NULL END,
+		first_reply_at = COALESCE(first_reply_at, $4),
+		status = CASE WHEN $5 THEN 'resolved' ELSE status END,
+		resolved_at = CASE WHEN $5 THEN $6 ELSE resolved_at END
+		WHERE id = $1`
+	sqlAssigneeDelete = `DELETE FROM conversation_assignees WHERE conversation_id = $1 AND agent_id = $2`
+	sqlAssigneeUpsert = `INSERT INTO conversation_assignees (conversation_id, agent_id, source, added_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (conversation_id, agent_id) DO UPDATE SET source = EXCLUDED.source`
+	sqlAgentOpenDelta = `UPDATE agents SET open_count = GREATEST(0, open_count + $2) WHERE id = $1`
+	sqlMemberPicked   = `UPDATE team_members SET last_assigned_at = $3 WHERE team_id = $1 AND agent_id = ANY($2)`
+	sqlOwnerAdd       = `INSERT INTO contact_owners (contact_id, agent_id, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	sqlDecisionLog    = `INSERT INTO decisions (conversation_id, event_id, rule, summary, decision, created_at) VALUES ($1, $2, $3, $4, $5, $6)`
+)
+
+// persist writes a decision's effects and logs it with its reasons.
+func (b *batch) persist(ctx context.Context, eventID string, conv convState, d assigner.Decision) error {
+	d.ConversationID = conv.ID
+	if _, err := b.tx.ExecContext(ctx, sqlConvApply, conv.ID, d.TeamID, d.Queued, d.FirstReplyAt, d.Resolved, b.now); err != nil {
+		return fmt.Errorf("conversation: %w", err)
+	}
+	for _, a := range d.Removed {
+		if _, err := b.tx.ExecContext(ctx, sqlAssigneeDelete, conv.ID, a.AgentID); err != nil {
+			return err
+		}
+	}
+	for _, a := range append(slices.Clone(d.Added), d.Updated...) {
+		if _, err := b.tx.ExecContext(ctx, sqlAssigneeUpsert, conv.ID, a.AgentID, string(a.Source), b.now); err != nil {
+			return fmt.Errorf("assignee: %w", err)
+		}
+	}
+	ids := make([]int64, 0, len(d.OpenCountDelta))
+	for id := range d.OpenCountDelta {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // lock agent rows in one order
+	for _, id := range ids {
+		if _, err := b.tx.ExecContext(ctx, sqlAgentOpenDelta, id, d.OpenCountDelta[id]); err != nil {
+			return fmt.Errorf("open count: %w", err)
+		}
+	}
+	if len(d.Chosen) > 0 && d.TeamID != nil {
+		if _, err := b.tx.ExecContext(ctx, sqlMemberPicked, *d.TeamID, pq.Array(d.Chosen), d.ChosenAt); err != nil {
+			return err
+		}
+	}
+	if d.NewOwnerID != nil {
+		if _, err := b.tx.ExecContext(ctx, sqlOwnerAdd, conv.ContactID, *d.NewOwnerID, "first_responder"); err != nil {
+			return err
+		}
+	}
+	// Capacity freed: an agent may now take a queued conversation.
+	if d.Resolved || len(d.Removed) > 0 {
+		if _, err := b.tx.ExecContext(ctx, sqlNotifyQueue); err != nil {
+			return err
+		}
+	}
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlDecisionLog, conv.ID, eventID, d.Rule, d.Summary(), raw, b.now); err != nil {
+		return fmt.Errorf("decision log: %w", err)
+	}
+	return nil
+}
+
+// ---- rules ----
+
+// conversationOpened runs the assignment and welcome rules for a
+// conversation the contact just opened (DESIGN §6 rules 1, 2, 4, 6–11).
+func (b *batch) conversationOpened(ctx context.Context, e *whatsapp.Envelope, c contactRow, convID int64) error {
+	inbox, err := b.inboxSettings(ctx, e.PhoneNumberID)
+	if err != nil {
+		return fmt.Errorf("inbox settings: %w", err)
+	}
+	conv, err := b.lockConversation(ctx, convID)
+	if err != nil {
+		return err
+	}
+	owners, err := b.owners(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	m := e.Message
+	msg := assigner.Message{Text: m.Body(), ReplyID: m.ReplyID(), ReferralSourceID: m.ReferralSourceID(),
+		HasReferral: m.Referral != nil, ContactWaID: e.Contact.WaID, SentAt: conv.OpenedAt}
+	in := assigner.OpenInput{Now: b.now, Inbox: inbox, Conversation: conv.Conversation, Owners: owners, Message: msg,
+		PresenceTimeout: b.rules.PresenceTimeout, WelcomeStaleness: b.rules.WelcomeStaleness}
+	if route := assigner.Route(inbox, msg, b.now); route.Step != nil {
+		if in.Agents, err = b.agents(ctx, route.Step.AgentIDs); err != nil {
+			return err
+		}
+		if in.Teams, err = b.lockTeams(ctx, route.Step.TeamID); err != nil {
+			return err
+		}
+	}
+	d := assigner.DecideOpen(in)
+	if err := b.persist(ctx, e.ID, conv, d); err != nil {
+		return err
+	}
+	if d.Welcome {
+		return b.queueWelcome(ctx, e, c, conv, inbox)
+	}
+	return nil
+}
+
+const (
+	sqlOutboundInsert = `INSERT INTO messages (direction, contact_id, conversation_id, inbox, type, body, context_wamid,
+		sent_at, received_at, status, author_agent_id)
+		VALUES ('out', $1, $2, $3, $4, $5, $6, $7, $7, 'pending', $8) RETURNING id`
+	sqlOutboxInsert = `INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id,
+		recipient, kind, agent_id, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT DO NOTHING RETURNING id`
+	sqlContactIdentity = `SELECT key, COALESCE(wa_id, ''), COALESCE(user_id, ''), last_inbound_at FROM contacts WHERE id = $1`
+)
+
+// queueWelcome writes the welcome message and its outbox row; the unique
+// index on outbox makes it once per conversation whatever happens.
+func (b *batch) queueWelcome(ctx context.Context, e *whatsapp.Envelope, c contactRow, conv convState, inbox assigner.Inbox) error {
+	key, waID, userID, _, err := b.contactIdentity(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual", To: firstNonEmpty(waID, userID),
+		Type: "text", Text: &whatsapp.OutboundText{Body: inbox.WelcomeMessage}}
+	_, _, err = b.queueOutbound(ctx, c.ID, key, conv.ID, e.PhoneNumberID, "welcome", nil, msg, inbox.WelcomeMessage, "")
+	return err
+}
+
+func (b *batch) contactIdentity(ctx context.Context, contactID int64) (key, waID, userID string, lastInbound *time.Time, err error) {
+	err = b.tx.QueryRowContext(ctx, sqlContactIdentity, contactID).Scan(&key, &waID, &userID, &lastInbound)
+	return key, waID, userID, lastInbound, mapErr(err)
+}
+
+// queueOutbound stores an outbound message and its outbox row. It returns
+// ok=false when the row already existed (a second welcome).
+func (b *batch) queueOutbound(ctx context.Context, contactID int64, key string, convID int64, pnid, kind string,
+	agentID *int64, msg whatsapp.OutboundMessage, body, contextWAMID string) (messageID int64, ok bool, err error) {
+	payload, err := json.Marshal(msg)
+	if err != nil {
+		return 0, false, err
+	}
+	if err := b.tx.QueryRowContext(ctx, sqlOutboundInsert, contactID, convID, pnid, msg.Type, body, contextWAMID, b.now, agentID).Scan(&messageID); err != nil {
+		return 0, false, fmt.Errorf("outbound message: %w", err)
+	}
+	var outboxID int64
+	err = b.tx.QueryRowContext(ctx, sqlOutboxInsert, contactID, key, convID, messageID, pnid, msg.To, kind, agentID, payload).Scan(&outboxID)
+	if errors.Is(err, errNoRows) {
+		_, err = b.tx.ExecContext(ctx, `DELETE FROM messages WHERE id = $1`, messageID)
+		return 0, false, err
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("outbox: %w", err)
+	}
+	return messageID, true, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// ---- commands ----
+
+// result is a command's outcome, stored for the API caller.
+type result struct {
+	status int
+	body   any
+}
+
+func fail(status int, code, msg string) result {
+	return result{status, map[string]any{"error": map[string]string{"code": code, "message": msg}}}
+}
+
+func decisionErr(err error) result {
+	switch {
+	case errors.Is(err, assigner.ErrNotFound):
+		return fail(http.StatusNotFound, "not_found", "no such conversation")
+	case errors.Is(err, assigner.ErrAlreadyClaimed):
+		return fail(http.StatusConflict, "already_claimed", err.Error())
+	case errors.Is(err, assigner.ErrResolved):
+		return fail(http.StatusConflict, "conversation_resolved", err.Error())
+	case errors.Is(err, assigner.ErrNotMember):
+		return fail(http.StatusUnprocessableEntity, "not_member", err.Error())
+	case errors.Is(err, assigner.ErrInvalid):
+		return fail(http.StatusUnprocessableEntity, "invalid", err.Error())
+	}
+	return result{}
+}
+
+const (
+	sqlResultInsert = `INSERT INTO command_results (command_id, status, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	sqlResultNotify = `SELECT pg_notify('wagw_result', $1)`
+)
+
+// applyCommand applies one command from the API or the relay and stores its
+// result for the caller. Rule violations are results (409, 422), not errors.
+func (b *batch) applyCommand(ctx context.Context, e *whatsapp.Envelope, c contactRow) (Outcome, error) {
+	first, err := b.firstTime(ctx, e)
+	if err != nil || !first {
+		return Outcome{Duplicate: !first}, err
+	}
+	var r result
+	data := e.Command.Data
+	switch e.Command.Type {
+	case assigner.CmdAssign:
+		var cmd assigner.AssignCommand
+		if err = json.Unmarshal(data, &cmd); err == nil {
+			r, err = b.cmdAssign(ctx, e.ID, cmd)
+		}
+	case assigner.CmdUnassign:
+		var cmd assigner.UnassignCommand
+		if err = json.Unmarshal(data, &cmd); err == nil {
+			r, err = b.cmdUnassign(ctx, e.ID, cmd)
+		}
+	case assigner.CmdClaim:
+		var cmd assigner.ClaimCommand
+		if err = json.Unmarshal(data, &cmd); err == nil {
+			r, err = b.cmdClaim(ctx, e.ID, cmd)
+		}
+	case assigner.CmdResolve:
+		var cmd assigner.ResolveCommand
+		if err = json.Unmarshal(data, &cmd); err == nil {
+			r, err = b.cmdResolve(ctx, e.ID, cmd)
+		}
+	case assigner.CmdSetOwners:
+		var cmd assigner.SetOwnersCommand
+		if err = json.Unmarshal(data, &cmd); err == nil {
+			r, err = b.cmdSetOwners(ctx, cmd)
+		}
+	case assigner.CmdDrain, assigner.CmdExpire:
+		var cmd assigner.DrainCommand
+		if err = json.Unmarshal(data, &cmd); err == nil {
+			r, err = b.cmdDrain(ctx, e.ID, cmd, e.Command.Type == assigner.CmdExpire)
+		}
+	case assigner.CmdReply:
+		var cmd assigner.ReplyCommand
+		if err = json.Unmarshal(data, &cmd); err == nil {
+			r, err = b.cmdReply(ctx, cmd)
+		}
+	case assigner.CmdMarkRead:
+		var cmd assigner.MarkReadCommand
+		if err = json.Unmarshal(data, &cmd); err == nil {
+			r, err = b.cmdMarkRead(ctx, cmd)
+		}
+	case assigner.CmdSendResult:
+		var cmd assigner.SendResultCommand
+		if err = json.Unmarshal(data, &cmd); err == nil {
+			r, err = b.cmdSendResult(ctx, e.ID, cmd)
+		}
+	case assigner.CmdRelease:
+		var cmd assigner.ReleaseCommand
+		if err = json.Unmarshal(data, &cmd); err == nil {
+			r, err = b.cmdRelease(ctx, cmd)
+		}
+	default:
+		return Outcome{}, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{}, b.storeResult(ctx, e.ID, r)
+}
+
+func (b *batch) storeResult(ctx context.Context, id string, r result) error {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if r.body == nil {
+		r.body = map[string]any{}
+	}
+	body, err := json.Marshal(r.body)
+	if err != nil {
+		return err
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlResultInsert, id, r.status, body); err != nil {
+		return fmt.Errorf("command result: %w", err)
+	}
+	_, err = b.tx.ExecContext(ctx, sqlResultNotify, id)
+	return err
+}
+
+// decided persists d and returns the conversation as it now is.
+func (b *batch) decided(ctx context.Context, eventID string, conv convState, d assigner.Decision, status int) (result, error) {
+	if err := b.persist(ctx, eventID, conv, d); err != nil {
+		return result{}, err
+	}
+	after, err := b.lockConversation(ctx, conv.ID)
+	if err != nil {
+		return result{}, err
+	}
+	return result{status, map[string]any{"conversation": after.Conversation, "decision": map[string]any{
+		"rule": d.Rule, "summary": d.Summary(), "reasons": d.Reasons, "warnings": d.Warnings}}}, nil
+}
+
+func (b *batch) actorName(ctx context.Context, a assigner.Actor) string {
+	if a.AgentID == 0 {
+		return "an admin"
+	}
+	var name string
+	b.tx.QueryRowContext(ctx, `SELECT name FROM agents WHERE id = $1`, a.AgentID).Scan(&name)
+	return name
+}
+
+func (b *batch) cmdAssign(ctx context.Context, id string, cmd assigner.AssignCommand) (result, error) {
+	conv, err := b.lockConversation(ctx, cmd.ConversationID)
+	if errors.Is(err, ErrNotFound) {
+		return decisionErr(assigner.ErrNotFound), nil
+	} else if err != nil {
+		return result{}, err
+	}
+	agents, err := b.agents(ctx, cmd.AgentIDs)
+	if err != nil {
+		return result{}, err
+	}
+	teams, err := b.lockTeams(ctx, cmd.TeamID, conv.TeamID)
+	if err != nil {
+		return result{}, err
+	}
+	d, err := assigner.DecideManual(assigner.ManualInput{Now: b.now, Conversation: conv.Conversation, TeamID: cmd.TeamID,
+		AgentIDs: cmd.AgentIDs, Mode: cmd.Mode, Agents: agents, Teams: teams, By: b.actorName(ctx, cmd.By),
+		PresenceTimeout: b.rules.PresenceTimeout})
+	if err != nil {
+		return decisionErr(err), nil
+	}
+	return b.decided(ctx, id, conv, d, http.StatusOK)
+}
+
+func (b *batch) cmdUnassign(ctx context.Context, id string, cmd assigner.UnassignCommand) (result, error) {
+	conv, err := b.lockConversation(ctx, cmd.ConversationID)
+	if errors.Is(err, ErrNotFound) {
+		return decisionErr(assigner.ErrNotFound), nil
+	} else if err != nil {
+		return result{}, err
+	}
+	agents, err := b.agents(ctx, []int64{cmd.AgentID})
+	if err != nil {
+		return result{}, err
+	}
+	a, ok := agents[cmd.AgentID]
+	if !ok {
+		return fail(http.StatusNotFound, "not_found", "no such agent"), nil
+	}
+	d, err := assigner.DecideUnassign(conv.Conversation, a)
+	if err != nil {
+		return decisionErr(err), nil
+	}
+	return b.decided(ctx, id, conv, d, http.StatusOK)
+}
+
+func (b *batch) cmdClaim(ctx context.Context, id string, cmd assigner.ClaimCommand) (result, error) {
+	conv, err := b.lockConversation(ctx, cmd.ConversationID)
+	if errors.Is(err, ErrNotFound) {
+		return decisionErr(assigner.ErrNotFound), nil
+	} else if err != nil {
+		return result{}, err
+	}
+	agents, err := b.agents(ctx, []int64{cmd.AgentID})
+	if err != nil {
+		return result{}, err
+	}
+	a, ok := agents[cmd.AgentID]
+	if !ok {
+		return fail(http.StatusNotFound, "not_found", "no such agent"), nil
+	}
+	teams, err := b.lockTeams(ctx, conv.TeamID)
+	if err != nil {
+		return result{}, err
+	}
+	d, err := assigner.DecideClaim(assigner.ClaimInput{Now: b.now, Conversation: conv.Conversation, Agent: a, Teams: teams})
+	if err != nil {
+		return decisionErr(err), nil
+	}
+	return b.decided(ctx, id, conv, d, http.StatusOK)
+}
+
+func (b *batch) cmdResolve(ctx context.Context, id string, cmd assigner.ResolveCommand) (result, error) {
+	conv, err := b.lockConversation(ctx, cmd.ConversationID)
+	if errors.Is(err, ErrNotFound) {
+		return decisionErr(assigner.ErrNotFound), nil
+	} else if err != nil {
+		return result{}, err
+	}
+	return b.decided(ctx, id, conv, assigner.DecideResolve(conv.Conversation), http.StatusOK)
+}
+
+const (
+	sqlOwnersDelete = `DELETE FROM contact_owners WHERE contact_id = $1 AND NOT (agent_id = ANY($2))`
+	sqlContactExist = `SELECT EXISTS (SELECT 1 FROM contacts WHERE id = $1)`
+)
+
+func (b *batch) cmdSetOwners(ctx context.Context, cmd assigner.SetOwnersCommand) (result, error) {
+	var exists bool
+	if err := b.tx.QueryRowContext(ctx, sqlContactExist, cmd.ContactID).Scan(&exists); err != nil {
+		return result{}, err
+	}
+	if !exists {
+		return fail(http.StatusNotFound, "not_found", "no such contact"), nil
+	}
+	agents, err := b.agents(ctx, cmd.AgentIDs)
+	if err != nil {
+		return result{}, err
+	}
+	for _, id := range cmd.AgentIDs {
+		if _, ok := agents[id]; !ok {
+			return fail(http.StatusUnprocessableEntity, "unknown_agent", fmt.Sprintf("agent %d does not exist", id)), nil
+		}
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlOwnersDelete, cmd.ContactID, pq.Array(cmd.AgentIDs)); err != nil {
+		return result{}, err
+	}
+	for _, id := range cmd.AgentIDs {
+		if _, err := b.tx.ExecContext(ctx, sqlOwnerAdd, cmd.ContactID, id, "manual"); err != nil {
+			return result{}, err
+		}
+	}
+	ids := slices.Clone(cmd.AgentIDs)
+	if ids == nil {
+		ids = []int64{}
+	}
+	return result{http.StatusOK, map[string]any{"contact_id": cmd.ContactID, "owner_ids": ids}}, nil
+}
+
+func (b *batch) cmdDrain(ctx context.Context, id string, cmd assigner.DrainCommand, expire bool) (result, error) {
+	conv, err := b.lockConversation(ctx, cmd.ConversationID)
+	if errors.Is(err, ErrNotFound) {
+		return decisionErr(assigner.ErrNotFound), nil
+	} else if err != nil {
+		return result{}, err
+	}
+	if !conv.Queued || !conv.Open() {
+		return result{http.StatusOK, map[string]any{"changed": false}}, nil
+	}
+	if expire {
+		inbox, err := b.inboxSettings(ctx, conv.Inbox)
+		if err != nil {
+			return result{}, err
+		}
+		in := assigner.ExpireInput{Now: b.now, Conversation: conv.Conversation, Inbox: inbox, QueuedSince: *conv.QueuedAt, Timeout: b.rules.QueueExpiry}
+		if inbox.FallbackAgentID != nil {
+			agents, err := b.agents(ctx, []int64{*inbox.FallbackAgentID})
+			if err != nil {
+				return result{}, err
+			}
+			if a, ok := agents[*inbox.FallbackAgentID]; ok {
+				in.Fallback = &a
+			}
+		}
+		d, ok := assigner.ExpireQueued(in)
+		if !ok {
+			return result{http.StatusOK, map[string]any{"changed": false}}, nil
+		}
+		return b.decided(ctx, id, conv, d, http.StatusOK)
+	}
+	teams, err := b.lockTeams(ctx, conv.TeamID)
+	if err != nil {
+		return result{}, err
+	}
+	ds := assigner.DrainQueue([]assigner.Conversation{conv.Conversation}, teams, b.now, b.rules.PresenceTimeout)
+	if len(ds) == 0 {
+		return result{http.StatusOK, map[string]any{"changed": false}}, nil
+	}
+	return b.decided(ctx, id, conv, ds[0], http.StatusOK)
+}

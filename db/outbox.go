@@ -1,0 +1,85 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/wagw/wagw/assigner"
+)
+
+// ClaimOutbox leases up to limit sendable rows for lease: pending, due, not
+// leased by another relay, not on a paused number, and the oldest pending
+// row of their contact (so a contact's second message never goes before
+// its first is accepted or failed for good). FOR UPDATE SKIP LOCKED lets
+// several relays claim at once without taking the same row.
+func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration, paused []string, now time.Time) ([]assigner.OutboxItem, error) {
+	const q = `UPDATE outbox o SET lease_until = $3, attempts = o.attempts + 1
+		WHERE o.id IN (
+			SELECT c.id FROM outbox c
+			WHERE c.state = 'pending' AND c.next_attempt_at <= $1
+			  AND (c.lease_until IS NULL OR c.lease_until < $1)
+			  AND NOT (c.phone_number_id = ANY($4))
+			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact_id = c.contact_id AND p.state = 'pending' AND p.id < c.id)
+			ORDER BY c.next_attempt_at, c.id
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED)
+		RETURNING o.id, o.contact_key, o.conversation_id, o.message_id, o.phone_number_id, o.recipient, o.kind,
+			o.agent_id, o.payload, o.attempts, o.wamid`
+	if paused == nil {
+		paused = []string{}
+	}
+	var rows []assigner.OutboxItem
+	if err := s.db.SelectContext(ctx, &rows, q, now, limit, now.Add(lease), pq.Array(paused)); err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	return rows, nil
+}
+
+// OutboxSent records the wamid the Cloud API returned.
+func (s *Store) OutboxSent(ctx context.Context, id int64, wamid string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = 'sent', wamid = $2, sent_at = $3, lease_until = NULL,
+		error_code = NULL, error_message = '' WHERE id = $1`, id, wamid, at)
+	return err
+}
+
+// OutboxFailed records a permanent failure.
+func (s *Store) OutboxFailed(ctx context.Context, id int64, code int, msg string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = 'failed', error_code = $2, error_message = $3,
+		lease_until = NULL WHERE id = $1`, id, code, msg)
+	return err
+}
+
+// OutboxRetry puts a row back for a later attempt. countAttempt=false
+// gives the attempt back (the send was never tried: breaker open, paused).
+func (s *Store) OutboxRetry(ctx context.Context, id int64, at time.Time, code int, msg string, countAttempt bool) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2, lease_until = NULL,
+		error_code = NULLIF($3, 0), error_message = $4,
+		attempts = CASE WHEN $5 THEN attempts ELSE GREATEST(0, attempts - 1) END WHERE id = $1`, id, at, code, msg, countAttempt)
+	return err
+}
+
+// OutboxReported marks that a row's outcome is on the contact's partition.
+func (s *Store) OutboxReported(ctx context.Context, id int64) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET reported = true WHERE id = $1`, id)
+	return err
+}
+
+// OutboxUnreported lists finished rows whose outcome was not yet published
+// (the relay stopped between recording and publishing).
+func (s *Store) OutboxUnreported(ctx context.Context, limit int) ([]assigner.OutboxResult, error) {
+	var rows []assigner.OutboxResult
+	err := s.db.SelectContext(ctx, &rows, `SELECT id, contact_key, message_id, kind, state, COALESCE(wamid, '') AS wamid,
+		COALESCE(error_code, 0) AS error_code, error_message, COALESCE(sent_at, now()) AS sent_at
+		FROM outbox WHERE state <> 'pending' AND NOT reported ORDER BY id LIMIT $1`, limit)
+	return rows, err
+}
+
+// OutboxPending counts rows still to send (for metrics and tests).
+func (s *Store) OutboxPending(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM outbox WHERE state = 'pending'`)
+	return n, err
+}

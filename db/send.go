@@ -1,0 +1,220 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+const sqlMessageWAMID = `SELECT COALESCE(wamid, '') FROM messages WHERE id = $1 AND conversation_id = $2`
+
+// cmdReply stores an agent's message and its outbox row. Free-form
+// messages are refused outside the 24-hour customer-service window;
+// templates are not.
+func (b *batch) cmdReply(ctx context.Context, cmd assigner.ReplyCommand) (result, error) {
+	conv, err := b.lockConversation(ctx, cmd.ConversationID)
+	if errors.Is(err, ErrNotFound) {
+		return decisionErr(assigner.ErrNotFound), nil
+	} else if err != nil {
+		return result{}, err
+	}
+	key, waID, userID, lastInbound, err := b.contactIdentity(ctx, conv.ContactID)
+	if err != nil {
+		return result{}, err
+	}
+	msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual", To: firstNonEmpty(waID, userID)}
+	var body string
+	switch {
+	case cmd.Template != nil:
+		msg.Type = "template"
+		if err := json.Unmarshal(cmd.Template, &msg.Template); err != nil || msg.Template == nil || msg.Template.Name == "" {
+			return fail(http.StatusUnprocessableEntity, "invalid_template", "template needs at least a name and a language"), nil
+		}
+		body = "template:" + msg.Template.Name
+	case cmd.Interactive != nil:
+		msg.Type = "interactive"
+		if err := json.Unmarshal(cmd.Interactive, &msg.Interactive); err != nil || msg.Interactive == nil {
+			return fail(http.StatusUnprocessableEntity, "invalid_interactive", "interactive is not a Cloud API interactive object"), nil
+		}
+		if msg.Interactive.Body != nil {
+			body = msg.Interactive.Body.Text
+		}
+	default:
+		msg.Type, msg.Text, body = "text", &whatsapp.OutboundText{Body: cmd.Text, PreviewURL: cmd.PreviewURL}, cmd.Text
+	}
+	if msg.Type != "template" {
+		if lastInbound == nil || b.now.Sub(*lastInbound) > b.rules.ServiceWindow {
+			return fail(http.StatusUnprocessableEntity, "outside_customer_service_window",
+				"the contact's last message is older than 24 hours: only a template message can be sent"), nil
+		}
+	}
+	var contextWAMID string
+	if cmd.ReplyTo != 0 {
+		err := b.tx.QueryRowContext(ctx, sqlMessageWAMID, cmd.ReplyTo, conv.ID).Scan(&contextWAMID)
+		if errors.Is(err, errNoRows) || (err == nil && contextWAMID == "") {
+			return fail(http.StatusUnprocessableEntity, "unknown_reply_to", "reply_to is not a message of this conversation"), nil
+		} else if err != nil {
+			return result{}, err
+		}
+		msg.Context = &whatsapp.OutboundContext{MessageID: contextWAMID}
+	}
+	var agentID *int64
+	if cmd.AgentID != 0 {
+		agentID = &cmd.AgentID
+	}
+	id, _, err := b.queueOutbound(ctx, conv.ContactID, key, conv.ID, conv.Inbox, "reply", agentID, msg, body, contextWAMID)
+	if err != nil {
+		return result{}, err
+	}
+	return result{http.StatusCreated, map[string]any{"message_id": id, "conversation_id": conv.ID, "status": "pending"}}, nil
+}
+
+const sqlLatestInbound = `SELECT id, wamid FROM messages WHERE conversation_id = $1 AND direction = 'in' ORDER BY id DESC LIMIT 1`
+
+// cmdMarkRead queues a read receipt for the contact's latest message.
+func (b *batch) cmdMarkRead(ctx context.Context, cmd assigner.MarkReadCommand) (result, error) {
+	conv, err := b.lockConversation(ctx, cmd.ConversationID)
+	if errors.Is(err, ErrNotFound) {
+		return decisionErr(assigner.ErrNotFound), nil
+	} else if err != nil {
+		return result{}, err
+	}
+	var msgID int64
+	var wamid string
+	if err := b.tx.QueryRowContext(ctx, sqlLatestInbound, conv.ID).Scan(&msgID, &wamid); errors.Is(err, errNoRows) {
+		return fail(http.StatusUnprocessableEntity, "nothing_to_read", "the conversation has no inbound message"), nil
+	} else if err != nil {
+		return result{}, err
+	}
+	key, _, _, _, err := b.contactIdentity(ctx, conv.ContactID)
+	if err != nil {
+		return result{}, err
+	}
+	payload, _ := json.Marshal(map[string]any{"message_id": wamid, "typing": cmd.Typing})
+	if _, err := b.tx.ExecContext(ctx, `INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id,
+		recipient, kind, payload) VALUES ($1, $2, $3, $4, $5, '', 'read', $6)`, conv.ContactID, key, conv.ID, msgID, conv.Inbox, payload); err != nil {
+		return result{}, err
+	}
+	return result{http.StatusAccepted, map[string]any{"message_id": msgID, "wamid": wamid}}, nil
+}
+
+const (
+	sqlOutboundAccepted = `UPDATE messages SET wamid = $2, status = 'accepted', status_at = $3 WHERE id = $1 AND direction = 'out'
+		RETURNING conversation_id, author_agent_id`
+	sqlOutboundFailed = `UPDATE messages SET status = 'failed', status_rank = 100, status_at = $2, error_code = $3, error_title = $4
+		WHERE id = $1 AND direction = 'out' RETURNING conversation_id, author_agent_id`
+	// Statuses can reach us before the relay reported the wamid: apply the
+	// most advanced one kept for it.
+	sqlOrphanStatuses = `UPDATE messages m SET status = s.status, status_rank = s.rank, status_at = s.occurred_at,
+		error_code = s.error_code, error_title = s.error_title
+		FROM (SELECT * FROM statuses WHERE wamid = $1 ORDER BY rank DESC LIMIT 1) s
+		WHERE m.id = $2 AND m.status_rank < s.rank`
+	sqlOwnerIDs = `SELECT agent_id FROM contact_owners WHERE contact_id = $1`
+)
+
+// cmdSendResult applies what the Cloud API answered to one outbound
+// message, in the contact's partition order; an accepted agent reply may
+// make its author the first responder (rule 5).
+func (b *batch) cmdSendResult(ctx context.Context, id string, cmd assigner.SendResultCommand) (result, error) {
+	at := b.now
+	if t, err := time.Parse(time.RFC3339Nano, cmd.AcceptedAt); err == nil {
+		at = t
+	}
+	var convID, agentID *int64
+	var err error
+	if cmd.Failed {
+		err = b.tx.QueryRowContext(ctx, sqlOutboundFailed, cmd.MessageID, at, cmd.ErrorCode, cmd.ErrorTitle).Scan(&convID, &agentID)
+	} else {
+		err = b.tx.QueryRowContext(ctx, sqlOutboundAccepted, cmd.MessageID, cmd.WAMID, at).Scan(&convID, &agentID)
+		if err == nil {
+			_, err = b.tx.ExecContext(ctx, sqlOrphanStatuses, cmd.WAMID, cmd.MessageID)
+		}
+	}
+	if errors.Is(err, errNoRows) {
+		return fail(http.StatusNotFound, "not_found", "no such outbound message"), nil
+	}
+	if err != nil {
+		return result{}, fmt.Errorf("send result: %w", err)
+	}
+	if cmd.Failed || agentID == nil || convID == nil {
+		return result{}, nil
+	}
+	conv, err := b.lockConversation(ctx, *convID)
+	if err != nil {
+		return result{}, err
+	}
+	inbox, err := b.inboxSettings(ctx, conv.Inbox)
+	if err != nil {
+		return result{}, err
+	}
+	agents, err := b.agents(ctx, []int64{*agentID})
+	if err != nil {
+		return result{}, err
+	}
+	var owners []int64
+	if err := b.tx.SelectContext(ctx, &owners, sqlOwnerIDs, conv.ContactID); err != nil {
+		return result{}, err
+	}
+	d := assigner.DecideFirstResponder(assigner.FirstResponderInput{Now: at, Inbox: inbox, Conversation: conv.Conversation,
+		Agent: agents[*agentID], ContactOwnerIDs: owners})
+	if conv.FirstReplyAt != nil { // not the first reply: nothing to record
+		return result{}, nil
+	}
+	return result{}, b.persist(ctx, id, conv, d)
+}
+
+const (
+	sqlUnblock  = `UPDATE contacts SET blocked_at = NULL, blocked_reason = '' WHERE id = $1 RETURNING key`
+	sqlHeldTake = `DELETE FROM held_events WHERE contact_key = $1 RETURNING id, envelope`
+)
+
+// cmdRelease unblocks a contact and applies its held events in order.
+func (b *batch) cmdRelease(ctx context.Context, cmd assigner.ReleaseCommand) (result, error) {
+	var key string
+	if err := b.tx.QueryRowContext(ctx, sqlUnblock, cmd.ContactID).Scan(&key); errors.Is(err, errNoRows) {
+		return fail(http.StatusNotFound, "not_found", "no such contact"), nil
+	} else if err != nil {
+		return result{}, err
+	}
+	delete(b.contacts, key)
+	rows, err := b.tx.QueryContext(ctx, sqlHeldTake, key)
+	if err != nil {
+		return result{}, err
+	}
+	type held struct {
+		id  int64
+		env []byte
+	}
+	var hs []held
+	for rows.Next() {
+		var h held
+		if err := rows.Scan(&h.id, &h.env); err != nil {
+			rows.Close()
+			return result{}, err
+		}
+		hs = append(hs, h)
+	}
+	rows.Close()
+	// DELETE … RETURNING has no order: restore partition order by id.
+	for i := 1; i < len(hs); i++ {
+		for j := i; j > 0 && hs[j].id < hs[j-1].id; j-- {
+			hs[j], hs[j-1] = hs[j-1], hs[j]
+		}
+	}
+	for _, h := range hs {
+		var e whatsapp.Envelope
+		if err := json.Unmarshal(h.env, &e); err != nil {
+			return result{}, err
+		}
+		if _, err := b.apply(ctx, &e); err != nil {
+			return result{}, fmt.Errorf("held event %s: %w", e.ID, err)
+		}
+	}
+	return result{http.StatusOK, map[string]any{"contact_id": cmd.ContactID, "released_events": len(hs)}}, nil
+}

@@ -65,3 +65,17 @@ type MessageView struct {
 	AuthorAgentID  *int64          `json:"author_agent_id,omitempty"`
 	Raw            json.RawMessage `json:"raw,omitempty"`
 }
+
+// DecisionView is one entry of a conversation's decision log.
+type DecisionView struct {
+	ID        int64      `json:"id"`
+	EventID   string     `json:"event_id"`
+	Rule      string     `json:"rule"`
+	Summary   string     `json:"summary"`
+	Reasons   []Reason   `json:"reasons"`
+	Warnings  []string   `json:"warnings,omitempty"`
+	Assignees []Assignee `json:"assignees"`
+	TeamID    *int64     `json:"team_id,omitempty"`
+	Queued    bool       `json:"queued"`
+	CreatedAt time.Time  `json:"created_at"`
+}

@@ -116,14 +116,25 @@ func NewRelay(cfg RelayConfig, store OutboxStore, sender Sender, pub Publisher) 
 		m: newRelayMetrics(cfg.Registerer), paused: map[string]time.Time{}}
 }
 
-// Run relays until ctx is cancelled; sends in flight finish first.
+// Run relays until ctx is cancelled; sends in flight finish first, so that
+// a wamid the Cloud API returned is recorded. Rows are claimed as send
+// slots free up; a contact's next row is claimable only once its previous
+// one is settled (see ClaimOutbox), so order holds without waiting for a
+// whole claim to finish.
 func (r *Relay) Run(ctx context.Context) error {
-	sem := make(chan struct{}, r.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, r.cfg.Concurrency)
 	for ctx.Err() == nil {
 		if err := r.reportPending(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("relay: reporting outcomes failed; will retry", "err", err)
 		}
-		items, err := r.store.ClaimOutbox(ctx, r.cfg.Batch, r.cfg.Lease, r.pausedNumbers(), r.cfg.Now())
+		free := cap(slots) - len(slots)
+		if free == 0 {
+			sleep(ctx, 5*time.Millisecond)
+			continue
+		}
+		items, err := r.store.ClaimOutbox(ctx, min(free, r.cfg.Batch), r.cfg.Lease, r.pausedNumbers(), r.cfg.Now())
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Warn("relay: claim failed; will retry", "err", err)
@@ -135,18 +146,14 @@ func (r *Relay) Run(ctx context.Context) error {
 			sleep(ctx, r.cfg.Idle)
 			continue
 		}
-		// Sends in flight finish even at shutdown, so that a wamid the
-		// Cloud API returned is recorded.
-		var wg sync.WaitGroup
 		for _, it := range items {
-			sem <- struct{}{}
+			slots <- struct{}{}
 			wg.Add(1)
 			go func() {
-				defer func() { <-sem; wg.Done() }()
+				defer func() { <-slots; wg.Done() }()
 				r.handle(context.WithoutCancel(ctx), it)
 			}()
 		}
-		wg.Wait()
 	}
 	return nil
 }

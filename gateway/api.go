@@ -19,6 +19,7 @@ type Store interface {
 	Conversation(ctx context.Context, id int64) (assigner.ConversationView, error)
 	Messages(ctx context.Context, conversationID, afterID int64, limit int) ([]assigner.MessageView, error)
 	ContactBy(ctx context.Context, waID, userID string) (assigner.ContactView, error)
+	CommandStore
 }
 
 // principal is who is calling the API.

@@ -1,14 +1,367 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/whatsapp"
 )
 
-// agentPrincipal resolves an agent's bearer token.
-func (s *Server) agentPrincipal(ctx context.Context, tok string) (principal, error) {
-	return principal{}, apiError(fiber.StatusUnauthorized, "unauthorized", "unknown token")
+// CommandStore is what submitting commands needs from the store.
+type CommandStore interface {
+	ConversationContactKey(ctx context.Context, conversationID int64) (string, error)
+	ContactKey(ctx context.Context, contactID int64) (string, error)
+	CommandResult(ctx context.Context, commandID string) (assigner.CommandResult, error)
+	ClaimIdempotencyKey(ctx context.Context, caller, key string, requestHash []byte, commandID string) (existing string, same bool, err error)
+	ReleaseIdempotencyKey(ctx context.Context, caller, key string) error
+	Decisions(ctx context.Context, conversationID int64) ([]assigner.DecisionView, error)
+	Contact(ctx context.Context, id int64) (assigner.ContactView, error)
+	AgentByTokenHash(ctx context.Context, hash []byte) (assigner.Agent, error)
 }
 
-func (s *Server) writeRoutes(v1 fiber.Router) {}
+// agentPrincipal resolves an agent's bearer token (stored as its sha256).
+func (s *Server) agentPrincipal(ctx context.Context, tok string) (principal, error) {
+	h := sha256.Sum256([]byte(tok))
+	a, err := s.store.AgentByTokenHash(ctx, h[:])
+	if errors.Is(err, assigner.ErrNotFound) {
+		return principal{}, apiError(fiber.StatusUnauthorized, "unauthorized", "unknown token")
+	}
+	if err != nil {
+		return principal{}, err
+	}
+	if !a.Active {
+		return principal{}, apiError(fiber.StatusForbidden, "agent_deactivated", "this agent is deactivated")
+	}
+	return principal{Admin: a.Role == assigner.RoleAdmin, AgentID: a.ID}, nil
+}
+
+func (s *Server) writeRoutes(v1 fiber.Router) {
+	v1.Get("/conversations/:id/decisions", s.listDecisions)
+	v1.Post("/conversations/:id/assignees", s.assign)
+	v1.Delete("/conversations/:id/assignees/:agent_id", s.unassign)
+	v1.Post("/conversations/:id/claim", s.claim)
+	v1.Post("/conversations/:id/resolve", s.resolve)
+	v1.Post("/conversations/:id/messages", s.reply)
+	v1.Post("/conversations/:id/read", s.markRead)
+	v1.Get("/commands/:id", s.getCommand)
+	v1.Get("/contacts/:id", s.getContact)
+	v1.Put("/contacts/:id/owners", s.setOwners)
+	v1.Post("/contacts/:id/release", s.release)
+}
+
+func requireAdmin(c *fiber.Ctx) error {
+	if !who(c).Admin {
+		return apiError(fiber.StatusForbidden, "forbidden", "this needs an admin token")
+	}
+	return nil
+}
+
+// decode reads a JSON body strictly: unknown fields are a 400.
+func decode(c *fiber.Ctx, dst any) error {
+	body := c.Body()
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return apiError(fiber.StatusBadRequest, "bad_json", "request body: "+err.Error())
+	}
+	if dec.Decode(&struct{}{}) != io.EOF {
+		return apiError(fiber.StatusBadRequest, "bad_json", "request body: more than one JSON value")
+	}
+	return nil
+}
+
+func newCommandID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return "cmd_" + hex.EncodeToString(b)
+}
+
+// submit produces a command on the contact's partition and waits a bounded
+// time for the consumer's result: the result's status and body, or 202
+// with where to poll.
+func (s *Server) submit(c *fiber.Ctx, key, typ string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	id := newCommandID()
+	if idem := c.Get("Idempotency-Key"); idem != "" {
+		if len(idem) > 200 {
+			return apiError(fiber.StatusBadRequest, "bad_idempotency_key", "Idempotency-Key is longer than 200 characters")
+		}
+		p := who(c)
+		caller := "admin"
+		if p.AgentID != 0 {
+			caller = "agent:" + strconv.FormatInt(p.AgentID, 10)
+		}
+		h := sha256.Sum256(append([]byte(c.Method()+" "+c.Path()+"\n"), raw...))
+		existing, same, err := s.store.ClaimIdempotencyKey(ctx, caller, idem, h[:], id)
+		if err != nil {
+			return err
+		}
+		if existing != "" {
+			if !same {
+				return apiError(fiber.StatusUnprocessableEntity, "idempotency_key_reused", "this Idempotency-Key was used for a different request")
+			}
+			c.Set("Idempotent-Replayed", "true")
+			return s.await(c, existing)
+		}
+		defer func() {
+			if err != nil {
+				s.store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), caller, idem)
+			}
+		}()
+	}
+	now := s.cfg.Now()
+	env := whatsapp.Envelope{Version: whatsapp.EnvelopeVersion, ID: id, Kind: whatsapp.KindCommand, ContactKey: key,
+		OccurredAt: now, ReceivedAt: now, Command: &whatsapp.Command{Type: typ, Data: raw}}
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	err = s.pub.Publish(pctx, []whatsapp.Envelope{env})
+	cancel()
+	if err != nil {
+		s.log.Error("kafka write failed for a command", "err", err)
+		err = apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not queue the command; retry later")
+		return err
+	}
+	return s.await(c, id)
+}
+
+// await answers with a command's result once the consumer stored it, or
+// 202 when CommandWait runs out.
+func (s *Server) await(c *fiber.Ctx, id string) error {
+	deadline := time.Now().Add(s.cfg.CommandWait)
+	for delay := 2 * time.Millisecond; ; delay = min(delay*2, 50*time.Millisecond) {
+		r, err := s.store.CommandResult(c.UserContext(), id)
+		if err == nil {
+			c.Set("X-Command-Id", id)
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Status(r.Status).Send(r.Body)
+		}
+		if !errors.Is(err, assigner.ErrNotFound) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			poll := "/v1/commands/" + id
+			c.Set(fiber.HeaderLocation, poll)
+			return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"command_id": id, "status": "pending", "poll": poll})
+		}
+		time.Sleep(delay)
+	}
+}
+
+func (s *Server) getCommand(c *fiber.Ctx) error {
+	id := c.Params("id")
+	r, err := s.store.CommandResult(c.UserContext(), id)
+	if errors.Is(err, assigner.ErrNotFound) {
+		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"command_id": id, "status": "pending", "poll": "/v1/commands/" + id})
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"command_id": id, "status": "done", "http_status": r.Status, "result": r.Body})
+}
+
+// conversationKey parses :id and finds the contact's partition key.
+func (s *Server) conversationKey(c *fiber.Ctx) (int64, string, error) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return 0, "", err
+	}
+	key, err := s.store.ConversationContactKey(c.UserContext(), id)
+	return id, key, err
+}
+
+func (s *Server) actor(c *fiber.Ctx) assigner.Actor {
+	p := who(c)
+	return assigner.Actor{AgentID: p.AgentID, Admin: p.Admin}
+}
+
+func (s *Server) listDecisions(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	ds, err := s.store.Decisions(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"decisions": ds})
+}
+
+func (s *Server) assign(c *fiber.Ctx) error {
+	var req struct {
+		TeamID   *int64        `json:"team_id"`
+		AgentIDs []int64       `json:"agent_ids"`
+		Mode     assigner.Mode `json:"mode"`
+	}
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.Mode != "" && req.Mode != assigner.ModeAdd && req.Mode != assigner.ModeReplace {
+		return apiError(fiber.StatusBadRequest, "bad_mode", "mode must be add or replace")
+	}
+	if req.TeamID == nil && len(req.AgentIDs) == 0 {
+		return apiError(fiber.StatusBadRequest, "nothing_to_assign", "give team_id and/or agent_ids")
+	}
+	id, key, err := s.conversationKey(c)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, assigner.CmdAssign, assigner.AssignCommand{ConversationID: id, TeamID: req.TeamID,
+		AgentIDs: req.AgentIDs, Mode: req.Mode, By: s.actor(c)})
+}
+
+func (s *Server) unassign(c *fiber.Ctx) error {
+	agentID, err := pathID(c, "agent_id")
+	if err != nil {
+		return err
+	}
+	id, key, err := s.conversationKey(c)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, assigner.CmdUnassign, assigner.UnassignCommand{ConversationID: id, AgentID: agentID, By: s.actor(c)})
+}
+
+func (s *Server) claim(c *fiber.Ctx) error {
+	var req struct {
+		AgentID int64 `json:"agent_id"`
+	}
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	p := who(c)
+	switch {
+	case req.AgentID == 0 && p.AgentID == 0:
+		return apiError(fiber.StatusBadRequest, "agent_required", "claim with an agent's token, or give agent_id as an admin")
+	case req.AgentID == 0:
+		req.AgentID = p.AgentID
+	case req.AgentID != p.AgentID && !p.Admin:
+		return apiError(fiber.StatusForbidden, "forbidden", "an agent can claim only for themselves")
+	}
+	id, key, err := s.conversationKey(c)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, assigner.CmdClaim, assigner.ClaimCommand{ConversationID: id, AgentID: req.AgentID})
+}
+
+func (s *Server) resolve(c *fiber.Ctx) error {
+	id, key, err := s.conversationKey(c)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, assigner.CmdResolve, assigner.ResolveCommand{ConversationID: id, By: s.actor(c)})
+}
+
+func (s *Server) reply(c *fiber.Ctx) error {
+	var req struct {
+		Text        string          `json:"text"`
+		PreviewURL  bool            `json:"preview_url"`
+		Template    json.RawMessage `json:"template"`
+		Interactive json.RawMessage `json:"interactive"`
+		ReplyTo     int64           `json:"reply_to"`
+	}
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	n := 0
+	for _, set := range []bool{req.Text != "", len(req.Template) > 0, len(req.Interactive) > 0} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return apiError(fiber.StatusBadRequest, "bad_message", "give exactly one of text, template or interactive")
+	}
+	if len(req.Text) > 4096 {
+		return apiError(fiber.StatusBadRequest, "text_too_long", fmt.Sprintf("text has %d bytes; WhatsApp allows 4096", len(req.Text)))
+	}
+	id, key, err := s.conversationKey(c)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, assigner.CmdReply, assigner.ReplyCommand{ConversationID: id, AgentID: who(c).AgentID,
+		Text: req.Text, PreviewURL: req.PreviewURL, Template: req.Template, Interactive: req.Interactive, ReplyTo: req.ReplyTo})
+}
+
+func (s *Server) markRead(c *fiber.Ctx) error {
+	var req struct {
+		Typing bool `json:"typing"`
+	}
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	id, key, err := s.conversationKey(c)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, assigner.CmdMarkRead, assigner.MarkReadCommand{ConversationID: id, Typing: req.Typing})
+}
+
+func (s *Server) getContact(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	ct, err := s.store.Contact(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(ct)
+}
+
+func (s *Server) setOwners(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	var req struct {
+		AgentIDs []int64 `json:"agent_ids"`
+	}
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.AgentIDs == nil {
+		return apiError(fiber.StatusBadRequest, "bad_json", "agent_ids is required (use [] to clear)")
+	}
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	key, err := s.store.ContactKey(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, assigner.CmdSetOwners, assigner.SetOwnersCommand{ContactID: id, AgentIDs: req.AgentIDs, By: s.actor(c)})
+}
+
+func (s *Server) release(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	key, err := s.store.ContactKey(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, assigner.CmdRelease, assigner.ReleaseCommand{ContactID: id})
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/gateway"
+	"github.com/wagw/wagw/loadtest"
+	"github.com/wagw/wagw/whatsapp"
 )
 
 const usage = `wagw — WhatsApp Cloud API webhook gateway
@@ -31,7 +34,10 @@ usage: wagw <command> [flags]
 commands:
   serve      every role in one process (embedded Kafka when KAFKA_BROKERS is empty)
   gateway    the HTTP gateway only (webhooks and API)
-  consumer   the Kafka consumer only (applies events to Postgres)
+  consumer   the Kafka consumer only (applies events to Postgres, drains queues)
+  relay      the outbox relay only (sends through the Cloud API)
+  simulate   the Cloud API simulator only
+  loadtest   generate, replay and verify webhook traffic (wagw loadtest -h)
   migrate    apply database migrations and exit
 
 Configuration is read from the environment; run 'wagw <command> -h' for flags.
@@ -45,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
-	case "serve", "gateway", "consumer":
+	case "serve", "gateway", "consumer", "relay":
 		cfg, err := loadConfig(cmd, rest, getenv, stdout)
 		if err != nil {
 			return err
@@ -69,6 +75,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			fmt.Fprintln(stdout, "database is up to date")
 		}
 		return err
+	case "simulate":
+		cfg, err := loadConfig(cmd, rest, getenv, stdout)
+		if err != nil {
+			return err
+		}
+		return runSimulator(ctx, cfg, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -98,6 +110,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 	serve := cmd == "serve"
 	withGateway := serve || cmd == "gateway"
 	withConsumer := serve || cmd == "consumer"
+	withRelay := serve || cmd == "relay"
 
 	if serve {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -184,6 +197,51 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		stops = append(stops, func() { stopCons(); wg.Wait() })
 	}
 
+	if withConsumer {
+		wake, stopListen, err := listenQueue(cfg.DatabaseURL, log)
+		if err != nil {
+			return err
+		}
+		drainer := consumer.NewDrainer(consumer.DrainerConfig{Wake: wake, Logger: log},
+			func(ctx context.Context, limit int, now time.Time) ([]consumer.QueueRef, error) {
+				refs, err := store.DrainCandidates(ctx, limit, now)
+				out := make([]consumer.QueueRef, len(refs))
+				for i, r := range refs {
+					out[i] = consumer.QueueRef{ConversationID: r.ConversationID, ContactKey: r.ContactKey, Expired: r.Expired}
+				}
+				return out, err
+			}, producer)
+		dctx, stopDrain := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); drainer.Run(dctx) }()
+		stops = append(stops, func() { stopDrain(); <-done; stopListen() })
+	}
+
+	simURL := ""
+	if withRelay {
+		apiURL := cfg.APIURL
+		if cfg.AccessToken == "" {
+			if !serve {
+				return errors.New("relay needs WA_ACCESS_TOKEN (serve uses the built-in Cloud API simulator without one)")
+			}
+			sim := loadtest.NewSimulator(loadtest.SimulatorConfig{Addr: cfg.SimulatorAddr,
+				WebhookURL: "http://" + loopback(cfg.HTTPAddr) + "/webhook", AppSecret: cfg.AppSecrets[0], Logger: log})
+			addr, err := sim.Start(ctx)
+			if err != nil {
+				return fmt.Errorf("start the Cloud API simulator on %s: %w", cfg.SimulatorAddr, err)
+			}
+			stops = append(stops, sim.Close)
+			apiURL, simURL = "http://"+addr, "http://"+addr
+		}
+		client := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: apiURL, Version: cfg.APIVersion, Token: cfg.AccessToken,
+			RatePerSecond: cfg.RatePerNumber, Registerer: reg, Logger: log})
+		relay := consumer.NewRelay(consumer.RelayConfig{Logger: log, Registerer: reg}, store, client, producer)
+		rctx, stopRelay := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); relay.Run(rctx) }()
+		stops = append(stops, func() { stopRelay(); <-done })
+	}
+
 	var app *fiber.App
 	if withGateway {
 		secrets := make([][]byte, len(cfg.AppSecrets))
@@ -215,12 +273,12 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		}()
 		stops = append(stops, func() { app.ShutdownWithTimeout(5 * time.Second) })
 		if serve {
-			printWelcome(stdout, cfg, ln.Addr().String(), brokers, embedded)
+			printWelcome(stdout, cfg, ln.Addr().String(), brokers, embedded, simURL)
 		} else {
 			fmt.Fprintf(stdout, "wagw %s listening on http://%s\n", cmd, ln.Addr())
 		}
 	} else {
-		fmt.Fprintf(stdout, "wagw %s consuming %s from %s\n", cmd, cfg.KafkaTopic, strings.Join(brokers, ","))
+		fmt.Fprintf(stdout, "wagw %s running against %s (topic %s)\n", cmd, strings.Join(brokers, ","), cfg.KafkaTopic)
 	}
 
 	select {
@@ -230,4 +288,70 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 	case err := <-errc:
 		return err
 	}
+}
+
+// loopback turns a listen address (":8080") into one to dial ("127.0.0.1:8080").
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// listenQueue turns Postgres notifications on the queue channel into wake-ups.
+func listenQueue(dsn string, log *slog.Logger) (<-chan struct{}, func(), error) {
+	l := pq.NewListener(dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
+		if err != nil {
+			log.Warn("postgres listener", "err", err)
+		}
+	})
+	if err := l.Listen(db.QueueChannel); err != nil {
+		l.Close()
+		return nil, nil, fmt.Errorf("listen on %s: %w", db.QueueChannel, err)
+	}
+	wake := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-l.Notify: // nil after a reconnect: wake up anyway
+			case <-time.After(90 * time.Second):
+				go l.Ping()
+				continue
+			}
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return wake, func() { close(done); l.Close() }, nil
+}
+
+// runSimulator runs the Cloud API simulator on its own.
+func runSimulator(ctx context.Context, cfg config, stdout io.Writer) error {
+	log := newLogger(cfg, os.Stderr)
+	webhook := ""
+	if len(cfg.AppSecrets) > 0 {
+		webhook = "http://" + loopback(cfg.HTTPAddr) + "/webhook"
+	}
+	sim := loadtest.NewSimulator(loadtest.SimulatorConfig{Addr: cfg.SimulatorAddr, Token: cfg.AccessToken,
+		WebhookURL: webhook, AppSecret: strings.Join(cfg.AppSecrets[:min(1, len(cfg.AppSecrets))], ""), Logger: log})
+	addr, err := sim.Start(ctx)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	fmt.Fprintf(stdout, "Cloud API simulator on http://%s (sends: POST /{version}/{phone_number_id}/messages; inspect: GET /_sim/messages, /_sim/stats; faults: PUT /_sim/faults)\n", addr)
+	if webhook != "" {
+		fmt.Fprintf(stdout, "status webhooks go to %s\n", webhook)
+	}
+	<-ctx.Done()
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 
 // printWelcome tells a new user where wagw listens and what to try next,
 // with a signed webhook they can paste.
-func printWelcome(w io.Writer, cfg config, addr string, brokers []string, embedded bool) {
+func printWelcome(w io.Writer, cfg config, addr string, brokers []string, embedded bool, simURL string) {
 	host, port, _ := net.SplitHostPort(addr)
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "127.0.0.1"
@@ -25,11 +26,16 @@ func printWelcome(w io.Writer, cfg config, addr string, brokers []string, embedd
 	if embedded {
 		kafka = "embedded Kafka at " + brokers[0] + " (data in " + cfg.DataDir + ")"
 	}
+	cloud := "Cloud API at " + cfg.APIURL + " (WA_ACCESS_TOKEN set)"
+	if simURL != "" {
+		cloud = "built-in simulator at " + simURL + " (no WA_ACCESS_TOKEN: nothing reaches Meta; see " + simURL + "/_sim/messages)"
+	}
 	fmt.Fprintf(w, `
 wagw is running
   HTTP       %s   (webhook: %s/webhook, API: %s/v1, metrics: %s/metrics)
   Kafka      %s, topic %s with %d partitions
   Postgres   %s
+  Sending    %s
   Secrets    app secret %s
              verify token %s
              admin token %s
@@ -46,16 +52,15 @@ then see the conversation it opened:
   curl -sS -H 'Authorization: Bearer %s' %s/v1/conversations
 
 Stop with Ctrl-C.
-`, base, base, base, base, kafka, cfg.KafkaTopic, cfg.KafkaPartitions, redactURL(cfg.DatabaseURL),
+`, base, base, base, base, kafka, cfg.KafkaTopic, cfg.KafkaPartitions, redactURL(cfg.DatabaseURL), cloud,
 		cfg.AppSecrets[0], cfg.VerifyToken, cfg.AdminToken, cfg.DataDir,
 		base, sig, body, cfg.AdminToken, base)
 }
 
 func redactURL(s string) string {
-	if i := strings.Index(s, "@"); i > 0 {
-		if j := strings.Index(s, "://"); j > 0 && strings.Contains(s[j+3:i], ":") {
-			return s[:j+3] + s[j+3:strings.Index(s[j+3:], ":")+j+3] + ":***" + s[i:]
-		}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "DATABASE_URL"
 	}
-	return s
+	return u.Redacted()
 }

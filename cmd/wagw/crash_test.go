@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/wagw/wagw/broker"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// childProc is `wagw <args>` in a process of its own (see TestMain).
+type childProc struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{} // closed when the process has exited
+	err  error         // cmd.Wait's result, set before done is closed
+}
+
+func startChild(t *testing.T, name string, env []string, args ...string) *childProc {
+	t.Helper()
+	c := &childProc{out: &lockedBuffer{}, done: make(chan struct{})}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	c.cmd.Env = append(os.Environ(), append([]string{"WAGW_TEST_CHILD=1", "WAGW_TEST_ARGS=" + strings.Join(args, " ")}, env...)...)
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		if !c.exited() {
+			c.cmd.Process.Kill()
+		}
+		<-c.done
+		if t.Failed() {
+			t.Logf("output of %s (pid %d):\n%s", name, c.cmd.Process.Pid, c.out)
+		}
+	})
+	return c
+}
+
+// wait waits for the process to exit and returns cmd.Wait's result.
+func (c *childProc) wait() error {
+	<-c.done
+	return c.err
+}
+
+// exited reports whether the process has exited, without blocking.
+func (c *childProc) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// committed returns the sum of the offsets the consumer group "wagw" has
+// committed on topic: how many records it will not be given again.
+func committed(t *testing.T, addr, topic string, partitions int) int64 {
+	t.Helper()
+	parts := make([]int, partitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := (&kafka.Client{Addr: kafka.TCP(addr)}).OffsetFetch(ctx, &kafka.OffsetFetchRequest{
+		GroupID: "wagw", Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		t.Fatalf("fetch committed offsets: %v", err)
+	}
+	var sum int64
+	for _, p := range resp.Topics[topic] {
+		if p.CommittedOffset > 0 {
+			sum += p.CommittedOffset
+		}
+	}
+	return sum
+}
+
+// TestConsumerCrash kills `wagw consumer` with SIGKILL (no graceful
+// commit) in the middle of a stream and starts it again: every message is
+// stored exactly once and each contact's messages are in the order sent.
+func TestConsumerCrash(t *testing.T) {
+	t.Parallel()
+	dsn, conn := newTestDB(t)
+	var out lockedBuffer
+	if err := run(context.Background(), []string{"migrate"}, func(k string) string {
+		if k == "DATABASE_URL" {
+			return dsn
+		}
+		return ""
+	}, &out); err != nil {
+		t.Fatalf("wagw migrate: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "applied") {
+		t.Fatalf("wagw migrate applied nothing on a fresh database:\n%s", out.String())
+	}
+
+	const topic = "wa.events"
+	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: "127.0.0.1:0", Topics: []string{topic, topic + ".dlq"}, Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+
+	// 300 contacts × 10 messages, interleaved across contacts, each body
+	// carrying the contact's sequence number.
+	const contacts, perContact = 300, 10
+	total := contacts * perContact
+	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: topic})
+	defer prod.Close()
+	now := time.Now().UTC()
+	batch := make([]whatsapp.Envelope, 0, 500)
+	for seq := 1; seq <= perContact; seq++ {
+		for c := 0; c < contacts; c++ {
+			wa := fmt.Sprintf("49170%06d", c)
+			wamid := fmt.Sprintf("wamid.CRASH.%03d.%02d", c, seq)
+			at := now.Add(time.Duration(seq-perContact) * time.Minute)
+			batch = append(batch, whatsapp.Envelope{
+				Version: whatsapp.EnvelopeVersion, ID: wamid, Kind: whatsapp.KindMessage, Field: "messages",
+				WABAID: "102290129340500", PhoneNumberID: "109000000000005", DisplayPhoneNumber: "15550005555",
+				Contact:    whatsapp.Contact{WaID: wa, Name: "Crash " + wa},
+				OccurredAt: at, ReceivedAt: now,
+				Message: &whatsapp.Message{ID: wamid, From: wa, Timestamp: fmt.Sprint(at.Unix()), Type: whatsapp.TypeText,
+					Text: &whatsapp.Text{Body: fmt.Sprintf("seq=%d", seq)}},
+			})
+			if len(batch) == cap(batch) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := prod.Publish(ctx, batch)
+				cancel()
+				if err != nil {
+					t.Fatalf("produce: %v", err)
+				}
+				batch = batch[:0]
+			}
+		}
+	}
+	if len(batch) > 0 {
+		t.Fatal("message count must be a multiple of the produce batch")
+	}
+
+	env := []string{"KAFKA_BROKERS=" + emb.Addr(), "KAFKA_TOPIC=" + topic, "DATABASE_URL=" + dsn,
+		"WAGW_CONSUMER_WORKERS=2", "WAGW_LOG_LEVEL=info"}
+	stored := func() int { return sqlCount(t, conn, `SELECT count(*) FROM messages`) }
+
+	first := startChild(t, "first consumer", env, "consumer")
+	start := time.Now()
+	var atKill int
+	pollUntil(t, 20*time.Second, 2*time.Millisecond, "first consumer stores part of the stream", func() (bool, string) {
+		if first.exited() {
+			t.Fatalf("first consumer exited on its own: %v\n%s", first.wait(), first.out)
+		}
+		atKill = stored()
+		return atKill >= total/4, fmt.Sprintf("%d of %d stored", atKill, total)
+	})
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL first consumer: %v", err)
+	}
+	first.wait()
+	after := stored()
+	t.Logf("killed the first consumer after %v: %d of %d messages stored (%d seen just before the kill), %d offsets committed",
+		time.Since(start).Round(time.Millisecond), after, total, atKill, committed(t, emb.Addr(), topic, 4))
+	if after >= total {
+		t.Fatalf("the first consumer stored all %d messages before it was killed: the crash happened after the stream, not in it", total)
+	}
+
+	second := startChild(t, "second consumer", env, "consumer")
+	start = time.Now()
+	pollUntil(t, 40*time.Second, 20*time.Millisecond, "second consumer stores the rest of the stream", func() (bool, string) {
+		if second.exited() {
+			t.Fatalf("second consumer exited on its own: %v\n%s", second.wait(), second.out)
+		}
+		n := stored()
+		return n >= total, fmt.Sprintf("%d of %d stored", n, total)
+	})
+	t.Logf("the second consumer finished the stream in %v", time.Since(start).Round(time.Millisecond))
+
+	// An ordered stop of the consumer subcommand: SIGTERM, exit 0.
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-second.done:
+		if err := second.err; err != nil {
+			t.Errorf("second consumer exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("second consumer did not exit within 10 s of SIGTERM")
+	}
+
+	// Exactly once: the table holds each produced wamid once, and nothing else.
+	var rows []struct {
+		WaID  string `db:"wa_id"`
+		WAMID string `db:"wamid"`
+		Body  string `db:"body"`
+	}
+	if err := conn.Select(&rows, `SELECT c.wa_id, m.wamid, m.body FROM messages m JOIN contacts c ON c.id = m.contact_id ORDER BY m.id`); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != total {
+		t.Errorf("%d messages stored, want %d", len(rows), total)
+	}
+	seen := map[string]int{}
+	next := map[string]int{} // per contact: the sequence number expected next
+	for _, r := range rows {
+		seen[r.WAMID]++
+		if seen[r.WAMID] == 2 {
+			t.Errorf("message %s stored twice", r.WAMID)
+		}
+		var seq int
+		if _, err := fmt.Sscanf(r.Body, "seq=%d", &seq); err != nil {
+			t.Fatalf("message %s: body %q", r.WAMID, r.Body)
+		}
+		if want := next[r.WaID] + 1; seq != want {
+			t.Errorf("contact %s: message seq=%d stored where seq=%d was due (order broken or a message lost)", r.WaID, seq, want)
+		}
+		next[r.WaID] = seq
+	}
+	for c := 0; c < contacts; c++ {
+		for seq := 1; seq <= perContact; seq++ {
+			if w := fmt.Sprintf("wamid.CRASH.%03d.%02d", c, seq); seen[w] == 0 {
+				t.Errorf("message %s was produced but never stored", w)
+			}
+		}
+	}
+	if len(seen) != total {
+		t.Errorf("%d distinct wamids stored, want %d", len(seen), total)
+	}
+	if n := sqlCount(t, conn, `SELECT count(*) FROM contacts`); n != contacts {
+		t.Errorf("%d contacts stored, want %d", n, contacts)
+	}
+	if n := sqlCount(t, conn, `SELECT count(*) FROM conversations`); n != contacts {
+		t.Errorf("%d conversations stored, want one per contact (%d)", n, contacts)
+	}
+}

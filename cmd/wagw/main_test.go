@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/db/dbtest"
+)
+
+// TestMain doubles as the wagw binary for tests that need a real process
+// they can kill (crash_test.go): with WAGW_TEST_CHILD=1 it runs
+// `wagw $WAGW_TEST_ARGS` with the environment and exits, as main would.
+func TestMain(m *testing.M) {
+	if os.Getenv("WAGW_TEST_CHILD") == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := run(ctx, strings.Fields(os.Getenv("WAGW_TEST_ARGS")), os.Getenv, os.Stdout)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "wagw:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// lockedBuffer is an io.Writer safe for the concurrent writers of a child
+// process or of run.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// freeTCPAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// newTestDB creates a fresh database for the test (not migrated), returns its
+// URL and a connection to it, and drops it when the test ends. Cleanups
+// registered later (servers, child processes) run before the drop.
+func newTestDB(t *testing.T) (string, *sqlx.DB) {
+	t.Helper()
+	dsn := dbtest.URL(t)
+	conn, err := db.Open(context.Background(), db.Config{URL: dsn, CreateDatabase: true, MaxOpenConns: 4})
+	if err != nil {
+		t.Fatalf("tests need a real Postgres: %v\n(start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start, or set WAGW_TEST_DATABASE_URL)", err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := db.DropDatabase(ctx, dsn); err != nil {
+			t.Errorf("drop test database: %v", err)
+		}
+	})
+	return dsn, conn
+}
+
+// pollUntil polls check until it reports done, failing the test with what and
+// the last status when timeout passes first.
+func pollUntil(t *testing.T, timeout, every time.Duration, what string, check func() (done bool, status string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		done, status := check()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still not done after %v; last seen: %s", what, timeout, status)
+		}
+		time.Sleep(every)
+	}
+}
+
+// sqlCount runs a single-value count query.
+func sqlCount(t *testing.T, conn *sqlx.DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := conn.Get(&n, query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}

@@ -33,6 +33,7 @@ type config struct {
 	ConsumerWorkers   int
 	BodyLimit         int
 	CommandWait       time.Duration
+	SessionTimeout    time.Duration
 	SimulatorAddr     string
 	CaptureFile       string
 	LogLevel          string
@@ -86,6 +87,10 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	c.CommandWait, err = time.ParseDuration(env("WAGW_COMMAND_WAIT", "2s"))
 	if err != nil {
 		return c, fmt.Errorf("WAGW_COMMAND_WAIT: %w", err)
+	}
+	c.SessionTimeout, err = time.ParseDuration(env("WAGW_CONSUMER_SESSION_TIMEOUT", "10s"))
+	if err != nil || c.SessionTimeout < time.Second {
+		return c, fmt.Errorf("WAGW_CONSUMER_SESSION_TIMEOUT: want a duration of at least 1s")
 	}
 	c.SimulatorAddr = env("WAGW_SIMULATOR_ADDR", "127.0.0.1:8081")
 	c.CaptureFile = env("WAGW_CAPTURE_FILE", "")

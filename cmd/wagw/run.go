@@ -184,13 +184,18 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 	if withConsumer {
 		cons := consumer.New(consumer.Config{
 			Brokers: brokers, Topic: cfg.KafkaTopic, DeadLetterTopic: cfg.dlqTopic(),
-			Workers: cfg.ConsumerWorkers, Logger: log, Registerer: reg,
+			Workers: cfg.ConsumerWorkers, SessionTimeout: cfg.SessionTimeout, Logger: log, Registerer: reg,
 		}, store, producer)
 		consCtx, stopCons := context.WithCancel(context.WithoutCancel(ctx))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := cons.Run(consCtx); err != nil {
+				if consCtx.Err() != nil {
+					// Stopping: the batch in hand will be redelivered after restart.
+					log.Warn("consumer stopped with work unfinished; it is redelivered on restart", "err", err)
+					return
+				}
 				errc <- fmt.Errorf("consumer: %w", err)
 			}
 		}()

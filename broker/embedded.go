@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -41,6 +42,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		kfake.SeedTopics(int32(cfg.Partitions), cfg.Topics...),
 		kfake.ClusterID("wagw-embedded"),
+		kfake.GroupMinSessionTimeout(time.Second),
 	}
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir), kfake.SyncWrites())

@@ -1,0 +1,586 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/wagw/wagw/assigner"
+)
+
+// The admin API: agents, presence, teams and inbox settings. These are
+// configuration, not contact state, so the handlers write them through the
+// store directly instead of producing commands.
+
+// AgentView is an agent with its email, as the store returns it. It is an
+// alias of the same unnamed struct type as db.AgentView (this package does
+// not import db), so *db.Store satisfies AdminStore.
+type AgentView = struct {
+	assigner.Agent
+	Email string `json:"email"`
+}
+
+// TeamView is a team with its member agent ids in order; the same type as
+// db.TeamView.
+type TeamView = struct {
+	assigner.Team
+	MemberIDs []int64 `json:"member_ids"`
+}
+
+// AdminStore is what the admin API needs from the store. Errors: an
+// unknown id is assigner.ErrNotFound; invalid settings wrap
+// assigner.ErrInvalid; a refusal caused by other rows (duplicate email or
+// team name, unknown member, team or agent) carries a stable code in an
+// ErrorCode() string method.
+type AdminStore interface {
+	CreateAgent(ctx context.Context, a assigner.Agent, email string, tokenHash []byte) (AgentView, error)
+	ListAgents(ctx context.Context) ([]AgentView, error)
+	GetAgent(ctx context.Context, id int64) (AgentView, error)
+	// UpdateAgent locks the agent, lets update change name, email, role,
+	// active and capacity, validates and writes them.
+	UpdateAgent(ctx context.Context, id int64, update func(a *AgentView) error) (AgentView, error)
+	SetPresence(ctx context.Context, agentID int64, p assigner.Presence, now time.Time) (AgentView, error)
+
+	CreateTeam(ctx context.Context, t assigner.Team, memberIDs []int64) (TeamView, error)
+	ListTeams(ctx context.Context) ([]TeamView, error)
+	GetTeam(ctx context.Context, id int64) (TeamView, error)
+	UpdateTeam(ctx context.Context, id int64, t assigner.Team, memberIDs []int64) (TeamView, error)
+
+	ListInboxes(ctx context.Context) ([]assigner.Inbox, error)
+	GetInbox(ctx context.Context, phoneNumberID string) (assigner.Inbox, error)
+	PutInbox(ctx context.Context, in assigner.Inbox) (assigner.Inbox, error)
+}
+
+// adminRoutes registers the admin API on the authenticated /v1 group.
+func (s *Server) adminRoutes(v1 fiber.Router) {
+	v1.Post("/agents", s.createAgent)
+	v1.Get("/agents", s.listAgents)
+	v1.Get("/agents/:id", s.getAgent)
+	v1.Patch("/agents/:id", s.patchAgent)
+	v1.Put("/agents/:id/presence", s.putPresence)
+	v1.Post("/teams", s.createTeam)
+	v1.Get("/teams", s.listTeams)
+	v1.Get("/teams/:id", s.getTeam)
+	v1.Put("/teams/:id", s.putTeam)
+	v1.Get("/inboxes", s.listInboxes)
+	v1.Get("/inboxes/:phone_number_id", s.getInbox)
+	v1.Put("/inboxes/:phone_number_id", s.putInbox)
+}
+
+func (s *Server) adminStore() (AdminStore, error) {
+	as, ok := s.store.(AdminStore)
+	if !ok {
+		return nil, apiError(fiber.StatusNotImplemented, "not_implemented", "this store does not keep agents, teams or inboxes")
+	}
+	return as, nil
+}
+
+// adminErr maps the store's errors to API errors; invalidCode is the code
+// for settings that fail validation (invalid_agent, invalid_team, ...).
+func adminErr(err error, invalidCode, noun string) error {
+	var ae *APIError
+	var coded interface{ ErrorCode() string }
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ae):
+		return err
+	case errors.Is(err, assigner.ErrNotFound):
+		return apiError(fiber.StatusNotFound, "not_found", "no such "+noun)
+	case errors.As(err, &coded):
+		status := fiber.StatusUnprocessableEntity
+		if strings.HasPrefix(coded.ErrorCode(), "duplicate_") {
+			status = fiber.StatusConflict
+		}
+		return apiError(status, coded.ErrorCode(), err.Error())
+	case errors.Is(err, assigner.ErrInvalid):
+		return apiError(fiber.StatusUnprocessableEntity, invalidCode, invalidMessage(err))
+	}
+	return err
+}
+
+// invalidMessage turns joined validation errors into one line without the
+// sentinel's prefix.
+func invalidMessage(err error) string {
+	msg := strings.ReplaceAll(err.Error(), assigner.ErrInvalid.Error()+": ", "")
+	return strings.ReplaceAll(msg, "\n", "; ")
+}
+
+// ---- agents ----
+
+// agentJSON is an agent as the API shows it; Token only at creation.
+type agentJSON struct {
+	ID          int64             `json:"id"`
+	Name        string            `json:"name"`
+	Email       string            `json:"email"`
+	Role        assigner.Role     `json:"role"`
+	Active      bool              `json:"active"`
+	Capacity    *int              `json:"capacity"`
+	Presence    assigner.Presence `json:"presence"`
+	HeartbeatAt *time.Time        `json:"heartbeat_at"`
+	OpenCount   int               `json:"open_count"`
+	Token       string            `json:"token,omitempty"`
+}
+
+func agentOut(a AgentView) agentJSON {
+	out := agentJSON{ID: a.ID, Name: a.Name, Email: a.Email, Role: a.Role, Active: a.Active, Capacity: a.Capacity,
+		Presence: a.Presence, OpenCount: a.OpenCount}
+	if !a.HeartbeatAt.IsZero() {
+		hb := a.HeartbeatAt.UTC()
+		out.HeartbeatAt = &hb
+	}
+	return out
+}
+
+// optionalInt tells an absent field (Set false) from null (Value nil).
+type optionalInt struct {
+	Set   bool
+	Value *int
+}
+
+func (o *optionalInt) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		o.Value = nil
+		return nil
+	}
+	return json.Unmarshal(b, &o.Value)
+}
+
+func checkEmail(email string) error {
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email {
+		return apiError(fiber.StatusUnprocessableEntity, "invalid_agent", fmt.Sprintf("email %q is not a plain email address", email))
+	}
+	return nil
+}
+
+type createAgentRequest struct {
+	Name     string        `json:"name"`
+	Email    string        `json:"email"`
+	Role     assigner.Role `json:"role"`
+	Active   *bool         `json:"active"`
+	Capacity *int          `json:"capacity"`
+}
+
+// createAgent answers 201 with the agent and its bearer token, which is
+// shown only here: the store keeps its sha256 hash.
+func (s *Server) createAgent(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	var req createAgentRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	req.Name, req.Email = strings.TrimSpace(req.Name), strings.TrimSpace(req.Email)
+	if req.Role == "" {
+		req.Role = assigner.RoleAgent
+	}
+	a := assigner.Agent{Name: req.Name, Role: req.Role, Active: req.Active == nil || *req.Active, Capacity: req.Capacity}
+	if err := a.Validate(); err != nil {
+		return adminErr(err, "invalid_agent", "agent")
+	}
+	if err := checkEmail(req.Email); err != nil {
+		return err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	tok := hex.EncodeToString(raw)
+	hash := sha256.Sum256([]byte(tok)) // as agentPrincipal looks it up
+	v, err := as.CreateAgent(c.UserContext(), a, req.Email, hash[:])
+	if err != nil {
+		return adminErr(err, "invalid_agent", "agent")
+	}
+	out := agentOut(v)
+	out.Token = tok
+	return c.Status(fiber.StatusCreated).JSON(out)
+}
+
+func (s *Server) listAgents(c *fiber.Ctx) error {
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	list, err := as.ListAgents(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := make([]agentJSON, len(list))
+	for i, a := range list {
+		out[i] = agentOut(a)
+	}
+	return c.JSON(fiber.Map{"agents": out})
+}
+
+func (s *Server) getAgent(c *fiber.Ctx) error {
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	a, err := as.GetAgent(c.UserContext(), id)
+	if err != nil {
+		return adminErr(err, "invalid_agent", "agent")
+	}
+	return c.JSON(agentOut(a))
+}
+
+type patchAgentRequest struct {
+	Name     *string        `json:"name"`
+	Email    *string        `json:"email"`
+	Role     *assigner.Role `json:"role"`
+	Active   *bool          `json:"active"`
+	Capacity optionalInt    `json:"capacity"` // null clears the limit
+}
+
+// patchAgent changes the fields given; "capacity": null removes the limit.
+func (s *Server) patchAgent(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var req patchAgentRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.Email != nil {
+		*req.Email = strings.TrimSpace(*req.Email)
+		if err := checkEmail(*req.Email); err != nil {
+			return err
+		}
+	}
+	v, err := as.UpdateAgent(c.UserContext(), id, func(a *AgentView) error {
+		if req.Name != nil {
+			a.Name = strings.TrimSpace(*req.Name)
+		}
+		if req.Email != nil {
+			a.Email = *req.Email
+		}
+		if req.Role != nil {
+			a.Role = *req.Role
+		}
+		if req.Active != nil {
+			a.Active = *req.Active
+		}
+		if req.Capacity.Set {
+			a.Capacity = req.Capacity.Value
+		}
+		return nil
+	})
+	if err != nil {
+		return adminErr(err, "invalid_agent", "agent")
+	}
+	return c.JSON(agentOut(v))
+}
+
+type presenceRequest struct {
+	Status assigner.Presence `json:"status"`
+}
+
+// putPresence sets an agent's presence and refreshes its heartbeat. An
+// agent may set only their own; an admin anyone's.
+func (s *Server) putPresence(c *fiber.Ctx) error {
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if p := who(c); !p.Admin && p.AgentID != id {
+		return apiError(fiber.StatusForbidden, "forbidden", "an agent may set only their own presence")
+	}
+	var req presenceRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if !req.Status.Valid() {
+		return apiError(fiber.StatusUnprocessableEntity, "invalid_presence", fmt.Sprintf("status %q must be online, away or offline", req.Status))
+	}
+	v, err := as.SetPresence(c.UserContext(), id, req.Status, s.cfg.Now())
+	if err != nil {
+		return adminErr(err, "invalid_presence", "agent")
+	}
+	return c.JSON(agentOut(v))
+}
+
+// ---- teams ----
+
+type teamJSON struct {
+	ID         int64                 `json:"id"`
+	Name       string                `json:"name"`
+	Strategy   assigner.TeamStrategy `json:"strategy"`
+	OnlineOnly bool                  `json:"online_only"`
+	MaxOpen    *int                  `json:"max_open"`
+	MemberIDs  []int64               `json:"member_ids"`
+}
+
+func teamOut(t TeamView) teamJSON {
+	out := teamJSON{ID: t.ID, Name: t.Name, Strategy: t.Strategy, OnlineOnly: t.OnlineOnly, MaxOpen: t.MaxOpen, MemberIDs: t.MemberIDs}
+	if out.MemberIDs == nil {
+		out.MemberIDs = []int64{}
+	}
+	return out
+}
+
+// teamRequest is the body of POST and PUT: PUT replaces the whole team,
+// so absent fields take the defaults (strategy round_robin, online_only
+// true, no max_open) there too; only member_ids is required by PUT.
+type teamRequest struct {
+	Name       string                `json:"name"`
+	MemberIDs  []int64               `json:"member_ids"`
+	Strategy   assigner.TeamStrategy `json:"strategy"`
+	OnlineOnly *bool                 `json:"online_only"`
+	MaxOpen    *int                  `json:"max_open"`
+}
+
+func (r teamRequest) team() assigner.Team {
+	t := assigner.Team{Name: strings.TrimSpace(r.Name), Strategy: r.Strategy, OnlineOnly: r.OnlineOnly == nil || *r.OnlineOnly, MaxOpen: r.MaxOpen}
+	if t.Strategy == "" {
+		t.Strategy = assigner.StrategyRoundRobin
+	}
+	return t
+}
+
+func (s *Server) createTeam(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	var req teamRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.MemberIDs == nil {
+		req.MemberIDs = []int64{}
+	}
+	v, err := as.CreateTeam(c.UserContext(), req.team(), req.MemberIDs)
+	if err != nil {
+		return adminErr(err, "invalid_team", "team")
+	}
+	return c.Status(fiber.StatusCreated).JSON(teamOut(v))
+}
+
+func (s *Server) listTeams(c *fiber.Ctx) error {
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	list, err := as.ListTeams(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := make([]teamJSON, len(list))
+	for i, t := range list {
+		out[i] = teamOut(t)
+	}
+	return c.JSON(fiber.Map{"teams": out})
+}
+
+func (s *Server) getTeam(c *fiber.Ctx) error {
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	t, err := as.GetTeam(c.UserContext(), id)
+	if err != nil {
+		return adminErr(err, "invalid_team", "team")
+	}
+	return c.JSON(teamOut(t))
+}
+
+// putTeam replaces a team's settings and members; members that stay keep
+// their round-robin position.
+func (s *Server) putTeam(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var req teamRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.MemberIDs == nil {
+		return apiError(fiber.StatusBadRequest, "bad_json", "member_ids is required: PUT replaces the whole team (send [] for no members)")
+	}
+	v, err := as.UpdateTeam(c.UserContext(), id, req.team(), req.MemberIDs)
+	if err != nil {
+		return adminErr(err, "invalid_team", "team")
+	}
+	return c.JSON(teamOut(v))
+}
+
+// ---- inboxes ----
+
+// inboxJSON is an inbox as the API shows it: every field present.
+type inboxJSON struct {
+	PhoneNumberID              string          `json:"phone_number_id"`
+	Name                       string          `json:"name"`
+	WelcomeMessage             string          `json:"welcome_message"`
+	FirstResponderBecomesOwner bool            `json:"first_responder_becomes_owner"`
+	Routing                    []assigner.Rule `json:"routing"`
+	DefaultAssign              *assigner.Step  `json:"default_assign"`
+	FallbackAgentID            *int64          `json:"fallback_agent_id"`
+}
+
+func inboxOut(in assigner.Inbox) inboxJSON {
+	out := inboxJSON{PhoneNumberID: in.PhoneNumberID, Name: in.Name, WelcomeMessage: in.WelcomeMessage,
+		FirstResponderBecomesOwner: in.FirstResponderBecomesOwner, Routing: in.Routing,
+		DefaultAssign: in.DefaultAssign, FallbackAgentID: in.FallbackAgentID}
+	if out.Routing == nil {
+		out.Routing = []assigner.Rule{}
+	}
+	return out
+}
+
+// inboxRequest is the body of PUT /v1/inboxes/{phone_number_id}, which
+// replaces the inbox's settings.
+type inboxRequest struct {
+	Name                       string         `json:"name"`
+	WelcomeMessage             string         `json:"welcome_message"`
+	FirstResponderBecomesOwner bool           `json:"first_responder_becomes_owner"`
+	Routing                    []ruleRequest  `json:"routing"`
+	DefaultAssign              *assigner.Step `json:"default_assign"`
+	FallbackAgentID            *int64         `json:"fallback_agent_id"`
+}
+
+type ruleRequest struct {
+	When   conditionRequest `json:"when"`
+	Assign assigner.Step    `json:"assign"`
+}
+
+// conditionRequest is assigner.Condition that also takes a single
+// "keyword" (the issue's shape) beside the "keywords" list.
+type conditionRequest struct {
+	Keyword          string          `json:"keyword"`
+	Keywords         []string        `json:"keywords"`
+	Regex            string          `json:"regex"`
+	ReplyID          string          `json:"reply_id"`
+	Referral         bool            `json:"referral"`
+	ReferralSourceID string          `json:"referral_source_id"`
+	CountryPrefixes  []string        `json:"country_prefixes"`
+	BusinessHours    *assigner.Hours `json:"business_hours"`
+}
+
+func (r conditionRequest) condition() assigner.Condition {
+	c := assigner.Condition{Keywords: r.Keywords, Regex: r.Regex, ReplyID: r.ReplyID, Referral: r.Referral,
+		ReferralSourceID: r.ReferralSourceID, CountryPrefixes: r.CountryPrefixes, BusinessHours: r.BusinessHours}
+	if r.Keyword != "" {
+		c.Keywords = append([]string{r.Keyword}, r.Keywords...)
+	}
+	return c
+}
+
+func (s *Server) listInboxes(c *fiber.Ctx) error {
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	list, err := as.ListInboxes(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := make([]inboxJSON, len(list))
+	for i, in := range list {
+		out[i] = inboxOut(in)
+	}
+	return c.JSON(fiber.Map{"inboxes": out})
+}
+
+func phoneNumberID(c *fiber.Ctx) (string, error) {
+	id := c.Params("phone_number_id")
+	if id == "" || len(id) > 64 || strings.ContainsAny(id, " \t\r\n") {
+		return "", apiError(fiber.StatusBadRequest, "bad_id", "phone_number_id must be 1 to 64 characters without spaces")
+	}
+	return id, nil
+}
+
+func (s *Server) getInbox(c *fiber.Ctx) error {
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	id, err := phoneNumberID(c)
+	if err != nil {
+		return err
+	}
+	in, err := as.GetInbox(c.UserContext(), id)
+	if err != nil {
+		return adminErr(err, "invalid_inbox", "inbox")
+	}
+	return c.JSON(inboxOut(in))
+}
+
+// putInbox creates or replaces an inbox's settings; a number may be
+// configured before any webhook for it arrived.
+func (s *Server) putInbox(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	as, err := s.adminStore()
+	if err != nil {
+		return err
+	}
+	id, err := phoneNumberID(c)
+	if err != nil {
+		return err
+	}
+	var req inboxRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	in := assigner.Inbox{PhoneNumberID: id, Name: strings.TrimSpace(req.Name), WelcomeMessage: req.WelcomeMessage,
+		FirstResponderBecomesOwner: req.FirstResponderBecomesOwner, DefaultAssign: req.DefaultAssign, FallbackAgentID: req.FallbackAgentID}
+	for _, r := range req.Routing {
+		in.Routing = append(in.Routing, assigner.Rule{When: r.When.condition(), Assign: r.Assign})
+	}
+	if err := in.Validate(); err != nil {
+		return adminErr(err, "invalid_inbox", "inbox")
+	}
+	out, err := as.PutInbox(c.UserContext(), in)
+	if err != nil {
+		return adminErr(err, "invalid_inbox", "inbox")
+	}
+	return c.JSON(inboxOut(out))
+}

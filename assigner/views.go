@@ -79,3 +79,15 @@ type DecisionView struct {
 	Queued    bool       `json:"queued"`
 	CreatedAt time.Time  `json:"created_at"`
 }
+
+// AgentView is an agent as the API shows it: the domain agent and its email.
+type AgentView struct {
+	Agent
+	Email string `json:"email"`
+}
+
+// TeamView is a team with its member agent ids in team order.
+type TeamView struct {
+	Team
+	MemberIDs []int64 `json:"member_ids"`
+}

@@ -20,20 +20,12 @@ import (
 // partitions; a change that may make an agent eligible for queued
 // conversations notifies the queue channel on commit.
 
-// AgentView is an agent as the admin API shows it: the domain agent and
-// its email. It is an alias of an unnamed struct type so that the gateway,
-// which does not import this package, can declare the identical type.
-type AgentView = struct {
-	assigner.Agent
-	Email string `json:"email"`
-}
-
-// TeamView is a team with its member agent ids in team order. Like
-// AgentView, it is an alias of an unnamed struct type.
-type TeamView = struct {
-	assigner.Team
-	MemberIDs []int64 `json:"member_ids"`
-}
+// The views of agents and teams are the domain's (assigner.AgentView,
+// assigner.TeamView), shared by the store and the API.
+type (
+	AgentView = assigner.AgentView
+	TeamView  = assigner.TeamView
+)
 
 // ConfigError is a configuration write the store refused because of other
 // rows: a duplicate email or team name (it wraps ErrConflict) or a

@@ -21,20 +21,12 @@ import (
 // configuration, not contact state, so the handlers write them through the
 // store directly instead of producing commands.
 
-// AgentView is an agent with its email, as the store returns it. It is an
-// alias of the same unnamed struct type as db.AgentView (this package does
-// not import db), so *db.Store satisfies AdminStore.
-type AgentView = struct {
-	assigner.Agent
-	Email string `json:"email"`
-}
-
-// TeamView is a team with its member agent ids in order; the same type as
-// db.TeamView.
-type TeamView = struct {
-	assigner.Team
-	MemberIDs []int64 `json:"member_ids"`
-}
+// The views of agents and teams are the domain's (assigner.AgentView,
+// assigner.TeamView), shared by the store and the API.
+type (
+	AgentView = assigner.AgentView
+	TeamView  = assigner.TeamView
+)
 
 // AdminStore is what the admin API needs from the store. Errors: an
 // unknown id is assigner.ErrNotFound; invalid settings wrap
@@ -76,13 +68,7 @@ func (s *Server) adminRoutes(v1 fiber.Router) {
 	v1.Put("/inboxes/:phone_number_id", s.putInbox)
 }
 
-func (s *Server) adminStore() (AdminStore, error) {
-	as, ok := s.store.(AdminStore)
-	if !ok {
-		return nil, apiError(fiber.StatusNotImplemented, "not_implemented", "this store does not keep agents, teams or inboxes")
-	}
-	return as, nil
-}
+func (s *Server) adminStore() (AdminStore, error) { return s.store, nil }
 
 // adminErr maps the store's errors to API errors; invalidCode is the code
 // for settings that fail validation (invalid_agent, invalid_team, ...).

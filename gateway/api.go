@@ -20,6 +20,7 @@ type Store interface {
 	Messages(ctx context.Context, conversationID, afterID int64, limit int) ([]assigner.MessageView, error)
 	ContactBy(ctx context.Context, waID, userID string) (assigner.ContactView, error)
 	CommandStore
+	AdminStore
 }
 
 // principal is who is calling the API.
@@ -97,6 +98,7 @@ func (s *Server) routes(v1 fiber.Router) {
 	v1.Get("/conversations/:id/messages", s.listMessages)
 	v1.Get("/contacts", s.findContact)
 	s.writeRoutes(v1)
+	s.adminRoutes(v1)
 }
 
 func pathID(c *fiber.Ctx, name string) (int64, error) {

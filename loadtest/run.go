@@ -1,0 +1,695 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// Defaults of RunConfig.
+const (
+	DefaultTarget       = "http://127.0.0.1:8080/webhook"
+	DefaultConnections  = 64
+	DefaultMaxInFlight  = 1024
+	DefaultTimeout      = 10 * time.Second
+	DefaultDrainTimeout = 30 * time.Second
+)
+
+// hdrMaxMicros is the largest latency the histograms hold (10 minutes);
+// larger values are clamped to it.
+const hdrMaxMicros = int64(10 * time.Minute / time.Microsecond)
+
+// Source yields the requests of a run in intended order.
+type Source interface {
+	Next() (Request, bool)
+}
+
+// RunConfig configures Run. The zero value of every field selects the
+// default named in its comment.
+type RunConfig struct {
+	// URL is the webhook endpoint. Default http://127.0.0.1:8080/webhook.
+	// It must be a loopback address unless AllowRemote is set (see
+	// CheckTarget).
+	URL         string
+	AllowRemote bool
+	// Secret signs every body (X-Hub-Signature-256). Empty: bodies go out
+	// unsigned (the gateway answers 401).
+	Secret []byte
+
+	// Closed selects closed-loop sending: Connections workers each send the
+	// next request as soon as the previous one is answered, ignoring the
+	// requests' At (the ingest ceiling). Otherwise the run is open-loop:
+	// each request goes out at its intended time At whatever happens to
+	// earlier ones, and its latency counts from that intended time, so a
+	// slow server cannot hide its queueing (no coordinated omission).
+	Closed bool
+	// Connections is the closed-loop concurrency. Default 64.
+	Connections int
+	// MaxInFlight bounds the open-loop requests in flight. When it is
+	// reached, later requests leave late and the lateness counts in their
+	// latency. Default 1024.
+	MaxInFlight int
+
+	// Duration stops sending after this long (open loop: requests whose At
+	// is not before it are not sent). Requests stops after this many. At
+	// least one of them, or a finite Source, must bound the run.
+	Duration time.Duration
+	Requests int
+	// Timeout bounds one request. Default 10 s.
+	Timeout time.Duration
+	// Start is when At = 0 is (open loop). Default: 50 ms after Run starts.
+	Start time.Time
+
+	// Progress receives one line per ProgressEvery (default 1 s): sent,
+	// ok, errors by status, current rate, p99 and, with Stored, the stored
+	// count and the lag behind the acknowledged messages. Nil: silent.
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	// Stored, when set, returns how many inbound messages the target has
+	// stored since the run began. It is polled every ProgressEvery during
+	// the run (consumer lag over time) and every 50 ms after it, until it
+	// reaches the acknowledged messages or DrainTimeout passes (the time
+	// the consumer needs to drain).
+	Stored       func(ctx context.Context) (int64, error)
+	DrainTimeout time.Duration
+	// Client sends the requests. Default: a client tuned for the
+	// concurrency above.
+	Client *http.Client
+}
+
+// RequestRecord is what happened to one request.
+type RequestRecord struct {
+	Intended int64        `json:"at"`    // intended send time, Unix ns
+	Start    int64        `json:"start"` // actual send time, Unix ns
+	End      int64        `json:"end"`   // response (or error) time, Unix ns
+	Code     int          `json:"code"`  // HTTP status; 0 on a transport error
+	Err      string       `json:"err,omitempty"`
+	Messages []MessageRef `json:"m,omitempty"`
+	Statuses []string     `json:"s,omitempty"`
+	Redeliv  bool         `json:"r,omitempty"`
+}
+
+// OK reports a 2xx answer.
+func (r *RequestRecord) OK() bool { return r.Code >= 200 && r.Code < 300 }
+
+// Latency summarises a latency distribution, in milliseconds.
+type Latency struct {
+	Count  int64   `json:"count"`
+	MinMS  float64 `json:"min_ms"`
+	MeanMS float64 `json:"mean_ms"`
+	P50MS  float64 `json:"p50_ms"`
+	P90MS  float64 `json:"p90_ms"`
+	P99MS  float64 `json:"p99_ms"`
+	P999MS float64 `json:"p999_ms"`
+	MaxMS  float64 `json:"max_ms"`
+}
+
+// Second is one second of a run.
+type Second struct {
+	T      int     `json:"t"`    // seconds since the start
+	Sent   int     `json:"sent"` // requests intended in this second
+	OK     int     `json:"ok"`   // 2xx answers received in this second
+	Errors int     `json:"errors"`
+	P50MS  float64 `json:"p50_ms"` // latency of the requests intended in this second
+	P90MS  float64 `json:"p90_ms"`
+	P99MS  float64 `json:"p99_ms"`
+	MaxMS  float64 `json:"max_ms"`
+	// Acked and Stored are the acknowledged and the stored messages at the
+	// end of the second (polled; -1 when not measured).
+	Acked  int64 `json:"acked"`
+	Stored int64 `json:"stored"`
+}
+
+// Drain is the polled time the consumer needed after the load stopped.
+type Drain struct {
+	Expected int64   `json:"expected"` // unique messages acknowledged
+	Stored   int64   `json:"stored"`   // stored when polling stopped
+	Drained  bool    `json:"drained"`
+	Seconds  float64 `json:"seconds"` // from the last response to stored >= expected
+}
+
+// RunResult is the outcome of Run.
+type RunResult struct {
+	Target      string         `json:"target"`
+	Mode        string         `json:"mode"` // open | closed
+	Connections int            `json:"connections,omitempty"`
+	StartedAt   time.Time      `json:"started_at"`
+	EndedAt     time.Time      `json:"ended_at"`
+	Seconds     float64        `json:"seconds"` // first send to last answer
+	Sent        int            `json:"sent"`
+	OK          int            `json:"ok"`
+	Errors      int            `json:"errors"`
+	Codes       map[string]int `json:"codes"` // "200", "503", "timeout", "refused"…
+	Redelivered int            `json:"redeliveries"`
+	// Messages and Statuses are the unique items of acknowledged requests.
+	Messages   int     `json:"messages"`
+	Statuses   int     `json:"statuses"`
+	Throughput float64 `json:"throughput_rps"` // 2xx answers per second
+	MsgRate    float64 `json:"messages_per_second"`
+	Latency    Latency `json:"latency"` // from the intended send time
+	// Late summarises how late requests left against their intended time
+	// (open loop): large values mean the generator or MaxInFlight held
+	// them back.
+	Late     Latency  `json:"late"`
+	Timeline []Second `json:"timeline"`
+	Drain    *Drain   `json:"drain,omitempty"`
+
+	Requests []RequestRecord `json:"-"`
+}
+
+// CheckTarget normalises a target URL (a bare host:port or a URL without
+// a path gets /webhook) and refuses any host that is not loopback
+// (127.0.0.0/8, ::1, localhost) unless allowRemote: load is only ever sent
+// to this machine by default.
+func CheckTarget(raw string, allowRemote bool) (string, error) {
+	if raw == "" {
+		raw = DefaultTarget
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("loadtest: target %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("loadtest: target %q: scheme must be http or https", raw)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/webhook"
+	}
+	if !allowRemote && !IsLoopback(u.Hostname()) {
+		return "", fmt.Errorf("loadtest: refusing to send load to %q: only loopback targets (127.0.0.1, ::1, localhost) unless -allow-remote", u.Host)
+	}
+	return u.String(), nil
+}
+
+// IsLoopback reports whether host is a loopback IP or "localhost".
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+type runner struct {
+	cfg    RunConfig
+	client *http.Client
+
+	mu        sync.Mutex
+	records   []RequestRecord
+	total     *hdrhistogram.Histogram
+	late      *hdrhistogram.Histogram
+	window    *hdrhistogram.Histogram
+	codes     map[string]int
+	sent, ok  int
+	winOK     int
+	ackedMsgs int64 // message items of acknowledged first deliveries
+	inflight  int
+	samples   []lagSample
+}
+
+type lagSample struct {
+	at            time.Time
+	acked, stored int64
+}
+
+// Run sends the requests of src to cfg.URL and measures them.
+func Run(ctx context.Context, cfg RunConfig, src Source) (*RunResult, error) {
+	target, err := CheckTarget(cfg.URL, cfg.AllowRemote)
+	if err != nil {
+		return nil, err
+	}
+	cfg.URL = target
+	if cfg.Connections <= 0 {
+		cfg.Connections = DefaultConnections
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = time.Second
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	conc := cfg.MaxInFlight
+	if cfg.Closed {
+		conc = cfg.Connections
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        conc,
+			MaxIdleConnsPerHost: conc,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		}}
+		defer cfg.Client.CloseIdleConnections()
+	}
+	r := &runner{
+		cfg: cfg, client: cfg.Client, codes: map[string]int{},
+		total:  hdrhistogram.New(1, hdrMaxMicros, 3),
+		late:   hdrhistogram.New(1, hdrMaxMicros, 3),
+		window: hdrhistogram.New(1, hdrMaxMicros, 3),
+	}
+
+	start := cfg.Start
+	if start.IsZero() {
+		start = time.Now().Add(50 * time.Millisecond)
+	}
+	// Requests are made ahead (a bounded queue) so that producing bodies
+	// overlaps with sending them.
+	queue := make(chan Request, 4096)
+	pctx, stopProducer := context.WithCancel(ctx)
+	defer stopProducer()
+	go func() {
+		defer close(queue)
+		for n := 0; cfg.Requests <= 0 || n < cfg.Requests; n++ {
+			req, ok := src.Next()
+			if !ok || (!cfg.Closed && cfg.Duration > 0 && req.At >= cfg.Duration) {
+				return
+			}
+			select {
+			case queue <- req:
+			case <-pctx.Done():
+				return
+			}
+		}
+	}()
+
+	progressDone := make(chan struct{})
+	stopProgress := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		r.progress(ctx, start, stopProgress)
+	}()
+
+	if cfg.Closed {
+		r.closedLoop(ctx, start, queue)
+	} else {
+		r.openLoop(ctx, start, queue)
+	}
+	stopProducer()
+	close(stopProgress)
+	<-progressDone
+
+	res := r.result(start)
+	if cfg.Stored != nil && ctx.Err() == nil {
+		res.Drain = r.drain(ctx, res)
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+func (r *runner) openLoop(ctx context.Context, start time.Time, queue <-chan Request) {
+	sem := make(chan struct{}, r.cfg.MaxInFlight)
+	var wg sync.WaitGroup
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+loop:
+	for req := range queue {
+		due := start.Add(req.At)
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				break loop
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.send(ctx, req, due)
+			<-sem
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *runner) closedLoop(ctx context.Context, start time.Time, queue <-chan Request) {
+	if d := time.Until(start); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return
+		}
+	}
+	var wg sync.WaitGroup
+	for range r.cfg.Connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if r.cfg.Duration > 0 && time.Since(start) >= r.cfg.Duration {
+					return
+				}
+				req, ok := <-queue
+				if !ok {
+					return
+				}
+				r.send(ctx, req, time.Now())
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// send posts one request; its latency counts from intended.
+func (r *runner) send(ctx context.Context, req Request, intended time.Time) {
+	r.mu.Lock()
+	r.inflight++
+	r.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	started := time.Now()
+	code, errText := 0, ""
+	hreq, err := http.NewRequestWithContext(rctx, http.MethodPost, r.cfg.URL, bytes.NewReader(req.Body))
+	if err == nil {
+		for k, v := range req.Headers {
+			hreq.Header.Set(k, v)
+		}
+		if hreq.Header.Get("Content-Type") == "" {
+			hreq.Header.Set("Content-Type", "application/json")
+		}
+		if len(r.cfg.Secret) > 0 {
+			hreq.Header.Set(whatsapp.SignatureHeader, whatsapp.Sign(r.cfg.Secret, req.Body))
+		}
+		var resp *http.Response
+		if resp, err = r.client.Do(hreq); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			code = resp.StatusCode
+		}
+	}
+	if err != nil {
+		errText = classifyError(err)
+	}
+	end := time.Now()
+	r.record(RequestRecord{Intended: intended.UnixNano(), Start: started.UnixNano(), End: end.UnixNano(), Code: code, Err: errText,
+		Messages: req.Messages, Statuses: req.Statuses, Redeliv: req.Redelivery})
+}
+
+func classifyError(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "reset"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	}
+	return "error"
+}
+
+func micros(d time.Duration) int64 {
+	us := int64(d / time.Microsecond)
+	return min(max(us, 1), hdrMaxMicros)
+}
+
+func (r *runner) record(rec RequestRecord) {
+	lat := micros(time.Duration(rec.End - rec.Intended))
+	late := micros(time.Duration(rec.Start - rec.Intended))
+	key := rec.Err
+	if rec.Code != 0 {
+		key = strconv.Itoa(rec.Code)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inflight--
+	r.records = append(r.records, rec)
+	_ = r.total.RecordValue(lat)
+	_ = r.late.RecordValue(late)
+	_ = r.window.RecordValue(lat)
+	r.codes[key]++
+	r.sent++
+	if rec.OK() {
+		r.ok++
+		r.winOK++
+		if !rec.Redeliv {
+			r.ackedMsgs += int64(len(rec.Messages))
+		}
+	}
+}
+
+// progress prints a line per tick and samples the consumer's progress.
+func (r *runner) progress(ctx context.Context, start time.Time, stop <-chan struct{}) {
+	tick := time.NewTicker(r.cfg.ProgressEvery)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			stored := int64(-1)
+			if r.cfg.Stored != nil {
+				pctx, cancel := context.WithTimeout(ctx, r.cfg.ProgressEvery/2)
+				if n, err := r.cfg.Stored(pctx); err == nil {
+					stored = n
+				}
+				cancel()
+			}
+			r.mu.Lock()
+			sent, ok, inflight, acked := r.sent, r.ok, r.inflight, r.ackedMsgs
+			rate := float64(r.winOK) / now.Sub(last).Seconds()
+			p99 := float64(r.window.ValueAtQuantile(99)) / 1000
+			errs := errorSummary(r.codes)
+			r.window.Reset()
+			r.winOK = 0
+			if stored >= 0 {
+				r.samples = append(r.samples, lagSample{at: now, acked: acked, stored: stored})
+			}
+			r.mu.Unlock()
+			last = now
+			if r.cfg.Progress == nil {
+				continue
+			}
+			line := fmt.Sprintf("[%4.0fs] sent %d  ok %d  errors %d%s  rate %.0f/s  p99 %s  in flight %d",
+				max(0, now.Sub(start).Seconds()), sent, ok, sent-ok, errs, rate, fmtMS(p99), inflight)
+			if stored >= 0 {
+				line += fmt.Sprintf("  stored %d (lag %d)", stored, max(0, acked-stored))
+			}
+			fmt.Fprintln(r.cfg.Progress, line)
+		}
+	}
+}
+
+func errorSummary(codes map[string]int) string {
+	var parts []string
+	for _, k := range sortedCodeKeys(codes) {
+		if len(k) == 3 && k[0] == '2' {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s×%d", k, codes[k]))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, " ") + ")"
+}
+
+func sortedCodeKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func fmtMS(ms float64) string {
+	switch {
+	case ms >= 1000:
+		return fmt.Sprintf("%.2fs", ms/1000)
+	case ms >= 10:
+		return fmt.Sprintf("%.0fms", ms)
+	default:
+		return fmt.Sprintf("%.2fms", ms)
+	}
+}
+
+func summarize(h *hdrhistogram.Histogram) Latency {
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return Latency{
+		Count: h.TotalCount(), MinMS: ms(h.Min()), MeanMS: h.Mean() / 1000,
+		P50MS: ms(h.ValueAtQuantile(50)), P90MS: ms(h.ValueAtQuantile(90)), P99MS: ms(h.ValueAtQuantile(99)),
+		P999MS: ms(h.ValueAtQuantile(99.9)), MaxMS: ms(h.Max()),
+	}
+}
+
+// percentileOf returns the q-quantile (0..1) of sorted values.
+func percentileOf(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted)) + 0.5)
+	return sorted[min(max(i-1, 0), len(sorted)-1)]
+}
+
+func (r *runner) result(start time.Time) *RunResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	mode := "open"
+	if r.cfg.Closed {
+		mode = "closed"
+	}
+	res := &RunResult{Target: r.cfg.URL, Mode: mode, StartedAt: start, Sent: r.sent, OK: r.ok, Errors: r.sent - r.ok,
+		Codes: r.codes, Latency: summarize(r.total), Late: summarize(r.late)}
+	if r.cfg.Closed {
+		res.Connections = r.cfg.Connections
+	}
+	sort.SliceStable(r.records, func(i, j int) bool { return r.records[i].Intended < r.records[j].Intended })
+	res.Requests = r.records
+	if len(r.records) == 0 {
+		res.EndedAt = start
+		return res
+	}
+	first, last := r.records[0].Start, int64(0)
+	for i := range r.records {
+		first = min(first, r.records[i].Start)
+		last = max(last, r.records[i].End)
+	}
+	res.StartedAt, res.EndedAt = time.Unix(0, first), time.Unix(0, last)
+	res.Seconds = float64(last-first) / 1e9
+	msgs, sts := map[string]bool{}, map[string]bool{}
+	for i := range r.records {
+		rec := &r.records[i]
+		if rec.Redeliv {
+			res.Redelivered++
+		}
+		if !rec.OK() {
+			continue
+		}
+		for _, m := range rec.Messages {
+			msgs[m.WAMID] = true
+		}
+		for _, s := range rec.Statuses {
+			sts[s] = true
+		}
+	}
+	res.Messages, res.Statuses = len(msgs), len(sts)
+	if res.Seconds > 0 {
+		res.Throughput = float64(res.OK) / res.Seconds
+		res.MsgRate = float64(res.Messages) / res.Seconds
+	}
+	res.Timeline = r.timeline(start)
+	return res
+}
+
+// timeline buckets the records by second: sends and latencies by intended
+// time, answers by arrival time; lag samples by when they were taken.
+func (r *runner) timeline(start time.Time) []Second {
+	origin := start.UnixNano()
+	for i := range r.records {
+		origin = min(origin, r.records[i].Intended)
+	}
+	bucket := func(ns int64) int { return int(max(0, ns-origin) / int64(time.Second)) }
+	n := 0
+	for i := range r.records {
+		n = max(n, bucket(r.records[i].End)+1)
+	}
+	for _, s := range r.samples {
+		n = max(n, bucket(s.at.UnixNano())+1)
+	}
+	secs := make([]Second, n)
+	lats := make([][]float64, n)
+	for i := range secs {
+		secs[i] = Second{T: i, Acked: -1, Stored: -1}
+	}
+	for i := range r.records {
+		rec := &r.records[i]
+		b := bucket(rec.Intended)
+		secs[b].Sent++
+		lats[b] = append(lats[b], float64(rec.End-rec.Intended)/1e6)
+		e := bucket(rec.End)
+		if rec.OK() {
+			secs[e].OK++
+		} else {
+			secs[e].Errors++
+		}
+	}
+	for i := range secs {
+		l := lats[i]
+		if len(l) == 0 {
+			continue
+		}
+		slices.Sort(l)
+		secs[i].P50MS, secs[i].P90MS = percentileOf(l, 0.50), percentileOf(l, 0.90)
+		secs[i].P99MS, secs[i].MaxMS = percentileOf(l, 0.99), l[len(l)-1]
+	}
+	for _, s := range r.samples {
+		b := bucket(s.at.UnixNano())
+		// The sample taken at the end of second b-1 describes it.
+		if b > 0 {
+			b--
+		}
+		secs[b].Acked, secs[b].Stored = s.acked, s.stored
+	}
+	return secs
+}
+
+// drain polls Stored until it reaches the acknowledged messages.
+func (r *runner) drain(ctx context.Context, res *RunResult) *Drain {
+	d := &Drain{Expected: int64(res.Messages)}
+	deadline := time.Now().Add(r.cfg.DrainTimeout)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		n, err := r.cfg.Stored(pctx)
+		cancel()
+		now := time.Now()
+		if err == nil {
+			d.Stored = n
+			if n >= d.Expected {
+				d.Drained = true
+				d.Seconds = max(0, now.Sub(res.EndedAt).Seconds())
+				return d
+			}
+		}
+		if now.After(deadline) || ctx.Err() != nil {
+			d.Seconds = now.Sub(res.EndedAt).Seconds()
+			return d
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -253,7 +253,18 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		for i, s := range cfg.AppSecrets {
 			secrets[i] = []byte(s)
 		}
+		var capture func([]byte, map[string]string, time.Time)
+		if cfg.CaptureFile != "" {
+			cw, err := gateway.NewCaptureWriter(cfg.CaptureFile, 256<<20)
+			if err != nil {
+				return fmt.Errorf("capture file: %w", err)
+			}
+			stops = append(stops, func() { cw.Close() })
+			capture = cw.Write
+			log.Info("capturing every accepted webhook", "file", cfg.CaptureFile)
+		}
 		app, err = gateway.New(gateway.Config{
+			Capture:    capture,
 			AppSecrets: secrets, VerifyToken: cfg.VerifyToken, AdminToken: cfg.AdminToken,
 			BodyLimit: cfg.BodyLimit, DeadLetterTopic: cfg.dlqTopic(), CommandWait: cfg.CommandWait,
 			Ready: func(ctx context.Context) error {

@@ -57,6 +57,13 @@ var ErrUnknownCommand = errors.New("unknown command type")
 // batch carries what one transaction learned, so that one batch does not
 // look the same contact or inbox up twice.
 type batch struct {
+	// set by prepare (the fast path): message id per prepared event (0: a
+	// duplicate), open conversation per contact and inbox (0: none), and
+	// bookkeeping not yet written
+	pre   map[*whatsapp.Envelope]int64
+	convs map[convKey]int64
+	pend  pending
+
 	tx       *sqlx.Tx
 	rules    Rules
 	now      time.Time
@@ -79,18 +86,41 @@ func (s *Store) Apply(ctx context.Context, events []whatsapp.Envelope, now time.
 
 // ApplyOutcomes is Apply that also says what each event did.
 func (s *Store) ApplyOutcomes(ctx context.Context, events []whatsapp.Envelope, now time.Time) ([]Outcome, error) {
+	return s.applyOutcomes(ctx, events, now, false)
+}
+
+// applyOutcomes applies the batch, with the bulk fast path for messages
+// unless slow is set.
+func (s *Store) applyOutcomes(ctx context.Context, events []whatsapp.Envelope, now time.Time, slow bool) ([]Outcome, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
 	b := &batch{tx: tx, rules: s.rules, now: now, contacts: map[string]contactRow{}, inboxes: map[string]bool{}}
+	if !slow && bulkable(events) {
+		if err := b.prepare(ctx, events); err != nil {
+			if IsTransient(err) {
+				return nil, err
+			}
+			// Which event is at fault? The one-by-one path says.
+			tx.Rollback()
+			return s.applyOutcomes(ctx, events, now, true)
+		}
+	}
 	out := make([]Outcome, len(events))
 	for i := range events {
 		o, err := b.apply(ctx, &events[i])
+		if err == nil && i == len(events)-1 {
+			err = b.flush(ctx)
+		}
 		if err != nil {
 			if IsTransient(err) {
 				return nil, err
+			}
+			if !slow && b.pre != nil {
+				tx.Rollback()
+				return s.applyOutcomes(ctx, events, now, true)
 			}
 			return nil, &EventError{Index: i, Err: err}
 		}
@@ -120,6 +150,19 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 	}
 	if c.Blocked && !(e.Kind == whatsapp.KindCommand && e.Command != nil && e.Command.Type == "release") {
 		return b.hold(ctx, e)
+	}
+	if id, ok := b.pre[e]; ok {
+		return b.applyPrepared(ctx, e, c, id)
+	}
+	if b.pre != nil && e.Kind != whatsapp.KindMessage {
+		// Other events may read what the fast path has not written yet,
+		// and commands may resolve or open conversations.
+		if err := b.flush(ctx); err != nil {
+			return Outcome{}, err
+		}
+		if e.Kind == whatsapp.KindCommand {
+			clear(b.convs)
+		}
 	}
 	switch e.Kind {
 	case whatsapp.KindMessage:

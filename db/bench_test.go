@@ -1,0 +1,38 @@
+package db_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// BenchmarkApplyMessages measures the store applying batches of new inbound
+// text messages (500 per transaction, 100 contacts), the consumer's hot path.
+func BenchmarkApplyMessages(b *testing.B) {
+	conn, _ := dbtest.New(b)
+	store := db.NewStore(conn)
+	ctx := context.Background()
+	const batch, contacts = 500, 100
+	now := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		events := make([]whatsapp.Envelope, batch)
+		for j := range events {
+			n := i*batch + j
+			wa := fmt.Sprintf("4917%07d", n%contacts)
+			events[j] = whatsapp.Envelope{Version: 1, ID: fmt.Sprintf("wamid.b%d", n), Kind: whatsapp.KindMessage,
+				PhoneNumberID: "1065", Contact: whatsapp.Contact{WaID: wa, Name: "C"}, OccurredAt: now, ReceivedAt: now,
+				Message: &whatsapp.Message{ID: fmt.Sprintf("wamid.b%d", n), From: wa, Timestamp: fmt.Sprint(now.Unix()),
+					Type: "text", Text: &whatsapp.Text{Body: "hello"}}}
+		}
+		if err := store.Apply(ctx, events, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "msgs/s")
+}

@@ -1,0 +1,300 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// The fast path for batches of inbound messages: contacts are read, new
+// messages inserted and open conversations locked with one statement each
+// for the whole batch, and the per-message bookkeeping (attach the message
+// to its conversation, the conversation's last message time, the
+// contact's service window) is written with one statement each before any
+// other kind of event is applied and at the end. The order of effects per
+// contact is the same as applying the events one by one.
+
+type convKey struct {
+	contact int64
+	inbox   string
+}
+
+type pending struct {
+	attachMsg, attachConv []int64
+	touch                 map[int64]time.Time
+	inbound               map[int64]time.Time
+}
+
+// bulkable reports whether the fast path applies: several messages, and no
+// command that could unblock a contact in the middle of the batch.
+func bulkable(events []whatsapp.Envelope) bool {
+	n := 0
+	for i := range events {
+		switch {
+		case events[i].Kind == whatsapp.KindMessage && events[i].Message != nil && events[i].Contact.Key() != "":
+			n++
+		case events[i].Kind == whatsapp.KindCommand && events[i].Command != nil && events[i].Command.Type == assigner.CmdRelease:
+			return false
+		}
+	}
+	return n >= 2
+}
+
+const sqlContactsByKeys = `SELECT key, id, blocked_at IS NOT NULL, name, COALESCE(wa_id, ''), COALESCE(user_id, '')
+	FROM contacts WHERE key = ANY($1)`
+
+// prepare runs the batch-wide statements of the fast path.
+func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
+	b.pre = map[*whatsapp.Envelope]int64{}
+	b.convs = map[convKey]int64{}
+	b.pend = pending{touch: map[int64]time.Time{}, inbound: map[int64]time.Time{}}
+
+	// Contacts: one read for all; new or changed ones one by one.
+	var keys []string
+	seen := map[string]bool{}
+	for i := range events {
+		if e := &events[i]; e.Kind == whatsapp.KindMessage && e.Message != nil {
+			if k := e.Contact.Key(); k != "" && !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	rows, err := b.tx.QueryContext(ctx, sqlContactsByKeys, pq.Array(keys))
+	if err != nil {
+		return fmt.Errorf("contacts: %w", err)
+	}
+	type known struct {
+		row              contactRow
+		name, waID, user string
+	}
+	found := map[string]known{}
+	for rows.Next() {
+		var k string
+		var c known
+		if err := rows.Scan(&k, &c.row.ID, &c.row.Blocked, &c.name, &c.waID, &c.user); err != nil {
+			rows.Close()
+			return err
+		}
+		found[k] = c
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i := range events {
+		e := &events[i]
+		if e.Kind != whatsapp.KindMessage || e.Message == nil || e.Contact.Key() == "" {
+			continue
+		}
+		k := e.Contact.Key()
+		if _, done := b.contacts[k]; done {
+			continue
+		}
+		c, ok := found[k]
+		if ok && (e.Contact.Name == "" || e.Contact.Name == c.name) && (e.Contact.WaID == "" || c.waID != "") && (e.Contact.UserID == "" || c.user != "") {
+			b.contacts[k] = c.row
+			continue
+		}
+		if _, err := b.contact(ctx, e.Contact); err != nil {
+			return err
+		}
+	}
+
+	// New messages: one insert; the first occurrence of a wamid wins.
+	var (
+		idx                                       []*whatsapp.Envelope
+		wamids, inboxes, types, bodies, ctxs, sAt []string
+		rAt                                       []string
+		cids                                      []int64
+		raws                                      []sql.NullString
+	)
+	for i := range events {
+		e := &events[i]
+		if e.Kind != whatsapp.KindMessage || e.Message == nil || e.Contact.Key() == "" || e.Version > whatsapp.EnvelopeVersion {
+			continue
+		}
+		c := b.contacts[e.Contact.Key()]
+		if c.Blocked {
+			continue
+		}
+		if err := b.inbox(ctx, e); err != nil {
+			return err
+		}
+		m := e.Message
+		sent := m.Time()
+		if sent.IsZero() {
+			sent = e.OccurredAt
+		}
+		raw := sql.NullString{}
+		if v, ok := nullJSON(m.Raw).([]byte); ok {
+			raw = sql.NullString{String: string(v), Valid: true}
+		}
+		idx = append(idx, e)
+		wamids = append(wamids, m.ID)
+		cids = append(cids, c.ID)
+		inboxes = append(inboxes, e.PhoneNumberID)
+		types = append(types, m.Type)
+		bodies = append(bodies, m.Body())
+		ctxs = append(ctxs, m.ContextID())
+		sAt = append(sAt, sent.UTC().Format(time.RFC3339Nano))
+		rAt = append(rAt, e.ReceivedAt.UTC().Format(time.RFC3339Nano))
+		raws = append(raws, raw)
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	const q = `INSERT INTO messages (wamid, direction, contact_id, inbox, type, body, context_wamid, sent_at, received_at, raw)
+		SELECT w, 'in', c, i, t, bo, x, s::timestamptz, r::timestamptz, j::jsonb
+		FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+			WITH ORDINALITY AS u(w, c, i, t, bo, x, s, r, j, n)
+		ORDER BY n
+		ON CONFLICT (wamid) DO NOTHING RETURNING wamid, id`
+	rows, err = b.tx.QueryContext(ctx, q, pq.Array(wamids), pq.Array(cids), pq.Array(inboxes), pq.Array(types),
+		pq.Array(bodies), pq.Array(ctxs), pq.Array(sAt), pq.Array(rAt), pq.Array(raws))
+	if err != nil {
+		return fmt.Errorf("messages: %w", err)
+	}
+	inserted := map[string]int64{}
+	for rows.Next() {
+		var w string
+		var id int64
+		if err := rows.Scan(&w, &id); err != nil {
+			rows.Close()
+			return err
+		}
+		inserted[w] = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var contactIDs []int64
+	for _, e := range idx {
+		id, ok := inserted[e.Message.ID]
+		if ok {
+			delete(inserted, e.Message.ID) // later copies in the batch are duplicates
+			contactIDs = append(contactIDs, b.contacts[e.Contact.Key()].ID)
+		}
+		b.pre[e] = id
+	}
+
+	// Open conversations of those contacts, locked.
+	rows, err = b.tx.QueryContext(ctx, `SELECT id, contact_id, inbox FROM conversations
+		WHERE status = 'open' AND contact_id = ANY($1) ORDER BY id FOR UPDATE`, pq.Array(contactIDs))
+	if err != nil {
+		return fmt.Errorf("open conversations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var k convKey
+		if err := rows.Scan(&id, &k.contact, &k.inbox); err != nil {
+			return err
+		}
+		b.convs[k] = id
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, e := range idx {
+		k := convKey{b.contacts[e.Contact.Key()].ID, e.PhoneNumberID}
+		if _, ok := b.convs[k]; !ok && b.pre[e] != 0 {
+			b.convs[k] = 0 // known: none open
+		}
+	}
+	return nil
+}
+
+// applyPrepared is applyMessage for a message inserted by prepare.
+func (b *batch) applyPrepared(ctx context.Context, e *whatsapp.Envelope, c contactRow, msgID int64) (Outcome, error) {
+	if msgID == 0 {
+		return Outcome{Duplicate: true}, nil
+	}
+	m := e.Message
+	sent := m.Time()
+	if sent.IsZero() {
+		sent = e.OccurredAt
+	}
+	if t, ok := b.pend.inbound[c.ID]; !ok || sent.After(t) {
+		b.pend.inbound[c.ID] = sent
+	}
+	k := convKey{c.ID, e.PhoneNumberID}
+	convID, known := b.convs[k]
+	if !known {
+		err := b.tx.QueryRowContext(ctx, sqlOpenConversation, c.ID, e.PhoneNumberID).Scan(&convID)
+		if err != nil && err != errNoRows {
+			return Outcome{}, fmt.Errorf("find conversation: %w", err)
+		}
+	}
+	var o Outcome
+	switch {
+	case convID == 0 && m.Opens():
+		if err := b.tx.QueryRowContext(ctx, sqlConversationInsert, c.ID, e.PhoneNumberID, m.ID, sent).Scan(&convID); err != nil {
+			return Outcome{}, fmt.Errorf("open conversation: %w", err)
+		}
+		o.Opened = true
+	case convID == 0:
+		b.convs[k] = 0
+		return o, nil
+	default:
+		if t, ok := b.pend.touch[convID]; !ok || sent.After(t) {
+			b.pend.touch[convID] = sent
+		}
+	}
+	b.convs[k] = convID
+	o.ConversationID = convID
+	b.pend.attachMsg = append(b.pend.attachMsg, msgID)
+	b.pend.attachConv = append(b.pend.attachConv, convID)
+	if o.Opened {
+		if err := b.conversationOpened(ctx, e, c, convID); err != nil {
+			return Outcome{}, err
+		}
+	}
+	return o, nil
+}
+
+// flush writes the bookkeeping gathered by applyPrepared.
+func (b *batch) flush(ctx context.Context) error {
+	if b.pre == nil {
+		return nil
+	}
+	p := &b.pend
+	if len(p.attachMsg) > 0 {
+		if _, err := b.tx.ExecContext(ctx, `UPDATE messages m SET conversation_id = u.c
+			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, c) WHERE m.id = u.id`, pq.Array(p.attachMsg), pq.Array(p.attachConv)); err != nil {
+			return fmt.Errorf("attach messages: %w", err)
+		}
+		p.attachMsg, p.attachConv = p.attachMsg[:0], p.attachConv[:0]
+	}
+	for _, u := range []struct {
+		m map[int64]time.Time
+		q string
+	}{
+		{p.touch, `UPDATE conversations c SET last_message_at = GREATEST(c.last_message_at, u.t::timestamptz)
+			FROM unnest($1::bigint[], $2::text[]) AS u(id, t) WHERE c.id = u.id`},
+		{p.inbound, `UPDATE contacts c SET last_inbound_at = GREATEST(c.last_inbound_at, u.t::timestamptz)
+			FROM unnest($1::bigint[], $2::text[]) AS u(id, t) WHERE c.id = u.id`},
+	} {
+		if len(u.m) == 0 {
+			continue
+		}
+		ids := make([]int64, 0, len(u.m))
+		ts := make([]string, 0, len(u.m))
+		for id, t := range u.m {
+			ids = append(ids, id)
+			ts = append(ts, t.UTC().Format(time.RFC3339Nano))
+		}
+		if _, err := b.tx.ExecContext(ctx, u.q, pq.Array(ids), pq.Array(ts)); err != nil {
+			return fmt.Errorf("bookkeeping: %w", err)
+		}
+		clear(u.m)
+	}
+	return nil
+}

@@ -128,13 +128,14 @@ func (w *CaptureWriter) rotate() error {
 	}
 	ext := filepath.Ext(w.path)
 	base := strings.TrimSuffix(w.path, ext)
-	stamp := time.Now().UTC().Format("20060102T150405.000000000Z")
-	dst := base + "-" + stamp + ext
-	for i := 1; ; i++ { // two rotations within one nanosecond tick
+	now := time.Now().UTC()
+	var dst string
+	for { // two rotations within one clock tick: the next nanosecond keeps the order
+		dst = base + "-" + now.Format("20060102T150405.000000000Z") + ext
 		if _, err := os.Stat(dst); errors.Is(err, os.ErrNotExist) {
 			break
 		}
-		dst = fmt.Sprintf("%s-%s-%d%s", base, stamp, i, ext)
+		now = now.Add(time.Nanosecond)
 	}
 	if err := os.Rename(w.path, dst); err != nil {
 		return fmt.Errorf("gateway: capture rotate: %w", err)

@@ -84,7 +84,9 @@ type GenConfig struct {
 	// (Meta-style batches: several messages and contacts per POST).
 	// Default 0.10 (realistic), none (single).
 	BatchShare float64
-	// BatchMax is the most messages in one batch. Default 6.
+	// BatchMin and BatchMax bound the messages of one batch. Defaults 2
+	// and 6.
+	BatchMin int
 	BatchMax int
 	// BurstShare is the share of messages that start a burst: the contact
 	// sends 1..BurstMax-1 more messages within the next arrivals, some in
@@ -145,6 +147,10 @@ func (c GenConfig) withDefaults() GenConfig {
 	if c.BatchMax <= 1 {
 		c.BatchMax = DefaultGenBatchMax
 	}
+	if c.BatchMin < 2 {
+		c.BatchMin = 2
+	}
+	c.BatchMin = min(c.BatchMin, c.BatchMax)
 	if c.BurstMax <= 1 {
 		c.BurstMax = DefaultGenBurstMax
 	}
@@ -344,7 +350,7 @@ func (g *Generator) timestamp(at time.Duration) string {
 func (g *Generator) messagePost(at time.Duration) *Request {
 	n := 1
 	if g.cfg.BatchShare > 0 && g.rnd.Float64() < g.cfg.BatchShare {
-		n = 2 + g.rnd.IntN(g.cfg.BatchMax-1)
+		n = g.cfg.BatchMin + g.rnd.IntN(g.cfg.BatchMax-g.cfg.BatchMin+1)
 	}
 	type item struct {
 		contact int32

@@ -92,6 +92,10 @@ type RunConfig struct {
 	// Client sends the requests. Default: a client tuned for the
 	// concurrency above.
 	Client *http.Client
+	// OnSend, when set, is called with each request just before it is
+	// sent, from the sending goroutines (it must be safe for concurrent
+	// use): to save exactly the traffic that went out.
+	OnSend func(Request)
 }
 
 // RequestRecord is what happened to one request.
@@ -392,6 +396,9 @@ func (r *runner) send(ctx context.Context, req Request, intended time.Time) {
 	r.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
+	if r.cfg.OnSend != nil {
+		r.cfg.OnSend(req)
+	}
 	started := time.Now()
 	code, errText := 0, ""
 	hreq, err := http.NewRequestWithContext(rctx, http.MethodPost, r.cfg.URL, bytes.NewReader(req.Body))

@@ -202,11 +202,14 @@ type VerifyResult struct {
 	Spread         []AgentCount   `json:"spread"`
 	SpreadMaxMinus int            `json:"spread_max_minus_min"`
 
-	E2E          Latency        `json:"e2e"`          // stored_at − intended send time
-	Assignment   Latency        `json:"assignment"`   // decision committed − intended send time of the opening message
-	ConsumerLag  Latency        `json:"consumer_lag"` // stored_at − acknowledgement
-	DrainSeconds float64        `json:"drain_seconds"`
-	Timeline     []VerifySecond `json:"timeline,omitempty"`
+	E2E          Latency `json:"e2e"`          // stored_at − intended send time
+	Assignment   Latency `json:"assignment"`   // decision committed − intended send time of the opening message
+	ConsumerLag  Latency `json:"consumer_lag"` // stored_at − acknowledgement
+	DrainSeconds float64 `json:"drain_seconds"`
+	// StoredRate is messages stored per second between the first and the
+	// last stored_at of the run: what the consumer sustained.
+	StoredRate float64        `json:"stored_per_second"`
+	Timeline   []VerifySecond `json:"timeline,omitempty"`
 }
 
 // Failures lists the failed checks, one line each.
@@ -770,6 +773,9 @@ func (v *VerifyResult) measure(run *RunResult, order []*expMsg, convs map[int64]
 	}
 	slices.Sort(ackTimes)
 	slices.Sort(storeTimes)
+	if span := storeTimes[len(storeTimes)-1] - storeTimes[0]; span > 0 {
+		v.StoredRate = float64(len(storeTimes)) / (float64(span) / 1e9)
+	}
 	n := len(secs)
 	if lastStored > 0 {
 		n = max(n, int((lastStored-origin)/int64(time.Second))+1)

@@ -81,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		return runSimulator(ctx, cfg, stdout)
+	case "loadtest":
+		return runLoadtest(ctx, rest, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

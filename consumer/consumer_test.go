@@ -1,0 +1,370 @@
+package consumer_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/broker"
+	"github.com/wagw/wagw/consumer"
+	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+const (
+	consTopic      = "wa.events"
+	consDLQ        = "wa.events.dlq"
+	consPartitions = 3
+	consInbox      = "120000000000001"
+)
+
+// consumerFixture is an embedded broker, a producer, a fresh Postgres
+// database and a consumer group reading the events topic.
+type consumerFixture struct {
+	t        *testing.T
+	addr     string
+	producer *broker.Producer
+	conn     *sqlx.DB
+	store    *db.Store
+	reg      *prometheus.Registry
+	seq      atomic.Int64
+}
+
+func newConsumerFixture(t *testing.T) *consumerFixture {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: addr, Topics: []string{consTopic, consDLQ}, Partitions: consPartitions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	p := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: consTopic})
+	t.Cleanup(func() { p.Close() })
+	conn, _ := dbtest.New(t)
+	return &consumerFixture{t: t, addr: emb.Addr(), producer: p, conn: conn, store: db.NewStore(conn), reg: prometheus.NewRegistry()}
+}
+
+// run starts the consumer group on store until the test ends.
+func (f *consumerFixture) run(store consumer.Store) {
+	f.t.Helper()
+	c := consumer.New(consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, DeadLetterTopic: consDLQ,
+		Workers: 2, MaxBatch: 50, RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+		SessionTimeout: 2 * time.Second, Logger: quietLogger(), Registerer: f.reg}, store, f.producer)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	f.t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				f.t.Errorf("consumer Run = %v at shutdown, want nil", err)
+			}
+		case <-time.After(15 * time.Second):
+			f.t.Errorf("consumer did not stop within 15 s")
+		}
+	})
+}
+
+// message is the envelope of one inbound text message, as the gateway
+// produces it from a signed webhook.
+func (f *consumerFixture) message(wa, wamid, text string) whatsapp.Envelope {
+	f.t.Helper()
+	envs, err := whatsapp.ParseAndSplit(webhookBody(consInbox, wa, wamid, time.Now().Add(-time.Minute), text), time.Now())
+	if err != nil || len(envs) != 1 {
+		f.t.Fatalf("split: %d envelopes, %v", len(envs), err)
+	}
+	return envs[0]
+}
+
+func command(key, id, typ string, data any) whatsapp.Envelope {
+	raw, _ := json.Marshal(data)
+	now := time.Now()
+	return whatsapp.Envelope{Version: whatsapp.EnvelopeVersion, ID: id, Kind: whatsapp.KindCommand, ContactKey: key,
+		OccurredAt: now, ReceivedAt: now, Command: &whatsapp.Command{Type: typ, Data: raw}}
+}
+
+func (f *consumerFixture) publish(envs ...whatsapp.Envelope) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.producer.Publish(ctx, envs); err != nil {
+		f.t.Fatalf("publish: %v", err)
+	}
+}
+
+// stored returns the wamids of a contact's inbound messages in the order
+// they were applied.
+func (f *consumerFixture) stored(wa string) []string {
+	f.t.Helper()
+	var out []string
+	if err := f.conn.Select(&out, `SELECT m.wamid FROM messages m JOIN contacts c ON c.id = m.contact_id
+		WHERE c.wa_id = $1 AND m.direction = 'in' ORDER BY m.id`, wa); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+func (f *consumerFixture) count(query string, args ...any) int {
+	f.t.Helper()
+	var n int
+	if err := f.conn.Get(&n, query, args...); err != nil {
+		f.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// readTopic returns every record of topic, partition by partition.
+func readTopic(t *testing.T, addr, topic string) []kafka.Message {
+	t.Helper()
+	var out []kafka.Message
+	for p := 0; p < consPartitions; p++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		conn, err := kafka.DialLeader(ctx, "tcp", addr, topic, p)
+		cancel()
+		if err != nil {
+			t.Fatalf("dial %s/%d: %v", topic, p, err)
+		}
+		first, err1 := conn.ReadFirstOffset()
+		last, err2 := conn.ReadLastOffset()
+		if err1 != nil || err2 != nil {
+			conn.Close()
+			t.Fatalf("offsets of %s/%d: %v %v", topic, p, err1, err2)
+		}
+		for off := first; off < last; {
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
+				conn.Close()
+				t.Fatal(err)
+			}
+			b := conn.ReadBatch(1, 10<<20)
+			for off < last {
+				m, err := b.ReadMessage()
+				if err != nil {
+					break
+				}
+				out = append(out, m)
+				off = m.Offset + 1
+			}
+			b.Close()
+		}
+		conn.Close()
+	}
+	return out
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// A poison record (a message Postgres refuses, an unknown command) goes to
+// the dead-letter topic with its reason and blocks its contact: the
+// contact's later events are held while other contacts flow; releasing
+// the contact applies them in order. An undecodable record is
+// dead-lettered too.
+func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
+	t.Parallel()
+	f := newConsumerFixture(t)
+	f.run(f.store)
+	const poisoned, other, unknownCmd = "316100000001", "316100000002", "316100000003"
+
+	f.publish(
+		f.message(poisoned, "wamid.P1", "first"),
+		f.message(other, "wamid.Q1", "q one"),
+		f.message(unknownCmd, "wamid.R1", "r one"),
+	)
+	f.publish(
+		f.message(poisoned, "wamid.P2", "NUL \x00 is refused by Postgres"),
+		f.message(other, "wamid.Q2", "q two"),
+		command(unknownCmd, "cmd_unknown_1", "frobnicate", map[string]int{"x": 1}),
+		f.message(poisoned, "wamid.P3", "third"),
+		f.message(other, "wamid.Q3", "q three"),
+		f.message(poisoned, "wamid.P4", "fourth"),
+		f.message(unknownCmd, "wamid.R2", "r two"),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := f.producer.PublishRaw(ctx, consTopic, []byte("undecodable-key"), []byte(`{"v":1,"id":`), nil); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+
+	waitFor(t, 20*time.Second, "poison records dead-lettered, contacts blocked, others applied", func() (bool, string) {
+		q := f.stored(other)
+		held := f.count(`SELECT count(*) FROM held_events`)
+		blocked := f.count(`SELECT count(*) FROM contacts WHERE blocked_at IS NOT NULL`)
+		dlq := len(readTopic(t, f.addr, consDLQ))
+		return len(q) == 3 && held == 3 && blocked == 3 && dlq == 3,
+			fmt.Sprintf("other contact %v, %d held, %d blocked, %d dead letters", q, held, blocked, dlq)
+	})
+	if got := f.stored(other); !slices.Equal(got, []string{"wamid.Q1", "wamid.Q2", "wamid.Q3"}) {
+		t.Errorf("other contact's messages %v, want Q1 Q2 Q3", got)
+	}
+	if got := f.stored(poisoned); !slices.Equal(got, []string{"wamid.P1"}) {
+		t.Errorf("poisoned contact's applied messages %v, want only P1 (P2 dead, P3 P4 held)", got)
+	}
+	var held []string
+	if err := f.conn.Select(&held, `SELECT event_id FROM held_events WHERE contact_key = $1 ORDER BY id`, poisoned); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(held, []string{"wamid.P3", "wamid.P4"}) {
+		t.Errorf("held events of the poisoned contact %v, want P3 P4", held)
+	}
+	dead := map[string]kafka.Message{}
+	for _, m := range readTopic(t, f.addr, consDLQ) {
+		dead[string(m.Key)] = m
+		t.Logf("dead letter %s: %s", m.Key, header(m, "reason"))
+		if header(m, "reason") == "" || header(m, "topic") != consTopic || header(m, "offset") == "" {
+			t.Errorf("dead letter %s has headers %v, want reason, topic and offset", m.Key, m.Headers)
+		}
+	}
+	if m, ok := dead[poisoned]; !ok || !strings.Contains(string(m.Value), "wamid.P2") || header(m, "contact_key") != poisoned {
+		t.Errorf("dead letter of the NUL message missing or wrong: %+v", m)
+	}
+	if m, ok := dead[unknownCmd]; !ok || !strings.Contains(header(m, "reason"), "unknown command") {
+		t.Errorf("dead letter of the unknown command missing or without its reason: %q", header(m, "reason"))
+	}
+	if m, ok := dead["undecodable-key"]; !ok || !strings.Contains(header(m, "reason"), "undecodable") || string(m.Value) != `{"v":1,"id":` {
+		t.Errorf("undecodable record not dead-lettered as it was: %+v", m)
+	}
+	var reason string
+	if err := f.conn.Get(&reason, `SELECT blocked_reason FROM contacts WHERE wa_id = $1`, poisoned); err != nil || reason == "" {
+		t.Errorf("poisoned contact blocked with reason %q (%v), want the dead-letter reason", reason, err)
+	}
+
+	// Later events: the blocked contact's are held, the other's flow.
+	f.publish(f.message(poisoned, "wamid.P5", "fifth"), f.message(other, "wamid.Q4", "q four"))
+	waitFor(t, 10*time.Second, "P5 held, Q4 applied", func() (bool, string) {
+		n := f.count(`SELECT count(*) FROM held_events WHERE contact_key = $1`, poisoned)
+		q := f.stored(other)
+		return n == 3 && len(q) == 4, fmt.Sprintf("%d held, other contact %v", n, q)
+	})
+
+	// Release (what POST /v1/contacts/{id}/release produces): the held
+	// events are applied in order; the contact is unblocked.
+	var contactID int64
+	if err := f.conn.Get(&contactID, `SELECT id FROM contacts WHERE wa_id = $1`, poisoned); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(command(poisoned, "cmd_release_1", assigner.CmdRelease, assigner.ReleaseCommand{ContactID: contactID}))
+	waitFor(t, 10*time.Second, "release applied", func() (bool, string) {
+		_, err := f.store.CommandResult(context.Background(), "cmd_release_1")
+		return err == nil, fmt.Sprintf("%v", err)
+	})
+	r, _ := f.store.CommandResult(context.Background(), "cmd_release_1")
+	var body struct {
+		Released int `json:"released_events"`
+	}
+	json.Unmarshal(r.Body, &body)
+	if r.Status != 200 || body.Released != 3 {
+		t.Errorf("release result %d %s, want 200 with 3 released events", r.Status, r.Body)
+	}
+	if got := f.stored(poisoned); !slices.Equal(got, []string{"wamid.P1", "wamid.P3", "wamid.P4", "wamid.P5"}) {
+		t.Errorf("poisoned contact's messages after release %v, want P1 P3 P4 P5 in that order", got)
+	}
+	if n := f.count(`SELECT count(*) FROM held_events WHERE contact_key = $1`, poisoned); n != 0 {
+		t.Errorf("%d events still held after release", n)
+	}
+	if n := f.count(`SELECT count(*) FROM contacts WHERE wa_id = $1 AND blocked_at IS NULL`, poisoned); n != 1 {
+		t.Errorf("contact still blocked after release")
+	}
+	// After the release the contact flows again; the other blocked contact
+	// still waits.
+	f.publish(f.message(poisoned, "wamid.P6", "sixth"), f.message(unknownCmd, "wamid.R3", "r three"))
+	waitFor(t, 10*time.Second, "P6 applied directly, R3 held", func() (bool, string) {
+		p := f.stored(poisoned)
+		rHeld := f.count(`SELECT count(*) FROM held_events WHERE contact_key = $1`, unknownCmd)
+		return len(p) == 5 && rHeld == 2, fmt.Sprintf("poisoned contact %v, %d held for the other blocked contact", p, rHeld)
+	})
+	if got := f.stored(unknownCmd); !slices.Equal(got, []string{"wamid.R1"}) {
+		t.Errorf("blocked contact's applied messages %v, want only R1", got)
+	}
+	if n := metric(t, f.reg, "wagw_consumer_dead_letters_total", nil); n != 3 {
+		t.Errorf("wagw_consumer_dead_letters_total = %v, want 3", n)
+	}
+}
+
+// flakyStore fails the first calls to Apply as a Postgres that refuses
+// connections would.
+type flakyStore struct {
+	*db.Store
+	failures atomic.Int64
+	calls    atomic.Int64
+}
+
+func (s *flakyStore) Apply(ctx context.Context, events []whatsapp.Envelope, now time.Time) error {
+	s.calls.Add(1)
+	if s.failures.Add(-1) >= 0 {
+		return fmt.Errorf("dial tcp 127.0.0.1:5432: connect: %w", syscall.ECONNREFUSED)
+	}
+	return s.Store.Apply(ctx, events, now)
+}
+
+// A transient store failure is retried: nothing is lost, nothing is
+// dead-lettered, each contact's order holds.
+func TestConsumerRetriesTransientFailures(t *testing.T) {
+	t.Parallel()
+	f := newConsumerFixture(t)
+	const failures = 5
+	store := &flakyStore{Store: f.store}
+	store.failures.Store(failures)
+	f.run(store)
+
+	want := map[string][]string{}
+	for round := 0; round < 3; round++ {
+		var envs []whatsapp.Envelope
+		for c := 0; c < 4; c++ {
+			wa := fmt.Sprintf("3162000000%02d", c)
+			wamid := fmt.Sprintf("wamid.T.%d.%d", c, round)
+			envs = append(envs, f.message(wa, wamid, wamid))
+			want[wa] = append(want[wa], wamid)
+		}
+		f.publish(envs...)
+	}
+	waitFor(t, 20*time.Second, "every message applied", func() (bool, string) {
+		n := f.count(`SELECT count(*) FROM messages`)
+		return n == 12, fmt.Sprintf("%d of 12 messages stored, %d Apply calls", n, store.calls.Load())
+	})
+	for wa, w := range want {
+		if got := f.stored(wa); !slices.Equal(got, w) {
+			t.Errorf("contact %s: %v, want %v", wa, got, w)
+		}
+	}
+	if calls := store.calls.Load(); calls <= failures {
+		t.Errorf("%d Apply calls, want more than the %d that failed", calls, failures)
+	}
+	if n := metric(t, f.reg, "wagw_consumer_retries_total", nil); n < failures {
+		t.Errorf("wagw_consumer_retries_total = %v, want at least %d", n, failures)
+	}
+	if n := f.count(`SELECT count(*) FROM contacts WHERE blocked_at IS NOT NULL`); n != 0 {
+		t.Errorf("%d contacts blocked by a transient failure", n)
+	}
+	if dl := readTopic(t, f.addr, consDLQ); len(dl) != 0 {
+		t.Errorf("%d records dead-lettered by a transient failure", len(dl))
+	}
+	if n := f.count(`SELECT count(*) FROM held_events`); n != 0 {
+		t.Errorf("%d events held", n)
+	}
+}

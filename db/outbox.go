@@ -13,8 +13,11 @@ import (
 // ClaimOutbox leases up to limit sendable rows for lease: pending, due, not
 // leased by another relay, not on a paused number, and the oldest pending
 // row of their contact (so a contact's second message never goes before
-// its first is accepted or failed for good). FOR UPDATE SKIP LOCKED lets
-// several relays claim at once without taking the same row.
+// its first is accepted or failed for good) whose earlier rows' outcomes
+// are all published (so that the contact's partition sees the outcomes in
+// send order, whatever relay sends them, even when a publish fails for a
+// while). FOR UPDATE SKIP LOCKED lets several relays claim at once without
+// taking the same row.
 func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration, paused []string, now time.Time) ([]assigner.OutboxItem, error) {
 	const q = `UPDATE outbox o SET lease_until = $3, attempts = o.attempts + 1
 		WHERE o.id IN (
@@ -23,6 +26,8 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 			  AND (c.lease_until IS NULL OR c.lease_until < $1)
 			  AND NOT (c.phone_number_id = ANY($4))
 			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact_id = c.contact_id AND p.state = 'pending' AND p.id < c.id)
+			  AND NOT EXISTS (SELECT 1 FROM outbox u WHERE u.contact_id = c.contact_id AND u.state <> 'pending' AND NOT u.reported
+				AND u.id < c.id)
 			ORDER BY c.next_attempt_at, c.id
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED)

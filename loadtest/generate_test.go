@@ -177,7 +177,7 @@ func TestGenerateSingleProfile(t *testing.T) {
 	}
 }
 
-func TestGenMetaEscape(t *testing.T) {
+func TestGenerateMetaEscape(t *testing.T) {
 	got := string(genMetaEscape([]byte(`{"a":"é/👍"}`)))
 	if want := `{"a":"\u00e9\/\ud83d\udc4d"}`; got != want {
 		t.Fatalf("got %s, want %s", got, want)

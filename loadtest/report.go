@@ -239,6 +239,18 @@ func (r *Report) WriteSummary(w io.Writer) {
 	}
 }
 
+// countList formats counts by key: "sent 12, pending 3".
+func countList(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range sortedCodeKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func latLine(l Latency) string {
 	if l.Count == 0 {
 		return "no samples"
@@ -275,7 +287,8 @@ func (r *Report) WriteHTML(w io.Writer) error {
 			}
 			return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(b))
 		},
-		"codes": func(m map[string]int) string { return strings.TrimSpace(strings.Trim(codeList(m), " ()")) },
+		"codes":  func(m map[string]int) string { return strings.TrimSpace(strings.Trim(codeList(m), " ()")) },
+		"counts": countList,
 	}).Parse(reportTemplate)
 	if err != nil {
 		return err
@@ -297,17 +310,27 @@ func (r *Report) charts() []template.HTML {
 	var out []template.HTML
 	if run := r.Run; run != nil && len(run.Timeline) > 0 {
 		x := make([]float64, len(run.Timeline))
-		sent, ok, errs := make([]float64, len(x)), make([]float64, len(x)), make([]float64, len(x))
+		offered, sent, ok, errs := make([]float64, len(x)), make([]float64, len(x)), make([]float64, len(x)), make([]float64, len(x))
 		p50, p90, p99, mx := make([]float64, len(x)), make([]float64, len(x)), make([]float64, len(x)), make([]float64, len(x))
 		for i, s := range run.Timeline {
 			x[i] = float64(s.T)
-			sent[i], ok[i], errs[i] = float64(s.Sent), float64(s.OK), float64(s.Errors)
+			offered[i], sent[i], ok[i], errs[i] = float64(s.Sent), float64(s.Started), float64(s.OK), float64(s.Errors)
 			p50[i], p90[i], p99[i], mx[i] = s.P50MS, s.P90MS, s.P99MS, s.MaxMS
+			if s.Sent == 0 {
+				p50[i], p90[i], p99[i], mx[i] = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+			}
 		}
-		out = append(out, lineChart("Throughput", "requests per second", x, []chartSeries{
-			{"sent", "#4e79a7", sent}, {"2xx", "#59a14f", ok}, {"errors", "#e15759", errs}}, false))
+		series := []chartSeries{{"sent", "#4e79a7", sent}, {"answered 2xx", "#59a14f", ok}, {"errors", "#e15759", errs}}
+		if run.Mode == "open" {
+			series = append([]chartSeries{{"offered (intended)", "#bab0ac", offered}}, series...)
+		}
+		out = append(out, lineChart("Throughput", "requests per second", x, series, false))
 		out = append(out, lineChart("Webhook latency from the intended send time", "milliseconds (log scale)", x, []chartSeries{
 			{"p50", "#59a14f", p50}, {"p90", "#4e79a7", p90}, {"p99", "#f28e2b", p99}, {"max", "#e15759", mx}}, true))
+		if run.Mode == "open" {
+			out[len(out)-1] = lineChart("Webhook latency from the intended send time, by intended second", "milliseconds (log scale)", x,
+				[]chartSeries{{"p50", "#59a14f", p50}, {"p90", "#4e79a7", p90}, {"p99", "#f28e2b", p99}, {"max", "#e15759", mx}}, true)
+		}
 	}
 	if v := r.Verify; v != nil && len(v.Timeline) > 0 {
 		x := make([]float64, len(v.Timeline))
@@ -316,6 +339,9 @@ func (r *Report) charts() []template.HTML {
 			x[i] = float64(s.T)
 			lagN[i] = float64(max(0, s.Acked-s.Stored))
 			e50[i], e99[i], l99[i] = s.E2EP50, s.E2EP99, s.LagP99
+			if s.Count == 0 {
+				e50[i], e99[i], l99[i] = math.NaN(), math.NaN(), math.NaN()
+			}
 		}
 		out = append(out, lineChart("Consumer lag: messages acknowledged but not yet stored", "messages", x, []chartSeries{
 			{"acknowledged − stored", "#b07aa1", lagN}}, false))
@@ -359,7 +385,7 @@ type chartSeries struct {
 
 const (
 	chartW, chartH                       = 760, 260
-	chartL, chartR, chartT, chartB       = 64, 16, 34, 40
+	chartL, chartR, chartT, chartB       = 64, 16, 48, 40
 	chartPlotW, chartPlotH               = chartW - chartL - chartR, chartH - chartT - chartB
 	chartFont                            = `font-family="system-ui,sans-serif" font-size="11"`
 	chartAxis                            = "#888"
@@ -421,6 +447,9 @@ func lineChart(title, yLabel string, x []float64, series []chartSeries, logY boo
 	ymax, ymin := 0.0, math.Inf(1)
 	for _, s := range series {
 		for _, v := range s.Y {
+			if math.IsNaN(v) {
+				continue
+			}
 			ymax = max(ymax, v)
 			if v > 0 {
 				ymin = min(ymin, v)
@@ -467,20 +496,36 @@ func lineChart(title, yLabel string, x []float64, series []chartSeries, logY boo
 		chartT+chartPlotH/2, chartT+chartPlotH/2, html.EscapeString(yLabel))
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">seconds since the start</text>`, chartL+chartPlotW/2, chartH-4)
 	for i, s := range series {
+		// A NaN (no sample in that second) breaks the line.
+		var segs []string
 		var pts strings.Builder
+		flush := func() {
+			if pts.Len() > 0 {
+				segs = append(segs, strings.TrimSpace(pts.String()))
+				pts.Reset()
+			}
+		}
 		for j, v := range s.Y {
 			if j >= len(x) {
 				break
 			}
+			if math.IsNaN(v) {
+				flush()
+				continue
+			}
 			fmt.Fprintf(&pts, "%.1f,%.1f ", px(x[j]), py(v))
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.6" points="%s"><title>%s</title></polyline>`,
-			s.Color, strings.TrimSpace(pts.String()), html.EscapeString(s.Name))
-		lx := chartL + 220 + i*chartLegendGap
-		if len(series) > 3 {
-			lx = chartL + 200 + i*100
+		flush()
+		for _, seg := range segs {
+			if !strings.Contains(seg, " ") { // a lone point
+				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="1.8" fill="%s"/>`, strings.Split(seg, ",")[0], strings.Split(seg, ",")[1], s.Color)
+				continue
+			}
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.6" points="%s"><title>%s</title></polyline>`,
+				s.Color, seg, html.EscapeString(s.Name))
 		}
-		fmt.Fprintf(&b, `<rect x="%d" y="10" width="10" height="10" fill="%s"/><text x="%d" y="19">%s</text>`,
+		lx := chartL + i*chartLegendGap
+		fmt.Fprintf(&b, `<rect x="%d" y="27" width="10" height="10" fill="%s"/><text x="%d" y="36">%s</text>`,
 			lx, s.Color, lx+14, html.EscapeString(s.Name))
 	}
 	b.WriteString(`</svg>`)

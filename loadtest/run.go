@@ -127,14 +127,15 @@ type Latency struct {
 
 // Second is one second of a run.
 type Second struct {
-	T      int     `json:"t"`    // seconds since the start
-	Sent   int     `json:"sent"` // requests intended in this second
-	OK     int     `json:"ok"`   // 2xx answers received in this second
-	Errors int     `json:"errors"`
-	P50MS  float64 `json:"p50_ms"` // latency of the requests intended in this second
-	P90MS  float64 `json:"p90_ms"`
-	P99MS  float64 `json:"p99_ms"`
-	MaxMS  float64 `json:"max_ms"`
+	T       int     `json:"t"`       // seconds since the start
+	Sent    int     `json:"sent"`    // requests intended in this second
+	Started int     `json:"started"` // requests that actually left in this second
+	OK      int     `json:"ok"`      // 2xx answers received in this second
+	Errors  int     `json:"errors"`
+	P50MS   float64 `json:"p50_ms"` // latency of the requests intended in this second
+	P90MS   float64 `json:"p90_ms"`
+	P99MS   float64 `json:"p99_ms"`
+	MaxMS   float64 `json:"max_ms"`
 	// Acked and Stored are the acknowledged and the stored messages at the
 	// end of the second (polled; -1 when not measured).
 	Acked  int64 `json:"acked"`
@@ -648,6 +649,7 @@ func (r *runner) timeline(start time.Time) []Second {
 		rec := &r.records[i]
 		b := bucket(rec.Intended)
 		secs[b].Sent++
+		secs[bucket(rec.Start)].Started++
 		lats[b] = append(lats[b], float64(rec.End-rec.Intended)/1e6)
 		e := bucket(rec.End)
 		if rec.OK() {

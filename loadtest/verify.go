@@ -160,6 +160,7 @@ type AgentCount struct {
 // target stored it.
 type VerifySecond struct {
 	T      int     `json:"t"`
+	Count  int     `json:"count"` // messages intended in this second and stored
 	E2EP50 float64 `json:"e2e_p50_ms"`
 	E2EP99 float64 `json:"e2e_p99_ms"`
 	LagP99 float64 `json:"lag_p99_ms"`
@@ -608,18 +609,18 @@ func verifyOnce(ctx context.Context, cfg VerifyConfig, run *RunResult, exp map[s
 	switch {
 	case cfg.ExpectWelcome:
 		ok := welMissing == 0 && welDup == 0 && noInboxWelcome == 0
-		detail := fmt.Sprintf("%d conversations opened, welcomes by state %v, %d missing, %d duplicated", opened, res.Welcomes, welMissing, welDup)
+		detail := fmt.Sprintf("%d conversations opened, welcomes by state: %s; %d missing, %d duplicated", opened, countList(res.Welcomes), welMissing, welDup)
 		if noInboxWelcome > 0 {
 			detail += fmt.Sprintf(", %d on inboxes without a welcome text", noInboxWelcome)
 		}
 		res.add(Check{Name: "one welcome per opened conversation", OK: ok, Detail: detail, Offenders: welOff})
 	default:
 		res.add(Check{Name: "at most one welcome per conversation", OK: welDup == 0,
-			Detail: fmt.Sprintf("welcomes by state %v, %d duplicated", res.Welcomes, welDup), Offenders: filterPrefix(welOff, welDup)})
+			Detail: fmt.Sprintf("welcomes by state: %s; %d duplicated", countList(res.Welcomes), welDup), Offenders: filterPrefix(welOff, welDup)})
 	}
 	if cfg.ExpectStatuses {
 		res.add(Check{Name: "statuses applied to sent welcomes", OK: len(stOff) == 0,
-			Detail: fmt.Sprintf("last statuses %v", res.WelcomeStatus), Offenders: stOff})
+			Detail: "last statuses: " + countList(res.WelcomeStatus), Offenders: stOff})
 	}
 	res.add(Check{Name: "every opened conversation assigned", OK: !cfg.ExpectAssigned || res.Assigned == opened, Skipped: !cfg.ExpectAssigned,
 		Detail: fmt.Sprintf("%d assigned, %d queued, %d unassigned", res.Assigned, res.Queued, res.Unassigned), Offenders: asgOff})
@@ -787,6 +788,7 @@ func (v *VerifyResult) measure(run *RunResult, order []*expMsg, convs map[int64]
 			slices.Sort(e)
 			slices.Sort(l)
 			s.E2EP50, s.E2EP99, s.LagP99 = percentileOf(e, 0.5), percentileOf(e, 0.99), percentileOf(l, 0.99)
+			s.Count = len(e)
 		}
 		end := origin + int64(i+1)*int64(time.Second)
 		s.Acked = int64(countUpTo(ackTimes, end))

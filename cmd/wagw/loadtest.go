@@ -41,6 +41,7 @@ commands:
   verify    check a finished run (its sent.jsonl) against the database or the API
   setup     create agents, a round-robin team and the inbox's welcome text via the API
   noop      serve a Fiber handler that only answers 200 (the HTTP floor)
+  report    print a run's summary again and rewrite its report.html from report.json
   table     combine the reports of 'make bench' into a table and a JSON file
 
 Load goes only to loopback addresses unless -allow-remote. Every run
@@ -68,6 +69,8 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 		return loadtestSetup(ctx, rest, getenv, stdout)
 	case "noop":
 		return loadtestNoop(ctx, rest, stdout)
+	case "report":
+		return loadtestReport(rest, stdout)
 	case "table":
 		return loadtestTable(rest, stdout)
 	case "help", "-h", "--help":
@@ -660,6 +663,24 @@ func mergeRun(old, fromLog *loadtest.RunResult) *loadtest.RunResult {
 	return old
 }
 
+// loadtestReport re-renders a run's report from its report.json.
+func loadtestReport(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("wagw loadtest report", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	dir := fs.String("dir", "", "the run's report directory; required")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return errors.New("loadtest report: give -dir")
+	}
+	rep, err := loadtest.ReadReport(filepath.Join(*dir, loadtest.ReportJSON))
+	if err != nil {
+		return err
+	}
+	return finishReport(rep, *dir, stdout, nil)
+}
+
 // ---------------------------------------------------------------- SQL store
 
 // loadStore implements loadtest.Store with read-only SQL on the gateway's
@@ -1211,8 +1232,10 @@ func decimals(v float64) int {
 	return 2
 }
 
-var benchLine = regexp.MustCompile(`^(Benchmark\S+)\s+(\d+)\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op)?(?:\s+([\d.]+) allocs/op)?`)
+var benchName = regexp.MustCompile(`^Benchmark\S+$`)
 
+// parseBenchOutput reads `go test -bench` lines: name, iterations, then
+// value-unit pairs (ns/op, MB/s, B/op, allocs/op, custom metrics).
 func parseBenchOutput(path string) ([]benchMicro, error) {
 	file, err := os.Open(path)
 	if err != nil {
@@ -1222,15 +1245,29 @@ func parseBenchOutput(path string) ([]benchMicro, error) {
 	var out []benchMicro
 	sc := bufio.NewScanner(file)
 	for sc.Scan() {
-		m := benchLine.FindStringSubmatch(sc.Text())
-		if m == nil {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || !benchName.MatchString(fields[0]) {
 			continue
 		}
-		b := benchMicro{Name: m[1]}
-		b.Iterations, _ = strconv.ParseInt(m[2], 10, 64)
-		b.NsPerOp, _ = strconv.ParseFloat(m[3], 64)
-		b.BytesPerOp, _ = strconv.ParseFloat(m[4], 64)
-		b.AllocsPerOp, _ = strconv.ParseFloat(m[5], 64)
+		b := benchMicro{Name: fields[0]}
+		var err error
+		if b.Iterations, err = strconv.ParseInt(fields[1], 10, 64); err != nil {
+			continue
+		}
+		for i := 2; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				break
+			}
+			switch fields[i+1] {
+			case "ns/op":
+				b.NsPerOp = v
+			case "B/op":
+				b.BytesPerOp = v
+			case "allocs/op":
+				b.AllocsPerOp = v
+			}
+		}
 		out = append(out, b)
 	}
 	return out, sc.Err()

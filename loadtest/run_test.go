@@ -1,0 +1,193 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wagw/wagw/whatsapp"
+)
+
+type sliceSource struct {
+	reqs []Request
+	i    int
+}
+
+func (s *sliceSource) Next() (Request, bool) {
+	if s.i >= len(s.reqs) {
+		return Request{}, false
+	}
+	s.i++
+	return s.reqs[s.i-1], true
+}
+
+// TestLoadtestRunnerOpenLoopNoCoordinatedOmission: a server that takes
+// 20 ms per request, one request in flight at a time, offered 200/s: the
+// requests leave later and later, and their latency counts from when they
+// should have left, not from when they did.
+func TestLoadtestRunnerOpenLoopNoCoordinatedOmission(t *testing.T) {
+	secret := []byte("s3cret")
+	var bad atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !whatsapp.Verify(r.Header.Get(whatsapp.SignatureHeader), body, secret) || r.Header.Get("Content-Type") != "application/json" {
+			bad.Add(1)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}))
+	defer srv.Close()
+	g := NewGenerator(GenConfig{Seed: 1, Contacts: 10, Rate: 200})
+	var progress bytes.Buffer
+	res, err := Run(context.Background(), RunConfig{URL: srv.URL, Secret: secret, MaxInFlight: 1, Requests: 20,
+		Progress: &progress, ProgressEvery: 100 * time.Millisecond}, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad.Load() != 0 || res.Sent != 20 || res.OK != 20 || res.Codes["200"] != 20 {
+		t.Fatalf("sent %d ok %d codes %v, %d badly signed", res.Sent, res.OK, res.Codes, bad.Load())
+	}
+	// The last request was meant for 95 ms but left after about 19×20 ms.
+	if res.Latency.MaxMS < 250 || res.Late.MaxMS < 200 {
+		t.Fatalf("latency %+v, late %+v: coordinated omission", res.Latency, res.Late)
+	}
+	if res.Latency.P50MS < 20 {
+		t.Fatalf("p50 %v below the server's own time", res.Latency.P50MS)
+	}
+	if !strings.Contains(progress.String(), "sent ") || len(res.Timeline) == 0 {
+		t.Fatalf("no progress: %q", progress.String())
+	}
+}
+
+func TestLoadtestRunnerClosedLoopAndErrors(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%10 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	g := NewGenerator(GenConfig{Seed: 2, Profile: ProfileSingle, Contacts: 100})
+	res, err := Run(context.Background(), RunConfig{URL: srv.URL + "/webhook", Secret: []byte("x"), Closed: true, Connections: 4,
+		Duration: 300 * time.Millisecond}, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Mode != "closed" || res.Sent < 50 || res.Codes["503"] == 0 || res.Errors != res.Codes["503"] || res.Seconds > 1 {
+		t.Fatalf("closed loop: %+v", res)
+	}
+	if res.Messages != res.OK { // single profile: one unique message per acknowledged POST
+		t.Fatalf("messages %d, ok %d", res.Messages, res.OK)
+	}
+	// A stopped server: transport errors are counted, not fatal.
+	srv.Close()
+	res, err = Run(context.Background(), RunConfig{URL: srv.URL, Requests: 3, Timeout: time.Second}, &sliceSource{reqs: []Request{{}, {}, {}}})
+	if err != nil || res.Errors != 3 || res.Codes["refused"] != 3 {
+		t.Fatalf("stopped server: %v %+v", err, res.Codes)
+	}
+}
+
+func TestLoadtestRunnerDrainAndReport(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	var stored atomic.Int64
+	g := NewGenerator(GenConfig{Seed: 5, Contacts: 50, Rate: 400})
+	res, err := Run(context.Background(), RunConfig{URL: srv.URL, Secret: []byte("x"), Duration: 500 * time.Millisecond,
+		ProgressEvery: 100 * time.Millisecond, DrainTimeout: 2 * time.Second,
+		Stored: func(context.Context) (int64, error) {
+			// The "consumer" stores 25 more messages at every poll.
+			return stored.Add(25), nil
+		}}, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent < 150 || res.Sent > 250 || res.Drain == nil || !res.Drain.Drained || res.Drain.Expected != int64(res.Messages) {
+		t.Fatalf("sent %d drain %+v messages %d", res.Sent, res.Drain, res.Messages)
+	}
+	rep := &Report{Name: "unit", Command: "test", CreatedAt: time.Now(), Host: ThisHost(), Run: res,
+		Verify: &VerifyResult{Source: "fake", Passed: true, Checks: []Check{{Name: "x", OK: true, Detail: "fine"}},
+			Spread: []AgentCount{{ID: 1, Name: "Ana <b>", Conversations: 3}}, Timeline: []VerifySecond{{T: 0, Count: 1, E2EP50: 1, E2EP99: 2, Acked: 5, Stored: 4}}}}
+	dir := t.TempDir()
+	if err := rep.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	page, _ := os.ReadFile(filepath.Join(dir, ReportHTML))
+	if bytes.Count(page, []byte("<svg")) < 4 || bytes.Contains(page, []byte("Ana <b>")) || !bytes.Contains(page, []byte("PASSED")) {
+		t.Fatalf("report.html: %d charts, escaped %v", bytes.Count(page, []byte("<svg")), !bytes.Contains(page, []byte("Ana <b>")))
+	}
+	var buf bytes.Buffer
+	if err := WriteSentLog(&buf, res, &Baseline{MessageID: 7}); err != nil {
+		t.Fatal(err)
+	}
+	back, base, err := ReadSentLog(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.MessageID != 7 || back.Sent != res.Sent || back.Messages != res.Messages || len(back.Requests) != len(res.Requests) ||
+		back.Latency.P99MS != res.Latency.P99MS {
+		t.Fatalf("sent log round trip: %+v vs %+v", back, res)
+	}
+	var sum bytes.Buffer
+	rep.WriteSummary(&sum)
+	if !strings.Contains(sum.String(), "PASSED") || !strings.Contains(sum.String(), "p99") {
+		t.Fatalf("summary: %s", sum.String())
+	}
+}
+
+func TestReplayPacesAndMarksRedeliveries(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "t.jsonl")
+	f, _ := os.Create(path)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cw := NewCaptureWriter(f, start, []byte("old-secret"))
+	g := NewGenerator(GenConfig{Seed: 8, Contacts: 5, Rate: 10, RedeliverShare: 0.2})
+	var sent []Request
+	for range 50 {
+		r, _ := g.Next()
+		sent = append(sent, r)
+		if err := cw.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cw.Flush()
+	f.Close()
+	for _, speed := range []float64{1, 4, 0} {
+		rp, err := OpenReplay([]string{path}, speed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			r, ok := rp.Next()
+			if !ok {
+				if i != len(sent) {
+					t.Fatalf("speed %v: %d requests, want %d", speed, i, len(sent))
+				}
+				break
+			}
+			want := sent[i]
+			wantAt := time.Duration(0)
+			if speed > 0 {
+				wantAt = time.Duration(float64(want.At) / speed)
+			}
+			if !bytes.Equal(r.Body, want.Body) || r.At != wantAt || r.Redelivery != want.Redelivery || len(r.Messages) != len(want.Messages) {
+				t.Fatalf("speed %v request %d: at %v (want %v), redelivery %v (want %v)", speed, i, r.At, wantAt, r.Redelivery, want.Redelivery)
+			}
+			for j := range r.Messages {
+				if r.Messages[j] != want.Messages[j] {
+					t.Fatalf("request %d message %d: %+v, want %+v", i, j, r.Messages[j], want.Messages[j])
+				}
+			}
+			if _, has := r.Headers[whatsapp.SignatureHeader]; has {
+				t.Fatalf("captured signature kept")
+			}
+		}
+		rp.Close()
+	}
+}

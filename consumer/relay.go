@@ -22,6 +22,7 @@ type OutboxStore interface {
 	OutboxFailed(ctx context.Context, id int64, code int, msg string) error
 	OutboxRetry(ctx context.Context, id int64, at time.Time, code int, msg string, countAttempt bool) error
 	OutboxReported(ctx context.Context, id int64) error
+	OutboxUnlease(ctx context.Context, id int64) error
 	OutboxUnreported(ctx context.Context, limit int) ([]assigner.OutboxResult, error)
 }
 
@@ -285,6 +286,7 @@ func (r *Relay) report(ctx context.Context, res assigner.OutboxResult) {
 		Command: &whatsapp.Command{Type: assigner.CmdSendResult, Data: data}}
 	if err := r.pub.Publish(ctx, []whatsapp.Envelope{env}); err != nil {
 		r.log.Warn("relay: publishing an outcome failed; will retry", "outbox_id", res.ID, "err", err)
+		r.record(ctx, res.ID, func() error { return r.store.OutboxUnlease(ctx, res.ID) })
 		return
 	}
 	r.record(ctx, res.ID, func() error { return r.store.OutboxReported(ctx, res.ID) })

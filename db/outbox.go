@@ -45,15 +45,17 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 
 // OutboxSent records the wamid the Cloud API returned.
 func (s *Store) OutboxSent(ctx context.Context, id int64, wamid string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = 'sent', wamid = $2, sent_at = $3, lease_until = NULL,
+	// The lease stays until the outcome is published (OutboxReported), so
+	// that another loop does not publish it too.
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = 'sent', wamid = $2, sent_at = $3,
 		error_code = NULL, error_message = '' WHERE id = $1`, id, wamid, at)
 	return err
 }
 
 // OutboxFailed records a permanent failure.
 func (s *Store) OutboxFailed(ctx context.Context, id int64, code int, msg string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = 'failed', error_code = $2, error_message = $3,
-		lease_until = NULL WHERE id = $1`, id, code, msg)
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = 'failed', error_code = $2, error_message = $3
+		WHERE id = $1`, id, code, msg)
 	return err
 }
 
@@ -68,17 +70,25 @@ func (s *Store) OutboxRetry(ctx context.Context, id int64, at time.Time, code in
 
 // OutboxReported marks that a row's outcome is on the contact's partition.
 func (s *Store) OutboxReported(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET reported = true WHERE id = $1`, id)
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET reported = true, lease_until = NULL WHERE id = $1`, id)
 	return err
 }
 
-// OutboxUnreported lists finished rows whose outcome was not yet published
-// (the relay stopped between recording and publishing).
+// OutboxUnlease gives a finished row's outcome to whichever relay loop
+// publishes it next (its own publish failed).
+func (s *Store) OutboxUnlease(ctx context.Context, id int64) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET lease_until = NULL WHERE id = $1`, id)
+	return err
+}
+
+// OutboxUnreported lists finished rows whose outcome was not published
+// while their lease ran (a relay stopped or Kafka refused the write).
 func (s *Store) OutboxUnreported(ctx context.Context, limit int) ([]assigner.OutboxResult, error) {
 	var rows []assigner.OutboxResult
 	err := s.db.SelectContext(ctx, &rows, `SELECT id, contact_key, message_id, kind, state, COALESCE(wamid, '') AS wamid,
 		COALESCE(error_code, 0) AS error_code, error_message, COALESCE(sent_at, now()) AS sent_at
-		FROM outbox WHERE state <> 'pending' AND NOT reported ORDER BY id LIMIT $1`, limit)
+		FROM outbox WHERE state <> 'pending' AND NOT reported AND (lease_until IS NULL OR lease_until < now())
+		ORDER BY id LIMIT $1`, limit)
 	return rows, err
 }
 

@@ -552,7 +552,12 @@ func (b *batch) cmdAssign(ctx context.Context, id string, cmd assigner.AssignCom
 	} else if err != nil {
 		return result{}, err
 	}
-	agents, err := b.agents(ctx, cmd.AgentIDs)
+	// The current assignees too, so that the reasons name whoever is kept or removed.
+	load := slices.Clone(cmd.AgentIDs)
+	for _, a := range conv.Assignees {
+		load = append(load, a.AgentID)
+	}
+	agents, err := b.agents(ctx, load)
 	if err != nil {
 		return result{}, err
 	}

@@ -111,7 +111,11 @@ func (s *Server) submit(c *fiber.Ctx, key, typ string, data any) error {
 			caller = "agent:" + strconv.FormatInt(p.AgentID, 10)
 		}
 		h := sha256.Sum256(append([]byte(c.Method()+" "+c.Path()+"\n"), raw...))
-		existing, same, err := s.store.ClaimIdempotencyKey(ctx, caller, idem, h[:], id)
+		// Assign (not :=) the function's err: the deferred release below
+		// must see the publish error.
+		var existing string
+		var same bool
+		existing, same, err = s.store.ClaimIdempotencyKey(ctx, caller, idem, h[:], id)
 		if err != nil {
 			return err
 		}

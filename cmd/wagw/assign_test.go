@@ -1,0 +1,1298 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode"
+)
+
+// End-to-end tests of the assignment rules (DESIGN §6, issue 3): `serve`
+// in-process, signed webhooks in over HTTP, the API over HTTP with the
+// admin token and agents' tokens, real Postgres and the embedded broker
+// over TCP. Helpers are in assign_helpers_test.go.
+
+// expectAssignees compares a conversation's assignees, as a set, with want
+// ("id:source" each).
+func expectAssignees(t *testing.T, what string, c convJSON, want ...string) {
+	t.Helper()
+	var got []string
+	for _, a := range c.Assignees {
+		got = append(got, fmt.Sprintf("%d:%s", a.AgentID, a.Source))
+	}
+	sort.Strings(got)
+	want = slices.Clone(want)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: conversation %d has assignees %v, want %v", what, c.ID, got, want)
+	}
+}
+
+func asg(a agentOutJSON, source string) string { return fmt.Sprintf("%d:%s", a.ID, source) }
+
+// checkExplained requires every decision to explain itself in words: a
+// summary that starts with the rule, and reasons that are sentences
+// naming agents by name.
+func checkExplained(t *testing.T, what string, ds []decisionJSON) {
+	t.Helper()
+	if len(ds) == 0 {
+		t.Errorf("%s: the decision log is empty", what)
+	}
+	for _, d := range ds {
+		if d.Rule == "" || !strings.HasPrefix(d.Summary, d.Rule+": ") {
+			t.Errorf("%s: decision #%d has rule %q and summary %q; want a summary that starts with the rule", what, d.ID, d.Rule, d.Summary)
+		}
+		if len(d.Reasons) == 0 {
+			t.Errorf("%s: decision #%d (%s) gives no reasons", what, d.ID, d.Summary)
+		}
+		for _, r := range d.Reasons {
+			first := []rune(r.Text + " ")[0]
+			if r.Code == "" || !unicode.IsUpper(first) || !strings.HasSuffix(r.Text, ".") ||
+				strings.Contains(r.Text, "%!") || strings.Contains(r.Text, "agent #") {
+				t.Errorf("%s: decision #%d reason [%s] %q is not a sentence naming agents by name", what, d.ID, r.Code, r.Text)
+			}
+		}
+		if strings.Contains(d.Summary, "agent #") {
+			t.Errorf("%s: decision #%d summary %q names an agent by number", what, d.ID, d.Summary)
+		}
+	}
+}
+
+// lastDecision returns the newest decision of a conversation.
+func lastDecision(t *testing.T, p *serveProc, convID int64) decisionJSON {
+	t.Helper()
+	ds := getDecisions(t, p, convID)
+	if len(ds) == 0 {
+		t.Fatalf("conversation %d has no decision", convID)
+	}
+	return ds[len(ds)-1]
+}
+
+func wantReason(t *testing.T, what string, d decisionJSON, code string, agentID int64, contains ...string) {
+	t.Helper()
+	r, ok := d.reason(code, agentID)
+	if !ok {
+		t.Errorf("%s: decision has no %q reason (agent %d):%s", what, code, agentID, dumpDecisions([]decisionJSON{d}))
+		return
+	}
+	for _, s := range contains {
+		if !strings.Contains(r.Text, s) {
+			t.Errorf("%s: reason [%s] %q does not say %q", what, code, r.Text, s)
+		}
+	}
+}
+
+func agentIDs(as ...agentOutJSON) []int64 {
+	out := []int64{}
+	for _, a := range as {
+		out = append(out, a.ID)
+	}
+	return out
+}
+
+// ---------------------------------------------------------------- every rule
+
+// TestAssignRulesThroughAPI drives every assignment rule through the API:
+// owners on open, manual add/replace/unassign, resolve, flow steps from
+// routing, keyword routing to a round-robin team, an owner satisfying the
+// team step, pick-and-assign with claims, the welcome message (once per
+// conversation, not for a stale opening message, delivered to the Cloud
+// API simulator), the decision log, Idempotency-Key and the error codes.
+func TestAssignRulesThroughAPI(t *testing.T) {
+	t.Parallel()
+	dsn, conn := newTestDB(t)
+	env := serveEnv(t, dsn)
+	p := startServe(t, env)
+	sim := "http://" + env["WAGW_SIMULATOR_ADDR"]
+	in := testInbox(1)
+	const welcome = "Welcome to wagw! An agent will be with you shortly."
+	admin := e2eAdminToken
+
+	ana := createAgent(t, p, "Ana Owner", nil) // an owner; stays offline
+	bruno := createAgent(t, p, "Bruno Support", nil)
+	carla := createAgent(t, p, "Carla Support", nil)
+	dora := createAgent(t, p, "Dora Flow", nil)
+	eli := createAgent(t, p, "Eli Flow", nil)
+	fia := createAgent(t, p, "Fia Manual", nil)
+	gus := createAgent(t, p, "Gus Manual", nil)
+	setPresence(t, p, bruno, "online")
+	setPresence(t, p, carla, "online")
+	support := createTeam(t, p, "Support", "round_robin", bruno, carla)
+	putInbox(t, p, in.pnid, obj{"name": "Main", "welcome_message": welcome, "first_responder_becomes_owner": false,
+		"routing": arr{
+			obj{"when": obj{"keyword": "vip"}, "assign": obj{"agent_ids": agentIDs(dora, eli)}},
+			obj{"when": obj{"keyword": "refund"}, "assign": obj{"team_id": support}},
+		}})
+
+	// Rule 2: the contact's owners are added when it opens a conversation,
+	// whatever their presence.
+	const k1 = "31620000001"
+	k1ID := reactOnce(t, p, in, k1)
+	var owners struct {
+		ContactID int64   `json:"contact_id"`
+		OwnerIDs  []int64 `json:"owner_ids"`
+	}
+	apiMust(t, p, http.StatusOK, http.MethodPut, fmt.Sprintf("/v1/contacts/%d/owners", k1ID), admin, obj{"agent_ids": agentIDs(ana)}, &owners)
+	if owners.ContactID != k1ID || !slices.Equal(owners.OwnerIDs, agentIDs(ana)) {
+		t.Errorf("PUT owners answered %+v, want contact %d with owner %d", owners, k1ID, ana.ID)
+	}
+	sayText(t, p, in, k1, "hello, is anyone there?")
+	c1 := openConv(t, p, in, k1, "k1 opens a conversation with its owner assigned", hasAssignees)
+	expectAssignees(t, "owner on open", c1, asg(ana, "owner"))
+	if c1.TeamID != nil || c1.Queued {
+		t.Errorf("owner-only conversation: team %v, queued %v; want no team, not queued", c1.TeamID, c1.Queued)
+	}
+	d := lastDecision(t, p, c1.ID)
+	if !strings.Contains(d.Rule, "default_assignees") || !strings.Contains(d.Summary, "welcome message queued") {
+		t.Errorf("open decision of c1: rule %q, summary %q; want default_assignees and a queued welcome", d.Rule, d.Summary)
+	}
+	wantReason(t, "owner on open", d, "owner", ana.ID, "Ana Owner", "not gated on presence")
+	wantReason(t, "owner on open", d, "welcome", 0)
+
+	// Rule 3: manual add keeps the owner; manual replace keeps the owner and
+	// removes the earlier manual assignee; both bypass presence and warn.
+	var ans commandAnswer
+	assignees := fmt.Sprintf("/v1/conversations/%d/assignees", c1.ID)
+	apiMust(t, p, http.StatusOK, http.MethodPost, assignees, admin, obj{"agent_ids": agentIDs(fia), "mode": "add"}, &ans)
+	expectAssignees(t, "manual add (answer)", ans.Conversation, asg(ana, "owner"), asg(fia, "manual"))
+	if ans.Decision.Rule != "manual" || len(ans.Decision.Warnings) == 0 || !strings.Contains(strings.Join(ans.Decision.Warnings, " "), "Fia Manual") {
+		t.Errorf("manual add of an offline agent: decision %+v; want rule manual with a warning naming Fia Manual", ans.Decision)
+	}
+	expectAssignees(t, "manual add (GET)", getConv(t, p, c1.ID), asg(ana, "owner"), asg(fia, "manual"))
+	ans = commandAnswer{}
+	apiMust(t, p, http.StatusOK, http.MethodPost, assignees, admin, obj{"agent_ids": agentIDs(gus), "mode": "replace"}, &ans)
+	expectAssignees(t, "manual replace", ans.Conversation, asg(ana, "owner"), asg(gus, "manual"))
+	d = lastDecision(t, p, c1.ID)
+	wantReason(t, "manual replace", d, "kept", ana.ID, "Ana Owner", "owner")
+	wantReason(t, "manual replace", d, "removed", fia.ID, "Fia Manual")
+	wantReason(t, "manual replace", d, "added", gus.ID, "Gus Manual")
+
+	// Unassign is the only way an owner leaves; the contact keeps its owner.
+	ans = commandAnswer{}
+	apiMust(t, p, http.StatusOK, http.MethodDelete, fmt.Sprintf("%s/%d", assignees, ana.ID), admin, nil, &ans)
+	expectAssignees(t, "unassign the owner", ans.Conversation, asg(gus, "manual"))
+	wantReason(t, "unassign the owner", lastDecision(t, p, c1.ID), "removed", ana.ID, "Ana Owner", "unassigned")
+	var ct contactJSON
+	apiMust(t, p, http.StatusOK, http.MethodGet, fmt.Sprintf("/v1/contacts/%d", k1ID), admin, nil, &ct)
+	if !slices.Equal(ct.OwnerIDs, agentIDs(ana)) {
+		t.Errorf("after unassigning the owner from a conversation the contact's owners are %v, want [%d]", ct.OwnerIDs, ana.ID)
+	}
+
+	// Resolve closes it and frees the assignees' counts; later writes are 409.
+	apiMust(t, p, http.StatusOK, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/resolve", c1.ID), admin, nil, nil)
+	if c := getConv(t, p, c1.ID); c.Status != "resolved" {
+		t.Errorf("after resolve conversation %d is %q", c1.ID, c.Status)
+	}
+	wantReason(t, "resolve", lastDecision(t, p, c1.ID), "resolved", 0)
+	if a := getAgent(t, p, gus.ID); a.OpenCount != 0 {
+		t.Errorf("Gus has %d open conversations after his only one was resolved", a.OpenCount)
+	}
+	wantError(t, "assign on a resolved conversation", apiDo(t, p, http.MethodPost, assignees, admin, obj{"agent_ids": agentIDs(fia)}, nil),
+		http.StatusConflict, "conversation_resolved")
+
+	// Rule 4: a routing rule naming users is a flow step: flow users ∪ owners.
+	sayText(t, p, in, k1, "I am a VIP customer")
+	c2 := openConv(t, p, in, k1, "k1's second conversation is assigned", hasAssignees)
+	if c2.ID == c1.ID {
+		t.Fatalf("the message after resolve did not open a new conversation")
+	}
+	expectAssignees(t, "flow step with owner", c2, asg(ana, "owner"), asg(dora, "flow"), asg(eli, "flow"))
+	d = lastDecision(t, p, c2.ID)
+	if !strings.Contains(d.Rule, "default_assignees") || !strings.Contains(d.Rule, "routing:1") {
+		t.Errorf("flow decision rule %q, want default_assignees then routing:1", d.Rule)
+	}
+	wantReason(t, "flow step", d, "rule_matched", 0, "Routing rule 1 matched")
+	wantReason(t, "flow step", d, "added", dora.ID, "Dora Flow", "automation")
+	sayText(t, p, in, k1, "one more message in the same conversation")
+	pollUntil(t, 10*time.Second, 10*time.Millisecond, "second message of c2 stored", func() (bool, string) {
+		var m struct {
+			Messages []json.RawMessage `json:"messages"`
+		}
+		p.api(t, fmt.Sprintf("/v1/conversations/%d/messages", c2.ID), &m)
+		return len(m.Messages) >= 2, fmt.Sprintf("%d messages", len(m.Messages))
+	})
+
+	// Rules 7 and 8: a keyword routes to the round-robin team; members take
+	// turns in member order.
+	var rrConvs []int64
+	for i, want := range []agentOutJSON{bruno, carla, bruno, carla} {
+		k := fmt.Sprintf("316200001%02d", i)
+		sayText(t, p, in, k, "I want a REFUND please")
+		c := openConv(t, p, in, k, "refund conversation is assigned by round robin", hasAssignees)
+		rrConvs = append(rrConvs, c.ID)
+		expectAssignees(t, fmt.Sprintf("round robin #%d", i+1), c, asg(want, "round_robin"))
+		if c.TeamID == nil || *c.TeamID != support {
+			t.Errorf("refund conversation %d has team %v, want %d", c.ID, c.TeamID, support)
+		}
+		d := lastDecision(t, p, c.ID)
+		if !strings.Contains(d.Rule, "routing:2") || !strings.Contains(d.Rule, "round_robin") {
+			t.Errorf("round robin decision rule %q, want routing:2 and round_robin", d.Rule)
+		}
+		wantReason(t, "round robin", d, "chosen", want.ID, want.Name, "round robin", "team Support")
+	}
+
+	// Rule 4, team step: an owner who is an online member satisfies it.
+	const k5 = "31620000200"
+	k5ID := reactOnce(t, p, in, k5)
+	apiMust(t, p, http.StatusOK, http.MethodPut, fmt.Sprintf("/v1/contacts/%d/owners", k5ID), admin, obj{"agent_ids": agentIDs(carla)}, nil)
+	sayText(t, p, in, k5, "refund")
+	c5 := openConv(t, p, in, k5, "refund conversation of a contact owned by a member", hasAssignees)
+	expectAssignees(t, "owner satisfies the team step", c5, asg(carla, "owner"))
+	wantReason(t, "owner satisfies the team step", lastDecision(t, p, c5.ID), "team_satisfied", carla.ID, "Carla Support")
+
+	// Rule 6: no rule matches and no default: pick-and-assign; the first
+	// claim wins, a second is 409, the winner claiming again changes nothing.
+	const k6 = "31620000300"
+	sayText(t, p, in, k6, "hello there")
+	c6 := openConv(t, p, in, k6, "k6 opens a conversation", nil)
+	if len(c6.Assignees) != 0 || c6.TeamID != nil || c6.Queued {
+		t.Errorf("pick-and-assign conversation: %+v, want unassigned, no team, not queued", c6)
+	}
+	d = lastDecision(t, p, c6.ID)
+	if d.Rule != "pick_and_assign" {
+		t.Errorf("pick-and-assign decision rule %q", d.Rule)
+	}
+	wantReason(t, "pick-and-assign", d, "awaiting_claim", 0, "claims")
+	var unassigned struct {
+		Conversations []convJSON `json:"conversations"`
+	}
+	apiMust(t, p, http.StatusOK, http.MethodGet, "/v1/conversations?unassigned=true&status=open&limit=1000", admin, nil, &unassigned)
+	if !slices.ContainsFunc(unassigned.Conversations, func(c convJSON) bool { return c.ID == c6.ID }) {
+		t.Errorf("GET /v1/conversations?unassigned=true does not list %d", c6.ID)
+	}
+	claim := fmt.Sprintf("/v1/conversations/%d/claim", c6.ID)
+	ans = commandAnswer{}
+	apiMust(t, p, http.StatusOK, http.MethodPost, claim, bruno.Token, nil, &ans)
+	expectAssignees(t, "claim", ans.Conversation, asg(bruno, "claim"))
+	wantError(t, "second claim", apiDo(t, p, http.MethodPost, claim, carla.Token, nil, nil), http.StatusConflict, "already_claimed")
+	apiMust(t, p, http.StatusOK, http.MethodPost, claim, bruno.Token, nil, nil)
+	expectAssignees(t, "after a refused claim", getConv(t, p, c6.ID), asg(bruno, "claim"))
+	wantReason(t, "claim", getDecisions(t, p, c6.ID)[1], "claimed", bruno.ID, "Bruno Support")
+
+	// Rule 11: no welcome when the opening message is older than 10 min.
+	const k7 = "31620000400"
+	p.webhook(t, in.webhookBody(inText{waID: k7, text: "hello from an hour ago", wamid: nextWAMID("old"), at: time.Now().Add(-time.Hour)}))
+	c7 := openConv(t, p, in, k7, "k7 (stale message) opens a conversation", nil)
+	d = lastDecision(t, p, c7.ID)
+	wantReason(t, "stale opening message", d, "welcome_stale", 0, "old")
+	if _, ok := d.reason("welcome", 0); ok {
+		t.Errorf("a welcome was queued for a message an hour old")
+	}
+
+	// Idempotency-Key: the same request twice is applied once and answers
+	// the same; the same key with another body is 422.
+	// A burst of messages opening a conversation, redelivered by Meta:
+	// one conversation, one decision, one welcome.
+	const k8 = "31620000500"
+	burst := in.webhookBody(inText{waID: k8, text: "hello", wamid: nextWAMID("burst")},
+		inText{waID: k8, text: "anyone?", wamid: nextWAMID("burst")}, inText{waID: k8, text: "hello??", wamid: nextWAMID("burst")})
+	p.webhook(t, burst)
+	p.webhook(t, burst)
+	c8 := openConv(t, p, in, k8, "k8 opens a conversation", nil)
+	pollUntil(t, 10*time.Second, 10*time.Millisecond, "k8's burst stored", func() (bool, string) {
+		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE conversation_id = $1 AND direction = 'in'`, c8.ID)
+		return n == 3, fmt.Sprintf("%d of 3 messages", n)
+	})
+	p.webhook(t, burst)                          // a redelivery after everything was applied,
+	sayText(t, p, in, k8, "and a later message") // then one that the partition applies after it
+	pollUntil(t, 10*time.Second, 10*time.Millisecond, "k8's later message stored", func() (bool, string) {
+		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE conversation_id = $1 AND direction = 'in'`, c8.ID)
+		return n == 4, fmt.Sprintf("%d of 4 messages", n)
+	})
+	if n := sqlCount(t, conn, `SELECT count(*) FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE ct.wa_id = $1`, k8); n != 1 {
+		t.Errorf("a burst and its redeliveries opened %d conversations", n)
+	}
+	path8 := fmt.Sprintf("/v1/conversations/%d/assignees", c8.ID)
+	key := map[string]string{"Idempotency-Key": "assign-c8-fia"}
+	r1 := apiDo(t, p, http.MethodPost, path8, admin, obj{"agent_ids": agentIDs(fia), "mode": "replace"}, key)
+	r2 := apiDo(t, p, http.MethodPost, path8, admin, obj{"agent_ids": agentIDs(fia), "mode": "replace"}, key)
+	if r1.Status != http.StatusOK || r2.Status != http.StatusOK || !bytes.Equal(r1.Body, r2.Body) {
+		t.Errorf("same Idempotency-Key twice: %s then %s; want the same 200 answer", r1, r2)
+	}
+	if r2.Header.Get("Idempotent-Replayed") != "true" || r1.Header.Get("X-Command-Id") != r2.Header.Get("X-Command-Id") {
+		t.Errorf("the repeat is not marked as replayed of the same command: headers %v then %v", r1.Header, r2.Header)
+	}
+	wantError(t, "same Idempotency-Key, another body",
+		apiDo(t, p, http.MethodPost, path8, admin, obj{"agent_ids": agentIDs(gus), "mode": "replace"}, key),
+		http.StatusUnprocessableEntity, "idempotency_key_reused")
+	ds8 := getDecisions(t, p, c8.ID)
+	if n := len(ds8); n != 2 { // the open and one manual assignment
+		t.Errorf("conversation %d has %d decisions after an idempotent repeat, want 2:%s", c8.ID, n, dumpDecisions(ds8))
+	}
+	expectAssignees(t, "after the idempotent repeat", getConv(t, p, c8.ID), asg(fia, "manual"))
+
+	// The same key sent three times at once: one command, one answer.
+	same := make([]apiResp, 3)
+	sameErr := make([]error, 3)
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i := range same {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			same[i], sameErr[i] = apiCall(p.base, http.MethodPost, path8, admin, obj{"agent_ids": agentIDs(gus), "mode": "add"},
+				map[string]string{"Idempotency-Key": "assign-c8-gus-at-once"})
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	for i := range same {
+		if sameErr[i] != nil || same[i].Status != http.StatusOK || !bytes.Equal(same[i].Body, same[0].Body) {
+			t.Errorf("same Idempotency-Key three times at once: answer %d is %v %s; want the same 200 as %s", i, sameErr[i], same[i], same[0])
+		}
+	}
+	if ds := getDecisions(t, p, c8.ID); len(ds) != 3 {
+		t.Errorf("three requests at once with one Idempotency-Key made %d decisions, want 1:%s", len(ds)-2, dumpDecisions(ds))
+	}
+
+	// Error codes, each as JSON with a stable code and a message.
+	errs := []struct {
+		what         string
+		method, path string
+		token        string
+		body         any
+		status       int
+		code         string
+	}{
+		{"unknown JSON field", "POST", path8, admin, `{"agent_ids":[1],"colour":"red"}`, 400, "bad_json"},
+		{"bad mode", "POST", path8, admin, obj{"agent_ids": agentIDs(gus), "mode": "sideways"}, 400, "bad_mode"},
+		{"nothing to assign", "POST", path8, admin, obj{}, 400, "nothing_to_assign"},
+		{"non-numeric id", "POST", "/v1/conversations/abc/assignees", admin, obj{"agent_ids": agentIDs(gus)}, 400, "bad_id"},
+		{"claim as the admin without agent_id", "POST", fmt.Sprintf("/v1/conversations/%d/claim", c8.ID), admin, nil, 400, "agent_required"},
+		{"no token", "POST", path8, "", obj{"agent_ids": agentIDs(gus)}, 401, "unauthorized"},
+		{"unknown token", "POST", path8, "not-a-token", obj{"agent_ids": agentIDs(gus)}, 401, "unauthorized"},
+		{"agent sets owners", "PUT", fmt.Sprintf("/v1/contacts/%d/owners", k1ID), bruno.Token, obj{"agent_ids": agentIDs(bruno)}, 403, "forbidden"},
+		{"agent sets another's presence", "PUT", fmt.Sprintf("/v1/agents/%d/presence", carla.ID), bruno.Token, obj{"status": "offline"}, 403, "forbidden"},
+		{"agent claims for another", "POST", fmt.Sprintf("/v1/conversations/%d/claim", c8.ID), bruno.Token, obj{"agent_id": carla.ID}, 403, "forbidden"},
+		{"agent creates an agent", "POST", "/v1/agents", bruno.Token, obj{"name": "X", "email": "x@example.com"}, 403, "forbidden"},
+		{"unknown conversation", "POST", "/v1/conversations/999999/assignees", admin, obj{"agent_ids": agentIDs(gus)}, 404, "not_found"},
+		{"decisions of an unknown conversation", "GET", "/v1/conversations/999999/decisions", admin, nil, 404, "not_found"},
+		{"owners of an unknown contact", "PUT", "/v1/contacts/999999/owners", admin, obj{"agent_ids": agentIDs(gus)}, 404, "not_found"},
+		{"unassign an unknown agent", "DELETE", path8 + "/999999", admin, nil, 404, "not_found"},
+		{"claim a claimed conversation", "POST", claim, carla.Token, nil, 409, "already_claimed"},
+		{"claim a conversation round robin assigned", "POST", fmt.Sprintf("/v1/conversations/%d/claim", rrConvs[0]), carla.Token, nil, 409, "already_claimed"},
+		{"agent not in the team", "POST", path8, admin, obj{"team_id": support, "agent_ids": agentIDs(fia)}, 422, "not_member"},
+		{"unknown agent", "POST", path8, admin, obj{"agent_ids": []int64{999999}}, 422, "invalid"},
+		{"unknown owner", "PUT", fmt.Sprintf("/v1/contacts/%d/owners", k1ID), admin, obj{"agent_ids": []int64{999999}}, 422, "unknown_agent"},
+		{"unknown presence", "PUT", fmt.Sprintf("/v1/agents/%d/presence", bruno.ID), bruno.Token, obj{"status": "busy"}, 422, "invalid_presence"},
+	}
+	for _, e := range errs {
+		wantError(t, e.what+": "+e.method+" "+e.path, apiDo(t, p, e.method, e.path, e.token, e.body, nil), e.status, e.code)
+	}
+	expectAssignees(t, "after the refused writes", getConv(t, p, c8.ID), asg(fia, "manual"), asg(gus, "manual"))
+
+	// A deactivated agent's token is refused, and they can't be assigned.
+	apiMust(t, p, http.StatusOK, http.MethodPatch, fmt.Sprintf("/v1/agents/%d", eli.ID), admin, obj{"active": false}, nil)
+	wantError(t, "deactivated agent's token", apiDo(t, p, http.MethodGet, "/v1/conversations", eli.Token, nil, nil), http.StatusForbidden, "agent_deactivated")
+	wantError(t, "assign a deactivated agent", apiDo(t, p, http.MethodPost, path8, admin, obj{"agent_ids": agentIDs(eli)}, nil), http.StatusUnprocessableEntity, "invalid")
+
+	// Filters: by assignee and by team.
+	var list struct {
+		Conversations []convJSON `json:"conversations"`
+	}
+	apiMust(t, p, http.StatusOK, http.MethodGet, fmt.Sprintf("/v1/conversations?assignee=%d&limit=1000", bruno.ID), admin, nil, &list)
+	var got []int64
+	for _, c := range list.Conversations {
+		got = append(got, c.ID)
+	}
+	if want := []int64{rrConvs[0], rrConvs[2], c6.ID}; !slices.Equal(got, want) {
+		t.Errorf("GET /v1/conversations?assignee=Bruno lists %v, want %v", got, want)
+	}
+	apiMust(t, p, http.StatusOK, http.MethodGet, fmt.Sprintf("/v1/conversations?team_id=%d&limit=1000", support), admin, nil, &list)
+	if n := len(list.Conversations); n != len(rrConvs)+1 {
+		t.Errorf("GET /v1/conversations?team_id=Support lists %d conversations, want %d", n, len(rrConvs)+1)
+	}
+
+	// Rule 3: a manual assignment naming only a team runs its strategy:
+	// round robin continues after Carla with Bruno.
+	ans = commandAnswer{}
+	apiMust(t, p, http.StatusOK, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/assignees", c7.ID), admin, obj{"team_id": support}, &ans)
+	expectAssignees(t, "manual assignment of a team", ans.Conversation, asg(bruno, "round_robin"))
+	if ans.Conversation.TeamID == nil || *ans.Conversation.TeamID != support || !strings.Contains(ans.Decision.Rule, "round_robin") {
+		t.Errorf("manual team assignment: team %v, rule %q; want team %d and round_robin", ans.Conversation.TeamID, ans.Decision.Rule, support)
+	}
+
+	// Every decision of every conversation explains itself.
+	for _, id := range append([]int64{c1.ID, c2.ID, c5.ID, c6.ID, c7.ID, c8.ID}, rrConvs...) {
+		checkExplained(t, fmt.Sprintf("conversation %d", id), getDecisions(t, p, id))
+	}
+
+	// Rule 11: one welcome per conversation the contact opened (not for
+	// the stale one), delivered through the Cloud API simulator.
+	var wantWelcome = map[string]int{k1: 2, k5: 1, k6: 1, k8: 1}
+	for i := range rrConvs {
+		wantWelcome[fmt.Sprintf("316200001%02d", i)] = 1
+	}
+	rows := sqlCount(t, conn, `SELECT count(*) FROM outbox WHERE kind = 'welcome'`)
+	if total := 2 + 1 + 1 + 1 + len(rrConvs); rows != total {
+		t.Errorf("%d welcome rows in the outbox, want %d (one per fresh conversation)", rows, total)
+	}
+	if n := sqlCount(t, conn, `SELECT count(*) FROM outbox WHERE kind = 'welcome' AND conversation_id = $1`, c7.ID); n != 0 {
+		t.Errorf("the stale conversation has %d welcome rows", n)
+	}
+	pollUntil(t, 15*time.Second, 50*time.Millisecond, "the Cloud API simulator received every welcome", func() (bool, string) {
+		r, err := apiCall(sim, http.MethodGet, "/_sim/messages?phone_number_id="+in.pnid, "", nil, nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		var out struct {
+			Messages []struct {
+				To   string `json:"to"`
+				Type string `json:"type"`
+				Text string `json:"text"`
+			} `json:"messages"`
+		}
+		json.Unmarshal(r.Body, &out)
+		got := map[string]int{}
+		for _, m := range out.Messages {
+			if m.Type == "text" && m.Text == welcome {
+				got[m.To]++
+			}
+		}
+		return fmt.Sprint(got) == fmt.Sprint(wantWelcome), fmt.Sprintf("welcomes by recipient %v, want %v", got, wantWelcome)
+	})
+	p.running(t)
+}
+
+// TestAssignCommandAcceptedThenPolled: when the consumer's result does
+// not come within WAGW_COMMAND_WAIT the API answers 202 with where to
+// poll; GET /v1/commands/{id} then gives the result, and repeating the
+// request with its Idempotency-Key answers with that result.
+func TestAssignCommandAcceptedThenPolled(t *testing.T) {
+	t.Parallel()
+	dsn, _ := newTestDB(t)
+	env := serveEnv(t, dsn)
+	env["WAGW_COMMAND_WAIT"] = "1ms"
+	p := startServe(t, env)
+	in := testInbox(2)
+	putInbox(t, p, in.pnid, obj{"name": "Polling"})
+	agent := createAgent(t, p, "Polly Agent", nil)
+	const k = "31630000001"
+	sayText(t, p, in, k, "hello")
+	c := openConv(t, p, in, k, "conversation opens", nil)
+
+	path := fmt.Sprintf("/v1/conversations/%d/assignees", c.ID)
+	var r apiResp
+	var hdr map[string]string
+	for attempt := 1; attempt <= 5; attempt++ {
+		hdr = map[string]string{"Idempotency-Key": fmt.Sprintf("poll-%d", attempt)}
+		r = apiDo(t, p, http.MethodPost, path, e2eAdminToken, obj{"agent_ids": agentIDs(agent), "mode": "add"}, hdr)
+		if r.Status == http.StatusAccepted {
+			break
+		}
+		t.Logf("attempt %d answered %d within 1 ms; trying again", attempt, r.Status)
+	}
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("POST %s with WAGW_COMMAND_WAIT=1ms = %s, want 202", path, r)
+	}
+	var acc struct {
+		CommandID string `json:"command_id"`
+		Status    string `json:"status"`
+		Poll      string `json:"poll"`
+	}
+	if err := json.Unmarshal(r.Body, &acc); err != nil || acc.CommandID == "" || acc.Status != "pending" ||
+		acc.Poll != "/v1/commands/"+acc.CommandID || r.Header.Get("Location") != acc.Poll {
+		t.Fatalf("202 answer %s (Location %q): want command_id, status pending, poll /v1/commands/{id} and the same Location", r, r.Header.Get("Location"))
+	}
+	var done struct {
+		Status     string        `json:"status"`
+		HTTPStatus int           `json:"http_status"`
+		Result     commandAnswer `json:"result"`
+	}
+	pollUntil(t, 10*time.Second, 10*time.Millisecond, "GET "+acc.Poll+" is done", func() (bool, string) {
+		g := apiDo(t, p, http.MethodGet, acc.Poll, agent.Token, nil, nil)
+		if g.Status == http.StatusOK {
+			json.Unmarshal(g.Body, &done)
+		}
+		return g.Status == http.StatusOK && done.Status == "done", g.String()
+	})
+	if done.HTTPStatus != http.StatusOK {
+		t.Errorf("command result http_status %d, want 200", done.HTTPStatus)
+	}
+	expectAssignees(t, "polled result", done.Result.Conversation, asg(agent, "manual"))
+	expectAssignees(t, "GET after the poll", getConv(t, p, c.ID), asg(agent, "manual"))
+
+	again := apiDo(t, p, http.MethodPost, path, e2eAdminToken, obj{"agent_ids": agentIDs(agent), "mode": "add"}, hdr)
+	var replay commandAnswer
+	if again.Status != http.StatusOK || json.Unmarshal(again.Body, &replay) != nil || again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("repeat with the Idempotency-Key of a finished command = %s, want the stored 200 result", again)
+	} else {
+		expectAssignees(t, "replayed result", replay.Conversation, asg(agent, "manual"))
+	}
+	if g := apiDo(t, p, http.MethodGet, "/v1/commands/cmd_never_sent", e2eAdminToken, nil, nil); g.Status != http.StatusAccepted {
+		t.Errorf("GET /v1/commands for an unknown id = %s, want 202 pending", g)
+	}
+}
+
+// ---------------------------------------------------------------- fairness
+
+// TestFairnessTwoConsumers runs serve (2 consumer workers) and a second
+// `wagw consumer` process (2 more) in one group over 8 partitions, then
+// opens 1,000 conversations from distinct contacts at once into a
+// round-robin team of 5 online agents: each gets 200 ± 1, and the team's
+// decisions, in the order the team lock serialised them, rotate through
+// the members. Then least_open with uneven starting loads: replaying the
+// team's decisions in order from the starting counts, every pick is a
+// member with the fewest open conversations at that moment (ties to the
+// least recently assigned), and each decision saw the exact count.
+func TestFairnessTwoConsumers(t *testing.T) {
+	t.Parallel()
+	dsn, conn := newTestDB(t)
+	env := serveEnv(t, dsn)
+	env["KAFKA_PARTITIONS"] = "8"
+	env["WAGW_CONSUMER_WORKERS"] = "2"
+	p := startServe(t, env)
+	brokerAddr := env["KAFKA_EMBEDDED_ADDR"]
+
+	cenv := map[string]string{"KAFKA_BROKERS": brokerAddr, "DATABASE_URL": dsn, "WAGW_CONSUMER_WORKERS": "2",
+		"KAFKA_PARTITIONS": "8", "WAGW_LOG_LEVEL": "warn"}
+	ctx, cancel := context.WithCancel(context.Background())
+	cdone := make(chan error, 1)
+	cout := &lockedBuffer{}
+	go func() { cdone <- run(ctx, []string{"consumer"}, func(k string) string { return cenv[k] }, cout) }()
+	cexited := false
+	t.Cleanup(func() {
+		if cexited {
+			return
+		}
+		cancel()
+		select {
+		case err := <-cdone:
+			if err != nil {
+				t.Errorf("second consumer returned %v on shutdown", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("second consumer did not stop within 15 s")
+		}
+	})
+	consumerRunning := func() {
+		select {
+		case err := <-cdone:
+			cexited = true
+			t.Fatalf("second consumer exited: %v\noutput:\n%s", err, cout)
+		default:
+		}
+	}
+	pollUntil(t, 30*time.Second, 100*time.Millisecond, "the group has both processes' 4 members sharing the 8 partitions", func() (bool, string) {
+		consumerRunning()
+		m, n, err := groupMembers(brokerAddr, "wagw")
+		return err == nil && m == 4 && n == 8, fmt.Sprintf("%d members, %d partitions assigned, err %v", m, n, err)
+	})
+
+	// Round robin: 1,000 contacts, 10 POSTs of 100 messages sent at once.
+	rr := make([]agentOutJSON, 5)
+	for i := range rr {
+		rr[i] = createAgent(t, p, fmt.Sprintf("Robin %d", i+1), nil)
+		setPresence(t, p, rr[i], "online")
+	}
+	rrTeam := createTeam(t, p, "Fair Robin", "round_robin", rr...)
+	rrIn := testInbox(10)
+	putInbox(t, p, rrIn.pnid, obj{"name": "Fair RR", "default_assign": obj{"team_id": rrTeam}})
+	const total, posts = 1000, 10
+	start := time.Now()
+	sendAtOnce(t, p, rrIn, "3170", total, posts, func(i int) string { return fmt.Sprintf("hello %d", i) })
+	pollUntil(t, 45*time.Second, 100*time.Millisecond, "1,000 round-robin conversations assigned", func() (bool, string) {
+		consumerRunning()
+		p.running(t)
+		n := sqlCount(t, conn, `SELECT count(DISTINCT a.conversation_id) FROM conversation_assignees a
+			JOIN conversations c ON c.id = a.conversation_id WHERE c.inbox = $1`, rrIn.pnid)
+		return n == total, fmt.Sprintf("%d of %d assigned", n, total)
+	})
+	t.Logf("1,000 conversations opened and assigned by round robin in %v", time.Since(start).Round(time.Millisecond))
+	if n := sqlCount(t, conn, `SELECT count(*) FROM conversations WHERE inbox = $1`, rrIn.pnid); n != total {
+		t.Errorf("%d conversations on the round-robin bizNumber, want %d", n, total)
+	}
+	if n := sqlCount(t, conn, `SELECT count(*) FROM (SELECT a.conversation_id FROM conversation_assignees a
+		JOIN conversations c ON c.id = a.conversation_id WHERE c.inbox = $1 GROUP BY 1 HAVING count(*) <> 1) x`, rrIn.pnid); n != 0 {
+		t.Errorf("%d round-robin conversations have more than one assignee", n)
+	}
+	var per []string
+	for _, a := range rr {
+		var list struct {
+			Conversations []convJSON `json:"conversations"`
+		}
+		apiMust(t, p, http.StatusOK, http.MethodGet, fmt.Sprintf("/v1/conversations?assignee=%d&team_id=%d&limit=1000", a.ID, rrTeam), e2eAdminToken, nil, &list)
+		n := len(list.Conversations)
+		per = append(per, fmt.Sprintf("%s: %d", a.Name, n))
+		if n < total/len(rr)-1 || n > total/len(rr)+1 {
+			t.Errorf("%s got %d of %d round-robin conversations, want %d ± 1", a.Name, n, total, total/len(rr))
+		}
+		if got := getAgent(t, p, a.ID).OpenCount; got != n {
+			t.Errorf("%s: open_count %d, but %d open conversations are assigned", a.Name, got, n)
+		}
+	}
+	t.Logf("round robin shares: %s", strings.Join(per, ", "))
+	var chosen []int64
+	if err := conn.Select(&chosen, `SELECT (d.decision->'chosen'->>0)::bigint FROM decisions d
+		JOIN conversations c ON c.id = d.conversation_id WHERE c.inbox = $1 ORDER BY d.id`, rrIn.pnid); err != nil {
+		t.Fatal(err)
+	}
+	if len(chosen) != total {
+		t.Errorf("%d round-robin decisions, want %d", len(chosen), total)
+	}
+	for i, id := range chosen {
+		if want := rr[i%len(rr)].ID; id != want {
+			t.Errorf("round-robin decision %d (in team-lock order) picked agent %d, want %d: the rotation broke", i+1, id, want)
+			break
+		}
+	}
+
+	// least_open: starting loads 0, 3, 6, 10 and 15 open conversations,
+	// given by flow steps of another inbox (no team, so no round-robin
+	// history), then 100 conversations at once.
+	lo := make([]agentOutJSON, 5)
+	loads := []int{0, 3, 6, 10, 15}
+	words := []string{"alpha", "bravo", "charlie", "delta", "echo"}
+	var routing arr
+	for i := range lo {
+		lo[i] = createAgent(t, p, fmt.Sprintf("Lea %d", i+1), nil)
+		setPresence(t, p, lo[i], "online")
+		routing = append(routing, obj{"when": obj{"keyword": words[i]}, "assign": obj{"agent_ids": agentIDs(lo[i])}})
+	}
+	loadIn := testInbox(11)
+	putInbox(t, p, loadIn.pnid, obj{"name": "Fair loads", "routing": routing})
+	var loadMsgs []inText
+	for i, n := range loads {
+		for j := 0; j < n; j++ {
+			loadMsgs = append(loadMsgs, inText{waID: fmt.Sprintf("3171%02d%05d", i, j), text: "about " + words[i], wamid: nextWAMID("load")})
+		}
+	}
+	p.webhook(t, loadIn.webhookBody(loadMsgs...))
+	pollUntil(t, 20*time.Second, 50*time.Millisecond, "starting loads applied", func() (bool, string) {
+		var got []int
+		for _, a := range lo {
+			got = append(got, getAgent(t, p, a.ID).OpenCount)
+		}
+		return slices.Equal(got, loads), fmt.Sprintf("open counts %v, want %v", got, loads)
+	})
+	loTeam := createTeam(t, p, "Fair Least Open", "least_open", lo...)
+	loIn := testInbox(12)
+	putInbox(t, p, loIn.pnid, obj{"name": "Fair LO", "default_assign": obj{"team_id": loTeam}})
+	const loTotal = 100
+	sendAtOnce(t, p, loIn, "3172", loTotal, 4, func(i int) string { return fmt.Sprintf("question %d", i) })
+	var loConvs struct {
+		Conversations []convJSON `json:"conversations"`
+	}
+	pollUntil(t, 30*time.Second, 50*time.Millisecond, "100 least-open conversations assigned", func() (bool, string) {
+		consumerRunning()
+		apiMust(t, p, http.StatusOK, http.MethodGet, fmt.Sprintf("/v1/conversations?team_id=%d&limit=1000", loTeam), e2eAdminToken, nil, &loConvs)
+		n := 0
+		for _, c := range loConvs.Conversations {
+			if len(c.Assignees) > 0 {
+				n++
+			}
+		}
+		return n == loTotal, fmt.Sprintf("%d of %d assigned", n, loTotal)
+	})
+	var all []decisionJSON
+	for _, c := range loConvs.Conversations {
+		all = append(all, getDecisions(t, p, c.ID)...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	if len(all) != loTotal {
+		t.Fatalf("%d least-open decisions, want %d", len(all), loTotal)
+	}
+	checkExplained(t, "least-open decisions", all)
+	counts := map[int64]int{}
+	lastPick := map[int64]int{} // decision index of the team's last pick; -1: never
+	position := map[int64]int{}
+	for i, a := range lo {
+		counts[a.ID], lastPick[a.ID], position[a.ID] = loads[i], -1, i
+	}
+	openRe := regexp.MustCompile(`: (\d+) open conversations?`)
+	for i, d := range all {
+		r, ok := d.reason("chosen", 0)
+		if !ok {
+			t.Fatalf("least-open decision %d picked nobody:%s", i+1, dumpDecisions([]decisionJSON{d}))
+		}
+		best := lo[0].ID
+		for _, a := range lo[1:] {
+			x, b := a.ID, best
+			if counts[x] < counts[b] || (counts[x] == counts[b] && (lastPick[x] < lastPick[b] ||
+				(lastPick[x] == lastPick[b] && position[x] < position[b]))) {
+				best = x
+			}
+		}
+		if counts[r.AgentID] > counts[best] {
+			t.Fatalf("least-open decision %d (#%d) picked agent %d with %d open conversations while agent %d had %d; counts then %v",
+				i+1, d.ID, r.AgentID, counts[r.AgentID], best, counts[best], counts)
+		}
+		if r.AgentID != best {
+			t.Errorf("least-open decision %d (#%d) picked agent %d; with ties going to the least recently assigned it should be %d (counts %v)",
+				i+1, d.ID, r.AgentID, best, counts)
+		}
+		m := openRe.FindStringSubmatch(r.Text)
+		if m == nil {
+			t.Errorf("least-open reason %q does not say how many open conversations the pick had", r.Text)
+		} else if n, _ := strconv.Atoi(m[1]); n != counts[r.AgentID] {
+			t.Errorf("least-open decision %d (#%d) saw %d open conversations for agent %d; replaying the log gives %d: counts were not exact",
+				i+1, d.ID, n, r.AgentID, counts[r.AgentID])
+		}
+		counts[r.AgentID]++
+		lastPick[r.AgentID] = i
+	}
+	var final []string
+	lowest, highest := 1<<30, 0
+	for _, a := range lo {
+		got := getAgent(t, p, a.ID).OpenCount
+		final = append(final, fmt.Sprintf("%s: %d", a.Name, got))
+		if got != counts[a.ID] {
+			t.Errorf("%s has open_count %d; replaying the decision log gives %d", a.Name, got, counts[a.ID])
+		}
+		lowest, highest = min(lowest, got), max(highest, got)
+	}
+	if highest-lowest > 1 {
+		t.Errorf("after least-open assignment the open counts differ by %d: %s", highest-lowest, strings.Join(final, ", "))
+	}
+	t.Logf("least-open final open counts: %s", strings.Join(final, ", "))
+	consumerRunning()
+	p.running(t)
+}
+
+// sendAtOnce opens n conversations from distinct contacts (wa_ids with the
+// prefix) on the inbox with `posts` webhooks sent concurrently.
+func sendAtOnce(t *testing.T, p *serveProc, in bizNumber, prefix string, n, posts int, text func(i int) string) {
+	t.Helper()
+	bodies := make([][]byte, posts)
+	for b := range bodies {
+		var msgs []inText
+		for i := b; i < n; i += posts {
+			msgs = append(msgs, inText{waID: fmt.Sprintf("%s%07d", prefix, i), text: text(i), wamid: nextWAMID("bulk")})
+		}
+		bodies[b] = in.webhookBody(msgs...)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, posts)
+	gate := make(chan struct{})
+	for i := range bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			errs[i] = postWebhook(p.base, bodies[i])
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("webhook %d of %d: %v", i+1, posts, err)
+		}
+	}
+}
+
+// ---------------------------------------------------------------- races
+
+// TestRacesFollowPartitionOrder fires conflicting writes for one contact
+// at the same instant and checks that the outcome is the one the order of
+// the contact's partition gives, and that the decision log says so.
+func TestRacesFollowPartitionOrder(t *testing.T) {
+	t.Parallel()
+	dsn, conn := newTestDB(t)
+	env := serveEnv(t, dsn)
+	p := startServe(t, env)
+	brokerAddr := env["KAFKA_EMBEDDED_ADDR"]
+	pick := testInbox(20) // no routing: pick-and-assign
+	putInbox(t, p, pick.pnid, obj{"name": "Race pick"})
+
+	// A manual assignment of the contact's open conversation and a new
+	// conversation of the same contact, opened at the same instant on
+	// another inbox whose least-open team has the same two agents: the
+	// manual assignment raises X's open count, so the new conversation goes
+	// to Y when the assignment came first in the partition and to X (the
+	// tie goes to member order) when the webhook came first.
+	t.Run("manual and automatic assignment", func(t *testing.T) {
+		orders := map[bool]int{}
+		// The first rounds send both at once; the later ones hold the
+		// webhook back a little, so that either may come first.
+		for round, delay := range []time.Duration{0, 0, 10 * time.Millisecond, 30 * time.Millisecond} {
+			x := createAgent(t, p, fmt.Sprintf("Xavi %d", round), nil)
+			y := createAgent(t, p, fmt.Sprintf("Yara %d", round), nil)
+			setPresence(t, p, x, "online")
+			setPresence(t, p, y, "online")
+			team := createTeam(t, p, fmt.Sprintf("Race LO %d", round), "least_open", x, y)
+			auto := testInbox(30 + round)
+			putInbox(t, p, auto.pnid, obj{"name": fmt.Sprintf("Race auto %d", round), "default_assign": obj{"team_id": team}})
+			k := fmt.Sprintf("3180000000%d", round)
+			sayText(t, p, pick, k, "first conversation")
+			c1 := openConv(t, p, pick, k, "first conversation opens", nil)
+
+			w := nextWAMID("race")
+			var ar apiResp
+			var aerr, werr error
+			var wg sync.WaitGroup
+			gate := make(chan struct{})
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				<-gate
+				ar, aerr = apiCall(p.base, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/assignees", c1.ID), e2eAdminToken,
+					obj{"agent_ids": agentIDs(x), "mode": "add"}, nil)
+			}()
+			go func() {
+				defer wg.Done()
+				<-gate
+				time.Sleep(delay)
+				werr = postWebhook(p.base, auto.webhookBody(inText{waID: k, text: "a new question", wamid: w}))
+			}()
+			close(gate)
+			wg.Wait()
+			if aerr != nil || werr != nil || ar.Status != http.StatusOK {
+				t.Fatalf("manual assignment %v %s; webhook %v", aerr, ar, werr)
+			}
+			cmdID := ar.Header.Get("X-Command-Id")
+			c2 := openConv(t, p, auto, k, "the new conversation is assigned", hasAssignees)
+			order := partitionOrder(t, brokerAddr, "wa.events", k)
+			ia, iw := indexOfString(order, cmdID), indexOfString(order, w)
+			if ia < 0 || iw < 0 {
+				t.Fatalf("partition of %s holds %v; want the command %s and the message %s", k, order, cmdID, w)
+			}
+			manualFirst := ia < iw
+			orders[manualFirst]++
+			want := x
+			if manualFirst {
+				want = y
+			}
+			expectAssignees(t, fmt.Sprintf("round %d (manual first: %v)", round, manualFirst), c2, asg(want, "least_open"))
+			expectAssignees(t, "manually assigned conversation", getConv(t, p, c1.ID), asg(x, "manual"))
+
+			var dm, da decisionJSON
+			for _, d := range getDecisions(t, p, c1.ID) {
+				if d.EventID == cmdID {
+					dm = d
+				}
+			}
+			for _, d := range getDecisions(t, p, c2.ID) {
+				if d.EventID == w {
+					da = d
+				}
+			}
+			if dm.ID == 0 || da.ID == 0 {
+				t.Fatalf("decision log lacks the manual (%d) or the automatic (%d) decision", dm.ID, da.ID)
+			}
+			if (dm.ID < da.ID) != manualFirst {
+				t.Errorf("round %d: partition order has the manual assignment first: %v, but the decision log has manual #%d and automatic #%d",
+					round, manualFirst, dm.ID, da.ID)
+			}
+			if manualFirst {
+				wantReason(t, "automatic after manual", da, "chosen", y.ID, y.Name, "0 open conversations", "fewest")
+			} else {
+				wantReason(t, "automatic before manual", da, "chosen", x.ID, x.Name, "0 open conversations", "Tied with "+y.Name)
+			}
+			checkExplained(t, "race decisions", []decisionJSON{dm, da})
+		}
+		t.Logf("orders seen: manual first %d times, automatic first %d times", orders[true], orders[false])
+	})
+
+	// The same conversation: it waits in the queue; its team's agent comes
+	// online (the drainer puts a drain command on the contact's partition)
+	// while an admin assigns it manually. Drain first: the agent is picked
+	// by round robin, then the manual assignee is added. Manual first: the
+	// conversation leaves the queue and a later drain changes nothing.
+	t.Run("manual assignment and queue drain", func(t *testing.T) {
+		orders := map[string]int{}
+		manual := createAgent(t, p, "Manuel Manual", nil)
+		// Round 0 sends both at once; the later ones hold the manual
+		// assignment back a little, so that the drain (which goes through
+		// Postgres NOTIFY and the drainer) can come first too.
+		for round, delay := range []time.Duration{0, 15 * time.Millisecond, 40 * time.Millisecond, 100 * time.Millisecond} {
+			r := createAgent(t, p, fmt.Sprintf("Rory Robin %d", round), nil)
+			team := createTeam(t, p, fmt.Sprintf("Race queue %d", round), "round_robin", r)
+			qin := testInbox(60 + round)
+			putInbox(t, p, qin.pnid, obj{"name": fmt.Sprintf("Race queue %d", round), "default_assign": obj{"team_id": team}})
+			k := fmt.Sprintf("3183000000%d", round)
+			sayText(t, p, qin, k, "waiting")
+			c := openConv(t, p, qin, k, "the conversation is queued", func(c convJSON) bool { return c.Queued })
+
+			var ar apiResp
+			var aerr, perr error
+			var wg sync.WaitGroup
+			gate := make(chan struct{})
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				<-gate
+				var pr apiResp
+				pr, perr = apiCall(p.base, http.MethodPut, fmt.Sprintf("/v1/agents/%d/presence", r.ID), r.Token, obj{"status": "online"}, nil)
+				if perr == nil && pr.Status != http.StatusOK {
+					perr = fmt.Errorf("presence: %s", pr)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				<-gate
+				time.Sleep(delay)
+				ar, aerr = apiCall(p.base, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/assignees", c.ID), e2eAdminToken,
+					obj{"agent_ids": agentIDs(manual), "mode": "add"}, nil)
+			}()
+			close(gate)
+			wg.Wait()
+			if aerr != nil || perr != nil || ar.Status != http.StatusOK {
+				t.Fatalf("manual assignment %v %s; presence %v", aerr, ar, perr)
+			}
+			cmdID := ar.Header.Get("X-Command-Id")
+			// A drain is published only while the conversation is queued, so
+			// none can start after the manual assignment was applied; give
+			// one in flight time to land and be applied.
+			time.Sleep(300 * time.Millisecond)
+			var order, drains []string
+			pollUntil(t, 10*time.Second, 20*time.Millisecond, "every drain command on the partition is applied", func() (bool, string) {
+				order = partitionOrder(t, brokerAddr, "wa.events", k)
+				drains = nil
+				for _, id := range order {
+					if strings.HasPrefix(id, fmt.Sprintf("drain:%d:", c.ID)) {
+						drains = append(drains, id)
+					}
+				}
+				applied := 0
+				for _, id := range drains {
+					applied += sqlCount(t, conn, `SELECT count(*) FROM command_results WHERE command_id = $1`, id)
+				}
+				return applied == len(drains), fmt.Sprintf("%d of drains %v applied", applied, drains)
+			})
+			im := indexOfString(order, cmdID)
+			if im < 0 {
+				t.Fatalf("the manual command %s is not on the partition %v", cmdID, order)
+			}
+			drainFirst := len(drains) > 0 && indexOfString(order, drains[0]) < im
+			after := getConv(t, p, c.ID)
+			ds := getDecisions(t, p, c.ID)
+			var events []string
+			for _, d := range ds[1:] {
+				events = append(events, d.EventID)
+			}
+			switch {
+			case drainFirst:
+				orders["drain first"]++
+				expectAssignees(t, "drain then manual", after, asg(r, "round_robin"), asg(manual, "manual"))
+				if len(ds) != 3 || ds[1].EventID != drains[0] || ds[2].EventID != cmdID {
+					t.Errorf("drain then manual: decisions after the open are %v, want [%s %s]:%s", events, drains[0], cmdID, dumpDecisions(ds))
+				} else {
+					wantReason(t, "drain then manual", ds[1], "chosen", r.ID, r.Name)
+				}
+			default:
+				orders["manual first"]++
+				expectAssignees(t, "manual then drain", after, asg(manual, "manual"))
+				if len(ds) != 2 || ds[1].EventID != cmdID {
+					t.Errorf("manual then drain: decisions after the open are %v, want [%s] (a later drain finds nothing queued):%s", events, cmdID, dumpDecisions(ds))
+				} else {
+					wantReason(t, "manual then drain", ds[1], "dequeued", 0, "assigned manually")
+				}
+			}
+			if after.Queued {
+				t.Errorf("conversation %d is still queued", c.ID)
+			}
+			checkExplained(t, "queue race", ds)
+			// Reset for the next round: Rory goes offline again.
+			setPresence(t, p, r, "offline")
+		}
+		t.Logf("orders seen: %v", orders)
+	})
+
+	// Two agents claim one conversation at once: the first claim in
+	// partition order wins, the other gets 409.
+	t.Run("two claims", func(t *testing.T) {
+		pa := createAgent(t, p, "Claire Claim", nil)
+		qa := createAgent(t, p, "Quentin Claim", nil)
+		for round := 0; round < 5; round++ {
+			k := fmt.Sprintf("3181000000%d", round)
+			sayText(t, p, pick, k, "who takes this?")
+			c := openConv(t, p, pick, k, "conversation opens", nil)
+			path := fmt.Sprintf("/v1/conversations/%d/claim", c.ID)
+			res := make([]apiResp, 2)
+			errs := make([]error, 2)
+			var wg sync.WaitGroup
+			gate := make(chan struct{})
+			for i, a := range []agentOutJSON{pa, qa} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-gate
+					res[i], errs[i] = apiCall(p.base, http.MethodPost, path, a.Token, nil, nil)
+				}()
+			}
+			close(gate)
+			wg.Wait()
+			if errs[0] != nil || errs[1] != nil {
+				t.Fatalf("claims: %v, %v", errs[0], errs[1])
+			}
+			win, lose := -1, -1
+			for i := range res {
+				switch {
+				case res[i].Status == http.StatusOK:
+					win = i
+				case res[i].Status == http.StatusConflict && res[i].errorCode() == "already_claimed":
+					lose = i
+				}
+			}
+			if win < 0 || lose < 0 {
+				t.Fatalf("two claims at once answered %s and %s; want one 200 and one 409 already_claimed", res[0], res[1])
+			}
+			winner := []agentOutJSON{pa, qa}[win]
+			expectAssignees(t, "claim race", getConv(t, p, c.ID), asg(winner, "claim"))
+			order := partitionOrder(t, brokerAddr, "wa.events", k)
+			iw, il := indexOfString(order, res[win].Header.Get("X-Command-Id")), indexOfString(order, res[lose].Header.Get("X-Command-Id"))
+			if iw < 0 || il < 0 || iw > il {
+				t.Errorf("the winning claim is at %d and the refused one at %d of the partition %v: the first should win", iw, il, order)
+			}
+			var claims []decisionJSON
+			for _, d := range getDecisions(t, p, c.ID) {
+				if d.Rule == "claim" {
+					claims = append(claims, d)
+				}
+			}
+			if len(claims) != 1 || claims[0].EventID != res[win].Header.Get("X-Command-Id") {
+				t.Errorf("claim decisions %v; want exactly the winner's", dumpDecisions(claims))
+			} else {
+				wantReason(t, "claim race", claims[0], "claimed", winner.ID, winner.Name)
+			}
+		}
+	})
+
+	// Two agents reply at once to a new conversation of an inbox where the
+	// first responder becomes the owner: exactly one becomes the owner,
+	// once the Cloud API (the simulator) accepted both replies.
+	t.Run("two first replies", func(t *testing.T) {
+		fr := testInbox(40)
+		putInbox(t, p, fr.pnid, obj{"name": "Race FR", "welcome_message": "Hi, we are on it.", "first_responder_becomes_owner": true})
+		pa := createAgent(t, p, "Paula Reply", nil)
+		qa := createAgent(t, p, "Quim Reply", nil)
+		for round := 0; round < 3; round++ {
+			k := fmt.Sprintf("3182000000%d", round)
+			sayText(t, p, fr, k, "can somebody help me?")
+			c := openConv(t, p, fr, k, "conversation opens", nil)
+			path := fmt.Sprintf("/v1/conversations/%d/messages", c.ID)
+			res := make([]apiResp, 2)
+			errs := make([]error, 2)
+			var wg sync.WaitGroup
+			gate := make(chan struct{})
+			for i, a := range []agentOutJSON{pa, qa} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-gate
+					res[i], errs[i] = apiCall(p.base, http.MethodPost, path, a.Token, obj{"text": "I can help, " + a.Name + " here."}, nil)
+				}()
+			}
+			close(gate)
+			wg.Wait()
+			for i := range res {
+				if errs[i] != nil || res[i].Status != http.StatusCreated {
+					t.Fatalf("reply %d: %v %s; want 201", i, errs[i], res[i])
+				}
+			}
+			pollUntil(t, 15*time.Second, 20*time.Millisecond, "both replies accepted by the Cloud API and their results applied", func() (bool, string) {
+				var m struct {
+					Messages []struct {
+						Direction     string  `json:"direction"`
+						WAMID         *string `json:"wamid"`
+						AuthorAgentID *int64  `json:"author_agent_id"`
+						Status        string  `json:"status"`
+					} `json:"messages"`
+				}
+				p.api(t, path, &m)
+				accepted := 0
+				var st []string
+				for _, msg := range m.Messages {
+					if msg.Direction == "out" && msg.AuthorAgentID != nil {
+						st = append(st, msg.Status)
+						if msg.WAMID != nil {
+							accepted++
+						}
+					}
+				}
+				return accepted == 2, fmt.Sprintf("agent replies with their statuses: %v", st)
+			})
+			if n := sqlCount(t, conn, `SELECT count(*) FROM outbox WHERE conversation_id = $1 AND state <> 'sent'`, c.ID); n != 0 {
+				t.Errorf("%d outbox rows of conversation %d are not sent", n, c.ID)
+			}
+			var ct contactJSON
+			apiMust(t, p, http.StatusOK, http.MethodGet, fmt.Sprintf("/v1/contacts/%d", c.ContactID), e2eAdminToken, nil, &ct)
+			if len(ct.OwnerIDs) != 1 || (ct.OwnerIDs[0] != pa.ID && ct.OwnerIDs[0] != qa.ID) {
+				t.Fatalf("after two first replies at once the contact's owners are %v; want exactly one of %d and %d", ct.OwnerIDs, pa.ID, qa.ID)
+			}
+			owner := pa
+			if ct.OwnerIDs[0] == qa.ID {
+				owner = qa
+			}
+			after := getConv(t, p, c.ID)
+			expectAssignees(t, "first responder race", after, asg(owner, "first_responder"))
+			if after.FirstReplyAt == nil {
+				t.Errorf("conversation %d has no first_reply_at", c.ID)
+			}
+			var frs []decisionJSON
+			for _, d := range getDecisions(t, p, c.ID) {
+				if d.Rule == "first_responder" {
+					frs = append(frs, d)
+				}
+			}
+			if len(frs) != 1 {
+				t.Errorf("first-responder decisions:%s\nwant exactly one", dumpDecisions(frs))
+			} else {
+				wantReason(t, "first responder", frs[0], "new_owner", owner.ID, owner.Name, "owner")
+			}
+			t.Logf("round %d: %s became the owner", round, owner.Name)
+		}
+	})
+	p.running(t)
+}
+
+// ---------------------------------------------------------------- queue
+
+// TestQueueAssignsWhenAgentComesOnline: with nobody eligible a
+// conversation waits in its team's queue; it is assigned as soon as an
+// agent comes online (oldest first: the agent has room for one), frees
+// capacity by resolving, or joins the team, each driven by that event.
+func TestQueueAssignsWhenAgentComesOnline(t *testing.T) {
+	t.Parallel()
+	dsn, _ := newTestDB(t)
+	env := serveEnv(t, dsn)
+	p := startServe(t, env)
+	one := 1
+	quinn := createAgent(t, p, "Quinn Queue", &one) // offline, room for one
+	team := createTeam(t, p, "Queue Team", "round_robin", quinn)
+	in := testInbox(50)
+	putInbox(t, p, in.pnid, obj{"name": "Queue", "default_assign": obj{"team_id": team}})
+
+	queued := func(c convJSON) bool { return c.Queued }
+	sayText(t, p, in, "31900000001", "first in line")
+	older := openConv(t, p, in, "31900000001", "the first conversation is queued", queued)
+	sayText(t, p, in, "31900000002", "second in line")
+	newer := openConv(t, p, in, "31900000002", "the second conversation is queued", queued)
+	for _, c := range []convJSON{older, newer} {
+		if len(c.Assignees) != 0 || c.TeamID == nil || *c.TeamID != team || c.QueuedAt == nil {
+			t.Fatalf("queued conversation %+v: want no assignee, team %d, queued_at set", c, team)
+		}
+		d := lastDecision(t, p, c.ID)
+		if !d.Queued || !strings.Contains(d.Summary, "queued for team Queue Team") {
+			t.Errorf("decision of queued conversation %d: %s", c.ID, d)
+		}
+		wantReason(t, "nobody online", d, "offline", quinn.ID, "Quinn Queue")
+		wantReason(t, "nobody online", d, "queued", 0, "queue of team Queue Team")
+	}
+	if !older.QueuedAt.Before(*newer.QueuedAt) {
+		t.Fatalf("queued_at %v and %v: the first conversation should be older", older.QueuedAt, newer.QueuedAt)
+	}
+
+	// Quinn comes online: the older conversation is assigned at once.
+	assignedTo := func(a agentOutJSON) func(convJSON) bool {
+		return func(c convJSON) bool { return len(c.Assignees) == 1 && c.Assignees[0].AgentID == a.ID && !c.Queued }
+	}
+	waitAssigned := func(what string, c convJSON, a agentOutJSON, trigger func()) {
+		t.Helper()
+		trigger()
+		start := time.Now()
+		pollUntil(t, 3*time.Second, 5*time.Millisecond, what, func() (bool, string) {
+			got := getConv(t, p, c.ID)
+			return assignedTo(a)(got), fmt.Sprintf("assignees %s, queued %v", got.who(), got.Queued)
+		})
+		took := time.Since(start)
+		t.Logf("%s: assigned %v after the event", what, took.Round(time.Millisecond))
+		if took > time.Second {
+			t.Logf("note: %s took more than the 1 s the issue asks for (the test allows 3 s on a busy machine)", what)
+		}
+	}
+	waitAssigned("agent comes online", older, quinn, func() { setPresence(t, p, quinn, "online") })
+	expectAssignees(t, "oldest first", getConv(t, p, older.ID), asg(quinn, "round_robin"))
+	d := lastDecision(t, p, older.ID)
+	if !strings.HasPrefix(d.Rule, "drain_queue") || d.Queued {
+		t.Errorf("decision after coming online: %s", d)
+	}
+	wantReason(t, "drain", d, "chosen", quinn.ID, "Quinn Queue")
+	time.Sleep(300 * time.Millisecond) // a wrong drain would have happened by now
+	if c := getConv(t, p, newer.ID); !c.Queued || len(c.Assignees) != 0 {
+		t.Errorf("the newer conversation left the queue although Quinn has room for one: %s, queued %v", c.who(), c.Queued)
+	}
+
+	// Resolving frees Quinn's slot: the newer one is assigned.
+	waitAssigned("capacity freed by resolve", newer, quinn, func() {
+		apiMust(t, p, http.StatusOK, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/resolve", older.ID), quinn.Token, nil, nil)
+	})
+
+	// A team with no members queues; an online agent joining it takes the
+	// conversation.
+	empty := createTeam(t, p, "Empty Team", "round_robin")
+	in2 := testInbox(51)
+	putInbox(t, p, in2.pnid, obj{"name": "Queue empty", "default_assign": obj{"team_id": empty}})
+	sayText(t, p, in2, "31900000003", "anyone?")
+	lonely := openConv(t, p, in2, "31900000003", "the conversation waits in the empty team's queue", queued)
+	wantReason(t, "empty team", lastDecision(t, p, lonely.ID), "no_members", 0, "no members")
+	rita := createAgent(t, p, "Rita Joins", nil)
+	setPresence(t, p, rita, "online")
+	waitAssigned("agent joins the team", lonely, rita, func() {
+		apiMust(t, p, http.StatusOK, http.MethodPut, fmt.Sprintf("/v1/teams/%d", empty), e2eAdminToken,
+			obj{"name": "Empty Team", "member_ids": agentIDs(rita), "strategy": "round_robin"}, nil)
+	})
+	for _, id := range []int64{older.ID, newer.ID, lonely.ID} {
+		checkExplained(t, fmt.Sprintf("queued conversation %d", id), getDecisions(t, p, id))
+	}
+	p.running(t)
+}
+
+// TestAssignIdempotencyKeyFreedWhenKafkaIsDown: a write whose command
+// could not be produced (503) must not keep its Idempotency-Key, or the
+// client's retry with the same key would wait forever for a command that
+// never existed. A gateway on an unreachable Kafka shares serve's database.
+func TestAssignIdempotencyKeyFreedWhenKafkaIsDown(t *testing.T) {
+	t.Parallel()
+	dsn, _ := newTestDB(t)
+	p := startServe(t, serveEnv(t, dsn))
+	in := testInbox(70)
+	putInbox(t, p, in.pnid, obj{"name": "Kafka down"})
+	agent := createAgent(t, p, "Kim Retry", nil)
+	const k = "31640000001"
+	sayText(t, p, in, k, "hello")
+	c := openConv(t, p, in, k, "conversation opens", nil)
+
+	genv := map[string]string{"WAGW_HTTP_ADDR": freeTCPAddr(t), "KAFKA_BROKERS": freeTCPAddr(t), "DATABASE_URL": dsn,
+		"WA_APP_SECRET": e2eAppSecret, "WA_VERIFY_TOKEN": e2eVerifyToken, "WAGW_ADMIN_TOKEN": e2eAdminToken, "WAGW_LOG_LEVEL": "error"}
+	ctx, cancel := context.WithCancel(context.Background())
+	gdone := make(chan error, 1)
+	go func() {
+		gdone <- run(ctx, []string{"gateway"}, func(k string) string { return genv[k] }, &lockedBuffer{})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-gdone:
+		case <-time.After(15 * time.Second):
+			t.Errorf("gateway did not stop within 15 s")
+		}
+	})
+	down := &serveProc{base: "http://" + genv["WAGW_HTTP_ADDR"]}
+	pollUntil(t, 10*time.Second, 20*time.Millisecond, "the gateway on a dead Kafka answers /healthz", func() (bool, string) {
+		select {
+		case err := <-gdone:
+			t.Fatalf("gateway exited: %v", err)
+		default:
+		}
+		r, err := apiCall(down.base, http.MethodGet, "/healthz", "", nil, nil)
+		return err == nil && r.Status == http.StatusOK, fmt.Sprintf("%v %s", err, r)
+	})
+
+	path := fmt.Sprintf("/v1/conversations/%d/assignees", c.ID)
+	body := obj{"agent_ids": agentIDs(agent), "mode": "add"}
+	key := map[string]string{"Idempotency-Key": "retry-after-503"}
+	r := apiDo(t, down, http.MethodPost, path, e2eAdminToken, body, key)
+	wantError(t, "assignment through a gateway whose Kafka is down", r, http.StatusServiceUnavailable, "kafka_unavailable")
+
+	// The client retries with the same key once Kafka is back (here: the
+	// healthy gateway of serve): the assignment is applied.
+	r = apiDo(t, p, http.MethodPost, path, e2eAdminToken, body, key)
+	if r.Status != http.StatusOK {
+		t.Errorf("retry with the Idempotency-Key of a request that got 503 = %s (replayed %q); want 200: the key was kept although no command was produced",
+			r, r.Header.Get("Idempotent-Replayed"))
+	}
+	expectAssignees(t, "after the retry", getConv(t, p, c.ID), asg(agent, "manual"))
+}

@@ -116,8 +116,19 @@ func scanInbox(row interface{ Scan(...any) error }) (assigner.Inbox, error) {
 	return in, nil
 }
 
+// inboxSettings reads an inbox's settings once per batch.
 func (b *batch) inboxSettings(ctx context.Context, pnid string) (assigner.Inbox, error) {
-	return scanInbox(b.tx.QueryRowContext(ctx, sqlInboxSettings, pnid))
+	if in, ok := b.settings[pnid]; ok {
+		return in, nil
+	}
+	in, err := scanInbox(b.tx.QueryRowContext(ctx, sqlInboxSettings, pnid))
+	if err == nil {
+		if b.settings == nil {
+			b.settings = map[string]assigner.Inbox{}
+		}
+		b.settings[pnid] = in
+	}
+	return in, err
 }
 
 const sqlAgentsByID = `SELECT id, name, role, active, capacity, presence, COALESCE(heartbeat_at, 'epoch'), open_count
@@ -193,7 +204,14 @@ func (b *batch) lockTeams(ctx context.Context, ids ...*int64) (map[int64]assigne
 		}
 	}
 	slices.Sort(want)
+	if b.teams == nil {
+		b.teams = map[int64]assigner.TeamState{}
+	}
 	for _, id := range want {
+		if ts, ok := b.teams[id]; ok { // locked earlier in this transaction
+			out[id] = ts
+			continue
+		}
 		var ts assigner.TeamState
 		var strategy string
 		err := b.tx.QueryRowContext(ctx, sqlTeamLock, id).Scan(&ts.Team.ID, &ts.Team.Name, &strategy, &ts.Team.OnlineOnly, &ts.Team.MaxOpen)
@@ -229,8 +247,32 @@ func (b *batch) lockTeams(ctx context.Context, ids ...*int64) (map[int64]assigne
 			return nil, err
 		}
 		out[id] = ts
+		b.teams[id] = ts
 	}
 	return out, nil
+}
+
+// remember keeps the locked teams' cached state equal to what persist
+// wrote: picks move LastAssignedAt, assignments move open counts.
+func (b *batch) remember(d assigner.Decision) {
+	for tid, ts := range b.teams {
+		changed := false
+		for i := range ts.Members {
+			m := &ts.Members[i]
+			if delta, ok := d.OpenCountDelta[m.ID]; ok {
+				m.OpenCount = max(0, m.OpenCount+delta)
+				changed = true
+			}
+			if d.TeamID != nil && *d.TeamID == tid && slices.Contains(d.Chosen, m.ID) {
+				m.LastAssignedAt = d.ChosenAt
+				changed = true
+			}
+		}
+		if changed {
+			ts.Members = slices.Clone(ts.Members)
+			b.teams[tid] = ts
+		}
+	}
 }
 
 // ---- persisting a decision ----
@@ -293,6 +335,7 @@ func (b *batch) persist(ctx context.Context, eventID string, conv convState, d a
 			return err
 		}
 	}
+	b.remember(d)
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return err
@@ -305,6 +348,14 @@ func (b *batch) persist(ctx context.Context, eventID string, conv convState, d a
 
 // ---- rules ----
 
+// openedAt is the opening message's time as stored on the conversation.
+func openedAt(e *whatsapp.Envelope) time.Time {
+	if t := e.Message.Time(); !t.IsZero() {
+		return t
+	}
+	return e.OccurredAt
+}
+
 // conversationOpened runs the assignment and welcome rules for a
 // conversation the contact just opened (DESIGN §6 rules 1, 2, 4, 6–11).
 func (b *batch) conversationOpened(ctx context.Context, e *whatsapp.Envelope, c contactRow, convID int64) error {
@@ -312,10 +363,9 @@ func (b *batch) conversationOpened(ctx context.Context, e *whatsapp.Envelope, c 
 	if err != nil {
 		return fmt.Errorf("inbox settings: %w", err)
 	}
-	conv, err := b.lockConversation(ctx, convID)
-	if err != nil {
-		return err
-	}
+	// Just inserted by this transaction: nothing to read back.
+	conv := convState{Conversation: assigner.Conversation{ID: convID, ContactID: c.ID, Inbox: e.PhoneNumberID,
+		Status: assigner.StatusOpen, OpenedAt: openedAt(e)}}
 	owners, err := b.owners(ctx, c.ID)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -63,6 +64,10 @@ type batch struct {
 	pre   map[*whatsapp.Envelope]int64
 	convs map[convKey]int64
 	pend  pending
+
+	// inbox settings and locked teams read by this transaction
+	settings map[string]assigner.Inbox
+	teams    map[int64]assigner.TeamState
 
 	tx       *sqlx.Tx
 	rules    Rules

@@ -543,7 +543,7 @@ func (s *Store) PutInbox(ctx context.Context, in assigner.Inbox) (assigner.Inbox
 		if err != nil {
 			return assigner.Inbox{}, err
 		}
-		defJSON = b
+		defJSON = string(b)
 	}
 	var teamIDs, agentIDs []int64
 	for _, step := range inboxSteps(in) {
@@ -567,7 +567,7 @@ func (s *Store) PutInbox(ctx context.Context, in assigner.Inbox) (assigner.Inbox
 		return assigner.Inbox{}, err
 	}
 	out, err := scanInboxConfig(tx.QueryRowContext(ctx, sqlPutInbox, in.PhoneNumberID, in.Name, in.WelcomeMessage,
-		in.FirstResponderBecomesOwner, routingJSON, defJSON, in.FallbackAgentID))
+		in.FirstResponderBecomesOwner, string(routingJSON), defJSON, in.FallbackAgentID))
 	if err != nil {
 		return assigner.Inbox{}, mapErr(err)
 	}

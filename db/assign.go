@@ -340,7 +340,7 @@ func (b *batch) persist(ctx context.Context, eventID string, conv convState, d a
 	if err != nil {
 		return err
 	}
-	if _, err := b.tx.ExecContext(ctx, sqlDecisionLog, conv.ID, eventID, d.Rule, d.Summary(), raw, b.now); err != nil {
+	if _, err := b.tx.ExecContext(ctx, sqlDecisionLog, conv.ID, eventID, d.Rule, d.Summary(), string(raw), b.now); err != nil {
 		return fmt.Errorf("decision log: %w", err)
 	}
 	return nil
@@ -394,25 +394,22 @@ func (b *batch) conversationOpened(ctx context.Context, e *whatsapp.Envelope, c 
 }
 
 const (
-	sqlOutboundInsert = `INSERT INTO messages (direction, contact_id, conversation_id, inbox, type, body, context_wamid,
-		sent_at, received_at, status, author_agent_id)
-		VALUES ('out', $1, $2, $3, $4, $5, $6, $7, $7, 'pending', $8) RETURNING id`
-	sqlOutboxInsert = `INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id,
-		recipient, kind, agent_id, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT DO NOTHING RETURNING id`
+	sqlOutboundInsert = `WITH m AS (
+			INSERT INTO messages (direction, contact_id, conversation_id, inbox, type, body, context_wamid,
+				sent_at, received_at, status, author_agent_id)
+			VALUES ('out', $1, $2, $3, $4, $5, $6, $7, $7, 'pending', $8) RETURNING id)
+		INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id, recipient, kind, agent_id, payload)
+		SELECT $1, ct.key, $2, m.id, $3, $11, $9, $8, $10 FROM m, contacts ct WHERE ct.id = $1
+		ON CONFLICT DO NOTHING RETURNING message_id`
 	sqlContactIdentity = `SELECT key, COALESCE(wa_id, ''), COALESCE(user_id, ''), last_inbound_at FROM contacts WHERE id = $1`
 )
 
 // queueWelcome writes the welcome message and its outbox row; the unique
 // index on outbox makes it once per conversation whatever happens.
 func (b *batch) queueWelcome(ctx context.Context, e *whatsapp.Envelope, c contactRow, conv convState, inbox assigner.Inbox) error {
-	key, waID, userID, _, err := b.contactIdentity(ctx, c.ID)
-	if err != nil {
-		return err
-	}
-	msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual", To: firstNonEmpty(waID, userID),
-		Type: "text", Text: &whatsapp.OutboundText{Body: inbox.WelcomeMessage}}
-	_, _, err = b.queueOutbound(ctx, c.ID, key, conv.ID, e.PhoneNumberID, "welcome", nil, msg, inbox.WelcomeMessage, "")
+	msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual",
+		To: firstNonEmpty(e.Contact.WaID, e.Contact.UserID), Type: "text", Text: &whatsapp.OutboundText{Body: inbox.WelcomeMessage}}
+	_, _, err := b.queueOutbound(ctx, c.ID, conv.ID, e.PhoneNumberID, "welcome", nil, msg, inbox.WelcomeMessage, "")
 	return err
 }
 
@@ -421,25 +418,25 @@ func (b *batch) contactIdentity(ctx context.Context, contactID int64) (key, waID
 	return key, waID, userID, lastInbound, mapErr(err)
 }
 
-// queueOutbound stores an outbound message and its outbox row. It returns
-// ok=false when the row already existed (a second welcome).
-func (b *batch) queueOutbound(ctx context.Context, contactID int64, key string, convID int64, pnid, kind string,
+// queueOutbound stores an outbound message and its outbox row in one
+// statement. It returns ok=false when the outbox already had the row (a
+// second welcome for a conversation), and then stores nothing.
+func (b *batch) queueOutbound(ctx context.Context, contactID, convID int64, pnid, kind string,
 	agentID *int64, msg whatsapp.OutboundMessage, body, contextWAMID string) (messageID int64, ok bool, err error) {
 	payload, err := json.Marshal(msg)
 	if err != nil {
 		return 0, false, err
 	}
-	if err := b.tx.QueryRowContext(ctx, sqlOutboundInsert, contactID, convID, pnid, msg.Type, body, contextWAMID, b.now, agentID).Scan(&messageID); err != nil {
-		return 0, false, fmt.Errorf("outbound message: %w", err)
-	}
-	var outboxID int64
-	err = b.tx.QueryRowContext(ctx, sqlOutboxInsert, contactID, key, convID, messageID, pnid, msg.To, kind, agentID, payload).Scan(&outboxID)
+	err = b.tx.QueryRowContext(ctx, sqlOutboundInsert, contactID, convID, pnid, msg.Type, body, contextWAMID, b.now, agentID,
+		kind, string(payload), msg.To).Scan(&messageID)
 	if errors.Is(err, errNoRows) {
-		_, err = b.tx.ExecContext(ctx, `DELETE FROM messages WHERE id = $1`, messageID)
+		// The outbox refused the row: drop the message row it was for.
+		_, err = b.tx.ExecContext(ctx, `DELETE FROM messages m WHERE m.conversation_id = $1 AND m.direction = 'out'
+			AND m.status = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id)`, convID)
 		return 0, false, err
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("outbox: %w", err)
+		return 0, false, fmt.Errorf("outbound message: %w", err)
 	}
 	return messageID, true, nil
 }
@@ -566,7 +563,7 @@ func (b *batch) storeResult(ctx context.Context, id string, r result) error {
 	if err != nil {
 		return err
 	}
-	if _, err := b.tx.ExecContext(ctx, sqlResultInsert, id, r.status, body); err != nil {
+	if _, err := b.tx.ExecContext(ctx, sqlResultInsert, id, r.status, string(body)); err != nil {
 		return fmt.Errorf("command result: %w", err)
 	}
 	_, err = b.tx.ExecContext(ctx, sqlResultNotify, id)

@@ -133,8 +133,8 @@ func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
 			sent = e.OccurredAt
 		}
 		raw := sql.NullString{}
-		if v, ok := nullJSON(m.Raw).([]byte); ok {
-			raw = sql.NullString{String: string(v), Valid: true}
+		if v, ok := nullJSON(m.Raw).(string); ok {
+			raw = sql.NullString{String: v, Valid: true}
 		}
 		idx = append(idx, e)
 		wamids = append(wamids, m.ID)

@@ -55,7 +55,7 @@ func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 			return nil, err
 		}
 	}
-	conn, err := sqlx.Open("postgres", cfg.URL)
+	conn, err := sqlx.Open("postgres", withBinaryParameters(cfg.URL))
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
@@ -125,6 +125,22 @@ func DropDatabase(ctx context.Context, rawURL string) error {
 	defer conn.Close()
 	_, err = conn.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(name)+` WITH (FORCE)`)
 	return err
+}
+
+// withBinaryParameters makes lib/pq send a parameterised statement in one
+// round trip instead of two (parse, then bind and execute). JSON values are
+// therefore passed as strings, never []byte (which would go as binary).
+func withBinaryParameters(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return raw
+	}
+	q := u.Query()
+	if q.Get("binary_parameters") == "" {
+		q.Set("binary_parameters", "yes")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 func redact(raw string) string {

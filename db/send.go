@@ -24,7 +24,7 @@ func (b *batch) cmdReply(ctx context.Context, cmd assigner.ReplyCommand) (result
 	} else if err != nil {
 		return result{}, err
 	}
-	key, waID, userID, lastInbound, err := b.contactIdentity(ctx, conv.ContactID)
+	_, waID, userID, lastInbound, err := b.contactIdentity(ctx, conv.ContactID)
 	if err != nil {
 		return result{}, err
 	}
@@ -68,7 +68,7 @@ func (b *batch) cmdReply(ctx context.Context, cmd assigner.ReplyCommand) (result
 	if cmd.AgentID != 0 {
 		agentID = &cmd.AgentID
 	}
-	id, _, err := b.queueOutbound(ctx, conv.ContactID, key, conv.ID, conv.Inbox, "reply", agentID, msg, body, contextWAMID)
+	id, _, err := b.queueOutbound(ctx, conv.ContactID, conv.ID, conv.Inbox, "reply", agentID, msg, body, contextWAMID)
 	if err != nil {
 		return result{}, err
 	}
@@ -98,7 +98,7 @@ func (b *batch) cmdMarkRead(ctx context.Context, cmd assigner.MarkReadCommand) (
 	}
 	payload, _ := json.Marshal(map[string]any{"message_id": wamid, "typing": cmd.Typing})
 	if _, err := b.tx.ExecContext(ctx, `INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id,
-		recipient, kind, payload) VALUES ($1, $2, $3, $4, $5, '', 'read', $6)`, conv.ContactID, key, conv.ID, msgID, conv.Inbox, payload); err != nil {
+		recipient, kind, payload) VALUES ($1, $2, $3, $4, $5, '', 'read', $6)`, conv.ContactID, key, conv.ID, msgID, conv.Inbox, string(payload)); err != nil {
 		return result{}, err
 	}
 	return result{http.StatusAccepted, map[string]any{"message_id": msgID, "wamid": wamid}}, nil

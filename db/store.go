@@ -256,18 +256,30 @@ func (b *batch) contactByKey(ctx context.Context, key string) (contactRow, error
 	return c, nil
 }
 
-const sqlInboxUpsert = `INSERT INTO inboxes (phone_number_id, display_phone_number, waba_id)
-	VALUES ($1, $2, $3)
-	ON CONFLICT (phone_number_id) DO UPDATE SET
-		display_phone_number = EXCLUDED.display_phone_number,
-		waba_id = EXCLUDED.waba_id, updated_at = now()
-	WHERE inboxes.display_phone_number <> EXCLUDED.display_phone_number OR inboxes.waba_id <> EXCLUDED.waba_id`
+const (
+	sqlInboxKnown  = `SELECT display_phone_number, waba_id FROM inboxes WHERE phone_number_id = $1`
+	sqlInboxInsert = `INSERT INTO inboxes (phone_number_id, display_phone_number, waba_id) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`
+	sqlInboxUpdate = `UPDATE inboxes SET display_phone_number = $2, waba_id = $3, updated_at = now()
+		WHERE phone_number_id = $1 AND (display_phone_number <> $2 OR waba_id <> $3)`
+)
 
+// inbox records a business number the first time it is seen. It reads
+// before it writes: an upsert would lock the inbox row until commit and
+// serialise every consumer transaction of that number.
 func (b *batch) inbox(ctx context.Context, e *whatsapp.Envelope) error {
 	if e.PhoneNumberID == "" || b.inboxes[e.PhoneNumberID] {
 		return nil
 	}
-	if _, err := b.tx.ExecContext(ctx, sqlInboxUpsert, e.PhoneNumberID, e.DisplayPhoneNumber, e.WABAID); err != nil {
+	var display, waba string
+	err := b.tx.QueryRowContext(ctx, sqlInboxKnown, e.PhoneNumberID).Scan(&display, &waba)
+	switch {
+	case errors.Is(err, errNoRows):
+		_, err = b.tx.ExecContext(ctx, sqlInboxInsert, e.PhoneNumberID, e.DisplayPhoneNumber, e.WABAID)
+	case err == nil && e.DisplayPhoneNumber != "" && (display != e.DisplayPhoneNumber || waba != e.WABAID):
+		_, err = b.tx.ExecContext(ctx, sqlInboxUpdate, e.PhoneNumberID, e.DisplayPhoneNumber, e.WABAID)
+	}
+	if err != nil {
 		return fmt.Errorf("inbox: %w", err)
 	}
 	b.inboxes[e.PhoneNumberID] = true
@@ -429,5 +441,5 @@ func nullJSON(raw json.RawMessage) any {
 	if len(raw) == 0 || !json.Valid(raw) {
 		return nil
 	}
-	return []byte(raw)
+	return string(raw)
 }

@@ -185,6 +185,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 			run.Seconds, run.Throughput, run.MsgRate, run.Messages, run.Statuses, run.Redelivered)
 		p("  latency      %s   (from the intended send time)\n", latLine(run.Latency))
 		if run.Mode == "open" {
+			p("  offered      %.0f req/s (the intended schedule)\n", run.Offered)
 			p("  sent late    %s\n", latLine(run.Late))
 		}
 		if d := run.Drain; d != nil {

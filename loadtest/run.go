@@ -167,8 +167,11 @@ type RunResult struct {
 	Messages   int     `json:"messages"`
 	Statuses   int     `json:"statuses"`
 	Throughput float64 `json:"throughput_rps"` // 2xx answers per second
-	MsgRate    float64 `json:"messages_per_second"`
-	Latency    Latency `json:"latency"` // from the intended send time
+	// Offered is the requests per second of the intended schedule (open
+	// loop): what the run asked of the target, whatever it achieved.
+	Offered float64 `json:"offered_rps,omitempty"`
+	MsgRate float64 `json:"messages_per_second"`
+	Latency Latency `json:"latency"` // from the intended send time
 	// Late summarises how late requests left against their intended time
 	// (open loop): large values mean the generator or MaxInFlight held
 	// them back.
@@ -617,6 +620,12 @@ func (r *runner) result(start time.Time) *RunResult {
 		}
 	}
 	res.Messages, res.Statuses = len(msgs), len(sts)
+	if !r.cfg.Closed && len(r.records) > 1 {
+		span := float64(r.records[len(r.records)-1].Intended-r.records[0].Intended) / 1e9
+		if span > 0 {
+			res.Offered = float64(len(r.records)-1) / span
+		}
+	}
 	if res.Seconds > 0 {
 		res.Throughput = float64(res.OK) / res.Seconds
 		res.MsgRate = float64(res.Messages) / res.Seconds

@@ -137,7 +137,9 @@ lt() {
 single=(-profile single -contacts "$CONTACTS")
 
 say "micro-benchmarks: go test ./whatsapp -run '^\$' -bench . -benchmem -benchtime $MICRO_TIME"
-go test ./whatsapp -run '^$' -bench . -benchmem -benchtime "$MICRO_TIME" | tee "$OUT/micro.txt"
+if ! go test ./whatsapp -run '^$' -bench . -benchmem -benchtime "$MICRO_TIME" | tee "$OUT/micro.txt"; then
+  NOTES+=("the micro-benchmarks failed (see $OUT/micro.txt)")
+fi
 
 for s in $SCENARIOS; do
   case $s in

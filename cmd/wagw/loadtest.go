@@ -466,7 +466,11 @@ func (f *ltFlags) send(ctx context.Context, command string, src loadtest.Source,
 			cfg.Stored = func(ctx context.Context) (int64, error) { return st.CountInbound(ctx, base) }
 		}
 	}
-	fmt.Fprintf(stdout, "%s: sending to %s (%s)\n", command, target, describeLoad(cfg))
+	desc := describeLoad(cfg)
+	if seed := f.settings["seed"]; seed != "" {
+		desc += "; seed " + seed + " (same seed and flags: same traffic)"
+	}
+	fmt.Fprintf(stdout, "%s: sending to %s (%s)\n", command, target, desc)
 	res, err := loadtest.Run(ctx, cfg, src)
 	if res == nil {
 		return err

@@ -156,11 +156,20 @@ func TestLoadtestSmoke(t *testing.T) {
 		t.Fatalf("latency not measured: e2e %+v assignment %+v timeline %d", v.E2E, v.Assignment, len(r.Timeline))
 	}
 
-	// A second verification of the same run, from its sent log, agrees.
+	// A second verification of the same run, from its sent log, agrees;
+	// so does one through the HTTP API instead of SQL.
 	out.Reset()
 	if err := runLoadtest(ctx, []string{"verify", "-dir", dir, "-settle", "5s"}, getenv, &out); err != nil {
 		t.Fatalf("loadtest verify: %v\n%s", err, out.String())
 	}
+	out.Reset()
+	if err := runLoadtest(ctx, []string{"verify", "-dir", dir, "-settle", "5s", "-verify", "api", "-expect-assigned"}, getenv, &out); err != nil {
+		t.Fatalf("loadtest verify -verify api: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "verification (api): PASSED") {
+		t.Fatalf("API verification:\n%s", out.String())
+	}
+	t.Logf("API verification:\n%s", out.String())
 
 	// Meta redelivering everything at once changes nothing.
 	conn, err := sql.Open("postgres", dsn)

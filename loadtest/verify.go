@@ -260,6 +260,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, run *RunResult) (*VerifyResul
 
 	// Wait until the consumer caught up (cheap count), then check in full;
 	// check again while something is missing and time remains.
+	var said time.Time
 	for {
 		n, err := cfg.Store.CountInbound(ctx, cfg.Baseline)
 		if errors.Is(err, ErrUnsupported) {
@@ -271,7 +272,8 @@ func Verify(ctx context.Context, cfg VerifyConfig, run *RunResult) (*VerifyResul
 		if n >= int64(acked) || time.Now().After(deadline) {
 			break
 		}
-		if cfg.Progress != nil {
+		if cfg.Progress != nil && time.Since(said) >= 5*time.Second {
+			said = time.Now()
 			fmt.Fprintf(cfg.Progress, "verify: waiting for the consumer: %d of %d messages stored\n", n, acked)
 		}
 		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {

@@ -18,6 +18,9 @@ type EmbeddedConfig struct {
 	Topics []string
 	// Partitions per topic. Default 12.
 	Partitions int
+	// NoSync skips the fsync of every write: an acknowledged event then
+	// survives a crash of the process but not of the machine. Default false.
+	NoSync bool
 }
 
 // Embedded is a running in-process Kafka-protocol broker.
@@ -45,7 +48,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		kfake.GroupMinSessionTimeout(time.Second),
 	}
 	if cfg.DataDir != "" {
-		opts = append(opts, kfake.DataDir(cfg.DataDir), kfake.SyncWrites())
+		opts = append(opts, kfake.DataDir(cfg.DataDir))
+		if !cfg.NoSync {
+			opts = append(opts, kfake.SyncWrites())
+		}
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {

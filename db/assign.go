@@ -278,56 +278,67 @@ func (b *batch) remember(d assigner.Decision) {
 // ---- persisting a decision ----
 
 const (
-	sqlConvApply = `UPDATE conversations SET team_id = $2,
-		queued_at = CASE WHEN $3 THEN COALESCE(queued_at, $6) ELSE NULL END,
-		first_reply_at = COALESCE(first_reply_at, $4),
-		status = CASE WHEN $5 THEN 'resolved' ELSE status END,
-		resolved_at = CASE WHEN $5 THEN $6 ELSE resolved_at END
-		WHERE id = $1`
-	sqlAssigneeDelete = `DELETE FROM conversation_assignees WHERE conversation_id = $1 AND agent_id = $2`
-	sqlAssigneeUpsert = `INSERT INTO conversation_assignees (conversation_id, agent_id, source, added_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (conversation_id, agent_id) DO UPDATE SET source = EXCLUDED.source`
-	sqlAgentOpenDelta = `UPDATE agents SET open_count = GREATEST(0, open_count + $2) WHERE id = $1`
-	sqlMemberPicked   = `UPDATE team_members SET last_assigned_at = $3 WHERE team_id = $1 AND agent_id = ANY($2)`
-	sqlOwnerAdd       = `INSERT INTO contact_owners (contact_id, agent_id, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
-	sqlDecisionLog    = `INSERT INTO decisions (conversation_id, event_id, rule, summary, decision, created_at) VALUES ($1, $2, $3, $4, $5, $6)`
+	sqlOwnerAdd = `INSERT INTO contact_owners (contact_id, agent_id, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
 )
+
+// sqlPersist writes every effect of a decision and logs it, in one
+// statement: data-modifying WITH clauses run exactly once whether or not the
+// final INSERT reads them.
+const sqlPersist = `WITH
+	conv AS (UPDATE conversations SET team_id = $2::bigint,
+		queued_at = CASE WHEN $3::boolean THEN COALESCE(queued_at, $6::timestamptz) ELSE NULL END,
+		first_reply_at = COALESCE(first_reply_at, $4::timestamptz),
+		status = CASE WHEN $5::boolean THEN 'resolved' ELSE status END,
+		resolved_at = CASE WHEN $5::boolean THEN $6::timestamptz ELSE resolved_at END
+		WHERE id = $1),
+	removed AS (DELETE FROM conversation_assignees WHERE conversation_id = $1 AND agent_id = ANY($7::bigint[])),
+	added AS (INSERT INTO conversation_assignees (conversation_id, agent_id, source, added_at)
+		SELECT $1, a, s, $6::timestamptz FROM unnest($8::bigint[], $9::text[]) AS u(a, s)
+		ON CONFLICT (conversation_id, agent_id) DO UPDATE SET source = EXCLUDED.source),
+	counts AS (UPDATE agents SET open_count = GREATEST(0, open_count + u.d)
+		FROM unnest($10::bigint[], $11::int[]) AS u(id, d) WHERE agents.id = u.id),
+	picked AS (UPDATE team_members SET last_assigned_at = $14::timestamptz
+		WHERE team_id = $12::bigint AND agent_id = ANY($13::bigint[])),
+	owner AS (INSERT INTO contact_owners (contact_id, agent_id, source)
+		SELECT $15::bigint, $16::bigint, 'first_responder' WHERE $16::bigint IS NOT NULL ON CONFLICT DO NOTHING)
+	INSERT INTO decisions (conversation_id, event_id, rule, summary, decision, created_at)
+	VALUES ($1, $17, $18, $19, $20::jsonb, $6::timestamptz)`
 
 // persist writes a decision's effects and logs it with its reasons.
 func (b *batch) persist(ctx context.Context, eventID string, conv convState, d assigner.Decision) error {
 	d.ConversationID = conv.ID
-	if _, err := b.tx.ExecContext(ctx, sqlConvApply, conv.ID, d.TeamID, d.Queued, d.FirstReplyAt, d.Resolved, b.now); err != nil {
-		return fmt.Errorf("conversation: %w", err)
-	}
+	removed := make([]int64, 0, len(d.Removed))
 	for _, a := range d.Removed {
-		if _, err := b.tx.ExecContext(ctx, sqlAssigneeDelete, conv.ID, a.AgentID); err != nil {
-			return err
-		}
+		removed = append(removed, a.AgentID)
 	}
+	var addIDs []int64
+	var addSources []string
 	for _, a := range append(slices.Clone(d.Added), d.Updated...) {
-		if _, err := b.tx.ExecContext(ctx, sqlAssigneeUpsert, conv.ID, a.AgentID, string(a.Source), b.now); err != nil {
-			return fmt.Errorf("assignee: %w", err)
-		}
+		addIDs = append(addIDs, a.AgentID)
+		addSources = append(addSources, string(a.Source))
 	}
 	ids := make([]int64, 0, len(d.OpenCountDelta))
 	for id := range d.OpenCountDelta {
 		ids = append(ids, id)
 	}
-	slices.Sort(ids) // lock agent rows in one order
-	for _, id := range ids {
-		if _, err := b.tx.ExecContext(ctx, sqlAgentOpenDelta, id, d.OpenCountDelta[id]); err != nil {
-			return fmt.Errorf("open count: %w", err)
-		}
+	slices.Sort(ids)
+	deltas := make([]int64, len(ids))
+	for i, id := range ids {
+		deltas[i] = int64(d.OpenCountDelta[id])
 	}
-	if len(d.Chosen) > 0 && d.TeamID != nil {
-		if _, err := b.tx.ExecContext(ctx, sqlMemberPicked, *d.TeamID, pq.Array(d.Chosen), d.ChosenAt); err != nil {
-			return err
-		}
+	var pickTeam *int64
+	if len(d.Chosen) > 0 {
+		pickTeam = d.TeamID
 	}
-	if d.NewOwnerID != nil {
-		if _, err := b.tx.ExecContext(ctx, sqlOwnerAdd, conv.ContactID, *d.NewOwnerID, "first_responder"); err != nil {
-			return err
-		}
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlPersist, conv.ID, d.TeamID, d.Queued, d.FirstReplyAt, d.Resolved, b.now,
+		pq.Array(removed), pq.Array(addIDs), pq.Array(addSources), pq.Array(ids), pq.Array(deltas),
+		pickTeam, pq.Array(d.Chosen), d.ChosenAt, conv.ContactID, d.NewOwnerID,
+		eventID, d.Rule, d.Summary(), string(raw)); err != nil {
+		return fmt.Errorf("persist decision: %w", err)
 	}
 	// Capacity freed: an agent may now take a queued conversation.
 	if d.Resolved || len(d.Removed) > 0 {
@@ -336,13 +347,6 @@ func (b *batch) persist(ctx context.Context, eventID string, conv convState, d a
 		}
 	}
 	b.remember(d)
-	raw, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	if _, err := b.tx.ExecContext(ctx, sqlDecisionLog, conv.ID, eventID, d.Rule, d.Summary(), string(raw), b.now); err != nil {
-		return fmt.Errorf("decision log: %w", err)
-	}
 	return nil
 }
 
@@ -366,9 +370,12 @@ func (b *batch) conversationOpened(ctx context.Context, e *whatsapp.Envelope, c 
 	// Just inserted by this transaction: nothing to read back.
 	conv := convState{Conversation: assigner.Conversation{ID: convID, ContactID: c.ID, Inbox: e.PhoneNumberID,
 		Status: assigner.StatusOpen, OpenedAt: openedAt(e)}}
-	owners, err := b.owners(ctx, c.ID)
-	if err != nil {
-		return err
+	var owners []assigner.Agent
+	if !c.Fresh {
+		var err error
+		if owners, err = b.owners(ctx, c.ID); err != nil {
+			return err
+		}
 	}
 	m := e.Message
 	msg := assigner.Message{Text: m.Body(), ReplyID: m.ReplyID(), ReferralSourceID: m.ReferralSourceID(),

@@ -88,6 +88,47 @@ func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	// Contacts never seen: one insert for all of them.
+	var newKeys, newWa, newUser, newName []string
+	first := map[string]*whatsapp.Envelope{}
+	for i := range events {
+		e := &events[i]
+		if e.Kind != whatsapp.KindMessage || e.Message == nil || e.Contact.Key() == "" {
+			continue
+		}
+		k := e.Contact.Key()
+		if _, ok := found[k]; ok || first[k] != nil {
+			continue
+		}
+		first[k] = e
+		newKeys = append(newKeys, k)
+		newWa = append(newWa, e.Contact.WaID)
+		newUser = append(newUser, e.Contact.UserID)
+		newName = append(newName, e.Contact.Name)
+	}
+	if len(newKeys) > 0 {
+		rows, err := b.tx.QueryContext(ctx, `INSERT INTO contacts (key, wa_id, user_id, name)
+			SELECT k, NULLIF(w, ''), NULLIF(u, ''), n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+				WITH ORDINALITY AS x(k, w, u, n, o) ORDER BY o
+			ON CONFLICT DO NOTHING RETURNING key, id`, pq.Array(newKeys), pq.Array(newWa), pq.Array(newUser), pq.Array(newName))
+		if err != nil {
+			return fmt.Errorf("new contacts: %w", err)
+		}
+		for rows.Next() {
+			var k string
+			var c contactRow
+			if err := rows.Scan(&k, &c.ID); err != nil {
+				rows.Close()
+				return err
+			}
+			c.Fresh = true
+			b.contacts[k] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
 	for i := range events {
 		e := &events[i]
 		if e.Kind != whatsapp.KindMessage || e.Message == nil || e.Contact.Key() == "" {
@@ -102,6 +143,7 @@ func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
 			b.contacts[k] = c.row
 			continue
 		}
+		// Changed, or known under another identity: one by one.
 		if _, err := b.contact(ctx, e.Contact); err != nil {
 			return err
 		}

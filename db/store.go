@@ -79,6 +79,7 @@ type batch struct {
 type contactRow struct {
 	ID      int64
 	Blocked bool
+	Fresh   bool // created by this transaction: no owners yet
 }
 
 // Apply applies events in order in one transaction. Transient failures

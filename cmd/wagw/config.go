@@ -21,6 +21,7 @@ type config struct {
 	DatabaseURL       string
 	KafkaBrokers      []string
 	KafkaEmbeddedAddr string
+	KafkaEmbeddedSync bool
 	KafkaTopic        string
 	KafkaPartitions   int
 	DataDir           string
@@ -67,6 +68,13 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	c.DatabaseURL = env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wagw?sslmode=disable")
 	c.KafkaBrokers = splitList(env("KAFKA_BROKERS", ""))
 	c.KafkaEmbeddedAddr = env("KAFKA_EMBEDDED_ADDR", "127.0.0.1:9092")
+	switch v := env("KAFKA_EMBEDDED_SYNC", "true"); v {
+	case "true", "1", "yes":
+		c.KafkaEmbeddedSync = true
+	case "false", "0", "no":
+	default:
+		return c, fmt.Errorf("KAFKA_EMBEDDED_SYNC=%q: want true or false", v)
+	}
 	c.KafkaTopic = env("KAFKA_TOPIC", "wa.events")
 	if c.KafkaPartitions, err = envInt("KAFKA_PARTITIONS", 12); err != nil {
 		return c, err

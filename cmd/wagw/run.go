@@ -143,7 +143,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		}
 		emb, err := broker.StartEmbedded(broker.EmbeddedConfig{
 			Addr: cfg.KafkaEmbeddedAddr, DataDir: filepath.Join(cfg.DataDir, "kafka"),
-			Topics: []string{cfg.KafkaTopic, cfg.dlqTopic()}, Partitions: cfg.KafkaPartitions,
+			Topics: []string{cfg.KafkaTopic, cfg.dlqTopic()}, Partitions: cfg.KafkaPartitions, NoSync: !cfg.KafkaEmbeddedSync,
 		})
 		if err != nil {
 			return err

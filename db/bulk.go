@@ -295,9 +295,7 @@ func (b *batch) applyPrepared(ctx context.Context, e *whatsapp.Envelope, c conta
 	b.pend.attachMsg = append(b.pend.attachMsg, msgID)
 	b.pend.attachConv = append(b.pend.attachConv, convID)
 	if o.Opened {
-		if err := b.conversationOpened(ctx, e, c, convID); err != nil {
-			return Outcome{}, err
-		}
+		b.openings = append(b.openings, opening{e: e, c: c, convID: convID})
 	}
 	return o, nil
 }

@@ -61,9 +61,10 @@ type batch struct {
 	// set by prepare (the fast path): message id per prepared event (0: a
 	// duplicate), open conversation per contact and inbox (0: none), and
 	// bookkeeping not yet written
-	pre   map[*whatsapp.Envelope]int64
-	convs map[convKey]int64
-	pend  pending
+	pre      map[*whatsapp.Envelope]int64
+	convs    map[convKey]int64
+	pend     pending
+	openings []opening // decided by decideOpenings
 
 	// inbox settings and locked teams read by this transaction
 	settings map[string]assigner.Inbox
@@ -118,7 +119,9 @@ func (s *Store) applyOutcomes(ctx context.Context, events []whatsapp.Envelope, n
 	for i := range events {
 		o, err := b.apply(ctx, &events[i])
 		if err == nil && i == len(events)-1 {
-			err = b.flush(ctx)
+			if err = b.decideOpenings(ctx); err == nil {
+				err = b.flush(ctx)
+			}
 		}
 		if err != nil {
 			if IsTransient(err) {
@@ -160,15 +163,17 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 	if id, ok := b.pre[e]; ok {
 		return b.applyPrepared(ctx, e, c, id)
 	}
-	if b.pre != nil && e.Kind != whatsapp.KindMessage {
-		// Other events may read what the fast path has not written yet,
-		// and commands may resolve or open conversations.
+	if b.pre != nil && e.Kind == whatsapp.KindCommand {
+		// A command may read what the fast path has not written yet (the
+		// service window, a conversation's messages) and may resolve or
+		// open conversations. Statuses and notices touch neither.
+		if err := b.decideOpenings(ctx); err != nil {
+			return Outcome{}, err
+		}
 		if err := b.flush(ctx); err != nil {
 			return Outcome{}, err
 		}
-		if e.Kind == whatsapp.KindCommand {
-			clear(b.convs)
-		}
+		clear(b.convs)
 	}
 	switch e.Kind {
 	case whatsapp.KindMessage:

@@ -38,6 +38,7 @@ type config struct {
 	SimulatorAddr     string
 	CaptureFile       string
 	LogLevel          string
+	PprofAddr         string
 	RatePerNumber     float64
 }
 
@@ -103,6 +104,7 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	c.SimulatorAddr = env("WAGW_SIMULATOR_ADDR", "127.0.0.1:8081")
 	c.CaptureFile = env("WAGW_CAPTURE_FILE", "")
 	c.LogLevel = env("WAGW_LOG_LEVEL", "info")
+	c.PprofAddr = env("WAGW_PPROF_ADDR", "")
 	rate := env("WA_RATE_PER_NUMBER", "80")
 	if c.RatePerNumber, err = strconv.ParseFloat(rate, 64); err != nil || c.RatePerNumber <= 0 {
 		return c, fmt.Errorf("WA_RATE_PER_NUMBER=%q: not a positive number", rate)

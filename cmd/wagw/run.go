@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,6 +126,12 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 	}
 	if withGateway && (len(cfg.AppSecrets) == 0 || cfg.VerifyToken == "") {
 		return errors.New("gateway needs WA_APP_SECRET and WA_VERIFY_TOKEN (serve generates development values)")
+	}
+
+	if cfg.PprofAddr != "" {
+		if err := servePprof(cfg.PprofAddr, log); err != nil {
+			return err
+		}
 	}
 
 	var stops []func()
@@ -371,5 +379,22 @@ func runSimulator(ctx context.Context, cfg config, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "status webhooks go to %s\n", webhook)
 	}
 	<-ctx.Done()
+	return nil
+}
+
+// servePprof serves Go's profiles (/debug/pprof/) on their own listener,
+// for operators; it is off unless WAGW_PPROF_ADDR is set.
+func servePprof(addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("WAGW_PPROF_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("profiles on http://" + ln.Addr().String() + "/debug/pprof/")
+	go http.Serve(ln, mux)
 	return nil
 }

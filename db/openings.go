@@ -1,0 +1,249 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// On the fast path, the assignment of the conversations a batch opens is
+// decided after the batch's other events and before its commit (or before
+// the next command, which might read it): the team rows are then locked
+// for a moment at the end of the transaction instead of from the first
+// opening on, and all the decisions are written with one statement per
+// table. The decisions are taken one by one, in batch order, on the
+// locked teams' state, each seeing the picks of the ones before.
+
+type opening struct {
+	e      *whatsapp.Envelope
+	c      contactRow
+	convID int64
+}
+
+const sqlOwnersOfContacts = `SELECT o.contact_id, a.id, a.name, a.role, a.active, a.capacity, a.presence,
+	COALESCE(a.heartbeat_at, 'epoch'), a.open_count
+	FROM contact_owners o JOIN agents a ON a.id = o.agent_id
+	WHERE o.contact_id = ANY($1) ORDER BY o.contact_id, o.added_at, a.id`
+
+func (b *batch) ownersOf(ctx context.Context, contactIDs []int64) (map[int64][]assigner.Agent, error) {
+	out := map[int64][]assigner.Agent{}
+	if len(contactIDs) == 0 {
+		return out, nil
+	}
+	rows, err := b.tx.QueryContext(ctx, sqlOwnersOfContacts, pq.Array(contactIDs))
+	if err != nil {
+		return nil, fmt.Errorf("owners: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cid int64
+		var a assigner.Agent
+		var role, presence string
+		if err := rows.Scan(&cid, &a.ID, &a.Name, &role, &a.Active, &a.Capacity, &presence, &a.HeartbeatAt, &a.OpenCount); err != nil {
+			return nil, err
+		}
+		a.Role, a.Presence = assigner.Role(role), assigner.Presence(presence)
+		if a.HeartbeatAt.Unix() == 0 {
+			a.HeartbeatAt = time.Time{}
+		}
+		out[cid] = append(out[cid], a)
+	}
+	return out, rows.Err()
+}
+
+// decideOpenings decides and writes the deferred openings.
+func (b *batch) decideOpenings(ctx context.Context) error {
+	if len(b.openings) == 0 {
+		return nil
+	}
+	ops := b.openings
+	b.openings = nil
+
+	var known []int64
+	for _, o := range ops {
+		if !o.c.Fresh {
+			known = append(known, o.c.ID)
+		}
+	}
+	owners, err := b.ownersOf(ctx, known)
+	if err != nil {
+		return err
+	}
+	ins := make([]assigner.OpenInput, len(ops))
+	inboxes := make([]assigner.Inbox, len(ops))
+	var teamIDs []*int64
+	var agentIDs []int64
+	for i, o := range ops {
+		if inboxes[i], err = b.inboxSettings(ctx, o.e.PhoneNumberID); err != nil {
+			return fmt.Errorf("inbox settings: %w", err)
+		}
+		m := o.e.Message
+		conv := assigner.Conversation{ID: o.convID, ContactID: o.c.ID, Inbox: o.e.PhoneNumberID,
+			Status: assigner.StatusOpen, OpenedAt: openedAt(o.e)}
+		msg := assigner.Message{Text: m.Body(), ReplyID: m.ReplyID(), ReferralSourceID: m.ReferralSourceID(),
+			HasReferral: m.Referral != nil, ContactWaID: o.e.Contact.WaID, SentAt: conv.OpenedAt}
+		ins[i] = assigner.OpenInput{Now: b.now, Inbox: inboxes[i], Conversation: conv, Owners: owners[o.c.ID], Message: msg,
+			PresenceTimeout: b.rules.PresenceTimeout, WelcomeStaleness: b.rules.WelcomeStaleness}
+		if r := assigner.Route(inboxes[i], msg, b.now); r.Step != nil {
+			teamIDs = append(teamIDs, r.Step.TeamID)
+			agentIDs = append(agentIDs, r.Step.AgentIDs...)
+		}
+	}
+	agents, err := b.agents(ctx, agentIDs)
+	if err != nil {
+		return err
+	}
+	if _, err := b.lockTeams(ctx, teamIDs...); err != nil {
+		return err
+	}
+	ds := make([]assigner.Decision, len(ops))
+	for i := range ins {
+		ins[i].Agents, ins[i].Teams = agents, b.teams
+		ds[i] = assigner.DecideOpen(ins[i])
+		ds[i].ConversationID = ops[i].convID
+		b.remember(ds[i])
+	}
+	return b.persistOpenings(ctx, ops, ds, inboxes)
+}
+
+// persistOpenings writes opening decisions with one statement per table.
+func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigner.Decision, inboxes []assigner.Inbox) error {
+	var (
+		cIDs            []int64
+		cTeams          []sql.NullInt64
+		cQueued         []bool
+		aConv, aAgent   []int64
+		aSource         []string
+		deltas          = map[int64]int{}
+		picks           = map[[2]int64]time.Time{}
+		dConv           []int64
+		dEvent, dRule   []string
+		dSummary, dJSON []string
+		wConv, wContact []int64
+		wPn, wTo, wBody []string
+		wPayload        []string
+	)
+	for i, d := range ds {
+		id := ops[i].convID
+		if d.TeamID != nil || d.Queued {
+			cIDs = append(cIDs, id)
+			t := sql.NullInt64{}
+			if d.TeamID != nil {
+				t = sql.NullInt64{Int64: *d.TeamID, Valid: true}
+			}
+			cTeams = append(cTeams, t)
+			cQueued = append(cQueued, d.Queued)
+		}
+		for _, a := range append(slices.Clone(d.Added), d.Updated...) {
+			aConv, aAgent, aSource = append(aConv, id), append(aAgent, a.AgentID), append(aSource, string(a.Source))
+		}
+		for agent, n := range d.OpenCountDelta {
+			deltas[agent] += n
+		}
+		if d.TeamID != nil {
+			for _, agent := range d.Chosen {
+				k := [2]int64{*d.TeamID, agent}
+				if d.ChosenAt.After(picks[k]) {
+					picks[k] = d.ChosenAt
+				}
+			}
+		}
+		raw, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		dConv, dEvent, dRule = append(dConv, id), append(dEvent, ops[i].e.ID), append(dRule, d.Rule)
+		dSummary, dJSON = append(dSummary, d.Summary()), append(dJSON, string(raw))
+		if d.Welcome {
+			e := ops[i].e
+			msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual",
+				To: firstNonEmpty(e.Contact.WaID, e.Contact.UserID), Type: "text", Text: &whatsapp.OutboundText{Body: inboxes[i].WelcomeMessage}}
+			payload, err := json.Marshal(msg)
+			if err != nil {
+				return err
+			}
+			wConv, wContact = append(wConv, id), append(wContact, ops[i].c.ID)
+			wPn, wTo, wBody = append(wPn, e.PhoneNumberID), append(wTo, msg.To), append(wBody, inboxes[i].WelcomeMessage)
+			wPayload = append(wPayload, string(payload))
+		}
+	}
+	now := b.now.UTC().Format(time.RFC3339Nano)
+	exec := func(what, q string, args ...any) error {
+		if _, err := b.tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+	if len(cIDs) > 0 {
+		if err := exec("conversations", `UPDATE conversations c SET team_id = u.t,
+			queued_at = CASE WHEN u.q THEN $4::timestamptz ELSE NULL END
+			FROM unnest($1::bigint[], $2::bigint[], $3::boolean[]) AS u(id, t, q) WHERE c.id = u.id`,
+			pq.Array(cIDs), pq.Array(cTeams), pq.Array(cQueued), now); err != nil {
+			return err
+		}
+	}
+	if len(aConv) > 0 {
+		if err := exec("assignees", `INSERT INTO conversation_assignees (conversation_id, agent_id, source, added_at)
+			SELECT c, a, s, $4::timestamptz FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(c, a, s)
+			ON CONFLICT (conversation_id, agent_id) DO UPDATE SET source = EXCLUDED.source`,
+			pq.Array(aConv), pq.Array(aAgent), pq.Array(aSource), now); err != nil {
+			return err
+		}
+	}
+	if len(deltas) > 0 {
+		ids := make([]int64, 0, len(deltas))
+		for id := range deltas {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		vals := make([]int64, len(ids))
+		for i, id := range ids {
+			vals[i] = int64(deltas[id])
+		}
+		if err := exec("open counts", `UPDATE agents SET open_count = GREATEST(0, open_count + u.d)
+			FROM unnest($1::bigint[], $2::int[]) AS u(id, d) WHERE agents.id = u.id`, pq.Array(ids), pq.Array(vals)); err != nil {
+			return err
+		}
+	}
+	if len(picks) > 0 {
+		var pt, pa []int64
+		var pat []string
+		for k, at := range picks {
+			pt, pa, pat = append(pt, k[0]), append(pa, k[1]), append(pat, at.UTC().Format(time.RFC3339Nano))
+		}
+		if err := exec("team picks", `UPDATE team_members m SET last_assigned_at = u.at::timestamptz
+			FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(t, a, at) WHERE m.team_id = u.t AND m.agent_id = u.a`,
+			pq.Array(pt), pq.Array(pa), pq.Array(pat)); err != nil {
+			return err
+		}
+	}
+	if err := exec("decision log", `INSERT INTO decisions (conversation_id, event_id, rule, summary, decision, created_at)
+		SELECT c, e, r, s, d::jsonb, $6::timestamptz
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(c, e, r, s, d, n) ORDER BY n`,
+		pq.Array(dConv), pq.Array(dEvent), pq.Array(dRule), pq.Array(dSummary), pq.Array(dJSON), now); err != nil {
+		return err
+	}
+	if len(wConv) > 0 {
+		if err := exec("welcome messages", `WITH u AS (
+				SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+				WITH ORDINALITY AS u(conv, contact, pn, rcpt, body, payload, n)),
+			m AS (INSERT INTO messages (direction, contact_id, conversation_id, inbox, type, body, context_wamid, sent_at, received_at, status)
+				SELECT 'out', contact, conv, pn, 'text', body, '', $7::timestamptz, $7::timestamptz, 'pending' FROM u ORDER BY n
+				RETURNING id, conversation_id)
+			INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id, recipient, kind, payload)
+			SELECT u.contact, ct.key, u.conv, m.id, u.pn, u.rcpt, 'welcome', u.payload::jsonb
+			FROM u JOIN m ON m.conversation_id = u.conv JOIN contacts ct ON ct.id = u.contact ORDER BY u.n`,
+			pq.Array(wConv), pq.Array(wContact), pq.Array(wPn), pq.Array(wTo), pq.Array(wBody), pq.Array(wPayload), now); err != nil {
+			return err
+		}
+	}
+	return nil
+}

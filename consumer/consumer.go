@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,11 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// SessionTimeout of the group membership. Default 10 s.
 	SessionTimeout time.Duration
+	// StallTimeout: when every worker of this process has waited this long
+	// for records while the group has records it has not committed, the
+	// workers leave and rejoin the group (a rebalance can leave a
+	// partition without a reader). Default 20 s.
+	StallTimeout time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Logger; default slog.Default().
@@ -69,6 +75,9 @@ type Consumer struct {
 	dlq   DeadLetters
 	log   *slog.Logger
 	m     *metrics
+
+	progress atomic.Int64 // unix nanos of the last batch done or reader start
+	inFlight atomic.Int64 // batches being applied
 }
 
 // New builds a Consumer.
@@ -100,6 +109,9 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 10 * time.Second
 	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 20 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -114,18 +126,94 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 func (c *Consumer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, c.cfg.Workers)
-	for i := 0; i < c.cfg.Workers; i++ {
+	restarts := make([]chan struct{}, c.cfg.Workers)
+	c.progress.Store(time.Now().UnixNano())
+	for i := range restarts {
+		restarts[i] = make(chan struct{}, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.worker(ctx); err != nil {
+			if err := c.worker(ctx, restarts[i]); err != nil {
 				errs <- err
 			}
 		}()
 	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	go c.watch(wctx, restarts)
 	wg.Wait()
+	stopWatch()
 	close(errs)
 	return <-errs
+}
+
+// watch restarts the workers when none of them has had a record for
+// StallTimeout while the group lags behind the topic.
+func (c *Consumer) watch(ctx context.Context, restarts []chan struct{}) {
+	t := time.NewTicker(c.cfg.StallTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		idle := time.Since(time.Unix(0, c.progress.Load()))
+		if c.inFlight.Load() > 0 || idle < c.cfg.StallTimeout {
+			continue
+		}
+		lag, err := c.lag(ctx)
+		if err != nil || lag == 0 {
+			continue
+		}
+		c.log.Warn("consumer: records wait but no worker got any; rejoining the group", "lag", lag, "idle", idle.Round(time.Second))
+		c.m.rejoins.Inc()
+		c.progress.Store(time.Now().UnixNano())
+		for _, r := range restarts {
+			select {
+			case r <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// lag is how many records of the topic the group has not committed.
+func (c *Consumer) lag(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	parts, err := (&kafka.Dialer{Timeout: 5 * time.Second}).LookupPartitions(ctx, "tcp", c.cfg.Brokers[0], c.cfg.Topic)
+	if err != nil {
+		return 0, err
+	}
+	ids := make([]int, len(parts))
+	reqs := make([]kafka.OffsetRequest, len(parts))
+	for i, p := range parts {
+		ids[i], reqs[i] = p.ID, kafka.LastOffsetOf(p.ID)
+	}
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second}
+	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{c.cfg.Topic: ids}})
+	if err != nil {
+		return 0, err
+	}
+	ends, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
+	if err != nil {
+		return 0, err
+	}
+	done := map[int]int64{}
+	for _, p := range committed.Topics[c.cfg.Topic] {
+		done[p.Partition] = p.CommittedOffset
+	}
+	var lag int64
+	for _, p := range ends.Topics[c.cfg.Topic] {
+		from, ok := done[p.Partition]
+		if !ok || from < 0 {
+			from = p.FirstOffset
+		}
+		if p.LastOffset > from {
+			lag += p.LastOffset - from
+		}
+	}
+	return lag, nil
 }
 
 func (c *Consumer) newReader() *kafka.Reader {
@@ -145,13 +233,23 @@ func (c *Consumer) newReader() *kafka.Reader {
 		JoinGroupBackoff:  500 * time.Millisecond,
 		ReadBackoffMin:    10 * time.Millisecond,
 		ReadBackoffMax:    500 * time.Millisecond,
-		Logger:            nil,
+		Logger:            kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug("kafka: " + fmt.Sprintf(msg, args...)) }),
 		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
 	})
 }
 
-// worker is one group member: fetch, batch, apply, commit.
-func (c *Consumer) worker(ctx context.Context) error {
+// worker is one group member: fetch, batch, apply, commit. On a restart
+// signal it leaves the group and joins again as a new member.
+func (c *Consumer) worker(ctx context.Context, restart <-chan struct{}) error {
+	for {
+		rejoin, err := c.consume(ctx, restart)
+		if !rejoin || err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin bool, err error) {
 	r := c.newReader()
 	defer r.Close()
 
@@ -187,14 +285,16 @@ func (c *Consumer) worker(ctx context.Context) error {
 			if !ok {
 				select {
 				case err := <-fetchErr:
-					return fmt.Errorf("kafka fetch: %w", err)
+					return false, fmt.Errorf("kafka fetch: %w", err)
 				default:
-					return nil
+					return false, nil
 				}
 			}
 			batch = append(batch, m)
+		case <-restart:
+			return true, nil
 		case <-ctx.Done():
-			return nil
+			return false, nil
 		}
 		timer.Reset(c.cfg.Linger)
 	fill:
@@ -212,8 +312,12 @@ func (c *Consumer) worker(ctx context.Context) error {
 		timer.Stop()
 		// A batch in hand is applied and committed even during shutdown, so
 		// that a stop loses no work (it would be redelivered, harmlessly).
-		if err := c.process(context.WithoutCancel(ctx), ctx, batch); err != nil {
-			return err
+		c.inFlight.Add(1)
+		err := c.process(context.WithoutCancel(ctx), ctx, batch)
+		c.inFlight.Add(-1)
+		c.progress.Store(time.Now().UnixNano())
+		if err != nil {
+			return false, err
 		}
 		if err := r.CommitMessages(context.WithoutCancel(ctx), batch...); err != nil {
 			// The partition moved to another member: it will redeliver from
@@ -338,6 +442,7 @@ type metrics struct {
 	retries        prometheus.Counter
 	deadLetters    prometheus.Counter
 	commitFailures prometheus.Counter
+	rejoins        prometheus.Counter
 	batchSize      prometheus.Histogram
 	batchSeconds   prometheus.Histogram
 }
@@ -348,11 +453,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		retries:        prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_consumer_retries_total", Help: "Transient failures retried."}),
 		deadLetters:    prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_consumer_dead_letters_total", Help: "Poison records sent to the dead-letter topic."}),
 		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_consumer_commit_failures_total", Help: "Offset commits that failed (records will be redelivered)."}),
+		rejoins:        prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_consumer_rejoins_total", Help: "Times the workers rejoined the group because records waited with no reader."}),
 		batchSize:      prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_consumer_batch_records", Help: "Records per transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
 		batchSeconds:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_consumer_batch_seconds", Help: "Time to apply one batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.retries, m.deadLetters, m.commitFailures, m.batchSize, m.batchSeconds)
+		reg.MustRegister(m.records, m.retries, m.deadLetters, m.commitFailures, m.rejoins, m.batchSize, m.batchSeconds)
 	}
 	return m
 }

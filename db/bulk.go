@@ -26,9 +26,18 @@ type convKey struct {
 }
 
 type pending struct {
+	statuses              map[string]statusUpdate // by outbound wamid
+	contacts              map[int64]bool          // contacts with unwritten effects
 	attachMsg, attachConv []int64
 	touch                 map[int64]time.Time
 	inbound               map[int64]time.Time
+}
+
+// bulkContact reports whether prepare resolves the event's contact: a
+// message or a status of a known contact.
+func bulkContact(e *whatsapp.Envelope) bool {
+	return e.ContactKey == "" && e.Contact.Key() != "" && e.Version <= whatsapp.EnvelopeVersion &&
+		((e.Kind == whatsapp.KindMessage && e.Message != nil) || (e.Kind == whatsapp.KindStatus && e.Status != nil))
 }
 
 // bulkable reports whether the fast path applies: several messages, and no
@@ -37,7 +46,7 @@ func bulkable(events []whatsapp.Envelope) bool {
 	n := 0
 	for i := range events {
 		switch {
-		case events[i].Kind == whatsapp.KindMessage && events[i].Message != nil && events[i].Contact.Key() != "":
+		case bulkContact(&events[i]):
 			n++
 		case events[i].Kind == whatsapp.KindCommand && events[i].Command != nil && events[i].Command.Type == assigner.CmdRelease:
 			return false
@@ -53,14 +62,14 @@ const sqlContactsByKeys = `SELECT key, id, blocked_at IS NOT NULL, name, COALESC
 func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
 	b.pre = map[*whatsapp.Envelope]int64{}
 	b.convs = map[convKey]int64{}
-	b.pend = pending{touch: map[int64]time.Time{}, inbound: map[int64]time.Time{}}
+	b.pend = pending{contacts: map[int64]bool{}, touch: map[int64]time.Time{}, inbound: map[int64]time.Time{}}
 
 	// Contacts: one read for all; new or changed ones one by one.
 	var keys []string
 	seen := map[string]bool{}
 	for i := range events {
-		if e := &events[i]; e.Kind == whatsapp.KindMessage && e.Message != nil {
-			if k := e.Contact.Key(); k != "" && !seen[k] {
+		if e := &events[i]; bulkContact(e) {
+			if k := e.Contact.Key(); !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
 			}
@@ -93,7 +102,7 @@ func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
 	first := map[string]*whatsapp.Envelope{}
 	for i := range events {
 		e := &events[i]
-		if e.Kind != whatsapp.KindMessage || e.Message == nil || e.Contact.Key() == "" {
+		if !bulkContact(e) {
 			continue
 		}
 		k := e.Contact.Key()
@@ -131,7 +140,7 @@ func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
 	}
 	for i := range events {
 		e := &events[i]
-		if e.Kind != whatsapp.KindMessage || e.Message == nil || e.Contact.Key() == "" {
+		if !bulkContact(e) {
 			continue
 		}
 		k := e.Contact.Key()
@@ -147,6 +156,10 @@ func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
 		if _, err := b.contact(ctx, e.Contact); err != nil {
 			return err
 		}
+	}
+
+	if err := b.prepareStatuses(ctx, events); err != nil {
+		return err
 	}
 
 	// New messages: one insert; the first occurrence of a wamid wins.
@@ -267,6 +280,7 @@ func (b *batch) applyPrepared(ctx context.Context, e *whatsapp.Envelope, c conta
 	if t, ok := b.pend.inbound[c.ID]; !ok || sent.After(t) {
 		b.pend.inbound[c.ID] = sent
 	}
+	b.pend.contacts[c.ID] = true
 	k := convKey{c.ID, e.PhoneNumberID}
 	convID, known := b.convs[k]
 	if !known {
@@ -305,6 +319,9 @@ func (b *batch) flush(ctx context.Context) error {
 	if b.pre == nil {
 		return nil
 	}
+	if err := b.flushStatuses(ctx); err != nil {
+		return err
+	}
 	p := &b.pend
 	if len(p.attachMsg) > 0 {
 		if _, err := b.tx.ExecContext(ctx, `UPDATE messages m SET conversation_id = u.c
@@ -336,5 +353,117 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 		clear(u.m)
 	}
+	clear(p.contacts)
+	return nil
+}
+
+// statusUpdate is the most advanced new status of one outbound message.
+type statusUpdate struct {
+	status string
+	rank   int
+	at     time.Time
+	code   sql.NullInt64
+	title  string
+}
+
+// prepareStatuses stores the batch's statuses (of contacts not blocked)
+// with one insert; which of them were new decides what applyStatus does.
+func (b *batch) prepareStatuses(ctx context.Context, events []whatsapp.Envelope) error {
+	var (
+		idx                    []*whatsapp.Envelope
+		wamids, sts, ats, rcvd []string
+		titles                 []string
+		raws                   []sql.NullString
+		ranks                  []int64
+		codes                  []sql.NullInt64
+	)
+	for i := range events {
+		e := &events[i]
+		if e.Kind != whatsapp.KindStatus || e.Status == nil || !bulkContact(e) || b.contacts[e.Contact.Key()].Blocked {
+			continue
+		}
+		st := e.Status
+		at := st.Time()
+		if at.IsZero() {
+			at = e.OccurredAt
+		}
+		code := sql.NullInt64{}
+		title := ""
+		if len(st.Errors) > 0 {
+			code, title = sql.NullInt64{Int64: int64(st.Errors[0].Code), Valid: true}, st.Errors[0].Title
+		}
+		raw := sql.NullString{}
+		if v, ok := nullJSON(st.Raw).(string); ok {
+			raw = sql.NullString{String: v, Valid: true}
+		}
+		idx = append(idx, e)
+		wamids, sts, ranks = append(wamids, st.ID), append(sts, st.Status), append(ranks, int64(st.Rank()))
+		ats, rcvd = append(ats, at.UTC().Format(time.RFC3339Nano)), append(rcvd, e.ReceivedAt.UTC().Format(time.RFC3339Nano))
+		codes, titles, raws = append(codes, code), append(titles, title), append(raws, raw)
+	}
+	b.preStatus = map[*whatsapp.Envelope]bool{}
+	b.pend.statuses = map[string]statusUpdate{}
+	if len(idx) == 0 {
+		return nil
+	}
+	rows, err := b.tx.QueryContext(ctx, `INSERT INTO statuses (wamid, status, rank, occurred_at, received_at, error_code, error_title, raw)
+		SELECT w, s, r, a::timestamptz, rc::timestamptz, c, t, j::jsonb
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[])
+			WITH ORDINALITY AS u(w, s, r, a, rc, c, t, j, n)
+		ORDER BY n
+		ON CONFLICT DO NOTHING RETURNING wamid, status`,
+		pq.Array(wamids), pq.Array(sts), pq.Array(ranks), pq.Array(ats), pq.Array(rcvd), pq.Array(codes), pq.Array(titles), pq.Array(raws))
+	if err != nil {
+		return fmt.Errorf("statuses: %w", err)
+	}
+	fresh := map[[2]string]bool{}
+	for rows.Next() {
+		var w, st string
+		if err := rows.Scan(&w, &st); err != nil {
+			rows.Close()
+			return err
+		}
+		fresh[[2]string{w, st}] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i, e := range idx {
+		k := [2]string{e.Status.ID, e.Status.Status}
+		b.preStatus[e] = fresh[k]
+		if !fresh[k] {
+			continue
+		}
+		delete(fresh, k) // a copy later in the batch is a duplicate
+		at, _ := time.Parse(time.RFC3339Nano, ats[i])
+		if cur, ok := b.pend.statuses[e.Status.ID]; !ok || int(ranks[i]) > cur.rank {
+			b.pend.statuses[e.Status.ID] = statusUpdate{status: sts[i], rank: int(ranks[i]), at: at, code: codes[i], title: titles[i]}
+		}
+	}
+	return nil
+}
+
+// flushStatuses moves outbound messages forward to their most advanced new
+// status (never backward: the rank decides).
+func (b *batch) flushStatuses(ctx context.Context) error {
+	if len(b.pend.statuses) == 0 {
+		return nil
+	}
+	var w, st, at, title []string
+	var rank []int64
+	var code []sql.NullInt64
+	for id, u := range b.pend.statuses {
+		w, st, rank, at = append(w, id), append(st, u.status), append(rank, int64(u.rank)), append(at, u.at.UTC().Format(time.RFC3339Nano))
+		code, title = append(code, u.code), append(title, u.title)
+	}
+	if _, err := b.tx.ExecContext(ctx, `UPDATE messages m SET status = u.s, status_rank = u.r, status_at = u.a::timestamptz,
+			error_code = COALESCE(u.c, m.error_code), error_title = CASE WHEN u.t <> '' THEN u.t ELSE m.error_title END
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[]) AS u(w, s, r, a, c, t)
+		WHERE m.wamid = u.w AND m.direction = 'out' AND m.status_rank < u.r`,
+		pq.Array(w), pq.Array(st), pq.Array(rank), pq.Array(at), pq.Array(code), pq.Array(title)); err != nil {
+		return fmt.Errorf("apply statuses: %w", err)
+	}
+	clear(b.pend.statuses)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -65,6 +66,8 @@ type batch struct {
 	convs    map[convKey]int64
 	pend     pending
 	openings []opening // decided by decideOpenings
+	// statuses stored by prepare: whether each was new
+	preStatus map[*whatsapp.Envelope]bool
 
 	// inbox settings and locked teams read by this transaction
 	settings map[string]assigner.Inbox
@@ -163,17 +166,29 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 	if id, ok := b.pre[e]; ok {
 		return b.applyPrepared(ctx, e, c, id)
 	}
-	if b.pre != nil && e.Kind == whatsapp.KindCommand {
-		// A command may read what the fast path has not written yet (the
-		// service window, a conversation's messages) and may resolve or
-		// open conversations. Statuses and notices touch neither.
-		if err := b.decideOpenings(ctx); err != nil {
-			return Outcome{}, err
+	if fresh, ok := b.preStatus[e]; ok {
+		return Outcome{Duplicate: !fresh}, nil // stored by prepare; applied by flush
+	}
+	if b.pre != nil && e.Kind == whatsapp.KindCommand && c.ID != 0 && b.pend.contacts[c.ID] {
+		// A command may read what the fast path has not written yet for its
+		// contact (an opening's assignment, the service window, the
+		// conversation's messages) and may resolve or open conversations.
+		// Other contacts' commands and statuses and notices touch neither.
+		// Deciding locks the teams until commit: only when this contact's
+		// own opening is waiting.
+		if slices.ContainsFunc(b.openings, func(o opening) bool { return o.c.ID == c.ID }) {
+			if err := b.decideOpenings(ctx); err != nil {
+				return Outcome{}, err
+			}
 		}
 		if err := b.flush(ctx); err != nil {
 			return Outcome{}, err
 		}
-		clear(b.convs)
+		for k := range b.convs {
+			if k.contact == c.ID {
+				delete(b.convs, k)
+			}
+		}
 	}
 	switch e.Kind {
 	case whatsapp.KindMessage:

@@ -35,6 +35,7 @@ type config struct {
 	BodyLimit         int
 	CommandWait       time.Duration
 	SessionTimeout    time.Duration
+	StallTimeout      time.Duration
 	SimulatorAddr     string
 	CaptureFile       string
 	LogLevel          string
@@ -100,6 +101,10 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	c.SessionTimeout, err = time.ParseDuration(env("WAGW_CONSUMER_SESSION_TIMEOUT", "10s"))
 	if err != nil || c.SessionTimeout < time.Second {
 		return c, fmt.Errorf("WAGW_CONSUMER_SESSION_TIMEOUT: want a duration of at least 1s")
+	}
+	c.StallTimeout, err = time.ParseDuration(env("WAGW_CONSUMER_STALL_TIMEOUT", "20s"))
+	if err != nil || c.StallTimeout < time.Second {
+		return c, fmt.Errorf("WAGW_CONSUMER_STALL_TIMEOUT: want a duration of at least 1s")
 	}
 	c.SimulatorAddr = env("WAGW_SIMULATOR_ADDR", "127.0.0.1:8081")
 	c.CaptureFile = env("WAGW_CAPTURE_FILE", "")

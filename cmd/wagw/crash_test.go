@@ -152,7 +152,10 @@ func TestConsumerCrash(t *testing.T) {
 	}
 
 	env := []string{"KAFKA_BROKERS=" + emb.Addr(), "KAFKA_TOPIC=" + topic, "DATABASE_URL=" + dsn,
-		"WAGW_CONSUMER_WORKERS=2", "WAGW_LOG_LEVEL=info"}
+		"WAGW_CONSUMER_WORKERS=2", "WAGW_LOG_LEVEL=info",
+		// A killed member holds its partitions for the session timeout;
+		// keep the test short, and let the stall watchdog act early.
+		"WAGW_CONSUMER_SESSION_TIMEOUT=3s", "WAGW_CONSUMER_STALL_TIMEOUT=5s"}
 	stored := func() int { return sqlCount(t, conn, `SELECT count(*) FROM messages`) }
 
 	first := startChild(t, "first consumer", env, "consumer")

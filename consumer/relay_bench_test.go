@@ -29,15 +29,15 @@ func (p *countingPublisher) Publish(_ context.Context, events []whatsapp.Envelop
 func queueReplies(b *testing.B, conn *sqlx.DB, n, numbers int) {
 	b.Helper()
 	for _, q := range []string{
-		`INSERT INTO inboxes (phone_number_id) SELECT 'pn' || g FROM generate_series(0, $2 - 1) g`,
+		`INSERT INTO inboxes (phone_number_id) SELECT 'pn' || g FROM generate_series(0, $2::int - 1) g WHERE $1::int > 0`,
 		`INSERT INTO contacts (key, wa_id, name) SELECT '4915' || lpad(g::text, 7, '0'), '4915' || lpad(g::text, 7, '0'), 'c'
-			FROM generate_series(1, $1) g`,
+			FROM generate_series(1, $1::int) g WHERE $2::int > 0`,
 		`INSERT INTO messages (direction, contact_id, inbox, type, body, sent_at, received_at, status)
-			SELECT 'out', id, 'pn' || (id % $2), 'text', 'hi', now(), now(), 'pending' FROM contacts`,
+			SELECT 'out', id, 'pn' || (id % $2::int), 'text', 'hi', now(), now(), 'pending' FROM contacts WHERE $1::int > 0`,
 		`INSERT INTO outbox (contact_id, contact_key, message_id, phone_number_id, recipient, kind, payload)
 			SELECT m.contact_id, c.key, m.id, m.inbox, c.wa_id, 'reply',
 				json_build_object('messaging_product', 'whatsapp', 'to', c.wa_id, 'type', 'text', 'text', json_build_object('body', 'hi'))
-			FROM messages m JOIN contacts c ON c.id = m.contact_id WHERE $1 > 0 AND $2 > 0`,
+			FROM messages m JOIN contacts c ON c.id = m.contact_id WHERE $1::int > 0 AND $2::int > 0`,
 	} {
 		if _, err := conn.Exec(q, n, numbers); err != nil {
 			b.Fatal(err)

@@ -18,7 +18,10 @@
 # or any of BENCH_S1_DURATION, BENCH_S2_DURATION, BENCH_S2_RATE,
 # BENCH_S3_DURATION, BENCH_S3_RATE, BENCH_S3MAX_DURATION, BENCH_S3MAX_RATE,
 # BENCH_S3MAX_BATCH, BENCH_CONTACTS, BENCH_MICRO_TIME, BENCH_SCENARIOS
-# (e.g. "1 2"), BENCH_DIR, WAGW_BIN. Load goes to 127.0.0.1 only.
+# (e.g. "1 2"), BENCH_DIR, WAGW_BIN, BENCH_EMBEDDED_SYNC (false: the
+# embedded broker does not fsync each write), BENCH_SKIP_RELAY,
+# WAGW_BENCH_OUTAGE (the relay drain benchmark's outage, default 60s).
+# Load goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -99,7 +102,7 @@ start_serve() { # name
   env WAGW_HTTP_ADDR=127.0.0.1:$HTTP_PORT KAFKA_EMBEDDED_ADDR=127.0.0.1:$KAFKA_PORT \
     WAGW_SIMULATOR_ADDR=127.0.0.1:$SIM_PORT WAGW_DATA_DIR="$TMP/data-$name" DATABASE_URL="$DB_URL" \
     WA_APP_SECRET=$SECRET WA_VERIFY_TOKEN=bench-verify WAGW_ADMIN_TOKEN=$ADMIN WAGW_LOG_LEVEL=warn \
-    KAFKA_BROKERS= "$WAGW" serve >"$OUT/serve-$name.log" 2>&1 &
+    KAFKA_EMBEDDED_SYNC=${BENCH_EMBEDDED_SYNC:-true} KAFKA_BROKERS= "$WAGW" serve >"$OUT/serve-$name.log" 2>&1 &
   SERVE_PID=$!
   PIDS+=("$SERVE_PID")
   if ! wait_http "http://127.0.0.1:$HTTP_PORT/readyz" 60; then
@@ -139,6 +142,12 @@ single=(-profile single -contacts "$CONTACTS")
 say "micro-benchmarks: go test ./whatsapp -run '^\$' -bench . -benchmem -benchtime $MICRO_TIME"
 if ! go test ./whatsapp -run '^$' -bench . -benchmem -benchtime "$MICRO_TIME" | tee "$OUT/micro.txt"; then
   NOTES+=("the micro-benchmarks failed (see $OUT/micro.txt)")
+fi
+say "store benchmarks: go test ./db -run '^\$' -bench Apply -benchtime 20x"
+go test ./db -run '^$' -bench Apply -benchtime 20x | tee "$OUT/store.txt" || NOTES+=("the store benchmarks failed (see $OUT/store.txt)")
+if [ -z "${BENCH_SKIP_RELAY:-}" ]; then
+  say "relay benchmarks: go test ./consumer -run '^\$' -bench Relay -benchtime 1x (outage ${WAGW_BENCH_OUTAGE:-60s})"
+  go test ./consumer -run '^$' -bench Relay -benchtime 1x -timeout 20m | tee "$OUT/relay.txt" || NOTES+=("the relay benchmarks failed (see $OUT/relay.txt)")
 fi
 
 for s in $SCENARIOS; do

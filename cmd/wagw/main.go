@@ -1,6 +1,3 @@
-// Command wagw is the WhatsApp Cloud API webhook gateway: `wagw serve` runs
-// every role in one process; `gateway`, `consumer`, `relay`, `migrate`,
-// `simulate` and `loadtest` run one role each.
 package main
 
 import (

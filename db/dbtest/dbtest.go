@@ -1,6 +1,3 @@
-// Package dbtest gives each test its own real Postgres database: created
-// fresh, migrated, and dropped when the test ends. Like net/http/httptest,
-// it exists for tests only.
 package dbtest
 
 import (

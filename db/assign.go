@@ -553,10 +553,42 @@ func (b *batch) applyCommand(ctx context.Context, e *whatsapp.Envelope, c contac
 	default:
 		return Outcome{}, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
 	}
+	var m missing
+	if errors.As(err, &m) {
+		r, err = fail(http.StatusNotFound, "not_found", m.Error()), nil
+	}
 	if err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{}, b.storeResult(ctx, e.ID, r)
+}
+
+// missing is a command naming something that does not exist: its result
+// is a 404, not a failure of the batch.
+type missing string
+
+func (m missing) Error() string { return "no such " + string(m) }
+
+// commandConversation locks the conversation a command names.
+func (b *batch) commandConversation(ctx context.Context, id int64) (convState, error) {
+	conv, err := b.lockConversation(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return conv, missing("conversation")
+	}
+	return conv, err
+}
+
+// commandAgent reads the agent a command names.
+func (b *batch) commandAgent(ctx context.Context, id int64) (assigner.Agent, error) {
+	agents, err := b.agents(ctx, []int64{id})
+	if err != nil {
+		return assigner.Agent{}, err
+	}
+	a, ok := agents[id]
+	if !ok {
+		return a, missing("agent")
+	}
+	return a, nil
 }
 
 func (b *batch) storeResult(ctx context.Context, id string, r result) error {
@@ -600,10 +632,8 @@ func (b *batch) actorName(ctx context.Context, a assigner.Actor) string {
 }
 
 func (b *batch) cmdAssign(ctx context.Context, id string, cmd assigner.AssignCommand) (result, error) {
-	conv, err := b.lockConversation(ctx, cmd.ConversationID)
-	if errors.Is(err, ErrNotFound) {
-		return decisionErr(assigner.ErrNotFound), nil
-	} else if err != nil {
+	conv, err := b.commandConversation(ctx, cmd.ConversationID)
+	if err != nil {
 		return result{}, err
 	}
 	// The current assignees too, so that the reasons name whoever is kept or removed.
@@ -629,19 +659,13 @@ func (b *batch) cmdAssign(ctx context.Context, id string, cmd assigner.AssignCom
 }
 
 func (b *batch) cmdUnassign(ctx context.Context, id string, cmd assigner.UnassignCommand) (result, error) {
-	conv, err := b.lockConversation(ctx, cmd.ConversationID)
-	if errors.Is(err, ErrNotFound) {
-		return decisionErr(assigner.ErrNotFound), nil
-	} else if err != nil {
-		return result{}, err
-	}
-	agents, err := b.agents(ctx, []int64{cmd.AgentID})
+	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return result{}, err
 	}
-	a, ok := agents[cmd.AgentID]
-	if !ok {
-		return fail(http.StatusNotFound, "not_found", "no such agent"), nil
+	a, err := b.commandAgent(ctx, cmd.AgentID)
+	if err != nil {
+		return result{}, err
 	}
 	d, err := assigner.DecideUnassign(conv.Conversation, a)
 	if err != nil {
@@ -651,19 +675,13 @@ func (b *batch) cmdUnassign(ctx context.Context, id string, cmd assigner.Unassig
 }
 
 func (b *batch) cmdClaim(ctx context.Context, id string, cmd assigner.ClaimCommand) (result, error) {
-	conv, err := b.lockConversation(ctx, cmd.ConversationID)
-	if errors.Is(err, ErrNotFound) {
-		return decisionErr(assigner.ErrNotFound), nil
-	} else if err != nil {
-		return result{}, err
-	}
-	agents, err := b.agents(ctx, []int64{cmd.AgentID})
+	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return result{}, err
 	}
-	a, ok := agents[cmd.AgentID]
-	if !ok {
-		return fail(http.StatusNotFound, "not_found", "no such agent"), nil
+	a, err := b.commandAgent(ctx, cmd.AgentID)
+	if err != nil {
+		return result{}, err
 	}
 	teams, err := b.lockTeams(ctx, conv.TeamID)
 	if err != nil {
@@ -677,10 +695,8 @@ func (b *batch) cmdClaim(ctx context.Context, id string, cmd assigner.ClaimComma
 }
 
 func (b *batch) cmdResolve(ctx context.Context, id string, cmd assigner.ResolveCommand) (result, error) {
-	conv, err := b.lockConversation(ctx, cmd.ConversationID)
-	if errors.Is(err, ErrNotFound) {
-		return decisionErr(assigner.ErrNotFound), nil
-	} else if err != nil {
+	conv, err := b.commandConversation(ctx, cmd.ConversationID)
+	if err != nil {
 		return result{}, err
 	}
 	return b.decided(ctx, id, conv, assigner.DecideResolve(conv.Conversation), http.StatusOK)
@@ -724,10 +740,8 @@ func (b *batch) cmdSetOwners(ctx context.Context, cmd assigner.SetOwnersCommand)
 }
 
 func (b *batch) cmdDrain(ctx context.Context, id string, cmd assigner.DrainCommand, expire bool) (result, error) {
-	conv, err := b.lockConversation(ctx, cmd.ConversationID)
-	if errors.Is(err, ErrNotFound) {
-		return decisionErr(assigner.ErrNotFound), nil
-	} else if err != nil {
+	conv, err := b.commandConversation(ctx, cmd.ConversationID)
+	if err != nil {
 		return result{}, err
 	}
 	if !conv.Queued || !conv.Open() {

@@ -18,10 +18,8 @@ const sqlMessageWAMID = `SELECT COALESCE(wamid, '') FROM messages WHERE id = $1 
 // messages are refused outside the 24-hour customer-service window;
 // templates are not.
 func (b *batch) cmdReply(ctx context.Context, cmd assigner.ReplyCommand) (result, error) {
-	conv, err := b.lockConversation(ctx, cmd.ConversationID)
-	if errors.Is(err, ErrNotFound) {
-		return decisionErr(assigner.ErrNotFound), nil
-	} else if err != nil {
+	conv, err := b.commandConversation(ctx, cmd.ConversationID)
+	if err != nil {
 		return result{}, err
 	}
 	_, waID, userID, lastInbound, err := b.contactIdentity(ctx, conv.ContactID)
@@ -79,10 +77,8 @@ const sqlLatestInbound = `SELECT id, wamid FROM messages WHERE conversation_id =
 
 // cmdMarkRead queues a read receipt for the contact's latest message.
 func (b *batch) cmdMarkRead(ctx context.Context, cmd assigner.MarkReadCommand) (result, error) {
-	conv, err := b.lockConversation(ctx, cmd.ConversationID)
-	if errors.Is(err, ErrNotFound) {
-		return decisionErr(assigner.ErrNotFound), nil
-	} else if err != nil {
+	conv, err := b.commandConversation(ctx, cmd.ConversationID)
+	if err != nil {
 		return result{}, err
 	}
 	var msgID int64

@@ -68,8 +68,6 @@ func (s *Server) adminRoutes(v1 fiber.Router) {
 	v1.Put("/inboxes/:phone_number_id", s.putInbox)
 }
 
-func (s *Server) adminStore() (AdminStore, error) { return s.store, nil }
-
 // adminErr maps the store's errors to API errors; invalidCode is the code
 // for settings that fail validation (invalid_agent, invalid_team, ...).
 func adminErr(err error, invalidCode, noun string) error {
@@ -164,10 +162,7 @@ func (s *Server) createAgent(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	var req createAgentRequest
 	if err := decode(c, &req); err != nil {
 		return err
@@ -199,10 +194,7 @@ func (s *Server) createAgent(c *fiber.Ctx) error {
 }
 
 func (s *Server) listAgents(c *fiber.Ctx) error {
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	list, err := as.ListAgents(c.UserContext())
 	if err != nil {
 		return err
@@ -215,10 +207,7 @@ func (s *Server) listAgents(c *fiber.Ctx) error {
 }
 
 func (s *Server) getAgent(c *fiber.Ctx) error {
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	id, err := pathID(c, "id")
 	if err != nil {
 		return err
@@ -243,10 +232,7 @@ func (s *Server) patchAgent(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	id, err := pathID(c, "id")
 	if err != nil {
 		return err
@@ -292,10 +278,7 @@ type presenceRequest struct {
 // putPresence sets an agent's presence and refreshes its heartbeat. An
 // agent may set only their own; an admin anyone's.
 func (s *Server) putPresence(c *fiber.Ctx) error {
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	id, err := pathID(c, "id")
 	if err != nil {
 		return err
@@ -359,10 +342,7 @@ func (s *Server) createTeam(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	var req teamRequest
 	if err := decode(c, &req); err != nil {
 		return err
@@ -378,10 +358,7 @@ func (s *Server) createTeam(c *fiber.Ctx) error {
 }
 
 func (s *Server) listTeams(c *fiber.Ctx) error {
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	list, err := as.ListTeams(c.UserContext())
 	if err != nil {
 		return err
@@ -394,10 +371,7 @@ func (s *Server) listTeams(c *fiber.Ctx) error {
 }
 
 func (s *Server) getTeam(c *fiber.Ctx) error {
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	id, err := pathID(c, "id")
 	if err != nil {
 		return err
@@ -415,10 +389,7 @@ func (s *Server) putTeam(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	id, err := pathID(c, "id")
 	if err != nil {
 		return err
@@ -499,10 +470,7 @@ func (r conditionRequest) condition() assigner.Condition {
 }
 
 func (s *Server) listInboxes(c *fiber.Ctx) error {
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	list, err := as.ListInboxes(c.UserContext())
 	if err != nil {
 		return err
@@ -523,10 +491,7 @@ func phoneNumberID(c *fiber.Ctx) (string, error) {
 }
 
 func (s *Server) getInbox(c *fiber.Ctx) error {
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	id, err := phoneNumberID(c)
 	if err != nil {
 		return err
@@ -544,10 +509,7 @@ func (s *Server) putInbox(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as, err := s.adminStore()
-	if err != nil {
-		return err
-	}
+	as := s.store
 	id, err := phoneNumberID(c)
 	if err != nil {
 		return err

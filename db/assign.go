@@ -186,9 +186,14 @@ func (b *batch) owners(ctx context.Context, contactID int64) ([]assigner.Agent, 
 }
 
 const (
-	// The team row lock serialises every strategy decision of one team, so
+	// The team lock serialises every strategy decision of one team, so
 	// two conversations decided at once never pick the same "next" agent.
-	sqlTeamLock    = `SELECT id, name, strategy, online_only, max_open FROM teams WHERE id = $1 FOR UPDATE`
+	//
+	// It is an advisory lock keyed by the team, not the team row: the
+	// foreign keys to teams take share locks on that row, which would
+	// queue behind and deadlock with a row lock.
+	sqlTeamLock = `WITH l AS (SELECT pg_advisory_xact_lock(727378, $1::int))
+		SELECT id, name, strategy, online_only, max_open FROM teams, l WHERE id = $1`
 	sqlTeamMembers = `SELECT a.id, a.name, a.role, a.active, a.capacity, a.presence, COALESCE(a.heartbeat_at, 'epoch'), a.open_count,
 		COALESCE(m.last_assigned_at, 'epoch'), m.position
 		FROM team_members m JOIN agents a ON a.id = m.agent_id WHERE m.team_id = $1 ORDER BY m.position, a.id`

@@ -32,6 +32,7 @@ type config struct {
 	APIVersion        string
 	AdminToken        string
 	ConsumerWorkers   int
+	ConsumerBatch     int
 	BodyLimit         int
 	CommandWait       time.Duration
 	SessionTimeout    time.Duration
@@ -89,6 +90,9 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	c.APIVersion = env("WA_API_VERSION", "v23.0")
 	c.AdminToken = env("WAGW_ADMIN_TOKEN", "")
 	if c.ConsumerWorkers, err = envInt("WAGW_CONSUMER_WORKERS", 4); err != nil {
+		return c, err
+	}
+	if c.ConsumerBatch, err = envInt("WAGW_CONSUMER_BATCH", 500); err != nil {
 		return c, err
 	}
 	if c.BodyLimit, err = envInt("WAGW_BODY_LIMIT", 4<<20); err != nil {

@@ -194,7 +194,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 	if withConsumer {
 		cons := consumer.New(consumer.Config{
 			Brokers: brokers, Topic: cfg.KafkaTopic, DeadLetterTopic: cfg.dlqTopic(),
-			Workers: cfg.ConsumerWorkers, SessionTimeout: cfg.SessionTimeout, StallTimeout: cfg.StallTimeout, Logger: log, Registerer: reg,
+			Workers: cfg.ConsumerWorkers, MaxBatch: cfg.ConsumerBatch, SessionTimeout: cfg.SessionTimeout, StallTimeout: cfg.StallTimeout, Logger: log, Registerer: reg,
 		}, store, producer)
 		consCtx, stopCons := context.WithCancel(context.WithoutCancel(ctx))
 		wg.Add(1)

@@ -52,8 +52,8 @@
 //
 // Round robin and least open are deterministic functions of the team
 // state: the same state gives the same pick. They are fair under
-// concurrency because the store calls them while holding a row lock on
-// the team (SELECT … FOR UPDATE on the team row) and persists the
+// concurrency because the store calls them while holding a lock on the
+// team (a transaction-scoped advisory lock keyed by the team) and persists the
 // consequences, the chosen member's last assignment time and the agents'
 // open counts, in the same transaction. Two conversations decided at the
 // same moment are therefore decided one after the other, the second

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/whatsapp"
 )
@@ -27,6 +29,8 @@ type DrainerConfig struct {
 	Interval time.Duration
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Registerer for metrics; nil registers nothing.
+	Registerer prometheus.Registerer
 }
 
 // Drainer turns "an agent may be free" into drain commands on the queued
@@ -38,6 +42,7 @@ type Drainer struct {
 	pub       Publisher
 	log       *slog.Logger
 	published map[int64]time.Time
+	expired   prometheus.Counter
 }
 
 // NewDrainer builds a drainer; candidates lists what may be assignable.
@@ -51,7 +56,13 @@ func NewDrainer(cfg DrainerConfig, candidates func(ctx context.Context, limit in
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Drainer{cfg: cfg, store: candidates, pub: pub, log: cfg.Logger, published: map[int64]time.Time{}}
+	d := &Drainer{cfg: cfg, store: candidates, pub: pub, log: cfg.Logger, published: map[int64]time.Time{},
+		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_queue_expired_total",
+			Help: "Queued conversations that waited past the queue expiry and went to the inbox's fallback (alert on any)."})}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(d.expired)
+	}
+	return d
 }
 
 // Run drains until ctx is cancelled.
@@ -90,6 +101,8 @@ func (d *Drainer) once(ctx context.Context) error {
 		typ := assigner.CmdDrain
 		if r.Expired {
 			typ = assigner.CmdExpire
+			d.expired.Inc()
+			d.log.Warn("a queued conversation waited past the queue expiry", "conversation_id", r.ConversationID)
 		}
 		data, _ := json.Marshal(assigner.DrainCommand{ConversationID: r.ConversationID})
 		events = append(events, whatsapp.Envelope{Version: whatsapp.EnvelopeVersion,

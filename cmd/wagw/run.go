@@ -217,7 +217,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		if err != nil {
 			return err
 		}
-		drainer := consumer.NewDrainer(consumer.DrainerConfig{Wake: wake, Logger: log},
+		drainer := consumer.NewDrainer(consumer.DrainerConfig{Wake: wake, Logger: log, Registerer: reg},
 			func(ctx context.Context, limit int, now time.Time) ([]consumer.QueueRef, error) {
 				refs, err := store.DrainCandidates(ctx, limit, now)
 				out := make([]consumer.QueueRef, len(refs))

@@ -45,10 +45,6 @@ func (e *ConfigError) Unwrap() error { return e.err }
 // ErrorCode returns Code; the API answers with it.
 func (e *ConfigError) ErrorCode() string { return e.Code }
 
-// sqlAdminNotifyQueue wakes the queue drainer (it listens on wagw_queue)
-// when the transaction commits.
-const sqlAdminNotifyQueue = `SELECT pg_notify('wagw_queue', '')`
-
 // ---- agents ----
 
 const sqlAgentViewCols = `id, name, email, role, active, capacity, presence, heartbeat_at, open_count`
@@ -161,7 +157,7 @@ func (s *Store) UpdateAgent(ctx context.Context, id int64, update func(a *AgentV
 		return AgentView{}, agentWriteErr(err, after.Email)
 	}
 	if (v.Active && !before.Active) || !equalIntPtr(v.Capacity, before.Capacity) {
-		if _, err := tx.ExecContext(ctx, sqlAdminNotifyQueue); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlNotifyQueue); err != nil {
 			return AgentView{}, err
 		}
 	}
@@ -204,7 +200,7 @@ func (s *Store) SetPresence(ctx context.Context, agentID int64, p assigner.Prese
 		return AgentView{}, mapErr(err)
 	}
 	if p == assigner.PresenceOnline {
-		if _, err := tx.ExecContext(ctx, sqlAdminNotifyQueue); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlNotifyQueue); err != nil {
 			return AgentView{}, err
 		}
 	}
@@ -343,7 +339,7 @@ func putTeamMembers(ctx context.Context, tx *sqlx.Tx, v *TeamView, memberIDs []i
 	if err := tx.SelectContext(ctx, &v.MemberIDs, sqlTeamMemberIDs, v.ID); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, sqlAdminNotifyQueue)
+	_, err := tx.ExecContext(ctx, sqlNotifyQueue)
 	return err
 }
 

@@ -165,26 +165,6 @@ func (b *batch) agents(ctx context.Context, ids []int64) (map[int64]assigner.Age
 	return out, rows.Err()
 }
 
-const sqlOwnerAgents = `SELECT a.id, a.name, a.role, a.active, a.capacity, a.presence, COALESCE(a.heartbeat_at, 'epoch'), a.open_count
-	FROM contact_owners o JOIN agents a ON a.id = o.agent_id WHERE o.contact_id = $1 ORDER BY o.added_at, a.id`
-
-func (b *batch) owners(ctx context.Context, contactID int64) ([]assigner.Agent, error) {
-	rows, err := b.tx.QueryContext(ctx, sqlOwnerAgents, contactID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []assigner.Agent
-	for rows.Next() {
-		a, err := scanAgent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
 const (
 	// The team lock serialises every strategy decision of one team, so
 	// two conversations decided at once never pick the same "next" agent.
@@ -366,43 +346,11 @@ func openedAt(e *whatsapp.Envelope) time.Time {
 }
 
 // conversationOpened runs the assignment and welcome rules for a
-// conversation the contact just opened (DESIGN §6 rules 1, 2, 4, 6–11).
+// conversation the contact just opened (DESIGN §6 rules 1, 2, 4, 6–11),
+// right away: the one-by-one path's use of decideOpenings.
 func (b *batch) conversationOpened(ctx context.Context, e *whatsapp.Envelope, c contactRow, convID int64) error {
-	inbox, err := b.inboxSettings(ctx, e.PhoneNumberID)
-	if err != nil {
-		return fmt.Errorf("inbox settings: %w", err)
-	}
-	// Just inserted by this transaction: nothing to read back.
-	conv := convState{Conversation: assigner.Conversation{ID: convID, ContactID: c.ID, Inbox: e.PhoneNumberID,
-		Status: assigner.StatusOpen, OpenedAt: openedAt(e)}}
-	var owners []assigner.Agent
-	if !c.Fresh {
-		var err error
-		if owners, err = b.owners(ctx, c.ID); err != nil {
-			return err
-		}
-	}
-	m := e.Message
-	msg := assigner.Message{Text: m.Body(), ReplyID: m.ReplyID(), ReferralSourceID: m.ReferralSourceID(),
-		HasReferral: m.Referral != nil, ContactWaID: e.Contact.WaID, SentAt: conv.OpenedAt}
-	in := assigner.OpenInput{Now: b.now, Inbox: inbox, Conversation: conv.Conversation, Owners: owners, Message: msg,
-		PresenceTimeout: b.rules.PresenceTimeout, WelcomeStaleness: b.rules.WelcomeStaleness}
-	if route := assigner.Route(inbox, msg, b.now); route.Step != nil {
-		if in.Agents, err = b.agents(ctx, route.Step.AgentIDs); err != nil {
-			return err
-		}
-		if in.Teams, err = b.lockTeams(ctx, route.Step.TeamID); err != nil {
-			return err
-		}
-	}
-	d := assigner.DecideOpen(in)
-	if err := b.persist(ctx, e.ID, conv, d); err != nil {
-		return err
-	}
-	if d.Welcome {
-		return b.queueWelcome(ctx, e, c, conv, inbox)
-	}
-	return nil
+	b.openings = append(b.openings, opening{e: e, c: c, convID: convID})
+	return b.decideOpenings(ctx)
 }
 
 const (
@@ -415,15 +363,6 @@ const (
 		ON CONFLICT DO NOTHING RETURNING message_id`
 	sqlContactIdentity = `SELECT key, COALESCE(wa_id, ''), COALESCE(user_id, ''), last_inbound_at FROM contacts WHERE id = $1`
 )
-
-// queueWelcome writes the welcome message and its outbox row; the unique
-// index on outbox makes it once per conversation whatever happens.
-func (b *batch) queueWelcome(ctx context.Context, e *whatsapp.Envelope, c contactRow, conv convState, inbox assigner.Inbox) error {
-	msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual",
-		To: firstNonEmpty(e.Contact.WaID, e.Contact.UserID), Type: "text", Text: &whatsapp.OutboundText{Body: inbox.WelcomeMessage}}
-	_, _, err := b.queueOutbound(ctx, c.ID, conv.ID, e.PhoneNumberID, "welcome", nil, msg, inbox.WelcomeMessage, "")
-	return err
-}
 
 func (b *batch) contactIdentity(ctx context.Context, contactID int64) (key, waID, userID string, lastInbound *time.Time, err error) {
 	err = b.tx.QueryRowContext(ctx, sqlContactIdentity, contactID).Scan(&key, &waID, &userID, &lastInbound)

@@ -1,11 +1,13 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/wagw/wagw/assigner"
@@ -198,11 +200,7 @@ func (b *batch) cmdRelease(ctx context.Context, cmd assigner.ReleaseCommand) (re
 	}
 	rows.Close()
 	// DELETE … RETURNING has no order: restore partition order by id.
-	for i := 1; i < len(hs); i++ {
-		for j := i; j > 0 && hs[j].id < hs[j-1].id; j-- {
-			hs[j], hs[j-1] = hs[j-1], hs[j]
-		}
-	}
+	slices.SortFunc(hs, func(x, y held) int { return cmp.Compare(x.id, y.id) })
 	for _, h := range hs {
 		var e whatsapp.Envelope
 		if err := json.Unmarshal(h.env, &e); err != nil {

@@ -92,13 +92,6 @@ func (s *Store) OutboxUnreported(ctx context.Context, limit int) ([]assigner.Out
 	return rows, err
 }
 
-// OutboxPending counts rows still to send (for metrics and tests).
-func (s *Store) OutboxPending(ctx context.Context) (int, error) {
-	var n int
-	err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM outbox WHERE state = 'pending'`)
-	return n, err
-}
-
 // DrainRef is a queued conversation that may be assignable now.
 type DrainRef struct {
 	ConversationID int64  `db:"id"`

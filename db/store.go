@@ -23,9 +23,6 @@ type Store struct {
 // NewStore wraps an open connection pool.
 func NewStore(conn *sqlx.DB) *Store { return &Store{db: conn, rules: Rules{}.withDefaults()} }
 
-// DB returns the pool (for health checks).
-func (s *Store) DB() *sqlx.DB { return s.db }
-
 // Ping reports whether Postgres answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 

@@ -70,7 +70,7 @@ func requireAdmin(c *fiber.Ctx) error {
 
 // decode reads a JSON body strictly: unknown fields are a 400.
 func decode(c *fiber.Ctx, dst any) error {
-	body := c.Body()
+	body := c.BodyRaw()
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}

@@ -35,8 +35,17 @@ type Config struct {
 	// BodyLimit is the largest webhook body accepted. Default 4 MiB (Meta
 	// sends up to about 3 MB).
 	BodyLimit int
+	// APIBodyLimit is the largest body of any other request (the /v1
+	// API). Default 64 KiB.
+	APIBodyLimit int
+	// LargeBodies is how many bodies over 64 KiB are read at once; another
+	// is answered 503 with Retry-After. Default 32.
+	LargeBodies int
 	// DeadLetterTopic keeps signed bodies that cannot be parsed. Default "wa.events.dlq".
 	DeadLetterTopic string
+	// ReadTimeout bounds how long one request (headers and body) may take
+	// to arrive. Default 30 s.
+	ReadTimeout time.Duration
 	// PublishTimeout bounds the Kafka write of one webhook. Default 10 s.
 	PublishTimeout time.Duration
 	// CommandWait is how long a write waits for the consumer's result
@@ -62,6 +71,8 @@ type Server struct {
 	log       *slog.Logger
 	m         *metrics
 	adminHash [32]byte
+	// largeBodies holds a token per body over smallBody being read.
+	largeBodies chan struct{}
 }
 
 // New builds the Fiber app.
@@ -75,11 +86,20 @@ func New(cfg Config, pub Publisher, store Store) (*fiber.App, error) {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 4 << 20
 	}
+	if cfg.APIBodyLimit <= 0 {
+		cfg.APIBodyLimit = 64 << 10
+	}
+	if cfg.LargeBodies <= 0 {
+		cfg.LargeBodies = 32
+	}
 	if cfg.DeadLetterTopic == "" {
 		cfg.DeadLetterTopic = "wa.events.dlq"
 	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 10 * time.Second
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
 	}
 	if cfg.CommandWait <= 0 {
 		cfg.CommandWait = 2 * time.Second
@@ -93,20 +113,26 @@ func New(cfg Config, pub Publisher, store Store) (*fiber.App, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, pub: pub, store: store, log: cfg.Logger, m: newMetrics(cfg.Registry)}
+	s := &Server{cfg: cfg, pub: pub, store: store, log: cfg.Logger, m: newMetrics(cfg.Registry),
+		largeBodies: make(chan struct{}, cfg.LargeBodies)}
 	if cfg.AdminToken != "" {
 		s.adminHash = sha256.Sum256([]byte(cfg.AdminToken))
 	}
 
 	app := fiber.New(fiber.Config{
-		AppName:               "wagw",
-		BodyLimit:             cfg.BodyLimit,
-		DisableStartupMessage: true,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
-		ErrorHandler:          s.errorHandler,
+		AppName:   "wagw",
+		BodyLimit: max(cfg.BodyLimit, cfg.APIBodyLimit),
+		// Bodies are read by readBody as they arrive, not allocated from
+		// the length a client announces.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		DisableStartupMessage:        true,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 30 * time.Second,
+		IdleTimeout:                  120 * time.Second,
+		ErrorHandler:                 s.errorHandler,
 	})
+	app.Use(s.readBody)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
@@ -147,7 +173,7 @@ func (s *Server) handshake(c *fiber.Ctx) error {
 // Meta retries; 401 for a bad signature, producing nothing.
 func (s *Server) webhook(c *fiber.Ctx) error {
 	now := s.cfg.Now()
-	body := c.Body() // raw bytes, exactly as signed; not valid after return
+	body := c.BodyRaw() // the bytes exactly as signed; not valid after return
 	if !whatsapp.Verify(c.Get("X-Hub-Signature-256"), body, s.cfg.AppSecrets...) {
 		s.m.signatureFailures.Inc()
 		s.m.webhooks.WithLabelValues("bad_signature").Inc()
@@ -212,6 +238,8 @@ type metrics struct {
 	deadLetters       prometheus.Counter
 	produceSeconds    prometheus.Histogram
 	apiRequests       *prometheus.CounterVec
+	bodiesReading     prometheus.Gauge
+	bodiesRefused     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -228,7 +256,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time for Kafka to acknowledge the events of one webhook.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_api_requests_total",
 			Help: "API requests by route and status."}, []string{"route", "status"}),
+		bodiesReading: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wagw_http_bodies_reading",
+			Help: "Request bodies being read now."}),
+		bodiesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_http_bodies_refused_total",
+			Help: "Request bodies refused before a handler saw them, by reason (content_encoding, body_too_large, busy, request_timeout, incomplete_body)."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.webhooks, m.events, m.signatureFailures, m.deadLetters, m.produceSeconds, m.apiRequests)
+	reg.MustRegister(m.webhooks, m.events, m.signatureFailures, m.deadLetters, m.produceSeconds, m.apiRequests, m.bodiesReading, m.bodiesRefused)
 	return m
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -18,6 +19,11 @@ type EmbeddedConfig struct {
 	Topics []string
 	// Partitions per topic. Default 12.
 	Partitions int
+	// MaxMessageBytes is the largest record producers write
+	// (ProducerConfig.MaxMessageBytes). The broker takes batches up to a
+	// quarter more, room for the batch framing and for compression that
+	// grows incompressible data. Default DefaultMaxMessageBytes.
+	MaxMessageBytes int
 	// NoSync skips the fsync of every write: an acknowledged event then
 	// survives a crash of the process but not of the machine. Default false.
 	NoSync bool
@@ -38,6 +44,9 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = 12
 	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 	addr := cfg.Addr
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
@@ -46,6 +55,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		kfake.SeedTopics(int32(cfg.Partitions), cfg.Topics...),
 		kfake.ClusterID("wagw-embedded"),
 		kfake.GroupMinSessionTimeout(time.Second),
+		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(brokerMessageBytes(cfg.MaxMessageBytes))}),
 	}
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
@@ -67,6 +77,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	return &Embedded{cluster: c, addr: c.ListenAddrs()[0]}, nil
 }
+
+// brokerMessageBytes is the batch size a broker must take for producers
+// that write records up to maxRecord bytes.
+func brokerMessageBytes(maxRecord int) int { return maxRecord + maxRecord/4 }
 
 // Addr is the address clients connect to.
 func (e *Embedded) Addr() string { return e.addr }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,13 +25,29 @@ type ProducerConfig struct {
 	// BatchTimeout is how long the writer waits to fill a batch. Default 1 ms
 	// (kafka-go's 1 s default would make every synchronous write take a second).
 	BatchTimeout time.Duration
+	// MaxMessageBytes is the largest record written (key, value and
+	// headers), and the writer's batch size in bytes. Default 5 MiB: the
+	// default webhook body limit (4 MiB) with room for an envelope and its
+	// headers. The brokers must accept it (EmbeddedConfig.MaxMessageBytes,
+	// EnsureTopics).
+	MaxMessageBytes int
 }
+
+// EnvelopeHeadroom is what a record may need beyond the webhook body it
+// came from: the envelope around an event, or the headers of a dead letter.
+const EnvelopeHeadroom = 1 << 20
+
+// DefaultMaxMessageBytes is the default of ProducerConfig.MaxMessageBytes
+// and EmbeddedConfig.MaxMessageBytes: the default webhook body limit with
+// EnvelopeHeadroom.
+const DefaultMaxMessageBytes = 4<<20 + EnvelopeHeadroom
 
 // Producer writes envelopes and raw records with the settings DESIGN §3
 // asks for. It is safe for concurrent use.
 type Producer struct {
-	w     *kafka.Writer
-	topic string
+	w        *kafka.Writer
+	topic    string
+	maxBytes int
 }
 
 // NewProducer builds a producer; it connects lazily.
@@ -44,12 +61,16 @@ func NewProducer(cfg ProducerConfig) *Producer {
 	if cfg.BatchTimeout == 0 {
 		cfg.BatchTimeout = time.Millisecond
 	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 	w := &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
 		Balancer:               kafka.Murmur2Balancer{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           cfg.BatchTimeout,
 		BatchSize:              1000,
+		BatchBytes:             int64(cfg.MaxMessageBytes),
 		WriteTimeout:           cfg.WriteTimeout,
 		ReadTimeout:            cfg.WriteTimeout,
 		MaxAttempts:            3,
@@ -58,25 +79,121 @@ func NewProducer(cfg ProducerConfig) *Producer {
 		AllowAutoTopicCreation: false,
 		Compression:            kafka.Snappy,
 	}
-	return &Producer{w: w, topic: cfg.Topic}
+	return &Producer{w: w, topic: cfg.Topic, maxBytes: cfg.MaxMessageBytes}
 }
 
 // Publish writes one record per envelope, keyed by contact, to the events
-// topic and returns once the broker acknowledged all of them.
+// topic and returns once the broker acknowledged all of them. An envelope
+// that cannot be encoded fails the whole call (commands are built by wagw
+// itself); webhook events go through PublishEach.
 func (p *Producer) Publish(ctx context.Context, events []whatsapp.Envelope) error {
 	if len(events) == 0 {
 		return nil
 	}
 	msgs := make([]kafka.Message, len(events))
 	for i := range events {
-		v, err := json.Marshal(&events[i])
+		m, err := p.eventRecord(&events[i])
 		if err != nil {
-			return fmt.Errorf("encode event %s: %w", events[i].ID, err)
+			return err
 		}
-		msgs[i] = kafka.Message{Topic: p.topic, Key: []byte(events[i].Key()), Value: v,
-			Headers: []kafka.Header{{Key: "kind", Value: []byte(events[i].Kind)}}}
+		msgs[i] = m
 	}
 	return p.write(ctx, msgs)
+}
+
+// PublishEach writes a webhook's events, each encoded on its own. The
+// ones that encode go to the events topic, keyed by contact. One that
+// cannot be encoded, or whose record would be larger than
+// MaxMessageBytes, is written instead to deadLetterTopic under the same
+// key: the event as Meta sent it (the message, status or change value)
+// with the reason, the event's id and kind, and the given headers. All
+// go in one write. rejected[i] says why events[i] was dead-lettered (nil
+// when it was produced); err is set only when Kafka failed.
+func (p *Producer) PublishEach(ctx context.Context, events []whatsapp.Envelope, deadLetterTopic string, headers map[string]string) (rejected []error, err error) {
+	rejected = make([]error, len(events))
+	msgs := make([]kafka.Message, 0, len(events))
+	for i := range events {
+		m, err := p.eventRecord(&events[i])
+		if err != nil {
+			rejected[i] = err
+			m = p.deadLetterRecord(&events[i], deadLetterTopic, err, headers)
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) == 0 {
+		return rejected, nil
+	}
+	return rejected, p.write(ctx, msgs)
+}
+
+// eventRecord encodes one envelope as its record on the events topic.
+func (p *Producer) eventRecord(e *whatsapp.Envelope) (kafka.Message, error) {
+	v, err := encodeEnvelope(e)
+	if err != nil {
+		return kafka.Message{}, fmt.Errorf("encode event %s: %w", e.ID, err)
+	}
+	m := kafka.Message{Topic: p.topic, Key: []byte(e.Key()), Value: v,
+		Headers: []kafka.Header{{Key: "kind", Value: []byte(e.Kind)}}}
+	if n := recordSize(m); n > p.maxBytes {
+		return kafka.Message{}, fmt.Errorf("event %s is too large: its record has %d bytes, the limit is %d", e.ID, n, p.maxBytes)
+	}
+	return m, nil
+}
+
+// encodeEnvelope is the one encoding of an envelope on the events topic:
+// JSON, without escaping <, > and & (they stay one byte each).
+func encodeEnvelope(e *whatsapp.Envelope) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// deadLetterRecord keeps an event that could not be produced: its item as
+// received, cut to fit the record limit if it must be (header truncated).
+func (p *Producer) deadLetterRecord(e *whatsapp.Envelope, topic string, reason error, headers map[string]string) kafka.Message {
+	m := kafka.Message{Topic: topic, Key: []byte(e.Key()), Value: receivedItem(e)}
+	for k, v := range headers {
+		m.Headers = append(m.Headers, kafka.Header{Key: k, Value: []byte(v)})
+	}
+	m.Headers = append(m.Headers,
+		kafka.Header{Key: "reason", Value: []byte(reason.Error())},
+		kafka.Header{Key: "event_id", Value: []byte(e.ID)},
+		kafka.Header{Key: "kind", Value: []byte(e.Kind)},
+		kafka.Header{Key: "phone_number_id", Value: []byte(e.PhoneNumberID)},
+		kafka.Header{Key: "content_type", Value: []byte("application/json")})
+	if over := recordSize(m) - p.maxBytes; over > 0 {
+		m.Value = m.Value[:max(0, len(m.Value)-over)]
+		m.Headers = append(m.Headers, kafka.Header{Key: "truncated", Value: []byte("true")})
+	}
+	return m
+}
+
+// receivedItem is the part of the webhook an event came from, as Meta
+// sent it.
+func receivedItem(e *whatsapp.Envelope) []byte {
+	switch {
+	case e.Message != nil && len(e.Message.Raw) > 0:
+		return e.Message.Raw
+	case e.Status != nil && len(e.Status.Raw) > 0:
+		return e.Status.Raw
+	case e.Command != nil && len(e.Command.Data) > 0:
+		return e.Command.Data
+	}
+	return e.Raw
+}
+
+// recordSize bounds what a record counts toward the broker's limit: its
+// key, value and headers, and 1 KiB for the record's framing.
+func recordSize(m kafka.Message) int {
+	n := len(m.Key) + len(m.Value) + 1024
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 // PublishRaw writes records to any topic (the dead-letter topic).
@@ -143,8 +260,13 @@ func Ping(ctx context.Context, brokers []string, topic string) error {
 	return fmt.Errorf("kafka: %w", last)
 }
 
-// EnsureTopics creates the topics on a real cluster when they are missing.
-func EnsureTopics(ctx context.Context, brokers []string, partitions, replication int, topics ...string) error {
+// EnsureTopics creates the topics on a real cluster when they are missing,
+// taking records up to maxRecord bytes (the producers' MaxMessageBytes;
+// <= 0 for DefaultMaxMessageBytes). Topics that exist keep their settings.
+func EnsureTopics(ctx context.Context, brokers []string, partitions, replication, maxRecord int, topics ...string) error {
+	if maxRecord <= 0 {
+		maxRecord = DefaultMaxMessageBytes
+	}
 	d := kafka.Dialer{Timeout: 5 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", brokers[0])
 	if err != nil {
@@ -162,7 +284,8 @@ func EnsureTopics(ctx context.Context, brokers []string, partitions, replication
 	defer cc.Close()
 	var cfgs []kafka.TopicConfig
 	for _, t := range topics {
-		cfgs = append(cfgs, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: replication})
+		cfgs = append(cfgs, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: replication,
+			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(brokerMessageBytes(maxRecord))}}})
 	}
 	err = cc.CreateTopics(cfgs...)
 	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {

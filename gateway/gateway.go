@@ -16,10 +16,17 @@ import (
 	"github.com/wagw/wagw/whatsapp"
 )
 
-// Publisher puts events on Kafka. Publish returns only after the broker
-// acknowledged every event.
+// Publisher puts events on Kafka. Every method returns only after the
+// broker acknowledged every record it wrote.
 type Publisher interface {
+	// Publish writes commands; one that cannot be encoded fails the call.
 	Publish(ctx context.Context, events []whatsapp.Envelope) error
+	// PublishEach writes a webhook's events, each encoded on its own: one
+	// that cannot be encoded (or is too large) is written to
+	// deadLetterTopic instead, as received, with its reason and headers;
+	// rejected[i] says why. err means Kafka failed.
+	PublishEach(ctx context.Context, events []whatsapp.Envelope, deadLetterTopic string, headers map[string]string) (rejected []error, err error)
+	// PublishRaw writes one record to any topic (the dead-letter topic).
 	PublishRaw(ctx context.Context, topic string, key, value []byte, headers map[string]string) error
 }
 
@@ -170,7 +177,9 @@ func (s *Server) handshake(c *fiber.Ctx) error {
 
 // webhook takes one signed POST from Meta. It answers 200 only after every
 // event of the body is on Kafka; 503 when Kafka cannot take them, so that
-// Meta retries; 401 for a bad signature, producing nothing.
+// Meta retries; 401 for a bad signature, producing nothing. A signed body
+// is never refused for its content: one that cannot be parsed, and each
+// event that cannot be encoded, is kept on the dead-letter topic.
 func (s *Server) webhook(c *fiber.Ctx) error {
 	now := s.cfg.Now()
 	body := c.BodyRaw() // the bytes exactly as signed; not valid after return
@@ -181,36 +190,56 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.PublishTimeout)
 	defer cancel()
+	headers := map[string]string{"source": "gateway", "received_at": now.UTC().Format(time.RFC3339Nano)}
 
 	events, err := whatsapp.ParseAndSplit(body, now)
 	if err != nil {
-		// Signed by Meta but not understood: keep it raw, never retry it forever.
-		headers := map[string]string{"reason": "unparseable webhook: " + err.Error(), "source": "gateway",
-			"received_at": now.UTC().Format(time.RFC3339Nano), "content_type": "application/json"}
-		if err := s.pub.PublishRaw(ctx, s.cfg.DeadLetterTopic, nil, body, headers); err != nil {
-			s.m.webhooks.WithLabelValues("kafka_unavailable").Inc()
-			s.log.Error("dead-letter write failed; asking Meta to retry", "err", err)
-			return apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not store the webhook; retry later")
-		}
-		s.m.deadLetters.Inc()
-		s.m.webhooks.WithLabelValues("dead_lettered").Inc()
-		s.log.Warn("signed webhook could not be parsed; kept on the dead-letter topic", "err", err, "bytes", len(body))
-		s.capture(c, body, now)
-		return c.JSON(fiber.Map{"status": "dead_lettered"})
+		return s.deadLetterBody(ctx, c, body, now, headers, err)
 	}
 	start := time.Now()
-	if err := s.pub.Publish(ctx, events); err != nil {
-		s.m.webhooks.WithLabelValues("kafka_unavailable").Inc()
-		s.log.Error("kafka write failed; asking Meta to retry", "err", err, "events", len(events))
-		return apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not store the webhook; retry later")
+	rejected, err := s.pub.PublishEach(ctx, events, s.cfg.DeadLetterTopic, headers)
+	if err != nil {
+		return s.kafkaFailed(err, len(events))
 	}
 	s.m.produceSeconds.Observe(time.Since(start).Seconds())
-	for i := range events {
+	dead := 0
+	for i, r := range rejected {
+		if r != nil {
+			dead++
+			s.m.deadLetters.Inc()
+			s.log.Warn("signed webhook event could not be encoded; kept on the dead-letter topic", "event", events[i].ID, "kind", events[i].Kind, "err", r)
+			continue
+		}
 		s.m.events.WithLabelValues(string(events[i].Kind)).Inc()
 	}
 	s.m.webhooks.WithLabelValues("accepted").Inc()
 	s.capture(c, body, now)
-	return c.JSON(fiber.Map{"status": "accepted", "events": len(events)})
+	resp := fiber.Map{"status": "accepted", "events": len(events) - dead}
+	if dead > 0 {
+		resp["dead_lettered"] = dead
+	}
+	return c.JSON(resp)
+}
+
+// deadLetterBody keeps a signed body that could not be parsed, raw, so
+// that it is never retried forever.
+func (s *Server) deadLetterBody(ctx context.Context, c *fiber.Ctx, body []byte, now time.Time, headers map[string]string, cause error) error {
+	headers["reason"] = "unparseable webhook: " + cause.Error()
+	headers["content_type"] = "application/json"
+	if err := s.pub.PublishRaw(ctx, s.cfg.DeadLetterTopic, nil, body, headers); err != nil {
+		return s.kafkaFailed(err, 1)
+	}
+	s.m.deadLetters.Inc()
+	s.m.webhooks.WithLabelValues("dead_lettered").Inc()
+	s.log.Warn("signed webhook could not be parsed; kept on the dead-letter topic", "err", cause, "bytes", len(body))
+	s.capture(c, body, now)
+	return c.JSON(fiber.Map{"status": "dead_lettered"})
+}
+
+func (s *Server) kafkaFailed(err error, records int) error {
+	s.m.webhooks.WithLabelValues("kafka_unavailable").Inc()
+	s.log.Error("kafka write failed; asking Meta to retry", "err", err, "records", records)
+	return apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not store the webhook; retry later")
 }
 
 func (s *Server) capture(c *fiber.Ctx, body []byte, at time.Time) {
@@ -251,7 +280,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		signatureFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_webhook_signature_failures_total",
 			Help: "Webhook POSTs refused for a missing or wrong signature."}),
 		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_webhook_dead_letters_total",
-			Help: "Signed webhook bodies that could not be parsed, kept on the dead-letter topic."}),
+			Help: "Signed webhook bodies that could not be parsed, and events of signed webhooks that could not be encoded, kept on the dead-letter topic."}),
 		produceSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_webhook_produce_seconds",
 			Help: "Time for Kafka to acknowledge the events of one webhook.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_api_requests_total",

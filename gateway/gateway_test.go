@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -89,7 +91,8 @@ func signed(body []byte, key string) *http.Request {
 	return req
 }
 
-// readAll returns every record on a topic (all partitions) within a short wait.
+// readAll returns every record on a topic (all partitions, each up to its
+// end offset at the time of the call); want >= 0 is the count required.
 func readAll(t *testing.T, brokers []string, topic string, want int) []kafka.Message {
 	t.Helper()
 	conn, err := kafka.Dial("tcp", brokers[0])
@@ -103,13 +106,22 @@ func readAll(t *testing.T, brokers []string, topic string, want int) []kafka.Mes
 	}
 	var out []kafka.Message
 	for _, p := range parts {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MaxWait: 50 * time.Millisecond})
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		lc, err := kafka.DialLeader(context.Background(), "tcp", brokers[0], topic, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end, err := lc.ReadLastOffset()
+		lc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MaxWait: 50 * time.Millisecond, MaxBytes: 10 << 20})
+		for n := int64(0); n < end; n++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			m, err := r.ReadMessage(ctx)
 			cancel()
 			if err != nil {
-				break
+				t.Fatalf("%s/%d: record %d of %d: %v", topic, p.ID, n, end, err)
 			}
 			out = append(out, m)
 		}
@@ -304,4 +316,105 @@ func TestAPIRequiresToken(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want %d with an error code", path, code, body, want)
 		}
 	}
+}
+
+// messageWithStatus is a signed-ready webhook holding one text message and
+// one status whose timestamp is statusTS.
+func messageWithStatus(wamid, statusTS string) []byte {
+	return []byte(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{` +
+		`"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},` +
+		`"contacts":[{"profile":{"name":"Sheena"},"wa_id":"16505551234"}],` +
+		`"messages":[{"from":"16505551234","id":"` + wamid + `","timestamp":"1749416383","type":"text","text":{"body":"hi"}}],` +
+		`"statuses":[{"id":"wamid.OUT1","status":"delivered","timestamp":"` + statusTS + `","recipient_id":"16505551235"}]}}]}]}`)
+}
+
+// TestWebhookEventThatCannotBeEncoded: a signed webhook is never refused
+// for its content. A status whose timestamp is past the year 9999 cannot
+// be written as an envelope; the message beside it is produced, the
+// status is kept (produced, or dead-lettered with its reason), and the
+// answer is 200 on the first try.
+func TestWebhookEventThatCannotBeEncoded(t *testing.T) {
+	e := newEnv(t, nil)
+	code, resp := e.do(t, signed(messageWithStatus("wamid.KEEP1", "0700000000000"), secret))
+	if code != 200 {
+		t.Fatalf("webhook with a status of year > 9999: %d %s, want 200", code, resp)
+	}
+	var gotMessage, gotStatus int
+	for _, r := range readAll(t, e.brokers, topic, -1) {
+		var env whatsapp.Envelope
+		if err := json.Unmarshal(r.Value, &env); err != nil {
+			t.Fatalf("events topic: %v", err)
+		}
+		switch env.Kind {
+		case whatsapp.KindMessage:
+			gotMessage++
+		case whatsapp.KindStatus:
+			gotStatus++
+		}
+	}
+	for _, r := range readAll(t, e.brokers, dlqTopic, -1) {
+		if !bytes.Contains(r.Value, []byte("wamid.OUT1")) {
+			t.Errorf("dead letter %s is not the status", r.Value)
+		}
+		if !strings.Contains(headerValue(r, "reason"), "encode") || headerValue(r, "source") != "gateway" {
+			t.Errorf("dead letter headers %v", r.Headers)
+		}
+		gotStatus++
+	}
+	if gotMessage != 1 || gotStatus != 1 {
+		t.Fatalf("message produced %d times, status kept %d times; want 1 and 1", gotMessage, gotStatus)
+	}
+}
+
+func headerValue(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// bigWebhook is a parseable webhook of about size bytes: one contact's
+// messages, each with a 2 KB text.
+func bigWebhook(tag string, size int) ([]byte, int) {
+	var msgs []string
+	text := strings.Repeat("é", 1000)
+	for i := 0; len(msgs)*2100 < size; i++ {
+		msgs = append(msgs, fmt.Sprintf(`{"from":"16505551234","id":"wamid.%s.%d","timestamp":"1749416383","type":"text","text":{"body":"%s"}}`, tag, i, text))
+	}
+	return []byte(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{` +
+		`"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},` +
+		`"contacts":[{"profile":{"name":"Sheena"},"wa_id":"16505551234"}],"messages":[` + strings.Join(msgs, ",") + `]}}]}]}`), len(msgs)
+}
+
+// TestWebhookLargeBodies: 3 MB webhooks under the default 4 MiB limit are
+// taken whole: a parseable one is produced event by event, an unparseable
+// one is kept on the dead-letter topic; both are 200.
+func TestWebhookLargeBodies(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.BodyLimit = 4 << 20 })
+	body, n := bigWebhook("BIG", 3<<20)
+	if code, resp := e.do(t, signed(body, secret)); code != 200 || !strings.Contains(resp, fmt.Sprintf(`"events":%d`, n)) {
+		t.Fatalf("a parseable %d-byte webhook: %d %s, want 200 with %d events", len(body), code, short(resp), n)
+	}
+	readAll(t, e.brokers, topic, n)
+	junk := noise(3 << 20)
+	if code, resp := e.do(t, signed(junk, secret)); code != 200 || !strings.Contains(resp, "dead_lettered") {
+		t.Fatalf("an unparseable %d-byte webhook: %d %s, want 200 dead_lettered", len(junk), code, short(resp))
+	}
+	dl := readAll(t, e.brokers, dlqTopic, 1)
+	if !bytes.Equal(dl[0].Value, junk) {
+		t.Errorf("the dead letter holds %d bytes, not the %d-byte body", len(dl[0].Value), len(junk))
+	}
+}
+
+// noise is n bytes of letters and digits that do not compress much.
+func noise(n int) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(3, 4))
+	const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	for i := range b {
+		b[i] = abc[r.IntN(len(abc))]
+	}
+	return b
 }

@@ -142,7 +142,9 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 	}
 	defer stopAll()
 
-	// Kafka: embedded broker or a real cluster.
+	// Kafka: embedded broker or a real cluster, taking a record as large
+	// as a webhook body with its envelope.
+	maxRecord := cfg.BodyLimit + broker.EnvelopeHeadroom
 	brokers := cfg.KafkaBrokers
 	embedded := len(brokers) == 0
 	if embedded {
@@ -152,6 +154,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		emb, err := broker.StartEmbedded(broker.EmbeddedConfig{
 			Addr: cfg.KafkaEmbeddedAddr, DataDir: filepath.Join(cfg.DataDir, "kafka"),
 			Topics: []string{cfg.KafkaTopic, cfg.dlqTopic()}, Partitions: cfg.KafkaPartitions, NoSync: !cfg.KafkaEmbeddedSync,
+			MaxMessageBytes: maxRecord,
 		})
 		if err != nil {
 			return err
@@ -160,7 +163,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		brokers = []string{emb.Addr()}
 	} else if serve {
 		ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := broker.EnsureTopics(ectx, brokers, cfg.KafkaPartitions, 1, cfg.KafkaTopic, cfg.dlqTopic())
+		err := broker.EnsureTopics(ectx, brokers, cfg.KafkaPartitions, 1, maxRecord, cfg.KafkaTopic, cfg.dlqTopic())
 		cancel()
 		if err != nil {
 			return err
@@ -183,7 +186,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	producer := broker.NewProducer(broker.ProducerConfig{Brokers: brokers, Topic: cfg.KafkaTopic})
+	producer := broker.NewProducer(broker.ProducerConfig{Brokers: brokers, Topic: cfg.KafkaTopic, MaxMessageBytes: maxRecord})
 	stops = append(stops, func() { producer.Close() })
 
 	var wg sync.WaitGroup

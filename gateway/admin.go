@@ -19,7 +19,9 @@ import (
 
 // The admin API: agents, presence, teams and inbox settings. These are
 // configuration, not contact state, so the handlers write them through the
-// store directly instead of producing commands.
+// store directly instead of producing commands. Only admins read or write
+// them; an agent reads their own profile (GET /v1/me) and sets their own
+// presence.
 
 // The views of agents and teams are the domain's (assigner.AgentView,
 // assigner.TeamView), shared by the store and the API.
@@ -66,6 +68,7 @@ func (s *Server) adminRoutes(v1 fiber.Router) {
 	v1.Get("/inboxes", s.listInboxes)
 	v1.Get("/inboxes/:phone_number_id", s.getInbox)
 	v1.Put("/inboxes/:phone_number_id", s.putInbox)
+	v1.Get("/me", s.me)
 }
 
 // adminErr maps the store's errors to API errors; invalidCode is the code
@@ -141,6 +144,9 @@ func (o *optionalInt) UnmarshalJSON(b []byte) error {
 }
 
 func checkEmail(email string) error {
+	if len(email) > maxEmailLen {
+		return apiError(fiber.StatusUnprocessableEntity, "invalid_agent", fmt.Sprintf("email has %d bytes; the limit is %d", len(email), maxEmailLen))
+	}
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != email {
 		return apiError(fiber.StatusUnprocessableEntity, "invalid_agent", fmt.Sprintf("email %q is not a plain email address", email))
@@ -172,6 +178,9 @@ func (s *Server) createAgent(c *fiber.Ctx) error {
 		req.Role = assigner.RoleAgent
 	}
 	a := assigner.Agent{Name: req.Name, Role: req.Role, Active: req.Active == nil || *req.Active, Capacity: req.Capacity}
+	if err := errors.Join(checkName("invalid_agent", "name", a.Name), checkLimit("invalid_agent", "capacity", a.Capacity)); err != nil {
+		return err
+	}
 	if err := a.Validate(); err != nil {
 		return adminErr(err, "invalid_agent", "agent")
 	}
@@ -194,6 +203,9 @@ func (s *Server) createAgent(c *fiber.Ctx) error {
 }
 
 func (s *Server) listAgents(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
 	as := s.store
 	list, err := as.ListAgents(c.UserContext())
 	if err != nil {
@@ -207,8 +219,11 @@ func (s *Server) listAgents(c *fiber.Ctx) error {
 }
 
 func (s *Server) getAgent(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
 	as := s.store
-	id, err := pathID(c, "id")
+	id, err := refParam(c, "id")
 	if err != nil {
 		return err
 	}
@@ -233,7 +248,7 @@ func (s *Server) patchAgent(c *fiber.Ctx) error {
 		return err
 	}
 	as := s.store
-	id, err := pathID(c, "id")
+	id, err := refParam(c, "id")
 	if err != nil {
 		return err
 	}
@@ -246,6 +261,14 @@ func (s *Server) patchAgent(c *fiber.Ctx) error {
 		if err := checkEmail(*req.Email); err != nil {
 			return err
 		}
+	}
+	if req.Name != nil {
+		if err := checkName("invalid_agent", "name", *req.Name); err != nil {
+			return err
+		}
+	}
+	if err := checkLimit("invalid_agent", "capacity", req.Capacity.Value); err != nil {
+		return err
 	}
 	v, err := as.UpdateAgent(c.UserContext(), id, func(a *AgentView) error {
 		if req.Name != nil {
@@ -279,7 +302,7 @@ type presenceRequest struct {
 // agent may set only their own; an admin anyone's.
 func (s *Server) putPresence(c *fiber.Ctx) error {
 	as := s.store
-	id, err := pathID(c, "id")
+	id, err := refParam(c, "id")
 	if err != nil {
 		return err
 	}
@@ -330,6 +353,17 @@ type teamRequest struct {
 	MaxOpen    *int                  `json:"max_open"`
 }
 
+// check refuses names, limits and member ids out of range.
+func (r teamRequest) check() error {
+	if err := checkRefs("member_ids", r.MemberIDs); err != nil {
+		return err
+	}
+	if err := checkName("invalid_team", "name", r.Name); err != nil {
+		return err
+	}
+	return checkLimit("invalid_team", "max_open", r.MaxOpen)
+}
+
 func (r teamRequest) team() assigner.Team {
 	t := assigner.Team{Name: strings.TrimSpace(r.Name), Strategy: r.Strategy, OnlineOnly: r.OnlineOnly == nil || *r.OnlineOnly, MaxOpen: r.MaxOpen}
 	if t.Strategy == "" {
@@ -347,6 +381,9 @@ func (s *Server) createTeam(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	if err := req.check(); err != nil {
+		return err
+	}
 	if req.MemberIDs == nil {
 		req.MemberIDs = []int64{}
 	}
@@ -358,6 +395,9 @@ func (s *Server) createTeam(c *fiber.Ctx) error {
 }
 
 func (s *Server) listTeams(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
 	as := s.store
 	list, err := as.ListTeams(c.UserContext())
 	if err != nil {
@@ -371,8 +411,11 @@ func (s *Server) listTeams(c *fiber.Ctx) error {
 }
 
 func (s *Server) getTeam(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
 	as := s.store
-	id, err := pathID(c, "id")
+	id, err := refParam(c, "id")
 	if err != nil {
 		return err
 	}
@@ -390,7 +433,7 @@ func (s *Server) putTeam(c *fiber.Ctx) error {
 		return err
 	}
 	as := s.store
-	id, err := pathID(c, "id")
+	id, err := refParam(c, "id")
 	if err != nil {
 		return err
 	}
@@ -400,6 +443,9 @@ func (s *Server) putTeam(c *fiber.Ctx) error {
 	}
 	if req.MemberIDs == nil {
 		return apiError(fiber.StatusBadRequest, "bad_json", "member_ids is required: PUT replaces the whole team (send [] for no members)")
+	}
+	if err := req.check(); err != nil {
+		return err
 	}
 	v, err := as.UpdateTeam(c.UserContext(), id, req.team(), req.MemberIDs)
 	if err != nil {
@@ -442,6 +488,29 @@ type inboxRequest struct {
 	FallbackAgentID            *int64         `json:"fallback_agent_id"`
 }
 
+// check refuses names, lists and ids out of range.
+func (r inboxRequest) check() error {
+	if err := checkName("invalid_inbox", "name", r.Name); err != nil {
+		return err
+	}
+	if len(r.Routing) > maxRoutingRules {
+		return apiError(fiber.StatusUnprocessableEntity, "invalid_inbox", fmt.Sprintf("routing has %d rules; the limit is %d", len(r.Routing), maxRoutingRules))
+	}
+	steps := []*assigner.Step{r.DefaultAssign}
+	for i := range r.Routing {
+		steps = append(steps, &r.Routing[i].Assign)
+	}
+	for _, st := range steps {
+		if st == nil {
+			continue
+		}
+		if err := errors.Join(checkOptRef("team_id", st.TeamID), checkRefs("agent_ids", st.AgentIDs)); err != nil {
+			return err
+		}
+	}
+	return checkOptRef("fallback_agent_id", r.FallbackAgentID)
+}
+
 type ruleRequest struct {
 	When   conditionRequest `json:"when"`
 	Assign assigner.Step    `json:"assign"`
@@ -470,6 +539,9 @@ func (r conditionRequest) condition() assigner.Condition {
 }
 
 func (s *Server) listInboxes(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
 	as := s.store
 	list, err := as.ListInboxes(c.UserContext())
 	if err != nil {
@@ -484,13 +556,16 @@ func (s *Server) listInboxes(c *fiber.Ctx) error {
 
 func phoneNumberID(c *fiber.Ctx) (string, error) {
 	id := c.Params("phone_number_id")
-	if id == "" || len(id) > 64 || strings.ContainsAny(id, " \t\r\n") {
+	if len(id) > 64 || strings.Contains(id, " ") || !plainToken(id) {
 		return "", apiError(fiber.StatusBadRequest, "bad_id", "phone_number_id must be 1 to 64 characters without spaces")
 	}
 	return id, nil
 }
 
 func (s *Server) getInbox(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
 	as := s.store
 	id, err := phoneNumberID(c)
 	if err != nil {
@@ -518,6 +593,9 @@ func (s *Server) putInbox(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	if err := req.check(); err != nil {
+		return err
+	}
 	in := assigner.Inbox{PhoneNumberID: id, Name: strings.TrimSpace(req.Name), WelcomeMessage: req.WelcomeMessage,
 		FirstResponderBecomesOwner: req.FirstResponderBecomesOwner, DefaultAssign: req.DefaultAssign, FallbackAgentID: req.FallbackAgentID}
 	for _, r := range req.Routing {
@@ -531,4 +609,19 @@ func (s *Server) putInbox(c *fiber.Ctx) error {
 		return adminErr(err, "invalid_inbox", "inbox")
 	}
 	return c.JSON(inboxOut(out))
+}
+
+// me answers the caller's own profile: an agent's (an agent whose role is
+// admin included), or for the bootstrap admin token an identity that says
+// so and belongs to no agent.
+func (s *Server) me(c *fiber.Ctx) error {
+	p := who(c)
+	if p.AgentID == 0 {
+		return c.JSON(fiber.Map{"id": nil, "name": "admin token", "role": assigner.RoleAdmin, "active": true, "admin_token": true})
+	}
+	a, err := s.store.GetAgent(c.UserContext(), p.AgentID)
+	if err != nil {
+		return adminErr(err, "invalid_agent", "agent")
+	}
+	return c.JSON(agentOut(a))
 }

@@ -154,11 +154,22 @@ func TestAdminAgents(t *testing.T) {
 			t.Fatalf("GET %s shows the token: %s", path, body)
 		}
 	}
-	// It works as a bearer token, for reading but not for configuring.
+	// It works as a bearer token for the agent's own profile, not for
+	// reading or configuring others: agents, teams and inboxes are admin's.
 	var list struct{ Agents []testAgent }
-	if code, body := e.call(t, "GET", "/v1/agents", ana.Token, "", &list); code != 200 || len(list.Agents) != 2 || list.Agents[0].Email != "ana@example.com" {
-		t.Fatalf("list with the agent's token: %d %s", code, body)
+	if code, body := e.call(t, "GET", "/v1/agents", adminTestToken, "", &list); code != 200 || len(list.Agents) != 2 || list.Agents[0].Email != "ana@example.com" {
+		t.Fatalf("list with the admin token: %d %s", code, body)
 	}
+	var me testAgent
+	if code, body := e.call(t, "GET", "/v1/me", ana.Token, "", &me); code != 200 || me.ID != ana.ID || me.Email != "ana@example.com" || me.Token != "" {
+		t.Fatalf("GET /v1/me with the agent's token: %d %s", code, body)
+	}
+	if body := e.expect(t, "GET", "/v1/me", adminTestToken, "", 200, ""); !strings.Contains(body, `"admin_token":true`) || !strings.Contains(body, `"role":"admin"`) {
+		t.Fatalf("GET /v1/me with the admin token: %s", body)
+	}
+	e.expect(t, "GET", "/v1/agents", ana.Token, "", 403, "forbidden")
+	e.expect(t, "GET", fmt.Sprintf("/v1/agents/%d", bob.ID), ana.Token, "", 403, "forbidden")
+	e.expect(t, "GET", fmt.Sprintf("/v1/agents/%d", ana.ID), ana.Token, "", 403, "forbidden")
 	e.expect(t, "POST", "/v1/agents", ana.Token, `{"name":"Eve","email":"eve@example.com"}`, 403, "forbidden")
 	e.expect(t, "PATCH", fmt.Sprintf("/v1/agents/%d", ana.ID), ana.Token, `{"role":"admin"}`, 403, "forbidden")
 	e.expect(t, "GET", "/v1/agents", "not-a-token", "", 401, "unauthorized")
@@ -194,8 +205,9 @@ func TestAdminAgents(t *testing.T) {
 	// An agent promoted to admin configures; a deactivated one is refused.
 	e.expect(t, "PATCH", fmt.Sprintf("/v1/agents/%d", bob.ID), adminTestToken, `{"role":"admin"}`, 200, "")
 	e.expect(t, "POST", "/v1/agents", bob.Token, `{"name":"Eve","email":"eve@example.com"}`, 201, "")
+	e.expect(t, "GET", "/v1/agents", bob.Token, "", 200, "")
 	e.expect(t, "PATCH", fmt.Sprintf("/v1/agents/%d", ana.ID), adminTestToken, `{"active":false}`, 200, "")
-	if code, body := e.call(t, "GET", "/v1/agents", ana.Token, "", nil); code != 401 && code != 403 {
+	if code, body := e.call(t, "GET", "/v1/me", ana.Token, "", nil); code != 401 && code != 403 {
 		t.Fatalf("deactivated agent's token: %d %s", code, body)
 	}
 }
@@ -228,7 +240,7 @@ func TestAdminPresence(t *testing.T) {
 	e.expect(t, "PUT", path(9999), adminTestToken, `{"status":"online"}`, 404, "not_found")
 
 	var agent testAgent
-	e.call(t, "GET", fmt.Sprintf("/v1/agents/%d", bob.ID), ana.Token, "", &agent)
+	e.call(t, "GET", fmt.Sprintf("/v1/agents/%d", bob.ID), adminTestToken, "", &agent)
 	if agent.Presence != "online" || agent.HeartbeatAt == nil {
 		t.Fatalf("presence not stored: %+v", agent)
 	}
@@ -276,9 +288,11 @@ func TestAdminTeams(t *testing.T) {
 		t.Fatalf("put team: %d %s", code, body)
 	}
 	var got testTeam
-	if code, body := e.call(t, "GET", teamPath, a.Token, "", &got); code != 200 || !slices.Equal(got.MemberIDs, []int64{c.ID, a.ID}) || got.Name != "Support" {
+	if code, body := e.call(t, "GET", teamPath, adminTestToken, "", &got); code != 200 || !slices.Equal(got.MemberIDs, []int64{c.ID, a.ID}) || got.Name != "Support" {
 		t.Fatalf("get team: %d %s", code, body)
 	}
+	e.expect(t, "GET", teamPath, a.Token, "", 403, "forbidden")
+	e.expect(t, "GET", "/v1/teams", a.Token, "", 403, "forbidden")
 	e.expect(t, "PUT", teamPath, adminTestToken, `{"name":"Support"}`, 400, "bad_json")
 	e.expect(t, "PUT", teamPath, adminTestToken, `{"name":"Sales","member_ids":[]}`, 409, "duplicate_name")
 	e.expect(t, "PUT", teamPath, adminTestToken, `{"name":"Support","member_ids":[9999]}`, 422, "unknown_agent")
@@ -288,7 +302,7 @@ func TestAdminTeams(t *testing.T) {
 	e.expect(t, "GET", "/v1/teams/9999", adminTestToken, "", 404, "not_found")
 
 	var list struct{ Teams []testTeam }
-	if code, body := e.call(t, "GET", "/v1/teams", a.Token, "", &list); code != 200 || len(list.Teams) != 2 || list.Teams[0].ID != team.ID ||
+	if code, body := e.call(t, "GET", "/v1/teams", adminTestToken, "", &list); code != 200 || len(list.Teams) != 2 || list.Teams[0].ID != team.ID ||
 		!slices.Equal(list.Teams[0].MemberIDs, []int64{c.ID, a.ID}) {
 		t.Fatalf("list teams: %d %s", code, body)
 	}
@@ -344,14 +358,16 @@ func TestAdminInboxes(t *testing.T) {
 	}
 	check("put", in)
 	in = inbox{}
-	if code, resp := e.call(t, "GET", path, ana.Token, "", &in); code != 200 {
+	if code, resp := e.call(t, "GET", path, adminTestToken, "", &in); code != 200 {
 		t.Fatalf("get inbox: %d %s", code, resp)
 	}
 	check("get", in)
 	var list struct{ Inboxes []inbox }
-	if code, resp := e.call(t, "GET", "/v1/inboxes", ana.Token, "", &list); code != 200 || len(list.Inboxes) != 1 {
+	if code, resp := e.call(t, "GET", "/v1/inboxes", adminTestToken, "", &list); code != 200 || len(list.Inboxes) != 1 {
 		t.Fatalf("list inboxes: %d %s", code, resp)
 	}
+	e.expect(t, "GET", path, ana.Token, "", 403, "forbidden")
+	e.expect(t, "GET", "/v1/inboxes", ana.Token, "", 403, "forbidden")
 	check("list", list.Inboxes[0])
 
 	rule := func(when, assign string) string {

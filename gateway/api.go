@@ -184,6 +184,10 @@ func (s *Server) listMessages(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	raw := c.Query("raw") == "true"
+	if raw && !who(c).Admin {
+		return apiError(fiber.StatusForbidden, "forbidden", "raw=true (Meta's payload) needs an admin token")
+	}
 	if _, err := s.store.Conversation(c.UserContext(), id); err != nil {
 		return err
 	}
@@ -199,7 +203,7 @@ func (s *Server) listMessages(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if c.Query("raw") != "true" {
+	if !raw {
 		for i := range msgs {
 			msgs[i].Raw = nil
 		}
@@ -215,6 +219,9 @@ func (s *Server) findContact(c *fiber.Ctx) error {
 	waID, userID := c.Query("wa_id"), c.Query("user_id")
 	if (waID == "") == (userID == "") {
 		return apiError(fiber.StatusBadRequest, "bad_query", "give exactly one of wa_id or user_id")
+	}
+	if !plainToken(waID + userID) {
+		return apiError(fiber.StatusBadRequest, "bad_query", "wa_id and user_id are 1 to 200 printable ASCII characters")
 	}
 	ct, err := s.store.ContactBy(c.UserContext(), waID, userID)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -68,23 +67,6 @@ func requireAdmin(c *fiber.Ctx) error {
 	return nil
 }
 
-// decode reads a JSON body strictly: unknown fields are a 400.
-func decode(c *fiber.Ctx, dst any) error {
-	body := c.BodyRaw()
-	if len(bytes.TrimSpace(body)) == 0 {
-		body = []byte("{}")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return apiError(fiber.StatusBadRequest, "bad_json", "request body: "+err.Error())
-	}
-	if dec.Decode(&struct{}{}) != io.EOF {
-		return apiError(fiber.StatusBadRequest, "bad_json", "request body: more than one JSON value")
-	}
-	return nil
-}
-
 func newCommandID() string {
 	b := make([]byte, 16)
 	rand.Read(b)
@@ -102,8 +84,8 @@ func (s *Server) submit(c *fiber.Ctx, key, typ string, data any) error {
 	ctx := c.UserContext()
 	id := newCommandID()
 	if idem := c.Get("Idempotency-Key"); idem != "" {
-		if len(idem) > 200 {
-			return apiError(fiber.StatusBadRequest, "bad_idempotency_key", "Idempotency-Key is longer than 200 characters")
+		if !plainToken(idem) {
+			return apiError(fiber.StatusBadRequest, "bad_idempotency_key", "Idempotency-Key must be 1 to 200 printable ASCII characters")
 		}
 		p := who(c)
 		caller := "admin"
@@ -171,6 +153,9 @@ func (s *Server) await(c *fiber.Ctx, id string) error {
 
 func (s *Server) getCommand(c *fiber.Ctx) error {
 	id := c.Params("id")
+	if !plainToken(id) {
+		return apiError(fiber.StatusBadRequest, "bad_id", "a command id is 1 to 200 printable ASCII characters")
+	}
 	r, err := s.store.CommandResult(c.UserContext(), id)
 	if errors.Is(err, assigner.ErrNotFound) {
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"command_id": id, "status": "pending", "poll": "/v1/commands/" + id})
@@ -223,6 +208,12 @@ func (s *Server) assign(c *fiber.Ctx) error {
 	if req.TeamID == nil && len(req.AgentIDs) == 0 {
 		return apiError(fiber.StatusBadRequest, "nothing_to_assign", "give team_id and/or agent_ids")
 	}
+	if err := checkOptRef("team_id", req.TeamID); err != nil {
+		return err
+	}
+	if err := checkRefs("agent_ids", req.AgentIDs); err != nil {
+		return err
+	}
 	id, key, err := s.conversationKey(c)
 	if err != nil {
 		return err
@@ -232,7 +223,7 @@ func (s *Server) assign(c *fiber.Ctx) error {
 }
 
 func (s *Server) unassign(c *fiber.Ctx) error {
-	agentID, err := pathID(c, "agent_id")
+	agentID, err := refParam(c, "agent_id")
 	if err != nil {
 		return err
 	}
@@ -249,6 +240,11 @@ func (s *Server) claim(c *fiber.Ctx) error {
 	}
 	if err := decode(c, &req); err != nil {
 		return err
+	}
+	if req.AgentID != 0 {
+		if err := checkRef("agent_id", req.AgentID); err != nil {
+			return err
+		}
 	}
 	p := who(c)
 	switch {
@@ -297,6 +293,14 @@ func (s *Server) reply(c *fiber.Ctx) error {
 	if len(req.Text) > 4096 {
 		return apiError(fiber.StatusBadRequest, "text_too_long", fmt.Sprintf("text has %d bytes; WhatsApp allows 4096", len(req.Text)))
 	}
+	for _, obj := range []json.RawMessage{req.Template, req.Interactive} {
+		if len(obj) > 0 && !bytes.HasPrefix(bytes.TrimSpace(obj), []byte("{")) {
+			return apiError(fiber.StatusBadRequest, "bad_message", "template and interactive are JSON objects")
+		}
+	}
+	if req.ReplyTo < 0 {
+		return apiError(fiber.StatusBadRequest, "bad_id", "reply_to must be a message id (a positive integer)")
+	}
 	id, key, err := s.conversationKey(c)
 	if err != nil {
 		return err
@@ -343,6 +347,9 @@ func (s *Server) setOwners(c *fiber.Ctx) error {
 	}
 	if req.AgentIDs == nil {
 		return apiError(fiber.StatusBadRequest, "bad_json", "agent_ids is required (use [] to clear)")
+	}
+	if err := checkRefs("agent_ids", req.AgentIDs); err != nil {
+		return err
 	}
 	id, err := pathID(c, "id")
 	if err != nil {

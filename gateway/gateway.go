@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
@@ -192,6 +193,9 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 	defer cancel()
 	headers := map[string]string{"source": "gateway", "received_at": now.UTC().Format(time.RFC3339Nano)}
 
+	if !utf8.Valid(body) { // JSON is UTF-8, and Meta escapes the rest
+		return s.deadLetterBody(ctx, c, body, now, headers, errors.New("the body is not valid UTF-8"))
+	}
 	events, err := whatsapp.ParseAndSplit(body, now)
 	if err != nil {
 		return s.deadLetterBody(ctx, c, body, now, headers, err)

@@ -418,3 +418,19 @@ func noise(n int) []byte {
 	}
 	return b
 }
+
+// TestWebhookNotUTF8IsDeadLettered: JSON is UTF-8 and Meta escapes
+// everything else; a signed body that is not UTF-8 is kept raw on the
+// dead-letter topic rather than produced as events the store cannot keep.
+func TestWebhookNotUTF8IsDeadLettered(t *testing.T) {
+	e := newEnv(t, nil)
+	body := bytes.Replace(corpus(t, "meta_text_message.json"), []byte("color"), []byte("col\xffor"), 1)
+	if code, resp := e.do(t, signed(body, secret)); code != 200 || !strings.Contains(resp, "dead_lettered") {
+		t.Fatalf("signed body with invalid UTF-8: %d %s, want 200 dead_lettered", code, resp)
+	}
+	dl := readAll(t, e.brokers, dlqTopic, 1)
+	if !bytes.Equal(dl[0].Value, body) || !strings.Contains(headerValue(dl[0], "reason"), "UTF-8") {
+		t.Errorf("dead letter %q with headers %v", dl[0].Value, dl[0].Headers)
+	}
+	readAll(t, e.brokers, topic, 0)
+}

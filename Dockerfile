@@ -12,4 +12,9 @@ USER nonroot:nonroot
 ENV WAGW_HTTP_ADDR=:8080 WAGW_DATA_DIR=/tmp/wagw
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/wagw"]
-CMD ["serve"]
+# The default role is the gateway, which refuses to start without real
+# configuration (WA_APP_SECRET, WA_VERIFY_TOKEN, KAFKA_BROKERS,
+# DATABASE_URL). Run another role by naming it (consumer, relay, migrate);
+# `serve` (development: embedded broker, generated secrets, the Cloud API
+# simulator without WA_ACCESS_TOKEN) only when asked for by name.
+CMD ["gateway"]

@@ -159,17 +159,25 @@ type devSecrets struct {
 	AdminToken  string `json:"admin_token"`
 }
 
+// generatedSecrets says which secrets are serve's development values
+// (generated now or on an earlier start, kept in dev-secrets.json): only
+// these may be printed.
+type generatedSecrets struct{ AppSecret, VerifyToken, AdminToken bool }
+
+func (g generatedSecrets) any() bool { return g.AppSecret || g.VerifyToken || g.AdminToken }
+
 // fillDevSecrets fills missing secrets from (or into) DataDir/dev-secrets.json
-// and reports which were generated.
-func fillDevSecrets(c *config) (generated bool, err error) {
+// and reports which it filled.
+func fillDevSecrets(c *config) (generatedSecrets, error) {
+	var gen generatedSecrets
 	if len(c.AppSecrets) > 0 && c.VerifyToken != "" && c.AdminToken != "" {
-		return false, nil
+		return gen, nil
 	}
 	path := filepath.Join(c.DataDir, "dev-secrets.json")
 	var s devSecrets
 	if b, err := os.ReadFile(path); err == nil {
 		if err := json.Unmarshal(b, &s); err != nil {
-			return false, fmt.Errorf("read %s: %w", path, err)
+			return gen, fmt.Errorf("read %s: %w", path, err)
 		}
 	}
 	changed := false
@@ -182,19 +190,19 @@ func fillDevSecrets(c *config) (generated bool, err error) {
 	if changed {
 		b, _ := json.MarshalIndent(s, "", "  ")
 		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return false, fmt.Errorf("write %s: %w", path, err)
+			return gen, fmt.Errorf("write %s: %w", path, err)
 		}
 	}
 	if len(c.AppSecrets) == 0 {
-		c.AppSecrets, generated = []string{s.AppSecret}, true
+		c.AppSecrets, gen.AppSecret = []string{s.AppSecret}, true
 	}
 	if c.VerifyToken == "" {
-		c.VerifyToken, generated = s.VerifyToken, true
+		c.VerifyToken, gen.VerifyToken = s.VerifyToken, true
 	}
 	if c.AdminToken == "" {
-		c.AdminToken, generated = s.AdminToken, true
+		c.AdminToken, gen.AdminToken = s.AdminToken, true
 	}
-	return generated, nil
+	return gen, nil
 }
 
 func randomToken() string {

@@ -116,11 +116,13 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 	withConsumer := serve || cmd == "consumer"
 	withRelay := serve || cmd == "relay"
 
+	var generated generatedSecrets
 	if serve {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return fmt.Errorf("data dir: %w", err)
 		}
-		if _, err := fillDevSecrets(&cfg); err != nil {
+		var err error
+		if generated, err = fillDevSecrets(&cfg); err != nil {
 			return err
 		}
 	}
@@ -302,7 +304,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		}()
 		stops = append(stops, func() { app.ShutdownWithTimeout(5 * time.Second) })
 		if serve {
-			printWelcome(stdout, cfg, ln.Addr().String(), brokers, embedded, simURL)
+			printWelcome(stdout, cfg, generated, ln.Addr().String(), brokers, embedded, simURL)
 		} else {
 			fmt.Fprintf(stdout, "wagw %s listening on http://%s\n", cmd, ln.Addr())
 		}

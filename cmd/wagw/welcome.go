@@ -12,8 +12,10 @@ import (
 )
 
 // printWelcome tells a new user where wagw listens and what to try next,
-// with a signed webhook they can paste.
-func printWelcome(w io.Writer, cfg config, addr string, brokers []string, embedded bool, simURL string) {
+// with a webhook they can paste. It prints only the secrets serve
+// generated (gen): one from the environment is named, never shown, and
+// the example webhook is signed only with a generated app secret.
+func printWelcome(w io.Writer, cfg config, gen generatedSecrets, addr string, brokers []string, embedded bool, simURL string) {
 	host, port, _ := net.SplitHostPort(addr)
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "127.0.0.1"
@@ -21,7 +23,10 @@ func printWelcome(w io.Writer, cfg config, addr string, brokers []string, embedd
 	base := "http://" + net.JoinHostPort(host, port)
 	now := time.Now().Unix()
 	body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.demo%d","timestamp":"%d","type":"text","text":{"body":"Hi, does it come in another color?"}}]},"field":"messages"}]}]}`, now, now)
-	sig := whatsapp.Sign([]byte(cfg.AppSecrets[0]), []byte(body))
+	sig := "sha256=<HMAC-SHA256 of the body with your WA_APP_SECRET, in hex>"
+	if gen.AppSecret {
+		sig = whatsapp.Sign([]byte(cfg.AppSecrets[0]), []byte(body))
+	}
 	kafka := "Kafka at " + strings.Join(brokers, ",")
 	if embedded {
 		kafka = "embedded Kafka at " + brokers[0] + " (data in " + cfg.DataDir + ")"
@@ -29,6 +34,11 @@ func printWelcome(w io.Writer, cfg config, addr string, brokers []string, embedd
 	cloud := "Cloud API at " + cfg.APIURL + " (WA_ACCESS_TOKEN set)"
 	if simURL != "" {
 		cloud = "built-in simulator at " + simURL + " (no WA_ACCESS_TOKEN: nothing reaches Meta; see " + simURL + "/_sim/messages)"
+	}
+	adminToken := shownSecret(gen.AdminToken, cfg.AdminToken, "WAGW_ADMIN_TOKEN")
+	bearer := "$WAGW_ADMIN_TOKEN"
+	if gen.AdminToken {
+		bearer = cfg.AdminToken
 	}
 	fmt.Fprintf(w, `
 wagw is running
@@ -39,8 +49,7 @@ wagw is running
   Secrets    app secret %s
              verify token %s
              admin token %s
-             (development values kept in %s/dev-secrets.json; set WA_APP_SECRET, WA_VERIFY_TOKEN, WAGW_ADMIN_TOKEN for real ones)
-
+%s
 Try it: send a signed webhook as Meta would
 
   curl -sS -X POST %s/webhook -H 'Content-Type: application/json' \
@@ -49,12 +58,28 @@ Try it: send a signed webhook as Meta would
 
 then see the conversation it opened:
 
-  curl -sS -H 'Authorization: Bearer %s' %s/v1/conversations
+  curl -sS -H "Authorization: Bearer %s" %s/v1/conversations
 
 Stop with Ctrl-C.
 `, base, base, base, base, kafka, cfg.KafkaTopic, cfg.KafkaPartitions, redactURL(cfg.DatabaseURL), cloud,
-		cfg.AppSecrets[0], cfg.VerifyToken, cfg.AdminToken, cfg.DataDir,
-		base, sig, body, cfg.AdminToken, base)
+		shownSecret(gen.AppSecret, cfg.AppSecrets[0], "WA_APP_SECRET"), shownSecret(gen.VerifyToken, cfg.VerifyToken, "WA_VERIFY_TOKEN"), adminToken,
+		devSecretsNote(cfg, gen), base, sig, body, bearer, base)
+}
+
+// shownSecret is a generated secret's value, or where a configured one
+// came from.
+func shownSecret(generated bool, value, env string) string {
+	if generated {
+		return value
+	}
+	return "from " + env + " (not shown)"
+}
+
+func devSecretsNote(cfg config, gen generatedSecrets) string {
+	if !gen.any() {
+		return ""
+	}
+	return "             (development values kept in " + cfg.DataDir + "/dev-secrets.json; set WA_APP_SECRET, WA_VERIFY_TOKEN, WAGW_ADMIN_TOKEN for real ones)\n"
 }
 
 func redactURL(s string) string {

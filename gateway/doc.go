@@ -3,6 +3,14 @@
 // only once Kafka acknowledged every event of it), the agent and admin API
 // under /v1 with bearer tokens, and /healthz, /readyz and /metrics.
 //
+// Every request body is read by one middleware (body.go) before a token or
+// a signature is looked at: bodies are streamed and taken as sent (no
+// Content-Encoding), bounded per route, and large ones are capped in
+// number, so an unauthenticated client costs a small multiple of what it
+// sent. API bodies are then decoded strictly (validate.go) and checked
+// before anything is produced; a signed webhook is never refused for its
+// content (what cannot be parsed or encoded is dead-lettered).
+//
 // It never writes contact state itself: changes to a contact are produced
 // as commands onto the contact's partition and applied by the consumer, and
 // the API waits a bounded time for their result.

@@ -453,11 +453,11 @@ func allocatedBytes(f func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
-// BenchmarkHostile parses every hostile body, and the big shapes at two
-// sizes: the time and bytes per body byte must stay flat from 10^3 to 10^4
-// items (linear, not quadratic).
+// BenchmarkHostile parses the big hostile shapes at two sizes and the
+// deepest nesting: time and bytes per body byte must stay flat from 10^3
+// to 10^4 items (linear, not quadratic).
 func BenchmarkHostile(b *testing.B) {
-	rows := slicesConcat(hostileSizeRows(hwMany/10), hostileRows())
+	rows := slicesConcat(hostileSizeRows(hwMany/10), hostileSizeRows(hwMany), hostileNestingRows())
 	for _, row := range rows {
 		body := row.body()
 		b.Run(row.name, func(b *testing.B) {

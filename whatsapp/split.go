@@ -66,7 +66,7 @@ func splitChange(out []Envelope, e *Entry, ch *Change, receivedAt time.Time) []E
 
 	cf := newContactFinder(v.Contacts)
 	if len(v.Messages) == 0 && len(v.Statuses) == 0 {
-		return append(out, notice(base, e, ch, cf, receivedAt, true))
+		return append(out, notice(base, e, ch, &cf, receivedAt, true))
 	}
 	for k := range v.Messages {
 		m := &v.Messages[k]
@@ -106,7 +106,7 @@ func splitChange(out []Envelope, e *Entry, ch *Change, receivedAt time.Time) []E
 		out = append(out, env)
 	}
 	if len(v.Errors) > 0 {
-		out = append(out, notice(base, e, ch, cf, receivedAt, false))
+		out = append(out, notice(base, e, ch, &cf, receivedAt, false))
 	}
 	return out
 }
@@ -186,8 +186,8 @@ type contactFinder struct {
 	byUserID map[string]int // first entry of each user id; nil for a short list
 }
 
-func newContactFinder(list []WebhookContact) *contactFinder {
-	f := &contactFinder{list: list}
+func newContactFinder(list []WebhookContact) contactFinder {
+	f := contactFinder{list: list}
 	if len(list) <= linearContacts {
 		return f
 	}

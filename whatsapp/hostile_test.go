@@ -209,6 +209,11 @@ func hostileTextRows() []hostileRow {
 				return []byte(`{"object":"page","object":"whatsapp_business_account","entry":[` + hwEntry(`{"messages":[{"from":"1","from":"2","id":"a","id":"b","type":"text","text":{"body":"x"},"text":{"body":"y"}}],"messages":[{"from":"3","id":"c","type":"text"}]}`) + `]}`)
 			},
 			envs: []hostileWant{{kind: KindMessage, id: "c", key: "3"}}},
+		{name: "keys differing in case match known fields (encoding/json), the last one wins",
+			body: func() []byte {
+				return hwValue(`"messages":[{"FROM":"1","id":"a","ID":"b","Type":"text","TEXT":{"Body":"x"}}]`)
+			},
+			envs: []hostileWant{{kind: KindMessage, id: "b", key: "1", check: hwAll(hwBodyIs("x"), hwRawHas(`"id":"a","ID":"b"`))}}},
 		{name: "duplicate keys inside a message",
 			body: func() []byte {
 				return hwValue(`"messages":[{"from":"1","from":"2","id":"a","id":"b","type":"text","text":{"body":"x"},"text":{"body":"y"}}]`)

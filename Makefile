@@ -31,10 +31,17 @@ fmt:
 bench: build postgres
 	./scripts/bench.sh
 
-## fuzz: run each fuzz target for a while
+## fuzz: run every fuzz target of the module, one after another, each for
+## FUZZTIME (e.g. make fuzz FUZZTIME=10m) with FUZZPARALLEL workers
+FUZZTIME     ?= 30s
+FUZZPARALLEL ?= 1
 fuzz:
-	$(GO) test ./whatsapp -run '^$$' -fuzz FuzzParse -fuzztime 30s
-	$(GO) test ./whatsapp -run '^$$' -fuzz FuzzVerify -fuzztime 30s
+	@grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u | while read -r dir; do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); do \
+			echo "fuzz: $$dir $$t for $(FUZZTIME)"; \
+			$(GO) test $$dir -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) || exit 1; \
+		done; \
+	done
 
 clean:
 	rm -rf bin data

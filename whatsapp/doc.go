@@ -22,6 +22,18 @@
 // [ErrNotNotification]); the caller keeps such bodies raw rather than
 // dropping them.
 //
+// Whatever the body, every Envelope it gives encodes with encoding/json,
+// decodes back to the same meaning, and holds only text Postgres can store:
+//   - A timestamp is taken only when it lies in [1, [MaxUnixTime]] (years
+//     1970 to 9999); any other value counts as absent, so OccurredAt falls
+//     back to the time the webhook was received. The value is kept as sent
+//     in the typed field and in Raw.
+//   - Bytes that are not UTF-8, and the escapes \u0000 and lone surrogate
+//     halves, are replaced by U+FFFD before decoding, in the typed fields
+//     and in Raw alike; the rest of Raw is the bytes as sent.
+//   - Nesting deeper than encoding/json accepts (10,000 levels) makes the
+//     body malformed.
+//
 // # Splitting
 //
 // A notification may carry many messages and statuses for many contacts and

@@ -64,8 +64,9 @@ func splitChange(out []Envelope, e *Entry, ch *Change, receivedAt time.Time) []E
 		base.DisplayPhoneNumber = v.Metadata.DisplayPhoneNumber
 	}
 
+	cf := newContactFinder(v.Contacts)
 	if len(v.Messages) == 0 && len(v.Statuses) == 0 {
-		return append(out, notice(base, e, ch, receivedAt, true))
+		return append(out, notice(base, e, ch, &cf, receivedAt, true))
 	}
 	for k := range v.Messages {
 		m := &v.Messages[k]
@@ -75,11 +76,11 @@ func splitChange(out []Envelope, e *Entry, ch *Change, receivedAt time.Time) []E
 		if env.ID == "" {
 			env.ID = hashID("message:", e.ID, ch.Field, m.Raw)
 		}
-		env.Contact = v.contact(m.From, m.FromUserID)
+		env.Contact = cf.contact(m.From, m.FromUserID)
 		if env.Contact.Key() == "" && len(v.Contacts) == 1 {
 			// No sender on the message itself: the change's only contact
 			// is the sender.
-			env.Contact = v.contact(v.Contacts[0].WaID, v.Contacts[0].UserID)
+			env.Contact = cf.contact(v.Contacts[0].WaID, v.Contacts[0].UserID)
 		}
 		env.OccurredAt = orTime(m.Time(), receivedAt)
 		env.Message = m
@@ -98,14 +99,14 @@ func splitChange(out []Envelope, e *Entry, ch *Change, receivedAt time.Time) []E
 			// borrow a participant's contact entry.
 			env.Contact = Contact{WaID: s.RecipientID, UserID: s.RecipientUserID}
 		} else {
-			env.Contact = v.contact(s.RecipientID, s.RecipientUserID)
+			env.Contact = cf.contact(s.RecipientID, s.RecipientUserID)
 		}
 		env.OccurredAt = orTime(s.Time(), receivedAt)
 		env.Status = s
 		out = append(out, env)
 	}
 	if len(v.Errors) > 0 {
-		out = append(out, notice(base, e, ch, receivedAt, false))
+		out = append(out, notice(base, e, ch, &cf, receivedAt, false))
 	}
 	return out
 }
@@ -115,7 +116,7 @@ func splitChange(out []Envelope, e *Entry, ch *Change, receivedAt time.Time) []E
 // same ID. When every item of the change names the same user (user
 // preferences, message echoes) and withContact is set, the notice is keyed
 // by that contact.
-func notice(base Envelope, e *Entry, ch *Change, receivedAt time.Time, withContact bool) Envelope {
+func notice(base Envelope, e *Entry, ch *Change, cf *contactFinder, receivedAt time.Time, withContact bool) Envelope {
 	v := &ch.Value
 	env := base
 	env.Kind = KindNotice
@@ -127,7 +128,7 @@ func notice(base Envelope, e *Entry, ch *Change, receivedAt time.Time, withConta
 	env.Raw = raw
 	occurred := e.Time.Time()
 	if withContact {
-		c, t, ok := v.noticeContact()
+		c, t, ok := v.noticeContact(cf)
 		if ok {
 			env.Contact = c
 		}
@@ -142,7 +143,7 @@ func notice(base Envelope, e *Entry, ch *Change, receivedAt time.Time, withConta
 // noticeContact returns the user that all user_preferences or
 // message_echoes items name, and the first item's time. ok is false when
 // there are no such items or they name different users.
-func (v *Value) noticeContact() (c Contact, t time.Time, ok bool) {
+func (v *Value) noticeContact(cf *contactFinder) (c Contact, t time.Time, ok bool) {
 	type id struct{ wa, user string }
 	var ids []id
 	for i := range v.UserPreferences {
@@ -168,30 +169,81 @@ func (v *Value) noticeContact() (c Contact, t time.Time, ok bool) {
 			return Contact{}, t, false
 		}
 	}
-	c = v.contact(first.wa, first.user)
+	c = cf.contact(first.wa, first.user)
 	return c, t, c.Key() != ""
+}
+
+// linearContacts is the number of value.contacts entries up to which a
+// contactFinder scans the list instead of building maps.
+const linearContacts = 8
+
+// contactFinder completes an item's identity from value.contacts. With many
+// contacts it looks them up in maps, so that a change of n items naming n
+// contacts costs O(n), not O(n²).
+type contactFinder struct {
+	list     []WebhookContact
+	byWaID   map[string]int // first entry of each wa_id; nil for a short list
+	byUserID map[string]int // first entry of each user id; nil for a short list
+}
+
+func newContactFinder(list []WebhookContact) contactFinder {
+	f := contactFinder{list: list}
+	if len(list) <= linearContacts {
+		return f
+	}
+	f.byWaID = make(map[string]int, len(list))
+	f.byUserID = make(map[string]int, len(list))
+	for i := range list {
+		addFirst(f.byWaID, list[i].WaID, i)
+		addFirst(f.byUserID, list[i].UserID, i)
+	}
+	return f
+}
+
+func addFirst(m map[string]int, id string, i int) {
+	if _, ok := m[id]; id != "" && !ok {
+		m[id] = i
+	}
+}
+
+// find returns the index of the first entry that matches either id, or -1.
+func (f *contactFinder) find(waID, userID string) int {
+	if f.byWaID == nil {
+		for i := range f.list {
+			wc := &f.list[i]
+			if (waID != "" && wc.WaID == waID) || (userID != "" && wc.UserID == userID) {
+				return i
+			}
+		}
+		return -1
+	}
+	best := -1
+	if i, ok := f.byWaID[waID]; ok && waID != "" {
+		best = i
+	}
+	if i, ok := f.byUserID[userID]; ok && userID != "" && (best < 0 || i < best) {
+		best = i
+	}
+	return best
 }
 
 // contact builds the identity of a user named by wa_id and/or user id,
 // completed from the matching value.contacts entry (matched on either id):
 // its profile name and whichever id the item lacked.
-func (v *Value) contact(waID, userID string) Contact {
+func (f *contactFinder) contact(waID, userID string) Contact {
 	c := Contact{WaID: waID, UserID: userID}
 	if waID == "" && userID == "" {
 		return c
 	}
-	for i := range v.Contacts {
-		wc := &v.Contacts[i]
-		if (waID != "" && wc.WaID == waID) || (userID != "" && wc.UserID == userID) {
-			if c.WaID == "" {
-				c.WaID = wc.WaID
-			}
-			if c.UserID == "" {
-				c.UserID = wc.UserID
-			}
-			c.Name = wc.Profile.Name
-			break
+	if i := f.find(waID, userID); i >= 0 {
+		wc := &f.list[i]
+		if c.WaID == "" {
+			c.WaID = wc.WaID
 		}
+		if c.UserID == "" {
+			c.UserID = wc.UserID
+		}
+		c.Name = wc.Profile.Name
 	}
 	return c
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -57,7 +56,8 @@ type Value struct {
 	MessageEchoes    []MessageEcho    `json:"message_echoes,omitempty"` // smb_message_echoes
 	Event            string           `json:"event,omitempty"`          // template status, account_update
 
-	// Raw is the value object exactly as received (a copy of the bytes).
+	// Raw is the value object as received (a copy of the bytes; see Parse
+	// for the text it replaces).
 	Raw json.RawMessage `json:"-"`
 }
 
@@ -123,21 +123,35 @@ func (t *UnixTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Time returns t as a UTC time, or the zero time when t is not positive.
-func (t UnixTime) Time() time.Time {
-	if t <= 0 {
-		return time.Time{}
-	}
-	return time.Unix(int64(t), 0).UTC()
-}
+// Time returns t as a UTC time, or the zero time when t is outside
+// [1, MaxUnixTime].
+func (t UnixTime) Time() time.Time { return unixTime(int64(t)) }
 
-// parseUnix parses a Unix-seconds string; zero time when it is not one.
-func parseUnix(s string) time.Time {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
+// MaxUnixTime is the last second a timestamp from Meta may name:
+// 9999-12-31T23:59:59Z, the end of what RFC 3339, encoding/json and
+// Postgres can all represent. Every timestamp the parser reads is taken
+// only when it lies in [1, MaxUnixTime]; any other value counts as absent
+// (the time methods return the zero time, so OccurredAt falls back to the
+// time the webhook was received), while the raw value is kept as sent.
+const MaxUnixTime = 253402300799
+
+// unixTime converts Unix seconds in [1, MaxUnixTime] to a UTC time, and
+// anything else to the zero time.
+func unixTime(n int64) time.Time {
+	if n <= 0 || n > MaxUnixTime {
 		return time.Time{}
 	}
 	return time.Unix(n, 0).UTC()
+}
+
+// parseUnix parses a Unix-seconds string; zero time when it is not one or
+// lies outside [1, MaxUnixTime].
+func parseUnix(s string) time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return unixTime(n)
 }
 
 // ---------------------------------------------------------------- messages
@@ -399,8 +413,8 @@ type Unsupported struct {
 	Type string `json:"type,omitempty"`
 }
 
-// Time returns the message's timestamp, or the zero time when it is missing
-// or not Unix seconds.
+// Time returns the message's timestamp, or the zero time when it is missing,
+// not Unix seconds or outside [1, MaxUnixTime].
 func (m *Message) Time() time.Time { return parseUnix(m.Timestamp) }
 
 // Body returns what the user wrote or chose: the text body, the media
@@ -559,8 +573,8 @@ type Pricing struct {
 	Category     string `json:"category,omitempty"`
 }
 
-// Time returns the status timestamp, or the zero time when it is missing or
-// not Unix seconds.
+// Time returns the status timestamp, or the zero time when it is missing,
+// not Unix seconds or outside [1, MaxUnixTime].
 func (s *Status) Time() time.Time { return parseUnix(s.Timestamp) }
 
 // Rank orders statuses so that they only move forward: sent (1) <
@@ -615,113 +629,3 @@ type MessageEcho struct {
 	ToUserID       string `json:"to_user_id,omitempty"`
 	ToParentUserID string `json:"to_parent_user_id,omitempty"`
 }
-
-// ---------------------------------------------------------------- parsing
-
-// Parse decodes a webhook POST body. The body is not retained: every byte
-// slice in the result (Value.Raw, Message.Raw, Status.Raw) is a copy. The
-// error wraps ErrMalformed or ErrNotNotification.
-func Parse(body []byte) (*Notification, error) {
-	var n Notification
-	if err := json.Unmarshal(body, &n); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if n.Object != ObjectWhatsAppBusinessAccount {
-		if n.Object == "" {
-			return nil, fmt.Errorf("%w: no \"object\" field", ErrNotNotification)
-		}
-		return nil, fmt.Errorf("%w: object is %q", ErrNotNotification, n.Object)
-	}
-	return &n, nil
-}
-
-// UnmarshalJSON decodes a change value. The arrays must be arrays of
-// objects; inside each item, a field of an unexpected type is left empty
-// instead of failing the whole notification, and the item keeps its bytes
-// in Raw.
-func (v *Value) UnmarshalJSON(b []byte) error {
-	var w struct {
-		MessagingProduct json.RawMessage   `json:"messaging_product"`
-		Metadata         json.RawMessage   `json:"metadata"`
-		Contacts         []json.RawMessage `json:"contacts"`
-		Messages         []json.RawMessage `json:"messages"`
-		Statuses         []json.RawMessage `json:"statuses"`
-		Errors           []json.RawMessage `json:"errors"`
-		UserPreferences  []json.RawMessage `json:"user_preferences"`
-		MessageEchoes    []json.RawMessage `json:"message_echoes"`
-		Event            json.RawMessage   `json:"event"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	var err error
-	*v = Value{Raw: append(json.RawMessage(nil), b...)}
-	_ = lenientString(w.MessagingProduct, &v.MessagingProduct)
-	_ = lenientString(w.Event, &v.Event)
-	if isObject(w.Metadata) {
-		v.Metadata = new(Metadata)
-		if err = lenient(w.Metadata, v.Metadata); err != nil {
-			return fmt.Errorf("metadata: %w", err)
-		}
-	}
-	if v.Contacts, err = decodeItems[WebhookContact](w.Contacts, "contacts", nil); err != nil {
-		return err
-	}
-	if v.Messages, err = decodeItems(w.Messages, "messages", func(m *Message, raw json.RawMessage) { m.Raw = raw }); err != nil {
-		return err
-	}
-	if v.Statuses, err = decodeItems(w.Statuses, "statuses", func(s *Status, raw json.RawMessage) { s.Raw = raw }); err != nil {
-		return err
-	}
-	if v.Errors, err = decodeItems[ErrorDetail](w.Errors, "errors", nil); err != nil {
-		return err
-	}
-	if v.UserPreferences, err = decodeItems[UserPreference](w.UserPreferences, "user_preferences", nil); err != nil {
-		return err
-	}
-	if v.MessageEchoes, err = decodeItems(w.MessageEchoes, "message_echoes", func(e *MessageEcho, raw json.RawMessage) { e.Raw = raw }); err != nil {
-		return err
-	}
-	return nil
-}
-
-// decodeItems decodes each raw object of an array leniently. raws are
-// already copies of the input (json.RawMessage copies), so they can be kept.
-func decodeItems[T any](raws []json.RawMessage, name string, keep func(*T, json.RawMessage)) ([]T, error) {
-	if len(raws) == 0 {
-		return nil, nil
-	}
-	out := make([]T, len(raws))
-	for i, raw := range raws {
-		if !isObject(raw) {
-			return nil, fmt.Errorf("%s[%d] is not an object", name, i)
-		}
-		if err := lenient(raw, &out[i]); err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
-		}
-		if keep != nil {
-			keep(&out[i], raw)
-		}
-	}
-	return out, nil
-}
-
-// lenient unmarshals, ignoring fields whose JSON type does not match the Go
-// type (encoding/json leaves them zero and decodes the rest).
-func lenient(raw []byte, dst any) error {
-	err := json.Unmarshal(raw, dst)
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return nil
-	}
-	return err
-}
-
-func lenientString(raw json.RawMessage, dst *string) error {
-	if len(raw) == 0 || raw[0] != '"' {
-		return nil
-	}
-	return json.Unmarshal(raw, dst)
-}
-
-func isObject(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '{' }

@@ -1087,7 +1087,8 @@ func TestMessageMethods(t *testing.T) {
 }
 
 func TestTimes(t *testing.T) {
-	for ts, want := range map[string]int64{"1749416383": 1749416383, "": 0, "abc": 0, "0": 0, "-1": 0, "1.5": 0, " 1": 0} {
+	for ts, want := range map[string]int64{"1749416383": 1749416383, "": 0, "abc": 0, "0": 0, "-1": 0, "1.5": 0, " 1": 0,
+		"1": 1, "253402300799": MaxUnixTime, "253402300800": 0, "0700000000000": 0, "9223372036854775807": 0, "99999999999999999999": 0} {
 		m := Message{Timestamp: ts}
 		s := Status{Timestamp: ts}
 		var w time.Time
@@ -1106,6 +1107,15 @@ func TestTimes(t *testing.T) {
 		if err := json.Unmarshal([]byte(raw), &u); err != nil || u != want {
 			t.Errorf("UnixTime(%s) = %d, %v; want %d", raw, u, err, want)
 		}
+	}
+	// Out of [1, MaxUnixTime]: kept as sent, but no time.
+	for _, u := range []UnixTime{0, -1, MaxUnixTime + 1, 700000000000, 1e14, 1<<63 - 1} {
+		if !u.Time().IsZero() {
+			t.Errorf("UnixTime(%d).Time() = %v, want zero", u, u.Time())
+		}
+	}
+	if got := UnixTime(MaxUnixTime).Time(); got.Year() != 9999 || got.Location() != time.UTC {
+		t.Errorf("UnixTime(MaxUnixTime).Time() = %v", got)
 	}
 }
 

@@ -20,6 +20,31 @@ import (
 // is then aborted, so the batch is applied again with the refused command
 // stored as failed: no savepoint per command on the happy path.
 
+// errBadEvent: an envelope the store cannot apply as it is (no message in
+// a message event, an unknown kind, a newer envelope version).
+var errBadEvent = errors.New("bad event")
+
+// isDataError reports whether err is a property of the event itself, which
+// retrying cannot fix: a data error of Postgres (class 22, or class 23: a
+// constraint), a command's data that is not JSON of the right shape, an
+// unknown command, a bad envelope, or a change the fast path leaves to the
+// one-by-one path.
+func isDataError(err error) bool {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		class := pqErr.Code.Class()
+		return class == "22" || class == "23"
+	}
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	return errors.Is(err, errBadEvent) || errors.Is(err, ErrUnknownCommand) || errors.Is(err, errSlowPath) ||
+		errors.As(err, &syntax) || errors.As(err, &typ)
+}
+
+// retryable: the batch is applied again later as it is (IsTransient),
+// unless the failure is the event's own data.
+func retryable(err error) bool { return IsTransient(err) && !isDataError(err) }
+
 // refusal names the command of a batch that the store refused.
 type refusal struct {
 	index int

@@ -120,7 +120,7 @@ func (b *batch) replay(ctx context.Context, h heldEvent) (reason string, err err
 	switch {
 	case err == nil:
 		return "", nil
-	case IsTransient(err):
+	case retryable(err):
 		return "", err
 	case e.Kind == whatsapp.KindCommand:
 		refused := err
@@ -128,7 +128,7 @@ func (b *batch) replay(ctx context.Context, h heldEvent) (reason string, err err
 			_, rerr := b.refuse(ctx, &e, refused)
 			return rerr
 		})
-		if err == nil || IsTransient(err) {
+		if err == nil || retryable(err) {
 			return "", err
 		}
 	}

@@ -131,7 +131,7 @@ func (s *Store) applyBatch(ctx context.Context, events []whatsapp.Envelope, now 
 	}
 	if !slow && bulkable(events) {
 		if err := b.prepare(ctx, events); err != nil {
-			if IsTransient(err) {
+			if retryable(err) {
 				return nil, err
 			}
 			// Which event is at fault? The one-by-one path says.
@@ -148,7 +148,7 @@ func (s *Store) applyBatch(ctx context.Context, events []whatsapp.Envelope, now 
 			}
 		}
 		if err != nil {
-			if IsTransient(err) {
+			if retryable(err) {
 				return nil, err
 			}
 			if !slow && b.pre != nil {
@@ -174,7 +174,7 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 		return b.refuse(ctx, e, cause)
 	}
 	if e.Version > whatsapp.EnvelopeVersion {
-		return Outcome{}, fmt.Errorf("envelope version %d is newer than this consumer understands (%d)", e.Version, whatsapp.EnvelopeVersion)
+		return Outcome{}, fmt.Errorf("%w: envelope version %d is newer than this consumer understands (%d)", errBadEvent, e.Version, whatsapp.EnvelopeVersion)
 	}
 	var c contactRow
 	var err error
@@ -225,26 +225,26 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 	switch e.Kind {
 	case whatsapp.KindMessage:
 		if e.Message == nil {
-			return Outcome{}, errors.New("message event without a message")
+			return Outcome{}, fmt.Errorf("%w: message event without a message", errBadEvent)
 		}
 		if c.ID == 0 {
-			return Outcome{}, errors.New("message event without a contact")
+			return Outcome{}, fmt.Errorf("%w: message event without a contact", errBadEvent)
 		}
 		return b.applyMessage(ctx, e, c)
 	case whatsapp.KindStatus:
 		if e.Status == nil {
-			return Outcome{}, errors.New("status event without a status")
+			return Outcome{}, fmt.Errorf("%w: status event without a status", errBadEvent)
 		}
 		return b.applyStatus(ctx, e)
 	case whatsapp.KindNotice:
 		return b.applyNotice(ctx, e)
 	case whatsapp.KindCommand:
 		if e.Command == nil {
-			return Outcome{}, errors.New("command event without a command")
+			return Outcome{}, fmt.Errorf("%w: command event without a command", errBadEvent)
 		}
 		return b.applyCommand(ctx, e, c)
 	default:
-		return Outcome{}, fmt.Errorf("unknown event kind %q", e.Kind)
+		return Outcome{}, fmt.Errorf("%w: unknown event kind %q", errBadEvent, e.Kind)
 	}
 }
 

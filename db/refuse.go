@@ -18,7 +18,9 @@ import (
 // command type) is refused: its failure, with a code, is stored as its
 // result, and the rest of its batch is applied. The batch's transaction
 // is then aborted, so the batch is applied again with the refused command
-// stored as failed: no savepoint per command on the happy path.
+// stored as failed and, to find any other refused command in the same
+// pass, each of its commands in a savepoint: no savepoint per command on
+// the happy path, and at most two more passes for a hostile batch.
 
 // errBadEvent: an envelope the store cannot apply as it is (no message in
 // a message event, an unknown kind, a newer envelope version).
@@ -53,6 +55,25 @@ type refusal struct {
 
 func (r *refusal) Error() string { return fmt.Sprintf("command %d refused: %v", r.index, r.err) }
 func (r *refusal) Unwrap() error { return r.err }
+
+// applyGuarded applies the command events[i] in a savepoint: when the
+// store refuses it, what it wrote is rolled back and its failure stored.
+func (b *batch) applyGuarded(ctx context.Context, e *whatsapp.Envelope, i int, refused map[int]error) (Outcome, error) {
+	if _, ok := b.refused[e]; ok {
+		return b.apply(ctx, e)
+	}
+	var o Outcome
+	err := b.savepoint(ctx, func() error {
+		var err error
+		o, err = b.apply(ctx, e)
+		return err
+	})
+	if err == nil || retryable(err) {
+		return o, err
+	}
+	refused[i], b.refused[e] = err, err
+	return b.refuse(ctx, e, err)
+}
 
 // refuse stores a refused command's failure as its result, once.
 func (b *batch) refuse(ctx context.Context, e *whatsapp.Envelope, cause error) (Outcome, error) {

@@ -99,8 +99,9 @@ func (s *Store) ApplyOutcomes(ctx context.Context, events []whatsapp.Envelope, n
 	return s.applyOutcomes(ctx, events, now, false)
 }
 
-// applyOutcomes applies the batch; a command the store refuses is stored
-// as failed and the batch applied again (refuse.go).
+// applyOutcomes applies the batch; when a command is refused, the batch is
+// applied again with its failure stored, and its other commands each in a
+// savepoint (refuse.go).
 func (s *Store) applyOutcomes(ctx context.Context, events []whatsapp.Envelope, now time.Time, slow bool) ([]Outcome, error) {
 	refused := map[int]error{}
 	for {
@@ -129,7 +130,8 @@ func (s *Store) applyBatch(ctx context.Context, events []whatsapp.Envelope, now 
 	for i, err := range refused {
 		b.refused[&events[i]] = err
 	}
-	if !slow && bulkable(events) {
+	guarded := len(refused) > 0 // a batch with a refused command: one by one, commands in savepoints
+	if !slow && !guarded && bulkable(events) {
 		if err := b.prepare(ctx, events); err != nil {
 			if retryable(err) {
 				return nil, err
@@ -141,7 +143,11 @@ func (s *Store) applyBatch(ctx context.Context, events []whatsapp.Envelope, now 
 	}
 	out := make([]Outcome, len(events))
 	for i := range events {
-		o, err := b.apply(ctx, &events[i])
+		apply := b.apply
+		if guarded && events[i].Kind == whatsapp.KindCommand {
+			apply = func(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) { return b.applyGuarded(ctx, e, i, refused) }
+		}
+		o, err := apply(ctx, &events[i])
 		if err == nil && i == len(events)-1 {
 			if err = b.decideOpenings(ctx); err == nil {
 				err = b.flush(ctx)

@@ -145,7 +145,9 @@ func (s *Store) applyBatch(ctx context.Context, events []whatsapp.Envelope, now 
 	for i := range events {
 		apply := b.apply
 		if guarded && events[i].Kind == whatsapp.KindCommand {
-			apply = func(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) { return b.applyGuarded(ctx, e, i, refused) }
+			apply = func(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
+				return b.applyGuarded(ctx, e, i, refused)
+			}
 		}
 		o, err := apply(ctx, &events[i])
 		if err == nil && i == len(events)-1 {

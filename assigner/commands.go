@@ -94,9 +94,11 @@ type SendResultCommand struct {
 	AcceptedAt string `json:"accepted_at,omitempty"` // RFC 3339
 }
 
-// ReleaseCommand unblocks a contact and applies its held events in order.
+// ReleaseCommand unblocks a contact and applies its held events in order;
+// with Discard, its held events are deleted instead of applied.
 type ReleaseCommand struct {
 	ContactID int64 `json:"contact_id"`
+	Discard   bool  `json:"discard,omitempty"`
 }
 
 // CommandResult is the outcome of a command, as the API returns it.

@@ -180,11 +180,11 @@ func header(m kafka.Message, key string) string {
 	return ""
 }
 
-// A poison record (a message Postgres refuses, an unknown command) goes to
-// the dead-letter topic with its reason and blocks its contact: the
-// contact's later events are held while other contacts flow; releasing
-// the contact applies them in order. An undecodable record is
-// dead-lettered too.
+// A poison record (a message Postgres refuses) goes to the dead-letter
+// topic with its reason and blocks its contact: the contact's later events
+// are held while other contacts flow; releasing the contact applies them
+// in order. An undecodable record is dead-lettered too. A command is never
+// poison: an unknown command gets a failed result and its contact flows.
 func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 	t.Parallel()
 	f := newConsumerFixture(t)
@@ -216,7 +216,7 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 		held := f.count(`SELECT count(*) FROM held_events`)
 		blocked := f.count(`SELECT count(*) FROM contacts WHERE blocked_at IS NOT NULL`)
 		dlq := len(readTopic(t, f.addr, consDLQ))
-		return len(q) == 3 && held == 3 && blocked == 3 && dlq == 3,
+		return len(q) == 3 && held == 2 && blocked == 2 && dlq == 2,
 			fmt.Sprintf("other contact %v, %d held, %d blocked, %d dead letters", q, held, blocked, dlq)
 	})
 	if got := f.stored(other); !slices.Equal(got, []string{"wamid.Q1", "wamid.Q2", "wamid.Q3"}) {
@@ -243,8 +243,11 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 	if m, ok := dead[poisoned]; !ok || !strings.Contains(string(m.Value), "wamid.P2") || header(m, "contact_key") != poisoned {
 		t.Errorf("dead letter of the NUL message missing or wrong: %+v", m)
 	}
-	if m, ok := dead[unknownCmd]; !ok || !strings.Contains(header(m, "reason"), "unknown command") {
-		t.Errorf("dead letter of the unknown command missing or without its reason: %q", header(m, "reason"))
+	if _, ok := dead[unknownCmd]; ok {
+		t.Errorf("the unknown command was dead-lettered")
+	}
+	if r, err := f.store.CommandResult(context.Background(), "cmd_unknown_1"); err != nil || r.Status != 422 || !strings.Contains(string(r.Body), "unknown_command") {
+		t.Errorf("unknown command's result %+v (%v), want 422 unknown_command", r, err)
 	}
 	if m, ok := dead["undecodable-key"]; !ok || !strings.Contains(header(m, "reason"), "undecodable") || string(m.Value) != `{"v":1,"id":` {
 		t.Errorf("undecodable record not dead-lettered as it was: %+v", m)
@@ -290,19 +293,18 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 	if n := f.count(`SELECT count(*) FROM contacts WHERE wa_id = $1 AND blocked_at IS NULL`, poisoned); n != 1 {
 		t.Errorf("contact still blocked after release")
 	}
-	// After the release the contact flows again; the other blocked contact
-	// still waits.
+	// After the release the contact flows again; so does the contact of
+	// the unknown command, which was never blocked.
 	f.publish(f.message(poisoned, "wamid.P6", "sixth"), f.message(unknownCmd, "wamid.R3", "r three"))
-	waitFor(t, 10*time.Second, "P6 applied directly, R3 held", func() (bool, string) {
-		p := f.stored(poisoned)
-		rHeld := f.count(`SELECT count(*) FROM held_events WHERE contact_key = $1`, unknownCmd)
-		return len(p) == 5 && rHeld == 2, fmt.Sprintf("poisoned contact %v, %d held for the other blocked contact", p, rHeld)
+	waitFor(t, 10*time.Second, "P6 and R3 applied directly", func() (bool, string) {
+		p, r := f.stored(poisoned), f.stored(unknownCmd)
+		return len(p) == 5 && len(r) == 3, fmt.Sprintf("poisoned contact %v, unknown command's contact %v", p, r)
 	})
-	if got := f.stored(unknownCmd); !slices.Equal(got, []string{"wamid.R1"}) {
-		t.Errorf("blocked contact's applied messages %v, want only R1", got)
+	if got := f.stored(unknownCmd); !slices.Equal(got, []string{"wamid.R1", "wamid.R2", "wamid.R3"}) {
+		t.Errorf("unknown command's contact's messages %v, want R1 R2 R3", got)
 	}
-	if n := metric(t, f.reg, "wagw_consumer_dead_letters_total", nil); n != 3 {
-		t.Errorf("wagw_consumer_dead_letters_total = %v, want 3", n)
+	if n := metric(t, f.reg, "wagw_consumer_dead_letters_total", nil); n != 2 {
+		t.Errorf("wagw_consumer_dead_letters_total = %v, want 2", n)
 	}
 }
 

@@ -40,15 +40,20 @@ func bulkContact(e *whatsapp.Envelope) bool {
 		((e.Kind == whatsapp.KindMessage && e.Message != nil) || (e.Kind == whatsapp.KindStatus && e.Status != nil))
 }
 
-// bulkable reports whether the fast path applies: several messages, and no
-// command that could unblock a contact in the middle of the batch.
+// bulkable reports whether the fast path applies: several messages, no
+// command that could unblock a contact in the middle of the batch, and no
+// identity change (which may merge contacts).
 func bulkable(events []whatsapp.Envelope) bool {
 	n := 0
 	for i := range events {
+		e := &events[i]
+		if _, _, _, _, change := identityChange(e.Message); change && e.Kind == whatsapp.KindMessage {
+			return false
+		}
 		switch {
-		case bulkContact(&events[i]):
+		case bulkContact(e):
 			n++
-		case events[i].Kind == whatsapp.KindCommand && events[i].Command != nil && events[i].Command.Type == assigner.CmdRelease:
+		case e.Kind == whatsapp.KindCommand && e.Command != nil && e.Command.Type == assigner.CmdRelease:
 			return false
 		}
 	}

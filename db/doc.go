@@ -1,9 +1,14 @@
 // Package db owns every SQL statement of wagw: the embedded, numbered
 // migrations, the Store that the consumer applies events with (one
 // transaction per batch: dedupe, state change, assignment decision, outbox
-// rows), the reads behind the HTTP API, the outbox claimed by the relay, and
-// the mapping of driver errors to sentinel errors (ErrNotFound, ErrConflict,
-// and IsTransient for errors worth retrying).
+// rows), the reads behind the HTTP API, the outbox claimed by the relay,
+// contact identity (contacts.go: keyed by the business-scoped user id,
+// linked to the wa_id, merged when two rows turn out to be one person),
+// blocking, holding and releasing by contact id (release.go), refused
+// commands (refuse.go: only events from Meta can be poison), retention of
+// the bookkeeping tables (retention.go), and the mapping of driver errors to
+// sentinel errors (ErrNotFound, ErrConflict, and IsTransient for errors
+// worth retrying).
 //
 // SQL lives as constants next to the method that runs it. Idempotency is
 // enforced by unique constraints in the same transaction as the effect, so

@@ -101,7 +101,9 @@ type DrainRef struct {
 
 // DrainCandidates lists queued conversations, oldest first, that an
 // eligible agent could take now (as many per team as its members have free
-// slots), and those that waited longer than the queue expiry.
+// slots), and those that waited longer than the queue expiry. Conversations
+// of blocked contacts are left out: their commands would only be held, and
+// they must not keep the places of the conversations behind them.
 func (s *Store) DrainCandidates(ctx context.Context, limit int, now time.Time) ([]DrainRef, error) {
 	const q = `WITH free AS (
 		SELECT m.team_id, SUM(LEAST(COALESCE(a.capacity, 1000000), COALESCE(t.max_open, 1000000)) - a.open_count) AS slots
@@ -114,7 +116,7 @@ func (s *Store) DrainCandidates(ctx context.Context, limit int, now time.Time) (
 		SELECT c.id, ct.key, c.queued_at < $2 AS expired, c.queued_at, c.team_id,
 			row_number() OVER (PARTITION BY c.team_id ORDER BY c.queued_at, c.id) AS n
 		FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
-		WHERE c.status = 'open' AND c.queued_at IS NOT NULL)
+		WHERE c.status = 'open' AND c.queued_at IS NOT NULL AND ct.blocked_at IS NULL)
 	SELECT queue.id, queue.key, queue.expired FROM queue LEFT JOIN free ON free.team_id = queue.team_id
 	WHERE queue.expired OR queue.n <= COALESCE(free.slots, 0)
 	ORDER BY queue.queued_at, queue.id LIMIT $3`

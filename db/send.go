@@ -1,13 +1,11 @@
 package db
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/wagw/wagw/assigner"
@@ -165,50 +163,4 @@ func (b *batch) cmdSendResult(ctx context.Context, id string, cmd assigner.SendR
 		return result{}, nil
 	}
 	return result{}, b.persist(ctx, id, conv, d)
-}
-
-const (
-	sqlUnblock  = `UPDATE contacts SET blocked_at = NULL, blocked_reason = '' WHERE id = $1 RETURNING key`
-	sqlHeldTake = `DELETE FROM held_events WHERE contact_key = $1 RETURNING id, envelope`
-)
-
-// cmdRelease unblocks a contact and applies its held events in order.
-func (b *batch) cmdRelease(ctx context.Context, cmd assigner.ReleaseCommand) (result, error) {
-	var key string
-	if err := b.tx.QueryRowContext(ctx, sqlUnblock, cmd.ContactID).Scan(&key); errors.Is(err, errNoRows) {
-		return fail(http.StatusNotFound, "not_found", "no such contact"), nil
-	} else if err != nil {
-		return result{}, err
-	}
-	delete(b.contacts, key)
-	rows, err := b.tx.QueryContext(ctx, sqlHeldTake, key)
-	if err != nil {
-		return result{}, err
-	}
-	type held struct {
-		id  int64
-		env []byte
-	}
-	var hs []held
-	for rows.Next() {
-		var h held
-		if err := rows.Scan(&h.id, &h.env); err != nil {
-			rows.Close()
-			return result{}, err
-		}
-		hs = append(hs, h)
-	}
-	rows.Close()
-	// DELETE … RETURNING has no order: restore partition order by id.
-	slices.SortFunc(hs, func(x, y held) int { return cmp.Compare(x.id, y.id) })
-	for _, h := range hs {
-		var e whatsapp.Envelope
-		if err := json.Unmarshal(h.env, &e); err != nil {
-			return result{}, err
-		}
-		if _, err := b.apply(ctx, &e); err != nil {
-			return result{}, fmt.Errorf("held event %s: %w", e.ID, err)
-		}
-	}
-	return result{http.StatusOK, map[string]any{"contact_id": cmd.ContactID, "released_events": len(hs)}}, nil
 }

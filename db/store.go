@@ -75,6 +75,9 @@ type batch struct {
 	now      time.Time
 	contacts map[string]contactRow
 	inboxes  map[string]bool
+
+	refused    map[*whatsapp.Envelope]error // commands stored as failed (refuse.go)
+	savepoints int                          // savepoints taken, for their names
 }
 
 type contactRow struct {
@@ -96,40 +99,72 @@ func (s *Store) ApplyOutcomes(ctx context.Context, events []whatsapp.Envelope, n
 	return s.applyOutcomes(ctx, events, now, false)
 }
 
-// applyOutcomes applies the batch, with the bulk fast path for messages
-// unless slow is set.
+// applyOutcomes applies the batch; when a command is refused, the batch is
+// applied again with its failure stored, and its other commands each in a
+// savepoint (refuse.go).
 func (s *Store) applyOutcomes(ctx context.Context, events []whatsapp.Envelope, now time.Time, slow bool) ([]Outcome, error) {
+	refused := map[int]error{}
+	for {
+		out, err := s.applyBatch(ctx, events, now, slow, refused)
+		var r *refusal
+		if !errors.As(err, &r) {
+			return out, err
+		}
+		if _, again := refused[r.index]; again { // not even its failure can be stored
+			return nil, &EventError{Index: r.index, Err: r.err}
+		}
+		refused[r.index] = r.err
+	}
+}
+
+// applyBatch applies the batch in one transaction, with the bulk fast path
+// for messages unless slow is set.
+func (s *Store) applyBatch(ctx context.Context, events []whatsapp.Envelope, now time.Time, slow bool, refused map[int]error) ([]Outcome, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	b := &batch{tx: tx, rules: s.rules, now: now, contacts: map[string]contactRow{}, inboxes: map[string]bool{}}
-	if !slow && bulkable(events) {
+	b := &batch{tx: tx, rules: s.rules, now: now, contacts: map[string]contactRow{}, inboxes: map[string]bool{},
+		refused: map[*whatsapp.Envelope]error{}}
+	for i, err := range refused {
+		b.refused[&events[i]] = err
+	}
+	guarded := len(refused) > 0 // a batch with a refused command: one by one, commands in savepoints
+	if !slow && !guarded && bulkable(events) {
 		if err := b.prepare(ctx, events); err != nil {
-			if IsTransient(err) {
+			if retryable(err) {
 				return nil, err
 			}
 			// Which event is at fault? The one-by-one path says.
 			tx.Rollback()
-			return s.applyOutcomes(ctx, events, now, true)
+			return s.applyBatch(ctx, events, now, true, refused)
 		}
 	}
 	out := make([]Outcome, len(events))
 	for i := range events {
-		o, err := b.apply(ctx, &events[i])
+		apply := b.apply
+		if guarded && events[i].Kind == whatsapp.KindCommand {
+			apply = func(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
+				return b.applyGuarded(ctx, e, i, refused)
+			}
+		}
+		o, err := apply(ctx, &events[i])
 		if err == nil && i == len(events)-1 {
 			if err = b.decideOpenings(ctx); err == nil {
 				err = b.flush(ctx)
 			}
 		}
 		if err != nil {
-			if IsTransient(err) {
+			if retryable(err) {
 				return nil, err
 			}
 			if !slow && b.pre != nil {
 				tx.Rollback()
-				return s.applyOutcomes(ctx, events, now, true)
+				return s.applyBatch(ctx, events, now, true, refused)
+			}
+			if events[i].Kind == whatsapp.KindCommand {
+				return nil, &refusal{index: i, err: err}
 			}
 			return nil, &EventError{Index: i, Err: err}
 		}
@@ -143,8 +178,11 @@ func (s *Store) applyOutcomes(ctx context.Context, events []whatsapp.Envelope, n
 }
 
 func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
+	if cause, ok := b.refused[e]; ok {
+		return b.refuse(ctx, e, cause)
+	}
 	if e.Version > whatsapp.EnvelopeVersion {
-		return Outcome{}, fmt.Errorf("envelope version %d is newer than this consumer understands (%d)", e.Version, whatsapp.EnvelopeVersion)
+		return Outcome{}, fmt.Errorf("%w: envelope version %d is newer than this consumer understands (%d)", errBadEvent, e.Version, whatsapp.EnvelopeVersion)
 	}
 	var c contactRow
 	var err error
@@ -154,11 +192,16 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 	case e.Contact.Key() != "":
 		c, err = b.contact(ctx, e.Contact)
 	}
+	if err == nil && e.Kind == whatsapp.KindMessage && !c.Blocked {
+		if _, _, _, _, change := identityChange(e.Message); change {
+			c, err = b.changeIdentity(ctx, e, c)
+		}
+	}
 	if err != nil {
 		return Outcome{}, err
 	}
-	if c.Blocked && !(e.Kind == whatsapp.KindCommand && e.Command != nil && e.Command.Type == "release") {
-		return b.hold(ctx, e)
+	if c.Blocked && !(e.Kind == whatsapp.KindCommand && e.Command != nil && e.Command.Type == assigner.CmdRelease) {
+		return b.hold(ctx, e, c)
 	}
 	if id, ok := b.pre[e]; ok {
 		return b.applyPrepared(ctx, e, c, id)
@@ -190,88 +233,27 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 	switch e.Kind {
 	case whatsapp.KindMessage:
 		if e.Message == nil {
-			return Outcome{}, errors.New("message event without a message")
+			return Outcome{}, fmt.Errorf("%w: message event without a message", errBadEvent)
 		}
 		if c.ID == 0 {
-			return Outcome{}, errors.New("message event without a contact")
+			return Outcome{}, fmt.Errorf("%w: message event without a contact", errBadEvent)
 		}
 		return b.applyMessage(ctx, e, c)
 	case whatsapp.KindStatus:
 		if e.Status == nil {
-			return Outcome{}, errors.New("status event without a status")
+			return Outcome{}, fmt.Errorf("%w: status event without a status", errBadEvent)
 		}
 		return b.applyStatus(ctx, e)
 	case whatsapp.KindNotice:
 		return b.applyNotice(ctx, e)
 	case whatsapp.KindCommand:
 		if e.Command == nil {
-			return Outcome{}, errors.New("command event without a command")
+			return Outcome{}, fmt.Errorf("%w: command event without a command", errBadEvent)
 		}
 		return b.applyCommand(ctx, e, c)
 	default:
-		return Outcome{}, fmt.Errorf("unknown event kind %q", e.Kind)
+		return Outcome{}, fmt.Errorf("%w: unknown event kind %q", errBadEvent, e.Kind)
 	}
-}
-
-const (
-	sqlContactByKey = `SELECT id, blocked_at IS NOT NULL FROM contacts WHERE key = $1`
-	sqlContactByIDs = `SELECT id, blocked_at IS NOT NULL FROM contacts
-		WHERE ($1 <> '' AND wa_id = $1) OR ($2 <> '' AND user_id = $2) ORDER BY id LIMIT 1`
-	sqlContactInsert = `INSERT INTO contacts (key, wa_id, user_id, name)
-		VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), $4)
-		ON CONFLICT DO NOTHING RETURNING id`
-	sqlContactRefresh = `UPDATE contacts SET
-		wa_id   = COALESCE(wa_id, NULLIF($2, '')),
-		user_id = COALESCE(user_id, NULLIF($3, '')),
-		name    = CASE WHEN $4 <> '' THEN $4 ELSE name END,
-		updated_at = now()
-		WHERE id = $1 AND (
-			(wa_id IS NULL AND $2 <> '') OR (user_id IS NULL AND $3 <> '') OR ($4 <> '' AND name <> $4))`
-)
-
-// contact finds or creates the contact of an event, filling in identities
-// and the profile name as they become known.
-func (b *batch) contact(ctx context.Context, ct whatsapp.Contact) (contactRow, error) {
-	key := ct.Key()
-	if c, ok := b.contacts[key]; ok {
-		return c, nil
-	}
-	var c contactRow
-	err := b.tx.QueryRowContext(ctx, sqlContactByKey, key).Scan(&c.ID, &c.Blocked)
-	if errors.Is(err, errNoRows) {
-		err = b.tx.QueryRowContext(ctx, sqlContactByIDs, ct.WaID, ct.UserID).Scan(&c.ID, &c.Blocked)
-	}
-	if errors.Is(err, errNoRows) {
-		err = b.tx.QueryRowContext(ctx, sqlContactInsert, key, ct.WaID, ct.UserID, ct.Name).Scan(&c.ID)
-		if errors.Is(err, errNoRows) { // inserted concurrently under another identity
-			err = b.tx.QueryRowContext(ctx, sqlContactByIDs, ct.WaID, ct.UserID).Scan(&c.ID, &c.Blocked)
-		}
-	} else if err == nil {
-		_, err = b.tx.ExecContext(ctx, sqlContactRefresh, c.ID, ct.WaID, ct.UserID, ct.Name)
-	}
-	if err != nil {
-		return contactRow{}, fmt.Errorf("contact: %w", err)
-	}
-	b.contacts[key] = c
-	return c, nil
-}
-
-// contactByKey finds the contact a command names; a command for a contact
-// not stored yet (impossible through the API) touches no contact.
-func (b *batch) contactByKey(ctx context.Context, key string) (contactRow, error) {
-	if c, ok := b.contacts[key]; ok {
-		return c, nil
-	}
-	var c contactRow
-	err := b.tx.QueryRowContext(ctx, sqlContactByKey, key).Scan(&c.ID, &c.Blocked)
-	if errors.Is(err, errNoRows) {
-		return contactRow{}, nil
-	}
-	if err != nil {
-		return contactRow{}, fmt.Errorf("contact: %w", err)
-	}
-	b.contacts[key] = c
-	return c, nil
 }
 
 const (
@@ -302,19 +284,6 @@ func (b *batch) inbox(ctx context.Context, e *whatsapp.Envelope) error {
 	}
 	b.inboxes[e.PhoneNumberID] = true
 	return nil
-}
-
-const sqlHold = `INSERT INTO held_events (contact_key, event_id, envelope) VALUES ($1, $2, $3)`
-
-func (b *batch) hold(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
-	raw, err := json.Marshal(e)
-	if err != nil {
-		return Outcome{}, err
-	}
-	if _, err := b.tx.ExecContext(ctx, sqlHold, e.Key(), e.ID, raw); err != nil {
-		return Outcome{}, fmt.Errorf("hold: %w", err)
-	}
-	return Outcome{Held: true}, nil
 }
 
 const (
@@ -439,20 +408,6 @@ func (b *batch) firstTime(ctx context.Context, e *whatsapp.Envelope) (bool, erro
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
-}
-
-const sqlBlock = `INSERT INTO contacts (key, blocked_at, blocked_reason) VALUES ($1, now(), $2)
-	ON CONFLICT (key) DO UPDATE SET blocked_at = now(), blocked_reason = EXCLUDED.blocked_reason`
-
-// Block marks the contact with this partition key blocked after one of its
-// events was dead-lettered, so that its later events wait in held_events
-// instead of overtaking it.
-func (s *Store) Block(ctx context.Context, key, reason string) error {
-	if key == "" {
-		return nil
-	}
-	_, err := s.db.ExecContext(ctx, sqlBlock, key, reason)
-	return err
 }
 
 func nullJSON(raw json.RawMessage) any {

@@ -370,9 +370,15 @@ func (s *Server) release(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	var req struct {
+		Discard bool `json:"discard"` // delete the held events instead of applying them
+	}
+	if err := decode(c, &req); err != nil {
+		return err
+	}
 	key, err := s.store.ContactKey(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
-	return s.submit(c, key, assigner.CmdRelease, assigner.ReleaseCommand{ContactID: id})
+	return s.submit(c, key, assigner.CmdRelease, assigner.ReleaseCommand{ContactID: id, Discard: req.Discard})
 }

@@ -330,11 +330,9 @@ func (g *Generator) contact(i int32) *genContact {
 	return c
 }
 
+// key is the contact's partition key, as whatsapp.Contact.Key gives it.
 func (c *genContact) key() string {
-	if c.waID != "" {
-		return c.waID
-	}
-	return c.userID
+	return whatsapp.Contact{WaID: c.waID, UserID: c.userID}.Key()
 }
 
 func (g *Generator) wamid(kind string, n uint64) string {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/wagw/wagw/whatsapp"
 )
 
 // ErrUnsupported is returned by a Store method whose data the source
@@ -871,6 +873,34 @@ type APIStore struct {
 	Client *http.Client
 
 	convs map[int64]StoredConversation
+	keys  map[int64]string // partition key by contact id
+}
+
+// contactKey returns a contact's partition key (whatsapp.Contact.Key of
+// its identities), read once per contact.
+func (a *APIStore) contactKey(ctx context.Context, id int64) (string, error) {
+	if k, ok := a.keys[id]; ok {
+		return k, nil
+	}
+	var c struct {
+		WaID   *string `json:"wa_id"`
+		UserID *string `json:"user_id"`
+	}
+	if _, err := a.get(ctx, "/v1/contacts/"+strconv.FormatInt(id, 10), nil, &c); err != nil {
+		return "", err
+	}
+	var ct whatsapp.Contact
+	if c.WaID != nil {
+		ct.WaID = *c.WaID
+	}
+	if c.UserID != nil {
+		ct.UserID = *c.UserID
+	}
+	if a.keys == nil {
+		a.keys = map[int64]string{}
+	}
+	a.keys[id] = ct.Key()
+	return a.keys[id], nil
 }
 
 type apiConversation struct {
@@ -941,7 +971,11 @@ func (a *APIStore) InboundMessages(ctx context.Context, after Baseline) ([]Store
 			return nil, err
 		}
 		for _, c := range page.Conversations {
-			sc := StoredConversation{ID: c.ID, ContactKey: c.ContactWaID, Inbox: c.Inbox, Status: c.Status, Queued: c.Queued,
+			key, err := a.contactKey(ctx, c.ContactID)
+			if err != nil {
+				return nil, err
+			}
+			sc := StoredConversation{ID: c.ID, ContactKey: key, Inbox: c.Inbox, Status: c.Status, Queued: c.Queued,
 				Assignees: c.Assignees, OpenDecisions: -1, InboxWelcome: true}
 			var afterMsg int64
 			first := ""
@@ -960,7 +994,7 @@ func (a *APIStore) InboundMessages(ctx context.Context, after Baseline) ([]Store
 						if first == "" {
 							first = m.WAMID
 						}
-						out = append(out, StoredMessage{ID: m.ID, WAMID: m.WAMID, ContactKey: c.ContactWaID, Inbox: c.Inbox,
+						out = append(out, StoredMessage{ID: m.ID, WAMID: m.WAMID, ContactKey: key, Inbox: c.Inbox,
 							Type: m.Type, ConversationID: c.ID})
 					case m.Direction == "out" && m.AuthorAgentID == nil:
 						sc.Welcomes++

@@ -25,21 +25,23 @@ const (
 	KindNotice Kind = "notice"
 )
 
-// Contact identifies a WhatsApp user. Since 2026 Meta may omit the phone
-// number (WaID) and identify a user only by a business-scoped user id.
+// Contact identifies a WhatsApp user. Since April 2026 Meta names every
+// user by a business-scoped user id (UserID) in its webhooks and may omit
+// the phone number (WaID).
 type Contact struct {
 	WaID   string `json:"wa_id,omitempty"`
 	UserID string `json:"user_id,omitempty"`
 	Name   string `json:"name,omitempty"`
 }
 
-// Key is the contact's partitioning key: the wa_id when known, otherwise the
-// business-scoped user id. Empty when the contact is unknown.
+// Key is the contact's partitioning key: the identity Meta always sends,
+// the business-scoped user id; the wa_id only for payloads that carry no
+// user id at all. Empty when the contact is unknown.
 func (c Contact) Key() string {
-	if c.WaID != "" {
-		return c.WaID
+	if c.UserID != "" {
+		return c.UserID
 	}
-	return c.UserID
+	return c.WaID
 }
 
 // Command is a state change requested through the API (assign, claim,
@@ -63,7 +65,7 @@ type Envelope struct {
 	DisplayPhoneNumber string  `json:"display_phone_number,omitempty"`
 	Contact            Contact `json:"contact"`
 	// ContactKey is set on commands instead of Contact: the key the contact
-	// is stored under (its wa_id or user id as first seen).
+	// is stored under (its user id when known, else its wa_id).
 	ContactKey string    `json:"contact_key,omitempty"`
 	OccurredAt time.Time `json:"occurred_at"`
 	ReceivedAt time.Time `json:"received_at"`

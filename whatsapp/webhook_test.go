@@ -102,7 +102,7 @@ func whMsg(id, key, name, pn string, at int64, typ string, opens bool, body, rep
 }
 
 func whPywaMsg(id string, at int64, typ string, opens bool, body, reply string) whWant {
-	return whMsg(id, pywaUser, pywaName, pywaPN, at, typ, opens, body, reply)
+	return whMsg(id, pywaBSUID, pywaName, pywaPN, at, typ, opens, body, reply) // keyed by the user id
 }
 
 func whStatus(id, key, name, pn string, at int64, rank, code int) whWant {
@@ -433,7 +433,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_smb_message_echoes_text.json": {
 		// An echo (no messages key): a notice, keyed by the user it was sent to.
-		envs: []whWant{{kind: KindNotice, id: "notice:4956cba46c0ff1691883fa937c07c264", key: "<WHATSAPP_USER_PHONE_NUMBER>", pn: pywaPN, field: "smb_message_echoes", at: 1697043223}},
+		envs: []whWant{{kind: KindNotice, id: "notice:4956cba46c0ff1691883fa937c07c264", key: "<BSUID>", pn: pywaPN, field: "smb_message_echoes", at: 1697043223}},
 		check: func(t *testing.T, n *Notification, envs []Envelope) {
 			v := n.Entry[0].Changes[0].Value
 			if len(v.MessageEchoes) != 1 {
@@ -449,7 +449,7 @@ var whGoldens = map[string]whGolden{
 		},
 	},
 	"pywa_status_delivered.json": {
-		envs: []whWant{whStatus("wamid.xyzxyz:delivered", pywaUser, pywaName, pywaPN, 1698266945, 2, 0)},
+		envs: []whWant{whStatus("wamid.xyzxyz:delivered", pywaBSUID, pywaName, pywaPN, 1698266945, 2, 0)},
 		check: func(t *testing.T, _ *Notification, envs []Envelope) {
 			whCheckBSUID(t, whOnly(envs))
 			if whOnly(envs).WABAID != "5467539754836534" {
@@ -458,7 +458,7 @@ var whGoldens = map[string]whGolden{
 		},
 	},
 	"pywa_status_failed_130472.json": {
-		envs: []whWant{whStatus("wamid.xyzxyz:failed", pywaUser, pywaName, pywaPN, 1689380458, RankFailed, 130472)},
+		envs: []whWant{whStatus("wamid.xyzxyz:failed", pywaBSUID, pywaName, pywaPN, 1689380458, RankFailed, 130472)},
 	},
 	"pywa_status_group_read.json": {
 		// Keyed by the group, not by the participant's contact entry.
@@ -471,16 +471,16 @@ var whGoldens = map[string]whGolden{
 		},
 	},
 	"pywa_status_played.json": {
-		envs: []whWant{whStatus("wamid.xyzxyz:played", pywaUser, pywaName, pywaPN, 1689380458, 4, 0)},
+		envs: []whWant{whStatus("wamid.xyzxyz:played", pywaBSUID, pywaName, pywaPN, 1689380458, 4, 0)},
 	},
 	"pywa_status_read.json": {
-		envs: []whWant{whStatus("wamid.xyzxyz:read", pywaUser, pywaName, pywaPN, 1689380458, 3, 0)},
+		envs: []whWant{whStatus("wamid.xyzxyz:read", pywaBSUID, pywaName, pywaPN, 1689380458, 3, 0)},
 	},
 	"pywa_status_sent_cbp.json": {
-		envs: []whWant{whStatus("wamid.xyzxyz:sent", pywaUser, pywaName, pywaPN, 1698266945, 1, 0)},
+		envs: []whWant{whStatus("wamid.xyzxyz:sent", pywaBSUID, pywaName, pywaPN, 1698266945, 1, 0)},
 	},
 	"pywa_status_with_biz_opaque_callback_data.json": {
-		envs: []whWant{whStatus("wamid.xyzxyz:sent", pywaUser, pywaName, pywaPN, 1698266945, 1, 0)},
+		envs: []whWant{whStatus("wamid.xyzxyz:sent", pywaBSUID, pywaName, pywaPN, 1698266945, 1, 0)},
 		check: func(t *testing.T, _ *Notification, envs []Envelope) {
 			if s := whOnly(envs).Status; s.BizOpaqueCallbackData != "some data" {
 				t.Errorf("biz_opaque_callback_data = %q", s.BizOpaqueCallbackData)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wagw/wagw/db"
 )
 
 // config is everything read from the environment (flags override).
@@ -42,6 +44,8 @@ type config struct {
 	LogLevel          string
 	PprofAddr         string
 	RatePerNumber     float64
+	// Retention: how long dedupe and idempotency rows are kept (WAGW_RETENTION). Default 336h (14 days).
+	Retention time.Duration
 }
 
 func (c config) dlqTopic() string { return c.KafkaTopic + ".dlq" }
@@ -114,6 +118,10 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	c.CaptureFile = env("WAGW_CAPTURE_FILE", "")
 	c.LogLevel = env("WAGW_LOG_LEVEL", "info")
 	c.PprofAddr = env("WAGW_PPROF_ADDR", "")
+	c.Retention, err = time.ParseDuration(env("WAGW_RETENTION", db.DefaultRetention.String()))
+	if err != nil || c.Retention < 7*24*time.Hour {
+		return c, fmt.Errorf("WAGW_RETENTION: want a duration of at least 168h (Meta retries a webhook for 7 days)")
+	}
 	rate := env("WA_RATE_PER_NUMBER", "80")
 	if c.RatePerNumber, err = strconv.ParseFloat(rate, 64); err != nil || c.RatePerNumber <= 0 {
 		return c, fmt.Errorf("WA_RATE_PER_NUMBER=%q: not a positive number", rate)

@@ -232,9 +232,13 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 				return out, err
 			}, producer)
 		dctx, stopDrain := context.WithCancel(ctx)
-		done := make(chan struct{})
+		done, pruned := make(chan struct{}), make(chan struct{})
 		go func() { defer close(done); drainer.Run(dctx) }()
-		stops = append(stops, func() { stopDrain(); <-done; stopListen() })
+		go func() { // old dedupe and idempotency rows
+			defer close(pruned)
+			store.RunRetention(dctx, db.RetentionConfig{Window: cfg.Retention, Logger: log})
+		}()
+		stops = append(stops, func() { stopDrain(); <-done; <-pruned; stopListen() })
 	}
 
 	simURL := ""

@@ -1,0 +1,184 @@
+package db_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+const (
+	applyInbox = "106540352242922"
+	applyWABA  = "102290129340398"
+)
+
+// applyFixture is a store on a fresh database, fed events the way the
+// consumer feeds them: envelopes split from signed webhook bodies, and
+// commands as the API produces them.
+type applyFixture struct {
+	t     *testing.T
+	conn  *sqlx.DB
+	store *db.Store
+	seq   int
+}
+
+func newApplyFixture(t *testing.T) *applyFixture {
+	t.Helper()
+	conn, _ := dbtest.New(t)
+	return &applyFixture{t: t, conn: conn, store: db.NewStore(conn)}
+}
+
+// who names a WhatsApp user as a webhook does: a wa_id, a business-scoped
+// user id, or both.
+type who struct{ wa, user string }
+
+// webhook splits a webhook body whose value is v into envelopes.
+func (f *applyFixture) webhook(v map[string]any) []whatsapp.Envelope {
+	f.t.Helper()
+	v["messaging_product"] = "whatsapp"
+	v["metadata"] = map[string]any{"display_phone_number": "15550001111", "phone_number_id": applyInbox}
+	body, err := json.Marshal(map[string]any{"object": "whatsapp_business_account", "entry": []any{map[string]any{
+		"id": applyWABA, "changes": []any{map[string]any{"field": "messages", "value": v}}}}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	envs, err := whatsapp.ParseAndSplit(body, time.Now())
+	if err != nil {
+		f.t.Fatalf("split: %v", err)
+	}
+	return envs
+}
+
+// message is one inbound text message from u.
+func (f *applyFixture) message(u who, wamid, text string) whatsapp.Envelope {
+	f.t.Helper()
+	contact := map[string]any{"profile": map[string]any{"name": "Contact"}}
+	msg := map[string]any{"id": wamid, "timestamp": strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10),
+		"type": "text", "text": map[string]any{"body": text}}
+	if u.wa != "" {
+		contact["wa_id"], msg["from"] = u.wa, u.wa
+	}
+	if u.user != "" {
+		contact["user_id"], msg["from_user_id"] = u.user, u.user
+	}
+	envs := f.webhook(map[string]any{"contacts": []any{contact}, "messages": []any{msg}})
+	if len(envs) != 1 {
+		f.t.Fatalf("%d envelopes, want 1", len(envs))
+	}
+	return envs[0]
+}
+
+// command is an API command on the partition of key.
+func (f *applyFixture) command(key, id, typ string, data any) whatsapp.Envelope {
+	raw, ok := data.(json.RawMessage)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(data); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	return whatsapp.Envelope{Version: whatsapp.EnvelopeVersion, ID: id, Kind: whatsapp.KindCommand, ContactKey: key,
+		OccurredAt: now, ReceivedAt: now, Command: &whatsapp.Command{Type: typ, Data: raw}}
+}
+
+// apply applies one batch and fails the test on any error.
+func (f *applyFixture) apply(events ...whatsapp.Envelope) {
+	f.t.Helper()
+	if err := f.store.Apply(context.Background(), events, time.Now()); err != nil {
+		var ee *db.EventError
+		if errors.As(err, &ee) {
+			f.t.Fatalf("apply: event %d (%s %s) is poison: %v", ee.Index, events[ee.Index].Kind, events[ee.Index].ID, ee.Err)
+		}
+		f.t.Fatalf("apply: %v", err)
+	}
+}
+
+func (f *applyFixture) count(query string, args ...any) int {
+	f.t.Helper()
+	var n int
+	if err := f.conn.Get(&n, query, args...); err != nil {
+		f.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// contactOf returns the id of the contact that holds wamid.
+func (f *applyFixture) contactOf(wamid string) int64 {
+	f.t.Helper()
+	var id int64
+	if err := f.conn.Get(&id, `SELECT contact_id FROM messages WHERE wamid = $1`, wamid); err != nil {
+		f.t.Fatalf("message %s: %v", wamid, err)
+	}
+	return id
+}
+
+// conversationOf returns the conversation that holds wamid.
+func (f *applyFixture) conversationOf(wamid string) int64 {
+	f.t.Helper()
+	var id int64
+	if err := f.conn.Get(&id, `SELECT conversation_id FROM messages WHERE wamid = $1`, wamid); err != nil {
+		f.t.Fatalf("message %s has no conversation: %v", wamid, err)
+	}
+	return id
+}
+
+// key returns a contact's partition key as the API reads it.
+func (f *applyFixture) key(contactID int64) string {
+	f.t.Helper()
+	k, err := f.store.ContactKey(context.Background(), contactID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return k
+}
+
+// blocked reports whether a contact is blocked.
+func (f *applyFixture) blocked(contactID int64) bool {
+	f.t.Helper()
+	return f.count(`SELECT count(*) FROM contacts WHERE id = $1 AND blocked_at IS NOT NULL`, contactID) == 1
+}
+
+// result returns a command's stored result: its status and error code.
+func (f *applyFixture) result(id string) (int, string, json.RawMessage) {
+	f.t.Helper()
+	r, err := f.store.CommandResult(context.Background(), id)
+	if err != nil {
+		f.t.Fatalf("result of %s: %v", id, err)
+	}
+	var body struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	json.Unmarshal(r.Body, &body)
+	return r.Status, body.Error.Code, r.Body
+}
+
+// agent creates an online agent.
+func (f *applyFixture) agent(name string) int64 {
+	f.t.Helper()
+	ctx := context.Background()
+	f.seq++
+	a, err := f.store.CreateAgent(ctx, assigner.Agent{Name: name, Role: assigner.RoleAgent, Active: true},
+		fmt.Sprintf("%s%d@example.com", name, f.seq), []byte(fmt.Sprint("token-", name, f.seq)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.store.SetPresence(ctx, a.ID, assigner.PresenceOnline, time.Now()); err != nil {
+		f.t.Fatal(err)
+	}
+	return a.ID
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

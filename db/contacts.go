@@ -1,0 +1,507 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/lib/pq"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// Contact identity (DESIGN §3). Since April 2026 Meta names a WhatsApp
+// user in every webhook by a business-scoped user id and gives the phone
+// number (wa_id) only when it may share it. A contact's partition key,
+// contacts.key, is its user id, and its wa_id only while no user id is
+// known (payloads that carry none). The store links the two: an event
+// naming both finds the contact by either and fills in the missing one;
+// a wa_id-only row and a user-id-only row of one person are merged into
+// one. The user id is the person; a wa_id moves to whichever user id Meta
+// last named it with.
+
+// identity is a contact row as identity resolution sees it.
+type identity struct {
+	ID      int64
+	Key     string
+	WaID    string
+	UserID  string
+	Name    string
+	Blocked bool
+}
+
+// keyOnly: a row made by Block for a key never seen in an event.
+func (r identity) keyOnly() bool { return r.WaID == "" && r.UserID == "" }
+
+func (r identity) row() contactRow { return contactRow{ID: r.ID, Blocked: r.Blocked} }
+
+const sqlIdentities = `SELECT id, key, COALESCE(wa_id, ''), COALESCE(user_id, ''), name, blocked_at IS NOT NULL
+	FROM contacts WHERE ($1 <> '' AND (wa_id = $1 OR key = $1)) OR ($2 <> '' AND (user_id = $2 OR key = $2))
+	ORDER BY id`
+
+// identities reads the rows a wa_id or a user id names, locked when lock.
+func (b *batch) identities(ctx context.Context, waID, userID string, lock bool) ([]identity, error) {
+	q := sqlIdentities
+	if lock {
+		q += " FOR UPDATE"
+	}
+	return b.scanIdentities(ctx, q, waID, userID)
+}
+
+func (b *batch) scanIdentities(ctx context.Context, q string, args ...any) ([]identity, error) {
+	rows, err := b.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []identity
+	for rows.Next() {
+		var r identity
+		if err := rows.Scan(&r.ID, &r.Key, &r.WaID, &r.UserID, &r.Name, &r.Blocked); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// match returns the row the user id names and the row the wa_id names: a
+// row holding the identity, else a key-only row keyed by it.
+func match(rows []identity, waID, userID string) (byUser, byWa *identity) {
+	find := func(id string, has func(identity) string) *identity {
+		if id == "" {
+			return nil
+		}
+		for i := range rows {
+			if has(rows[i]) == id {
+				return &rows[i]
+			}
+		}
+		for i := range rows {
+			if rows[i].keyOnly() && rows[i].Key == id {
+				return &rows[i]
+			}
+		}
+		return nil
+	}
+	return find(userID, func(r identity) string { return r.UserID }), find(waID, func(r identity) string { return r.WaID })
+}
+
+// contactPlan says how an event's identities map onto contact rows.
+type contactPlan struct {
+	use    *identity // the contact; nil: a new row
+	merge  *identity // another row of the same person, folded into use
+	unlink *identity // a row of another user id that gives up the wa_id
+	// waID and userID are what use must hold afterwards ("": unchanged).
+	waID, userID string
+}
+
+// planContact decides, from the rows the event's ids name, which contact
+// the event belongs to and what changes.
+func planContact(rows []identity, waID, userID string) contactPlan {
+	byUser, byWa := match(rows, waID, userID)
+	p := contactPlan{waID: waID, userID: userID}
+	switch {
+	case byUser == nil && byWa == nil: // a new contact
+	case userID == "": // a payload without a user id: the wa_id's row
+		p.use = byWa
+	case byUser == nil && byWa.UserID == "": // the wa_id's row learns its user id
+		p.use = byWa
+	case byUser == nil: // the number now belongs to another user id: a new contact
+		p.unlink = byWa
+	case byWa == nil || byWa.ID == byUser.ID:
+		p.use = byUser
+		if byWa == nil && byUser.WaID != "" {
+			p.waID = "" // keeps the number it has
+		}
+	case byWa.UserID == "": // a wa_id-only row and a user-id-only row: one person
+		p.use, p.merge = byUser, byWa
+	case byUser.WaID == "": // the number moves to the user id Meta named it with
+		p.use, p.unlink = byUser, byWa
+	default: // both have numbers: each keeps its own
+		p.use, p.waID = byUser, ""
+	}
+	return p
+}
+
+// changes reports whether use's identities or key change.
+func (p contactPlan) changes() bool {
+	u := p.use
+	wa, user := u.WaID, u.UserID
+	if p.waID != "" {
+		wa = p.waID
+	}
+	if p.userID != "" {
+		user = p.userID
+	}
+	return wa != u.WaID || user != u.UserID || firstNonEmpty(user, wa, u.Key) != u.Key
+}
+
+// errSlowPath: a change that the fast path leaves to the one-by-one path.
+var errSlowPath = errors.New("contact merge: applying the batch one event at a time")
+
+// errIdentityRace: another transaction stored the identity first.
+var errIdentityRace = errors.New("contact stored concurrently under another identity")
+
+// contact finds or creates the contact of an event, linking identities
+// and the profile name as they become known.
+func (b *batch) contact(ctx context.Context, ct whatsapp.Contact) (contactRow, error) {
+	key := ct.Key()
+	if c, ok := b.contacts[key]; ok {
+		return c, nil
+	}
+	c, err := b.resolveContact(ctx, ct)
+	if err != nil {
+		return contactRow{}, fmt.Errorf("contact: %w", err)
+	}
+	b.contacts[key] = c
+	return c, nil
+}
+
+const sqlContactName = `UPDATE contacts SET name = $2, updated_at = now() WHERE id = $1 AND name <> $2`
+
+func (b *batch) resolveContact(ctx context.Context, ct whatsapp.Contact) (contactRow, error) {
+	rows, err := b.identities(ctx, ct.WaID, ct.UserID, false)
+	if err != nil {
+		return contactRow{}, err
+	}
+	p := planContact(rows, ct.WaID, ct.UserID)
+	switch {
+	case p.use != nil && p.merge == nil && p.unlink == nil && !p.changes():
+		if ct.Name != "" && ct.Name != p.use.Name {
+			if _, err := b.tx.ExecContext(ctx, sqlContactName, p.use.ID, ct.Name); err != nil {
+				return contactRow{}, err
+			}
+		}
+		return p.use.row(), nil
+	case p.use == nil && p.unlink == nil:
+		id, ok, err := b.insertContact(ctx, ct)
+		if err != nil || ok {
+			return contactRow{ID: id, Fresh: true}, err
+		}
+		// Inserted concurrently under another identity: resolve again, locked.
+	}
+	var c contactRow
+	err = b.identitySavepoint(ctx, func() error {
+		rows, err := b.identities(ctx, ct.WaID, ct.UserID, true)
+		if err != nil {
+			return err
+		}
+		c, err = b.execPlan(ctx, planContact(rows, ct.WaID, ct.UserID), ct)
+		return err
+	})
+	return c, err
+}
+
+const sqlContactInsert = `INSERT INTO contacts (key, wa_id, user_id, name)
+	VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), $4)
+	ON CONFLICT DO NOTHING RETURNING id`
+
+// insertContact stores a new contact; ok is false when one of its
+// identities was stored meanwhile.
+func (b *batch) insertContact(ctx context.Context, ct whatsapp.Contact) (int64, bool, error) {
+	var id int64
+	err := b.tx.QueryRowContext(ctx, sqlContactInsert, ct.Key(), ct.WaID, ct.UserID, ct.Name).Scan(&id)
+	if errors.Is(err, errNoRows) {
+		return 0, false, nil
+	}
+	return id, err == nil, err
+}
+
+// execPlan carries out a plan made on locked rows.
+func (b *batch) execPlan(ctx context.Context, p contactPlan, ct whatsapp.Contact) (contactRow, error) {
+	if b.pre != nil && (p.merge != nil || p.unlink != nil) {
+		return contactRow{}, errSlowPath
+	}
+	if p.unlink != nil {
+		if err := b.setIdentity(ctx, p.unlink.ID, identityUpdate{clearWa: true}); err != nil {
+			return contactRow{}, err
+		}
+	}
+	if p.use == nil {
+		id, ok, err := b.insertContact(ctx, ct)
+		if err == nil && !ok {
+			err = errIdentityRace
+		}
+		return contactRow{ID: id, Fresh: true}, err
+	}
+	use := *p.use
+	if p.merge != nil {
+		keep, err := b.mergeContacts(ctx, use, *p.merge)
+		if err != nil {
+			return contactRow{}, err
+		}
+		use = keep
+	}
+	err := b.setIdentity(ctx, use.ID, identityUpdate{waID: p.waID, userID: p.userID, name: ct.Name})
+	return use.row(), err
+}
+
+// identityUpdate is a change of a contact's identities: set ("" keeps)
+// or clear each id; the key follows (the user id, else the wa_id).
+type identityUpdate struct {
+	waID, userID       string
+	clearWa, clearUser bool
+	name               string
+}
+
+// sqlSetIdentity changes a contact's identities and key; the outcomes of
+// its sends not yet reported go to the partition of its new key.
+const sqlSetIdentity = `WITH n AS (
+		SELECT id,
+			CASE WHEN $2 <> '' THEN $2 WHEN $4 THEN NULL ELSE wa_id END AS wa,
+			CASE WHEN $3 <> '' THEN $3 WHEN $5 THEN NULL ELSE user_id END AS usr
+		FROM contacts WHERE id = $1),
+	c AS (UPDATE contacts t SET wa_id = n.wa, user_id = n.usr, key = COALESCE(n.usr, n.wa, t.key),
+			name = CASE WHEN $6 <> '' THEN $6 ELSE t.name END, updated_at = now()
+		FROM n WHERE t.id = n.id RETURNING t.key),
+	o AS (UPDATE outbox SET contact_key = c.key FROM c
+		WHERE outbox.contact_id = $1 AND outbox.contact_key <> c.key AND (outbox.state = 'pending' OR NOT outbox.reported))
+	SELECT key FROM c`
+
+func (b *batch) setIdentity(ctx context.Context, id int64, u identityUpdate) error {
+	var key string
+	return b.tx.QueryRowContext(ctx, sqlSetIdentity, id, u.waID, u.userID, u.clearWa, u.clearUser, u.name).Scan(&key)
+}
+
+// identitySavepoint runs fn, which changes identities, in a savepoint: when
+// another transaction stored one of the identities first (a unique
+// violation), fn is rolled back and runs again on what is stored now.
+func (b *batch) identitySavepoint(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := b.savepoint(ctx, fn)
+		var pqErr *pq.Error
+		race := errors.Is(err, errIdentityRace) || (errors.As(err, &pqErr) && pqErr.Code == "23505")
+		if !race || attempt == 3 {
+			return err
+		}
+	}
+}
+
+const sqlMergeConflicts = `SELECT d.id FROM conversations d
+	JOIN conversations k ON k.contact_id = $1 AND k.inbox = d.inbox AND k.status = 'open'
+	WHERE d.contact_id = $2 AND d.status = 'open' ORDER BY d.id`
+
+// sqlMerge moves what belongs to the dropped row ($2) to the kept one ($1),
+// in this order, and removes the dropped row.
+var sqlMerge = []string{
+	`UPDATE conversations SET contact_id = $1 WHERE contact_id = $2`,
+	`UPDATE messages SET contact_id = $1 WHERE contact_id = $2`,
+	`UPDATE outbox SET contact_id = $1 WHERE contact_id = $2`,
+	`UPDATE held_events SET contact_id = $1 WHERE contact_id = $2`,
+	`INSERT INTO contact_owners (contact_id, agent_id, source, added_at)
+		SELECT $1, agent_id, source, added_at FROM contact_owners WHERE contact_id = $2 ON CONFLICT DO NOTHING`,
+	`DELETE FROM contact_owners WHERE contact_id = $2 AND contact_id <> $1`,
+	`UPDATE contacts k SET last_inbound_at = GREATEST(k.last_inbound_at, d.last_inbound_at),
+		blocked_at = COALESCE(k.blocked_at, d.blocked_at),
+		blocked_reason = CASE WHEN k.blocked_at IS NULL THEN d.blocked_reason ELSE k.blocked_reason END,
+		name = CASE WHEN k.name = '' THEN d.name ELSE k.name END, updated_at = now()
+		FROM contacts d WHERE k.id = $1 AND d.id = $2`,
+	`DELETE FROM contacts WHERE id = $2 AND id <> $1`,
+}
+
+// mergeContacts folds two rows of one person into the older one, which it
+// returns: conversations, messages, sends, held events and owners move;
+// the merged contact is blocked when either was. Where both have an open
+// conversation in one inbox, the younger row's is resolved first (one
+// open conversation per contact and inbox). Both rows must be locked.
+func (b *batch) mergeContacts(ctx context.Context, a, c identity) (identity, error) {
+	keep, drop := a, c
+	if drop.ID < keep.ID {
+		keep, drop = drop, keep
+	}
+	var conflicts []int64
+	if err := b.tx.SelectContext(ctx, &conflicts, sqlMergeConflicts, keep.ID, drop.ID); err != nil {
+		return identity{}, err
+	}
+	for _, id := range conflicts {
+		conv, err := b.lockConversation(ctx, id)
+		if err != nil {
+			return identity{}, err
+		}
+		d := assigner.DecideResolve(conv.Conversation)
+		d.Reasons = append(d.Reasons, assigner.Reason{Code: assigner.CodeResolved, Text: fmt.Sprintf(
+			"Its contact turned out to be contact %d, which has an open conversation in this inbox; the contacts were merged.", keep.ID)})
+		if err := b.persist(ctx, fmt.Sprintf("merge:%d:%d", drop.ID, keep.ID), conv, d); err != nil {
+			return identity{}, err
+		}
+	}
+	for _, q := range sqlMerge {
+		if _, err := b.tx.ExecContext(ctx, q, keep.ID, drop.ID); err != nil {
+			return identity{}, fmt.Errorf("merge contacts: %w", err)
+		}
+	}
+	// The kept row takes the identities it lacked.
+	var u identityUpdate
+	if keep.WaID == "" {
+		u.waID, keep.WaID = drop.WaID, drop.WaID
+	}
+	if keep.UserID == "" {
+		u.userID, keep.UserID = drop.UserID, drop.UserID
+	}
+	if err := b.setIdentity(ctx, keep.ID, u); err != nil {
+		return identity{}, err
+	}
+	keep.Blocked = keep.Blocked || drop.Blocked
+	return keep, nil
+}
+
+// ---- identity changes announced by Meta ----
+
+// identityChange returns what a system message says of a user's new
+// identities: user_changed_number (a new phone number, and since 2026 a
+// new user id) or user_changed_user_id (a new user id), with the previous
+// user id. ok is false for any other message.
+func identityChange(m *whatsapp.Message) (waID, userID, previous string, number, ok bool) {
+	if m == nil || m.System == nil {
+		return "", "", "", false, false
+	}
+	switch m.System.Type {
+	case "user_changed_number":
+		number = true
+		waID = m.System.WaID
+	case "user_changed_user_id":
+	default:
+		return "", "", "", false, false
+	}
+	var raw struct {
+		System struct {
+			PreviousUserID string `json:"previous_user_id"`
+		} `json:"system"`
+	}
+	if json.Unmarshal(m.Raw, &raw) == nil {
+		previous = raw.System.PreviousUserID
+	}
+	return waID, m.System.UserID, previous, number, true
+}
+
+const sqlIdentitiesOfChange = `SELECT id, key, COALESCE(wa_id, ''), COALESCE(user_id, ''), name, blocked_at IS NOT NULL
+	FROM contacts WHERE id = $1
+	   OR ($2 <> '' AND (user_id = $2 OR key = $2)) OR ($3 <> '' AND (user_id = $3 OR key = $3))
+	   OR ($4 <> '' AND (wa_id = $4 OR key = $4))
+	ORDER BY id FOR UPDATE`
+
+// changeIdentity links the identities a system message announces to the
+// contact it came from: rows already stored under the previous or the new
+// user id are the same person and are merged in; the new number moves to
+// it. After a number change without a new user id, the old user id (which
+// Meta replaced) is forgotten.
+func (b *batch) changeIdentity(ctx context.Context, e *whatsapp.Envelope, c contactRow) (contactRow, error) {
+	waID, userID, previous, number, _ := identityChange(e.Message)
+	if c.ID == 0 || (waID == "" && userID == "" && previous == "") {
+		return c, nil
+	}
+	err := b.identitySavepoint(ctx, func() error {
+		rows, err := b.scanIdentities(ctx, sqlIdentitiesOfChange, c.ID, previous, userID, waID)
+		if err != nil {
+			return err
+		}
+		cur, err := b.foldIdentities(ctx, rows, c.ID, waID, userID, previous)
+		if err != nil {
+			return err
+		}
+		c = cur.row()
+		return b.setIdentity(ctx, cur.ID, identityUpdate{waID: waID, userID: userID, clearUser: number && userID == ""})
+	})
+	if err != nil {
+		return contactRow{}, fmt.Errorf("identity change: %w", err)
+	}
+	clear(b.contacts)
+	return c, nil
+}
+
+// foldIdentities merges into the contact with id cur the rows of the same
+// person (the previous or the new user id, the new number without another
+// user id) and takes the new number from a row of another user id.
+func (b *batch) foldIdentities(ctx context.Context, rows []identity, cur int64, waID, userID, previous string) (identity, error) {
+	var c identity
+	for _, r := range rows {
+		if r.ID == cur {
+			c = r
+		}
+	}
+	if c.ID == 0 {
+		return c, ErrNotFound
+	}
+	names := func(r identity, id string) bool {
+		return id != "" && (r.UserID == id || (r.keyOnly() && r.Key == id))
+	}
+	done := map[int64]bool{c.ID: true}
+	for _, r := range rows {
+		if done[r.ID] {
+			continue
+		}
+		done[r.ID] = true
+		samePerson := names(r, previous) || names(r, userID) ||
+			(waID != "" && (r.WaID == waID || (r.keyOnly() && r.Key == waID)) && (r.UserID == "" || r.UserID == userID))
+		var err error
+		switch {
+		case samePerson:
+			c, err = b.mergeContacts(ctx, c, r)
+		case waID != "" && r.WaID == waID:
+			err = b.setIdentity(ctx, r.ID, identityUpdate{clearWa: true})
+		}
+		if err != nil {
+			return identity{}, err
+		}
+	}
+	return c, nil
+}
+
+// ---- commands, blocking and holding ----
+
+const sqlContactForKey = `SELECT id, blocked_at IS NOT NULL FROM contacts
+	WHERE key = $1 OR wa_id = $1 OR user_id = $1 ORDER BY key = $1 DESC, id LIMIT 1`
+
+// contactByKey finds the contact a command names by its key (or, when the
+// key changed since, by the identity the key was); a command for a
+// contact not stored yet (impossible through the API) touches no contact.
+func (b *batch) contactByKey(ctx context.Context, key string) (contactRow, error) {
+	if c, ok := b.contacts[key]; ok {
+		return c, nil
+	}
+	var c contactRow
+	err := b.tx.QueryRowContext(ctx, sqlContactForKey, key).Scan(&c.ID, &c.Blocked)
+	if errors.Is(err, errNoRows) {
+		return contactRow{}, nil
+	}
+	if err != nil {
+		return contactRow{}, fmt.Errorf("contact: %w", err)
+	}
+	b.contacts[key] = c
+	return c, nil
+}
+
+const sqlBlock = `WITH hit AS (
+		SELECT id FROM contacts WHERE key = $1 OR wa_id = $1 OR user_id = $1 ORDER BY key = $1 DESC, id LIMIT 1),
+	blocked AS (UPDATE contacts SET blocked_at = now(), blocked_reason = $2 WHERE id IN (SELECT id FROM hit))
+	INSERT INTO contacts (key, blocked_at, blocked_reason) SELECT $1, now(), $2 WHERE NOT EXISTS (SELECT 1 FROM hit)
+	ON CONFLICT (key) DO UPDATE SET blocked_at = now(), blocked_reason = EXCLUDED.blocked_reason`
+
+// Block marks the contact that this partition key names (by its key or
+// either identity) blocked after one of its events was dead-lettered, so
+// that its later events wait in held_events instead of overtaking it. A
+// key no contact has yet gets a row of its own.
+func (s *Store) Block(ctx context.Context, key, reason string) error {
+	if key == "" {
+		return nil
+	}
+	_, err := s.db.ExecContext(ctx, sqlBlock, key, reason)
+	return err
+}
+
+const sqlHold = `INSERT INTO held_events (contact_key, contact_id, event_id, envelope) VALUES ($1, $2, $3, $4)`
+
+// hold keeps an event of a blocked contact, by contact id, until release.
+func (b *batch) hold(ctx context.Context, e *whatsapp.Envelope, c contactRow) (Outcome, error) {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlHold, e.Key(), c.ID, e.ID, raw); err != nil {
+		return Outcome{}, fmt.Errorf("hold: %w", err)
+	}
+	return Outcome{Held: true}, nil
+}

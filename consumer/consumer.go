@@ -151,6 +151,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 func (c *Consumer) watch(ctx context.Context, restarts []chan struct{}) {
 	t := time.NewTicker(c.cfg.StallTimeout / 4)
 	defer t.Stop()
+	suspect := false // the previous check saw records waiting
 	for {
 		select {
 		case <-ctx.Done():
@@ -159,12 +160,21 @@ func (c *Consumer) watch(ctx context.Context, restarts []chan struct{}) {
 		}
 		idle := time.Since(time.Unix(0, c.progress.Load()))
 		if c.inFlight.Load() > 0 || idle < c.cfg.StallTimeout {
+			suspect = false
 			continue
 		}
 		lag, err := c.lag(ctx)
 		if err != nil || lag == 0 {
+			suspect = false
 			continue
 		}
+		if !suspect {
+			// Records may have arrived a moment ago: they must still wait,
+			// with no batch done, at the next check.
+			suspect = true
+			continue
+		}
+		suspect = false
 		c.log.Warn("consumer: records wait but no worker got any; rejoining the group", "lag", lag, "idle", idle.Round(time.Second))
 		c.m.rejoins.Inc()
 		c.progress.Store(time.Now().UnixNano())
@@ -177,7 +187,10 @@ func (c *Consumer) watch(ctx context.Context, restarts []chan struct{}) {
 	}
 }
 
-// lag is how many records of the topic the group has not committed.
+// lag is how many records of the topic the group has not committed: on
+// each partition, from the committed offset, or from the log start when
+// the group has committed nothing there (or less than what retention
+// kept), to the log end.
 func (c *Consumer) lag(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -186,34 +199,60 @@ func (c *Consumer) lag(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	ids := make([]int, len(parts))
-	reqs := make([]kafka.OffsetRequest, len(parts))
 	for i, p := range parts {
-		ids[i], reqs[i] = p.ID, kafka.LastOffsetOf(p.ID)
+		ids[i] = p.ID
 	}
 	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second}
 	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{c.cfg.Topic: ids}})
 	if err != nil {
 		return 0, err
 	}
-	ends, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
+	starts, err := c.offsets(ctx, client, ids, kafka.FirstOffsetOf)
+	if err != nil {
+		return 0, err
+	}
+	ends, err := c.offsets(ctx, client, ids, kafka.LastOffsetOf)
 	if err != nil {
 		return 0, err
 	}
 	done := map[int]int64{}
 	for _, p := range committed.Topics[c.cfg.Topic] {
-		done[p.Partition] = p.CommittedOffset
+		done[p.Partition] = p.CommittedOffset // -1: nothing committed
 	}
 	var lag int64
-	for _, p := range ends.Topics[c.cfg.Topic] {
-		from, ok := done[p.Partition]
-		if !ok || from < 0 {
-			from = p.FirstOffset
+	for _, id := range ids {
+		from := starts[id]
+		if off, ok := done[id]; ok && off > from {
+			from = off
 		}
-		if p.LastOffset > from {
-			lag += p.LastOffset - from
+		if end := ends[id]; end > from {
+			lag += end - from
 		}
 	}
 	return lag, nil
+}
+
+// offsets asks for one offset (the log start or end) of each partition.
+func (c *Consumer) offsets(ctx context.Context, client *kafka.Client, ids []int, which func(int) kafka.OffsetRequest) (map[int]int64, error) {
+	reqs := make([]kafka.OffsetRequest, len(ids))
+	for i, id := range ids {
+		reqs[i] = which(id)
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]int64, len(ids))
+	for _, p := range resp.Topics[c.cfg.Topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("offsets of %s/%d: %w", c.cfg.Topic, p.Partition, p.Error)
+		}
+		out[p.Partition] = max(p.FirstOffset, p.LastOffset) // the one asked for; the other is -1
+	}
+	if len(out) != len(ids) {
+		return nil, fmt.Errorf("offsets of %s: %d of %d partitions answered", c.cfg.Topic, len(out), len(ids))
+	}
+	return out, nil
 }
 
 func (c *Consumer) newReader() *kafka.Reader {

@@ -65,16 +65,44 @@ func newConsumerFixture(t *testing.T) *consumerFixture {
 // run starts the consumer group on store until the test ends.
 func (f *consumerFixture) run(store consumer.Store) {
 	f.t.Helper()
-	c := consumer.New(consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, DeadLetterTopic: consDLQ,
+	f.start(store, nil)
+}
+
+// runningConsumer is a consumer group started by start.
+type runningConsumer struct {
+	*consumer.Consumer
+	done chan error // receives Run's result
+}
+
+// exited reports whether Run has returned, without waiting.
+func (r *runningConsumer) exited() (bool, error) {
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+// start runs the consumer group on store, with the test configuration
+// changed by tune (when not nil), until the test ends.
+func (f *consumerFixture) start(store consumer.Store, tune func(*consumer.Config)) *runningConsumer {
+	f.t.Helper()
+	cfg := consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, DeadLetterTopic: consDLQ,
 		Workers: 2, MaxBatch: 50, RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
-		SessionTimeout: 2 * time.Second, Logger: quietLogger(), Registerer: f.reg}, store, f.producer)
+		SessionTimeout: 2 * time.Second, Logger: quietLogger(), Registerer: f.reg}
+	if tune != nil {
+		tune(&cfg)
+	}
+	c := consumer.New(cfg, store, f.producer)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	r := &runningConsumer{Consumer: c, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
 	f.t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
+		case err := <-r.done:
 			if err != nil {
 				f.t.Errorf("consumer Run = %v at shutdown, want nil", err)
 			}
@@ -82,6 +110,7 @@ func (f *consumerFixture) run(store consumer.Store) {
 			f.t.Errorf("consumer did not stop within 15 s")
 		}
 	})
+	return r
 }
 
 // message is the envelope of one inbound text message, as the gateway
@@ -366,5 +395,51 @@ func TestConsumerRetriesTransientFailures(t *testing.T) {
 	}
 	if n := f.count(`SELECT count(*) FROM held_events`); n != 0 {
 		t.Errorf("%d events held", n)
+	}
+}
+
+// On a fresh topic with nothing committed and no traffic, the stall
+// watchdog sees no lag and never makes the workers rejoin the group. Lag
+// counts the records from the group's committed offset, or from the log
+// start when the group has committed nothing.
+func TestConsumerWatchdogQuietOnFreshTopic(t *testing.T) {
+	t.Parallel()
+	f := newConsumerFixture(t)
+	idle := consumer.New(consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, Logger: quietLogger()}, f.store, f.producer)
+	lag := func() int64 {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		n, err := idle.Lag(ctx)
+		if err != nil {
+			t.Fatalf("lag: %v", err)
+		}
+		return n
+	}
+	if n := lag(); n != 0 {
+		t.Errorf("lag of a fresh topic = %d, want 0", n)
+	}
+
+	const stall = time.Second
+	f.start(f.store, func(c *consumer.Config) { c.StallTimeout = stall })
+	time.Sleep(4 * stall)
+	if n := metric(t, f.reg, "wagw_consumer_rejoins_total", nil); n != 0 {
+		t.Errorf("wagw_consumer_rejoins_total = %v after %v without traffic, want 0 (nothing waits on a fresh topic)", n, 4*stall)
+	}
+
+	// Records the group has not committed count; committed ones do not.
+	f.publish(f.message("316300000001", "wamid.W1", "one"), f.message("316300000002", "wamid.W2", "two"))
+	waitFor(t, 10*time.Second, "both records applied and committed", func() (bool, string) {
+		n := lag()
+		return n == 0 && f.count(`SELECT count(*) FROM messages`) == 2, fmt.Sprintf("lag %d", n)
+	})
+	other := consumer.New(consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, GroupID: "never-ran", Logger: quietLogger()}, f.store, f.producer)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n, err := other.Lag(ctx); err != nil || n != 2 {
+		t.Errorf("lag of a group that never ran = %d (%v), want the 2 records from the log start", n, err)
+	}
+	if n := metric(t, f.reg, "wagw_consumer_rejoins_total", nil); n != 0 {
+		t.Errorf("wagw_consumer_rejoins_total = %v, want 0", n)
 	}
 }

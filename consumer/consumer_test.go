@@ -3,16 +3,19 @@ package consumer_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
@@ -441,5 +444,91 @@ func TestConsumerWatchdogQuietOnFreshTopic(t *testing.T) {
 	}
 	if n := metric(t, f.reg, "wagw_consumer_rejoins_total", nil); n != 0 {
 		t.Errorf("wagw_consumer_rejoins_total = %v, want 0", n)
+	}
+}
+
+// codeRecordingStore is the real store; it notes the SQLSTATE of every
+// Postgres error Apply returns.
+type codeRecordingStore struct {
+	*db.Store
+	mu    sync.Mutex
+	codes map[string]int
+}
+
+func (s *codeRecordingStore) Apply(ctx context.Context, events []whatsapp.Envelope, now time.Time) error {
+	err := s.Store.Apply(ctx, events, now)
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		s.mu.Lock()
+		s.codes[string(pqErr.Code)]++
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *codeRecordingStore) seen(code string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.codes[code]
+}
+
+// hideTable renames a table away (as a restore or a migration in
+// progress would) or back.
+func (f *consumerFixture) hideTable(table string, hide bool) {
+	f.t.Helper()
+	from, to := table, table+"_hidden"
+	if !hide {
+		from, to = to, from
+	}
+	if _, err := f.conn.Exec(`ALTER TABLE ` + pq.QuoteIdentifier(from) + ` RENAME TO ` + pq.QuoteIdentifier(to)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// A Postgres that refuses statements for a reason that is not the event's
+// data (here 42P01, a table that is missing for a while) is an outage, not
+// a poison event: the events are retried until it works again, then
+// applied once each, in order; nothing is dead-lettered and no contact is
+// blocked.
+func TestConsumerRetriesPostgresErrorsThatAreNotDataErrors(t *testing.T) {
+	t.Parallel()
+	f := newConsumerFixture(t)
+	store := &codeRecordingStore{Store: f.store, codes: map[string]int{}}
+	f.run(store)
+	const a, b = "316400000001", "316400000002"
+	f.publish(f.message(a, "wamid.MT1", "before"))
+	waitFor(t, 10*time.Second, "first message applied", func() (bool, string) {
+		n := f.count(`SELECT count(*) FROM messages`)
+		return n == 1, fmt.Sprintf("%d stored", n)
+	})
+
+	f.hideTable("messages", true)
+	f.publish(f.message(a, "wamid.MT2", "during"), f.message(b, "wamid.MT3", "during"))
+	waitFor(t, 20*time.Second, "statements refused with 42P01 and retried", func() (bool, string) {
+		return store.seen("42P01") >= 3, fmt.Sprintf("%d refusals with 42P01", store.seen("42P01"))
+	})
+	if dl := readTopic(t, f.addr, consDLQ); len(dl) != 0 {
+		t.Errorf("%d records dead-lettered while a table was missing, want 0", len(dl))
+	}
+
+	f.hideTable("messages", false)
+	waitFor(t, 20*time.Second, "every message applied once the table is back", func() (bool, string) {
+		n := f.count(`SELECT count(*) FROM messages`)
+		return n == 3, fmt.Sprintf("%d of 3 stored", n)
+	})
+	if got := f.stored(a); !slices.Equal(got, []string{"wamid.MT1", "wamid.MT2"}) {
+		t.Errorf("contact %s: %v, want MT1 MT2", a, got)
+	}
+	if got := f.stored(b); !slices.Equal(got, []string{"wamid.MT3"}) {
+		t.Errorf("contact %s: %v, want MT3", b, got)
+	}
+	if dl := readTopic(t, f.addr, consDLQ); len(dl) != 0 {
+		t.Errorf("%d records dead-lettered by a missing table, want 0", len(dl))
+	}
+	if n := f.count(`SELECT count(*) FROM contacts WHERE blocked_at IS NOT NULL`); n != 0 {
+		t.Errorf("%d contacts blocked by a missing table, want 0", n)
+	}
+	if n := f.count(`SELECT count(*) FROM held_events`); n != 0 {
+		t.Errorf("%d events held, want 0", n)
 	}
 }

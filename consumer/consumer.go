@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -78,6 +78,8 @@ type Consumer struct {
 
 	progress atomic.Int64 // unix nanos of the last batch done or reader start
 	inFlight atomic.Int64 // batches being applied
+
+	pg, kafka *dependency
 }
 
 // New builds a Consumer.
@@ -118,7 +120,19 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Consumer{cfg: cfg, store: store, dlq: dlq, log: cfg.Logger, m: newMetrics(cfg.Registerer)}
+	return &Consumer{cfg: cfg, store: store, dlq: dlq, log: cfg.Logger, m: newMetrics(cfg.Registerer),
+		pg:    newDependency("consumer", "postgres", cfg.Logger, cfg.Registerer),
+		kafka: newDependency("consumer", "kafka", cfg.Logger, cfg.Registerer)}
+}
+
+// Health is nil while the consumer's calls to Kafka and Postgres work, and
+// otherwise says which fail and since when (for /readyz). The consumer
+// retries through an outage of any length and resumes by itself.
+func (c *Consumer) Health() error {
+	if err := c.pg.Err(); err != nil {
+		return err
+	}
+	return c.kafka.Err()
 }
 
 // Run consumes until ctx is cancelled, then finishes the batch in hand,
@@ -300,12 +314,23 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 		defer close(in)
 		for {
 			m, err := r.FetchMessage(fetchCtx)
-			if err != nil {
-				if fetchCtx.Err() == nil {
-					fetchErr <- err
-				}
+			if errors.Is(err, io.EOF) { // the reader was closed
+				fetchErr <- err
 				return
 			}
+			if err != nil {
+				if fetchCtx.Err() != nil {
+					return
+				}
+				// The reader rejoins the group by itself once the brokers
+				// answer again; meanwhile say so, and wait for them.
+				c.kafka.failed(fmt.Errorf("fetch: %w", err))
+				if !c.awaitKafka(fetchCtx) {
+					return
+				}
+				continue
+			}
+			c.kafka.ok()
 			select {
 			case in <- m:
 			case <-fetchCtx.Done():
@@ -359,12 +384,47 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 			return false, err
 		}
 		if err := r.CommitMessages(context.WithoutCancel(ctx), batch...); err != nil {
-			// The partition moved to another member: it will redeliver from
-			// the last commit and the store drops what was already applied.
-			c.log.Warn("commit offsets failed; records will be redelivered", "err", err)
+			// The partition moved to another member, or Kafka is away: the
+			// records are redelivered from the last commit and the store
+			// drops what was already applied.
+			c.kafka.failed(fmt.Errorf("commit offsets (the records will be redelivered): %w", err))
 			c.m.commitFailures.Inc()
+		} else {
+			c.kafka.ok()
 		}
 	}
+}
+
+// awaitKafka waits, backing off, until the group's coordinator answers;
+// false when ctx ended first.
+func (c *Consumer) awaitKafka(ctx context.Context) bool {
+	b := backoff{min: c.cfg.RetryMin, max: c.cfg.RetryMax}
+	for {
+		if !sleep(ctx, b.next()) {
+			return false
+		}
+		if err := c.probe(ctx); err != nil {
+			c.kafka.failed(err)
+			continue
+		}
+		c.kafka.ok()
+		return true
+	}
+}
+
+// probe asks the group's coordinator for the group's committed offsets.
+func (c *Consumer) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second}
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{c.cfg.Topic: {0}}})
+	if err == nil && resp.Error != nil {
+		err = resp.Error
+	}
+	if err != nil {
+		return fmt.Errorf("reach the group coordinator: %w", err)
+	}
+	return nil
 }
 
 // process applies a batch, retrying transient failures and setting poison
@@ -418,7 +478,7 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 
 // apply calls the store until it succeeds or fails for a poison event.
 func (c *Consumer) apply(ctx, stop context.Context, events []whatsapp.Envelope) error {
-	return c.retry(stop, "apply batch", func() error {
+	return c.retry(stop, c.pg, "apply batch", func() error {
 		err := c.store.Apply(ctx, events, c.cfg.Now())
 		var poison interface{ PoisonIndex() int }
 		if errors.As(err, &poison) {
@@ -432,26 +492,28 @@ type permanent struct{ error }
 
 func (p permanent) Unwrap() error { return p.error }
 
-// retry runs fn until it succeeds, returns permanent, or stop is cancelled.
-func (c *Consumer) retry(stop context.Context, what string, fn func() error) error {
-	delay := c.cfg.RetryMin
+// retry runs fn until it succeeds, returns permanent, or stop is
+// cancelled, backing off between attempts. Its failures and its recovery
+// are dep's.
+func (c *Consumer) retry(stop context.Context, dep *dependency, what string, fn func() error) error {
+	b := backoff{min: c.cfg.RetryMin, max: c.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		var p permanent
-		if err == nil {
+		if err == nil || errors.As(err, &p) {
+			dep.ok() // a poison event is Postgres answering
+			if err != nil {
+				return p.error
+			}
 			return nil
 		}
-		if errors.As(err, &p) {
-			return p.error
-		}
 		c.m.retries.Inc()
-		c.log.Warn(what+" failed; retrying", "attempt", attempt, "in", delay, "err", err)
-		select {
-		case <-stop.Done():
+		dep.failed(fmt.Errorf("%s: %w", what, err))
+		delay := b.next()
+		c.log.Debug(what+" failed; retrying", "attempt", attempt, "in", delay, "err", err)
+		if !sleep(stop, delay) {
 			return fmt.Errorf("%s: gave up at shutdown: %w", what, err)
-		case <-time.After(delay/2 + rand.N(delay/2+1)):
 		}
-		delay = min(delay*2, c.cfg.RetryMax)
 	}
 }
 
@@ -468,12 +530,12 @@ func (c *Consumer) deadLetter(ctx, stop context.Context, m kafka.Message, key, r
 		"source":       "consumer",
 		"content_type": "application/json",
 	}
-	if err := c.retry(stop, "dead-letter", func() error {
+	if err := c.retry(stop, c.kafka, "dead-letter", func() error {
 		return c.dlq.PublishRaw(ctx, c.cfg.DeadLetterTopic, m.Key, m.Value, headers)
 	}); err != nil {
 		return err
 	}
-	return c.retry(stop, "block contact", func() error { return c.store.Block(ctx, key, reason) })
+	return c.retry(stop, c.pg, "block contact", func() error { return c.store.Block(ctx, key, reason) })
 }
 
 type metrics struct {

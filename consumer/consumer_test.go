@@ -39,6 +39,8 @@ const (
 type consumerFixture struct {
 	t        *testing.T
 	addr     string
+	broker   broker.EmbeddedConfig
+	emb      *broker.Embedded
 	producer *broker.Producer
 	conn     *sqlx.DB
 	store    *db.Store
@@ -54,15 +56,35 @@ func newConsumerFixture(t *testing.T) *consumerFixture {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: addr, Topics: []string{consTopic, consDLQ}, Partitions: consPartitions})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Close)
-	p := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: consTopic})
+	f := &consumerFixture{t: t, addr: addr, reg: prometheus.NewRegistry(),
+		broker: broker.EmbeddedConfig{Addr: addr, DataDir: t.TempDir(), NoSync: true, Topics: []string{consTopic, consDLQ}, Partitions: consPartitions}}
+	f.startBroker()
+	t.Cleanup(func() { f.stopBroker() })
+	p := broker.NewProducer(broker.ProducerConfig{Brokers: []string{addr}, Topic: consTopic})
 	t.Cleanup(func() { p.Close() })
 	conn, _ := dbtest.New(t)
-	return &consumerFixture{t: t, addr: emb.Addr(), producer: p, conn: conn, store: db.NewStore(conn), reg: prometheus.NewRegistry()}
+	f.producer, f.conn, f.store = p, conn, db.NewStore(conn)
+	return f
+}
+
+// startBroker starts the embedded broker on the fixture's address and data
+// dir (again, after stopBroker).
+func (f *consumerFixture) startBroker() {
+	f.t.Helper()
+	emb, err := broker.StartEmbedded(f.broker)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.emb = emb
+}
+
+// stopBroker stops the embedded broker; what it acknowledged stays in its
+// data dir.
+func (f *consumerFixture) stopBroker() {
+	if f.emb != nil {
+		f.emb.Close()
+		f.emb = nil
+	}
 }
 
 // run starts the consumer group on store until the test ends.
@@ -532,3 +554,69 @@ func TestConsumerRetriesPostgresErrorsThatAreNotDataErrors(t *testing.T) {
 		t.Errorf("%d events held, want 0", n)
 	}
 }
+
+// A Kafka outage longer than the consumer used to give up after stops
+// nothing: the consumer reports itself
+// unhealthy while it lasts, never returns, and once the broker is back
+// applies every event produced before, around and after the outage, once
+// each and in each contact's order.
+func TestConsumerRidesOutKafkaOutage(t *testing.T) {
+	t.Parallel()
+	f := newConsumerFixture(t)
+	rc := f.start(f.store, nil)
+	const a, b = "316500000001", "316500000002"
+	f.publish(f.message(a, "wamid.KO1", "one"), f.message(b, "wamid.KO2", "one"))
+	waitFor(t, 10*time.Second, "first messages applied", func() (bool, string) {
+		n := f.count(`SELECT count(*) FROM messages`)
+		return n == 2, fmt.Sprintf("%d of 2 stored", n)
+	})
+	f.publish(f.message(a, "wamid.KO3", "two")) // acknowledged just before the outage
+	f.stopBroker()
+	start := time.Now()
+	var unhealthy error
+	for time.Since(start) < kafkaOutage {
+		if exited, err := rc.exited(); exited {
+			t.Fatalf("consumer Run returned %v %v into the Kafka outage; it must wait for the broker", err, time.Since(start).Round(time.Second))
+		}
+		if err := rc.Health(); err != nil && unhealthy == nil {
+			unhealthy = err
+			t.Logf("unhealthy %v into the outage: %v", time.Since(start).Round(time.Second), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if unhealthy == nil {
+		t.Errorf("Health() stayed nil through a %v Kafka outage", kafkaOutage)
+	}
+	if n := metric(t, f.reg, "wagw_dependency_up", map[string]string{"role": "consumer", "dependency": "kafka"}); n != 0 {
+		t.Errorf("wagw_dependency_up{consumer,kafka} = %v during the outage, want 0", n)
+	}
+
+	f.startBroker()
+	restored := time.Now()
+	f.publish(f.message(a, "wamid.KO4", "three"), f.message(b, "wamid.KO5", "two"))
+	waitFor(t, 60*time.Second, "every message applied after the outage", func() (bool, string) {
+		n := f.count(`SELECT count(*) FROM messages`)
+		return n == 5, fmt.Sprintf("%d of 5 stored", n)
+	})
+	waitFor(t, 30*time.Second, "consumer healthy again", func() (bool, string) {
+		err := rc.Health()
+		return err == nil, fmt.Sprint(err)
+	})
+	t.Logf("recovered %v after the broker came back", time.Since(restored).Round(time.Millisecond))
+	if got := f.stored(a); !slices.Equal(got, []string{"wamid.KO1", "wamid.KO3", "wamid.KO4"}) {
+		t.Errorf("contact %s: %v, want KO1 KO3 KO4", a, got)
+	}
+	if got := f.stored(b); !slices.Equal(got, []string{"wamid.KO2", "wamid.KO5"}) {
+		t.Errorf("contact %s: %v, want KO2 KO5", b, got)
+	}
+	if exited, err := rc.exited(); exited {
+		t.Errorf("consumer Run returned %v", err)
+	}
+	if n := metric(t, f.reg, "wagw_dependency_up", map[string]string{"role": "consumer", "dependency": "kafka"}); n != 1 {
+		t.Errorf("wagw_dependency_up{consumer,kafka} = %v after the outage, want 1", n)
+	}
+}
+
+// kafkaOutage is longer than the consumer took to give up before it rode
+// out outages (1 s with this fixture's settings, 25 s with the defaults).
+const kafkaOutage = 10 * time.Second

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -292,7 +291,8 @@ func (c *Consumer) newReader() *kafka.Reader {
 }
 
 // worker is one group member: fetch, batch, apply, commit. On a restart
-// signal it leaves the group and joins again as a new member.
+// signal, or once the brokers answer again after its reader gave up, it
+// joins again as a new member.
 func (c *Consumer) worker(ctx context.Context, restart <-chan struct{}) error {
 	for {
 		rejoin, err := c.consume(ctx, restart)
@@ -314,21 +314,11 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 		defer close(in)
 		for {
 			m, err := r.FetchMessage(fetchCtx)
-			if errors.Is(err, io.EOF) { // the reader was closed
-				fetchErr <- err
-				return
-			}
 			if err != nil {
-				if fetchCtx.Err() != nil {
-					return
+				if fetchCtx.Err() == nil {
+					fetchErr <- err
 				}
-				// The reader rejoins the group by itself once the brokers
-				// answer again; meanwhile say so, and wait for them.
-				c.kafka.failed(fmt.Errorf("fetch: %w", err))
-				if !c.awaitKafka(fetchCtx) {
-					return
-				}
-				continue
+				return
 			}
 			c.kafka.ok()
 			select {
@@ -349,7 +339,7 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 			if !ok {
 				select {
 				case err := <-fetchErr:
-					return false, fmt.Errorf("kafka fetch: %w", err)
+					return c.fetchFailed(ctx, err), nil
 				default:
 					return false, nil
 				}
@@ -393,6 +383,15 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 			c.kafka.ok()
 		}
 	}
+}
+
+// fetchFailed handles a reader that gave up (the brokers are away): it
+// waits until they answer and has the worker join again with a new reader
+// (the old one may still hold errors of the outage). Records fetched but
+// not applied are delivered again. False when ctx ended first.
+func (c *Consumer) fetchFailed(ctx context.Context, err error) (rejoin bool) {
+	c.kafka.failed(fmt.Errorf("fetch: %w", err))
+	return c.awaitKafka(ctx)
 }
 
 // awaitKafka waits, backing off, until the group's coordinator answers;

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wagw/wagw/consumer"
 )
 
 // config is everything read from the environment (flags override).
@@ -42,6 +44,13 @@ type config struct {
 	LogLevel          string
 	PprofAddr         string
 	RatePerNumber     float64
+	// HealthAddr serves /healthz, /readyz and /metrics for any role
+	// (WAGW_HEALTH_ADDR); default empty: none (the gateway serves its own).
+	HealthAddr string
+	// SendMaxRetries is how often a message is sent again after transient
+	// failures before it fails (WA_SEND_MAX_RETRIES); default
+	// consumer.DefaultMaxRetries, about 24 h.
+	SendMaxRetries int
 }
 
 func (c config) dlqTopic() string { return c.KafkaTopic + ".dlq" }
@@ -114,6 +123,10 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	c.CaptureFile = env("WAGW_CAPTURE_FILE", "")
 	c.LogLevel = env("WAGW_LOG_LEVEL", "info")
 	c.PprofAddr = env("WAGW_PPROF_ADDR", "")
+	c.HealthAddr = env("WAGW_HEALTH_ADDR", "")
+	if c.SendMaxRetries, err = envInt("WA_SEND_MAX_RETRIES", consumer.DefaultMaxRetries); err != nil || c.SendMaxRetries < 1 {
+		return c, fmt.Errorf("WA_SEND_MAX_RETRIES: want a whole number of at least 1")
+	}
 	rate := env("WA_RATE_PER_NUMBER", "80")
 	if c.RatePerNumber, err = strconv.ParseFloat(rate, 64); err != nil || c.RatePerNumber <= 0 {
 		return c, fmt.Errorf("WA_RATE_PER_NUMBER=%q: not a positive number", rate)

@@ -45,6 +45,7 @@ type Drainer struct {
 	pub       Publisher
 	log       *slog.Logger
 	published map[int64]time.Time
+	unsent    map[int64]whatsapp.Envelope // commands Kafka has not taken yet, by conversation
 	expired   prometheus.Counter
 	pg, kafka *dependency
 }
@@ -64,8 +65,9 @@ func NewDrainer(cfg DrainerConfig, candidates func(ctx context.Context, limit in
 		cfg.Logger = slog.Default()
 	}
 	d := &Drainer{cfg: cfg, store: candidates, pub: pub, log: cfg.Logger, published: map[int64]time.Time{},
-		pg:    newDependency("queue drainer", "postgres", cfg.Logger, cfg.Registerer),
-		kafka: newDependency("queue drainer", "kafka", cfg.Logger, cfg.Registerer),
+		unsent: map[int64]whatsapp.Envelope{},
+		pg:     newDependency("queue drainer", "postgres", cfg.Logger, cfg.Registerer),
+		kafka:  newDependency("queue drainer", "kafka", cfg.Logger, cfg.Registerer),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_queue_expired_total",
 			Help: "Queued conversations that waited past the queue expiry and went to the inbox's fallback (alert on any)."})}
 	if cfg.Registerer != nil {
@@ -107,6 +109,8 @@ func (d *Drainer) Run(ctx context.Context) error {
 	}
 }
 
+// once publishes a drain command for each candidate that has none on its
+// way; commands Kafka refused are kept and published with the next ones.
 func (d *Drainer) once(ctx context.Context) error {
 	now := d.cfg.Now()
 	refs, err := d.store(ctx, 500, now)
@@ -120,8 +124,6 @@ func (d *Drainer) once(ctx context.Context) error {
 			delete(d.published, id)
 		}
 	}
-	var events []whatsapp.Envelope
-	var expired []int64
 	for _, r := range refs {
 		if _, recent := d.published[r.ConversationID]; recent {
 			continue // its drain command is probably still on its way
@@ -129,26 +131,32 @@ func (d *Drainer) once(ctx context.Context) error {
 		typ := assigner.CmdDrain
 		if r.Expired {
 			typ = assigner.CmdExpire
-			expired = append(expired, r.ConversationID)
 		}
 		data, _ := json.Marshal(assigner.DrainCommand{ConversationID: r.ConversationID})
-		events = append(events, whatsapp.Envelope{Version: whatsapp.EnvelopeVersion,
+		d.unsent[r.ConversationID] = whatsapp.Envelope{Version: whatsapp.EnvelopeVersion,
 			ID:   fmt.Sprintf("%s:%d:%d", typ, r.ConversationID, now.UnixNano()),
 			Kind: whatsapp.KindCommand, ContactKey: r.ContactKey, OccurredAt: now, ReceivedAt: now,
-			Command: &whatsapp.Command{Type: typ, Data: data}})
+			Command: &whatsapp.Command{Type: typ, Data: data}}
 		d.published[r.ConversationID] = now
 	}
-	if len(events) == 0 {
+	if len(d.unsent) == 0 {
 		return nil
+	}
+	events := make([]whatsapp.Envelope, 0, len(d.unsent))
+	for _, e := range d.unsent {
+		events = append(events, e)
 	}
 	if err := d.pub.Publish(ctx, events); err != nil {
 		d.kafka.failed(fmt.Errorf("publish drain commands: %w", err))
-		return err // offered again once the tries above are 2 s old
+		return err
 	}
 	d.kafka.ok()
-	for _, r := range expired {
-		d.expired.Inc()
-		d.log.Warn("a queued conversation waited past the queue expiry", "conversation_id", r)
+	for id, e := range d.unsent {
+		if e.Command.Type == assigner.CmdExpire {
+			d.expired.Inc()
+			d.log.Warn("a queued conversation waited past the queue expiry", "conversation_id", id)
+		}
+		delete(d.unsent, id)
 	}
 	return nil
 }

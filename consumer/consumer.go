@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -78,6 +77,8 @@ type Consumer struct {
 
 	progress atomic.Int64 // unix nanos of the last batch done or reader start
 	inFlight atomic.Int64 // batches being applied
+
+	pg, kafka *dependency
 }
 
 // New builds a Consumer.
@@ -118,7 +119,19 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Consumer{cfg: cfg, store: store, dlq: dlq, log: cfg.Logger, m: newMetrics(cfg.Registerer)}
+	return &Consumer{cfg: cfg, store: store, dlq: dlq, log: cfg.Logger, m: newMetrics(cfg.Registerer),
+		pg:    newDependency("consumer", "postgres", cfg.Logger, cfg.Registerer),
+		kafka: newDependency("consumer", "kafka", cfg.Logger, cfg.Registerer)}
+}
+
+// Health is nil while the consumer's calls to Kafka and Postgres work, and
+// otherwise says which fail and since when (for /readyz). The consumer
+// retries through an outage of any length and resumes by itself.
+func (c *Consumer) Health() error {
+	if err := c.pg.Err(); err != nil {
+		return err
+	}
+	return c.kafka.Err()
 }
 
 // Run consumes until ctx is cancelled, then finishes the batch in hand,
@@ -151,6 +164,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 func (c *Consumer) watch(ctx context.Context, restarts []chan struct{}) {
 	t := time.NewTicker(c.cfg.StallTimeout / 4)
 	defer t.Stop()
+	suspect := false // the previous check saw records waiting
 	for {
 		select {
 		case <-ctx.Done():
@@ -159,12 +173,21 @@ func (c *Consumer) watch(ctx context.Context, restarts []chan struct{}) {
 		}
 		idle := time.Since(time.Unix(0, c.progress.Load()))
 		if c.inFlight.Load() > 0 || idle < c.cfg.StallTimeout {
+			suspect = false
 			continue
 		}
 		lag, err := c.lag(ctx)
 		if err != nil || lag == 0 {
+			suspect = false
 			continue
 		}
+		if !suspect {
+			// Records may have arrived a moment ago: they must still wait,
+			// with no batch done, at the next check.
+			suspect = true
+			continue
+		}
+		suspect = false
 		c.log.Warn("consumer: records wait but no worker got any; rejoining the group", "lag", lag, "idle", idle.Round(time.Second))
 		c.m.rejoins.Inc()
 		c.progress.Store(time.Now().UnixNano())
@@ -177,7 +200,10 @@ func (c *Consumer) watch(ctx context.Context, restarts []chan struct{}) {
 	}
 }
 
-// lag is how many records of the topic the group has not committed.
+// lag is how many records of the topic the group has not committed: on
+// each partition, from the committed offset, or from the log start when
+// the group has committed nothing there (or less than what retention
+// kept), to the log end.
 func (c *Consumer) lag(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -186,34 +212,60 @@ func (c *Consumer) lag(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	ids := make([]int, len(parts))
-	reqs := make([]kafka.OffsetRequest, len(parts))
 	for i, p := range parts {
-		ids[i], reqs[i] = p.ID, kafka.LastOffsetOf(p.ID)
+		ids[i] = p.ID
 	}
 	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second}
 	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{c.cfg.Topic: ids}})
 	if err != nil {
 		return 0, err
 	}
-	ends, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
+	starts, err := c.offsets(ctx, client, ids, kafka.FirstOffsetOf)
+	if err != nil {
+		return 0, err
+	}
+	ends, err := c.offsets(ctx, client, ids, kafka.LastOffsetOf)
 	if err != nil {
 		return 0, err
 	}
 	done := map[int]int64{}
 	for _, p := range committed.Topics[c.cfg.Topic] {
-		done[p.Partition] = p.CommittedOffset
+		done[p.Partition] = p.CommittedOffset // -1: nothing committed
 	}
 	var lag int64
-	for _, p := range ends.Topics[c.cfg.Topic] {
-		from, ok := done[p.Partition]
-		if !ok || from < 0 {
-			from = p.FirstOffset
+	for _, id := range ids {
+		from := starts[id]
+		if off, ok := done[id]; ok && off > from {
+			from = off
 		}
-		if p.LastOffset > from {
-			lag += p.LastOffset - from
+		if end := ends[id]; end > from {
+			lag += end - from
 		}
 	}
 	return lag, nil
+}
+
+// offsets asks for one offset (the log start or end) of each partition.
+func (c *Consumer) offsets(ctx context.Context, client *kafka.Client, ids []int, which func(int) kafka.OffsetRequest) (map[int]int64, error) {
+	reqs := make([]kafka.OffsetRequest, len(ids))
+	for i, id := range ids {
+		reqs[i] = which(id)
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]int64, len(ids))
+	for _, p := range resp.Topics[c.cfg.Topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("offsets of %s/%d: %w", c.cfg.Topic, p.Partition, p.Error)
+		}
+		out[p.Partition] = max(p.FirstOffset, p.LastOffset) // the one asked for; the other is -1
+	}
+	if len(out) != len(ids) {
+		return nil, fmt.Errorf("offsets of %s: %d of %d partitions answered", c.cfg.Topic, len(out), len(ids))
+	}
+	return out, nil
 }
 
 func (c *Consumer) newReader() *kafka.Reader {
@@ -239,7 +291,8 @@ func (c *Consumer) newReader() *kafka.Reader {
 }
 
 // worker is one group member: fetch, batch, apply, commit. On a restart
-// signal it leaves the group and joins again as a new member.
+// signal, or once the brokers answer again after its reader gave up, it
+// joins again as a new member.
 func (c *Consumer) worker(ctx context.Context, restart <-chan struct{}) error {
 	for {
 		rejoin, err := c.consume(ctx, restart)
@@ -267,6 +320,7 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 				}
 				return
 			}
+			c.kafka.ok()
 			select {
 			case in <- m:
 			case <-fetchCtx.Done():
@@ -285,7 +339,7 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 			if !ok {
 				select {
 				case err := <-fetchErr:
-					return false, fmt.Errorf("kafka fetch: %w", err)
+					return c.fetchFailed(ctx, err), nil
 				default:
 					return false, nil
 				}
@@ -320,12 +374,55 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 			return false, err
 		}
 		if err := r.CommitMessages(context.WithoutCancel(ctx), batch...); err != nil {
-			// The partition moved to another member: it will redeliver from
-			// the last commit and the store drops what was already applied.
+			// The partition moved to another member, or Kafka is away: the
+			// records are redelivered from the last commit and the store
+			// drops what was already applied. (Not an outage by itself: a
+			// rebalance does it too, and the fetch says when Kafka is away.)
 			c.log.Warn("commit offsets failed; records will be redelivered", "err", err)
 			c.m.commitFailures.Inc()
 		}
 	}
+}
+
+// fetchFailed handles a reader that gave up (the brokers are away): it
+// waits until they answer and has the worker join again with a new reader
+// (the old one may still hold errors of the outage). Records fetched but
+// not applied are delivered again. False when ctx ended first.
+func (c *Consumer) fetchFailed(ctx context.Context, err error) (rejoin bool) {
+	c.kafka.failed(fmt.Errorf("fetch: %w", err))
+	return c.awaitKafka(ctx)
+}
+
+// awaitKafka waits, backing off, until the group's coordinator answers;
+// false when ctx ended first.
+func (c *Consumer) awaitKafka(ctx context.Context) bool {
+	b := backoff{min: c.cfg.RetryMin, max: c.cfg.RetryMax}
+	for {
+		if !sleep(ctx, b.next()) {
+			return false
+		}
+		if err := c.probe(ctx); err != nil {
+			c.kafka.failed(err)
+			continue
+		}
+		c.kafka.ok()
+		return true
+	}
+}
+
+// probe asks the group's coordinator for the group's committed offsets.
+func (c *Consumer) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second}
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{c.cfg.Topic: {0}}})
+	if err == nil && resp.Error != nil {
+		err = resp.Error
+	}
+	if err != nil {
+		return fmt.Errorf("reach the group coordinator: %w", err)
+	}
+	return nil
 }
 
 // process applies a batch, retrying transient failures and setting poison
@@ -379,7 +476,7 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 
 // apply calls the store until it succeeds or fails for a poison event.
 func (c *Consumer) apply(ctx, stop context.Context, events []whatsapp.Envelope) error {
-	return c.retry(stop, "apply batch", func() error {
+	return c.retry(stop, c.pg, "apply batch", func() error {
 		err := c.store.Apply(ctx, events, c.cfg.Now())
 		var poison interface{ PoisonIndex() int }
 		if errors.As(err, &poison) {
@@ -393,26 +490,28 @@ type permanent struct{ error }
 
 func (p permanent) Unwrap() error { return p.error }
 
-// retry runs fn until it succeeds, returns permanent, or stop is cancelled.
-func (c *Consumer) retry(stop context.Context, what string, fn func() error) error {
-	delay := c.cfg.RetryMin
+// retry runs fn until it succeeds, returns permanent, or stop is
+// cancelled, backing off between attempts. Its failures and its recovery
+// are dep's.
+func (c *Consumer) retry(stop context.Context, dep *dependency, what string, fn func() error) error {
+	b := backoff{min: c.cfg.RetryMin, max: c.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		var p permanent
-		if err == nil {
+		if err == nil || errors.As(err, &p) {
+			dep.ok() // a poison event is Postgres answering
+			if err != nil {
+				return p.error
+			}
 			return nil
 		}
-		if errors.As(err, &p) {
-			return p.error
-		}
 		c.m.retries.Inc()
-		c.log.Warn(what+" failed; retrying", "attempt", attempt, "in", delay, "err", err)
-		select {
-		case <-stop.Done():
+		dep.failed(fmt.Errorf("%s: %w", what, err))
+		delay := b.next()
+		c.log.Debug(what+" failed; retrying", "attempt", attempt, "in", delay, "err", err)
+		if !sleep(stop, delay) {
 			return fmt.Errorf("%s: gave up at shutdown: %w", what, err)
-		case <-time.After(delay/2 + rand.N(delay/2+1)):
 		}
-		delay = min(delay*2, c.cfg.RetryMax)
 	}
 }
 
@@ -429,12 +528,12 @@ func (c *Consumer) deadLetter(ctx, stop context.Context, m kafka.Message, key, r
 		"source":       "consumer",
 		"content_type": "application/json",
 	}
-	if err := c.retry(stop, "dead-letter", func() error {
+	if err := c.retry(stop, c.kafka, "dead-letter", func() error {
 		return c.dlq.PublishRaw(ctx, c.cfg.DeadLetterTopic, m.Key, m.Value, headers)
 	}); err != nil {
 		return err
 	}
-	return c.retry(stop, "block contact", func() error { return c.store.Block(ctx, key, reason) })
+	return c.retry(stop, c.pg, "block contact", func() error { return c.store.Block(ctx, key, reason) })
 }
 
 type metrics struct {

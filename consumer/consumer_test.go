@@ -3,16 +3,19 @@ package consumer_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
@@ -36,6 +39,8 @@ const (
 type consumerFixture struct {
 	t        *testing.T
 	addr     string
+	broker   broker.EmbeddedConfig
+	emb      *broker.Embedded
 	producer *broker.Producer
 	conn     *sqlx.DB
 	store    *db.Store
@@ -51,30 +56,78 @@ func newConsumerFixture(t *testing.T) *consumerFixture {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: addr, Topics: []string{consTopic, consDLQ}, Partitions: consPartitions})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Close)
-	p := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: consTopic})
+	f := &consumerFixture{t: t, addr: addr, reg: prometheus.NewRegistry(),
+		broker: broker.EmbeddedConfig{Addr: addr, DataDir: t.TempDir(), NoSync: true, Topics: []string{consTopic, consDLQ}, Partitions: consPartitions}}
+	f.startBroker()
+	t.Cleanup(func() { f.stopBroker() })
+	p := broker.NewProducer(broker.ProducerConfig{Brokers: []string{addr}, Topic: consTopic})
 	t.Cleanup(func() { p.Close() })
 	conn, _ := dbtest.New(t)
-	return &consumerFixture{t: t, addr: emb.Addr(), producer: p, conn: conn, store: db.NewStore(conn), reg: prometheus.NewRegistry()}
+	f.producer, f.conn, f.store = p, conn, db.NewStore(conn)
+	return f
+}
+
+// startBroker starts the embedded broker on the fixture's address and data
+// dir (again, after stopBroker).
+func (f *consumerFixture) startBroker() {
+	f.t.Helper()
+	emb, err := broker.StartEmbedded(f.broker)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.emb = emb
+}
+
+// stopBroker stops the embedded broker; what it acknowledged stays in its
+// data dir.
+func (f *consumerFixture) stopBroker() {
+	if f.emb != nil {
+		f.emb.Close()
+		f.emb = nil
+	}
 }
 
 // run starts the consumer group on store until the test ends.
 func (f *consumerFixture) run(store consumer.Store) {
 	f.t.Helper()
-	c := consumer.New(consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, DeadLetterTopic: consDLQ,
+	f.start(store, nil)
+}
+
+// runningConsumer is a consumer group started by start.
+type runningConsumer struct {
+	*consumer.Consumer
+	done chan error // receives Run's result
+}
+
+// exited reports whether Run has returned, without waiting.
+func (r *runningConsumer) exited() (bool, error) {
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+// start runs the consumer group on store, with the test configuration
+// changed by tune (when not nil), until the test ends.
+func (f *consumerFixture) start(store consumer.Store, tune func(*consumer.Config)) *runningConsumer {
+	f.t.Helper()
+	cfg := consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, DeadLetterTopic: consDLQ,
 		Workers: 2, MaxBatch: 50, RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
-		SessionTimeout: 2 * time.Second, Logger: quietLogger(), Registerer: f.reg}, store, f.producer)
+		SessionTimeout: 2 * time.Second, Logger: quietLogger(), Registerer: f.reg}
+	if tune != nil {
+		tune(&cfg)
+	}
+	c := consumer.New(cfg, store, f.producer)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	r := &runningConsumer{Consumer: c, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
 	f.t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
+		case err := <-r.done:
 			if err != nil {
 				f.t.Errorf("consumer Run = %v at shutdown, want nil", err)
 			}
@@ -82,6 +135,7 @@ func (f *consumerFixture) run(store consumer.Store) {
 			f.t.Errorf("consumer did not stop within 15 s")
 		}
 	})
+	return r
 }
 
 // message is the envelope of one inbound text message, as the gateway
@@ -370,3 +424,202 @@ func TestConsumerRetriesTransientFailures(t *testing.T) {
 		t.Errorf("%d events held", n)
 	}
 }
+
+// On a fresh topic with nothing committed and no traffic, the stall
+// watchdog sees no lag and never makes the workers rejoin the group. Lag
+// counts the records from the group's committed offset, or from the log
+// start when the group has committed nothing.
+func TestConsumerWatchdogQuietOnFreshTopic(t *testing.T) {
+	t.Parallel()
+	f := newConsumerFixture(t)
+	idle := consumer.New(consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, Logger: quietLogger()}, f.store, f.producer)
+	lag := func() int64 {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		n, err := idle.Lag(ctx)
+		if err != nil {
+			t.Fatalf("lag: %v", err)
+		}
+		return n
+	}
+	if n := lag(); n != 0 {
+		t.Errorf("lag of a fresh topic = %d, want 0", n)
+	}
+
+	const stall = time.Second
+	f.start(f.store, func(c *consumer.Config) { c.StallTimeout = stall })
+	time.Sleep(4 * stall)
+	if n := metric(t, f.reg, "wagw_consumer_rejoins_total", nil); n != 0 {
+		t.Errorf("wagw_consumer_rejoins_total = %v after %v without traffic, want 0 (nothing waits on a fresh topic)", n, 4*stall)
+	}
+
+	// Records the group has not committed count; committed ones do not.
+	f.publish(f.message("316300000001", "wamid.W1", "one"), f.message("316300000002", "wamid.W2", "two"))
+	waitFor(t, 10*time.Second, "both records applied and committed", func() (bool, string) {
+		n := lag()
+		return n == 0 && f.count(`SELECT count(*) FROM messages`) == 2, fmt.Sprintf("lag %d", n)
+	})
+	other := consumer.New(consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, GroupID: "never-ran", Logger: quietLogger()}, f.store, f.producer)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n, err := other.Lag(ctx); err != nil || n != 2 {
+		t.Errorf("lag of a group that never ran = %d (%v), want the 2 records from the log start", n, err)
+	}
+	if n := metric(t, f.reg, "wagw_consumer_rejoins_total", nil); n != 0 {
+		t.Errorf("wagw_consumer_rejoins_total = %v, want 0", n)
+	}
+}
+
+// codeRecordingStore is the real store; it notes the SQLSTATE of every
+// Postgres error Apply returns.
+type codeRecordingStore struct {
+	*db.Store
+	mu    sync.Mutex
+	codes map[string]int
+}
+
+func (s *codeRecordingStore) Apply(ctx context.Context, events []whatsapp.Envelope, now time.Time) error {
+	err := s.Store.Apply(ctx, events, now)
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		s.mu.Lock()
+		s.codes[string(pqErr.Code)]++
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *codeRecordingStore) seen(code string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.codes[code]
+}
+
+// hideTable renames a table away (as a restore or a migration in
+// progress would) or back.
+func (f *consumerFixture) hideTable(table string, hide bool) {
+	f.t.Helper()
+	from, to := table, table+"_hidden"
+	if !hide {
+		from, to = to, from
+	}
+	if _, err := f.conn.Exec(`ALTER TABLE ` + pq.QuoteIdentifier(from) + ` RENAME TO ` + pq.QuoteIdentifier(to)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// A Postgres that refuses statements for a reason that is not the event's
+// data (here 42P01, a table that is missing for a while) is an outage, not
+// a poison event: the events are retried until it works again, then
+// applied once each, in order; nothing is dead-lettered and no contact is
+// blocked.
+func TestConsumerRetriesPostgresErrorsThatAreNotDataErrors(t *testing.T) {
+	t.Parallel()
+	f := newConsumerFixture(t)
+	store := &codeRecordingStore{Store: f.store, codes: map[string]int{}}
+	f.run(store)
+	const a, b = "316400000001", "316400000002"
+	f.publish(f.message(a, "wamid.MT1", "before"))
+	waitFor(t, 10*time.Second, "first message applied", func() (bool, string) {
+		n := f.count(`SELECT count(*) FROM messages`)
+		return n == 1, fmt.Sprintf("%d stored", n)
+	})
+
+	f.hideTable("messages", true)
+	f.publish(f.message(a, "wamid.MT2", "during"), f.message(b, "wamid.MT3", "during"))
+	waitFor(t, 20*time.Second, "statements refused with 42P01 and retried", func() (bool, string) {
+		return store.seen("42P01") >= 3, fmt.Sprintf("%d refusals with 42P01", store.seen("42P01"))
+	})
+	if dl := readTopic(t, f.addr, consDLQ); len(dl) != 0 {
+		t.Errorf("%d records dead-lettered while a table was missing, want 0", len(dl))
+	}
+
+	f.hideTable("messages", false)
+	waitFor(t, 20*time.Second, "every message applied once the table is back", func() (bool, string) {
+		n := f.count(`SELECT count(*) FROM messages`)
+		return n == 3, fmt.Sprintf("%d of 3 stored", n)
+	})
+	if got := f.stored(a); !slices.Equal(got, []string{"wamid.MT1", "wamid.MT2"}) {
+		t.Errorf("contact %s: %v, want MT1 MT2", a, got)
+	}
+	if got := f.stored(b); !slices.Equal(got, []string{"wamid.MT3"}) {
+		t.Errorf("contact %s: %v, want MT3", b, got)
+	}
+	if dl := readTopic(t, f.addr, consDLQ); len(dl) != 0 {
+		t.Errorf("%d records dead-lettered by a missing table, want 0", len(dl))
+	}
+	if n := f.count(`SELECT count(*) FROM contacts WHERE blocked_at IS NOT NULL`); n != 0 {
+		t.Errorf("%d contacts blocked by a missing table, want 0", n)
+	}
+	if n := f.count(`SELECT count(*) FROM held_events`); n != 0 {
+		t.Errorf("%d events held, want 0", n)
+	}
+}
+
+// A Kafka outage longer than the consumer used to give up after stops
+// nothing: the consumer reports itself
+// unhealthy while it lasts, never returns, and once the broker is back
+// applies every event produced before, around and after the outage, once
+// each and in each contact's order.
+func TestConsumerRidesOutKafkaOutage(t *testing.T) {
+	t.Parallel()
+	f := newConsumerFixture(t)
+	rc := f.start(f.store, nil)
+	const a, b = "316500000001", "316500000002"
+	f.publish(f.message(a, "wamid.KO1", "one"), f.message(b, "wamid.KO2", "one"))
+	waitFor(t, 10*time.Second, "first messages applied", func() (bool, string) {
+		n := f.count(`SELECT count(*) FROM messages`)
+		return n == 2, fmt.Sprintf("%d of 2 stored", n)
+	})
+	f.publish(f.message(a, "wamid.KO3", "two")) // acknowledged just before the outage
+	f.stopBroker()
+	start := time.Now()
+	var unhealthy error
+	for time.Since(start) < kafkaOutage {
+		if exited, err := rc.exited(); exited {
+			t.Fatalf("consumer Run returned %v %v into the Kafka outage; it must wait for the broker", err, time.Since(start).Round(time.Second))
+		}
+		if err := rc.Health(); err != nil && unhealthy == nil {
+			unhealthy = err
+			t.Logf("unhealthy %v into the outage: %v", time.Since(start).Round(time.Second), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if unhealthy == nil {
+		t.Errorf("Health() stayed nil through a %v Kafka outage", kafkaOutage)
+	}
+	if n := metric(t, f.reg, "wagw_dependency_up", map[string]string{"role": "consumer", "dependency": "kafka"}); n != 0 {
+		t.Errorf("wagw_dependency_up{consumer,kafka} = %v during the outage, want 0", n)
+	}
+
+	f.startBroker()
+	restored := time.Now()
+	f.publish(f.message(a, "wamid.KO4", "three"), f.message(b, "wamid.KO5", "two"))
+	waitFor(t, 60*time.Second, "every message applied after the outage", func() (bool, string) {
+		n := f.count(`SELECT count(*) FROM messages`)
+		return n == 5, fmt.Sprintf("%d of 5 stored", n)
+	})
+	waitFor(t, 30*time.Second, "consumer healthy again", func() (bool, string) {
+		err := rc.Health()
+		return err == nil, fmt.Sprint(err)
+	})
+	t.Logf("recovered %v after the broker came back", time.Since(restored).Round(time.Millisecond))
+	if got := f.stored(a); !slices.Equal(got, []string{"wamid.KO1", "wamid.KO3", "wamid.KO4"}) {
+		t.Errorf("contact %s: %v, want KO1 KO3 KO4", a, got)
+	}
+	if got := f.stored(b); !slices.Equal(got, []string{"wamid.KO2", "wamid.KO5"}) {
+		t.Errorf("contact %s: %v, want KO2 KO5", b, got)
+	}
+	if exited, err := rc.exited(); exited {
+		t.Errorf("consumer Run returned %v", err)
+	}
+	if n := metric(t, f.reg, "wagw_dependency_up", map[string]string{"role": "consumer", "dependency": "kafka"}); n != 1 {
+		t.Errorf("wagw_dependency_up{consumer,kafka} = %v after the outage, want 1", n)
+	}
+}
+
+// kafkaOutage is longer than the consumer used to survive: it returned
+// about 1 s after the broker started refusing connections (25 s in the
+// reported case).
+const kafkaOutage = 10 * time.Second

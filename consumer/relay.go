@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -23,6 +24,7 @@ type OutboxStore interface {
 	OutboxRetry(ctx context.Context, id int64, at time.Time, code int, msg string, countAttempt bool) error
 	OutboxReported(ctx context.Context, id int64) error
 	OutboxUnlease(ctx context.Context, id int64) error
+	OutboxRenew(ctx context.Context, id int64, until time.Time) error
 	OutboxUnreported(ctx context.Context, limit int) ([]assigner.OutboxResult, error)
 }
 
@@ -54,6 +56,14 @@ type RelayConfig struct {
 	// BackoffBase and BackoffMax bound retries of transient failures.
 	// Defaults 500 ms and 1 min.
 	BackoffBase, BackoffMax time.Duration
+	// MaxRetries is how many times a row is sent again after a transient
+	// failure (and a throttled answer) before it fails for good: the row
+	// and its message are marked failed with the last error's code, and
+	// the contact's later messages go. Default DefaultMaxRetries.
+	MaxRetries int
+	// RetryMin and RetryMax bound the backoff while Postgres or Kafka
+	// fail. Defaults 50 ms and 5 s.
+	RetryMin, RetryMax time.Duration
 	// BreakerWait is how long rows of a number whose breaker is open wait
 	// before they are offered again. Default 1 s.
 	BreakerWait time.Duration
@@ -65,6 +75,10 @@ type RelayConfig struct {
 	Registerer prometheus.Registerer
 }
 
+// DefaultMaxRetries is about 24 h of retries with the default backoff
+// (500 ms doubling to 1 min, full jitter: 30 s on average).
+const DefaultMaxRetries = 2880
+
 // Relay sends outbox rows through the Cloud API and reports the outcomes.
 type Relay struct {
 	cfg    RelayConfig
@@ -74,8 +88,13 @@ type Relay struct {
 	log    *slog.Logger
 	m      *relayMetrics
 
-	mu     sync.Mutex
-	paused map[string]time.Time // phone_number_id → until
+	pg, kafka *dependency
+
+	mu          sync.Mutex
+	paused      map[string]time.Time // phone_number_id → until
+	inHand      map[int64]bool       // rows this relay is sending or recording
+	reportAfter time.Time            // no reportPending before (Kafka failing)
+	reportWait  backoff
 }
 
 // NewRelay builds a relay.
@@ -107,6 +126,15 @@ func NewRelay(cfg RelayConfig, store OutboxStore, sender Sender, pub Publisher) 
 	if cfg.StopFor <= 0 {
 		cfg.StopFor = 5 * time.Minute
 	}
+	if cfg.MaxRetries <= 0 {
+		cfg.MaxRetries = DefaultMaxRetries
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 50 * time.Millisecond
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 5 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -114,7 +142,20 @@ func NewRelay(cfg RelayConfig, store OutboxStore, sender Sender, pub Publisher) 
 		cfg.Logger = slog.Default()
 	}
 	return &Relay{cfg: cfg, store: store, sender: sender, pub: pub, log: cfg.Logger,
-		m: newRelayMetrics(cfg.Registerer), paused: map[string]time.Time{}}
+		m: newRelayMetrics(cfg.Registerer), paused: map[string]time.Time{}, inHand: map[int64]bool{},
+		pg:         newDependency("relay", "postgres", cfg.Logger, cfg.Registerer),
+		kafka:      newDependency("relay", "kafka", cfg.Logger, cfg.Registerer),
+		reportWait: backoff{min: cfg.RetryMin, max: cfg.RetryMax}}
+}
+
+// Health is nil while the relay's calls to Postgres and Kafka work, and
+// otherwise says which fail and since when (for /readyz). The relay
+// retries through an outage of any length and resumes by itself.
+func (r *Relay) Health() error {
+	if err := r.pg.Err(); err != nil {
+		return err
+	}
+	return r.kafka.Err()
 }
 
 // Run relays until ctx is cancelled; sends in flight finish first, so that
@@ -126,10 +167,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	slots := make(chan struct{}, r.cfg.Concurrency)
+	wait := backoff{min: r.cfg.RetryMin, max: r.cfg.RetryMax}
 	for ctx.Err() == nil {
-		if err := r.reportPending(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("relay: reporting outcomes failed; will retry", "err", err)
-		}
+		r.reportPending(ctx)
 		free := cap(slots) - len(slots)
 		if free == 0 {
 			sleep(ctx, 5*time.Millisecond)
@@ -138,11 +178,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		items, err := r.store.ClaimOutbox(ctx, min(free, r.cfg.Batch), r.cfg.Lease, r.pausedNumbers(), r.cfg.Now())
 		if err != nil {
 			if ctx.Err() == nil {
-				r.log.Warn("relay: claim failed; will retry", "err", err)
-				sleep(ctx, time.Second)
+				r.pg.failed(fmt.Errorf("claim outbox rows: %w", err))
+				sleep(ctx, wait.next())
 			}
 			continue
 		}
+		wait.reset()
+		r.pg.ok()
+		items = r.take(items)
 		if len(items) == 0 {
 			sleep(ctx, r.cfg.Idle)
 			continue
@@ -151,21 +194,35 @@ func (r *Relay) Run(ctx context.Context) error {
 			slots <- struct{}{}
 			wg.Add(1)
 			go func() {
-				defer func() { <-slots; wg.Done() }()
-				r.handle(context.WithoutCancel(ctx), it)
+				defer func() { r.release(it.ID); <-slots; wg.Done() }()
+				r.handle(ctx, it)
 			}()
 		}
 	}
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+// take marks claimed rows as in hand and drops those already in hand: a
+// row whose outcome this relay is still recording (Postgres failed for
+// longer than the lease) is never sent again; claiming it only renewed
+// its lease.
+func (r *Relay) take(items []assigner.OutboxItem) []assigner.OutboxItem {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := items[:0]
+	for _, it := range items {
+		if !r.inHand[it.ID] {
+			r.inHand[it.ID] = true
+			out = append(out, it)
+		}
 	}
+	return out
+}
+
+func (r *Relay) release(id int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.inHand, id)
 }
 
 func (r *Relay) pausedNumbers() []string {
@@ -183,35 +240,20 @@ func (r *Relay) pausedNumbers() []string {
 	return out
 }
 
-// handle sends one row and records what happened.
-func (r *Relay) handle(ctx context.Context, it assigner.OutboxItem) {
-	sctx, cancel := context.WithTimeout(ctx, r.cfg.SendTimeout)
-	var res whatsapp.SendResult
-	var err error
-	if it.Kind == "read" {
-		var p struct {
-			MessageID string `json:"message_id"`
-			Typing    bool   `json:"typing"`
-		}
-		if err = json.Unmarshal(it.Payload, &p); err == nil {
-			err = r.sender.MarkRead(sctx, it.PhoneNumberID, p.MessageID, p.Typing)
-		}
-	} else {
-		var msg whatsapp.OutboundMessage
-		if err = json.Unmarshal(it.Payload, &msg); err == nil {
-			res, err = r.sender.Send(sctx, it.PhoneNumberID, msg)
-		}
-	}
-	cancel()
+// handle sends one row and records what happened. stop is the relay's
+// context: the calls themselves outlive it (see record).
+func (r *Relay) handle(stop context.Context, it assigner.OutboxItem) {
+	ctx := context.WithoutCancel(stop)
+	res, err := r.send(ctx, it)
 	now := r.cfg.Now()
 	if err == nil {
 		r.m.outcomes.WithLabelValues("sent").Inc()
-		r.record(ctx, it.ID, func() error { return r.store.OutboxSent(ctx, it.ID, res.WAMID, now) })
+		r.record(stop, it.ID, "record a send", func() error { return r.store.OutboxSent(ctx, it.ID, res.WAMID, now) })
 		if it.Kind == "read" {
-			r.record(ctx, it.ID, func() error { return r.store.OutboxReported(ctx, it.ID) })
+			r.record(stop, it.ID, "mark a read reported", func() error { return r.store.OutboxReported(ctx, it.ID) })
 			return
 		}
-		r.report(ctx, assigner.OutboxResult{ID: it.ID, ContactKey: it.ContactKey, MessageID: it.MessageID, Kind: it.Kind,
+		r.report(stop, assigner.OutboxResult{ID: it.ID, ContactKey: it.ContactKey, MessageID: it.MessageID, Kind: it.Kind,
 			State: "sent", WAMID: res.WAMID, SentAt: now})
 		return
 	}
@@ -224,18 +266,14 @@ func (r *Relay) handle(ctx context.Context, it assigner.OutboxItem) {
 	case whatsapp.Permanent:
 		r.m.outcomes.WithLabelValues("failed").Inc()
 		r.log.Info("relay: message failed for good", "outbox_id", it.ID, "code", code, "err", msg)
-		r.record(ctx, it.ID, func() error { return r.store.OutboxFailed(ctx, it.ID, code, msg) })
-		r.report(ctx, assigner.OutboxResult{ID: it.ID, ContactKey: it.ContactKey, MessageID: it.MessageID, Kind: it.Kind,
-			State: "failed", ErrorCode: code, ErrorMessage: msg, SentAt: now})
+		r.fail(stop, it, code, msg, now)
 	case whatsapp.Throttled:
 		r.m.outcomes.WithLabelValues("throttled").Inc()
 		wait := whatsapp.RetryAfter(err)
 		if wait <= 0 {
 			wait = r.cfg.BackoffBase
 		}
-		r.record(ctx, it.ID, func() error {
-			return r.store.OutboxRetry(ctx, it.ID, now.Add(wait), code, msg, whatsapp.Attempted(err))
-		})
+		r.retryLater(stop, it, now.Add(wait), code, msg, whatsapp.Attempted(err))
 	case whatsapp.AccountStop:
 		r.m.outcomes.WithLabelValues("account_stop").Inc()
 		r.m.stops.WithLabelValues(it.PhoneNumberID).Inc()
@@ -244,38 +282,102 @@ func (r *Relay) handle(ctx context.Context, it assigner.OutboxItem) {
 		r.mu.Lock()
 		r.paused[it.PhoneNumberID] = now.Add(r.cfg.StopFor)
 		r.mu.Unlock()
-		r.record(ctx, it.ID, func() error { return r.store.OutboxRetry(ctx, it.ID, now.Add(r.cfg.StopFor), code, msg, false) })
+		r.retryLater(stop, it, now.Add(r.cfg.StopFor), code, msg, false)
 	default: // transient
 		if !whatsapp.Attempted(err) { // breaker open: nothing was sent
 			r.m.outcomes.WithLabelValues("breaker_open").Inc()
-			r.record(ctx, it.ID, func() error { return r.store.OutboxRetry(ctx, it.ID, now.Add(r.cfg.BreakerWait), code, msg, false) })
+			r.retryLater(stop, it, now.Add(r.cfg.BreakerWait), code, msg, false)
+			return
+		}
+		if it.Attempts > r.cfg.MaxRetries {
+			r.m.outcomes.WithLabelValues("gave_up").Inc()
+			r.m.gaveUp.Inc()
+			r.log.Warn("relay: message failed after its last retry", "outbox_id", it.ID, "attempts", it.Attempts, "code", code, "err", msg)
+			r.fail(stop, it, code, fmt.Sprintf("gave up after %d attempts: %s", it.Attempts, msg), now)
 			return
 		}
 		r.m.outcomes.WithLabelValues("retry").Inc()
 		wait := max(whatsapp.Backoff(it.Attempts, r.cfg.BackoffBase, r.cfg.BackoffMax), 10*time.Millisecond)
-		r.record(ctx, it.ID, func() error { return r.store.OutboxRetry(ctx, it.ID, now.Add(wait), code, msg, true) })
+		r.retryLater(stop, it, now.Add(wait), code, msg, true)
 	}
 }
 
-// record retries a store write until it lands (or the lease would expire).
-func (r *Relay) record(ctx context.Context, id int64, fn func() error) {
-	deadline := time.Now().Add(r.cfg.Lease / 2)
-	for delay := 50 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
+// send makes the row's one Cloud API call.
+func (r *Relay) send(ctx context.Context, it assigner.OutboxItem) (whatsapp.SendResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.SendTimeout)
+	defer cancel()
+	if it.Kind == "read" {
+		var p struct {
+			MessageID string `json:"message_id"`
+			Typing    bool   `json:"typing"`
+		}
+		if err := json.Unmarshal(it.Payload, &p); err != nil {
+			return whatsapp.SendResult{}, err
+		}
+		return whatsapp.SendResult{}, r.sender.MarkRead(ctx, it.PhoneNumberID, p.MessageID, p.Typing)
+	}
+	var msg whatsapp.OutboundMessage
+	if err := json.Unmarshal(it.Payload, &msg); err != nil {
+		return whatsapp.SendResult{}, err
+	}
+	return r.sender.Send(ctx, it.PhoneNumberID, msg)
+}
+
+// fail records a row as failed for good and reports it.
+func (r *Relay) fail(stop context.Context, it assigner.OutboxItem, code int, msg string, now time.Time) {
+	ctx := context.WithoutCancel(stop)
+	r.record(stop, it.ID, "record a failure", func() error { return r.store.OutboxFailed(ctx, it.ID, code, msg) })
+	r.report(stop, assigner.OutboxResult{ID: it.ID, ContactKey: it.ContactKey, MessageID: it.MessageID, Kind: it.Kind,
+		State: "failed", ErrorCode: code, ErrorMessage: msg, SentAt: now})
+}
+
+// retryLater puts a row back for another attempt at at.
+func (r *Relay) retryLater(stop context.Context, it assigner.OutboxItem, at time.Time, code int, msg string, countAttempt bool) {
+	ctx := context.WithoutCancel(stop)
+	r.record(stop, it.ID, "put a row back for a retry", func() error {
+		return r.store.OutboxRetry(ctx, it.ID, at, code, msg, countAttempt)
+	})
+}
+
+// record retries a store write until it lands, however long Postgres is
+// away: the row stays in hand (this relay does not offer it again, see
+// take) and its lease is renewed whenever Postgres answers, so that a row
+// whose send succeeded is never sent again. Only at shutdown does it give
+// up, half a lease after stop: the row is then offered again when its
+// lease ends.
+func (r *Relay) record(stop context.Context, id int64, what string, fn func() error) {
+	ctx := context.WithoutCancel(stop)
+	wait := backoff{min: r.cfg.RetryMin, max: r.cfg.RetryMax}
+	renewed := time.Now()
+	var giveUpAt time.Time
+	for {
 		err := fn()
 		if err == nil {
+			r.pg.ok()
 			return
 		}
-		if time.Now().After(deadline) {
-			r.log.Error("relay: could not record an outcome; the row will be offered again", "outbox_id", id, "err", err)
-			return
+		r.pg.failed(fmt.Errorf("%s: %w", what, err))
+		if time.Since(renewed) >= r.cfg.Lease/4 && r.store.OutboxRenew(ctx, id, r.cfg.Now().Add(r.cfg.Lease)) == nil {
+			renewed = time.Now()
 		}
-		sleep(ctx, delay)
+		if stop.Err() != nil {
+			if giveUpAt.IsZero() {
+				giveUpAt = time.Now().Add(r.cfg.Lease / 2)
+			}
+			if time.Now().After(giveUpAt) {
+				r.log.Error("relay: stopping without recording an outcome; the row is offered again when its lease ends",
+					"outbox_id", id, "what", what, "err", err)
+				return
+			}
+		}
+		sleep(ctx, wait.next())
 	}
 }
 
 // report publishes a finished row's outcome to its contact's partition and
 // marks it reported; a failure leaves it for reportPending.
-func (r *Relay) report(ctx context.Context, res assigner.OutboxResult) {
+func (r *Relay) report(stop context.Context, res assigner.OutboxResult) {
+	ctx := context.WithoutCancel(stop)
 	cmd := assigner.SendResultCommand{OutboxID: res.ID, MessageID: res.MessageID, WAMID: res.WAMID,
 		Failed: res.State == "failed", ErrorCode: res.ErrorCode, ErrorTitle: res.ErrorMessage,
 		AcceptedAt: res.SentAt.UTC().Format(time.RFC3339Nano)}
@@ -285,38 +387,68 @@ func (r *Relay) report(ctx context.Context, res assigner.OutboxResult) {
 		Kind: whatsapp.KindCommand, ContactKey: res.ContactKey, OccurredAt: res.SentAt, ReceivedAt: now,
 		Command: &whatsapp.Command{Type: assigner.CmdSendResult, Data: data}}
 	if err := r.pub.Publish(ctx, []whatsapp.Envelope{env}); err != nil {
-		r.log.Warn("relay: publishing an outcome failed; will retry", "outbox_id", res.ID, "err", err)
-		r.record(ctx, res.ID, func() error { return r.store.OutboxUnlease(ctx, res.ID) })
+		r.kafka.failed(fmt.Errorf("publish an outcome: %w", err))
+		r.mu.Lock()
+		r.reportAfter = time.Now().Add(r.reportWait.next())
+		r.mu.Unlock()
+		r.record(stop, res.ID, "hand an unpublished outcome back", func() error { return r.store.OutboxUnlease(ctx, res.ID) })
 		return
 	}
-	r.record(ctx, res.ID, func() error { return r.store.OutboxReported(ctx, res.ID) })
+	r.kafka.ok()
+	r.mu.Lock()
+	r.reportWait.reset()
+	r.mu.Unlock()
+	r.record(stop, res.ID, "mark an outcome reported", func() error { return r.store.OutboxReported(ctx, res.ID) })
 }
 
-func (r *Relay) reportPending(ctx context.Context) error {
+// reportPending publishes outcomes that are recorded but not published
+// (a relay stopped, or Kafka refused the write), backing off while Kafka
+// fails.
+func (r *Relay) reportPending(ctx context.Context) {
+	r.mu.Lock()
+	later := time.Now().Before(r.reportAfter)
+	r.mu.Unlock()
+	if later {
+		return
+	}
 	rows, err := r.store.OutboxUnreported(ctx, 100)
 	if err != nil {
-		return err
+		if ctx.Err() == nil {
+			r.pg.failed(fmt.Errorf("list unpublished outcomes: %w", err))
+		}
+		return
 	}
 	for _, res := range rows {
+		if ctx.Err() != nil {
+			return
+		}
 		r.report(ctx, res)
+		r.mu.Lock()
+		later = time.Now().Before(r.reportAfter)
+		r.mu.Unlock()
+		if later {
+			return
+		}
 	}
-	return nil
 }
 
 type relayMetrics struct {
 	outcomes *prometheus.CounterVec
 	stops    *prometheus.CounterVec
+	gaveUp   prometheus.Counter
 }
 
 func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
 	m := &relayMetrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_relay_sends_total",
-			Help: "Outbox sends by outcome (sent, failed, throttled, retry, breaker_open, account_stop)."}, []string{"outcome"}),
+			Help: "Outbox sends by outcome (sent, failed, throttled, retry, gave_up, breaker_open, account_stop)."}, []string{"outcome"}),
 		stops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_relay_account_stops_total",
 			Help: "Account-level refusals that paused a number (alert on any)."}, []string{"phone_number_id"}),
+		gaveUp: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_relay_retries_exhausted_total",
+			Help: "Messages failed because transient failures outlasted the retries (alert on any)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.outcomes, m.stops)
+		reg.MustRegister(m.outcomes, m.stops, m.gaveUp)
 	}
 	return m
 }

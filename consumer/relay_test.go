@@ -34,6 +34,7 @@ const breakerOpenFor = 300 * time.Millisecond
 // without status webhooks.
 type relayFixture struct {
 	t      *testing.T
+	dsn    string
 	conn   *sqlx.DB
 	store  *db.Store
 	sim    *loadtest.Simulator
@@ -43,7 +44,7 @@ type relayFixture struct {
 
 func newRelayFixture(t *testing.T, simCfg loadtest.SimulatorConfig) *relayFixture {
 	t.Helper()
-	conn, _ := dbtest.New(t)
+	conn, dsn := dbtest.New(t)
 	simCfg.Addr = "127.0.0.1:0"
 	simCfg.WebhookURL = "" // no status webhooks
 	if simCfg.RatePerNumber == 0 {
@@ -61,7 +62,7 @@ func newRelayFixture(t *testing.T, simCfg loadtest.SimulatorConfig) *relayFixtur
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	return &relayFixture{t: t, conn: conn, store: db.NewStore(conn), sim: sim, simURL: "http://" + addr}
+	return &relayFixture{t: t, dsn: dsn, conn: conn, store: db.NewStore(conn), sim: sim, simURL: "http://" + addr}
 }
 
 // client is the real Cloud API client against the simulator: a short
@@ -271,6 +272,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func testRelayConfig(reg prometheus.Registerer) consumer.RelayConfig {
 	return consumer.RelayConfig{Batch: 50, Concurrency: 16, Lease: 5 * time.Second, SendTimeout: 3 * time.Second,
 		Idle: 5 * time.Millisecond, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+		RetryMin: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		BreakerWait: 50 * time.Millisecond, Logger: quietLogger(), Registerer: reg}
 }
 
@@ -973,4 +975,138 @@ func TestRelayRestartResendsOnlyRowsWithoutWAMID(t *testing.T) {
 	}
 	t.Logf("%d rows: %d kept their wamid, %d resent; %d accepted twice (no idempotency key in the Cloud API)",
 		len(rows), len(withWAMID), len(without), dup)
+}
+
+// ---------------------------------------------------------------- outages
+
+// cutAfterSend is the real client; after the Cloud API accepted a chosen
+// message it cuts the relay's way to Postgres, so that the wamid cannot be
+// recorded.
+type cutAfterSend struct {
+	consumer.Sender
+	text  string
+	proxy *dbtest.Proxy
+	cut   atomic.Bool
+}
+
+func (s *cutAfterSend) Send(ctx context.Context, pn string, msg whatsapp.OutboundMessage) (whatsapp.SendResult, error) {
+	res, err := s.Sender.Send(ctx, pn, msg)
+	if err == nil && msg.Text != nil && msg.Text.Body == s.text && s.cut.CompareAndSwap(false, true) {
+		s.proxy.Cut()
+	}
+	return res, err
+}
+
+// proxiedStore is the store as a relay reaches it through proxy.
+func (f *relayFixture) proxiedStore(dsn string) (*db.Store, *dbtest.Proxy) {
+	f.t.Helper()
+	proxy, url := dbtest.ProxyURL(f.t, dsn)
+	conn, err := db.Open(context.Background(), db.Config{URL: url, MaxOpenConns: 4})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { conn.Close() })
+	return db.NewStore(conn), proxy
+}
+
+// When Postgres is unreachable right after the Cloud API accepted a
+// message, for longer than the row's lease, the relay keeps the row and
+// keeps trying to record the wamid: once Postgres is back it records it,
+// and the message is never sent again. Meanwhile the relay says it is
+// unhealthy; it resumes by itself.
+func TestRelayKeepsSuccessfulSendThroughPostgresOutage(t *testing.T) {
+	t.Parallel()
+	const pn = "110000000000061"
+	f := newRelayFixture(t, loadtest.SimulatorConfig{})
+	wa := waID(109, 1)
+	conv := f.contact(pn, wa, "S1")
+	store, proxy := f.proxiedStore(f.dsn)
+	sender := &cutAfterSend{Sender: f.client(nil), text: "S1", proxy: proxy}
+	cfg := testRelayConfig(prometheus.NewRegistry())
+	cfg.Lease = 2 * time.Second
+	r := consumer.NewRelay(cfg, store, sender, &applyingPublisher{store: f.store})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor(t, 10*time.Second, "S1 accepted by the simulator, Postgres cut", func() (bool, string) {
+		return sender.cut.Load(), fmt.Sprintf("%d accepted", len(f.sim.Sent()))
+	})
+	outage := 2 * cfg.Lease
+	start := time.Now()
+	var unhealthy error
+	for time.Since(start) < outage {
+		if err := r.Health(); err != nil && unhealthy == nil {
+			unhealthy = err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if unhealthy == nil {
+		t.Errorf("relay Health() stayed nil while Postgres was unreachable for %v", outage)
+	} else {
+		t.Logf("unhealthy during the outage: %v", unhealthy)
+	}
+	if rows := f.outbox(); len(rows) != 1 || rows[0].State != "pending" || rows[0].WAMID != nil {
+		t.Fatalf("outbox during the outage: %+v, want one pending row without a wamid (the test cut Postgres too late)", rows)
+	}
+	proxy.Restore()
+
+	f.reply(wa, conv, "S2") // the contact's next message goes once S1 is settled
+	rows := f.allSettled(15*time.Second, nil)
+	f.checkSentOnce(rows)
+	waitFor(t, 10*time.Second, "relay healthy again", func() (bool, string) {
+		err := r.Health()
+		return err == nil, fmt.Sprint(err)
+	})
+	if n := f.sentCounts()["S1"]; n != 1 {
+		t.Errorf("S1 reached the Cloud API %d times, want once: its send had succeeded", n)
+	}
+}
+
+// Transient failures that outlast the retries fail the message for good,
+// visibly (the row and the message failed with the last error's code, a
+// metric), and the contact's later messages go.
+func TestRelayGivesUpAfterMaxRetries(t *testing.T) {
+	t.Parallel()
+	const pnA, pnB = "110000000000071", "110000000000072"
+	f := newRelayFixture(t, loadtest.SimulatorConfig{})
+	wa := waID(110, 1)
+	convA := f.contact(pnA, wa)
+	msgA := f.reply(wa, convA, "G1")
+	f.contact(pnB, wa, "G2") // the same contact on another number: waits behind G1
+	f.sim.SetNumberFaults(pnA, loadtest.Faults{Error5xxRate: 1})
+
+	const retries = 3
+	reg := prometheus.NewRegistry()
+	cfg := testRelayConfig(reg)
+	cfg.MaxRetries = retries
+	startRelay(t, cfg, f.store, f.client(nil), &applyingPublisher{store: f.store})
+	rows := f.allSettled(20*time.Second, nil)
+
+	byText := map[string]outboxRow{}
+	for _, r := range rows {
+		byText[r.Text] = r
+	}
+	g1 := byText["G1"]
+	if g1.State != "failed" || g1.ErrorCode == nil || *g1.ErrorCode != 2 || g1.Attempts != retries+1 ||
+		!strings.Contains(g1.ErrorMsg, "gave up after 4 attempts") {
+		t.Errorf("G1: state %s code %v attempts %d error %q; want failed with code 2 (Meta's, on the 503) after %d attempts",
+			g1.State, g1.ErrorCode, g1.Attempts, g1.ErrorMsg, retries+1)
+	}
+	if n := f.sim.Stats()["injected_5xx"]; n != retries+1 {
+		t.Errorf("the simulator refused %d sends, want %d (one attempt and %d retries)", n, retries+1, retries)
+	}
+	var status string
+	var code *int
+	if err := f.conn.QueryRow(`SELECT status, error_code FROM messages WHERE id = $1`, msgA).Scan(&status, &code); err != nil {
+		t.Fatal(err)
+	}
+	if status != "failed" || code == nil || *code != 2 {
+		t.Errorf("G1's message: status %q code %v, want failed with 2", status, code)
+	}
+	if n := metric(t, reg, "wagw_relay_retries_exhausted_total", nil); n != 1 {
+		t.Errorf("wagw_relay_retries_exhausted_total = %v, want 1", n)
+	}
+	f.checkSentOnce([]outboxRow{byText["G2"]})
 }

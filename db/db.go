@@ -3,9 +3,11 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"sort"
@@ -219,37 +221,46 @@ func migrateOne(ctx context.Context, conn *sqlx.DB, version int, name, body stri
 	return true, tx.Commit()
 }
 
-// IsTransient reports whether err is worth retrying: the connection failed,
-// the server is shutting down or overloaded, or the transaction lost a
-// deadlock or serialization race.
+// IsTransient reports whether err is worth retrying. Postgres refusing the
+// data itself is not: a data exception (SQLSTATE class 22: a value out of
+// range, a NUL byte in text) or an integrity violation (class 23: the
+// conflicts the store handles never reach its callers as errors) fails the
+// same way every time. Every other Postgres error is transient: a
+// read-only standby after a failover (25006), a table not migrated yet
+// (42P01), an administrator's shutdown (57P01), a serialization failure
+// or deadlock (class 40), a full server (class 53). So are connection
+// failures, timeouts and cancellations. An error from neither Postgres nor
+// the connection (the store's own refusal of an event) is not transient.
 func IsTransient(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {
 		switch pqErr.Code.Class() {
-		case "08", // connection exception
-			"40", // transaction rollback: deadlock, serialization
-			"53", // insufficient resources
-			"57", // operator intervention: admin shutdown, cannot connect now
-			"58": // system error
-			return true
+		case "22", "23":
+			return false
 		}
-		return false
+		return true
+	}
+	return isConnectionError(err)
+}
+
+// isConnectionError reports whether err is the connection to Postgres (or
+// the caller's deadline) failing rather than a statement.
+func isConnectionError(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) {
 		return true
 	}
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return true
-	}
-	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, pq.ErrSSLNotSupported) {
-		return true
+	for _, target := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE, io.EOF, io.ErrUnexpectedEOF,
+		driver.ErrBadConn, sql.ErrConnDone, pq.ErrSSLNotSupported, pq.ErrInFailedTransaction} {
+		if errors.Is(err, target) {
+			return true
+		}
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "driver: bad connection") || strings.Contains(msg, "connection refused") || strings.Contains(msg, "EOF")

@@ -81,6 +81,13 @@ func (s *Store) OutboxUnlease(ctx context.Context, id int64) error {
 	return err
 }
 
+// OutboxRenew extends the lease of a row its relay still holds (it is
+// recording the row's outcome), so that no other relay claims it.
+func (s *Store) OutboxRenew(ctx context.Context, id int64, until time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET lease_until = $2 WHERE id = $1`, id, until)
+	return err
+}
+
 // OutboxUnreported lists finished rows whose outcome was not published
 // while their lease ran (a relay stopped or Kafka refused the write).
 func (s *Store) OutboxUnreported(ctx context.Context, limit int) ([]assigner.OutboxResult, error) {

@@ -1,7 +1,8 @@
 // Package gateway owns wagw's HTTP surface, built on Fiber: Meta's webhook
 // endpoints (the GET handshake and the signed POST, which is answered 200
 // only once Kafka acknowledged every event of it), the agent and admin API
-// under /v1 with bearer tokens, and /healthz, /readyz and /metrics.
+// under /v1 with bearer tokens, and /healthz, /readyz and /metrics; and the
+// small health server of the roles that serve no other HTTP (NewHealth).
 //
 // Every request body is read by one middleware (body.go) before a token or
 // a signature is looked at: bodies are streamed and taken as sent (no

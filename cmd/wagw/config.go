@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/consumer"
 )
 
 // config is everything read from the environment (flags override).
@@ -46,6 +47,13 @@ type config struct {
 	RatePerNumber     float64
 	// Retention: how long dedupe and idempotency rows are kept (WAGW_RETENTION). Default 336h (14 days).
 	Retention time.Duration
+	// HealthAddr serves /healthz, /readyz and /metrics for any role
+	// (WAGW_HEALTH_ADDR); default empty: none (the gateway serves its own).
+	HealthAddr string
+	// SendMaxRetries is how often a message is sent again after transient
+	// failures before it fails (WA_SEND_MAX_RETRIES); default
+	// consumer.DefaultMaxRetries, about 24 h.
+	SendMaxRetries int
 }
 
 func (c config) dlqTopic() string { return c.KafkaTopic + ".dlq" }
@@ -121,6 +129,10 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	c.Retention, err = time.ParseDuration(env("WAGW_RETENTION", db.DefaultRetention.String()))
 	if err != nil || c.Retention < 7*24*time.Hour {
 		return c, fmt.Errorf("WAGW_RETENTION: want a duration of at least 168h (Meta retries a webhook for 7 days)")
+	}
+	c.HealthAddr = env("WAGW_HEALTH_ADDR", "")
+	if c.SendMaxRetries, err = envInt("WA_SEND_MAX_RETRIES", consumer.DefaultMaxRetries); err != nil || c.SendMaxRetries < 1 {
+		return c, fmt.Errorf("WA_SEND_MAX_RETRIES: want a whole number of at least 1")
 	}
 	rate := env("WA_RATE_PER_NUMBER", "80")
 	if c.RatePerNumber, err = strconv.ParseFloat(rate, 64); err != nil || c.RatePerNumber <= 0 {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -191,6 +192,24 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 	producer := broker.NewProducer(broker.ProducerConfig{Brokers: brokers, Topic: cfg.KafkaTopic, MaxMessageBytes: maxRecord})
 	stops = append(stops, func() { producer.Close() })
 
+	// What /readyz checks besides Postgres and Kafka answering: each role's
+	// own calls to them.
+	var roleHealth []func() error
+	ready := func(ctx context.Context) error {
+		if err := store.Ping(ctx); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		if err := broker.Ping(ctx, brokers, cfg.KafkaTopic); err != nil {
+			return err
+		}
+		for _, h := range roleHealth {
+			if err := h(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	roleCtx, cancelRoles := context.WithCancel(ctx)
@@ -201,6 +220,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 			Brokers: brokers, Topic: cfg.KafkaTopic, DeadLetterTopic: cfg.dlqTopic(),
 			Workers: cfg.ConsumerWorkers, MaxBatch: cfg.ConsumerBatch, SessionTimeout: cfg.SessionTimeout, StallTimeout: cfg.StallTimeout, Logger: log, Registerer: reg,
 		}, store, producer)
+		roleHealth = append(roleHealth, cons.Health)
 		consCtx, stopCons := context.WithCancel(context.WithoutCancel(ctx))
 		wg.Add(1)
 		go func() {
@@ -231,6 +251,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 				}
 				return out, err
 			}, producer)
+		roleHealth = append(roleHealth, drainer.Health)
 		dctx, stopDrain := context.WithCancel(ctx)
 		done, pruned := make(chan struct{}), make(chan struct{})
 		go func() { defer close(done); drainer.Run(dctx) }()
@@ -258,12 +279,23 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 			apiURL, simURL = "http://"+addr, "http://"+addr
 		}
 		client := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: apiURL, Version: cfg.APIVersion, Token: cfg.AccessToken,
-			RatePerSecond: cfg.RatePerNumber, Registerer: reg, Logger: log})
-		relay := consumer.NewRelay(consumer.RelayConfig{Logger: log, Registerer: reg}, store, client, producer)
+			RatePerSecond: cfg.RatePerNumber, MaxRetries: cfg.SendMaxRetries, Registerer: reg, Logger: log})
+		retries, base, most := client.RetryPolicy()
+		relay := consumer.NewRelay(consumer.RelayConfig{MaxRetries: retries, BackoffBase: base, BackoffMax: most,
+			Logger: log, Registerer: reg}, store, client, producer)
+		roleHealth = append(roleHealth, relay.Health)
 		rctx, stopRelay := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); relay.Run(rctx) }()
 		stops = append(stops, func() { stopRelay(); <-done })
+	}
+
+	if cfg.HealthAddr != "" {
+		stop, err := serveHealth(cfg.HealthAddr, ready, reg, errc)
+		if err != nil {
+			return err
+		}
+		stops = append(stops, stop)
 	}
 
 	var app *fiber.App
@@ -286,12 +318,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 			Capture:    capture,
 			AppSecrets: secrets, VerifyToken: cfg.VerifyToken, AdminToken: cfg.AdminToken,
 			BodyLimit: cfg.BodyLimit, DeadLetterTopic: cfg.dlqTopic(), CommandWait: cfg.CommandWait,
-			Ready: func(ctx context.Context) error {
-				if err := store.Ping(ctx); err != nil {
-					return fmt.Errorf("postgres: %w", err)
-				}
-				return broker.Ping(ctx, brokers, cfg.KafkaTopic)
-			},
+			Ready:  ready,
 			Logger: log, Registry: reg,
 		}, producer, store)
 		if err != nil {
@@ -314,6 +341,9 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		}
 	} else {
 		fmt.Fprintf(stdout, "wagw %s running against %s (topic %s)\n", cmd, strings.Join(brokers, ","), cfg.KafkaTopic)
+		if cfg.HealthAddr != "" {
+			fmt.Fprintf(stdout, "health on http://%s (/healthz, /readyz, /metrics)\n", cfg.HealthAddr)
+		}
 	}
 
 	select {
@@ -337,11 +367,37 @@ func loopback(addr string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// listenQueue turns Postgres notifications on the queue channel into wake-ups.
+// serveHealth serves /healthz, /readyz and /metrics on addr
+// (WAGW_HEALTH_ADDR) and returns how to stop it.
+func serveHealth(addr string, ready func(context.Context) error, reg *prometheus.Registry, errc chan<- error) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("WAGW_HEALTH_ADDR: %w", err)
+	}
+	app := gateway.NewHealth(gateway.HealthConfig{Ready: ready, Registry: reg})
+	go func() {
+		if err := app.Listener(ln); err != nil {
+			errc <- fmt.Errorf("health server: %w", err)
+		}
+	}()
+	return func() { app.ShutdownWithTimeout(5 * time.Second) }, nil
+}
+
+// listenQueue turns Postgres notifications on the queue channel into
+// wake-ups. The listener reconnects by itself; it logs when it loses the
+// connection and when it has it again, not every attempt in between.
 func listenQueue(dsn string, log *slog.Logger) (<-chan struct{}, func(), error) {
+	var lost atomic.Bool
 	l := pq.NewListener(dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
-		if err != nil {
-			log.Warn("postgres listener", "err", err)
+		switch ev {
+		case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
+			if lost.CompareAndSwap(false, true) {
+				log.Warn("queue listener: lost its postgres connection; reconnecting (the queue is drained every few seconds meanwhile)", "err", err)
+			}
+		case pq.ListenerEventConnected, pq.ListenerEventReconnected:
+			if lost.CompareAndSwap(true, false) {
+				log.Info("queue listener: connected again")
+			}
 		}
 	})
 	if err := l.Listen(db.QueueChannel); err != nil {

@@ -1,0 +1,95 @@
+package consumer_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wagw/wagw/consumer"
+	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/db/dbtest"
+)
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// The queue drainer rides out a Postgres outage: it backs off, reports
+// itself unhealthy, logs the outage once (not once per retry), and works
+// again by itself once Postgres is back.
+func TestDrainerRidesOutPostgresOutage(t *testing.T) {
+	t.Parallel()
+	_, dsn := dbtest.New(t)
+	proxy, url := dbtest.ProxyURL(t, dsn)
+	conn, err := db.Open(context.Background(), db.Config{URL: url, MaxOpenConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	store := db.NewStore(conn)
+	var logs syncBuffer
+	var calls, failures int
+	var mu sync.Mutex
+	candidates := func(ctx context.Context, limit int, now time.Time) ([]consumer.QueueRef, error) {
+		_, err := store.DrainCandidates(ctx, limit, now)
+		mu.Lock()
+		calls++
+		if err != nil {
+			failures++
+		}
+		mu.Unlock()
+		return nil, err
+	}
+	d := consumer.NewDrainer(consumer.DrainerConfig{Interval: 200 * time.Millisecond, RetryMin: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Registerer: prometheus.NewRegistry()}, candidates, &applyingPublisher{store: store})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	proxy.Cut()
+	waitFor(t, 10*time.Second, "several failed tries while Postgres is cut", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return failures >= 5 && d.Health() != nil, fmt.Sprintf("%d failures, health %v", failures, d.Health())
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("drainer Run returned %v during the outage", err)
+	default:
+	}
+	proxy.Restore()
+	waitFor(t, 10*time.Second, "drainer healthy again", func() (bool, string) {
+		return d.Health() == nil, fmt.Sprint(d.Health())
+	})
+	mu.Lock()
+	n := failures
+	mu.Unlock()
+	if warns := strings.Count(logs.String(), "level=WARN"); warns != 1 {
+		t.Errorf("%d warnings for one outage of %d failed tries, want 1:\n%s", warns, n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "postgres calls work again") {
+		t.Errorf("the end of the outage was not logged:\n%s", logs.String())
+	}
+}

@@ -406,6 +406,9 @@ func verifyOnce(ctx context.Context, cfg VerifyConfig, run *RunResult, exp map[s
 		lostOff = appendMax(lostOff, maxOff, fmt.Sprintf("%s: %s #%d (%s) acknowledged at %s, not stored",
 			e.ref.WAMID, maskKey(e.ref.Contact), e.ref.Seq, e.ref.Type, fmtNS(e.ack)))
 	}
+	// A run that acknowledged nothing stored nothing to check: no pass.
+	res.add(Check{Name: "something acknowledged to verify", OK: res.Expected > 0 || len(statuses) > 0,
+		Detail: fmt.Sprintf("%d messages and %d statuses acknowledged", res.Expected, len(statuses))})
 	res.add(Check{Name: "every acknowledged message stored", OK: res.Lost == 0,
 		Detail: fmt.Sprintf("%d acknowledged, %d stored, %d lost", res.Expected, res.Stored, res.Lost), Offenders: lostOff})
 	res.add(Check{Name: "stored exactly once", OK: res.Duplicated == 0,

@@ -98,6 +98,7 @@ type ltFlags struct {
 	duration            time.Duration
 	requests            int
 	timeout, drainLimit time.Duration
+	maxErrors           string
 	quiet               bool
 	out                 string
 	// verification
@@ -141,6 +142,7 @@ func (f *ltFlags) runnerFlags() {
 	f.fs.IntVar(&f.requests, "requests", 0, "stop after this many requests")
 	f.fs.DurationVar(&f.timeout, "timeout", loadtest.DefaultTimeout, "timeout of one request")
 	f.fs.DurationVar(&f.drainLimit, "drain-timeout", loadtest.DefaultDrainTimeout, "how long to wait for the consumer after the load")
+	f.fs.StringVar(&f.maxErrors, "max-errors", "0", "failed requests (not 2xx) the run may have and still pass: a count, or a percentage like 1%")
 	f.fs.BoolVar(&f.quiet, "quiet", false, "no progress line each second")
 	f.fs.StringVar(&f.out, "out", "", "report directory (default loadtest-out/<time>)")
 	f.fs.StringVar(&f.name, "name", "", "name of the run in the report")
@@ -443,6 +445,10 @@ func (f *ltFlags) send(ctx context.Context, command string, src loadtest.Source,
 		return err
 	}
 	f.url = target
+	budget, err := loadtest.ParseErrorBudget(f.maxErrors)
+	if err != nil {
+		return fmt.Errorf("loadtest: -max-errors: %w", err)
+	}
 	secret := f.appSecret()
 	if len(secret) == 0 {
 		return errors.New("loadtest: no app secret: give -secret, WA_APP_SECRET, or -data with serve's dev-secrets.json")
@@ -476,6 +482,7 @@ func (f *ltFlags) send(ctx context.Context, command string, src loadtest.Source,
 		return err
 	}
 	rep.Run = res
+	rep.Checks = loadtest.RunChecks(res, budget)
 	dir := f.outDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -539,8 +546,7 @@ func finishReport(rep *loadtest.Report, dir string, stdout io.Writer, err error)
 		return err
 	}
 	if !rep.Passed() {
-		fails := rep.Verify.Failures()
-		return fmt.Errorf("loadtest: verification failed: %s", strings.Join(fails, "; "))
+		return fmt.Errorf("loadtest: the run failed: %s", strings.Join(rep.Failures(), "; "))
 	}
 	return nil
 }

@@ -250,7 +250,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		}
 		client := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: apiURL, Version: cfg.APIVersion, Token: cfg.AccessToken,
 			RatePerSecond: cfg.RatePerNumber, Registerer: reg, Logger: log})
-		relay := consumer.NewRelay(consumer.RelayConfig{Logger: log, Registerer: reg}, store, client, producer)
+		relay := consumer.NewRelay(consumer.RelayConfig{Lease: cfg.RelayLease, Logger: log, Registerer: reg}, store, client, producer)
 		rctx, stopRelay := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); relay.Run(rctx) }()

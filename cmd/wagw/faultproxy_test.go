@@ -1,9 +1,13 @@
 package main
 
 import (
+	"errors"
+	"io"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // proxyMode is what a faultProxy does with the traffic between a role and
@@ -205,4 +209,90 @@ func (c *proxyConn) kill(reset bool) {
 			c.upstream.Close()
 		}
 	})
+}
+
+// TestFaultProxyModes: the proxy passes bytes, holds them in a blackhole
+// until it passes again, resets and cuts connections old and new.
+func TestFaultProxyModes(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	p := newFaultProxy(t, echo.Addr().String())
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	roundTrip := func(c net.Conn, msg string, wait time.Duration) (string, error) {
+		if _, err := c.Write([]byte(msg)); err != nil {
+			return "", err
+		}
+		c.SetReadDeadline(time.Now().Add(wait))
+		buf := make([]byte, len(msg))
+		_, err := io.ReadFull(c, buf)
+		return string(buf), err
+	}
+	c := dial()
+	if got, err := roundTrip(c, "pass", time.Second); err != nil || got != "pass" {
+		t.Fatalf("pass: %q %v", got, err)
+	}
+	p.set(proxyBlackhole)
+	held := dial() // accepted, but reaches the target only after the blackhole
+	if got, err := roundTrip(c, "hole", 200*time.Millisecond); !isTimeout(err) {
+		t.Fatalf("blackhole answered: %q %v", got, err)
+	}
+	p.set(proxyPass)
+	buf := make([]byte, 4)
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hole" {
+		t.Fatalf("bytes held in the blackhole not delivered after it: %q %v", buf, err)
+	}
+	if got, err := roundTrip(held, "late", time.Second); err != nil || got != "late" {
+		t.Fatalf("connection opened during the blackhole: %q %v", got, err)
+	}
+	// A refused connection: the dial itself may see the reset, or the
+	// first read or write.
+	refused := func(msg string) error {
+		c, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = roundTrip(c, msg, time.Second)
+		return err
+	}
+	p.set(proxyReset)
+	if _, err := roundTrip(c, "x", time.Second); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("reset: existing connection got %v, want ECONNRESET", err)
+	}
+	if err := refused("x"); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("reset: new connection got %v, want ECONNRESET", err)
+	}
+	p.set(proxyCut)
+	if err := refused("x"); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("cut: new connection got %v, want it closed", err)
+	}
+	p.set(proxyPass)
+	if got, err := roundTrip(dial(), "back", time.Second); err != nil || got != "back" {
+		t.Fatalf("pass again: %q %v", got, err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/wagw
 PKGS    := ./...
 
-.PHONY: run test build vet fmt bench postgres clean fuzz
+.PHONY: run test build vet fmt bench postgres clean fuzz chaos
 
 ## run: build and start every role in one process on the embedded defaults
 run: build postgres
@@ -14,6 +14,13 @@ run: build postgres
 test: postgres
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 9m $(PKGS)
+
+## chaos: the fault suite at full length (WAGW_CHAOS=1): Kafka away for 30 s,
+## Cloud API storms of 20 s, Postgres down for 40 s during sends with the
+## default 60 s relay lease, and Postgres crashed and restarted for real (a
+## server of the test's own); `make test` runs the same faults shortened
+chaos: postgres
+	WAGW_CHAOS=1 $(GO) test -count=1 -timeout 30m -v -run 'TestFault' ./cmd/wagw/
 
 build:
 	$(GO) build -o $(BIN) ./cmd/wagw

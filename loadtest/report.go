@@ -37,8 +37,11 @@ type Report struct {
 	Settings  map[string]string `json:"settings,omitempty"`
 	Baseline  *Baseline         `json:"baseline,omitempty"`
 	Run       *RunResult        `json:"run,omitempty"`
-	Verify    *VerifyResult     `json:"verify,omitempty"`
-	Notes     []string          `json:"notes,omitempty"`
+	// Checks judge the run itself (RunChecks): errors within the budget,
+	// something acknowledged.
+	Checks []Check       `json:"checks,omitempty"`
+	Verify *VerifyResult `json:"verify,omitempty"`
+	Notes  []string      `json:"notes,omitempty"`
 }
 
 // HostInfo says where the load generator ran.
@@ -56,9 +59,26 @@ func ThisHost() HostInfo {
 	return HostInfo{Hostname: h, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
 }
 
-// Passed reports whether the run was verified without failures (true when
-// it was not verified at all).
-func (r *Report) Passed() bool { return r.Verify == nil || r.Verify.Passed }
+// Passed reports whether every check of the run passed and the run was
+// verified without failures (a run not verified passes on its own checks).
+func (r *Report) Passed() bool {
+	return len(r.Failures()) == 0 && (r.Verify == nil || r.Verify.Passed)
+}
+
+// Failures lists the failed checks of the run and of its verification,
+// one line each.
+func (r *Report) Failures() []string {
+	var out []string
+	for _, c := range r.Checks {
+		if !c.OK && !c.Skipped {
+			out = append(out, c.Name+": "+c.Detail)
+		}
+	}
+	if r.Verify != nil {
+		out = append(out, r.Verify.Failures()...)
+	}
+	return out
+}
 
 // WriteFiles writes report.json and report.html into dir.
 func (r *Report) WriteFiles(dir string) error {
@@ -196,27 +216,13 @@ func (r *Report) WriteSummary(w io.Writer) {
 			}
 		}
 	}
+	if len(r.Checks) > 0 {
+		p("\nrun: %s\n", verdict(checksPassed(r.Checks)))
+		writeChecks(w, r.Checks)
+	}
 	if v := r.Verify; v != nil {
-		verdict := "PASSED"
-		if !v.Passed {
-			verdict = "FAILED"
-		}
-		p("\nverification (%s): %s\n", v.Source, verdict)
-		for _, c := range v.Checks {
-			mark := "ok  "
-			switch {
-			case c.Skipped:
-				mark = "skip"
-			case !c.OK:
-				mark = "FAIL"
-			}
-			p("  %s %s: %s\n", mark, c.Name, c.Detail)
-			if !c.OK && !c.Skipped {
-				for _, o := range c.Offenders {
-					p("         %s\n", o)
-				}
-			}
-		}
+		p("\nverification (%s): %s\n", v.Source, verdict(v.Passed))
+		writeChecks(w, v.Checks)
 		if v.E2E.Count > 0 {
 			p("  webhook → message stored       %s\n", latLine(v.E2E))
 		}
@@ -237,6 +243,41 @@ func (r *Report) WriteSummary(w io.Writer) {
 	}
 	for _, n := range r.Notes {
 		p("  note: %s\n", n)
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASSED"
+	}
+	return "FAILED"
+}
+
+func checksPassed(checks []Check) bool {
+	for _, c := range checks {
+		if !c.OK && !c.Skipped {
+			return false
+		}
+	}
+	return true
+}
+
+// writeChecks prints one line per check, with the offenders of failed ones.
+func writeChecks(w io.Writer, checks []Check) {
+	for _, c := range checks {
+		mark := "ok  "
+		switch {
+		case c.Skipped:
+			mark = "skip"
+		case !c.OK:
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "  %s %s: %s\n", mark, c.Name, c.Detail)
+		if !c.OK && !c.Skipped {
+			for _, o := range c.Offenders {
+				fmt.Fprintf(w, "         %s\n", o)
+			}
+		}
 	}
 }
 

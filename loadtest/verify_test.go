@@ -167,3 +167,25 @@ func TestVerifyIgnoresUnacknowledged(t *testing.T) {
 		t.Fatalf("expected %d lost %d: %v", v.Expected, v.Lost, v.Failures())
 	}
 }
+
+// TestVerifyRefusesNothingAcknowledged: with no acknowledged message or
+// status there is nothing to verify, and that is no pass.
+func TestVerifyRefusesNothingAcknowledged(t *testing.T) {
+	run, st := verifyFixture()
+	for i := range run.Requests {
+		run.Requests[i].Code = 401
+	}
+	st.msgs, st.convs, st.statuses = nil, nil, nil
+	cfg := verifyCfg(st)
+	cfg.ExpectWelcome, cfg.ExpectAssigned, cfg.MaxSpread = false, false, -1
+	v, err := Verify(context.Background(), cfg, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Passed || v.Expected != 0 {
+		t.Fatalf("nothing acknowledged: passed %v, expected %d: %v", v.Passed, v.Expected, v.Failures())
+	}
+	if !strings.Contains(strings.Join(v.Failures(), "\n"), "acknowledged") {
+		t.Fatalf("failures do not say why: %v", v.Failures())
+	}
+}

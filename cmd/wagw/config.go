@@ -54,6 +54,11 @@ type config struct {
 	// failures before it fails (WA_SEND_MAX_RETRIES); default
 	// consumer.DefaultMaxRetries, about 24 h.
 	SendMaxRetries int
+
+	// RelayLease is how long a relay owns the outbox rows it claimed; rows
+	// of a relay that died are sent by another after it
+	// (WAGW_RELAY_LEASE, default 60s).
+	RelayLease time.Duration
 }
 
 func (c config) dlqTopic() string { return c.KafkaTopic + ".dlq" }
@@ -121,6 +126,10 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	c.StallTimeout, err = time.ParseDuration(env("WAGW_CONSUMER_STALL_TIMEOUT", "20s"))
 	if err != nil || c.StallTimeout < time.Second {
 		return c, fmt.Errorf("WAGW_CONSUMER_STALL_TIMEOUT: want a duration of at least 1s")
+	}
+	c.RelayLease, err = time.ParseDuration(env("WAGW_RELAY_LEASE", "60s"))
+	if err != nil || c.RelayLease < time.Second {
+		return c, fmt.Errorf("WAGW_RELAY_LEASE: want a duration of at least 1s")
 	}
 	c.SimulatorAddr = env("WAGW_SIMULATOR_ADDR", "127.0.0.1:8081")
 	c.CaptureFile = env("WAGW_CAPTURE_FILE", "")

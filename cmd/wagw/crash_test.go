@@ -16,7 +16,8 @@ import (
 	"github.com/wagw/wagw/whatsapp"
 )
 
-// childProc is `wagw <args>` in a process of its own (see TestMain).
+// childProc is `wagw <args>` in a process of its own: the binary TestMain
+// built, with the test's environment plus env.
 type childProc struct {
 	cmd  *exec.Cmd
 	out  *lockedBuffer
@@ -27,8 +28,8 @@ type childProc struct {
 func startChild(t *testing.T, name string, env []string, args ...string) *childProc {
 	t.Helper()
 	c := &childProc{out: &lockedBuffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	c.cmd.Env = append(os.Environ(), append([]string{"WAGW_TEST_CHILD=1", "WAGW_TEST_ARGS=" + strings.Join(args, " ")}, env...)...)
+	c.cmd = exec.Command(wagwBinary, args...)
+	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -43,7 +44,8 @@ func startChild(t *testing.T, name string, env []string, args ...string) *childP
 		}
 		<-c.done
 		if t.Failed() {
-			t.Logf("output of %s (pid %d):\n%s", name, c.cmd.Process.Pid, c.out)
+			out := c.out.String()
+			t.Logf("output of %s (pid %d), %d lines, the last 40:\n%s", name, c.cmd.Process.Pid, strings.Count(out, "\n"), tail(out, 40))
 		}
 	})
 	return c

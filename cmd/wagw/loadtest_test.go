@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -337,5 +339,76 @@ func TestLoadtestRefusesRemoteTargets(t *testing.T) {
 		func(string) string { return "" }, &out)
 	if err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("remote target: %v", err)
+	}
+}
+
+// TestLoadtestRunFailsWhenNothingAcknowledged: a run whose every request
+// was refused (401: the wrong secret) acknowledged nothing, so nothing was
+// verified; it fails and the command returns an error, whatever the
+// verification source.
+func TestLoadtestRunFailsWhenNothingAcknowledged(t *testing.T) {
+	dsn, _ := newTestDB(t)
+	var out lockedBuffer
+	if err := run(context.Background(), []string{"migrate"}, func(k string) string {
+		if k == "DATABASE_URL" {
+			return dsn
+		}
+		return ""
+	}, &out); err != nil {
+		t.Fatalf("wagw migrate: %v\n%s", err, out.String())
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	for _, verify := range []string{"sql", "none"} {
+		var buf bytes.Buffer
+		err := runLoadtest(context.Background(), []string{"run", "-url", srv.URL + "/webhook", "-secret", "wrong", "-requests", "40",
+			"-rate", "400", "-contacts", "10", "-verify", verify, "-db", dsn, "-settle", "1s", "-out", t.TempDir(), "-quiet"},
+			func(string) string { return "" }, &buf)
+		if err == nil {
+			t.Errorf("-verify %s: a run with 40 of 40 requests answered 401 returned no error:\n%s", verify, buf.String())
+		}
+		if strings.Contains(buf.String(), "PASSED") || !strings.Contains(buf.String(), "FAILED") {
+			t.Errorf("-verify %s: the summary does not say FAILED:\n%s", verify, buf.String())
+		}
+	}
+}
+
+// TestLoadtestRunErrorBudget: errors above -max-errors (a count, or a
+// percentage of the requests sent; default 0) fail the run.
+func TestLoadtestRunErrorBudget(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%5 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		budget []string
+		pass   bool
+	}{
+		{nil, false},
+		{[]string{"-max-errors", "0"}, false},
+		{[]string{"-max-errors", "3"}, false},
+		{[]string{"-max-errors", "10%"}, false},
+		{[]string{"-max-errors", "8"}, true},
+		{[]string{"-max-errors", "25%"}, true},
+	} {
+		n.Store(0)
+		var buf bytes.Buffer
+		args := append([]string{"run", "-url", srv.URL + "/webhook", "-secret", "s", "-requests", "40", "-rate", "400",
+			"-contacts", "10", "-verify", "none", "-out", t.TempDir(), "-quiet", "-closed", "-connections", "1"}, tc.budget...)
+		err := runLoadtest(context.Background(), args, func(string) string { return "" }, &buf)
+		if (err == nil) != tc.pass {
+			t.Errorf("8 errors in 40 requests with %v: error %v, want pass=%v\n%s", tc.budget, err, tc.pass, buf.String())
+		}
+	}
+	var buf bytes.Buffer
+	err := runLoadtest(context.Background(), []string{"run", "-url", srv.URL, "-secret", "s", "-requests", "1", "-verify", "none",
+		"-max-errors", "lots"}, func(string) string { return "" }, &buf)
+	if err == nil || !strings.Contains(err.Error(), "max-errors") {
+		t.Errorf("-max-errors lots: %v", err)
 	}
 }

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
-	"strings"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,21 +19,42 @@ import (
 	"github.com/wagw/wagw/db/dbtest"
 )
 
-// TestMain doubles as the wagw binary for tests that need a real process
-// they can kill (crash_test.go): with WAGW_TEST_CHILD=1 it runs
-// `wagw $WAGW_TEST_ARGS` with the environment and exits, as main would.
+// wagwBinary is the wagw binary that TestMain builds once for the tests
+// that need real processes they can kill (crash_test.go, fault_test.go).
+var wagwBinary string
+
+// TestMain builds ./cmd/wagw into a temporary directory, runs the tests and
+// removes it.
 func TestMain(m *testing.M) {
-	if os.Getenv("WAGW_TEST_CHILD") == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := run(ctx, strings.Fields(os.Getenv("WAGW_TEST_ARGS")), os.Getenv, os.Stdout)
-		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "wagw:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+	dir, err := os.MkdirTemp("", "wagw-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "temp dir for the wagw binary:", err)
+		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	wagwBinary = filepath.Join(dir, "wagw")
+	build := exec.Command(goTool(), "build", "-o", wagwBinary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build the wagw binary for the process tests:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// goTool is the go command of the toolchain running the tests.
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // lockedBuffer is an io.Writer safe for the concurrent writers of a child

@@ -281,7 +281,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		client := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: apiURL, Version: cfg.APIVersion, Token: cfg.AccessToken,
 			RatePerSecond: cfg.RatePerNumber, MaxRetries: cfg.SendMaxRetries, Registerer: reg, Logger: log})
 		retries, base, most := client.RetryPolicy()
-		relay := consumer.NewRelay(consumer.RelayConfig{MaxRetries: retries, BackoffBase: base, BackoffMax: most,
+		relay := consumer.NewRelay(consumer.RelayConfig{Lease: cfg.RelayLease, MaxRetries: retries, BackoffBase: base, BackoffMax: most,
 			Logger: log, Registerer: reg}, store, client, producer)
 		roleHealth = append(roleHealth, relay.Health)
 		rctx, stopRelay := context.WithCancel(ctx)

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/consumer"
+	"github.com/wagw/wagw/db"
 )
 
 // config is everything read from the environment (flags override).

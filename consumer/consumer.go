@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wagw/wagw/outage"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -78,7 +79,7 @@ type Consumer struct {
 	progress atomic.Int64 // unix nanos of the last batch done or reader start
 	inFlight atomic.Int64 // batches being applied
 
-	pg, kafka *dependency
+	pg, kafka *outage.Dependency
 }
 
 // New builds a Consumer.
@@ -120,8 +121,8 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 		cfg.Logger = slog.Default()
 	}
 	return &Consumer{cfg: cfg, store: store, dlq: dlq, log: cfg.Logger, m: newMetrics(cfg.Registerer),
-		pg:    newDependency("consumer", "postgres", cfg.Logger, cfg.Registerer),
-		kafka: newDependency("consumer", "kafka", cfg.Logger, cfg.Registerer)}
+		pg:    outage.NewDependency("consumer", "postgres", cfg.Logger, cfg.Registerer),
+		kafka: outage.NewDependency("consumer", "kafka", cfg.Logger, cfg.Registerer)}
 }
 
 // Health is nil while the consumer's calls to Kafka and Postgres work, and
@@ -320,7 +321,7 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 				}
 				return
 			}
-			c.kafka.ok()
+			c.kafka.OK()
 			select {
 			case in <- m:
 			case <-fetchCtx.Done():
@@ -389,23 +390,23 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 // (the old one may still hold errors of the outage). Records fetched but
 // not applied are delivered again. False when ctx ended first.
 func (c *Consumer) fetchFailed(ctx context.Context, err error) (rejoin bool) {
-	c.kafka.failed(fmt.Errorf("fetch: %w", err))
+	c.kafka.Failed(fmt.Errorf("fetch: %w", err))
 	return c.awaitKafka(ctx)
 }
 
 // awaitKafka waits, backing off, until the group's coordinator answers;
 // false when ctx ended first.
 func (c *Consumer) awaitKafka(ctx context.Context) bool {
-	b := backoff{min: c.cfg.RetryMin, max: c.cfg.RetryMax}
+	b := outage.Backoff{Min: c.cfg.RetryMin, Max: c.cfg.RetryMax}
 	for {
-		if !sleep(ctx, b.next()) {
+		if !outage.Sleep(ctx, b.Next()) {
 			return false
 		}
 		if err := c.probe(ctx); err != nil {
-			c.kafka.failed(err)
+			c.kafka.Failed(err)
 			continue
 		}
-		c.kafka.ok()
+		c.kafka.OK()
 		return true
 	}
 }
@@ -493,23 +494,23 @@ func (p permanent) Unwrap() error { return p.error }
 // retry runs fn until it succeeds, returns permanent, or stop is
 // cancelled, backing off between attempts. Its failures and its recovery
 // are dep's.
-func (c *Consumer) retry(stop context.Context, dep *dependency, what string, fn func() error) error {
-	b := backoff{min: c.cfg.RetryMin, max: c.cfg.RetryMax}
+func (c *Consumer) retry(stop context.Context, dep *outage.Dependency, what string, fn func() error) error {
+	b := outage.Backoff{Min: c.cfg.RetryMin, Max: c.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		var p permanent
 		if err == nil || errors.As(err, &p) {
-			dep.ok() // a poison event is Postgres answering
+			dep.OK() // a poison event is Postgres answering
 			if err != nil {
 				return p.error
 			}
 			return nil
 		}
 		c.m.retries.Inc()
-		dep.failed(fmt.Errorf("%s: %w", what, err))
-		delay := b.next()
+		dep.Failed(fmt.Errorf("%s: %w", what, err))
+		delay := b.Next()
 		c.log.Debug(what+" failed; retrying", "attempt", attempt, "in", delay, "err", err)
-		if !sleep(stop, delay) {
+		if !outage.Sleep(stop, delay) {
 			return fmt.Errorf("%s: gave up at shutdown: %w", what, err)
 		}
 	}

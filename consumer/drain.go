@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/outage"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -47,7 +48,7 @@ type Drainer struct {
 	published map[int64]time.Time
 	unsent    map[int64]whatsapp.Envelope // commands Kafka has not taken yet, by conversation
 	expired   prometheus.Counter
-	pg, kafka *dependency
+	pg, kafka *outage.Dependency
 }
 
 // NewDrainer builds a drainer; candidates lists what may be assignable.
@@ -66,8 +67,8 @@ func NewDrainer(cfg DrainerConfig, candidates func(ctx context.Context, limit in
 	}
 	d := &Drainer{cfg: cfg, store: candidates, pub: pub, log: cfg.Logger, published: map[int64]time.Time{},
 		unsent: map[int64]whatsapp.Envelope{},
-		pg:     newDependency("queue drainer", "postgres", cfg.Logger, cfg.Registerer),
-		kafka:  newDependency("queue drainer", "kafka", cfg.Logger, cfg.Registerer),
+		pg:     outage.NewDependency("queue drainer", "postgres", cfg.Logger, cfg.Registerer),
+		kafka:  outage.NewDependency("queue drainer", "kafka", cfg.Logger, cfg.Registerer),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_queue_expired_total",
 			Help: "Queued conversations that waited past the queue expiry and went to the inbox's fallback (alert on any)."})}
 	if cfg.Registerer != nil {
@@ -88,15 +89,15 @@ func (d *Drainer) Health() error {
 // Run drains until ctx is cancelled. While Postgres or Kafka fail it backs
 // off (from RetryMin, doubling up to Interval) and resumes by itself.
 func (d *Drainer) Run(ctx context.Context) error {
-	wait := backoff{min: d.cfg.RetryMin, max: d.cfg.Interval}
+	wait := outage.Backoff{Min: d.cfg.RetryMin, Max: d.cfg.Interval}
 	for {
 		if err := d.once(ctx); err != nil && ctx.Err() == nil {
-			if !sleep(ctx, wait.next()) {
+			if !outage.Sleep(ctx, wait.Next()) {
 				return nil
 			}
 			continue
 		}
-		wait.reset()
+		wait.Reset()
 		t := time.NewTimer(d.cfg.Interval)
 		select {
 		case <-ctx.Done():
@@ -115,10 +116,10 @@ func (d *Drainer) once(ctx context.Context) error {
 	now := d.cfg.Now()
 	refs, err := d.store(ctx, 500, now)
 	if err != nil {
-		d.pg.failed(fmt.Errorf("list queued conversations: %w", err))
+		d.pg.Failed(fmt.Errorf("list queued conversations: %w", err))
 		return err
 	}
-	d.pg.ok()
+	d.pg.OK()
 	for id, at := range d.published {
 		if now.Sub(at) > 2*time.Second {
 			delete(d.published, id)
@@ -147,10 +148,10 @@ func (d *Drainer) once(ctx context.Context) error {
 		events = append(events, e)
 	}
 	if err := d.pub.Publish(ctx, events); err != nil {
-		d.kafka.failed(fmt.Errorf("publish drain commands: %w", err))
+		d.kafka.Failed(fmt.Errorf("publish drain commands: %w", err))
 		return err
 	}
-	d.kafka.ok()
+	d.kafka.OK()
 	for id, e := range d.unsent {
 		if e.Command.Type == assigner.CmdExpire {
 			d.expired.Inc()

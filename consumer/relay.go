@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/outage"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -88,13 +89,13 @@ type Relay struct {
 	log    *slog.Logger
 	m      *relayMetrics
 
-	pg, kafka *dependency
+	pg, kafka *outage.Dependency
 
 	mu          sync.Mutex
 	paused      map[string]time.Time // phone_number_id → until
 	inHand      map[int64]bool       // rows this relay is sending or recording
 	reportAfter time.Time            // no reportPending before (Kafka failing)
-	reportWait  backoff
+	reportWait  outage.Backoff
 }
 
 // NewRelay builds a relay.
@@ -143,9 +144,9 @@ func NewRelay(cfg RelayConfig, store OutboxStore, sender Sender, pub Publisher) 
 	}
 	return &Relay{cfg: cfg, store: store, sender: sender, pub: pub, log: cfg.Logger,
 		m: newRelayMetrics(cfg.Registerer), paused: map[string]time.Time{}, inHand: map[int64]bool{},
-		pg:         newDependency("relay", "postgres", cfg.Logger, cfg.Registerer),
-		kafka:      newDependency("relay", "kafka", cfg.Logger, cfg.Registerer),
-		reportWait: backoff{min: cfg.RetryMin, max: cfg.RetryMax}}
+		pg:         outage.NewDependency("relay", "postgres", cfg.Logger, cfg.Registerer),
+		kafka:      outage.NewDependency("relay", "kafka", cfg.Logger, cfg.Registerer),
+		reportWait: outage.Backoff{Min: cfg.RetryMin, Max: cfg.RetryMax}}
 }
 
 // Health is nil while the relay's calls to Postgres and Kafka work, and
@@ -167,27 +168,27 @@ func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	slots := make(chan struct{}, r.cfg.Concurrency)
-	wait := backoff{min: r.cfg.RetryMin, max: r.cfg.RetryMax}
+	wait := outage.Backoff{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
 	for ctx.Err() == nil {
 		r.reportPending(ctx)
 		free := cap(slots) - len(slots)
 		if free == 0 {
-			sleep(ctx, 5*time.Millisecond)
+			outage.Sleep(ctx, 5*time.Millisecond)
 			continue
 		}
 		items, err := r.store.ClaimOutbox(ctx, min(free, r.cfg.Batch), r.cfg.Lease, r.pausedNumbers(), r.cfg.Now())
 		if err != nil {
 			if ctx.Err() == nil {
-				r.pg.failed(fmt.Errorf("claim outbox rows: %w", err))
-				sleep(ctx, wait.next())
+				r.pg.Failed(fmt.Errorf("claim outbox rows: %w", err))
+				outage.Sleep(ctx, wait.Next())
 			}
 			continue
 		}
-		wait.reset()
-		r.pg.ok()
+		wait.Reset()
+		r.pg.OK()
 		items = r.take(items)
 		if len(items) == 0 {
-			sleep(ctx, r.cfg.Idle)
+			outage.Sleep(ctx, r.cfg.Idle)
 			continue
 		}
 		for _, it := range items {
@@ -347,16 +348,16 @@ func (r *Relay) retryLater(stop context.Context, it assigner.OutboxItem, at time
 // lease ends.
 func (r *Relay) record(stop context.Context, id int64, what string, fn func() error) {
 	ctx := context.WithoutCancel(stop)
-	wait := backoff{min: r.cfg.RetryMin, max: r.cfg.RetryMax}
+	wait := outage.Backoff{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
 	renewed := time.Now()
 	var giveUpAt time.Time
 	for {
 		err := fn()
 		if err == nil {
-			r.pg.ok()
+			r.pg.OK()
 			return
 		}
-		r.pg.failed(fmt.Errorf("%s: %w", what, err))
+		r.pg.Failed(fmt.Errorf("%s: %w", what, err))
 		if time.Since(renewed) >= r.cfg.Lease/4 && r.store.OutboxRenew(ctx, id, r.cfg.Now().Add(r.cfg.Lease)) == nil {
 			renewed = time.Now()
 		}
@@ -370,7 +371,7 @@ func (r *Relay) record(stop context.Context, id int64, what string, fn func() er
 				return
 			}
 		}
-		sleep(ctx, wait.next())
+		outage.Sleep(ctx, wait.Next())
 	}
 }
 
@@ -387,16 +388,16 @@ func (r *Relay) report(stop context.Context, res assigner.OutboxResult) {
 		Kind: whatsapp.KindCommand, ContactKey: res.ContactKey, OccurredAt: res.SentAt, ReceivedAt: now,
 		Command: &whatsapp.Command{Type: assigner.CmdSendResult, Data: data}}
 	if err := r.pub.Publish(ctx, []whatsapp.Envelope{env}); err != nil {
-		r.kafka.failed(fmt.Errorf("publish an outcome: %w", err))
+		r.kafka.Failed(fmt.Errorf("publish an outcome: %w", err))
 		r.mu.Lock()
-		r.reportAfter = time.Now().Add(r.reportWait.next())
+		r.reportAfter = time.Now().Add(r.reportWait.Next())
 		r.mu.Unlock()
 		r.record(stop, res.ID, "hand an unpublished outcome back", func() error { return r.store.OutboxUnlease(ctx, res.ID) })
 		return
 	}
-	r.kafka.ok()
+	r.kafka.OK()
 	r.mu.Lock()
-	r.reportWait.reset()
+	r.reportWait.Reset()
 	r.mu.Unlock()
 	r.record(stop, res.ID, "mark an outcome reported", func() error { return r.store.OutboxReported(ctx, res.ID) })
 }
@@ -414,7 +415,7 @@ func (r *Relay) reportPending(ctx context.Context) {
 	rows, err := r.store.OutboxUnreported(ctx, 100)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.pg.failed(fmt.Errorf("list unpublished outcomes: %w", err))
+			r.pg.Failed(fmt.Errorf("list unpublished outcomes: %w", err))
 		}
 		return
 	}

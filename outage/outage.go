@@ -1,4 +1,4 @@
-package consumer
+package outage
 
 import (
 	"context"
@@ -12,11 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// dependency is what one role knows of Kafka or Postgres: whether its last
+// Dependency is what one role knows of Kafka or Postgres: whether its last
 // call worked. It logs once when calls start failing and once when they
 // work again (never once per retry), and exports the state as
 // wagw_dependency_up{role, dependency}.
-type dependency struct {
+type Dependency struct {
 	role, name string
 	log        *slog.Logger
 	up         prometheus.Gauge
@@ -26,8 +26,10 @@ type dependency struct {
 	err   error     // last failure of the current outage
 }
 
-func newDependency(role, name string, log *slog.Logger, reg prometheus.Registerer) *dependency {
-	d := &dependency{role: role, name: name, log: log, up: dependencyGauge(reg).WithLabelValues(role, name)}
+// NewDependency starts as up. role and name label the gauge and the logs
+// ("relay", "postgres").
+func NewDependency(role, name string, log *slog.Logger, reg prometheus.Registerer) *Dependency {
+	d := &Dependency{role: role, name: name, log: log, up: dependencyGauge(reg).WithLabelValues(role, name)}
 	d.up.Set(1)
 	return d
 }
@@ -50,8 +52,8 @@ func dependencyGauge(reg prometheus.Registerer) *prometheus.GaugeVec {
 	return g
 }
 
-// failed records a failed call; the first failure after a success logs.
-func (d *dependency) failed(err error) {
+// Failed records a failed call; the first failure after a success logs.
+func (d *Dependency) Failed(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.err = err
@@ -63,8 +65,8 @@ func (d *dependency) failed(err error) {
 	d.log.Warn(d.role+": "+d.name+" calls fail; retrying with backoff until they work", "err", err)
 }
 
-// ok records a call that worked; the first success after a failure logs.
-func (d *dependency) ok() {
+// OK records a call that worked; the first success after a failure logs.
+func (d *Dependency) OK() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.since.IsZero() {
@@ -76,7 +78,7 @@ func (d *dependency) ok() {
 }
 
 // Err is nil while calls work, else what failed and since when.
-func (d *dependency) Err() error {
+func (d *Dependency) Err() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.since.IsZero() {
@@ -85,25 +87,28 @@ func (d *dependency) Err() error {
 	return fmt.Errorf("%s: %s failing for %v: %w", d.role, d.name, time.Since(d.since).Round(time.Second), d.err)
 }
 
-// backoff is a capped exponential backoff with jitter: each wait is
-// uniformly random in [cur/2, cur], and cur doubles up to max.
-type backoff struct {
-	min, max, cur time.Duration
+// Backoff is a capped exponential backoff with jitter: each wait is
+// uniformly random in [cur/2, cur], and cur doubles from Min up to Max.
+type Backoff struct {
+	Min, Max time.Duration
+	cur      time.Duration
 }
 
-func (b *backoff) next() time.Duration {
-	if b.cur < b.min {
-		b.cur = b.min
+// Next returns the next wait.
+func (b *Backoff) Next() time.Duration {
+	if b.cur < b.Min {
+		b.cur = b.Min
 	}
 	d := b.cur/2 + rand.N(b.cur/2+1)
-	b.cur = min(b.cur*2, b.max)
+	b.cur = min(b.cur*2, b.Max)
 	return d
 }
 
-func (b *backoff) reset() { b.cur = 0 }
+// Reset starts again from Min.
+func (b *Backoff) Reset() { b.cur = 0 }
 
-// sleep waits d; false when ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits d; false when ctx ended first.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -24,6 +24,7 @@ import (
 	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -116,7 +117,7 @@ func (f *consumerFixture) start(store consumer.Store, tune func(*consumer.Config
 	f.t.Helper()
 	cfg := consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, DeadLetterTopic: consDLQ,
 		Workers: 2, MaxBatch: 50, RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
-		SessionTimeout: 2 * time.Second, Logger: quietLogger(), Registerer: f.reg}
+		SessionTimeout: 2 * time.Second, Logger: wagwtest.QuietLogger(), Registerer: f.reg}
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -142,7 +143,7 @@ func (f *consumerFixture) start(store consumer.Store, tune func(*consumer.Config
 // produces it from a signed webhook.
 func (f *consumerFixture) message(wa, wamid, text string) whatsapp.Envelope {
 	f.t.Helper()
-	envs, err := whatsapp.ParseAndSplit(webhookBody(consInbox, wa, wamid, time.Now().Add(-time.Minute), text), time.Now())
+	envs, err := whatsapp.ParseAndSplit(wagwtest.TextWebhook(consInbox, wa, wamid, time.Now().Add(-time.Minute), text), time.Now())
 	if err != nil || len(envs) != 1 {
 		f.t.Fatalf("split: %d envelopes, %v", len(envs), err)
 	}
@@ -265,7 +266,7 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 	}
 	cancel()
 
-	waitFor(t, 20*time.Second, "poison records dead-lettered, contacts blocked, others applied", func() (bool, string) {
+	wagwtest.WaitFor(t, 20*time.Second, "poison records dead-lettered, contacts blocked, others applied", func() (bool, string) {
 		q := f.stored(other)
 		held := f.count(`SELECT count(*) FROM held_events`)
 		blocked := f.count(`SELECT count(*) FROM contacts WHERE blocked_at IS NOT NULL`)
@@ -313,7 +314,7 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 
 	// Later events: the blocked contact's are held, the other's flow.
 	f.publish(f.message(poisoned, "wamid.P5", "fifth"), f.message(other, "wamid.Q4", "q four"))
-	waitFor(t, 10*time.Second, "P5 held, Q4 applied", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "P5 held, Q4 applied", func() (bool, string) {
 		n := f.count(`SELECT count(*) FROM held_events WHERE contact_key = $1`, poisoned)
 		q := f.stored(other)
 		return n == 3 && len(q) == 4, fmt.Sprintf("%d held, other contact %v", n, q)
@@ -326,7 +327,7 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.publish(command(poisoned, "cmd_release_1", assigner.CmdRelease, assigner.ReleaseCommand{ContactID: contactID}))
-	waitFor(t, 10*time.Second, "release applied", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "release applied", func() (bool, string) {
 		_, err := f.store.CommandResult(context.Background(), "cmd_release_1")
 		return err == nil, fmt.Sprintf("%v", err)
 	})
@@ -350,14 +351,14 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 	// After the release the contact flows again; so does the contact of
 	// the unknown command, which was never blocked.
 	f.publish(f.message(poisoned, "wamid.P6", "sixth"), f.message(unknownCmd, "wamid.R3", "r three"))
-	waitFor(t, 10*time.Second, "P6 and R3 applied directly", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "P6 and R3 applied directly", func() (bool, string) {
 		p, r := f.stored(poisoned), f.stored(unknownCmd)
 		return len(p) == 5 && len(r) == 3, fmt.Sprintf("poisoned contact %v, unknown command's contact %v", p, r)
 	})
 	if got := f.stored(unknownCmd); !slices.Equal(got, []string{"wamid.R1", "wamid.R2", "wamid.R3"}) {
 		t.Errorf("unknown command's contact's messages %v, want R1 R2 R3", got)
 	}
-	if n := metric(t, f.reg, "wagw_consumer_dead_letters_total", nil); n != 2 {
+	if n := wagwtest.Metric(t, f.reg, "wagw_consumer_dead_letters_total", nil); n != 2 {
 		t.Errorf("wagw_consumer_dead_letters_total = %v, want 2", n)
 	}
 }
@@ -399,7 +400,7 @@ func TestConsumerRetriesTransientFailures(t *testing.T) {
 		}
 		f.publish(envs...)
 	}
-	waitFor(t, 20*time.Second, "every message applied", func() (bool, string) {
+	wagwtest.WaitFor(t, 20*time.Second, "every message applied", func() (bool, string) {
 		n := f.count(`SELECT count(*) FROM messages`)
 		return n == 12, fmt.Sprintf("%d of 12 messages stored, %d Apply calls", n, store.calls.Load())
 	})
@@ -411,7 +412,7 @@ func TestConsumerRetriesTransientFailures(t *testing.T) {
 	if calls := store.calls.Load(); calls <= failures {
 		t.Errorf("%d Apply calls, want more than the %d that failed", calls, failures)
 	}
-	if n := metric(t, f.reg, "wagw_consumer_retries_total", nil); n < failures {
+	if n := wagwtest.Metric(t, f.reg, "wagw_consumer_retries_total", nil); n < failures {
 		t.Errorf("wagw_consumer_retries_total = %v, want at least %d", n, failures)
 	}
 	if n := f.count(`SELECT count(*) FROM contacts WHERE blocked_at IS NOT NULL`); n != 0 {
@@ -432,7 +433,7 @@ func TestConsumerRetriesTransientFailures(t *testing.T) {
 func TestConsumerWatchdogQuietOnFreshTopic(t *testing.T) {
 	t.Parallel()
 	f := newConsumerFixture(t)
-	idle := consumer.New(consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, Logger: quietLogger()}, f.store, f.producer)
+	idle := consumer.New(consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, Logger: wagwtest.QuietLogger()}, f.store, f.producer)
 	lag := func() int64 {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -450,23 +451,23 @@ func TestConsumerWatchdogQuietOnFreshTopic(t *testing.T) {
 	const stall = time.Second
 	f.start(f.store, func(c *consumer.Config) { c.StallTimeout = stall })
 	time.Sleep(4 * stall)
-	if n := metric(t, f.reg, "wagw_consumer_rejoins_total", nil); n != 0 {
+	if n := wagwtest.Metric(t, f.reg, "wagw_consumer_rejoins_total", nil); n != 0 {
 		t.Errorf("wagw_consumer_rejoins_total = %v after %v without traffic, want 0 (nothing waits on a fresh topic)", n, 4*stall)
 	}
 
 	// Records the group has not committed count; committed ones do not.
 	f.publish(f.message("316300000001", "wamid.W1", "one"), f.message("316300000002", "wamid.W2", "two"))
-	waitFor(t, 10*time.Second, "both records applied and committed", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "both records applied and committed", func() (bool, string) {
 		n := lag()
 		return n == 0 && f.count(`SELECT count(*) FROM messages`) == 2, fmt.Sprintf("lag %d", n)
 	})
-	other := consumer.New(consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, GroupID: "never-ran", Logger: quietLogger()}, f.store, f.producer)
+	other := consumer.New(consumer.Config{Brokers: []string{f.addr}, Topic: consTopic, GroupID: "never-ran", Logger: wagwtest.QuietLogger()}, f.store, f.producer)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if n, err := other.Lag(ctx); err != nil || n != 2 {
 		t.Errorf("lag of a group that never ran = %d (%v), want the 2 records from the log start", n, err)
 	}
-	if n := metric(t, f.reg, "wagw_consumer_rejoins_total", nil); n != 0 {
+	if n := wagwtest.Metric(t, f.reg, "wagw_consumer_rejoins_total", nil); n != 0 {
 		t.Errorf("wagw_consumer_rejoins_total = %v, want 0", n)
 	}
 }
@@ -521,14 +522,14 @@ func TestConsumerRetriesPostgresErrorsThatAreNotDataErrors(t *testing.T) {
 	f.run(store)
 	const a, b = "316400000001", "316400000002"
 	f.publish(f.message(a, "wamid.MT1", "before"))
-	waitFor(t, 10*time.Second, "first message applied", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "first message applied", func() (bool, string) {
 		n := f.count(`SELECT count(*) FROM messages`)
 		return n == 1, fmt.Sprintf("%d stored", n)
 	})
 
 	f.hideTable("messages", true)
 	f.publish(f.message(a, "wamid.MT2", "during"), f.message(b, "wamid.MT3", "during"))
-	waitFor(t, 20*time.Second, "statements refused with 42P01 and retried", func() (bool, string) {
+	wagwtest.WaitFor(t, 20*time.Second, "statements refused with 42P01 and retried", func() (bool, string) {
 		return store.seen("42P01") >= 3, fmt.Sprintf("%d refusals with 42P01", store.seen("42P01"))
 	})
 	if dl := readTopic(t, f.addr, consDLQ); len(dl) != 0 {
@@ -536,7 +537,7 @@ func TestConsumerRetriesPostgresErrorsThatAreNotDataErrors(t *testing.T) {
 	}
 
 	f.hideTable("messages", false)
-	waitFor(t, 20*time.Second, "every message applied once the table is back", func() (bool, string) {
+	wagwtest.WaitFor(t, 20*time.Second, "every message applied once the table is back", func() (bool, string) {
 		n := f.count(`SELECT count(*) FROM messages`)
 		return n == 3, fmt.Sprintf("%d of 3 stored", n)
 	})
@@ -568,7 +569,7 @@ func TestConsumerRidesOutKafkaOutage(t *testing.T) {
 	rc := f.start(f.store, nil)
 	const a, b = "316500000001", "316500000002"
 	f.publish(f.message(a, "wamid.KO1", "one"), f.message(b, "wamid.KO2", "one"))
-	waitFor(t, 10*time.Second, "first messages applied", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "first messages applied", func() (bool, string) {
 		n := f.count(`SELECT count(*) FROM messages`)
 		return n == 2, fmt.Sprintf("%d of 2 stored", n)
 	})
@@ -589,18 +590,18 @@ func TestConsumerRidesOutKafkaOutage(t *testing.T) {
 	if unhealthy == nil {
 		t.Errorf("Health() stayed nil through a %v Kafka outage", kafkaOutage)
 	}
-	if n := metric(t, f.reg, "wagw_dependency_up", map[string]string{"role": "consumer", "dependency": "kafka"}); n != 0 {
+	if n := wagwtest.Metric(t, f.reg, "wagw_dependency_up", map[string]string{"role": "consumer", "dependency": "kafka"}); n != 0 {
 		t.Errorf("wagw_dependency_up{consumer,kafka} = %v during the outage, want 0", n)
 	}
 
 	f.startBroker()
 	restored := time.Now()
 	f.publish(f.message(a, "wamid.KO4", "three"), f.message(b, "wamid.KO5", "two"))
-	waitFor(t, 60*time.Second, "every message applied after the outage", func() (bool, string) {
+	wagwtest.WaitFor(t, 60*time.Second, "every message applied after the outage", func() (bool, string) {
 		n := f.count(`SELECT count(*) FROM messages`)
 		return n == 5, fmt.Sprintf("%d of 5 stored", n)
 	})
-	waitFor(t, 30*time.Second, "consumer healthy again", func() (bool, string) {
+	wagwtest.WaitFor(t, 30*time.Second, "consumer healthy again", func() (bool, string) {
 		err := rc.Health()
 		return err == nil, fmt.Sprint(err)
 	})
@@ -614,7 +615,7 @@ func TestConsumerRidesOutKafkaOutage(t *testing.T) {
 	if exited, err := rc.exited(); exited {
 		t.Errorf("consumer Run returned %v", err)
 	}
-	if n := metric(t, f.reg, "wagw_dependency_up", map[string]string{"role": "consumer", "dependency": "kafka"}); n != 1 {
+	if n := wagwtest.Metric(t, f.reg, "wagw_dependency_up", map[string]string{"role": "consumer", "dependency": "kafka"}); n != 1 {
 		t.Errorf("wagw_dependency_up{consumer,kafka} = %v after the outage, want 1", n)
 	}
 }

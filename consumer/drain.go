@@ -21,6 +21,11 @@ type QueueRef struct {
 	Expired        bool
 }
 
+// Publisher puts the drainer's commands on the contacts' partitions.
+type Publisher interface {
+	Publish(ctx context.Context, events []whatsapp.Envelope) error
+}
+
 // DrainerConfig configures a Drainer.
 type DrainerConfig struct {
 	// Wake delivers a signal whenever an agent may have become eligible

@@ -15,6 +15,8 @@ import (
 	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/wagwtest"
+	"github.com/wagw/wagw/whatsapp"
 )
 
 // syncBuffer is a log destination safe for concurrent writers.
@@ -33,6 +35,14 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// storePublisher applies what the drainer publishes straight to the store,
+// as the consumer would after reading it from the contact's partition.
+type storePublisher struct{ store *db.Store }
+
+func (p storePublisher) Publish(ctx context.Context, events []whatsapp.Envelope) error {
+	return p.store.Apply(ctx, events, time.Now())
 }
 
 // The queue drainer rides out a Postgres outage: it backs off, reports
@@ -62,14 +72,14 @@ func TestDrainerRidesOutPostgresOutage(t *testing.T) {
 		return nil, err
 	}
 	d := consumer.NewDrainer(consumer.DrainerConfig{Interval: 200 * time.Millisecond, RetryMin: 10 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Registerer: prometheus.NewRegistry()}, candidates, &applyingPublisher{store: store})
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Registerer: prometheus.NewRegistry()}, candidates, storePublisher{store})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
 	proxy.Cut()
-	waitFor(t, 10*time.Second, "several failed tries while Postgres is cut", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "several failed tries while Postgres is cut", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return failures >= 5 && d.Health() != nil, fmt.Sprintf("%d failures, health %v", failures, d.Health())
@@ -80,7 +90,7 @@ func TestDrainerRidesOutPostgresOutage(t *testing.T) {
 	default:
 	}
 	proxy.Restore()
-	waitFor(t, 10*time.Second, "drainer healthy again", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "drainer healthy again", func() (bool, string) {
 		return d.Health() == nil, fmt.Sprint(d.Health())
 	})
 	mu.Lock()

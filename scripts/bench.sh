@@ -146,8 +146,8 @@ fi
 say "store benchmarks: go test ./db -run '^\$' -bench Apply -benchtime 20x"
 go test ./db -run '^$' -bench Apply -benchtime 20x | tee "$OUT/store.txt" || NOTES+=("the store benchmarks failed (see $OUT/store.txt)")
 if [ -z "${BENCH_SKIP_RELAY:-}" ]; then
-  say "relay benchmarks: go test ./consumer -run '^\$' -bench Relay -benchtime 1x (outage ${WAGW_BENCH_OUTAGE:-60s})"
-  go test ./consumer -run '^$' -bench Relay -benchtime 1x -timeout 20m | tee "$OUT/relay.txt" || NOTES+=("the relay benchmarks failed (see $OUT/relay.txt)")
+  say "relay benchmarks: go test ./relay -run '^\$' -bench Relay -benchtime 1x (outage ${WAGW_BENCH_OUTAGE:-60s})"
+  go test ./relay -run '^$' -bench Relay -benchtime 1x -timeout 20m | tee "$OUT/relay.txt" || NOTES+=("the relay benchmarks failed (see $OUT/relay.txt)")
 fi
 
 for s in $SCENARIOS; do

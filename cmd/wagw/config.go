@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/relay"
 )
 
 // config is everything read from the environment (flags override).
@@ -52,7 +52,7 @@ type config struct {
 	HealthAddr string
 	// SendMaxRetries is how often a message is sent again after transient
 	// failures before it fails (WA_SEND_MAX_RETRIES); default
-	// consumer.DefaultMaxRetries, about 24 h.
+	// relay.DefaultMaxRetries, about 24 h.
 	SendMaxRetries int
 
 	// RelayLease is how long a relay owns the outbox rows it claimed; rows
@@ -140,7 +140,7 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 		return c, fmt.Errorf("WAGW_RETENTION: want a duration of at least 168h (Meta retries a webhook for 7 days)")
 	}
 	c.HealthAddr = env("WAGW_HEALTH_ADDR", "")
-	if c.SendMaxRetries, err = envInt("WA_SEND_MAX_RETRIES", consumer.DefaultMaxRetries); err != nil || c.SendMaxRetries < 1 {
+	if c.SendMaxRetries, err = envInt("WA_SEND_MAX_RETRIES", relay.DefaultMaxRetries); err != nil || c.SendMaxRetries < 1 {
 		return c, fmt.Errorf("WA_SEND_MAX_RETRIES: want a whole number of at least 1")
 	}
 	rate := env("WA_RATE_PER_NUMBER", "80")

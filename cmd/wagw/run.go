@@ -27,6 +27,7 @@ import (
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/gateway"
 	"github.com/wagw/wagw/loadtest"
+	"github.com/wagw/wagw/relay"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -281,12 +282,12 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		client := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: apiURL, Version: cfg.APIVersion, Token: cfg.AccessToken,
 			RatePerSecond: cfg.RatePerNumber, MaxRetries: cfg.SendMaxRetries, Registerer: reg, Logger: log})
 		retries, base, most := client.RetryPolicy()
-		relay := consumer.NewRelay(consumer.RelayConfig{Lease: cfg.RelayLease, MaxRetries: retries, BackoffBase: base, BackoffMax: most,
+		rel := relay.New(relay.Config{Lease: cfg.RelayLease, MaxRetries: retries, BackoffBase: base, BackoffMax: most,
 			Logger: log, Registerer: reg}, store, client, producer)
-		roleHealth = append(roleHealth, relay.Health)
+		roleHealth = append(roleHealth, rel.Health)
 		rctx, stopRelay := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); relay.Run(rctx) }()
+		go func() { defer close(done); rel.Run(rctx) }()
 		stops = append(stops, func() { stopRelay(); <-done })
 	}
 

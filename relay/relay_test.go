@@ -1,12 +1,10 @@
-package consumer_test
+package relay_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,10 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagw/wagw/assigner"
-	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/loadtest"
+	"github.com/wagw/wagw/relay"
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -74,29 +73,12 @@ func (f *relayFixture) client(reg prometheus.Registerer) *whatsapp.Client {
 		BreakerOpenFor: breakerOpenFor, Registerer: reg})
 }
 
-// webhookBody is a Cloud API notification with one text message.
-func webhookBody(pnid, waID, wamid string, at time.Time, text string) []byte {
-	b, err := json.Marshal(map[string]any{"object": "whatsapp_business_account", "entry": []any{map[string]any{
-		"id": "102290129340398", "changes": []any{map[string]any{"field": "messages", "value": map[string]any{
-			"messaging_product": "whatsapp",
-			"metadata":          map[string]any{"display_phone_number": "15550001111", "phone_number_id": pnid},
-			"contacts":          []any{map[string]any{"profile": map[string]any{"name": "Contact " + waID}, "wa_id": waID}},
-			"messages": []any{map[string]any{"from": waID, "id": wamid, "timestamp": strconv.FormatInt(at.Unix(), 10),
-				"type": "text", "text": map[string]any{"body": text}}},
-		}}},
-	}}})
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
 // inbound applies a contact's message as the consumer would and returns
 // the conversation it landed in.
 func (f *relayFixture) inbound(pnid, waID string, at time.Time, text string) int64 {
 	f.t.Helper()
 	wamid := fmt.Sprintf("wamid.IN.%s.%d", waID, f.seq.Add(1))
-	envs, err := whatsapp.ParseAndSplit(webhookBody(pnid, waID, wamid, at, text), time.Now())
+	envs, err := whatsapp.ParseAndSplit(wagwtest.TextWebhook(pnid, waID, wamid, at, text), time.Now())
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -181,7 +163,7 @@ func (f *relayFixture) sentCounts() map[string]int {
 func (f *relayFixture) allSettled(timeout time.Duration, filter func(outboxRow) bool) []outboxRow {
 	f.t.Helper()
 	var rows []outboxRow
-	waitFor(f.t, timeout, "outbox rows settled and reported", func() (bool, string) {
+	wagwtest.WaitFor(f.t, timeout, "outbox rows settled and reported", func() (bool, string) {
 		rows = rows[:0]
 		for _, r := range f.outbox() {
 			if filter == nil || filter(r) {
@@ -266,23 +248,21 @@ func (p *applyingPublisher) Publish(ctx context.Context, events []whatsapp.Envel
 	return nil
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 // testRelayConfig is a relay tuned for tests: short waits everywhere.
-func testRelayConfig(reg prometheus.Registerer) consumer.RelayConfig {
-	return consumer.RelayConfig{Batch: 50, Concurrency: 16, Lease: 5 * time.Second, SendTimeout: 3 * time.Second,
+func testRelayConfig(reg prometheus.Registerer) relay.Config {
+	return relay.Config{Batch: 50, Concurrency: 16, Lease: 5 * time.Second, SendTimeout: 3 * time.Second,
 		Idle: 5 * time.Millisecond, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 		RetryMin: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		BreakerWait: 50 * time.Millisecond, Logger: quietLogger(), Registerer: reg}
+		BreakerWait: 50 * time.Millisecond, Logger: wagwtest.QuietLogger(), Registerer: reg}
 }
 
 // startRelay runs a relay until the returned stop is called (or the test
 // ends); stop waits for Run to return.
-func startRelay(t *testing.T, cfg consumer.RelayConfig, store consumer.OutboxStore, s consumer.Sender, p consumer.Publisher) (stop func()) {
+func startRelay(t *testing.T, cfg relay.Config, store relay.Store, s relay.Sender, p relay.Publisher) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	r := consumer.NewRelay(cfg, store, s, p)
+	r := relay.New(cfg, store, s, p)
 	go func() { defer close(done); r.Run(ctx) }()
 	var once sync.Once
 	stop = func() {
@@ -297,49 +277,6 @@ func startRelay(t *testing.T, cfg consumer.RelayConfig, store consumer.OutboxSto
 	}
 	t.Cleanup(stop)
 	return stop
-}
-
-// waitFor polls check every 10 ms until it is done or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, check func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		done, status := check()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not done after %v; last seen: %s", what, timeout, status)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// metric returns the value of the counter or gauge name with labels in reg.
-func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if v, ok := labels[l.GetName()]; ok && v != l.GetValue() {
-					continue next
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
 }
 
 func waID(prefix, i int) string { return fmt.Sprintf("31%03d%07d", prefix, i) }
@@ -368,10 +305,10 @@ func TestRelayBreakerOpensForOneNumberOnly(t *testing.T) {
 
 	isA := func(r outboxRow) bool { return r.PNID == pnA }
 	isB := func(r outboxRow) bool { return r.PNID == pnB }
-	waitFor(t, 10*time.Second, "breaker of "+pnA+" opens", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "breaker of "+pnA+" opens", func() (bool, string) {
 		return client.BreakerState(pnA) == "open", client.BreakerState(pnA)
 	})
-	if g := metric(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": pnA}); g != 2 {
+	if g := wagwtest.Metric(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": pnA}); g != 2 {
 		t.Errorf("wagw_sender_breaker_state{%s} = %v while open, want 2", pnA, g)
 	}
 	f.allSettled(10*time.Second, isB)
@@ -384,7 +321,7 @@ func TestRelayBreakerOpensForOneNumberOnly(t *testing.T) {
 	if st := client.BreakerState(pnB); st != "closed" {
 		t.Errorf("breaker of %s is %s, want closed", pnB, st)
 	}
-	if g := metric(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": pnB}); g != 0 {
+	if g := wagwtest.Metric(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": pnB}); g != 0 {
 		t.Errorf("wagw_sender_breaker_state{%s} = %v, want 0", pnB, g)
 	}
 	if st := client.BreakerState(pnA); st == "closed" {
@@ -395,7 +332,7 @@ func TestRelayBreakerOpensForOneNumberOnly(t *testing.T) {
 			t.Errorf("outbox %d of the failing number is %s, want pending (waiting, not failed)", r.ID, r.State)
 		}
 	}
-	if n := metric(t, relayReg, "wagw_relay_sends_total", map[string]string{"outcome": "breaker_open"}); n == 0 {
+	if n := wagwtest.Metric(t, relayReg, "wagw_relay_sends_total", map[string]string{"outcome": "breaker_open"}); n == 0 {
 		t.Errorf("no send was held back by the open breaker (wagw_relay_sends_total{outcome=breaker_open} = 0)")
 	}
 	refused := f.sim.Stats()["injected_5xx"]
@@ -403,13 +340,13 @@ func TestRelayBreakerOpensForOneNumberOnly(t *testing.T) {
 	// The faults stop: after the open interval a probe closes the breaker.
 	f.sim.ClearNumberFaults(pnA)
 	healed := time.Now()
-	waitFor(t, 5*time.Second, "breaker of "+pnA+" closes", func() (bool, string) {
+	wagwtest.WaitFor(t, 5*time.Second, "breaker of "+pnA+" closes", func() (bool, string) {
 		return client.BreakerState(pnA) == "closed", client.BreakerState(pnA)
 	})
 	t.Logf("breaker closed %v after the faults stopped (open interval %v); %d sends refused with 5xx",
 		time.Since(healed).Round(time.Millisecond), breakerOpenFor, refused)
 	rowsA := f.allSettled(10*time.Second, isA)
-	if g := metric(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": pnA}); g != 0 {
+	if g := wagwtest.Metric(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": pnA}); g != 0 {
 		t.Errorf("wagw_sender_breaker_state{%s} = %v after recovery, want 0", pnA, g)
 	}
 	f.checkSentOnce(append(rowsA, rowsB...))
@@ -466,7 +403,7 @@ func TestRelayThrottlingSlowsWithoutOpeningBreaker(t *testing.T) {
 	startRelay(t, testRelayConfig(relayReg), f.store, client, &applyingPublisher{store: f.store})
 
 	// 130429: Meta asks for a second; two rounds of the 8 rows take at least that.
-	waitFor(t, 10*time.Second, "two rounds of 130429", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "two rounds of 130429", func() (bool, string) {
 		n := f.sim.Stats()["injected_130429"]
 		return n >= 2*contacts, fmt.Sprintf("%d throttled", n)
 	})
@@ -480,7 +417,7 @@ func TestRelayThrottlingSlowsWithoutOpeningBreaker(t *testing.T) {
 	}
 	// 131056: the client's pair interval (100 ms) is the wait.
 	f.sim.SetNumberFaults(pn, loadtest.Faults{ErrorCodes: map[int]float64{131056: 1}})
-	waitFor(t, 10*time.Second, "two rounds of 131056", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "two rounds of 131056", func() (bool, string) {
 		n := f.sim.Stats()["injected_131056"]
 		return n >= 2*contacts, fmt.Sprintf("%d pair-throttled", n)
 	})
@@ -494,10 +431,10 @@ func TestRelayThrottlingSlowsWithoutOpeningBreaker(t *testing.T) {
 	}
 	f.checkSentOnce(rows)
 	stats := f.sim.Stats()
-	if n := metric(t, relayReg, "wagw_relay_sends_total", map[string]string{"outcome": "throttled"}); n < float64(stats["injected_130429"]+stats["injected_131056"]) {
+	if n := wagwtest.Metric(t, relayReg, "wagw_relay_sends_total", map[string]string{"outcome": "throttled"}); n < float64(stats["injected_130429"]+stats["injected_131056"]) {
 		t.Errorf("relay counted %v throttled sends, simulator answered %d", n, stats["injected_130429"]+stats["injected_131056"])
 	}
-	if n := metric(t, reg, "wagw_sender_requests_total", map[string]string{"phone_number_id": pn, "outcome": "transient"}); n != 0 {
+	if n := wagwtest.Metric(t, reg, "wagw_sender_requests_total", map[string]string{"phone_number_id": pn, "outcome": "transient"}); n != 0 {
 		t.Errorf("%v throttled answers were counted as transient failures", n)
 	}
 	t.Logf("%d rows sent in %v after %d×130429 and %d×131056", len(rows), time.Since(start).Round(time.Millisecond),
@@ -640,7 +577,7 @@ func TestRelayKeepsPerContactOrderUnderRetries(t *testing.T) {
 // a while after the first try (Kafka unavailable for a moment), and
 // publishes everything else through next.
 type failingPublisher struct {
-	next    consumer.Publisher
+	next    relay.Publisher
 	failID  string
 	failFor time.Duration
 	mu      sync.Mutex
@@ -745,7 +682,7 @@ func TestRelayOutcomesKeepContactOrderWhenPublishFails(t *testing.T) {
 
 // countingSender counts the sends one relay made.
 type countingSender struct {
-	consumer.Sender
+	relay.Sender
 	n atomic.Int64
 }
 
@@ -849,7 +786,7 @@ func (s *killableStore) OutboxUnreported(ctx context.Context, limit int) ([]assi
 // reaches Meta) or after Meta accepted it (the wamid is never recorded),
 // until the process is killed.
 type killableSender struct {
-	real          consumer.Sender
+	real          relay.Sender
 	killed        chan struct{}
 	before, after map[string]bool
 	hanging       atomic.Int64
@@ -907,7 +844,7 @@ func TestRelayRestartResendsOnlyRowsWithoutWAMID(t *testing.T) {
 	cfg.Lease = time.Second
 	stop1 := startRelay(t, cfg, ks, sender, &applyingPublisher{store: f.store})
 
-	waitFor(t, 10*time.Second, "first relay: sent rows recorded, others hanging mid-send", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "first relay: sent rows recorded, others hanging mid-send", func() (bool, string) {
 		sent := 0
 		for _, r := range f.outbox() {
 			if r.State == "sent" && r.Reported {
@@ -983,7 +920,7 @@ func TestRelayRestartResendsOnlyRowsWithoutWAMID(t *testing.T) {
 // message it cuts the relay's way to Postgres, so that the wamid cannot be
 // recorded.
 type cutAfterSend struct {
-	consumer.Sender
+	relay.Sender
 	text  string
 	proxy *dbtest.Proxy
 	cut   atomic.Bool
@@ -1024,13 +961,13 @@ func TestRelayKeepsSuccessfulSendThroughPostgresOutage(t *testing.T) {
 	sender := &cutAfterSend{Sender: f.client(nil), text: "S1", proxy: proxy}
 	cfg := testRelayConfig(prometheus.NewRegistry())
 	cfg.Lease = 2 * time.Second
-	r := consumer.NewRelay(cfg, store, sender, &applyingPublisher{store: f.store})
+	r := relay.New(cfg, store, sender, &applyingPublisher{store: f.store})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	waitFor(t, 10*time.Second, "S1 accepted by the simulator, Postgres cut", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "S1 accepted by the simulator, Postgres cut", func() (bool, string) {
 		return sender.cut.Load(), fmt.Sprintf("%d accepted", len(f.sim.Sent()))
 	})
 	outage := 2 * cfg.Lease
@@ -1055,7 +992,7 @@ func TestRelayKeepsSuccessfulSendThroughPostgresOutage(t *testing.T) {
 	f.reply(wa, conv, "S2") // the contact's next message goes once S1 is settled
 	rows := f.allSettled(15*time.Second, nil)
 	f.checkSentOnce(rows)
-	waitFor(t, 10*time.Second, "relay healthy again", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "relay healthy again", func() (bool, string) {
 		err := r.Health()
 		return err == nil, fmt.Sprint(err)
 	})
@@ -1105,7 +1042,7 @@ func TestRelayGivesUpAfterMaxRetries(t *testing.T) {
 	if status != "failed" || code == nil || *code != 2 {
 		t.Errorf("G1's message: status %q code %v, want failed with 2", status, code)
 	}
-	if n := metric(t, reg, "wagw_relay_retries_exhausted_total", nil); n != 1 {
+	if n := wagwtest.Metric(t, reg, "wagw_relay_retries_exhausted_total", nil); n != 1 {
 		t.Errorf("wagw_relay_retries_exhausted_total = %v, want 1", n)
 	}
 	f.checkSentOnce([]outboxRow{byText["G2"]})

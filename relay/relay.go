@@ -1,4 +1,4 @@
-package consumer
+package relay
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 	"github.com/wagw/wagw/whatsapp"
 )
 
-// OutboxStore is the outbox as the relay uses it.
-type OutboxStore interface {
+// Store is the outbox as the relay uses it.
+type Store interface {
 	ClaimOutbox(ctx context.Context, limit int, lease time.Duration, paused []string, now time.Time) ([]assigner.OutboxItem, error)
 	OutboxSent(ctx context.Context, id int64, wamid string, at time.Time) error
 	OutboxFailed(ctx context.Context, id int64, code int, msg string) error
@@ -40,8 +40,8 @@ type Publisher interface {
 	Publish(ctx context.Context, events []whatsapp.Envelope) error
 }
 
-// RelayConfig configures a Relay.
-type RelayConfig struct {
+// Config configures a Relay.
+type Config struct {
 	// Batch is how many rows one claim takes. Default 200.
 	Batch int
 	// Concurrency is how many sends run at once. Default 64.
@@ -82,12 +82,12 @@ const DefaultMaxRetries = 2880
 
 // Relay sends outbox rows through the Cloud API and reports the outcomes.
 type Relay struct {
-	cfg    RelayConfig
-	store  OutboxStore
+	cfg    Config
+	store  Store
 	sender Sender
 	pub    Publisher
 	log    *slog.Logger
-	m      *relayMetrics
+	m      *metrics
 
 	pg, kafka *outage.Dependency
 
@@ -98,8 +98,8 @@ type Relay struct {
 	reportWait  outage.Backoff
 }
 
-// NewRelay builds a relay.
-func NewRelay(cfg RelayConfig, store OutboxStore, sender Sender, pub Publisher) *Relay {
+// New builds a relay.
+func New(cfg Config, store Store, sender Sender, pub Publisher) *Relay {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 200
 	}
@@ -143,7 +143,7 @@ func NewRelay(cfg RelayConfig, store OutboxStore, sender Sender, pub Publisher) 
 		cfg.Logger = slog.Default()
 	}
 	return &Relay{cfg: cfg, store: store, sender: sender, pub: pub, log: cfg.Logger,
-		m: newRelayMetrics(cfg.Registerer), paused: map[string]time.Time{}, inHand: map[int64]bool{},
+		m: newMetrics(cfg.Registerer), paused: map[string]time.Time{}, inHand: map[int64]bool{},
 		pg:         outage.NewDependency("relay", "postgres", cfg.Logger, cfg.Registerer),
 		kafka:      outage.NewDependency("relay", "kafka", cfg.Logger, cfg.Registerer),
 		reportWait: outage.Backoff{Min: cfg.RetryMin, Max: cfg.RetryMax}}
@@ -433,14 +433,14 @@ func (r *Relay) reportPending(ctx context.Context) {
 	}
 }
 
-type relayMetrics struct {
+type metrics struct {
 	outcomes *prometheus.CounterVec
 	stops    *prometheus.CounterVec
 	gaveUp   prometheus.Counter
 }
 
-func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
-	m := &relayMetrics{
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_relay_sends_total",
 			Help: "Outbox sends by outcome (sent, failed, throttled, retry, gave_up, breaker_open, account_stop)."}, []string{"outcome"}),
 		stops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_relay_account_stops_total",

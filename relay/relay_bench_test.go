@@ -1,4 +1,4 @@
-package consumer_test
+package relay_test
 
 import (
 	"context"
@@ -9,10 +9,11 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/loadtest"
+	"github.com/wagw/wagw/relay"
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -58,16 +59,16 @@ func pendingRows(b *testing.B, conn *sqlx.DB) int {
 // simulator.
 func relayBench(b *testing.B, breakerOpenFor time.Duration) (*sqlx.DB, *loadtest.Simulator, func()) {
 	conn, _ := dbtest.New(b)
-	sim := loadtest.NewSimulator(loadtest.SimulatorConfig{Addr: "127.0.0.1:0", Logger: quietLogger()})
+	sim := loadtest.NewSimulator(loadtest.SimulatorConfig{Addr: "127.0.0.1:0", Logger: wagwtest.QuietLogger()})
 	addr, err := sim.Start(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
 	client := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: "http://" + addr, Token: "bench", BreakerOpenFor: breakerOpenFor})
-	relay := consumer.NewRelay(consumer.RelayConfig{Logger: quietLogger()}, db.NewStore(conn), client, &countingPublisher{})
+	r := relay.New(relay.Config{Logger: wagwtest.QuietLogger()}, db.NewStore(conn), client, &countingPublisher{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	start := func() { go func() { defer close(done); relay.Run(ctx) }() }
+	start := func() { go func() { defer close(done); r.Run(ctx) }() }
 	return conn, sim, func() {
 		start()
 		b.Cleanup(func() { cancel(); <-done; sim.Close() })

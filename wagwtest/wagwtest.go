@@ -1,0 +1,78 @@
+package wagwtest
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// WaitFor polls check every 10 ms until it is done, and fails the test
+// with what and check's last status when timeout passes first.
+func WaitFor(t testing.TB, timeout time.Duration, what string, check func() (done bool, status string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		done, status := check()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not done after %v; last seen: %s", what, timeout, status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Metric returns the value of the counter or gauge name whose labels
+// include labels in reg, 0 when there is none.
+func Metric(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if v, ok := labels[l.GetName()]; ok && v != l.GetValue() {
+					continue next
+				}
+			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// QuietLogger discards everything.
+func QuietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TextWebhook is a Cloud API notification of one text message from waID
+// to the business number pnid, sent at at.
+func TextWebhook(pnid, waID, wamid string, at time.Time, text string) []byte {
+	b, err := json.Marshal(map[string]any{"object": "whatsapp_business_account", "entry": []any{map[string]any{
+		"id": "102290129340398", "changes": []any{map[string]any{"field": "messages", "value": map[string]any{
+			"messaging_product": "whatsapp",
+			"metadata":          map[string]any{"display_phone_number": "15550001111", "phone_number_id": pnid},
+			"contacts":          []any{map[string]any{"profile": map[string]any{"name": "Contact " + waID}, "wa_id": waID}},
+			"messages": []any{map[string]any{"from": waID, "id": wamid, "timestamp": strconv.FormatInt(at.Unix(), 10),
+				"type": "text", "text": map[string]any{"body": text}}},
+		}}},
+	}}})
+	if err != nil {
+		panic(err) // maps of strings always encode
+	}
+	return b
+}

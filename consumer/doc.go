@@ -6,11 +6,8 @@
 // poison record goes to the dead-letter topic with its reason and its
 // contact is blocked so later events of that contact cannot overtake it.
 //
-// It also owns the outbox relay that sends what the transactions decided to
-// send through the Cloud API, and the queue drainer.
-//
-// Each of them rides out a Kafka or Postgres outage of any length: it backs
-// off, says so through Health (for /readyz) and wagw_dependency_up, logs
-// once when a dependency starts failing and once when it works again, and
-// resumes by itself.
+// The consumer rides out a Kafka or Postgres outage of any length (see
+// package outage): it backs off, says so through Health (for /readyz) and
+// wagw_dependency_up, logs once when a dependency starts failing and once
+// when it works again, and resumes by itself.
 package consumer

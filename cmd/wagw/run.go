@@ -28,6 +28,7 @@ import (
 	"github.com/wagw/wagw/gateway"
 	"github.com/wagw/wagw/loadtest"
 	"github.com/wagw/wagw/relay"
+	"github.com/wagw/wagw/scheduler"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -243,12 +244,12 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		if err != nil {
 			return err
 		}
-		drainer := consumer.NewDrainer(consumer.DrainerConfig{Wake: wake, Logger: log, Registerer: reg},
-			func(ctx context.Context, limit int, now time.Time) ([]consumer.QueueRef, error) {
+		drainer := scheduler.NewDrainer(scheduler.DrainerConfig{Wake: wake, Logger: log, Registerer: reg},
+			func(ctx context.Context, limit int, now time.Time) ([]scheduler.QueueRef, error) {
 				refs, err := store.DrainCandidates(ctx, limit, now)
-				out := make([]consumer.QueueRef, len(refs))
+				out := make([]scheduler.QueueRef, len(refs))
 				for i, r := range refs {
-					out[i] = consumer.QueueRef{ConversationID: r.ConversationID, ContactKey: r.ContactKey, Expired: r.Expired}
+					out[i] = scheduler.QueueRef{ConversationID: r.ConversationID, ContactKey: r.ContactKey, Expired: r.Expired}
 				}
 				return out, err
 			}, producer)

@@ -1,4 +1,4 @@
-package consumer_test
+package scheduler_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wagw/wagw/consumer"
+	"github.com/wagw/wagw/scheduler"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/wagwtest"
@@ -61,7 +61,7 @@ func TestDrainerRidesOutPostgresOutage(t *testing.T) {
 	var logs syncBuffer
 	var calls, failures int
 	var mu sync.Mutex
-	candidates := func(ctx context.Context, limit int, now time.Time) ([]consumer.QueueRef, error) {
+	candidates := func(ctx context.Context, limit int, now time.Time) ([]scheduler.QueueRef, error) {
 		_, err := store.DrainCandidates(ctx, limit, now)
 		mu.Lock()
 		calls++
@@ -71,7 +71,7 @@ func TestDrainerRidesOutPostgresOutage(t *testing.T) {
 		mu.Unlock()
 		return nil, err
 	}
-	d := consumer.NewDrainer(consumer.DrainerConfig{Interval: 200 * time.Millisecond, RetryMin: 10 * time.Millisecond,
+	d := scheduler.NewDrainer(scheduler.DrainerConfig{Interval: 200 * time.Millisecond, RetryMin: 10 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Registerer: prometheus.NewRegistry()}, candidates, storePublisher{store})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1,14 +1,11 @@
-// Package loadtest owns the traffic generator and replayer, the Cloud API
-// simulator and the end-to-end verifier.
+// Package loadtest owns the traffic generator and replayer, the capture
+// format, the end-to-end verifier and the reports of `wagw loadtest`.
 //
-// The simulator (Simulator) stands in for graph.facebook.com: it accepts
-// POST /{version}/{phone_number_id}/messages like the Cloud API does
-// (bearer token, body validation, per-number and per-recipient rate limits
-// answered with Meta's 130429 and 131056 errors), injects latency, timeouts,
-// HTTP 5xx and any Meta error code at configurable rates, records every
-// accepted message, and sends the status webhooks (sent, delivered, read,
-// failed) of each accepted message back to the gateway, signed with the app
-// secret exactly like Meta, with realistic delays, duplicates and
-// reordering. Its /_sim/ endpoints let tests and load tests change faults
-// at run time and read back what was sent.
+// The generator writes realistic webhook traffic (skewed contacts, the
+// message-type mix of real inboxes, bursts, batches, late statuses and
+// redeliveries) from a seed; the replayer reads capture files, the JSONL
+// format the gateway's capture setting writes too, paced like the original.
+// Run sends either to a target and measures it; the verifier then checks
+// what the target stored: nothing lost, duplicated or reordered. The Cloud
+// API the target sends to is package simulator.
 package loadtest

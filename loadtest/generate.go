@@ -37,6 +37,8 @@ const (
 	DefaultGenSkew           = 1.0
 	DefaultGenRate           = 100
 	DefaultGenInbox          = "106540352242922"
+	DefaultGenWABAID         = "102290129340398"
+	DefaultGenDisplayNumber  = "15550783881"
 	DefaultGenBatchShare     = 0.10
 	DefaultGenBatchMax       = 6
 	DefaultGenBurstShare     = 0.20
@@ -133,10 +135,10 @@ func (c GenConfig) withDefaults() GenConfig {
 		c.Inboxes = []string{DefaultGenInbox}
 	}
 	if c.WABAID == "" {
-		c.WABAID = DefaultSimWABAID
+		c.WABAID = DefaultGenWABAID
 	}
 	if c.DisplayPhoneNumber == "" {
-		c.DisplayPhoneNumber = DefaultSimDisplayPhoneNumber
+		c.DisplayPhoneNumber = DefaultGenDisplayNumber
 	}
 	if c.Rate <= 0 {
 		c.Rate = DefaultGenRate

@@ -11,8 +11,8 @@ import (
 
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
-	"github.com/wagw/wagw/loadtest"
 	"github.com/wagw/wagw/relay"
+	"github.com/wagw/wagw/simulator"
 	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
@@ -57,9 +57,9 @@ func pendingRows(b *testing.B, conn *sqlx.DB) int {
 // relayBench is a relay with Meta's default limits (80 messages/s per
 // number, enforced by the client and by the simulator) against the
 // simulator.
-func relayBench(b *testing.B, breakerOpenFor time.Duration) (*sqlx.DB, *loadtest.Simulator, func()) {
+func relayBench(b *testing.B, breakerOpenFor time.Duration) (*sqlx.DB, *simulator.Simulator, func()) {
 	conn, _ := dbtest.New(b)
-	sim := loadtest.NewSimulator(loadtest.SimulatorConfig{Addr: "127.0.0.1:0", Logger: wagwtest.QuietLogger()})
+	sim := simulator.New(simulator.Config{Addr: "127.0.0.1:0", Logger: wagwtest.QuietLogger()})
 	addr, err := sim.Start(context.Background())
 	if err != nil {
 		b.Fatal(err)
@@ -113,7 +113,7 @@ func BenchmarkRelayDrainAfterBreakerOpen(b *testing.B) {
 		b.StopTimer()
 		conn, sim, start := relayBench(b, 0)
 		queueReplies(b, conn, n, numbers)
-		sim.SetFaults(loadtest.Faults{Error5xxRate: 1})
+		sim.SetFaults(simulator.Faults{Error5xxRate: 1})
 		start()
 		time.Sleep(outage)
 		if p := pendingRows(b, conn); p != n {
@@ -121,7 +121,7 @@ func BenchmarkRelayDrainAfterBreakerOpen(b *testing.B) {
 		}
 		b.StartTimer()
 		t0 := time.Now()
-		sim.SetFaults(loadtest.Faults{})
+		sim.SetFaults(simulator.Faults{})
 		for pendingRows(b, conn) > 0 {
 			time.Sleep(20 * time.Millisecond)
 		}

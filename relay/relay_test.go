@@ -19,8 +19,8 @@ import (
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
-	"github.com/wagw/wagw/loadtest"
 	"github.com/wagw/wagw/relay"
+	"github.com/wagw/wagw/simulator"
 	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
@@ -36,12 +36,12 @@ type relayFixture struct {
 	dsn    string
 	conn   *sqlx.DB
 	store  *db.Store
-	sim    *loadtest.Simulator
+	sim    *simulator.Simulator
 	simURL string
 	seq    atomic.Int64
 }
 
-func newRelayFixture(t *testing.T, simCfg loadtest.SimulatorConfig) *relayFixture {
+func newRelayFixture(t *testing.T, simCfg simulator.Config) *relayFixture {
 	t.Helper()
 	conn, dsn := dbtest.New(t)
 	simCfg.Addr = "127.0.0.1:0"
@@ -55,7 +55,7 @@ func newRelayFixture(t *testing.T, simCfg loadtest.SimulatorConfig) *relayFixtur
 	if simCfg.Seed == 0 {
 		simCfg.Seed = 7
 	}
-	sim := loadtest.NewSimulator(simCfg)
+	sim := simulator.New(simCfg)
 	addr, err := sim.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func (f *relayFixture) allSettled(timeout time.Duration, filter func(outboxRow) 
 // send_result reached the message.
 func (f *relayFixture) checkSentOnce(rows []outboxRow) {
 	f.t.Helper()
-	byText := map[string][]loadtest.SentMessage{}
+	byText := map[string][]simulator.SentMessage{}
 	for _, m := range f.sim.Sent() {
 		byText[m.Text] = append(byText[m.Text], m)
 	}
@@ -290,13 +290,13 @@ func waID(prefix, i int) string { return fmt.Sprintf("31%03d%07d", prefix, i) }
 func TestRelayBreakerOpensForOneNumberOnly(t *testing.T) {
 	t.Parallel()
 	const pnA, pnB = "110000000000001", "110000000000002"
-	f := newRelayFixture(t, loadtest.SimulatorConfig{})
+	f := newRelayFixture(t, simulator.Config{})
 	var convsB []int64
 	for i := 0; i < 4; i++ {
 		f.contact(pnA, waID(101, i), fmt.Sprintf("A%d-1", i), fmt.Sprintf("A%d-2", i), fmt.Sprintf("A%d-3", i))
 		convsB = append(convsB, f.contact(pnB, waID(102, i), fmt.Sprintf("B%d-1", i), fmt.Sprintf("B%d-2", i)))
 	}
-	f.sim.SetNumberFaults(pnA, loadtest.Faults{Error5xxRate: 1})
+	f.sim.SetNumberFaults(pnA, simulator.Faults{Error5xxRate: 1})
 
 	reg := prometheus.NewRegistry()
 	client := f.client(reg)
@@ -371,12 +371,12 @@ func TestRelayBreakerOpensForOneNumberOnly(t *testing.T) {
 func TestRelayThrottlingSlowsWithoutOpeningBreaker(t *testing.T) {
 	t.Parallel()
 	const pn = "110000000000003"
-	f := newRelayFixture(t, loadtest.SimulatorConfig{})
+	f := newRelayFixture(t, simulator.Config{})
 	const contacts = 8
 	for i := 0; i < contacts; i++ {
 		f.contact(pn, waID(103, i), fmt.Sprintf("T%d-1", i))
 	}
-	f.sim.SetNumberFaults(pn, loadtest.Faults{ErrorCodes: map[int]float64{130429: 1}})
+	f.sim.SetNumberFaults(pn, simulator.Faults{ErrorCodes: map[int]float64{130429: 1}})
 
 	reg := prometheus.NewRegistry()
 	client := f.client(reg)
@@ -416,7 +416,7 @@ func TestRelayThrottlingSlowsWithoutOpeningBreaker(t *testing.T) {
 		}
 	}
 	// 131056: the client's pair interval (100 ms) is the wait.
-	f.sim.SetNumberFaults(pn, loadtest.Faults{ErrorCodes: map[int]float64{131056: 1}})
+	f.sim.SetNumberFaults(pn, simulator.Faults{ErrorCodes: map[int]float64{131056: 1}})
 	wagwtest.WaitFor(t, 10*time.Second, "two rounds of 131056", func() (bool, string) {
 		n := f.sim.Stats()["injected_131056"]
 		return n >= 2*contacts, fmt.Sprintf("%d pair-throttled", n)
@@ -447,7 +447,7 @@ func TestRelayThrottlingSlowsWithoutOpeningBreaker(t *testing.T) {
 // stored on the row and, once the send_result is applied, on the message.
 func TestRelayPermanentErrorsFailAtOnce(t *testing.T) {
 	t.Parallel()
-	f := newRelayFixture(t, loadtest.SimulatorConfig{})
+	f := newRelayFixture(t, simulator.Config{})
 	codes := []int{131047, 131026, 100}
 	type target struct {
 		pn, wa string
@@ -460,7 +460,7 @@ func TestRelayPermanentErrorsFailAtOnce(t *testing.T) {
 		tg.conv = f.contact(tg.pn, tg.wa)
 		tg.msg = f.reply(tg.wa, tg.conv, fmt.Sprintf("P%d", code))
 		targets[code] = tg
-		f.sim.SetNumberFaults(tg.pn, loadtest.Faults{ErrorCodes: map[int]float64{code: 1}})
+		f.sim.SetNumberFaults(tg.pn, simulator.Faults{ErrorCodes: map[int]float64{code: 1}})
 	}
 	reg := prometheus.NewRegistry()
 	client := f.client(reg)
@@ -527,7 +527,7 @@ func TestRelayPermanentErrorsFailAtOnce(t *testing.T) {
 func TestRelayKeepsPerContactOrderUnderRetries(t *testing.T) {
 	t.Parallel()
 	const pnA, pnB = "110000000000021", "110000000000022"
-	f := newRelayFixture(t, loadtest.SimulatorConfig{Seed: 42, Faults: loadtest.Faults{
+	f := newRelayFixture(t, simulator.Config{Seed: 42, Faults: simulator.Faults{
 		Error5xxRate: 0.2, ErrorCodes: map[int]float64{131000: 0.1}, Latency: time.Millisecond, LatencyJitter: 3 * time.Millisecond}})
 	const contacts, perContact = 6, 5
 	for i := 0; i < contacts; i++ {
@@ -617,7 +617,7 @@ func (p *failingPublisher) Publish(ctx context.Context, events []whatsapp.Envelo
 func TestRelayOutcomesKeepContactOrderWhenPublishFails(t *testing.T) {
 	t.Parallel()
 	const pn = "110000000000051"
-	f := newRelayFixture(t, loadtest.SimulatorConfig{})
+	f := newRelayFixture(t, simulator.Config{})
 	ctx := context.Background()
 	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: pn, FirstResponderBecomesOwner: true}); err != nil {
 		t.Fatal(err)
@@ -694,7 +694,7 @@ func (s *countingSender) Send(ctx context.Context, pn string, msg whatsapp.Outbo
 // Two relays on one outbox send each row exactly once.
 func TestRelayTwoRelaysSendEachRowOnce(t *testing.T) {
 	t.Parallel()
-	f := newRelayFixture(t, loadtest.SimulatorConfig{Faults: loadtest.Faults{Latency: 2 * time.Millisecond, LatencyJitter: 3 * time.Millisecond}})
+	f := newRelayFixture(t, simulator.Config{Faults: simulator.Faults{Latency: 2 * time.Millisecond, LatencyJitter: 3 * time.Millisecond}})
 	const contacts = 40
 	for i := 0; i < contacts; i++ {
 		pn := fmt.Sprintf("11000000000003%d", i%2)
@@ -825,7 +825,7 @@ func (s *killableSender) MarkRead(ctx context.Context, pn, wamid string, typing 
 func TestRelayRestartResendsOnlyRowsWithoutWAMID(t *testing.T) {
 	t.Parallel()
 	const pn = "110000000000041"
-	f := newRelayFixture(t, loadtest.SimulatorConfig{})
+	f := newRelayFixture(t, simulator.Config{})
 	const n = 12
 	before, after := map[string]bool{}, map[string]bool{}
 	for i := 0; i < n; i++ {
@@ -895,7 +895,7 @@ func TestRelayRestartResendsOnlyRowsWithoutWAMID(t *testing.T) {
 			t.Errorf("%s had no recorded wamid: the new relay sent it %d times, want once", text, d)
 		}
 	}
-	byText := map[string][]loadtest.SentMessage{}
+	byText := map[string][]simulator.SentMessage{}
 	for _, m := range f.sim.Sent() {
 		byText[m.Text] = append(byText[m.Text], m)
 	}
@@ -954,7 +954,7 @@ func (f *relayFixture) proxiedStore(dsn string) (*db.Store, *dbtest.Proxy) {
 func TestRelayKeepsSuccessfulSendThroughPostgresOutage(t *testing.T) {
 	t.Parallel()
 	const pn = "110000000000061"
-	f := newRelayFixture(t, loadtest.SimulatorConfig{})
+	f := newRelayFixture(t, simulator.Config{})
 	wa := waID(109, 1)
 	conv := f.contact(pn, wa, "S1")
 	store, proxy := f.proxiedStore(f.dsn)
@@ -1007,12 +1007,12 @@ func TestRelayKeepsSuccessfulSendThroughPostgresOutage(t *testing.T) {
 func TestRelayGivesUpAfterMaxRetries(t *testing.T) {
 	t.Parallel()
 	const pnA, pnB = "110000000000071", "110000000000072"
-	f := newRelayFixture(t, loadtest.SimulatorConfig{})
+	f := newRelayFixture(t, simulator.Config{})
 	wa := waID(110, 1)
 	convA := f.contact(pnA, wa)
 	msgA := f.reply(wa, convA, "G1")
 	f.contact(pnB, wa, "G2") // the same contact on another number: waits behind G1
-	f.sim.SetNumberFaults(pnA, loadtest.Faults{Error5xxRate: 1})
+	f.sim.SetNumberFaults(pnA, simulator.Faults{Error5xxRate: 1})
 
 	const retries = 3
 	reg := prometheus.NewRegistry()

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wagw/wagw/loadtest"
+	"github.com/wagw/wagw/simulator"
 )
 
 // Faults on the sending side: the Cloud API failing, the relay dying
@@ -34,11 +34,11 @@ func TestFaultCloudAPIStorms(t *testing.T) {
 	replies := r.replyWhile(stop)
 	// Rate limiting first: it is no breaker failure, so every retry reaches
 	// the Cloud API; the 5xx storm then opens the breaker.
-	r.sim.SetFaults(loadtest.Faults{ErrorCodes: map[int]float64{130429: 1}})
+	r.sim.SetFaults(simulator.Faults{ErrorCodes: map[int]float64{130429: 1}})
 	time.Sleep(storm)
-	r.sim.SetFaults(loadtest.Faults{Error5xxRate: 1})
+	r.sim.SetFaults(simulator.Faults{Error5xxRate: 1})
 	time.Sleep(storm)
-	r.sim.SetFaults(loadtest.Faults{})
+	r.sim.SetFaults(simulator.Faults{})
 	end := time.Now()
 	close(stop)
 	sent := replies()
@@ -113,7 +113,7 @@ func (r *faultRig) replyWhile(stop <-chan struct{}) func() int {
 
 // simInFlight is how many sends the simulator has received and not yet
 // answered.
-func simInFlight(sim *loadtest.Simulator) int64 {
+func simInFlight(sim *simulator.Simulator) int64 {
 	st := sim.Stats()
 	n := st["requests"]
 	for _, k := range []string{"accepted", "marked_read", "unauthorized", "invalid", "rate_limited", "pair_rate_limited",

@@ -19,6 +19,7 @@ import (
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/loadtest"
+	"github.com/wagw/wagw/simulator"
 )
 
 // The fault suite's rig: real Postgres and a Kafka-protocol broker (kfake,
@@ -73,7 +74,7 @@ type faultRig struct {
 	conn *sqlx.DB // direct
 	pg   *faultProxy
 	kp   *faultProxy // nil without kafka
-	sim  *loadtest.Simulator
+	sim  *simulator.Simulator
 	http string // the gateway's (or serve's) address
 	base string // http://http
 	env  []string
@@ -105,8 +106,8 @@ func newFaultRig(t *testing.T, opt rigOptions) *faultRig {
 		r.env = append(r.env, "KAFKA_BROKERS="+r.kp.Addr())
 	}
 	if opt.sim {
-		r.sim = loadtest.NewSimulator(loadtest.SimulatorConfig{Token: faultCloudToken, WebhookURL: r.base + "/webhook",
-			AppSecret: faultAppSecret, Seed: 1, Faults: loadtest.Faults{Latency: opt.simLatency}})
+		r.sim = simulator.New(simulator.Config{Token: faultCloudToken, WebhookURL: r.base + "/webhook",
+			AppSecret: faultAppSecret, Seed: 1, Faults: simulator.Faults{Latency: opt.simLatency}})
 		addr, err := r.sim.Start(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -360,7 +361,7 @@ func codeSummary(codes map[string]int) string {
 
 // outbox reads the welcome and reply rows (mark-as-read rows are no
 // messages).
-func (r *faultRig) outbox() []loadtest.OutboxRow {
+func (r *faultRig) outbox() []simulator.OutboxRow {
 	r.t.Helper()
 	var rows []struct {
 		ID    int64  `db:"id"`
@@ -378,9 +379,9 @@ func (r *faultRig) outbox() []loadtest.OutboxRow {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	out := make([]loadtest.OutboxRow, len(rows))
+	out := make([]simulator.OutboxRow, len(rows))
 	for i, x := range rows {
-		out[i] = loadtest.OutboxRow{ID: x.ID, Kind: x.Kind, PhoneNumberID: x.PNID, Recipient: x.To, Type: x.Type, Text: x.Text,
+		out[i] = simulator.OutboxRow{ID: x.ID, Kind: x.Kind, PhoneNumberID: x.PNID, Recipient: x.To, Type: x.Type, Text: x.Text,
 			State: x.State, WAMID: x.WAMID}
 	}
 	return out
@@ -388,12 +389,12 @@ func (r *faultRig) outbox() []loadtest.OutboxRow {
 
 // sendsSettled waits until no outbox row is pending and returns the check
 // of what the simulator accepted against the outbox.
-func (r *faultRig) sendsSettled(timeout time.Duration) loadtest.SendCheck {
+func (r *faultRig) sendsSettled(timeout time.Duration) simulator.SendCheck {
 	r.t.Helper()
-	var c loadtest.SendCheck
+	var c simulator.SendCheck
 	deadline := time.Now().Add(timeout)
 	for {
-		c = loadtest.CheckSends(r.outbox(), r.sim.Sent())
+		c = simulator.CheckSends(r.outbox(), r.sim.Sent())
 		if c.States["pending"] == 0 || time.Now().After(deadline) {
 			break
 		}

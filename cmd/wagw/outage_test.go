@@ -15,7 +15,7 @@ import (
 	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
-	"github.com/wagw/wagw/loadtest"
+	"github.com/wagw/wagw/simulator"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -30,7 +30,7 @@ type outageRig struct {
 	embCfg   broker.EmbeddedConfig
 	producer *broker.Producer
 	pg       *dbtest.Proxy
-	sim      *loadtest.Simulator
+	sim      *simulator.Simulator
 	procs    map[string]*childProc // role → process
 	health   map[string]string     // role → health address
 	sent     []string              // wamids produced, in order
@@ -63,7 +63,7 @@ func newOutageRig(t *testing.T) *outageRig {
 	r.producer = broker.NewProducer(broker.ProducerConfig{Brokers: []string{r.embCfg.Addr}, Topic: outageTopic})
 	t.Cleanup(func() { r.producer.Close() })
 
-	r.sim = loadtest.NewSimulator(loadtest.SimulatorConfig{Addr: "127.0.0.1:0", Token: "outage-token", RatePerNumber: -1, PairInterval: -1})
+	r.sim = simulator.New(simulator.Config{Addr: "127.0.0.1:0", Token: "outage-token", RatePerNumber: -1, PairInterval: -1})
 	simAddr, err := r.sim.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)

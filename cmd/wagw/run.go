@@ -26,9 +26,9 @@ import (
 	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/gateway"
-	"github.com/wagw/wagw/loadtest"
 	"github.com/wagw/wagw/relay"
 	"github.com/wagw/wagw/scheduler"
+	"github.com/wagw/wagw/simulator"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -271,7 +271,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 			if !serve {
 				return errors.New("relay needs WA_ACCESS_TOKEN (serve uses the built-in Cloud API simulator without one)")
 			}
-			sim := loadtest.NewSimulator(loadtest.SimulatorConfig{Addr: cfg.SimulatorAddr,
+			sim := simulator.New(simulator.Config{Addr: cfg.SimulatorAddr,
 				WebhookURL: "http://" + loopback(cfg.HTTPAddr) + "/webhook", AppSecret: cfg.AppSecrets[0], Logger: log})
 			addr, err := sim.Start(ctx)
 			if err != nil {
@@ -434,7 +434,7 @@ func runSimulator(ctx context.Context, cfg config, stdout io.Writer) error {
 	if len(cfg.AppSecrets) > 0 {
 		webhook = "http://" + loopback(cfg.HTTPAddr) + "/webhook"
 	}
-	sim := loadtest.NewSimulator(loadtest.SimulatorConfig{Addr: cfg.SimulatorAddr, Token: cfg.AccessToken,
+	sim := simulator.New(simulator.Config{Addr: cfg.SimulatorAddr, Token: cfg.AccessToken,
 		WebhookURL: webhook, AppSecret: strings.Join(cfg.AppSecrets[:min(1, len(cfg.AppSecrets))], ""), Logger: log})
 	addr, err := sim.Start(ctx)
 	if err != nil {

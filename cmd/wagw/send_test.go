@@ -14,7 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/wagw/wagw/loadtest"
+	"github.com/wagw/wagw/simulator"
 )
 
 // Sending through `wagw serve`: welcome messages, the 24-hour window,
@@ -163,10 +163,10 @@ func sndSimGet(t *testing.T, base, path string, v any) {
 	}
 }
 
-func sndSimSent(t *testing.T, base string) []loadtest.SentMessage {
+func sndSimSent(t *testing.T, base string) []simulator.SentMessage {
 	t.Helper()
 	var out struct {
-		Messages []loadtest.SentMessage `json:"messages"`
+		Messages []simulator.SentMessage `json:"messages"`
 	}
 	sndSimGet(t, base, "/_sim/messages", &out)
 	return out.Messages
@@ -174,7 +174,7 @@ func sndSimSent(t *testing.T, base string) []loadtest.SentMessage {
 
 // sndCount counts the accepted messages to wa with the given text
 // (or template name).
-func sndCount(sent []loadtest.SentMessage, wa, text string) int {
+func sndCount(sent []simulator.SentMessage, wa, text string) int {
 	n := 0
 	for _, m := range sent {
 		if m.To == wa && (m.Text == text || m.Template == text) {
@@ -389,9 +389,9 @@ func TestSendStatusesOutOfOrderAndDuplicated(t *testing.T) {
 	dsn, conn := newTestDB(t)
 	env := serveEnv(t, dsn)
 	const token = "send-test-access-token"
-	sim := loadtest.NewSimulator(loadtest.SimulatorConfig{Addr: "127.0.0.1:0", Token: token,
+	sim := simulator.New(simulator.Config{Addr: "127.0.0.1:0", Token: token,
 		WebhookURL: "http://" + env["WAGW_HTTP_ADDR"] + "/webhook", AppSecret: e2eAppSecret,
-		StatusDelays: loadtest.StatusDelays{Sent: 20 * time.Millisecond, Delivered: 120 * time.Millisecond, Read: 240 * time.Millisecond, Jitter: 30 * time.Millisecond},
+		StatusDelays: simulator.StatusDelays{Sent: 20 * time.Millisecond, Delivered: 120 * time.Millisecond, Read: 240 * time.Millisecond, Jitter: 30 * time.Millisecond},
 		ReorderRate:  1, DuplicateRate: 1, DeliveryBackoff: 50 * time.Millisecond, DeliveryBackoffMax: 500 * time.Millisecond, Seed: 11})
 	addr, err := sim.Start(context.Background())
 	if err != nil {

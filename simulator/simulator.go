@@ -1,4 +1,4 @@
-package loadtest
+package simulator
 
 import (
 	"bytes"
@@ -26,21 +26,21 @@ import (
 	"github.com/wagw/wagw/whatsapp"
 )
 
-// Defaults of SimulatorConfig.
+// Defaults of Config.
 const (
-	DefaultSimAddr               = "127.0.0.1:0"
-	DefaultSimRatePerNumber      = 80
-	DefaultSimPairInterval       = 6 * time.Second
-	DefaultSimPairBurst          = 5
-	DefaultSimWABAID             = "102290129340398"
-	DefaultSimDisplayPhoneNumber = "15550783881"
-	DefaultSimStatusFailCode     = 131026
-	DefaultSimMaxDeliveries      = 32
-	DefaultSimDeliveryAttempts   = 5
-	DefaultSimDeliveryBackoff    = 500 * time.Millisecond
-	DefaultSimDeliveryBackoffMax = 30 * time.Second
-	DefaultSimDeliveryTimeout    = 5 * time.Second
-	DefaultSimMaxRecorded        = 1_000_000
+	DefaultAddr               = "127.0.0.1:0"
+	DefaultRatePerNumber      = 80
+	DefaultPairInterval       = 6 * time.Second
+	DefaultPairBurst          = 5
+	DefaultWABAID             = "102290129340398"
+	DefaultDisplayPhoneNumber = "15550783881"
+	DefaultStatusFailCode     = 131026
+	DefaultMaxDeliveries      = 32
+	DefaultDeliveryAttempts   = 5
+	DefaultDeliveryBackoff    = 500 * time.Millisecond
+	DefaultDeliveryBackoffMax = 30 * time.Second
+	DefaultDeliveryTimeout    = 5 * time.Second
+	DefaultMaxRecorded        = 1_000_000
 )
 
 const (
@@ -49,9 +49,9 @@ const (
 	simStatusFailed   = "failed"
 )
 
-// SimulatorConfig configures a Simulator. The zero value of every field
+// Config configures a Simulator. The zero value of every field
 // selects the default named in its comment.
-type SimulatorConfig struct {
+type Config struct {
 	// Addr is where Start listens. Default "127.0.0.1:0" (a free port).
 	Addr string
 	// Token is the accepted bearer token. Empty: any token (or none) is
@@ -142,51 +142,51 @@ type StatusDelays struct {
 	Jitter    time.Duration `json:"jitter"`
 }
 
-func (cfg SimulatorConfig) withDefaults() SimulatorConfig {
+func (cfg Config) withDefaults() Config {
 	if cfg.Addr == "" {
-		cfg.Addr = DefaultSimAddr
+		cfg.Addr = DefaultAddr
 	}
 	if cfg.RatePerNumber == 0 {
-		cfg.RatePerNumber = DefaultSimRatePerNumber
+		cfg.RatePerNumber = DefaultRatePerNumber
 	}
 	if cfg.BurstPerNumber <= 0 {
 		cfg.BurstPerNumber = max(1, int(cfg.RatePerNumber))
 	}
 	if cfg.PairInterval == 0 {
-		cfg.PairInterval = DefaultSimPairInterval
+		cfg.PairInterval = DefaultPairInterval
 	}
 	if cfg.PairBurst <= 0 {
-		cfg.PairBurst = DefaultSimPairBurst
+		cfg.PairBurst = DefaultPairBurst
 	}
 	if cfg.StatusDelays == (StatusDelays{}) {
 		cfg.StatusDelays = StatusDelays{Sent: 100 * time.Millisecond, Delivered: 400 * time.Millisecond, Read: 2 * time.Second, Jitter: 100 * time.Millisecond}
 	}
 	if cfg.StatusFailCode == 0 {
-		cfg.StatusFailCode = DefaultSimStatusFailCode
+		cfg.StatusFailCode = DefaultStatusFailCode
 	}
 	if cfg.WABAID == "" {
-		cfg.WABAID = DefaultSimWABAID
+		cfg.WABAID = DefaultWABAID
 	}
 	if cfg.DisplayPhoneNumber == "" {
-		cfg.DisplayPhoneNumber = DefaultSimDisplayPhoneNumber
+		cfg.DisplayPhoneNumber = DefaultDisplayPhoneNumber
 	}
 	if cfg.MaxConcurrentDeliveries <= 0 {
-		cfg.MaxConcurrentDeliveries = DefaultSimMaxDeliveries
+		cfg.MaxConcurrentDeliveries = DefaultMaxDeliveries
 	}
 	if cfg.DeliveryAttempts <= 0 {
-		cfg.DeliveryAttempts = DefaultSimDeliveryAttempts
+		cfg.DeliveryAttempts = DefaultDeliveryAttempts
 	}
 	if cfg.DeliveryBackoff <= 0 {
-		cfg.DeliveryBackoff = DefaultSimDeliveryBackoff
+		cfg.DeliveryBackoff = DefaultDeliveryBackoff
 	}
 	if cfg.DeliveryBackoffMax <= 0 {
-		cfg.DeliveryBackoffMax = DefaultSimDeliveryBackoffMax
+		cfg.DeliveryBackoffMax = DefaultDeliveryBackoffMax
 	}
 	if cfg.DeliveryClient == nil {
-		cfg.DeliveryClient = &http.Client{Timeout: DefaultSimDeliveryTimeout}
+		cfg.DeliveryClient = &http.Client{Timeout: DefaultDeliveryTimeout}
 	}
 	if cfg.MaxRecorded <= 0 {
-		cfg.MaxRecorded = DefaultSimMaxRecorded
+		cfg.MaxRecorded = DefaultMaxRecorded
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -278,10 +278,10 @@ type SentMessage struct {
 	Status string `json:"status,omitempty"`
 }
 
-// Simulator is a fake WhatsApp Cloud API. Create it with NewSimulator,
+// Simulator is a fake WhatsApp Cloud API. Create it with New,
 // serve Handler (or call Start), and Close it to stop webhook deliveries.
 type Simulator struct {
-	cfg SimulatorConfig
+	cfg Config
 	mux *http.ServeMux
 
 	mu       sync.Mutex
@@ -309,9 +309,9 @@ type Simulator struct {
 	closeOnce sync.Once
 }
 
-// NewSimulator returns a Simulator for cfg. It starts no goroutine until
+// New returns a Simulator for cfg. It starts no goroutine until
 // it has a webhook to deliver or Start is called.
-func NewSimulator(cfg SimulatorConfig) *Simulator {
+func New(cfg Config) *Simulator {
 	cfg = cfg.withDefaults()
 	seed := cfg.Seed
 	if seed == 0 {

@@ -1,4 +1,4 @@
-package loadtest
+package simulator
 
 import (
 	"bytes"
@@ -20,9 +20,9 @@ import (
 	"github.com/wagw/wagw/whatsapp"
 )
 
-func newSim(t *testing.T, cfg SimulatorConfig) (*Simulator, string) {
+func newSim(t *testing.T, cfg Config) (*Simulator, string) {
 	t.Helper()
-	sim := NewSimulator(cfg)
+	sim := New(cfg)
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(func() {
 		sim.Close()
@@ -55,7 +55,7 @@ func apiError(t *testing.T, err error) *whatsapp.APIError {
 }
 
 func TestSimulatorAcceptsAndRecords(t *testing.T) {
-	sim, url := newSim(t, SimulatorConfig{Token: "tok"})
+	sim, url := newSim(t, Config{Token: "tok"})
 	c := unpaced(url, "tok", nil)
 	ctx := context.Background()
 
@@ -133,7 +133,7 @@ func getJSON(t *testing.T, url string, v any) {
 }
 
 func TestSimulatorRejectsBadTokenAndBodies(t *testing.T) {
-	_, url := newSim(t, SimulatorConfig{Token: "tok"})
+	_, url := newSim(t, Config{Token: "tok"})
 	_, err := unpaced(url, "wrong", nil).Send(context.Background(), "111", text("1", "x"))
 	api := apiError(t, err)
 	if api.HTTPStatus != 401 || api.Code != 190 || api.Class != whatsapp.AccountStop {
@@ -171,7 +171,7 @@ func TestSimulatorRejectsBadTokenAndBodies(t *testing.T) {
 }
 
 func TestSimulatorNumberRateLimit130429(t *testing.T) {
-	sim, url := newSim(t, SimulatorConfig{RatePerNumber: 5, PairInterval: -1})
+	sim, url := newSim(t, Config{RatePerNumber: 5, PairInterval: -1})
 	c := unpaced(url, "", nil)
 	var last error
 	for i := 0; i < 6; i++ {
@@ -194,7 +194,7 @@ func TestSimulatorNumberRateLimit130429(t *testing.T) {
 }
 
 func TestSimulatorPairRate131056(t *testing.T) {
-	sim, url := newSim(t, SimulatorConfig{PairInterval: time.Hour, PairBurst: 2})
+	sim, url := newSim(t, Config{PairInterval: time.Hour, PairBurst: 2})
 	c := unpaced(url, "", nil)
 	ctx := context.Background()
 	for i := 0; i < 2; i++ {
@@ -216,7 +216,7 @@ func TestSimulatorPairRate131056(t *testing.T) {
 
 	// The client's own pacing keeps a fresh simulator quiet: with the
 	// defaults (client burst 3 < simulator burst 5) no 131056.
-	sim2, url2 := newSim(t, SimulatorConfig{})
+	sim2, url2 := newSim(t, Config{})
 	paced := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: url2})
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
@@ -232,7 +232,7 @@ func TestSimulatorPairRate131056(t *testing.T) {
 }
 
 func TestSimulatorInjectedFaults(t *testing.T) {
-	sim, url := newSim(t, SimulatorConfig{})
+	sim, url := newSim(t, Config{})
 	c := unpaced(url, "", func(cfg *whatsapp.ClientConfig) {
 		cfg.BreakerFailures = 3
 		cfg.Timeout = 100 * time.Millisecond
@@ -426,13 +426,13 @@ func parseStatus(t *testing.T, body []byte, sig, secret, phoneNumberID string) g
 	if err := json.Unmarshal(body, &p); err != nil {
 		t.Fatalf("webhook body: %v", err)
 	}
-	if p.Object != "whatsapp_business_account" || len(p.Entry) != 1 || p.Entry[0].ID != DefaultSimWABAID ||
+	if p.Object != "whatsapp_business_account" || len(p.Entry) != 1 || p.Entry[0].ID != DefaultWABAID ||
 		len(p.Entry[0].Changes) != 1 || p.Entry[0].Changes[0].Field != "messages" {
 		t.Fatalf("webhook shape: %s", body)
 	}
 	v := p.Entry[0].Changes[0].Value
 	if v.MessagingProduct != "whatsapp" || v.Metadata.PhoneNumberID != phoneNumberID ||
-		v.Metadata.DisplayPhoneNumber != DefaultSimDisplayPhoneNumber || len(v.Statuses) != 1 {
+		v.Metadata.DisplayPhoneNumber != DefaultDisplayPhoneNumber || len(v.Statuses) != 1 {
 		t.Fatalf("webhook value: %s", body)
 	}
 	st := v.Statuses[0]
@@ -454,7 +454,7 @@ var fastStatuses = StatusDelays{Sent: 5 * time.Millisecond, Delivered: 25 * time
 
 func TestSimulatorStatusWebhooks(t *testing.T) {
 	rec, hook := newReceiver(t, 0)
-	_, url := newSim(t, SimulatorConfig{WebhookURL: hook, AppSecret: "s3cret", StatusDelays: fastStatuses})
+	_, url := newSim(t, Config{WebhookURL: hook, AppSecret: "s3cret", StatusDelays: fastStatuses})
 	c := unpaced(url, "", nil)
 	msg := text("+16505551234", "héllo/👍")
 	msg.BizOpaqueCallbackData = "outbox:42"
@@ -481,7 +481,7 @@ func TestSimulatorStatusWebhooks(t *testing.T) {
 
 func TestSimulatorFailedStatusDuplicatesAndReorder(t *testing.T) {
 	rec, hook := newReceiver(t, 0)
-	sim, url := newSim(t, SimulatorConfig{WebhookURL: hook, AppSecret: "k", StatusDelays: fastStatuses,
+	sim, url := newSim(t, Config{WebhookURL: hook, AppSecret: "k", StatusDelays: fastStatuses,
 		StatusFailRate: 1, DuplicateRate: 1, ReorderRate: 1, Seed: 7})
 	c := unpaced(url, "", nil)
 	res, err := c.Send(context.Background(), "111", text("1555", "x"))
@@ -505,7 +505,7 @@ func TestSimulatorFailedStatusDuplicatesAndReorder(t *testing.T) {
 		if st.wamid != res.WAMID {
 			t.Errorf("wamid %s", st.wamid)
 		}
-		if st.status == "failed" && st.errCode != DefaultSimStatusFailCode {
+		if st.status == "failed" && st.errCode != DefaultStatusFailCode {
 			t.Errorf("failed status code %d", st.errCode)
 		}
 		seen[st.status]++
@@ -527,7 +527,7 @@ func TestSimulatorFailedStatusDuplicatesAndReorder(t *testing.T) {
 
 func TestSimulatorRetriesWebhooks(t *testing.T) {
 	rec, hook := newReceiver(t, 2)
-	sim, url := newSim(t, SimulatorConfig{WebhookURL: hook, StatusDelays: StatusDelays{Sent: time.Millisecond, Delivered: -1},
+	sim, url := newSim(t, Config{WebhookURL: hook, StatusDelays: StatusDelays{Sent: time.Millisecond, Delivered: -1},
 		DeliveryBackoff: 5 * time.Millisecond})
 	if _, err := unpaced(url, "", nil).Send(context.Background(), "111", text("1", "x")); err != nil {
 		t.Fatal(err)
@@ -541,7 +541,7 @@ func TestSimulatorRetriesWebhooks(t *testing.T) {
 
 	// Bounded: a receiver that always fails gets DeliveryAttempts tries.
 	rec2, hook2 := newReceiver(t, 1000)
-	sim2, url2 := newSim(t, SimulatorConfig{WebhookURL: hook2, StatusDelays: StatusDelays{Sent: time.Millisecond, Delivered: -1},
+	sim2, url2 := newSim(t, Config{WebhookURL: hook2, StatusDelays: StatusDelays{Sent: time.Millisecond, Delivered: -1},
 		DeliveryBackoff: time.Millisecond, DeliveryAttempts: 3})
 	if _, err := unpaced(url2, "", nil).Send(context.Background(), "111", text("1", "x")); err != nil {
 		t.Fatal(err)
@@ -568,7 +568,7 @@ func waitStat(t *testing.T, sim *Simulator, key string, want int64) {
 
 func TestSimulatorCloseStopsDeliveries(t *testing.T) {
 	rec, hook := newReceiver(t, 0)
-	sim := NewSimulator(SimulatorConfig{WebhookURL: hook, StatusDelays: StatusDelays{Sent: 100 * time.Millisecond, Delivered: 150 * time.Millisecond, Read: 200 * time.Millisecond}})
+	sim := New(Config{WebhookURL: hook, StatusDelays: StatusDelays{Sent: 100 * time.Millisecond, Delivered: 150 * time.Millisecond, Read: 200 * time.Millisecond}})
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
 	if _, err := unpaced(srv.URL, "", nil).Send(context.Background(), "111", text("1", "x")); err != nil {
@@ -588,7 +588,7 @@ func TestSimulatorCloseStopsDeliveries(t *testing.T) {
 
 func TestSimulatorStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	sim := NewSimulator(SimulatorConfig{Addr: "127.0.0.1:0"})
+	sim := New(Config{Addr: "127.0.0.1:0"})
 	addr, err := sim.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -625,7 +625,7 @@ func TestMetaEscape(t *testing.T) {
 
 func TestSimulatorErrorBodiesMatchConformance(t *testing.T) {
 	dir := "../../shared/conformance/whatsapp/send_api"
-	sim, url := newSim(t, SimulatorConfig{RatePerNumber: 1, PairInterval: time.Hour, PairBurst: 1})
+	sim, url := newSim(t, Config{RatePerNumber: 1, PairInterval: time.Hour, PairBurst: 1})
 	c := unpaced(url, "", nil)
 	ctx := context.Background()
 	_, _ = c.Send(ctx, "111", text("1", "x"))

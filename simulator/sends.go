@@ -1,10 +1,12 @@
-package loadtest
+package simulator
 
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -107,7 +109,7 @@ func CheckSends(rows []OutboxRow, accepted []SentMessage) SendCheck {
 		}
 		for _, r := range group {
 			if r.State == "sent" && !wamids[r.WAMID] {
-				res.Unrecorded = append(res.Unrecorded, fmt.Sprintf("row %d (%s to %s): wamid %q never returned", r.ID, r.Kind, maskKey(r.Recipient), r.WAMID))
+				res.Unrecorded = append(res.Unrecorded, fmt.Sprintf("row %d (%s to %s): wamid %q never returned", r.ID, r.Kind, maskRecipient(r.Recipient), r.WAMID))
 			}
 		}
 	}
@@ -124,7 +126,7 @@ func sendOrder(rows []OutboxRow, first map[int64]time.Time) []string {
 		byRecipient[r.PhoneNumberID+" "+r.Recipient] = append(byRecipient[r.PhoneNumberID+" "+r.Recipient], r)
 	}
 	var out []string
-	for _, key := range sortedMapKeys(byRecipient) {
+	for _, key := range slices.Sorted(maps.Keys(byRecipient)) {
 		list := byRecipient[key]
 		slices.SortFunc(list, func(a, b OutboxRow) int { return cmp.Compare(a.ID, b.ID) })
 		var prev OutboxRow
@@ -135,11 +137,19 @@ func sendOrder(rows []OutboxRow, first map[int64]time.Time) []string {
 				continue
 			}
 			if !prevAt.IsZero() && at.Before(prevAt) {
-				out = append(out, fmt.Sprintf("%s: row %d (%s) accepted before row %d (%s)", maskKey(r.Recipient), r.ID, r.Kind, prev.ID, prev.Kind))
+				out = append(out, fmt.Sprintf("%s: row %d (%s) accepted before row %d (%s)", maskRecipient(r.Recipient), r.ID, r.Kind, prev.ID, prev.Kind))
 				break
 			}
 			prev, prevAt = r, at
 		}
 	}
 	return out
+}
+
+// maskRecipient hides the middle of a phone number or user id in reports.
+func maskRecipient(k string) string {
+	if len(k) <= 8 {
+		return k
+	}
+	return k[:4] + strings.Repeat("•", 3) + k[len(k)-4:]
 }

@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/wagw/wagw/whatsapp"
 )
@@ -616,35 +614,7 @@ func (g *Generator) body(order []string, byInbox map[string]*whatsapp.Value) []b
 	if err != nil {
 		panic("loadtest: generated notification does not encode: " + err.Error()) // a bug in this file
 	}
-	return genMetaEscape(b)
-}
-
-// genMetaEscape rewrites JSON bytes as Meta sends them: "/" escaped and
-// every non-ASCII character as a \uXXXX escape (UTF-16 surrogate pairs
-// above the BMP). Both only occur inside strings, so the rewrite is safe.
-func genMetaEscape(b []byte) []byte {
-	out := make([]byte, 0, len(b)+len(b)/16)
-	for i := 0; i < len(b); {
-		c := b[i]
-		switch {
-		case c == '/':
-			out = append(out, '\\', '/')
-			i++
-		case c < utf8.RuneSelf:
-			out = append(out, c)
-			i++
-		default:
-			r, size := utf8.DecodeRune(b[i:])
-			i += size
-			if r >= 0x10000 {
-				r1, r2 := utf16.EncodeRune(r)
-				out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
-			} else {
-				out = fmt.Appendf(out, `\u%04x`, r)
-			}
-		}
-	}
-	return out
+	return whatsapp.MetaEscape(b)
 }
 
 // ---------------------------------------------------------------- content

@@ -177,13 +177,6 @@ func TestGenerateSingleProfile(t *testing.T) {
 	}
 }
 
-func TestGenerateMetaEscape(t *testing.T) {
-	got := string(genMetaEscape([]byte(`{"a":"é/👍"}`)))
-	if want := `{"a":"\u00e9\/\ud83d\udc4d"}`; got != want {
-		t.Fatalf("got %s, want %s", got, want)
-	}
-}
-
 func itoa(n int) string {
 	var b [20]byte
 	i := len(b)

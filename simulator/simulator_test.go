@@ -611,18 +611,6 @@ func TestSimulatorStart(t *testing.T) {
 	sim.Close()
 }
 
-func TestMetaEscape(t *testing.T) {
-	in, _ := json.Marshal(map[string]string{"t": "José/👍"})
-	out := metaEscape(in)
-	if want := `{"t":"Jos\u00e9\/\ud83d\udc4d"}`; string(out) != want {
-		t.Errorf("got %s want %s", out, want)
-	}
-	var v map[string]string
-	if err := json.Unmarshal(out, &v); err != nil || v["t"] != "José/👍" {
-		t.Errorf("escaped JSON decodes to %v (%v)", v, err)
-	}
-}
-
 func TestSimulatorErrorBodiesMatchConformance(t *testing.T) {
 	dir := "../../shared/conformance/whatsapp/send_api"
 	sim, url := newSim(t, Config{RatePerNumber: 1, PairInterval: time.Hour, PairBurst: 1})

@@ -4,6 +4,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // SignatureHeader is the header in which Meta sends the body's signature.
@@ -47,4 +50,34 @@ func Verify(header string, body []byte, secrets ...[]byte) bool {
 		}
 	}
 	return ok
+}
+
+// MetaEscape rewrites encoding/json output the way Meta escapes the
+// webhook bodies it signs: "/" as "\/" and every non-ASCII character as a
+// \uXXXX escape (a UTF-16 surrogate pair above the BMP). Both only occur
+// inside strings, so the JSON value is unchanged while the bytes (and so
+// the signature) are Meta's.
+func MetaEscape(b []byte) []byte {
+	out := make([]byte, 0, len(b)+len(b)/16)
+	for i := 0; i < len(b); {
+		c := b[i]
+		switch {
+		case c == '/':
+			out = append(out, '\\', '/')
+			i++
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			i += size
+			if r >= 0x10000 {
+				r1, r2 := utf16.EncodeRune(r)
+				out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+			} else {
+				out = fmt.Appendf(out, `\u%04x`, r)
+			}
+		}
+	}
+	return out
 }

@@ -207,3 +207,16 @@ func TestHandshake(t *testing.T) {
 		}
 	}
 }
+
+// TestMetaEscape: the bytes are Meta's, the JSON value is unchanged.
+func TestMetaEscape(t *testing.T) {
+	in, _ := json.Marshal(map[string]string{"t": "José/👍"})
+	out := MetaEscape(in)
+	if want := `{"t":"Jos\u00e9\/\ud83d\udc4d"}`; string(out) != want {
+		t.Errorf("got %s want %s", out, want)
+	}
+	var v map[string]string
+	if err := json.Unmarshal(out, &v); err != nil || v["t"] != "José/👍" {
+		t.Errorf("escaped JSON decodes to %v (%v)", v, err)
+	}
+}

@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"bufio"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,71 +10,9 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/wagw/wagw/whatsapp"
 )
-
-// CaptureRecord is one line of a capture file (JSONL): a webhook with its
-// arrival (or, for generated traffic, intended send) time, its request
-// headers and its body. Body holds the raw bytes exactly; a body that is not
-// valid UTF-8 is in BodyBase64 instead. The gateway's capture setting
-// (gateway.CaptureWriter) writes the same format.
-type CaptureRecord struct {
-	At         time.Time         `json:"at"`
-	Headers    map[string]string `json:"headers"`
-	Body       string            `json:"body,omitempty"`
-	BodyBase64 string            `json:"body_base64,omitempty"`
-}
-
-// Bytes returns the body's raw bytes.
-func (r *CaptureRecord) Bytes() ([]byte, error) {
-	if r.BodyBase64 != "" {
-		return base64.StdEncoding.DecodeString(r.BodyBase64)
-	}
-	return []byte(r.Body), nil
-}
-
-// CaptureWriter writes requests in the capture format.
-type CaptureWriter struct {
-	w      *bufio.Writer
-	start  time.Time
-	secret []byte
-	n      int
-}
-
-// NewCaptureWriter writes to w; start anchors the requests' offsets. With a
-// secret, each line carries the X-Hub-Signature-256 that secret gives
-// (replay signs again with the target's secret anyway).
-func NewCaptureWriter(w io.Writer, start time.Time, secret []byte) *CaptureWriter {
-	return &CaptureWriter{w: bufio.NewWriterSize(w, 256<<10), start: start, secret: secret}
-}
-
-// Write appends one request.
-func (c *CaptureWriter) Write(req Request) error {
-	rec := CaptureRecord{At: c.start.Add(req.At).UTC(), Headers: map[string]string{}}
-	for k, v := range req.Headers {
-		rec.Headers[k] = v
-	}
-	if len(c.secret) > 0 {
-		rec.Headers[whatsapp.SignatureHeader] = whatsapp.Sign(c.secret, req.Body)
-	}
-	if utf8.Valid(req.Body) {
-		rec.Body = string(req.Body)
-	} else {
-		rec.BodyBase64 = base64.StdEncoding.EncodeToString(req.Body)
-	}
-	enc := json.NewEncoder(c.w)
-	enc.SetEscapeHTML(false)
-	c.n++
-	return enc.Encode(rec)
-}
-
-// Count returns how many requests were written.
-func (c *CaptureWriter) Count() int { return c.n }
-
-// Flush writes what is buffered.
-func (c *CaptureWriter) Flush() error { return c.w.Flush() }
 
 // replayDropHeaders are not sent again: the transport sets them, or (the
 // signature) the replayer computes them with the target's secret.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
-	"github.com/wagw/wagw/gateway"
 	"github.com/wagw/wagw/loadtest"
 	"github.com/wagw/wagw/whatsapp"
 )
@@ -233,7 +232,7 @@ func ltWaitReady(t *testing.T, ctx context.Context, base string, served <-chan e
 func TestLoadtestCaptureReplay(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "capture.jsonl")
-	cw, err := gateway.NewCaptureWriter(path, 4096)
+	cw, err := loadtest.NewCaptureFile(path, 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +312,7 @@ func TestLoadtestCaptureReplay(t *testing.T) {
 			t.Fatalf("webhook %d: no items parsed", i)
 		}
 	}
-	var rec gateway.CaptureRecord
+	var rec loadtest.CaptureRecord
 	b, _ := os.ReadFile(files[0])
 	if err := json.Unmarshal(bytes.SplitN(b, []byte("\n"), 2)[0], &rec); err != nil || rec.At.IsZero() || rec.Body == "" {
 		t.Fatalf("capture line: %v %+v", err, rec)

@@ -26,6 +26,7 @@ import (
 	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/gateway"
+	"github.com/wagw/wagw/loadtest"
 	"github.com/wagw/wagw/relay"
 	"github.com/wagw/wagw/scheduler"
 	"github.com/wagw/wagw/simulator"
@@ -308,7 +309,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 		}
 		var capture func([]byte, map[string]string, time.Time)
 		if cfg.CaptureFile != "" {
-			cw, err := gateway.NewCaptureWriter(cfg.CaptureFile, 256<<20)
+			cw, err := loadtest.NewCaptureFile(cfg.CaptureFile, 256<<20)
 			if err != nil {
 				return fmt.Errorf("capture file: %w", err)
 			}

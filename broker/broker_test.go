@@ -9,7 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/wagw/wagw/broker"
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/event"
 )
 
 func freeAddr(t *testing.T) string {
@@ -34,10 +34,10 @@ func TestEmbeddedKeepsAcknowledgedEventsAcrossRestart(t *testing.T) {
 	}
 	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: "wa.events"})
 	now := time.Now()
-	events := []whatsapp.Envelope{
-		{Version: 1, ID: "wamid.1", Kind: whatsapp.KindMessage, Contact: whatsapp.Contact{WaID: "491700000001"}, OccurredAt: now},
-		{Version: 1, ID: "wamid.2", Kind: whatsapp.KindMessage, Contact: whatsapp.Contact{UserID: "US.123"}, OccurredAt: now},
-		{Version: 1, ID: "wamid.3", Kind: whatsapp.KindMessage, Contact: whatsapp.Contact{WaID: "491700000001"}, OccurredAt: now},
+	events := []event.Envelope{
+		{Version: 1, ID: "wamid.1", Kind: event.KindMessage, Contact: event.Contact{WaID: "491700000001"}, OccurredAt: now},
+		{Version: 1, ID: "wamid.2", Kind: event.KindMessage, Contact: event.Contact{UserID: "US.123"}, OccurredAt: now},
+		{Version: 1, ID: "wamid.3", Kind: event.KindMessage, Contact: event.Contact{WaID: "491700000001"}, OccurredAt: now},
 	}
 	if err := prod.Publish(context.Background(), events); err != nil {
 		t.Fatal(err)
@@ -86,8 +86,8 @@ func TestEmbeddedKeepsAcknowledgedEventsAcrossRestart(t *testing.T) {
 func TestPublishFailsWhenBrokerIsDown(t *testing.T) {
 	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{freeAddr(t)}, WriteTimeout: time.Second})
 	defer prod.Close()
-	err := prod.Publish(context.Background(), []whatsapp.Envelope{{Version: 1, ID: "x", Kind: whatsapp.KindMessage,
-		Contact: whatsapp.Contact{WaID: "1"}}})
+	err := prod.Publish(context.Background(), []event.Envelope{{Version: 1, ID: "x", Kind: event.KindMessage,
+		Contact: event.Contact{WaID: "1"}}})
 	if err == nil {
 		t.Fatal("Publish to a broker that is down returned no error")
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/event"
 )
 
 // ProducerConfig configures a Producer.
@@ -86,7 +86,7 @@ func NewProducer(cfg ProducerConfig) *Producer {
 // topic and returns once the broker acknowledged all of them. An envelope
 // that cannot be encoded fails the whole call (commands are built by wagw
 // itself); webhook events go through PublishEach.
-func (p *Producer) Publish(ctx context.Context, events []whatsapp.Envelope) error {
+func (p *Producer) Publish(ctx context.Context, events []event.Envelope) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -109,7 +109,7 @@ func (p *Producer) Publish(ctx context.Context, events []whatsapp.Envelope) erro
 // with the reason, the event's id and kind, and the given headers. All
 // go in one write. rejected[i] says why events[i] was dead-lettered (nil
 // when it was produced); err is set only when Kafka failed.
-func (p *Producer) PublishEach(ctx context.Context, events []whatsapp.Envelope, deadLetterTopic string, headers map[string]string) (rejected []error, err error) {
+func (p *Producer) PublishEach(ctx context.Context, events []event.Envelope, deadLetterTopic string, headers map[string]string) (rejected []error, err error) {
 	rejected = make([]error, len(events))
 	msgs := make([]kafka.Message, 0, len(events))
 	for i := range events {
@@ -127,7 +127,7 @@ func (p *Producer) PublishEach(ctx context.Context, events []whatsapp.Envelope, 
 }
 
 // eventRecord encodes one envelope as its record on the events topic.
-func (p *Producer) eventRecord(e *whatsapp.Envelope) (kafka.Message, error) {
+func (p *Producer) eventRecord(e *event.Envelope) (kafka.Message, error) {
 	v, err := encodeEnvelope(e)
 	if err != nil {
 		return kafka.Message{}, fmt.Errorf("encode event %s: %w", e.ID, err)
@@ -142,7 +142,7 @@ func (p *Producer) eventRecord(e *whatsapp.Envelope) (kafka.Message, error) {
 
 // encodeEnvelope is the one encoding of an envelope on the events topic:
 // JSON, without escaping <, > and & (they stay one byte each).
-func encodeEnvelope(e *whatsapp.Envelope) ([]byte, error) {
+func encodeEnvelope(e *event.Envelope) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -154,7 +154,7 @@ func encodeEnvelope(e *whatsapp.Envelope) ([]byte, error) {
 
 // deadLetterRecord keeps an event that could not be produced: its item as
 // received, cut to fit the record limit if it must be (header truncated).
-func (p *Producer) deadLetterRecord(e *whatsapp.Envelope, topic string, reason error, headers map[string]string) kafka.Message {
+func (p *Producer) deadLetterRecord(e *event.Envelope, topic string, reason error, headers map[string]string) kafka.Message {
 	m := kafka.Message{Topic: topic, Key: []byte(e.Key()), Value: receivedItem(e)}
 	for k, v := range headers {
 		m.Headers = append(m.Headers, kafka.Header{Key: k, Value: []byte(v)})
@@ -174,7 +174,7 @@ func (p *Producer) deadLetterRecord(e *whatsapp.Envelope, topic string, reason e
 
 // receivedItem is the part of the webhook an event came from, as Meta
 // sent it.
-func receivedItem(e *whatsapp.Envelope) []byte {
+func receivedItem(e *event.Envelope) []byte {
 	switch {
 	case e.Message != nil && len(e.Message.Raw) > 0:
 		return e.Message.Raw

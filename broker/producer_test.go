@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/wagw/wagw/broker"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -75,13 +76,13 @@ func header(m kafka.Message, key string) string {
 func TestPublishEachDeadLettersWhatCannotBeEncoded(t *testing.T) {
 	emb, prod := startBroker(t, "wa.events", "wa.events.dlq")
 	now := time.Now()
-	events := []whatsapp.Envelope{
-		{Version: 1, ID: "wamid.ok1", Kind: whatsapp.KindMessage, Contact: whatsapp.Contact{WaID: "491700000001"}, OccurredAt: now,
+	events := []event.Envelope{
+		{Version: 1, ID: "wamid.ok1", Kind: event.KindMessage, Contact: event.Contact{WaID: "491700000001"}, OccurredAt: now,
 			Message: &whatsapp.Message{ID: "wamid.ok1", Raw: json.RawMessage(`{"id":"wamid.ok1"}`)}},
-		{Version: 1, ID: "wamid.bad:read", Kind: whatsapp.KindStatus, Contact: whatsapp.Contact{WaID: "491700000002"},
+		{Version: 1, ID: "wamid.bad:read", Kind: event.KindStatus, Contact: event.Contact{WaID: "491700000002"},
 			OccurredAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
 			Status:     &whatsapp.Status{ID: "wamid.bad", Raw: json.RawMessage(`{"id":"wamid.bad","timestamp":"253402300800"}`)}},
-		{Version: 1, ID: "wamid.ok2", Kind: whatsapp.KindMessage, Contact: whatsapp.Contact{WaID: "491700000001"}, OccurredAt: now},
+		{Version: 1, ID: "wamid.ok2", Kind: event.KindMessage, Contact: event.Contact{WaID: "491700000001"}, OccurredAt: now},
 	}
 	rejected, err := prod.PublishEach(context.Background(), events, "wa.events.dlq", map[string]string{"source": "test"})
 	if err != nil {
@@ -95,7 +96,7 @@ func TestPublishEachDeadLettersWhatCannotBeEncoded(t *testing.T) {
 		t.Fatalf("events topic has %d records, want 2", len(got))
 	}
 	for _, m := range got {
-		var e whatsapp.Envelope
+		var e event.Envelope
 		if err := json.Unmarshal(m.Value, &e); err != nil || (e.ID != "wamid.ok1" && e.ID != "wamid.ok2") {
 			t.Errorf("events topic holds %s (%v)", m.Value, err)
 		}
@@ -134,12 +135,12 @@ func TestLargeRecordsFit(t *testing.T) {
 	if err := prod.PublishRaw(ctx, "wa.events.dlq", nil, raw, map[string]string{"reason": "test"}); err != nil {
 		t.Fatalf("a 3 MiB dead letter: %v", err)
 	}
-	big := whatsapp.Envelope{Version: 1, ID: "wamid.big", Kind: whatsapp.KindMessage, Contact: whatsapp.Contact{WaID: "1"}, OccurredAt: time.Now(),
+	big := event.Envelope{Version: 1, ID: "wamid.big", Kind: event.KindMessage, Contact: event.Contact{WaID: "1"}, OccurredAt: time.Now(),
 		Message: &whatsapp.Message{ID: "wamid.big", Raw: json.RawMessage(`"` + string(noise(3<<20)) + `"`)}}
 	huge := big
 	huge.ID = "wamid.huge"
 	huge.Message = &whatsapp.Message{ID: "wamid.huge", Raw: json.RawMessage(`"` + string(noise(6<<20)) + `"`)}
-	rejected, err := prod.PublishEach(ctx, []whatsapp.Envelope{big, huge}, "wa.events.dlq", nil)
+	rejected, err := prod.PublishEach(ctx, []event.Envelope{big, huge}, "wa.events.dlq", nil)
 	if err != nil {
 		t.Fatalf("PublishEach of a 3 MiB and a 6 MiB event: %v", err)
 	}

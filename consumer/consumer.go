@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/outage"
-	"github.com/wagw/wagw/whatsapp"
 )
 
 // Store applies a batch of events in one transaction.
@@ -23,7 +23,7 @@ type Store interface {
 	// Apply applies events in order, all or nothing. An error that has a
 	// PoisonIndex() int method names an event that retrying cannot fix; any
 	// other error is retried.
-	Apply(ctx context.Context, events []whatsapp.Envelope, now time.Time) error
+	Apply(ctx context.Context, events []event.Envelope, now time.Time) error
 	// Block marks a contact blocked after one of its events was dead-lettered.
 	Block(ctx context.Context, key, reason string) error
 }
@@ -430,10 +430,10 @@ func (c *Consumer) probe(ctx context.Context) error {
 // records aside. It gives up only when stop is cancelled while retrying.
 func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) error {
 	start := time.Now()
-	events := make([]whatsapp.Envelope, 0, len(msgs))
+	events := make([]event.Envelope, 0, len(msgs))
 	origin := make([]kafka.Message, 0, len(msgs))
 	for _, m := range msgs {
-		var e whatsapp.Envelope
+		var e event.Envelope
 		if err := json.Unmarshal(m.Value, &e); err != nil {
 			if err := c.deadLetter(ctx, stop, m, string(m.Key), "undecodable envelope: "+err.Error()); err != nil {
 				return err
@@ -476,7 +476,7 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 }
 
 // apply calls the store until it succeeds or fails for a poison event.
-func (c *Consumer) apply(ctx, stop context.Context, events []whatsapp.Envelope) error {
+func (c *Consumer) apply(ctx, stop context.Context, events []event.Envelope) error {
 	return c.retry(stop, c.pg, "apply batch", func() error {
 		err := c.store.Apply(ctx, events, c.cfg.Now())
 		var poison interface{ PoisonIndex() int }

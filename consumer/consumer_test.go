@@ -19,13 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/wagwtest"
-	"github.com/wagw/wagw/whatsapp"
 )
 
 const (
@@ -141,23 +140,23 @@ func (f *consumerFixture) start(store consumer.Store, tune func(*consumer.Config
 
 // message is the envelope of one inbound text message, as the gateway
 // produces it from a signed webhook.
-func (f *consumerFixture) message(wa, wamid, text string) whatsapp.Envelope {
+func (f *consumerFixture) message(wa, wamid, text string) event.Envelope {
 	f.t.Helper()
-	envs, err := whatsapp.ParseAndSplit(wagwtest.TextWebhook(consInbox, wa, wamid, time.Now().Add(-time.Minute), text), time.Now())
+	envs, err := event.ParseAndSplit(wagwtest.TextWebhook(consInbox, wa, wamid, time.Now().Add(-time.Minute), text), time.Now())
 	if err != nil || len(envs) != 1 {
 		f.t.Fatalf("split: %d envelopes, %v", len(envs), err)
 	}
 	return envs[0]
 }
 
-func command(key, id, typ string, data any) whatsapp.Envelope {
+func command(key, id, typ string, data any) event.Envelope {
 	raw, _ := json.Marshal(data)
 	now := time.Now()
-	return whatsapp.Envelope{Version: whatsapp.EnvelopeVersion, ID: id, Kind: whatsapp.KindCommand, ContactKey: key,
-		OccurredAt: now, ReceivedAt: now, Command: &whatsapp.Command{Type: typ, Data: raw}}
+	return event.Envelope{Version: event.Version, ID: id, Kind: event.KindCommand, ContactKey: key,
+		OccurredAt: now, ReceivedAt: now, Command: &event.Command{Type: typ, Data: raw}}
 }
 
-func (f *consumerFixture) publish(envs ...whatsapp.Envelope) {
+func (f *consumerFixture) publish(envs ...event.Envelope) {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -326,7 +325,7 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 	if err := f.conn.Get(&contactID, `SELECT id FROM contacts WHERE wa_id = $1`, poisoned); err != nil {
 		t.Fatal(err)
 	}
-	f.publish(command(poisoned, "cmd_release_1", assigner.CmdRelease, assigner.ReleaseCommand{ContactID: contactID}))
+	f.publish(command(poisoned, "cmd_release_1", event.CmdRelease, event.ReleaseCommand{ContactID: contactID}))
 	wagwtest.WaitFor(t, 10*time.Second, "release applied", func() (bool, string) {
 		_, err := f.store.CommandResult(context.Background(), "cmd_release_1")
 		return err == nil, fmt.Sprintf("%v", err)
@@ -371,7 +370,7 @@ type flakyStore struct {
 	calls    atomic.Int64
 }
 
-func (s *flakyStore) Apply(ctx context.Context, events []whatsapp.Envelope, now time.Time) error {
+func (s *flakyStore) Apply(ctx context.Context, events []event.Envelope, now time.Time) error {
 	s.calls.Add(1)
 	if s.failures.Add(-1) >= 0 {
 		return fmt.Errorf("dial tcp 127.0.0.1:5432: connect: %w", syscall.ECONNREFUSED)
@@ -391,7 +390,7 @@ func TestConsumerRetriesTransientFailures(t *testing.T) {
 
 	want := map[string][]string{}
 	for round := 0; round < 3; round++ {
-		var envs []whatsapp.Envelope
+		var envs []event.Envelope
 		for c := 0; c < 4; c++ {
 			wa := fmt.Sprintf("3162000000%02d", c)
 			wamid := fmt.Sprintf("wamid.T.%d.%d", c, round)
@@ -480,7 +479,7 @@ type codeRecordingStore struct {
 	codes map[string]int
 }
 
-func (s *codeRecordingStore) Apply(ctx context.Context, events []whatsapp.Envelope, now time.Time) error {
+func (s *codeRecordingStore) Apply(ctx context.Context, events []event.Envelope, now time.Time) error {
 	err := s.Store.Apply(ctx, events, now)
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {

@@ -16,7 +16,7 @@ import (
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/event"
 )
 
 const (
@@ -45,7 +45,7 @@ func newApplyFixture(t *testing.T) *applyFixture {
 type who struct{ wa, user string }
 
 // webhook splits a webhook body whose value is v into envelopes.
-func (f *applyFixture) webhook(v map[string]any) []whatsapp.Envelope {
+func (f *applyFixture) webhook(v map[string]any) []event.Envelope {
 	f.t.Helper()
 	v["messaging_product"] = "whatsapp"
 	v["metadata"] = map[string]any{"display_phone_number": "15550001111", "phone_number_id": applyInbox}
@@ -54,7 +54,7 @@ func (f *applyFixture) webhook(v map[string]any) []whatsapp.Envelope {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	envs, err := whatsapp.ParseAndSplit(body, time.Now())
+	envs, err := event.ParseAndSplit(body, time.Now())
 	if err != nil {
 		f.t.Fatalf("split: %v", err)
 	}
@@ -62,7 +62,7 @@ func (f *applyFixture) webhook(v map[string]any) []whatsapp.Envelope {
 }
 
 // message is one inbound text message from u.
-func (f *applyFixture) message(u who, wamid, text string) whatsapp.Envelope {
+func (f *applyFixture) message(u who, wamid, text string) event.Envelope {
 	f.t.Helper()
 	contact := map[string]any{"profile": map[string]any{"name": "Contact"}}
 	msg := map[string]any{"id": wamid, "timestamp": strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10),
@@ -81,7 +81,7 @@ func (f *applyFixture) message(u who, wamid, text string) whatsapp.Envelope {
 }
 
 // command is an API command on the partition of key.
-func (f *applyFixture) command(key, id, typ string, data any) whatsapp.Envelope {
+func (f *applyFixture) command(key, id, typ string, data any) event.Envelope {
 	raw, ok := data.(json.RawMessage)
 	if !ok {
 		var err error
@@ -90,12 +90,12 @@ func (f *applyFixture) command(key, id, typ string, data any) whatsapp.Envelope 
 		}
 	}
 	now := time.Now()
-	return whatsapp.Envelope{Version: whatsapp.EnvelopeVersion, ID: id, Kind: whatsapp.KindCommand, ContactKey: key,
-		OccurredAt: now, ReceivedAt: now, Command: &whatsapp.Command{Type: typ, Data: raw}}
+	return event.Envelope{Version: event.Version, ID: id, Kind: event.KindCommand, ContactKey: key,
+		OccurredAt: now, ReceivedAt: now, Command: &event.Command{Type: typ, Data: raw}}
 }
 
 // apply applies one batch and fails the test on any error.
-func (f *applyFixture) apply(events ...whatsapp.Envelope) {
+func (f *applyFixture) apply(events ...event.Envelope) {
 	f.t.Helper()
 	if err := f.store.Apply(context.Background(), events, time.Now()); err != nil {
 		var ee *db.EventError

@@ -13,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -338,7 +339,7 @@ func (b *batch) persist(ctx context.Context, eventID string, conv convState, d a
 // ---- rules ----
 
 // openedAt is the opening message's time as stored on the conversation.
-func openedAt(e *whatsapp.Envelope) time.Time {
+func openedAt(e *event.Envelope) time.Time {
 	if t := e.Message.Time(); !t.IsZero() {
 		return t
 	}
@@ -348,7 +349,7 @@ func openedAt(e *whatsapp.Envelope) time.Time {
 // conversationOpened runs the assignment and welcome rules for a
 // conversation the contact just opened (DESIGN §6 rules 1, 2, 4, 6–11),
 // right away: the one-by-one path's use of decideOpenings.
-func (b *batch) conversationOpened(ctx context.Context, e *whatsapp.Envelope, c contactRow, convID int64) error {
+func (b *batch) conversationOpened(ctx context.Context, e *event.Envelope, c contactRow, convID int64) error {
 	b.openings = append(b.openings, opening{e: e, c: c, convID: convID})
 	return b.decideOpenings(ctx)
 }
@@ -436,67 +437,12 @@ const (
 
 // applyCommand applies one command from the API or the relay and stores its
 // result for the caller. Rule violations are results (409, 422), not errors.
-func (b *batch) applyCommand(ctx context.Context, e *whatsapp.Envelope, c contactRow) (Outcome, error) {
+func (b *batch) applyCommand(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
 	first, err := b.firstTime(ctx, e)
 	if err != nil || !first {
 		return Outcome{Duplicate: !first}, err
 	}
-	var r result
-	data := e.Command.Data
-	switch e.Command.Type {
-	case assigner.CmdAssign:
-		var cmd assigner.AssignCommand
-		if err = json.Unmarshal(data, &cmd); err == nil {
-			r, err = b.cmdAssign(ctx, e.ID, cmd)
-		}
-	case assigner.CmdUnassign:
-		var cmd assigner.UnassignCommand
-		if err = json.Unmarshal(data, &cmd); err == nil {
-			r, err = b.cmdUnassign(ctx, e.ID, cmd)
-		}
-	case assigner.CmdClaim:
-		var cmd assigner.ClaimCommand
-		if err = json.Unmarshal(data, &cmd); err == nil {
-			r, err = b.cmdClaim(ctx, e.ID, cmd)
-		}
-	case assigner.CmdResolve:
-		var cmd assigner.ResolveCommand
-		if err = json.Unmarshal(data, &cmd); err == nil {
-			r, err = b.cmdResolve(ctx, e.ID, cmd)
-		}
-	case assigner.CmdSetOwners:
-		var cmd assigner.SetOwnersCommand
-		if err = json.Unmarshal(data, &cmd); err == nil {
-			r, err = b.cmdSetOwners(ctx, cmd)
-		}
-	case assigner.CmdDrain, assigner.CmdExpire:
-		var cmd assigner.DrainCommand
-		if err = json.Unmarshal(data, &cmd); err == nil {
-			r, err = b.cmdDrain(ctx, e.ID, cmd, e.Command.Type == assigner.CmdExpire)
-		}
-	case assigner.CmdReply:
-		var cmd assigner.ReplyCommand
-		if err = json.Unmarshal(data, &cmd); err == nil {
-			r, err = b.cmdReply(ctx, cmd)
-		}
-	case assigner.CmdMarkRead:
-		var cmd assigner.MarkReadCommand
-		if err = json.Unmarshal(data, &cmd); err == nil {
-			r, err = b.cmdMarkRead(ctx, cmd)
-		}
-	case assigner.CmdSendResult:
-		var cmd assigner.SendResultCommand
-		if err = json.Unmarshal(data, &cmd); err == nil {
-			r, err = b.cmdSendResult(ctx, e.ID, cmd)
-		}
-	case assigner.CmdRelease:
-		var cmd assigner.ReleaseCommand
-		if err = json.Unmarshal(data, &cmd); err == nil {
-			r, err = b.cmdRelease(ctx, cmd)
-		}
-	default:
-		return Outcome{}, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
-	}
+	r, err := b.runCommand(ctx, e)
 	var m missing
 	if errors.As(err, &m) {
 		r, err = fail(http.StatusNotFound, "not_found", m.Error()), nil
@@ -505,6 +451,37 @@ func (b *batch) applyCommand(ctx context.Context, e *whatsapp.Envelope, c contac
 		return Outcome{}, err
 	}
 	return Outcome{}, b.storeResult(ctx, e.ID, r)
+}
+
+// runCommand decodes a command and runs its handler.
+func (b *batch) runCommand(ctx context.Context, e *event.Envelope) (result, error) {
+	cmd, err := event.DecodeCommand(e)
+	if err != nil {
+		return result{}, err
+	}
+	switch c := cmd.(type) {
+	case event.AssignCommand:
+		return b.cmdAssign(ctx, e.ID, c)
+	case event.UnassignCommand:
+		return b.cmdUnassign(ctx, e.ID, c)
+	case event.ClaimCommand:
+		return b.cmdClaim(ctx, e.ID, c)
+	case event.ResolveCommand:
+		return b.cmdResolve(ctx, e.ID, c)
+	case event.SetOwnersCommand:
+		return b.cmdSetOwners(ctx, c)
+	case event.DrainCommand:
+		return b.cmdDrain(ctx, e.ID, c, c.Expire)
+	case event.ReplyCommand:
+		return b.cmdReply(ctx, c)
+	case event.MarkReadCommand:
+		return b.cmdMarkRead(ctx, c)
+	case event.SendResultCommand:
+		return b.cmdSendResult(ctx, e.ID, c)
+	case event.ReleaseCommand:
+		return b.cmdRelease(ctx, c)
+	}
+	return result{}, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
 }
 
 // missing is a command naming something that does not exist: its result
@@ -575,7 +552,7 @@ func (b *batch) actorName(ctx context.Context, a assigner.Actor) string {
 	return name
 }
 
-func (b *batch) cmdAssign(ctx context.Context, id string, cmd assigner.AssignCommand) (result, error) {
+func (b *batch) cmdAssign(ctx context.Context, id string, cmd event.AssignCommand) (result, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return result{}, err
@@ -602,7 +579,7 @@ func (b *batch) cmdAssign(ctx context.Context, id string, cmd assigner.AssignCom
 	return b.decided(ctx, id, conv, d, http.StatusOK)
 }
 
-func (b *batch) cmdUnassign(ctx context.Context, id string, cmd assigner.UnassignCommand) (result, error) {
+func (b *batch) cmdUnassign(ctx context.Context, id string, cmd event.UnassignCommand) (result, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return result{}, err
@@ -618,7 +595,7 @@ func (b *batch) cmdUnassign(ctx context.Context, id string, cmd assigner.Unassig
 	return b.decided(ctx, id, conv, d, http.StatusOK)
 }
 
-func (b *batch) cmdClaim(ctx context.Context, id string, cmd assigner.ClaimCommand) (result, error) {
+func (b *batch) cmdClaim(ctx context.Context, id string, cmd event.ClaimCommand) (result, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return result{}, err
@@ -638,7 +615,7 @@ func (b *batch) cmdClaim(ctx context.Context, id string, cmd assigner.ClaimComma
 	return b.decided(ctx, id, conv, d, http.StatusOK)
 }
 
-func (b *batch) cmdResolve(ctx context.Context, id string, cmd assigner.ResolveCommand) (result, error) {
+func (b *batch) cmdResolve(ctx context.Context, id string, cmd event.ResolveCommand) (result, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return result{}, err
@@ -651,7 +628,7 @@ const (
 	sqlContactExist = `SELECT EXISTS (SELECT 1 FROM contacts WHERE id = $1)`
 )
 
-func (b *batch) cmdSetOwners(ctx context.Context, cmd assigner.SetOwnersCommand) (result, error) {
+func (b *batch) cmdSetOwners(ctx context.Context, cmd event.SetOwnersCommand) (result, error) {
 	var exists bool
 	if err := b.tx.QueryRowContext(ctx, sqlContactExist, cmd.ContactID).Scan(&exists); err != nil {
 		return result{}, err
@@ -683,7 +660,7 @@ func (b *batch) cmdSetOwners(ctx context.Context, cmd assigner.SetOwnersCommand)
 	return result{http.StatusOK, map[string]any{"contact_id": cmd.ContactID, "owner_ids": ids}}, nil
 }
 
-func (b *batch) cmdDrain(ctx context.Context, id string, cmd assigner.DrainCommand, expire bool) (result, error) {
+func (b *batch) cmdDrain(ctx context.Context, id string, cmd event.DrainCommand, expire bool) (result, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return result{}, err

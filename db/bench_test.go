@@ -9,6 +9,7 @@ import (
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -22,12 +23,12 @@ func BenchmarkApplyMessages(b *testing.B) {
 	now := time.Now()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		events := make([]whatsapp.Envelope, batch)
+		events := make([]event.Envelope, batch)
 		for j := range events {
 			n := i*batch + j
 			wa := fmt.Sprintf("4917%07d", n%contacts)
-			events[j] = whatsapp.Envelope{Version: 1, ID: fmt.Sprintf("wamid.b%d", n), Kind: whatsapp.KindMessage,
-				PhoneNumberID: "1065", Contact: whatsapp.Contact{WaID: wa, Name: "C"}, OccurredAt: now, ReceivedAt: now,
+			events[j] = event.Envelope{Version: 1, ID: fmt.Sprintf("wamid.b%d", n), Kind: event.KindMessage,
+				PhoneNumberID: "1065", Contact: event.Contact{WaID: wa, Name: "C"}, OccurredAt: now, ReceivedAt: now,
 				Message: &whatsapp.Message{ID: fmt.Sprintf("wamid.b%d", n), From: wa, Timestamp: fmt.Sprint(now.Unix()),
 					Type: "text", Text: &whatsapp.Text{Body: "hello"}}}
 		}
@@ -69,12 +70,12 @@ func BenchmarkApplyOpenings(b *testing.B) {
 	const batch = 200
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		events := make([]whatsapp.Envelope, batch)
+		events := make([]event.Envelope, batch)
 		for j := range events {
 			n := i*batch + j
 			wa := fmt.Sprintf("5511%07d", n)
-			events[j] = whatsapp.Envelope{Version: 1, ID: fmt.Sprintf("wamid.o%d", n), Kind: whatsapp.KindMessage,
-				PhoneNumberID: "1065", Contact: whatsapp.Contact{WaID: wa, Name: "C"}, OccurredAt: now, ReceivedAt: now,
+			events[j] = event.Envelope{Version: 1, ID: fmt.Sprintf("wamid.o%d", n), Kind: event.KindMessage,
+				PhoneNumberID: "1065", Contact: event.Contact{WaID: wa, Name: "C"}, OccurredAt: now, ReceivedAt: now,
 				Message: &whatsapp.Message{ID: fmt.Sprintf("wamid.o%d", n), From: wa, Timestamp: fmt.Sprint(now.Unix()),
 					Type: "text", Text: &whatsapp.Text{Body: "hello"}}}
 		}

@@ -8,8 +8,7 @@ import (
 
 	"github.com/lib/pq"
 
-	"github.com/wagw/wagw/assigner"
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/event"
 )
 
 // The fast path for batches of inbound messages: contacts are read, new
@@ -35,25 +34,25 @@ type pending struct {
 
 // bulkContact reports whether prepare resolves the event's contact: a
 // message or a status of a known contact.
-func bulkContact(e *whatsapp.Envelope) bool {
-	return e.ContactKey == "" && e.Contact.Key() != "" && e.Version <= whatsapp.EnvelopeVersion &&
-		((e.Kind == whatsapp.KindMessage && e.Message != nil) || (e.Kind == whatsapp.KindStatus && e.Status != nil))
+func bulkContact(e *event.Envelope) bool {
+	return e.ContactKey == "" && e.Contact.Key() != "" && e.Version <= event.Version &&
+		((e.Kind == event.KindMessage && e.Message != nil) || (e.Kind == event.KindStatus && e.Status != nil))
 }
 
 // bulkable reports whether the fast path applies: several messages, no
 // command that could unblock a contact in the middle of the batch, and no
 // identity change (which may merge contacts).
-func bulkable(events []whatsapp.Envelope) bool {
+func bulkable(events []event.Envelope) bool {
 	n := 0
 	for i := range events {
 		e := &events[i]
-		if _, _, _, _, change := identityChange(e.Message); change && e.Kind == whatsapp.KindMessage {
+		if _, _, _, _, change := identityChange(e.Message); change && e.Kind == event.KindMessage {
 			return false
 		}
 		switch {
 		case bulkContact(e):
 			n++
-		case e.Kind == whatsapp.KindCommand && e.Command != nil && e.Command.Type == assigner.CmdRelease:
+		case e.Kind == event.KindCommand && e.Command != nil && e.Command.Type == event.CmdRelease:
 			return false
 		}
 	}
@@ -64,8 +63,8 @@ const sqlContactsByKeys = `SELECT key, id, blocked_at IS NOT NULL, name, COALESC
 	FROM contacts WHERE key = ANY($1)`
 
 // prepare runs the batch-wide statements of the fast path.
-func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
-	b.pre = map[*whatsapp.Envelope]int64{}
+func (b *batch) prepare(ctx context.Context, events []event.Envelope) error {
+	b.pre = map[*event.Envelope]int64{}
 	b.convs = map[convKey]int64{}
 	b.pend = pending{contacts: map[int64]bool{}, touch: map[int64]time.Time{}, inbound: map[int64]time.Time{}}
 
@@ -104,7 +103,7 @@ func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
 	}
 	// Contacts never seen: one insert for all of them.
 	var newKeys, newWa, newUser, newName []string
-	first := map[string]*whatsapp.Envelope{}
+	first := map[string]*event.Envelope{}
 	for i := range events {
 		e := &events[i]
 		if !bulkContact(e) {
@@ -169,7 +168,7 @@ func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
 
 	// New messages: one insert; the first occurrence of a wamid wins.
 	var (
-		idx                                       []*whatsapp.Envelope
+		idx                                       []*event.Envelope
 		wamids, inboxes, types, bodies, ctxs, sAt []string
 		rAt                                       []string
 		cids                                      []int64
@@ -177,7 +176,7 @@ func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
 	)
 	for i := range events {
 		e := &events[i]
-		if e.Kind != whatsapp.KindMessage || e.Message == nil || e.Contact.Key() == "" || e.Version > whatsapp.EnvelopeVersion {
+		if e.Kind != event.KindMessage || e.Message == nil || e.Contact.Key() == "" || e.Version > event.Version {
 			continue
 		}
 		c := b.contacts[e.Contact.Key()]
@@ -273,7 +272,7 @@ func (b *batch) prepare(ctx context.Context, events []whatsapp.Envelope) error {
 }
 
 // applyPrepared is applyMessage for a message inserted by prepare.
-func (b *batch) applyPrepared(ctx context.Context, e *whatsapp.Envelope, c contactRow, msgID int64) (Outcome, error) {
+func (b *batch) applyPrepared(ctx context.Context, e *event.Envelope, c contactRow, msgID int64) (Outcome, error) {
 	if msgID == 0 {
 		return Outcome{Duplicate: true}, nil
 	}
@@ -373,9 +372,9 @@ type statusUpdate struct {
 
 // prepareStatuses stores the batch's statuses (of contacts not blocked)
 // with one insert; which of them were new decides what applyStatus does.
-func (b *batch) prepareStatuses(ctx context.Context, events []whatsapp.Envelope) error {
+func (b *batch) prepareStatuses(ctx context.Context, events []event.Envelope) error {
 	var (
-		idx                    []*whatsapp.Envelope
+		idx                    []*event.Envelope
 		wamids, sts, ats, rcvd []string
 		titles                 []string
 		raws                   []sql.NullString
@@ -384,7 +383,7 @@ func (b *batch) prepareStatuses(ctx context.Context, events []whatsapp.Envelope)
 	)
 	for i := range events {
 		e := &events[i]
-		if e.Kind != whatsapp.KindStatus || e.Status == nil || !bulkContact(e) || b.contacts[e.Contact.Key()].Blocked {
+		if e.Kind != event.KindStatus || e.Status == nil || !bulkContact(e) || b.contacts[e.Contact.Key()].Blocked {
 			continue
 		}
 		st := e.Status
@@ -406,7 +405,7 @@ func (b *batch) prepareStatuses(ctx context.Context, events []whatsapp.Envelope)
 		ats, rcvd = append(ats, at.UTC().Format(time.RFC3339Nano)), append(rcvd, e.ReceivedAt.UTC().Format(time.RFC3339Nano))
 		codes, titles, raws = append(codes, code), append(titles, title), append(raws, raw)
 	}
-	b.preStatus = map[*whatsapp.Envelope]bool{}
+	b.preStatus = map[*event.Envelope]bool{}
 	b.pend.statuses = map[string]statusUpdate{}
 	if len(idx) == 0 {
 		return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -147,7 +148,7 @@ var errIdentityRace = errors.New("contact stored concurrently under another iden
 
 // contact finds or creates the contact of an event, linking identities
 // and the profile name as they become known.
-func (b *batch) contact(ctx context.Context, ct whatsapp.Contact) (contactRow, error) {
+func (b *batch) contact(ctx context.Context, ct event.Contact) (contactRow, error) {
 	key := ct.Key()
 	if c, ok := b.contacts[key]; ok {
 		return c, nil
@@ -162,7 +163,7 @@ func (b *batch) contact(ctx context.Context, ct whatsapp.Contact) (contactRow, e
 
 const sqlContactName = `UPDATE contacts SET name = $2, updated_at = now() WHERE id = $1 AND name <> $2`
 
-func (b *batch) resolveContact(ctx context.Context, ct whatsapp.Contact) (contactRow, error) {
+func (b *batch) resolveContact(ctx context.Context, ct event.Contact) (contactRow, error) {
 	rows, err := b.identities(ctx, ct.WaID, ct.UserID, false)
 	if err != nil {
 		return contactRow{}, err
@@ -201,7 +202,7 @@ const sqlContactInsert = `INSERT INTO contacts (key, wa_id, user_id, name)
 
 // insertContact stores a new contact; ok is false when one of its
 // identities was stored meanwhile.
-func (b *batch) insertContact(ctx context.Context, ct whatsapp.Contact) (int64, bool, error) {
+func (b *batch) insertContact(ctx context.Context, ct event.Contact) (int64, bool, error) {
 	var id int64
 	err := b.tx.QueryRowContext(ctx, sqlContactInsert, ct.Key(), ct.WaID, ct.UserID, ct.Name).Scan(&id)
 	if errors.Is(err, errNoRows) {
@@ -211,7 +212,7 @@ func (b *batch) insertContact(ctx context.Context, ct whatsapp.Contact) (int64, 
 }
 
 // execPlan carries out a plan made on locked rows.
-func (b *batch) execPlan(ctx context.Context, p contactPlan, ct whatsapp.Contact) (contactRow, error) {
+func (b *batch) execPlan(ctx context.Context, p contactPlan, ct event.Contact) (contactRow, error) {
 	if b.pre != nil && (p.merge != nil || p.unlink != nil) {
 		return contactRow{}, errSlowPath
 	}
@@ -388,7 +389,7 @@ const sqlIdentitiesOfChange = `SELECT id, key, COALESCE(wa_id, ''), COALESCE(use
 // user id are the same person and are merged in; the new number moves to
 // it. After a number change without a new user id, the old user id (which
 // Meta replaced) is forgotten.
-func (b *batch) changeIdentity(ctx context.Context, e *whatsapp.Envelope, c contactRow) (contactRow, error) {
+func (b *batch) changeIdentity(ctx context.Context, e *event.Envelope, c contactRow) (contactRow, error) {
 	waID, userID, previous, number, _ := identityChange(e.Message)
 	if c.ID == 0 || (waID == "" && userID == "" && previous == "") {
 		return c, nil
@@ -495,7 +496,7 @@ func (s *Store) Block(ctx context.Context, key, reason string) error {
 const sqlHold = `INSERT INTO held_events (contact_key, contact_id, event_id, envelope) VALUES ($1, $2, $3, $4)`
 
 // hold keeps an event of a blocked contact, by contact id, until release.
-func (b *batch) hold(ctx context.Context, e *whatsapp.Envelope, c contactRow) (Outcome, error) {
+func (b *batch) hold(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
 	raw, err := json.Marshal(e)
 	if err != nil {
 		return Outcome{}, err

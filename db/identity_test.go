@@ -8,13 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wagw/wagw/assigner"
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/event"
 )
 
 // system is a system message from u announcing new identities, as Meta
 // sends user_changed_number and user_changed_user_id (no contacts array).
-func (f *applyFixture) system(u who, wamid, typ, newWa, newUser, previous string) whatsapp.Envelope {
+func (f *applyFixture) system(u who, wamid, typ, newWa, newUser, previous string) event.Envelope {
 	f.t.Helper()
 	sys := map[string]any{"type": typ, "body": "identity changed"}
 	if newWa != "" {
@@ -114,7 +113,7 @@ func TestWaOnlyContactLearnsUserID(t *testing.T) {
 	f.apply(f.message(who{wa: wa}, "wamid.1", "old payload"))
 	id := f.contactOf("wamid.1")
 	conv := f.conversationOf("wamid.1")
-	f.apply(f.command(wa, "cmd_reply", assigner.CmdReply, assigner.ReplyCommand{ConversationID: conv, Text: "hi"}))
+	f.apply(f.command(wa, "cmd_reply", event.CmdReply, event.ReplyCommand{ConversationID: conv, Text: "hi"}))
 	// Two events in the batch: the fast path links the ids.
 	f.apply(f.message(who{wa: wa, user: user}, "wamid.2", "new payload"), f.message(who{wa: "31622229999"}, "wamid.x", "other"))
 	f.wantOneContactWith(id, wa, user, user)
@@ -122,7 +121,7 @@ func TestWaOnlyContactLearnsUserID(t *testing.T) {
 		t.Errorf("%d unreported sends keyed by the user id, want 1", n)
 	}
 	// A command keyed as the contact was keyed before still finds it.
-	f.apply(f.command(wa, "cmd_resolve", assigner.CmdResolve, assigner.ResolveCommand{ConversationID: conv}))
+	f.apply(f.command(wa, "cmd_resolve", event.CmdResolve, event.ResolveCommand{ConversationID: conv}))
 	if status, _, body := f.result("cmd_resolve"); status != 200 {
 		t.Errorf("command under the old key: %d %s", status, body)
 	}
@@ -158,7 +157,7 @@ func TestWaOnlyAndUserOnlyContactsMerge(t *testing.T) {
 		t.Fatal("setup: the two messages share a contact")
 	}
 	ctx := context.Background()
-	f.apply(f.command(user, "cmd_owner", assigner.CmdSetOwners, assigner.SetOwnersCommand{ContactID: younger, AgentIDs: []int64{owner}}))
+	f.apply(f.command(user, "cmd_owner", event.CmdSetOwners, event.SetOwnersCommand{ContactID: younger, AgentIDs: []int64{owner}}))
 
 	// Both ids, in a batch of several messages (the fast path hands the
 	// merge to the one-by-one path).
@@ -217,7 +216,7 @@ func TestHeldByContactIDAcrossKeys(t *testing.T) {
 	if n := f.count(`SELECT count(*) FROM held_events`); n != 2 {
 		t.Fatalf("%d events held, want 2", n)
 	}
-	f.apply(f.command(user, "cmd_release", assigner.CmdRelease, assigner.ReleaseCommand{ContactID: id}))
+	f.apply(f.command(user, "cmd_release", event.CmdRelease, event.ReleaseCommand{ContactID: id}))
 	_, _, body := f.result("cmd_release")
 	var r struct {
 		Released int `json:"released_events"`

@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -23,7 +24,7 @@ import (
 // locked teams' state, each seeing the picks of the ones before.
 
 type opening struct {
-	e      *whatsapp.Envelope
+	e      *event.Envelope
 	c      contactRow
 	convID int64
 }

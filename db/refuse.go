@@ -9,7 +9,7 @@ import (
 
 	"github.com/lib/pq"
 
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/event"
 )
 
 // Only events from Meta can be poison (DESIGN §5). A command from the API
@@ -58,7 +58,7 @@ func (r *refusal) Unwrap() error { return r.err }
 
 // applyGuarded applies the command events[i] in a savepoint: when the
 // store refuses it, what it wrote is rolled back and its failure stored.
-func (b *batch) applyGuarded(ctx context.Context, e *whatsapp.Envelope, i int, refused map[int]error) (Outcome, error) {
+func (b *batch) applyGuarded(ctx context.Context, e *event.Envelope, i int, refused map[int]error) (Outcome, error) {
 	if _, ok := b.refused[e]; ok {
 		return b.apply(ctx, e)
 	}
@@ -76,7 +76,7 @@ func (b *batch) applyGuarded(ctx context.Context, e *whatsapp.Envelope, i int, r
 }
 
 // refuse stores a refused command's failure as its result, once.
-func (b *batch) refuse(ctx context.Context, e *whatsapp.Envelope, cause error) (Outcome, error) {
+func (b *batch) refuse(ctx context.Context, e *event.Envelope, cause error) (Outcome, error) {
 	first, err := b.firstTime(ctx, e)
 	if err != nil || !first {
 		return Outcome{Duplicate: !first}, err

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
 )
 
 // Commands the store cannot take (a NUL in a reply, a team id beyond a
@@ -26,12 +26,12 @@ func TestRefusedCommandsBecomeFailedResults(t *testing.T) {
 	// between them.
 	f.apply(
 		f.message(ana, "wamid.A2", "second"),
-		f.command(key, "cmd_nul", assigner.CmdReply, assigner.ReplyCommand{ConversationID: conv, Text: "NUL \x00 here"}),
-		f.command(key, "cmd_range", assigner.CmdAssign, assigner.AssignCommand{ConversationID: conv, TeamID: &team}),
+		f.command(key, "cmd_nul", event.CmdReply, event.ReplyCommand{ConversationID: conv, Text: "NUL \x00 here"}),
+		f.command(key, "cmd_range", event.CmdAssign, event.AssignCommand{ConversationID: conv, TeamID: &team}),
 		f.command(key, "cmd_unknown", "frobnicate", map[string]int{"x": 1}),
-		f.command(key, "cmd_badjson", assigner.CmdResolve, json.RawMessage(`{"conversation_id":"seven"}`)),
+		f.command(key, "cmd_badjson", event.CmdResolve, json.RawMessage(`{"conversation_id":"seven"}`)),
 		f.message(bob, "wamid.B1", "other contact"),
-		f.command(key, "cmd_ok", assigner.CmdReply, assigner.ReplyCommand{ConversationID: conv, Text: "fine"}),
+		f.command(key, "cmd_ok", event.CmdReply, event.ReplyCommand{ConversationID: conv, Text: "fine"}),
 		f.message(ana, "wamid.A3", "third"),
 	)
 	for _, w := range []struct {
@@ -65,7 +65,7 @@ func TestRefusedCommandsBecomeFailedResults(t *testing.T) {
 	}
 
 	// A redelivery changes nothing; the contact's later events flow.
-	f.apply(f.command(key, "cmd_nul", assigner.CmdReply, assigner.ReplyCommand{ConversationID: conv, Text: "NUL \x00 here"}),
+	f.apply(f.command(key, "cmd_nul", event.CmdReply, event.ReplyCommand{ConversationID: conv, Text: "NUL \x00 here"}),
 		f.message(ana, "wamid.A4", "fourth"))
 	if status, code, _ := f.result("cmd_nul"); status != 422 || code != "invalid_text" {
 		t.Errorf("after redelivery: %d %q", status, code)
@@ -85,7 +85,7 @@ func TestRefusedCommandAlone(t *testing.T) {
 	conv := f.conversationOf("wamid.U1")
 	key := f.key(f.contactOf("wamid.U1"))
 	team := int64(-9_000_000_000)
-	f.apply(f.command(key, "cmd_neg", assigner.CmdAssign, assigner.AssignCommand{ConversationID: conv, TeamID: &team}))
+	f.apply(f.command(key, "cmd_neg", event.CmdAssign, event.AssignCommand{ConversationID: conv, TeamID: &team}))
 	if status, code, body := f.result("cmd_neg"); status != 422 || code != "out_of_range" {
 		t.Errorf("result %d %q %s, want 422 out_of_range", status, code, body)
 	}

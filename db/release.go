@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/wagw/wagw/assigner"
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/event"
 )
 
 // savepoint runs fn in a savepoint of the batch's transaction: when fn
@@ -62,7 +61,7 @@ type heldEvent struct {
 // in a savepoint of its own: one that fails is kept, marked failed with its
 // reason (it is not replayed again), and the release goes on. With
 // Discard, the contact's held events are deleted instead.
-func (b *batch) cmdRelease(ctx context.Context, cmd assigner.ReleaseCommand) (result, error) {
+func (b *batch) cmdRelease(ctx context.Context, cmd event.ReleaseCommand) (result, error) {
 	var key string
 	if err := b.tx.QueryRowContext(ctx, sqlUnblock, cmd.ContactID).Scan(&key); err != nil {
 		if err == errNoRows {
@@ -109,7 +108,7 @@ func (b *batch) cmdRelease(ctx context.Context, cmd assigner.ReleaseCommand) (re
 // batch for. A command that fails is never a failed held event: like any
 // command the store refuses, its failure becomes its result.
 func (b *batch) replay(ctx context.Context, h heldEvent) (reason string, err error) {
-	var e whatsapp.Envelope
+	var e event.Envelope
 	if err := json.Unmarshal(h.Envelope, &e); err != nil {
 		return "undecodable held event: " + err.Error(), nil
 	}
@@ -122,7 +121,7 @@ func (b *batch) replay(ctx context.Context, h heldEvent) (reason string, err err
 		return "", nil
 	case retryable(err):
 		return "", err
-	case e.Kind == whatsapp.KindCommand:
+	case e.Kind == event.KindCommand:
 		refused := err
 		err = b.savepoint(ctx, func() error {
 			_, rerr := b.refuse(ctx, &e, refused)

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
 )
 
 type releaseResult struct {
@@ -18,9 +18,9 @@ type releaseResult struct {
 	} `json:"failed_events"`
 }
 
-func (f *applyFixture) release(key, id string, cmd assigner.ReleaseCommand) (int, releaseResult) {
+func (f *applyFixture) release(key, id string, cmd event.ReleaseCommand) (int, releaseResult) {
 	f.t.Helper()
-	f.apply(f.command(key, id, assigner.CmdRelease, cmd))
+	f.apply(f.command(key, id, event.CmdRelease, cmd))
 	status, _, body := f.result(id)
 	var r releaseResult
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -54,13 +54,13 @@ func TestReleaseGoesPastAFailingHeldEvent(t *testing.T) {
 	}
 	f.apply(f.message(u, "wamid.2", "held"))
 	f.apply(f.message(u, "wamid.3", "NUL \x00 cannot be stored"))
-	f.apply(f.command(key, "cmd_bad_reply", assigner.CmdReply, assigner.ReplyCommand{ConversationID: conv, Text: "\x00"}))
+	f.apply(f.command(key, "cmd_bad_reply", event.CmdReply, event.ReplyCommand{ConversationID: conv, Text: "\x00"}))
 	f.apply(f.message(u, "wamid.4", "held too"))
 	if n := f.count(`SELECT count(*) FROM held_events WHERE contact_id = $1`, id); n != 4 {
 		t.Fatalf("%d held, want 4", n)
 	}
 
-	status, r := f.release(key, "cmd_release", assigner.ReleaseCommand{ContactID: id})
+	status, r := f.release(key, "cmd_release", event.ReleaseCommand{ContactID: id})
 	if status != 200 || r.Released != 3 || len(r.Failed) != 1 || r.Failed[0].EventID != "wamid.3" || r.Failed[0].Reason == "" {
 		t.Fatalf("release %d %+v, want 200 with 3 released and wamid.3 failed with its reason", status, r)
 	}
@@ -85,10 +85,10 @@ func TestReleaseGoesPastAFailingHeldEvent(t *testing.T) {
 
 	// A second release does not replay the failed event; discarding
 	// deletes it.
-	if _, r := f.release(key, "cmd_release_2", assigner.ReleaseCommand{ContactID: id}); r.Released != 0 || len(r.Failed) != 0 {
+	if _, r := f.release(key, "cmd_release_2", event.ReleaseCommand{ContactID: id}); r.Released != 0 || len(r.Failed) != 0 {
 		t.Errorf("second release %+v, want nothing replayed", r)
 	}
-	if _, r := f.release(key, "cmd_discard", assigner.ReleaseCommand{ContactID: id, Discard: true}); r.Discarded != 1 {
+	if _, r := f.release(key, "cmd_discard", event.ReleaseCommand{ContactID: id, Discard: true}); r.Discarded != 1 {
 		t.Errorf("discard %+v, want the failed event discarded", r)
 	}
 	if n := f.count(`SELECT count(*) FROM held_events`); n != 0 {
@@ -106,7 +106,7 @@ func TestReleaseDiscardsHeldEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.apply(f.message(u, "wamid.2", "held"), f.message(u, "wamid.3", "held"))
-	status, r := f.release(u.user, "cmd_discard", assigner.ReleaseCommand{ContactID: id, Discard: true})
+	status, r := f.release(u.user, "cmd_discard", event.ReleaseCommand{ContactID: id, Discard: true})
 	if status != 200 || r.Discarded != 2 || r.Released != 0 {
 		t.Errorf("discard %d %+v, want 2 discarded", status, r)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -17,7 +18,7 @@ const sqlMessageWAMID = `SELECT COALESCE(wamid, '') FROM messages WHERE id = $1 
 // cmdReply stores an agent's message and its outbox row. Free-form
 // messages are refused outside the 24-hour customer-service window;
 // templates are not.
-func (b *batch) cmdReply(ctx context.Context, cmd assigner.ReplyCommand) (result, error) {
+func (b *batch) cmdReply(ctx context.Context, cmd event.ReplyCommand) (result, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return result{}, err
@@ -76,7 +77,7 @@ func (b *batch) cmdReply(ctx context.Context, cmd assigner.ReplyCommand) (result
 const sqlLatestInbound = `SELECT id, wamid FROM messages WHERE conversation_id = $1 AND direction = 'in' ORDER BY id DESC LIMIT 1`
 
 // cmdMarkRead queues a read receipt for the contact's latest message.
-func (b *batch) cmdMarkRead(ctx context.Context, cmd assigner.MarkReadCommand) (result, error) {
+func (b *batch) cmdMarkRead(ctx context.Context, cmd event.MarkReadCommand) (result, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return result{}, err
@@ -117,7 +118,7 @@ const (
 // cmdSendResult applies what the Cloud API answered to one outbound
 // message, in the contact's partition order; an accepted agent reply may
 // make its author the first responder (rule 5).
-func (b *batch) cmdSendResult(ctx context.Context, id string, cmd assigner.SendResultCommand) (result, error) {
+func (b *batch) cmdSendResult(ctx context.Context, id string, cmd event.SendResultCommand) (result, error) {
 	at := b.now
 	if t, err := time.Parse(time.RFC3339Nano, cmd.AcceptedAt); err == nil {
 		at = t

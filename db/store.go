@@ -11,7 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/wagw/wagw/assigner"
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/event"
 )
 
 // Store is the Postgres store shared by the consumer, the relay and the API.
@@ -51,7 +51,7 @@ func (e *EventError) Unwrap() error { return e.Err }
 func (e *EventError) PoisonIndex() int { return e.Index }
 
 // ErrUnknownCommand is returned for a command type the store does not know.
-var ErrUnknownCommand = errors.New("unknown command type")
+var ErrUnknownCommand = event.ErrUnknownCommand
 
 // batch carries what one transaction learned, so that one batch does not
 // look the same contact or inbox up twice.
@@ -59,12 +59,12 @@ type batch struct {
 	// set by prepare (the fast path): message id per prepared event (0: a
 	// duplicate), open conversation per contact and inbox (0: none), and
 	// bookkeeping not yet written
-	pre      map[*whatsapp.Envelope]int64
+	pre      map[*event.Envelope]int64
 	convs    map[convKey]int64
 	pend     pending
 	openings []opening // decided by decideOpenings
 	// statuses stored by prepare: whether each was new
-	preStatus map[*whatsapp.Envelope]bool
+	preStatus map[*event.Envelope]bool
 
 	// inbox settings and locked teams read by this transaction
 	settings map[string]assigner.Inbox
@@ -76,8 +76,8 @@ type batch struct {
 	contacts map[string]contactRow
 	inboxes  map[string]bool
 
-	refused    map[*whatsapp.Envelope]error // commands stored as failed (refuse.go)
-	savepoints int                          // savepoints taken, for their names
+	refused    map[*event.Envelope]error // commands stored as failed (refuse.go)
+	savepoints int                       // savepoints taken, for their names
 }
 
 type contactRow struct {
@@ -89,20 +89,20 @@ type contactRow struct {
 // Apply applies events in order in one transaction. Transient failures
 // (connection, deadlock) come back as they are, to be retried; a failure of
 // one event that retrying cannot fix comes back as *EventError.
-func (s *Store) Apply(ctx context.Context, events []whatsapp.Envelope, now time.Time) error {
+func (s *Store) Apply(ctx context.Context, events []event.Envelope, now time.Time) error {
 	_, err := s.ApplyOutcomes(ctx, events, now)
 	return err
 }
 
 // ApplyOutcomes is Apply that also says what each event did.
-func (s *Store) ApplyOutcomes(ctx context.Context, events []whatsapp.Envelope, now time.Time) ([]Outcome, error) {
+func (s *Store) ApplyOutcomes(ctx context.Context, events []event.Envelope, now time.Time) ([]Outcome, error) {
 	return s.applyOutcomes(ctx, events, now, false)
 }
 
 // applyOutcomes applies the batch; when a command is refused, the batch is
 // applied again with its failure stored, and its other commands each in a
 // savepoint (refuse.go).
-func (s *Store) applyOutcomes(ctx context.Context, events []whatsapp.Envelope, now time.Time, slow bool) ([]Outcome, error) {
+func (s *Store) applyOutcomes(ctx context.Context, events []event.Envelope, now time.Time, slow bool) ([]Outcome, error) {
 	refused := map[int]error{}
 	for {
 		out, err := s.applyBatch(ctx, events, now, slow, refused)
@@ -119,14 +119,14 @@ func (s *Store) applyOutcomes(ctx context.Context, events []whatsapp.Envelope, n
 
 // applyBatch applies the batch in one transaction, with the bulk fast path
 // for messages unless slow is set.
-func (s *Store) applyBatch(ctx context.Context, events []whatsapp.Envelope, now time.Time, slow bool, refused map[int]error) ([]Outcome, error) {
+func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now time.Time, slow bool, refused map[int]error) ([]Outcome, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
 	b := &batch{tx: tx, rules: s.rules, now: now, contacts: map[string]contactRow{}, inboxes: map[string]bool{},
-		refused: map[*whatsapp.Envelope]error{}}
+		refused: map[*event.Envelope]error{}}
 	for i, err := range refused {
 		b.refused[&events[i]] = err
 	}
@@ -144,8 +144,8 @@ func (s *Store) applyBatch(ctx context.Context, events []whatsapp.Envelope, now 
 	out := make([]Outcome, len(events))
 	for i := range events {
 		apply := b.apply
-		if guarded && events[i].Kind == whatsapp.KindCommand {
-			apply = func(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
+		if guarded && events[i].Kind == event.KindCommand {
+			apply = func(ctx context.Context, e *event.Envelope) (Outcome, error) {
 				return b.applyGuarded(ctx, e, i, refused)
 			}
 		}
@@ -163,7 +163,7 @@ func (s *Store) applyBatch(ctx context.Context, events []whatsapp.Envelope, now 
 				tx.Rollback()
 				return s.applyBatch(ctx, events, now, true, refused)
 			}
-			if events[i].Kind == whatsapp.KindCommand {
+			if events[i].Kind == event.KindCommand {
 				return nil, &refusal{index: i, err: err}
 			}
 			return nil, &EventError{Index: i, Err: err}
@@ -177,12 +177,12 @@ func (s *Store) applyBatch(ctx context.Context, events []whatsapp.Envelope, now 
 	return out, nil
 }
 
-func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
+func (b *batch) apply(ctx context.Context, e *event.Envelope) (Outcome, error) {
 	if cause, ok := b.refused[e]; ok {
 		return b.refuse(ctx, e, cause)
 	}
-	if e.Version > whatsapp.EnvelopeVersion {
-		return Outcome{}, fmt.Errorf("%w: envelope version %d is newer than this consumer understands (%d)", errBadEvent, e.Version, whatsapp.EnvelopeVersion)
+	if e.Version > event.Version {
+		return Outcome{}, fmt.Errorf("%w: envelope version %d is newer than this consumer understands (%d)", errBadEvent, e.Version, event.Version)
 	}
 	var c contactRow
 	var err error
@@ -192,7 +192,7 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 	case e.Contact.Key() != "":
 		c, err = b.contact(ctx, e.Contact)
 	}
-	if err == nil && e.Kind == whatsapp.KindMessage && !c.Blocked {
+	if err == nil && e.Kind == event.KindMessage && !c.Blocked {
 		if _, _, _, _, change := identityChange(e.Message); change {
 			c, err = b.changeIdentity(ctx, e, c)
 		}
@@ -200,7 +200,7 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 	if err != nil {
 		return Outcome{}, err
 	}
-	if c.Blocked && !(e.Kind == whatsapp.KindCommand && e.Command != nil && e.Command.Type == assigner.CmdRelease) {
+	if c.Blocked && !(e.Kind == event.KindCommand && e.Command != nil && e.Command.Type == event.CmdRelease) {
 		return b.hold(ctx, e, c)
 	}
 	if id, ok := b.pre[e]; ok {
@@ -209,7 +209,7 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 	if fresh, ok := b.preStatus[e]; ok {
 		return Outcome{Duplicate: !fresh}, nil // stored by prepare; applied by flush
 	}
-	if b.pre != nil && e.Kind == whatsapp.KindCommand && c.ID != 0 && b.pend.contacts[c.ID] {
+	if b.pre != nil && e.Kind == event.KindCommand && c.ID != 0 && b.pend.contacts[c.ID] {
 		// A command may read what the fast path has not written yet for its
 		// contact (an opening's assignment, the service window, the
 		// conversation's messages) and may resolve or open conversations.
@@ -231,7 +231,7 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 		}
 	}
 	switch e.Kind {
-	case whatsapp.KindMessage:
+	case event.KindMessage:
 		if e.Message == nil {
 			return Outcome{}, fmt.Errorf("%w: message event without a message", errBadEvent)
 		}
@@ -239,14 +239,14 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 			return Outcome{}, fmt.Errorf("%w: message event without a contact", errBadEvent)
 		}
 		return b.applyMessage(ctx, e, c)
-	case whatsapp.KindStatus:
+	case event.KindStatus:
 		if e.Status == nil {
 			return Outcome{}, fmt.Errorf("%w: status event without a status", errBadEvent)
 		}
 		return b.applyStatus(ctx, e)
-	case whatsapp.KindNotice:
+	case event.KindNotice:
 		return b.applyNotice(ctx, e)
-	case whatsapp.KindCommand:
+	case event.KindCommand:
 		if e.Command == nil {
 			return Outcome{}, fmt.Errorf("%w: command event without a command", errBadEvent)
 		}
@@ -267,7 +267,7 @@ const (
 // inbox records a business number the first time it is seen. It reads
 // before it writes: an upsert would lock the inbox row until commit and
 // serialise every consumer transaction of that number.
-func (b *batch) inbox(ctx context.Context, e *whatsapp.Envelope) error {
+func (b *batch) inbox(ctx context.Context, e *event.Envelope) error {
 	if e.PhoneNumberID == "" || b.inboxes[e.PhoneNumberID] {
 		return nil
 	}
@@ -300,7 +300,7 @@ const (
 	sqlContactInbound    = `UPDATE contacts SET last_inbound_at = GREATEST(last_inbound_at, $2) WHERE id = $1`
 )
 
-func (b *batch) applyMessage(ctx context.Context, e *whatsapp.Envelope, c contactRow) (Outcome, error) {
+func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
 	m := e.Message
 	if err := b.inbox(ctx, e); err != nil {
 		return Outcome{}, err
@@ -359,7 +359,7 @@ const (
 		WHERE wamid = $1 AND direction = 'out' AND status_rank < $3`
 )
 
-func (b *batch) applyStatus(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
+func (b *batch) applyStatus(ctx context.Context, e *event.Envelope) (Outcome, error) {
 	st := e.Status
 	at := st.Time()
 	if at.IsZero() {
@@ -387,7 +387,7 @@ func (b *batch) applyStatus(ctx context.Context, e *whatsapp.Envelope) (Outcome,
 const sqlNoticeInsert = `INSERT INTO notices (event_id, field, waba_id, phone_number_id, received_at, raw)
 	VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`
 
-func (b *batch) applyNotice(ctx context.Context, e *whatsapp.Envelope) (Outcome, error) {
+func (b *batch) applyNotice(ctx context.Context, e *event.Envelope) (Outcome, error) {
 	res, err := b.tx.ExecContext(ctx, sqlNoticeInsert, e.ID, e.Field, e.WABAID, e.PhoneNumberID, e.ReceivedAt, nullJSON(e.Raw))
 	if err != nil {
 		return Outcome{}, fmt.Errorf("notice: %w", err)
@@ -401,7 +401,7 @@ func (b *batch) applyNotice(ctx context.Context, e *whatsapp.Envelope) (Outcome,
 const sqlProcessed = `INSERT INTO processed_events (event_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING`
 
 // firstTime records an event id and reports whether it was new.
-func (b *batch) firstTime(ctx context.Context, e *whatsapp.Envelope) (bool, error) {
+func (b *batch) firstTime(ctx context.Context, e *event.Envelope) (bool, error) {
 	res, err := b.tx.ExecContext(ctx, sqlProcessed, e.ID, string(e.Kind))
 	if err != nil {
 		return false, err

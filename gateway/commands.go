@@ -3,9 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/wagw/wagw/assigner"
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/event"
 )
 
 // CommandStore is what submitting commands needs from the store.
@@ -67,22 +65,16 @@ func requireAdmin(c *fiber.Ctx) error {
 	return nil
 }
 
-func newCommandID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return "cmd_" + hex.EncodeToString(b)
-}
-
 // submit produces a command on the contact's partition and waits a bounded
 // time for the consumer's result: the result's status and body, or 202
 // with where to poll.
-func (s *Server) submit(c *fiber.Ctx, key, typ string, data any) error {
-	raw, err := json.Marshal(data)
+func (s *Server) submit(c *fiber.Ctx, key string, p event.Payload) error {
+	env, err := event.NewCommand(event.NewCommandID(), key, p, s.cfg.Now())
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	id := newCommandID()
+	id, raw := env.ID, env.Command.Data
 	if idem := c.Get("Idempotency-Key"); idem != "" {
 		if !plainToken(idem) {
 			return apiError(fiber.StatusBadRequest, "bad_idempotency_key", "Idempotency-Key must be 1 to 200 printable ASCII characters")
@@ -114,11 +106,8 @@ func (s *Server) submit(c *fiber.Ctx, key, typ string, data any) error {
 			}
 		}()
 	}
-	now := s.cfg.Now()
-	env := whatsapp.Envelope{Version: whatsapp.EnvelopeVersion, ID: id, Kind: whatsapp.KindCommand, ContactKey: key,
-		OccurredAt: now, ReceivedAt: now, Command: &whatsapp.Command{Type: typ, Data: raw}}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
-	err = s.pub.Publish(pctx, []whatsapp.Envelope{env})
+	err = s.pub.Publish(pctx, []event.Envelope{env})
 	cancel()
 	if err != nil {
 		s.log.Error("kafka write failed for a command", "err", err)
@@ -218,7 +207,7 @@ func (s *Server) assign(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.submit(c, key, assigner.CmdAssign, assigner.AssignCommand{ConversationID: id, TeamID: req.TeamID,
+	return s.submit(c, key, event.AssignCommand{ConversationID: id, TeamID: req.TeamID,
 		AgentIDs: req.AgentIDs, Mode: req.Mode, By: s.actor(c)})
 }
 
@@ -231,7 +220,7 @@ func (s *Server) unassign(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.submit(c, key, assigner.CmdUnassign, assigner.UnassignCommand{ConversationID: id, AgentID: agentID, By: s.actor(c)})
+	return s.submit(c, key, event.UnassignCommand{ConversationID: id, AgentID: agentID, By: s.actor(c)})
 }
 
 func (s *Server) claim(c *fiber.Ctx) error {
@@ -259,7 +248,7 @@ func (s *Server) claim(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.submit(c, key, assigner.CmdClaim, assigner.ClaimCommand{ConversationID: id, AgentID: req.AgentID})
+	return s.submit(c, key, event.ClaimCommand{ConversationID: id, AgentID: req.AgentID})
 }
 
 func (s *Server) resolve(c *fiber.Ctx) error {
@@ -267,7 +256,7 @@ func (s *Server) resolve(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.submit(c, key, assigner.CmdResolve, assigner.ResolveCommand{ConversationID: id, By: s.actor(c)})
+	return s.submit(c, key, event.ResolveCommand{ConversationID: id, By: s.actor(c)})
 }
 
 func (s *Server) reply(c *fiber.Ctx) error {
@@ -305,7 +294,7 @@ func (s *Server) reply(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.submit(c, key, assigner.CmdReply, assigner.ReplyCommand{ConversationID: id, AgentID: who(c).AgentID,
+	return s.submit(c, key, event.ReplyCommand{ConversationID: id, AgentID: who(c).AgentID,
 		Text: req.Text, PreviewURL: req.PreviewURL, Template: req.Template, Interactive: req.Interactive, ReplyTo: req.ReplyTo})
 }
 
@@ -320,7 +309,7 @@ func (s *Server) markRead(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.submit(c, key, assigner.CmdMarkRead, assigner.MarkReadCommand{ConversationID: id, Typing: req.Typing})
+	return s.submit(c, key, event.MarkReadCommand{ConversationID: id, Typing: req.Typing})
 }
 
 func (s *Server) getContact(c *fiber.Ctx) error {
@@ -359,7 +348,7 @@ func (s *Server) setOwners(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.submit(c, key, assigner.CmdSetOwners, assigner.SetOwnersCommand{ContactID: id, AgentIDs: req.AgentIDs, By: s.actor(c)})
+	return s.submit(c, key, event.SetOwnersCommand{ContactID: id, AgentIDs: req.AgentIDs, By: s.actor(c)})
 }
 
 func (s *Server) release(c *fiber.Ctx) error {
@@ -380,5 +369,5 @@ func (s *Server) release(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.submit(c, key, assigner.CmdRelease, assigner.ReleaseCommand{ContactID: id, Discard: req.Discard})
+	return s.submit(c, key, event.ReleaseCommand{ContactID: id, Discard: req.Discard})
 }

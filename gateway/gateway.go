@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -21,12 +22,12 @@ import (
 // broker acknowledged every record it wrote.
 type Publisher interface {
 	// Publish writes commands; one that cannot be encoded fails the call.
-	Publish(ctx context.Context, events []whatsapp.Envelope) error
+	Publish(ctx context.Context, events []event.Envelope) error
 	// PublishEach writes a webhook's events, each encoded on its own: one
 	// that cannot be encoded (or is too large) is written to
 	// deadLetterTopic instead, as received, with its reason and headers;
 	// rejected[i] says why. err means Kafka failed.
-	PublishEach(ctx context.Context, events []whatsapp.Envelope, deadLetterTopic string, headers map[string]string) (rejected []error, err error)
+	PublishEach(ctx context.Context, events []event.Envelope, deadLetterTopic string, headers map[string]string) (rejected []error, err error)
 	// PublishRaw writes one record to any topic (the dead-letter topic).
 	PublishRaw(ctx context.Context, topic string, key, value []byte, headers map[string]string) error
 }
@@ -196,7 +197,7 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 	if !utf8.Valid(body) { // JSON is UTF-8, and Meta escapes the rest
 		return s.deadLetterBody(ctx, c, body, now, headers, errors.New("the body is not valid UTF-8"))
 	}
-	events, err := whatsapp.ParseAndSplit(body, now)
+	events, err := event.ParseAndSplit(body, now)
 	if err != nil {
 		return s.deadLetterBody(ctx, c, body, now, headers, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/gateway"
 	"github.com/wagw/wagw/whatsapp"
 )
@@ -155,7 +156,7 @@ func TestHandshake(t *testing.T) {
 func TestWebhookAcceptedOnlyAfterKafka(t *testing.T) {
 	e := newEnv(t, nil)
 	body := corpus(t, "constructed_multi_entry_batch.json")
-	want, err := whatsapp.ParseAndSplit(body, time.Now())
+	want, err := event.ParseAndSplit(body, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestWebhookAcceptedOnlyAfterKafka(t *testing.T) {
 	recs := readAll(t, e.brokers, topic, len(want))
 	keys := map[string]bool{}
 	for _, r := range recs {
-		var env whatsapp.Envelope
+		var env event.Envelope
 		if err := json.Unmarshal(r.Value, &env); err != nil {
 			t.Fatal(err)
 		}
@@ -341,14 +342,14 @@ func TestWebhookEventThatCannotBeEncoded(t *testing.T) {
 	}
 	var gotMessage, gotStatus int
 	for _, r := range readAll(t, e.brokers, topic, -1) {
-		var env whatsapp.Envelope
+		var env event.Envelope
 		if err := json.Unmarshal(r.Value, &env); err != nil {
 			t.Fatalf("events topic: %v", err)
 		}
 		switch env.Kind {
-		case whatsapp.KindMessage:
+		case event.KindMessage:
 			gotMessage++
-		case whatsapp.KindStatus:
+		case event.KindStatus:
 			gotStatus++
 		}
 	}

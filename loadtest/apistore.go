@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/event"
 )
 
 // APIStore reads what Verify needs through the gateway's HTTP API (bearer
@@ -28,7 +28,7 @@ type APIStore struct {
 	keys  map[int64]string // partition key by contact id
 }
 
-// contactKey returns a contact's partition key (whatsapp.Contact.Key of
+// contactKey returns a contact's partition key (event.Contact.Key of
 // its identities), read once per contact.
 func (a *APIStore) contactKey(ctx context.Context, id int64) (string, error) {
 	if k, ok := a.keys[id]; ok {
@@ -41,7 +41,7 @@ func (a *APIStore) contactKey(ctx context.Context, id int64) (string, error) {
 	if _, err := a.get(ctx, "/v1/contacts/"+strconv.FormatInt(id, 10), nil, &c); err != nil {
 		return "", err
 	}
-	var ct whatsapp.Contact
+	var ct event.Contact
 	if c.WaID != nil {
 		ct.WaID = *c.WaID
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -330,9 +331,9 @@ func (g *Generator) contact(i int32) *genContact {
 	return c
 }
 
-// key is the contact's partition key, as whatsapp.Contact.Key gives it.
+// key is the contact's partition key, as event.Contact.Key gives it.
 func (c *genContact) key() string {
-	return whatsapp.Contact{WaID: c.waID, UserID: c.userID}.Key()
+	return event.Contact{WaID: c.waID, UserID: c.userID}.Key()
 }
 
 func (g *Generator) wamid(kind string, n uint64) string {

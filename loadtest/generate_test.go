@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -61,17 +62,17 @@ func TestGenerateParsesAndMatchesRefs(t *testing.T) {
 		if bytes.Contains(req.Body, []byte("https://")) {
 			t.Fatalf("request %d: unescaped slash", i)
 		}
-		events, err := whatsapp.ParseAndSplit(req.Body, time.Now())
+		events, err := event.ParseAndSplit(req.Body, time.Now())
 		if err != nil {
 			t.Fatalf("request %d: %v\n%s", i, err, req.Body)
 		}
-		var msgs []whatsapp.Envelope
+		var msgs []event.Envelope
 		var sts []string
 		for _, e := range events {
 			switch e.Kind {
-			case whatsapp.KindMessage:
+			case event.KindMessage:
 				msgs = append(msgs, e)
-			case whatsapp.KindStatus:
+			case event.KindStatus:
 				sts = append(sts, e.ID)
 			default:
 				t.Fatalf("request %d: unexpected %s event", i, e.Kind)

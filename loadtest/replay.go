@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -127,7 +128,7 @@ func (rp *Replay) request(rec CaptureRecord, body []byte) Request {
 			req.Headers[http.CanonicalHeaderKey(k)] = v
 		}
 	}
-	events, err := whatsapp.ParseAndSplit(body, rec.At)
+	events, err := event.ParseAndSplit(body, rec.At)
 	if err != nil {
 		return req // the gateway keeps it on the dead-letter topic; nothing to verify
 	}
@@ -135,7 +136,7 @@ func (rp *Replay) request(rec CaptureRecord, body []byte) Request {
 	for i := range events {
 		e := &events[i]
 		switch e.Kind {
-		case whatsapp.KindMessage:
+		case event.KindMessage:
 			ref, ok := rp.refs[e.ID]
 			if !ok {
 				fresh = true
@@ -146,7 +147,7 @@ func (rp *Replay) request(rec CaptureRecord, body []byte) Request {
 				rp.refs[e.ID] = ref
 			}
 			req.Messages = append(req.Messages, ref)
-		case whatsapp.KindStatus:
+		case event.KindStatus:
 			if !rp.seen[e.ID] {
 				fresh = true
 				rp.seen[e.ID] = true

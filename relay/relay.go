@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/outage"
 	"github.com/wagw/wagw/whatsapp"
 )
@@ -37,7 +37,7 @@ type Sender interface {
 
 // Publisher puts the relay's outcomes on the contacts' partitions.
 type Publisher interface {
-	Publish(ctx context.Context, events []whatsapp.Envelope) error
+	Publish(ctx context.Context, events []event.Envelope) error
 }
 
 // Config configures a Relay.
@@ -379,15 +379,16 @@ func (r *Relay) record(stop context.Context, id int64, what string, fn func() er
 // marks it reported; a failure leaves it for reportPending.
 func (r *Relay) report(stop context.Context, res assigner.OutboxResult) {
 	ctx := context.WithoutCancel(stop)
-	cmd := assigner.SendResultCommand{OutboxID: res.ID, MessageID: res.MessageID, WAMID: res.WAMID,
+	cmd := event.SendResultCommand{OutboxID: res.ID, MessageID: res.MessageID, WAMID: res.WAMID,
 		Failed: res.State == "failed", ErrorCode: res.ErrorCode, ErrorTitle: res.ErrorMessage,
 		AcceptedAt: res.SentAt.UTC().Format(time.RFC3339Nano)}
-	data, _ := json.Marshal(cmd)
-	now := r.cfg.Now()
-	env := whatsapp.Envelope{Version: whatsapp.EnvelopeVersion, ID: "send_result:" + strconv.FormatInt(res.ID, 10),
-		Kind: whatsapp.KindCommand, ContactKey: res.ContactKey, OccurredAt: res.SentAt, ReceivedAt: now,
-		Command: &whatsapp.Command{Type: assigner.CmdSendResult, Data: data}}
-	if err := r.pub.Publish(ctx, []whatsapp.Envelope{env}); err != nil {
+	env, err := event.NewCommand(event.ResultID(res.ID), res.ContactKey, cmd, r.cfg.Now())
+	if err != nil {
+		r.log.Error("relay: an outcome does not encode", "outbox_id", res.ID, "err", err) // cannot happen: no raw JSON in it
+		return
+	}
+	env.OccurredAt = res.SentAt // the send happened then; the report is issued now
+	if err := r.pub.Publish(ctx, []event.Envelope{env}); err != nil {
 		r.kafka.Failed(fmt.Errorf("publish an outcome: %w", err))
 		r.mu.Lock()
 		r.reportAfter = time.Now().Add(r.reportWait.Next())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/relay"
 	"github.com/wagw/wagw/simulator"
 	"github.com/wagw/wagw/wagwtest"
@@ -20,7 +21,7 @@ import (
 // countingPublisher takes the relay's outcomes and only counts them.
 type countingPublisher struct{ n atomic.Int64 }
 
-func (p *countingPublisher) Publish(_ context.Context, events []whatsapp.Envelope) error {
+func (p *countingPublisher) Publish(_ context.Context, events []event.Envelope) error {
 	p.n.Add(int64(len(events)))
 	return nil
 }

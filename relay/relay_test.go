@@ -19,6 +19,7 @@ import (
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/relay"
 	"github.com/wagw/wagw/simulator"
 	"github.com/wagw/wagw/wagwtest"
@@ -78,7 +79,7 @@ func (f *relayFixture) client(reg prometheus.Registerer) *whatsapp.Client {
 func (f *relayFixture) inbound(pnid, waID string, at time.Time, text string) int64 {
 	f.t.Helper()
 	wamid := fmt.Sprintf("wamid.IN.%s.%d", waID, f.seq.Add(1))
-	envs, err := whatsapp.ParseAndSplit(wagwtest.TextWebhook(pnid, waID, wamid, at, text), time.Now())
+	envs, err := event.ParseAndSplit(wagwtest.TextWebhook(pnid, waID, wamid, at, text), time.Now())
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -95,12 +96,12 @@ func (f *relayFixture) inbound(pnid, waID string, at time.Time, text string) int
 // reply applies an agent's reply command and returns the message id.
 func (f *relayFixture) reply(key string, conv int64, text string) int64 {
 	f.t.Helper()
-	data, _ := json.Marshal(assigner.ReplyCommand{ConversationID: conv, Text: text})
+	data, _ := json.Marshal(event.ReplyCommand{ConversationID: conv, Text: text})
 	id := fmt.Sprintf("cmd_reply_%d", f.seq.Add(1))
 	now := time.Now()
-	env := whatsapp.Envelope{Version: whatsapp.EnvelopeVersion, ID: id, Kind: whatsapp.KindCommand, ContactKey: key,
-		OccurredAt: now, ReceivedAt: now, Command: &whatsapp.Command{Type: assigner.CmdReply, Data: data}}
-	if err := f.store.Apply(context.Background(), []whatsapp.Envelope{env}, now); err != nil {
+	env := event.Envelope{Version: event.Version, ID: id, Kind: event.KindCommand, ContactKey: key,
+		OccurredAt: now, ReceivedAt: now, Command: &event.Command{Type: event.CmdReply, Data: data}}
+	if err := f.store.Apply(context.Background(), []event.Envelope{env}, now); err != nil {
 		f.t.Fatalf("apply reply: %v", err)
 	}
 	r, err := f.store.CommandResult(context.Background(), id)
@@ -235,9 +236,9 @@ type applyingPublisher struct {
 	n     atomic.Int64
 }
 
-func (p *applyingPublisher) Publish(ctx context.Context, events []whatsapp.Envelope) error {
+func (p *applyingPublisher) Publish(ctx context.Context, events []event.Envelope) error {
 	for _, e := range events {
-		if e.Kind != whatsapp.KindCommand || e.Command == nil || e.Command.Type != assigner.CmdSendResult || e.ContactKey == "" {
+		if e.Kind != event.KindCommand || e.Command == nil || e.Command.Type != event.CmdSendResult || e.ContactKey == "" {
 			return fmt.Errorf("relay published %+v, want a send_result command keyed by contact", e)
 		}
 	}
@@ -585,7 +586,7 @@ type failingPublisher struct {
 	order   []string  // envelope ids in the order they were published
 }
 
-func (p *failingPublisher) Publish(ctx context.Context, events []whatsapp.Envelope) error {
+func (p *failingPublisher) Publish(ctx context.Context, events []event.Envelope) error {
 	p.mu.Lock()
 	for _, e := range events {
 		if e.ID == p.failID {
@@ -634,12 +635,12 @@ func TestRelayOutcomesKeepContactOrderWhenPublishFails(t *testing.T) {
 	wa := waID(108, 1)
 	conv := f.inbound(pn, wa, time.Now().Add(-time.Minute), "hello")
 	for i, agent := range agents {
-		data, _ := json.Marshal(assigner.ReplyCommand{ConversationID: conv, AgentID: agent, Text: fmt.Sprintf("R%d", i)})
+		data, _ := json.Marshal(event.ReplyCommand{ConversationID: conv, AgentID: agent, Text: fmt.Sprintf("R%d", i)})
 		now := time.Now()
 		id := fmt.Sprintf("cmd_agent_reply_%d", i)
-		env := whatsapp.Envelope{Version: whatsapp.EnvelopeVersion, ID: id, Kind: whatsapp.KindCommand, ContactKey: wa,
-			OccurredAt: now, ReceivedAt: now, Command: &whatsapp.Command{Type: assigner.CmdReply, Data: data}}
-		if err := f.store.Apply(ctx, []whatsapp.Envelope{env}, now); err != nil {
+		env := event.Envelope{Version: event.Version, ID: id, Kind: event.KindCommand, ContactKey: wa,
+			OccurredAt: now, ReceivedAt: now, Command: &event.Command{Type: event.CmdReply, Data: data}}
+		if err := f.store.Apply(ctx, []event.Envelope{env}, now); err != nil {
 			t.Fatal(err)
 		}
 		if r, err := f.store.CommandResult(ctx, id); err != nil || r.Status != 201 {

@@ -2,16 +2,14 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/outage"
-	"github.com/wagw/wagw/whatsapp"
 )
 
 // QueueRef is a queued conversation that may be assignable now.
@@ -23,7 +21,7 @@ type QueueRef struct {
 
 // Publisher puts the drainer's commands on the contacts' partitions.
 type Publisher interface {
-	Publish(ctx context.Context, events []whatsapp.Envelope) error
+	Publish(ctx context.Context, events []event.Envelope) error
 }
 
 // DrainerConfig configures a Drainer.
@@ -51,7 +49,7 @@ type Drainer struct {
 	pub       Publisher
 	log       *slog.Logger
 	published map[int64]time.Time
-	unsent    map[int64]whatsapp.Envelope // commands Kafka has not taken yet, by conversation
+	unsent    map[int64]event.Envelope // commands Kafka has not taken yet, by conversation
 	expired   prometheus.Counter
 	pg, kafka *outage.Dependency
 }
@@ -71,7 +69,7 @@ func NewDrainer(cfg DrainerConfig, candidates func(ctx context.Context, limit in
 		cfg.Logger = slog.Default()
 	}
 	d := &Drainer{cfg: cfg, store: candidates, pub: pub, log: cfg.Logger, published: map[int64]time.Time{},
-		unsent: map[int64]whatsapp.Envelope{},
+		unsent: map[int64]event.Envelope{},
 		pg:     outage.NewDependency("queue drainer", "postgres", cfg.Logger, cfg.Registerer),
 		kafka:  outage.NewDependency("queue drainer", "kafka", cfg.Logger, cfg.Registerer),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_queue_expired_total",
@@ -134,21 +132,18 @@ func (d *Drainer) once(ctx context.Context) error {
 		if _, recent := d.published[r.ConversationID]; recent {
 			continue // its drain command is probably still on its way
 		}
-		typ := assigner.CmdDrain
-		if r.Expired {
-			typ = assigner.CmdExpire
+		cmd := event.DrainCommand{ConversationID: r.ConversationID, Expire: r.Expired}
+		env, err := event.NewCommand(event.ScheduledID(cmd, r.ConversationID, now), r.ContactKey, cmd, now)
+		if err != nil {
+			return err // a drain command always encodes
 		}
-		data, _ := json.Marshal(assigner.DrainCommand{ConversationID: r.ConversationID})
-		d.unsent[r.ConversationID] = whatsapp.Envelope{Version: whatsapp.EnvelopeVersion,
-			ID:   fmt.Sprintf("%s:%d:%d", typ, r.ConversationID, now.UnixNano()),
-			Kind: whatsapp.KindCommand, ContactKey: r.ContactKey, OccurredAt: now, ReceivedAt: now,
-			Command: &whatsapp.Command{Type: typ, Data: data}}
+		d.unsent[r.ConversationID] = env
 		d.published[r.ConversationID] = now
 	}
 	if len(d.unsent) == 0 {
 		return nil
 	}
-	events := make([]whatsapp.Envelope, 0, len(d.unsent))
+	events := make([]event.Envelope, 0, len(d.unsent))
 	for _, e := range d.unsent {
 		events = append(events, e)
 	}
@@ -158,7 +153,7 @@ func (d *Drainer) once(ctx context.Context) error {
 	}
 	d.kafka.OK()
 	for id, e := range d.unsent {
-		if e.Command.Type == assigner.CmdExpire {
+		if e.Command.Type == event.CmdExpire {
 			d.expired.Inc()
 			d.log.Warn("a queued conversation waited past the queue expiry", "conversation_id", id)
 		}

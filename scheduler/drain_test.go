@@ -14,9 +14,9 @@ import (
 
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/scheduler"
 	"github.com/wagw/wagw/wagwtest"
-	"github.com/wagw/wagw/whatsapp"
 )
 
 // syncBuffer is a log destination safe for concurrent writers.
@@ -41,7 +41,7 @@ func (b *syncBuffer) String() string {
 // as the consumer would after reading it from the contact's partition.
 type storePublisher struct{ store *db.Store }
 
-func (p storePublisher) Publish(ctx context.Context, events []whatsapp.Envelope) error {
+func (p storePublisher) Publish(ctx context.Context, events []event.Envelope) error {
 	return p.store.Apply(ctx, events, time.Now())
 }
 

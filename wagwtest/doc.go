@@ -1,5 +1,6 @@
 // Package wagwtest holds what the tests of several packages share:
-// waiting for a condition, reading a metric, a logger that discards, and
-// the body of a Cloud API webhook. Like net/http/httptest, it exists for
-// tests only.
+// waiting for a condition, reading a metric, a logger that discards, the
+// body of a Cloud API webhook, the conformance corpus of Meta's payloads,
+// and JSON checks (same value, storable by Postgres). Like
+// net/http/httptest, it exists for tests only.
 package wagwtest

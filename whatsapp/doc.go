@@ -2,10 +2,9 @@
 // nothing else of the project: it imports no other wagw package.
 //
 // Inbound, it holds the webhook payload types and their parser ([Parse]),
-// the split of one notification into per-contact events ([Split],
-// [ParseAndSplit]), the versioned [Envelope] that travels on Kafka keyed by
-// contact, the X-Hub-Signature-256 check ([Sign], [Verify]) and the GET
-// subscription handshake ([Handshake]).
+// the split of one notification into per-user items ([Split]), the
+// X-Hub-Signature-256 check ([Sign], [Verify], and [MetaEscape] for the
+// bytes Meta signs) and the GET subscription handshake ([Handshake]).
 //
 // Outbound, it holds the Cloud API client (send, mark as read) with its
 // circuit breaker, rate limiter and error classes.
@@ -22,12 +21,12 @@
 // [ErrNotNotification]); the caller keeps such bodies raw rather than
 // dropping them.
 //
-// Whatever the body, every Envelope it gives encodes with encoding/json,
-// decodes back to the same meaning, and holds only text Postgres can store:
+// Whatever the body, every item it gives encodes with encoding/json, its
+// message or status decodes back to the same meaning, and it holds only
+// text Postgres can store:
 //   - A timestamp is taken only when it lies in [1, [MaxUnixTime]] (years
-//     1970 to 9999); any other value counts as absent, so OccurredAt falls
-//     back to the time the webhook was received. The value is kept as sent
-//     in the typed field and in Raw.
+//     1970 to 9999); any other value counts as absent (Item.Time is zero).
+//     The value is kept as sent in the typed field and in Raw.
 //   - Bytes that are not UTF-8, and the escapes \u0000 and lone surrogate
 //     halves, are replaced by U+FFFD before decoding, in the typed fields
 //     and in Raw alike; the rest of Raw is the bytes as sent.
@@ -37,14 +36,12 @@
 // # Splitting
 //
 // A notification may carry many messages and statuses for many contacts and
-// several business numbers. [Split] returns one Envelope per message, one per
-// status, and one KindNotice envelope per change that has neither (value
-// errors, template status updates, account updates, user preferences,
-// message echoes). Envelopes keep the order of the payload and are not
-// deduplicated: Meta redelivers, and the consumer removes duplicates by
-// Envelope.ID. Contacts are identified by wa_id when present and by the
-// business-scoped user id otherwise, so payloads without a phone number still
-// get a key.
+// several business numbers. [Split] returns one [Item] per message, one per
+// status, and one notice item per change that has neither (value errors,
+// template status updates, account updates, user preferences, message
+// echoes). Items keep the order of the payload and are not deduplicated:
+// Meta redelivers. Each item names its user as Meta does, by wa_id and/or
+// the business-scoped user id, completed from the change's contacts.
 //
 // # Signatures
 //

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/wagw/wagw/wagwtest"
 )
 
 type signingVector struct {
@@ -20,7 +22,7 @@ func signingVectors(tb testing.TB) []signingVector {
 	var f struct {
 		Vectors []signingVector `json:"vectors"`
 	}
-	if err := json.Unmarshal(whRead(tb, "signing_vectors.json"), &f); err != nil {
+	if err := json.Unmarshal(wagwtest.ReadConformance(tb, "signing_vectors.json"), &f); err != nil {
 		tb.Fatalf("signing_vectors.json: %v", err)
 	}
 	if len(f.Vectors) == 0 {
@@ -93,11 +95,7 @@ func TestEscapedAndDecodedBodiesAreTheSameJSON(t *testing.T) {
 	if escaped == nil || decoded == nil {
 		t.Fatal("signing_vectors.json lacks the escaped/decoded pair")
 	}
-	a, err1 := ParseAndSplit(escaped, whReceivedAt)
-	b, err2 := ParseAndSplit(decoded, whReceivedAt)
-	if err1 != nil || err2 != nil {
-		t.Fatal(err1, err2)
-	}
+	a, b := split(t, escaped), split(t, decoded)
 	if a[0].Message.Body() != b[0].Message.Body() || a[0].Contact != b[0].Contact {
 		t.Fatalf("%q/%+v vs %q/%+v", a[0].Message.Body(), a[0].Contact, b[0].Message.Body(), b[0].Contact)
 	}
@@ -107,7 +105,7 @@ func TestEscapedAndDecodedBodiesAreTheSameJSON(t *testing.T) {
 }
 
 func TestVerifyRotation(t *testing.T) {
-	body := whRead(t, "meta_text_message.json")
+	body := wagwtest.ReadConformance(t, "meta_text_message.json")
 	oldS, newS, other := []byte("old-secret"), []byte("new-secret"), []byte("other")
 	hOld, hNew := Sign(oldS, body), Sign(newS, body)
 	for _, tc := range []struct {

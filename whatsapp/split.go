@@ -1,27 +1,60 @@
 package whatsapp
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"time"
 )
 
-// Split turns a notification into events: one Envelope per message, one per
-// status, and one KindNotice envelope per change that has neither (value
-// errors, template status, account updates, user preferences, message
-// echoes). A change that has messages or statuses and also value-level
-// errors gives one more notice for those errors, after its items, so that
-// no part of a notification is lost.
+// Contact identifies a WhatsApp user. Since April 2026 Meta names every
+// user by a business-scoped user id (UserID) in its webhooks and may omit
+// the phone number (WaID).
+type Contact struct {
+	WaID   string `json:"wa_id,omitempty"`
+	UserID string `json:"user_id,omitempty"`
+	Name   string `json:"name,omitempty"`
+}
+
+// known reports whether c names a user.
+func (c Contact) known() bool { return c.WaID != "" || c.UserID != "" }
+
+// Item is one part of a notification: one message, one status, or one
+// notice (a change that carries neither, or the value-level errors of a
+// change that carries some), with the change's metadata. Exactly one of
+// Message, Status and Notice is set.
+type Item struct {
+	// Field is the change's webhook field ("messages", "user_preferences", …).
+	Field string
+	// WABAID is the entry's id: the WhatsApp Business Account.
+	WABAID string
+	// PhoneNumberID and DisplayPhoneNumber are the change's metadata,
+	// empty when it has none.
+	PhoneNumberID, DisplayPhoneNumber string
+	// Contact is the user the item is about: a message's sender, a
+	// status's recipient, the one user a notice's items all name; empty
+	// when unknown.
+	Contact Contact
+	// Time is Meta's time of the item (of the entry, for most notices);
+	// zero when there is none in range.
+	Time time.Time
+
+	Message *Message
+	Status  *Status
+	// Notice is a notice's change value as sent (JSON null for a change
+	// without one).
+	Notice json.RawMessage
+}
+
+// Split turns a notification into items: one per message, one per status,
+// and one notice per change that has neither (value errors, template
+// status, account updates, user preferences, message echoes). A change that
+// has messages or statuses and also value-level errors gives one more
+// notice for those errors, after its items, so that no part of a
+// notification is lost.
 //
-// Envelopes keep the payload's order and are not deduplicated: the same
-// wamid twice in a batch gives two envelopes with the same ID. OccurredAt is
-// Meta's timestamp of the item, or receivedAt when there is none.
-//
-// The Message and Status of an envelope point into n; the envelopes share
-// memory with n but not with the body n was parsed from.
-func Split(n *Notification, receivedAt time.Time) []Envelope {
+// Items keep the payload's order and are not deduplicated. Their Message,
+// Status and Notice point into n; they share memory with n but not with
+// the body n was parsed from.
+func Split(n *Notification) []Item {
 	if n == nil {
 		return nil
 	}
@@ -32,33 +65,19 @@ func Split(n *Notification, receivedAt time.Time) []Envelope {
 			size += len(v.Messages) + len(v.Statuses) + 1
 		}
 	}
-	out := make([]Envelope, 0, size)
+	out := make([]Item, 0, size)
 	for i := range n.Entry {
 		e := &n.Entry[i]
 		for j := range e.Changes {
-			out = splitChange(out, e, &e.Changes[j], receivedAt)
+			out = splitChange(out, e, &e.Changes[j])
 		}
 	}
 	return out
 }
 
-// ParseAndSplit is Parse followed by Split.
-func ParseAndSplit(body []byte, receivedAt time.Time) ([]Envelope, error) {
-	n, err := Parse(body)
-	if err != nil {
-		return nil, err
-	}
-	return Split(n, receivedAt), nil
-}
-
-func splitChange(out []Envelope, e *Entry, ch *Change, receivedAt time.Time) []Envelope {
+func splitChange(out []Item, e *Entry, ch *Change) []Item {
 	v := &ch.Value
-	base := Envelope{
-		Version:    EnvelopeVersion,
-		Field:      ch.Field,
-		WABAID:     e.ID,
-		ReceivedAt: receivedAt,
-	}
+	base := Item{Field: ch.Field, WABAID: e.ID}
 	if v.Metadata != nil {
 		base.PhoneNumberID = v.Metadata.PhoneNumberID
 		base.DisplayPhoneNumber = v.Metadata.DisplayPhoneNumber
@@ -66,78 +85,61 @@ func splitChange(out []Envelope, e *Entry, ch *Change, receivedAt time.Time) []E
 
 	cf := newContactFinder(v.Contacts)
 	if len(v.Messages) == 0 && len(v.Statuses) == 0 {
-		return append(out, notice(base, e, ch, &cf, receivedAt, true))
+		return append(out, notice(base, e, v, &cf, true))
 	}
 	for k := range v.Messages {
 		m := &v.Messages[k]
-		env := base
-		env.Kind = KindMessage
-		env.ID = m.ID
-		if env.ID == "" {
-			env.ID = hashID("message:", e.ID, ch.Field, m.Raw)
-		}
-		env.Contact = cf.contact(m.From, m.FromUserID)
-		if env.Contact.Key() == "" && len(v.Contacts) == 1 {
+		it := base
+		it.Contact = cf.contact(m.From, m.FromUserID)
+		if !it.Contact.known() && len(v.Contacts) == 1 {
 			// No sender on the message itself: the change's only contact
 			// is the sender.
-			env.Contact = cf.contact(v.Contacts[0].WaID, v.Contacts[0].UserID)
+			it.Contact = cf.contact(v.Contacts[0].WaID, v.Contacts[0].UserID)
 		}
-		env.OccurredAt = orTime(m.Time(), receivedAt)
-		env.Message = m
-		out = append(out, env)
+		it.Time = m.Time()
+		it.Message = m
+		out = append(out, it)
 	}
 	for k := range v.Statuses {
 		s := &v.Statuses[k]
-		env := base
-		env.Kind = KindStatus
-		env.ID = s.ID + ":" + s.Status
-		if s.ID == "" {
-			env.ID = hashID("status:", e.ID, ch.Field, s.Raw)
-		}
+		it := base
 		if s.RecipientType == "group" {
-			// The recipient is a group: key by the group, and do not
+			// The recipient is a group: name the group, and do not
 			// borrow a participant's contact entry.
-			env.Contact = Contact{WaID: s.RecipientID, UserID: s.RecipientUserID}
+			it.Contact = Contact{WaID: s.RecipientID, UserID: s.RecipientUserID}
 		} else {
-			env.Contact = cf.contact(s.RecipientID, s.RecipientUserID)
+			it.Contact = cf.contact(s.RecipientID, s.RecipientUserID)
 		}
-		env.OccurredAt = orTime(s.Time(), receivedAt)
-		env.Status = s
-		out = append(out, env)
+		it.Time = s.Time()
+		it.Status = s
+		out = append(out, it)
 	}
 	if len(v.Errors) > 0 {
-		out = append(out, notice(base, e, ch, &cf, receivedAt, false))
+		out = append(out, notice(base, e, v, &cf, false))
 	}
 	return out
 }
 
-// notice builds the KindNotice envelope of a change. Its ID hashes the WABA
-// id, the field and the compacted value, so a redelivered change gets the
-// same ID. When every item of the change names the same user (user
-// preferences, message echoes) and withContact is set, the notice is keyed
-// by that contact.
-func notice(base Envelope, e *Entry, ch *Change, cf *contactFinder, receivedAt time.Time, withContact bool) Envelope {
-	v := &ch.Value
-	env := base
-	env.Kind = KindNotice
-	raw := v.Raw
-	if len(raw) == 0 {
-		raw = json.RawMessage("null") // a change without a value
+// notice builds the notice item of a change. When every item of the change
+// names the same user (user preferences, message echoes) and withContact
+// is set, the notice is about that contact, at the first item's time.
+func notice(base Item, e *Entry, v *Value, cf *contactFinder, withContact bool) Item {
+	it := base
+	it.Notice = v.Raw
+	if len(it.Notice) == 0 {
+		it.Notice = json.RawMessage("null") // a change without a value
 	}
-	env.ID = hashID("notice:", e.ID, ch.Field, raw)
-	env.Raw = raw
-	occurred := e.Time.Time()
+	it.Time = e.Time.Time()
 	if withContact {
 		c, t, ok := v.noticeContact(cf)
 		if ok {
-			env.Contact = c
+			it.Contact = c
 		}
 		if !t.IsZero() {
-			occurred = t
+			it.Time = t
 		}
 	}
-	env.OccurredAt = orTime(occurred, receivedAt)
-	return env
+	return it
 }
 
 // noticeContact returns the user that all user_preferences or
@@ -170,7 +172,7 @@ func (v *Value) noticeContact(cf *contactFinder) (c Contact, t time.Time, ok boo
 		}
 	}
 	c = cf.contact(first.wa, first.user)
-	return c, t, c.Key() != ""
+	return c, t, c.known()
 }
 
 // linearContacts is the number of value.contacts entries up to which a
@@ -246,29 +248,4 @@ func (f *contactFinder) contact(waID, userID string) Contact {
 		c.Name = wc.Profile.Name
 	}
 	return c
-}
-
-// hashID derives a stable id from an entry id, a field and JSON bytes
-// (compacted, so whitespace does not matter).
-func hashID(prefix, entryID, field string, raw []byte) string {
-	h := sha256.New()
-	h.Write([]byte(entryID))
-	h.Write([]byte{0})
-	h.Write([]byte(field))
-	h.Write([]byte{0})
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err == nil {
-		h.Write(buf.Bytes())
-	} else {
-		h.Write(raw)
-	}
-	var sum [sha256.Size]byte
-	return prefix + hex.EncodeToString(h.Sum(sum[:0])[:16])
-}
-
-func orTime(t, fallback time.Time) time.Time {
-	if t.IsZero() {
-		return fallback
-	}
-	return t
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/wagw/wagw/broker"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -124,16 +125,16 @@ func TestConsumerCrash(t *testing.T) {
 	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: topic})
 	defer prod.Close()
 	now := time.Now().UTC()
-	batch := make([]whatsapp.Envelope, 0, 500)
+	batch := make([]event.Envelope, 0, 500)
 	for seq := 1; seq <= perContact; seq++ {
 		for c := 0; c < contacts; c++ {
 			wa := fmt.Sprintf("49170%06d", c)
 			wamid := fmt.Sprintf("wamid.CRASH.%03d.%02d", c, seq)
 			at := now.Add(time.Duration(seq-perContact) * time.Minute)
-			batch = append(batch, whatsapp.Envelope{
-				Version: whatsapp.EnvelopeVersion, ID: wamid, Kind: whatsapp.KindMessage, Field: "messages",
+			batch = append(batch, event.Envelope{
+				Version: event.Version, ID: wamid, Kind: event.KindMessage, Field: "messages",
 				WABAID: "102290129340500", PhoneNumberID: "109000000000005", DisplayPhoneNumber: "15550005555",
-				Contact:    whatsapp.Contact{WaID: wa, Name: "Crash " + wa},
+				Contact:    event.Contact{WaID: wa, Name: "Crash " + wa},
 				OccurredAt: at, ReceivedAt: now,
 				Message: &whatsapp.Message{ID: wamid, From: wa, Timestamp: fmt.Sprint(at.Unix()), Type: whatsapp.TypeText,
 					Text: &whatsapp.Text{Body: fmt.Sprintf("seq=%d", seq)}},

@@ -15,6 +15,7 @@ import (
 	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/simulator"
 	"github.com/wagw/wagw/whatsapp"
 )
@@ -157,13 +158,13 @@ func (r *outageRig) outage(what string, d time.Duration) {
 func (r *outageRig) publish(tag string, n int) {
 	r.t.Helper()
 	now := time.Now().UTC()
-	var envs []whatsapp.Envelope
+	var envs []event.Envelope
 	for i := 0; i < n; i++ {
 		wa := fmt.Sprintf("4917%d%07d", len(r.sent)%10, len(r.sent))
 		wamid := fmt.Sprintf("wamid.OUT.%s.%d", tag, i)
-		envs = append(envs, whatsapp.Envelope{Version: whatsapp.EnvelopeVersion, ID: wamid, Kind: whatsapp.KindMessage, Field: "messages",
+		envs = append(envs, event.Envelope{Version: event.Version, ID: wamid, Kind: event.KindMessage, Field: "messages",
 			WABAID: "102290129340577", PhoneNumberID: outageInbox, DisplayPhoneNumber: "15550007777",
-			Contact: whatsapp.Contact{WaID: wa, Name: "Outage " + wa}, OccurredAt: now, ReceivedAt: now,
+			Contact: event.Contact{WaID: wa, Name: "Outage " + wa}, OccurredAt: now, ReceivedAt: now,
 			Message: &whatsapp.Message{ID: wamid, From: wa, Timestamp: fmt.Sprint(now.Unix()), Type: whatsapp.TypeText,
 				Text: &whatsapp.Text{Body: "hello " + tag}}})
 		r.sent = append(r.sent, wamid)

@@ -1,38 +1,37 @@
-package whatsapp
+package event
 
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/wagw/wagw/whatsapp"
 )
 
-// EnvelopeVersion is the version written into every Envelope. Consumers
-// reject envelopes with a higher version than they understand.
-const EnvelopeVersion = 1
+// Version is written into every Envelope. The consumer refuses envelopes
+// with a higher version than it understands.
+const Version = 1
 
 // Kind says what an Envelope carries.
 type Kind string
 
-// The kinds of event that travel on the events topic.
+// The kinds of record on the events topic.
 const (
 	// KindMessage is one inbound message from a contact (Envelope.Message).
 	KindMessage Kind = "message"
 	// KindStatus is one status of an outbound message (Envelope.Status).
 	KindStatus Kind = "status"
-	// KindCommand is a command from the HTTP API or the relay (Envelope.Command).
+	// KindCommand is a command from the API, the relay or the scheduler
+	// (Envelope.Command).
 	KindCommand Kind = "command"
-	// KindNotice is anything else Meta sends: value.errors, template status,
-	// account updates, user preferences, message echoes. Kept raw in Envelope.Raw.
+	// KindNotice is anything else Meta sends: value errors, template status,
+	// account updates, user preferences, message echoes. Kept raw in
+	// Envelope.Raw.
 	KindNotice Kind = "notice"
 )
 
-// Contact identifies a WhatsApp user. Since April 2026 Meta names every
-// user by a business-scoped user id (UserID) in its webhooks and may omit
-// the phone number (WaID).
-type Contact struct {
-	WaID   string `json:"wa_id,omitempty"`
-	UserID string `json:"user_id,omitempty"`
-	Name   string `json:"name,omitempty"`
-}
+// Contact is the WhatsApp user a record is about, as Meta names it, with
+// the project's key rule.
+type Contact whatsapp.Contact
 
 // Key is the contact's partitioning key: the identity Meta always sends,
 // the business-scoped user id; the wa_id only for payloads that carry no
@@ -44,9 +43,8 @@ func (c Contact) Key() string {
 	return c.WaID
 }
 
-// Command is a state change requested through the API (assign, claim,
-// reply…) or reported by the relay (send outcome). Type names the command;
-// Data is its JSON body, decoded by the consumer.
+// Command is a command as it travels: Type names it, Data is its JSON
+// body. NewCommand builds it and DecodeCommand reads it.
 type Command struct {
 	Type string          `json:"type"`
 	Data json.RawMessage `json:"data,omitempty"`
@@ -56,7 +54,7 @@ type Command struct {
 // command or notice, with the identity of the contact it belongs to.
 type Envelope struct {
 	Version int    `json:"v"`
-	ID      string `json:"id"` // wamid, "wamid:status", command id, or a notice hash
+	ID      string `json:"id"` // see the package doc's Ids
 	Kind    Kind   `json:"kind"`
 	// Field is the webhook field the event came from ("messages", …); empty for commands.
 	Field              string  `json:"field,omitempty"`
@@ -70,10 +68,10 @@ type Envelope struct {
 	OccurredAt time.Time `json:"occurred_at"`
 	ReceivedAt time.Time `json:"received_at"`
 
-	Message *Message        `json:"message,omitempty"`
-	Status  *Status         `json:"status,omitempty"`
-	Command *Command        `json:"command,omitempty"`
-	Raw     json.RawMessage `json:"raw,omitempty"` // notices: the change's value object
+	Message *whatsapp.Message `json:"message,omitempty"`
+	Status  *whatsapp.Status  `json:"status,omitempty"`
+	Command *Command          `json:"command,omitempty"`
+	Raw     json.RawMessage   `json:"raw,omitempty"` // notices: the change's value object
 }
 
 // Key is the Kafka record key: the contact's key, or for events that belong

@@ -1,10 +1,13 @@
-package whatsapp
+package event
 
 import (
 	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/wagw/wagw/wagwtest"
+	"github.com/wagw/wagw/whatsapp"
 )
 
 // BenchmarkVerifyParseSplit measures what the gateway does per POST: verify
@@ -17,16 +20,16 @@ func BenchmarkVerifyParseSplit(b *testing.B) {
 		body []byte
 		envs int
 	}{
-		{"typical", whRead(b, "meta_text_message.json"), 1},
+		{"typical", wagwtest.ReadConformance(b, "meta_text_message.json"), 1},
 		{"batch100", batchBody(b, 100, 20), 100},
 	}
 	for _, c := range cases {
-		header := Sign(secret, c.body)
+		header := whatsapp.Sign(secret, c.body)
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(c.body)))
 			for b.Loop() {
-				if !Verify(header, c.body, secret) {
+				if !whatsapp.Verify(header, c.body, secret) {
 					b.Fatal("signature")
 				}
 				envs, err := ParseAndSplit(c.body, now)

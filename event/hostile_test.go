@@ -1,4 +1,4 @@
-package whatsapp
+package event
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wagw/wagw/whatsapp"
 )
 
 // hostileRow is one hostile webhook body and what the parser must make of
@@ -14,7 +16,7 @@ import (
 type hostileRow struct {
 	name string
 	body func() []byte
-	err  error         // ErrMalformed or ErrNotNotification; nil when the body parses
+	err  error         // whatsapp.ErrMalformed or whatsapp.ErrNotNotification; nil when the body parses
 	envs []hostileWant // the events, in order, when err is nil
 	n    int           // when envs is nil: the number of events, each checked by each
 	each func(int) hostileWant
@@ -118,13 +120,13 @@ func slicesConcat(rows ...[]hostileRow) []hostileRow {
 // hostileNestingRows: deep nesting.
 func hostileNestingRows() []hostileRow {
 	return []hostileRow{
-		{name: "nested arrays 10^5 levels as the body", err: ErrMalformed,
+		{name: "nested arrays 10^5 levels as the body", err: whatsapp.ErrMalformed,
 			body: func() []byte { return []byte(hwNest(hwDeep, "[", "]")) }},
-		{name: "nested objects 10^5 levels in an unknown message field", err: ErrMalformed,
+		{name: "nested objects 10^5 levels in an unknown message field", err: whatsapp.ErrMalformed,
 			body: func() []byte {
 				return hwValue(`"messages":[{"from":"1","id":"m","type":"text","future":` + hwNest(hwDeep, `{"a":`, `}`) + `}]`)
 			}},
-		{name: "nested arrays 10^5 levels as the value", err: ErrMalformed,
+		{name: "nested arrays 10^5 levels as the value", err: whatsapp.ErrMalformed,
 			body: func() []byte { return hwBody(hwEntry(hwNest(hwDeep, "[", "]"))) }},
 		{name: "nesting of 9,000 levels in an unknown field is kept",
 			body: func() []byte {
@@ -154,7 +156,7 @@ func hostileSizeRows(n int) []hostileRow {
 			},
 			n: n, each: func(i int) hostileWant {
 				c := n - 1 - i
-				w := hwMsg(fmt.Sprint("m", i), fmt.Sprint(c), 1749416383)
+				w := hwMsg(fmt.Sprint("m", i), fmt.Sprint("U.", c), 1749416383) // keyed by the user id
 				w.check = func(e *Envelope) error {
 					if e.Contact != (Contact{WaID: fmt.Sprint(c), UserID: fmt.Sprint("U.", c), Name: fmt.Sprint("N", c)}) {
 						return fmt.Errorf("contact %+v", e.Contact)
@@ -190,7 +192,7 @@ func hostileTextRows() []hostileRow {
 			body: func() []byte { return hwValue(`"messages":[` + hwText("m", "1", `"1749416383"`, "a\xff\xfeb") + `]`) },
 			envs: []hostileWant{{kind: KindMessage, id: "m", key: "1", at: 1749416383,
 				check: hwAll(hwBodyIs("a\uFFFD\uFFFDb"), hwRawHas("a\uFFFD\uFFFDb"))}}},
-		{name: "invalid UTF-8 outside strings", err: ErrMalformed,
+		{name: "invalid UTF-8 outside strings", err: whatsapp.ErrMalformed,
 			body: func() []byte { return []byte("{\"object\":\"whatsapp_business_account\",\xff\"entry\":[]}") }},
 		{name: "escaped NUL becomes U+FFFD",
 			body: func() []byte { return hwValue(`"messages":[` + hwText("m", "1", `"1749416383"`, `a\u0000b`) + `]`) },
@@ -202,7 +204,7 @@ func hostileTextRows() []hostileRow {
 			},
 			envs: []hostileWant{{kind: KindMessage, id: "m", key: "1", at: 1749416383,
 				check: hwAll(hwBodyIs("\uFFFD|\uFFFD|😀|\\ud800"), hwRawHas(`\ufffd|\ufffd|\ud83d\ude00|\\ud800`))}}},
-		{name: "raw control character in a string", err: ErrMalformed,
+		{name: "raw control character in a string", err: whatsapp.ErrMalformed,
 			body: func() []byte { return hwValue(`"messages":[` + hwText("m", "1", `"1"`, "a\x00b") + `]`) }},
 		{name: "duplicate keys: the last one wins, as in Postgres jsonb",
 			body: func() []byte {
@@ -248,19 +250,19 @@ func hostileTypeRows() []hostileRow {
 				return hwBody(hwEntry(`{"metadata":["P"],"messages":[{"from":"1","id":"m","type":"text","text":"hi"}]}`))
 			},
 			envs: []hostileWant{{kind: KindMessage, id: "m", key: "1", check: hwAll(hwBodyIs(""), hwRawHas(`"text":"hi"`))}}},
-		{name: "entry id as a number", err: ErrMalformed,
+		{name: "entry id as a number", err: whatsapp.ErrMalformed,
 			body: func() []byte { return []byte(`{"object":"whatsapp_business_account","entry":[{"id":1,"changes":[]}]}`) }},
-		{name: "change field as an object", err: ErrMalformed,
+		{name: "change field as an object", err: whatsapp.ErrMalformed,
 			body: func() []byte {
 				return []byte(`{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":{},"value":{}}]}]}`)
 			}},
-		{name: "messages as an object", err: ErrMalformed,
+		{name: "messages as an object", err: whatsapp.ErrMalformed,
 			body: func() []byte { return hwValue(`"messages":{"id":"m"}`) }},
-		{name: "contacts item as a string", err: ErrMalformed,
+		{name: "contacts item as a string", err: whatsapp.ErrMalformed,
 			body: func() []byte { return hwValue(`"contacts":["1"],"messages":[{"id":"m","from":"1"}]`) }},
-		{name: "object as a number", err: ErrMalformed,
+		{name: "object as a number", err: whatsapp.ErrMalformed,
 			body: func() []byte { return []byte(`{"object":7,"entry":[]}`) }},
-		{name: "another object", err: ErrNotNotification,
+		{name: "another object", err: whatsapp.ErrNotNotification,
 			body: func() []byte { return []byte(`{"object":"instagram","entry":[` + hwEntry(`{}`) + `]}`) }},
 		{name: "unknown message type and fields are kept",
 			body: func() []byte {
@@ -303,7 +305,7 @@ func hostileNumberRows() []hostileRow {
 		{name: "status timestamp in year 24152 (0700000000000)", body: func() []byte { return status(`"0700000000000"`) },
 			envs: []hostileWant{okMsg, sent(0, `"0700000000000"`)}},
 		{name: "timestamp at the last second of year 9999", body: func() []byte { return status(`"253402300799"`) },
-			envs: []hostileWant{okMsg, sent(MaxUnixTime, `"253402300799"`)}},
+			envs: []hostileWant{okMsg, sent(whatsapp.MaxUnixTime, `"253402300799"`)}},
 		{name: "timestamp one second after year 9999", body: func() []byte { return status(`"253402300800"`) },
 			envs: []hostileWant{okMsg, sent(0, `"253402300800"`)}},
 		{name: "timestamp beyond int64", body: func() []byte { return status(`"99999999999999999999999"`) },

@@ -1,60 +1,17 @@
-package whatsapp
+package event
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wagw/wagw/wagwtest"
+	"github.com/wagw/wagw/whatsapp"
 )
-
-// whCorpusDir is the shared conformance corpus, relative to this package.
-const whCorpusDir = "../../shared/conformance/whatsapp"
-
-// whCorpus fails (never skips) when the corpus is not there.
-func whCorpus(tb testing.TB) string {
-	tb.Helper()
-	fi, err := os.Stat(whCorpusDir)
-	if err != nil || !fi.IsDir() {
-		tb.Fatalf("conformance corpus not found at %s (relative to the package dir: the corpus must be at ../shared/conformance/whatsapp from the module root): %v", whCorpusDir, err)
-	}
-	return whCorpusDir
-}
-
-// whFiles lists the corpus's webhook bodies: every *.json at the top of
-// the folder except signing_vectors.json (send_api/ is a subfolder).
-func whFiles(tb testing.TB) []string {
-	tb.Helper()
-	dir := whCorpus(tb)
-	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var names []string
-	for _, p := range paths {
-		if name := filepath.Base(p); name != "signing_vectors.json" {
-			names = append(names, name)
-		}
-	}
-	if len(names) == 0 {
-		tb.Fatalf("no webhook fixtures in %s", dir)
-	}
-	return names
-}
-
-func whRead(tb testing.TB, name string) []byte {
-	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(whCorpus(tb), name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
 
 // whWant describes one expected envelope. Message fields are checked for
 // KindMessage, status fields for KindStatus.
@@ -78,7 +35,7 @@ type whWant struct {
 
 type whGolden struct {
 	envs  []whWant
-	check func(t *testing.T, n *Notification, envs []Envelope)
+	check func(t *testing.T, n *whatsapp.Notification, envs []Envelope)
 }
 
 // Shared values of the fixtures.
@@ -120,10 +77,10 @@ var whGoldens = map[string]whGolden{
 			whMsg("wamid.BATCH.A1", metaUser, metaName, metaPN, 1749416383, "text", true, "first", ""), // duplicate kept
 			whStatus("wamid.OUT.1:read", metaUser, "", metaPN, 1750030080, 3, 0),                       // read before sent
 			whStatus("wamid.OUT.1:sent", metaUser, "", metaPN, 1750030073, 1, 0),
-			whStatus("wamid.OUT.2:failed", "16505559876", "", metaPN, 1750030090, RankFailed, 131047),
+			whStatus("wamid.OUT.2:failed", "16505559876", "", metaPN, 1750030090, whatsapp.RankFailed, 131047),
 			whMsg("wamid.OTHERNUM.1", metaUser, metaName, "222222222222222", 1749416400, "text", true, "same user, different business number", ""),
 		},
-		check: func(t *testing.T, n *Notification, envs []Envelope) {
+		check: func(t *testing.T, n *whatsapp.Notification, envs []Envelope) {
 			if len(n.Entry) != 2 {
 				t.Fatalf("entries = %d, want 2", len(n.Entry))
 			}
@@ -163,7 +120,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"meta_button_quick_reply.json": {
 		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=", metaUser, metaName, metaPN, 1750091045, "button", true, "Unsubscribe", "Unsubscribe")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			m := whOnly(envs).Message
 			if m.ContextID() != "wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA=" || m.Context.From != "15550783881" {
 				t.Errorf("context = %+v", m.Context)
@@ -172,7 +129,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"meta_errors_value_130429.json": {
 		envs: []whWant{{kind: KindNotice, id: "notice:f0d50cace3f454741ed2fff4428ef21e", key: "pn:" + metaPN, pn: metaPN, field: "messages"}},
-		check: func(t *testing.T, n *Notification, envs []Envelope) {
+		check: func(t *testing.T, n *whatsapp.Notification, envs []Envelope) {
 			v := n.Entry[0].Changes[0].Value
 			if len(v.Errors) != 1 || v.Errors[0].Code != 130429 || v.Errors[0].Title != "Rate limit hit" || !strings.Contains(v.Errors[0].Details(), "too many messages") {
 				t.Errorf("value errors = %+v", v.Errors)
@@ -185,7 +142,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"meta_image_message.json": {
 		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=", metaUser, metaName, metaPN, 1744344496, "image", true, "Taj Mahal", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			im := whOnly(envs).Message.Image
 			if im == nil || im.ID != "1003383421387256" || im.MimeType != "image/jpeg" || !strings.HasPrefix(im.URL, "https://lookaside.fbsbx.com/") || im.SHA256 == "" {
 				t.Errorf("image = %+v", im)
@@ -194,7 +151,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"meta_reaction.json": {
 		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=", metaUser, metaName, metaPN, 1749419544, "reaction", false, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			m := whOnly(envs).Message
 			if !m.IsReaction() || m.Reaction.Emoji != "👍" || m.Reaction.Removed() || m.Reaction.MessageID != "wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA=" {
 				t.Errorf("reaction = %+v", m.Reaction)
@@ -207,7 +164,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"meta_status_delivered_cbp.json": {
 		envs: []whWant{whStatus("wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA:delivered", metaUser, "", metaPN, 1750263773, 2, 0)},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			s := whOnly(envs).Status
 			if s.Pricing == nil || s.Pricing.PricingModel != "CBP" || s.Pricing.Type != "" || !s.Pricing.Billable {
 				t.Errorf("pricing = %+v", s.Pricing)
@@ -218,8 +175,8 @@ var whGoldens = map[string]whGolden{
 		},
 	},
 	"meta_status_failed_131049.json": {
-		envs: []whWant{whStatus("wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QUQ2MjA4NEYyRkExNjMyREUA:failed", metaUser, "", metaPN, 1751142888, RankFailed, 131049)},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		envs: []whWant{whStatus("wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QUQ2MjA4NEYyRkExNjMyREUA:failed", metaUser, "", metaPN, 1751142888, whatsapp.RankFailed, 131049)},
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			e := whOnly(envs).Status.Errors[0]
 			if !strings.HasPrefix(e.Details(), "In order to maintain") || e.Href == "" {
 				t.Errorf("error = %+v", e)
@@ -228,7 +185,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"meta_status_sent.json": {
 		envs: []whWant{whStatus("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=:sent", metaUser, "", metaPN, 1750030073, 1, 0)},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			s := whOnly(envs).Status
 			if c := s.Conversation; c == nil || c.ID != "72b14d6bd5407799e66f64d1b338e567" || c.ExpirationTimestamp != "1750116480" || c.Origin == nil || c.Origin.Type != "marketing" {
 				t.Errorf("conversation = %+v", s.Conversation)
@@ -240,7 +197,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"meta_status_v24_no_conversation.json": {
 		envs: []whWant{whStatus("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=:sent", metaUser, "", metaPN, 1750030073, 1, 0)},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if s := whOnly(envs).Status; s.Conversation != nil || s.Pricing != nil || len(s.Errors) != 0 {
 				t.Errorf("v24 status = %+v", s)
 			}
@@ -248,9 +205,9 @@ var whGoldens = map[string]whGolden{
 	},
 	"meta_text_message.json": {
 		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=", metaUser, metaName, metaPN, 1749416383, "text", true, "Does it come in another color?", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			e := whOnly(envs)
-			if e.DisplayPhoneNumber != "15550783881" || e.WABAID != metaWABA || e.Version != EnvelopeVersion {
+			if e.DisplayPhoneNumber != "15550783881" || e.WABAID != metaWABA || e.Version != Version {
 				t.Errorf("envelope = %+v", e)
 			}
 			if m := e.Message; m.ContextID() != "" || m.ReferralSourceID() != "" || m.IsReaction() {
@@ -260,7 +217,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"meta_unsupported_edit.json": {
 		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=", metaUser, metaName, metaPN, 1750090702, "unsupported", false, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			m := whOnly(envs).Message
 			if m.Unsupported == nil || m.Unsupported.Type != "edit" || len(m.Errors) != 1 || m.Errors[0].Code != 131051 {
 				t.Errorf("unsupported = %+v errors = %+v", m.Unsupported, m.Errors)
@@ -269,7 +226,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_account_update.json": {
 		envs: []whWant{{kind: KindNotice, id: "notice:25bf57d64bba51c96b29b88eb38e16b2", key: "waba:" + metaWABA, field: "account_update", at: 1743451903}},
-		check: func(t *testing.T, n *Notification, envs []Envelope) {
+		check: func(t *testing.T, n *whatsapp.Notification, envs []Envelope) {
 			if v := n.Entry[0].Changes[0].Value; v.Event != "ACCOUNT_DELETED" || v.Metadata != nil {
 				t.Errorf("value = %+v", v)
 			}
@@ -277,7 +234,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_audio_voice.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697043473, "audio", true, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if a := whOnly(envs).Message.Audio; a == nil || !a.Voice || a.MimeType != "audio/ogg; codecs=opus" {
 				t.Errorf("audio = %+v", a)
 			}
@@ -289,7 +246,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_contacts_message.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044621, "contacts", true, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			cs := whOnly(envs).Message.Contacts
 			if len(cs) != 3 {
 				t.Fatalf("shared contacts = %d, want 3", len(cs))
@@ -304,7 +261,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_document.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697043666, "document", true, "caption", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			m := whOnly(envs).Message
 			if m.Document.Filename != "filename.pdf" || !m.Context.Forwarded || m.ContextID() != "" {
 				t.Errorf("document = %+v context = %+v", m.Document, m.Context)
@@ -315,7 +272,7 @@ var whGoldens = map[string]whGolden{
 		// The contacts entry names another user; the sender keeps its own
 		// wa_id and gets no borrowed name or user id.
 		envs: []whWant{whMsg("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=", metaUser, "", metaPN, 1749854575, "edit", false, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			e := whOnly(envs)
 			if e.Contact.UserID != "" {
 				t.Errorf("contact borrowed a user id: %+v", e.Contact)
@@ -329,7 +286,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_forwarded_many_times.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044968, "text", true, "text forwarded many times", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if c := whOnly(envs).Message.Context; c == nil || !c.FrequentlyForwarded || c.Forwarded {
 				t.Errorf("context = %+v", c)
 			}
@@ -337,7 +294,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_interactive_button_reply.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1698266730, "interactive", true, "title", "callback_data")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if i := whOnly(envs).Message.Interactive; i.Type != "button_reply" || i.ButtonReply == nil || i.ListReply != nil {
 				t.Errorf("interactive = %+v", i)
 			}
@@ -345,7 +302,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_interactive_list_reply.json": {
 		envs: []whWant{whPywaMsg("wamid.zyzxyz", 1698266905, "interactive", true, "title", "callback_data")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if i := whOnly(envs).Message.Interactive; i.Type != "list_reply" || i.ListReply == nil || i.ListReply.Description != "description" {
 				t.Errorf("interactive = %+v", i)
 			}
@@ -358,7 +315,7 @@ var whGoldens = map[string]whGolden{
 			whPywaMsg("wamid.wegrchytvwcggt=", 1700505494, "interactive", true, "", ""),
 			{kind: KindNotice, id: "notice:19c0b6369862c126b038b3c3d3d430d0", key: "pn:" + pywaPN, pn: pywaPN, field: "messages"},
 		},
-		check: func(t *testing.T, n *Notification, envs []Envelope) {
+		check: func(t *testing.T, n *whatsapp.Notification, envs []Envelope) {
 			if m := envs[0].Message; m.Interactive != nil || m.ContextID() != "wamid.gvwegfretge==" {
 				t.Errorf("message = %+v", m)
 			}
@@ -369,7 +326,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_location_chosen.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044557, "location", true, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			l := whOnly(envs).Message.Location
 			if l.Latitude != 37.4611978 || l.Longitude != -122.2164385 || l.Name != "Facebook HQ" || l.Address == "" || l.URL == "" {
 				t.Errorf("location = %+v", l)
@@ -378,7 +335,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_location_current.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044557, "location", true, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			m := whOnly(envs).Message
 			if l := m.Location; l.Latitude != 12.25089 || l.Longitude != 43.90539 || l.Name != "" || !m.Context.Forwarded {
 				t.Errorf("location = %+v", l)
@@ -387,12 +344,12 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_order_message.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044668, "order", true, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			o := whOnly(envs).Message.Order
 			if o == nil || o.CatalogID != "354160437058781" || len(o.ProductItems) != 3 {
 				t.Fatalf("order = %+v", o)
 			}
-			want := []OrderItem{
+			want := []whatsapp.OrderItem{
 				{ProductRetailerID: "HAMBURGER", Quantity: 3, ItemPrice: 30, Currency: "ILS"},
 				{ProductRetailerID: "FRENCH_FRIES", Quantity: 2, ItemPrice: 35, Currency: "ILS"},
 				{ProductRetailerID: "SODA", Quantity: 2, ItemPrice: 10, Currency: "ILS"},
@@ -404,7 +361,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_reaction.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044456, "reaction", false, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if r := whOnly(envs).Message.Reaction; r.Emoji != "😮" || r.Removed() || r.MessageID != "wamid.yzxyzx=" {
 				t.Errorf("reaction = %+v", r)
 			}
@@ -416,7 +373,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_referral_ctwa_text.json": {
 		envs: []whWant{whPywaMsg("wamid.ID", 1697045000, "text", true, "BODY", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			m := whOnly(envs).Message
 			if m.ReferralSourceID() != "ADID" || m.Referral.CtwaClid != "CTWA_CLID" || m.Referral.Headline != "AD_TITLE" || m.Referral.SourceType != "ad or post" {
 				t.Errorf("referral = %+v", m.Referral)
@@ -425,7 +382,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_revoke_message_placeholders.json": {
 		envs: []whWant{whMsg("<WHATSAPP_MESSAGE_ID>", "<WHATSAPP_USER_PHONE_NUMBER>", "", "<BUSINESS_PHONE_NUMBER_ID>", 1697043223, "revoke", false, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if r := whOnly(envs).Message.Revoke; r == nil || r.OriginalMessageID != "<ORIGINAL_WHATSAPP_MESSAGE_ID>" {
 				t.Errorf("revoke = %+v", r)
 			}
@@ -434,7 +391,7 @@ var whGoldens = map[string]whGolden{
 	"pywa_smb_message_echoes_text.json": {
 		// An echo (no messages key): a notice, keyed by the user it was sent to.
 		envs: []whWant{{kind: KindNotice, id: "notice:4956cba46c0ff1691883fa937c07c264", key: "<BSUID>", pn: pywaPN, field: "smb_message_echoes", at: 1697043223}},
-		check: func(t *testing.T, n *Notification, envs []Envelope) {
+		check: func(t *testing.T, n *whatsapp.Notification, envs []Envelope) {
 			v := n.Entry[0].Changes[0].Value
 			if len(v.MessageEchoes) != 1 {
 				t.Fatalf("echoes = %+v", v.MessageEchoes)
@@ -450,7 +407,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_status_delivered.json": {
 		envs: []whWant{whStatus("wamid.xyzxyz:delivered", pywaBSUID, pywaName, pywaPN, 1698266945, 2, 0)},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			whCheckBSUID(t, whOnly(envs))
 			if whOnly(envs).WABAID != "5467539754836534" {
 				t.Errorf("WABA = %q", whOnly(envs).WABAID)
@@ -458,12 +415,12 @@ var whGoldens = map[string]whGolden{
 		},
 	},
 	"pywa_status_failed_130472.json": {
-		envs: []whWant{whStatus("wamid.xyzxyz:failed", pywaBSUID, pywaName, pywaPN, 1689380458, RankFailed, 130472)},
+		envs: []whWant{whStatus("wamid.xyzxyz:failed", pywaBSUID, pywaName, pywaPN, 1689380458, whatsapp.RankFailed, 130472)},
 	},
 	"pywa_status_group_read.json": {
 		// Keyed by the group, not by the participant's contact entry.
 		envs: []whWant{whStatus("<WHATSAPP_MESSAGE_ID>:read", "fowefinoewcnw", "", "<BUSINESS_PHONE_NUMBER_ID>", 1698266945, 3, 0)},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			s := whOnly(envs).Status
 			if s.RecipientType != "group" || s.RecipientParticipantUserID != "US.123456" || s.RecipientParticipantID != "<GROUP_PARTICIPANT_USER_PHONE_NUMBER>" {
 				t.Errorf("group status = %+v", s)
@@ -481,7 +438,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_status_with_biz_opaque_callback_data.json": {
 		envs: []whWant{whStatus("wamid.xyzxyz:sent", pywaBSUID, pywaName, pywaPN, 1698266945, 1, 0)},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if s := whOnly(envs).Status; s.BizOpaqueCallbackData != "some data" {
 				t.Errorf("biz_opaque_callback_data = %q", s.BizOpaqueCallbackData)
 			}
@@ -489,7 +446,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_sticker_animated.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697043785, "sticker", true, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if s := whOnly(envs).Message.Sticker; s == nil || !s.Animated || s.MimeType != "image/webp" {
 				t.Errorf("sticker = %+v", s)
 			}
@@ -497,7 +454,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_system_identity_change.json": {
 		envs: []whWant{whMsg("wamid.xyzxyz", pywaUser, "User A", pywaPN, 1697044706, "system", false, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			m := whOnly(envs).Message
 			if m.System.Type != "customer_identity_changed" || m.Identity == nil || m.Identity.Hash != "xyzxyz" || !m.Identity.Acknowledged {
 				t.Errorf("system = %+v identity = %+v", m.System, m.Identity)
@@ -507,7 +464,7 @@ var whGoldens = map[string]whGolden{
 	"pywa_system_phone_number_change.json": {
 		// No contacts array: keyed by the old number, no name.
 		envs: []whWant{whMsg("wamid.xyzxyz==", pywaUser, "", pywaPN, 1753851315, "system", false, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if s := whOnly(envs).Message.System; s.Type != "user_changed_number" || s.WaID != "972912345678" {
 				t.Errorf("system = %+v", s)
 			}
@@ -516,7 +473,7 @@ var whGoldens = map[string]whGolden{
 	"pywa_template_status_update.json": {
 		// No metadata, no phone number id: keyed by the WABA.
 		envs: []whWant{{kind: KindNotice, id: "notice:a887304fe51bc1fccf885adf51468015", key: "waba:" + metaWABA, field: "message_template_status_update", at: 1751247548}},
-		check: func(t *testing.T, n *Notification, envs []Envelope) {
+		check: func(t *testing.T, n *whatsapp.Notification, envs []Envelope) {
 			v := n.Entry[0].Changes[0].Value
 			if v.Metadata != nil || v.Event != "APPROVED" {
 				t.Errorf("value = %+v", v)
@@ -528,7 +485,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_text_reply_with_context.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044746, "text", true, "replied text", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if m := whOnly(envs).Message; m.ContextID() != "wamid.xyzxyz==" || m.Context.From != "972123456789" {
 				t.Errorf("context = %+v", m.Context)
 			}
@@ -536,7 +493,7 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_unsupported_with_type.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044706, "unsupported", false, "", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if m := whOnly(envs).Message; m.Unsupported.Type != "pool" || m.Errors[0].Code != 131051 || m.Errors[0].Href != "" {
 				t.Errorf("unsupported = %+v %+v", m.Unsupported, m.Errors)
 			}
@@ -545,7 +502,7 @@ var whGoldens = map[string]whGolden{
 	"pywa_user_marketing_preferences.json": {
 		// Keyed by the user in user_preferences, not the unrelated contacts entry.
 		envs: []whWant{{kind: KindNotice, id: "notice:7afcd42d97170ec3d7b0903ecc16ac5d", key: "16505551234", pn: metaPN, field: "user_preferences", at: 1731705721}},
-		check: func(t *testing.T, n *Notification, envs []Envelope) {
+		check: func(t *testing.T, n *whatsapp.Notification, envs []Envelope) {
 			p := n.Entry[0].Changes[0].Value.UserPreferences
 			if len(p) != 1 || p[0].Value != "resume" || p[0].Category != "marketing_messages" || p[0].Timestamp != 1731705721 {
 				t.Errorf("preferences = %+v", p)
@@ -557,15 +514,15 @@ var whGoldens = map[string]whGolden{
 	},
 	"pywa_video.json": {
 		envs: []whWant{whPywaMsg("wamid.xyzxyz", 1697044362, "video", true, "caption", "")},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if v := whOnly(envs).Message.Video; v.MimeType != "video/mp4" || v.ID != "765756756" {
 				t.Errorf("video = %+v", v)
 			}
 		},
 	},
 	"real_restfb1344_status_failed_131026.json": {
-		envs: []whWant{whStatus("wamid.HBgLMzI0NzY3NTUzNzYVAgARGBIzOTI2MzFGRjdBRjA4M0Y2RDQA:failed", "REDACTED", "", "REDACTED", 1698231447, RankFailed, 131026)},
-		check: func(t *testing.T, _ *Notification, envs []Envelope) {
+		envs: []whWant{whStatus("wamid.HBgLMzI0NzY3NTUzNzYVAgARGBIzOTI2MzFGRjdBRjA4M0Y2RDQA:failed", "REDACTED", "", "REDACTED", 1698231447, whatsapp.RankFailed, 131026)},
+		check: func(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 			if e := whOnly(envs).Status.Errors[0]; e.Href != "" || e.Details() != "Message Undeliverable." {
 				t.Errorf("error = %+v", e)
 			}
@@ -573,7 +530,7 @@ var whGoldens = map[string]whGolden{
 	},
 }
 
-func whReactionRemoved(t *testing.T, _ *Notification, envs []Envelope) {
+func whReactionRemoved(t *testing.T, _ *whatsapp.Notification, envs []Envelope) {
 	t.Helper()
 	m := whOnly(envs).Message
 	if !m.IsReaction() || m.Reaction == nil || !m.Reaction.Removed() || m.Reaction.MessageID == "" {
@@ -590,14 +547,14 @@ func whCheckBSUID(t *testing.T, e *Envelope) {
 }
 
 func TestGoldenCorpus(t *testing.T) {
-	for _, name := range whFiles(t) {
+	for _, name := range wagwtest.WebhookFixtures(t) {
 		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
 			g, ok := whGoldens[name]
 			if !ok {
 				t.Fatalf("%s has no entry in the golden table", name)
 			}
-			body := whRead(t, name)
-			n, err := Parse(body)
+			body := wagwtest.ReadConformance(t, name)
+			n, err := whatsapp.Parse(body)
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -614,10 +571,10 @@ func TestGoldenCorpus(t *testing.T) {
 			if g.check != nil {
 				g.check(t, n, envs)
 			}
-			// ParseAndSplit agrees with Parse+Split.
+			// ParseAndSplit agrees with whatsapp.Parse+Split.
 			again, err := ParseAndSplit(body, whReceivedAt)
 			if err != nil || !reflect.DeepEqual(again, envs) {
-				t.Errorf("ParseAndSplit differs from Parse+Split (err %v)", err)
+				t.Errorf("ParseAndSplit differs from whatsapp.Parse+Split (err %v)", err)
 			}
 		})
 	}
@@ -626,7 +583,7 @@ func TestGoldenCorpus(t *testing.T) {
 // TestGoldenTableMatchesCorpus: every fixture has an entry and every entry a
 // fixture, so a new file forces a new expectation.
 func TestGoldenTableMatchesCorpus(t *testing.T) {
-	files := whFiles(t)
+	files := wagwtest.WebhookFixtures(t)
 	for _, f := range files {
 		if _, ok := whGoldens[f]; !ok {
 			t.Errorf("fixture %s is not in the golden table", f)
@@ -634,7 +591,7 @@ func TestGoldenTableMatchesCorpus(t *testing.T) {
 	}
 	for name := range whGoldens {
 		if !slices.Contains(files, name) {
-			t.Errorf("golden entry %s has no fixture in %s", name, whCorpusDir)
+			t.Errorf("golden entry %s has no fixture in the conformance corpus", name)
 		}
 	}
 }
@@ -645,7 +602,7 @@ func whCheckEnvelope(t *testing.T, i int, e *Envelope, w whWant) {
 		t.Helper()
 		t.Errorf("envelope %d (%s): "+format, append([]any{i, e.ID}, args...)...)
 	}
-	if e.Version != EnvelopeVersion {
+	if e.Version != Version {
 		errorf("version %d", e.Version)
 	}
 	if e.Kind != w.kind {
@@ -717,7 +674,7 @@ func whCheckEnvelope(t *testing.T, i int, e *Envelope, w whWant) {
 		if s.ErrorCode() != w.code {
 			errorf("ErrorCode() = %d, want %d", s.ErrorCode(), w.code)
 		}
-		if (s.Status == StatusFailed) != (w.code != 0) {
+		if (s.Status == whatsapp.StatusFailed) != (w.code != 0) {
 			errorf("failed status without error code, or the reverse")
 		}
 		whCheckRaw(t, s.Raw, "id", s.ID)
@@ -758,8 +715,8 @@ func whJSONEqual(t *testing.T, what string, a, b []byte) {
 // TestEnvelopeRoundTrip: every envelope of the corpus survives JSON, with
 // its Message.Raw / Status.Raw / notice Raw.
 func TestEnvelopeRoundTrip(t *testing.T) {
-	for _, name := range whFiles(t) {
-		envs, err := ParseAndSplit(whRead(t, name), whReceivedAt)
+	for _, name := range wagwtest.WebhookFixtures(t) {
+		envs, err := ParseAndSplit(wagwtest.ReadConformance(t, name), whReceivedAt)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -781,7 +738,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 				t.Errorf("%s/%d: round trip changed the envelope:\n%s\n%s", name, i, b, b2)
 			}
 			if back.ID != orig.ID || back.Kind != orig.Kind || back.Key() != orig.Key() || back.Contact != orig.Contact ||
-				!back.OccurredAt.Equal(orig.OccurredAt) || !back.ReceivedAt.Equal(orig.ReceivedAt) || back.Version != EnvelopeVersion {
+				!back.OccurredAt.Equal(orig.OccurredAt) || !back.ReceivedAt.Equal(orig.ReceivedAt) || back.Version != Version {
 				t.Errorf("%s/%d: header fields changed: %+v", name, i, back)
 			}
 			switch orig.Kind {
@@ -805,29 +762,11 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	}
 }
 
-// TestRawIsACopy: nothing in the result aliases the body (Fiber reuses its
-// buffers after the handler returns).
-func TestRawIsACopy(t *testing.T) {
-	body := whRead(t, "constructed_multi_entry_batch.json")
-	envs, err := ParseAndSplit(body, whReceivedAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, _ := json.Marshal(envs)
-	for i := range body {
-		body[i] = 'x'
-	}
-	after, _ := json.Marshal(envs)
-	if !bytes.Equal(before, after) {
-		t.Fatal("envelopes changed when the body buffer was overwritten")
-	}
-}
-
 func TestSplitIsDeterministic(t *testing.T) {
 	// Redelivery of the same body gives the same envelope ids, notices
 	// included, whatever the whitespace.
 	for _, name := range []string{"pywa_template_status_update.json", "meta_errors_value_130429.json", "constructed_multi_entry_batch.json"} {
-		body := whRead(t, name)
+		body := wagwtest.ReadConformance(t, name)
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, body); err != nil {
 			t.Fatal(err)
@@ -842,41 +781,6 @@ func TestSplitIsDeterministic(t *testing.T) {
 				t.Errorf("%s: envelope %d: %s/%s vs %s/%s", name, i, a[i].ID, a[i].Key(), b[i].ID, b[i].Key())
 			}
 		}
-	}
-}
-
-func TestParseErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		body string
-		want error
-	}{
-		{"empty", ``, ErrMalformed},
-		{"not json", `hello`, ErrMalformed},
-		{"truncated", `{"object":"whatsapp_business_account","entry":[`, ErrMalformed},
-		{"trailing garbage", `{"object":"whatsapp_business_account"} x`, ErrMalformed},
-		{"array", `[]`, ErrMalformed},
-		{"string", `"whatsapp_business_account"`, ErrMalformed},
-		{"null", `null`, ErrNotNotification},
-		{"empty object", `{}`, ErrNotNotification},
-		{"other object", `{"object":"page","entry":[]}`, ErrNotNotification},
-		{"object not a string", `{"object":1,"entry":[]}`, ErrMalformed},
-		{"entry not an array", `{"object":"whatsapp_business_account","entry":{}}`, ErrMalformed},
-		{"changes not an array", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":"x"}]}`, ErrMalformed},
-		{"value not an object", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":[]}]}]}`, ErrMalformed},
-		{"messages not an array", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":{}}}]}]}`, ErrMalformed},
-		{"message not an object", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":[1]}}]}]}`, ErrMalformed},
-		{"status not an object", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"statuses":["x"]}}]}]}`, ErrMalformed},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			n, err := Parse([]byte(tc.body))
-			if !errors.Is(err, tc.want) || n != nil {
-				t.Fatalf("Parse = %v, %v; want %v", n, err, tc.want)
-			}
-			if _, err := ParseAndSplit([]byte(tc.body), whReceivedAt); !errors.Is(err, tc.want) {
-				t.Fatalf("ParseAndSplit error = %v", err)
-			}
-		})
 	}
 }
 
@@ -1036,111 +940,5 @@ func TestContactKeys(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestMessageMethods(t *testing.T) {
-	for _, tc := range []struct {
-		json         string
-		opens        bool
-		body, reply  string
-		ctx, referer string
-	}{
-		{json: `{"type":"text","text":{"body":"hi"},"context":{"id":"q"},"referral":{"source_id":"ad"}}`, opens: true, body: "hi", ctx: "q", referer: "ad"},
-		{json: `{"type":"text"}`, opens: true},
-		{json: `{"type":"image","image":{"caption":"c"}}`, opens: true, body: "c"},
-		{json: `{"type":"image","video":{"caption":"wrong part"}}`, opens: true},
-		{json: `{"type":"audio","audio":{}}`, opens: true},
-		{json: `{"type":"video","video":{"caption":"v"}}`, opens: true, body: "v"},
-		{json: `{"type":"document","document":{"caption":"d"}}`, opens: true, body: "d"},
-		{json: `{"type":"sticker","sticker":{}}`, opens: true},
-		{json: `{"type":"location","location":{"latitude":1}}`, opens: true},
-		{json: `{"type":"contacts","contacts":[]}`, opens: true},
-		{json: `{"type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"b1","title":"Yes"}}}`, opens: true, body: "Yes", reply: "b1"},
-		{json: `{"type":"interactive","interactive":{"type":"list_reply","list_reply":{"id":"r1","title":"Row"}}}`, opens: true, body: "Row", reply: "r1"},
-		{json: `{"type":"interactive","interactive":{"type":"nfm_reply","nfm_reply":{"name":"flow","body":"Sent","response_json":"{}"}}}`, opens: true},
-		{json: `{"type":"button","button":{"payload":"P","text":"T"}}`, opens: true, body: "T", reply: "P"},
-		{json: `{"type":"order","order":{"text":"note"}}`, opens: true},
-		{json: `{"type":"reaction","reaction":{"message_id":"x","emoji":"❤"}}`},
-		{json: `{"type":"system","system":{"body":"changed"}}`},
-		{json: `{"type":"unsupported","unsupported":{"type":"poll"}}`},
-		{json: `{"type":"edit","edit":{"message":{"type":"text","text":{"body":"new"}}}}`},
-		{json: `{"type":"revoke","revoke":{}}`},
-		{json: `{"type":"request_welcome"}`},
-		{json: `{"type":"errors","errors":[{"code":1}]}`},
-		{json: `{"type":"hologram"}`},
-		{json: `{}`},
-	} {
-		var m Message
-		if err := json.Unmarshal([]byte(tc.json), &m); err != nil {
-			t.Fatal(err)
-		}
-		if m.Opens() != tc.opens || m.Body() != tc.body || m.ReplyID() != tc.reply || m.ContextID() != tc.ctx || m.ReferralSourceID() != tc.referer {
-			t.Errorf("%s: Opens %v Body %q ReplyID %q ContextID %q ReferralSourceID %q", tc.json, m.Opens(), m.Body(), m.ReplyID(), m.ContextID(), m.ReferralSourceID())
-		}
-	}
-	var nfm Message
-	_ = json.Unmarshal([]byte(`{"type":"interactive","interactive":{"type":"nfm_reply","nfm_reply":{"name":"flow","body":"Sent","response_json":"{\"a\":1}"}}}`), &nfm)
-	if r := nfm.Interactive.NFMReply; r == nil || r.ResponseJSON != `{"a":1}` || r.Name != "flow" {
-		t.Errorf("nfm_reply = %+v", r)
-	}
-}
-
-func TestTimes(t *testing.T) {
-	for ts, want := range map[string]int64{"1749416383": 1749416383, "": 0, "abc": 0, "0": 0, "-1": 0, "1.5": 0, " 1": 0,
-		"1": 1, "253402300799": MaxUnixTime, "253402300800": 0, "0700000000000": 0, "9223372036854775807": 0, "99999999999999999999": 0} {
-		m := Message{Timestamp: ts}
-		s := Status{Timestamp: ts}
-		var w time.Time
-		if want != 0 {
-			w = time.Unix(want, 0).UTC()
-		}
-		if !m.Time().Equal(w) || !s.Time().Equal(w) || m.Time().IsZero() != (want == 0) {
-			t.Errorf("%q: Time() = %v / %v, want %v", ts, m.Time(), s.Time(), w)
-		}
-		if want != 0 && m.Time().Location() != time.UTC {
-			t.Errorf("%q: not UTC", ts)
-		}
-	}
-	for raw, want := range map[string]UnixTime{`1731705721`: 1731705721, `"1731705721"`: 1731705721, `"x"`: 0, `null`: 0, `{}`: 0, `1.7e9`: 1700000000} {
-		var u UnixTime
-		if err := json.Unmarshal([]byte(raw), &u); err != nil || u != want {
-			t.Errorf("UnixTime(%s) = %d, %v; want %d", raw, u, err, want)
-		}
-	}
-	// Out of [1, MaxUnixTime]: kept as sent, but no time.
-	for _, u := range []UnixTime{0, -1, MaxUnixTime + 1, 700000000000, 1e14, 1<<63 - 1} {
-		if !u.Time().IsZero() {
-			t.Errorf("UnixTime(%d).Time() = %v, want zero", u, u.Time())
-		}
-	}
-	if got := UnixTime(MaxUnixTime).Time(); got.Year() != 9999 || got.Location() != time.UTC {
-		t.Errorf("UnixTime(MaxUnixTime).Time() = %v", got)
-	}
-}
-
-func TestStatusRank(t *testing.T) {
-	order := []string{"sent", "delivered", "read", "played", "deleted", "failed"}
-	prev := 0
-	for _, st := range order {
-		r := (&Status{Status: st}).Rank()
-		if r <= prev {
-			t.Errorf("rank(%s) = %d, not above %d", st, r, prev)
-		}
-		prev = r
-	}
-	if r := (&Status{Status: "failed"}).Rank(); r != RankFailed {
-		t.Errorf("failed rank %d", r)
-	}
-	for _, st := range []string{"", "warning", "SENT", "accepted"} {
-		if r := (&Status{Status: st}).Rank(); r != 0 {
-			t.Errorf("rank(%q) = %d, want 0", st, r)
-		}
-	}
-	if c := (&Status{}).ErrorCode(); c != 0 {
-		t.Errorf("ErrorCode of no errors = %d", c)
-	}
-	if d := (ErrorDetail{}).Details(); d != "" {
-		t.Errorf("Details of no data = %q", d)
 	}
 }

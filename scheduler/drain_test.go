@@ -1,7 +1,6 @@
 package scheduler_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -18,24 +17,6 @@ import (
 	"github.com/wagw/wagw/scheduler"
 	"github.com/wagw/wagw/wagwtest"
 )
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // storePublisher applies what the drainer publishes straight to the store,
 // as the consumer would after reading it from the contact's partition.
@@ -58,7 +39,7 @@ func TestDrainerRidesOutPostgresOutage(t *testing.T) {
 	}
 	defer conn.Close()
 	store := db.NewStore(conn)
-	var logs syncBuffer
+	var logs wagwtest.SyncBuffer
 	var calls, failures int
 	var mu sync.Mutex
 	candidates := func(ctx context.Context, limit int, now time.Time) ([]scheduler.QueueRef, error) {

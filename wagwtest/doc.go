@@ -1,5 +1,5 @@
 // Package wagwtest holds what the tests of several packages share:
-// waiting for a condition, reading a metric, a logger that discards, the
+// waiting for a condition, reading a metric, capturing or discarding logs, the
 // body of a Cloud API webhook, the conformance corpus of Meta's payloads,
 // and JSON checks (same value, storable by Postgres). Like
 // net/http/httptest, it exists for tests only.

@@ -1,10 +1,12 @@
 package wagwtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,6 +56,25 @@ func Metric(t testing.TB, reg *prometheus.Registry, name string, labels map[stri
 		}
 	}
 	return 0
+}
+
+// SyncBuffer is a log destination safe for concurrent writers.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // QuietLogger discards everything.

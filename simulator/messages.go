@@ -261,35 +261,8 @@ func (s *Simulator) handleMessages(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-
-	f := s.faultsFor(phoneNumberID)
-	if d := f.Latency + s.jitter(f.LatencyJitter); d > 0 && !s.wait(r, d) {
+	if s.injectFault(w, r, s.faultsFor(phoneNumberID)) {
 		return
-	}
-	if s.chance(f.TimeoutRate) {
-		s.count("timeout", 1)
-		s.wait(r, 24*time.Hour)
-		return
-	}
-	if s.chance(f.Error5xxRate) {
-		s.count("injected_5xx", 1)
-		s.writeMetaError(w, http.StatusServiceUnavailable, 2, "", "")
-		return
-	}
-	if len(f.ErrorCodes) > 0 {
-		codes := make([]int, 0, len(f.ErrorCodes))
-		for c := range f.ErrorCodes {
-			codes = append(codes, c)
-		}
-		slices.Sort(codes)
-		for _, code := range codes {
-			if s.chance(f.ErrorCodes[code]) {
-				s.count("injected_error", 1)
-				s.count("injected_"+strconv.Itoa(code), 1)
-				s.writeMetaError(w, http.StatusBadRequest, code, "", "")
-				return
-			}
-		}
 	}
 
 	var req sendRequest
@@ -316,6 +289,56 @@ func (s *Simulator) handleMessages(w http.ResponseWriter, r *http.Request) {
 
 	to := waID(req.To)
 	now := time.Now()
+	if s.rateLimited(w, phoneNumberID, to, now) {
+		return
+	}
+	m := s.accept(phoneNumberID, to, &req, now)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"messaging_product": "whatsapp",
+		"contacts":          []map[string]string{{"input": req.To, "wa_id": to}},
+		"messages":          []map[string]string{{"id": m.WAMID}},
+	})
+}
+
+// injectFault answers a send with the fault f draws for it, if any: the
+// latency first, then a timeout, an HTTP 5xx or one of Meta's error codes.
+// True when the request is answered (or gone).
+func (s *Simulator) injectFault(w http.ResponseWriter, r *http.Request, f Faults) bool {
+	if d := f.Latency + s.jitter(f.LatencyJitter); d > 0 && !s.wait(r, d) {
+		return true
+	}
+	if s.chance(f.TimeoutRate) {
+		s.count("timeout", 1)
+		s.wait(r, 24*time.Hour)
+		return true
+	}
+	if s.chance(f.Error5xxRate) {
+		s.count("injected_5xx", 1)
+		s.writeMetaError(w, http.StatusServiceUnavailable, 2, "", "")
+		return true
+	}
+	if len(f.ErrorCodes) == 0 {
+		return false
+	}
+	codes := make([]int, 0, len(f.ErrorCodes))
+	for c := range f.ErrorCodes {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	for _, code := range codes {
+		if s.chance(f.ErrorCodes[code]) {
+			s.count("injected_error", 1)
+			s.count("injected_"+strconv.Itoa(code), 1)
+			s.writeMetaError(w, http.StatusBadRequest, code, "", "")
+			return true
+		}
+	}
+	return false
+}
+
+// rateLimited answers 130429 when the number is over its rate and 131056
+// when the pair (number, recipient) is; true when it answered.
+func (s *Simulator) rateLimited(w http.ResponseWriter, phoneNumberID, to string, now time.Time) bool {
 	s.mu.Lock()
 	numberOK := s.cfg.RatePerNumber <= 0 || takeToken(s.numbers, phoneNumberID, s.cfg.RatePerNumber, s.cfg.BurstPerNumber, now)
 	pairOK := true
@@ -326,14 +349,19 @@ func (s *Simulator) handleMessages(w http.ResponseWriter, r *http.Request) {
 	if !numberOK {
 		s.count("rate_limited", 1)
 		s.writeMetaError(w, http.StatusBadRequest, 130429, "", "")
-		return
+		return true
 	}
 	if !pairOK {
 		s.count("pair_rate_limited", 1)
 		s.writeMetaError(w, http.StatusBadRequest, 131056, "", "")
-		return
+		return true
 	}
+	return false
+}
 
+// accept records an accepted send under a new wamid and schedules its
+// status webhooks.
+func (s *Simulator) accept(phoneNumberID, to string, req *sendRequest, now time.Time) SentMessage {
 	m := SentMessage{PhoneNumberID: phoneNumberID, To: req.To, Type: req.Type, BizOpaque: req.BizOpaque, Received: now}
 	if req.Text != nil && req.Type == "text" {
 		m.Text = req.Text.Body
@@ -357,12 +385,7 @@ func (s *Simulator) handleMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sent = append(s.sent, m)
 	s.mu.Unlock()
-
-	writeJSON(w, http.StatusOK, map[string]any{
-		"messaging_product": "whatsapp",
-		"contacts":          []map[string]string{{"input": req.To, "wa_id": to}},
-		"messages":          []map[string]string{{"id": m.WAMID}},
-	})
+	return m
 }
 
 func (s *Simulator) handleGetFaults(w http.ResponseWriter, r *http.Request) {

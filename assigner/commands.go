@@ -100,10 +100,3 @@ type ReleaseCommand struct {
 	ContactID int64 `json:"contact_id"`
 	Discard   bool  `json:"discard,omitempty"`
 }
-
-// CommandResult is the outcome of a command, as the API returns it.
-type CommandResult struct {
-	CommandID string          `json:"command_id"`
-	Status    int             `json:"status"` // HTTP status the API answers with
-	Body      json.RawMessage `json:"body"`
-}

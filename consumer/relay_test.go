@@ -122,13 +122,13 @@ func (f *relayFixture) reply(key string, conv int64, text string) int64 {
 		f.t.Fatalf("apply reply: %v", err)
 	}
 	r, err := f.store.CommandResult(context.Background(), id)
-	if err != nil || r.Status != 201 {
-		f.t.Fatalf("reply %q: result %d %s, %v; want 201", text, r.Status, r.Body, err)
+	if err != nil || r.Kind != assigner.OutcomeReplyQueued {
+		f.t.Fatalf("reply %q: result %+v %s, %v; want reply_queued", text, r, r.Value, err)
 	}
 	var body struct {
 		MessageID int64 `json:"message_id"`
 	}
-	json.Unmarshal(r.Body, &body)
+	json.Unmarshal(r.Value, &body)
 	return body.MessageID
 }
 
@@ -705,8 +705,8 @@ func TestRelayOutcomesKeepContactOrderWhenPublishFails(t *testing.T) {
 		if err := f.store.Apply(ctx, []whatsapp.Envelope{env}, now); err != nil {
 			t.Fatal(err)
 		}
-		if r, err := f.store.CommandResult(ctx, id); err != nil || r.Status != 201 {
-			t.Fatalf("reply of agent %d: %d %s %v", agent, r.Status, r.Body, err)
+		if r, err := f.store.CommandResult(ctx, id); err != nil || r.Kind != assigner.OutcomeReplyQueued {
+			t.Fatalf("reply of agent %d: %+v %s %v", agent, r, r.Value, err)
 		}
 	}
 	rows := f.outbox()

@@ -63,7 +63,7 @@ func relayBench(b *testing.B, breakerOpenFor time.Duration) (*sqlx.DB, *loadtest
 	if err != nil {
 		b.Fatal(err)
 	}
-	client := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: "http://" + addr, Token: "bench", BreakerOpenFor: breakerOpenFor})
+	client := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: "http://" + addr, Token: "bench", BreakerOpenFor: breakerOpenFor, Logger: quietLogger()})
 	relay := consumer.NewRelay(consumer.RelayConfig{Logger: quietLogger()}, db.NewStore(conn), client, &countingPublisher{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -56,6 +56,7 @@ func newRelayFixture(t *testing.T, simCfg loadtest.SimulatorConfig) *relayFixtur
 	if simCfg.Seed == 0 {
 		simCfg.Seed = 7
 	}
+	simCfg.Logger = quietLogger()
 	sim := loadtest.NewSimulator(simCfg)
 	addr, err := sim.Start(context.Background())
 	if err != nil {
@@ -71,7 +72,7 @@ func newRelayFixture(t *testing.T, simCfg loadtest.SimulatorConfig) *relayFixtur
 func (f *relayFixture) client(reg prometheus.Registerer) *whatsapp.Client {
 	return whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: f.simURL, Token: "relay-test", Timeout: 3 * time.Second,
 		RatePerSecond: -1, PairInterval: 100 * time.Millisecond, PairBurst: 10000,
-		BreakerOpenFor: breakerOpenFor, Registerer: reg})
+		BreakerOpenFor: breakerOpenFor, Registerer: reg, Logger: quietLogger()})
 }
 
 // webhookBody is a Cloud API notification with one text message.

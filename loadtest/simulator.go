@@ -126,7 +126,7 @@ type SimulatorConfig struct {
 	// Seed makes fault injection, jitter and duplicates reproducible.
 	// Zero: random.
 	Seed uint64
-	// Logger receives delivery problems. Nil: discard.
+	// Logger receives delivery problems. Required.
 	Logger *slog.Logger
 }
 
@@ -187,9 +187,6 @@ func (cfg SimulatorConfig) withDefaults() SimulatorConfig {
 	}
 	if cfg.MaxRecorded <= 0 {
 		cfg.MaxRecorded = DefaultSimMaxRecorded
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return cfg
 }

@@ -416,7 +416,7 @@ const (
 func (b *batch) applyCommand(ctx context.Context, e *whatsapp.Envelope, c contactRow) (Outcome, error) {
 	first, err := b.firstTime(ctx, e)
 	if err != nil || !first {
-		return Outcome{}, err
+		return Outcome{Duplicate: !first}, err
 	}
 	out, err := b.runCommand(ctx, e)
 	if derr, ok := assigner.AsError(err); ok {

@@ -22,7 +22,7 @@
 // message. The sentinels ErrNotFound, ErrInvalid, ErrNotMember,
 // ErrAlreadyClaimed and ErrResolved carry their codes and are wrapped with
 // the detail; AsError finds the code in a chain. Only the API maps codes
-// to HTTP statuses. A command the store applied has an Outcome
+// to statuses. A command the store applied has an Outcome
 // (outcome.go): a typed value of its kind, stored as the command's result.
 //
 // # Reply rules

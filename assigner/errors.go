@@ -3,7 +3,7 @@ package assigner
 import "errors"
 
 // ErrorCode is the stable, machine-readable name of a domain error. The
-// API shows it as the error's "code" and maps it to an HTTP status; the
+// API shows it as the error's "code" and gives it a status of its own; the
 // store keeps it as the result of a command it refused.
 type ErrorCode string
 

@@ -3,7 +3,7 @@ package assigner
 import "encoding/json"
 
 // OutcomeKind names what an applied command did. The API answers each kind
-// with an HTTP status of its own and the outcome as the JSON body.
+// with a status of its own and the outcome as the JSON body.
 type OutcomeKind string
 
 // Outcome kinds, each with its type.

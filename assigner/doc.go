@@ -18,8 +18,19 @@
 // for machines and a sentence for an admin ("Ana was skipped: offline
 // since 10:02 (no heartbeat for 7 min).").
 //
-// Errors are sentinels for the HTTP API: ErrInvalid and ErrNotMember
-// (422), ErrAlreadyClaimed and ErrResolved (409).
+// Errors are domain errors (*Error, errors.go): a stable ErrorCode and a
+// message. The sentinels ErrNotFound, ErrInvalid, ErrNotMember,
+// ErrAlreadyClaimed and ErrResolved carry their codes and are wrapped with
+// the detail; AsError finds the code in a chain. Only the API maps codes
+// to statuses. A command the store applied has an Outcome
+// (outcome.go): a typed value of its kind, stored as the command's result.
+//
+// # Reply rules
+//
+// DecideReply (reply.go) says whether an agent's message may be sent: a
+// template with a name any time, a free-form message (text, interactive)
+// only within the customer-service window after the contact's last
+// message (InServiceWindow, default 24 h).
 //
 // # Rules (DESIGN §6) and where they live
 //

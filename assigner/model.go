@@ -1,7 +1,6 @@
 package assigner
 
 import (
-	"errors"
 	"slices"
 	"time"
 )
@@ -18,21 +17,6 @@ const (
 	// DefaultQueueExpiry is how long a conversation waits in a team queue
 	// before ExpireQueued moves it to the inbox fallback agent.
 	DefaultQueueExpiry = 7 * 24 * time.Hour
-)
-
-// Sentinel errors. The HTTP API maps them to status codes.
-var (
-	// ErrInvalid: the input or configuration is invalid (HTTP 422). Errors
-	// wrap it with the detail: errors.Is(err, ErrInvalid).
-	ErrInvalid = errors.New("assigner: invalid")
-	// ErrNotMember: an agent is not a member of the team the command names
-	// (HTTP 422).
-	ErrNotMember = errors.New("assigner: agent is not a member of the team")
-	// ErrAlreadyClaimed: someone else already handles the conversation
-	// (HTTP 409).
-	ErrAlreadyClaimed = errors.New("assigner: conversation already claimed")
-	// ErrResolved: the command needs an open conversation (HTTP 409).
-	ErrResolved = errors.New("assigner: conversation is resolved")
 )
 
 // Role is an agent's role.

@@ -2,12 +2,8 @@ package assigner
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 )
-
-// ErrNotFound is returned by stores for an unknown id; the API answers 404.
-var ErrNotFound = errors.New("not found")
 
 // The read models below are what the HTTP API shows. They live with the
 // domain so that the store can fill them and the API can serve them

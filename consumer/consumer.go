@@ -62,7 +62,7 @@ type Config struct {
 	StallTimeout time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
-	// Logger; default slog.Default().
+	// Logger. Required.
 	Logger *slog.Logger
 	// Registerer for metrics; nil registers nothing.
 	Registerer prometheus.Registerer
@@ -116,9 +116,6 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
 	}
 	return &Consumer{cfg: cfg, store: store, dlq: dlq, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		pg:    outage.NewDependency("consumer", "postgres", cfg.Logger, cfg.Registerer),

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
@@ -300,8 +301,8 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 	if _, ok := dead[unknownCmd]; ok {
 		t.Errorf("the unknown command was dead-lettered")
 	}
-	if r, err := f.store.CommandResult(context.Background(), "cmd_unknown_1"); err != nil || r.Status != 422 || !strings.Contains(string(r.Body), "unknown_command") {
-		t.Errorf("unknown command's result %+v (%v), want 422 unknown_command", r, err)
+	if r, err := f.store.CommandResult(context.Background(), "cmd_unknown_1"); err != nil || r.Err == nil || r.Err.Code != assigner.ErrCodeUnknownCommand {
+		t.Errorf("unknown command's result %+v (%v), want unknown_command", r, err)
 	}
 	if m, ok := dead["undecodable-key"]; !ok || !strings.Contains(header(m, "reason"), "undecodable") || string(m.Value) != `{"v":1,"id":` {
 		t.Errorf("undecodable record not dead-lettered as it was: %+v", m)
@@ -334,9 +335,9 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 	var body struct {
 		Released int `json:"released_events"`
 	}
-	json.Unmarshal(r.Body, &body)
-	if r.Status != 200 || body.Released != 3 {
-		t.Errorf("release result %d %s, want 200 with 3 released events", r.Status, r.Body)
+	json.Unmarshal(r.Value, &body)
+	if r.Kind != assigner.OutcomeReleased || body.Released != 3 {
+		t.Errorf("release result %q %s, want released with 3 released events", r.Kind, r.Value)
 	}
 	if got := f.stored(poisoned); !slices.Equal(got, []string{"wamid.P1", "wamid.P3", "wamid.P4", "wamid.P5"}) {
 		t.Errorf("poisoned contact's messages after release %v, want P1 P3 P4 P5 in that order", got)

@@ -27,23 +27,11 @@ type (
 	TeamView  = assigner.TeamView
 )
 
-// ConfigError is a configuration write the store refused because of other
-// rows: a duplicate email or team name (it wraps ErrConflict) or a
-// reference to an agent or team that does not exist (it wraps
-// assigner.ErrInvalid).
-type ConfigError struct {
-	// Code is stable: duplicate_email, duplicate_name, unknown_agent or
-	// unknown_team.
-	Code string
-	Msg  string
-	err  error
-}
-
-func (e *ConfigError) Error() string { return e.Msg }
-func (e *ConfigError) Unwrap() error { return e.err }
-
-// ErrorCode returns Code; the API answers with it.
-func (e *ConfigError) ErrorCode() string { return e.Code }
+// A configuration write the store refuses because of other rows is an
+// *assigner.Error: a duplicate email or team name (ErrCodeDuplicateEmail,
+// ErrCodeDuplicateName; it wraps ErrConflict) or a reference to an agent
+// or team that does not exist (ErrCodeUnknownAgent, ErrCodeUnknownTeam; it
+// wraps assigner.ErrInvalid).
 
 // ---- agents ----
 
@@ -63,11 +51,11 @@ func scanAgentView(row interface{ Scan(...any) error }) (AgentView, error) {
 	return a, nil
 }
 
-// agentWriteErr turns a unique violation on the email into a ConfigError.
+// agentWriteErr turns a unique violation on the email into ErrCodeDuplicateEmail.
 func agentWriteErr(err error, email string) error {
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "agents_email_key" {
-		return &ConfigError{Code: "duplicate_email", Msg: fmt.Sprintf("an agent with email %q already exists", email), err: ErrConflict}
+		return &assigner.Error{Code: assigner.ErrCodeDuplicateEmail, Message: fmt.Sprintf("an agent with email %q already exists", email), Err: ErrConflict}
 	}
 	return mapErr(err)
 }
@@ -77,7 +65,7 @@ const sqlCreateAgent = `INSERT INTO agents (name, email, role, active, capacity,
 
 // CreateAgent stores a new agent (offline, never heartbeated) with the
 // sha256 hash of its bearer token. The agent's ID, presence and counters
-// are ignored. A duplicate email is a ConfigError "duplicate_email".
+// are ignored. A duplicate email is an error with ErrCodeDuplicateEmail.
 func (s *Store) CreateAgent(ctx context.Context, a assigner.Agent, email string, tokenHash []byte) (AgentView, error) {
 	if err := a.Validate(); err != nil {
 		return AgentView{}, err
@@ -238,31 +226,31 @@ func checkTeam(t *assigner.Team, memberIDs []int64) error {
 	return errors.Join(errs...)
 }
 
-// teamWriteErr turns a unique violation on the name into a ConfigError.
+// teamWriteErr turns a unique violation on the name into ErrCodeDuplicateName.
 func teamWriteErr(err error, name string) error {
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "teams_name_key" {
-		return &ConfigError{Code: "duplicate_name", Msg: fmt.Sprintf("a team named %q already exists", name), err: ErrConflict}
+		return &assigner.Error{Code: assigner.ErrCodeDuplicateName, Message: fmt.Sprintf("a team named %q already exists", name), Err: ErrConflict}
 	}
 	return mapErr(err)
 }
 
 const sqlExistingAgents = `SELECT id FROM agents WHERE id = ANY($1)`
 
-// checkAgentsExist returns a ConfigError "unknown_agent" naming the ids
+// checkAgentsExist returns an ErrCodeUnknownAgent error naming the ids
 // that are not agents. Rows it saw are kept by the foreign keys of the
 // caller's writes (agents are never deleted).
 func checkAgentsExist(ctx context.Context, q sqlx.QueryerContext, ids []int64) error {
-	return checkExist(ctx, q, sqlExistingAgents, ids, "unknown_agent", "agent")
+	return checkExist(ctx, q, sqlExistingAgents, ids, assigner.ErrCodeUnknownAgent, "agent")
 }
 
 const sqlExistingTeams = `SELECT id FROM teams WHERE id = ANY($1)`
 
 func checkTeamsExist(ctx context.Context, q sqlx.QueryerContext, ids []int64) error {
-	return checkExist(ctx, q, sqlExistingTeams, ids, "unknown_team", "team")
+	return checkExist(ctx, q, sqlExistingTeams, ids, assigner.ErrCodeUnknownTeam, "team")
 }
 
-func checkExist(ctx context.Context, q sqlx.QueryerContext, query string, ids []int64, code, noun string) error {
+func checkExist(ctx context.Context, q sqlx.QueryerContext, query string, ids []int64, code assigner.ErrorCode, noun string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -283,7 +271,7 @@ func checkExist(ctx context.Context, q sqlx.QueryerContext, query string, ids []
 	if len(missing) > 1 {
 		plural = "s"
 	}
-	return &ConfigError{Code: code, Msg: fmt.Sprintf("no %s with id%s %s", noun, plural, strings.Join(missing, ", ")), err: assigner.ErrInvalid}
+	return &assigner.Error{Code: code, Message: fmt.Sprintf("no %s with id%s %s", noun, plural, strings.Join(missing, ", ")), Err: assigner.ErrInvalid}
 }
 
 const (
@@ -300,8 +288,8 @@ const (
 
 // CreateTeam stores a new team with its members in the order given. An
 // empty strategy is round_robin; note that the caller decides online_only
-// (the API's default is true). A duplicate name is a ConfigError
-// "duplicate_name", an unknown member one "unknown_agent".
+// (the API's default is true). A duplicate name is an error with
+// ErrCodeDuplicateName, an unknown member one with ErrCodeUnknownAgent.
 func (s *Store) CreateTeam(ctx context.Context, t assigner.Team, memberIDs []int64) (TeamView, error) {
 	if err := checkTeam(&t, memberIDs); err != nil {
 		return TeamView{}, err
@@ -520,7 +508,7 @@ const sqlPutInbox = `INSERT INTO inboxes (phone_number_id, name, welcome_message
 // in.PhoneNumberID; a number may be configured before any webhook for it
 // arrived (what webhooks learn, display number and WABA, is kept). The
 // settings are validated, and every team and agent they name must exist
-// (ConfigError "unknown_team" or "unknown_agent").
+// (else an error with ErrCodeUnknownTeam or ErrCodeUnknownAgent).
 func (s *Store) PutInbox(ctx context.Context, in assigner.Inbox) (assigner.Inbox, error) {
 	if err := in.Validate(); err != nil {
 		return assigner.Inbox{}, err

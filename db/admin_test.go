@@ -33,9 +33,9 @@ func adminAgent(t *testing.T, s *db.Store, name, email string) db.AgentView {
 }
 
 func configCode(err error) string {
-	var ce *db.ConfigError
+	var ce *assigner.Error
 	if errors.As(err, &ce) {
-		return ce.Code
+		return string(ce.Code)
 	}
 	return ""
 }
@@ -319,7 +319,7 @@ func TestInboxRoundTrip(t *testing.T) {
 		{assigner.Inbox{PhoneNumberID: "1", DefaultAssign: &assigner.Step{TeamID: adminInt64(9999)}}, "unknown_team"},
 		{assigner.Inbox{PhoneNumberID: "1", Routing: []assigner.Rule{{When: assigner.Condition{Keywords: []string{"x"}}, Assign: assigner.Step{AgentIDs: []int64{ana.ID, 9998}}}}}, "unknown_agent"},
 		{assigner.Inbox{PhoneNumberID: "1", FallbackAgentID: adminInt64(9997)}, "unknown_agent"},
-		{assigner.Inbox{PhoneNumberID: "1", Routing: []assigner.Rule{{When: assigner.Condition{Regex: "("}, Assign: assigner.Step{TeamID: &team.ID}}}}, ""},
+		{assigner.Inbox{PhoneNumberID: "1", Routing: []assigner.Rule{{When: assigner.Condition{Regex: "("}, Assign: assigner.Step{TeamID: &team.ID}}}}, "invalid"},
 	}
 	for i, tc := range bad {
 		_, err := s.PutInbox(ctx, tc.in)

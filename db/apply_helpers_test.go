@@ -151,18 +151,18 @@ func (f *applyFixture) blocked(contactID int64) bool {
 	return f.count(`SELECT count(*) FROM contacts WHERE id = $1 AND blocked_at IS NOT NULL`, contactID) == 1
 }
 
-// result returns a command's stored result: its status and error code.
-func (f *applyFixture) result(id string) (int, string, json.RawMessage) {
+// result returns a command's stored result: its outcome's kind and value,
+// or its error code and message.
+func (f *applyFixture) result(id string) (assigner.OutcomeKind, assigner.ErrorCode, string) {
 	f.t.Helper()
 	r, err := f.store.CommandResult(context.Background(), id)
 	if err != nil {
 		f.t.Fatalf("result of %s: %v", id, err)
 	}
-	var body struct {
-		Error struct{ Code string } `json:"error"`
+	if r.Err != nil {
+		return "", r.Err.Code, r.Err.Message
 	}
-	json.Unmarshal(r.Body, &body)
-	return r.Status, body.Error.Code, r.Body
+	return r.Kind, "", string(r.Value)
 }
 
 // agent creates an online agent.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
@@ -43,7 +42,7 @@ func (r Rules) withDefaults() Rules {
 		r.QueueExpiry = assigner.DefaultQueueExpiry
 	}
 	if r.ServiceWindow <= 0 {
-		r.ServiceWindow = 24 * time.Hour
+		r.ServiceWindow = assigner.DefaultServiceWindow
 	}
 	return r
 }
@@ -404,60 +403,37 @@ func firstNonEmpty(s ...string) string {
 
 // ---- commands ----
 
-// result is a command's outcome, stored for the API caller.
-type result struct {
-	status int
-	body   any
-}
-
-func fail(status int, code, msg string) result {
-	return result{status, map[string]any{"error": map[string]string{"code": code, "message": msg}}}
-}
-
-func decisionErr(err error) result {
-	switch {
-	case errors.Is(err, assigner.ErrNotFound):
-		return fail(http.StatusNotFound, "not_found", "no such conversation")
-	case errors.Is(err, assigner.ErrAlreadyClaimed):
-		return fail(http.StatusConflict, "already_claimed", err.Error())
-	case errors.Is(err, assigner.ErrResolved):
-		return fail(http.StatusConflict, "conversation_resolved", err.Error())
-	case errors.Is(err, assigner.ErrNotMember):
-		return fail(http.StatusUnprocessableEntity, "not_member", err.Error())
-	case errors.Is(err, assigner.ErrInvalid):
-		return fail(http.StatusUnprocessableEntity, "invalid", err.Error())
-	}
-	return result{}
-}
-
 const (
-	sqlResultInsert = `INSERT INTO command_results (command_id, status, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	sqlOutcomeInsert = `INSERT INTO command_results (command_id, kind, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	sqlRefusedInsert = `INSERT INTO command_results (command_id, error_code, error_message) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`
 	sqlResultNotify = `SELECT pg_notify('wagw_result', $1)`
 )
 
 // applyCommand applies one command from the API or the relay and stores its
-// result for the caller. Rule violations are results (409, 422), not errors.
+// result for the caller: its outcome, or the domain error that refused it
+// (a rule it breaks, something it names that does not exist). Only other
+// errors fail the batch.
 func (b *batch) applyCommand(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
 	first, err := b.firstTime(ctx, e)
 	if err != nil || !first {
 		return Outcome{Duplicate: !first}, err
 	}
-	r, err := b.runCommand(ctx, e)
-	var m missing
-	if errors.As(err, &m) {
-		r, err = fail(http.StatusNotFound, "not_found", m.Error()), nil
+	out, err := b.runCommand(ctx, e)
+	if derr, ok := assigner.AsError(err); ok {
+		return Outcome{}, b.storeRefused(ctx, e.ID, derr)
 	}
 	if err != nil {
 		return Outcome{}, err
 	}
-	return Outcome{}, b.storeResult(ctx, e.ID, r)
+	return Outcome{}, b.storeOutcome(ctx, e.ID, out)
 }
 
 // runCommand decodes a command and runs its handler.
-func (b *batch) runCommand(ctx context.Context, e *event.Envelope) (result, error) {
+func (b *batch) runCommand(ctx context.Context, e *event.Envelope) (assigner.Outcome, error) {
 	cmd, err := event.DecodeCommand(e)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	switch c := cmd.(type) {
 	case event.AssignCommand:
@@ -481,20 +457,14 @@ func (b *batch) runCommand(ctx context.Context, e *event.Envelope) (result, erro
 	case event.ReleaseCommand:
 		return b.cmdRelease(ctx, c)
 	}
-	return result{}, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
+	return nil, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
 }
-
-// missing is a command naming something that does not exist: its result
-// is a 404, not a failure of the batch.
-type missing string
-
-func (m missing) Error() string { return "no such " + string(m) }
 
 // commandConversation locks the conversation a command names.
 func (b *batch) commandConversation(ctx context.Context, id int64) (convState, error) {
 	conv, err := b.lockConversation(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return conv, missing("conversation")
+		return conv, assigner.NotFound("conversation")
 	}
 	return conv, err
 }
@@ -507,40 +477,45 @@ func (b *batch) commandAgent(ctx context.Context, id int64) (assigner.Agent, err
 	}
 	a, ok := agents[id]
 	if !ok {
-		return a, missing("agent")
+		return a, assigner.NotFound("agent")
 	}
 	return a, nil
 }
 
-func (b *batch) storeResult(ctx context.Context, id string, r result) error {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	if r.body == nil {
-		r.body = map[string]any{}
-	}
-	body, err := json.Marshal(r.body)
+// storeOutcome stores what an applied command did.
+func (b *batch) storeOutcome(ctx context.Context, id string, o assigner.Outcome) error {
+	value, err := json.Marshal(o)
 	if err != nil {
 		return err
 	}
-	if _, err := b.tx.ExecContext(ctx, sqlResultInsert, id, r.status, string(body)); err != nil {
+	return b.storeResult(ctx, sqlOutcomeInsert, id, string(o.Kind()), string(value))
+}
+
+// storeRefused stores why a command was refused.
+func (b *batch) storeRefused(ctx context.Context, id string, e *assigner.Error) error {
+	return b.storeResult(ctx, sqlRefusedInsert, id, string(e.Code), e.Message)
+}
+
+// storeResult stores a command's result with insert and tells the API
+// (pg_notify on commit) that it is there.
+func (b *batch) storeResult(ctx context.Context, insert, id string, fields ...any) error {
+	if _, err := b.tx.ExecContext(ctx, insert, append([]any{id}, fields...)...); err != nil {
 		return fmt.Errorf("command result: %w", err)
 	}
-	_, err = b.tx.ExecContext(ctx, sqlResultNotify, id)
+	_, err := b.tx.ExecContext(ctx, sqlResultNotify, id)
 	return err
 }
 
 // decided persists d and returns the conversation as it now is.
-func (b *batch) decided(ctx context.Context, eventID string, conv convState, d assigner.Decision, status int) (result, error) {
+func (b *batch) decided(ctx context.Context, eventID string, conv convState, d assigner.Decision) (assigner.Outcome, error) {
 	if err := b.persist(ctx, eventID, conv, d); err != nil {
-		return result{}, err
+		return nil, err
 	}
 	after, err := b.lockConversation(ctx, conv.ID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
-	return result{status, map[string]any{"conversation": after.Conversation, "decision": map[string]any{
-		"rule": d.Rule, "summary": d.Summary(), "reasons": d.Reasons, "warnings": d.Warnings}}}, nil
+	return assigner.NewDecided(after.Conversation, d), nil
 }
 
 func (b *batch) actorName(ctx context.Context, a assigner.Actor) string {
@@ -552,10 +527,10 @@ func (b *batch) actorName(ctx context.Context, a assigner.Actor) string {
 	return name
 }
 
-func (b *batch) cmdAssign(ctx context.Context, id string, cmd event.AssignCommand) (result, error) {
+func (b *batch) cmdAssign(ctx context.Context, id string, cmd event.AssignCommand) (assigner.Outcome, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	// The current assignees too, so that the reasons name whoever is kept or removed.
 	load := slices.Clone(cmd.AgentIDs)
@@ -564,63 +539,63 @@ func (b *batch) cmdAssign(ctx context.Context, id string, cmd event.AssignComman
 	}
 	agents, err := b.agents(ctx, load)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	teams, err := b.lockTeams(ctx, cmd.TeamID, conv.TeamID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	d, err := assigner.DecideManual(assigner.ManualInput{Now: b.now, Conversation: conv.Conversation, TeamID: cmd.TeamID,
 		AgentIDs: cmd.AgentIDs, Mode: cmd.Mode, Agents: agents, Teams: teams, By: b.actorName(ctx, cmd.By),
 		PresenceTimeout: b.rules.PresenceTimeout})
 	if err != nil {
-		return decisionErr(err), nil
+		return nil, err
 	}
-	return b.decided(ctx, id, conv, d, http.StatusOK)
+	return b.decided(ctx, id, conv, d)
 }
 
-func (b *batch) cmdUnassign(ctx context.Context, id string, cmd event.UnassignCommand) (result, error) {
+func (b *batch) cmdUnassign(ctx context.Context, id string, cmd event.UnassignCommand) (assigner.Outcome, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	a, err := b.commandAgent(ctx, cmd.AgentID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	d, err := assigner.DecideUnassign(conv.Conversation, a)
 	if err != nil {
-		return decisionErr(err), nil
+		return nil, err
 	}
-	return b.decided(ctx, id, conv, d, http.StatusOK)
+	return b.decided(ctx, id, conv, d)
 }
 
-func (b *batch) cmdClaim(ctx context.Context, id string, cmd event.ClaimCommand) (result, error) {
+func (b *batch) cmdClaim(ctx context.Context, id string, cmd event.ClaimCommand) (assigner.Outcome, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	a, err := b.commandAgent(ctx, cmd.AgentID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	teams, err := b.lockTeams(ctx, conv.TeamID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	d, err := assigner.DecideClaim(assigner.ClaimInput{Now: b.now, Conversation: conv.Conversation, Agent: a, Teams: teams})
 	if err != nil {
-		return decisionErr(err), nil
+		return nil, err
 	}
-	return b.decided(ctx, id, conv, d, http.StatusOK)
+	return b.decided(ctx, id, conv, d)
 }
 
-func (b *batch) cmdResolve(ctx context.Context, id string, cmd event.ResolveCommand) (result, error) {
+func (b *batch) cmdResolve(ctx context.Context, id string, cmd event.ResolveCommand) (assigner.Outcome, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
-	return b.decided(ctx, id, conv, assigner.DecideResolve(conv.Conversation), http.StatusOK)
+	return b.decided(ctx, id, conv, assigner.DecideResolve(conv.Conversation))
 }
 
 const (
@@ -628,56 +603,56 @@ const (
 	sqlContactExist = `SELECT EXISTS (SELECT 1 FROM contacts WHERE id = $1)`
 )
 
-func (b *batch) cmdSetOwners(ctx context.Context, cmd event.SetOwnersCommand) (result, error) {
+func (b *batch) cmdSetOwners(ctx context.Context, cmd event.SetOwnersCommand) (assigner.Outcome, error) {
 	var exists bool
 	if err := b.tx.QueryRowContext(ctx, sqlContactExist, cmd.ContactID).Scan(&exists); err != nil {
-		return result{}, err
+		return nil, err
 	}
 	if !exists {
-		return fail(http.StatusNotFound, "not_found", "no such contact"), nil
+		return nil, assigner.NotFound("contact")
 	}
 	agents, err := b.agents(ctx, cmd.AgentIDs)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	for _, id := range cmd.AgentIDs {
 		if _, ok := agents[id]; !ok {
-			return fail(http.StatusUnprocessableEntity, "unknown_agent", fmt.Sprintf("agent %d does not exist", id)), nil
+			return nil, assigner.NewError(assigner.ErrCodeUnknownAgent, fmt.Sprintf("agent %d does not exist", id))
 		}
 	}
 	if _, err := b.tx.ExecContext(ctx, sqlOwnersDelete, cmd.ContactID, pq.Array(cmd.AgentIDs)); err != nil {
-		return result{}, err
+		return nil, err
 	}
 	for _, id := range cmd.AgentIDs {
 		if _, err := b.tx.ExecContext(ctx, sqlOwnerAdd, cmd.ContactID, id, "manual"); err != nil {
-			return result{}, err
+			return nil, err
 		}
 	}
 	ids := slices.Clone(cmd.AgentIDs)
 	if ids == nil {
 		ids = []int64{}
 	}
-	return result{http.StatusOK, map[string]any{"contact_id": cmd.ContactID, "owner_ids": ids}}, nil
+	return assigner.OwnersSet{ContactID: cmd.ContactID, OwnerIDs: ids}, nil
 }
 
-func (b *batch) cmdDrain(ctx context.Context, id string, cmd event.DrainCommand, expire bool) (result, error) {
+func (b *batch) cmdDrain(ctx context.Context, id string, cmd event.DrainCommand, expire bool) (assigner.Outcome, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	if !conv.Queued || !conv.Open() {
-		return result{http.StatusOK, map[string]any{"changed": false}}, nil
+		return assigner.Unchanged{}, nil
 	}
 	if expire {
 		inbox, err := b.inboxSettings(ctx, conv.Inbox)
 		if err != nil {
-			return result{}, err
+			return nil, err
 		}
 		in := assigner.ExpireInput{Now: b.now, Conversation: conv.Conversation, Inbox: inbox, QueuedSince: *conv.QueuedAt, Timeout: b.rules.QueueExpiry}
 		if inbox.FallbackAgentID != nil {
 			agents, err := b.agents(ctx, []int64{*inbox.FallbackAgentID})
 			if err != nil {
-				return result{}, err
+				return nil, err
 			}
 			if a, ok := agents[*inbox.FallbackAgentID]; ok {
 				in.Fallback = &a
@@ -685,17 +660,17 @@ func (b *batch) cmdDrain(ctx context.Context, id string, cmd event.DrainCommand,
 		}
 		d, ok := assigner.ExpireQueued(in)
 		if !ok {
-			return result{http.StatusOK, map[string]any{"changed": false}}, nil
+			return assigner.Unchanged{}, nil
 		}
-		return b.decided(ctx, id, conv, d, http.StatusOK)
+		return b.decided(ctx, id, conv, d)
 	}
 	teams, err := b.lockTeams(ctx, conv.TeamID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	ds := assigner.DrainQueue([]assigner.Conversation{conv.Conversation}, teams, b.now, b.rules.PresenceTimeout)
 	if len(ds) == 0 {
-		return result{http.StatusOK, map[string]any{"changed": false}}, nil
+		return assigner.Unchanged{}, nil
 	}
-	return b.decided(ctx, id, conv, ds[0], http.StatusOK)
+	return b.decided(ctx, id, conv, ds[0])
 }

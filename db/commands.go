@@ -24,13 +24,26 @@ func (s *Store) ContactKey(ctx context.Context, contactID int64) (string, error)
 	return key, mapErr(err)
 }
 
-// CommandResult returns a command's outcome, ErrNotFound while it is pending.
+const sqlCommandResult = `SELECT COALESCE(kind, ''), value, error_code, COALESCE(error_message, '')
+	FROM command_results WHERE command_id = $1`
+
+// CommandResult returns what became of a command: its outcome, or the
+// domain error that refused it; ErrNotFound while it is pending.
 func (s *Store) CommandResult(ctx context.Context, commandID string) (assigner.CommandResult, error) {
 	r := assigner.CommandResult{CommandID: commandID}
-	var body []byte
-	err := s.db.QueryRowContext(ctx, `SELECT status, body FROM command_results WHERE command_id = $1`, commandID).Scan(&r.Status, &body)
-	r.Body = json.RawMessage(body)
-	return r, mapErr(err)
+	var kind, message string
+	var value []byte
+	var code *string
+	err := s.db.QueryRowContext(ctx, sqlCommandResult, commandID).Scan(&kind, &value, &code, &message)
+	if err != nil {
+		return r, mapErr(err)
+	}
+	if code != nil {
+		r.Err = assigner.NewError(assigner.ErrorCode(*code), message)
+		return r, nil
+	}
+	r.Kind, r.Value = assigner.OutcomeKind(kind), json.RawMessage(value)
+	return r, nil
 }
 
 // ClaimIdempotencyKey binds (caller, key) to commandID. When the key was

@@ -10,6 +10,11 @@
 // sentinel errors (ErrNotFound, ErrConflict, and IsTransient for errors
 // worth retrying).
 //
+// It speaks no HTTP: a command's handler returns a typed outcome
+// (assigner.Outcome) or a domain error (*assigner.Error, with a stable
+// code), and the command's result is stored as that data (the outcome's
+// kind and JSON, or the error's code and message) for the API to read.
+//
 // SQL lives as constants next to the method that runs it. Idempotency is
 // enforced by unique constraints in the same transaction as the effect, so
 // applying the same event twice changes nothing.

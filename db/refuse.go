@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/lib/pq"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
 )
 
@@ -81,32 +81,32 @@ func (b *batch) refuse(ctx context.Context, e *event.Envelope, cause error) (Out
 	if err != nil || !first {
 		return Outcome{Duplicate: !first}, err
 	}
-	return Outcome{}, b.storeResult(ctx, e.ID, refusedResult(cause))
+	return Outcome{}, b.storeRefused(ctx, e.ID, refusedError(cause))
 }
 
-// refusedResult is the result of a refused command: the code says what
-// kind of data the store could not take.
-func refusedResult(err error) result {
+// refusedError is why a command was refused: the code says what kind of
+// data the store could not take.
+func refusedError(err error) *assigner.Error {
 	var pqErr *pq.Error
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.Is(err, ErrUnknownCommand):
-		return fail(http.StatusUnprocessableEntity, "unknown_command", err.Error())
+		return assigner.NewError(assigner.ErrCodeUnknownCommand, err.Error())
 	case errors.As(err, &syntax) || errors.As(err, &typ):
-		return fail(http.StatusBadRequest, "invalid_command", "the command's data is not valid: "+err.Error())
+		return assigner.NewError(assigner.ErrCodeInvalidCommand, "the command's data is not valid: "+err.Error())
 	case !errors.As(err, &pqErr):
-		return fail(http.StatusUnprocessableEntity, "command_refused", err.Error())
+		return assigner.NewError(assigner.ErrCodeCommandRefused, err.Error())
 	case pqErr.Code == "22003":
-		return fail(http.StatusUnprocessableEntity, "out_of_range", "a number in the command is out of range: "+pqErr.Message)
+		return assigner.NewError(assigner.ErrCodeOutOfRange, "a number in the command is out of range: "+pqErr.Message)
 	case pqErr.Code == "22021" || pqErr.Code == "22P05":
-		return fail(http.StatusUnprocessableEntity, "invalid_text", "a text in the command cannot be stored (NUL or an invalid character)")
+		return assigner.NewError(assigner.ErrCodeInvalidText, "a text in the command cannot be stored (NUL or an invalid character)")
 	case pqErr.Code.Class() == "22":
-		return fail(http.StatusUnprocessableEntity, "invalid_value", "a value in the command cannot be stored: "+pqErr.Message)
+		return assigner.NewError(assigner.ErrCodeInvalidValue, "a value in the command cannot be stored: "+pqErr.Message)
 	case pqErr.Code == "23503":
-		return fail(http.StatusUnprocessableEntity, "unknown_reference", "the command names something that does not exist")
+		return assigner.NewError(assigner.ErrCodeUnknownReference, "the command names something that does not exist")
 	case pqErr.Code.Class() == "23":
-		return fail(http.StatusConflict, "conflict", "the command conflicts with stored data: "+pqErr.Message)
+		return assigner.NewError(assigner.ErrCodeConflict, "the command conflicts with stored data: "+pqErr.Message)
 	}
-	return fail(http.StatusUnprocessableEntity, "command_refused", "the store refused the command: "+pqErr.Message)
+	return assigner.NewError(assigner.ErrCodeCommandRefused, "the store refused the command: "+pqErr.Message)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
 )
 
@@ -35,19 +36,19 @@ func TestRefusedCommandsBecomeFailedResults(t *testing.T) {
 		f.message(ana, "wamid.A3", "third"),
 	)
 	for _, w := range []struct {
-		id     string
-		status int
-		code   string
+		id   string
+		kind assigner.OutcomeKind
+		code assigner.ErrorCode
 	}{
-		{"cmd_nul", 422, "invalid_text"},
-		{"cmd_range", 422, "out_of_range"},
-		{"cmd_unknown", 422, "unknown_command"},
-		{"cmd_badjson", 400, "invalid_command"},
-		{"cmd_ok", 201, ""},
+		{"cmd_nul", "", assigner.ErrCodeInvalidText},
+		{"cmd_range", "", assigner.ErrCodeOutOfRange},
+		{"cmd_unknown", "", assigner.ErrCodeUnknownCommand},
+		{"cmd_badjson", "", assigner.ErrCodeInvalidCommand},
+		{"cmd_ok", assigner.OutcomeReplyQueued, ""},
 	} {
-		status, code, body := f.result(w.id)
-		if status != w.status || code != w.code {
-			t.Errorf("%s: result %d %q (%s), want %d %q", w.id, status, code, body, w.status, w.code)
+		kind, code, body := f.result(w.id)
+		if kind != w.kind || code != w.code {
+			t.Errorf("%s: result %q %q (%s), want %q %q", w.id, kind, code, body, w.kind, w.code)
 		}
 	}
 	if f.blocked(contact) {
@@ -67,8 +68,8 @@ func TestRefusedCommandsBecomeFailedResults(t *testing.T) {
 	// A redelivery changes nothing; the contact's later events flow.
 	f.apply(f.command(key, "cmd_nul", event.CmdReply, event.ReplyCommand{ConversationID: conv, Text: "NUL \x00 here"}),
 		f.message(ana, "wamid.A4", "fourth"))
-	if status, code, _ := f.result("cmd_nul"); status != 422 || code != "invalid_text" {
-		t.Errorf("after redelivery: %d %q", status, code)
+	if _, code, _ := f.result("cmd_nul"); code != assigner.ErrCodeInvalidText {
+		t.Errorf("after redelivery: %q", code)
 	}
 	if n := f.count(`SELECT count(*) FROM messages WHERE wamid = 'wamid.A4' AND conversation_id = $1`, conv); n != 1 {
 		t.Error("the contact's later message was not applied to its conversation")
@@ -86,8 +87,8 @@ func TestRefusedCommandAlone(t *testing.T) {
 	key := f.key(f.contactOf("wamid.U1"))
 	team := int64(-9_000_000_000)
 	f.apply(f.command(key, "cmd_neg", event.CmdAssign, event.AssignCommand{ConversationID: conv, TeamID: &team}))
-	if status, code, body := f.result("cmd_neg"); status != 422 || code != "out_of_range" {
-		t.Errorf("result %d %q %s, want 422 out_of_range", status, code, body)
+	if _, code, body := f.result("cmd_neg"); code != assigner.ErrCodeOutOfRange {
+		t.Errorf("result %q %s, want out_of_range", code, body)
 	}
 	if f.blocked(f.contactOf("wamid.U1")) {
 		t.Error("contact blocked")

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
 )
 
@@ -61,46 +61,45 @@ type heldEvent struct {
 // in a savepoint of its own: one that fails is kept, marked failed with its
 // reason (it is not replayed again), and the release goes on. With
 // Discard, the contact's held events are deleted instead.
-func (b *batch) cmdRelease(ctx context.Context, cmd event.ReleaseCommand) (result, error) {
+func (b *batch) cmdRelease(ctx context.Context, cmd event.ReleaseCommand) (assigner.Outcome, error) {
 	var key string
 	if err := b.tx.QueryRowContext(ctx, sqlUnblock, cmd.ContactID).Scan(&key); err != nil {
 		if err == errNoRows {
-			return fail(http.StatusNotFound, "not_found", "no such contact"), nil
+			return nil, assigner.NotFound("contact")
 		}
-		return result{}, err
+		return nil, err
 	}
 	clear(b.contacts) // cached rows say blocked
 	if cmd.Discard {
 		res, err := b.tx.ExecContext(ctx, sqlHeldDiscard, cmd.ContactID)
 		if err != nil {
-			return result{}, err
+			return nil, err
 		}
 		n, _ := res.RowsAffected()
-		return result{http.StatusOK, map[string]any{"contact_id": cmd.ContactID, "released_events": 0, "discarded_events": n}}, nil
+		return assigner.Discarded{ContactID: cmd.ContactID, DiscardedEvents: n}, nil
 	}
 	var held []heldEvent
 	if err := b.tx.SelectContext(ctx, &held, sqlHeldOf, cmd.ContactID); err != nil {
-		return result{}, err
+		return nil, err
 	}
-	failed := []map[string]string{}
+	failed := []assigner.FailedEvent{}
 	for _, h := range held {
 		reason, err := b.replay(ctx, h)
 		if err != nil {
-			return result{}, fmt.Errorf("held event %s: %w", h.EventID, err)
+			return nil, fmt.Errorf("held event %s: %w", h.EventID, err)
 		}
 		if reason != "" {
 			if _, err := b.tx.ExecContext(ctx, sqlHeldFailed, h.ID, b.now, reason); err != nil {
-				return result{}, err
+				return nil, err
 			}
-			failed = append(failed, map[string]string{"event_id": h.EventID, "reason": reason})
+			failed = append(failed, assigner.FailedEvent{EventID: h.EventID, Reason: reason})
 			continue
 		}
 		if _, err := b.tx.ExecContext(ctx, sqlHeldDone, h.ID); err != nil {
-			return result{}, err
+			return nil, err
 		}
 	}
-	return result{http.StatusOK, map[string]any{"contact_id": cmd.ContactID,
-		"released_events": len(held) - len(failed), "failed_events": failed}}, nil
+	return assigner.Released{ContactID: cmd.ContactID, ReleasedEvents: len(held) - len(failed), FailedEvents: failed}, nil
 }
 
 // replay applies one held event in a savepoint. It returns why the event

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
 )
 
@@ -18,15 +19,15 @@ type releaseResult struct {
 	} `json:"failed_events"`
 }
 
-func (f *applyFixture) release(key, id string, cmd event.ReleaseCommand) (int, releaseResult) {
+func (f *applyFixture) release(key, id string, cmd event.ReleaseCommand) (assigner.OutcomeKind, releaseResult) {
 	f.t.Helper()
 	f.apply(f.command(key, id, event.CmdRelease, cmd))
-	status, _, body := f.result(id)
+	kind, _, body := f.result(id)
 	var r releaseResult
-	if err := json.Unmarshal(body, &r); err != nil {
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		f.t.Fatalf("release result %s: %v", body, err)
 	}
-	return status, r
+	return kind, r
 }
 
 func (f *applyFixture) inbound(contactID int64) []string {
@@ -60,9 +61,9 @@ func TestReleaseGoesPastAFailingHeldEvent(t *testing.T) {
 		t.Fatalf("%d held, want 4", n)
 	}
 
-	status, r := f.release(key, "cmd_release", event.ReleaseCommand{ContactID: id})
-	if status != 200 || r.Released != 3 || len(r.Failed) != 1 || r.Failed[0].EventID != "wamid.3" || r.Failed[0].Reason == "" {
-		t.Fatalf("release %d %+v, want 200 with 3 released and wamid.3 failed with its reason", status, r)
+	kind, r := f.release(key, "cmd_release", event.ReleaseCommand{ContactID: id})
+	if kind != assigner.OutcomeReleased || r.Released != 3 || len(r.Failed) != 1 || r.Failed[0].EventID != "wamid.3" || r.Failed[0].Reason == "" {
+		t.Fatalf("release %q %+v, want released with 3 released and wamid.3 failed with its reason", kind, r)
 	}
 	t.Logf("failed held event: %s", r.Failed[0].Reason)
 	if got := f.inbound(id); !slices.Equal(got, []string{"wamid.1", "wamid.2", "wamid.4"}) {
@@ -71,8 +72,8 @@ func TestReleaseGoesPastAFailingHeldEvent(t *testing.T) {
 	if f.blocked(id) {
 		t.Error("contact still blocked")
 	}
-	if s, code, _ := f.result("cmd_bad_reply"); s != 422 || code != "invalid_text" {
-		t.Errorf("held command's result %d %q, want 422 invalid_text", s, code)
+	if _, code, _ := f.result("cmd_bad_reply"); code != assigner.ErrCodeInvalidText {
+		t.Errorf("held command's result %q, want invalid_text", code)
 	}
 	var failed []string
 	if err := f.conn.Select(&failed, `SELECT event_id FROM held_events WHERE contact_id = $1 AND failed_at IS NOT NULL AND failed_reason <> ''`, id); err != nil || !slices.Equal(failed, []string{"wamid.3"}) {
@@ -106,9 +107,9 @@ func TestReleaseDiscardsHeldEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.apply(f.message(u, "wamid.2", "held"), f.message(u, "wamid.3", "held"))
-	status, r := f.release(u.user, "cmd_discard", event.ReleaseCommand{ContactID: id, Discard: true})
-	if status != 200 || r.Discarded != 2 || r.Released != 0 {
-		t.Errorf("discard %d %+v, want 2 discarded", status, r)
+	kind, r := f.release(u.user, "cmd_discard", event.ReleaseCommand{ContactID: id, Discard: true})
+	if kind != assigner.OutcomeDiscarded || r.Discarded != 2 || r.Released != 0 {
+		t.Errorf("discard %q %+v, want 2 discarded", kind, r)
 	}
 	if f.blocked(id) || f.count(`SELECT count(*) FROM held_events`) != 0 {
 		t.Error("contact still blocked or events still held")

@@ -64,7 +64,8 @@ type RetentionConfig struct {
 	// Interval between sweeps. Default 10 min.
 	Interval time.Duration
 	// Pause between the batches of one sweep. Default 100 ms.
-	Pause  time.Duration
+	Pause time.Duration
+	// Logger. Required.
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -81,9 +82,6 @@ func (c RetentionConfig) withDefaults() RetentionConfig {
 	}
 	if c.Pause <= 0 {
 		c.Pause = 100 * time.Millisecond
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -24,7 +24,7 @@ func retentionRows(t *testing.T, f *applyFixture, old, recent int) int64 {
 		at := time.Now().Add(-time.Duration(ageDays) * 24 * time.Hour)
 		for _, q := range []string{
 			`INSERT INTO processed_events (event_id, kind, processed_at) SELECT 'ev-' || $3 || '-' || g, 'command', $1 FROM generate_series(1, $2) g`,
-			`INSERT INTO command_results (command_id, status, body, created_at) SELECT 'cmd-' || $3 || '-' || g, 200, '{}', $1 FROM generate_series(1, $2) g`,
+			`INSERT INTO command_results (command_id, kind, value, created_at) SELECT 'cmd-' || $3 || '-' || g, 'recorded', '{}', $1 FROM generate_series(1, $2) g`,
 			`INSERT INTO idempotency_keys (caller, key, request_hash, command_id, created_at)
 				SELECT 'admin', 'k-' || $3 || '-' || g, '\x00', 'cmd', $1 FROM generate_series(1, $2) g`,
 			`INSERT INTO notices (event_id, field, received_at) SELECT 'notice-' || $3 || '-' || g, 'account_update', $1 FROM generate_series(1, $2) g`,

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/wagw/wagw/assigner"
@@ -15,51 +14,31 @@ import (
 
 const sqlMessageWAMID = `SELECT COALESCE(wamid, '') FROM messages WHERE id = $1 AND conversation_id = $2`
 
-// cmdReply stores an agent's message and its outbox row. Free-form
-// messages are refused outside the 24-hour customer-service window;
-// templates are not.
-func (b *batch) cmdReply(ctx context.Context, cmd event.ReplyCommand) (result, error) {
+// cmdReply stores an agent's message and its outbox row, when the reply
+// rules allow it (assigner.DecideReply: free-form messages only inside the
+// customer-service window, templates any time).
+func (b *batch) cmdReply(ctx context.Context, cmd event.ReplyCommand) (assigner.Outcome, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	_, waID, userID, lastInbound, err := b.contactIdentity(ctx, conv.ContactID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual", To: firstNonEmpty(waID, userID)}
-	var body string
-	switch {
-	case cmd.Template != nil:
-		msg.Type = "template"
-		if err := json.Unmarshal(cmd.Template, &msg.Template); err != nil || msg.Template == nil || msg.Template.Name == "" {
-			return fail(http.StatusUnprocessableEntity, "invalid_template", "template needs at least a name and a language"), nil
-		}
-		body = "template:" + msg.Template.Name
-	case cmd.Interactive != nil:
-		msg.Type = "interactive"
-		if err := json.Unmarshal(cmd.Interactive, &msg.Interactive); err != nil || msg.Interactive == nil {
-			return fail(http.StatusUnprocessableEntity, "invalid_interactive", "interactive is not a Cloud API interactive object"), nil
-		}
-		if msg.Interactive.Body != nil {
-			body = msg.Interactive.Body.Text
-		}
-	default:
-		msg.Type, msg.Text, body = "text", &whatsapp.OutboundText{Body: cmd.Text, PreviewURL: cmd.PreviewURL}, cmd.Text
-	}
-	if msg.Type != "template" {
-		if lastInbound == nil || b.now.Sub(*lastInbound) > b.rules.ServiceWindow {
-			return fail(http.StatusUnprocessableEntity, "outside_customer_service_window",
-				"the contact's last message is older than 24 hours: only a template message can be sent"), nil
-		}
+	in, body := replyMessage(cmd, &msg)
+	in.Now, in.LastInboundAt, in.ServiceWindow = b.now, lastInbound, b.rules.ServiceWindow
+	if err := assigner.DecideReply(in); err != nil {
+		return nil, err
 	}
 	var contextWAMID string
 	if cmd.ReplyTo != 0 {
 		err := b.tx.QueryRowContext(ctx, sqlMessageWAMID, cmd.ReplyTo, conv.ID).Scan(&contextWAMID)
 		if errors.Is(err, errNoRows) || (err == nil && contextWAMID == "") {
-			return fail(http.StatusUnprocessableEntity, "unknown_reply_to", "reply_to is not a message of this conversation"), nil
+			return nil, assigner.NewError(assigner.ErrCodeUnknownReplyTo, "reply_to is not a message of this conversation")
 		} else if err != nil {
-			return result{}, err
+			return nil, err
 		}
 		msg.Context = &whatsapp.OutboundContext{MessageID: contextWAMID}
 	}
@@ -69,36 +48,65 @@ func (b *batch) cmdReply(ctx context.Context, cmd event.ReplyCommand) (result, e
 	}
 	id, _, err := b.queueOutbound(ctx, conv.ContactID, conv.ID, conv.Inbox, "reply", agentID, msg, body, contextWAMID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
-	return result{http.StatusCreated, map[string]any{"message_id": id, "conversation_id": conv.ID, "status": "pending"}}, nil
+	return assigner.ReplyQueued{MessageID: id, ConversationID: conv.ID, Status: "pending"}, nil
+}
+
+// replyMessage fills msg with the reply's text, template or interactive
+// object, and returns what the reply rules look at and the text stored as
+// the message's body.
+func replyMessage(cmd event.ReplyCommand, msg *whatsapp.OutboundMessage) (in assigner.ReplyInput, body string) {
+	switch {
+	case cmd.Template != nil:
+		msg.Type, in.Type = "template", assigner.ReplyTemplate
+		if err := json.Unmarshal(cmd.Template, &msg.Template); err != nil || msg.Template == nil {
+			in.Malformed = true
+			return in, ""
+		}
+		in.TemplateName = msg.Template.Name
+		return in, "template:" + msg.Template.Name
+	case cmd.Interactive != nil:
+		msg.Type, in.Type = "interactive", assigner.ReplyInteractive
+		if err := json.Unmarshal(cmd.Interactive, &msg.Interactive); err != nil || msg.Interactive == nil {
+			in.Malformed = true
+			return in, ""
+		}
+		if msg.Interactive.Body != nil {
+			body = msg.Interactive.Body.Text
+		}
+		return in, body
+	}
+	msg.Type, in.Type = "text", assigner.ReplyText
+	msg.Text = &whatsapp.OutboundText{Body: cmd.Text, PreviewURL: cmd.PreviewURL}
+	return in, cmd.Text
 }
 
 const sqlLatestInbound = `SELECT id, wamid FROM messages WHERE conversation_id = $1 AND direction = 'in' ORDER BY id DESC LIMIT 1`
 
 // cmdMarkRead queues a read receipt for the contact's latest message.
-func (b *batch) cmdMarkRead(ctx context.Context, cmd event.MarkReadCommand) (result, error) {
+func (b *batch) cmdMarkRead(ctx context.Context, cmd event.MarkReadCommand) (assigner.Outcome, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	var msgID int64
 	var wamid string
 	if err := b.tx.QueryRowContext(ctx, sqlLatestInbound, conv.ID).Scan(&msgID, &wamid); errors.Is(err, errNoRows) {
-		return fail(http.StatusUnprocessableEntity, "nothing_to_read", "the conversation has no inbound message"), nil
+		return nil, assigner.NewError(assigner.ErrCodeNothingToRead, "the conversation has no inbound message")
 	} else if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	key, _, _, _, err := b.contactIdentity(ctx, conv.ContactID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	payload, _ := json.Marshal(map[string]any{"message_id": wamid, "typing": cmd.Typing})
 	if _, err := b.tx.ExecContext(ctx, `INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id,
 		recipient, kind, payload) VALUES ($1, $2, $3, $4, $5, '', 'read', $6)`, conv.ContactID, key, conv.ID, msgID, conv.Inbox, string(payload)); err != nil {
-		return result{}, err
+		return nil, err
 	}
-	return result{http.StatusAccepted, map[string]any{"message_id": msgID, "wamid": wamid}}, nil
+	return assigner.ReadQueued{MessageID: msgID, WAMID: wamid}, nil
 }
 
 const (
@@ -118,7 +126,7 @@ const (
 // cmdSendResult applies what the Cloud API answered to one outbound
 // message, in the contact's partition order; an accepted agent reply may
 // make its author the first responder (rule 5).
-func (b *batch) cmdSendResult(ctx context.Context, id string, cmd event.SendResultCommand) (result, error) {
+func (b *batch) cmdSendResult(ctx context.Context, id string, cmd event.SendResultCommand) (assigner.Outcome, error) {
 	at := b.now
 	if t, err := time.Parse(time.RFC3339Nano, cmd.AcceptedAt); err == nil {
 		at = t
@@ -134,34 +142,34 @@ func (b *batch) cmdSendResult(ctx context.Context, id string, cmd event.SendResu
 		}
 	}
 	if errors.Is(err, errNoRows) {
-		return fail(http.StatusNotFound, "not_found", "no such outbound message"), nil
+		return nil, assigner.NotFound("outbound message")
 	}
 	if err != nil {
-		return result{}, fmt.Errorf("send result: %w", err)
+		return nil, fmt.Errorf("send result: %w", err)
 	}
 	if cmd.Failed || agentID == nil || convID == nil {
-		return result{}, nil
+		return assigner.Recorded{}, nil
 	}
 	conv, err := b.lockConversation(ctx, *convID)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	inbox, err := b.inboxSettings(ctx, conv.Inbox)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	agents, err := b.agents(ctx, []int64{*agentID})
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	var owners []int64
 	if err := b.tx.SelectContext(ctx, &owners, sqlOwnerIDs, conv.ContactID); err != nil {
-		return result{}, err
+		return nil, err
 	}
 	d := assigner.DecideFirstResponder(assigner.FirstResponderInput{Now: at, Inbox: inbox, Conversation: conv.Conversation,
 		Agent: agents[*agentID], ContactOwnerIDs: owners})
 	if conv.FirstReplyAt != nil { // not the first reply: nothing to record
-		return result{}, nil
+		return assigner.Recorded{}, nil
 	}
-	return result{}, b.persist(ctx, id, conv, d)
+	return assigner.Recorded{}, b.persist(ctx, id, conv, d)
 }

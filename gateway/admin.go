@@ -30,12 +30,13 @@ type (
 	TeamView  = assigner.TeamView
 )
 
-// AdminStore is what the admin API needs from the store. Errors: an
-// unknown id is assigner.ErrNotFound; invalid settings wrap
-// assigner.ErrInvalid; a refusal caused by other rows (duplicate email or
-// team name, unknown member, team or agent) carries a stable code in an
-// ErrorCode() string method.
-type AdminStore interface {
+// Errors of the stores below: an unknown id is assigner.ErrNotFound;
+// invalid settings wrap assigner.ErrInvalid; a refusal caused by other
+// rows (duplicate email or team name, unknown member, team or agent) is
+// an *assigner.Error with its code.
+
+// AgentStore is what the agent handlers (and /v1/me) need.
+type AgentStore interface {
 	CreateAgent(ctx context.Context, a assigner.Agent, email string, tokenHash []byte) (AgentView, error)
 	ListAgents(ctx context.Context) ([]AgentView, error)
 	GetAgent(ctx context.Context, id int64) (AgentView, error)
@@ -43,12 +44,18 @@ type AdminStore interface {
 	// active and capacity, validates and writes them.
 	UpdateAgent(ctx context.Context, id int64, update func(a *AgentView) error) (AgentView, error)
 	SetPresence(ctx context.Context, agentID int64, p assigner.Presence, now time.Time) (AgentView, error)
+}
 
+// TeamStore is what the team handlers need.
+type TeamStore interface {
 	CreateTeam(ctx context.Context, t assigner.Team, memberIDs []int64) (TeamView, error)
 	ListTeams(ctx context.Context) ([]TeamView, error)
 	GetTeam(ctx context.Context, id int64) (TeamView, error)
 	UpdateTeam(ctx context.Context, id int64, t assigner.Team, memberIDs []int64) (TeamView, error)
+}
 
+// InboxStore is what the inbox handlers need.
+type InboxStore interface {
 	ListInboxes(ctx context.Context) ([]assigner.Inbox, error)
 	GetInbox(ctx context.Context, phoneNumberID string) (assigner.Inbox, error)
 	PutInbox(ctx context.Context, in assigner.Inbox) (assigner.Inbox, error)
@@ -69,37 +76,6 @@ func (s *Server) adminRoutes(v1 fiber.Router) {
 	v1.Get("/inboxes/:phone_number_id", s.getInbox)
 	v1.Put("/inboxes/:phone_number_id", s.putInbox)
 	v1.Get("/me", s.me)
-}
-
-// adminErr maps the store's errors to API errors; invalidCode is the code
-// for settings that fail validation (invalid_agent, invalid_team, ...).
-func adminErr(err error, invalidCode, noun string) error {
-	var ae *APIError
-	var coded interface{ ErrorCode() string }
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ae):
-		return err
-	case errors.Is(err, assigner.ErrNotFound):
-		return apiError(fiber.StatusNotFound, "not_found", "no such "+noun)
-	case errors.As(err, &coded):
-		status := fiber.StatusUnprocessableEntity
-		if strings.HasPrefix(coded.ErrorCode(), "duplicate_") {
-			status = fiber.StatusConflict
-		}
-		return apiError(status, coded.ErrorCode(), err.Error())
-	case errors.Is(err, assigner.ErrInvalid):
-		return apiError(fiber.StatusUnprocessableEntity, invalidCode, invalidMessage(err))
-	}
-	return err
-}
-
-// invalidMessage turns joined validation errors into one line without the
-// sentinel's prefix.
-func invalidMessage(err error) string {
-	msg := strings.ReplaceAll(err.Error(), assigner.ErrInvalid.Error()+": ", "")
-	return strings.ReplaceAll(msg, "\n", "; ")
 }
 
 // ---- agents ----
@@ -168,7 +144,6 @@ func (s *Server) createAgent(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as := s.store
 	var req createAgentRequest
 	if err := decode(c, &req); err != nil {
 		return err
@@ -193,7 +168,7 @@ func (s *Server) createAgent(c *fiber.Ctx) error {
 	}
 	tok := hex.EncodeToString(raw)
 	hash := sha256.Sum256([]byte(tok)) // as agentPrincipal looks it up
-	v, err := as.CreateAgent(c.UserContext(), a, req.Email, hash[:])
+	v, err := s.agents.CreateAgent(c.UserContext(), a, req.Email, hash[:])
 	if err != nil {
 		return adminErr(err, "invalid_agent", "agent")
 	}
@@ -206,8 +181,7 @@ func (s *Server) listAgents(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as := s.store
-	list, err := as.ListAgents(c.UserContext())
+	list, err := s.agents.ListAgents(c.UserContext())
 	if err != nil {
 		return err
 	}
@@ -222,12 +196,11 @@ func (s *Server) getAgent(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as := s.store
 	id, err := refParam(c, "id")
 	if err != nil {
 		return err
 	}
-	a, err := as.GetAgent(c.UserContext(), id)
+	a, err := s.agents.GetAgent(c.UserContext(), id)
 	if err != nil {
 		return adminErr(err, "invalid_agent", "agent")
 	}
@@ -247,7 +220,6 @@ func (s *Server) patchAgent(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as := s.store
 	id, err := refParam(c, "id")
 	if err != nil {
 		return err
@@ -270,7 +242,7 @@ func (s *Server) patchAgent(c *fiber.Ctx) error {
 	if err := checkLimit("invalid_agent", "capacity", req.Capacity.Value); err != nil {
 		return err
 	}
-	v, err := as.UpdateAgent(c.UserContext(), id, func(a *AgentView) error {
+	v, err := s.agents.UpdateAgent(c.UserContext(), id, func(a *AgentView) error {
 		if req.Name != nil {
 			a.Name = strings.TrimSpace(*req.Name)
 		}
@@ -301,7 +273,6 @@ type presenceRequest struct {
 // putPresence sets an agent's presence and refreshes its heartbeat. An
 // agent may set only their own; an admin anyone's.
 func (s *Server) putPresence(c *fiber.Ctx) error {
-	as := s.store
 	id, err := refParam(c, "id")
 	if err != nil {
 		return err
@@ -316,7 +287,7 @@ func (s *Server) putPresence(c *fiber.Ctx) error {
 	if !req.Status.Valid() {
 		return apiError(fiber.StatusUnprocessableEntity, "invalid_presence", fmt.Sprintf("status %q must be online, away or offline", req.Status))
 	}
-	v, err := as.SetPresence(c.UserContext(), id, req.Status, s.cfg.Now())
+	v, err := s.agents.SetPresence(c.UserContext(), id, req.Status, s.cfg.Now())
 	if err != nil {
 		return adminErr(err, "invalid_presence", "agent")
 	}
@@ -376,7 +347,6 @@ func (s *Server) createTeam(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as := s.store
 	var req teamRequest
 	if err := decode(c, &req); err != nil {
 		return err
@@ -387,7 +357,7 @@ func (s *Server) createTeam(c *fiber.Ctx) error {
 	if req.MemberIDs == nil {
 		req.MemberIDs = []int64{}
 	}
-	v, err := as.CreateTeam(c.UserContext(), req.team(), req.MemberIDs)
+	v, err := s.teams.CreateTeam(c.UserContext(), req.team(), req.MemberIDs)
 	if err != nil {
 		return adminErr(err, "invalid_team", "team")
 	}
@@ -398,8 +368,7 @@ func (s *Server) listTeams(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as := s.store
-	list, err := as.ListTeams(c.UserContext())
+	list, err := s.teams.ListTeams(c.UserContext())
 	if err != nil {
 		return err
 	}
@@ -414,12 +383,11 @@ func (s *Server) getTeam(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as := s.store
 	id, err := refParam(c, "id")
 	if err != nil {
 		return err
 	}
-	t, err := as.GetTeam(c.UserContext(), id)
+	t, err := s.teams.GetTeam(c.UserContext(), id)
 	if err != nil {
 		return adminErr(err, "invalid_team", "team")
 	}
@@ -432,7 +400,6 @@ func (s *Server) putTeam(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as := s.store
 	id, err := refParam(c, "id")
 	if err != nil {
 		return err
@@ -447,7 +414,7 @@ func (s *Server) putTeam(c *fiber.Ctx) error {
 	if err := req.check(); err != nil {
 		return err
 	}
-	v, err := as.UpdateTeam(c.UserContext(), id, req.team(), req.MemberIDs)
+	v, err := s.teams.UpdateTeam(c.UserContext(), id, req.team(), req.MemberIDs)
 	if err != nil {
 		return adminErr(err, "invalid_team", "team")
 	}
@@ -542,8 +509,7 @@ func (s *Server) listInboxes(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as := s.store
-	list, err := as.ListInboxes(c.UserContext())
+	list, err := s.inboxes.ListInboxes(c.UserContext())
 	if err != nil {
 		return err
 	}
@@ -566,12 +532,11 @@ func (s *Server) getInbox(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as := s.store
 	id, err := phoneNumberID(c)
 	if err != nil {
 		return err
 	}
-	in, err := as.GetInbox(c.UserContext(), id)
+	in, err := s.inboxes.GetInbox(c.UserContext(), id)
 	if err != nil {
 		return adminErr(err, "invalid_inbox", "inbox")
 	}
@@ -584,7 +549,6 @@ func (s *Server) putInbox(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	as := s.store
 	id, err := phoneNumberID(c)
 	if err != nil {
 		return err
@@ -604,7 +568,7 @@ func (s *Server) putInbox(c *fiber.Ctx) error {
 	if err := in.Validate(); err != nil {
 		return adminErr(err, "invalid_inbox", "inbox")
 	}
-	out, err := as.PutInbox(c.UserContext(), in)
+	out, err := s.inboxes.PutInbox(c.UserContext(), in)
 	if err != nil {
 		return adminErr(err, "invalid_inbox", "inbox")
 	}
@@ -619,7 +583,7 @@ func (s *Server) me(c *fiber.Ctx) error {
 	if p.AgentID == 0 {
 		return c.JSON(fiber.Map{"id": nil, "name": "admin token", "role": assigner.RoleAdmin, "active": true, "admin_token": true})
 	}
-	a, err := s.store.GetAgent(c.UserContext(), p.AgentID)
+	a, err := s.agents.GetAgent(c.UserContext(), p.AgentID)
 	if err != nil {
 		return adminErr(err, "invalid_agent", "agent")
 	}

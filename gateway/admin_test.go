@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,7 +20,11 @@ import (
 	"github.com/wagw/wagw/db/dbtest"
 )
 
-var _ AdminStore = (*db.Store)(nil)
+// StoresOf gives every group of handlers the one store, as cmd/wagw does
+// (the package's external tests use it too).
+func StoresOf(s *db.Store) Stores {
+	return Stores{Reads: s, Tokens: s, Commands: s, Agents: s, Teams: s, Inboxes: s}
+}
 
 const adminTestToken = "admin-test-token"
 
@@ -42,30 +45,12 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	t.Cleanup(func() { prod.Close() })
 	store := db.NewStore(conn)
 	cfg := Config{AppSecrets: [][]byte{[]byte("app-secret")}, VerifyToken: "verify", AdminToken: adminTestToken,
-		Logger: slog.New(slog.DiscardHandler)}
-	app, err := New(cfg, prod, store)
+		Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}
+	app, err := New(cfg, prod, StoresOf(store))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !servesRoute(app, fiber.MethodPost, "/v1/agents") {
-		// routes() does not register adminRoutes yet: serve them on an app
-		// of their own, behind the same auth and error handler.
-		s := &Server{cfg: cfg, pub: prod, store: store, log: cfg.Logger, m: newMetrics(prometheus.NewRegistry()),
-			adminHash: sha256.Sum256([]byte(adminTestToken))}
-		s.cfg.Now = time.Now
-		app = fiber.New(fiber.Config{ErrorHandler: s.errorHandler})
-		s.adminRoutes(app.Group("/v1", s.auth))
-	}
 	return &adminEnv{app: app}
-}
-
-func servesRoute(app *fiber.App, method, path string) bool {
-	for _, r := range app.GetRoutes(true) {
-		if r.Method == method && r.Path == path {
-			return true
-		}
-	}
-	return false
 }
 
 // call sends a request with a bearer token and decodes the JSON answer

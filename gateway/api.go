@@ -2,70 +2,37 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/wagw/wagw/assigner"
 )
 
-// Store is what the API reads (and the few writes that are not contact
-// state). Contact state changes go through the consumer as commands.
-type Store interface {
+// Reader is what the read handlers need: conversations, their messages
+// and decisions, contacts.
+type Reader interface {
 	ListConversations(ctx context.Context, f assigner.ConversationFilter) ([]assigner.ConversationView, error)
 	Conversation(ctx context.Context, id int64) (assigner.ConversationView, error)
 	Messages(ctx context.Context, conversationID, afterID int64, limit int) ([]assigner.MessageView, error)
+	Decisions(ctx context.Context, conversationID int64) ([]assigner.DecisionView, error)
+	Contact(ctx context.Context, id int64) (assigner.ContactView, error)
 	ContactBy(ctx context.Context, waID, userID string) (assigner.ContactView, error)
-	CommandStore
-	AdminStore
+}
+
+// TokenStore is what authentication needs: an agent by the sha256 of its
+// bearer token.
+type TokenStore interface {
+	AgentByTokenHash(ctx context.Context, hash []byte) (assigner.Agent, error)
 }
 
 // principal is who is calling the API.
 type principal struct {
 	Admin   bool
 	AgentID int64
-}
-
-// APIError is the JSON error body of the API: a stable code and a message.
-type APIError struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *APIError) Error() string { return e.Code + ": " + e.Message }
-
-func apiError(status int, code, msg string) error {
-	return &APIError{Status: status, Code: code, Message: msg}
-}
-
-func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
-	var ae *APIError
-	var fe *fiber.Error
-	switch {
-	case errors.As(err, &ae):
-	case errors.Is(err, assigner.ErrNotFound):
-		ae = &APIError{Status: fiber.StatusNotFound, Code: "not_found", Message: "no such resource"}
-	case errors.As(err, &fe) && fe.Code == fiber.StatusRequestEntityTooLarge:
-		s.m.webhooks.WithLabelValues("too_large").Inc()
-		ae = &APIError{Status: fe.Code, Code: "body_too_large", Message: "request body is larger than the limit"}
-	case errors.As(err, &fe):
-		ae = &APIError{Status: fe.Code, Code: strings.ToLower(strings.ReplaceAll(fiberStatusText(fe.Code), " ", "_")), Message: fe.Message}
-	default:
-		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
-		ae = &APIError{Status: fiber.StatusInternalServerError, Code: "internal", Message: "internal error"}
-	}
-	return c.Status(ae.Status).JSON(fiber.Map{"error": ae})
-}
-
-func fiberStatusText(code int) string {
-	if t := utils.StatusMessage(code); t != "" {
-		return t
-	}
-	return "error"
 }
 
 // auth accepts the admin token or an agent's token as a bearer token.
@@ -87,6 +54,22 @@ func (s *Server) auth(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// agentPrincipal resolves an agent's bearer token (stored as its sha256).
+func (s *Server) agentPrincipal(ctx context.Context, tok string) (principal, error) {
+	h := sha256.Sum256([]byte(tok))
+	a, err := s.tokens.AgentByTokenHash(ctx, h[:])
+	if errors.Is(err, assigner.ErrNotFound) {
+		return principal{}, apiError(fiber.StatusUnauthorized, "unauthorized", "unknown token")
+	}
+	if err != nil {
+		return principal{}, err
+	}
+	if !a.Active {
+		return principal{}, apiError(fiber.StatusForbidden, "agent_deactivated", "this agent is deactivated")
+	}
+	return principal{Admin: a.Role == assigner.RoleAdmin, AgentID: a.ID}, nil
+}
+
 func who(c *fiber.Ctx) principal {
 	p, _ := c.Locals("principal").(principal)
 	return p
@@ -97,6 +80,8 @@ func (s *Server) routes(v1 fiber.Router) {
 	v1.Get("/conversations/:id", s.getConversation)
 	v1.Get("/conversations/:id/messages", s.listMessages)
 	v1.Get("/contacts", s.findContact)
+	v1.Get("/contacts/:id", s.getContact)
+	v1.Get("/conversations/:id/decisions", s.listDecisions)
 	s.writeRoutes(v1)
 	s.adminRoutes(v1)
 }
@@ -156,7 +141,7 @@ func (s *Server) listConversations(c *fiber.Ctx) error {
 	default:
 		return apiError(fiber.StatusBadRequest, "bad_query", "unassigned must be true or false")
 	}
-	list, err := s.store.ListConversations(c.UserContext(), f)
+	list, err := s.reads.ListConversations(c.UserContext(), f)
 	if err != nil {
 		return err
 	}
@@ -172,7 +157,7 @@ func (s *Server) getConversation(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	conv, err := s.store.Conversation(c.UserContext(), id)
+	conv, err := s.reads.Conversation(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
@@ -188,7 +173,7 @@ func (s *Server) listMessages(c *fiber.Ctx) error {
 	if raw && !who(c).Admin {
 		return apiError(fiber.StatusForbidden, "forbidden", "raw=true (Meta's payload) needs an admin token")
 	}
-	if _, err := s.store.Conversation(c.UserContext(), id); err != nil {
+	if _, err := s.reads.Conversation(c.UserContext(), id); err != nil {
 		return err
 	}
 	limit, err := queryInt(c, "limit", 500, 5000)
@@ -199,7 +184,7 @@ func (s *Server) listMessages(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	msgs, err := s.store.Messages(c.UserContext(), id, after, int(limit))
+	msgs, err := s.reads.Messages(c.UserContext(), id, after, int(limit))
 	if err != nil {
 		return err
 	}
@@ -223,9 +208,33 @@ func (s *Server) findContact(c *fiber.Ctx) error {
 	if !plainToken(waID + userID) {
 		return apiError(fiber.StatusBadRequest, "bad_query", "wa_id and user_id are 1 to 200 printable ASCII characters")
 	}
-	ct, err := s.store.ContactBy(c.UserContext(), waID, userID)
+	ct, err := s.reads.ContactBy(c.UserContext(), waID, userID)
 	if err != nil {
 		return err
 	}
 	return c.JSON(ct)
+}
+
+func (s *Server) getContact(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	ct, err := s.reads.Contact(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(ct)
+}
+
+func (s *Server) listDecisions(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	ds, err := s.reads.Decisions(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"decisions": ds})
 }

@@ -16,36 +16,17 @@ import (
 	"github.com/wagw/wagw/event"
 )
 
-// CommandStore is what submitting commands needs from the store.
+// CommandStore is what the command handlers need: the partition key of
+// what a command names, idempotency keys, and the command's result.
 type CommandStore interface {
 	ConversationContactKey(ctx context.Context, conversationID int64) (string, error)
 	ContactKey(ctx context.Context, contactID int64) (string, error)
 	CommandResult(ctx context.Context, commandID string) (assigner.CommandResult, error)
 	ClaimIdempotencyKey(ctx context.Context, caller, key string, requestHash []byte, commandID string) (existing string, same bool, err error)
 	ReleaseIdempotencyKey(ctx context.Context, caller, key string) error
-	Decisions(ctx context.Context, conversationID int64) ([]assigner.DecisionView, error)
-	Contact(ctx context.Context, id int64) (assigner.ContactView, error)
-	AgentByTokenHash(ctx context.Context, hash []byte) (assigner.Agent, error)
-}
-
-// agentPrincipal resolves an agent's bearer token (stored as its sha256).
-func (s *Server) agentPrincipal(ctx context.Context, tok string) (principal, error) {
-	h := sha256.Sum256([]byte(tok))
-	a, err := s.store.AgentByTokenHash(ctx, h[:])
-	if errors.Is(err, assigner.ErrNotFound) {
-		return principal{}, apiError(fiber.StatusUnauthorized, "unauthorized", "unknown token")
-	}
-	if err != nil {
-		return principal{}, err
-	}
-	if !a.Active {
-		return principal{}, apiError(fiber.StatusForbidden, "agent_deactivated", "this agent is deactivated")
-	}
-	return principal{Admin: a.Role == assigner.RoleAdmin, AgentID: a.ID}, nil
 }
 
 func (s *Server) writeRoutes(v1 fiber.Router) {
-	v1.Get("/conversations/:id/decisions", s.listDecisions)
 	v1.Post("/conversations/:id/assignees", s.assign)
 	v1.Delete("/conversations/:id/assignees/:agent_id", s.unassign)
 	v1.Post("/conversations/:id/claim", s.claim)
@@ -53,7 +34,6 @@ func (s *Server) writeRoutes(v1 fiber.Router) {
 	v1.Post("/conversations/:id/messages", s.reply)
 	v1.Post("/conversations/:id/read", s.markRead)
 	v1.Get("/commands/:id", s.getCommand)
-	v1.Get("/contacts/:id", s.getContact)
 	v1.Put("/contacts/:id/owners", s.setOwners)
 	v1.Post("/contacts/:id/release", s.release)
 }
@@ -89,7 +69,7 @@ func (s *Server) submit(c *fiber.Ctx, key string, p event.Payload) error {
 		// must see the publish error.
 		var existing string
 		var same bool
-		existing, same, err = s.store.ClaimIdempotencyKey(ctx, caller, idem, h[:], id)
+		existing, same, err = s.commands.ClaimIdempotencyKey(ctx, caller, idem, h[:], id)
 		if err != nil {
 			return err
 		}
@@ -102,7 +82,7 @@ func (s *Server) submit(c *fiber.Ctx, key string, p event.Payload) error {
 		}
 		defer func() {
 			if err != nil {
-				s.store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), caller, idem)
+				s.commands.ReleaseIdempotencyKey(context.WithoutCancel(ctx), caller, idem)
 			}
 		}()
 	}
@@ -122,11 +102,10 @@ func (s *Server) submit(c *fiber.Ctx, key string, p event.Payload) error {
 func (s *Server) await(c *fiber.Ctx, id string) error {
 	deadline := time.Now().Add(s.cfg.CommandWait)
 	for delay := 2 * time.Millisecond; ; delay = min(delay*2, 50*time.Millisecond) {
-		r, err := s.store.CommandResult(c.UserContext(), id)
+		r, err := s.commands.CommandResult(c.UserContext(), id)
 		if err == nil {
 			c.Set("X-Command-Id", id)
-			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-			return c.Status(r.Status).Send(r.Body)
+			return writeResult(c, r)
 		}
 		if !errors.Is(err, assigner.ErrNotFound) {
 			return err
@@ -145,14 +124,29 @@ func (s *Server) getCommand(c *fiber.Ctx) error {
 	if !plainToken(id) {
 		return apiError(fiber.StatusBadRequest, "bad_id", "a command id is 1 to 200 printable ASCII characters")
 	}
-	r, err := s.store.CommandResult(c.UserContext(), id)
+	r, err := s.commands.CommandResult(c.UserContext(), id)
 	if errors.Is(err, assigner.ErrNotFound) {
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"command_id": id, "status": "pending", "poll": "/v1/commands/" + id})
 	}
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"command_id": id, "status": "done", "http_status": r.Status, "result": r.Body})
+	status, result := statusOfOutcome(r.Kind), any(r.Value)
+	if r.Err != nil {
+		status, result = errorResult(r.Err)
+	}
+	return c.JSON(fiber.Map{"command_id": id, "status": "done", "http_status": status, "result": result})
+}
+
+// writeResult answers with a command's result: the outcome with its
+// kind's status, or the error with its code's.
+func writeResult(c *fiber.Ctx, r assigner.CommandResult) error {
+	if r.Err != nil {
+		status, body := errorResult(r.Err)
+		return c.Status(status).JSON(body)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(statusOfOutcome(r.Kind)).Send(r.Value)
 }
 
 // conversationKey parses :id and finds the contact's partition key.
@@ -161,25 +155,13 @@ func (s *Server) conversationKey(c *fiber.Ctx) (int64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	key, err := s.store.ConversationContactKey(c.UserContext(), id)
+	key, err := s.commands.ConversationContactKey(c.UserContext(), id)
 	return id, key, err
 }
 
 func (s *Server) actor(c *fiber.Ctx) assigner.Actor {
 	p := who(c)
 	return assigner.Actor{AgentID: p.AgentID, Admin: p.Admin}
-}
-
-func (s *Server) listDecisions(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	ds, err := s.store.Decisions(c.UserContext(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"decisions": ds})
 }
 
 func (s *Server) assign(c *fiber.Ctx) error {
@@ -312,18 +294,6 @@ func (s *Server) markRead(c *fiber.Ctx) error {
 	return s.submit(c, key, event.MarkReadCommand{ConversationID: id, Typing: req.Typing})
 }
 
-func (s *Server) getContact(c *fiber.Ctx) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	ct, err := s.store.Contact(c.UserContext(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(ct)
-}
-
 func (s *Server) setOwners(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
@@ -344,7 +314,7 @@ func (s *Server) setOwners(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	key, err := s.store.ContactKey(c.UserContext(), id)
+	key, err := s.commands.ContactKey(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
@@ -365,7 +335,7 @@ func (s *Server) release(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	key, err := s.store.ContactKey(c.UserContext(), id)
+	key, err := s.commands.ContactKey(c.UserContext(), id)
 	if err != nil {
 		return err
 	}

@@ -15,4 +15,10 @@
 // It never writes contact state itself: changes to a contact are produced
 // as commands onto the contact's partition and applied by the consumer, and
 // the API waits a bounded time for their result.
+//
+// It is the one place where the domain meets HTTP (errors.go): a domain
+// error's code and a command outcome's kind each have their status in one
+// table. Each group of handlers declares the small store interface it uses
+// (Reader, TokenStore, CommandStore, AgentStore, TeamStore, InboxStore);
+// New takes them as Stores.
 package gateway

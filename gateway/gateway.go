@@ -66,17 +66,33 @@ type Config struct {
 	Capture func(body []byte, headers map[string]string, at time.Time)
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
-	// Logger; default slog.Default().
+	// Logger for what goes wrong. Required.
 	Logger *slog.Logger
-	// Registry for metrics and /metrics; nil uses a private registry.
+	// Registry for the metrics, served on /metrics. Required.
 	Registry *prometheus.Registry
+}
+
+// Stores are what each group of handlers reads and writes; cmd/wagw
+// passes its one store for each.
+type Stores struct {
+	Reads    Reader
+	Tokens   TokenStore
+	Commands CommandStore
+	Agents   AgentStore
+	Teams    TeamStore
+	Inboxes  InboxStore
 }
 
 // Server is the HTTP app and what it needs.
 type Server struct {
 	cfg       Config
 	pub       Publisher
-	store     Store
+	reads     Reader
+	tokens    TokenStore
+	commands  CommandStore
+	agents    AgentStore
+	teams     TeamStore
+	inboxes   InboxStore
 	log       *slog.Logger
 	m         *metrics
 	adminHash [32]byte
@@ -85,7 +101,10 @@ type Server struct {
 }
 
 // New builds the Fiber app.
-func New(cfg Config, pub Publisher, store Store) (*fiber.App, error) {
+func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
+	if cfg.Logger == nil || cfg.Registry == nil {
+		return nil, errors.New("gateway: a logger and a metrics registry are required")
+	}
 	if len(cfg.AppSecrets) == 0 {
 		return nil, errors.New("gateway: at least one app secret (WA_APP_SECRET) is required")
 	}
@@ -116,13 +135,8 @@ func New(cfg Config, pub Publisher, store Store) (*fiber.App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Registry == nil {
-		cfg.Registry = prometheus.NewRegistry()
-	}
-	s := &Server{cfg: cfg, pub: pub, store: store, log: cfg.Logger, m: newMetrics(cfg.Registry),
+	s := &Server{cfg: cfg, pub: pub, reads: stores.Reads, tokens: stores.Tokens, commands: stores.Commands,
+		agents: stores.Agents, teams: stores.Teams, inboxes: stores.Inboxes, log: cfg.Logger, m: newMetrics(cfg.Registry),
 		largeBodies: make(chan struct{}, cfg.LargeBodies)}
 	if cfg.AdminToken != "" {
 		s.adminHash = sha256.Sum256([]byte(cfg.AdminToken))

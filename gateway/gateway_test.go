@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/wagw/wagw/broker"
@@ -61,11 +63,12 @@ func newEnv(t *testing.T, mutate func(*gateway.Config)) *env {
 	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: topic, WriteTimeout: 2 * time.Second})
 	t.Cleanup(func() { prod.Close() })
 	cfg := gateway.Config{AppSecrets: [][]byte{[]byte("old-secret"), []byte(secret)}, VerifyToken: verifyToken,
-		AdminToken: adminToken, DeadLetterTopic: dlqTopic, BodyLimit: 1 << 20, PublishTimeout: 3 * time.Second}
+		AdminToken: adminToken, DeadLetterTopic: dlqTopic, BodyLimit: 1 << 20, PublishTimeout: 3 * time.Second,
+		Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	app, err := gateway.New(cfg, prod, db.NewStore(conn))
+	app, err := gateway.New(cfg, prod, gateway.StoresOf(db.NewStore(conn)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,9 +70,11 @@ type Config struct {
 	BreakerWait time.Duration
 	// StopFor pauses a number after an account-level error (token, policy).
 	// Default 5 min.
-	StopFor    time.Duration
-	Now        func() time.Time
-	Logger     *slog.Logger
+	StopFor time.Duration
+	Now     func() time.Time
+	// Logger. Required.
+	Logger *slog.Logger
+	// Registerer for metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 }
 
@@ -138,9 +140,6 @@ func New(cfg Config, store Store, sender Sender, pub Publisher) *Relay {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
 	}
 	return &Relay{cfg: cfg, store: store, sender: sender, pub: pub, log: cfg.Logger,
 		m: newMetrics(cfg.Registerer), paused: map[string]time.Time{}, inHand: map[int64]bool{},

@@ -56,6 +56,7 @@ func newRelayFixture(t *testing.T, simCfg simulator.Config) *relayFixture {
 	if simCfg.Seed == 0 {
 		simCfg.Seed = 7
 	}
+	simCfg.Logger = wagwtest.QuietLogger()
 	sim := simulator.New(simCfg)
 	addr, err := sim.Start(context.Background())
 	if err != nil {
@@ -71,7 +72,7 @@ func newRelayFixture(t *testing.T, simCfg simulator.Config) *relayFixture {
 func (f *relayFixture) client(reg prometheus.Registerer) *whatsapp.Client {
 	return whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: f.simURL, Token: "relay-test", Timeout: 3 * time.Second,
 		RatePerSecond: -1, PairInterval: 100 * time.Millisecond, PairBurst: 10000,
-		BreakerOpenFor: breakerOpenFor, Registerer: reg})
+		BreakerOpenFor: breakerOpenFor, Registerer: reg, Logger: wagwtest.QuietLogger()})
 }
 
 // inbound applies a contact's message as the consumer would and returns
@@ -105,13 +106,13 @@ func (f *relayFixture) reply(key string, conv int64, text string) int64 {
 		f.t.Fatalf("apply reply: %v", err)
 	}
 	r, err := f.store.CommandResult(context.Background(), id)
-	if err != nil || r.Status != 201 {
-		f.t.Fatalf("reply %q: result %d %s, %v; want 201", text, r.Status, r.Body, err)
+	if err != nil || r.Kind != assigner.OutcomeReplyQueued {
+		f.t.Fatalf("reply %q: result %+v %s, %v; want reply_queued", text, r, r.Value, err)
 	}
 	var body struct {
 		MessageID int64 `json:"message_id"`
 	}
-	json.Unmarshal(r.Body, &body)
+	json.Unmarshal(r.Value, &body)
 	return body.MessageID
 }
 
@@ -643,8 +644,8 @@ func TestRelayOutcomesKeepContactOrderWhenPublishFails(t *testing.T) {
 		if err := f.store.Apply(ctx, []event.Envelope{env}, now); err != nil {
 			t.Fatal(err)
 		}
-		if r, err := f.store.CommandResult(ctx, id); err != nil || r.Status != 201 {
-			t.Fatalf("reply of agent %d: %d %s %v", agent, r.Status, r.Body, err)
+		if r, err := f.store.CommandResult(ctx, id); err != nil || r.Kind != assigner.OutcomeReplyQueued {
+			t.Fatalf("reply of agent %d: %+v %s %v", agent, r, r.Value, err)
 		}
 	}
 	rows := f.outbox()

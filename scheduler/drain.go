@@ -35,7 +35,8 @@ type DrainerConfig struct {
 	// wait doubles up to Interval. Default 50 ms.
 	RetryMin time.Duration
 	Now      func() time.Time
-	Logger   *slog.Logger
+	// Logger. Required.
+	Logger *slog.Logger
 	// Registerer for metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 }
@@ -64,9 +65,6 @@ func NewDrainer(cfg DrainerConfig, candidates func(ctx context.Context, limit in
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
 	}
 	d := &Drainer{cfg: cfg, store: candidates, pub: pub, log: cfg.Logger, published: map[int64]time.Time{},
 		unsent: map[int64]event.Envelope{},

@@ -117,7 +117,7 @@ type Config struct {
 	// Seed makes fault injection, jitter and duplicates reproducible.
 	// Zero: random.
 	Seed uint64
-	// Logger receives delivery problems. Nil: discard.
+	// Logger receives delivery problems. Required.
 	Logger *slog.Logger
 }
 
@@ -178,9 +178,6 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.MaxRecorded <= 0 {
 		cfg.MaxRecorded = DefaultMaxRecorded
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return cfg
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 func newSim(t *testing.T, cfg Config) (*Simulator, string) {
 	t.Helper()
+	cfg.Logger = slog.New(slog.DiscardHandler)
 	sim := New(cfg)
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(func() {
@@ -34,7 +36,8 @@ func newSim(t *testing.T, cfg Config) (*Simulator, string) {
 // unpaced is a client without its own limiter, so the simulator's limits
 // are what a test sees.
 func unpaced(url, token string, mod func(*whatsapp.ClientConfig)) *whatsapp.Client {
-	cfg := whatsapp.ClientConfig{BaseURL: url, Token: token, RatePerSecond: -1, PairInterval: -1, Timeout: 2 * time.Second}
+	cfg := whatsapp.ClientConfig{BaseURL: url, Token: token, RatePerSecond: -1, PairInterval: -1, Timeout: 2 * time.Second,
+		Logger: slog.New(slog.DiscardHandler)}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -217,7 +220,7 @@ func TestSimulatorPairRate131056(t *testing.T) {
 	// The client's own pacing keeps a fresh simulator quiet: with the
 	// defaults (client burst 3 < simulator burst 5) no 131056.
 	sim2, url2 := newSim(t, Config{})
-	paced := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: url2})
+	paced := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: url2, Logger: slog.New(slog.DiscardHandler)})
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	var pacedErr error
@@ -568,7 +571,8 @@ func waitStat(t *testing.T, sim *Simulator, key string, want int64) {
 
 func TestSimulatorCloseStopsDeliveries(t *testing.T) {
 	rec, hook := newReceiver(t, 0)
-	sim := New(Config{WebhookURL: hook, StatusDelays: StatusDelays{Sent: 100 * time.Millisecond, Delivered: 150 * time.Millisecond, Read: 200 * time.Millisecond}})
+	sim := New(Config{WebhookURL: hook, StatusDelays: StatusDelays{Sent: 100 * time.Millisecond, Delivered: 150 * time.Millisecond, Read: 200 * time.Millisecond},
+		Logger: slog.New(slog.DiscardHandler)})
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
 	if _, err := unpaced(srv.URL, "", nil).Send(context.Background(), "111", text("1", "x")); err != nil {
@@ -588,7 +592,7 @@ func TestSimulatorCloseStopsDeliveries(t *testing.T) {
 
 func TestSimulatorStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	sim := New(Config{Addr: "127.0.0.1:0"})
+	sim := New(Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	addr, err := sim.Start(ctx)
 	if err != nil {
 		t.Fatal(err)

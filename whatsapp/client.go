@@ -89,7 +89,7 @@ type ClientConfig struct {
 
 	// Registerer receives the client's metrics. Nil: no metrics.
 	Registerer prometheus.Registerer
-	// Logger receives breaker state changes. Nil: discard.
+	// Logger receives breaker state changes. Required.
 	Logger *slog.Logger
 }
 
@@ -138,9 +138,6 @@ func (cfg ClientConfig) withDefaults() ClientConfig {
 	}
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = DefaultBackoffMax
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return cfg
 }

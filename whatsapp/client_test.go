@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -103,7 +104,8 @@ func (r *recorder) last() ([]byte, string, string) {
 }
 
 func testClient(url string, mod func(*ClientConfig)) *Client {
-	cfg := ClientConfig{BaseURL: url, Token: "tok", RatePerSecond: -1, PairInterval: -1, Timeout: 2 * time.Second}
+	cfg := ClientConfig{BaseURL: url, Token: "tok", RatePerSecond: -1, PairInterval: -1, Timeout: 2 * time.Second,
+		Logger: slog.New(slog.DiscardHandler)}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -592,8 +594,8 @@ func TestBackoff(t *testing.T) {
 
 func TestTwoClientsShareRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	a := NewClient(ClientConfig{Registerer: reg})
-	b := NewClient(ClientConfig{Registerer: reg})
+	a := NewClient(ClientConfig{Registerer: reg, Logger: slog.New(slog.DiscardHandler)})
+	b := NewClient(ClientConfig{Registerer: reg, Logger: slog.New(slog.DiscardHandler)})
 	if a.metrics.state != b.metrics.state {
 		t.Error("second client did not reuse the registered collectors")
 	}

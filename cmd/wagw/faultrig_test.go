@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -107,7 +108,7 @@ func newFaultRig(t *testing.T, opt rigOptions) *faultRig {
 	}
 	if opt.sim {
 		r.sim = simulator.New(simulator.Config{Token: faultCloudToken, WebhookURL: r.base + "/webhook",
-			AppSecret: faultAppSecret, Seed: 1, Faults: simulator.Faults{Latency: opt.simLatency}})
+			AppSecret: faultAppSecret, Seed: 1, Faults: simulator.Faults{Latency: opt.simLatency}, Logger: slog.New(slog.DiscardHandler)})
 		addr, err := r.sim.Start(context.Background())
 		if err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -64,7 +65,8 @@ func newOutageRig(t *testing.T) *outageRig {
 	r.producer = broker.NewProducer(broker.ProducerConfig{Brokers: []string{r.embCfg.Addr}, Topic: outageTopic})
 	t.Cleanup(func() { r.producer.Close() })
 
-	r.sim = simulator.New(simulator.Config{Addr: "127.0.0.1:0", Token: "outage-token", RatePerNumber: -1, PairInterval: -1})
+	r.sim = simulator.New(simulator.Config{Addr: "127.0.0.1:0", Token: "outage-token", RatePerNumber: -1, PairInterval: -1,
+		Logger: slog.New(slog.DiscardHandler)})
 	simAddr, err := r.sim.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)

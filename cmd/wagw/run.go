@@ -323,7 +323,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 			BodyLimit: cfg.BodyLimit, DeadLetterTopic: cfg.dlqTopic(), CommandWait: cfg.CommandWait,
 			Ready:  ready,
 			Logger: log, Registry: reg,
-		}, producer, store)
+		}, producer, gateway.Stores{Reads: store, Tokens: store, Commands: store, Agents: store, Teams: store, Inboxes: store})
 		if err != nil {
 			return err
 		}

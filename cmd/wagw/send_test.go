@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -392,7 +393,8 @@ func TestSendStatusesOutOfOrderAndDuplicated(t *testing.T) {
 	sim := simulator.New(simulator.Config{Addr: "127.0.0.1:0", Token: token,
 		WebhookURL: "http://" + env["WAGW_HTTP_ADDR"] + "/webhook", AppSecret: e2eAppSecret,
 		StatusDelays: simulator.StatusDelays{Sent: 20 * time.Millisecond, Delivered: 120 * time.Millisecond, Read: 240 * time.Millisecond, Jitter: 30 * time.Millisecond},
-		ReorderRate:  1, DuplicateRate: 1, DeliveryBackoff: 50 * time.Millisecond, DeliveryBackoffMax: 500 * time.Millisecond, Seed: 11})
+		ReorderRate:  1, DuplicateRate: 1, DeliveryBackoff: 50 * time.Millisecond, DeliveryBackoffMax: 500 * time.Millisecond, Seed: 11,
+		Logger: slog.New(slog.DiscardHandler)})
 	addr, err := sim.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -560,7 +560,7 @@ func TestFairnessTwoConsumers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cdone := make(chan error, 1)
 	cout := &lockedBuffer{}
-	go func() { cdone <- run(ctx, []string{"consumer"}, func(k string) string { return cenv[k] }, cout) }()
+	go func() { cdone <- run(ctx, []string{"consumer"}, func(k string) string { return cenv[k] }, cout, runLog(t)) }()
 	cexited := false
 	t.Cleanup(func() {
 		if cexited {
@@ -1260,7 +1260,7 @@ func TestAssignIdempotencyKeyFreedWhenKafkaIsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	gdone := make(chan error, 1)
 	go func() {
-		gdone <- run(ctx, []string{"gateway"}, func(k string) string { return genv[k] }, &lockedBuffer{})
+		gdone <- run(ctx, []string{"gateway"}, func(k string) string { return genv[k] }, &lockedBuffer{}, runLog(t))
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -79,7 +79,7 @@ func devSecretsNote(cfg config, gen generatedSecrets) string {
 	if !gen.any() {
 		return ""
 	}
-	return "             (development values kept in " + cfg.DataDir + "/dev-secrets.json; set WA_APP_SECRET, WA_VERIFY_TOKEN, WAGW_ADMIN_TOKEN for real ones)\n"
+	return "             (development values kept in " + cfg.DataDir + "/" + devSecretsFile + "; set WA_APP_SECRET, WA_VERIFY_TOKEN, WAGW_ADMIN_TOKEN for real ones)\n"
 }
 
 func redactURL(s string) string {

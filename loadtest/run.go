@@ -23,9 +23,13 @@ import (
 	"github.com/wagw/wagw/whatsapp"
 )
 
+// DefaultAPI is the base URL of the target when none is given: serve on
+// this machine with its default address.
+const DefaultAPI = "http://127.0.0.1:8080"
+
 // Defaults of RunConfig.
 const (
-	DefaultTarget       = "http://127.0.0.1:8080/webhook"
+	DefaultTarget       = DefaultAPI + "/webhook"
 	DefaultConnections  = 64
 	DefaultMaxInFlight  = 1024
 	DefaultTimeout      = 10 * time.Second
@@ -44,7 +48,7 @@ type Source interface {
 // RunConfig configures Run. The zero value of every field selects the
 // default named in its comment.
 type RunConfig struct {
-	// URL is the webhook endpoint. Default http://127.0.0.1:8080/webhook.
+	// URL is the webhook endpoint. Default DefaultTarget.
 	// It must be a loopback address unless AllowRemote is set (see
 	// CheckTarget).
 	URL         string

@@ -193,7 +193,7 @@ func (p *process) startConsumer(ctx context.Context) (func(context.Context) erro
 // startQueueListener turns Postgres notifications on the queue channel
 // into wake-ups of the queue drainer.
 func (p *process) startQueueListener(context.Context) (func(context.Context) error, error) {
-	wake, stop, err := listenQueue(p.cfg.DatabaseURL, p.log)
+	wake, stop, err := db.ListenQueue(p.cfg.DatabaseURL, p.log)
 	if err != nil {
 		return nil, err
 	}

@@ -8,11 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/loadtest"
@@ -106,48 +103,6 @@ func loopback(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// listenQueue turns Postgres notifications on the queue channel into
-// wake-ups. The listener reconnects by itself; it logs when it loses the
-// connection and when it has it again, not every attempt in between.
-func listenQueue(dsn string, log *slog.Logger) (<-chan struct{}, func(), error) {
-	var lost atomic.Bool
-	l := pq.NewListener(dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
-		switch ev {
-		case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
-			if lost.CompareAndSwap(false, true) {
-				log.Warn("queue listener: lost its postgres connection; reconnecting (the queue is drained every few seconds meanwhile)", "err", err)
-			}
-		case pq.ListenerEventConnected, pq.ListenerEventReconnected:
-			if lost.CompareAndSwap(true, false) {
-				log.Info("queue listener: connected again")
-			}
-		}
-	})
-	if err := l.Listen(db.QueueChannel); err != nil {
-		l.Close()
-		return nil, nil, fmt.Errorf("listen on %s: %w", db.QueueChannel, err)
-	}
-	wake := make(chan struct{}, 1)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-l.Notify: // nil after a reconnect: wake up anyway
-			case <-time.After(90 * time.Second):
-				go l.Ping()
-				continue
-			}
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	return wake, func() { close(done); l.Close() }, nil
 }
 
 // runSimulator runs the Cloud API simulator on its own.

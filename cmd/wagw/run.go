@@ -51,19 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		conn, err := openDB(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		applied, err := db.Migrate(ctx, conn)
-		for _, a := range applied {
-			fmt.Fprintln(stdout, "applied", a)
-		}
-		if err == nil && len(applied) == 0 {
-			fmt.Fprintln(stdout, "database is up to date")
-		}
-		return err
+		return runMigrate(ctx, cfg, stdout)
 	case "simulate":
 		cfg, err := loadConfig(cmd, rest, getenv, stdout)
 		if err != nil {
@@ -103,6 +91,23 @@ func loopback(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// runMigrate applies the migrations the database lacks.
+func runMigrate(ctx context.Context, cfg config, stdout io.Writer) error {
+	conn, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	applied, err := db.Migrate(ctx, conn)
+	for _, a := range applied {
+		fmt.Fprintln(stdout, "applied", a)
+	}
+	if err == nil && len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	}
+	return err
 }
 
 // runSimulator runs the Cloud API simulator on its own.

@@ -4,16 +4,22 @@ GO      ?= go
 BIN     := bin/wagw
 PKGS    := ./...
 
-.PHONY: run test build vet fmt bench postgres clean fuzz chaos
+.PHONY: run test check build vet fmt bench postgres clean fuzz chaos
 
 ## run: build and start every role in one process on the embedded defaults
 run: build postgres
 	./$(BIN) serve
 
-## test: the whole suite against real Postgres and the embedded Kafka broker
-test: postgres
-	$(GO) vet $(PKGS)
+## test: the whole suite against real Postgres and the embedded Kafka broker,
+## after the checks
+test: check postgres
 	$(GO) test -count=1 -timeout 9m $(PKGS)
+
+## check: go.mod and go.sum tidy, every file gofmt'ed, go vet clean
+check:
+	@$(GO) mod tidy -diff || { echo 'go.mod/go.sum are not tidy: run go mod tidy'; exit 1; }
+	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "not gofmt'ed (run make fmt):"; echo "$$files"; exit 1; fi
+	$(GO) vet $(PKGS)
 
 ## chaos: the fault suite at full length (WAGW_CHAOS=1): Kafka away for 30 s,
 ## Cloud API storms of 20 s, Postgres down for 40 s during sends with the

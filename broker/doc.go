@@ -3,5 +3,7 @@
 // with synced writes) that `wagw serve` starts when no KAFKA_BROKERS are
 // given, topic creation, and the producer with explicit, safe kafka-go
 // settings (acks from all replicas, murmur2 partitioning like the Java
-// client, a 1 ms batch timeout and a bounded write timeout).
+// client, a 1 ms batch timeout and a bounded write timeout). The events
+// topic's default name and partition count, and the naming of its
+// dead-letter topic, are defined here (topics.go).
 package broker

@@ -11,13 +11,13 @@ import (
 
 // EmbeddedConfig configures the in-process broker.
 type EmbeddedConfig struct {
-	// Addr is where the broker listens. Default "127.0.0.1:9092".
+	// Addr is where the broker listens. Default DefaultEmbeddedAddr.
 	Addr string
 	// DataDir keeps the log across restarts. Empty keeps it in memory.
 	DataDir string
 	// Topics to create with Partitions partitions when they do not exist.
 	Topics []string
-	// Partitions per topic. Default 12.
+	// Partitions per topic. Default DefaultPartitions.
 	Partitions int
 	// MaxMessageBytes is the largest record producers write
 	// (ProducerConfig.MaxMessageBytes). The broker takes batches up to a
@@ -39,10 +39,10 @@ type Embedded struct {
 // DataDir, so a restart on the same directory keeps it.
 func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:9092"
+		cfg.Addr = DefaultEmbeddedAddr
 	}
 	if cfg.Partitions <= 0 {
-		cfg.Partitions = 12
+		cfg.Partitions = DefaultPartitions
 	}
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes

@@ -18,7 +18,7 @@ import (
 // ProducerConfig configures a Producer.
 type ProducerConfig struct {
 	Brokers []string
-	// Topic for contact events. Default "wa.events".
+	// Topic for contact events. Default DefaultTopic.
 	Topic string
 	// WriteTimeout bounds one write. Default 5 s.
 	WriteTimeout time.Duration
@@ -53,7 +53,7 @@ type Producer struct {
 // NewProducer builds a producer; it connects lazily.
 func NewProducer(cfg ProducerConfig) *Producer {
 	if cfg.Topic == "" {
-		cfg.Topic = "wa.events"
+		cfg.Topic = DefaultTopic
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 5 * time.Second

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/outage"
 )
@@ -33,19 +34,30 @@ type DeadLetters interface {
 	PublishRaw(ctx context.Context, topic string, key, value []byte, headers map[string]string) error
 }
 
+// Defaults of Config.
+const (
+	DefaultWorkers        = 4
+	DefaultMaxBatch       = 500
+	DefaultSessionTimeout = 10 * time.Second
+	DefaultStallTimeout   = 20 * time.Second
+)
+
 // Config configures a Consumer.
 type Config struct {
 	Brokers []string
-	// Topic to consume. Default "wa.events".
+	// Topic to consume. Default broker.DefaultTopic.
 	Topic string
-	// DeadLetterTopic receives poison records. Default Topic + ".dlq".
+	// DeadLetterTopic receives poison records. Default
+	// broker.DeadLetterTopic(Topic).
 	DeadLetterTopic string
 	// GroupID of the consumer group. Default "wagw".
 	GroupID string
 	// Workers is the number of group members in this process; each owns
-	// whole partitions. Default 4. More than the partition count idles.
+	// whole partitions. Default DefaultWorkers (4). More than the
+	// partition count idles.
 	Workers int
-	// MaxBatch is the most records applied in one transaction. Default 500.
+	// MaxBatch is the most records applied in one transaction. Default
+	// DefaultMaxBatch (500).
 	MaxBatch int
 	// Linger is how long a worker waits to fill a batch once it has one
 	// record. Default 2 ms.
@@ -53,12 +65,13 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff for transient failures.
 	// Defaults 50 ms and 5 s.
 	RetryMin, RetryMax time.Duration
-	// SessionTimeout of the group membership. Default 10 s.
+	// SessionTimeout of the group membership. Default
+	// DefaultSessionTimeout (10 s).
 	SessionTimeout time.Duration
 	// StallTimeout: when every worker of this process has waited this long
 	// for records while the group has records it has not committed, the
 	// workers leave and rejoin the group (a rebalance can leave a
-	// partition without a reader). Default 20 s.
+	// partition without a reader). Default DefaultStallTimeout (20 s).
 	StallTimeout time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
@@ -85,19 +98,19 @@ type Consumer struct {
 // New builds a Consumer.
 func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 	if cfg.Topic == "" {
-		cfg.Topic = "wa.events"
+		cfg.Topic = broker.DefaultTopic
 	}
 	if cfg.DeadLetterTopic == "" {
-		cfg.DeadLetterTopic = cfg.Topic + ".dlq"
+		cfg.DeadLetterTopic = broker.DeadLetterTopic(cfg.Topic)
 	}
 	if cfg.GroupID == "" {
 		cfg.GroupID = "wagw"
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 4
+		cfg.Workers = DefaultWorkers
 	}
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 500
+		cfg.MaxBatch = DefaultMaxBatch
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = 2 * time.Millisecond
@@ -109,10 +122,10 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 		cfg.RetryMax = 5 * time.Second
 	}
 	if cfg.SessionTimeout <= 0 {
-		cfg.SessionTimeout = 10 * time.Second
+		cfg.SessionTimeout = DefaultSessionTimeout
 	}
 	if cfg.StallTimeout <= 0 {
-		cfg.StallTimeout = 20 * time.Second
+		cfg.StallTimeout = DefaultStallTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -18,4 +18,7 @@
 // SQL lives as constants next to the method that runs it. Idempotency is
 // enforced by unique constraints in the same transaction as the effect, so
 // applying the same event twice changes nothing.
+//
+// Audit (audit.go) is the read-only view the load tester's verifier
+// compares with the traffic it sent.
 package db

@@ -44,7 +44,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: "wa.events", WriteTimeout: 2 * time.Second})
 	t.Cleanup(func() { prod.Close() })
 	store := db.NewStore(conn)
-	cfg := Config{AppSecrets: [][]byte{[]byte("app-secret")}, VerifyToken: "verify", AdminToken: adminTestToken,
+	cfg := Config{AppSecrets: [][]byte{[]byte("app-secret")}, VerifyToken: "verify", AdminToken: adminTestToken, DeadLetterTopic: "wa.events.dlq",
 		Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}
 	app, err := New(cfg, prod, StoresOf(store))
 	if err != nil {

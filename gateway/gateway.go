@@ -32,6 +32,12 @@ type Publisher interface {
 	PublishRaw(ctx context.Context, topic string, key, value []byte, headers map[string]string) error
 }
 
+// Defaults of Config that cmd/wagw's settings share.
+const (
+	DefaultBodyLimit   = 4 << 20
+	DefaultCommandWait = 2 * time.Second
+)
+
 // Config configures the HTTP app.
 type Config struct {
 	// AppSecrets verify X-Hub-Signature-256; several allow rotation. Required.
@@ -41,8 +47,8 @@ type Config struct {
 	// AdminToken is the bootstrap admin bearer token for /v1. Empty
 	// disables admin access by that token.
 	AdminToken string
-	// BodyLimit is the largest webhook body accepted. Default 4 MiB (Meta
-	// sends up to about 3 MB).
+	// BodyLimit is the largest webhook body accepted. Default
+	// DefaultBodyLimit, 4 MiB (Meta sends up to about 3 MB).
 	BodyLimit int
 	// APIBodyLimit is the largest body of any other request (the /v1
 	// API). Default 64 KiB.
@@ -50,7 +56,7 @@ type Config struct {
 	// LargeBodies is how many bodies over 64 KiB are read at once; another
 	// is answered 503 with Retry-After. Default 32.
 	LargeBodies int
-	// DeadLetterTopic keeps signed bodies that cannot be parsed. Default "wa.events.dlq".
+	// DeadLetterTopic keeps signed bodies that cannot be parsed. Required.
 	DeadLetterTopic string
 	// ReadTimeout bounds how long one request (headers and body) may take
 	// to arrive. Default 30 s.
@@ -58,7 +64,7 @@ type Config struct {
 	// PublishTimeout bounds the Kafka write of one webhook. Default 10 s.
 	PublishTimeout time.Duration
 	// CommandWait is how long a write waits for the consumer's result
-	// before answering 202. Default 2 s.
+	// before answering 202. Default DefaultCommandWait (2 s).
 	CommandWait time.Duration
 	// Ready reports whether Kafka and Postgres are reachable (/readyz).
 	Ready func(ctx context.Context) error
@@ -112,7 +118,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 		return nil, errors.New("gateway: a verify token (WA_VERIFY_TOKEN) is required")
 	}
 	if cfg.BodyLimit <= 0 {
-		cfg.BodyLimit = 4 << 20
+		cfg.BodyLimit = DefaultBodyLimit
 	}
 	if cfg.APIBodyLimit <= 0 {
 		cfg.APIBodyLimit = 64 << 10
@@ -121,7 +127,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 		cfg.LargeBodies = 32
 	}
 	if cfg.DeadLetterTopic == "" {
-		cfg.DeadLetterTopic = "wa.events.dlq"
+		return nil, errors.New("gateway: a dead-letter topic is required")
 	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 10 * time.Second
@@ -130,7 +136,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 		cfg.ReadTimeout = 30 * time.Second
 	}
 	if cfg.CommandWait <= 0 {
-		cfg.CommandWait = 2 * time.Second
+		cfg.CommandWait = DefaultCommandWait
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

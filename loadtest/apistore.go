@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -76,29 +77,52 @@ type apiMessage struct {
 }
 
 func (a *APIStore) get(ctx context.Context, path string, q url.Values, v any) (int, error) {
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return a.do(ctx, http.MethodGet, path, nil, v)
+}
+
+// do calls the API with the admin token: in, when not nil, is sent as
+// JSON and a 2xx answer's body is decoded into out when not nil. Another
+// status is an error that quotes the answer.
+func (a *APIStore) do(ctx context.Context, method, path string, in, out any) (int, error) {
 	c := a.Client
 	if c == nil {
 		c = &http.Client{Timeout: 30 * time.Second}
 	}
-	u := strings.TrimRight(a.Base, "/") + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, err
+		}
+		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.Base, "/")+path, body)
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+a.Token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return resp.StatusCode, fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
+		return resp.StatusCode, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
 	}
-	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
+	if out == nil {
+		return resp.StatusCode, nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return resp.StatusCode, nil
 }
 
 // Baseline implements Store: the API cannot tell, so everything counts.

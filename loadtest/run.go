@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -23,18 +22,18 @@ import (
 	"github.com/wagw/wagw/whatsapp"
 )
 
+// DefaultAPI is the base URL of the target when none is given: serve on
+// this machine with its default address.
+const DefaultAPI = "http://127.0.0.1:8080"
+
 // Defaults of RunConfig.
 const (
-	DefaultTarget       = "http://127.0.0.1:8080/webhook"
+	DefaultTarget       = DefaultAPI + "/webhook"
 	DefaultConnections  = 64
 	DefaultMaxInFlight  = 1024
 	DefaultTimeout      = 10 * time.Second
 	DefaultDrainTimeout = 30 * time.Second
 )
-
-// hdrMaxMicros is the largest latency the histograms hold (10 minutes);
-// larger values are clamped to it.
-const hdrMaxMicros = int64(10 * time.Minute / time.Microsecond)
 
 // Source yields the requests of a run in intended order.
 type Source interface {
@@ -44,7 +43,7 @@ type Source interface {
 // RunConfig configures Run. The zero value of every field selects the
 // default named in its comment.
 type RunConfig struct {
-	// URL is the webhook endpoint. Default http://127.0.0.1:8080/webhook.
+	// URL is the webhook endpoint. Default DefaultTarget.
 	// It must be a loopback address unless AllowRemote is set (see
 	// CheckTarget).
 	URL         string
@@ -113,18 +112,6 @@ type RequestRecord struct {
 // OK reports a 2xx answer.
 func (r *RequestRecord) OK() bool { return r.Code >= 200 && r.Code < 300 }
 
-// Latency summarises a latency distribution, in milliseconds.
-type Latency struct {
-	Count  int64   `json:"count"`
-	MinMS  float64 `json:"min_ms"`
-	MeanMS float64 `json:"mean_ms"`
-	P50MS  float64 `json:"p50_ms"`
-	P90MS  float64 `json:"p90_ms"`
-	P99MS  float64 `json:"p99_ms"`
-	P999MS float64 `json:"p999_ms"`
-	MaxMS  float64 `json:"max_ms"`
-}
-
 // Second is one second of a run.
 type Second struct {
 	T       int     `json:"t"`       // seconds since the start
@@ -180,42 +167,6 @@ type RunResult struct {
 	Drain    *Drain   `json:"drain,omitempty"`
 
 	Requests []RequestRecord `json:"-"`
-}
-
-// CheckTarget normalises a target URL (a bare host:port or a URL without
-// a path gets /webhook) and refuses any host that is not loopback
-// (127.0.0.0/8, ::1, localhost) unless allowRemote: load is only ever sent
-// to this machine by default.
-func CheckTarget(raw string, allowRemote bool) (string, error) {
-	if raw == "" {
-		raw = DefaultTarget
-	}
-	if !strings.Contains(raw, "://") {
-		raw = "http://" + raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("loadtest: target %q: %w", raw, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("loadtest: target %q: scheme must be http or https", raw)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/webhook"
-	}
-	if !allowRemote && !IsLoopback(u.Hostname()) {
-		return "", fmt.Errorf("loadtest: refusing to send load to %q: only loopback targets (127.0.0.1, ::1, localhost) unless -allow-remote", u.Host)
-	}
-	return u.String(), nil
-}
-
-// IsLoopback reports whether host is a loopback IP or "localhost".
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 type runner struct {
@@ -448,11 +399,6 @@ func classifyError(err error) string {
 	return "error"
 }
 
-func micros(d time.Duration) int64 {
-	us := int64(d / time.Microsecond)
-	return min(max(us, 1), hdrMaxMicros)
-}
-
 func (r *runner) record(rec RequestRecord) {
 	lat := micros(time.Duration(rec.End - rec.Intended))
 	late := micros(time.Duration(rec.Start - rec.Intended))
@@ -544,38 +490,6 @@ func sortedCodeKeys(m map[string]int) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-func fmtMS(ms float64) string {
-	switch {
-	case ms >= 1000:
-		return fmt.Sprintf("%.2fs", ms/1000)
-	case ms >= 10:
-		return fmt.Sprintf("%.0fms", ms)
-	default:
-		return fmt.Sprintf("%.2fms", ms)
-	}
-}
-
-func summarize(h *hdrhistogram.Histogram) Latency {
-	if h.TotalCount() == 0 {
-		return Latency{}
-	}
-	ms := func(us int64) float64 { return float64(us) / 1000 }
-	return Latency{
-		Count: h.TotalCount(), MinMS: ms(h.Min()), MeanMS: h.Mean() / 1000,
-		P50MS: ms(h.ValueAtQuantile(50)), P90MS: ms(h.ValueAtQuantile(90)), P99MS: ms(h.ValueAtQuantile(99)),
-		P999MS: ms(h.ValueAtQuantile(99.9)), MaxMS: ms(h.Max()),
-	}
-}
-
-// percentileOf returns the q-quantile (0..1) of sorted values.
-func percentileOf(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(sorted)) + 0.5)
-	return sorted[min(max(i-1, 0), len(sorted)-1)]
 }
 
 func (r *runner) result(start time.Time) *RunResult {

@@ -47,7 +47,7 @@ type Config struct {
 	// Concurrency is how many sends run at once. Default 64.
 	Concurrency int
 	// Lease is how long a claimed row is ours; a relay that dies mid-send
-	// loses its rows to another relay after it. Default 60 s.
+	// loses its rows to another relay after it. Default DefaultLease (60 s).
 	Lease time.Duration
 	// SendTimeout bounds one Cloud API call (and the wait for the rate
 	// limiter). Default 15 s.
@@ -77,6 +77,9 @@ type Config struct {
 	// Registerer for metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 }
+
+// DefaultLease is the default of RelayConfig.Lease.
+const DefaultLease = time.Minute
 
 // DefaultMaxRetries is about 24 h of retries with the default backoff
 // (500 ms doubling to 1 min, full jitter: 30 s on average).
@@ -109,7 +112,7 @@ func New(cfg Config, store Store, sender Sender, pub Publisher) *Relay {
 		cfg.Concurrency = 64
 	}
 	if cfg.Lease <= 0 {
-		cfg.Lease = time.Minute
+		cfg.Lease = DefaultLease
 	}
 	if cfg.SendTimeout <= 0 {
 		cfg.SendTimeout = 15 * time.Second

@@ -559,8 +559,8 @@ func TestFairnessTwoConsumers(t *testing.T) {
 		"KAFKA_PARTITIONS": "8", "WAGW_LOG_LEVEL": "warn"}
 	ctx, cancel := context.WithCancel(context.Background())
 	cdone := make(chan error, 1)
-	cout := &lockedBuffer{}
-	go func() { cdone <- run(ctx, []string{"consumer"}, func(k string) string { return cenv[k] }, cout) }()
+	cout, clog := &lockedBuffer{}, runLog(t)
+	go func() { cdone <- run(ctx, []string{"consumer"}, func(k string) string { return cenv[k] }, cout, clog) }()
 	cexited := false
 	t.Cleanup(func() {
 		if cexited {
@@ -1258,9 +1258,9 @@ func TestAssignIdempotencyKeyFreedWhenKafkaIsDown(t *testing.T) {
 	genv := map[string]string{"WAGW_HTTP_ADDR": freeTCPAddr(t), "KAFKA_BROKERS": freeTCPAddr(t), "DATABASE_URL": dsn,
 		"WA_APP_SECRET": e2eAppSecret, "WA_VERIFY_TOKEN": e2eVerifyToken, "WAGW_ADMIN_TOKEN": e2eAdminToken, "WAGW_LOG_LEVEL": "error"}
 	ctx, cancel := context.WithCancel(context.Background())
-	gdone := make(chan error, 1)
+	gdone, glog := make(chan error, 1), runLog(t)
 	go func() {
-		gdone <- run(ctx, []string{"gateway"}, func(k string) string { return genv[k] }, &lockedBuffer{})
+		gdone <- run(ctx, []string{"gateway"}, func(k string) string { return genv[k] }, &lockedBuffer{}, glog)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -1,153 +1,142 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wagw/wagw/broker"
+	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/gateway"
 	"github.com/wagw/wagw/relay"
+	"github.com/wagw/wagw/whatsapp"
 )
 
-// config is everything read from the environment (flags override).
-type config struct {
-	HTTPAddr          string
-	DatabaseURL       string
-	KafkaBrokers      []string
-	KafkaEmbeddedAddr string
-	KafkaEmbeddedSync bool
-	KafkaTopic        string
-	KafkaPartitions   int
-	DataDir           string
-	AppSecrets        []string
-	VerifyToken       string
-	AccessToken       string
-	APIURL            string
-	APIVersion        string
-	AdminToken        string
-	ConsumerWorkers   int
-	ConsumerBatch     int
-	BodyLimit         int
-	CommandWait       time.Duration
-	SessionTimeout    time.Duration
-	StallTimeout      time.Duration
-	SimulatorAddr     string
-	CaptureFile       string
-	LogLevel          string
-	PprofAddr         string
-	RatePerNumber     float64
-	// Retention: how long dedupe and idempotency rows are kept (WAGW_RETENTION). Default 336h (14 days).
-	Retention time.Duration
-	// HealthAddr serves /healthz, /readyz and /metrics for any role
-	// (WAGW_HEALTH_ADDR); default empty: none (the gateway serves its own).
-	HealthAddr string
-	// SendMaxRetries is how often a message is sent again after transient
-	// failures before it fails (WA_SEND_MAX_RETRIES); default
-	// relay.DefaultMaxRetries, about 24 h.
-	SendMaxRetries int
+// Defaults of the settings that belong to this command; the other
+// defaults are constants of the package that owns the setting.
+const (
+	defaultHTTPAddr      = ":8080"
+	defaultDataDir       = "./data"
+	defaultSimulatorAddr = "127.0.0.1:8081"
+	defaultLogLevel      = "info"
+	// minRetention: Meta retries a webhook for 7 days, so a redelivery
+	// must still find its dedupe row.
+	minRetention = 7 * 24 * time.Hour
+	// captureMaxBytes bounds the capture file (WAGW_CAPTURE_FILE).
+	captureMaxBytes = 256 << 20
+)
 
+// config is everything read from the environment; flags override some
+// fields. Each field names its variable (and flag) and its default.
+type config struct {
+	// HTTPAddr is where the gateway listens (WAGW_HTTP_ADDR, -http).
+	// Default defaultHTTPAddr, ":8080".
+	HTTPAddr string
+	// DatabaseURL (DATABASE_URL, -db). Default db.DefaultURL, the local
+	// Postgres; the database is created when missing.
+	DatabaseURL string
+	// KafkaBrokers, comma-separated (KAFKA_BROKERS, -brokers). Default
+	// empty: serve starts the embedded broker.
+	KafkaBrokers []string
+	// KafkaEmbeddedAddr is where the embedded broker listens
+	// (KAFKA_EMBEDDED_ADDR, -kafka-embedded-addr). Default
+	// broker.DefaultEmbeddedAddr.
+	KafkaEmbeddedAddr string
+	// KafkaEmbeddedSync fsyncs every write of the embedded broker
+	// (KAFKA_EMBEDDED_SYNC). Default true.
+	KafkaEmbeddedSync bool
+	// KafkaTopic is the events topic (KAFKA_TOPIC, -topic); its dead
+	// letters go to broker.DeadLetterTopic of it. Default
+	// broker.DefaultTopic.
+	KafkaTopic string
+	// KafkaPartitions of the events topic (KAFKA_PARTITIONS, -partitions).
+	// Default broker.DefaultPartitions.
+	KafkaPartitions int
+	// DataDir keeps the embedded broker's log and serve's development
+	// secrets (WAGW_DATA_DIR, -data). Default defaultDataDir, "./data".
+	DataDir string
+	// AppSecrets sign webhooks, comma-separated for rotation
+	// (WA_APP_SECRET). Required by the gateway; serve generates one.
+	AppSecrets []string
+	// VerifyToken answers Meta's handshake (WA_VERIFY_TOKEN). Required by
+	// the gateway; serve generates one.
+	VerifyToken string
+	// AccessToken for the Cloud API (WA_ACCESS_TOKEN). Without it serve
+	// sends to the built-in simulator.
+	AccessToken string
+	// APIURL of the Cloud API (WA_API_URL). Default whatsapp.DefaultBaseURL.
+	APIURL string
+	// APIVersion of the Cloud API (WA_API_VERSION). Default
+	// whatsapp.DefaultAPIVersion.
+	APIVersion string
+	// AdminToken is the bootstrap admin bearer token for /v1
+	// (WAGW_ADMIN_TOKEN); serve generates one.
+	AdminToken string
+	// ConsumerWorkers are the consumer group members in this process
+	// (WAGW_CONSUMER_WORKERS, -workers). Default consumer.DefaultWorkers.
+	ConsumerWorkers int
+	// ConsumerBatch is the most records applied in one transaction
+	// (WAGW_CONSUMER_BATCH). Default consumer.DefaultMaxBatch.
+	ConsumerBatch int
+	// BodyLimit is the largest webhook body (WAGW_BODY_LIMIT). Default
+	// gateway.DefaultBodyLimit.
+	BodyLimit int
+	// CommandWait is how long an API write waits for its result before
+	// answering 202 (WAGW_COMMAND_WAIT). Default gateway.DefaultCommandWait.
+	CommandWait time.Duration
+	// SessionTimeout of the consumer group membership
+	// (WAGW_CONSUMER_SESSION_TIMEOUT), at least 1 s. Default
+	// consumer.DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	// StallTimeout after which idle consumers rejoin the group while
+	// records wait (WAGW_CONSUMER_STALL_TIMEOUT), at least 1 s. Default
+	// consumer.DefaultStallTimeout.
+	StallTimeout time.Duration
 	// RelayLease is how long a relay owns the outbox rows it claimed; rows
 	// of a relay that died are sent by another after it
-	// (WAGW_RELAY_LEASE, default 60s).
+	// (WAGW_RELAY_LEASE), at least 1 s. Default relay.DefaultLease.
 	RelayLease time.Duration
+	// SimulatorAddr is where the built-in Cloud API simulator listens
+	// (WAGW_SIMULATOR_ADDR, -simulator-addr). Default defaultSimulatorAddr.
+	SimulatorAddr string
+	// CaptureFile receives every accepted webhook as JSONL
+	// (WAGW_CAPTURE_FILE, -capture). Default empty: none.
+	CaptureFile string
+	// LogLevel: debug, info, warn or error (WAGW_LOG_LEVEL). Default
+	// defaultLogLevel, info.
+	LogLevel string
+	// PprofAddr serves Go's profiles (WAGW_PPROF_ADDR). Default empty:
+	// none.
+	PprofAddr string
+	// RatePerNumber is the sends per second to one phone number
+	// (WA_RATE_PER_NUMBER). Default whatsapp.DefaultRatePerSecond.
+	RatePerNumber float64
+	// Retention is how long dedupe and idempotency rows are kept
+	// (WAGW_RETENTION), at least minRetention. Default db.DefaultRetention
+	// (14 days).
+	Retention time.Duration
+	// HealthAddr serves /healthz, /readyz and /metrics for any role
+	// (WAGW_HEALTH_ADDR). Default empty: none (the gateway serves its own).
+	HealthAddr string
+	// SendMaxRetries is how often a message is sent again after transient
+	// failures before it fails (WA_SEND_MAX_RETRIES), at least 1. Default
+	// relay.DefaultMaxRetries, about 24 h.
+	SendMaxRetries int
 }
 
-func (c config) dlqTopic() string { return c.KafkaTopic + ".dlq" }
+func (c config) dlqTopic() string { return broker.DeadLetterTopic(c.KafkaTopic) }
 
 // loadConfig reads the environment, then lets flags override it.
 func loadConfig(name string, args []string, getenv func(string) string, out io.Writer) (config, error) {
-	env := func(k, def string) string {
-		if v := strings.TrimSpace(getenv(k)); v != "" {
-			return v
-		}
-		return def
-	}
-	envInt := func(k string, def int) (int, error) {
-		v := env(k, "")
-		if v == "" {
-			return def, nil
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return 0, fmt.Errorf("%s=%q: not a whole number", k, v)
-		}
-		return n, nil
-	}
-	var c config
-	var err error
-	c.HTTPAddr = env("WAGW_HTTP_ADDR", ":8080")
-	c.DatabaseURL = env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wagw?sslmode=disable")
-	c.KafkaBrokers = splitList(env("KAFKA_BROKERS", ""))
-	c.KafkaEmbeddedAddr = env("KAFKA_EMBEDDED_ADDR", "127.0.0.1:9092")
-	switch v := env("KAFKA_EMBEDDED_SYNC", "true"); v {
-	case "true", "1", "yes":
-		c.KafkaEmbeddedSync = true
-	case "false", "0", "no":
-	default:
-		return c, fmt.Errorf("KAFKA_EMBEDDED_SYNC=%q: want true or false", v)
-	}
-	c.KafkaTopic = env("KAFKA_TOPIC", "wa.events")
-	if c.KafkaPartitions, err = envInt("KAFKA_PARTITIONS", 12); err != nil {
-		return c, err
-	}
-	c.DataDir = env("WAGW_DATA_DIR", "./data")
-	c.AppSecrets = splitList(env("WA_APP_SECRET", ""))
-	c.VerifyToken = env("WA_VERIFY_TOKEN", "")
-	c.AccessToken = env("WA_ACCESS_TOKEN", "")
-	c.APIURL = env("WA_API_URL", "https://graph.facebook.com")
-	c.APIVersion = env("WA_API_VERSION", "v23.0")
-	c.AdminToken = env("WAGW_ADMIN_TOKEN", "")
-	if c.ConsumerWorkers, err = envInt("WAGW_CONSUMER_WORKERS", 4); err != nil {
-		return c, err
-	}
-	if c.ConsumerBatch, err = envInt("WAGW_CONSUMER_BATCH", 500); err != nil {
-		return c, err
-	}
-	if c.BodyLimit, err = envInt("WAGW_BODY_LIMIT", 4<<20); err != nil {
-		return c, err
-	}
-	c.CommandWait, err = time.ParseDuration(env("WAGW_COMMAND_WAIT", "2s"))
+	c, err := configFromEnv(getenv)
 	if err != nil {
-		return c, fmt.Errorf("WAGW_COMMAND_WAIT: %w", err)
+		return c, err
 	}
-	c.SessionTimeout, err = time.ParseDuration(env("WAGW_CONSUMER_SESSION_TIMEOUT", "10s"))
-	if err != nil || c.SessionTimeout < time.Second {
-		return c, fmt.Errorf("WAGW_CONSUMER_SESSION_TIMEOUT: want a duration of at least 1s")
-	}
-	c.StallTimeout, err = time.ParseDuration(env("WAGW_CONSUMER_STALL_TIMEOUT", "20s"))
-	if err != nil || c.StallTimeout < time.Second {
-		return c, fmt.Errorf("WAGW_CONSUMER_STALL_TIMEOUT: want a duration of at least 1s")
-	}
-	c.RelayLease, err = time.ParseDuration(env("WAGW_RELAY_LEASE", "60s"))
-	if err != nil || c.RelayLease < time.Second {
-		return c, fmt.Errorf("WAGW_RELAY_LEASE: want a duration of at least 1s")
-	}
-	c.SimulatorAddr = env("WAGW_SIMULATOR_ADDR", "127.0.0.1:8081")
-	c.CaptureFile = env("WAGW_CAPTURE_FILE", "")
-	c.LogLevel = env("WAGW_LOG_LEVEL", "info")
-	c.PprofAddr = env("WAGW_PPROF_ADDR", "")
-	c.Retention, err = time.ParseDuration(env("WAGW_RETENTION", db.DefaultRetention.String()))
-	if err != nil || c.Retention < 7*24*time.Hour {
-		return c, fmt.Errorf("WAGW_RETENTION: want a duration of at least 168h (Meta retries a webhook for 7 days)")
-	}
-	c.HealthAddr = env("WAGW_HEALTH_ADDR", "")
-	if c.SendMaxRetries, err = envInt("WA_SEND_MAX_RETRIES", relay.DefaultMaxRetries); err != nil || c.SendMaxRetries < 1 {
-		return c, fmt.Errorf("WA_SEND_MAX_RETRIES: want a whole number of at least 1")
-	}
-	rate := env("WA_RATE_PER_NUMBER", "80")
-	if c.RatePerNumber, err = strconv.ParseFloat(rate, 64); err != nil || c.RatePerNumber <= 0 {
-		return c, fmt.Errorf("WA_RATE_PER_NUMBER=%q: not a positive number", rate)
-	}
-
 	fs := flag.NewFlagSet("wagw "+name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "HTTP listen address (WAGW_HTTP_ADDR)")
@@ -170,6 +159,120 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	return c, nil
 }
 
+// configFromEnv reads every setting from the environment; an unset
+// variable takes the setting's default.
+func configFromEnv(getenv func(string) string) (config, error) {
+	e := envReader{getenv: getenv}
+	c := config{
+		HTTPAddr:          e.str("WAGW_HTTP_ADDR", defaultHTTPAddr),
+		DatabaseURL:       e.str("DATABASE_URL", db.DefaultURL),
+		KafkaBrokers:      splitList(e.str("KAFKA_BROKERS", "")),
+		KafkaEmbeddedAddr: e.str("KAFKA_EMBEDDED_ADDR", broker.DefaultEmbeddedAddr),
+		KafkaEmbeddedSync: e.bool("KAFKA_EMBEDDED_SYNC", true),
+		KafkaTopic:        e.str("KAFKA_TOPIC", broker.DefaultTopic),
+		KafkaPartitions:   e.int("KAFKA_PARTITIONS", broker.DefaultPartitions, 1),
+		DataDir:           e.str("WAGW_DATA_DIR", defaultDataDir),
+		AppSecrets:        splitList(e.str("WA_APP_SECRET", "")),
+		VerifyToken:       e.str("WA_VERIFY_TOKEN", ""),
+		AccessToken:       e.str("WA_ACCESS_TOKEN", ""),
+		APIURL:            e.str("WA_API_URL", whatsapp.DefaultBaseURL),
+		APIVersion:        e.str("WA_API_VERSION", whatsapp.DefaultAPIVersion),
+		AdminToken:        e.str("WAGW_ADMIN_TOKEN", ""),
+		ConsumerWorkers:   e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 1),
+		ConsumerBatch:     e.int("WAGW_CONSUMER_BATCH", consumer.DefaultMaxBatch, 1),
+		BodyLimit:         e.int("WAGW_BODY_LIMIT", gateway.DefaultBodyLimit, 1),
+		CommandWait:       e.duration("WAGW_COMMAND_WAIT", gateway.DefaultCommandWait, 0),
+		SessionTimeout:    e.duration("WAGW_CONSUMER_SESSION_TIMEOUT", consumer.DefaultSessionTimeout, time.Second),
+		StallTimeout:      e.duration("WAGW_CONSUMER_STALL_TIMEOUT", consumer.DefaultStallTimeout, time.Second),
+		RelayLease:        e.duration("WAGW_RELAY_LEASE", relay.DefaultLease, time.Second),
+		SimulatorAddr:     e.str("WAGW_SIMULATOR_ADDR", defaultSimulatorAddr),
+		CaptureFile:       e.str("WAGW_CAPTURE_FILE", ""),
+		LogLevel:          e.str("WAGW_LOG_LEVEL", defaultLogLevel),
+		PprofAddr:         e.str("WAGW_PPROF_ADDR", ""),
+		RatePerNumber:     e.positive("WA_RATE_PER_NUMBER", whatsapp.DefaultRatePerSecond),
+		Retention:         e.duration("WAGW_RETENTION", db.DefaultRetention, minRetention),
+		HealthAddr:        e.str("WAGW_HEALTH_ADDR", ""),
+		SendMaxRetries:    e.int("WA_SEND_MAX_RETRIES", relay.DefaultMaxRetries, 1),
+	}
+	return c, e.err
+}
+
+// envReader reads typed settings and keeps the first malformed one as err.
+type envReader struct {
+	getenv func(string) string
+	err    error
+}
+
+// str is the variable's value, trimmed, or def when it is unset or blank.
+func (e *envReader) str(k, def string) string {
+	if v := strings.TrimSpace(e.getenv(k)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *envReader) fail(k, v, want string) {
+	if e.err == nil {
+		e.err = fmt.Errorf("%s=%q: want %s", k, v, want)
+	}
+}
+
+func (e *envReader) bool(k string, def bool) bool {
+	switch v := e.str(k, ""); v {
+	case "":
+		return def
+	case "true", "1", "yes":
+		return true
+	case "false", "0", "no":
+		return false
+	default:
+		e.fail(k, v, "true or false")
+		return def
+	}
+}
+
+// int reads a whole number of at least least.
+func (e *envReader) int(k string, def, least int) int {
+	v := e.str(k, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < least {
+		e.fail(k, v, fmt.Sprintf("a whole number of at least %d", least))
+		return def
+	}
+	return n
+}
+
+// duration reads a duration of at least least.
+func (e *envReader) duration(k string, def, least time.Duration) time.Duration {
+	v := e.str(k, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < least {
+		e.fail(k, v, "a duration of at least "+least.String())
+		return def
+	}
+	return d
+}
+
+// positive reads a number greater than zero.
+func (e *envReader) positive(k string, def float64) float64 {
+	v := e.str(k, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 {
+		e.fail(k, v, "a positive number")
+		return def
+	}
+	return f
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
@@ -178,64 +281,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// devSecrets are generated by `serve` when none are configured, and kept in
-// the data dir so that restarts keep them.
-type devSecrets struct {
-	AppSecret   string `json:"app_secret"`
-	VerifyToken string `json:"verify_token"`
-	AdminToken  string `json:"admin_token"`
-}
-
-// generatedSecrets says which secrets are serve's development values
-// (generated now or on an earlier start, kept in dev-secrets.json): only
-// these may be printed.
-type generatedSecrets struct{ AppSecret, VerifyToken, AdminToken bool }
-
-func (g generatedSecrets) any() bool { return g.AppSecret || g.VerifyToken || g.AdminToken }
-
-// fillDevSecrets fills missing secrets from (or into) DataDir/dev-secrets.json
-// and reports which it filled.
-func fillDevSecrets(c *config) (generatedSecrets, error) {
-	var gen generatedSecrets
-	if len(c.AppSecrets) > 0 && c.VerifyToken != "" && c.AdminToken != "" {
-		return gen, nil
-	}
-	path := filepath.Join(c.DataDir, "dev-secrets.json")
-	var s devSecrets
-	if b, err := os.ReadFile(path); err == nil {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return gen, fmt.Errorf("read %s: %w", path, err)
-		}
-	}
-	changed := false
-	for _, f := range []*string{&s.AppSecret, &s.VerifyToken, &s.AdminToken} {
-		if *f == "" {
-			*f = randomToken()
-			changed = true
-		}
-	}
-	if changed {
-		b, _ := json.MarshalIndent(s, "", "  ")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return gen, fmt.Errorf("write %s: %w", path, err)
-		}
-	}
-	if len(c.AppSecrets) == 0 {
-		c.AppSecrets, gen.AppSecret = []string{s.AppSecret}, true
-	}
-	if c.VerifyToken == "" {
-		c.VerifyToken, gen.VerifyToken = s.VerifyToken, true
-	}
-	if c.AdminToken == "" {
-		c.AdminToken, gen.AdminToken = s.AdminToken, true
-	}
-	return gen, nil
-}
-
-func randomToken() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

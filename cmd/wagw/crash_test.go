@@ -104,7 +104,7 @@ func TestConsumerCrash(t *testing.T) {
 			return dsn
 		}
 		return ""
-	}, &out); err != nil {
+	}, &out, &out); err != nil {
 		t.Fatalf("wagw migrate: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "applied") {

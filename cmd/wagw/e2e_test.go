@@ -60,7 +60,8 @@ func startServe(t *testing.T, env map[string]string) *serveProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &serveProc{base: "http://" + env["WAGW_HTTP_ADDR"], cancel: cancel, done: make(chan error, 1), out: &lockedBuffer{}}
-	go func() { p.done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, p.out) }()
+	logs := runLog(t)
+	go func() { p.done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, p.out, logs) }()
 	t.Cleanup(func() {
 		if !p.exited {
 			cancel()
@@ -615,7 +616,7 @@ func TestGatewayRequiresAppSecret(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var out lockedBuffer
-	err := run(ctx, []string{"gateway"}, func(k string) string { return env[k] }, &out)
+	err := run(ctx, []string{"gateway"}, func(k string) string { return env[k] }, &out, runLog(t))
 	if err == nil || !strings.Contains(err.Error(), "WA_APP_SECRET") {
 		t.Fatalf("gateway without WA_APP_SECRET: run = %v, want an error that names WA_APP_SECRET", err)
 	}

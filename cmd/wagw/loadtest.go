@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/loadtest"
 )
 
@@ -122,7 +122,7 @@ func (f *ltFlags) targetFlags() {
 	f.fs.StringVar(&f.url, "url", loadtest.DefaultTarget, "webhook URL of the target (a loopback address unless -allow-remote)")
 	f.fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a target that is not on this machine")
 	f.fs.StringVar(&f.secret, "secret", "", "app secret that signs the bodies (default WA_APP_SECRET, else the dev secret in -data)")
-	f.fs.StringVar(&f.dataDir, "data", f.env("WAGW_DATA_DIR", "./data"), "serve's data dir, where its development secrets are (WAGW_DATA_DIR)")
+	f.fs.StringVar(&f.dataDir, "data", f.env("WAGW_DATA_DIR", defaultDataDir), "serve's data dir, where its development secrets are (WAGW_DATA_DIR)")
 }
 
 func (f *ltFlags) runnerFlags() {
@@ -141,7 +141,7 @@ func (f *ltFlags) runnerFlags() {
 
 func (f *ltFlags) verifyFlags() {
 	f.fs.StringVar(&f.verify, "verify", "auto", "how to verify: sql (DATABASE_URL), api (WAGW_ADMIN_TOKEN), none, or auto (sql when Postgres answers, else api)")
-	f.fs.StringVar(&f.dbURL, "db", f.env("DATABASE_URL", defaultDatabaseURL), "Postgres of the target, read only (DATABASE_URL)")
+	f.fs.StringVar(&f.dbURL, "db", f.env("DATABASE_URL", db.DefaultURL), "Postgres of the target, read only (DATABASE_URL)")
 	f.fs.StringVar(&f.apiURL, "api", "", "API base URL (default: the target's scheme and host)")
 	f.fs.StringVar(&f.token, "token", "", "admin bearer token (default WAGW_ADMIN_TOKEN, else the dev token in -data)")
 	f.fs.DurationVar(&f.settle, "settle", loadtest.DefaultSettle, "how long to wait for the consumer to store every acknowledged message")
@@ -151,8 +151,6 @@ func (f *ltFlags) verifyFlags() {
 	f.fs.IntVar(&f.maxSpread, "max-spread", -1, "fail when conversations per agent differ by more than this (-1: no check)")
 	f.fs.IntVar(&f.maxOffenders, "max-offenders", loadtest.DefaultMaxOffenders, "offenders listed per failed check")
 }
-
-const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/wagw?sslmode=disable"
 
 func (f *ltFlags) parse(args []string) error {
 	if err := f.fs.Parse(args); err != nil {
@@ -167,26 +165,13 @@ func (f *ltFlags) parse(args []string) error {
 	return nil
 }
 
-// devSecret reads one field of serve's dev-secrets.json.
-func (f *ltFlags) devSecret(pick func(devSecrets) string) string {
-	b, err := os.ReadFile(filepath.Join(f.dataDir, "dev-secrets.json"))
-	if err != nil {
-		return ""
-	}
-	var s devSecrets
-	if json.Unmarshal(b, &s) != nil {
-		return ""
-	}
-	return pick(s)
-}
-
 func (f *ltFlags) appSecret() []byte {
 	s := f.secret
 	if s == "" {
 		s = strings.TrimSpace(strings.Split(f.getenv("WA_APP_SECRET"), ",")[0])
 	}
 	if s == "" {
-		s = f.devSecret(func(d devSecrets) string { return d.AppSecret })
+		s = readDevSecrets(f.dataDir).AppSecret
 	}
 	return []byte(s)
 }
@@ -197,7 +182,7 @@ func (f *ltFlags) adminToken() string {
 		t = strings.TrimSpace(f.getenv("WAGW_ADMIN_TOKEN"))
 	}
 	if t == "" {
-		t = f.devSecret(func(d devSecrets) string { return d.AdminToken })
+		t = readDevSecrets(f.dataDir).AdminToken
 	}
 	return t
 }
@@ -222,7 +207,7 @@ func (f *ltFlags) apiBase() string {
 	}
 	u, err := url.Parse(f.url)
 	if err != nil || u.Host == "" {
-		return "http://127.0.0.1:8080"
+		return loadtest.DefaultAPI
 	}
 	return u.Scheme + "://" + u.Host
 }

@@ -86,7 +86,8 @@ func TestLoadtestSmoke(t *testing.T) {
 	serveCtx, stopServe := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	var serveOut ltSyncBuffer
-	go func() { served <- run(serveCtx, []string{"serve"}, getenv, &serveOut) }()
+	serveLog := runLog(t)
+	go func() { served <- run(serveCtx, []string{"serve"}, getenv, &serveOut, serveLog) }()
 	t.Cleanup(func() {
 		stopServe()
 		select {
@@ -353,7 +354,7 @@ func TestLoadtestRunFailsWhenNothingAcknowledged(t *testing.T) {
 			return dsn
 		}
 		return ""
-	}, &out); err != nil {
+	}, &out, &out); err != nil {
 		t.Fatalf("wagw migrate: %v\n%s", err, out.String())
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,6 +76,20 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// runLog is where run writes its logs in a test: kept, and shown when the
+// test fails.
+func runLog(t *testing.T) io.Writer {
+	t.Helper()
+	logs := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			out := logs.String()
+			t.Logf("logs of run, %d lines, the last 40:\n%s", strings.Count(out, "\n"), tail(out, 40))
+		}
+	})
+	return logs
 }
 
 // freeTCPAddr returns a 127.0.0.1 address with a port that was free a moment ago.

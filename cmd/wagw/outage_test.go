@@ -51,7 +51,7 @@ func newOutageRig(t *testing.T) *outageRig {
 			return dsn
 		}
 		return ""
-	}, &lockedBuffer{}); err != nil {
+	}, &lockedBuffer{}, runLog(t)); err != nil {
 		t.Fatalf("wagw migrate: %v", err)
 	}
 	if _, err := db.NewStore(conn).PutInbox(context.Background(), assigner.Inbox{PhoneNumberID: outageInbox, WelcomeMessage: "Welcome!"}); err != nil {

@@ -85,7 +85,7 @@ func TestImageDefaultNeedsConfiguration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out := &lockedBuffer{}
-	err = run(ctx, args, func(k string) string { return env[k] }, out)
+	err = run(ctx, args, func(k string) string { return env[k] }, out, out)
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("the image's default command %v started without configuration (err %v); output:\n%s", args, err, out)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -16,11 +15,7 @@ import (
 // generated (gen): one from the environment is named, never shown, and
 // the example webhook is signed only with a generated app secret.
 func printWelcome(w io.Writer, cfg config, gen generatedSecrets, addr string, brokers []string, embedded bool, simURL string) {
-	host, port, _ := net.SplitHostPort(addr)
-	if host == "" || host == "::" || host == "0.0.0.0" {
-		host = "127.0.0.1"
-	}
-	base := "http://" + net.JoinHostPort(host, port)
+	base := "http://" + loopback(addr)
 	now := time.Now().Unix()
 	body := fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.demo%d","timestamp":"%d","type":"text","text":{"body":"Hi, does it come in another color?"}}]},"field":"messages"}]}]}`, now, now)
 	sig := "sha256=<HMAC-SHA256 of the body with your WA_APP_SECRET, in hex>"
@@ -79,7 +74,7 @@ func devSecretsNote(cfg config, gen generatedSecrets) string {
 	if !gen.any() {
 		return ""
 	}
-	return "             (development values kept in " + cfg.DataDir + "/dev-secrets.json; set WA_APP_SECRET, WA_VERIFY_TOKEN, WAGW_ADMIN_TOKEN for real ones)\n"
+	return "             (development values kept in " + cfg.DataDir + "/" + devSecretsFile + "; set WA_APP_SECRET, WA_VERIFY_TOKEN, WAGW_ADMIN_TOKEN for real ones)\n"
 }
 
 func redactURL(s string) string {

@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/wagw/wagw/broker"
+	"github.com/wagw/wagw/consumer"
+	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/gateway"
+	"github.com/wagw/wagw/loadtest"
+	"github.com/wagw/wagw/relay"
+	"github.com/wagw/wagw/scheduler"
+	"github.com/wagw/wagw/simulator"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// httpShutdown bounds how long an HTTP server waits for the requests in
+// flight when it stops.
+const httpShutdown = 5 * time.Second
+
+// process is one running command (serve, gateway, consumer, relay): its
+// settings, what its roles share, and where a role that stops on its own
+// reports. Each role's start fills in what later roles use.
+type process struct {
+	cmd    string
+	cfg    config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	stdout io.Writer
+	failed failures
+
+	generated generatedSecrets // which secrets serve generated
+	brokers   []string
+	embedded  bool
+	store     *db.Store
+	producer  *broker.Producer
+	wake      <-chan struct{}                            // queue notifications
+	health    []func() error                             // the roles' own health, for /readyz
+	simURL    string                                     // the built-in Cloud API simulator, when serve runs one
+	capture   func([]byte, map[string]string, time.Time) // WAGW_CAPTURE_FILE
+	listening string                                     // the gateway's address
+}
+
+// runRoles runs the roles of one command until ctx ends or one fails, and
+// stops them in the reverse order of their start: stop taking HTTP, stop
+// the relay and the queue drainer, drain the consumer's batches and
+// commit, flush the producer, close the database, stop the embedded
+// broker.
+func runRoles(ctx context.Context, cmd string, cfg config, stdout, stderr io.Writer) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p := &process{cmd: cmd, cfg: cfg, log: newLogger(cfg, stderr), reg: reg, stdout: stdout, failed: newFailures()}
+	if err := p.prepare(); err != nil {
+		return err
+	}
+	return supervise(ctx, p.roles(), p.failed, p.log)
+}
+
+// runs reports whether the command runs role (serve runs every role).
+func (p *process) runs(role string) bool { return p.cmd == "serve" || p.cmd == role }
+
+// roles lists the command's roles in start order.
+func (p *process) roles() []role {
+	list := []role{
+		{"pprof", p.startPprof},
+		{"kafka", p.startKafka},
+		{"database", p.startDatabase},
+		{"producer", p.startProducer},
+	}
+	if p.runs("consumer") {
+		list = append(list,
+			role{"consumer", p.startConsumer},
+			role{"queue listener", p.startQueueListener},
+			role{"queue drainer", p.startDrainer},
+			role{"retention", p.startRetention})
+	}
+	if p.runs("relay") {
+		list = append(list, role{"simulator", p.startSimulator}, role{"relay", p.startRelay})
+	}
+	list = append(list, role{"health server", p.startHealth})
+	if p.runs("gateway") {
+		list = append(list, role{"capture", p.startCapture}, role{"gateway", p.startGateway})
+	}
+	return append(list, role{"banner", p.announce})
+}
+
+// prepare checks the settings before anything starts; serve fills in
+// development secrets.
+func (p *process) prepare() error {
+	if p.cmd == "serve" {
+		if err := os.MkdirAll(p.cfg.DataDir, 0o755); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		var err error
+		if p.generated, err = fillDevSecrets(&p.cfg); err != nil {
+			return err
+		}
+	}
+	if p.runs("gateway") && (len(p.cfg.AppSecrets) == 0 || p.cfg.VerifyToken == "") {
+		return errors.New("gateway needs WA_APP_SECRET and WA_VERIFY_TOKEN (serve generates development values)")
+	}
+	if p.cmd != "serve" && len(p.cfg.KafkaBrokers) == 0 {
+		return errors.New("KAFKA_BROKERS is required (only serve starts the embedded broker)")
+	}
+	if p.cmd == "relay" && p.cfg.AccessToken == "" {
+		return errors.New("relay needs WA_ACCESS_TOKEN (serve uses the built-in Cloud API simulator without one)")
+	}
+	return nil
+}
+
+// maxRecord is the largest record on Kafka: a webhook body with its
+// envelope.
+func (p *process) maxRecord() int { return p.cfg.BodyLimit + broker.EnvelopeHeadroom }
+
+// startKafka starts the embedded broker when no brokers are configured;
+// serve creates the topics of a real cluster when they are missing.
+func (p *process) startKafka(ctx context.Context) (func(context.Context) error, error) {
+	p.brokers = p.cfg.KafkaBrokers
+	topics := []string{p.cfg.KafkaTopic, p.cfg.dlqTopic()}
+	if len(p.brokers) > 0 {
+		if p.cmd != "serve" {
+			return nil, nil
+		}
+		ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return nil, broker.EnsureTopics(ectx, p.brokers, p.cfg.KafkaPartitions, 1, p.maxRecord(), topics...)
+	}
+	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{
+		Addr: p.cfg.KafkaEmbeddedAddr, DataDir: filepath.Join(p.cfg.DataDir, "kafka"),
+		Topics: topics, Partitions: p.cfg.KafkaPartitions, NoSync: !p.cfg.KafkaEmbeddedSync,
+		MaxMessageBytes: p.maxRecord(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.brokers, p.embedded = []string{emb.Addr()}, true
+	return func(context.Context) error { emb.Close(); return nil }, nil
+}
+
+// startDatabase connects to Postgres; serve migrates it.
+func (p *process) startDatabase(ctx context.Context) (func(context.Context) error, error) {
+	conn, err := openDB(ctx, p.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if p.cmd == "serve" {
+		if _, err := db.Migrate(ctx, conn); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	p.store = db.NewStore(conn)
+	return func(context.Context) error { return conn.Close() }, nil
+}
+
+func (p *process) startProducer(context.Context) (func(context.Context) error, error) {
+	p.producer = broker.NewProducer(broker.ProducerConfig{Brokers: p.brokers, Topic: p.cfg.KafkaTopic, MaxMessageBytes: p.maxRecord()})
+	return func(context.Context) error { return p.producer.Close() }, nil
+}
+
+// startConsumer runs the consumer group. Its stop finishes the batches in
+// hand and commits them.
+func (p *process) startConsumer(ctx context.Context) (func(context.Context) error, error) {
+	cons := consumer.New(consumer.Config{
+		Brokers: p.brokers, Topic: p.cfg.KafkaTopic, DeadLetterTopic: p.cfg.dlqTopic(),
+		Workers: p.cfg.ConsumerWorkers, MaxBatch: p.cfg.ConsumerBatch, SessionTimeout: p.cfg.SessionTimeout,
+		StallTimeout: p.cfg.StallTimeout, Logger: p.log, Registerer: p.reg,
+	}, p.store, p.producer)
+	p.health = append(p.health, cons.Health)
+	return p.failed.loop(ctx, "consumer", func(ctx context.Context) error {
+		err := cons.Run(ctx)
+		if err != nil && ctx.Err() != nil {
+			// Stopping: the batch in hand will be redelivered after restart.
+			p.log.Warn("consumer stopped with work unfinished; it is redelivered on restart", "err", err)
+			return nil
+		}
+		return err
+	}), nil
+}
+
+// startQueueListener turns Postgres notifications on the queue channel
+// into wake-ups of the queue drainer.
+func (p *process) startQueueListener(context.Context) (func(context.Context) error, error) {
+	wake, stop, err := db.ListenQueue(p.cfg.DatabaseURL, p.log)
+	if err != nil {
+		return nil, err
+	}
+	p.wake = wake
+	return func(context.Context) error { stop(); return nil }, nil
+}
+
+// startDrainer runs the queue drainer: a command onto a contact's
+// partition when a queued conversation can be assigned or expired.
+func (p *process) startDrainer(ctx context.Context) (func(context.Context) error, error) {
+	drainer := scheduler.NewDrainer(scheduler.DrainerConfig{Wake: p.wake, Logger: p.log, Registerer: p.reg},
+		func(ctx context.Context, limit int, now time.Time) ([]scheduler.QueueRef, error) {
+			refs, err := p.store.DrainCandidates(ctx, limit, now)
+			out := make([]scheduler.QueueRef, len(refs))
+			for i, r := range refs {
+				out[i] = scheduler.QueueRef{ConversationID: r.ConversationID, ContactKey: r.ContactKey, Expired: r.Expired}
+			}
+			return out, err
+		}, p.producer)
+	p.health = append(p.health, drainer.Health)
+	return p.failed.loop(ctx, "queue drainer", drainer.Run), nil
+}
+
+// startRetention prunes old dedupe and idempotency rows.
+func (p *process) startRetention(ctx context.Context) (func(context.Context) error, error) {
+	return p.failed.loop(ctx, "retention", func(ctx context.Context) error {
+		p.store.RunRetention(ctx, db.RetentionConfig{Window: p.cfg.Retention, Logger: p.log})
+		return nil
+	}), nil
+}
+
+// startSimulator runs the built-in Cloud API simulator when serve has no
+// access token.
+func (p *process) startSimulator(ctx context.Context) (func(context.Context) error, error) {
+	if p.cfg.AccessToken != "" {
+		return nil, nil
+	}
+	sim := simulator.New(simulator.Config{Addr: p.cfg.SimulatorAddr,
+		WebhookURL: "http://" + loopback(p.cfg.HTTPAddr) + "/webhook", AppSecret: p.cfg.AppSecrets[0], Logger: p.log})
+	addr, err := sim.Start(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("start the Cloud API simulator on %s: %w", p.cfg.SimulatorAddr, err)
+	}
+	p.simURL = "http://" + addr
+	return func(context.Context) error { sim.Close(); return nil }, nil
+}
+
+// startRelay sends the outbox through the Cloud API (or the simulator).
+func (p *process) startRelay(ctx context.Context) (func(context.Context) error, error) {
+	apiURL := p.cfg.APIURL
+	if p.simURL != "" {
+		apiURL = p.simURL
+	}
+	client := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: apiURL, Version: p.cfg.APIVersion, Token: p.cfg.AccessToken,
+		RatePerSecond: p.cfg.RatePerNumber, MaxRetries: p.cfg.SendMaxRetries, Registerer: p.reg, Logger: p.log})
+	retries, base, most := client.RetryPolicy()
+	rel := relay.New(relay.Config{Lease: p.cfg.RelayLease, MaxRetries: retries, BackoffBase: base, BackoffMax: most,
+		Logger: p.log, Registerer: p.reg}, p.store, client, p.producer)
+	p.health = append(p.health, rel.Health)
+	return p.failed.loop(ctx, "relay", rel.Run), nil
+}
+
+// ready is /readyz: Postgres and Kafka answer, and each role's own calls
+// to them work.
+func (p *process) ready(ctx context.Context) error {
+	if err := p.store.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	if err := broker.Ping(ctx, p.brokers, p.cfg.KafkaTopic); err != nil {
+		return err
+	}
+	for _, h := range p.health {
+		if err := h(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startHealth serves /healthz, /readyz and /metrics on WAGW_HEALTH_ADDR.
+func (p *process) startHealth(context.Context) (func(context.Context) error, error) {
+	if p.cfg.HealthAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", p.cfg.HealthAddr)
+	if err != nil {
+		return nil, fmt.Errorf("WAGW_HEALTH_ADDR: %w", err)
+	}
+	app := gateway.NewHealth(gateway.HealthConfig{Ready: p.ready, Registry: p.reg})
+	return p.serveFiber("health server", app, ln), nil
+}
+
+// startCapture opens WAGW_CAPTURE_FILE, which receives every accepted
+// webhook.
+func (p *process) startCapture(context.Context) (func(context.Context) error, error) {
+	if p.cfg.CaptureFile == "" {
+		return nil, nil
+	}
+	cw, err := loadtest.NewCaptureFile(p.cfg.CaptureFile, captureMaxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("capture file: %w", err)
+	}
+	p.capture = cw.Write
+	p.log.Info("capturing every accepted webhook", "file", p.cfg.CaptureFile)
+	return func(context.Context) error { return cw.Close() }, nil
+}
+
+// startGateway serves the webhooks and the API on WAGW_HTTP_ADDR.
+func (p *process) startGateway(context.Context) (func(context.Context) error, error) {
+	secrets := make([][]byte, len(p.cfg.AppSecrets))
+	for i, s := range p.cfg.AppSecrets {
+		secrets[i] = []byte(s)
+	}
+	app, err := gateway.New(gateway.Config{
+		Capture:    p.capture,
+		AppSecrets: secrets, VerifyToken: p.cfg.VerifyToken, AdminToken: p.cfg.AdminToken,
+		BodyLimit: p.cfg.BodyLimit, DeadLetterTopic: p.cfg.dlqTopic(), CommandWait: p.cfg.CommandWait,
+		Ready:  p.ready,
+		Logger: p.log, Registry: p.reg,
+	}, p.producer, gateway.Stores{Reads: p.store, Tokens: p.store, Commands: p.store, Agents: p.store, Teams: p.store, Inboxes: p.store})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", p.cfg.HTTPAddr, err)
+	}
+	p.listening = ln.Addr().String()
+	return p.serveFiber("http", app, ln), nil
+}
+
+// serveFiber serves app on ln until its stop shuts it down.
+func (p *process) serveFiber(name string, app *fiber.App, ln net.Listener) func(context.Context) error {
+	return p.failed.background(name, func() error { return app.Listener(ln) },
+		func() error { return app.ShutdownWithTimeout(httpShutdown) })
+}
+
+// startPprof serves Go's profiles (/debug/pprof/) on their own listener,
+// for operators; it is off unless WAGW_PPROF_ADDR is set.
+func (p *process) startPprof(context.Context) (func(context.Context) error, error) {
+	if p.cfg.PprofAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", p.cfg.PprofAddr)
+	if err != nil {
+		return nil, fmt.Errorf("WAGW_PPROF_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	p.log.Info("profiles on http://" + ln.Addr().String() + "/debug/pprof/")
+	return p.failed.background("pprof", func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), httpShutdown)
+		defer cancel()
+		return srv.Shutdown(ctx)
+	}), nil
+}
+
+// announce says where the command runs; serve adds what to try next.
+func (p *process) announce(context.Context) (func(context.Context) error, error) {
+	switch {
+	case p.cmd == "serve":
+		printWelcome(p.stdout, p.cfg, p.generated, p.listening, p.brokers, p.embedded, p.simURL)
+	case p.runs("gateway"):
+		fmt.Fprintf(p.stdout, "wagw %s listening on http://%s\n", p.cmd, p.listening)
+	default:
+		fmt.Fprintf(p.stdout, "wagw %s running against %s (topic %s)\n", p.cmd, strings.Join(p.brokers, ","), p.cfg.KafkaTopic)
+		if p.cfg.HealthAddr != "" {
+			fmt.Fprintf(p.stdout, "health on http://%s (/healthz, /readyz, /metrics)\n", p.cfg.HealthAddr)
+		}
+	}
+	return nil, nil
+}

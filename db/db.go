@@ -229,11 +229,17 @@ func migrateOne(ctx context.Context, conn *sqlx.DB, version int, name, body stri
 // read-only standby after a failover (25006), a table not migrated yet
 // (42P01), an administrator's shutdown (57P01), a serialization failure
 // or deadlock (class 40), a full server (class 53). So are connection
-// failures, timeouts and cancellations. An error from neither Postgres nor
-// the connection (the store's own refusal of an event) is not transient.
+// failures, timeouts and cancellations, and a contact's identity stored
+// by a concurrent transaction in a way the store could not resolve within
+// its transaction (a race is not a property of the event). An error from
+// neither Postgres nor the connection (the store's own refusal of an
+// event) is not transient.
 func IsTransient(err error) bool {
 	if err == nil {
 		return false
+	}
+	if errors.Is(err, errIdentityRace) {
+		return true
 	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {

@@ -40,6 +40,7 @@ func (b *batch) savepoint(ctx context.Context, fn func() error) error {
 // when needed; advisory team locks are taken again, which is harmless).
 func (b *batch) forget() {
 	clear(b.contacts)
+	b.forgetLookups()
 	clear(b.inboxes)
 	b.settings, b.teams = nil, nil
 }
@@ -71,6 +72,7 @@ func (b *batch) cmdRelease(ctx context.Context, cmd assigner.ReleaseCommand) (re
 		return result{}, err
 	}
 	clear(b.contacts) // cached rows say blocked
+	b.forgetLookups()
 	if cmd.Discard {
 		res, err := b.tx.ExecContext(ctx, sqlHeldDiscard, cmd.ContactID)
 		if err != nil {

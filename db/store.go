@@ -73,7 +73,8 @@ type batch struct {
 	tx       *sqlx.Tx
 	rules    Rules
 	now      time.Time
-	contacts map[string]contactRow
+	contacts map[string]contactRow           // contacts of messages and commands, by key
+	looked   map[whatsapp.Contact]contactRow // contacts of statuses and notices (lookup.go)
 	inboxes  map[string]bool
 
 	refused    map[*whatsapp.Envelope]error // commands stored as failed (refuse.go)
@@ -126,7 +127,7 @@ func (s *Store) applyBatch(ctx context.Context, events []whatsapp.Envelope, now 
 	}
 	defer tx.Rollback()
 	b := &batch{tx: tx, rules: s.rules, now: now, contacts: map[string]contactRow{}, inboxes: map[string]bool{},
-		refused: map[*whatsapp.Envelope]error{}}
+		looked: map[whatsapp.Contact]contactRow{}, refused: map[*whatsapp.Envelope]error{}}
 	for i, err := range refused {
 		b.refused[&events[i]] = err
 	}
@@ -187,10 +188,13 @@ func (b *batch) apply(ctx context.Context, e *whatsapp.Envelope) (Outcome, error
 	var c contactRow
 	var err error
 	switch {
-	case e.ContactKey != "":
+	case e.ContactKey != "": // a command
 		c, err = b.contactByKey(ctx, e.ContactKey)
-	case e.Contact.Key() != "":
+	case e.Contact.Key() == "":
+	case e.Kind == whatsapp.KindMessage: // from the contact: creates and links
 		c, err = b.contact(ctx, e.Contact)
+	default: // a status or a notice: looks up only
+		c, err = b.lookupContact(ctx, e.Contact)
 	}
 	if err == nil && e.Kind == whatsapp.KindMessage && !c.Blocked {
 		if _, _, _, _, change := identityChange(e.Message); change {

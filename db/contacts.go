@@ -16,7 +16,7 @@ import (
 // user in every webhook by a business-scoped user id and gives the phone
 // number (wa_id) only when it may share it. A contact's partition key,
 // contacts.key, is its user id, and its wa_id only while no user id is
-// known (payloads that carry none). The store links the two: an event
+// known (payloads that carry none). The store links the two: a message
 // naming both finds the contact by either and fills in the missing one;
 // a wa_id-only row and a user-id-only row of one person are merged into
 // one. The user id is the person; a wa_id moves to whichever user id Meta

@@ -135,15 +135,16 @@ func TestStatusesAndNoticesOnlyLookUpContacts(t *testing.T) {
 
 	f.apply(f.status(who{wa: userOnly.user}, "wamid.out.1", whatsapp.StatusSent))
 	f.apply(f.status(who{wa: "31691000009", user: "NL.9100000000000000009"}, "wamid.out.9", whatsapp.StatusSent),
-		f.status(who{wa: "31691000008"}, "wamid.out.8", whatsapp.StatusSent))
+		f.status(who{wa: "31691000008"}, "wamid.out.8", whatsapp.StatusSent),
+		f.status(who{wa: userOnly.user}, "wamid.out.1", whatsapp.StatusDelivered)) // the fast path
 	f.apply(f.status(who{wa: waOnly.wa, user: "NL.9100000000000000003"}, "wamid.out.3", whatsapp.StatusSent))
 	f.apply(f.userPreference(who{wa: "31691000007", user: "NL.9100000000000000007"}))
 	if got := f.contacts(); len(got) != contacts {
 		t.Errorf("contacts %+v: statuses or notices created or merged some (want %d)", got, contacts)
 	}
 	f.wantOneContactWith(f.contactOf("wamid.in.3"), waOnly.wa, "", waOnly.wa)
-	if n := f.count(`SELECT count(*) FROM statuses`); n != 4 {
-		t.Errorf("%d statuses stored, want 4", n)
+	if n := f.count(`SELECT count(*) FROM statuses`); n != 5 {
+		t.Errorf("%d statuses stored, want 5", n)
 	}
 
 	// A blocked contact's statuses and notices are held under its id,

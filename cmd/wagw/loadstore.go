@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,19 +17,38 @@ import (
 // Postgres.
 type loadStore struct{ db *sql.DB }
 
+// loadStoreWait is how long openLoadStore waits for a Postgres that
+// refuses connections for now (all connection slots taken, starting up).
+const loadStoreWait = 30 * time.Second
+
 func openLoadStore(ctx context.Context, dsn string) (*loadStore, error) {
 	conn, err := sql.Open("postgres", dsn)
 	if err != nil {
 		return nil, err
 	}
 	conn.SetMaxOpenConns(4)
-	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := conn.PingContext(pctx); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("loadtest: Postgres %s: %w", redactURL(dsn), err)
+	deadline := time.Now().Add(loadStoreWait)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err = conn.PingContext(pctx)
+		cancel()
+		if err == nil {
+			return &loadStore{db: conn}, nil
+		}
+		if !busyPostgres(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			conn.Close()
+			return nil, fmt.Errorf("loadtest: Postgres %s: %w", redactURL(dsn), err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	return &loadStore{db: conn}, nil
+}
+
+// busyPostgres reports whether Postgres refused a connection for now: its
+// connection slots are all taken (53300) or it is starting or stopping
+// (57P03). A wrong address, password or database fails at once.
+func busyPostgres(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == "53300" || pqErr.Code == "57P03")
 }
 
 func (s *loadStore) Close() error { return s.db.Close() }

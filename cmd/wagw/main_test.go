@@ -174,3 +174,18 @@ func sqlCount(t *testing.T, conn *sqlx.DB, query string, args ...any) int {
 	}
 	return n
 }
+
+// Ports handed to child processes lie below the ephemeral range, where no
+// outgoing connection takes them.
+func TestFreeTCPAddrIsBelowTheEphemeralRange(t *testing.T) {
+	low := ephemeralPortLow()
+	for range 50 {
+		_, p, err := net.SplitHostPort(freeTCPAddr(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := strconv.Atoi(p); n >= low || n < 1024 {
+			t.Fatalf("port %d, want one in [1024, %d)", n, low)
+		}
+	}
+}

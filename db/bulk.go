@@ -488,13 +488,33 @@ func (b *batch) flushStatuses(ctx context.Context) error {
 		w, st, rank, at = append(w, id), append(st, u.status), append(rank, int64(u.rank)), append(at, u.at.UTC().Format(time.RFC3339Nano))
 		code, title = append(code, u.code), append(title, u.title)
 	}
-	if _, err := b.tx.ExecContext(ctx, `UPDATE messages m SET status = u.s, status_rank = u.r, status_at = u.a::timestamptz,
-			error_code = COALESCE(u.c, m.error_code), error_title = CASE WHEN u.t <> '' THEN u.t ELSE m.error_title END
-		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[]) AS u(w, s, r, a, c, t)
-		WHERE m.wamid = u.w AND m.direction = 'out' AND m.status_rank < u.r`,
-		pq.Array(w), pq.Array(st), pq.Array(rank), pq.Array(at), pq.Array(code), pq.Array(title)); err != nil {
-		return fmt.Errorf("apply statuses: %w", err)
+	apply := func() (int64, error) {
+		res, err := b.tx.ExecContext(ctx, sqlStatusesApply,
+			pq.Array(w), pq.Array(st), pq.Array(rank), pq.Array(at), pq.Array(code), pq.Array(title))
+		if err != nil {
+			return 0, fmt.Errorf("apply statuses: %w", err)
+		}
+		return res.RowsAffected()
+	}
+	n, err := apply()
+	if err != nil {
+		return err
+	}
+	if n < int64(len(w)) {
+		// Some moved no message: perhaps their sends' reports are being
+		// applied right now (send.go, lockOrphanWamids).
+		if err := b.lockOrphanWamids(ctx, w); err != nil {
+			return err
+		}
+		if _, err := apply(); err != nil {
+			return err
+		}
 	}
 	clear(b.pend.statuses)
 	return nil
 }
+
+const sqlStatusesApply = `UPDATE messages m SET status = u.s, status_rank = u.r, status_at = u.a::timestamptz,
+		error_code = COALESCE(u.c, m.error_code), error_title = CASE WHEN u.t <> '' THEN u.t ELSE m.error_title END
+	FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[]) AS u(w, s, r, a, c, t)
+	WHERE m.wamid = u.w AND m.direction = 'out' AND m.status_rank < u.r`

@@ -382,6 +382,18 @@ func (b *batch) applyStatus(ctx context.Context, e *whatsapp.Envelope) (Outcome,
 	if n, _ := res.RowsAffected(); n == 0 {
 		return Outcome{Duplicate: true}, nil
 	}
+	res, err = b.tx.ExecContext(ctx, sqlStatusApply, st.ID, st.Status, st.Rank(), at, code, title)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("apply status: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return Outcome{}, nil
+	}
+	// No message moved: perhaps its send's report is being applied right
+	// now (send.go, lockOrphanWamids).
+	if err := b.lockOrphanWamids(ctx, []string{st.ID}); err != nil {
+		return Outcome{}, err
+	}
 	if _, err := b.tx.ExecContext(ctx, sqlStatusApply, st.ID, st.Status, st.Rank(), at, code, title); err != nil {
 		return Outcome{}, fmt.Errorf("apply status: %w", err)
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/lib/pq"
 
+	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/loadtest"
 )
 
@@ -17,17 +17,13 @@ import (
 // Postgres.
 type loadStore struct{ db *sql.DB }
 
-// loadStoreWait is how long openLoadStore waits for a Postgres that
-// refuses connections for now (all connection slots taken, starting up).
-const loadStoreWait = 30 * time.Second
-
 func openLoadStore(ctx context.Context, dsn string) (*loadStore, error) {
 	conn, err := sql.Open("postgres", dsn)
 	if err != nil {
 		return nil, err
 	}
 	conn.SetMaxOpenConns(4)
-	deadline := time.Now().Add(loadStoreWait)
+	deadline := time.Now().Add(db.BusyWait) // a Postgres busy for now: wait as the roles do
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		err = conn.PingContext(pctx)
@@ -35,20 +31,12 @@ func openLoadStore(ctx context.Context, dsn string) (*loadStore, error) {
 		if err == nil {
 			return &loadStore{db: conn}, nil
 		}
-		if !busyPostgres(err) || time.Now().After(deadline) || ctx.Err() != nil {
+		if !db.IsBusy(err) || time.Now().After(deadline) || ctx.Err() != nil {
 			conn.Close()
 			return nil, fmt.Errorf("loadtest: Postgres %s: %w", redactURL(dsn), err)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-}
-
-// busyPostgres reports whether Postgres refused a connection for now: its
-// connection slots are all taken (53300) or it is starting or stopping
-// (57P03). A wrong address, password or database fails at once.
-func busyPostgres(err error) bool {
-	var pqErr *pq.Error
-	return errors.As(err, &pqErr) && (pqErr.Code == "53300" || pqErr.Code == "57P03")
 }
 
 func (s *loadStore) Close() error { return s.db.Close() }

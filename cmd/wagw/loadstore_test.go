@@ -11,6 +11,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
 )
 
@@ -53,7 +54,7 @@ func TestLoadStoreWaitsForAConnectionSlot(t *testing.T) {
 	start := time.Now()
 	if _, err := openLoadStore(ctx, u.String()); err == nil || !strings.Contains(err.Error(), "3D000") {
 		t.Errorf("missing database: %v, want 3D000", err)
-	} else if time.Since(start) > loadStoreWait/2 {
+	} else if time.Since(start) > db.BusyWait/2 {
 		t.Errorf("missing database failed after %v, want at once", time.Since(start))
 	}
 }

@@ -32,12 +32,17 @@ type pending struct {
 	inbound               map[int64]time.Time
 }
 
-// bulkContact reports whether prepare resolves the event's contact: a
-// message or a status of a known contact.
+// bulkContact reports whether prepare handles the event's contact: a
+// message (its contact resolved) or a status (its contact looked up) that
+// names a contact.
 func bulkContact(e *event.Envelope) bool {
 	return e.ContactKey == "" && e.Contact.Key() != "" && e.Version <= event.Version &&
 		((e.Kind == event.KindMessage && e.Message != nil) || (e.Kind == event.KindStatus && e.Status != nil))
 }
+
+// bulkMessage reports whether prepare resolves (finds or creates) the
+// event's contact: a message that names one.
+func bulkMessage(e *event.Envelope) bool { return bulkContact(e) && e.Kind == event.KindMessage }
 
 // bulkable reports whether the fast path applies: several messages, no
 // command that could unblock a contact in the middle of the batch, and no
@@ -68,105 +73,22 @@ func (b *batch) prepare(ctx context.Context, events []event.Envelope) error {
 	b.convs = map[convKey]int64{}
 	b.pend = pending{contacts: map[int64]bool{}, touch: map[int64]time.Time{}, inbound: map[int64]time.Time{}}
 
-	// Contacts: one read for all; new or changed ones one by one.
-	var keys []string
-	seen := map[string]bool{}
-	for i := range events {
-		if e := &events[i]; bulkContact(e) {
-			if k := e.Contact.Key(); !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
-		}
-	}
-	rows, err := b.tx.QueryContext(ctx, sqlContactsByKeys, pq.Array(keys))
-	if err != nil {
-		return fmt.Errorf("contacts: %w", err)
-	}
-	type known struct {
-		row              contactRow
-		name, waID, user string
-	}
-	found := map[string]known{}
-	for rows.Next() {
-		var k string
-		var c known
-		if err := rows.Scan(&k, &c.row.ID, &c.row.Blocked, &c.name, &c.waID, &c.user); err != nil {
-			rows.Close()
-			return err
-		}
-		found[k] = c
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err := b.prepareContacts(ctx, events); err != nil {
 		return err
 	}
-	// Contacts never seen: one insert for all of them.
-	var newKeys, newWa, newUser, newName []string
-	first := map[string]*event.Envelope{}
-	for i := range events {
-		e := &events[i]
-		if !bulkContact(e) {
-			continue
-		}
-		k := e.Contact.Key()
-		if _, ok := found[k]; ok || first[k] != nil {
-			continue
-		}
-		first[k] = e
-		newKeys = append(newKeys, k)
-		newWa = append(newWa, e.Contact.WaID)
-		newUser = append(newUser, e.Contact.UserID)
-		newName = append(newName, e.Contact.Name)
+	if err := b.lookupStatuses(ctx, events); err != nil {
+		return err
 	}
-	if len(newKeys) > 0 {
-		rows, err := b.tx.QueryContext(ctx, `INSERT INTO contacts (key, wa_id, user_id, name)
-			SELECT k, NULLIF(w, ''), NULLIF(u, ''), n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-				WITH ORDINALITY AS x(k, w, u, n, o) ORDER BY o
-			ON CONFLICT DO NOTHING RETURNING key, id`, pq.Array(newKeys), pq.Array(newWa), pq.Array(newUser), pq.Array(newName))
-		if err != nil {
-			return fmt.Errorf("new contacts: %w", err)
-		}
-		for rows.Next() {
-			var k string
-			var c contactRow
-			if err := rows.Scan(&k, &c.ID); err != nil {
-				rows.Close()
-				return err
-			}
-			c.Fresh = true
-			b.contacts[k] = c
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	for i := range events {
-		e := &events[i]
-		if !bulkContact(e) {
-			continue
-		}
-		k := e.Contact.Key()
-		if _, done := b.contacts[k]; done {
-			continue
-		}
-		c, ok := found[k]
-		if ok && (e.Contact.Name == "" || e.Contact.Name == c.name) && (e.Contact.WaID == "" || c.waID != "") && (e.Contact.UserID == "" || c.user != "") {
-			b.contacts[k] = c.row
-			continue
-		}
-		// Changed, or known under another identity: one by one.
-		if _, err := b.contact(ctx, e.Contact); err != nil {
-			return err
-		}
-	}
-
 	if err := b.prepareStatuses(ctx, events); err != nil {
 		return err
 	}
+	return b.prepareMessages(ctx, events)
+}
 
-	// New messages: one insert; the first occurrence of a wamid wins.
+// prepareMessages inserts the batch's new messages (of contacts not
+// blocked) with one statement, the first occurrence of a wamid winning,
+// and locks their contacts' open conversations with another.
+func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) error {
 	var (
 		idx                                       []*event.Envelope
 		wamids, inboxes, types, bodies, ctxs, sAt []string
@@ -215,7 +137,7 @@ func (b *batch) prepare(ctx context.Context, events []event.Envelope) error {
 			WITH ORDINALITY AS u(w, c, i, t, bo, x, s, r, j, n)
 		ORDER BY n
 		ON CONFLICT (wamid) DO NOTHING RETURNING wamid, id`
-	rows, err = b.tx.QueryContext(ctx, q, pq.Array(wamids), pq.Array(cids), pq.Array(inboxes), pq.Array(types),
+	rows, err := b.tx.QueryContext(ctx, q, pq.Array(wamids), pq.Array(cids), pq.Array(inboxes), pq.Array(types),
 		pq.Array(bodies), pq.Array(ctxs), pq.Array(sAt), pq.Array(rAt), pq.Array(raws))
 	if err != nil {
 		return fmt.Errorf("messages: %w", err)
@@ -243,9 +165,13 @@ func (b *batch) prepare(ctx context.Context, events []event.Envelope) error {
 		}
 		b.pre[e] = id
 	}
+	return b.lockOpenConversations(ctx, idx, contactIDs)
+}
 
-	// Open conversations of those contacts, locked.
-	rows, err = b.tx.QueryContext(ctx, `SELECT id, contact_id, inbox FROM conversations
+// lockOpenConversations reads and locks the open conversations of the
+// contacts of the new messages idx.
+func (b *batch) lockOpenConversations(ctx context.Context, idx []*event.Envelope, contactIDs []int64) error {
+	rows, err := b.tx.QueryContext(ctx, `SELECT id, contact_id, inbox FROM conversations
 		WHERE status = 'open' AND contact_id = ANY($1) ORDER BY id FOR UPDATE`, pq.Array(contactIDs))
 	if err != nil {
 		return fmt.Errorf("open conversations: %w", err)
@@ -266,6 +192,106 @@ func (b *batch) prepare(ctx context.Context, events []event.Envelope) error {
 		k := convKey{b.contacts[e.Contact.Key()].ID, e.PhoneNumberID}
 		if _, ok := b.convs[k]; !ok && b.pre[e] != 0 {
 			b.convs[k] = 0 // known: none open
+		}
+	}
+	return nil
+}
+
+// prepareContacts resolves the contacts of the batch's messages: one read
+// for all, one insert for those never seen, and the one-by-one path for
+// those that are changed or known under another identity. Statuses do not
+// create contacts (lookup.go).
+func (b *batch) prepareContacts(ctx context.Context, events []event.Envelope) error {
+	var keys []string
+	seen := map[string]bool{}
+	for i := range events {
+		if e := &events[i]; bulkMessage(e) {
+			if k := e.Contact.Key(); !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	rows, err := b.tx.QueryContext(ctx, sqlContactsByKeys, pq.Array(keys))
+	if err != nil {
+		return fmt.Errorf("contacts: %w", err)
+	}
+	type known struct {
+		row              contactRow
+		name, waID, user string
+	}
+	found := map[string]known{}
+	for rows.Next() {
+		var k string
+		var c known
+		if err := rows.Scan(&k, &c.row.ID, &c.row.Blocked, &c.name, &c.waID, &c.user); err != nil {
+			rows.Close()
+			return err
+		}
+		found[k] = c
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// Contacts never seen: one insert for all of them.
+	var newKeys, newWa, newUser, newName []string
+	first := map[string]*event.Envelope{}
+	for i := range events {
+		e := &events[i]
+		if !bulkMessage(e) {
+			continue
+		}
+		k := e.Contact.Key()
+		if _, ok := found[k]; ok || first[k] != nil {
+			continue
+		}
+		first[k] = e
+		newKeys = append(newKeys, k)
+		newWa = append(newWa, e.Contact.WaID)
+		newUser = append(newUser, e.Contact.UserID)
+		newName = append(newName, e.Contact.Name)
+	}
+	if len(newKeys) > 0 {
+		rows, err := b.tx.QueryContext(ctx, `INSERT INTO contacts (key, wa_id, user_id, name)
+			SELECT k, NULLIF(w, ''), NULLIF(u, ''), n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+				WITH ORDINALITY AS x(k, w, u, n, o) ORDER BY o
+			ON CONFLICT DO NOTHING RETURNING key, id`, pq.Array(newKeys), pq.Array(newWa), pq.Array(newUser), pq.Array(newName))
+		if err != nil {
+			return fmt.Errorf("new contacts: %w", err)
+		}
+		for rows.Next() {
+			var k string
+			var c contactRow
+			if err := rows.Scan(&k, &c.ID); err != nil {
+				rows.Close()
+				return err
+			}
+			c.Fresh = true
+			b.contacts[k] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	for i := range events {
+		e := &events[i]
+		if !bulkMessage(e) {
+			continue
+		}
+		k := e.Contact.Key()
+		if _, done := b.contacts[k]; done {
+			continue
+		}
+		c, ok := found[k]
+		if ok && (e.Contact.Name == "" || e.Contact.Name == c.name) && (e.Contact.WaID == "" || c.waID != "") && (e.Contact.UserID == "" || c.user != "") {
+			b.contacts[k] = c.row
+			continue
+		}
+		// Changed, or known under another identity: one by one.
+		if _, err := b.contact(ctx, e.Contact); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -383,7 +409,7 @@ func (b *batch) prepareStatuses(ctx context.Context, events []event.Envelope) er
 	)
 	for i := range events {
 		e := &events[i]
-		if e.Kind != event.KindStatus || e.Status == nil || !bulkContact(e) || b.contacts[e.Contact.Key()].Blocked {
+		if e.Kind != event.KindStatus || !bulkContact(e) || b.looked[event.Contact{WaID: e.Contact.WaID, UserID: e.Contact.UserID}].Blocked {
 			continue
 		}
 		st := e.Status
@@ -461,13 +487,33 @@ func (b *batch) flushStatuses(ctx context.Context) error {
 		w, st, rank, at = append(w, id), append(st, u.status), append(rank, int64(u.rank)), append(at, u.at.UTC().Format(time.RFC3339Nano))
 		code, title = append(code, u.code), append(title, u.title)
 	}
-	if _, err := b.tx.ExecContext(ctx, `UPDATE messages m SET status = u.s, status_rank = u.r, status_at = u.a::timestamptz,
-			error_code = COALESCE(u.c, m.error_code), error_title = CASE WHEN u.t <> '' THEN u.t ELSE m.error_title END
-		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[]) AS u(w, s, r, a, c, t)
-		WHERE m.wamid = u.w AND m.direction = 'out' AND m.status_rank < u.r`,
-		pq.Array(w), pq.Array(st), pq.Array(rank), pq.Array(at), pq.Array(code), pq.Array(title)); err != nil {
-		return fmt.Errorf("apply statuses: %w", err)
+	apply := func() (int64, error) {
+		res, err := b.tx.ExecContext(ctx, sqlStatusesApply,
+			pq.Array(w), pq.Array(st), pq.Array(rank), pq.Array(at), pq.Array(code), pq.Array(title))
+		if err != nil {
+			return 0, fmt.Errorf("apply statuses: %w", err)
+		}
+		return res.RowsAffected()
+	}
+	n, err := apply()
+	if err != nil {
+		return err
+	}
+	if n < int64(len(w)) {
+		// Some moved no message: perhaps their sends' reports are being
+		// applied right now (send.go, lockOrphanWamids).
+		if err := b.lockOrphanWamids(ctx, w); err != nil {
+			return err
+		}
+		if _, err := apply(); err != nil {
+			return err
+		}
 	}
 	clear(b.pend.statuses)
 	return nil
 }
+
+const sqlStatusesApply = `UPDATE messages m SET status = u.s, status_rank = u.r, status_at = u.a::timestamptz,
+		error_code = COALESCE(u.c, m.error_code), error_title = CASE WHEN u.t <> '' THEN u.t ELSE m.error_title END
+	FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[]) AS u(w, s, r, a, c, t)
+	WHERE m.wamid = u.w AND m.direction = 'out' AND m.status_rank < u.r`

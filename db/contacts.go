@@ -17,7 +17,7 @@ import (
 // user in every webhook by a business-scoped user id and gives the phone
 // number (wa_id) only when it may share it. A contact's partition key,
 // contacts.key, is its user id, and its wa_id only while no user id is
-// known (payloads that carry none). The store links the two: an event
+// known (payloads that carry none). The store links the two: a message
 // naming both finds the contact by either and fills in the missing one;
 // a wa_id-only row and a user-id-only row of one person are merged into
 // one. The user id is the person; a wa_id moves to whichever user id Meta
@@ -69,7 +69,9 @@ func (b *batch) scanIdentities(ctx context.Context, q string, args ...any) ([]id
 }
 
 // match returns the row the user id names and the row the wa_id names: a
-// row holding the identity, else a key-only row keyed by it.
+// row holding the identity, else a row keyed by it (a key-only row, or a
+// row whose other id is this string: an id labelled the other way, such
+// as a user id in a status's recipient_id).
 func match(rows []identity, waID, userID string) (byUser, byWa *identity) {
 	find := func(id string, has func(identity) string) *identity {
 		if id == "" {
@@ -81,7 +83,7 @@ func match(rows []identity, waID, userID string) (byUser, byWa *identity) {
 			}
 		}
 		for i := range rows {
-			if rows[i].keyOnly() && rows[i].Key == id {
+			if rows[i].Key == id { // a key-only row, or an id Meta labelled the other way
 				return &rows[i]
 			}
 		}
@@ -104,6 +106,18 @@ type contactPlan struct {
 func planContact(rows []identity, waID, userID string) contactPlan {
 	byUser, byWa := match(rows, waID, userID)
 	p := contactPlan{waID: waID, userID: userID}
+	// An id labelled the other way (a row's user id given as the wa_id, or
+	// its wa_id as the user id) is not stored a second time, in the other
+	// column; a user id given as the wa_id beside a user id names nobody.
+	if byWa != nil && byWa.WaID != waID && byWa.UserID == waID {
+		if userID != "" {
+			byWa = nil
+		}
+		p.waID = ""
+	}
+	if byUser != nil && byUser.UserID != userID && byUser.WaID == userID {
+		p.userID = ""
+	}
 	switch {
 	case byUser == nil && byWa == nil: // a new contact
 	case userID == "": // a payload without a user id: the wa_id's row
@@ -143,10 +157,20 @@ func (p contactPlan) changes() bool {
 // errSlowPath: a change that the fast path leaves to the one-by-one path.
 var errSlowPath = errors.New("contact merge: applying the batch one event at a time")
 
-// errIdentityRace: another transaction stored the identity first.
+// errIdentityRace: another transaction stored the identity first. When
+// it persists through identitySavepoint's attempts, it is transient
+// (IsTransient): the batch is applied again later, never dead-lettered.
 var errIdentityRace = errors.New("contact stored concurrently under another identity")
 
-// contact finds or creates the contact of an event, linking identities
+// Only an event that comes from the contact (a message, a system message
+// announcing new identities) or names it by key (a command) says who the
+// contact is: contact creates and links. A status or a notice only names
+// the recipient the way Meta's payload happens to, possibly on another
+// partition than the contact's messages: lookupContact finds the contact
+// by either id and never inserts, links or merges, so such an event never
+// contends with the contact's own events.
+
+// contact finds or creates the contact of a message, linking identities
 // and the profile name as they become known.
 func (b *batch) contact(ctx context.Context, ct event.Contact) (contactRow, error) {
 	key := ct.Key()
@@ -267,15 +291,31 @@ func (b *batch) setIdentity(ctx context.Context, id int64, u identityUpdate) err
 	return b.tx.QueryRowContext(ctx, sqlSetIdentity, id, u.waID, u.userID, u.clearWa, u.clearUser, u.name).Scan(&key)
 }
 
+// identityAttempts is how many times identitySavepoint runs fn before it
+// leaves the race to a later retry of the whole batch.
+const identityAttempts = 3
+
 // identitySavepoint runs fn, which changes identities, in a savepoint: when
 // another transaction stored one of the identities first (a unique
 // violation), fn is rolled back and runs again on what is stored now.
+// A race on the contacts' identities that outlasts the attempts is
+// errIdentityRace, which is transient: a race is not a property of the
+// event.
 func (b *batch) identitySavepoint(ctx context.Context, fn func() error) error {
+	defer b.forgetLookups() // rows may have changed identities or merged
 	for attempt := 1; ; attempt++ {
 		err := b.savepoint(ctx, fn)
 		var pqErr *pq.Error
-		race := errors.Is(err, errIdentityRace) || (errors.As(err, &pqErr) && pqErr.Code == "23505")
-		if !race || attempt == 3 {
+		unique := errors.As(err, &pqErr) && pqErr.Code == "23505"
+		switch {
+		case !unique && !errors.Is(err, errIdentityRace):
+			return err
+		case attempt < identityAttempts:
+		case unique && pqErr.Table != "contacts": // not an identity: the event's own conflict
+			return err
+		case unique: // %v: the unique violation must not read as a data error
+			return fmt.Errorf("%w: %v", errIdentityRace, err)
+		default:
 			return err
 		}
 	}

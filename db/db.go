@@ -41,16 +41,23 @@ type Config struct {
 	CreateDatabase bool
 	// MaxOpenConns bounds the pool. Default 16.
 	MaxOpenConns int
+	// PingTimeout bounds each attempt to reach Postgres; a busy Postgres
+	// is tried again for up to BusyWait. Default 10 s.
+	PingTimeout time.Duration
 }
 
 // Open connects to Postgres (creating the database first when asked and
-// missing) and pings it.
+// missing) and pings it, waiting up to BusyWait while Postgres refuses
+// connections for now (IsBusy).
 func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 	if cfg.URL == "" {
 		cfg.URL = DefaultURL
 	}
 	if cfg.MaxOpenConns == 0 {
 		cfg.MaxOpenConns = 16
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = 10 * time.Second
 	}
 	if cfg.CreateDatabase {
 		if err := createDatabase(ctx, cfg.URL); err != nil {
@@ -64,13 +71,45 @@ func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 	conn.SetMaxOpenConns(cfg.MaxOpenConns)
 	conn.SetMaxIdleConns(cfg.MaxOpenConns)
 	conn.SetConnMaxIdleTime(5 * time.Minute)
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := conn.PingContext(pctx); err != nil {
+	err = whileBusy(ctx, func() error {
+		pctx, cancel := context.WithTimeout(ctx, cfg.PingTimeout)
+		defer cancel()
+		return conn.PingContext(pctx)
+	})
+	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("reach postgres at %s: %w (is it running? start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)", redact(cfg.URL), err)
 	}
 	return conn, nil
+}
+
+// BusyWait is how long Open waits for a Postgres that refuses connections
+// for now (IsBusy).
+const BusyWait = 30 * time.Second
+
+// IsBusy reports whether Postgres refused a connection for now rather
+// than for good: all its connection slots are taken (53300), or it is
+// starting up or shutting down (57P03).
+func IsBusy(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == "53300" || pqErr.Code == "57P03")
+}
+
+// whileBusy runs fn until it succeeds, fails otherwise than IsBusy, or
+// BusyWait (or ctx) ran out.
+func whileBusy(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(BusyWait)
+	for {
+		err := fn()
+		if !IsBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // createDatabase connects to the server's "postgres" database and creates
@@ -91,15 +130,20 @@ func createDatabase(ctx context.Context, rawURL string) error {
 		return err
 	}
 	defer conn.Close()
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	var exists bool
-	if err := conn.QueryRowContext(cctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+	err = whileBusy(ctx, func() error {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return conn.QueryRowContext(cctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists)
+	})
+	if err != nil {
 		return fmt.Errorf("reach postgres at %s: %w (is it running? start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)", redact(rawURL), err)
 	}
 	if exists {
 		return nil
 	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	_, err = conn.ExecContext(cctx, `CREATE DATABASE `+pq.QuoteIdentifier(name))
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "42P04" { // created concurrently
@@ -229,11 +273,17 @@ func migrateOne(ctx context.Context, conn *sqlx.DB, version int, name, body stri
 // read-only standby after a failover (25006), a table not migrated yet
 // (42P01), an administrator's shutdown (57P01), a serialization failure
 // or deadlock (class 40), a full server (class 53). So are connection
-// failures, timeouts and cancellations. An error from neither Postgres nor
-// the connection (the store's own refusal of an event) is not transient.
+// failures, timeouts and cancellations, and a contact's identity stored
+// by a concurrent transaction in a way the store could not resolve within
+// its transaction (a race is not a property of the event). An error from
+// neither Postgres nor the connection (the store's own refusal of an
+// event) is not transient.
 func IsTransient(err error) bool {
 	if err == nil {
 		return false
+	}
+	if errors.Is(err, errIdentityRace) {
+		return true
 	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {

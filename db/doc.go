@@ -3,7 +3,9 @@
 // transaction per batch: dedupe, state change, assignment decision, outbox
 // rows), the reads behind the HTTP API, the outbox claimed by the relay,
 // contact identity (contacts.go: keyed by the business-scoped user id,
-// linked to the wa_id, merged when two rows turn out to be one person),
+// linked to the wa_id, merged when two rows turn out to be one person, by
+// the contact's own messages only; lookup.go: statuses and notices only
+// look their contact up),
 // blocking, holding and releasing by contact id (release.go), refused
 // commands (refuse.go: only events from Meta can be poison), retention of
 // the bookkeeping tables (retention.go), and the mapping of driver errors to

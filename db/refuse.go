@@ -32,6 +32,9 @@ var errBadEvent = errors.New("bad event")
 // unknown command, a bad envelope, or a change the fast path leaves to the
 // one-by-one path.
 func isDataError(err error) bool {
+	if errors.Is(err, errIdentityRace) {
+		return false
+	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {
 		class := pqErr.Code.Class()

@@ -39,6 +39,7 @@ func (b *batch) savepoint(ctx context.Context, fn func() error) error {
 // when needed; advisory team locks are taken again, which is harmless).
 func (b *batch) forget() {
 	clear(b.contacts)
+	b.forgetLookups()
 	clear(b.inboxes)
 	b.settings, b.teams = nil, nil
 }
@@ -70,6 +71,7 @@ func (b *batch) cmdRelease(ctx context.Context, cmd event.ReleaseCommand) (assig
 		return nil, err
 	}
 	clear(b.contacts) // cached rows say blocked
+	b.forgetLookups()
 	if cmd.Discard {
 		res, err := b.tx.ExecContext(ctx, sqlHeldDiscard, cmd.ContactID)
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lib/pq"
+
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
@@ -123,6 +125,35 @@ const (
 	sqlOwnerIDs = `SELECT agent_id FROM contact_owners WHERE contact_id = $1`
 )
 
+// A status may arrive before the relay's report of its send (the command
+// that records the wamid on the message), and on another partition (a
+// status naming only the wa_id of a contact keyed by its user id), so the
+// two transactions can run at once: the status finds no message with its
+// wamid, and the report does not see the status, not committed yet. Both
+// take a transaction lock on the wamid to close that gap: the report
+// before it reads the statuses kept for the wamid, a status only when no
+// message has its wamid yet, after which it tries the message again.
+// Whichever takes the lock second sees what the first committed.
+const (
+	sqlLockWamid = `SELECT pg_advisory_xact_lock(727379, hashtext($1))`
+	// sqlLockOrphanWamids locks, in one order, the wamids of $1 that no
+	// message has; it returns how many it locked.
+	sqlLockOrphanWamids = `SELECT count(pg_advisory_xact_lock(727379, hashtext(w))) FROM (
+		SELECT DISTINCT w FROM unnest($1::text[]) AS u(w)
+		WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.wamid = u.w) ORDER BY w) o`
+)
+
+// lockOrphanWamids takes the lock of each wamid no message has yet. The
+// caller then applies its statuses again: a report may have committed
+// meanwhile, before or while it waited.
+func (b *batch) lockOrphanWamids(ctx context.Context, wamids []string) error {
+	var n int
+	if err := b.tx.QueryRowContext(ctx, sqlLockOrphanWamids, pq.Array(wamids)).Scan(&n); err != nil {
+		return fmt.Errorf("lock orphan statuses: %w", err)
+	}
+	return nil
+}
+
 // cmdSendResult applies what the Cloud API answered to one outbound
 // message, in the contact's partition order; an accepted agent reply may
 // make its author the first responder (rule 5).
@@ -137,6 +168,9 @@ func (b *batch) cmdSendResult(ctx context.Context, id string, cmd event.SendResu
 		err = b.tx.QueryRowContext(ctx, sqlOutboundFailed, cmd.MessageID, at, cmd.ErrorCode, cmd.ErrorTitle).Scan(&convID, &agentID)
 	} else {
 		err = b.tx.QueryRowContext(ctx, sqlOutboundAccepted, cmd.MessageID, cmd.WAMID, at).Scan(&convID, &agentID)
+		if err == nil {
+			_, err = b.tx.ExecContext(ctx, sqlLockWamid, cmd.WAMID)
+		}
 		if err == nil {
 			_, err = b.tx.ExecContext(ctx, sqlOrphanStatuses, cmd.WAMID, cmd.MessageID)
 		}

@@ -73,7 +73,8 @@ type batch struct {
 	tx       *sqlx.Tx
 	rules    Rules
 	now      time.Time
-	contacts map[string]contactRow
+	contacts map[string]contactRow        // contacts of messages and commands, by key
+	looked   map[event.Contact]contactRow // contacts of statuses and notices (lookup.go)
 	inboxes  map[string]bool
 
 	refused    map[*event.Envelope]error // commands stored as failed (refuse.go)
@@ -126,7 +127,7 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 	}
 	defer tx.Rollback()
 	b := &batch{tx: tx, rules: s.rules, now: now, contacts: map[string]contactRow{}, inboxes: map[string]bool{},
-		refused: map[*event.Envelope]error{}}
+		looked: map[event.Contact]contactRow{}, refused: map[*event.Envelope]error{}}
 	for i, err := range refused {
 		b.refused[&events[i]] = err
 	}
@@ -187,10 +188,13 @@ func (b *batch) apply(ctx context.Context, e *event.Envelope) (Outcome, error) {
 	var c contactRow
 	var err error
 	switch {
-	case e.ContactKey != "":
+	case e.ContactKey != "": // a command
 		c, err = b.contactByKey(ctx, e.ContactKey)
-	case e.Contact.Key() != "":
+	case e.Contact.Key() == "":
+	case e.Kind == event.KindMessage: // from the contact: creates and links
 		c, err = b.contact(ctx, e.Contact)
+	default: // a status or a notice: looks up only
+		c, err = b.lookupContact(ctx, e.Contact)
 	}
 	if err == nil && e.Kind == event.KindMessage && !c.Blocked {
 		if _, _, _, _, change := identityChange(e.Message); change {
@@ -377,6 +381,18 @@ func (b *batch) applyStatus(ctx context.Context, e *event.Envelope) (Outcome, er
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return Outcome{Duplicate: true}, nil
+	}
+	res, err = b.tx.ExecContext(ctx, sqlStatusApply, st.ID, st.Status, st.Rank(), at, code, title)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("apply status: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return Outcome{}, nil
+	}
+	// No message moved: perhaps its send's report is being applied right
+	// now (send.go, lockOrphanWamids).
+	if err := b.lockOrphanWamids(ctx, []string{st.ID}); err != nil {
+		return Outcome{}, err
 	}
 	if _, err := b.tx.ExecContext(ctx, sqlStatusApply, st.ID, st.Status, st.Rank(), at, code, title); err != nil {
 		return Outcome{}, fmt.Errorf("apply status: %w", err)

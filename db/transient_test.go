@@ -68,6 +68,10 @@ func TestIsTransientBySQLState(t *testing.T) {
 		{"failed transaction (pq)", pq.ErrInFailedTransaction, true},
 		{"deadline", context.DeadlineExceeded, true},
 		{"canceled", context.Canceled, true},
+		// a contact's identity stored by a concurrent transaction: a race,
+		// not the event's data, even when it ends in a unique violation
+		{"identity race", fmt.Errorf("contact: %w", db.ErrIdentityRace), true},
+		{"identity race ending in 23505", fmt.Errorf("contact: %w: %v", db.ErrIdentityRace, pqErr("23505")), true},
 		// not from Postgres: the store's own refusal of an event
 		{"domain error", errors.New("message event without a message"), false},
 		{"unknown command", fmt.Errorf("%w: frobnicate", db.ErrUnknownCommand), false},

@@ -156,7 +156,8 @@ func hostileSizeRows(n int) []hostileRow {
 			},
 			n: n, each: func(i int) hostileWant {
 				c := n - 1 - i
-				w := hwMsg(fmt.Sprint("m", i), fmt.Sprint("U.", c), 1749416383) // keyed by the user id
+				// The key is the user id whenever the contact has one.
+				w := hwMsg(fmt.Sprint("m", i), fmt.Sprint("U.", c), 1749416383)
 				w.check = func(e *Envelope) error {
 					if e.Contact != (Contact{WaID: fmt.Sprint(c), UserID: fmt.Sprint("U.", c), Name: fmt.Sprint("N", c)}) {
 						return fmt.Errorf("contact %+v", e.Contact)

@@ -191,3 +191,50 @@ func itoa(n int) string {
 	}
 	return string(b[i:])
 }
+
+// Statuses name their recipient as Meta has since April 2026: with
+// recipient_user_id whenever the contact has a user id (beside
+// recipient_id when it has a number), so that a status has its contact's
+// key and lands on its partition; legacy contacts (a number only) keep
+// recipient_id alone.
+func TestGenerateStatusesKeyedAsTheirContact(t *testing.T) {
+	g := NewGenerator(genTestConfig())
+	keyOf := map[string]string{} // each id of a contact seen in messages -> its key
+	var both, legacy, userOnly int
+	for i := range 5000 {
+		req, _ := g.Next()
+		events, err := event.ParseAndSplit(req.Body, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			c := e.Contact
+			switch e.Kind {
+			case event.KindMessage:
+				for _, id := range []string{c.WaID, c.UserID} {
+					if id != "" {
+						keyOf[id] = c.Key()
+					}
+				}
+			case event.KindStatus:
+				for _, id := range []string{c.WaID, c.UserID} {
+					if k, ok := keyOf[id]; ok && k != c.Key() {
+						t.Fatalf("request %d: status %s keyed %q, its contact's messages %q", i, e.ID, c.Key(), k)
+					}
+				}
+				switch {
+				case c.WaID != "" && c.UserID != "":
+					both++
+				case c.WaID != "":
+					legacy++
+				default:
+					userOnly++
+				}
+			}
+		}
+	}
+	if both == 0 || legacy == 0 || userOnly == 0 {
+		t.Fatalf("statuses naming both ids %d, a number only %d, a user id only %d: want some of each", both, legacy, userOnly)
+	}
+	t.Logf("statuses naming both ids %d, a number only %d, a user id only %d", both, legacy, userOnly)
+}

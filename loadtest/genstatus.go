@@ -76,11 +76,11 @@ func (g *Generator) statusPost(at time.Duration) *Request {
 			byInbox[c.inbox] = v
 			order = append(order, c.inbox)
 		}
+		// Since April 2026 a status names the recipient's user id whenever
+		// it has one, and its number when Meta may share it.
 		st := whatsapp.Status{ID: s.wamid, Status: s.status, Timestamp: g.timestamp(s.at), RecipientID: c.waID,
-			Pricing: &whatsapp.Pricing{Billable: true, PricingModel: "PMP", Type: "free_customer_service", Category: "service"}}
-		if c.waID == "" {
-			st.RecipientUserID = c.userID
-		}
+			RecipientUserID: c.userID,
+			Pricing:         &whatsapp.Pricing{Billable: true, PricingModel: "PMP", Type: "free_customer_service", Category: "service"}}
 		if s.status == whatsapp.StatusFailed {
 			st.Pricing = nil
 			st.Errors = []whatsapp.ErrorDetail{{Code: 131026, Title: "Message undeliverable", Message: "Message undeliverable",

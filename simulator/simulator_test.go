@@ -400,6 +400,7 @@ type statusPayload struct {
 					Status      string `json:"status"`
 					Timestamp   string `json:"timestamp"`
 					RecipientID string `json:"recipient_id"`
+					UserID      string `json:"recipient_user_id"`
 					BizOpaque   string `json:"biz_opaque_callback_data"`
 					Errors      []struct {
 						Code      int    `json:"code"`
@@ -415,9 +416,9 @@ type statusPayload struct {
 }
 
 type gotStatus struct {
-	wamid, status, recipient, opaque string
-	ts                               int64
-	errCode                          int
+	wamid, status, recipient, userID, opaque string
+	ts                                       int64
+	errCode                                  int
 }
 
 func parseStatus(t *testing.T, body []byte, sig, secret, phoneNumberID string) gotStatus {
@@ -443,7 +444,7 @@ func parseStatus(t *testing.T, body []byte, sig, secret, phoneNumberID string) g
 	if err != nil || ts < time.Now().Add(-time.Minute).Unix() {
 		t.Errorf("timestamp %q", st.Timestamp)
 	}
-	g := gotStatus{wamid: st.ID, status: st.Status, recipient: st.RecipientID, opaque: st.BizOpaque, ts: ts}
+	g := gotStatus{wamid: st.ID, status: st.Status, recipient: st.RecipientID, userID: st.UserID, opaque: st.BizOpaque, ts: ts}
 	if len(st.Errors) > 0 {
 		g.errCode = st.Errors[0].Code
 		if st.Errors[0].Title == "" || st.Errors[0].ErrorData.Details == "" {
@@ -479,6 +480,26 @@ func TestSimulatorStatusWebhooks(t *testing.T) {
 	}
 	if bytes.Contains(bodies[0], []byte("http://")) {
 		t.Errorf("slashes not escaped like Meta: %s", bodies[0])
+	}
+}
+
+// A send to a business-scoped user id is reported as Meta reports it:
+// the user id in recipient_user_id, no phone number in recipient_id.
+func TestSimulatorStatusOfASendToAUserID(t *testing.T) {
+	rec, hook := newReceiver(t, 0)
+	_, url := newSim(t, Config{WebhookURL: hook, AppSecret: "s3cret", StatusDelays: fastStatuses})
+	c := unpaced(url, "", nil)
+	const user = "US.13491208655302741918"
+	res, err := c.Send(context.Background(), "111", text(user, "hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies, sigs := rec.waitFor(t, 3)
+	for i, b := range bodies {
+		st := parseStatus(t, b, sigs[i], "s3cret", "111")
+		if st.wamid != res.WAMID || st.userID != user || st.recipient != "" {
+			t.Errorf("status %+v: want recipient_user_id %s and no recipient_id", st, user)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wagw/wagw/whatsapp"
@@ -70,14 +71,19 @@ func (s *Simulator) scheduleStatuses(m SentMessage, to string) string {
 }
 
 type whStatus struct {
-	ID          string          `json:"id"`
-	Status      string          `json:"status"`
-	Timestamp   string          `json:"timestamp"`
-	RecipientID string          `json:"recipient_id"`
-	BizOpaque   string          `json:"biz_opaque_callback_data,omitempty"`
-	Pricing     *whPricing      `json:"pricing,omitempty"`
-	Errors      []whStatusError `json:"errors,omitempty"`
+	ID              string          `json:"id"`
+	Status          string          `json:"status"`
+	Timestamp       string          `json:"timestamp"`
+	RecipientID     string          `json:"recipient_id,omitempty"`
+	RecipientUserID string          `json:"recipient_user_id,omitempty"`
+	BizOpaque       string          `json:"biz_opaque_callback_data,omitempty"`
+	Pricing         *whPricing      `json:"pricing,omitempty"`
+	Errors          []whStatusError `json:"errors,omitempty"`
 }
+
+// simUserID reports whether a send's recipient is a business-scoped user
+// id ("US.13491208655302741918") rather than a phone number (digits).
+func simUserID(to string) bool { return strings.Contains(to, ".") }
 
 type whPricing struct {
 	Billable     bool   `json:"billable"`
@@ -99,11 +105,18 @@ type whStatusError struct {
 // statusBody renders one status webhook in Meta's shape and escaping.
 func (s *Simulator) statusBody(m SentMessage, to string, ev statusEvent) []byte {
 	st := whStatus{
-		ID:          m.WAMID,
-		Status:      ev.status,
-		Timestamp:   strconv.FormatInt(ev.ts.Unix(), 10),
-		RecipientID: to,
-		BizOpaque:   m.BizOpaque,
+		ID:        m.WAMID,
+		Status:    ev.status,
+		Timestamp: strconv.FormatInt(ev.ts.Unix(), 10),
+		BizOpaque: m.BizOpaque,
+	}
+	// Meta names the recipient's phone number in recipient_id and its
+	// business-scoped user id in recipient_user_id; a send to a user id
+	// reports it there (the simulator does not know the number behind it).
+	if simUserID(to) {
+		st.RecipientUserID = to
+	} else {
+		st.RecipientID = to
 	}
 	if ev.status == simStatusFailed {
 		code := s.cfg.StatusFailCode

@@ -19,11 +19,11 @@ type loadStore struct {
 }
 
 // openLoadStore connects to the gateway's Postgres, giving up after a few
-// seconds (verification then falls back to the API).
+// seconds (verification then falls back to the API); a Postgres with no
+// free connection slot for now is waited for up to db.BusyWait, as the
+// roles do.
 func openLoadStore(ctx context.Context, dsn string) (*loadStore, error) {
-	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	conn, err := db.Open(pctx, db.Config{URL: dsn, MaxOpenConns: 4})
+	conn, err := db.Open(ctx, db.Config{URL: dsn, MaxOpenConns: 4, PingTimeout: 3 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
 	}

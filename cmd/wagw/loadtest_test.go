@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,16 +39,6 @@ func (w *ltSyncBuffer) String() string {
 	return w.b.String()
 }
 
-func ltFreeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestLoadtestSmoke starts serve in-process on a fresh database, sets up
 // round-robin agents and a welcome text, sends a few hundred generated
 // webhooks over three seconds, and checks that the verification found
@@ -68,13 +57,13 @@ func TestLoadtestSmoke(t *testing.T) {
 			t.Errorf("drop test database: %v", err)
 		}
 	})
-	httpAddr := ltFreeAddr(t)
+	httpAddr := freeTCPAddr(t)
 	env := map[string]string{
 		"WAGW_HTTP_ADDR":      httpAddr,
 		"DATABASE_URL":        dsn,
-		"KAFKA_EMBEDDED_ADDR": ltFreeAddr(t),
+		"KAFKA_EMBEDDED_ADDR": freeTCPAddr(t),
 		"KAFKA_PARTITIONS":    "4",
-		"WAGW_SIMULATOR_ADDR": ltFreeAddr(t),
+		"WAGW_SIMULATOR_ADDR": freeTCPAddr(t),
 		"WAGW_DATA_DIR":       t.TempDir(),
 		"WA_APP_SECRET":       "loadtest-smoke-secret",
 		"WA_VERIFY_TOKEN":     "loadtest-smoke-verify",

@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -92,9 +94,26 @@ func runLog(t *testing.T) io.Writer {
 	return logs
 }
 
-// freeTCPAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+// freeTCPAddr returns a 127.0.0.1 address with a port that was free a
+// moment ago, for a process to listen on later. The port lies below the
+// kernel's ephemeral range: a port from ":0" comes from that range, and
+// between our Close and the process's bind any outgoing connection on the
+// machine may take it as its source port ("address already in use").
 func freeTCPAddr(t *testing.T) string {
 	t.Helper()
+	lo, hi := 10000, ephemeralPortLow()
+	for range 200 {
+		if hi-lo < 1000 {
+			break
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo)))
+		if err != nil {
+			continue // in use: pick another
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +121,25 @@ func freeTCPAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// ephemeralPortLow is the first port of the kernel's ephemeral range
+// (Linux: /proc/sys/net/ipv4/ip_local_port_range; 32768 elsewhere, the
+// Linux default, which stays below the IANA range of 49152).
+func ephemeralPortLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
 
 // newTestDB creates a fresh database for the test (not migrated), returns its
@@ -150,4 +188,19 @@ func sqlCount(t *testing.T, conn *sqlx.DB, query string, args ...any) int {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// Ports handed to child processes lie below the ephemeral range, where no
+// outgoing connection takes them.
+func TestFreeTCPAddrIsBelowTheEphemeralRange(t *testing.T) {
+	low := ephemeralPortLow()
+	for range 50 {
+		_, p, err := net.SplitHostPort(freeTCPAddr(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := strconv.Atoi(p); n >= low || n < 1024 {
+			t.Fatalf("port %d, want one in [1024, %d)", n, low)
+		}
+	}
 }

@@ -22,5 +22,8 @@
 // applying the same event twice changes nothing.
 //
 // Audit (audit.go) is the read-only view the load tester's verifier
-// compares with the traffic it sent.
+// compares with the traffic it sent. ListenQueue (listen.go) turns the
+// queue channel's notifications into wake-ups of the scheduler's drainer.
+// Open waits up to BusyWait for a Postgres that refuses connections for
+// now (no free slot, starting up).
 package db

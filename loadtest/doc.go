@@ -6,6 +6,12 @@
 // redeliveries) from a seed; the replayer reads capture files, the JSONL
 // format the gateway's capture setting writes too, paced like the original.
 // Run sends either to a target and measures it; the verifier then checks
-// what the target stored: nothing lost, duplicated or reordered. The Cloud
+// what the target stored (through a Store: the database's read-only
+// Audit, or the API): nothing lost, duplicated or reordered. The Cloud
 // API the target sends to is package simulator.
+//
+// Setup (setup.go) prepares a target for an end-to-end run through its
+// admin API (agents, a team, the inboxes' settings); BenchTable (bench.go)
+// lays out the reports of the benchmark runs, scenario by scenario, with
+// their targets.
 package loadtest

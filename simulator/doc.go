@@ -11,7 +11,8 @@
 // accepted message, and sends the status webhooks (sent, delivered, read,
 // failed) of each accepted message back to the gateway, signed with the app
 // secret exactly like Meta, with realistic delays, duplicates and
-// reordering. Its /_sim/ endpoints let tests and load tests change faults
+// reordering (a send to a business-scoped user id is reported in
+// recipient_user_id, as Meta does). Its /_sim/ endpoints let tests and load tests change faults
 // at run time and read back what was sent; CheckSends holds what it
 // accepted against the outbox rows that should have been sent.
 package simulator

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // End-to-end tests of the assignment rules (DESIGN §6, issue 3): `serve`
@@ -559,7 +561,7 @@ func TestFairnessTwoConsumers(t *testing.T) {
 		"KAFKA_PARTITIONS": "8", "WAGW_LOG_LEVEL": "warn"}
 	ctx, cancel := context.WithCancel(context.Background())
 	cdone := make(chan error, 1)
-	cout, clog := &lockedBuffer{}, runLog(t)
+	cout, clog := &wagwtest.SyncBuffer{}, runLog(t)
 	go func() { cdone <- run(ctx, []string{"consumer"}, func(k string) string { return cenv[k] }, cout, clog) }()
 	cexited := false
 	t.Cleanup(func() {
@@ -1260,7 +1262,7 @@ func TestAssignIdempotencyKeyFreedWhenKafkaIsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	gdone, glog := make(chan error, 1), runLog(t)
 	go func() {
-		gdone <- run(ctx, []string{"gateway"}, func(k string) string { return genv[k] }, &lockedBuffer{}, glog)
+		gdone <- run(ctx, []string{"gateway"}, func(k string) string { return genv[k] }, &wagwtest.SyncBuffer{}, glog)
 	}()
 	t.Cleanup(func() {
 		cancel()

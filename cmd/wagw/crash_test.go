@@ -14,6 +14,7 @@ import (
 
 	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/event"
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -21,14 +22,14 @@ import (
 // built, with the test's environment plus env.
 type childProc struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *wagwtest.SyncBuffer
 	done chan struct{} // closed when the process has exited
 	err  error         // cmd.Wait's result, set before done is closed
 }
 
 func startChild(t *testing.T, name string, env []string, args ...string) *childProc {
 	t.Helper()
-	c := &childProc{out: &lockedBuffer{}, done: make(chan struct{})}
+	c := &childProc{out: &wagwtest.SyncBuffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(wagwBinary, args...)
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
@@ -98,7 +99,7 @@ func committed(t *testing.T, addr, topic string, partitions int) int64 {
 func TestConsumerCrash(t *testing.T) {
 	t.Parallel()
 	dsn, conn := newTestDB(t)
-	var out lockedBuffer
+	var out wagwtest.SyncBuffer
 	if err := run(context.Background(), []string{"migrate"}, func(k string) string {
 		if k == "DATABASE_URL" {
 			return dsn

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -34,7 +35,7 @@ type serveProc struct {
 	base   string // http://127.0.0.1:port
 	cancel context.CancelFunc
 	done   chan error
-	out    *lockedBuffer
+	out    *wagwtest.SyncBuffer
 	exited bool
 	err    error
 }
@@ -59,7 +60,7 @@ func serveEnv(t *testing.T, dsn string) map[string]string {
 func startServe(t *testing.T, env map[string]string) *serveProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &serveProc{base: "http://" + env["WAGW_HTTP_ADDR"], cancel: cancel, done: make(chan error, 1), out: &lockedBuffer{}}
+	p := &serveProc{base: "http://" + env["WAGW_HTTP_ADDR"], cancel: cancel, done: make(chan error, 1), out: &wagwtest.SyncBuffer{}}
 	logs := runLog(t)
 	go func() { p.done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, p.out, logs) }()
 	t.Cleanup(func() {
@@ -615,7 +616,7 @@ func TestGatewayRequiresAppSecret(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var out lockedBuffer
+	var out wagwtest.SyncBuffer
 	err := run(ctx, []string{"gateway"}, func(k string) string { return env[k] }, &out, runLog(t))
 	if err == nil || !strings.Contains(err.Error(), "WA_APP_SECRET") {
 		t.Fatalf("gateway without WA_APP_SECRET: run = %v, want an error that names WA_APP_SECRET", err)

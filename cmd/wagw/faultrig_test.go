@@ -21,6 +21,7 @@ import (
 	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/loadtest"
 	"github.com/wagw/wagw/simulator"
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // The fault suite's rig: real Postgres and a Kafka-protocol broker (kfake,
@@ -242,7 +243,7 @@ func tail(s string, n int) string {
 // generator's inbox a welcome text, through `wagw loadtest setup`.
 func (r *faultRig) setup(ctx context.Context) {
 	r.t.Helper()
-	var out lockedBuffer
+	var out wagwtest.SyncBuffer
 	if err := runLoadtest(ctx, []string{"setup", "-api", r.base, "-token", faultAdminToken, "-agents", "3",
 		"-welcome", faultWelcome}, func(string) string { return "" }, &out); err != nil {
 		r.t.Fatalf("loadtest setup: %v\n%s", err, out.String())

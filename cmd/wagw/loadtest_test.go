@@ -18,26 +18,9 @@ import (
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/loadtest"
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
-
-// ltSyncBuffer is an io.Writer safe for the goroutines of serve.
-type ltSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *ltSyncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *ltSyncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // TestLoadtestSmoke starts serve in-process on a fresh database, sets up
 // round-robin agents and a welcome text, sends a few hundred generated
@@ -74,7 +57,7 @@ func TestLoadtestSmoke(t *testing.T) {
 
 	serveCtx, stopServe := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	var serveOut ltSyncBuffer
+	var serveOut wagwtest.SyncBuffer
 	serveLog := runLog(t)
 	go func() { served <- run(serveCtx, []string{"serve"}, getenv, &serveOut, serveLog) }()
 	t.Cleanup(func() {
@@ -193,7 +176,7 @@ func TestLoadtestSmoke(t *testing.T) {
 	}
 }
 
-func ltWaitReady(t *testing.T, ctx context.Context, base string, served <-chan error, log *ltSyncBuffer) {
+func ltWaitReady(t *testing.T, ctx context.Context, base string, served <-chan error, log *wagwtest.SyncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -337,7 +320,7 @@ func TestLoadtestRefusesRemoteTargets(t *testing.T) {
 // verification source.
 func TestLoadtestRunFailsWhenNothingAcknowledged(t *testing.T) {
 	dsn, _ := newTestDB(t)
-	var out lockedBuffer
+	var out wagwtest.SyncBuffer
 	if err := run(context.Background(), []string{"migrate"}, func(k string) string {
 		if k == "DATABASE_URL" {
 			return dsn

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // wagwBinary is the wagw binary that TestMain builds once for the tests
@@ -61,30 +60,11 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// lockedBuffer is an io.Writer safe for the concurrent writers of a child
-// process or of run.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runLog is where run writes its logs in a test: kept, and shown when the
 // test fails.
 func runLog(t *testing.T) io.Writer {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &wagwtest.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			out := logs.String()

@@ -18,6 +18,7 @@ import (
 	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/simulator"
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -51,7 +52,7 @@ func newOutageRig(t *testing.T) *outageRig {
 			return dsn
 		}
 		return ""
-	}, &lockedBuffer{}, runLog(t)); err != nil {
+	}, &wagwtest.SyncBuffer{}, runLog(t)); err != nil {
 		t.Fatalf("wagw migrate: %v", err)
 	}
 	if _, err := db.NewStore(conn).PutInbox(context.Background(), assigner.Inbox{PhoneNumberID: outageInbox, WelcomeMessage: "Welcome!"}); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // TestServePrintsOnlyGeneratedSecrets: serve prints the development
@@ -84,7 +86,7 @@ func TestImageDefaultNeedsConfiguration(t *testing.T) {
 		"WAGW_DATA_DIR": t.TempDir(), "DATABASE_URL": dsn, "WAGW_LOG_LEVEL": "error"}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out := &lockedBuffer{}
+	out := &wagwtest.SyncBuffer{}
 	err = run(ctx, args, func(k string) string { return env[k] }, out, out)
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("the image's default command %v started without configuration (err %v); output:\n%s", args, err, out)

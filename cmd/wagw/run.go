@@ -318,7 +318,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout io.Writer) err
 			Capture:    capture,
 			AppSecrets: secrets, VerifyToken: cfg.VerifyToken, AdminToken: cfg.AdminToken,
 			BodyLimit: cfg.BodyLimit, DeadLetterTopic: cfg.dlqTopic(), CommandWait: cfg.CommandWait,
-			Ready:  ready,
+			Ready: ready, Transient: db.IsTransient,
 			Logger: log, Registry: reg,
 		}, producer, store)
 		if err != nil {

@@ -487,26 +487,27 @@ func (b *batch) flushStatuses(ctx context.Context) error {
 		w, st, rank, at = append(w, id), append(st, u.status), append(rank, int64(u.rank)), append(at, u.at.UTC().Format(time.RFC3339Nano))
 		code, title = append(code, u.code), append(title, u.title)
 	}
-	apply := func() (int64, error) {
-		res, err := b.tx.ExecContext(ctx, sqlStatusesApply,
-			pq.Array(w), pq.Array(st), pq.Array(rank), pq.Array(at), pq.Array(code), pq.Array(title))
-		if err != nil {
-			return 0, fmt.Errorf("apply statuses: %w", err)
-		}
-		return res.RowsAffected()
-	}
-	n, err := apply()
+	rows, err := b.tx.QueryContext(ctx, sqlStatusesApply,
+		pq.Array(w), pq.Array(st), pq.Array(rank), pq.Array(at), pq.Array(code), pq.Array(title))
 	if err != nil {
+		return fmt.Errorf("apply statuses: %w", err)
+	}
+	moved := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		moved[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
-	if n < int64(len(w)) {
-		// Some moved no message: perhaps their sends' reports are being
-		// applied right now (send.go, lockOrphanWamids).
-		if err := b.lockOrphanWamids(ctx, w); err != nil {
-			return err
-		}
-		if _, err := apply(); err != nil {
-			return err
+	for _, id := range w {
+		if !moved[id] { // perhaps its send's report is being applied now (send.go)
+			b.settle = append(b.settle, id)
 		}
 	}
 	clear(b.pend.statuses)
@@ -516,4 +517,5 @@ func (b *batch) flushStatuses(ctx context.Context) error {
 const sqlStatusesApply = `UPDATE messages m SET status = u.s, status_rank = u.r, status_at = u.a::timestamptz,
 		error_code = COALESCE(u.c, m.error_code), error_title = CASE WHEN u.t <> '' THEN u.t ELSE m.error_title END
 	FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[]) AS u(w, s, r, a, c, t)
-	WHERE m.wamid = u.w AND m.direction = 'out' AND m.status_rank < u.r`
+	WHERE m.wamid = u.w AND m.direction = 'out' AND m.status_rank < u.r
+	RETURNING m.wamid`

@@ -116,41 +116,46 @@ const (
 		RETURNING conversation_id, author_agent_id`
 	sqlOutboundFailed = `UPDATE messages SET status = 'failed', status_rank = 100, status_at = $2, error_code = $3, error_title = $4
 		WHERE id = $1 AND direction = 'out' RETURNING conversation_id, author_agent_id`
-	// Statuses can reach us before the relay reported the wamid: apply the
-	// most advanced one kept for it.
-	sqlOrphanStatuses = `UPDATE messages m SET status = s.status, status_rank = s.rank, status_at = s.occurred_at,
-		error_code = s.error_code, error_title = s.error_title
-		FROM (SELECT * FROM statuses WHERE wamid = $1 ORDER BY rank DESC LIMIT 1) s
-		WHERE m.id = $2 AND m.status_rank < s.rank`
 	sqlOwnerIDs = `SELECT agent_id FROM contact_owners WHERE contact_id = $1`
 )
 
 // A status may arrive before the relay's report of its send (the command
-// that records the wamid on the message), and on another partition (a
-// status naming only the wa_id of a contact keyed by its user id), so the
-// two transactions can run at once: the status finds no message with its
-// wamid, and the report does not see the status, not committed yet. Both
-// take a transaction lock on the wamid to close that gap: the report
-// before it reads the statuses kept for the wamid, a status only when no
-// message has its wamid yet, after which it tries the message again.
-// Whichever takes the lock second sees what the first committed.
+// that records the wamid on the message): it is kept in statuses, and the
+// report applies the most advanced status kept for its wamid. The two may
+// also be applied at once, on two partitions (a status naming only the
+// wa_id of a contact keyed by its user id): then the status finds no
+// message with its wamid and the report does not see the status, not
+// committed yet. So both settle at the end of their transaction, under a
+// transaction lock on the wamid: the report always, a status when it
+// moved no message. Each applies the most advanced status stored for the
+// wamid; whichever takes the lock second sees what the first committed.
+// Locks are taken last and in one order, so settling adds no deadlock
+// between two batches of statuses and reports.
 const (
-	sqlLockWamid = `SELECT pg_advisory_xact_lock(727379, hashtext($1))`
-	// sqlLockOrphanWamids locks, in one order, the wamids of $1 that no
-	// message has; it returns how many it locked.
-	sqlLockOrphanWamids = `SELECT count(pg_advisory_xact_lock(727379, hashtext(w))) FROM (
-		SELECT DISTINCT w FROM unnest($1::text[]) AS u(w)
-		WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.wamid = u.w) ORDER BY w) o`
+	sqlLockWamids = `SELECT count(pg_advisory_xact_lock(727379, hashtext(w)))
+		FROM (SELECT DISTINCT w FROM unnest($1::text[]) AS u(w) ORDER BY w) o`
+	sqlSettleStatuses = `UPDATE messages m SET status = s.status, status_rank = s.rank, status_at = s.occurred_at,
+			error_code = COALESCE(s.error_code, m.error_code),
+			error_title = CASE WHEN s.error_title <> '' THEN s.error_title ELSE m.error_title END
+		FROM (SELECT DISTINCT ON (wamid) wamid, status, rank, occurred_at, error_code, error_title
+			FROM statuses WHERE wamid = ANY($1) ORDER BY wamid, rank DESC) s
+		WHERE m.wamid = s.wamid AND m.direction = 'out' AND m.status_rank < s.rank`
 )
 
-// lockOrphanWamids takes the lock of each wamid no message has yet. The
-// caller then applies its statuses again: a report may have committed
-// meanwhile, before or while it waited.
-func (b *batch) lockOrphanWamids(ctx context.Context, wamids []string) error {
-	var n int
-	if err := b.tx.QueryRowContext(ctx, sqlLockOrphanWamids, pq.Array(wamids)).Scan(&n); err != nil {
-		return fmt.Errorf("lock orphan statuses: %w", err)
+// settleStatuses applies, under their locks, the most advanced status
+// stored for each wamid the batch reported or gave a status that moved no
+// message.
+func (b *batch) settleStatuses(ctx context.Context) error {
+	if len(b.settle) == 0 {
+		return nil
 	}
+	if _, err := b.tx.ExecContext(ctx, sqlLockWamids, pq.Array(b.settle)); err != nil {
+		return fmt.Errorf("settle statuses: %w", err)
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlSettleStatuses, pq.Array(b.settle)); err != nil {
+		return fmt.Errorf("settle statuses: %w", err)
+	}
+	b.settle = b.settle[:0]
 	return nil
 }
 
@@ -169,10 +174,7 @@ func (b *batch) cmdSendResult(ctx context.Context, id string, cmd event.SendResu
 	} else {
 		err = b.tx.QueryRowContext(ctx, sqlOutboundAccepted, cmd.MessageID, cmd.WAMID, at).Scan(&convID, &agentID)
 		if err == nil {
-			_, err = b.tx.ExecContext(ctx, sqlLockWamid, cmd.WAMID)
-		}
-		if err == nil {
-			_, err = b.tx.ExecContext(ctx, sqlOrphanStatuses, cmd.WAMID, cmd.MessageID)
+			b.settle = append(b.settle, cmd.WAMID) // statuses that came first
 		}
 	}
 	if errors.Is(err, errNoRows) {

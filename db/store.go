@@ -77,6 +77,7 @@ type batch struct {
 	looked   map[event.Contact]contactRow // contacts of statuses and notices (lookup.go)
 	inboxes  map[string]bool
 
+	settle     []string                  // wamids whose statuses are settled at the end (send.go)
 	refused    map[*event.Envelope]error // commands stored as failed (refuse.go)
 	savepoints int                       // savepoints taken, for their names
 }
@@ -171,6 +172,9 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 		}
 		o.EventID = events[i].ID
 		out[i] = o
+	}
+	if err := b.settleStatuses(ctx); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
@@ -386,16 +390,8 @@ func (b *batch) applyStatus(ctx context.Context, e *event.Envelope) (Outcome, er
 	if err != nil {
 		return Outcome{}, fmt.Errorf("apply status: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		return Outcome{}, nil
-	}
-	// No message moved: perhaps its send's report is being applied right
-	// now (send.go, lockOrphanWamids).
-	if err := b.lockOrphanWamids(ctx, []string{st.ID}); err != nil {
-		return Outcome{}, err
-	}
-	if _, err := b.tx.ExecContext(ctx, sqlStatusApply, st.ID, st.Status, st.Rank(), at, code, title); err != nil {
-		return Outcome{}, fmt.Errorf("apply status: %w", err)
+	if n, _ := res.RowsAffected(); n == 0 { // perhaps its send's report is being applied now
+		b.settle = append(b.settle, st.ID)
 	}
 	return Outcome{}, nil
 }

@@ -68,6 +68,11 @@ type Config struct {
 	CommandWait time.Duration
 	// Ready reports whether Kafka and Postgres are reachable (/readyz).
 	Ready func(ctx context.Context) error
+	// Transient reports whether an error of the store is worth retrying
+	// (Postgres away, restarting or out of connection slots): the request
+	// is answered 503 database_unavailable with Retry-After instead of 500.
+	// Default: no error is.
+	Transient func(error) bool
 	// Capture, when set, receives every accepted webhook (loadtest replay).
 	Capture func(body []byte, headers map[string]string, at time.Time)
 	// Now returns the current time. Default time.Now.

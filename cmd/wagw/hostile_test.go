@@ -97,10 +97,16 @@ func TestHostileInput(t *testing.T) {
 
 // assignDone assigns the agent and waits for the command's result (the
 // consumer may still be working through the table's backlog): it must
-// be applied, not refused and not pending forever.
+// be applied, not refused and not pending forever. A 503 with Retry-After
+// (Postgres out of connection slots on a busy machine) is retried, as any
+// client does; nothing else is.
 func assignDone(t *testing.T, p *serveProc, convID, agentID int64) {
 	t.Helper()
-	r := apiDo(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/assignees", convID), e2eAdminToken, obj{"agent_ids": []int64{agentID}}, nil)
+	var r apiResp
+	pollUntil(t, 60*time.Second, time.Second, "the assignment after the table is answered", func() (bool, string) {
+		r = apiDo(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/assignees", convID), e2eAdminToken, obj{"agent_ids": []int64{agentID}}, nil)
+		return r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "", r.String()
+	})
 	if r.Status == http.StatusOK {
 		return
 	}
@@ -108,7 +114,7 @@ func assignDone(t *testing.T, p *serveProc, convID, agentID int64) {
 		Poll string `json:"poll"`
 	}
 	if r.Status != http.StatusAccepted || json.Unmarshal(r.Body, &pending) != nil {
-		t.Fatalf("assign after the table: %s, want 200 or 202", r)
+		t.Fatalf("assign after the table: %s, want 200 or 202\nserve's output:\n%s", r, p.out)
 	}
 	pollUntil(t, 60*time.Second, 50*time.Millisecond, "the assignment after the table is applied", func() (bool, string) {
 		r := apiDo(t, p, http.MethodGet, pending.Poll, e2eAdminToken, nil, nil)

@@ -314,7 +314,7 @@ func (p *process) startGateway(context.Context) (func(context.Context) error, er
 		Capture:    p.capture,
 		AppSecrets: secrets, VerifyToken: p.cfg.VerifyToken, AdminToken: p.cfg.AdminToken,
 		BodyLimit: p.cfg.BodyLimit, DeadLetterTopic: p.cfg.dlqTopic(), CommandWait: p.cfg.CommandWait,
-		Ready:  p.ready,
+		Ready: p.ready, Transient: db.IsTransient,
 		Logger: p.log, Registry: p.reg,
 	}, p.producer, gateway.Stores{Reads: p.store, Tokens: p.store, Commands: p.store, Agents: p.store, Teams: p.store, Inboxes: p.store})
 	if err != nil {

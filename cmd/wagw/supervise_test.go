@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"slices"
 	"testing"
@@ -26,15 +25,13 @@ func (tr *trace) role(name string, startErr error) role {
 	}}
 }
 
-var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 // TestSuperviseStopsInReverseOrder: roles start in order and, when the
 // context ends, stop in the reverse order; run returns nil.
 func TestSuperviseStopsInReverseOrder(t *testing.T) {
 	var tr trace
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := supervise(ctx, []role{tr.role("kafka", nil), tr.role("database", nil), tr.role("http", nil)}, newFailures(), quietLog)
+	err := supervise(ctx, []role{tr.role("kafka", nil), tr.role("database", nil), tr.role("http", nil)}, newFailures(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +46,7 @@ func TestSuperviseStopsInReverseOrder(t *testing.T) {
 func TestSuperviseStartFailure(t *testing.T) {
 	var tr trace
 	boom := errors.New("listen: address in use")
-	err := supervise(context.Background(), []role{tr.role("kafka", nil), tr.role("http", boom), tr.role("never", nil)}, newFailures(), quietLog)
+	err := supervise(context.Background(), []role{tr.role("kafka", nil), tr.role("http", boom), tr.role("never", nil)}, newFailures(), slog.New(slog.DiscardHandler))
 	if !errors.Is(err, boom) {
 		t.Fatalf("supervise = %v, want %v", err, boom)
 	}
@@ -81,7 +78,7 @@ func TestSuperviseRoleRunError(t *testing.T) {
 			}), nil
 		}},
 	}
-	err := supervise(context.Background(), roles, f, quietLog)
+	err := supervise(context.Background(), roles, f, slog.New(slog.DiscardHandler))
 	if !errors.Is(err, boom) || err.Error() != "drainer: lost the partition" {
 		t.Fatalf("supervise = %v, want drainer: %v", err, boom)
 	}
@@ -99,7 +96,7 @@ func TestSuperviseRoleEndsByItself(t *testing.T) {
 	roles := []role{{name: "relay", start: func(ctx context.Context) (func(context.Context) error, error) {
 		return f.loop(ctx, "relay", func(context.Context) error { return nil }), nil
 	}}}
-	err := supervise(context.Background(), roles, f, quietLog)
+	err := supervise(context.Background(), roles, f, slog.New(slog.DiscardHandler))
 	if err == nil || err.Error() != "relay: stopped by itself" {
 		t.Fatalf("supervise = %v, want relay: stopped by itself", err)
 	}

@@ -199,6 +199,35 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 			return err
 		}
 	}
+	if err := writeCounters(exec, deltas, picks); err != nil {
+		return err
+	}
+	if err := exec("decision log", `INSERT INTO decisions (conversation_id, event_id, rule, summary, decision, created_at)
+		SELECT c, e, r, s, d::jsonb, $6::timestamptz
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(c, e, r, s, d, n) ORDER BY n`,
+		pq.Array(dConv), pq.Array(dEvent), pq.Array(dRule), pq.Array(dSummary), pq.Array(dJSON), now); err != nil {
+		return err
+	}
+	if len(wConv) > 0 {
+		if err := exec("welcome messages", `WITH u AS (
+				SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+				WITH ORDINALITY AS u(conv, contact, pn, rcpt, body, payload, n)),
+			m AS (INSERT INTO messages (direction, contact_id, conversation_id, inbox, type, body, context_wamid, sent_at, received_at, status)
+				SELECT 'out', contact, conv, pn, 'text', body, '', $7::timestamptz, $7::timestamptz, 'pending' FROM u ORDER BY n
+				RETURNING id, conversation_id)
+			INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id, recipient, kind, payload)
+			SELECT u.contact, ct.key, u.conv, m.id, u.pn, u.rcpt, 'welcome', u.payload::jsonb
+			FROM u JOIN m ON m.conversation_id = u.conv JOIN contacts ct ON ct.id = u.contact ORDER BY u.n`,
+			pq.Array(wConv), pq.Array(wContact), pq.Array(wPn), pq.Array(wTo), pq.Array(wBody), pq.Array(wPayload), now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeCounters persists the openings' open-count changes per agent and
+// the teams' last picks, one statement each.
+func writeCounters(exec func(what, q string, args ...any) error, deltas map[int64]int, picks map[[2]int64]time.Time) error {
 	if len(deltas) > 0 {
 		ids := make([]int64, 0, len(deltas))
 		for id := range deltas {
@@ -223,26 +252,6 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 		if err := exec("team picks", `UPDATE team_members m SET last_assigned_at = u.at::timestamptz
 			FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(t, a, at) WHERE m.team_id = u.t AND m.agent_id = u.a`,
 			pq.Array(pt), pq.Array(pa), pq.Array(pat)); err != nil {
-			return err
-		}
-	}
-	if err := exec("decision log", `INSERT INTO decisions (conversation_id, event_id, rule, summary, decision, created_at)
-		SELECT c, e, r, s, d::jsonb, $6::timestamptz
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(c, e, r, s, d, n) ORDER BY n`,
-		pq.Array(dConv), pq.Array(dEvent), pq.Array(dRule), pq.Array(dSummary), pq.Array(dJSON), now); err != nil {
-		return err
-	}
-	if len(wConv) > 0 {
-		if err := exec("welcome messages", `WITH u AS (
-				SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
-				WITH ORDINALITY AS u(conv, contact, pn, rcpt, body, payload, n)),
-			m AS (INSERT INTO messages (direction, contact_id, conversation_id, inbox, type, body, context_wamid, sent_at, received_at, status)
-				SELECT 'out', contact, conv, pn, 'text', body, '', $7::timestamptz, $7::timestamptz, 'pending' FROM u ORDER BY n
-				RETURNING id, conversation_id)
-			INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id, recipient, kind, payload)
-			SELECT u.contact, ct.key, u.conv, m.id, u.pn, u.rcpt, 'welcome', u.payload::jsonb
-			FROM u JOIN m ON m.conversation_id = u.conv JOIN contacts ct ON ct.id = u.contact ORDER BY u.n`,
-			pq.Array(wConv), pq.Array(wContact), pq.Array(wPn), pq.Array(wTo), pq.Array(wBody), pq.Array(wPayload), now); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,72 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/wagw/wagw/event"
+)
+
+const (
+	sqlMessageInsert = `INSERT INTO messages
+		(wamid, direction, contact_id, inbox, type, body, context_wamid, sent_at, received_at, raw)
+		VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (wamid) DO NOTHING RETURNING id`
+	sqlOpenConversation = `SELECT id FROM conversations
+		WHERE contact_id = $1 AND inbox = $2 AND status = 'open' FOR UPDATE`
+	sqlConversationInsert = `INSERT INTO conversations (contact_id, inbox, opened_by, opened_at, last_message_at)
+		VALUES ($1, $2, $3, $4, $4) RETURNING id`
+	sqlMessageAttach     = `UPDATE messages SET conversation_id = $2 WHERE id = $1`
+	sqlConversationTouch = `UPDATE conversations SET last_message_at = GREATEST(last_message_at, $2) WHERE id = $1`
+	sqlContactInbound    = `UPDATE contacts SET last_inbound_at = GREATEST(last_inbound_at, $2) WHERE id = $1`
+)
+
+func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
+	m := e.Message
+	if err := b.inbox(ctx, e); err != nil {
+		return Outcome{}, err
+	}
+	sentAt := m.Time()
+	if sentAt.IsZero() {
+		sentAt = e.OccurredAt
+	}
+	var msgID int64
+	err := b.tx.QueryRowContext(ctx, sqlMessageInsert, m.ID, c.ID, e.PhoneNumberID, m.Type,
+		m.Body(), m.ContextID(), sentAt, e.ReceivedAt, nullJSON(m.Raw)).Scan(&msgID)
+	if errors.Is(err, errNoRows) {
+		return Outcome{Duplicate: true}, nil
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("message: %w", err)
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlContactInbound, c.ID, sentAt); err != nil {
+		return Outcome{}, fmt.Errorf("contact window: %w", err)
+	}
+	var o Outcome
+	err = b.tx.QueryRowContext(ctx, sqlOpenConversation, c.ID, e.PhoneNumberID).Scan(&o.ConversationID)
+	switch {
+	case errors.Is(err, errNoRows) && m.Opens():
+		if err := b.tx.QueryRowContext(ctx, sqlConversationInsert, c.ID, e.PhoneNumberID, m.ID, sentAt).Scan(&o.ConversationID); err != nil {
+			return Outcome{}, fmt.Errorf("open conversation: %w", err)
+		}
+		o.Opened = true
+	case errors.Is(err, errNoRows):
+		return o, nil // not conversational and nothing open: kept on the contact only
+	case err != nil:
+		return Outcome{}, fmt.Errorf("find conversation: %w", err)
+	default:
+		if _, err := b.tx.ExecContext(ctx, sqlConversationTouch, o.ConversationID, sentAt); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlMessageAttach, msgID, o.ConversationID); err != nil {
+		return Outcome{}, err
+	}
+	if o.Opened {
+		if err := b.conversationOpened(ctx, e, c, o.ConversationID); err != nil {
+			return Outcome{}, err
+		}
+	}
+	return o, nil
+}

@@ -139,10 +139,7 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 // otherwise says which fail and since when (for /readyz). The consumer
 // retries through an outage of any length and resumes by itself.
 func (c *Consumer) Health() error {
-	if err := c.pg.Err(); err != nil {
-		return err
-	}
-	return c.kafka.Err()
+	return outage.FirstErr(c.pg, c.kafka)
 }
 
 // Run consumes until ctx is cancelled, then finishes the batch in hand,

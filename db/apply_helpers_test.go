@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,3 +183,22 @@ func (f *applyFixture) agent(name string) int64 {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// applyAtOnce applies the batches concurrently, as consumers of different
+// partitions would, released together, and returns each batch's error.
+func (f *applyFixture) applyAtOnce(ctx context.Context, batches ...[]event.Envelope) []error {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, len(batches))
+	for j, batch := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[j] = f.store.Apply(ctx, batch, time.Now())
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,19 +62,7 @@ func TestStatusOnAnotherPartitionDoesNotRaceTheMessage(t *testing.T) {
 		if msgs[0].Key() == sts[len(sts)-1].Key() {
 			t.Fatal("setup: the message and the status share a key")
 		}
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		errs := make([]error, 2)
-		for j, batch := range [][]event.Envelope{msgs, sts} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				errs[j] = f.store.Apply(ctx, batch, time.Now())
-			}()
-		}
-		close(start)
-		wg.Wait()
+		errs := f.applyAtOnce(ctx, msgs, sts)
 		for j, err := range errs {
 			var ee *db.EventError
 			if errors.As(err, &ee) {

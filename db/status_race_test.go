@@ -3,7 +3,6 @@ package db_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,19 +39,7 @@ func TestStatusRacingItsSendReportIsApplied(t *testing.T) {
 		if i%2 == 1 {
 			statuses = append(statuses, f.status(who{wa: u.wa}, wamid, whatsapp.StatusDelivered))
 		}
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		errs := make([]error, 2)
-		for j, batch := range [][]event.Envelope{report, statuses} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				errs[j] = f.store.Apply(ctx, batch, time.Now())
-			}()
-		}
-		close(start)
-		wg.Wait()
+		errs := f.applyAtOnce(ctx, report, statuses)
 		for j, err := range errs {
 			if err != nil {
 				t.Fatalf("round %d: batch %d: %v", i, j, err)

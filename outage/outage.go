@@ -87,6 +87,17 @@ func (d *Dependency) Err() error {
 	return fmt.Errorf("%s: %s failing for %v: %w", d.role, d.name, time.Since(d.since).Round(time.Second), d.err)
 }
 
+// FirstErr is the Err of the first of deps that fails, nil when all work:
+// a role's Health over its dependencies.
+func FirstErr(deps ...*Dependency) error {
+	for _, d := range deps {
+		if err := d.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Backoff is a capped exponential backoff with jitter: each wait is
 // uniformly random in [cur/2, cur], and cur doubles from Min up to Max.
 type Backoff struct {

@@ -155,10 +155,7 @@ func New(cfg Config, store Store, sender Sender, pub Publisher) *Relay {
 // otherwise says which fail and since when (for /readyz). The relay
 // retries through an outage of any length and resumes by itself.
 func (r *Relay) Health() error {
-	if err := r.pg.Err(); err != nil {
-		return err
-	}
-	return r.kafka.Err()
+	return outage.FirstErr(r.pg, r.kafka)
 }
 
 // Run relays until ctx is cancelled; sends in flight finish first, so that

@@ -81,10 +81,7 @@ func NewDrainer(cfg DrainerConfig, candidates func(ctx context.Context, limit in
 // Health is nil while the drainer's calls to Postgres and Kafka work, and
 // otherwise says which fail and since when (for /readyz).
 func (d *Drainer) Health() error {
-	if err := d.pg.Err(); err != nil {
-		return err
-	}
-	return d.kafka.Err()
+	return outage.FirstErr(d.pg, d.kafka)
 }
 
 // Run drains until ctx is cancelled. While Postgres or Kafka fail it backs

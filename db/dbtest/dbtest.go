@@ -3,12 +3,16 @@ package dbtest
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/wagw/wagw/db"
 )
@@ -52,4 +56,32 @@ func New(t testing.TB) (*sqlx.DB, string) {
 		t.Fatalf("migrate: %v", err)
 	}
 	return conn, dsn
+}
+
+// BusyRole returns the URL of dsn's database for a new role allowed one
+// connection, whose only slot is taken now and freed after hold: opening
+// it meanwhile meets Postgres's "too many connections" (53300). The role is
+// dropped when the test ends.
+func BusyRole(t testing.TB, conn *sqlx.DB, dsn string, hold time.Duration) string {
+	t.Helper()
+	role := fmt.Sprintf("wagw_busy_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(`CREATE ROLE ` + pq.QuoteIdentifier(role) + ` LOGIN CONNECTION LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Exec(`DROP ROLE IF EXISTS ` + pq.QuoteIdentifier(role)) })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	slot, err := sql.Open("postgres", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slot.Close() })
+	if err := slot.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(hold, func() { slot.Close() })
+	return u.String()
 }

@@ -50,12 +50,6 @@ func (r Rules) withDefaults() Rules {
 // SetRules changes the timing settings (before the store is used).
 func (s *Store) SetRules(r Rules) { s.rules = r.withDefaults() }
 
-const sqlNotifyQueue = `SELECT pg_notify('wagw_queue', '')`
-
-// QueueChannel is the LISTEN channel notified (on commit) whenever an agent
-// may have become eligible for queued conversations.
-const QueueChannel = "wagw_queue"
-
 // ---- loading state inside the transaction ----
 
 const sqlConversationLock = `SELECT c.id, c.contact_id, c.inbox, c.status, c.team_id, c.opened_at,

@@ -17,6 +17,15 @@
 // code), and the command's result is stored as that data (the outcome's
 // kind and JSON, or the error's code and message) for the API to read.
 //
+// The apply engine: apply.go is the entry point (Apply, the batch, the
+// dispatch by kind); one file per kind of event — messages.go, statuses.go,
+// notices.go, commands_apply.go (with send.go for replies and read marks
+// and queue.go for the waiting queue's drain and expiry); openings.go
+// decides and persists the conversations a batch opened, assign.go loads
+// and persists the shared state a decision needs. bulk.go is the batch
+// path for runs of messages; twopath_test.go proves that it and the
+// one-by-one path leave the same rows.
+//
 // SQL lives as constants next to the method that runs it. Idempotency is
 // enforced by unique constraints in the same transaction as the effect, so
 // applying the same event twice changes nothing.

@@ -98,36 +98,3 @@ func (s *Store) OutboxUnreported(ctx context.Context, limit int) ([]assigner.Out
 		ORDER BY id LIMIT $1`, limit)
 	return rows, err
 }
-
-// DrainRef is a queued conversation that may be assignable now.
-type DrainRef struct {
-	ConversationID int64  `db:"id"`
-	ContactKey     string `db:"key"`
-	Expired        bool   `db:"expired"`
-}
-
-// DrainCandidates lists queued conversations, oldest first, that an
-// eligible agent could take now (as many per team as its members have free
-// slots), and those that waited longer than the queue expiry. Conversations
-// of blocked contacts are left out: their commands would only be held, and
-// they must not keep the places of the conversations behind them.
-func (s *Store) DrainCandidates(ctx context.Context, limit int, now time.Time) ([]DrainRef, error) {
-	const q = `WITH free AS (
-		SELECT m.team_id, SUM(LEAST(COALESCE(a.capacity, 1000000), COALESCE(t.max_open, 1000000)) - a.open_count) AS slots
-		FROM team_members m JOIN agents a ON a.id = m.agent_id JOIN teams t ON t.id = m.team_id
-		WHERE a.active AND t.strategy <> 'manual'
-		  AND (NOT t.online_only OR (a.presence = 'online' AND a.heartbeat_at > $1))
-		  AND a.open_count < LEAST(COALESCE(a.capacity, 1000000), COALESCE(t.max_open, 1000000))
-		GROUP BY m.team_id),
-	queue AS (
-		SELECT c.id, ct.key, c.queued_at < $2 AS expired, c.queued_at, c.team_id,
-			row_number() OVER (PARTITION BY c.team_id ORDER BY c.queued_at, c.id) AS n
-		FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
-		WHERE c.status = 'open' AND c.queued_at IS NOT NULL AND ct.blocked_at IS NULL)
-	SELECT queue.id, queue.key, queue.expired FROM queue LEFT JOIN free ON free.team_id = queue.team_id
-	WHERE queue.expired OR queue.n <= COALESCE(free.slots, 0)
-	ORDER BY queue.queued_at, queue.id LIMIT $3`
-	var out []DrainRef
-	err := s.db.SelectContext(ctx, &out, q, now.Add(-s.rules.PresenceTimeout), now.Add(-s.rules.QueueExpiry), limit)
-	return out, err
-}

@@ -1,0 +1,235 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
+)
+
+// The apply engine's entry point: Apply runs a batch of events in one
+// transaction, through the bulk path (bulk.go) when the batch allows it and
+// one by one otherwise, and dispatches each event by kind: messages.go,
+// statuses.go, notices.go, commands_apply.go (and queue.go, send.go for the
+// commands they own); openings.go decides and persists the conversations a
+// batch opened. twopath_test.go proves both paths leave the same rows.
+
+// ErrUnknownCommand is returned for a command type the store does not know.
+var ErrUnknownCommand = event.ErrUnknownCommand
+
+// batch carries what one transaction learned, so that one batch does not
+// look the same contact or inbox up twice.
+type batch struct {
+	// set by prepare (the fast path): message id per prepared event (0: a
+	// duplicate), open conversation per contact and inbox (0: none), and
+	// bookkeeping not yet written
+	pre      map[*event.Envelope]int64
+	convs    map[convKey]int64
+	pend     pending
+	openings []opening // decided by decideOpenings
+	// statuses stored by prepare: whether each was new
+	preStatus map[*event.Envelope]bool
+
+	// inbox settings and locked teams read by this transaction
+	settings map[string]assigner.Inbox
+	teams    map[int64]assigner.TeamState
+
+	tx       *sqlx.Tx
+	rules    Rules
+	now      time.Time
+	contacts map[string]contactRow        // contacts of messages and commands, by key
+	looked   map[event.Contact]contactRow // contacts of statuses and notices (lookup.go)
+	inboxes  map[string]bool
+
+	settle     []string                  // wamids whose statuses are settled at the end (send.go)
+	refused    map[*event.Envelope]error // commands stored as failed (refuse.go)
+	savepoints int                       // savepoints taken, for their names
+}
+
+type contactRow struct {
+	ID      int64
+	Blocked bool
+	Fresh   bool // created by this transaction: no owners yet
+}
+
+// Apply applies events in order in one transaction. Transient failures
+// (connection, deadlock) come back as they are, to be retried; a failure of
+// one event that retrying cannot fix comes back as *EventError.
+func (s *Store) Apply(ctx context.Context, events []event.Envelope, now time.Time) error {
+	_, err := s.ApplyOutcomes(ctx, events, now)
+	return err
+}
+
+// ApplyOutcomes is Apply that also says what each event did.
+func (s *Store) ApplyOutcomes(ctx context.Context, events []event.Envelope, now time.Time) ([]Outcome, error) {
+	return s.applyOutcomes(ctx, events, now, false)
+}
+
+// applyOutcomes applies the batch; when a command is refused, the batch is
+// applied again with its failure stored, and its other commands each in a
+// savepoint (refuse.go).
+func (s *Store) applyOutcomes(ctx context.Context, events []event.Envelope, now time.Time, slow bool) ([]Outcome, error) {
+	refused := map[int]error{}
+	for {
+		out, err := s.applyBatch(ctx, events, now, slow, refused)
+		var r *refusal
+		if !errors.As(err, &r) {
+			return out, err
+		}
+		if _, again := refused[r.index]; again { // not even its failure can be stored
+			return nil, &EventError{Index: r.index, Err: r.err}
+		}
+		refused[r.index] = r.err
+	}
+}
+
+// applyBatch applies the batch in one transaction, with the bulk fast path
+// for messages unless slow is set.
+func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now time.Time, slow bool, refused map[int]error) ([]Outcome, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	b := &batch{tx: tx, rules: s.rules, now: now, contacts: map[string]contactRow{}, inboxes: map[string]bool{},
+		looked: map[event.Contact]contactRow{}, refused: map[*event.Envelope]error{}}
+	for i, err := range refused {
+		b.refused[&events[i]] = err
+	}
+	guarded := len(refused) > 0 // a batch with a refused command: one by one, commands in savepoints
+	if !slow && !guarded && bulkable(events) {
+		if err := b.prepare(ctx, events); err != nil {
+			if retryable(err) {
+				return nil, err
+			}
+			// Which event is at fault? The one-by-one path says.
+			tx.Rollback()
+			return s.applyBatch(ctx, events, now, true, refused)
+		}
+	}
+	out := make([]Outcome, len(events))
+	for i := range events {
+		apply := b.apply
+		if guarded && events[i].Kind == event.KindCommand {
+			apply = func(ctx context.Context, e *event.Envelope) (Outcome, error) {
+				return b.applyGuarded(ctx, e, i, refused)
+			}
+		}
+		o, err := apply(ctx, &events[i])
+		if err == nil && i == len(events)-1 {
+			if err = b.decideOpenings(ctx); err == nil {
+				err = b.flush(ctx)
+			}
+		}
+		if err != nil {
+			if retryable(err) {
+				return nil, err
+			}
+			if !slow && b.pre != nil {
+				tx.Rollback()
+				return s.applyBatch(ctx, events, now, true, refused)
+			}
+			if events[i].Kind == event.KindCommand {
+				return nil, &refusal{index: i, err: err}
+			}
+			return nil, &EventError{Index: i, Err: err}
+		}
+		o.EventID = events[i].ID
+		out[i] = o
+	}
+	if err := b.settleStatuses(ctx); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (b *batch) apply(ctx context.Context, e *event.Envelope) (Outcome, error) {
+	if cause, ok := b.refused[e]; ok {
+		return b.refuse(ctx, e, cause)
+	}
+	if e.Version > event.Version {
+		return Outcome{}, fmt.Errorf("%w: envelope version %d is newer than this consumer understands (%d)", errBadEvent, e.Version, event.Version)
+	}
+	var c contactRow
+	var err error
+	switch {
+	case e.ContactKey != "": // a command
+		c, err = b.contactByKey(ctx, e.ContactKey)
+	case e.Contact.Key() == "":
+	case e.Kind == event.KindMessage: // from the contact: creates and links
+		c, err = b.contact(ctx, e.Contact)
+	default: // a status or a notice: looks up only
+		c, err = b.lookupContact(ctx, e.Contact)
+	}
+	if err == nil && e.Kind == event.KindMessage && !c.Blocked {
+		if _, _, _, _, change := identityChange(e.Message); change {
+			c, err = b.changeIdentity(ctx, e, c)
+		}
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	if c.Blocked && !(e.Kind == event.KindCommand && e.Command != nil && e.Command.Type == event.CmdRelease) {
+		return b.hold(ctx, e, c)
+	}
+	if id, ok := b.pre[e]; ok {
+		return b.applyPrepared(ctx, e, c, id)
+	}
+	if fresh, ok := b.preStatus[e]; ok {
+		return Outcome{Duplicate: !fresh}, nil // stored by prepare; applied by flush
+	}
+	if b.pre != nil && e.Kind == event.KindCommand && c.ID != 0 && b.pend.contacts[c.ID] {
+		// A command may read what the fast path has not written yet for its
+		// contact (an opening's assignment, the service window, the
+		// conversation's messages) and may resolve or open conversations.
+		// Other contacts' commands and statuses and notices touch neither.
+		// Deciding locks the teams until commit: only when this contact's
+		// own opening is waiting.
+		if slices.ContainsFunc(b.openings, func(o opening) bool { return o.c.ID == c.ID }) {
+			if err := b.decideOpenings(ctx); err != nil {
+				return Outcome{}, err
+			}
+		}
+		if err := b.flush(ctx); err != nil {
+			return Outcome{}, err
+		}
+		for k := range b.convs {
+			if k.contact == c.ID {
+				delete(b.convs, k)
+			}
+		}
+	}
+	switch e.Kind {
+	case event.KindMessage:
+		if e.Message == nil {
+			return Outcome{}, fmt.Errorf("%w: message event without a message", errBadEvent)
+		}
+		if c.ID == 0 {
+			return Outcome{}, fmt.Errorf("%w: message event without a contact", errBadEvent)
+		}
+		return b.applyMessage(ctx, e, c)
+	case event.KindStatus:
+		if e.Status == nil {
+			return Outcome{}, fmt.Errorf("%w: status event without a status", errBadEvent)
+		}
+		return b.applyStatus(ctx, e)
+	case event.KindNotice:
+		return b.applyNotice(ctx, e)
+	case event.KindCommand:
+		if e.Command == nil {
+			return Outcome{}, fmt.Errorf("%w: command event without a command", errBadEvent)
+		}
+		return b.applyCommand(ctx, e, c)
+	default:
+		return Outcome{}, fmt.Errorf("%w: unknown event kind %q", errBadEvent, e.Kind)
+	}
+}

@@ -11,7 +11,7 @@ import (
 // none waits).
 type QueueStats struct {
 	Length int
-	Oldest        time.Time
+	Oldest time.Time
 }
 
 // QueueStats counts the queued open conversations (the partial index

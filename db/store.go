@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
@@ -18,6 +19,8 @@ import (
 type Store struct {
 	db    *sqlx.DB
 	rules Rules
+	// assignSeconds records assignment latency (Instrument); nil: none.
+	assignSeconds prometheus.Observer
 }
 
 // NewStore wraps an open connection pool.
@@ -80,6 +83,7 @@ type batch struct {
 	settle     []string                  // wamids whose statuses are settled at the end (send.go)
 	refused    map[*event.Envelope]error // commands stored as failed (refuse.go)
 	savepoints int                       // savepoints taken, for their names
+	assigned   []float64                 // seconds from opening to a first assignee (metrics.go)
 }
 
 type contactRow struct {
@@ -179,6 +183,7 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	s.observe(b)
 	return out, nil
 }
 

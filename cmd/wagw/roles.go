@@ -166,6 +166,7 @@ func (p *process) startDatabase(ctx context.Context) (func(context.Context) erro
 		}
 	}
 	p.store = db.NewStore(conn)
+	p.store.Instrument(p.reg)
 	return func(context.Context) error { return conn.Close() }, nil
 }
 

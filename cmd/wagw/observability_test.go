@@ -194,8 +194,8 @@ func sample(page, prefix string) (float64, bool) {
 // exported by a running serve once it has had traffic: webhooks on two
 // numbers, an opened conversation assigned to an online agent, welcome
 // messages sent, one number refused at account level by the Cloud API
-// simulator. With WAGW_METRICS_ADDR, /metrics is served there and not
-// next to /webhook.
+// simulator. With WAGW_METRICS_ADDR, /metrics is served there alone, and
+// neither next to /webhook nor on WAGW_HEALTH_ADDR.
 func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 	t.Parallel()
 	used := usedMetrics(t)
@@ -204,17 +204,22 @@ func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 	}
 	dsn, _ := newTestDB(t)
 	env := serveEnv(t, dsn)
-	env["WAGW_METRICS_ADDR"] = freeTCPAddr(t)
+	env["WAGW_METRICS_ADDR"], env["WAGW_HEALTH_ADDR"] = freeTCPAddr(t), freeTCPAddr(t)
 	metricsURL := "http://" + env["WAGW_METRICS_ADDR"] + "/metrics"
 	p := startServe(t, env)
 
-	resp, err := http.Get(p.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET /metrics next to /webhook = %d with WAGW_METRICS_ADDR set, want 404", resp.StatusCode)
+	for url, want := range map[string]int{
+		p.base + "/metrics": http.StatusNotFound, "http://" + env["WAGW_HEALTH_ADDR"] + "/metrics": http.StatusNotFound,
+		"http://" + env["WAGW_HEALTH_ADDR"] + "/readyz": http.StatusOK, "http://" + env["WAGW_METRICS_ADDR"] + "/webhook": http.StatusNotFound,
+	} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s = %d with WAGW_METRICS_ADDR set, want %d", url, resp.StatusCode, want)
+		}
 	}
 
 	ok, stopped := testInbox(71), testInbox(72)

@@ -15,18 +15,7 @@ func TestDrainSkipsBlockedContacts(t *testing.T) {
 	f := newApplyFixture(t)
 	ctx := context.Background()
 	capacity := 1
-	a, err := f.store.CreateAgent(ctx, assigner.Agent{Name: "Ana", Role: assigner.RoleAgent, Active: true, Capacity: &capacity},
-		"ana@example.com", []byte("token-ana"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin, OnlineOnly: true}, []int64{a.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID}}); err != nil {
-		t.Fatal(err)
-	}
+	a := f.queueingInbox(&capacity)
 	if st, err := f.store.QueueStats(ctx); err != nil || st.Length != 0 || !st.Oldest.IsZero() {
 		t.Fatalf("queue statistics before anything queued = %+v, %v; want empty", st, err)
 	}

@@ -37,17 +37,7 @@ func TestAssignmentLatencyObserved(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	f.store.Instrument(reg)
 	ctx := context.Background()
-	a, err := f.store.CreateAgent(ctx, assigner.Agent{Name: "Ana", Role: assigner.RoleAgent, Active: true}, "ana@example.com", []byte("token-ana"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin, OnlineOnly: true}, []int64{a.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID}}); err != nil {
-		t.Fatal(err)
-	}
+	a := f.queueingInbox(nil)
 
 	// Nobody online: the conversation queues, nothing is observed.
 	f.apply(f.message(who{wa: "31612345001"}, "wamid.Q1", "waiting")) // sent a minute ago

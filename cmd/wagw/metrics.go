@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagw/wagw/gateway"
@@ -32,15 +33,21 @@ func (p *process) registerReadiness() {
 // startMetrics serves /metrics alone on WAGW_METRICS_ADDR; then neither
 // the gateway nor the health server serves it.
 func (p *process) startMetrics(context.Context) (func(context.Context) error, error) {
-	if p.cfg.MetricsAddr == "" {
+	return p.serveOn("metrics server", "WAGW_METRICS_ADDR", p.cfg.MetricsAddr, func() *fiber.App { return gateway.NewMetrics(p.reg) })
+}
+
+// serveOn serves the app that build makes on addr, the value of setting;
+// nothing when addr is empty.
+func (p *process) serveOn(name, setting, addr string, build func() *fiber.App) (func(context.Context) error, error) {
+	if addr == "" {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", p.cfg.MetricsAddr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("WAGW_METRICS_ADDR: %w", err)
+		return nil, fmt.Errorf("%s: %w", setting, err)
 	}
-	p.log.Info("metrics on http://" + ln.Addr().String() + "/metrics")
-	return p.serveFiber("metrics server", gateway.NewMetrics(p.reg), ln), nil
+	p.log.Info(name + " on http://" + ln.Addr().String())
+	return p.serveFiber(name, build(), ln), nil
 }
 
 // metricsRegistry is the registry the gateway and the health server serve

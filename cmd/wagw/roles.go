@@ -285,15 +285,9 @@ func (p *process) ready(ctx context.Context) error {
 // startHealth serves /healthz, /readyz and /metrics (unless
 // WAGW_METRICS_ADDR is set) on WAGW_HEALTH_ADDR.
 func (p *process) startHealth(context.Context) (func(context.Context) error, error) {
-	if p.cfg.HealthAddr == "" {
-		return nil, nil
-	}
-	ln, err := net.Listen("tcp", p.cfg.HealthAddr)
-	if err != nil {
-		return nil, fmt.Errorf("WAGW_HEALTH_ADDR: %w", err)
-	}
-	app := gateway.NewHealth(gateway.HealthConfig{Ready: p.ready, Registry: p.metricsRegistry()})
-	return p.serveFiber("health server", app, ln), nil
+	return p.serveOn("health server", "WAGW_HEALTH_ADDR", p.cfg.HealthAddr, func() *fiber.App {
+		return gateway.NewHealth(gateway.HealthConfig{Ready: p.ready, Registry: p.metricsRegistry()})
+	})
 }
 
 // startCapture opens WAGW_CAPTURE_FILE, which receives every accepted

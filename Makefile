@@ -4,15 +4,15 @@ GO      ?= go
 BIN     := bin/wagw
 PKGS    := ./...
 
-.PHONY: run test check build vet fmt bench postgres clean fuzz chaos
+.PHONY: run test check build vet fmt bench postgres promtool clean fuzz chaos
 
 ## run: build and start every role in one process on the embedded defaults
 run: build postgres
 	./$(BIN) serve
 
 ## test: the whole suite against real Postgres and the embedded Kafka broker,
-## after the checks
-test: check postgres
+## after the checks and the alerting rules' unit tests
+test: check postgres promtool
 	$(GO) test -count=1 -timeout 9m $(PKGS)
 
 ## check: go.mod and go.sum tidy, every file gofmt'ed, go vet clean
@@ -33,6 +33,12 @@ build:
 
 postgres:
 	@./scripts/ensure-postgres.sh
+
+## promtool: promtool check rules and promtool test rules on
+## deploy/prometheus (installs Debian's prometheus package for promtool when
+## it is missing; no server is started)
+promtool:
+	@./scripts/promtool-test.sh
 
 vet:
 	$(GO) vet $(PKGS)

@@ -40,6 +40,7 @@ const (
 	DefaultMaxBatch       = 500
 	DefaultSessionTimeout = 10 * time.Second
 	DefaultStallTimeout   = 20 * time.Second
+	DefaultLagInterval    = 10 * time.Second
 )
 
 // Config configures a Consumer.
@@ -73,6 +74,10 @@ type Config struct {
 	// workers leave and rejoin the group (a rebalance can leave a
 	// partition without a reader). Default DefaultStallTimeout (20 s).
 	StallTimeout time.Duration
+	// LagInterval is how often the group's lag per partition is measured
+	// for the metrics (only with a Registerer). Default DefaultLagInterval
+	// (10 s).
+	LagInterval time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Logger. Required.
@@ -127,6 +132,9 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = DefaultStallTimeout
 	}
+	if cfg.LagInterval <= 0 {
+		cfg.LagInterval = DefaultLagInterval
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -161,6 +169,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	go c.watch(wctx, restarts)
+	if c.cfg.Registerer != nil {
+		go c.measureLag(wctx)
+	}
 	wg.Wait()
 	stopWatch()
 	close(errs)
@@ -206,74 +217,6 @@ func (c *Consumer) watch(ctx context.Context, restarts []chan struct{}) {
 			}
 		}
 	}
-}
-
-// lag is how many records of the topic the group has not committed: on
-// each partition, from the committed offset, or from the log start when
-// the group has committed nothing there (or less than what retention
-// kept), to the log end.
-func (c *Consumer) lag(ctx context.Context) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	parts, err := (&kafka.Dialer{Timeout: 5 * time.Second}).LookupPartitions(ctx, "tcp", c.cfg.Brokers[0], c.cfg.Topic)
-	if err != nil {
-		return 0, err
-	}
-	ids := make([]int, len(parts))
-	for i, p := range parts {
-		ids[i] = p.ID
-	}
-	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second}
-	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{c.cfg.Topic: ids}})
-	if err != nil {
-		return 0, err
-	}
-	starts, err := c.offsets(ctx, client, ids, kafka.FirstOffsetOf)
-	if err != nil {
-		return 0, err
-	}
-	ends, err := c.offsets(ctx, client, ids, kafka.LastOffsetOf)
-	if err != nil {
-		return 0, err
-	}
-	done := map[int]int64{}
-	for _, p := range committed.Topics[c.cfg.Topic] {
-		done[p.Partition] = p.CommittedOffset // -1: nothing committed
-	}
-	var lag int64
-	for _, id := range ids {
-		from := starts[id]
-		if off, ok := done[id]; ok && off > from {
-			from = off
-		}
-		if end := ends[id]; end > from {
-			lag += end - from
-		}
-	}
-	return lag, nil
-}
-
-// offsets asks for one offset (the log start or end) of each partition.
-func (c *Consumer) offsets(ctx context.Context, client *kafka.Client, ids []int, which func(int) kafka.OffsetRequest) (map[int]int64, error) {
-	reqs := make([]kafka.OffsetRequest, len(ids))
-	for i, id := range ids {
-		reqs[i] = which(id)
-	}
-	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int]int64, len(ids))
-	for _, p := range resp.Topics[c.cfg.Topic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("offsets of %s/%d: %w", c.cfg.Topic, p.Partition, p.Error)
-		}
-		out[p.Partition] = max(p.FirstOffset, p.LastOffset) // the one asked for; the other is -1
-	}
-	if len(out) != len(ids) {
-		return nil, fmt.Errorf("offsets of %s: %d of %d partitions answered", c.cfg.Topic, len(out), len(ids))
-	}
-	return out, nil
 }
 
 func (c *Consumer) newReader() *kafka.Reader {
@@ -552,6 +495,8 @@ type metrics struct {
 	rejoins        prometheus.Counter
 	batchSize      prometheus.Histogram
 	batchSeconds   prometheus.Histogram
+	lagRecords     *prometheus.GaugeVec
+	lagSeconds     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -563,9 +508,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rejoins:        prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_consumer_rejoins_total", Help: "Times the workers rejoined the group because records waited with no reader."}),
 		batchSize:      prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_consumer_batch_records", Help: "Records per transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
 		batchSeconds:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_consumer_batch_seconds", Help: "Time to apply one batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		lagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "wagw_consumer_lag_records",
+			Help: "Records of each partition the group has not committed (log end minus committed offset), measured every LagInterval."}, []string{"partition"}),
+		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "wagw_consumer_lag_seconds",
+			Help: "How long ago the gateway received the oldest record of each partition the group has not committed; 0 when none waits."}, []string{"partition"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.retries, m.deadLetters, m.commitFailures, m.rejoins, m.batchSize, m.batchSeconds)
+		reg.MustRegister(m.records, m.retries, m.deadLetters, m.commitFailures, m.rejoins, m.batchSize, m.batchSeconds, m.lagRecords, m.lagSeconds)
 	}
 	return m
 }

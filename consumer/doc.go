@@ -10,4 +10,9 @@
 // package outage): it backs off, says so through Health (for /readyz) and
 // wagw_dependency_up, logs once when a dependency starts failing and once
 // when it works again, and resumes by itself.
+//
+// The group's lag (lag.go) is measured from the brokers (log end minus the
+// committed offset; the received_at of the first record not committed) for
+// the stall watchdog and, per partition, for wagw_consumer_lag_records and
+// wagw_consumer_lag_seconds.
 package consumer

@@ -50,6 +50,7 @@ type batch struct {
 	settle     []string                  // wamids whose statuses are settled at the end (send.go)
 	refused    map[*event.Envelope]error // commands stored as failed (refuse.go)
 	savepoints int                       // savepoints taken, for their names
+	assigned   []float64                 // seconds from opening to a first assignee (metrics.go)
 }
 
 type contactRow struct {
@@ -149,6 +150,7 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	s.observe(b)
 	return out, nil
 }
 

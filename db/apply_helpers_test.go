@@ -182,6 +182,28 @@ func (f *applyFixture) agent(name string) int64 {
 	return a.ID
 }
 
+// queueingInbox makes the inbox assign its conversations to an online-only
+// round-robin team whose one member, an offline agent with the given
+// capacity (nil: none), it returns: conversations queue until the agent
+// comes online.
+func (f *applyFixture) queueingInbox(capacity *int) db.AgentView {
+	f.t.Helper()
+	ctx := context.Background()
+	a, err := f.store.CreateAgent(ctx, assigner.Agent{Name: "Ana", Role: assigner.RoleAgent, Active: true, Capacity: capacity},
+		"ana@example.com", []byte("token-ana"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin, OnlineOnly: true}, []int64{a.ID})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID}}); err != nil {
+		f.t.Fatal(err)
+	}
+	return a
+}
+
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // applyAtOnce applies the batches concurrently, as consumers of different

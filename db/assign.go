@@ -326,6 +326,9 @@ func (b *batch) persist(ctx context.Context, eventID string, conv convState, d a
 		}
 	}
 	b.remember(d)
+	if len(conv.Assignees) == 0 && len(d.Added) > 0 {
+		b.noteAssigned(conv.OpenedAt)
+	}
 	return nil
 }
 

@@ -34,5 +34,7 @@
 // compares with the traffic it sent. ListenQueue (listen.go) turns the
 // queue channel's notifications into wake-ups of the scheduler's drainer.
 // Open waits up to BusyWait for a Postgres that refuses connections for
-// now (no free slot, starting up).
+// now (no free slot, starting up). QueueStats (queue.go) reads the queue's
+// length and oldest conversation for the metrics; Instrument (metrics.go)
+// records assignment latency (wagw_assignment_seconds) after each commit.
 package db

@@ -15,17 +15,9 @@ func TestDrainSkipsBlockedContacts(t *testing.T) {
 	f := newApplyFixture(t)
 	ctx := context.Background()
 	capacity := 1
-	a, err := f.store.CreateAgent(ctx, assigner.Agent{Name: "Ana", Role: assigner.RoleAgent, Active: true, Capacity: &capacity},
-		"ana@example.com", []byte("token-ana"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin, OnlineOnly: true}, []int64{a.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID}}); err != nil {
-		t.Fatal(err)
+	a := f.queueingInbox(&capacity)
+	if st, err := f.store.QueueStats(ctx); err != nil || st.Length != 0 || !st.Oldest.IsZero() {
+		t.Fatalf("queue statistics before anything queued = %+v, %v; want empty", st, err)
 	}
 	// Nobody online: both conversations queue, the blocked contact's first.
 	f.apply(f.message(who{user: "NL.9000000000000000001"}, "wamid.X1", "first in the queue"))
@@ -33,6 +25,13 @@ func TestDrainSkipsBlockedContacts(t *testing.T) {
 	blocked, waiting := f.conversationOf("wamid.X1"), f.conversationOf("wamid.Y1")
 	if n := f.count(`SELECT count(*) FROM conversations WHERE queued_at IS NOT NULL`); n != 2 {
 		t.Fatalf("setup: %d queued conversations, want 2", n)
+	}
+	var first time.Time
+	if err := f.conn.Get(&first, `SELECT queued_at FROM conversations WHERE id = $1`, blocked); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := f.store.QueueStats(ctx); err != nil || st.Length != 2 || !st.Oldest.Equal(first) {
+		t.Errorf("queue statistics = %+v, %v; want 2 conversations, the oldest queued at %v", st, err, first)
 	}
 	if err := f.store.Block(ctx, f.key(f.contactOf("wamid.X1")), "test: a poison event"); err != nil {
 		t.Fatal(err)

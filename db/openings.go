@@ -111,6 +111,9 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 		ds[i] = assigner.DecideOpen(ins[i])
 		ds[i].ConversationID = ops[i].convID
 		b.remember(ds[i])
+		if len(ds[i].Added) > 0 {
+			b.noteAssigned(openedAt(ops[i].e))
+		}
 	}
 	return b.persistOpenings(ctx, ops, ds, inboxes)
 }

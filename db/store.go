@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagw/wagw/event"
 )
@@ -15,6 +16,8 @@ import (
 type Store struct {
 	db    *sqlx.DB
 	rules Rules
+	// assignSeconds records assignment latency (Instrument); nil: none.
+	assignSeconds prometheus.Observer
 }
 
 // NewStore wraps an open connection pool.

@@ -2,7 +2,9 @@
 // endpoints (the GET handshake and the signed POST, which is answered 200
 // only once Kafka acknowledged every event of it), the agent and admin API
 // under /v1 with bearer tokens, and /healthz, /readyz and /metrics; and the
-// small health server of the roles that serve no other HTTP (NewHealth).
+// small health server of the roles that serve no other HTTP (NewHealth),
+// and the app that serves /metrics alone on an address of its own
+// (NewMetrics, WAGW_METRICS_ADDR).
 //
 // Every request body is read by one middleware (body.go) before a token or
 // a signature is looked at: bodies are streamed and taken as sent (no

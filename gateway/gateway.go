@@ -10,9 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
@@ -81,6 +79,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registry for the metrics, served on /metrics. Required.
 	Registry *prometheus.Registry
+	// MetricsElsewhere: /metrics is served on its own address
+	// (NewMetrics), not by this app. Default false.
+	MetricsElsewhere bool
 }
 
 // Stores are what each group of handlers reads and writes; cmd/wagw
@@ -169,9 +170,11 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	app.Use(s.readBody)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.readyz)
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+	if !cfg.MetricsElsewhere {
+		app.Get("/metrics", metricsHandler(cfg.Registry))
+	}
 	app.Get("/webhook", s.handshake)
-	app.Post("/webhook", s.webhook)
+	app.Post("/webhook", s.timed(s.webhook))
 	s.routes(app.Group("/v1", s.auth))
 	app.Use(func(c *fiber.Ctx) error {
 		return apiError(fiber.StatusNotFound, "not_found", "no route for "+c.Method()+" "+c.Path())
@@ -299,6 +302,8 @@ type metrics struct {
 	apiRequests       *prometheus.CounterVec
 	bodiesReading     prometheus.Gauge
 	bodiesRefused     *prometheus.CounterVec
+	requestSeconds    prometheus.Histogram
+	lastAccepted      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -319,7 +324,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Request bodies being read now."}),
 		bodiesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_http_bodies_refused_total",
 			Help: "Request bodies refused before a handler saw them, by reason (content_encoding, body_too_large, busy, request_timeout, incomplete_body)."}, []string{"reason"}),
+		requestSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_webhook_request_seconds",
+			Help: "Time to answer a webhook POST once its body is read: verify, parse, produce (any outcome).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		lastAccepted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wagw_webhook_last_accepted_timestamp_seconds",
+			Help: "Unix time of the last webhook POST answered 200 (the process start until the first)."}),
 	}
-	reg.MustRegister(m.webhooks, m.events, m.signatureFailures, m.deadLetters, m.produceSeconds, m.apiRequests, m.bodiesReading, m.bodiesRefused)
+	// Every outcome exists from the start, so that a rate or an increase
+	// sees its first event.
+	for _, o := range []string{"accepted", "dead_lettered", "bad_signature", "kafka_unavailable", "too_large", "handshake_ok", "handshake_refused"} {
+		m.webhooks.WithLabelValues(o)
+	}
+	m.lastAccepted.SetToCurrentTime()
+	reg.MustRegister(m.webhooks, m.events, m.signatureFailures, m.deadLetters, m.produceSeconds, m.apiRequests, m.bodiesReading, m.bodiesRefused,
+		m.requestSeconds, m.lastAccepted)
 	return m
+}
+
+// timed observes how long the webhook handler h takes, and when it last
+// answered 200.
+func (s *Server) timed(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := h(c)
+		s.m.requestSeconds.Observe(time.Since(start).Seconds())
+		if err == nil && c.Response().StatusCode() == fiber.StatusOK {
+			s.m.lastAccepted.SetToCurrentTime()
+		}
+		return err
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -285,14 +287,46 @@ func TestReadyzAndMetrics(t *testing.T) {
 		t.Fatalf("readyz when not ready %d", code)
 	}
 	e.do(t, signed([]byte("{}"), "bad"))
+	before := float64(time.Now().UnixNano()) / 1e9
 	e.do(t, signed(corpus(t, "meta_text_message.json"), secret))
 	code, body := e.do(t, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if code != 200 {
 		t.Fatalf("metrics %d", code)
 	}
-	for _, want := range []string{`wagw_webhook_requests_total{outcome="accepted"} 1`, `wagw_webhook_signature_failures_total 1`, `wagw_webhook_produce_seconds_count 1`} {
+	for _, want := range []string{`wagw_webhook_requests_total{outcome="accepted"} 1`, `wagw_webhook_signature_failures_total 1`, `wagw_webhook_produce_seconds_count 1`,
+		`wagw_webhook_request_seconds_count 2`, `wagw_webhook_requests_total{outcome="kafka_unavailable"} 0`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+	m := regexp.MustCompile(`(?m)^wagw_webhook_last_accepted_timestamp_seconds (\S+)$`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("metrics lack wagw_webhook_last_accepted_timestamp_seconds")
+	}
+	if at, err := strconv.ParseFloat(m[1], 64); err != nil || at < before {
+		t.Errorf("wagw_webhook_last_accepted_timestamp_seconds = %s, want at least %f (the accepted POST)", m[1], before)
+	}
+}
+
+// With /metrics served on its own address, the app with the webhooks does
+// not serve it; the metrics app serves only it.
+func TestMetricsElsewhere(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, func(c *gateway.Config) { c.Registry, c.MetricsElsewhere = reg, true })
+	if code, _ := e.do(t, httptest.NewRequest(http.MethodGet, "/metrics", nil)); code != 404 {
+		t.Errorf("/metrics next to /webhook = %d, want 404", code)
+	}
+	if code, _ := e.do(t, signed(corpus(t, "meta_text_message.json"), secret)); code != 200 {
+		t.Fatalf("webhook %d", code)
+	}
+	m := &env{app: gateway.NewMetrics(reg)}
+	code, body := m.do(t, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if code != 200 || !strings.Contains(body, `wagw_webhook_requests_total{outcome="accepted"} 1`) {
+		t.Errorf("metrics app /metrics = %d, want 200 with the gateway's counters:\n%s", code, body)
+	}
+	for _, path := range []string{"/webhook", "/healthz", "/v1/conversations"} {
+		if code, _ := m.do(t, httptest.NewRequest(http.MethodGet, path, nil)); code != 404 {
+			t.Errorf("metrics app %s = %d, want 404", path, code)
 		}
 	}
 }

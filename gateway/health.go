@@ -39,13 +39,35 @@ func NewHealth(cfg HealthConfig) *fiber.App {
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", readyHandler(cfg.Ready, cfg.ReadyTimeout))
 	if cfg.Registry != nil {
-		app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+		app.Get("/metrics", metricsHandler(cfg.Registry))
 	}
-	app.Use(func(c *fiber.Ctx) error {
-		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": &APIError{Status: fiber.StatusNotFound, Code: "not_found",
-			Message: "no route for " + c.Method() + " " + c.Path()}})
-	})
+	app.Use(notFound)
 	return app
+}
+
+// NewMetrics builds the app that serves only GET /metrics, for an address
+// of its own (WAGW_METRICS_ADDR) that need not be public.
+func NewMetrics(reg *prometheus.Registry) *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "wagw metrics",
+		DisableStartupMessage: true,
+		BodyLimit:             4 << 10,
+		ReadTimeout:           5 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           time.Minute,
+	})
+	app.Get("/metrics", metricsHandler(reg))
+	app.Use(notFound)
+	return app
+}
+
+func metricsHandler(reg *prometheus.Registry) fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+func notFound(c *fiber.Ctx) error {
+	return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": &APIError{Status: fiber.StatusNotFound, Code: "not_found",
+		Message: "no route for " + c.Method() + " " + c.Path()}})
 }
 
 // readyHandler answers 200 when ready returns nil within timeout, else 503

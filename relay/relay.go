@@ -448,6 +448,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		gaveUp: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_relay_retries_exhausted_total",
 			Help: "Messages failed because transient failures outlasted the retries (alert on any)."}),
 	}
+	// Every outcome exists from the start, so that a rate or an increase
+	// sees its first send.
+	for _, o := range []string{"sent", "failed", "throttled", "retry", "gave_up", "breaker_open", "account_stop"} {
+		m.outcomes.WithLabelValues(o)
+	}
 	if reg != nil {
 		reg.MustRegister(m.outcomes, m.stops, m.gaveUp)
 	}

@@ -8,5 +8,7 @@
 // it publishes a drain command for each queued conversation that may be
 // assignable now, and an expire command for each that waited past its
 // inbox's queue expiry. The drainer rides out a Kafka or Postgres outage of
-// any length (see package outage) and says so through Health.
+// any length (see package outage) and says so through Health. On each look
+// at the queue it exports the queue's length and the age of its oldest
+// conversation (queuestats.go).
 package scheduler

@@ -35,6 +35,9 @@ type DrainerConfig struct {
 	// wait doubles up to Interval. Default 50 ms.
 	RetryMin time.Duration
 	Now      func() time.Time
+	// Stats reads the queue's length and oldest conversation for the
+	// metrics, on each look at the queue. Nil: not exported.
+	Stats func(ctx context.Context) (QueueStats, error)
 	// Logger. Required.
 	Logger *slog.Logger
 	// Registerer for metrics; nil registers nothing.
@@ -52,6 +55,7 @@ type Drainer struct {
 	published map[int64]time.Time
 	unsent    map[int64]event.Envelope // commands Kafka has not taken yet, by conversation
 	expired   prometheus.Counter
+	queue     *queueGauges
 	pg, kafka *outage.Dependency
 }
 
@@ -71,7 +75,8 @@ func NewDrainer(cfg DrainerConfig, candidates func(ctx context.Context, limit in
 		pg:     outage.NewDependency("queue drainer", "postgres", cfg.Logger, cfg.Registerer),
 		kafka:  outage.NewDependency("queue drainer", "kafka", cfg.Logger, cfg.Registerer),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_queue_expired_total",
-			Help: "Queued conversations that waited past the queue expiry and went to the inbox's fallback (alert on any)."})}
+			Help: "Queued conversations that waited past the queue expiry and went to the inbox's fallback (alert on any)."}),
+		queue: newQueueGauges(cfg.Registerer, cfg.Now)}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(d.expired)
 	}
@@ -113,8 +118,13 @@ func (d *Drainer) Run(ctx context.Context) error {
 func (d *Drainer) once(ctx context.Context) error {
 	now := d.cfg.Now()
 	refs, err := d.store(ctx, 500, now)
+	if err == nil {
+		err = d.sampleQueue(ctx)
+	} else {
+		err = fmt.Errorf("list queued conversations: %w", err)
+	}
 	if err != nil {
-		d.pg.Failed(fmt.Errorf("list queued conversations: %w", err))
+		d.pg.Failed(err)
 		return err
 	}
 	d.pg.OK()

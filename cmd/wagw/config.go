@@ -123,6 +123,11 @@ type config struct {
 	// HealthAddr serves /healthz, /readyz and /metrics for any role
 	// (WAGW_HEALTH_ADDR). Default empty: none (the gateway serves its own).
 	HealthAddr string
+	// MetricsAddr serves /metrics alone, for any role
+	// (WAGW_METRICS_ADDR); the gateway and the health server then do not
+	// serve it. Default empty: /metrics is served next to /webhook (and
+	// on WAGW_HEALTH_ADDR).
+	MetricsAddr string
 	// SendMaxRetries is how often a message is sent again after transient
 	// failures before it fails (WA_SEND_MAX_RETRIES), at least 1. Default
 	// relay.DefaultMaxRetries, about 24 h.
@@ -192,6 +197,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		RatePerNumber:     e.positive("WA_RATE_PER_NUMBER", whatsapp.DefaultRatePerSecond),
 		Retention:         e.duration("WAGW_RETENTION", db.DefaultRetention, minRetention),
 		HealthAddr:        e.str("WAGW_HEALTH_ADDR", ""),
+		MetricsAddr:       e.str("WAGW_METRICS_ADDR", ""),
 		SendMaxRetries:    e.int("WA_SEND_MAX_RETRIES", relay.DefaultMaxRetries, 1),
 	}
 	return c, e.err

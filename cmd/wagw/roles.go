@@ -68,6 +68,7 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout, stderr io.Wri
 	if err := p.prepare(); err != nil {
 		return err
 	}
+	p.registerReadiness()
 	return supervise(ctx, p.roles(), p.failed, p.log)
 }
 
@@ -92,7 +93,7 @@ func (p *process) roles() []role {
 	if p.runs("relay") {
 		list = append(list, role{"simulator", p.startSimulator}, role{"relay", p.startRelay})
 	}
-	list = append(list, role{"health server", p.startHealth})
+	list = append(list, role{"metrics server", p.startMetrics}, role{"health server", p.startHealth})
 	if p.runs("gateway") {
 		list = append(list, role{"capture", p.startCapture}, role{"gateway", p.startGateway})
 	}
@@ -165,6 +166,7 @@ func (p *process) startDatabase(ctx context.Context) (func(context.Context) erro
 		}
 	}
 	p.store = db.NewStore(conn)
+	p.store.Instrument(p.reg)
 	return func(context.Context) error { return conn.Close() }, nil
 }
 
@@ -207,7 +209,11 @@ func (p *process) startQueueListener(context.Context) (func(context.Context) err
 // startDrainer runs the queue drainer: a command onto a contact's
 // partition when a queued conversation can be assigned or expired.
 func (p *process) startDrainer(ctx context.Context) (func(context.Context) error, error) {
-	drainer := scheduler.NewDrainer(scheduler.DrainerConfig{Wake: p.wake, Logger: p.log, Registerer: p.reg},
+	drainer := scheduler.NewDrainer(scheduler.DrainerConfig{Wake: p.wake, Logger: p.log, Registerer: p.reg,
+		Stats: func(ctx context.Context) (scheduler.QueueStats, error) {
+			st, err := p.store.QueueStats(ctx)
+			return scheduler.QueueStats{Length: st.Length, Oldest: st.Oldest}, err
+		}},
 		func(ctx context.Context, limit int, now time.Time) ([]scheduler.QueueRef, error) {
 			refs, err := p.store.DrainCandidates(ctx, limit, now)
 			out := make([]scheduler.QueueRef, len(refs))
@@ -276,17 +282,12 @@ func (p *process) ready(ctx context.Context) error {
 	return nil
 }
 
-// startHealth serves /healthz, /readyz and /metrics on WAGW_HEALTH_ADDR.
+// startHealth serves /healthz, /readyz and /metrics (unless
+// WAGW_METRICS_ADDR is set) on WAGW_HEALTH_ADDR.
 func (p *process) startHealth(context.Context) (func(context.Context) error, error) {
-	if p.cfg.HealthAddr == "" {
-		return nil, nil
-	}
-	ln, err := net.Listen("tcp", p.cfg.HealthAddr)
-	if err != nil {
-		return nil, fmt.Errorf("WAGW_HEALTH_ADDR: %w", err)
-	}
-	app := gateway.NewHealth(gateway.HealthConfig{Ready: p.ready, Registry: p.reg})
-	return p.serveFiber("health server", app, ln), nil
+	return p.serveOn("health server", "WAGW_HEALTH_ADDR", p.cfg.HealthAddr, func() *fiber.App {
+		return gateway.NewHealth(gateway.HealthConfig{Ready: p.ready, Registry: p.metricsRegistry()})
+	})
 }
 
 // startCapture opens WAGW_CAPTURE_FILE, which receives every accepted
@@ -315,7 +316,7 @@ func (p *process) startGateway(context.Context) (func(context.Context) error, er
 		AppSecrets: secrets, VerifyToken: p.cfg.VerifyToken, AdminToken: p.cfg.AdminToken,
 		BodyLimit: p.cfg.BodyLimit, DeadLetterTopic: p.cfg.dlqTopic(), CommandWait: p.cfg.CommandWait,
 		Ready: p.ready, Transient: db.IsTransient,
-		Logger: p.log, Registry: p.reg,
+		Logger: p.log, Registry: p.reg, MetricsElsewhere: p.cfg.MetricsAddr != "",
 	}, p.producer, gateway.Stores{Reads: p.store, Tokens: p.store, Commands: p.store, Agents: p.store, Teams: p.store, Inboxes: p.store})
 	if err != nil {
 		return nil, err

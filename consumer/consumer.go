@@ -45,6 +45,10 @@ const (
 // Config configures a Consumer.
 type Config struct {
 	Brokers []string
+	// Security of the connections to Brokers (the group's readers and
+	// the lag and coordinator checks). Default: plaintext without
+	// authentication.
+	Security broker.Security
 	// Topic to consume. Default broker.DefaultTopic.
 	Topic string
 	// DeadLetterTopic receives poison records. Default
@@ -93,6 +97,7 @@ type Consumer struct {
 	inFlight atomic.Int64 // batches being applied
 
 	pg, kafka *outage.Dependency
+	conns     *kafka.Transport // the lag and coordinator checks' connections
 }
 
 // New builds a Consumer.
@@ -132,7 +137,8 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 	}
 	return &Consumer{cfg: cfg, store: store, dlq: dlq, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		pg:    outage.NewDependency("consumer", "postgres", cfg.Logger, cfg.Registerer),
-		kafka: outage.NewDependency("consumer", "kafka", cfg.Logger, cfg.Registerer)}
+		kafka: outage.NewDependency("consumer", "kafka", cfg.Logger, cfg.Registerer),
+		conns: cfg.Security.Transport(5 * time.Second)}
 }
 
 // Health is nil while the consumer's calls to Kafka and Postgres work, and
@@ -145,6 +151,7 @@ func (c *Consumer) Health() error {
 // Run consumes until ctx is cancelled, then finishes the batch in hand,
 // commits it, and leaves the group.
 func (c *Consumer) Run(ctx context.Context) error {
+	defer c.conns.CloseIdleConnections()
 	var wg sync.WaitGroup
 	errs := make(chan error, c.cfg.Workers)
 	restarts := make([]chan struct{}, c.cfg.Workers)
@@ -215,7 +222,7 @@ func (c *Consumer) watch(ctx context.Context, restarts []chan struct{}) {
 func (c *Consumer) lag(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	parts, err := (&kafka.Dialer{Timeout: 5 * time.Second}).LookupPartitions(ctx, "tcp", c.cfg.Brokers[0], c.cfg.Topic)
+	parts, err := c.cfg.Security.Dialer(5*time.Second).LookupPartitions(ctx, "tcp", c.cfg.Brokers[0], c.cfg.Topic)
 	if err != nil {
 		return 0, err
 	}
@@ -223,7 +230,7 @@ func (c *Consumer) lag(ctx context.Context) (int64, error) {
 	for i, p := range parts {
 		ids[i] = p.ID
 	}
-	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second, Transport: c.conns}
 	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{c.cfg.Topic: ids}})
 	if err != nil {
 		return 0, err
@@ -279,6 +286,7 @@ func (c *Consumer) offsets(ctx context.Context, client *kafka.Client, ids []int,
 func (c *Consumer) newReader() *kafka.Reader {
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           c.cfg.Brokers,
+		Dialer:            c.cfg.Security.Dialer(10 * time.Second),
 		GroupID:           c.cfg.GroupID,
 		Topic:             c.cfg.Topic,
 		StartOffset:       kafka.FirstOffset,
@@ -422,13 +430,13 @@ func (c *Consumer) awaitKafka(ctx context.Context) bool {
 func (c *Consumer) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second, Transport: c.conns}
 	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{c.cfg.Topic: {0}}})
 	if err == nil && resp.Error != nil {
 		err = resp.Error
 	}
 	if err != nil {
-		return fmt.Errorf("reach the group coordinator: %w", err)
+		return fmt.Errorf("reach the group coordinator: %w", broker.Explain(err))
 	}
 	return nil
 }

@@ -40,6 +40,13 @@ type config struct {
 	// DatabaseURL (DATABASE_URL, -db). Default db.DefaultURL, the local
 	// Postgres; the database is created when missing.
 	DatabaseURL string
+	// DBMaxConns bounds the Postgres connections of one process
+	// (WAGW_DB_MAX_CONNS). Default db.DefaultMaxConns.
+	DBMaxConns int
+	// DBStatementTimeout cancels a statement that runs longer, unless
+	// DATABASE_URL sets statement_timeout (WAGW_DB_STATEMENT_TIMEOUT); 0
+	// for none. Default db.DefaultStatementTimeout.
+	DBStatementTimeout time.Duration
 	// KafkaBrokers, comma-separated (KAFKA_BROKERS, -brokers). Default
 	// empty: serve starts the embedded broker.
 	KafkaBrokers []string
@@ -186,7 +193,21 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	if c.KafkaPartitions < 1 {
 		return c, errors.New("KAFKA_PARTITIONS must be at least 1")
 	}
+	if _, err := db.DriverURL(c.dbConfig(name)); err != nil {
+		return c, err
+	}
 	return c, c.resolveTopicSettings()
+}
+
+// dbConfig is how the command connects to Postgres: its connections are
+// named "wagw-<command>" in pg_stat_activity.
+func (c config) dbConfig(cmd string) db.Config {
+	timeout := c.DBStatementTimeout
+	if timeout == 0 {
+		timeout = -1 // none
+	}
+	return db.Config{URL: c.DatabaseURL, CreateDatabase: true, MaxOpenConns: c.DBMaxConns,
+		StatementTimeout: timeout, ApplicationName: "wagw-" + cmd}
 }
 
 // resolveTopicSettings fills in the replication defaults, which depend on
@@ -225,13 +246,15 @@ func (c config) topicSettings(maxRecord int) broker.TopicSettings {
 func configFromEnv(getenv func(string) string) (config, error) {
 	e := envReader{getenv: getenv}
 	c := config{
-		HTTPAddr:          e.str("WAGW_HTTP_ADDR", defaultHTTPAddr),
-		DatabaseURL:       e.str("DATABASE_URL", db.DefaultURL),
-		KafkaBrokers:      splitList(e.str("KAFKA_BROKERS", "")),
-		KafkaEmbeddedAddr: e.str("KAFKA_EMBEDDED_ADDR", broker.DefaultEmbeddedAddr),
-		KafkaEmbeddedSync: e.bool("KAFKA_EMBEDDED_SYNC", true),
-		KafkaTopic:        e.str("KAFKA_TOPIC", broker.DefaultTopic),
-		KafkaPartitions:   e.int("KAFKA_PARTITIONS", broker.DefaultPartitions, 1),
+		HTTPAddr:           e.str("WAGW_HTTP_ADDR", defaultHTTPAddr),
+		DatabaseURL:        e.str("DATABASE_URL", db.DefaultURL),
+		DBMaxConns:         e.int("WAGW_DB_MAX_CONNS", db.DefaultMaxConns, 1),
+		DBStatementTimeout: e.duration("WAGW_DB_STATEMENT_TIMEOUT", db.DefaultStatementTimeout, 0),
+		KafkaBrokers:       splitList(e.str("KAFKA_BROKERS", "")),
+		KafkaEmbeddedAddr:  e.str("KAFKA_EMBEDDED_ADDR", broker.DefaultEmbeddedAddr),
+		KafkaEmbeddedSync:  e.bool("KAFKA_EMBEDDED_SYNC", true),
+		KafkaTopic:         e.str("KAFKA_TOPIC", broker.DefaultTopic),
+		KafkaPartitions:    e.int("KAFKA_PARTITIONS", broker.DefaultPartitions, 1),
 		KafkaSecurity: broker.SecurityConfig{
 			TLS:    e.bool("KAFKA_TLS", false),
 			CAFile: e.str("KAFKA_TLS_CA_FILE", ""), CertFile: e.str("KAFKA_TLS_CERT_FILE", ""), KeyFile: e.str("KAFKA_TLS_KEY_FILE", ""),

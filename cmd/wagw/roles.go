@@ -129,7 +129,7 @@ func (p *process) maxRecord() int { return p.cfg.BodyLimit + broker.EnvelopeHead
 
 // startDatabase connects to Postgres; serve migrates it.
 func (p *process) startDatabase(ctx context.Context) (func(context.Context) error, error) {
-	conn, err := openDB(ctx, p.cfg)
+	conn, err := openDB(ctx, p.cmd, p.cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,11 @@ func (p *process) startConsumer(ctx context.Context) (func(context.Context) erro
 // startQueueListener turns Postgres notifications on the queue channel
 // into wake-ups of the queue drainer.
 func (p *process) startQueueListener(context.Context) (func(context.Context) error, error) {
-	wake, stop, err := db.ListenQueue(p.cfg.DatabaseURL, p.log)
+	dsn, err := db.DriverURL(p.cfg.dbConfig(p.cmd))
+	if err != nil {
+		return nil, err
+	}
+	wake, stop, err := db.ListenQueue(dsn, p.log)
 	if err != nil {
 		return nil, err
 	}

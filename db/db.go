@@ -201,11 +201,11 @@ const (
 		version    int PRIMARY KEY,
 		name       text NOT NULL,
 		applied_at timestamptz NOT NULL DEFAULT now())`
-	sqlMigrationLock    = `SELECT pg_advisory_xact_lock(727377)`
+	sqlMigrationLock = `SELECT pg_advisory_xact_lock(727377)`
 	// A migration may rewrite a large table: no statement timeout.
 	sqlMigrationNoTimeout = `SET LOCAL statement_timeout = 0`
-	sqlMigrationApplied = `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`
-	sqlMigrationRecord  = `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`
+	sqlMigrationApplied   = `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`
+	sqlMigrationRecord    = `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`
 )
 
 // Migrate applies the embedded migrations that are not applied yet, each in

@@ -25,5 +25,8 @@
 // compares with the traffic it sent. ListenQueue (listen.go) turns the
 // queue channel's notifications into wake-ups of the scheduler's drainer.
 // Open waits up to BusyWait for a Postgres that refuses connections for
-// now (no free slot, starting up).
+// now (no free slot, starting up). DriverURL (dsn.go) is the URL Open
+// hands to the driver: DATABASE_URL as written (sslmode=verify-full and
+// its root certificate included) with the pool's application_name and
+// statement_timeout, checked the way the driver will read it.
 package db

@@ -36,6 +36,7 @@ type serveProc struct {
 	cancel context.CancelFunc
 	done   chan error
 	out    *wagwtest.SyncBuffer
+	logs   *wagwtest.SyncBuffer
 	exited bool
 	err    error
 }
@@ -76,9 +77,8 @@ func startRole(t *testing.T, cmd string, env map[string]string, addr string) *se
 func launchRole(t *testing.T, cmd string, env map[string]string, addr string) *serveProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &serveProc{base: "http://" + addr, cancel: cancel, done: make(chan error, 1), out: &wagwtest.SyncBuffer{}}
-	logs := runLog(t)
-	go func() { p.done <- run(ctx, []string{cmd}, func(k string) string { return env[k] }, p.out, logs) }()
+	p := &serveProc{base: "http://" + addr, cancel: cancel, done: make(chan error, 1), out: &wagwtest.SyncBuffer{}, logs: runLog(t)}
+	go func() { p.done <- run(ctx, []string{cmd}, func(k string) string { return env[k] }, p.out, p.logs) }()
 	t.Cleanup(func() {
 		if !p.exited {
 			cancel()

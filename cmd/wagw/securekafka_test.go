@@ -192,3 +192,38 @@ func TestWrongKafkaPasswordIsNotReady(t *testing.T) {
 		t.Fatalf("the webhook answered 503 was stored (%d rows)", n)
 	}
 }
+
+// TestExistingTopicsAreComparedNotChanged: a role that finds the topics
+// with other settings logs each difference at start, one line each, and
+// uses them as they are.
+func TestExistingTopicsAreComparedNotChanged(t *testing.T) {
+	r := newSecureRig(t)
+	for _, topic := range []string{"wa.events", "wa.events.dlq"} {
+		if err := r.kafka.Cluster.CreateTopic(topic, 2, map[string]string{"retention.ms": "3600000"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons := r.start(t, "consumer", nil)
+	cons.waitReady(t, "consumer")
+	want := []string{
+		"kafka topic wa.events: partitions is 2, wagw would create it with 4; wagw uses the topic as it is",
+		"kafka topic wa.events: retention.ms is 3600000, wagw would create it with 604800000",
+		"kafka topic wa.events: min.insync.replicas is 1, wagw would create it with 2",
+		"kafka topic wa.events.dlq: retention.ms is 3600000, wagw would create it with 2592000000",
+	}
+	pollUntil(t, 10*time.Second, 50*time.Millisecond, "the differences logged", func() (bool, string) {
+		logs := cons.logs.String()
+		for _, w := range want {
+			if !strings.Contains(logs, w) {
+				return false, "missing: " + w
+			}
+		}
+		return true, ""
+	})
+	if info := r.kafka.Cluster.TopicInfo("wa.events"); deref(info.Configs["retention.ms"]) != "3600000" {
+		t.Errorf("the existing topic was changed: retention.ms %s", deref(info.Configs["retention.ms"]))
+	}
+	if n := strings.Count(cons.logs.String(), "wagw would create it with"); n != 10 {
+		t.Errorf("%d differences logged, want 10 (partitions, min ISR, retention.ms, retention.bytes, max.message.bytes of each topic)", n)
+	}
+}

@@ -111,6 +111,13 @@ func (s TopicSettings) Specs(topic string) []TopicSpec {
 	}
 }
 
+// The settings of a topic that are not config entries, as TopicDiff
+// names them.
+const (
+	settingPartitions  = "partitions"
+	settingReplication = "replication factor"
+)
+
 // TopicDiff is a setting of an existing topic that differs from what wagw
 // would have created.
 type TopicDiff struct {
@@ -247,10 +254,10 @@ func describeTopics(ctx context.Context, client *kafka.Client, names []string) (
 func compareTopic(s TopicSpec, have topicState) []TopicDiff {
 	var diffs []TopicDiff
 	if have.partitions != s.Partitions {
-		diffs = append(diffs, TopicDiff{s.Name, "partitions", strconv.Itoa(have.partitions), strconv.Itoa(s.Partitions)})
+		diffs = append(diffs, TopicDiff{s.Name, settingPartitions, strconv.Itoa(have.partitions), strconv.Itoa(s.Partitions)})
 	}
 	if have.replicas != s.ReplicationFactor {
-		diffs = append(diffs, TopicDiff{s.Name, "replication factor", strconv.Itoa(have.replicas), strconv.Itoa(s.ReplicationFactor)})
+		diffs = append(diffs, TopicDiff{s.Name, settingReplication, strconv.Itoa(have.replicas), strconv.Itoa(s.ReplicationFactor)})
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Configs)) {
 		v, ok := have.configs[k]
@@ -262,4 +269,44 @@ func compareTopic(s TopicSpec, have topicState) []TopicDiff {
 		}
 	}
 	return diffs
+}
+
+// AlignTopicConfigs sets on existing topics the config entries that diffs
+// found different (retention, min.insync.replicas, max.message.bytes),
+// for a cluster wagw owns: the embedded broker. Partition counts and
+// replication factors are left as they are. It returns the differences
+// it resolved.
+func AlignTopicConfigs(ctx context.Context, brokers []string, sec Security, diffs []TopicDiff) ([]TopicDiff, error) {
+	var res []kafka.IncrementalAlterConfigsRequestResource
+	var fixed []TopicDiff
+	at := map[string]int{} // topic → index in res
+	for _, d := range diffs {
+		if d.Setting == settingPartitions || d.Setting == settingReplication {
+			continue
+		}
+		i, ok := at[d.Topic]
+		if !ok {
+			i = len(res)
+			at[d.Topic] = i
+			res = append(res, kafka.IncrementalAlterConfigsRequestResource{ResourceType: kafka.ResourceTypeTopic, ResourceName: d.Topic})
+		}
+		res[i].Configs = append(res[i].Configs, kafka.IncrementalAlterConfigsRequestConfig{Name: d.Setting, Value: d.Want})
+		fixed = append(fixed, d)
+	}
+	if len(res) == 0 {
+		return nil, nil
+	}
+	conns := sec.Transport(10 * time.Second)
+	defer conns.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: conns}
+	resp, err := client.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: res})
+	if err != nil {
+		return nil, fmt.Errorf("alter topic configs: %w", Explain(err))
+	}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return nil, fmt.Errorf("alter the configs of topic %s: %w", r.ResourceName, r.Error)
+		}
+	}
+	return fixed, nil
 }

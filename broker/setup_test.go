@@ -110,3 +110,42 @@ func TestSetupTopicsReportsDifferencesAndChangesNothing(t *testing.T) {
 		t.Errorf("the log says %q, want %q", got["partitions"].String(), want)
 	}
 }
+
+// TestAlignTopicConfigs: on a cluster wagw owns, the config entries that
+// differ are set; partitions and replication stay as they are.
+func TestAlignTopicConfigs(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, topic := range []string{"events", "events.dlq"} {
+		if err := c.CreateTopic(topic, 2, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	specs := broker.TopicSettings{Partitions: 4}.Specs("events")
+	rep, err := broker.SetupTopics(ctx, c.ListenAddrs(), broker.Security{}, specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed, err := broker.AlignTopicConfigs(ctx, c.ListenAddrs(), broker.Security{}, rep.Diffs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fixed) != len(rep.Diffs)-2 {
+		t.Errorf("resolved %v of %v, want all but the two partition counts", fixed, rep.Diffs)
+	}
+	rep, err = broker.SetupTopics(ctx, c.ListenAddrs(), broker.Security{}, specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Diffs) != 2 || rep.Diffs[0].Setting != "partitions" || rep.Diffs[1].Setting != "partitions" {
+		t.Errorf("after aligning: %v, want only the partition counts left", rep.Diffs)
+	}
+	if got := *c.TopicInfo("events.dlq").Configs["retention.ms"]; got != strconv.Itoa(30*24*3600*1000) {
+		t.Errorf("dead-letter retention.ms %s after aligning", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/wagw/wagw/broker"
@@ -88,11 +89,23 @@ func (p *process) setupTopicsUntilDone(ctx context.Context, specs []broker.Topic
 }
 
 // setupTopics creates the missing topics and logs each setting of an
-// existing one that differs from what wagw would create.
+// existing one that differs from what wagw would create. On the embedded
+// broker, which is wagw's own, it sets the config entries that differ
+// (topics of an older wagw had no retention).
 func (p *process) setupTopics(ctx context.Context, specs []broker.TopicSpec) error {
 	rep, err := broker.SetupTopics(ctx, p.brokers, p.security, specs)
 	if err != nil {
 		return err
+	}
+	if p.embedded {
+		fixed, err := broker.AlignTopicConfigs(ctx, p.brokers, p.security, rep.Diffs)
+		if err != nil {
+			return err
+		}
+		for _, d := range fixed {
+			p.log.Info("embedded kafka: set "+d.Setting+" of topic "+d.Topic, "was", d.Have, "now", d.Want)
+		}
+		rep.Diffs = slices.DeleteFunc(rep.Diffs, func(d broker.TopicDiff) bool { return slices.Contains(fixed, d) })
 	}
 	for _, s := range specs {
 		for _, c := range rep.Created {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,31 @@ func TestExistingTopicsAreComparedNotChanged(t *testing.T) {
 	}
 	if n := strings.Count(cons.logs.String(), "wagw would create it with"); n != 10 {
 		t.Errorf("%d differences logged, want 10 (partitions, min ISR, retention.ms, retention.bytes, max.message.bytes of each topic)", n)
+	}
+}
+
+// TestServeSetsRetentionOnTopicsOfAnOlderDataDir: the embedded broker is
+// wagw's own, so serve gives topics made by an older wagw (no retention)
+// the settings of the table, keeping their partitions.
+func TestServeSetsRetentionOnTopicsOfAnOlderDataDir(t *testing.T) {
+	dsn, _ := newTestDB(t)
+	env := serveEnv(t, dsn)
+	env["WAGW_LOG_LEVEL"] = "info"
+	old, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: env["KAFKA_EMBEDDED_ADDR"], DataDir: filepath.Join(env["WAGW_DATA_DIR"], "kafka"),
+		Topics: []string{"wa.events", "wa.events.dlq"}, Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	p := startServe(t, env)
+	if !strings.Contains(p.logs.String(), "embedded kafka: set retention.ms of topic wa.events") {
+		t.Errorf("serve did not say it set the retention of the old topic")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, err := broker.SetupTopics(ctx, []string{env["KAFKA_EMBEDDED_ADDR"]}, broker.Security{},
+		broker.TopicSettings{Partitions: 4}.Specs("wa.events"))
+	if err != nil || len(rep.Created) != 0 || len(rep.Diffs) != 0 {
+		t.Fatalf("after serve started: %+v %v, want the topics with every setting of the table", rep, err)
 	}
 }

@@ -175,7 +175,7 @@ func SetupTopics(ctx context.Context, brokers []string, sec Security, specs []To
 			case errors.Is(err, kafka.TopicAlreadyExists):
 				raced = true // another wagw created it a moment ago
 			default:
-				return rep, fmt.Errorf("create topic %s: %w", c.Topic, err)
+				return rep, fmt.Errorf("create topic %s with %d partitions and replication factor %d: %w", c.Topic, c.NumPartitions, c.ReplicationFactor, err)
 			}
 		}
 		if raced {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,5 +148,22 @@ func TestAlignTopicConfigs(t *testing.T) {
 	}
 	if got := *c.TopicInfo("events.dlq").Configs["retention.ms"]; got != strconv.Itoa(30*24*3600*1000) {
 		t.Errorf("dead-letter retention.ms %s after aligning", got)
+	}
+}
+
+// TestSetupTopicsSaysWhyCreationFails: a replication factor the cluster
+// cannot give is refused with the settings wagw asked for.
+func TestSetupTopicsSaysWhyCreationFails(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = broker.SetupTopics(ctx, c.ListenAddrs(), broker.Security{}, broker.TopicSettings{Partitions: 3, ReplicationFactor: 3}.Specs("events"))
+	if err == nil || !strings.Contains(err.Error(), "create topic events with 3 partitions and replication factor 3") ||
+		!strings.Contains(err.Error(), "Replication Factor") {
+		t.Fatalf("creating with 3 replicas on one broker: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,17 @@ func TestKafkaSecuritySettings(t *testing.T) {
 		{map[string]string{"KAFKA_BROKERS": "b:9092", "KAFKA_TLS": "true", "KAFKA_TLS_CA_FILE": "/does/not/exist.pem"}, "CA file"},
 		{map[string]string{"KAFKA_BROKERS": "b:9092", "KAFKA_TLS": "maybe"}, "KAFKA_TLS"},
 	}
+	c, err = configOf("relay", map[string]string{"KAFKA_BROKERS": "b:9092", "KAFKA_SASL_MECHANISM": "PLAIN",
+		"KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &wagwtest.SyncBuffer{}
+	p := &process{cmd: "relay", cfg: c, log: slog.New(slog.NewTextHandler(logs, nil))}
+	if err := p.prepareKafkaSecurity(); err != nil || !strings.Contains(logs.String(), "sends the password in clear text") {
+		t.Errorf("PLAIN without TLS: %v, logs %q; want it taken with a warning", err, logs)
+	}
+
 	for _, tc := range cases {
 		c, err := configOf("serve", tc.env)
 		if err == nil {

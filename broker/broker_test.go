@@ -50,7 +50,7 @@ func TestEmbeddedKeepsAcknowledgedEventsAcrossRestart(t *testing.T) {
 		t.Fatalf("restart on the same data dir: %v", err)
 	}
 	defer emb.Close()
-	if err := broker.Ping(context.Background(), []string{emb.Addr()}, "wa.events"); err != nil {
+	if err := broker.Ping(context.Background(), []string{emb.Addr()}, broker.Security{}, "wa.events"); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]kafka.Message{}

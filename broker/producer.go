@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -18,6 +16,9 @@ import (
 // ProducerConfig configures a Producer.
 type ProducerConfig struct {
 	Brokers []string
+	// Security of the connections to Brokers. Default: plaintext without
+	// authentication.
+	Security Security
 	// Topic for contact events. Default DefaultTopic.
 	Topic string
 	// WriteTimeout bounds one write. Default 5 s.
@@ -46,6 +47,7 @@ const DefaultMaxMessageBytes = 4<<20 + EnvelopeHeadroom
 // asks for. It is safe for concurrent use.
 type Producer struct {
 	w        *kafka.Writer
+	conns    *kafka.Transport
 	topic    string
 	maxBytes int
 }
@@ -64,8 +66,10 @@ func NewProducer(cfg ProducerConfig) *Producer {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	conns := cfg.Security.Transport(cfg.WriteTimeout)
 	w := &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
+		Transport:              conns,
 		Balancer:               kafka.Murmur2Balancer{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           cfg.BatchTimeout,
@@ -79,7 +83,7 @@ func NewProducer(cfg ProducerConfig) *Producer {
 		AllowAutoTopicCreation: false,
 		Compression:            kafka.Snappy,
 	}
-	return &Producer{w: w, topic: cfg.Topic, maxBytes: cfg.MaxMessageBytes}
+	return &Producer{w: w, conns: conns, topic: cfg.Topic, maxBytes: cfg.MaxMessageBytes}
 }
 
 // Publish writes one record per envelope, keyed by contact, to the events
@@ -211,30 +215,30 @@ func (p *Producer) write(ctx context.Context, msgs []kafka.Message) error {
 	if errors.As(err, &we) {
 		for _, e := range we {
 			if e != nil {
-				return fmt.Errorf("kafka write: %w", e)
+				return fmt.Errorf("kafka write: %w", Explain(e))
 			}
 		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("kafka write: %w", err)
+		return fmt.Errorf("kafka write: %w", Explain(err))
 	}
 	return nil
 }
 
 // Close flushes pending writes and closes connections.
-func (p *Producer) Close() error { return p.w.Close() }
-
-// Ping checks that a broker answers and the topic exists.
-func (p *Producer) Ping(ctx context.Context, brokers []string) error {
-	return Ping(ctx, brokers, p.topic)
+func (p *Producer) Close() error {
+	err := p.w.Close()
+	p.conns.CloseIdleConnections()
+	return err
 }
 
-// Ping dials the first reachable broker and reads the topic's partitions.
-func Ping(ctx context.Context, brokers []string, topic string) error {
+// Ping dials the first reachable broker with sec and reads the topic's
+// partitions. A refused SASL login says so.
+func Ping(ctx context.Context, brokers []string, sec Security, topic string) error {
 	var last error
+	d := sec.Dialer(2 * time.Second)
 	for _, b := range brokers {
-		d := kafka.Dialer{Timeout: 2 * time.Second}
 		conn, err := d.DialContext(ctx, "tcp", b)
 		if err != nil {
 			last = err
@@ -257,39 +261,5 @@ func Ping(ctx context.Context, brokers []string, topic string) error {
 	if last == nil {
 		last = errors.New("no brokers configured")
 	}
-	return fmt.Errorf("kafka: %w", last)
-}
-
-// EnsureTopics creates the topics on a real cluster when they are missing,
-// taking records up to maxRecord bytes (the producers' MaxMessageBytes;
-// <= 0 for DefaultMaxMessageBytes). Topics that exist keep their settings.
-func EnsureTopics(ctx context.Context, brokers []string, partitions, replication, maxRecord int, topics ...string) error {
-	if maxRecord <= 0 {
-		maxRecord = DefaultMaxMessageBytes
-	}
-	d := kafka.Dialer{Timeout: 5 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", brokers[0])
-	if err != nil {
-		return fmt.Errorf("kafka: %w", err)
-	}
-	defer conn.Close()
-	ctrl, err := conn.Controller()
-	if err != nil {
-		return fmt.Errorf("kafka controller: %w", err)
-	}
-	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
-	if err != nil {
-		return fmt.Errorf("kafka controller: %w", err)
-	}
-	defer cc.Close()
-	var cfgs []kafka.TopicConfig
-	for _, t := range topics {
-		cfgs = append(cfgs, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: replication,
-			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(brokerMessageBytes(maxRecord))}}})
-	}
-	err = cc.CreateTopics(cfgs...)
-	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("create topics: %w", err)
-	}
-	return nil
+	return fmt.Errorf("kafka: %w", Explain(last))
 }

@@ -46,6 +46,10 @@ const (
 // Config configures a Consumer.
 type Config struct {
 	Brokers []string
+	// Security of the connections to Brokers (the group's readers and
+	// the lag and coordinator checks). Default: plaintext without
+	// authentication.
+	Security broker.Security
 	// Topic to consume. Default broker.DefaultTopic.
 	Topic string
 	// DeadLetterTopic receives poison records. Default
@@ -98,6 +102,7 @@ type Consumer struct {
 	inFlight atomic.Int64 // batches being applied
 
 	pg, kafka *outage.Dependency
+	conns     *kafka.Transport // the lag and coordinator checks' connections
 }
 
 // New builds a Consumer.
@@ -140,7 +145,8 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 	}
 	return &Consumer{cfg: cfg, store: store, dlq: dlq, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		pg:    outage.NewDependency("consumer", "postgres", cfg.Logger, cfg.Registerer),
-		kafka: outage.NewDependency("consumer", "kafka", cfg.Logger, cfg.Registerer)}
+		kafka: outage.NewDependency("consumer", "kafka", cfg.Logger, cfg.Registerer),
+		conns: cfg.Security.Transport(5 * time.Second)}
 }
 
 // Health is nil while the consumer's calls to Kafka and Postgres work, and
@@ -153,6 +159,7 @@ func (c *Consumer) Health() error {
 // Run consumes until ctx is cancelled, then finishes the batch in hand,
 // commits it, and leaves the group.
 func (c *Consumer) Run(ctx context.Context) error {
+	defer c.conns.CloseIdleConnections()
 	var wg sync.WaitGroup
 	errs := make(chan error, c.cfg.Workers)
 	restarts := make([]chan struct{}, c.cfg.Workers)
@@ -222,6 +229,7 @@ func (c *Consumer) watch(ctx context.Context, restarts []chan struct{}) {
 func (c *Consumer) newReader() *kafka.Reader {
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           c.cfg.Brokers,
+		Dialer:            c.cfg.Security.Dialer(10 * time.Second),
 		GroupID:           c.cfg.GroupID,
 		Topic:             c.cfg.Topic,
 		StartOffset:       kafka.FirstOffset,
@@ -365,13 +373,13 @@ func (c *Consumer) awaitKafka(ctx context.Context) bool {
 func (c *Consumer) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second, Transport: c.conns}
 	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{c.cfg.Topic: {0}}})
 	if err == nil && resp.Error != nil {
 		err = resp.Error
 	}
 	if err != nil {
-		return fmt.Errorf("reach the group coordinator: %w", err)
+		return fmt.Errorf("reach the group coordinator: %w", broker.Explain(err))
 	}
 	return nil
 }

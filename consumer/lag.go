@@ -39,7 +39,7 @@ func (c *Consumer) lag(ctx context.Context) (int64, error) {
 func (c *Consumer) partitionLags(ctx context.Context) (*kafka.Client, []partitionLag, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	parts, err := (&kafka.Dialer{Timeout: 5 * time.Second}).LookupPartitions(ctx, "tcp", c.cfg.Brokers[0], c.cfg.Topic)
+	parts, err := c.cfg.Security.Dialer(5*time.Second).LookupPartitions(ctx, "tcp", c.cfg.Brokers[0], c.cfg.Topic)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,7 +47,7 @@ func (c *Consumer) partitionLags(ctx context.Context) (*kafka.Client, []partitio
 	for i, p := range parts {
 		ids[i] = p.ID
 	}
-	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second, Transport: c.conns}
 	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{c.cfg.Topic: ids}})
 	if err != nil {
 		return nil, nil, err

@@ -39,8 +39,16 @@ type Config struct {
 	URL string
 	// CreateDatabase creates the database named in URL when it is missing.
 	CreateDatabase bool
-	// MaxOpenConns bounds the pool. Default 16.
+	// MaxOpenConns bounds the pool. Default DefaultMaxConns.
 	MaxOpenConns int
+	// StatementTimeout cancels a statement that runs longer
+	// (statement_timeout), unless URL sets statement_timeout itself;
+	// migrations run without it. Default DefaultStatementTimeout;
+	// negative: none.
+	StatementTimeout time.Duration
+	// ApplicationName names the connections in pg_stat_activity and the
+	// server's logs, unless URL sets application_name. Default "wagw".
+	ApplicationName string
 	// PingTimeout bounds each attempt to reach Postgres; a busy Postgres
 	// is tried again for up to BusyWait. Default 10 s.
 	PingTimeout time.Duration
@@ -54,7 +62,7 @@ func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 		cfg.URL = DefaultURL
 	}
 	if cfg.MaxOpenConns == 0 {
-		cfg.MaxOpenConns = 16
+		cfg.MaxOpenConns = DefaultMaxConns
 	}
 	if cfg.PingTimeout <= 0 {
 		cfg.PingTimeout = 10 * time.Second
@@ -64,7 +72,11 @@ func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 			return nil, err
 		}
 	}
-	conn, err := sqlx.Open("postgres", withBinaryParameters(cfg.URL))
+	dsn, err := DriverURL(cfg)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := sqlx.Open("postgres", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
@@ -176,19 +188,6 @@ func DropDatabase(ctx context.Context, rawURL string) error {
 // withBinaryParameters makes lib/pq send a parameterised statement in one
 // round trip instead of two (parse, then bind and execute). JSON values are
 // therefore passed as strings, never []byte (which would go as binary).
-func withBinaryParameters(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" {
-		return raw
-	}
-	q := u.Query()
-	if q.Get("binary_parameters") == "" {
-		q.Set("binary_parameters", "yes")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
-}
-
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -202,9 +201,11 @@ const (
 		version    int PRIMARY KEY,
 		name       text NOT NULL,
 		applied_at timestamptz NOT NULL DEFAULT now())`
-	sqlMigrationLock    = `SELECT pg_advisory_xact_lock(727377)`
-	sqlMigrationApplied = `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`
-	sqlMigrationRecord  = `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`
+	sqlMigrationLock = `SELECT pg_advisory_xact_lock(727377)`
+	// A migration may rewrite a large table: no statement timeout.
+	sqlMigrationNoTimeout = `SET LOCAL statement_timeout = 0`
+	sqlMigrationApplied   = `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`
+	sqlMigrationRecord    = `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`
 )
 
 // Migrate applies the embedded migrations that are not applied yet, each in
@@ -246,6 +247,9 @@ func migrateOne(ctx context.Context, conn *sqlx.DB, version int, name, body stri
 		return false, err
 	}
 	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, sqlMigrationNoTimeout); err != nil {
+		return false, err
+	}
 	if _, err := tx.ExecContext(ctx, sqlMigrationLock); err != nil {
 		return false, err
 	}

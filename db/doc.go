@@ -37,4 +37,8 @@
 // now (no free slot, starting up). QueueStats (queue.go) reads the queue's
 // length and oldest conversation for the metrics; Instrument (metrics.go)
 // records assignment latency (wagw_assignment_seconds) after each commit.
+// DriverURL (dsn.go) is the URL Open hands to the driver: DATABASE_URL as
+// written (sslmode=verify-full and its root certificate included) with the
+// pool's application_name and statement_timeout, checked the way the
+// driver will read it.
 package db

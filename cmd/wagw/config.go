@@ -40,6 +40,13 @@ type config struct {
 	// DatabaseURL (DATABASE_URL, -db). Default db.DefaultURL, the local
 	// Postgres; the database is created when missing.
 	DatabaseURL string
+	// DBMaxConns bounds the Postgres connections of one process
+	// (WAGW_DB_MAX_CONNS). Default db.DefaultMaxConns.
+	DBMaxConns int
+	// DBStatementTimeout cancels a statement that runs longer, unless
+	// DATABASE_URL sets statement_timeout (WAGW_DB_STATEMENT_TIMEOUT); 0
+	// for none. Default db.DefaultStatementTimeout.
+	DBStatementTimeout time.Duration
 	// KafkaBrokers, comma-separated (KAFKA_BROKERS, -brokers). Default
 	// empty: serve starts the embedded broker.
 	KafkaBrokers []string
@@ -57,6 +64,36 @@ type config struct {
 	// KafkaPartitions of the events topic (KAFKA_PARTITIONS, -partitions).
 	// Default broker.DefaultPartitions.
 	KafkaPartitions int
+	// KafkaSecurity is how every role connects to KAFKA_BROKERS: TLS
+	// (KAFKA_TLS, default false; KAFKA_TLS_CA_FILE, default the system's
+	// roots; KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE, a client
+	// certificate, default none; KAFKA_TLS_SERVER_NAME, default each
+	// broker's host) and SASL (KAFKA_SASL_MECHANISM: PLAIN,
+	// SCRAM-SHA-256 or SCRAM-SHA-512, default none; KAFKA_SASL_USERNAME,
+	// KAFKA_SASL_PASSWORD). The embedded broker is plaintext on loopback.
+	KafkaSecurity broker.SecurityConfig
+	// KafkaReplication is the replication factor of the topics wagw
+	// creates (KAFKA_REPLICATION_FACTOR). Default
+	// broker.DefaultReplicationFactor (3) with KAFKA_BROKERS, 1 embedded.
+	KafkaReplication int
+	// KafkaMinInsync is min.insync.replicas of the topics wagw creates
+	// (KAFKA_MIN_INSYNC_REPLICAS), at most KafkaReplication. Default
+	// broker.DefaultMinInsyncReplicas (2) but less than KafkaReplication
+	// when it is 2 or less, and 1 embedded.
+	KafkaMinInsync int
+	// KafkaRetention and KafkaRetentionBytes (per partition, -1 for no
+	// cap) keep the records of the events topic wagw creates
+	// (KAFKA_RETENTION, KAFKA_RETENTION_BYTES). Defaults
+	// broker.DefaultRetention (168h) and broker.DefaultRetentionBytes
+	// (1 GiB).
+	KafkaRetention      time.Duration
+	KafkaRetentionBytes int64
+	// KafkaDLQRetention and KafkaDLQRetentionBytes are those of the
+	// dead-letter topic (KAFKA_DLQ_RETENTION, KAFKA_DLQ_RETENTION_BYTES).
+	// Defaults broker.DefaultDeadLetterRetention (720h) and
+	// broker.DefaultDeadLetterRetentionBytes (256 MiB).
+	KafkaDLQRetention      time.Duration
+	KafkaDLQRetentionBytes int64
 	// DataDir keeps the embedded broker's log and serve's development
 	// secrets (WAGW_DATA_DIR, -data). Default defaultDataDir, "./data".
 	DataDir string
@@ -161,7 +198,52 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	if c.KafkaPartitions < 1 {
 		return c, errors.New("KAFKA_PARTITIONS must be at least 1")
 	}
-	return c, nil
+	if _, err := db.DriverURL(c.dbConfig(name)); err != nil {
+		return c, err
+	}
+	return c, c.resolveTopicSettings()
+}
+
+// dbConfig is how the command connects to Postgres: its connections are
+// named "wagw-<command>" in pg_stat_activity.
+func (c config) dbConfig(cmd string) db.Config {
+	timeout := c.DBStatementTimeout
+	if timeout == 0 {
+		timeout = -1 // none
+	}
+	return db.Config{URL: c.DatabaseURL, CreateDatabase: true, MaxOpenConns: c.DBMaxConns,
+		StatementTimeout: timeout, ApplicationName: "wagw-" + cmd}
+}
+
+// resolveTopicSettings fills in the replication defaults, which depend on
+// whether KAFKA_BROKERS is set, and checks the topic settings together.
+func (c *config) resolveTopicSettings() error {
+	if len(c.KafkaBrokers) == 0 {
+		if c.KafkaReplication > 1 || c.KafkaMinInsync > 1 {
+			return errors.New("KAFKA_REPLICATION_FACTOR and KAFKA_MIN_INSYNC_REPLICAS above 1 need KAFKA_BROKERS: the embedded broker keeps one replica")
+		}
+		c.KafkaReplication, c.KafkaMinInsync = 1, 1
+	}
+	if c.KafkaReplication == 0 {
+		c.KafkaReplication = broker.DefaultReplicationFactor
+	}
+	if c.KafkaMinInsync == 0 {
+		c.KafkaMinInsync = max(1, min(broker.DefaultMinInsyncReplicas, c.KafkaReplication-1))
+	}
+	if c.KafkaMinInsync > c.KafkaReplication {
+		return fmt.Errorf("KAFKA_MIN_INSYNC_REPLICAS=%d is more than KAFKA_REPLICATION_FACTOR=%d: no write could be acknowledged", c.KafkaMinInsync, c.KafkaReplication)
+	}
+	if c.Retention < c.KafkaRetention {
+		return fmt.Errorf("WAGW_RETENTION=%s is shorter than KAFKA_RETENTION=%s: an event replayed from Kafka could find its dedupe row gone", c.Retention, c.KafkaRetention)
+	}
+	return nil
+}
+
+// topicSettings are the settings of the topics wagw creates.
+func (c config) topicSettings(maxRecord int) broker.TopicSettings {
+	return broker.TopicSettings{Partitions: c.KafkaPartitions, ReplicationFactor: c.KafkaReplication,
+		MinInsyncReplicas: c.KafkaMinInsync, Retention: c.KafkaRetention, RetentionBytes: c.KafkaRetentionBytes,
+		DeadLetterRetention: c.KafkaDLQRetention, DeadLetterRetentionBytes: c.KafkaDLQRetentionBytes, MaxMessageBytes: maxRecord}
 }
 
 // configFromEnv reads every setting from the environment; an unset
@@ -169,36 +251,51 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 func configFromEnv(getenv func(string) string) (config, error) {
 	e := envReader{getenv: getenv}
 	c := config{
-		HTTPAddr:          e.str("WAGW_HTTP_ADDR", defaultHTTPAddr),
-		DatabaseURL:       e.str("DATABASE_URL", db.DefaultURL),
-		KafkaBrokers:      splitList(e.str("KAFKA_BROKERS", "")),
-		KafkaEmbeddedAddr: e.str("KAFKA_EMBEDDED_ADDR", broker.DefaultEmbeddedAddr),
-		KafkaEmbeddedSync: e.bool("KAFKA_EMBEDDED_SYNC", true),
-		KafkaTopic:        e.str("KAFKA_TOPIC", broker.DefaultTopic),
-		KafkaPartitions:   e.int("KAFKA_PARTITIONS", broker.DefaultPartitions, 1),
-		DataDir:           e.str("WAGW_DATA_DIR", defaultDataDir),
-		AppSecrets:        splitList(e.str("WA_APP_SECRET", "")),
-		VerifyToken:       e.str("WA_VERIFY_TOKEN", ""),
-		AccessToken:       e.str("WA_ACCESS_TOKEN", ""),
-		APIURL:            e.str("WA_API_URL", whatsapp.DefaultBaseURL),
-		APIVersion:        e.str("WA_API_VERSION", whatsapp.DefaultAPIVersion),
-		AdminToken:        e.str("WAGW_ADMIN_TOKEN", ""),
-		ConsumerWorkers:   e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 1),
-		ConsumerBatch:     e.int("WAGW_CONSUMER_BATCH", consumer.DefaultMaxBatch, 1),
-		BodyLimit:         e.int("WAGW_BODY_LIMIT", gateway.DefaultBodyLimit, 1),
-		CommandWait:       e.duration("WAGW_COMMAND_WAIT", gateway.DefaultCommandWait, 0),
-		SessionTimeout:    e.duration("WAGW_CONSUMER_SESSION_TIMEOUT", consumer.DefaultSessionTimeout, time.Second),
-		StallTimeout:      e.duration("WAGW_CONSUMER_STALL_TIMEOUT", consumer.DefaultStallTimeout, time.Second),
-		RelayLease:        e.duration("WAGW_RELAY_LEASE", relay.DefaultLease, time.Second),
-		SimulatorAddr:     e.str("WAGW_SIMULATOR_ADDR", defaultSimulatorAddr),
-		CaptureFile:       e.str("WAGW_CAPTURE_FILE", ""),
-		LogLevel:          e.str("WAGW_LOG_LEVEL", defaultLogLevel),
-		PprofAddr:         e.str("WAGW_PPROF_ADDR", ""),
-		RatePerNumber:     e.positive("WA_RATE_PER_NUMBER", whatsapp.DefaultRatePerSecond),
-		Retention:         e.duration("WAGW_RETENTION", db.DefaultRetention, minRetention),
-		HealthAddr:        e.str("WAGW_HEALTH_ADDR", ""),
-		MetricsAddr:       e.str("WAGW_METRICS_ADDR", ""),
-		SendMaxRetries:    e.int("WA_SEND_MAX_RETRIES", relay.DefaultMaxRetries, 1),
+		HTTPAddr:           e.str("WAGW_HTTP_ADDR", defaultHTTPAddr),
+		DatabaseURL:        e.str("DATABASE_URL", db.DefaultURL),
+		DBMaxConns:         e.int("WAGW_DB_MAX_CONNS", db.DefaultMaxConns, 1),
+		DBStatementTimeout: e.duration("WAGW_DB_STATEMENT_TIMEOUT", db.DefaultStatementTimeout, 0),
+		KafkaBrokers:       splitList(e.str("KAFKA_BROKERS", "")),
+		KafkaEmbeddedAddr:  e.str("KAFKA_EMBEDDED_ADDR", broker.DefaultEmbeddedAddr),
+		KafkaEmbeddedSync:  e.bool("KAFKA_EMBEDDED_SYNC", true),
+		KafkaTopic:         e.str("KAFKA_TOPIC", broker.DefaultTopic),
+		KafkaPartitions:    e.int("KAFKA_PARTITIONS", broker.DefaultPartitions, 1),
+		KafkaSecurity: broker.SecurityConfig{
+			TLS:    e.bool("KAFKA_TLS", false),
+			CAFile: e.str("KAFKA_TLS_CA_FILE", ""), CertFile: e.str("KAFKA_TLS_CERT_FILE", ""), KeyFile: e.str("KAFKA_TLS_KEY_FILE", ""),
+			ServerName:    e.str("KAFKA_TLS_SERVER_NAME", ""),
+			SASLMechanism: strings.ToUpper(e.str("KAFKA_SASL_MECHANISM", "")),
+			Username:      e.str("KAFKA_SASL_USERNAME", ""), Password: e.getenv("KAFKA_SASL_PASSWORD"),
+		},
+		KafkaReplication:       e.int("KAFKA_REPLICATION_FACTOR", 0, 1),
+		KafkaMinInsync:         e.int("KAFKA_MIN_INSYNC_REPLICAS", 0, 1),
+		KafkaRetention:         e.duration("KAFKA_RETENTION", broker.DefaultRetention, time.Hour),
+		KafkaRetentionBytes:    e.bytes("KAFKA_RETENTION_BYTES", broker.DefaultRetentionBytes),
+		KafkaDLQRetention:      e.duration("KAFKA_DLQ_RETENTION", broker.DefaultDeadLetterRetention, time.Hour),
+		KafkaDLQRetentionBytes: e.bytes("KAFKA_DLQ_RETENTION_BYTES", broker.DefaultDeadLetterRetentionBytes),
+		DataDir:                e.str("WAGW_DATA_DIR", defaultDataDir),
+		AppSecrets:             splitList(e.str("WA_APP_SECRET", "")),
+		VerifyToken:            e.str("WA_VERIFY_TOKEN", ""),
+		AccessToken:            e.str("WA_ACCESS_TOKEN", ""),
+		APIURL:                 e.str("WA_API_URL", whatsapp.DefaultBaseURL),
+		APIVersion:             e.str("WA_API_VERSION", whatsapp.DefaultAPIVersion),
+		AdminToken:             e.str("WAGW_ADMIN_TOKEN", ""),
+		ConsumerWorkers:        e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 1),
+		ConsumerBatch:          e.int("WAGW_CONSUMER_BATCH", consumer.DefaultMaxBatch, 1),
+		BodyLimit:              e.int("WAGW_BODY_LIMIT", gateway.DefaultBodyLimit, 1),
+		CommandWait:            e.duration("WAGW_COMMAND_WAIT", gateway.DefaultCommandWait, 0),
+		SessionTimeout:         e.duration("WAGW_CONSUMER_SESSION_TIMEOUT", consumer.DefaultSessionTimeout, time.Second),
+		StallTimeout:           e.duration("WAGW_CONSUMER_STALL_TIMEOUT", consumer.DefaultStallTimeout, time.Second),
+		RelayLease:             e.duration("WAGW_RELAY_LEASE", relay.DefaultLease, time.Second),
+		SimulatorAddr:          e.str("WAGW_SIMULATOR_ADDR", defaultSimulatorAddr),
+		CaptureFile:            e.str("WAGW_CAPTURE_FILE", ""),
+		LogLevel:               e.str("WAGW_LOG_LEVEL", defaultLogLevel),
+		PprofAddr:              e.str("WAGW_PPROF_ADDR", ""),
+		RatePerNumber:          e.positive("WA_RATE_PER_NUMBER", whatsapp.DefaultRatePerSecond),
+		Retention:              e.duration("WAGW_RETENTION", db.DefaultRetention, minRetention),
+		HealthAddr:             e.str("WAGW_HEALTH_ADDR", ""),
+		MetricsAddr:            e.str("WAGW_METRICS_ADDR", ""),
+		SendMaxRetries:         e.int("WA_SEND_MAX_RETRIES", relay.DefaultMaxRetries, 1),
 	}
 	return c, e.err
 }
@@ -263,6 +360,20 @@ func (e *envReader) duration(k string, def, least time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// bytes reads a size in bytes: at least 1 MiB, or -1 for no limit.
+func (e *envReader) bytes(k string, def int64) int64 {
+	v := e.str(k, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || (n != -1 && n < 1<<20) {
+		e.fail(k, v, "a number of bytes of at least 1048576, or -1 for no limit")
+		return def
+	}
+	return n
 }
 
 // positive reads a number greater than zero.

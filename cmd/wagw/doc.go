@@ -6,7 +6,8 @@
 // This package owns configuration (config.go: the environment, then flags;
 // each setting documents its default, a constant of the package that owns
 // it), the roles of a command as a list each with start and stop
-// (roles.go), and the small supervisor that starts them in order, ends the
+// (roles.go; kafka.go: the Kafka security settings, the embedded broker
+// and the topics every role creates or compares at start), and the small supervisor that starts them in order, ends the
 // process with the first error of any, and stops them in reverse order
 // (supervise.go): stop taking HTTP, stop the relay and the queue drainer,
 // drain the consumer's batches and commit, flush the producer, close the

@@ -36,6 +36,7 @@ type serveProc struct {
 	cancel context.CancelFunc
 	done   chan error
 	out    *wagwtest.SyncBuffer
+	logs   *wagwtest.SyncBuffer
 	exited bool
 	err    error
 }
@@ -59,26 +60,48 @@ func serveEnv(t *testing.T, dsn string) map[string]string {
 // startServe runs `wagw serve` with env and waits until /readyz says 200.
 func startServe(t *testing.T, env map[string]string) *serveProc {
 	t.Helper()
+	return startRole(t, "serve", env, env["WAGW_HTTP_ADDR"])
+}
+
+// startRole runs `wagw <cmd>` in this process with env and waits until
+// http://<addr>/readyz (its gateway or health server) says 200.
+func startRole(t *testing.T, cmd string, env map[string]string, addr string) *serveProc {
+	t.Helper()
+	p := launchRole(t, cmd, env, addr)
+	p.waitReady(t, cmd)
+	return p
+}
+
+// launchRole runs `wagw <cmd>` in this process with env; it serves HTTP
+// on addr (its gateway or health server). It stops when the test ends.
+func launchRole(t *testing.T, cmd string, env map[string]string, addr string) *serveProc {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &serveProc{base: "http://" + env["WAGW_HTTP_ADDR"], cancel: cancel, done: make(chan error, 1), out: &wagwtest.SyncBuffer{}}
-	logs := runLog(t)
-	go func() { p.done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, p.out, logs) }()
+	p := &serveProc{base: "http://" + addr, cancel: cancel, done: make(chan error, 1), out: &wagwtest.SyncBuffer{}, logs: runLog(t)}
+	go func() { p.done <- run(ctx, []string{cmd}, func(k string) string { return env[k] }, p.out, p.logs) }()
 	t.Cleanup(func() {
 		if !p.exited {
 			cancel()
 			select {
 			case <-p.done:
 			case <-time.After(15 * time.Second):
-				t.Errorf("serve did not stop within 15 s of its context being cancelled")
+				t.Errorf("%s did not stop within 15 s of its context being cancelled", cmd)
 			}
 		}
 	})
+	return p
+}
+
+// waitReady waits until GET /readyz says 200, failing the test when the
+// command exits first.
+func (p *serveProc) waitReady(t *testing.T, cmd string) {
+	t.Helper()
 	hc := &http.Client{Timeout: 2 * time.Second}
-	pollUntil(t, 20*time.Second, 20*time.Millisecond, "serve: GET /readyz = 200", func() (bool, string) {
+	pollUntil(t, 20*time.Second, 20*time.Millisecond, cmd+": GET /readyz = 200", func() (bool, string) {
 		select {
 		case err := <-p.done:
 			p.exited, p.err = true, err
-			t.Fatalf("serve exited before it was ready: %v\noutput:\n%s", err, p.out)
+			t.Fatalf("%s exited before it was ready: %v\noutput:\n%s", cmd, err, p.out)
 		default:
 		}
 		resp, err := hc.Get(p.base + "/readyz")
@@ -89,7 +112,6 @@ func startServe(t *testing.T, env map[string]string) *serveProc {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, fmt.Sprintf("%d %s", resp.StatusCode, b)
 	})
-	return p
 }
 
 // stop cancels serve's context and requires run to return nil within a

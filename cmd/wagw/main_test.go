@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -62,7 +61,7 @@ func fileExists(p string) bool {
 
 // runLog is where run writes its logs in a test: kept, and shown when the
 // test fails.
-func runLog(t *testing.T) io.Writer {
+func runLog(t *testing.T) *wagwtest.SyncBuffer {
 	t.Helper()
 	logs := &wagwtest.SyncBuffer{}
 	t.Cleanup(func() {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -47,6 +46,7 @@ type process struct {
 	generated generatedSecrets // which secrets serve generated
 	brokers   []string
 	embedded  bool
+	security  broker.Security // of the connections to brokers
 	store     *db.Store
 	producer  *broker.Producer
 	wake      <-chan struct{}                            // queue notifications
@@ -121,41 +121,16 @@ func (p *process) prepare() error {
 	if p.cmd == "relay" && p.cfg.AccessToken == "" {
 		return errors.New("relay needs WA_ACCESS_TOKEN (serve uses the built-in Cloud API simulator without one)")
 	}
-	return nil
+	return p.prepareKafkaSecurity()
 }
 
 // maxRecord is the largest record on Kafka: a webhook body with its
 // envelope.
 func (p *process) maxRecord() int { return p.cfg.BodyLimit + broker.EnvelopeHeadroom }
 
-// startKafka starts the embedded broker when no brokers are configured;
-// serve creates the topics of a real cluster when they are missing.
-func (p *process) startKafka(ctx context.Context) (func(context.Context) error, error) {
-	p.brokers = p.cfg.KafkaBrokers
-	topics := []string{p.cfg.KafkaTopic, p.cfg.dlqTopic()}
-	if len(p.brokers) > 0 {
-		if p.cmd != "serve" {
-			return nil, nil
-		}
-		ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		return nil, broker.EnsureTopics(ectx, p.brokers, p.cfg.KafkaPartitions, 1, p.maxRecord(), topics...)
-	}
-	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{
-		Addr: p.cfg.KafkaEmbeddedAddr, DataDir: filepath.Join(p.cfg.DataDir, "kafka"),
-		Topics: topics, Partitions: p.cfg.KafkaPartitions, NoSync: !p.cfg.KafkaEmbeddedSync,
-		MaxMessageBytes: p.maxRecord(),
-	})
-	if err != nil {
-		return nil, err
-	}
-	p.brokers, p.embedded = []string{emb.Addr()}, true
-	return func(context.Context) error { emb.Close(); return nil }, nil
-}
-
 // startDatabase connects to Postgres; serve migrates it.
 func (p *process) startDatabase(ctx context.Context) (func(context.Context) error, error) {
-	conn, err := openDB(ctx, p.cfg)
+	conn, err := openDB(ctx, p.cmd, p.cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +146,7 @@ func (p *process) startDatabase(ctx context.Context) (func(context.Context) erro
 }
 
 func (p *process) startProducer(context.Context) (func(context.Context) error, error) {
-	p.producer = broker.NewProducer(broker.ProducerConfig{Brokers: p.brokers, Topic: p.cfg.KafkaTopic, MaxMessageBytes: p.maxRecord()})
+	p.producer = broker.NewProducer(broker.ProducerConfig{Brokers: p.brokers, Security: p.security, Topic: p.cfg.KafkaTopic, MaxMessageBytes: p.maxRecord()})
 	return func(context.Context) error { return p.producer.Close() }, nil
 }
 
@@ -179,7 +154,7 @@ func (p *process) startProducer(context.Context) (func(context.Context) error, e
 // hand and commits them.
 func (p *process) startConsumer(ctx context.Context) (func(context.Context) error, error) {
 	cons := consumer.New(consumer.Config{
-		Brokers: p.brokers, Topic: p.cfg.KafkaTopic, DeadLetterTopic: p.cfg.dlqTopic(),
+		Brokers: p.brokers, Security: p.security, Topic: p.cfg.KafkaTopic, DeadLetterTopic: p.cfg.dlqTopic(),
 		Workers: p.cfg.ConsumerWorkers, MaxBatch: p.cfg.ConsumerBatch, SessionTimeout: p.cfg.SessionTimeout,
 		StallTimeout: p.cfg.StallTimeout, Logger: p.log, Registerer: p.reg,
 	}, p.store, p.producer)
@@ -198,7 +173,11 @@ func (p *process) startConsumer(ctx context.Context) (func(context.Context) erro
 // startQueueListener turns Postgres notifications on the queue channel
 // into wake-ups of the queue drainer.
 func (p *process) startQueueListener(context.Context) (func(context.Context) error, error) {
-	wake, stop, err := db.ListenQueue(p.cfg.DatabaseURL, p.log)
+	dsn, err := db.DriverURL(p.cfg.dbConfig(p.cmd))
+	if err != nil {
+		return nil, err
+	}
+	wake, stop, err := db.ListenQueue(dsn, p.log)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +250,7 @@ func (p *process) ready(ctx context.Context) error {
 	if err := p.store.Ping(ctx); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	if err := broker.Ping(ctx, p.brokers, p.cfg.KafkaTopic); err != nil {
+	if err := broker.Ping(ctx, p.brokers, p.security, p.cfg.KafkaTopic); err != nil {
 		return err
 	}
 	for _, h := range p.health {

@@ -69,8 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
-func openDB(ctx context.Context, cfg config) (*sqlx.DB, error) {
-	return db.Open(ctx, db.Config{URL: cfg.DatabaseURL, CreateDatabase: true})
+func openDB(ctx context.Context, cmd string, cfg config) (*sqlx.DB, error) {
+	return db.Open(ctx, cfg.dbConfig(cmd))
 }
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {
@@ -95,7 +95,7 @@ func loopback(addr string) string {
 
 // runMigrate applies the migrations the database lacks.
 func runMigrate(ctx context.Context, cfg config, stdout io.Writer) error {
-	conn, err := openDB(ctx, cfg)
+	conn, err := openDB(ctx, "migrate", cfg)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,9 @@ type ConversationView struct {
 
 // ConversationFilter selects conversations for a list.
 type ConversationFilter struct {
+	// Scope is what the caller may see (Viewer.Scope); the zero Scope
+	// sees nothing, Scope{All: true} everything.
+	Scope      Scope
 	Status     string // open | resolved | "" (any)
 	TeamID     *int64
 	AssigneeID *int64

@@ -46,12 +46,13 @@ const sqlConversationSelect = `SELECT c.id, c.contact_id, c.inbox, c.status, c.t
 	ct.name AS contact_name, ct.wa_id AS contact_wa_id
 	FROM conversations c JOIN contacts ct ON ct.id = c.contact_id`
 
-// ListConversations lists conversations by id, filtered.
+// ListConversations lists conversations by id, filtered, among those
+// f.Scope allows (none for the zero Scope).
 func (s *Store) ListConversations(ctx context.Context, f assigner.ConversationFilter) ([]assigner.ConversationView, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	where = append(where, "c.id > "+arg(f.AfterID))
+	where = append(where, "c.id > "+arg(f.AfterID), visibleTo(f.Scope, arg))
 	if f.Status != "" {
 		where = append(where, "c.status = "+arg(f.Status))
 	}

@@ -45,6 +45,14 @@ func requireAdmin(c *fiber.Ctx) error {
 	return nil
 }
 
+// requireSupervisor lets admins and supervisors through.
+func requireSupervisor(c *fiber.Ctx) error {
+	if p := who(c); !p.Admin && p.Role != assigner.RoleSupervisor {
+		return apiError(fiber.StatusForbidden, "forbidden", "this needs an admin or a supervisor")
+	}
+	return nil
+}
+
 // submit produces a command on the contact's partition and waits a bounded
 // time for the consumer's result: the result's status and body, or 202
 // with where to poll.
@@ -149,10 +157,14 @@ func writeResult(c *fiber.Ctx, r assigner.CommandResult) error {
 	return c.Status(statusOfOutcome(r.Kind)).Send(r.Value)
 }
 
-// conversationKey parses :id and finds the contact's partition key.
+// conversationKey parses :id, checks that the caller may act on the
+// conversation (404 when not) and finds the contact's partition key.
 func (s *Server) conversationKey(c *fiber.Ctx) (int64, string, error) {
 	id, err := pathID(c, "id")
 	if err != nil {
+		return 0, "", err
+	}
+	if _, err := s.visibleConversation(c, id); err != nil {
 		return 0, "", err
 	}
 	key, err := s.commands.ConversationContactKey(c.UserContext(), id)

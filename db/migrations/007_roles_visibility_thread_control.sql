@@ -1,0 +1,8 @@
+-- Roles and visibility (issue 12 item 6): agents may be supervisors, and a
+-- team says whether its agents see all of its conversations ("team") or
+-- only theirs and the unassigned ones ("assigned").
+ALTER TABLE agents DROP CONSTRAINT IF EXISTS agents_role_check;
+ALTER TABLE agents ADD CONSTRAINT agents_role_check CHECK (role IN ('admin', 'supervisor', 'agent'));
+
+ALTER TABLE teams ADD COLUMN agent_visibility text NOT NULL DEFAULT 'team'
+    CHECK (agent_visibility IN ('team', 'assigned'));

@@ -30,6 +30,8 @@ type ConversationView struct {
 	LastMessageAt *time.Time `json:"last_message_at,omitempty"`
 	ResolvedAt    *time.Time `json:"resolved_at,omitempty"`
 	QueuedAt      *time.Time `json:"queued_at,omitempty"`
+	// ThreadOwner is who owns the contact's thread (Conversation Routing).
+	ThreadOwner ThreadOwner `json:"thread_owner"`
 }
 
 // ConversationFilter selects conversations for a list.

@@ -14,11 +14,15 @@ import (
 	"github.com/wagw/wagw/whatsapp"
 )
 
-const sqlMessageWAMID = `SELECT COALESCE(wamid, '') FROM messages WHERE id = $1 AND conversation_id = $2`
+const (
+	sqlMessageWAMID = `SELECT COALESCE(wamid, '') FROM messages WHERE id = $1 AND conversation_id = $2`
+	sqlThreadOwner  = `SELECT thread_owner, thread_owner_role FROM contacts WHERE id = $1`
+)
 
 // cmdReply stores an agent's message and its outbox row, when the reply
 // rules allow it (assigner.DecideReply: free-form messages only inside the
-// customer-service window, templates any time).
+// customer-service window and while wagw owns the contact's thread,
+// templates any time).
 func (b *batch) cmdReply(ctx context.Context, cmd event.ReplyCommand) (assigner.Outcome, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
@@ -31,6 +35,9 @@ func (b *batch) cmdReply(ctx context.Context, cmd event.ReplyCommand) (assigner.
 	msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual", To: firstNonEmpty(waID, userID)}
 	in, body := replyMessage(cmd, &msg)
 	in.Now, in.LastInboundAt, in.ServiceWindow = b.now, lastInbound, b.rules.ServiceWindow
+	if err := b.tx.QueryRowContext(ctx, sqlThreadOwner, conv.ContactID).Scan(&in.Thread.Owner, &in.Thread.Role); err != nil {
+		return nil, fmt.Errorf("thread owner: %w", err)
+	}
 	if err := assigner.DecideReply(in); err != nil {
 		return nil, err
 	}

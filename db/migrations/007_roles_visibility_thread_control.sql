@@ -6,3 +6,10 @@ ALTER TABLE agents ADD CONSTRAINT agents_role_check CHECK (role IN ('admin', 'su
 
 ALTER TABLE teams ADD COLUMN agent_visibility text NOT NULL DEFAULT 'team'
     CHECK (agent_visibility IN ('team', 'assigned'));
+
+-- Conversation Routing (issue 12 item 7): who owns each contact's thread,
+-- wagw or another responder sharing the number (with the role Meta names
+-- for it). Free-form agent replies are refused while another owns it.
+ALTER TABLE contacts
+    ADD COLUMN thread_owner text NOT NULL DEFAULT 'wagw' CHECK (thread_owner IN ('wagw', 'other')),
+    ADD COLUMN thread_owner_role text NOT NULL DEFAULT '';

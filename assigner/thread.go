@@ -1,6 +1,9 @@
 package assigner
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Conversation Routing (DESIGN §6 rule 14): a business number may be
 // shared with another responder (Meta Business Agent), and Meta says per
@@ -46,4 +49,17 @@ func (t ThreadOwner) String() string {
 func threadRefusal(in ReplyInput) error {
 	return NewError(ErrCodeThreadControlledElsewhere, fmt.Sprintf(
 		"%s owns this contact's thread: take control first (POST /v1/conversations/{id}/take)", in.Thread))
+}
+
+// CodeHandover: control of the contact's thread came to wagw.
+const CodeHandover = "handover"
+
+// DecideTaken logs that control of the contact's thread came back to
+// wagw through a take that Meta accepted, asked for by by (a name); the
+// conversation's assignment does not change.
+func DecideTaken(conv Conversation, by string, now time.Time) Decision {
+	b := newBuilder(conv, now, 0)
+	b.rule("handover")
+	b.reason(Reason{Code: CodeHandover, Text: fmt.Sprintf("Control of the thread was taken back from another responder by %s; wagw answers this contact again.", by)})
+	return b.finish()
 }

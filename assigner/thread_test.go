@@ -25,3 +25,12 @@ func TestThreadOwnerNames(t *testing.T) {
 		t.Errorf("refusal %v: want the owner named and how to take control", err)
 	}
 }
+
+func TestDecideTaken(t *testing.T) {
+	conv := openConv(Assignee{AgentID: 1, Source: SourceManual})
+	d := DecideTaken(conv, "Ana", t0)
+	if d.Rule != "handover" || len(d.Added)+len(d.Removed) != 0 || len(d.Assignees) != 1 || d.ConversationID != conv.ID {
+		t.Fatalf("decision %+v: want rule handover and the assignment unchanged", d)
+	}
+	hasReason(t, d, CodeHandover, "Control of the thread was taken back from another responder by Ana; wagw answers this contact again.")
+}

@@ -170,6 +170,9 @@ func (b *batch) settleStatuses(ctx context.Context) error {
 // message, in the contact's partition order; an accepted agent reply may
 // make its author the first responder (rule 5).
 func (b *batch) cmdSendResult(ctx context.Context, id string, cmd event.SendResultCommand) (assigner.Outcome, error) {
+	if cmd.Kind == assigner.OutboxTake {
+		return b.takeResult(ctx, id, cmd)
+	}
 	at := b.now
 	if t, err := time.Parse(time.RFC3339Nano, cmd.AcceptedAt); err == nil {
 		at = t

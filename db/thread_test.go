@@ -57,3 +57,48 @@ func TestReplyRefusedWhileAnotherResponderOwnsTheThread(t *testing.T) {
 		t.Errorf("reply once wagw owns the thread: %q %q %s", kind, code, msg)
 	}
 }
+
+// A take is queued in the outbox as a thread control request only while
+// another responder owns the thread; Meta's refusal changes nothing, its
+// acceptance gives the thread to wagw with a handover decision.
+func TestTakeQueuedAndApplied(t *testing.T) {
+	f := newApplyFixture(t)
+	ctx := context.Background()
+	u := who{wa: "31622220002"}
+	f.apply(f.message(u, "wamid.K1", "hello"))
+	conv, contact := f.conversationOf("wamid.K1"), f.contactOf("wamid.K1")
+	key := f.key(contact)
+	f.apply(f.command(key, "cmd_take0", event.CmdTake, event.TakeCommand{ConversationID: conv}))
+	if kind, _, _ := f.result("cmd_take0"); kind != assigner.OutcomeUnchanged || f.count(`SELECT count(*) FROM outbox WHERE kind = 'take'`) != 0 {
+		t.Fatalf("take while wagw owns the thread: %q, %d take rows", kind, f.count(`SELECT count(*) FROM outbox WHERE kind = 'take'`))
+	}
+	if _, err := f.conn.Exec(`UPDATE contacts SET thread_owner = 'other', thread_owner_role = 'ai_agent' WHERE id = $1`, contact); err != nil {
+		t.Fatal(err)
+	}
+	f.apply(f.command(key, "cmd_take1", event.CmdTake, event.TakeCommand{ConversationID: conv}))
+	if kind, code, msg := f.result("cmd_take1"); kind != assigner.OutcomeTakeQueued {
+		t.Fatalf("take: %q %q %s", kind, code, msg)
+	}
+	var outboxID, msgID int64
+	var payload string
+	if err := f.conn.QueryRow(`SELECT id, message_id, payload FROM outbox WHERE kind = 'take'`).Scan(&outboxID, &msgID, &payload); err != nil {
+		t.Fatal(err)
+	}
+	var req map[string]any
+	if json.Unmarshal([]byte(payload), &req) != nil || req["action"] != "take" || req["recipient"] != u.wa || req["messaging_product"] != "whatsapp" {
+		t.Errorf("take payload %s", payload)
+	}
+	refused := event.SendResultCommand{OutboxID: outboxID, Kind: assigner.OutboxTake, MessageID: msgID, Failed: true, ErrorCode: 100}
+	f.apply(f.command(key, "res_refused", event.CmdSendResult, refused))
+	if v, _ := f.store.Conversation(ctx, conv); v.ThreadOwner.Owner != assigner.ThreadOwnerOther {
+		t.Errorf("after Meta refused the take the owner is %+v", v.ThreadOwner)
+	}
+	f.apply(f.command(key, "res_ok", event.CmdSendResult, event.SendResultCommand{OutboxID: outboxID, Kind: assigner.OutboxTake, MessageID: msgID}))
+	if v, _ := f.store.Conversation(ctx, conv); v.ThreadOwner != (assigner.ThreadOwner{Owner: assigner.ThreadOwnerWagw}) {
+		t.Errorf("after Meta accepted the take the owner is %+v", v.ThreadOwner)
+	}
+	ds, err := f.store.Decisions(ctx, conv)
+	if err != nil || len(ds) == 0 || ds[len(ds)-1].Rule != "handover" || ds[len(ds)-1].Reasons[0].Code != assigner.CodeHandover {
+		t.Errorf("decisions %+v (%v): want a handover last", ds, err)
+	}
+}

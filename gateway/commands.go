@@ -33,6 +33,7 @@ func (s *Server) writeRoutes(v1 fiber.Router) {
 	v1.Post("/conversations/:id/resolve", s.resolve)
 	v1.Post("/conversations/:id/messages", s.reply)
 	v1.Post("/conversations/:id/read", s.markRead)
+	v1.Post("/conversations/:id/take", s.take)
 	v1.Get("/commands/:id", s.getCommand)
 	v1.Put("/contacts/:id/owners", s.setOwners)
 	v1.Post("/contacts/:id/release", s.release)
@@ -304,6 +305,16 @@ func (s *Server) markRead(c *fiber.Ctx) error {
 		return err
 	}
 	return s.submit(c, key, event.MarkReadCommand{ConversationID: id, Typing: req.Typing})
+}
+
+// take asks for the contact's thread back from the responder that owns
+// it (Conversation Routing); 202 while Meta's answer is pending.
+func (s *Server) take(c *fiber.Ctx) error {
+	id, key, err := s.conversationKey(c)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, event.TakeCommand{ConversationID: id, By: s.actor(c)})
 }
 
 func (s *Server) setOwners(c *fiber.Ctx) error {

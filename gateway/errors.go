@@ -53,6 +53,7 @@ var outcomeStatus = map[assigner.OutcomeKind]int{
 	assigner.OutcomeRecorded:    fiber.StatusOK,
 	assigner.OutcomeReplyQueued: fiber.StatusCreated,
 	assigner.OutcomeReadQueued:  fiber.StatusAccepted,
+	assigner.OutcomeTakeQueued:  fiber.StatusAccepted,
 }
 
 func statusOfError(code assigner.ErrorCode) int {

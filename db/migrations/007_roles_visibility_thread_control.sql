@@ -13,3 +13,8 @@ ALTER TABLE teams ADD COLUMN agent_visibility text NOT NULL DEFAULT 'team'
 ALTER TABLE contacts
     ADD COLUMN thread_owner text NOT NULL DEFAULT 'wagw' CHECK (thread_owner IN ('wagw', 'other')),
     ADD COLUMN thread_owner_role text NOT NULL DEFAULT '';
+
+-- A take of a contact's thread waits in the outbox like a message; the
+-- relay calls the thread control API for it.
+ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_kind_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN ('welcome', 'reply', 'read', 'take'));

@@ -93,17 +93,26 @@ func replyMessage(cmd event.ReplyCommand, msg *whatsapp.OutboundMessage) (in ass
 
 const sqlLatestInbound = `SELECT id, wamid FROM messages WHERE conversation_id = $1 AND direction = 'in' ORDER BY id DESC LIMIT 1`
 
+// latestInbound is the id and wamid of the conversation's latest inbound
+// message; ErrCodeNothingToRead when it has none.
+func (b *batch) latestInbound(ctx context.Context, convID int64) (int64, string, error) {
+	var msgID int64
+	var wamid string
+	err := b.tx.QueryRowContext(ctx, sqlLatestInbound, convID).Scan(&msgID, &wamid)
+	if errors.Is(err, errNoRows) {
+		return 0, "", assigner.NewError(assigner.ErrCodeNothingToRead, "the conversation has no inbound message")
+	}
+	return msgID, wamid, err
+}
+
 // cmdMarkRead queues a read receipt for the contact's latest message.
 func (b *batch) cmdMarkRead(ctx context.Context, cmd event.MarkReadCommand) (assigner.Outcome, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return nil, err
 	}
-	var msgID int64
-	var wamid string
-	if err := b.tx.QueryRowContext(ctx, sqlLatestInbound, conv.ID).Scan(&msgID, &wamid); errors.Is(err, errNoRows) {
-		return nil, assigner.NewError(assigner.ErrCodeNothingToRead, "the conversation has no inbound message")
-	} else if err != nil {
+	msgID, wamid, err := b.latestInbound(ctx, conv.ID)
+	if err != nil {
 		return nil, err
 	}
 	key, _, _, _, err := b.contactIdentity(ctx, conv.ContactID)

@@ -36,11 +36,8 @@ func (b *batch) cmdTake(ctx context.Context, cmd event.TakeCommand) (assigner.Ou
 	if !owner.Elsewhere() {
 		return assigner.Unchanged{}, nil
 	}
-	var msgID int64
-	var wamid string
-	if err := b.tx.QueryRowContext(ctx, sqlLatestInbound, conv.ID).Scan(&msgID, &wamid); errors.Is(err, errNoRows) {
-		return nil, assigner.NewError(assigner.ErrCodeNothingToRead, "the conversation has no inbound message")
-	} else if err != nil {
+	msgID, _, err := b.latestInbound(ctx, conv.ID)
+	if err != nil {
 		return nil, err
 	}
 	key, waID, userID, _, err := b.contactIdentity(ctx, conv.ContactID)

@@ -2,7 +2,6 @@ package simulator
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"time"
 
@@ -25,18 +24,8 @@ type ThreadControlCall struct {
 // (latency, timeouts, 5xx, error codes) apply too.
 func (s *Simulator) handleThreadControl(w http.ResponseWriter, r *http.Request) {
 	phoneNumberID := r.PathValue("phone_number_id")
-	s.count("requests", 1)
-	if !s.authorized(r) {
-		s.count("unauthorized", 1)
-		s.writeMetaError(w, http.StatusUnauthorized, 190, "Invalid OAuth access token - Cannot parse access token", "")
-		return
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, simMaxRequestBody))
-	if err != nil {
-		return
-	}
-	f := s.faultsFor(phoneNumberID)
-	if s.injectFault(w, r, f) {
+	raw, f, ok := s.begin(w, r, phoneNumberID)
+	if !ok {
 		return
 	}
 	var req whatsapp.ThreadControlRequest

@@ -50,6 +50,12 @@
 //	9  least open                      PickLeastOpen, Strategy
 //	10 nobody eligible: queue          Decision.Queued, DrainQueue, ExpireQueued
 //	11 welcome message                 DecideOpen (Decision.Welcome)
+//	13 roles and visibility            Viewer.Scope, Scope.Allows (the store's
+//	                                   list filter uses the same Scope),
+//	                                   Viewer.MayEditTeam, MayReadTeam
+//	14 Conversation Routing            ThreadOwner; DecideReply refuses
+//	                                   free-form replies while another
+//	                                   responder owns the thread; DecideTaken
 //	–  resolve                         DecideResolve
 //
 // # Queued versus waiting for a claim

@@ -30,6 +30,8 @@ const (
 	ErrCodeOutsideServiceWindow ErrorCode = "outside_customer_service_window"
 	ErrCodeInvalidTemplate      ErrorCode = "invalid_template"
 	ErrCodeInvalidInteractive   ErrorCode = "invalid_interactive"
+	// Another responder owns the contact's thread (Conversation Routing).
+	ErrCodeThreadControlledElsewhere ErrorCode = "thread_controlled_elsewhere"
 	// reply_to is not a message of the conversation.
 	ErrCodeUnknownReplyTo ErrorCode = "unknown_reply_to"
 	// A read receipt for a conversation without an inbound message.

@@ -24,12 +24,13 @@ type Role string
 
 // Roles.
 const (
-	RoleAdmin Role = "admin"
-	RoleAgent Role = "agent"
+	RoleAdmin      Role = "admin"      // everything
+	RoleSupervisor Role = "supervisor" // every conversation of their teams; edits their teams
+	RoleAgent      Role = "agent"      // see Viewer.Scope
 )
 
 // Valid reports whether r is a known role.
-func (r Role) Valid() bool { return r == RoleAdmin || r == RoleAgent }
+func (r Role) Valid() bool { return r == RoleAdmin || r == RoleSupervisor || r == RoleAgent }
 
 // Presence is the status an agent sets (or the client sets for them).
 type Presence string
@@ -105,6 +106,9 @@ type Team struct {
 	// MaxOpen is a per-member limit of open conversations the team's
 	// strategy respects, on top of each agent's own Capacity; nil: none.
 	MaxOpen *int `json:"max_open,omitempty"`
+	// AgentVisibility is which of the team's conversations its agents see
+	// (visibility.go); empty is treated as VisibilityTeam.
+	AgentVisibility Visibility `json:"agent_visibility,omitempty"`
 }
 
 // Member is one member of a team with the team's per-member state.

@@ -14,7 +14,7 @@ type OutboxItem struct {
 	MessageID      int64           `db:"message_id"`
 	PhoneNumberID  string          `db:"phone_number_id"`
 	Recipient      string          `db:"recipient"`
-	Kind           string          `db:"kind"` // welcome | reply | read
+	Kind           string          `db:"kind"` // welcome | reply | read | take (OutboxTake)
 	AgentID        *int64          `db:"agent_id"`
 	Payload        json.RawMessage `db:"payload"` // the Cloud API request body
 	Attempts       int             `db:"attempts"`
@@ -34,3 +34,8 @@ type OutboxResult struct {
 	ErrorMessage string    `db:"error_message"`
 	SentAt       time.Time `db:"sent_at"`
 }
+
+// OutboxTake is the kind of an outbox row that takes the contact's thread
+// through the thread control API; its payload is the thread control
+// request and its message the contact's latest inbound message.
+const OutboxTake = "take"

@@ -16,6 +16,7 @@ const (
 	OutcomeReleased    OutcomeKind = "released"     // Released
 	OutcomeDiscarded   OutcomeKind = "discarded"    // Discarded
 	OutcomeRecorded    OutcomeKind = "recorded"     // Recorded
+	OutcomeTakeQueued  OutcomeKind = "take_queued"  // TakeQueued
 )
 
 // Outcome is what an applied command did: one of the types below. Its
@@ -71,6 +72,14 @@ type ReplyQueued struct {
 	Status         string `json:"status"`
 }
 
+// TakeQueued: a take of the contact's thread waits in the outbox; the
+// conversation's thread_owner becomes wagw when Meta accepts it.
+type TakeQueued struct {
+	ConversationID int64  `json:"conversation_id"`
+	ThreadOwner    string `json:"thread_owner"`
+	Status         string `json:"status"` // pending
+}
+
 // ReadQueued: a read receipt for the contact's latest message waits in the
 // outbox.
 type ReadQueued struct {
@@ -111,3 +120,4 @@ func (ReadQueued) Kind() OutcomeKind  { return OutcomeReadQueued }
 func (Released) Kind() OutcomeKind    { return OutcomeReleased }
 func (Discarded) Kind() OutcomeKind   { return OutcomeDiscarded }
 func (Recorded) Kind() OutcomeKind    { return OutcomeRecorded }
+func (TakeQueued) Kind() OutcomeKind  { return OutcomeTakeQueued }

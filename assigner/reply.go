@@ -29,14 +29,17 @@ type ReplyInput struct {
 	LastInboundAt *time.Time
 	// ServiceWindow; zero or negative means DefaultServiceWindow.
 	ServiceWindow time.Duration
+	// Thread is who owns the contact's thread (Conversation Routing).
+	Thread ThreadOwner
 }
 
 // DecideReply applies the reply rules: a template message needs a
 // template with a name, an interactive message a Cloud API interactive
 // object, and a free-form message (text or interactive) is sent only
-// inside the customer-service window; a template may be sent any time.
-// It returns nil when the message may be sent, else an *Error with code
-// ErrCodeInvalidTemplate, ErrCodeInvalidInteractive or
+// inside the customer-service window and while wagw owns the contact's
+// thread; a template may be sent any time. It returns nil when the
+// message may be sent, else an *Error with code ErrCodeInvalidTemplate,
+// ErrCodeInvalidInteractive, ErrCodeThreadControlledElsewhere or
 // ErrCodeOutsideServiceWindow.
 func DecideReply(in ReplyInput) error {
 	switch {
@@ -44,6 +47,8 @@ func DecideReply(in ReplyInput) error {
 		return NewError(ErrCodeInvalidTemplate, "template needs at least a name and a language")
 	case in.Type == ReplyInteractive && in.Malformed:
 		return NewError(ErrCodeInvalidInteractive, "interactive is not a Cloud API interactive object")
+	case in.Type != ReplyTemplate && in.Thread.Elsewhere():
+		return threadRefusal(in)
 	case in.Type != ReplyTemplate && !InServiceWindow(in.LastInboundAt, in.Now, in.ServiceWindow):
 		return NewError(ErrCodeOutsideServiceWindow,
 			"the contact's last message is older than 24 hours: only a template message can be sent")

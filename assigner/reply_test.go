@@ -13,6 +13,7 @@ func TestDecideReply(t *testing.T) {
 	recent := t0.Add(-time.Hour)
 	edge := t0.Add(-24 * time.Hour)
 	stale := t0.Add(-24*time.Hour - time.Second)
+	other := ThreadOwner{Owner: ThreadOwnerOther, Role: "ai_agent"}
 	tests := []struct {
 		name string
 		in   ReplyInput
@@ -31,6 +32,14 @@ func TestDecideReply(t *testing.T) {
 		{"template to a contact who never wrote", ReplyInput{Type: ReplyTemplate, TemplateName: "order_update"}, ""},
 		{"template without a name", ReplyInput{Type: ReplyTemplate, LastInboundAt: &recent}, ErrCodeInvalidTemplate},
 		{"malformed template", ReplyInput{Type: ReplyTemplate, TemplateName: "x", Malformed: true}, ErrCodeInvalidTemplate},
+		// Conversation Routing: free-form refused while another responder
+		// owns the thread, whatever the window; templates still go.
+		{"text while another responder owns the thread", ReplyInput{Type: ReplyText, LastInboundAt: &recent, Thread: other}, ErrCodeThreadControlledElsewhere},
+		{"text after the window while another owns it", ReplyInput{Type: ReplyText, LastInboundAt: &stale, Thread: other}, ErrCodeThreadControlledElsewhere},
+		{"interactive while another owns the thread", ReplyInput{Type: ReplyInteractive, LastInboundAt: &recent, Thread: ThreadOwner{Owner: ThreadOwnerOther}}, ErrCodeThreadControlledElsewhere},
+		{"malformed interactive while another owns it", ReplyInput{Type: ReplyInteractive, Malformed: true, LastInboundAt: &recent, Thread: other}, ErrCodeInvalidInteractive},
+		{"template while another owns the thread", ReplyInput{Type: ReplyTemplate, TemplateName: "order_update", Thread: other}, ""},
+		{"text when wagw owns the thread", ReplyInput{Type: ReplyText, LastInboundAt: &recent, Thread: ThreadOwner{Owner: ThreadOwnerWagw}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -222,6 +222,7 @@ func (t Team) Validate() error {
 	if t.MaxOpen != nil && *t.MaxOpen < 0 {
 		errs = append(errs, fmt.Errorf("%w: max open %d must not be negative", ErrInvalid, *t.MaxOpen))
 	}
+	errs = append(errs, checkVisibility(t.AgentVisibility))
 	return errors.Join(errs...)
 }
 
@@ -232,7 +233,7 @@ func (a Agent) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: agent name is required", ErrInvalid))
 	}
 	if !a.Role.Valid() {
-		errs = append(errs, fmt.Errorf("%w: role %q must be admin or agent", ErrInvalid, a.Role))
+		errs = append(errs, fmt.Errorf("%w: role %q must be admin, supervisor or agent", ErrInvalid, a.Role))
 	}
 	if a.Presence != "" && !a.Presence.Valid() {
 		errs = append(errs, fmt.Errorf("%w: presence %q must be online, away or offline", ErrInvalid, a.Presence))

@@ -30,10 +30,15 @@ type ConversationView struct {
 	LastMessageAt *time.Time `json:"last_message_at,omitempty"`
 	ResolvedAt    *time.Time `json:"resolved_at,omitempty"`
 	QueuedAt      *time.Time `json:"queued_at,omitempty"`
+	// ThreadOwner is who owns the contact's thread (Conversation Routing).
+	ThreadOwner ThreadOwner `json:"thread_owner"`
 }
 
 // ConversationFilter selects conversations for a list.
 type ConversationFilter struct {
+	// Scope is what the caller may see (Viewer.Scope); the zero Scope
+	// sees nothing, Scope{All: true} everything.
+	Scope      Scope
 	Status     string // open | resolved | "" (any)
 	TeamID     *int64
 	AssigneeID *int64

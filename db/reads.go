@@ -24,6 +24,8 @@ type conversationRow struct {
 	ResolvedAt    *time.Time `db:"resolved_at"`
 	ContactName   string     `db:"contact_name"`
 	ContactWaID   *string    `db:"contact_wa_id"`
+	ThreadOwner   string     `db:"thread_owner"`
+	ThreadRole    string     `db:"thread_owner_role"`
 }
 
 func (r conversationRow) view() assigner.ConversationView {
@@ -34,6 +36,7 @@ func (r conversationRow) view() assigner.ConversationView {
 			Queued: r.QueuedAt != nil, Assignees: []assigner.Assignee{},
 		},
 		ContactName: r.ContactName, LastMessageAt: r.LastMessageAt, ResolvedAt: r.ResolvedAt, QueuedAt: r.QueuedAt,
+		ThreadOwner: assigner.ThreadOwner{Owner: assigner.ThreadOwnerKind(r.ThreadOwner), Role: r.ThreadRole},
 	}
 	if r.ContactWaID != nil {
 		v.ContactWaID = *r.ContactWaID
@@ -43,15 +46,16 @@ func (r conversationRow) view() assigner.ConversationView {
 
 const sqlConversationSelect = `SELECT c.id, c.contact_id, c.inbox, c.status, c.team_id, c.opened_at,
 	c.first_reply_at, c.queued_at, c.last_message_at, c.resolved_at,
-	ct.name AS contact_name, ct.wa_id AS contact_wa_id
+	ct.name AS contact_name, ct.wa_id AS contact_wa_id, ct.thread_owner, ct.thread_owner_role
 	FROM conversations c JOIN contacts ct ON ct.id = c.contact_id`
 
-// ListConversations lists conversations by id, filtered.
+// ListConversations lists conversations by id, filtered, among those
+// f.Scope allows (none for the zero Scope).
 func (s *Store) ListConversations(ctx context.Context, f assigner.ConversationFilter) ([]assigner.ConversationView, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	where = append(where, "c.id > "+arg(f.AfterID))
+	where = append(where, "c.id > "+arg(f.AfterID), visibleTo(f.Scope, arg))
 	if f.Status != "" {
 		where = append(where, "c.status = "+arg(f.Status))
 	}

@@ -14,11 +14,15 @@ import (
 	"github.com/wagw/wagw/whatsapp"
 )
 
-const sqlMessageWAMID = `SELECT COALESCE(wamid, '') FROM messages WHERE id = $1 AND conversation_id = $2`
+const (
+	sqlMessageWAMID = `SELECT COALESCE(wamid, '') FROM messages WHERE id = $1 AND conversation_id = $2`
+	sqlThreadOwner  = `SELECT thread_owner, thread_owner_role FROM contacts WHERE id = $1`
+)
 
 // cmdReply stores an agent's message and its outbox row, when the reply
 // rules allow it (assigner.DecideReply: free-form messages only inside the
-// customer-service window, templates any time).
+// customer-service window and while wagw owns the contact's thread,
+// templates any time).
 func (b *batch) cmdReply(ctx context.Context, cmd event.ReplyCommand) (assigner.Outcome, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
@@ -31,6 +35,9 @@ func (b *batch) cmdReply(ctx context.Context, cmd event.ReplyCommand) (assigner.
 	msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual", To: firstNonEmpty(waID, userID)}
 	in, body := replyMessage(cmd, &msg)
 	in.Now, in.LastInboundAt, in.ServiceWindow = b.now, lastInbound, b.rules.ServiceWindow
+	if err := b.tx.QueryRowContext(ctx, sqlThreadOwner, conv.ContactID).Scan(&in.Thread.Owner, &in.Thread.Role); err != nil {
+		return nil, fmt.Errorf("thread owner: %w", err)
+	}
 	if err := assigner.DecideReply(in); err != nil {
 		return nil, err
 	}
@@ -86,17 +93,26 @@ func replyMessage(cmd event.ReplyCommand, msg *whatsapp.OutboundMessage) (in ass
 
 const sqlLatestInbound = `SELECT id, wamid FROM messages WHERE conversation_id = $1 AND direction = 'in' ORDER BY id DESC LIMIT 1`
 
+// latestInbound is the id and wamid of the conversation's latest inbound
+// message; ErrCodeNothingToRead when it has none.
+func (b *batch) latestInbound(ctx context.Context, convID int64) (int64, string, error) {
+	var msgID int64
+	var wamid string
+	err := b.tx.QueryRowContext(ctx, sqlLatestInbound, convID).Scan(&msgID, &wamid)
+	if errors.Is(err, errNoRows) {
+		return 0, "", assigner.NewError(assigner.ErrCodeNothingToRead, "the conversation has no inbound message")
+	}
+	return msgID, wamid, err
+}
+
 // cmdMarkRead queues a read receipt for the contact's latest message.
 func (b *batch) cmdMarkRead(ctx context.Context, cmd event.MarkReadCommand) (assigner.Outcome, error) {
 	conv, err := b.commandConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return nil, err
 	}
-	var msgID int64
-	var wamid string
-	if err := b.tx.QueryRowContext(ctx, sqlLatestInbound, conv.ID).Scan(&msgID, &wamid); errors.Is(err, errNoRows) {
-		return nil, assigner.NewError(assigner.ErrCodeNothingToRead, "the conversation has no inbound message")
-	} else if err != nil {
+	msgID, wamid, err := b.latestInbound(ctx, conv.ID)
+	if err != nil {
 		return nil, err
 	}
 	key, _, _, _, err := b.contactIdentity(ctx, conv.ContactID)
@@ -163,6 +179,9 @@ func (b *batch) settleStatuses(ctx context.Context) error {
 // message, in the contact's partition order; an accepted agent reply may
 // make its author the first responder (rule 5).
 func (b *batch) cmdSendResult(ctx context.Context, id string, cmd event.SendResultCommand) (assigner.Outcome, error) {
+	if cmd.Kind == assigner.OutboxTake {
+		return b.takeResult(ctx, id, cmd)
+	}
 	at := b.now
 	if t, err := time.Parse(time.RFC3339Nano, cmd.AcceptedAt); err == nil {
 		at = t

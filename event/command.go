@@ -24,6 +24,7 @@ const (
 	CmdMarkRead   = "mark_read"   // MarkReadCommand
 	CmdSendResult = "send_result" // SendResultCommand: the relay's outcome of a send
 	CmdRelease    = "release"     // ReleaseCommand: unblock a contact after a dead letter
+	CmdTake       = "take"        // TakeCommand: take the contact's thread back from another responder
 )
 
 // ErrUnknownCommand is DecodeCommand's error for a type it does not know.
@@ -84,6 +85,8 @@ func DecodeCommand(e *Envelope) (Payload, error) {
 		return decode[SendResultCommand](data)
 	case CmdRelease:
 		return decode[ReleaseCommand](data)
+	case CmdTake:
+		return decode[TakeCommand](data)
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
 }
@@ -158,9 +161,17 @@ type MarkReadCommand struct {
 	Typing         bool  `json:"typing,omitempty"`
 }
 
+// TakeCommand asks for the contact's thread back from the responder that
+// owns it (Conversation Routing): a take through the thread control API.
+type TakeCommand struct {
+	ConversationID int64          `json:"conversation_id"`
+	By             assigner.Actor `json:"by"`
+}
+
 // SendResultCommand is what the relay learned from the Cloud API.
 type SendResultCommand struct {
 	OutboxID   int64  `json:"outbox_id"`
+	Kind       string `json:"kind,omitempty"` // the outbox row's kind: welcome, reply, take
 	MessageID  int64  `json:"message_id"`
 	WAMID      string `json:"wamid,omitempty"`
 	Failed     bool   `json:"failed,omitempty"`
@@ -186,6 +197,7 @@ func (ReplyCommand) CommandType() string      { return CmdReply }
 func (MarkReadCommand) CommandType() string   { return CmdMarkRead }
 func (SendResultCommand) CommandType() string { return CmdSendResult }
 func (ReleaseCommand) CommandType() string    { return CmdRelease }
+func (TakeCommand) CommandType() string       { return CmdTake }
 
 // CommandType is "drain", or "expire" with Expire.
 func (c DrainCommand) CommandType() string {

@@ -19,9 +19,11 @@ import (
 
 // The admin API: agents, presence, teams and inbox settings. These are
 // configuration, not contact state, so the handlers write them through the
-// store directly instead of producing commands. Only admins read or write
-// them; an agent reads their own profile (GET /v1/me) and sets their own
-// presence.
+// store directly instead of producing commands. Admins read and write
+// them all. A supervisor reads the agents, and reads and edits the teams
+// they are a member of (members and settings); an agent reads the teams
+// they are a member of. A team the caller may not read is 404. Everyone
+// reads their own profile (GET /v1/me) and sets their own presence.
 
 // The views of agents and teams are the domain's (assigner.AgentView,
 // assigner.TeamView), shared by the store and the API.
@@ -178,7 +180,7 @@ func (s *Server) createAgent(c *fiber.Ctx) error {
 }
 
 func (s *Server) listAgents(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
+	if err := requireSupervisor(c); err != nil {
 		return err
 	}
 	list, err := s.agents.ListAgents(c.UserContext())
@@ -193,7 +195,7 @@ func (s *Server) listAgents(c *fiber.Ctx) error {
 }
 
 func (s *Server) getAgent(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
+	if err := requireSupervisor(c); err != nil {
 		return err
 	}
 	id, err := refParam(c, "id")
@@ -302,11 +304,18 @@ type teamJSON struct {
 	Strategy   assigner.TeamStrategy `json:"strategy"`
 	OnlineOnly bool                  `json:"online_only"`
 	MaxOpen    *int                  `json:"max_open"`
-	MemberIDs  []int64               `json:"member_ids"`
+	// AgentVisibility: "team" (its agents see all its conversations) or
+	// "assigned" (theirs and the unassigned ones).
+	AgentVisibility assigner.Visibility `json:"agent_visibility"`
+	MemberIDs       []int64             `json:"member_ids"`
 }
 
 func teamOut(t TeamView) teamJSON {
-	out := teamJSON{ID: t.ID, Name: t.Name, Strategy: t.Strategy, OnlineOnly: t.OnlineOnly, MaxOpen: t.MaxOpen, MemberIDs: t.MemberIDs}
+	out := teamJSON{ID: t.ID, Name: t.Name, Strategy: t.Strategy, OnlineOnly: t.OnlineOnly, MaxOpen: t.MaxOpen,
+		AgentVisibility: t.AgentVisibility, MemberIDs: t.MemberIDs}
+	if out.AgentVisibility == "" {
+		out.AgentVisibility = assigner.VisibilityTeam
+	}
 	if out.MemberIDs == nil {
 		out.MemberIDs = []int64{}
 	}
@@ -315,13 +324,15 @@ func teamOut(t TeamView) teamJSON {
 
 // teamRequest is the body of POST and PUT: PUT replaces the whole team,
 // so absent fields take the defaults (strategy round_robin, online_only
-// true, no max_open) there too; only member_ids is required by PUT.
+// true, no max_open, agent_visibility team) there too; only member_ids is
+// required by PUT.
 type teamRequest struct {
-	Name       string                `json:"name"`
-	MemberIDs  []int64               `json:"member_ids"`
-	Strategy   assigner.TeamStrategy `json:"strategy"`
-	OnlineOnly *bool                 `json:"online_only"`
-	MaxOpen    *int                  `json:"max_open"`
+	Name            string                `json:"name"`
+	MemberIDs       []int64               `json:"member_ids"`
+	Strategy        assigner.TeamStrategy `json:"strategy"`
+	OnlineOnly      *bool                 `json:"online_only"`
+	MaxOpen         *int                  `json:"max_open"`
+	AgentVisibility assigner.Visibility   `json:"agent_visibility"`
 }
 
 // check refuses names, limits and member ids out of range.
@@ -336,9 +347,13 @@ func (r teamRequest) check() error {
 }
 
 func (r teamRequest) team() assigner.Team {
-	t := assigner.Team{Name: strings.TrimSpace(r.Name), Strategy: r.Strategy, OnlineOnly: r.OnlineOnly == nil || *r.OnlineOnly, MaxOpen: r.MaxOpen}
+	t := assigner.Team{Name: strings.TrimSpace(r.Name), Strategy: r.Strategy, OnlineOnly: r.OnlineOnly == nil || *r.OnlineOnly,
+		MaxOpen: r.MaxOpen, AgentVisibility: r.AgentVisibility}
 	if t.Strategy == "" {
 		t.Strategy = assigner.StrategyRoundRobin
+	}
+	if t.AgentVisibility == "" {
+		t.AgentVisibility = assigner.VisibilityTeam
 	}
 	return t
 }
@@ -364,26 +379,27 @@ func (s *Server) createTeam(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusCreated).JSON(teamOut(v))
 }
 
+// listTeams lists every team to admins, and their own teams to others.
 func (s *Server) listTeams(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
+	v, err := s.viewer(c)
+	if err != nil {
 		return err
 	}
 	list, err := s.teams.ListTeams(c.UserContext())
 	if err != nil {
 		return err
 	}
-	out := make([]teamJSON, len(list))
-	for i, t := range list {
-		out[i] = teamOut(t)
+	out := []teamJSON{}
+	for _, t := range list {
+		if v.MayReadTeam(t.ID) {
+			out = append(out, teamOut(t))
+		}
 	}
 	return c.JSON(fiber.Map{"teams": out})
 }
 
 func (s *Server) getTeam(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
-		return err
-	}
-	id, err := refParam(c, "id")
+	id, err := s.readableTeam(c)
 	if err != nil {
 		return err
 	}
@@ -394,15 +410,31 @@ func (s *Server) getTeam(c *fiber.Ctx) error {
 	return c.JSON(teamOut(t))
 }
 
-// putTeam replaces a team's settings and members; members that stay keep
-// their round-robin position.
-func (s *Server) putTeam(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
-		return err
-	}
+// readableTeam parses :id; a team the caller may not read is 404.
+func (s *Server) readableTeam(c *fiber.Ctx) (int64, error) {
 	id, err := refParam(c, "id")
 	if err != nil {
+		return 0, err
+	}
+	v, err := s.viewer(c)
+	if err != nil {
+		return 0, err
+	}
+	if !v.MayReadTeam(id) {
+		return 0, apiError(fiber.StatusNotFound, string(assigner.ErrCodeNotFound), "no such team")
+	}
+	return id, nil
+}
+
+// putTeam replaces a team's settings and members; members that stay keep
+// their round-robin position. Admins and the team's supervisors may.
+func (s *Server) putTeam(c *fiber.Ctx) error {
+	id, err := s.readableTeam(c)
+	if err != nil {
 		return err
+	}
+	if v, _ := s.viewer(c); !v.MayEditTeam(id) {
+		return apiError(fiber.StatusForbidden, "forbidden", "only an admin or the team's supervisor edits a team")
 	}
 	var req teamRequest
 	if err := decode(c, &req); err != nil {
@@ -575,17 +607,28 @@ func (s *Server) putInbox(c *fiber.Ctx) error {
 	return c.JSON(inboxOut(out))
 }
 
+// meJSON is the caller as GET /v1/me shows them: their agent profile and
+// the teams they are a member of with each team's agent_visibility.
+type meJSON struct {
+	agentJSON
+	Teams []assigner.TeamAccess `json:"teams"`
+}
+
 // me answers the caller's own profile: an agent's (an agent whose role is
 // admin included), or for the bootstrap admin token an identity that says
 // so and belongs to no agent.
 func (s *Server) me(c *fiber.Ctx) error {
 	p := who(c)
 	if p.AgentID == 0 {
-		return c.JSON(fiber.Map{"id": nil, "name": "admin token", "role": assigner.RoleAdmin, "active": true, "admin_token": true})
+		return c.JSON(fiber.Map{"id": nil, "name": "admin token", "role": assigner.RoleAdmin, "active": true, "admin_token": true, "teams": []any{}})
 	}
 	a, err := s.agents.GetAgent(c.UserContext(), p.AgentID)
 	if err != nil {
 		return adminErr(err, "invalid_agent", "agent")
 	}
-	return c.JSON(agentOut(a))
+	teams, err := s.tokens.ViewerTeams(c.UserContext(), p.AgentID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(meJSON{agentJSON: agentOut(a), Teams: teams})
 }

@@ -276,8 +276,16 @@ func TestAdminTeams(t *testing.T) {
 	if code, body := e.call(t, "GET", teamPath, adminTestToken, "", &got); code != 200 || !slices.Equal(got.MemberIDs, []int64{c.ID, a.ID}) || got.Name != "Support" {
 		t.Fatalf("get team: %d %s", code, body)
 	}
-	e.expect(t, "GET", teamPath, a.Token, "", 403, "forbidden")
-	e.expect(t, "GET", "/v1/teams", a.Token, "", 403, "forbidden")
+	// A member (role agent) reads their team but does not edit it.
+	if code, body := e.call(t, "GET", teamPath, a.Token, "", &got); code != 200 || got.ID != team.ID {
+		t.Fatalf("get team as a member: %d %s", code, body)
+	}
+	var mine struct{ Teams []testTeam }
+	if code, body := e.call(t, "GET", "/v1/teams", a.Token, "", &mine); code != 200 || len(mine.Teams) != 1 || mine.Teams[0].ID != team.ID {
+		t.Fatalf("list teams as a member: %d %s", code, body)
+	}
+	e.expect(t, "GET", fmt.Sprintf("/v1/teams/%d", sales.ID), a.Token, "", 404, "not_found")
+	e.expect(t, "PUT", teamPath, adminTestToken, `{"name":"Support","member_ids":[],"agent_visibility":"everyone"}`, 422, "invalid_team")
 	e.expect(t, "PUT", teamPath, adminTestToken, `{"name":"Support"}`, 400, "bad_json")
 	e.expect(t, "PUT", teamPath, adminTestToken, `{"name":"Sales","member_ids":[]}`, 409, "duplicate_name")
 	e.expect(t, "PUT", teamPath, adminTestToken, `{"name":"Support","member_ids":[9999]}`, 422, "unknown_agent")

@@ -23,16 +23,19 @@ type Reader interface {
 	ContactBy(ctx context.Context, waID, userID string) (assigner.ContactView, error)
 }
 
-// TokenStore is what authentication needs: an agent by the sha256 of its
-// bearer token.
+// TokenStore is what authentication and visibility need: an agent by the
+// sha256 of its bearer token, and the teams an agent is a member of.
 type TokenStore interface {
 	AgentByTokenHash(ctx context.Context, hash []byte) (assigner.Agent, error)
+	ViewerTeams(ctx context.Context, agentID int64) ([]assigner.TeamAccess, error)
 }
 
-// principal is who is calling the API.
+// principal is who is calling the API: the bootstrap admin token (Admin,
+// no agent) or an agent with their role (Admin when the role is admin).
 type principal struct {
 	Admin   bool
 	AgentID int64
+	Role    assigner.Role
 }
 
 // auth accepts the admin token or an agent's token as a bearer token.
@@ -43,7 +46,7 @@ func (s *Server) auth(c *fiber.Ctx) error {
 		return apiError(fiber.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token>")
 	}
 	if s.isAdminToken(tok) {
-		c.Locals("principal", principal{Admin: true})
+		c.Locals("principal", principal{Admin: true, Role: assigner.RoleAdmin})
 		return c.Next()
 	}
 	p, err := s.agentPrincipal(c.UserContext(), tok)
@@ -67,7 +70,7 @@ func (s *Server) agentPrincipal(ctx context.Context, tok string) (principal, err
 	if !a.Active {
 		return principal{}, apiError(fiber.StatusForbidden, "agent_deactivated", "this agent is deactivated")
 	}
-	return principal{Admin: a.Role == assigner.RoleAdmin, AgentID: a.ID}, nil
+	return principal{Admin: a.Role == assigner.RoleAdmin, AgentID: a.ID, Role: a.Role}, nil
 }
 
 func who(c *fiber.Ctx) principal {
@@ -141,6 +144,11 @@ func (s *Server) listConversations(c *fiber.Ctx) error {
 	default:
 		return apiError(fiber.StatusBadRequest, "bad_query", "unassigned must be true or false")
 	}
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	f.Scope = v.Scope()
 	list, err := s.reads.ListConversations(c.UserContext(), f)
 	if err != nil {
 		return err
@@ -157,7 +165,7 @@ func (s *Server) getConversation(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	conv, err := s.reads.Conversation(c.UserContext(), id)
+	conv, err := s.visibleConversation(c, id)
 	if err != nil {
 		return err
 	}
@@ -173,7 +181,7 @@ func (s *Server) listMessages(c *fiber.Ctx) error {
 	if raw && !who(c).Admin {
 		return apiError(fiber.StatusForbidden, "forbidden", "raw=true (Meta's payload) needs an admin token")
 	}
-	if _, err := s.reads.Conversation(c.UserContext(), id); err != nil {
+	if _, err := s.visibleConversation(c, id); err != nil {
 		return err
 	}
 	limit, err := queryInt(c, "limit", 500, 5000)
@@ -212,6 +220,9 @@ func (s *Server) findContact(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.visibleContact(c, ct.ID); err != nil {
+		return err
+	}
 	return c.JSON(ct)
 }
 
@@ -224,12 +235,18 @@ func (s *Server) getContact(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.visibleContact(c, ct.ID); err != nil {
+		return err
+	}
 	return c.JSON(ct)
 }
 
 func (s *Server) listDecisions(c *fiber.Ctx) error {
 	id, err := pathID(c, "id")
 	if err != nil {
+		return err
+	}
+	if _, err := s.visibleConversation(c, id); err != nil {
 		return err
 	}
 	ds, err := s.reads.Decisions(c.UserContext(), id)

@@ -33,6 +33,7 @@ func (s *Server) writeRoutes(v1 fiber.Router) {
 	v1.Post("/conversations/:id/resolve", s.resolve)
 	v1.Post("/conversations/:id/messages", s.reply)
 	v1.Post("/conversations/:id/read", s.markRead)
+	v1.Post("/conversations/:id/take", s.take)
 	v1.Get("/commands/:id", s.getCommand)
 	v1.Put("/contacts/:id/owners", s.setOwners)
 	v1.Post("/contacts/:id/release", s.release)
@@ -41,6 +42,14 @@ func (s *Server) writeRoutes(v1 fiber.Router) {
 func requireAdmin(c *fiber.Ctx) error {
 	if !who(c).Admin {
 		return apiError(fiber.StatusForbidden, "forbidden", "this needs an admin token")
+	}
+	return nil
+}
+
+// requireSupervisor lets admins and supervisors through.
+func requireSupervisor(c *fiber.Ctx) error {
+	if p := who(c); !p.Admin && p.Role != assigner.RoleSupervisor {
+		return apiError(fiber.StatusForbidden, "forbidden", "this needs an admin or a supervisor")
 	}
 	return nil
 }
@@ -149,10 +158,14 @@ func writeResult(c *fiber.Ctx, r assigner.CommandResult) error {
 	return c.Status(statusOfOutcome(r.Kind)).Send(r.Value)
 }
 
-// conversationKey parses :id and finds the contact's partition key.
+// conversationKey parses :id, checks that the caller may act on the
+// conversation (404 when not) and finds the contact's partition key.
 func (s *Server) conversationKey(c *fiber.Ctx) (int64, string, error) {
 	id, err := pathID(c, "id")
 	if err != nil {
+		return 0, "", err
+	}
+	if _, err := s.visibleConversation(c, id); err != nil {
 		return 0, "", err
 	}
 	key, err := s.commands.ConversationContactKey(c.UserContext(), id)
@@ -292,6 +305,16 @@ func (s *Server) markRead(c *fiber.Ctx) error {
 		return err
 	}
 	return s.submit(c, key, event.MarkReadCommand{ConversationID: id, Typing: req.Typing})
+}
+
+// take asks for the contact's thread back from the responder that owns
+// it (Conversation Routing); 202 while Meta's answer is pending.
+func (s *Server) take(c *fiber.Ctx) error {
+	id, key, err := s.conversationKey(c)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, event.TakeCommand{ConversationID: id, By: s.actor(c)})
 }
 
 func (s *Server) setOwners(c *fiber.Ctx) error {

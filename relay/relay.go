@@ -33,6 +33,7 @@ type Store interface {
 type Sender interface {
 	Send(ctx context.Context, phoneNumberID string, msg whatsapp.OutboundMessage) (whatsapp.SendResult, error)
 	MarkRead(ctx context.Context, phoneNumberID, wamid string, typing bool) error
+	ThreadControl(ctx context.Context, phoneNumberID string, req whatsapp.ThreadControlRequest) error
 }
 
 // Publisher puts the relay's outcomes on the contacts' partitions.
@@ -306,7 +307,8 @@ func (r *Relay) handle(stop context.Context, it assigner.OutboxItem) {
 func (r *Relay) send(ctx context.Context, it assigner.OutboxItem) (whatsapp.SendResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.SendTimeout)
 	defer cancel()
-	if it.Kind == "read" {
+	switch it.Kind {
+	case "read":
 		var p struct {
 			MessageID string `json:"message_id"`
 			Typing    bool   `json:"typing"`
@@ -315,6 +317,12 @@ func (r *Relay) send(ctx context.Context, it assigner.OutboxItem) (whatsapp.Send
 			return whatsapp.SendResult{}, err
 		}
 		return whatsapp.SendResult{}, r.sender.MarkRead(ctx, it.PhoneNumberID, p.MessageID, p.Typing)
+	case assigner.OutboxTake:
+		var req whatsapp.ThreadControlRequest
+		if err := json.Unmarshal(it.Payload, &req); err != nil {
+			return whatsapp.SendResult{}, err
+		}
+		return whatsapp.SendResult{}, r.sender.ThreadControl(ctx, it.PhoneNumberID, req)
 	}
 	var msg whatsapp.OutboundMessage
 	if err := json.Unmarshal(it.Payload, &msg); err != nil {
@@ -378,7 +386,7 @@ func (r *Relay) record(stop context.Context, id int64, what string, fn func() er
 // marks it reported; a failure leaves it for reportPending.
 func (r *Relay) report(stop context.Context, res assigner.OutboxResult) {
 	ctx := context.WithoutCancel(stop)
-	cmd := event.SendResultCommand{OutboxID: res.ID, MessageID: res.MessageID, WAMID: res.WAMID,
+	cmd := event.SendResultCommand{OutboxID: res.ID, Kind: res.Kind, MessageID: res.MessageID, WAMID: res.WAMID,
 		Failed: res.State == "failed", ErrorCode: res.ErrorCode, ErrorTitle: res.ErrorMessage,
 		AcceptedAt: res.SentAt.UTC().Format(time.RFC3339Nano)}
 	env, err := event.NewCommand(event.ResultID(res.ID), res.ContactKey, cmd, r.cfg.Now())

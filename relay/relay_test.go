@@ -819,6 +819,10 @@ func (s *killableSender) MarkRead(ctx context.Context, pn, wamid string, typing 
 	return s.real.MarkRead(ctx, pn, wamid, typing)
 }
 
+func (s *killableSender) ThreadControl(ctx context.Context, pn string, req whatsapp.ThreadControlRequest) error {
+	return s.real.ThreadControl(ctx, pn, req)
+}
+
 // A relay killed mid-send leaves its unfinished rows leased; a new relay
 // takes them once the lease ends and sends again exactly the rows without
 // a recorded wamid. Rows whose wamid was recorded are never sent again.

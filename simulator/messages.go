@@ -251,17 +251,8 @@ func (s *Simulator) wait(r *http.Request, d time.Duration) bool {
 
 func (s *Simulator) handleMessages(w http.ResponseWriter, r *http.Request) {
 	phoneNumberID := r.PathValue("phone_number_id")
-	s.count("requests", 1)
-	if !s.authorized(r) {
-		s.count("unauthorized", 1)
-		s.writeMetaError(w, http.StatusUnauthorized, 190, "Invalid OAuth access token - Cannot parse access token", "")
-		return
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, simMaxRequestBody))
-	if err != nil {
-		return
-	}
-	if s.injectFault(w, r, s.faultsFor(phoneNumberID)) {
+	raw, _, ok := s.begin(w, r, phoneNumberID)
+	if !ok {
 		return
 	}
 
@@ -298,6 +289,24 @@ func (s *Simulator) handleMessages(w http.ResponseWriter, r *http.Request) {
 		"contacts":          []map[string]string{{"input": req.To, "wa_id": to}},
 		"messages":          []map[string]string{{"id": m.WAMID}},
 	})
+}
+
+// begin does what every Cloud API call starts with: counts it, checks the
+// token, reads the body and applies the number's faults. ok is false when
+// the request is answered (or gone) already.
+func (s *Simulator) begin(w http.ResponseWriter, r *http.Request, phoneNumberID string) (raw []byte, f Faults, ok bool) {
+	s.count("requests", 1)
+	if !s.authorized(r) {
+		s.count("unauthorized", 1)
+		s.writeMetaError(w, http.StatusUnauthorized, 190, "Invalid OAuth access token - Cannot parse access token", "")
+		return nil, f, false
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, simMaxRequestBody))
+	if err != nil {
+		return nil, f, false
+	}
+	f = s.faultsFor(phoneNumberID)
+	return raw, f, !s.injectFault(w, r, f)
 }
 
 // injectFault answers a send with the fault f draws for it, if any: the

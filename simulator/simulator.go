@@ -198,6 +198,10 @@ type Faults struct {
 	// ErrorCodes maps a Meta error code to the rate at which it is
 	// answered, with Meta's error body and HTTP 400.
 	ErrorCodes map[int]float64 `json:"error_codes,omitempty"`
+	// RefuseTake: a thread control take is refused as Meta refuses it
+	// when the app is not the number's escalation partner (code 100,
+	// error_subcode whatsapp.SubcodeTakeNotAllowed).
+	RefuseTake bool `json:"refuse_take,omitempty"`
 	// PerNumber replaces these faults for the phone_number_ids it names.
 	PerNumber map[string]Faults `json:"per_number,omitempty"`
 }
@@ -275,6 +279,7 @@ type Simulator struct {
 	mu       sync.Mutex
 	faults   Faults
 	sent     []SentMessage
+	threads  []ThreadControlCall
 	stats    map[string]int64
 	numbers  map[string]*simBucket
 	pairs    map[string]*simBucket
@@ -321,6 +326,7 @@ func New(cfg Config) *Simulator {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{version}/{phone_number_id}/messages", s.handleMessages)
+	mux.HandleFunc("POST /{version}/{phone_number_id}/thread_control", s.handleThreadControl)
 	mux.HandleFunc("GET /_sim/faults", s.handleGetFaults)
 	mux.HandleFunc("PUT /_sim/faults", s.handlePutFaults)
 	mux.HandleFunc("DELETE /_sim/faults", s.handleDeleteFaults)
@@ -443,7 +449,7 @@ func (s *Simulator) Stats() map[string]int64 {
 // webhooks, and restores the configured faults.
 func (s *Simulator) Reset() {
 	s.mu.Lock()
-	s.sent = nil
+	s.sent, s.threads = nil, nil
 	s.stats = make(map[string]int64)
 	s.numbers = make(map[string]*simBucket)
 	s.pairs = make(map[string]*simBucket)

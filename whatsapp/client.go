@@ -407,6 +407,13 @@ func (c *Client) MarkRead(ctx context.Context, phoneNumberID, wamid string, typi
 // do runs one POST to /{phone_number_id}/messages. pairKey empty: no
 // per-recipient pacing.
 func (c *Client) do(ctx context.Context, phoneNumberID, pairKey string, body []byte) (SendResult, error) {
+	return c.doPath(ctx, phoneNumberID, "messages", pairKey, body)
+}
+
+// doPath runs one POST to /{phone_number_id}/{path} through the number's
+// breaker and rate limiter (and the recipient's pacing unless pairKey is
+// empty).
+func (c *Client) doPath(ctx context.Context, phoneNumberID, path, pairKey string, body []byte) (SendResult, error) {
 	cb := c.breaker(phoneNumberID)
 	if st := cb.State(); st == gobreaker.StateOpen {
 		c.metrics.request(phoneNumberID, "breaker_open")
@@ -427,7 +434,7 @@ func (c *Client) do(ctx context.Context, phoneNumberID, pairKey string, body []b
 	}
 	start := time.Now()
 	res, err := cb.Execute(func() (SendResult, error) {
-		return c.post(ctx, phoneNumberID, body)
+		return c.post(ctx, phoneNumberID, path, body)
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		err = breakerErr(phoneNumberID, err)
@@ -456,12 +463,13 @@ func outcomeOf(err error) string {
 	return ClassOf(err).String()
 }
 
-// post makes the HTTP request and turns the answer into a result or error.
-func (c *Client) post(ctx context.Context, phoneNumberID string, body []byte) (SendResult, error) {
+// post makes the HTTP request to /{phone_number_id}/{path} and turns the
+// answer into a result or error.
+func (c *Client) post(ctx context.Context, phoneNumberID, path string, body []byte) (SendResult, error) {
 	if err := ctx.Err(); err != nil {
 		return SendResult{}, &clientError{class: Transient, err: fmt.Errorf("whatsapp: send: %w", err)}
 	}
-	url := c.cfg.BaseURL + "/" + c.cfg.Version + "/" + phoneNumberID + "/messages"
+	url := c.cfg.BaseURL + "/" + c.cfg.Version + "/" + phoneNumberID + "/" + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return SendResult{}, &clientError{class: Permanent, err: fmt.Errorf("whatsapp: send: build request: %w", err)}

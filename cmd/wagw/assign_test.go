@@ -276,7 +276,10 @@ func TestAssignRulesThroughAPI(t *testing.T) {
 	ans = commandAnswer{}
 	apiMust(t, p, http.StatusOK, http.MethodPost, claim, bruno.Token, nil, &ans)
 	expectAssignees(t, "claim", ans.Conversation, asg(bruno, "claim"))
-	wantError(t, "second claim", apiDo(t, p, http.MethodPost, claim, carla.Token, nil, nil), http.StatusConflict, "already_claimed")
+	// Carla no longer sees Bruno's conversation (it has no team): 404; an
+	// admin claiming it for her is refused as already claimed.
+	wantError(t, "second claim", apiDo(t, p, http.MethodPost, claim, carla.Token, nil, nil), http.StatusNotFound, "not_found")
+	wantError(t, "second claim for Carla", apiDo(t, p, http.MethodPost, claim, admin, obj{"agent_id": carla.ID}, nil), http.StatusConflict, "already_claimed")
 	apiMust(t, p, http.StatusOK, http.MethodPost, claim, bruno.Token, nil, nil)
 	expectAssignees(t, "after a refused claim", getConv(t, p, c6.ID), asg(bruno, "claim"))
 	wantReason(t, "claim", getDecisions(t, p, c6.ID)[1], "claimed", bruno.ID, "Bruno Support")
@@ -382,7 +385,8 @@ func TestAssignRulesThroughAPI(t *testing.T) {
 		{"decisions of an unknown conversation", "GET", "/v1/conversations/999999/decisions", admin, nil, 404, "not_found"},
 		{"owners of an unknown contact", "PUT", "/v1/contacts/999999/owners", admin, obj{"agent_ids": agentIDs(gus)}, 404, "not_found"},
 		{"unassign an unknown agent", "DELETE", path8 + "/999999", admin, nil, 404, "not_found"},
-		{"claim a claimed conversation", "POST", claim, carla.Token, nil, 409, "already_claimed"},
+		{"claim a claimed conversation", "POST", claim, admin, obj{"agent_id": carla.ID}, 409, "already_claimed"},
+		{"claim a conversation the agent does not see", "POST", claim, carla.Token, nil, 404, "not_found"},
 		{"claim a conversation round robin assigned", "POST", fmt.Sprintf("/v1/conversations/%d/claim", rrConvs[0]), carla.Token, nil, 409, "already_claimed"},
 		{"agent not in the team", "POST", path8, admin, obj{"team_id": support, "agent_ids": agentIDs(fia)}, 422, "not_member"},
 		{"unknown agent", "POST", path8, admin, obj{"agent_ids": []int64{999999}}, 422, "invalid"},

@@ -23,6 +23,7 @@ import (
 //     Chosen);
 //   - contact owners: add NewOwnerID;
 //   - outbox: the welcome message when Welcome;
+//   - timers: create or replace SetTimers, delete CancelTimers;
 //   - the decision log: Rule, Reasons, Warnings, Summary().
 type Decision struct {
 	ConversationID int64 `json:"conversation_id"`
@@ -64,6 +65,10 @@ type Decision struct {
 	// OpenCountDelta is the change to each agent's open-conversation count
 	// (Agent.OpenCount); only agents whose count changes are present.
 	OpenCountDelta map[int64]int `json:"open_count_delta,omitempty"`
+	// SetTimers are deadlines to create or replace (one per kind), and
+	// CancelTimers the kinds to delete, in the same transaction.
+	SetTimers    []Timer     `json:"set_timers,omitempty"`
+	CancelTimers []TimerKind `json:"cancel_timers,omitempty"`
 	// Warnings are what an admin should notice (a manual assignment of an
 	// offline or full agent, an unknown team); each also appears as a Reason.
 	Warnings []string `json:"warnings,omitempty"`
@@ -245,6 +250,7 @@ func (b *builder) name(id int64) string {
 // finish diffs the working set against the conversation and fills in the
 // decision.
 func (b *builder) finish() Decision {
+	b.settleTimers()
 	d := b.d
 	d.ConversationID = b.conv.ID
 	d.Rule = strings.Join(b.rules, ", ")

@@ -105,6 +105,17 @@ type Team struct {
 	// MaxOpen is a per-member limit of open conversations the team's
 	// strategy respects, on top of each agent's own Capacity; nil: none.
 	MaxOpen *int `json:"max_open,omitempty"`
+	// ReassignAfterSeconds turns on the no-reply rule (DecideNoReply): a
+	// member the strategy picked who has not replied within this many
+	// seconds loses the conversation to another member; nil: off.
+	ReassignAfterSeconds *int `json:"reassign_after_seconds,omitempty"`
+	// ReassignMax is how many times the no-reply rule reassigns one
+	// conversation. The store's default is DefaultReassignMax; note that
+	// the zero Team has 0 (ReassignExhausted applies at the first deadline).
+	ReassignMax int `json:"reassign_max"`
+	// ReassignExhausted says what happens at the deadline after the last
+	// reassignment; empty: keep.
+	ReassignExhausted ReassignExhausted `json:"reassign_exhausted,omitempty"`
 }
 
 // Member is one member of a team with the team's per-member state.
@@ -255,6 +266,9 @@ const (
 	CodeDequeued            = "dequeued"              // left the team queue
 	CodeQueueExpired        = "queue_expired"         // waited too long in the queue
 	CodeFallback            = "fallback"              // assigned to the inbox fallback agent
+	CodeNoReply             = "no_reply"              // the assignee did not reply in time: reassigned (issue 12 rule 1)
+	CodeReassignExhausted   = "reassign_exhausted"    // no reply after the last reassignment
+	CodeReplied             = "replied"               // nothing to do: an agent replied
 )
 
 // Reason explains one step of a decision.

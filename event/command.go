@@ -24,6 +24,8 @@ const (
 	CmdMarkRead   = "mark_read"   // MarkReadCommand
 	CmdSendResult = "send_result" // SendResultCommand: the relay's outcome of a send
 	CmdRelease    = "release"     // ReleaseCommand: unblock a contact after a dead letter
+	// CmdTimer is a conversation deadline that fell due (TimerCommand).
+	CmdTimer = "timer"
 )
 
 // ErrUnknownCommand is DecodeCommand's error for a type it does not know.
@@ -84,6 +86,8 @@ func DecodeCommand(e *Envelope) (Payload, error) {
 		return decode[SendResultCommand](data)
 	case CmdRelease:
 		return decode[ReleaseCommand](data)
+	case CmdTimer:
+		return decode[TimerCommand](data)
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
 }
@@ -176,6 +180,17 @@ type ReleaseCommand struct {
 	Discard   bool  `json:"discard,omitempty"`
 }
 
+// TimerCommand is a conversation's deadline that fell due (DESIGN §6
+// rule 12): the consumer applies it only if the conversation still has
+// that timer with that due time, so a reply or a resolve applied before
+// it in partition order wins. Its id is ScheduledID of the kind, the
+// conversation and DueAt: publishing it twice applies it once.
+type TimerCommand struct {
+	ConversationID int64              `json:"conversation_id"`
+	Kind           assigner.TimerKind `json:"kind"`
+	DueAt          time.Time          `json:"due_at"`
+}
+
 // CommandType names each payload's type on the wire.
 func (AssignCommand) CommandType() string     { return CmdAssign }
 func (UnassignCommand) CommandType() string   { return CmdUnassign }
@@ -186,6 +201,7 @@ func (ReplyCommand) CommandType() string      { return CmdReply }
 func (MarkReadCommand) CommandType() string   { return CmdMarkRead }
 func (SendResultCommand) CommandType() string { return CmdSendResult }
 func (ReleaseCommand) CommandType() string    { return CmdRelease }
+func (TimerCommand) CommandType() string      { return CmdTimer }
 
 // CommandType is "drain", or "expire" with Expire.
 func (c DrainCommand) CommandType() string {

@@ -9,8 +9,8 @@
 // partition, whoever asks for it: Meta (a message, a status, a notice,
 // turned from a webhook's items by Split), the API (assign, claim, reply…),
 // the relay (a send's outcome) or the scheduler (a queued conversation to
-// drain, a deadline that fell due). The consumer applies a partition's records in order, so one
-// writer decides each contact's state.
+// drain, a deadline that fell due). The consumer applies a partition's
+// records in order, so one writer decides each contact's state.
 //
 // # Ids
 //

@@ -197,15 +197,15 @@ func (s *Store) SetPresence(ctx context.Context, agentID int64, p assigner.Prese
 
 // ---- teams ----
 
-const sqlTeamViewCols = `id, name, strategy, online_only, max_open`
+const sqlTeamViewCols = `id, name, strategy, online_only, max_open, reassign_after_seconds, reassign_max, reassign_exhausted`
 
 func scanTeamView(row interface{ Scan(...any) error }) (TeamView, error) {
 	var t TeamView
-	var strategy string
-	if err := row.Scan(&t.ID, &t.Name, &strategy, &t.OnlineOnly, &t.MaxOpen); err != nil {
+	var strategy, exhausted string
+	if err := row.Scan(&t.ID, &t.Name, &strategy, &t.OnlineOnly, &t.MaxOpen, &t.ReassignAfterSeconds, &t.ReassignMax, &exhausted); err != nil {
 		return t, err
 	}
-	t.Strategy = assigner.TeamStrategy(strategy)
+	t.Strategy, t.ReassignExhausted = assigner.TeamStrategy(strategy), assigner.ReassignExhausted(exhausted)
 	t.MemberIDs = []int64{}
 	return t, nil
 }
@@ -214,6 +214,9 @@ func scanTeamView(row interface{ Scan(...any) error }) (TeamView, error) {
 func checkTeam(t *assigner.Team, memberIDs []int64) error {
 	if t.Strategy == "" {
 		t.Strategy = assigner.StrategyRoundRobin
+	}
+	if t.ReassignExhausted == "" {
+		t.ReassignExhausted = assigner.ExhaustedKeep
 	}
 	errs := []error{t.Validate()}
 	seen := map[int64]bool{}
@@ -275,7 +278,8 @@ func checkExist(ctx context.Context, q sqlx.QueryerContext, query string, ids []
 }
 
 const (
-	sqlCreateTeam = `INSERT INTO teams (name, strategy, online_only, max_open) VALUES ($1, $2, $3, $4)
+	sqlCreateTeam = `INSERT INTO teams (name, strategy, online_only, max_open, reassign_after_seconds, reassign_max, reassign_exhausted)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		RETURNING ` + sqlTeamViewCols
 	// sqlPutTeamMembers makes the listed agents the team's members, in the
 	// order given; members that stay keep their last_assigned_at.
@@ -302,7 +306,8 @@ func (s *Store) CreateTeam(ctx context.Context, t assigner.Team, memberIDs []int
 	if err := checkAgentsExist(ctx, tx, memberIDs); err != nil {
 		return TeamView{}, err
 	}
-	v, err := scanTeamView(tx.QueryRowContext(ctx, sqlCreateTeam, t.Name, string(t.Strategy), t.OnlineOnly, t.MaxOpen))
+	v, err := scanTeamView(tx.QueryRowContext(ctx, sqlCreateTeam, t.Name, string(t.Strategy), t.OnlineOnly, t.MaxOpen,
+		t.ReassignAfterSeconds, t.ReassignMax, string(t.ReassignExhausted)))
 	if err != nil {
 		return TeamView{}, teamWriteErr(err, t.Name)
 	}
@@ -389,7 +394,8 @@ const (
 	// The strategies lock the team row too (FOR UPDATE), so a membership
 	// change never interleaves with a decision of the same team.
 	sqlTeamForUpdate = `SELECT id FROM teams WHERE id = $1 FOR UPDATE`
-	sqlUpdateTeam    = `UPDATE teams SET name = $2, strategy = $3, online_only = $4, max_open = $5, updated_at = now()
+	sqlUpdateTeam    = `UPDATE teams SET name = $2, strategy = $3, online_only = $4, max_open = $5,
+		reassign_after_seconds = $6, reassign_max = $7, reassign_exhausted = $8, updated_at = now()
 		WHERE id = $1 RETURNING ` + sqlTeamViewCols
 )
 
@@ -412,7 +418,8 @@ func (s *Store) UpdateTeam(ctx context.Context, id int64, t assigner.Team, membe
 	if err := checkAgentsExist(ctx, tx, memberIDs); err != nil {
 		return TeamView{}, err
 	}
-	v, err := scanTeamView(tx.QueryRowContext(ctx, sqlUpdateTeam, id, t.Name, string(t.Strategy), t.OnlineOnly, t.MaxOpen))
+	v, err := scanTeamView(tx.QueryRowContext(ctx, sqlUpdateTeam, id, t.Name, string(t.Strategy), t.OnlineOnly, t.MaxOpen,
+		t.ReassignAfterSeconds, t.ReassignMax, string(t.ReassignExhausted)))
 	if err != nil {
 		return TeamView{}, teamWriteErr(err, t.Name)
 	}

@@ -167,7 +167,8 @@ const (
 	// foreign keys to teams take share locks on that row, which would
 	// queue behind and deadlock with a row lock.
 	sqlTeamLock = `WITH l AS (SELECT pg_advisory_xact_lock(727378, $1::int))
-		SELECT id, name, strategy, online_only, max_open FROM teams, l WHERE id = $1`
+		SELECT id, name, strategy, online_only, max_open, reassign_after_seconds, reassign_max, reassign_exhausted
+		FROM teams, l WHERE id = $1`
 	sqlTeamMembers = `SELECT a.id, a.name, a.role, a.active, a.capacity, a.presence, COALESCE(a.heartbeat_at, 'epoch'), a.open_count,
 		COALESCE(m.last_assigned_at, 'epoch'), m.position
 		FROM team_members m JOIN agents a ON a.id = m.agent_id WHERE m.team_id = $1 ORDER BY m.position, a.id`
@@ -192,15 +193,16 @@ func (b *batch) lockTeams(ctx context.Context, ids ...*int64) (map[int64]assigne
 			continue
 		}
 		var ts assigner.TeamState
-		var strategy string
-		err := b.tx.QueryRowContext(ctx, sqlTeamLock, id).Scan(&ts.Team.ID, &ts.Team.Name, &strategy, &ts.Team.OnlineOnly, &ts.Team.MaxOpen)
+		var strategy, exhausted string
+		err := b.tx.QueryRowContext(ctx, sqlTeamLock, id).Scan(&ts.Team.ID, &ts.Team.Name, &strategy, &ts.Team.OnlineOnly, &ts.Team.MaxOpen,
+			&ts.Team.ReassignAfterSeconds, &ts.Team.ReassignMax, &exhausted)
 		if errors.Is(err, errNoRows) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		ts.Team.Strategy = assigner.TeamStrategy(strategy)
+		ts.Team.Strategy, ts.Team.ReassignExhausted = assigner.TeamStrategy(strategy), assigner.ReassignExhausted(exhausted)
 		rows, err := b.tx.QueryContext(ctx, sqlTeamMembers, id)
 		if err != nil {
 			return nil, err
@@ -318,6 +320,9 @@ func (b *batch) persist(ctx context.Context, eventID string, conv convState, d a
 		pickTeam, pq.Array(d.Chosen), d.ChosenAt, conv.ContactID, d.NewOwnerID,
 		eventID, d.Rule, d.Summary(), string(raw)); err != nil {
 		return fmt.Errorf("persist decision: %w", err)
+	}
+	if err := b.writeTimers(ctx, []int64{conv.ID}, []assigner.Decision{d}); err != nil {
+		return err
 	}
 	// Capacity freed: an agent may now take a queued conversation.
 	if d.Resolved || len(d.Removed) > 0 {

@@ -66,6 +66,8 @@ func (b *batch) runCommand(ctx context.Context, e *event.Envelope) (assigner.Out
 		return b.cmdSendResult(ctx, e.ID, c)
 	case event.ReleaseCommand:
 		return b.cmdRelease(ctx, c)
+	case event.TimerCommand:
+		return b.cmdTimer(ctx, e.ID, c)
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
 }

@@ -1,0 +1,21 @@
+-- Time-based rules (issue 12): a conversation's deadlines are rows,
+-- created and deleted in the transaction of the event that sets or clears
+-- them; the scheduler produces a command onto the contact's partition when
+-- one falls due.
+
+CREATE TABLE conversation_timers (
+    conversation_id bigint NOT NULL REFERENCES conversations(id),
+    kind            text NOT NULL CHECK (kind IN ('no_reply')),
+    due_at          timestamptz NOT NULL,
+    round           int NOT NULL DEFAULT 0,       -- no_reply: reassignments made so far
+    excluded        bigint[] NOT NULL DEFAULT '{}', -- no_reply: agents it was taken from
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (conversation_id, kind)
+);
+CREATE INDEX conversation_timers_due ON conversation_timers (due_at);
+
+-- Reassign on no reply (team settings; off while reassign_after_seconds is NULL).
+ALTER TABLE teams
+    ADD COLUMN reassign_after_seconds int CHECK (reassign_after_seconds IS NULL OR reassign_after_seconds > 0),
+    ADD COLUMN reassign_max int NOT NULL DEFAULT 1 CHECK (reassign_max >= 0),
+    ADD COLUMN reassign_exhausted text NOT NULL DEFAULT 'keep' CHECK (reassign_exhausted IN ('keep', 'queue', 'fallback'));

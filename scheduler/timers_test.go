@@ -195,4 +195,3 @@ func timersFired(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Fatal("wagw_timers_fired_total is not registered")
 	return 0
 }
-

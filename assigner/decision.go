@@ -31,7 +31,8 @@ type Decision struct {
 	// `routing:2 keyword "refund"`, "inbox_default", "round_robin",
 	// "least_open", "manual", "queue", "flow", "claim", "first_responder",
 	// "unassign", "resolve", "drain_queue", "queue_expired",
-	// "pick_and_assign" (nothing fired: waits for a claim).
+	// "no_reply_reassign", "pick_and_assign" (nothing fired: waits for a
+	// claim).
 	Rule string `json:"rule"`
 	// TeamID is the conversation's team after the decision; nil: none.
 	TeamID   *int64 `json:"team_id,omitempty"`

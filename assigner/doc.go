@@ -51,6 +51,10 @@
 //	10 nobody eligible: queue          Decision.Queued, DrainQueue, ExpireQueued
 //	11 welcome message                 DecideOpen (Decision.Welcome)
 //	–  resolve                         DecideResolve
+//	12 time-based rules (issue 12)     timer.go: Timer, Decision.SetTimers and
+//	                                   CancelTimers; no reply: DecideNoReply
+//	                                   (armed by strategy picks, cancelled by
+//	                                   the first reply, resolve, unassign)
 //
 // # Queued versus waiting for a claim
 //

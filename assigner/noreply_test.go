@@ -216,3 +216,18 @@ func TestDecideNoReply(t *testing.T) {
 		})
 	}
 }
+
+// The summary the README shows for a reassignment.
+func TestNoReplySummary(t *testing.T) {
+	ts := reassigning(300, 2, ExhaustedQueue, member(online(1, "Ana"), 0), member(online(2, "Bob"), 1))
+	d := DecideNoReply(NoReplyInput{Now: t0, Conversation: func() Conversation {
+		c := openConv(Assignee{AgentID: 1, Source: SourceRoundRobin})
+		c.TeamID = ptr(int64(1))
+		return c
+	}(), Timer: Timer{Kind: TimerNoReply, DueAt: t0}, Team: &ts})
+	want := "no_reply_reassign, round_robin: added Bob (round robin); removed Ana (round robin); team Support"
+	if d.Summary() != want {
+		t.Errorf("summary %q, want %q", d.Summary(), want)
+	}
+	hasReason(t, d, CodeNoReply, "Ana (round robin) did not reply within 5 min, so the conversation goes to someone else in team Support (reassignment 1 of 2).")
+}

@@ -303,10 +303,20 @@ type teamJSON struct {
 	OnlineOnly bool                  `json:"online_only"`
 	MaxOpen    *int                  `json:"max_open"`
 	MemberIDs  []int64               `json:"member_ids"`
+	teamTimeRules
+}
+
+// teamTimeRules are a team's time-based settings (issue 12), as the API
+// shows and takes them.
+type teamTimeRules struct {
+	ReassignAfterSeconds *int                       `json:"reassign_after_seconds"`
+	ReassignMax          *int                       `json:"reassign_max"`
+	ReassignExhausted    assigner.ReassignExhausted `json:"reassign_exhausted"`
 }
 
 func teamOut(t TeamView) teamJSON {
-	out := teamJSON{ID: t.ID, Name: t.Name, Strategy: t.Strategy, OnlineOnly: t.OnlineOnly, MaxOpen: t.MaxOpen, MemberIDs: t.MemberIDs}
+	out := teamJSON{ID: t.ID, Name: t.Name, Strategy: t.Strategy, OnlineOnly: t.OnlineOnly, MaxOpen: t.MaxOpen, MemberIDs: t.MemberIDs,
+		teamTimeRules: teamTimeRules{ReassignAfterSeconds: t.ReassignAfterSeconds, ReassignMax: &t.ReassignMax, ReassignExhausted: t.ReassignExhausted}}
 	if out.MemberIDs == nil {
 		out.MemberIDs = []int64{}
 	}
@@ -315,13 +325,15 @@ func teamOut(t TeamView) teamJSON {
 
 // teamRequest is the body of POST and PUT: PUT replaces the whole team,
 // so absent fields take the defaults (strategy round_robin, online_only
-// true, no max_open) there too; only member_ids is required by PUT.
+// true, no max_open, no reassignment, reassign_max 1, reassign_exhausted
+// keep) there too; only member_ids is required by PUT.
 type teamRequest struct {
 	Name       string                `json:"name"`
 	MemberIDs  []int64               `json:"member_ids"`
 	Strategy   assigner.TeamStrategy `json:"strategy"`
 	OnlineOnly *bool                 `json:"online_only"`
 	MaxOpen    *int                  `json:"max_open"`
+	teamTimeRules
 }
 
 // check refuses names, limits and member ids out of range.
@@ -332,13 +344,23 @@ func (r teamRequest) check() error {
 	if err := checkName("invalid_team", "name", r.Name); err != nil {
 		return err
 	}
+	if err := checkWindow("invalid_team", "reassign_after_seconds", r.ReassignAfterSeconds); err != nil {
+		return err
+	}
+	if err := checkLimit("invalid_team", "reassign_max", r.ReassignMax); err != nil {
+		return err
+	}
 	return checkLimit("invalid_team", "max_open", r.MaxOpen)
 }
 
 func (r teamRequest) team() assigner.Team {
-	t := assigner.Team{Name: strings.TrimSpace(r.Name), Strategy: r.Strategy, OnlineOnly: r.OnlineOnly == nil || *r.OnlineOnly, MaxOpen: r.MaxOpen}
+	t := assigner.Team{Name: strings.TrimSpace(r.Name), Strategy: r.Strategy, OnlineOnly: r.OnlineOnly == nil || *r.OnlineOnly, MaxOpen: r.MaxOpen,
+		ReassignAfterSeconds: r.ReassignAfterSeconds, ReassignMax: assigner.DefaultReassignMax, ReassignExhausted: r.ReassignExhausted}
 	if t.Strategy == "" {
 		t.Strategy = assigner.StrategyRoundRobin
+	}
+	if r.ReassignMax != nil {
+		t.ReassignMax = *r.ReassignMax
 	}
 	return t
 }

@@ -54,7 +54,8 @@
 //	12 time-based rules (issue 12)     timer.go: Timer, Decision.SetTimers and
 //	                                   CancelTimers; no reply: DecideNoReply
 //	                                   (armed by strategy picks, cancelled by
-//	                                   the first reply, resolve, unassign)
+//	                                   the first reply, resolve, unassign);
+//	                                   away and offline: DecideAway
 //
 // # Queued versus waiting for a claim
 //

@@ -116,6 +116,10 @@ type Team struct {
 	// ReassignExhausted says what happens at the deadline after the last
 	// reassignment; empty: keep.
 	ReassignExhausted ReassignExhausted `json:"reassign_exhausted,omitempty"`
+	// ReassignOnAway turns on the away rule (DecideAway): the conversations
+	// the strategy gave a member who goes away or offline go back to the
+	// strategy while the contact waits for an answer.
+	ReassignOnAway bool `json:"reassign_on_away,omitempty"`
 }
 
 // Member is one member of a team with the team's per-member state.
@@ -269,6 +273,9 @@ const (
 	CodeNoReply             = "no_reply"              // the assignee did not reply in time: reassigned (issue 12 rule 1)
 	CodeReassignExhausted   = "reassign_exhausted"    // no reply after the last reassignment
 	CodeReplied             = "replied"               // nothing to do: an agent replied
+	CodeAwayReassign        = "away_reassign"         // the assignee is away or offline: reassigned (issue 12 rule 2)
+	CodeAnswered            = "answered"              // stays: answered, and the contact has not written since
+	CodeBackOnline          = "back_online"           // stays: the assignee is online again
 )
 
 // Reason explains one step of a decision.

@@ -98,14 +98,19 @@ func DecideNoReply(in NoReplyInput) Decision {
 		b.reason(Reason{AgentID: a.AgentID, Code: CodeNoReply, Text: fmt.Sprintf("%s (%s) did not reply within %s, so the conversation goes to someone else in %s (reassignment %d of %d).",
 			b.name(a.AgentID), sourceText(a.Source), windowText(window), teamName(ts.Team), in.Timer.Round+1, ts.Team.ReassignMax)})
 	}
+	b.take(ts, p)
+	b.setTimer(Timer{Kind: TimerNoReply, DueAt: in.Now.Add(window), Round: in.Timer.Round + 1, Excluded: excluded})
+	return b.finish()
+}
+
+// take adds the member the team's strategy picked (p.OK()), with its reasons.
+func (b *builder) take(ts TeamState, p Pick) {
 	b.reason(p.Reasons...)
 	m, _ := ts.Member(p.AgentID)
 	b.add(m.Agent, p.Source)
 	b.d.Chosen = append(b.d.Chosen, p.AgentID)
-	b.d.ChosenAt = ts.NextAssignedAt(in.Now)
+	b.d.ChosenAt = ts.NextAssignedAt(b.now)
 	b.rule(string(p.Source))
-	b.setTimer(Timer{Kind: TimerNoReply, DueAt: in.Now.Add(window), Round: in.Timer.Round + 1, Excluded: excluded})
-	return b.finish()
 }
 
 // exhausted applies Team.ReassignExhausted once the reassignments are used up.

@@ -14,10 +14,14 @@ const (
 	// TimerNoReply: the strategy's assignee has not replied yet; when it
 	// falls due DecideNoReply reassigns the conversation.
 	TimerNoReply TimerKind = "no_reply"
+	// TimerAway: an assignee went away or offline (Timer.Excluded names
+	// them), or the contact wrote while they are; due at once. DecideAway
+	// gives the conversation back to the team's strategy.
+	TimerAway TimerKind = "away"
 )
 
 // Valid reports whether k is a known timer kind.
-func (k TimerKind) Valid() bool { return k == TimerNoReply }
+func (k TimerKind) Valid() bool { return k == TimerNoReply || k == TimerAway }
 
 // Timer is a conversation's deadline of one kind, as stored: when it falls
 // due the scheduler produces a command onto the contact's partition, and
@@ -98,7 +102,7 @@ func (b *builder) settleTimers() {
 	}
 	if b.resolved {
 		b.d.SetTimers = nil
-		b.d.CancelTimers = []TimerKind{TimerNoReply}
+		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway}
 		return
 	}
 	strategy := func(as []Assignee) bool {

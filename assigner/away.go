@@ -21,7 +21,7 @@ type AwayInput struct {
 	// ContactWroteAt is the contact's last message in the conversation and
 	// AgentRepliedAt the last agent reply the Cloud API accepted; nil: none.
 	ContactWroteAt, AgentRepliedAt *time.Time
-	PresenceTimeout time.Duration // DefaultPresenceTimeout when zero
+	PresenceTimeout                time.Duration // DefaultPresenceTimeout when zero
 }
 
 // Waiting reports whether the contact waits for an answer: no agent

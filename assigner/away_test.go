@@ -38,7 +38,11 @@ func TestDecideAway(t *testing.T) {
 			delta: map[int64]int{1: -1, 2: 1}, rule: "away_reassign, round_robin"},
 		{name: "offline by heartbeat timeout, team not online-only: still not picked again",
 			in: AwayInput{Now: t0, Conversation: openConv(rr(1)), Timer: timer, Agents: map[int64]Agent{1: offline(1, "Ana")},
-				Team: func() *TeamState { ts := awayTeam(true, nil, member(offline(1, "Ana"), 0), member(bob, 1)); ts.Team.OnlineOnly = false; return ts }()},
+				Team: func() *TeamState {
+					ts := awayTeam(true, nil, member(offline(1, "Ana"), 0), member(bob, 1))
+					ts.Team.OnlineOnly = false
+					return ts
+				}()},
 			assignees: []Assignee{rr(2)}, code: CodeAwayReassign,
 			text:  "Ana (round robin) is offline since 10:02 (no heartbeat for 7 min) while the contact waits for an answer, so the conversation goes back to team Support.",
 			delta: map[int64]int{1: -1, 2: 1}, rule: "away_reassign, round_robin"},

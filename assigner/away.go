@@ -18,21 +18,16 @@ type AwayInput struct {
 	// Team is the state of the conversation's team, loaded under its lock;
 	// nil when it has none.
 	Team *TeamState
-	// ContactWroteAt is the contact's last message in the conversation and
-	// AgentRepliedAt the last agent reply the Cloud API accepted; nil: none.
-	ContactWroteAt, AgentRepliedAt *time.Time
-	PresenceTimeout                time.Duration // DefaultPresenceTimeout when zero
-}
-
-// Waiting reports whether the contact waits for an answer: no agent
-// replied yet, or the contact wrote after the last agent reply.
-func (in AwayInput) Waiting() bool {
-	return in.AgentRepliedAt == nil || (in.ContactWroteAt != nil && in.ContactWroteAt.After(*in.AgentRepliedAt))
+	// Waiting: the contact waits for an answer, that is no agent reply was
+	// accepted by the Cloud API yet, or the contact wrote after the last
+	// one (in the order the store applied them).
+	Waiting         bool
+	PresenceTimeout time.Duration // DefaultPresenceTimeout when zero
 }
 
 // DecideAway applies the away rule (issue 12, rule 2; Decision.Rule
 // "away_reassign"). When the team has ReassignOnAway and the contact waits
-// for an answer (see Waiting), the assignees the strategy picked
+// for an answer (Waiting), the assignees the strategy picked
 // (round_robin, least_open) who are still away or offline leave the
 // conversation and the team's strategy picks someone else, never them;
 // nobody eligible: the conversation waits in the team's queue. A
@@ -68,7 +63,7 @@ func DecideAway(in AwayInput) Decision {
 			continue
 		case known && a.Online(in.Now, b.timeout):
 			b.reason(Reason{AgentID: id, Code: CodeBackOnline, Text: fmt.Sprintf("%s is online again, so the conversation stays with them.", b.name(id))})
-		case !in.Waiting():
+		case !in.Waiting:
 			b.reason(Reason{AgentID: id, Code: CodeAnswered, Text: fmt.Sprintf("%s is %s, but answered and the contact has not written since, so the conversation stays with them.",
 				b.name(id), presenceReason(a, in.Now, b.timeout).Text)})
 		default:

@@ -168,12 +168,14 @@ func (s *Store) AgentByTokenHash(ctx context.Context, hash []byte) (assigner.Age
 	return v.Agent, mapErr(err)
 }
 
-const sqlSetPresence = `UPDATE agents SET presence = $2, heartbeat_at = $3, updated_at = now()
+const sqlSetPresence = `UPDATE agents SET presence = $2, heartbeat_at = $3, lapsed_at = NULL, updated_at = now()
 	WHERE id = $1 RETURNING ` + sqlAgentViewCols
 
 // SetPresence sets an agent's presence and refreshes its heartbeat to now.
 // Setting online notifies the queue drainer on commit, so that
-// conversations waiting for an eligible agent are assigned at once.
+// conversations waiting for an eligible agent are assigned at once;
+// setting away or offline sets the away deadlines of the agent's
+// conversations in teams with reassign_on_away (away.go).
 func (s *Store) SetPresence(ctx context.Context, agentID int64, p assigner.Presence, now time.Time) (AgentView, error) {
 	if !p.Valid() {
 		return AgentView{}, fmt.Errorf("%w: presence %q must be online, away or offline", assigner.ErrInvalid, p)
@@ -191,18 +193,20 @@ func (s *Store) SetPresence(ctx context.Context, agentID int64, p assigner.Prese
 		if _, err := tx.ExecContext(ctx, sqlNotifyQueue); err != nil {
 			return AgentView{}, err
 		}
+	} else if err := awayOfAgents(ctx, tx, []int64{agentID}, now); err != nil {
+		return AgentView{}, err
 	}
 	return v, tx.Commit()
 }
 
 // ---- teams ----
 
-const sqlTeamViewCols = `id, name, strategy, online_only, max_open, reassign_after_seconds, reassign_max, reassign_exhausted`
+const sqlTeamViewCols = `id, name, strategy, online_only, max_open, reassign_after_seconds, reassign_max, reassign_exhausted, reassign_on_away`
 
 func scanTeamView(row interface{ Scan(...any) error }) (TeamView, error) {
 	var t TeamView
 	var strategy, exhausted string
-	if err := row.Scan(&t.ID, &t.Name, &strategy, &t.OnlineOnly, &t.MaxOpen, &t.ReassignAfterSeconds, &t.ReassignMax, &exhausted); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &strategy, &t.OnlineOnly, &t.MaxOpen, &t.ReassignAfterSeconds, &t.ReassignMax, &exhausted, &t.ReassignOnAway); err != nil {
 		return t, err
 	}
 	t.Strategy, t.ReassignExhausted = assigner.TeamStrategy(strategy), assigner.ReassignExhausted(exhausted)
@@ -278,8 +282,8 @@ func checkExist(ctx context.Context, q sqlx.QueryerContext, query string, ids []
 }
 
 const (
-	sqlCreateTeam = `INSERT INTO teams (name, strategy, online_only, max_open, reassign_after_seconds, reassign_max, reassign_exhausted)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+	sqlCreateTeam = `INSERT INTO teams (name, strategy, online_only, max_open, reassign_after_seconds, reassign_max, reassign_exhausted,
+		reassign_on_away) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		RETURNING ` + sqlTeamViewCols
 	// sqlPutTeamMembers makes the listed agents the team's members, in the
 	// order given; members that stay keep their last_assigned_at.
@@ -307,7 +311,7 @@ func (s *Store) CreateTeam(ctx context.Context, t assigner.Team, memberIDs []int
 		return TeamView{}, err
 	}
 	v, err := scanTeamView(tx.QueryRowContext(ctx, sqlCreateTeam, t.Name, string(t.Strategy), t.OnlineOnly, t.MaxOpen,
-		t.ReassignAfterSeconds, t.ReassignMax, string(t.ReassignExhausted)))
+		t.ReassignAfterSeconds, t.ReassignMax, string(t.ReassignExhausted), t.ReassignOnAway))
 	if err != nil {
 		return TeamView{}, teamWriteErr(err, t.Name)
 	}
@@ -395,7 +399,7 @@ const (
 	// change never interleaves with a decision of the same team.
 	sqlTeamForUpdate = `SELECT id FROM teams WHERE id = $1 FOR UPDATE`
 	sqlUpdateTeam    = `UPDATE teams SET name = $2, strategy = $3, online_only = $4, max_open = $5,
-		reassign_after_seconds = $6, reassign_max = $7, reassign_exhausted = $8, updated_at = now()
+		reassign_after_seconds = $6, reassign_max = $7, reassign_exhausted = $8, reassign_on_away = $9, updated_at = now()
 		WHERE id = $1 RETURNING ` + sqlTeamViewCols
 )
 
@@ -419,7 +423,7 @@ func (s *Store) UpdateTeam(ctx context.Context, id int64, t assigner.Team, membe
 		return TeamView{}, err
 	}
 	v, err := scanTeamView(tx.QueryRowContext(ctx, sqlUpdateTeam, id, t.Name, string(t.Strategy), t.OnlineOnly, t.MaxOpen,
-		t.ReassignAfterSeconds, t.ReassignMax, string(t.ReassignExhausted)))
+		t.ReassignAfterSeconds, t.ReassignMax, string(t.ReassignExhausted), t.ReassignOnAway))
 	if err != nil {
 		return TeamView{}, teamWriteErr(err, t.Name)
 	}

@@ -167,7 +167,7 @@ const (
 	// foreign keys to teams take share locks on that row, which would
 	// queue behind and deadlock with a row lock.
 	sqlTeamLock = `WITH l AS (SELECT pg_advisory_xact_lock(727378, $1::int))
-		SELECT id, name, strategy, online_only, max_open, reassign_after_seconds, reassign_max, reassign_exhausted
+		SELECT id, name, strategy, online_only, max_open, reassign_after_seconds, reassign_max, reassign_exhausted, reassign_on_away
 		FROM teams, l WHERE id = $1`
 	sqlTeamMembers = `SELECT a.id, a.name, a.role, a.active, a.capacity, a.presence, COALESCE(a.heartbeat_at, 'epoch'), a.open_count,
 		COALESCE(m.last_assigned_at, 'epoch'), m.position
@@ -195,7 +195,7 @@ func (b *batch) lockTeams(ctx context.Context, ids ...*int64) (map[int64]assigne
 		var ts assigner.TeamState
 		var strategy, exhausted string
 		err := b.tx.QueryRowContext(ctx, sqlTeamLock, id).Scan(&ts.Team.ID, &ts.Team.Name, &strategy, &ts.Team.OnlineOnly, &ts.Team.MaxOpen,
-			&ts.Team.ReassignAfterSeconds, &ts.Team.ReassignMax, &exhausted)
+			&ts.Team.ReassignAfterSeconds, &ts.Team.ReassignMax, &exhausted, &ts.Team.ReassignOnAway)
 		if errors.Is(err, errNoRows) {
 			continue
 		}

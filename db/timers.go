@@ -123,6 +123,8 @@ func (b *batch) cmdTimer(ctx context.Context, id string, cmd event.TimerCommand)
 	switch cmd.Kind {
 	case assigner.TimerNoReply:
 		return b.noReply(ctx, id, conv, t)
+	case assigner.TimerAway:
+		return b.away(ctx, id, conv, t)
 	}
 	return nil, assigner.NewError(assigner.ErrCodeInvalidCommand, fmt.Sprintf("unknown timer kind %q", cmd.Kind))
 }

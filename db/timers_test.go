@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -155,6 +156,31 @@ func TestNoReplyDeadlineReassigns(t *testing.T) {
 	}
 }
 
+// replyAccepted makes agent reply in the conversation of wamid and the
+// Cloud API accept it; between, it calls queued.
+func (f *applyFixture) replyAccepted(wamid string, agent int64, queued func()) {
+	f.t.Helper()
+	conv, key := f.conversationOf(wamid), f.key(f.contactOf(wamid))
+	f.seq++
+	id := fmt.Sprintf("cmd_reply_%d", f.seq)
+	f.apply(f.command(key, id, event.CmdReply, event.ReplyCommand{ConversationID: conv, AgentID: agent, Text: "on it"}))
+	kind, code, value := f.result(id)
+	if kind != assigner.OutcomeReplyQueued {
+		f.t.Fatalf("reply: %s %s %s", kind, code, value)
+	}
+	var q assigner.ReplyQueued
+	json.Unmarshal([]byte(value), &q)
+	if queued != nil {
+		queued()
+	}
+	var outbox int64
+	if err := f.conn.Get(&outbox, `SELECT id FROM outbox WHERE message_id = $1`, q.MessageID); err != nil {
+		f.t.Fatal(err)
+	}
+	f.apply(f.command(key, event.ResultID(outbox), event.CmdSendResult, event.SendResultCommand{OutboxID: outbox, MessageID: q.MessageID,
+		WAMID: fmt.Sprintf("wamid.OUT.%d", f.seq), AcceptedAt: time.Now().Format(time.RFC3339Nano)}))
+}
+
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // A reply the Cloud API accepted, and a resolve, cancel the deadline in
@@ -179,19 +205,11 @@ func TestNoReplyDeadlineCancelled(t *testing.T) {
 	for id := range f.assignees(c1) {
 		replier = id
 	}
-	key := f.key(f.contactOf("wamid.NRC1"))
-	f.apply(f.command(key, "cmd_reply_nr", event.CmdReply, event.ReplyCommand{ConversationID: c1, AgentID: replier, Text: "on it"}))
-	kind, code, value := f.result("cmd_reply_nr")
-	if kind != assigner.OutcomeReplyQueued {
-		t.Fatalf("reply: %s %s %s", kind, code, value)
-	}
-	var q assigner.ReplyQueued
-	json.Unmarshal([]byte(value), &q)
-	if _, ok := f.timer(c1, assigner.TimerNoReply); !ok {
-		t.Fatal("a reply not yet accepted by the Cloud API cancelled the deadline")
-	}
-	f.apply(f.command(key, event.ResultID(1), event.CmdSendResult, event.SendResultCommand{OutboxID: 1, MessageID: q.MessageID,
-		WAMID: "wamid.OUT.NR1", AcceptedAt: time.Now().Format(time.RFC3339Nano)}))
+	f.replyAccepted("wamid.NRC1", replier, func() {
+		if _, ok := f.timer(c1, assigner.TimerNoReply); !ok {
+			t.Fatal("a reply not yet accepted by the Cloud API cancelled the deadline")
+		}
+	})
 	if _, ok := f.timer(c1, assigner.TimerNoReply); ok {
 		t.Error("the accepted reply left the deadline")
 	}

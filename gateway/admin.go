@@ -312,11 +312,13 @@ type teamTimeRules struct {
 	ReassignAfterSeconds *int                       `json:"reassign_after_seconds"`
 	ReassignMax          *int                       `json:"reassign_max"`
 	ReassignExhausted    assigner.ReassignExhausted `json:"reassign_exhausted"`
+	ReassignOnAway       *bool                      `json:"reassign_on_away"`
 }
 
 func teamOut(t TeamView) teamJSON {
 	out := teamJSON{ID: t.ID, Name: t.Name, Strategy: t.Strategy, OnlineOnly: t.OnlineOnly, MaxOpen: t.MaxOpen, MemberIDs: t.MemberIDs,
-		teamTimeRules: teamTimeRules{ReassignAfterSeconds: t.ReassignAfterSeconds, ReassignMax: &t.ReassignMax, ReassignExhausted: t.ReassignExhausted}}
+		teamTimeRules: teamTimeRules{ReassignAfterSeconds: t.ReassignAfterSeconds, ReassignMax: &t.ReassignMax, ReassignExhausted: t.ReassignExhausted,
+			ReassignOnAway: &t.ReassignOnAway}}
 	if out.MemberIDs == nil {
 		out.MemberIDs = []int64{}
 	}
@@ -326,7 +328,8 @@ func teamOut(t TeamView) teamJSON {
 // teamRequest is the body of POST and PUT: PUT replaces the whole team,
 // so absent fields take the defaults (strategy round_robin, online_only
 // true, no max_open, no reassignment, reassign_max 1, reassign_exhausted
-// keep) there too; only member_ids is required by PUT.
+// keep, reassign_on_away false) there too; only member_ids is required by
+// PUT.
 type teamRequest struct {
 	Name       string                `json:"name"`
 	MemberIDs  []int64               `json:"member_ids"`
@@ -355,7 +358,8 @@ func (r teamRequest) check() error {
 
 func (r teamRequest) team() assigner.Team {
 	t := assigner.Team{Name: strings.TrimSpace(r.Name), Strategy: r.Strategy, OnlineOnly: r.OnlineOnly == nil || *r.OnlineOnly, MaxOpen: r.MaxOpen,
-		ReassignAfterSeconds: r.ReassignAfterSeconds, ReassignMax: assigner.DefaultReassignMax, ReassignExhausted: r.ReassignExhausted}
+		ReassignAfterSeconds: r.ReassignAfterSeconds, ReassignMax: assigner.DefaultReassignMax, ReassignExhausted: r.ReassignExhausted,
+		ReassignOnAway: r.ReassignOnAway != nil && *r.ReassignOnAway}
 	if t.Strategy == "" {
 		t.Strategy = assigner.StrategyRoundRobin
 	}

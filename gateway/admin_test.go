@@ -242,6 +242,7 @@ type testTeam struct {
 	ReassignAfterSeconds *int   `json:"reassign_after_seconds"`
 	ReassignMax          *int   `json:"reassign_max"`
 	ReassignExhausted    string `json:"reassign_exhausted"`
+	ReassignOnAway       *bool  `json:"reassign_on_away"`
 }
 
 func TestAdminTeams(t *testing.T) {
@@ -261,13 +262,15 @@ func TestAdminTeams(t *testing.T) {
 		t.Fatalf("create team without members: %d %s", code, body)
 	}
 
-	if team.ReassignAfterSeconds != nil || team.ReassignMax == nil || *team.ReassignMax != 1 || team.ReassignExhausted != "keep" {
+	if team.ReassignAfterSeconds != nil || team.ReassignMax == nil || *team.ReassignMax != 1 || team.ReassignExhausted != "keep" ||
+		team.ReassignOnAway == nil || *team.ReassignOnAway {
 		t.Errorf("a new team's no-reply rule: after %v, max %v, exhausted %q; want off, 1, keep", team.ReassignAfterSeconds, team.ReassignMax, team.ReassignExhausted)
 	}
 	var timed testTeam
 	if code, body := e.call(t, "POST", "/v1/teams", adminTestToken,
-		`{"name":"Timed","reassign_after_seconds":300,"reassign_max":2,"reassign_exhausted":"fallback"}`, &timed); code != 201 ||
-		timed.ReassignAfterSeconds == nil || *timed.ReassignAfterSeconds != 300 || *timed.ReassignMax != 2 || timed.ReassignExhausted != "fallback" {
+		`{"name":"Timed","reassign_after_seconds":300,"reassign_max":2,"reassign_exhausted":"fallback","reassign_on_away":true}`, &timed); code != 201 ||
+		timed.ReassignAfterSeconds == nil || *timed.ReassignAfterSeconds != 300 || *timed.ReassignMax != 2 || timed.ReassignExhausted != "fallback" ||
+		!*timed.ReassignOnAway {
 		t.Fatalf("create team with the no-reply rule: %d %s", code, body)
 	}
 	e.expect(t, "POST", "/v1/teams", adminTestToken, `{"name":"X","reassign_after_seconds":0}`, 422, "invalid_team")

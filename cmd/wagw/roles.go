@@ -167,6 +167,7 @@ func (p *process) startDatabase(ctx context.Context) (func(context.Context) erro
 		}
 	}
 	p.store = db.NewStore(conn)
+	p.store.SetRules(db.Rules{PresenceTimeout: p.cfg.PresenceTimeout})
 	return func(context.Context) error { return conn.Close() }, nil
 }
 
@@ -232,10 +233,18 @@ func (p *process) startDrainer(ctx context.Context) (func(context.Context) error
 func (p *process) startTimers(ctx context.Context) (func(context.Context) error, error) {
 	timers := scheduler.NewTimers(scheduler.TimersConfig{Wake: p.timerWake, Logger: p.log, Registerer: p.reg},
 		func(ctx context.Context, now time.Time, limit int) ([]scheduler.TimerRef, *time.Time, error) {
+			// Lapsed heartbeats first: they set away deadlines due now.
+			lapse, err := p.store.LapseHeartbeats(ctx, now)
+			if err != nil {
+				return nil, nil, err
+			}
 			refs, next, err := p.store.DueTimers(ctx, now, limit)
 			out := make([]scheduler.TimerRef, len(refs))
 			for i, r := range refs {
 				out[i] = scheduler.TimerRef{ConversationID: r.ConversationID, Kind: r.Kind, DueAt: r.DueAt, ContactKey: r.ContactKey}
+			}
+			if next == nil || (lapse != nil && lapse.Before(*next)) {
+				next = lapse
 			}
 			return out, next, err
 		}, p.producer)

@@ -86,8 +86,10 @@ func TestAwayReassigns(t *testing.T) {
 		t.Errorf("the answered conversation's decision does not say why it stays")
 	}
 
-	// The contact of the answered one writes again while Ana is away.
-	f.apply(f.message(who{user: "NL.930000000000000003"}, "wamid.AW3b", "still there?"))
+	// The contact of the answered one writes again while Ana is away (in a
+	// batch of two messages: the fast path).
+	f.apply(f.message(who{user: "NL.930000000000000003"}, "wamid.AW3b", "still there?"),
+		f.message(who{user: "NL.930000000000000004"}, "wamid.AW4b", "and me"))
 	if _, ok := f.timer(answered, assigner.TimerAway); !ok {
 		t.Fatal("the contact wrote while Ana is away: no away deadline")
 	}

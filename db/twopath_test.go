@@ -34,7 +34,7 @@ func newTwoPathSide(t *testing.T, oneByOne bool) *twoPathSide {
 	s.ana, s.bob = f.agent("ana"), f.agent("bob")
 	window := 60
 	team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin, OnlineOnly: true,
-		ReassignAfterSeconds: &window, ReassignMax: 1}, []int64{s.ana, s.bob})
+		ReassignAfterSeconds: &window, ReassignMax: 1, ReassignOnAway: true}, []int64{s.ana, s.bob})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +79,21 @@ func timerCmd(wamid string) step {
 		c := event.TimerCommand{ConversationID: conv, Kind: assigner.TimerNoReply, DueAt: due}
 		e, err := event.NewCommand(event.TimerID(c), s.f.key(s.f.contactOf(wamid)), c, due)
 		if err != nil {
+			s.f.t.Fatal(err)
+		}
+		return e
+	}
+}
+
+// awayThen sets the agent named away (a write outside the partitions, as
+// the API makes it) and yields e.
+func awayThen(agent string, e event.Envelope) step {
+	return func(s *twoPathSide) event.Envelope {
+		id := s.ana
+		if agent == "bob" {
+			id = s.bob
+		}
+		if _, err := s.f.store.SetPresence(context.Background(), id, assigner.PresenceAway, time.Now()); err != nil {
 			s.f.t.Fatal(err)
 		}
 		return e
@@ -160,6 +175,10 @@ func twoPathScript(f *applyFixture) [][]step {
 			fixed(f.message(ben, "wamid.N5", "before the deadline")), timerCmd("wamid.C4"),
 			fixed(f.message(cas, "wamid.C6", "after the deadline")), fixed(f.message(ben, "wamid.N6", "and another")),
 		},
+		{ // the agents go away; contacts write while they are
+			awayThen("ana", f.message(ann, "wamid.A7", "anyone?")), awayThen("bob", f.message(cas, "wamid.C7", "hello?")),
+			fixed(f.message(dee, "wamid.B5", "me too")), fixed(f.message(ben, "wamid.N7", "and me")),
+		},
 	}
 }
 
@@ -191,8 +210,10 @@ var twoPathTables = map[string]string{
 	"notices":      `SELECT to_jsonb(n)::text FROM notices n ORDER BY 1`,
 	"agents":       `SELECT format('%s %s', a.name, a.open_count) FROM agents a ORDER BY a.id`,
 	"team_members": `SELECT format('%s %s %s', m.team_id, m.agent_id, m.last_assigned_at) FROM team_members m ORDER BY 1`,
-	"conversation_timers": `SELECT (to_jsonb(t) - 'conversation_id' - 'created_at' - 'excluded'
-		|| jsonb_build_object('conversation', v.opened_by, 'excluded', (SELECT array_agg(a.name ORDER BY a.name) FROM agents a WHERE a.id = ANY(t.excluded))))::text
+	// Away deadlines set by SetPresence carry its clock, not the batch's.
+	"conversation_timers": `SELECT (to_jsonb(t) - 'conversation_id' - 'created_at' - 'excluded' - 'due_at'
+		|| jsonb_build_object('conversation', v.opened_by, 'due_at', CASE WHEN t.kind = 'away' THEN NULL ELSE t.due_at END,
+			'excluded', (SELECT array_agg(a.name ORDER BY a.name) FROM agents a WHERE a.id = ANY(t.excluded))))::text
 		FROM conversation_timers t JOIN conversations v ON v.id = t.conversation_id ORDER BY v.opened_by, t.kind`,
 }
 

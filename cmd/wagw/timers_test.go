@@ -229,3 +229,174 @@ func TestNoReplyRacesTheReply(t *testing.T) {
 	t.Logf("first in partition order: %v", won)
 	p.running(t)
 }
+
+// Away and offline: an agent who goes away gives their unanswered
+// conversations back to the team's strategy; an answered one stays until
+// its contact writes again; a lapsed heartbeat counts as going offline
+// (WAGW_PRESENCE_TIMEOUT 2 s here), without anyone calling the API.
+func TestAwayReassignsThroughServe(t *testing.T) {
+	t.Parallel()
+	dsn, _ := newTestDB(t)
+	env := serveEnv(t, dsn)
+	env["WAGW_PRESENCE_TIMEOUT"] = "2s"
+	p := startServe(t, env)
+	ana, bob := createAgent(t, p, "Ana Away", nil), createAgent(t, p, "Bob Here", nil)
+	// Bob's app heartbeats all along; Ana's until she goes away.
+	var anaBeats sync.WaitGroup
+	stopAna, stopBob := make(chan struct{}), make(chan struct{})
+	defer close(stopBob)
+	heartbeat := func(a agentOutJSON, stop chan struct{}, wg *sync.WaitGroup) {
+		if wg != nil {
+			defer wg.Done()
+		}
+		for {
+			apiCall(p.base, http.MethodPut, fmt.Sprintf("/v1/agents/%d/presence", a.ID), a.Token, obj{"status": "online"}, nil)
+			select {
+			case <-stop:
+				return
+			case <-time.After(400 * time.Millisecond):
+			}
+		}
+	}
+	setPresence(t, p, ana, "online")
+	setPresence(t, p, bob, "online")
+	anaBeats.Add(1)
+	go heartbeat(ana, stopAna, &anaBeats)
+	go heartbeat(bob, stopBob, nil)
+	team := createTimedTeam(t, p, "Away Team", obj{"reassign_on_away": true}, ana, bob)
+	in := testInbox(122)
+	putInbox(t, p, in.pnid, obj{"name": "Away", "default_assign": obj{"team_id": team}})
+
+	// Round robin: Ana (first in team order) gets the 1st and 3rd.
+	var convs [3]convJSON
+	for i := range convs {
+		wa := fmt.Sprintf("3193000000%d", i)
+		sayText(t, p, in, wa, "hello")
+		convs[i] = openConv(t, p, in, wa, "the conversation is assigned", hasAssignees)
+	}
+	waiting, answered := convs[0], convs[2]
+	expectAssignees(t, "setup 1st", waiting, asg(ana, "round_robin"))
+	expectAssignees(t, "setup 3rd", answered, asg(ana, "round_robin"))
+	replyAccepted(t, p, answered.ID, ana)
+
+	close(stopAna) // Ana's app stops before she goes away
+	anaBeats.Wait()
+	setPresence(t, p, ana, "away")
+	pollUntil(t, 10*time.Second, 20*time.Millisecond, "Ana's waiting conversation goes to Bob", func() (bool, string) {
+		c := getConv(t, p, waiting.ID)
+		return len(c.Assignees) == 1 && c.Assignees[0].AgentID == bob.ID, c.who()
+	})
+	wantReason(t, "away", lastDecision(t, p, waiting.ID), "away_reassign", ana.ID, "Ana Away", "is away while the contact waits")
+	pollUntil(t, 10*time.Second, 20*time.Millisecond, "the answered conversation's decision", func() (bool, string) {
+		return len(decisionsWith(t, p, answered.ID, "away_reassign")) == 1, "no away decision yet"
+	})
+	wantReason(t, "answered", lastDecision(t, p, answered.ID), "answered", ana.ID, "answered and the contact has not written since")
+	expectAssignees(t, "answered, Ana away", getConv(t, p, answered.ID), asg(ana, "round_robin"))
+
+	// Reassign replies: the contact writes while Ana is still away.
+	sayText(t, p, in, "31930000002", "are you still there?")
+	pollUntil(t, 10*time.Second, 20*time.Millisecond, "the answered conversation goes to Bob when its contact writes", func() (bool, string) {
+		c := getConv(t, p, answered.ID)
+		return len(c.Assignees) == 1 && c.Assignees[0].AgentID == bob.ID, c.who()
+	})
+
+	// Heartbeat timeout: Ana comes back with one heartbeat, takes a new
+	// conversation, and sends no heartbeat after that.
+	setPresence(t, p, ana, "online")
+	sayText(t, p, in, "31930000009", "new one")
+	lapsing := openConv(t, p, in, "31930000009", "the new conversation is assigned", hasAssignees)
+	expectAssignees(t, "Ana back online", lapsing, asg(ana, "round_robin"))
+	lastBeat := time.Now()
+	pollUntil(t, 15*time.Second, 20*time.Millisecond, "Ana's heartbeat lapses and Bob gets the conversation", func() (bool, string) {
+		c := getConv(t, p, lapsing.ID)
+		return len(c.Assignees) == 1 && c.Assignees[0].AgentID == bob.ID, c.who()
+	})
+	took := time.Since(lastBeat)
+	t.Logf("reassigned %v after Ana's last heartbeat (timeout 2 s)", took.Round(time.Millisecond))
+	if took < 2*time.Second {
+		t.Errorf("reassigned %v after the last heartbeat, before the 2 s timeout", took)
+	}
+	wantReason(t, "lapsed", lastDecision(t, p, lapsing.ID), "away_reassign", ana.ID, "Ana Away", "no heartbeat for")
+	for _, c := range []int64{waiting.ID, answered.ID, lapsing.ID} {
+		checkExplained(t, fmt.Sprintf("conversation %d", c), getDecisions(t, p, c))
+	}
+	p.running(t)
+}
+
+// An agent going away while their no-reply deadline falls due: two
+// deadlines, one conversation, one reassignment. Whichever deadline comes
+// first in partition order moves the conversation; the other finds
+// nothing left to do.
+func TestAwayRacesTheNoReplyDeadline(t *testing.T) {
+	t.Parallel()
+	dsn, _ := newTestDB(t)
+	env := serveEnv(t, dsn)
+	p := startServe(t, env)
+	const window = 2
+	offsets := []time.Duration{-200, -80, 0, 80, 200}
+	type racer struct {
+		waID   string
+		x, y   agentOutJSON
+		conv   convJSON
+		opened time.Time
+	}
+	racers := make([]racer, len(offsets))
+	for i := range racers {
+		r := &racers[i]
+		r.x, r.y = createAgent(t, p, fmt.Sprintf("Xena Racer%d", i), nil), createAgent(t, p, fmt.Sprintf("Yuri Racer%d", i), nil)
+		setPresence(t, p, r.x, "online")
+		setPresence(t, p, r.y, "online")
+		team := createTimedTeam(t, p, fmt.Sprintf("Race %d", i), obj{"reassign_after_seconds": window, "reassign_on_away": true}, r.x, r.y)
+		in := testInbox(130 + i)
+		putInbox(t, p, in.pnid, obj{"name": fmt.Sprintf("Race %d", i), "default_assign": obj{"team_id": team}})
+		r.waID = fmt.Sprintf("3194000000%d", i)
+		r.opened = time.Now()
+		sayText(t, p, in, r.waID, "race")
+		r.conv = openConv(t, p, in, r.waID, "the racer's conversation is assigned", hasAssignees)
+		expectAssignees(t, "racer setup", r.conv, asg(r.x, "round_robin"))
+	}
+	var wg sync.WaitGroup
+	for i, off := range offsets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := racers[i]
+			time.Sleep(time.Until(r.opened.Add(window*time.Second + off*time.Millisecond)))
+			apiCall(p.base, http.MethodPut, fmt.Sprintf("/v1/agents/%d/presence", r.x.ID), r.x.Token, obj{"status": "away"}, nil)
+		}()
+	}
+	wg.Wait()
+	brokerAddr := env["KAFKA_EMBEDDED_ADDR"]
+	first := map[string]int{}
+	for i, r := range racers {
+		pollUntil(t, 15*time.Second, 20*time.Millisecond, "the racer's conversation moves to Yuri", func() (bool, string) {
+			c := getConv(t, p, r.conv.ID)
+			return len(c.Assignees) == 1 && c.Assignees[0].AgentID == r.y.ID, c.who()
+		})
+		time.Sleep(300 * time.Millisecond) // the later deadline is applied by now
+		var moved []decisionJSON
+		for _, d := range getDecisions(t, p, r.conv.ID) {
+			if (strings.HasPrefix(d.Rule, "no_reply_reassign") || strings.HasPrefix(d.Rule, "away_reassign")) && strings.Contains(d.Summary, "added") {
+				moved = append(moved, d)
+			}
+		}
+		if len(moved) != 1 {
+			t.Errorf("racer %d (offset %d ms): %d decisions moved the conversation, want 1:%s", i, offsets[i], len(moved), dumpDecisions(moved))
+			continue
+		}
+		order := partitionOrder(t, brokerAddr, "wa.events", r.waID)
+		firstTimer := ""
+		for _, id := range order {
+			if strings.HasPrefix(id, "timer:") {
+				firstTimer = id
+				break
+			}
+		}
+		if moved[0].EventID != firstTimer {
+			t.Errorf("racer %d: the conversation was moved by %s, but the first deadline in partition order is %s (%v)", i, moved[0].EventID, firstTimer, order)
+		}
+		first[strings.SplitN(moved[0].Rule, ",", 2)[0]]++
+	}
+	t.Logf("moved by: %v", first)
+	p.running(t)
+}

@@ -15,7 +15,8 @@ import (
 //
 //   - conversation row: TeamID, Queued (set queued_at when it becomes
 //     true), status resolved when Resolved, first_reply_at when
-//     FirstReplyAt is set;
+//     FirstReplyAt is set, snoozed_until (SnoozedUntil, or cleared when
+//     Unsnoozed);
 //   - assignee rows: delete Removed, insert Added, update the source of
 //     Updated (Assignees is the full resulting set, for convenience);
 //   - each agent's open-conversation count: add OpenCountDelta;
@@ -63,6 +64,10 @@ type Decision struct {
 	FirstReplyAt *time.Time `json:"first_reply_at,omitempty"`
 	// Resolved: the conversation is closed.
 	Resolved bool `json:"resolved,omitempty"`
+	// SnoozedUntil: snooze the conversation until then; Unsnoozed: it is
+	// no longer snoozed (woken or resolved).
+	SnoozedUntil *time.Time `json:"snoozed_until,omitempty"`
+	Unsnoozed    bool       `json:"unsnoozed,omitempty"`
 	// OpenCountDelta is the change to each agent's open-conversation count
 	// (Agent.OpenCount); only agents whose count changes are present.
 	OpenCountDelta map[int64]int `json:"open_count_delta,omitempty"`
@@ -150,6 +155,8 @@ type builder struct {
 	queued   bool
 	awaiting bool // a CodeAwaitingClaim reason was given
 	resolved bool
+	snooze   *time.Time // snooze until then
+	wake     bool       // end the snooze
 	rules    []string
 	known    map[int64]string // agent names seen in the inputs
 	d        Decision
@@ -286,29 +293,11 @@ func (b *builder) finish() Decision {
 			d.Added = append(d.Added, a)
 		}
 	}
-	if b.conv.Open() {
-		delta := map[int64]int{}
-		if b.resolved {
-			for _, a := range b.conv.Assignees {
-				delta[a.AgentID]--
-			}
-		} else {
-			for _, a := range d.Added {
-				delta[a.AgentID]++
-			}
-			for _, a := range d.Removed {
-				delta[a.AgentID]--
-			}
-		}
-		for id, n := range delta {
-			if n == 0 {
-				delete(delta, id)
-			}
-		}
-		if len(delta) > 0 {
-			d.OpenCountDelta = delta
-		}
+	d.OpenCountDelta = b.openCountDelta()
+	if b.snooze != nil && !b.resolved {
+		d.SnoozedUntil = b.snooze
 	}
+	d.Unsnoozed = b.conv.Snoozed() && (b.wake || b.resolved)
 	mentioned := slices.Concat(b.conv.Assignees, b.set)
 	if d.NewOwnerID != nil {
 		mentioned = append(mentioned, Assignee{AgentID: *d.NewOwnerID})
@@ -322,6 +311,35 @@ func (b *builder) finish() Decision {
 		}
 	}
 	return d
+}
+
+// openCountDelta is the change to each agent's open-conversation count:
+// an assignee counts while the conversation is open and not snoozed, so
+// the delta is what counts after the decision minus what counted before.
+func (b *builder) openCountDelta() map[int64]int {
+	before := b.conv.Open() && !b.conv.Snoozed()
+	snoozedAfter := b.snooze != nil || (b.conv.Snoozed() && !b.wake)
+	after := b.conv.Open() && !b.resolved && !snoozedAfter
+	delta := map[int64]int{}
+	if before {
+		for _, a := range b.conv.Assignees {
+			delta[a.AgentID]--
+		}
+	}
+	if after {
+		for _, a := range b.set {
+			delta[a.AgentID]++
+		}
+	}
+	for id, n := range delta {
+		if n == 0 {
+			delete(delta, id)
+		}
+	}
+	if len(delta) == 0 {
+		return nil
+	}
+	return delta
 }
 
 func agentName(a Agent) string {

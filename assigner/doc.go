@@ -55,7 +55,8 @@
 //	                                   CancelTimers; no reply: DecideNoReply
 //	                                   (armed by strategy picks, cancelled by
 //	                                   the first reply, resolve, unassign);
-//	                                   away and offline: DecideAway
+//	                                   away and offline: DecideAway;
+//	                                   snooze: DecideSnooze, DecideWake
 //
 // # Queued versus waiting for a claim
 //

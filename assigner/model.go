@@ -200,6 +200,9 @@ type Status string
 const (
 	StatusOpen     Status = "open"
 	StatusResolved Status = "resolved"
+	// StatusSnoozed is how the API shows an open conversation that is
+	// snoozed (Conversation.SnoozedUntil); the store keeps it open.
+	StatusSnoozed Status = "snoozed"
 )
 
 // Conversation is the assignment state of one conversation.
@@ -217,7 +220,14 @@ type Conversation struct {
 	// Queued: waiting in the team queue for an eligible agent (rule 10);
 	// DrainQueue assigns it.
 	Queued bool `json:"queued"`
+	// SnoozedUntil: the conversation is snoozed until then, or until the
+	// contact writes (DecideSnooze, DecideWake); it does not count toward
+	// its assignees' open conversations meanwhile. nil: not snoozed.
+	SnoozedUntil *time.Time `json:"snoozed_until,omitempty"`
 }
+
+// Snoozed reports whether the conversation is snoozed.
+func (c Conversation) Snoozed() bool { return c.SnoozedUntil != nil && c.Open() }
 
 // Open reports whether the conversation is open (status open or empty).
 func (c Conversation) Open() bool { return c.Status != StatusResolved }
@@ -276,6 +286,8 @@ const (
 	CodeAwayReassign        = "away_reassign"         // the assignee is away or offline: reassigned (issue 12 rule 2)
 	CodeAnswered            = "answered"              // stays: answered, and the contact has not written since
 	CodeBackOnline          = "back_online"           // stays: the assignee is online again
+	CodeSnoozed             = "snoozed"               // snoozed until a time (issue 12 rule 5)
+	CodeSnoozeEnded         = "snooze_ended"          // the snooze ended: its time came, or the contact wrote
 )
 
 // Reason explains one step of a decision.

@@ -60,6 +60,9 @@ func DecideNoReply(in NoReplyInput) Decision {
 	case !conv.Open():
 		b.reason(Reason{Code: CodeNotOpen, Text: "Nothing was done: the conversation is resolved."})
 		return b.finish()
+	case conv.Snoozed():
+		b.reason(Reason{Code: CodeSnoozed, Text: "Nothing was done: the conversation is snoozed."})
+		return b.finish()
 	case conv.FirstReplyAt != nil:
 		b.reason(Reason{Code: CodeReplied, Text: fmt.Sprintf("Nothing was done: an agent replied at %s.", when(*conv.FirstReplyAt, in.Now))})
 		return b.finish()

@@ -18,10 +18,13 @@ const (
 	// them), or the contact wrote while they are; due at once. DecideAway
 	// gives the conversation back to the team's strategy.
 	TimerAway TimerKind = "away"
+	// TimerSnooze: the snooze ends (DecideWake); moved to now when the
+	// contact writes.
+	TimerSnooze TimerKind = "snooze"
 )
 
 // Valid reports whether k is a known timer kind.
-func (k TimerKind) Valid() bool { return k == TimerNoReply || k == TimerAway }
+func (k TimerKind) Valid() bool { return k == TimerNoReply || k == TimerAway || k == TimerSnooze }
 
 // Timer is a conversation's deadline of one kind, as stored: when it falls
 // due the scheduler produces a command onto the contact's partition, and
@@ -102,7 +105,7 @@ func (b *builder) settleTimers() {
 	}
 	if b.resolved {
 		b.d.SetTimers = nil
-		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway}
+		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway, TimerSnooze}
 		return
 	}
 	strategy := func(as []Assignee) bool {

@@ -15,8 +15,9 @@ import (
 // once, is set for a conversation whose strategy-picked assignee went away
 // or offline (SetPresence), whose heartbeat lapsed (LapseHeartbeats, driven
 // by the scheduler at the next lapse, not a sweep), or whose contact wrote
-// while that assignee is away (awayOnReply, both apply paths). The timer
-// command then lets assigner.DecideAway decide in partition order.
+// while that assignee is away (contactWrote, both apply paths, which also
+// ends a snooze). The timer command then lets assigner.DecideAway (or
+// DecideWake) decide in partition order.
 
 // sqlAwayMerge merges a new away deadline into an existing one: the
 // earlier due time (a command already published for it stays valid) and
@@ -43,7 +44,11 @@ const (
 		WHERE ca.conversation_id = ANY($1) AND c.status = 'open' AND t.reassign_on_away AND ca.source IN ('round_robin', 'least_open')
 			AND (a.presence <> 'online' OR a.heartbeat_at IS NULL OR a.heartbeat_at < $3::timestamptz)
 		GROUP BY ca.conversation_id` + sqlAwayMerge
-	sqlAnyAwayTeam = `SELECT EXISTS (SELECT 1 FROM teams WHERE reassign_on_away)`
+	sqlWroteRules = `SELECT EXISTS (SELECT 1 FROM teams WHERE reassign_on_away),
+		EXISTS (SELECT 1 FROM conversation_timers WHERE kind = 'snooze')`
+	// sqlSnoozeEndsNow moves the snooze deadlines of conversations $1 to $2.
+	sqlSnoozeEndsNow = `UPDATE conversation_timers SET due_at = $2::timestamptz
+		WHERE kind = 'snooze' AND conversation_id = ANY($1) AND due_at > $2::timestamptz`
 )
 
 // awayOfAgents sets the away deadlines of agents who went away or offline
@@ -59,33 +64,47 @@ func awayOfAgents(ctx context.Context, tx *sqlx.Tx, agentIDs []int64, now time.T
 	return err
 }
 
-// awayOnReply sets an away deadline for each of the conversations the
-// contact just wrote in whose strategy-picked assignee is not online.
-// It asks Postgres only when some team has the rule on (read once per
-// batch).
-func (b *batch) awayOnReply(ctx context.Context, convIDs []int64) error {
+// contactWrote runs what a contact's message in existing conversations
+// starts: an away deadline for each whose strategy-picked assignee is not
+// online, and the end of each one's snooze (its deadline moves to now).
+// Each asks Postgres only when some team has the away rule on, or some
+// conversation is snoozed (both read once per batch).
+func (b *batch) contactWrote(ctx context.Context, convIDs []int64) error {
 	if len(convIDs) == 0 {
 		return nil
 	}
-	if b.awayTeams == nil {
-		var any bool
-		if err := b.tx.QueryRowContext(ctx, sqlAnyAwayTeam).Scan(&any); err != nil {
+	if b.wrote == nil {
+		b.wrote = &wroteRules{}
+		if err := b.tx.QueryRowContext(ctx, sqlWroteRules).Scan(&b.wrote.away, &b.wrote.snooze); err != nil {
 			return err
 		}
-		b.awayTeams = &any
 	}
-	if !*b.awayTeams {
+	var set int64
+	if b.wrote.away {
+		res, err := b.tx.ExecContext(ctx, sqlAwayOnReply, pq.Array(convIDs), b.now, b.now.Add(-b.rules.PresenceTimeout))
+		if err != nil {
+			return fmt.Errorf("away deadlines: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		set += n
+	}
+	if b.wrote.snooze {
+		res, err := b.tx.ExecContext(ctx, sqlSnoozeEndsNow, pq.Array(convIDs), b.now)
+		if err != nil {
+			return fmt.Errorf("snooze deadlines: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		set += n
+	}
+	if set == 0 {
 		return nil
 	}
-	res, err := b.tx.ExecContext(ctx, sqlAwayOnReply, pq.Array(convIDs), b.now, b.now.Add(-b.rules.PresenceTimeout))
-	if err != nil {
-		return fmt.Errorf("away deadlines: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		_, err = b.tx.ExecContext(ctx, sqlTimerNotify)
-	}
+	_, err := b.tx.ExecContext(ctx, sqlTimerNotify)
 	return err
 }
+
+// wroteRules says which rules a contact's message may start (contactWrote).
+type wroteRules struct{ away, snooze bool }
 
 const (
 	sqlLapse = `UPDATE agents SET lapsed_at = $1 WHERE presence = 'online' AND lapsed_at IS NULL AND heartbeat_at < $2

@@ -355,7 +355,7 @@ func (b *batch) flush(ctx context.Context) error {
 		return err
 	}
 	p := &b.pend
-	if err := b.awayOnReply(ctx, slices.Collect(maps.Keys(p.touch))); err != nil {
+	if err := b.contactWrote(ctx, slices.Collect(maps.Keys(p.touch))); err != nil {
 		return err
 	}
 	if len(p.attachMsg) > 0 {

@@ -59,7 +59,7 @@ func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRo
 		if _, err := b.tx.ExecContext(ctx, sqlConversationTouch, o.ConversationID, sentAt); err != nil {
 			return Outcome{}, err
 		}
-		if err := b.awayOnReply(ctx, []int64{o.ConversationID}); err != nil {
+		if err := b.contactWrote(ctx, []int64{o.ConversationID}); err != nil {
 			return Outcome{}, err
 		}
 	}

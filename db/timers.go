@@ -125,6 +125,8 @@ func (b *batch) cmdTimer(ctx context.Context, id string, cmd event.TimerCommand)
 		return b.noReply(ctx, id, conv, t)
 	case assigner.TimerAway:
 		return b.away(ctx, id, conv, t)
+	case assigner.TimerSnooze:
+		return b.decided(ctx, id, conv, assigner.DecideWake(conv.Conversation, t, b.now))
 	}
 	return nil, assigner.NewError(assigner.ErrCodeInvalidCommand, fmt.Sprintf("unknown timer kind %q", cmd.Kind))
 }

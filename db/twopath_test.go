@@ -175,6 +175,12 @@ func twoPathScript(f *applyFixture) [][]step {
 			fixed(f.message(ben, "wamid.N5", "before the deadline")), timerCmd("wamid.C4"),
 			fixed(f.message(cas, "wamid.C6", "after the deadline")), fixed(f.message(ben, "wamid.N6", "and another")),
 		},
+		{ // a snooze, then the contact writes: its deadline moves to now
+			cmd("cmd_snooze", "wamid.N1", func(s *twoPathSide) event.Payload {
+				return event.SnoozeCommand{ConversationID: conv("wamid.N1")(s), Until: time.Date(2025, 3, 1, 14, 0, 0, 0, time.UTC)}
+			}),
+			fixed(f.message(ben, "wamid.N6b", "wake up")), fixed(f.message(cas, "wamid.C6b", "meanwhile")),
+		},
 		{ // the agents go away; contacts write while they are
 			awayThen("ana", f.message(ann, "wamid.A7", "anyone?")), awayThen("bob", f.message(cas, "wamid.C7", "hello?")),
 			fixed(f.message(dee, "wamid.B5", "me too")), fixed(f.message(ben, "wamid.N7", "and me")),
@@ -260,6 +266,9 @@ func TestBulkAndOneByOneLeaveTheSameRows(t *testing.T) {
 	}
 	if n := bulk.f.count(`SELECT count(*) FROM decisions WHERE rule LIKE 'no_reply_reassign, %'`); n != 1 {
 		t.Errorf("%d reassignments by the no-reply deadline, want 1", n)
+	}
+	if n := bulk.f.count(`SELECT count(*) FROM conversation_timers WHERE kind = 'snooze' AND due_at < '2025-03-01T14:00:00Z'`); n != 1 {
+		t.Errorf("%d snooze deadlines moved by the contact's message, want 1", n)
 	}
 }
 

@@ -26,6 +26,8 @@ const (
 	CmdRelease    = "release"     // ReleaseCommand: unblock a contact after a dead letter
 	// CmdTimer is a conversation deadline that fell due (TimerCommand).
 	CmdTimer = "timer"
+	// CmdSnooze snoozes a conversation (SnoozeCommand).
+	CmdSnooze = "snooze"
 )
 
 // ErrUnknownCommand is DecodeCommand's error for a type it does not know.
@@ -88,6 +90,8 @@ func DecodeCommand(e *Envelope) (Payload, error) {
 		return decode[ReleaseCommand](data)
 	case CmdTimer:
 		return decode[TimerCommand](data)
+	case CmdSnooze:
+		return decode[SnoozeCommand](data)
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
 }
@@ -191,6 +195,14 @@ type TimerCommand struct {
 	DueAt          time.Time          `json:"due_at"`
 }
 
+// SnoozeCommand snoozes a conversation until Until, or until the contact
+// writes.
+type SnoozeCommand struct {
+	ConversationID int64          `json:"conversation_id"`
+	Until          time.Time      `json:"until"`
+	By             assigner.Actor `json:"by"`
+}
+
 // CommandType names each payload's type on the wire.
 func (AssignCommand) CommandType() string     { return CmdAssign }
 func (UnassignCommand) CommandType() string   { return CmdUnassign }
@@ -202,6 +214,7 @@ func (MarkReadCommand) CommandType() string   { return CmdMarkRead }
 func (SendResultCommand) CommandType() string { return CmdSendResult }
 func (ReleaseCommand) CommandType() string    { return CmdRelease }
 func (TimerCommand) CommandType() string      { return CmdTimer }
+func (SnoozeCommand) CommandType() string     { return CmdSnooze }
 
 // CommandType is "drain", or "expire" with Expire.
 func (c DrainCommand) CommandType() string {

@@ -29,6 +29,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		SendResultCommand{OutboxID: 8, MessageID: 7, Failed: true, ErrorCode: 131047, ErrorTitle: "Re-engagement message"},
 		ReleaseCommand{ContactID: 2, Discard: true},
 		TimerCommand{ConversationID: 1, Kind: assigner.TimerNoReply, DueAt: at.Add(90 * time.Second)},
+		SnoozeCommand{ConversationID: 1, Until: at.Add(time.Hour), By: assigner.Actor{AgentID: 4}},
 	} {
 		env, err := NewCommand("id-1", "491700000001", p, at)
 		if err != nil {

@@ -5,7 +5,7 @@
 
 CREATE TABLE conversation_timers (
     conversation_id bigint NOT NULL REFERENCES conversations(id),
-    kind            text NOT NULL CHECK (kind IN ('no_reply', 'away')),
+    kind            text NOT NULL CHECK (kind IN ('no_reply', 'away', 'snooze')),
     due_at          timestamptz NOT NULL,
     round           int NOT NULL DEFAULT 0,       -- no_reply: reassignments made so far
     excluded        bigint[] NOT NULL DEFAULT '{}', -- no_reply: agents it was taken from; away: who went away
@@ -26,3 +26,7 @@ ALTER TABLE teams
 ALTER TABLE teams ADD COLUMN reassign_on_away boolean NOT NULL DEFAULT false;
 ALTER TABLE agents ADD COLUMN lapsed_at timestamptz;
 CREATE INDEX agents_heartbeat ON agents (heartbeat_at) WHERE presence = 'online' AND lapsed_at IS NULL;
+
+-- Snooze: the conversation stays open (it is still the contact's open
+-- conversation) and the API shows it as snoozed while snoozed_until is set.
+ALTER TABLE conversations ADD COLUMN snoozed_until timestamptz;

@@ -400,3 +400,69 @@ func TestAwayRacesTheNoReplyDeadline(t *testing.T) {
 	t.Logf("moved by: %v", first)
 	p.running(t)
 }
+
+// Snooze: the conversation is snoozed until its time, and does not count
+// toward its assignee's open conversations meanwhile; the contact writing
+// wakes it early. Bad times are refused.
+func TestSnoozeThroughServe(t *testing.T) {
+	t.Parallel()
+	dsn, _ := newTestDB(t)
+	env := serveEnv(t, dsn)
+	p := startServe(t, env)
+	ana := createAgent(t, p, "Ana Snoozer", nil)
+	setPresence(t, p, ana, "online")
+	team := createTeam(t, p, "Snooze Team", "round_robin", ana)
+	in := testInbox(140)
+	putInbox(t, p, in.pnid, obj{"name": "Snooze", "default_assign": obj{"team_id": team}})
+	sayText(t, p, in, "31950000001", "hello")
+	conv := openConv(t, p, in, "31950000001", "the conversation is assigned", hasAssignees)
+	path := fmt.Sprintf("/v1/conversations/%d/snooze", conv.ID)
+	wantError(t, "snooze in the past", apiDo(t, p, http.MethodPost, path, ana.Token, obj{"until": time.Now().Add(-time.Minute).Format(time.RFC3339)}, nil),
+		http.StatusUnprocessableEntity, "invalid")
+	wantError(t, "snooze without a time", apiDo(t, p, http.MethodPost, path, ana.Token, obj{"until": "tomorrow"}, nil), http.StatusBadRequest, "bad_json")
+
+	type snoozedJSON struct {
+		Status       string     `json:"status"`
+		SnoozedUntil *time.Time `json:"snoozed_until"`
+	}
+	status := func() snoozedJSON {
+		var s snoozedJSON
+		apiMust(t, p, http.StatusOK, http.MethodGet, fmt.Sprintf("/v1/conversations/%d", conv.ID), e2eAdminToken, nil, &s)
+		return s
+	}
+	// Its time comes.
+	until := time.Now().Add(2 * time.Second).UTC().Truncate(time.Millisecond)
+	var ans commandAnswer
+	apiMust(t, p, http.StatusOK, http.MethodPost, path, ana.Token, obj{"until": until.Format(time.RFC3339Nano)}, &ans)
+	if ans.Conversation.Status != "snoozed" || ans.Decision.Rule != "snooze" {
+		t.Errorf("snooze answered status %q, rule %q", ans.Conversation.Status, ans.Decision.Rule)
+	}
+	if s := status(); s.Status != "snoozed" || s.SnoozedUntil == nil || !s.SnoozedUntil.Equal(until) {
+		t.Errorf("snoozed conversation: %+v, want snoozed until %v", s, until)
+	}
+	if a := getAgent(t, p, ana.ID); a.OpenCount != 0 {
+		t.Errorf("Ana's open count %d while her only conversation is snoozed, want 0", a.OpenCount)
+	}
+	pollUntil(t, 10*time.Second, 20*time.Millisecond, "the snooze ends at its time", func() (bool, string) {
+		s := status()
+		return s.Status == "open", s.Status
+	})
+	if time.Now().Before(until) {
+		t.Errorf("woken before %v", until)
+	}
+	if a := getAgent(t, p, ana.ID); a.OpenCount != 1 {
+		t.Errorf("Ana's open count %d after the snooze, want 1", a.OpenCount)
+	}
+	wantReason(t, "woken", lastDecision(t, p, conv.ID), "snooze_ended", 0, "The snooze ended at")
+
+	// The contact writes first.
+	apiMust(t, p, http.StatusOK, http.MethodPost, path, ana.Token, obj{"until": time.Now().Add(time.Hour).Format(time.RFC3339)}, nil)
+	sayText(t, p, in, "31950000001", "I am back")
+	pollUntil(t, 10*time.Second, 20*time.Millisecond, "the contact's message wakes the conversation", func() (bool, string) {
+		s := status()
+		return s.Status == "open", s.Status
+	})
+	wantReason(t, "woken by the contact", lastDecision(t, p, conv.ID), "snooze_ended", 0, "The contact wrote")
+	checkExplained(t, "snoozed conversation", getDecisions(t, p, conv.ID))
+	p.running(t)
+}

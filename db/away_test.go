@@ -141,13 +141,15 @@ func TestLapseHeartbeats(t *testing.T) {
 	if got := f.onlyAssignee(conv); got != other {
 		t.Errorf("after the lapse the conversation is with %d, want %d", got, other)
 	}
-	if n := f.count(`SELECT count(*) FROM agents WHERE lapsed_at IS NOT NULL`); n != 1 {
-		t.Errorf("%d lapsed agents, want 1", n)
+	if n := f.count(`SELECT count(*) FROM agents WHERE id = $1 AND lapsed_at IS NOT NULL`, first); n != 1 {
+		t.Errorf("the lapsed agent is not marked as handled")
 	}
 	if _, err := f.store.LapseHeartbeats(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.count(`SELECT count(*) FROM conversation_timers WHERE kind = 'away'`); n != 0 {
-		t.Errorf("the same lapse was handled twice: %d away deadlines", n)
+	// (The other agent may lapse meanwhile on a slow machine: only the
+	// first one's lapse must not be handled again.)
+	if n := f.count(`SELECT count(*) FROM conversation_timers WHERE kind = 'away' AND $1 = ANY(excluded)`, first); n != 0 {
+		t.Errorf("the same lapse was handled twice: %d away deadlines name the first assignee", n)
 	}
 }

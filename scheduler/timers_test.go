@@ -141,7 +141,15 @@ func TestTimersWakeAtTheDeadlineAndOnNotify(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- timers.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	stopped := false
+	stopLoop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	defer stopLoop()
 
 	time.Sleep(200 * time.Millisecond) // the loop found nothing due and sleeps for an hour
 	for i, user := range []string{"NL.9200000000000000001", "NL.9200000000000000002"} {
@@ -159,7 +167,8 @@ func TestTimersWakeAtTheDeadlineAndOnNotify(t *testing.T) {
 		}
 	}
 	// Each deadline published once (the new assignees' windows may have
-	// fallen due meanwhile too).
+	// fallen due meanwhile too), and counted.
+	stopLoop()
 	ids := pub.published()
 	seen := map[string]bool{}
 	for _, id := range ids {

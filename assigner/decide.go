@@ -209,6 +209,7 @@ func (b *builder) applyTeam(ts TeamState) {
 		b.add(m.Agent, p.Source)
 		b.d.Chosen = append(b.d.Chosen, p.AgentID)
 		b.d.ChosenAt = ts.NextAssignedAt(b.now)
+		b.armNoReply(ts.Team)
 		b.rule(string(p.Source))
 		b.queued = false
 	case p.Manual:

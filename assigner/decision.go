@@ -15,7 +15,8 @@ import (
 //
 //   - conversation row: TeamID, Queued (set queued_at when it becomes
 //     true), status resolved when Resolved, first_reply_at when
-//     FirstReplyAt is set;
+//     FirstReplyAt is set, snoozed_until (SnoozedUntil, or cleared when
+//     Unsnoozed);
 //   - assignee rows: delete Removed, insert Added, update the source of
 //     Updated (Assignees is the full resulting set, for convenience);
 //   - each agent's open-conversation count: add OpenCountDelta;
@@ -23,6 +24,7 @@ import (
 //     Chosen);
 //   - contact owners: add NewOwnerID;
 //   - outbox: the welcome message when Welcome;
+//   - timers: create or replace SetTimers, delete CancelTimers;
 //   - the decision log: Rule, Reasons, Warnings, Summary().
 type Decision struct {
 	ConversationID int64 `json:"conversation_id"`
@@ -30,7 +32,8 @@ type Decision struct {
 	// `routing:2 keyword "refund"`, "inbox_default", "round_robin",
 	// "least_open", "manual", "queue", "flow", "claim", "first_responder",
 	// "unassign", "resolve", "drain_queue", "queue_expired",
-	// "pick_and_assign" (nothing fired: waits for a claim).
+	// "no_reply_reassign", "pick_and_assign" (nothing fired: waits for a
+	// claim).
 	Rule string `json:"rule"`
 	// TeamID is the conversation's team after the decision; nil: none.
 	TeamID   *int64 `json:"team_id,omitempty"`
@@ -61,9 +64,17 @@ type Decision struct {
 	FirstReplyAt *time.Time `json:"first_reply_at,omitempty"`
 	// Resolved: the conversation is closed.
 	Resolved bool `json:"resolved,omitempty"`
+	// SnoozedUntil: snooze the conversation until then; Unsnoozed: it is
+	// no longer snoozed (woken or resolved).
+	SnoozedUntil *time.Time `json:"snoozed_until,omitempty"`
+	Unsnoozed    bool       `json:"unsnoozed,omitempty"`
 	// OpenCountDelta is the change to each agent's open-conversation count
 	// (Agent.OpenCount); only agents whose count changes are present.
 	OpenCountDelta map[int64]int `json:"open_count_delta,omitempty"`
+	// SetTimers are deadlines to create or replace (one per kind), and
+	// CancelTimers the kinds to delete, in the same transaction.
+	SetTimers    []Timer     `json:"set_timers,omitempty"`
+	CancelTimers []TimerKind `json:"cancel_timers,omitempty"`
 	// Warnings are what an admin should notice (a manual assignment of an
 	// offline or full agent, an unknown team); each also appears as a Reason.
 	Warnings []string `json:"warnings,omitempty"`
@@ -144,6 +155,8 @@ type builder struct {
 	queued   bool
 	awaiting bool // a CodeAwaitingClaim reason was given
 	resolved bool
+	snooze   *time.Time // snooze until then
+	wake     bool       // end the snooze
 	rules    []string
 	known    map[int64]string // agent names seen in the inputs
 	d        Decision
@@ -245,6 +258,7 @@ func (b *builder) name(id int64) string {
 // finish diffs the working set against the conversation and fills in the
 // decision.
 func (b *builder) finish() Decision {
+	b.settleTimers()
 	d := b.d
 	d.ConversationID = b.conv.ID
 	d.Rule = strings.Join(b.rules, ", ")
@@ -279,29 +293,11 @@ func (b *builder) finish() Decision {
 			d.Added = append(d.Added, a)
 		}
 	}
-	if b.conv.Open() {
-		delta := map[int64]int{}
-		if b.resolved {
-			for _, a := range b.conv.Assignees {
-				delta[a.AgentID]--
-			}
-		} else {
-			for _, a := range d.Added {
-				delta[a.AgentID]++
-			}
-			for _, a := range d.Removed {
-				delta[a.AgentID]--
-			}
-		}
-		for id, n := range delta {
-			if n == 0 {
-				delete(delta, id)
-			}
-		}
-		if len(delta) > 0 {
-			d.OpenCountDelta = delta
-		}
+	d.OpenCountDelta = b.openCountDelta()
+	if b.snooze != nil && !b.resolved {
+		d.SnoozedUntil = b.snooze
 	}
+	d.Unsnoozed = b.conv.Snoozed() && (b.wake || b.resolved)
 	mentioned := slices.Concat(b.conv.Assignees, b.set)
 	if d.NewOwnerID != nil {
 		mentioned = append(mentioned, Assignee{AgentID: *d.NewOwnerID})
@@ -315,6 +311,35 @@ func (b *builder) finish() Decision {
 		}
 	}
 	return d
+}
+
+// openCountDelta is the change to each agent's open-conversation count:
+// an assignee counts while the conversation is open and not snoozed, so
+// the delta is what counts after the decision minus what counted before.
+func (b *builder) openCountDelta() map[int64]int {
+	before := b.conv.Open() && !b.conv.Snoozed()
+	snoozedAfter := b.snooze != nil || (b.conv.Snoozed() && !b.wake)
+	after := b.conv.Open() && !b.resolved && !snoozedAfter
+	delta := map[int64]int{}
+	if before {
+		for _, a := range b.conv.Assignees {
+			delta[a.AgentID]--
+		}
+	}
+	if after {
+		for _, a := range b.set {
+			delta[a.AgentID]++
+		}
+	}
+	for id, n := range delta {
+		if n == 0 {
+			delete(delta, id)
+		}
+	}
+	if len(delta) == 0 {
+		return nil
+	}
+	return delta
 }
 
 func agentName(a Agent) string {

@@ -57,6 +57,12 @@
 //	                                   free-form replies while another
 //	                                   responder owns the thread; DecideTaken
 //	–  resolve                         DecideResolve
+//	12 time-based rules (issue 12)     timer.go: Timer, Decision.SetTimers and
+//	                                   CancelTimers; no reply: DecideNoReply
+//	                                   (armed by strategy picks, cancelled by
+//	                                   the first reply, resolve, unassign);
+//	                                   away and offline: DecideAway;
+//	                                   snooze: DecideSnooze, DecideWake
 //
 // # Queued versus waiting for a claim
 //

@@ -109,6 +109,21 @@ type Team struct {
 	// AgentVisibility is which of the team's conversations its agents see
 	// (visibility.go); empty is treated as VisibilityTeam.
 	AgentVisibility Visibility `json:"agent_visibility,omitempty"`
+	// ReassignAfterSeconds turns on the no-reply rule (DecideNoReply): a
+	// member the strategy picked who has not replied within this many
+	// seconds loses the conversation to another member; nil: off.
+	ReassignAfterSeconds *int `json:"reassign_after_seconds,omitempty"`
+	// ReassignMax is how many times the no-reply rule reassigns one
+	// conversation. The store's default is DefaultReassignMax; note that
+	// the zero Team has 0 (ReassignExhausted applies at the first deadline).
+	ReassignMax int `json:"reassign_max"`
+	// ReassignExhausted says what happens at the deadline after the last
+	// reassignment; empty: keep.
+	ReassignExhausted ReassignExhausted `json:"reassign_exhausted,omitempty"`
+	// ReassignOnAway turns on the away rule (DecideAway): the conversations
+	// the strategy gave a member who goes away or offline go back to the
+	// strategy while the contact waits for an answer.
+	ReassignOnAway bool `json:"reassign_on_away,omitempty"`
 }
 
 // Member is one member of a team with the team's per-member state.
@@ -189,6 +204,9 @@ type Status string
 const (
 	StatusOpen     Status = "open"
 	StatusResolved Status = "resolved"
+	// StatusSnoozed is how the API shows an open conversation that is
+	// snoozed (Conversation.SnoozedUntil); the store keeps it open.
+	StatusSnoozed Status = "snoozed"
 )
 
 // Conversation is the assignment state of one conversation.
@@ -206,7 +224,14 @@ type Conversation struct {
 	// Queued: waiting in the team queue for an eligible agent (rule 10);
 	// DrainQueue assigns it.
 	Queued bool `json:"queued"`
+	// SnoozedUntil: the conversation is snoozed until then, or until the
+	// contact writes (DecideSnooze, DecideWake); it does not count toward
+	// its assignees' open conversations meanwhile. nil: not snoozed.
+	SnoozedUntil *time.Time `json:"snoozed_until,omitempty"`
 }
+
+// Snoozed reports whether the conversation is snoozed.
+func (c Conversation) Snoozed() bool { return c.SnoozedUntil != nil && c.Open() }
 
 // Open reports whether the conversation is open (status open or empty).
 func (c Conversation) Open() bool { return c.Status != StatusResolved }
@@ -259,6 +284,14 @@ const (
 	CodeDequeued            = "dequeued"              // left the team queue
 	CodeQueueExpired        = "queue_expired"         // waited too long in the queue
 	CodeFallback            = "fallback"              // assigned to the inbox fallback agent
+	CodeNoReply             = "no_reply"              // the assignee did not reply in time: reassigned (issue 12 rule 1)
+	CodeReassignExhausted   = "reassign_exhausted"    // no reply after the last reassignment
+	CodeReplied             = "replied"               // nothing to do: an agent replied
+	CodeAwayReassign        = "away_reassign"         // the assignee is away or offline: reassigned (issue 12 rule 2)
+	CodeAnswered            = "answered"              // stays: answered, and the contact has not written since
+	CodeBackOnline          = "back_online"           // stays: the assignee is online again
+	CodeSnoozed             = "snoozed"               // snoozed until a time (issue 12 rule 5)
+	CodeSnoozeEnded         = "snooze_ended"          // the snooze ended: its time came, or the contact wrote
 )
 
 // Reason explains one step of a decision.

@@ -223,6 +223,15 @@ func (t Team) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: max open %d must not be negative", ErrInvalid, *t.MaxOpen))
 	}
 	errs = append(errs, checkVisibility(t.AgentVisibility))
+	if t.ReassignAfterSeconds != nil && *t.ReassignAfterSeconds <= 0 {
+		errs = append(errs, fmt.Errorf("%w: reassign_after_seconds %d must be positive (null turns the rule off)", ErrInvalid, *t.ReassignAfterSeconds))
+	}
+	if t.ReassignMax < 0 {
+		errs = append(errs, fmt.Errorf("%w: reassign_max %d must not be negative", ErrInvalid, t.ReassignMax))
+	}
+	if !t.ReassignExhausted.Valid() {
+		errs = append(errs, fmt.Errorf("%w: reassign_exhausted %q must be keep, queue or fallback", ErrInvalid, t.ReassignExhausted))
+	}
 	return errors.Join(errs...)
 }
 

@@ -168,12 +168,14 @@ func (s *Store) AgentByTokenHash(ctx context.Context, hash []byte) (assigner.Age
 	return v.Agent, mapErr(err)
 }
 
-const sqlSetPresence = `UPDATE agents SET presence = $2, heartbeat_at = $3, updated_at = now()
+const sqlSetPresence = `UPDATE agents SET presence = $2, heartbeat_at = $3, lapsed_at = NULL, updated_at = now()
 	WHERE id = $1 RETURNING ` + sqlAgentViewCols
 
 // SetPresence sets an agent's presence and refreshes its heartbeat to now.
 // Setting online notifies the queue drainer on commit, so that
-// conversations waiting for an eligible agent are assigned at once.
+// conversations waiting for an eligible agent are assigned at once;
+// setting away or offline sets the away deadlines of the agent's
+// conversations in teams with reassign_on_away (away.go).
 func (s *Store) SetPresence(ctx context.Context, agentID int64, p assigner.Presence, now time.Time) (AgentView, error) {
 	if !p.Valid() {
 		return AgentView{}, fmt.Errorf("%w: presence %q must be online, away or offline", assigner.ErrInvalid, p)
@@ -191,21 +193,23 @@ func (s *Store) SetPresence(ctx context.Context, agentID int64, p assigner.Prese
 		if _, err := tx.ExecContext(ctx, sqlNotifyQueue); err != nil {
 			return AgentView{}, err
 		}
+	} else if err := awayOfAgents(ctx, tx, []int64{agentID}, now); err != nil {
+		return AgentView{}, err
 	}
 	return v, tx.Commit()
 }
 
 // ---- teams ----
 
-const sqlTeamViewCols = `id, name, strategy, online_only, max_open, agent_visibility`
+const sqlTeamViewCols = `id, name, strategy, online_only, max_open, agent_visibility, reassign_after_seconds, reassign_max, reassign_exhausted, reassign_on_away`
 
 func scanTeamView(row interface{ Scan(...any) error }) (TeamView, error) {
 	var t TeamView
-	var strategy, visibility string
-	if err := row.Scan(&t.ID, &t.Name, &strategy, &t.OnlineOnly, &t.MaxOpen, &visibility); err != nil {
+	var strategy, visibility, exhausted string
+	if err := row.Scan(&t.ID, &t.Name, &strategy, &t.OnlineOnly, &t.MaxOpen, &visibility, &t.ReassignAfterSeconds, &t.ReassignMax, &exhausted, &t.ReassignOnAway); err != nil {
 		return t, err
 	}
-	t.Strategy, t.AgentVisibility = assigner.TeamStrategy(strategy), assigner.Visibility(visibility)
+	t.Strategy, t.AgentVisibility, t.ReassignExhausted = assigner.TeamStrategy(strategy), assigner.Visibility(visibility), assigner.ReassignExhausted(exhausted)
 	t.MemberIDs = []int64{}
 	return t, nil
 }
@@ -217,6 +221,9 @@ func checkTeam(t *assigner.Team, memberIDs []int64) error {
 	}
 	if t.AgentVisibility == "" {
 		t.AgentVisibility = assigner.VisibilityTeam
+	}
+	if t.ReassignExhausted == "" {
+		t.ReassignExhausted = assigner.ExhaustedKeep
 	}
 	errs := []error{t.Validate()}
 	seen := map[int64]bool{}
@@ -278,7 +285,8 @@ func checkExist(ctx context.Context, q sqlx.QueryerContext, query string, ids []
 }
 
 const (
-	sqlCreateTeam = `INSERT INTO teams (name, strategy, online_only, max_open, agent_visibility) VALUES ($1, $2, $3, $4, $5)
+	sqlCreateTeam = `INSERT INTO teams (name, strategy, online_only, max_open, agent_visibility, reassign_after_seconds, reassign_max,
+		reassign_exhausted, reassign_on_away) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		RETURNING ` + sqlTeamViewCols
 	// sqlPutTeamMembers makes the listed agents the team's members, in the
 	// order given; members that stay keep their last_assigned_at.
@@ -305,7 +313,8 @@ func (s *Store) CreateTeam(ctx context.Context, t assigner.Team, memberIDs []int
 	if err := checkAgentsExist(ctx, tx, memberIDs); err != nil {
 		return TeamView{}, err
 	}
-	v, err := scanTeamView(tx.QueryRowContext(ctx, sqlCreateTeam, t.Name, string(t.Strategy), t.OnlineOnly, t.MaxOpen, string(t.AgentVisibility)))
+	v, err := scanTeamView(tx.QueryRowContext(ctx, sqlCreateTeam, t.Name, string(t.Strategy), t.OnlineOnly, t.MaxOpen, string(t.AgentVisibility),
+		t.ReassignAfterSeconds, t.ReassignMax, string(t.ReassignExhausted), t.ReassignOnAway))
 	if err != nil {
 		return TeamView{}, teamWriteErr(err, t.Name)
 	}
@@ -392,7 +401,8 @@ const (
 	// The strategies lock the team row too (FOR UPDATE), so a membership
 	// change never interleaves with a decision of the same team.
 	sqlTeamForUpdate = `SELECT id FROM teams WHERE id = $1 FOR UPDATE`
-	sqlUpdateTeam    = `UPDATE teams SET name = $2, strategy = $3, online_only = $4, max_open = $5, agent_visibility = $6, updated_at = now()
+	sqlUpdateTeam    = `UPDATE teams SET name = $2, strategy = $3, online_only = $4, max_open = $5, agent_visibility = $6,
+		reassign_after_seconds = $7, reassign_max = $8, reassign_exhausted = $9, reassign_on_away = $10, updated_at = now()
 		WHERE id = $1 RETURNING ` + sqlTeamViewCols
 )
 
@@ -415,7 +425,8 @@ func (s *Store) UpdateTeam(ctx context.Context, id int64, t assigner.Team, membe
 	if err := checkAgentsExist(ctx, tx, memberIDs); err != nil {
 		return TeamView{}, err
 	}
-	v, err := scanTeamView(tx.QueryRowContext(ctx, sqlUpdateTeam, id, t.Name, string(t.Strategy), t.OnlineOnly, t.MaxOpen, string(t.AgentVisibility)))
+	v, err := scanTeamView(tx.QueryRowContext(ctx, sqlUpdateTeam, id, t.Name, string(t.Strategy), t.OnlineOnly, t.MaxOpen, string(t.AgentVisibility),
+		t.ReassignAfterSeconds, t.ReassignMax, string(t.ReassignExhausted), t.ReassignOnAway))
 	if err != nil {
 		return TeamView{}, teamWriteErr(err, t.Name)
 	}

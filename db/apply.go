@@ -48,6 +48,7 @@ type batch struct {
 	inboxes  map[string]bool
 
 	settle     []string                  // wamids whose statuses are settled at the end (send.go)
+	wrote      *wroteRules               // what a contact's message may start (away.go); nil: not read yet
 	refused    map[*event.Envelope]error // commands stored as failed (refuse.go)
 	savepoints int                       // savepoints taken, for their names
 	assigned   []float64                 // seconds from opening to a first assignee (metrics.go)

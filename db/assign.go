@@ -53,7 +53,7 @@ func (s *Store) SetRules(r Rules) { s.rules = r.withDefaults() }
 // ---- loading state inside the transaction ----
 
 const sqlConversationLock = `SELECT c.id, c.contact_id, c.inbox, c.status, c.team_id, c.opened_at,
-	c.first_reply_at, c.queued_at FROM conversations c WHERE c.id = $1 FOR UPDATE`
+	c.first_reply_at, c.queued_at, c.snoozed_until FROM conversations c WHERE c.id = $1 FOR UPDATE`
 
 type convState struct {
 	assigner.Conversation
@@ -64,7 +64,7 @@ func (b *batch) lockConversation(ctx context.Context, id int64) (convState, erro
 	var c convState
 	var status string
 	err := b.tx.QueryRowContext(ctx, sqlConversationLock, id).Scan(&c.ID, &c.ContactID, &c.Inbox, &status,
-		&c.TeamID, &c.OpenedAt, &c.FirstReplyAt, &c.QueuedAt)
+		&c.TeamID, &c.OpenedAt, &c.FirstReplyAt, &c.QueuedAt, &c.SnoozedUntil)
 	if err != nil {
 		return c, mapErr(err)
 	}
@@ -167,7 +167,8 @@ const (
 	// foreign keys to teams take share locks on that row, which would
 	// queue behind and deadlock with a row lock.
 	sqlTeamLock = `WITH l AS (SELECT pg_advisory_xact_lock(727378, $1::int))
-		SELECT id, name, strategy, online_only, max_open FROM teams, l WHERE id = $1`
+		SELECT id, name, strategy, online_only, max_open, reassign_after_seconds, reassign_max, reassign_exhausted, reassign_on_away
+		FROM teams, l WHERE id = $1`
 	sqlTeamMembers = `SELECT a.id, a.name, a.role, a.active, a.capacity, a.presence, COALESCE(a.heartbeat_at, 'epoch'), a.open_count,
 		COALESCE(m.last_assigned_at, 'epoch'), m.position
 		FROM team_members m JOIN agents a ON a.id = m.agent_id WHERE m.team_id = $1 ORDER BY m.position, a.id`
@@ -192,15 +193,16 @@ func (b *batch) lockTeams(ctx context.Context, ids ...*int64) (map[int64]assigne
 			continue
 		}
 		var ts assigner.TeamState
-		var strategy string
-		err := b.tx.QueryRowContext(ctx, sqlTeamLock, id).Scan(&ts.Team.ID, &ts.Team.Name, &strategy, &ts.Team.OnlineOnly, &ts.Team.MaxOpen)
+		var strategy, exhausted string
+		err := b.tx.QueryRowContext(ctx, sqlTeamLock, id).Scan(&ts.Team.ID, &ts.Team.Name, &strategy, &ts.Team.OnlineOnly, &ts.Team.MaxOpen,
+			&ts.Team.ReassignAfterSeconds, &ts.Team.ReassignMax, &exhausted, &ts.Team.ReassignOnAway)
 		if errors.Is(err, errNoRows) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		ts.Team.Strategy = assigner.TeamStrategy(strategy)
+		ts.Team.Strategy, ts.Team.ReassignExhausted = assigner.TeamStrategy(strategy), assigner.ReassignExhausted(exhausted)
 		rows, err := b.tx.QueryContext(ctx, sqlTeamMembers, id)
 		if err != nil {
 			return nil, err
@@ -268,7 +270,8 @@ const sqlPersist = `WITH
 		queued_at = CASE WHEN $3::boolean THEN COALESCE(queued_at, $6::timestamptz) ELSE NULL END,
 		first_reply_at = COALESCE(first_reply_at, $4::timestamptz),
 		status = CASE WHEN $5::boolean THEN 'resolved' ELSE status END,
-		resolved_at = CASE WHEN $5::boolean THEN $6::timestamptz ELSE resolved_at END
+		resolved_at = CASE WHEN $5::boolean THEN $6::timestamptz ELSE resolved_at END,
+		snoozed_until = CASE WHEN $21::boolean THEN NULL ELSE COALESCE($22::timestamptz, snoozed_until) END
 		WHERE id = $1),
 	removed AS (DELETE FROM conversation_assignees WHERE conversation_id = $1 AND agent_id = ANY($7::bigint[])),
 	added AS (INSERT INTO conversation_assignees (conversation_id, agent_id, source, added_at)
@@ -316,8 +319,11 @@ func (b *batch) persist(ctx context.Context, eventID string, conv convState, d a
 	if _, err := b.tx.ExecContext(ctx, sqlPersist, conv.ID, d.TeamID, d.Queued, d.FirstReplyAt, d.Resolved, b.now,
 		pq.Array(removed), pq.Array(addIDs), pq.Array(addSources), pq.Array(ids), pq.Array(deltas),
 		pickTeam, pq.Array(d.Chosen), d.ChosenAt, conv.ContactID, d.NewOwnerID,
-		eventID, d.Rule, d.Summary(), string(raw)); err != nil {
+		eventID, d.Rule, d.Summary(), string(raw), d.Unsnoozed, d.SnoozedUntil); err != nil {
 		return fmt.Errorf("persist decision: %w", err)
+	}
+	if err := b.writeTimers(ctx, []int64{conv.ID}, []assigner.Decision{d}); err != nil {
+		return err
 	}
 	// Capacity freed: an agent may now take a queued conversation.
 	if d.Resolved || len(d.Removed) > 0 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/lib/pq"
@@ -353,6 +355,9 @@ func (b *batch) flush(ctx context.Context) error {
 		return err
 	}
 	p := &b.pend
+	if err := b.contactWrote(ctx, slices.Collect(maps.Keys(p.touch))); err != nil {
+		return err
+	}
 	if len(p.attachMsg) > 0 {
 		if _, err := b.tx.ExecContext(ctx, `UPDATE messages m SET conversation_id = u.c
 			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, c) WHERE m.id = u.id`, pq.Array(p.attachMsg), pq.Array(p.attachConv)); err != nil {

@@ -68,6 +68,10 @@ func (b *batch) runCommand(ctx context.Context, e *event.Envelope) (assigner.Out
 		return b.cmdRelease(ctx, c)
 	case event.TakeCommand:
 		return b.cmdTake(ctx, c)
+	case event.TimerCommand:
+		return b.cmdTimer(ctx, e.ID, c)
+	case event.SnoozeCommand:
+		return b.cmdSnooze(ctx, e.ID, c)
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
 }
@@ -126,6 +130,9 @@ func (b *batch) decided(ctx context.Context, eventID string, conv convState, d a
 	after, err := b.lockConversation(ctx, conv.ID)
 	if err != nil {
 		return nil, err
+	}
+	if after.Snoozed() {
+		after.Status = assigner.StatusSnoozed // as the API shows it
 	}
 	return assigner.NewDecided(after.Conversation, d), nil
 }
@@ -208,6 +215,18 @@ func (b *batch) cmdResolve(ctx context.Context, id string, cmd event.ResolveComm
 		return nil, err
 	}
 	return b.decided(ctx, id, conv, assigner.DecideResolve(conv.Conversation))
+}
+
+func (b *batch) cmdSnooze(ctx context.Context, id string, cmd event.SnoozeCommand) (assigner.Outcome, error) {
+	conv, err := b.commandConversation(ctx, cmd.ConversationID)
+	if err != nil {
+		return nil, err
+	}
+	d, err := assigner.DecideSnooze(conv.Conversation, cmd.Until, b.now, b.actorName(ctx, cmd.By))
+	if err != nil {
+		return nil, err
+	}
+	return b.decided(ctx, id, conv, d)
 }
 
 const (

@@ -31,8 +31,9 @@
 // applying the same event twice changes nothing.
 //
 // Audit (audit.go) is the read-only view the load tester's verifier
-// compares with the traffic it sent. ListenQueue (listen.go) turns the
-// queue channel's notifications into wake-ups of the scheduler's drainer.
+// compares with the traffic it sent. Listen (listen.go) turns the queue
+// and timer channels' notifications into wake-ups of the scheduler's loops;
+// timers.go stores conversation deadlines and applies them when due.
 // Open waits up to BusyWait for a Postgres that refuses connections for
 // now (no free slot, starting up). QueueStats (queue.go) reads the queue's
 // length and oldest conversation for the metrics; Instrument (metrics.go)

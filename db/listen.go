@@ -9,28 +9,29 @@ import (
 	"github.com/lib/pq"
 )
 
-// ListenQueue turns Postgres notifications on QueueChannel into wake-ups
-// of the queue drainer, and returns how to stop listening. The listener
-// has its own connection to dsn and reconnects by itself; it logs when it
-// loses the connection and when it has it again, not every attempt in
-// between.
-func ListenQueue(dsn string, log *slog.Logger) (<-chan struct{}, func(), error) {
+// Listen turns Postgres notifications on channel (QueueChannel,
+// TimerChannel) into wake-ups of the scheduler's loops, and returns how to
+// stop listening. The listener has its own connection to dsn and
+// reconnects by itself; it logs when it loses the connection and when it
+// has it again, not every attempt in between. A wake-up also comes after
+// each reconnection, since notifications may have been missed.
+func Listen(dsn, channel string, log *slog.Logger) (<-chan struct{}, func(), error) {
 	var lost atomic.Bool
 	l := pq.NewListener(dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
 		switch ev {
 		case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
 			if lost.CompareAndSwap(false, true) {
-				log.Warn("queue listener: lost its postgres connection; reconnecting (the queue is drained every few seconds meanwhile)", "err", err)
+				log.Warn("listener: lost its postgres connection; reconnecting (the scheduler looks every few seconds meanwhile)", "channel", channel, "err", err)
 			}
 		case pq.ListenerEventConnected, pq.ListenerEventReconnected:
 			if lost.CompareAndSwap(true, false) {
-				log.Info("queue listener: connected again")
+				log.Info("listener: connected again", "channel", channel)
 			}
 		}
 	})
-	if err := l.Listen(QueueChannel); err != nil {
+	if err := l.Listen(channel); err != nil {
 		l.Close()
-		return nil, nil, fmt.Errorf("listen on %s: %w", QueueChannel, err)
+		return nil, nil, fmt.Errorf("listen on %s: %w", channel, err)
 	}
 	wake := make(chan struct{}, 1)
 	done := make(chan struct{})

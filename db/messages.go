@@ -59,6 +59,9 @@ func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRo
 		if _, err := b.tx.ExecContext(ctx, sqlConversationTouch, o.ConversationID, sentAt); err != nil {
 			return Outcome{}, err
 		}
+		if err := b.contactWrote(ctx, []int64{o.ConversationID}); err != nil {
+			return Outcome{}, err
+		}
 	}
 	if _, err := b.tx.ExecContext(ctx, sqlMessageAttach, msgID, o.ConversationID); err != nil {
 		return Outcome{}, err

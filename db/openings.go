@@ -205,6 +205,13 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 	if err := writeCounters(exec, deltas, picks); err != nil {
 		return err
 	}
+	convIDs := make([]int64, len(ops))
+	for i, o := range ops {
+		convIDs[i] = o.convID
+	}
+	if err := b.writeTimers(ctx, convIDs, ds); err != nil {
+		return err
+	}
 	if err := exec("decision log", `INSERT INTO decisions (conversation_id, event_id, rule, summary, decision, created_at)
 		SELECT c, e, r, s, d::jsonb, $6::timestamptz
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(c, e, r, s, d, n) ORDER BY n`,

@@ -67,14 +67,8 @@ func (b *batch) cmdDrain(ctx context.Context, id string, cmd event.DrainCommand,
 			return nil, err
 		}
 		in := assigner.ExpireInput{Now: b.now, Conversation: conv.Conversation, Inbox: inbox, QueuedSince: *conv.QueuedAt, Timeout: b.rules.QueueExpiry}
-		if inbox.FallbackAgentID != nil {
-			agents, err := b.agents(ctx, []int64{*inbox.FallbackAgentID})
-			if err != nil {
-				return nil, err
-			}
-			if a, ok := agents[*inbox.FallbackAgentID]; ok {
-				in.Fallback = &a
-			}
+		if in.Fallback, err = b.fallbackAgent(ctx, conv.Inbox); err != nil {
+			return nil, err
 		}
 		d, ok := assigner.ExpireQueued(in)
 		if !ok {

@@ -22,6 +22,7 @@ type conversationRow struct {
 	QueuedAt      *time.Time `db:"queued_at"`
 	LastMessageAt *time.Time `db:"last_message_at"`
 	ResolvedAt    *time.Time `db:"resolved_at"`
+	SnoozedUntil  *time.Time `db:"snoozed_until"`
 	ContactName   string     `db:"contact_name"`
 	ContactWaID   *string    `db:"contact_wa_id"`
 	ThreadOwner   string     `db:"thread_owner"`
@@ -33,7 +34,7 @@ func (r conversationRow) view() assigner.ConversationView {
 		Conversation: assigner.Conversation{
 			ID: r.ID, ContactID: r.ContactID, Inbox: r.Inbox, Status: assigner.Status(r.Status),
 			TeamID: r.TeamID, OpenedAt: r.OpenedAt, FirstReplyAt: r.FirstReplyAt,
-			Queued: r.QueuedAt != nil, Assignees: []assigner.Assignee{},
+			Queued: r.QueuedAt != nil, Assignees: []assigner.Assignee{}, SnoozedUntil: r.SnoozedUntil,
 		},
 		ContactName: r.ContactName, LastMessageAt: r.LastMessageAt, ResolvedAt: r.ResolvedAt, QueuedAt: r.QueuedAt,
 		ThreadOwner: assigner.ThreadOwner{Owner: assigner.ThreadOwnerKind(r.ThreadOwner), Role: r.ThreadRole},
@@ -41,11 +42,14 @@ func (r conversationRow) view() assigner.ConversationView {
 	if r.ContactWaID != nil {
 		v.ContactWaID = *r.ContactWaID
 	}
+	if v.Snoozed() {
+		v.Status = assigner.StatusSnoozed
+	}
 	return v
 }
 
 const sqlConversationSelect = `SELECT c.id, c.contact_id, c.inbox, c.status, c.team_id, c.opened_at,
-	c.first_reply_at, c.queued_at, c.last_message_at, c.resolved_at,
+	c.first_reply_at, c.queued_at, c.last_message_at, c.resolved_at, c.snoozed_until,
 	ct.name AS contact_name, ct.wa_id AS contact_wa_id, ct.thread_owner, ct.thread_owner_role
 	FROM conversations c JOIN contacts ct ON ct.id = c.contact_id`
 

@@ -32,8 +32,9 @@ func newTwoPathSide(t *testing.T, oneByOne bool) *twoPathSide {
 		s.apply = f.store.ApplyOneByOne
 	}
 	s.ana, s.bob = f.agent("ana"), f.agent("bob")
-	team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin, OnlineOnly: true},
-		[]int64{s.ana, s.bob})
+	window := 60
+	team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin, OnlineOnly: true,
+		ReassignAfterSeconds: &window, ReassignMax: 1, ReassignOnAway: true}, []int64{s.ana, s.bob})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +61,39 @@ func cmd(id, wamid string, p func(s *twoPathSide) event.Payload) step {
 	return func(s *twoPathSide) event.Envelope {
 		e, err := event.NewCommand(id, s.f.key(s.f.contactOf(wamid)), p(s), time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 		if err != nil {
+			s.f.t.Fatal(err)
+		}
+		return e
+	}
+}
+
+// timerCmd is the command of the no-reply deadline of the conversation
+// that holds wamid, as the scheduler publishes it when it falls due.
+func timerCmd(wamid string) step {
+	return func(s *twoPathSide) event.Envelope {
+		conv := s.f.conversationOf(wamid)
+		var due time.Time
+		if err := s.f.conn.Get(&due, `SELECT due_at FROM conversation_timers WHERE conversation_id = $1 AND kind = 'no_reply'`, conv); err != nil {
+			s.f.t.Fatalf("the no-reply deadline of %s: %v", wamid, err)
+		}
+		c := event.TimerCommand{ConversationID: conv, Kind: assigner.TimerNoReply, DueAt: due}
+		e, err := event.NewCommand(event.TimerID(c), s.f.key(s.f.contactOf(wamid)), c, due)
+		if err != nil {
+			s.f.t.Fatal(err)
+		}
+		return e
+	}
+}
+
+// awayThen sets the agent named away (a write outside the partitions, as
+// the API makes it) and yields e.
+func awayThen(agent string, e event.Envelope) step {
+	return func(s *twoPathSide) event.Envelope {
+		id := s.ana
+		if agent == "bob" {
+			id = s.bob
+		}
+		if _, err := s.f.store.SetPresence(context.Background(), id, assigner.PresenceAway, time.Now()); err != nil {
 			s.f.t.Fatal(err)
 		}
 		return e
@@ -137,6 +171,20 @@ func twoPathScript(f *applyFixture) [][]step {
 			fixed(f.message(dee, "wamid.B4", "released")), fixed(f.message(cas, "wamid.C4", "reopens")),
 			fixed(f.message(cas, "wamid.C5", "burst")), fixed(f.message(ann, "wamid.A6", "last")),
 		},
+		{ // a no-reply deadline falls due among messages
+			fixed(f.message(ben, "wamid.N5", "before the deadline")), timerCmd("wamid.C4"),
+			fixed(f.message(cas, "wamid.C6", "after the deadline")), fixed(f.message(ben, "wamid.N6", "and another")),
+		},
+		{ // a snooze, then the contact writes: its deadline moves to now
+			cmd("cmd_snooze", "wamid.N1", func(s *twoPathSide) event.Payload {
+				return event.SnoozeCommand{ConversationID: conv("wamid.N1")(s), Until: time.Date(2025, 3, 1, 14, 0, 0, 0, time.UTC)}
+			}),
+			fixed(f.message(ben, "wamid.N6b", "wake up")), fixed(f.message(cas, "wamid.C6b", "meanwhile")),
+		},
+		{ // the agents go away; contacts write while they are
+			awayThen("ana", f.message(ann, "wamid.A7", "anyone?")), awayThen("bob", f.message(cas, "wamid.C7", "hello?")),
+			fixed(f.message(dee, "wamid.B5", "me too")), fixed(f.message(ben, "wamid.N7", "and me")),
+		},
 	}
 }
 
@@ -168,6 +216,11 @@ var twoPathTables = map[string]string{
 	"notices":      `SELECT to_jsonb(n)::text FROM notices n ORDER BY 1`,
 	"agents":       `SELECT format('%s %s', a.name, a.open_count) FROM agents a ORDER BY a.id`,
 	"team_members": `SELECT format('%s %s %s', m.team_id, m.agent_id, m.last_assigned_at) FROM team_members m ORDER BY 1`,
+	// Away deadlines set by SetPresence carry its clock, not the batch's.
+	"conversation_timers": `SELECT (to_jsonb(t) - 'conversation_id' - 'created_at' - 'excluded' - 'due_at'
+		|| jsonb_build_object('conversation', v.opened_by, 'due_at', CASE WHEN t.kind = 'away' THEN NULL ELSE t.due_at END,
+			'excluded', (SELECT array_agg(a.name ORDER BY a.name) FROM agents a WHERE a.id = ANY(t.excluded))))::text
+		FROM conversation_timers t JOIN conversations v ON v.id = t.conversation_id ORDER BY v.opened_by, t.kind`,
 }
 
 func (s *twoPathSide) rows(query string) []string {
@@ -210,6 +263,12 @@ func TestBulkAndOneByOneLeaveTheSameRows(t *testing.T) {
 		if !seen[table] {
 			t.Errorf("%s: no rows after any batch", table)
 		}
+	}
+	if n := bulk.f.count(`SELECT count(*) FROM decisions WHERE rule LIKE 'no_reply_reassign, %'`); n != 1 {
+		t.Errorf("%d reassignments by the no-reply deadline, want 1", n)
+	}
+	if n := bulk.f.count(`SELECT count(*) FROM conversation_timers WHERE kind = 'snooze' AND due_at < '2025-03-01T14:00:00Z'`); n != 1 {
+		t.Errorf("%d snooze deadlines moved by the contact's message, want 1", n)
 	}
 }
 

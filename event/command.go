@@ -25,6 +25,10 @@ const (
 	CmdSendResult = "send_result" // SendResultCommand: the relay's outcome of a send
 	CmdRelease    = "release"     // ReleaseCommand: unblock a contact after a dead letter
 	CmdTake       = "take"        // TakeCommand: take the contact's thread back from another responder
+	// CmdTimer is a conversation deadline that fell due (TimerCommand).
+	CmdTimer = "timer"
+	// CmdSnooze snoozes a conversation (SnoozeCommand).
+	CmdSnooze = "snooze"
 )
 
 // ErrUnknownCommand is DecodeCommand's error for a type it does not know.
@@ -87,6 +91,10 @@ func DecodeCommand(e *Envelope) (Payload, error) {
 		return decode[ReleaseCommand](data)
 	case CmdTake:
 		return decode[TakeCommand](data)
+	case CmdTimer:
+		return decode[TimerCommand](data)
+	case CmdSnooze:
+		return decode[SnoozeCommand](data)
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownCommand, e.Command.Type)
 }
@@ -187,6 +195,25 @@ type ReleaseCommand struct {
 	Discard   bool  `json:"discard,omitempty"`
 }
 
+// TimerCommand is a conversation's deadline that fell due (DESIGN §6
+// rule 12): the consumer applies it only if the conversation still has
+// that timer with that due time, so a reply or a resolve applied before
+// it in partition order wins. Its id is ScheduledID of the kind, the
+// conversation and DueAt: publishing it twice applies it once.
+type TimerCommand struct {
+	ConversationID int64              `json:"conversation_id"`
+	Kind           assigner.TimerKind `json:"kind"`
+	DueAt          time.Time          `json:"due_at"`
+}
+
+// SnoozeCommand snoozes a conversation until Until, or until the contact
+// writes.
+type SnoozeCommand struct {
+	ConversationID int64          `json:"conversation_id"`
+	Until          time.Time      `json:"until"`
+	By             assigner.Actor `json:"by"`
+}
+
 // CommandType names each payload's type on the wire.
 func (AssignCommand) CommandType() string     { return CmdAssign }
 func (UnassignCommand) CommandType() string   { return CmdUnassign }
@@ -198,6 +225,8 @@ func (MarkReadCommand) CommandType() string   { return CmdMarkRead }
 func (SendResultCommand) CommandType() string { return CmdSendResult }
 func (ReleaseCommand) CommandType() string    { return CmdRelease }
 func (TakeCommand) CommandType() string       { return CmdTake }
+func (TimerCommand) CommandType() string      { return CmdTimer }
+func (SnoozeCommand) CommandType() string     { return CmdSnooze }
 
 // CommandType is "drain", or "expire" with Expire.
 func (c DrainCommand) CommandType() string {

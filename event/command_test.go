@@ -28,6 +28,8 @@ func TestCommandRoundTrip(t *testing.T) {
 		MarkReadCommand{ConversationID: 1, Typing: true},
 		SendResultCommand{OutboxID: 8, MessageID: 7, Failed: true, ErrorCode: 131047, ErrorTitle: "Re-engagement message"},
 		ReleaseCommand{ContactID: 2, Discard: true},
+		TimerCommand{ConversationID: 1, Kind: assigner.TimerNoReply, DueAt: at.Add(90 * time.Second)},
+		SnoozeCommand{ConversationID: 1, Until: at.Add(time.Hour), By: assigner.Actor{AgentID: 4}},
 	} {
 		env, err := NewCommand("id-1", "491700000001", p, at)
 		if err != nil {
@@ -78,7 +80,7 @@ func TestDecodeCommandErrors(t *testing.T) {
 	}
 }
 
-// TestCommandIDs: the three schemes, and what makes each apply once.
+// TestCommandIDs: the four schemes, and what makes each apply once.
 func TestCommandIDs(t *testing.T) {
 	if a, b := NewCommandID(), NewCommandID(); a == b || !regexp.MustCompile(`^cmd_[0-9a-f]{32}$`).MatchString(a) {
 		t.Errorf("API command ids %q, %q", a, b)
@@ -89,6 +91,13 @@ func TestCommandIDs(t *testing.T) {
 	}
 	if got := ScheduledID(DrainCommand{ConversationID: 7}, 7, at.Add(time.Second)); got != "drain:7:1749416384000000005" {
 		t.Errorf("scheduled id %q", got)
+	}
+	timer := TimerCommand{ConversationID: 7, Kind: assigner.TimerNoReply, DueAt: at}
+	if got := TimerID(timer); got != "timer:no_reply:7:1749416383000000005" || TimerID(timer) != got {
+		t.Errorf("timer id %q", got)
+	}
+	if moved := timer; TimerID(moved) == TimerID(TimerCommand{ConversationID: 7, Kind: assigner.TimerNoReply, DueAt: at.Add(time.Microsecond)}) {
+		t.Error("a deadline that moved kept its command id")
 	}
 	if got := ResultID(42); got != "send_result:42" || ResultID(42) != got {
 		t.Errorf("result id %q", got)

@@ -9,8 +9,8 @@
 // partition, whoever asks for it: Meta (a message, a status, a notice,
 // turned from a webhook's items by Split), the API (assign, claim, reply…),
 // the relay (a send's outcome) or the scheduler (a queued conversation to
-// drain). The consumer applies a partition's records in order, so one
-// writer decides each contact's state.
+// drain, a deadline that fell due). The consumer applies a partition's
+// records in order, so one writer decides each contact's state.
 //
 // # Ids
 //
@@ -24,6 +24,9 @@
 //     command (an Idempotency-Key maps a retried request to its first id).
 //   - A scheduled command: ScheduledID, "type:subject:time"; the same
 //     subject due again later is a new command.
+//   - A conversation deadline: TimerID, "timer:kind:conversation:due time";
+//     published again while it waits, it applies once; a deadline that
+//     moved is a new command.
 //   - A send's outcome: ResultID, "send_result:outbox id"; the relay
 //     reporting one row twice applies once.
 package event

@@ -63,6 +63,13 @@ func ScheduledID(p Payload, subject int64, at time.Time) string {
 	return fmt.Sprintf("%s:%d:%d", p.CommandType(), subject, at.UnixNano())
 }
 
+// TimerID is the id of the command for a conversation's deadline of a
+// kind due at due: "timer:kind:conversation:unix nanoseconds", the same
+// however often the scheduler publishes it, new when the deadline moves.
+func TimerID(c TimerCommand) string {
+	return fmt.Sprintf("%s:%s:%d:%d", CmdTimer, c.Kind, c.ConversationID, c.DueAt.UnixNano())
+}
+
 // ResultID is the id of the relay's report of one outbox row's outcome:
 // "send_result:outbox id", the same however often the row is reported.
 func ResultID(outboxID int64) string {

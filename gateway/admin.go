@@ -308,11 +308,23 @@ type teamJSON struct {
 	// "assigned" (theirs and the unassigned ones).
 	AgentVisibility assigner.Visibility `json:"agent_visibility"`
 	MemberIDs       []int64             `json:"member_ids"`
+	teamTimeRules
+}
+
+// teamTimeRules are a team's time-based settings (issue 12), as the API
+// shows and takes them.
+type teamTimeRules struct {
+	ReassignAfterSeconds *int                       `json:"reassign_after_seconds"`
+	ReassignMax          *int                       `json:"reassign_max"`
+	ReassignExhausted    assigner.ReassignExhausted `json:"reassign_exhausted"`
+	ReassignOnAway       *bool                      `json:"reassign_on_away"`
 }
 
 func teamOut(t TeamView) teamJSON {
 	out := teamJSON{ID: t.ID, Name: t.Name, Strategy: t.Strategy, OnlineOnly: t.OnlineOnly, MaxOpen: t.MaxOpen,
-		AgentVisibility: t.AgentVisibility, MemberIDs: t.MemberIDs}
+		AgentVisibility: t.AgentVisibility, MemberIDs: t.MemberIDs,
+		teamTimeRules: teamTimeRules{ReassignAfterSeconds: t.ReassignAfterSeconds, ReassignMax: &t.ReassignMax, ReassignExhausted: t.ReassignExhausted,
+			ReassignOnAway: &t.ReassignOnAway}}
 	if out.AgentVisibility == "" {
 		out.AgentVisibility = assigner.VisibilityTeam
 	}
@@ -324,8 +336,9 @@ func teamOut(t TeamView) teamJSON {
 
 // teamRequest is the body of POST and PUT: PUT replaces the whole team,
 // so absent fields take the defaults (strategy round_robin, online_only
-// true, no max_open, agent_visibility team) there too; only member_ids is
-// required by PUT.
+// true, no max_open, agent_visibility team, no reassignment, reassign_max 1,
+// reassign_exhausted keep, reassign_on_away false) there too; only
+// member_ids is required by PUT.
 type teamRequest struct {
 	Name            string                `json:"name"`
 	MemberIDs       []int64               `json:"member_ids"`
@@ -333,6 +346,7 @@ type teamRequest struct {
 	OnlineOnly      *bool                 `json:"online_only"`
 	MaxOpen         *int                  `json:"max_open"`
 	AgentVisibility assigner.Visibility   `json:"agent_visibility"`
+	teamTimeRules
 }
 
 // check refuses names, limits and member ids out of range.
@@ -343,17 +357,28 @@ func (r teamRequest) check() error {
 	if err := checkName("invalid_team", "name", r.Name); err != nil {
 		return err
 	}
+	if err := checkWindow("invalid_team", "reassign_after_seconds", r.ReassignAfterSeconds); err != nil {
+		return err
+	}
+	if err := checkLimit("invalid_team", "reassign_max", r.ReassignMax); err != nil {
+		return err
+	}
 	return checkLimit("invalid_team", "max_open", r.MaxOpen)
 }
 
 func (r teamRequest) team() assigner.Team {
-	t := assigner.Team{Name: strings.TrimSpace(r.Name), Strategy: r.Strategy, OnlineOnly: r.OnlineOnly == nil || *r.OnlineOnly,
-		MaxOpen: r.MaxOpen, AgentVisibility: r.AgentVisibility}
+	t := assigner.Team{Name: strings.TrimSpace(r.Name), Strategy: r.Strategy, OnlineOnly: r.OnlineOnly == nil || *r.OnlineOnly, MaxOpen: r.MaxOpen,
+		AgentVisibility:      r.AgentVisibility,
+		ReassignAfterSeconds: r.ReassignAfterSeconds, ReassignMax: assigner.DefaultReassignMax, ReassignExhausted: r.ReassignExhausted,
+		ReassignOnAway: r.ReassignOnAway != nil && *r.ReassignOnAway}
 	if t.Strategy == "" {
 		t.Strategy = assigner.StrategyRoundRobin
 	}
 	if t.AgentVisibility == "" {
 		t.AgentVisibility = assigner.VisibilityTeam
+	}
+	if r.ReassignMax != nil {
+		t.ReassignMax = *r.ReassignMax
 	}
 	return t
 }

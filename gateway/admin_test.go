@@ -238,6 +238,11 @@ type testTeam struct {
 	OnlineOnly bool    `json:"online_only"`
 	MaxOpen    *int    `json:"max_open"`
 	MemberIDs  []int64 `json:"member_ids"`
+	// the no-reply rule (issue 12)
+	ReassignAfterSeconds *int   `json:"reassign_after_seconds"`
+	ReassignMax          *int   `json:"reassign_max"`
+	ReassignExhausted    string `json:"reassign_exhausted"`
+	ReassignOnAway       *bool  `json:"reassign_on_away"`
 }
 
 func TestAdminTeams(t *testing.T) {
@@ -257,6 +262,21 @@ func TestAdminTeams(t *testing.T) {
 		t.Fatalf("create team without members: %d %s", code, body)
 	}
 
+	if team.ReassignAfterSeconds != nil || team.ReassignMax == nil || *team.ReassignMax != 1 || team.ReassignExhausted != "keep" ||
+		team.ReassignOnAway == nil || *team.ReassignOnAway {
+		t.Errorf("a new team's no-reply rule: after %v, max %v, exhausted %q; want off, 1, keep", team.ReassignAfterSeconds, team.ReassignMax, team.ReassignExhausted)
+	}
+	var timed testTeam
+	if code, body := e.call(t, "POST", "/v1/teams", adminTestToken,
+		`{"name":"Timed","reassign_after_seconds":300,"reassign_max":2,"reassign_exhausted":"fallback","reassign_on_away":true}`, &timed); code != 201 ||
+		timed.ReassignAfterSeconds == nil || *timed.ReassignAfterSeconds != 300 || *timed.ReassignMax != 2 || timed.ReassignExhausted != "fallback" ||
+		!*timed.ReassignOnAway {
+		t.Fatalf("create team with the no-reply rule: %d %s", code, body)
+	}
+	e.expect(t, "POST", "/v1/teams", adminTestToken, `{"name":"X","reassign_after_seconds":0}`, 422, "invalid_team")
+	e.expect(t, "POST", "/v1/teams", adminTestToken, `{"name":"X","reassign_after_seconds":2592001}`, 422, "invalid_team")
+	e.expect(t, "POST", "/v1/teams", adminTestToken, `{"name":"X","reassign_max":-1}`, 422, "invalid_team")
+	e.expect(t, "POST", "/v1/teams", adminTestToken, `{"name":"X","reassign_exhausted":"drop"}`, 422, "invalid_team")
 	e.expect(t, "POST", "/v1/teams", adminTestToken, `{"name":"X","strategy":"random"}`, 422, "invalid_team")
 	e.expect(t, "POST", "/v1/teams", adminTestToken, `{"name":"X","max_open":-2}`, 422, "invalid_team")
 	e.expect(t, "POST", "/v1/teams", adminTestToken, fmt.Sprintf(`{"name":"X","member_ids":[%d,%d]}`, a.ID, a.ID), 422, "invalid_team")
@@ -295,7 +315,7 @@ func TestAdminTeams(t *testing.T) {
 	e.expect(t, "GET", "/v1/teams/9999", adminTestToken, "", 404, "not_found")
 
 	var list struct{ Teams []testTeam }
-	if code, body := e.call(t, "GET", "/v1/teams", adminTestToken, "", &list); code != 200 || len(list.Teams) != 2 || list.Teams[0].ID != team.ID ||
+	if code, body := e.call(t, "GET", "/v1/teams", adminTestToken, "", &list); code != 200 || len(list.Teams) != 3 || list.Teams[0].ID != team.ID ||
 		!slices.Equal(list.Teams[0].MemberIDs, []int64{c.ID, a.ID}) {
 		t.Fatalf("list teams: %d %s", code, body)
 	}

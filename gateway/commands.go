@@ -31,6 +31,7 @@ func (s *Server) writeRoutes(v1 fiber.Router) {
 	v1.Delete("/conversations/:id/assignees/:agent_id", s.unassign)
 	v1.Post("/conversations/:id/claim", s.claim)
 	v1.Post("/conversations/:id/resolve", s.resolve)
+	v1.Post("/conversations/:id/snooze", s.snooze)
 	v1.Post("/conversations/:id/messages", s.reply)
 	v1.Post("/conversations/:id/read", s.markRead)
 	v1.Post("/conversations/:id/take", s.take)
@@ -252,6 +253,26 @@ func (s *Server) resolve(c *fiber.Ctx) error {
 		return err
 	}
 	return s.submit(c, key, event.ResolveCommand{ConversationID: id, By: s.actor(c)})
+}
+
+// snooze snoozes a conversation until an RFC 3339 time in the future, or
+// until the contact writes.
+func (s *Server) snooze(c *fiber.Ctx) error {
+	var req struct {
+		Until string `json:"until"`
+	}
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	until, err := time.Parse(time.RFC3339Nano, req.Until)
+	if err != nil {
+		return apiError(fiber.StatusBadRequest, "bad_json", `until must be an RFC 3339 time ("2026-03-02T09:00:00Z")`)
+	}
+	id, key, err := s.conversationKey(c)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, event.SnoozeCommand{ConversationID: id, Until: until.UTC(), By: s.actor(c)})
 }
 
 func (s *Server) reply(c *fiber.Ctx) error {

@@ -29,6 +29,8 @@ const (
 	maxEmailLen = 254
 	// maxLimit is the largest capacity or per-member limit.
 	maxLimit = 100000
+	// maxWindowSeconds is the longest window of a time-based rule: 30 days.
+	maxWindowSeconds = 30 * 24 * 3600
 	// maxRoutingRules is the longest routing list of an inbox.
 	maxRoutingRules = 100
 	// maxTokenLen is the longest identifier taken from a path, a query or
@@ -173,6 +175,15 @@ func plainToken(s string) bool {
 func checkName(code, what, name string) error {
 	if n := utf8.RuneCountInString(name); n > maxNameLen {
 		return apiError(fiber.StatusUnprocessableEntity, code, fmt.Sprintf("%s has %d characters; the limit is %d", what, n, maxNameLen))
+	}
+	return nil
+}
+
+// checkWindow refuses a rule's window in seconds that is not 1 to
+// maxWindowSeconds (null: the rule is off).
+func checkWindow(code, what string, v *int) error {
+	if v != nil && (*v < 1 || *v > maxWindowSeconds) {
+		return apiError(fiber.StatusUnprocessableEntity, code, fmt.Sprintf("%s %d must be 1 to %d seconds, or null to turn the rule off", what, *v, maxWindowSeconds))
 	}
 	return nil
 }

@@ -92,25 +92,8 @@ func (d *Drainer) Health() error {
 // Run drains until ctx is cancelled. While Postgres or Kafka fail it backs
 // off (from RetryMin, doubling up to Interval) and resumes by itself.
 func (d *Drainer) Run(ctx context.Context) error {
-	wait := outage.Backoff{Min: d.cfg.RetryMin, Max: d.cfg.Interval}
-	for {
-		if err := d.once(ctx); err != nil && ctx.Err() == nil {
-			if !outage.Sleep(ctx, wait.Next()) {
-				return nil
-			}
-			continue
-		}
-		wait.Reset()
-		t := time.NewTimer(d.cfg.Interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-d.cfg.Wake:
-		case <-t.C:
-		}
-		t.Stop()
-	}
+	return runLoop(ctx, func(ctx context.Context) (time.Duration, error) { return d.cfg.Interval, d.once(ctx) },
+		d.cfg.Wake, d.cfg.Interval, d.cfg.RetryMin)
 }
 
 // once publishes a drain command for each candidate that has none on its

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
@@ -169,6 +170,10 @@ type config struct {
 	// failures before it fails (WA_SEND_MAX_RETRIES), at least 1. Default
 	// relay.DefaultMaxRetries, about 24 h.
 	SendMaxRetries int
+	// PresenceTimeout is how long an agent whose status is online stays
+	// online without a heartbeat (WAGW_PRESENCE_TIMEOUT), at least 1 s.
+	// Default assigner.DefaultPresenceTimeout (5 min).
+	PresenceTimeout time.Duration
 }
 
 func (c config) dlqTopic() string { return broker.DeadLetterTopic(c.KafkaTopic) }
@@ -296,6 +301,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		HealthAddr:             e.str("WAGW_HEALTH_ADDR", ""),
 		MetricsAddr:            e.str("WAGW_METRICS_ADDR", ""),
 		SendMaxRetries:         e.int("WA_SEND_MAX_RETRIES", relay.DefaultMaxRetries, 1),
+		PresenceTimeout:        e.duration("WAGW_PRESENCE_TIMEOUT", assigner.DefaultPresenceTimeout, time.Second),
 	}
 	return c, e.err
 }

@@ -266,8 +266,8 @@ func TestStandaloneRolesRideOutOutages(t *testing.T) {
 	r.check()
 
 	// One outage of each dependency: one line when it starts, one when it
-	// ends, per role (the consumer process also runs the queue drainer).
-	for proc, roles := range map[string][]string{"consumer": {"consumer", "queue drainer"}, "relay": {"relay"}} {
+	// ends, per role (the consumer process also runs the queue drainer and the timers).
+	for proc, roles := range map[string][]string{"consumer": {"consumer", "queue drainer", "timers"}, "relay": {"relay"}} {
 		for _, role := range roles {
 			for _, dep := range []string{"kafka", "postgres"} {
 				fails := r.logLines(proc, role+": "+dep+" calls fail")

@@ -50,6 +50,7 @@ type process struct {
 	store     *db.Store
 	producer  *broker.Producer
 	wake      <-chan struct{}                            // queue notifications
+	timerWake <-chan struct{}                            // a deadline was set
 	health    []func() error                             // the roles' own health, for /readyz
 	simURL    string                                     // the built-in Cloud API simulator, when serve runs one
 	capture   func([]byte, map[string]string, time.Time) // WAGW_CAPTURE_FILE
@@ -58,7 +59,7 @@ type process struct {
 
 // runRoles runs the roles of one command until ctx ends or one fails, and
 // stops them in the reverse order of their start: stop taking HTTP, stop
-// the relay and the queue drainer, drain the consumer's batches and
+// the relay, the queue drainer and the timers, drain the consumer's batches and
 // commit, flush the producer, close the database, stop the embedded
 // broker.
 func runRoles(ctx context.Context, cmd string, cfg config, stdout, stderr io.Writer) error {
@@ -86,8 +87,9 @@ func (p *process) roles() []role {
 	if p.runs("consumer") {
 		list = append(list,
 			role{"consumer", p.startConsumer},
-			role{"queue listener", p.startQueueListener},
+			role{"listeners", p.startListeners},
 			role{"queue drainer", p.startDrainer},
+			role{"timers", p.startTimers},
 			role{"retention", p.startRetention})
 	}
 	if p.runs("relay") {
@@ -142,6 +144,7 @@ func (p *process) startDatabase(ctx context.Context) (func(context.Context) erro
 	}
 	p.store = db.NewStore(conn)
 	p.store.Instrument(p.reg)
+	p.store.SetRules(db.Rules{PresenceTimeout: p.cfg.PresenceTimeout})
 	return func(context.Context) error { return conn.Close() }, nil
 }
 
@@ -170,19 +173,24 @@ func (p *process) startConsumer(ctx context.Context) (func(context.Context) erro
 	}), nil
 }
 
-// startQueueListener turns Postgres notifications on the queue channel
-// into wake-ups of the queue drainer.
-func (p *process) startQueueListener(context.Context) (func(context.Context) error, error) {
+// startListeners turns Postgres notifications on the queue and timer
+// channels into wake-ups of the queue drainer and the deadline timers.
+func (p *process) startListeners(context.Context) (func(context.Context) error, error) {
 	dsn, err := db.DriverURL(p.cfg.dbConfig(p.cmd))
 	if err != nil {
 		return nil, err
 	}
-	wake, stop, err := db.ListenQueue(dsn, p.log)
+	wake, stopQueue, err := db.Listen(dsn, db.QueueChannel, p.log)
 	if err != nil {
 		return nil, err
 	}
-	p.wake = wake
-	return func(context.Context) error { stop(); return nil }, nil
+	timerWake, stopTimers, err := db.Listen(dsn, db.TimerChannel, p.log)
+	if err != nil {
+		stopQueue()
+		return nil, err
+	}
+	p.wake, p.timerWake = wake, timerWake
+	return func(context.Context) error { stopTimers(); stopQueue(); return nil }, nil
 }
 
 // startDrainer runs the queue drainer: a command onto a contact's
@@ -203,6 +211,30 @@ func (p *process) startDrainer(ctx context.Context) (func(context.Context) error
 		}, p.producer)
 	p.health = append(p.health, drainer.Health)
 	return p.failed.loop(ctx, "queue drainer", drainer.Run), nil
+}
+
+// startTimers runs the deadline timers: a command onto a contact's
+// partition when one of its conversations' deadlines falls due.
+func (p *process) startTimers(ctx context.Context) (func(context.Context) error, error) {
+	timers := scheduler.NewTimers(scheduler.TimersConfig{Wake: p.timerWake, Logger: p.log, Registerer: p.reg},
+		func(ctx context.Context, now time.Time, limit int) ([]scheduler.TimerRef, *time.Time, error) {
+			// Lapsed heartbeats first: they set away deadlines due now.
+			lapse, err := p.store.LapseHeartbeats(ctx, now)
+			if err != nil {
+				return nil, nil, err
+			}
+			refs, next, err := p.store.DueTimers(ctx, now, limit)
+			out := make([]scheduler.TimerRef, len(refs))
+			for i, r := range refs {
+				out[i] = scheduler.TimerRef{ConversationID: r.ConversationID, Kind: r.Kind, DueAt: r.DueAt, ContactKey: r.ContactKey}
+			}
+			if next == nil || (lapse != nil && lapse.Before(*next)) {
+				next = lapse
+			}
+			return out, next, err
+		}, p.producer)
+	p.health = append(p.health, timers.Health)
+	return p.failed.loop(ctx, "timers", timers.Run), nil
 }
 
 // startRetention prunes old dedupe and idempotency rows.

@@ -1,0 +1,117 @@
+package assigner
+
+import (
+	"slices"
+	"time"
+)
+
+// TimerKind names a conversation deadline (DESIGN §6 rule 12). A
+// conversation has at most one timer of each kind.
+type TimerKind string
+
+// Timer kinds.
+const (
+	// TimerNoReply: the strategy's assignee has not replied yet; when it
+	// falls due DecideNoReply reassigns the conversation.
+	TimerNoReply TimerKind = "no_reply"
+	// TimerAway: an assignee went away or offline (Timer.Excluded names
+	// them), or the contact wrote while they are; due at once. DecideAway
+	// gives the conversation back to the team's strategy.
+	TimerAway TimerKind = "away"
+	// TimerSnooze: the snooze ends (DecideWake); moved to now when the
+	// contact writes.
+	TimerSnooze TimerKind = "snooze"
+)
+
+// Valid reports whether k is a known timer kind.
+func (k TimerKind) Valid() bool { return k == TimerNoReply || k == TimerAway || k == TimerSnooze }
+
+// Timer is a conversation's deadline of one kind, as stored: when it falls
+// due the scheduler produces a command onto the contact's partition, and
+// the consumer decides it in order with the contact's other events.
+type Timer struct {
+	Kind  TimerKind `json:"kind"`
+	DueAt time.Time `json:"due_at"`
+	// Round counts the reassignments already made by the no-reply rule in
+	// this conversation (0 for the first assignee's deadline).
+	Round int `json:"round,omitempty"`
+	// Excluded are the agents the no-reply rule already took the
+	// conversation from: the strategy does not pick them again.
+	Excluded []int64 `json:"excluded,omitempty"`
+}
+
+// ReassignExhausted says what the no-reply rule does once a conversation
+// was reassigned ReassignMax times and its assignee still has not replied.
+type ReassignExhausted string
+
+// What to do when the reassignments are exhausted. The empty value is
+// treated as keep.
+const (
+	ExhaustedKeep     ReassignExhausted = "keep"     // the last assignee keeps it
+	ExhaustedQueue    ReassignExhausted = "queue"    // back to the team's queue, unassigned
+	ExhaustedFallback ReassignExhausted = "fallback" // to the inbox's fallback agent
+)
+
+// Valid reports whether e is a known value (empty included: keep).
+func (e ReassignExhausted) Valid() bool {
+	return e == "" || e == ExhaustedKeep || e == ExhaustedQueue || e == ExhaustedFallback
+}
+
+// DefaultReassignMax is the team's ReassignMax when it is not set.
+const DefaultReassignMax = 1
+
+// reassignWindow is the team's no-reply window; ok is false when the rule
+// is off.
+func (t Team) reassignWindow() (time.Duration, bool) {
+	if t.ReassignAfterSeconds == nil || *t.ReassignAfterSeconds <= 0 {
+		return 0, false
+	}
+	return time.Duration(*t.ReassignAfterSeconds) * time.Second, true
+}
+
+// setTimer asks the store to create or replace the conversation's timer
+// of t's kind.
+func (b *builder) setTimer(t Timer) {
+	b.d.SetTimers = slices.DeleteFunc(b.d.SetTimers, func(o Timer) bool { return o.Kind == t.Kind })
+	b.d.SetTimers = append(b.d.SetTimers, t)
+	b.d.CancelTimers = slices.DeleteFunc(b.d.CancelTimers, func(k TimerKind) bool { return k == t.Kind })
+}
+
+// cancelTimer asks the store to delete the conversation's timer of kind k,
+// if it has one.
+func (b *builder) cancelTimer(k TimerKind) {
+	if slices.ContainsFunc(b.d.SetTimers, func(t Timer) bool { return t.Kind == k }) || slices.Contains(b.d.CancelTimers, k) {
+		return
+	}
+	b.d.CancelTimers = append(b.d.CancelTimers, k)
+}
+
+// armNoReply starts the no-reply window of a member the team's strategy
+// just picked, when the team has one and no agent has replied yet.
+func (b *builder) armNoReply(t Team) {
+	window, on := t.reassignWindow()
+	if !on || b.conv.FirstReplyAt != nil {
+		return
+	}
+	b.setTimer(Timer{Kind: TimerNoReply, DueAt: b.now.Add(window)})
+}
+
+// settleTimers cancels the timers the decision made pointless: every one
+// when the conversation is resolved; the no-reply timer when an agent
+// replied or when no assignee the strategy picked is left.
+func (b *builder) settleTimers() {
+	if !b.conv.Open() {
+		return
+	}
+	if b.resolved {
+		b.d.SetTimers = nil
+		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway, TimerSnooze}
+		return
+	}
+	strategy := func(as []Assignee) bool {
+		return slices.ContainsFunc(as, func(a Assignee) bool { return a.Source == SourceRoundRobin || a.Source == SourceLeastOpen })
+	}
+	if b.d.FirstReplyAt != nil || (strategy(b.conv.Assignees) && !strategy(b.set)) {
+		b.cancelTimer(TimerNoReply)
+	}
+}

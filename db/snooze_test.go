@@ -1,0 +1,61 @@
+package db_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
+)
+
+// Snooze: the conversation shows as snoozed and leaves its assignee's open
+// count; the contact writing moves the snooze deadline to now (on the fast
+// path too), and the deadline's command wakes it.
+func TestSnoozeUntilTheContactWrites(t *testing.T) {
+	f := newApplyFixture(t)
+	ana := f.agent("Ana")
+	f.reassignTeam(3600, 1, "", ana)
+	u := who{user: "NL.940000000000000001"}
+	f.apply(f.message(u, "wamid.SZ1", "hi"))
+	conv := f.conversationOf("wamid.SZ1")
+	key := f.key(f.contactOf("wamid.SZ1"))
+	openCount := func() int { return f.count(`SELECT open_count FROM agents WHERE id = $1`, ana) }
+	if openCount() != 1 {
+		t.Fatalf("setup: Ana's open count %d", openCount())
+	}
+	until := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	f.apply(f.command(key, "cmd_snooze", event.CmdSnooze, event.SnoozeCommand{ConversationID: conv, Until: until}))
+	if kind, code, msg := f.result("cmd_snooze"); kind != assigner.OutcomeDecided {
+		t.Fatalf("snooze: %s %s %s", kind, code, msg)
+	}
+	v, err := f.store.Conversation(context.Background(), conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != assigner.StatusSnoozed || v.SnoozedUntil == nil || !v.SnoozedUntil.Equal(until) || openCount() != 0 {
+		t.Fatalf("snoozed: status %s until %v, Ana's open count %d", v.Status, v.SnoozedUntil, openCount())
+	}
+	if tm, ok := f.timer(conv, assigner.TimerSnooze); !ok || !tm.DueAt.Equal(until) {
+		t.Fatalf("snooze deadline %+v (%v), want at %v", tm, ok, until)
+	}
+	f.apply(f.command(key, "cmd_snooze_past", event.CmdSnooze, event.SnoozeCommand{ConversationID: conv, Until: time.Now().Add(-time.Minute)}))
+	if _, code, _ := f.result("cmd_snooze_past"); code != assigner.ErrCodeInvalid {
+		t.Errorf("a snooze in the past: code %q, want invalid", code)
+	}
+
+	f.apply(f.message(u, "wamid.SZ2", "back"), f.message(u, "wamid.SZ3", "again")) // the fast path
+	tm, ok := f.timer(conv, assigner.TimerSnooze)
+	if !ok || !tm.DueAt.Before(until) || tm.DueAt.After(time.Now()) {
+		t.Fatalf("after the contact wrote: snooze deadline %+v (%v), want now", tm, ok)
+	}
+	f.apply(f.fire(conv, time.Now()))
+	v, _ = f.store.Conversation(context.Background(), conv)
+	if v.Status != assigner.StatusOpen || v.SnoozedUntil != nil || openCount() != 1 {
+		t.Errorf("woken: status %s until %v, Ana's open count %d", v.Status, v.SnoozedUntil, openCount())
+	}
+	if n := f.count(`SELECT count(*) FROM decisions WHERE conversation_id = $1 AND rule = 'snooze_end'
+		AND decision->'reasons' @> '[{"code":"snooze_ended"}]'`, conv); n != 1 {
+		t.Errorf("%d snooze_end decisions, want 1", n)
+	}
+}

@@ -1,0 +1,168 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
+)
+
+// Conversation deadlines (issue 12, DESIGN §6 rule 12): rows of
+// conversation_timers, created, moved and deleted by the decisions that
+// set or clear them (Decision.SetTimers, CancelTimers), in the same
+// transaction. The scheduler lists the due ones (DueTimers) and produces
+// a timer command onto the contact's partition; cmdTimer applies it only
+// if the row is still there with the same due time, so whatever the
+// partition applied first (a reply, a resolve) wins.
+
+// TimerChannel is the LISTEN channel notified (on commit) whenever a
+// deadline was set: it may be nearer than the one the scheduler waits for.
+const TimerChannel = "wagw_timer"
+
+const (
+	sqlTimersCancel = `DELETE FROM conversation_timers t USING unnest($1::bigint[], $2::text[]) AS u(c, k)
+		WHERE t.conversation_id = u.c AND t.kind = u.k`
+	sqlTimersSet = `INSERT INTO conversation_timers (conversation_id, kind, due_at, round, excluded)
+		SELECT c, k, d::timestamptz, r, e::bigint[] FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[]) AS u(c, k, d, r, e)
+		ON CONFLICT (conversation_id, kind) DO UPDATE SET due_at = EXCLUDED.due_at, round = EXCLUDED.round,
+			excluded = EXCLUDED.excluded, created_at = now()`
+	sqlTimerNotify = `SELECT pg_notify('wagw_timer', '')`
+)
+
+// writeTimers applies the timer changes of decisions (ds[i] about
+// conversation convIDs[i]) with at most one statement each for deletes and
+// for sets, and notifies the scheduler when a deadline was set.
+func (b *batch) writeTimers(ctx context.Context, convIDs []int64, ds []assigner.Decision) error {
+	var cConv, sConv []int64
+	var cKind, sKind, sDue, sExcl []string
+	var sRound []int64
+	for i, d := range ds {
+		for _, k := range d.CancelTimers {
+			cConv, cKind = append(cConv, convIDs[i]), append(cKind, string(k))
+		}
+		for _, t := range d.SetTimers {
+			sConv, sKind = append(sConv, convIDs[i]), append(sKind, string(t.Kind))
+			sDue, sRound = append(sDue, t.DueAt.UTC().Format(time.RFC3339Nano)), append(sRound, int64(t.Round))
+			excl, err := pq.Array(append([]int64{}, t.Excluded...)).Value()
+			if err != nil {
+				return err
+			}
+			sExcl = append(sExcl, excl.(string))
+		}
+	}
+	if len(cConv) > 0 {
+		if _, err := b.tx.ExecContext(ctx, sqlTimersCancel, pq.Array(cConv), pq.Array(cKind)); err != nil {
+			return fmt.Errorf("cancel timers: %w", err)
+		}
+	}
+	if len(sConv) == 0 {
+		return nil
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlTimersSet, pq.Array(sConv), pq.Array(sKind), pq.Array(sDue), pq.Array(sRound), pq.Array(sExcl)); err != nil {
+		return fmt.Errorf("set timers: %w", err)
+	}
+	_, err := b.tx.ExecContext(ctx, sqlTimerNotify)
+	return err
+}
+
+// TimerRef is a deadline that fell due, with the key of its contact's
+// partition.
+type TimerRef struct {
+	ConversationID int64              `db:"conversation_id"`
+	Kind           assigner.TimerKind `db:"kind"`
+	DueAt          time.Time          `db:"due_at"`
+	ContactKey     string             `db:"key"`
+}
+
+const (
+	sqlDueTimers = `SELECT t.conversation_id, t.kind, t.due_at, ct.key
+		FROM conversation_timers t JOIN conversations c ON c.id = t.conversation_id JOIN contacts ct ON ct.id = c.contact_id
+		WHERE t.due_at <= $1 AND ct.blocked_at IS NULL ORDER BY t.due_at, t.conversation_id LIMIT $2`
+	sqlNextTimer = `SELECT min(due_at) FROM conversation_timers WHERE due_at > $1`
+)
+
+// DueTimers lists up to limit deadlines due at now, oldest first, and the
+// next one after now (nil: none). Deadlines of blocked contacts are left
+// out: their commands would only be held.
+func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]TimerRef, *time.Time, error) {
+	var due []TimerRef
+	if err := s.db.SelectContext(ctx, &due, sqlDueTimers, now, limit); err != nil {
+		return nil, nil, fmt.Errorf("due timers: %w", err)
+	}
+	var next *time.Time
+	if err := s.db.QueryRowContext(ctx, sqlNextTimer, now).Scan(&next); err != nil {
+		return nil, nil, fmt.Errorf("next timer: %w", err)
+	}
+	return due, next, nil
+}
+
+const sqlTimerTake = `DELETE FROM conversation_timers WHERE conversation_id = $1 AND kind = $2 AND due_at = $3
+	RETURNING round, excluded`
+
+// cmdTimer applies a deadline that fell due, if the conversation still has
+// it: the row is taken (deleted) and the rule of its kind decides.
+func (b *batch) cmdTimer(ctx context.Context, id string, cmd event.TimerCommand) (assigner.Outcome, error) {
+	conv, err := b.commandConversation(ctx, cmd.ConversationID)
+	if err != nil {
+		return nil, err
+	}
+	t := assigner.Timer{Kind: cmd.Kind, DueAt: cmd.DueAt}
+	var excluded pq.Int64Array
+	err = b.tx.QueryRowContext(ctx, sqlTimerTake, conv.ID, string(cmd.Kind), cmd.DueAt).Scan(&t.Round, &excluded)
+	if err == errNoRows {
+		return assigner.Unchanged{}, nil // cancelled or moved by an event applied before
+	}
+	if err != nil {
+		return nil, fmt.Errorf("take timer: %w", err)
+	}
+	t.Excluded = excluded
+	switch cmd.Kind {
+	case assigner.TimerNoReply:
+		return b.noReply(ctx, id, conv, t)
+	case assigner.TimerAway:
+		return b.away(ctx, id, conv, t)
+	case assigner.TimerSnooze:
+		return b.decided(ctx, id, conv, assigner.DecideWake(conv.Conversation, t, b.now))
+	}
+	return nil, assigner.NewError(assigner.ErrCodeInvalidCommand, fmt.Sprintf("unknown timer kind %q", cmd.Kind))
+}
+
+// noReply applies the no-reply rule to a conversation whose deadline fell due.
+func (b *batch) noReply(ctx context.Context, id string, conv convState, t assigner.Timer) (assigner.Outcome, error) {
+	teams, err := b.lockTeams(ctx, conv.TeamID)
+	if err != nil {
+		return nil, err
+	}
+	in := assigner.NoReplyInput{Now: b.now, Conversation: conv.Conversation, Timer: t, PresenceTimeout: b.rules.PresenceTimeout}
+	if conv.TeamID != nil {
+		if ts, ok := teams[*conv.TeamID]; ok {
+			in.Team = &ts
+		}
+	}
+	if in.Team != nil && in.Team.Team.ReassignExhausted == assigner.ExhaustedFallback {
+		if in.Fallback, err = b.fallbackAgent(ctx, conv.Inbox); err != nil {
+			return nil, err
+		}
+	}
+	return b.decided(ctx, id, conv, assigner.DecideNoReply(in))
+}
+
+// fallbackAgent reads the inbox's fallback agent; nil when it has none.
+func (b *batch) fallbackAgent(ctx context.Context, inbox string) (*assigner.Agent, error) {
+	settings, err := b.inboxSettings(ctx, inbox)
+	if err != nil || settings.FallbackAgentID == nil {
+		return nil, err
+	}
+	agents, err := b.agents(ctx, []int64{*settings.FallbackAgentID})
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := agents[*settings.FallbackAgentID]; ok {
+		return &a, nil
+	}
+	return nil, nil
+}

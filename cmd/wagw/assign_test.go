@@ -216,7 +216,7 @@ func TestAssignRulesThroughAPI(t *testing.T) {
 	wantReason(t, "flow step", d, "rule_matched", 0, "Routing rule 1 matched")
 	wantReason(t, "flow step", d, "added", dora.ID, "Dora Flow", "automation")
 	sayText(t, p, in, k1, "one more message in the same conversation")
-	pollUntil(t, 10*time.Second, 10*time.Millisecond, "second message of c2 stored", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "second message of c2 stored", func() (bool, string) {
 		var m struct {
 			Messages []json.RawMessage `json:"messages"`
 		}
@@ -301,13 +301,13 @@ func TestAssignRulesThroughAPI(t *testing.T) {
 	p.webhook(t, burst)
 	p.webhook(t, burst)
 	c8 := openConv(t, p, in, k8, "k8 opens a conversation", nil)
-	pollUntil(t, 10*time.Second, 10*time.Millisecond, "k8's burst stored", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "k8's burst stored", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE conversation_id = $1 AND direction = 'in'`, c8.ID)
 		return n == 3, fmt.Sprintf("%d of 3 messages", n)
 	})
 	p.webhook(t, burst)                          // a redelivery after everything was applied,
 	sayText(t, p, in, k8, "and a later message") // then one that the partition applies after it
-	pollUntil(t, 10*time.Second, 10*time.Millisecond, "k8's later message stored", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "k8's later message stored", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE conversation_id = $1 AND direction = 'in'`, c8.ID)
 		return n == 4, fmt.Sprintf("%d of 4 messages", n)
 	})
@@ -443,7 +443,7 @@ func TestAssignRulesThroughAPI(t *testing.T) {
 	if n := sqlCount(t, conn, `SELECT count(*) FROM outbox WHERE kind = 'welcome' AND conversation_id = $1`, c7.ID); n != 0 {
 		t.Errorf("the stale conversation has %d welcome rows", n)
 	}
-	pollUntil(t, 15*time.Second, 50*time.Millisecond, "the Cloud API simulator received every welcome", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, "the Cloud API simulator received every welcome", func() (bool, string) {
 		r, err := apiCall(sim, http.MethodGet, "/_sim/messages?phone_number_id="+in.pnid, "", nil, nil)
 		if err != nil {
 			return false, err.Error()
@@ -512,7 +512,7 @@ func TestAssignCommandAcceptedThenPolled(t *testing.T) {
 		HTTPStatus int           `json:"http_status"`
 		Result     commandAnswer `json:"result"`
 	}
-	pollUntil(t, 10*time.Second, 10*time.Millisecond, "GET "+acc.Poll+" is done", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "GET "+acc.Poll+" is done", func() (bool, string) {
 		g := apiDo(t, p, http.MethodGet, acc.Poll, agent.Token, nil, nil)
 		if g.Status == http.StatusOK {
 			json.Unmarshal(g.Body, &done)
@@ -586,7 +586,7 @@ func TestFairnessTwoConsumers(t *testing.T) {
 		default:
 		}
 	}
-	pollUntil(t, 30*time.Second, 100*time.Millisecond, "the group has both processes' 4 members sharing the 8 partitions", func() (bool, string) {
+	wagwtest.WaitEvery(t, 30*time.Second, 100*time.Millisecond, "the group has both processes' 4 members sharing the 8 partitions", func() (bool, string) {
 		consumerRunning()
 		m, n, err := groupMembers(brokerAddr, "wagw")
 		return err == nil && m == 4 && n == 8, fmt.Sprintf("%d members, %d partitions assigned, err %v", m, n, err)
@@ -604,7 +604,7 @@ func TestFairnessTwoConsumers(t *testing.T) {
 	const total, posts = 1000, 10
 	start := time.Now()
 	sendAtOnce(t, p, rrIn, "3170", total, posts, func(i int) string { return fmt.Sprintf("hello %d", i) })
-	pollUntil(t, 45*time.Second, 100*time.Millisecond, "1,000 round-robin conversations assigned", func() (bool, string) {
+	wagwtest.WaitEvery(t, 45*time.Second, 100*time.Millisecond, "1,000 round-robin conversations assigned", func() (bool, string) {
 		consumerRunning()
 		p.running(t)
 		n := sqlCount(t, conn, `SELECT count(DISTINCT a.conversation_id) FROM conversation_assignees a
@@ -671,7 +671,7 @@ func TestFairnessTwoConsumers(t *testing.T) {
 		}
 	}
 	p.webhook(t, loadIn.webhookBody(loadMsgs...))
-	pollUntil(t, 20*time.Second, 50*time.Millisecond, "starting loads applied", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 50*time.Millisecond, "starting loads applied", func() (bool, string) {
 		var got []int
 		for _, a := range lo {
 			got = append(got, getAgent(t, p, a.ID).OpenCount)
@@ -686,7 +686,7 @@ func TestFairnessTwoConsumers(t *testing.T) {
 	var loConvs struct {
 		Conversations []convJSON `json:"conversations"`
 	}
-	pollUntil(t, 30*time.Second, 50*time.Millisecond, "100 least-open conversations assigned", func() (bool, string) {
+	wagwtest.WaitEvery(t, 30*time.Second, 50*time.Millisecond, "100 least-open conversations assigned", func() (bool, string) {
 		consumerRunning()
 		apiMust(t, p, http.StatusOK, http.MethodGet, fmt.Sprintf("/v1/conversations?team_id=%d&limit=1000", loTeam), e2eAdminToken, nil, &loConvs)
 		n := 0
@@ -949,7 +949,7 @@ func TestRacesFollowPartitionOrder(t *testing.T) {
 			// one in flight time to land and be applied.
 			time.Sleep(300 * time.Millisecond)
 			var order, drains []string
-			pollUntil(t, 10*time.Second, 20*time.Millisecond, "every drain command on the partition is applied", func() (bool, string) {
+			wagwtest.WaitEvery(t, 10*time.Second, 20*time.Millisecond, "every drain command on the partition is applied", func() (bool, string) {
 				order = partitionOrder(t, brokerAddr, "wa.events", k)
 				drains = nil
 				for _, id := range order {
@@ -1094,7 +1094,7 @@ func TestRacesFollowPartitionOrder(t *testing.T) {
 					t.Fatalf("reply %d: %v %s; want 201", i, errs[i], res[i])
 				}
 			}
-			pollUntil(t, 15*time.Second, 20*time.Millisecond, "both replies accepted by the Cloud API and their results applied", func() (bool, string) {
+			wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "both replies accepted by the Cloud API and their results applied", func() (bool, string) {
 				var m struct {
 					Messages []struct {
 						Direction     string  `json:"direction"`
@@ -1195,7 +1195,7 @@ func TestQueueAssignsWhenAgentComesOnline(t *testing.T) {
 		t.Helper()
 		trigger()
 		start := time.Now()
-		pollUntil(t, 3*time.Second, 5*time.Millisecond, what, func() (bool, string) {
+		wagwtest.WaitEvery(t, 3*time.Second, 5*time.Millisecond, what, func() (bool, string) {
 			got := getConv(t, p, c.ID)
 			return assignedTo(a)(got), fmt.Sprintf("assignees %s, queued %v", got.who(), got.Queued)
 		})
@@ -1273,7 +1273,7 @@ func TestAssignIdempotencyKeyFreedWhenKafkaIsDown(t *testing.T) {
 		}
 	})
 	down := &serveProc{base: "http://" + genv["WAGW_HTTP_ADDR"]}
-	pollUntil(t, 10*time.Second, 20*time.Millisecond, "the gateway on a dead Kafka answers /healthz", func() (bool, string) {
+	wagwtest.WaitEvery(t, 10*time.Second, 20*time.Millisecond, "the gateway on a dead Kafka answers /healthz", func() (bool, string) {
 		select {
 		case err := <-gdone:
 			t.Fatalf("gateway exited: %v", err)

@@ -165,7 +165,7 @@ func TestConsumerCrash(t *testing.T) {
 	first := startChild(t, "first consumer", env, "consumer")
 	start := time.Now()
 	var atKill int
-	pollUntil(t, 20*time.Second, 2*time.Millisecond, "first consumer stores part of the stream", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 2*time.Millisecond, "first consumer stores part of the stream", func() (bool, string) {
 		if first.exited() {
 			t.Fatalf("first consumer exited on its own: %v\n%s", first.wait(), first.out)
 		}
@@ -185,7 +185,7 @@ func TestConsumerCrash(t *testing.T) {
 
 	second := startChild(t, "second consumer", env, "consumer")
 	start = time.Now()
-	pollUntil(t, 40*time.Second, 20*time.Millisecond, "second consumer stores the rest of the stream", func() (bool, string) {
+	wagwtest.WaitEvery(t, 40*time.Second, 20*time.Millisecond, "second consumer stores the rest of the stream", func() (bool, string) {
 		if second.exited() {
 			t.Fatalf("second consumer exited on its own: %v\n%s", second.wait(), second.out)
 		}

@@ -74,7 +74,7 @@ func startServe(t *testing.T, env map[string]string) *serveProc {
 		}
 	})
 	hc := &http.Client{Timeout: 2 * time.Second}
-	pollUntil(t, 20*time.Second, 20*time.Millisecond, "serve: GET /readyz = 200", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 20*time.Millisecond, "serve: GET /readyz = 200", func() (bool, string) {
 		select {
 		case err := <-p.done:
 			p.exited, p.err = true, err
@@ -378,7 +378,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	var got map[string][]string
 	var convs map[string]apiConversation
-	pollUntil(t, 15*time.Second, 50*time.Millisecond, "consumer applies every webhook", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, "consumer applies every webhook", func() (bool, string) {
 		p.running(t)
 		got, convs = snapshot(t, p)
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages`)
@@ -566,7 +566,7 @@ func TestServeRestartKeepsAcknowledgedEvents(t *testing.T) {
 		}
 	}
 	send(0, posts/2)
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "first half applied", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "first half applied", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages`)
 		return n == posts, fmt.Sprintf("%d of %d messages stored", n, posts)
 	})
@@ -581,7 +581,7 @@ func TestServeRestartKeepsAcknowledgedEvents(t *testing.T) {
 	conn.MustExec(`DROP TRIGGER refuse_insert ON messages`)
 
 	p = startServe(t, env)
-	pollUntil(t, 20*time.Second, 50*time.Millisecond, "restarted serve stores every acknowledged message", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 50*time.Millisecond, "restarted serve stores every acknowledged message", func() (bool, string) {
 		p.running(t)
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages`)
 		return n >= len(want), fmt.Sprintf("%d of %d messages stored", n, len(want))

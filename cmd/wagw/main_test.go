@@ -143,23 +143,6 @@ func newTestDB(t *testing.T) (string, *sqlx.DB) {
 	return dsn, conn
 }
 
-// pollUntil polls check until it reports done, failing the test with what and
-// the last status when timeout passes first.
-func pollUntil(t *testing.T, timeout, every time.Duration, what string, check func() (done bool, status string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		done, status := check()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not done after %v; last seen: %s", what, timeout, status)
-		}
-		time.Sleep(every)
-	}
-}
-
 // sqlCount runs a single-value count query.
 func sqlCount(t *testing.T, conn *sqlx.DB, query string, args ...any) int {
 	t.Helper()

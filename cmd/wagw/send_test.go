@@ -16,6 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/wagw/wagw/simulator"
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // Sending through `wagw serve`: welcome messages, the 24-hour window,
@@ -84,7 +85,7 @@ func sndCommand(t *testing.T, p *serveProc, method, path, token string, body any
 		return r
 	}
 	var out sndResp
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "command "+pending.CommandID+" done", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "command "+pending.CommandID+" done", func() (bool, string) {
 		c := sndCall(t, p, http.MethodGet, "/v1/commands/"+pending.CommandID, e2eAdminToken, nil)
 		var done struct {
 			Status     string          `json:"status"`
@@ -188,7 +189,7 @@ func sndCount(sent []simulator.SentMessage, wa, text string) int {
 // sndOutboxDone waits until no outbox row is pending or unreported.
 func sndOutboxDone(t *testing.T, p *serveProc, conn *sqlx.DB) {
 	t.Helper()
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "outbox drained and reported", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "outbox drained and reported", func() (bool, string) {
 		p.running(t)
 		n := sqlCount(t, conn, `SELECT count(*) FROM outbox WHERE state = 'pending' OR NOT reported`)
 		return n == 0, fmt.Sprintf("%d rows pending or unreported", n)
@@ -220,7 +221,7 @@ func TestSendWelcomeOncePerConversation(t *testing.T) {
 	p.webhook(t, sndInbound(pn, stale, "wamid.WEL.B1", now.Add(-time.Hour), "an hour ago"))
 	p.webhook(t, sndInbound(pn, answered, "wamid.WEL.C1", now, "hello"))
 	p.webhook(t, sndInbound(pn, staleAnswered, "wamid.WEL.D1", now.Add(-time.Hour), "an hour ago"))
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "opening messages applied", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "opening messages applied", func() (bool, string) {
 		p.running(t)
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE direction = 'in'`)
 		c := sqlCount(t, conn, `SELECT count(*) FROM conversations`)
@@ -235,7 +236,7 @@ func TestSendWelcomeOncePerConversation(t *testing.T) {
 			t.Fatalf("reply to %s = %s, want 201", wa, r)
 		}
 	}
-	pollUntil(t, 15*time.Second, 50*time.Millisecond, "welcomes and replies reach the simulator", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, "welcomes and replies reach the simulator", func() (bool, string) {
 		p.running(t)
 		sent := sndSimSent(t, sim)
 		a, c := sndCount(sent, fresh, welcome), sndCount(sent, answered, welcome)
@@ -250,7 +251,7 @@ func TestSendWelcomeOncePerConversation(t *testing.T) {
 	p.webhook(t, sndInbound(pn, fresh, "wamid.WEL.A2", later, "still there?")) // after the redelivery, on its partition
 	p.webhook(t, sndInbound(pn, answered, "wamid.WEL.C2", later, "thanks"))
 	p.webhook(t, sndInbound(pn, staleAnswered, "wamid.WEL.D2", later, "thanks"))
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "second messages applied", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "second messages applied", func() (bool, string) {
 		p.running(t)
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE direction = 'in'`)
 		return n == 7, fmt.Sprintf("%d of 7 inbound messages", n)
@@ -325,7 +326,7 @@ func TestSendWindowTemplateAndRead(t *testing.T) {
 	now := time.Now()
 	p.webhook(t, sndInbound(pn, outside, "wamid.WIN.E1", now.Add(-25*time.Hour), "yesterday's question"))
 	p.webhook(t, sndInbound(pn, inside, "wamid.WIN.F1", now.Add(-23*time.Hour), "question within the day"))
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "messages applied", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "messages applied", func() (bool, string) {
 		p.running(t)
 		n := sqlCount(t, conn, `SELECT count(*) FROM conversations`)
 		return n == 2, fmt.Sprintf("%d conversations", n)
@@ -352,7 +353,7 @@ func TestSendWindowTemplateAndRead(t *testing.T) {
 		t.Errorf("POST /read = %s, want 202 naming the latest inbound message wamid.WIN.F1", r)
 	}
 
-	pollUntil(t, 15*time.Second, 50*time.Millisecond, "template, reply and mark-read reach the simulator", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, "template, reply and mark-read reach the simulator", func() (bool, string) {
 		p.running(t)
 		sent := sndSimSent(t, sim)
 		var stats map[string]int64
@@ -410,7 +411,7 @@ func TestSendStatusesOutOfOrderAndDuplicated(t *testing.T) {
 	for i, wa := range contacts {
 		p.webhook(t, sndInbound(pn, wa, fmt.Sprintf("wamid.ST.%d", i), now, "hi"))
 	}
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "conversations opened", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "conversations opened", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(*) FROM conversations`)
 		return n == len(contacts), fmt.Sprintf("%d conversations", n)
 	})
@@ -423,7 +424,7 @@ func TestSendStatusesOutOfOrderAndDuplicated(t *testing.T) {
 		}
 	}
 	// Every status webhook (3 per message, each twice) delivered.
-	pollUntil(t, 20*time.Second, 50*time.Millisecond, "status webhooks delivered", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 50*time.Millisecond, "status webhooks delivered", func() (bool, string) {
 		p.running(t)
 		s := sim.Stats()
 		want := int64(3 * 2 * len(contacts))
@@ -439,7 +440,7 @@ func TestSendStatusesOutOfOrderAndDuplicated(t *testing.T) {
 	}
 	checkRead := func(what string) {
 		t.Helper()
-		pollUntil(t, 15*time.Second, 50*time.Millisecond, what, func() (bool, string) {
+		wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, what, func() (bool, string) {
 			p.running(t)
 			var bad []string
 			for _, wa := range contacts {
@@ -470,7 +471,7 @@ func TestSendStatusesOutOfOrderAndDuplicated(t *testing.T) {
 		obj{"id": wamids[wa], "status": "delivered", "timestamp": strconv.FormatInt(ts+1, 10), "recipient_id": wa},
 	}))
 	p.webhook(t, sndInbound(pn, wa, "wamid.ST.barrier", time.Now(), "after the late statuses")) // same partition, after them
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "barrier message applied", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "barrier message applied", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE wamid = 'wamid.ST.barrier'`)
 		return n == 1, fmt.Sprintf("%d", n)
 	})

@@ -143,6 +143,21 @@ func newTestDB(t *testing.T) (string, *sqlx.DB) {
 	return dsn, conn
 }
 
+// step runs one step of a story as a subtest named as its behaviour. A
+// step that stops (t.Fatal) ends the story: the later steps build on what
+// it did not finish. Failed checks (t.Error) let the story go on.
+func step(t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	finished := false
+	t.Run(name, func(t *testing.T) {
+		f(t)
+		finished = true
+	})
+	if !finished {
+		t.Fatalf("step %q stopped; the steps after it build on it", name)
+	}
+}
+
 // sqlCount runs a single-value count query.
 func sqlCount(t *testing.T, conn *sqlx.DB, query string, args ...any) int {
 	t.Helper()

@@ -145,7 +145,9 @@ func newTestDB(t *testing.T) (string, *sqlx.DB) {
 
 // step runs one step of a story as a subtest named as its behaviour. A
 // step that stops (t.Fatal) ends the story: the later steps build on what
-// it did not finish. Failed checks (t.Error) let the story go on.
+// it did not finish. Failed checks (t.Error) let the story go on. What
+// must outlive a step (a broker, a process) is started on the parent t:
+// a step's cleanups run when the step ends.
 func step(t *testing.T, name string, f func(t *testing.T)) {
 	t.Helper()
 	finished := false

@@ -562,6 +562,28 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+func TestBackoffCeiling(t *testing.T) {
+	const ms = time.Millisecond
+	for _, tc := range []struct {
+		attempt   int
+		base, max time.Duration
+		want      time.Duration
+	}{
+		{0, 500 * ms, 30 * time.Second, 500 * ms},
+		{1, 500 * ms, 30 * time.Second, time.Second},
+		{3, 500 * ms, 30 * time.Second, 4 * time.Second},
+		{6, 500 * ms, 30 * time.Second, 30 * time.Second}, // 32 s capped
+		{1000, 500 * ms, 30 * time.Second, 30 * time.Second},
+		{-1, 500 * ms, 30 * time.Second, 500 * ms},
+		{2, 0, 0, 4 * time.Second},              // base 0 is 1 s, max 0 no cap
+		{40, time.Second, 0, time.Second << 32}, // uncapped: the doubling stops before it overflows
+	} {
+		if got := BackoffCeiling(tc.attempt, tc.base, tc.max); got != tc.want {
+			t.Errorf("BackoffCeiling(%d, %v, %v) = %v, want %v", tc.attempt, tc.base, tc.max, got, tc.want)
+		}
+	}
+}
+
 func TestTwoClientsShareRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	a := NewClient(ClientConfig{Registerer: reg, Logger: slog.New(slog.DiscardHandler)})

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -338,6 +339,24 @@ func postWebhook(base string, body []byte) error {
 		return fmt.Errorf("POST /webhook = %d %s", resp.StatusCode, b)
 	}
 	return nil
+}
+
+// atOnce calls call(0), …, call(n-1), each in a goroutine of its own,
+// released at the same instant, and returns when all have returned: for
+// requests that race.
+func atOnce(n int, call func(i int)) {
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			call(i)
+		}()
+	}
+	close(gate)
+	wg.Wait()
 }
 
 // sayText sends one text message of a contact and returns its wamid.

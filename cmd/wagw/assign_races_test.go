@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,23 +67,15 @@ func (r *raceRig) manualVsAutomatic(t *testing.T) {
 		w := nextWAMID("race")
 		var ar apiResp
 		var aerr, werr error
-		var wg sync.WaitGroup
-		gate := make(chan struct{})
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			<-gate
-			ar, aerr = apiCall(p.base, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/assignees", c1.ID), e2eAdminToken,
-				obj{"agent_ids": agentIDs(x), "mode": "add"}, nil)
-		}()
-		go func() {
-			defer wg.Done()
-			<-gate
+		atOnce(2, func(i int) {
+			if i == 0 {
+				ar, aerr = apiCall(p.base, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/assignees", c1.ID), e2eAdminToken,
+					obj{"agent_ids": agentIDs(x), "mode": "add"}, nil)
+				return
+			}
 			time.Sleep(delay)
 			werr = postWebhook(p.base, auto.webhookBody(inText{waID: k, text: "a new question", wamid: w}))
-		}()
-		close(gate)
-		wg.Wait()
+		})
 		if aerr != nil || werr != nil || ar.Status != http.StatusOK {
 			t.Fatalf("manual assignment %v %s; webhook %v", aerr, ar, werr)
 		}
@@ -155,27 +146,19 @@ func (r *raceRig) manualVsDrain(t *testing.T) {
 
 		var ar apiResp
 		var aerr, perr error
-		var wg sync.WaitGroup
-		gate := make(chan struct{})
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			<-gate
-			var pr apiResp
-			pr, perr = apiCall(p.base, http.MethodPut, fmt.Sprintf("/v1/agents/%d/presence", r.ID), r.Token, obj{"status": "online"}, nil)
-			if perr == nil && pr.Status != http.StatusOK {
-				perr = fmt.Errorf("presence: %s", pr)
+		atOnce(2, func(i int) {
+			if i == 0 {
+				var pr apiResp
+				pr, perr = apiCall(p.base, http.MethodPut, fmt.Sprintf("/v1/agents/%d/presence", r.ID), r.Token, obj{"status": "online"}, nil)
+				if perr == nil && pr.Status != http.StatusOK {
+					perr = fmt.Errorf("presence: %s", pr)
+				}
+				return
 			}
-		}()
-		go func() {
-			defer wg.Done()
-			<-gate
 			time.Sleep(delay)
 			ar, aerr = apiCall(p.base, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/assignees", c.ID), e2eAdminToken,
 				obj{"agent_ids": agentIDs(manual), "mode": "add"}, nil)
-		}()
-		close(gate)
-		wg.Wait()
+		})
 		if aerr != nil || perr != nil || ar.Status != http.StatusOK {
 			t.Fatalf("manual assignment %v %s; presence %v", aerr, ar, perr)
 		}
@@ -251,18 +234,10 @@ func (r *raceRig) twoClaims(t *testing.T) {
 		path := fmt.Sprintf("/v1/conversations/%d/claim", c.ID)
 		res := make([]apiResp, 2)
 		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		gate := make(chan struct{})
-		for i, a := range []agentOutJSON{pa, qa} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-gate
-				res[i], errs[i] = apiCall(p.base, http.MethodPost, path, a.Token, nil, nil)
-			}()
-		}
-		close(gate)
-		wg.Wait()
+		agents := []agentOutJSON{pa, qa}
+		atOnce(len(agents), func(i int) {
+			res[i], errs[i] = apiCall(p.base, http.MethodPost, path, agents[i].Token, nil, nil)
+		})
 		if errs[0] != nil || errs[1] != nil {
 			t.Fatalf("claims: %v, %v", errs[0], errs[1])
 		}
@@ -315,18 +290,11 @@ func (r *raceRig) twoFirstReplies(t *testing.T) {
 		path := fmt.Sprintf("/v1/conversations/%d/messages", c.ID)
 		res := make([]apiResp, 2)
 		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		gate := make(chan struct{})
-		for i, a := range []agentOutJSON{pa, qa} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-gate
-				res[i], errs[i] = apiCall(p.base, http.MethodPost, path, a.Token, obj{"text": "I can help, " + a.Name + " here."}, nil)
-			}()
-		}
-		close(gate)
-		wg.Wait()
+		agents := []agentOutJSON{pa, qa}
+		atOnce(len(agents), func(i int) {
+			a := agents[i]
+			res[i], errs[i] = apiCall(p.base, http.MethodPost, path, a.Token, obj{"text": "I can help, " + a.Name + " here."}, nil)
+		})
 		for i := range res {
 			if errs[i] != nil || res[i].Status != http.StatusCreated {
 				t.Fatalf("reply %d: %v %s; want 201", i, errs[i], res[i])

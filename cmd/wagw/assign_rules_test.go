@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -337,19 +336,10 @@ func (s *rulesStory) idempotencyKey(t *testing.T) {
 func (s *rulesStory) idempotencyKeyAtOnce(t *testing.T) {
 	same := make([]apiResp, 3)
 	sameErr := make([]error, 3)
-	var wg sync.WaitGroup
-	gate := make(chan struct{})
-	for i := range same {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-gate
-			same[i], sameErr[i] = apiCall(s.p.base, http.MethodPost, s.path8, s.admin, obj{"agent_ids": agentIDs(s.gus), "mode": "add"},
-				map[string]string{"Idempotency-Key": "assign-c8-gus-at-once"})
-		}()
-	}
-	close(gate)
-	wg.Wait()
+	atOnce(len(same), func(i int) {
+		same[i], sameErr[i] = apiCall(s.p.base, http.MethodPost, s.path8, s.admin, obj{"agent_ids": agentIDs(s.gus), "mode": "add"},
+			map[string]string{"Idempotency-Key": "assign-c8-gus-at-once"})
+	})
 	for i := range same {
 		if sameErr[i] != nil || same[i].Status != http.StatusOK || !bytes.Equal(same[i].Body, same[0].Body) {
 			t.Errorf("same Idempotency-Key three times at once: answer %d is %v %s; want the same 200 as %s", i, sameErr[i], same[i], same[0])

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode"
@@ -181,19 +180,8 @@ func sendAtOnce(t *testing.T, p *serveProc, in bizNumber, prefix string, n, post
 		}
 		bodies[b] = in.webhookBody(msgs...)
 	}
-	var wg sync.WaitGroup
 	errs := make([]error, posts)
-	gate := make(chan struct{})
-	for i := range bodies {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-gate
-			errs[i] = postWebhook(p.base, bodies[i])
-		}()
-	}
-	close(gate)
-	wg.Wait()
+	atOnce(posts, func(i int) { errs[i] = postWebhook(p.base, bodies[i]) })
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("webhook %d of %d: %v", i+1, posts, err)

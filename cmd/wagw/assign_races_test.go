@@ -221,6 +221,22 @@ func (r *raceRig) manualVsDrain(t *testing.T) {
 	t.Logf("orders seen: %v", orders)
 }
 
+// bothAtOnce opens a conversation of contact k on inbox in with text,
+// then has each agent POST body(agent) to the conversation's route at the
+// same instant; it returns the conversation and the agents' answers.
+func (r *raceRig) bothAtOnce(t *testing.T, in bizNumber, k, text, route string, body func(agentOutJSON) any, agents ...agentOutJSON) (convJSON, []apiResp, []error) {
+	t.Helper()
+	sayText(t, r.p, in, k, text)
+	c := openConv(t, r.p, in, k, "conversation opens", nil)
+	path := fmt.Sprintf("/v1/conversations/%d/%s", c.ID, route)
+	res := make([]apiResp, len(agents))
+	errs := make([]error, len(agents))
+	atOnce(len(agents), func(i int) {
+		res[i], errs[i] = apiCall(r.p.base, http.MethodPost, path, agents[i].Token, body(agents[i]), nil)
+	})
+	return c, res, errs
+}
+
 // twoClaims: two agents claim one conversation at once: the first claim in
 // partition order wins, the other gets 409.
 func (r *raceRig) twoClaims(t *testing.T) {
@@ -229,15 +245,7 @@ func (r *raceRig) twoClaims(t *testing.T) {
 	qa := createAgent(t, p, "Quentin Claim", nil)
 	for round := 0; round < 5; round++ {
 		k := fmt.Sprintf("3181000000%d", round)
-		sayText(t, p, pick, k, "who takes this?")
-		c := openConv(t, p, pick, k, "conversation opens", nil)
-		path := fmt.Sprintf("/v1/conversations/%d/claim", c.ID)
-		res := make([]apiResp, 2)
-		errs := make([]error, 2)
-		agents := []agentOutJSON{pa, qa}
-		atOnce(len(agents), func(i int) {
-			res[i], errs[i] = apiCall(p.base, http.MethodPost, path, agents[i].Token, nil, nil)
-		})
+		c, res, errs := r.bothAtOnce(t, pick, k, "who takes this?", "claim", func(agentOutJSON) any { return nil }, pa, qa)
 		if errs[0] != nil || errs[1] != nil {
 			t.Fatalf("claims: %v, %v", errs[0], errs[1])
 		}
@@ -285,16 +293,8 @@ func (r *raceRig) twoFirstReplies(t *testing.T) {
 	qa := createAgent(t, p, "Quim Reply", nil)
 	for round := 0; round < 3; round++ {
 		k := fmt.Sprintf("3182000000%d", round)
-		sayText(t, p, fr, k, "can somebody help me?")
-		c := openConv(t, p, fr, k, "conversation opens", nil)
-		path := fmt.Sprintf("/v1/conversations/%d/messages", c.ID)
-		res := make([]apiResp, 2)
-		errs := make([]error, 2)
-		agents := []agentOutJSON{pa, qa}
-		atOnce(len(agents), func(i int) {
-			a := agents[i]
-			res[i], errs[i] = apiCall(p.base, http.MethodPost, path, a.Token, obj{"text": "I can help, " + a.Name + " here."}, nil)
-		})
+		c, res, errs := r.bothAtOnce(t, fr, k, "can somebody help me?", "messages",
+			func(a agentOutJSON) any { return obj{"text": "I can help, " + a.Name + " here."} }, pa, qa)
 		for i := range res {
 			if errs[i] != nil || res[i].Status != http.StatusCreated {
 				t.Fatalf("reply %d: %v %s; want 201", i, errs[i], res[i])
@@ -309,7 +309,7 @@ func (r *raceRig) twoFirstReplies(t *testing.T) {
 					Status        string  `json:"status"`
 				} `json:"messages"`
 			}
-			p.api(t, path, &m)
+			p.api(t, fmt.Sprintf("/v1/conversations/%d/messages", c.ID), &m)
 			accepted := 0
 			var st []string
 			for _, msg := range m.Messages {

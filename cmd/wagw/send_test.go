@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -27,56 +25,11 @@ const (
 	sndDisplay = "15550007777"
 )
 
-type sndResp struct {
-	Status int
-	Body   []byte
-}
-
-func (r sndResp) String() string { return fmt.Sprintf("%d %s", r.Status, bytes.TrimSpace(r.Body)) }
-
-func (r sndResp) errorCode() string {
-	var e struct {
-		Error struct {
-			Code string `json:"code"`
-		} `json:"error"`
-	}
-	json.Unmarshal(r.Body, &e)
-	return e.Error.Code
-}
-
-// sndCall sends one API request with a bearer token and a JSON body.
-func sndCall(t *testing.T, p *serveProc, method, path, token string, body any) sndResp {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, p.base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return sndResp{resp.StatusCode, b}
-}
-
-// sndCommand is sndCall for a command route: when the consumer has not
+// sndCommand is apiDo for a command route: when the consumer has not
 // answered within the API's wait (202 pending), it polls the command.
-func sndCommand(t *testing.T, p *serveProc, method, path, token string, body any) sndResp {
+func sndCommand(t *testing.T, p *serveProc, method, path, token string, body any) apiResp {
 	t.Helper()
-	r := sndCall(t, p, method, path, token, body)
+	r := apiDo(t, p, method, path, token, body, nil)
 	var pending struct {
 		CommandID string `json:"command_id"`
 		Status    string `json:"status"`
@@ -84,16 +37,16 @@ func sndCommand(t *testing.T, p *serveProc, method, path, token string, body any
 	if r.Status != http.StatusAccepted || json.Unmarshal(r.Body, &pending) != nil || pending.Status != "pending" || pending.CommandID == "" {
 		return r
 	}
-	var out sndResp
+	var out apiResp
 	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "command "+pending.CommandID+" done", func() (bool, string) {
-		c := sndCall(t, p, http.MethodGet, "/v1/commands/"+pending.CommandID, e2eAdminToken, nil)
+		c := apiDo(t, p, http.MethodGet, "/v1/commands/"+pending.CommandID, e2eAdminToken, nil, nil)
 		var done struct {
 			Status     string          `json:"status"`
 			HTTPStatus int             `json:"http_status"`
 			Result     json.RawMessage `json:"result"`
 		}
 		json.Unmarshal(c.Body, &done)
-		out = sndResp{done.HTTPStatus, done.Result}
+		out = apiResp{Status: done.HTTPStatus, Body: done.Result}
 		return done.Status == "done", c.String()
 	})
 	return out
@@ -102,8 +55,8 @@ func sndCommand(t *testing.T, p *serveProc, method, path, token string, body any
 // sndAgent creates an agent and returns its id and bearer token.
 func sndAgent(t *testing.T, p *serveProc, name string) (int64, string) {
 	t.Helper()
-	r := sndCall(t, p, http.MethodPost, "/v1/agents", e2eAdminToken,
-		obj{"name": name, "email": strings.ToLower(strings.ReplaceAll(name, " ", ".")) + "@example.com"})
+	r := apiDo(t, p, http.MethodPost, "/v1/agents", e2eAdminToken,
+		obj{"name": name, "email": strings.ToLower(strings.ReplaceAll(name, " ", ".")) + "@example.com"}, nil)
 	var a struct {
 		ID    int64  `json:"id"`
 		Token string `json:"token"`
@@ -229,7 +182,7 @@ func (r *sendRig) waitInbound(t *testing.T, what string, n, convs int) {
 }
 
 // reply posts an agent's text or template reply to conv.
-func (r *sendRig) reply(t *testing.T, conv int64, body obj) sndResp {
+func (r *sendRig) reply(t *testing.T, conv int64, body obj) apiResp {
 	t.Helper()
 	return sndCommand(t, r.p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/messages", conv), r.token, body)
 }
@@ -255,7 +208,7 @@ func runWelcomeScript(t *testing.T) *sendRig {
 	t.Helper()
 	r := startSendRig(t, "Wendy Welcome")
 	p := r.p
-	if res := sndCall(t, p, http.MethodPut, "/v1/inboxes/"+welcomePN, e2eAdminToken, obj{"welcome_message": welcomeText}); res.Status != http.StatusOK {
+	if res := apiDo(t, p, http.MethodPut, "/v1/inboxes/"+welcomePN, e2eAdminToken, obj{"welcome_message": welcomeText}, nil); res.Status != http.StatusOK {
 		t.Fatalf("PUT /v1/inboxes/%s = %s", welcomePN, res)
 	}
 	now := time.Now()
@@ -369,7 +322,7 @@ func hasReason(t *testing.T, p *serveProc, conv int64, code string) bool {
 type windowScript struct {
 	*sendRig
 	convOut, convIn                 int64
-	tooLate, template, inTime, read sndResp
+	tooLate, template, inTime, read apiResp
 }
 
 func runWindowScript(t *testing.T) *windowScript {

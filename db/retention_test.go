@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // retentionRows fills every table that retention prunes with old rows
@@ -108,14 +109,10 @@ func TestRunRetentionSweeps(t *testing.T) {
 		f.store.RunRetention(ctx, db.RetentionConfig{Batch: 4, Interval: time.Hour, Pause: time.Millisecond, Logger: quietLogger()})
 	}()
 	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(20 * time.Second)
-	for f.count(`SELECT count(*) FROM processed_events`)+f.count(`SELECT count(*) FROM notices`) != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("old rows left after the sweep: %d processed events, %d notices",
-				f.count(`SELECT count(*) FROM processed_events`), f.count(`SELECT count(*) FROM notices`))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wagwtest.WaitEvery(t, 20*time.Second, 20*time.Millisecond, "the sweep removes the old rows", func() (bool, string) {
+		pe, n := f.count(`SELECT count(*) FROM processed_events`), f.count(`SELECT count(*) FROM notices`)
+		return pe+n == 2, fmt.Sprintf("%d processed events, %d notices left", pe, n)
+	})
 	if n := f.count(`SELECT count(*) FROM messages`); n != 1 {
 		t.Errorf("%d messages left, want 1", n)
 	}

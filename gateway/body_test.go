@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wagw/wagw/gateway"
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // listen serves the app on a real TCP listener and returns its address.
@@ -183,8 +184,7 @@ func TestStalledBodiesCostWhatTheySent(t *testing.T) {
 		fmt.Fprintf(c, "POST /webhook HTTP/1.1\r\nHost: wagw\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 4<<20)
 		c.Write(bytes.Repeat([]byte(" "), sent))
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wagwtest.WaitEvery(t, 10*time.Second, 20*time.Millisecond, fmt.Sprintf("the server reads all %d stalled bodies", conns), func() (bool, string) {
 		grown := totalAlloc() - before
 		if grown > limit {
 			t.Fatalf("%d connections that sent %d bytes each made the server allocate %d MiB (more than %d MiB)", conns, sent, grown>>20, limit>>20)
@@ -192,13 +192,10 @@ func TestStalledBodiesCostWhatTheySent(t *testing.T) {
 		reading := metricValue(t, addr, "wagw_http_bodies_reading")
 		if reading >= conns {
 			t.Logf("%d stalled bodies being read; %d KiB allocated in all", conns, grown>>10)
-			break
+			return true, ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s the server reads %v of the %d stalled bodies (%d KiB allocated)", reading, conns, grown>>10)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("the server reads %v of the %d stalled bodies (%d KiB allocated)", reading, conns, grown>>10)
+	})
 }
 
 // TestStalledBodyTimesOut: a client that stops sending its body is

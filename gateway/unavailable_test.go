@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -57,15 +58,8 @@ func TestAPIAnswers503WhilePostgresIsAway(t *testing.T) {
 		t.Errorf("Postgres away: %d %s (Retry-After %q), want 503 database_unavailable with Retry-After", status, body, retry)
 	}
 	proxy.Restore()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wagwtest.WaitEvery(t, 10*time.Second, 100*time.Millisecond, "after the restore: 404", func() (bool, string) {
 		status, body, _ := get()
-		if status == http.StatusNotFound {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the restore: %d %s, want 404", status, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return status == http.StatusNotFound, fmt.Sprintf("%d %s", status, body)
+	})
 }

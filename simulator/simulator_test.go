@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -363,17 +365,13 @@ func (r *receiver) got() ([][]byte, []string) {
 
 func (r *receiver) waitFor(t *testing.T, n int) ([][]byte, []string) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		b, s := r.got()
-		if len(b) >= n {
-			return b, s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d webhooks, want %d", len(b), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var b [][]byte
+	var s []string
+	wagwtest.WaitEvery(t, 3*time.Second, 5*time.Millisecond, fmt.Sprintf("%d webhooks received", n), func() (bool, string) {
+		b, s = r.got()
+		return len(b) >= n, fmt.Sprintf("received %d webhooks, want %d", len(b), n)
+	})
+	return b, s
 }
 
 func newReceiver(t *testing.T, fail int) (*receiver, string) {
@@ -581,13 +579,10 @@ func TestSimulatorRetriesWebhooks(t *testing.T) {
 
 func waitStat(t *testing.T, sim *Simulator, key string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for sim.Stats()[key] < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("stat %s = %d, want %d (%v)", key, sim.Stats()[key], want, sim.Stats())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	wagwtest.WaitEvery(t, 3*time.Second, 2*time.Millisecond, fmt.Sprintf("stat %s reaches %d", key, want), func() (bool, string) {
+		st := sim.Stats()
+		return st[key] >= want, fmt.Sprintf("stat %s = %d, want %d (%v)", key, st[key], want, st)
+	})
 }
 
 func TestSimulatorCloseStopsDeliveries(t *testing.T) {
@@ -622,17 +617,10 @@ func TestSimulatorStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	wagwtest.WaitEvery(t, 2*time.Second, 5*time.Millisecond, "server stops answering after ctx was cancelled", func() (bool, string) {
 		_, err := http.Get("http://" + addr + "/_sim/stats")
-		if err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server still answers after ctx was cancelled")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err != nil, "GET /_sim/stats still answers"
+	})
 	sim.Close()
 }
 

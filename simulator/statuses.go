@@ -292,11 +292,8 @@ func (s *Simulator) deliver(d *delivery) {
 		return
 	}
 	s.count("webhook_retries", 1)
-	backoff := s.cfg.DeliveryBackoff << min(d.attempt-1, 20)
-	if backoff > s.cfg.DeliveryBackoffMax || backoff <= 0 {
-		backoff = s.cfg.DeliveryBackoffMax
-	}
-	backoff = backoff/2 + s.jitter(backoff/2)
+	backoff := whatsapp.BackoffCeiling(d.attempt-1, s.cfg.DeliveryBackoff, s.cfg.DeliveryBackoffMax)
+	backoff = backoff/2 + s.jitter(backoff/2) // the seeded source: a run repeats with its seed
 	d.at = time.Now().Add(backoff)
 	s.push(d)
 }

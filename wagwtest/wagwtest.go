@@ -17,6 +17,14 @@ import (
 // with what and check's last status when timeout passes first.
 func WaitFor(t testing.TB, timeout time.Duration, what string, check func() (done bool, status string)) {
 	t.Helper()
+	WaitEvery(t, timeout, 10*time.Millisecond, what, check)
+}
+
+// WaitEvery is WaitFor polling every every: less often where a check
+// costs (a consumer group described, a request retried the way a client
+// paces its retries), more often where it must catch a moment.
+func WaitEvery(t testing.TB, timeout, every time.Duration, what string, check func() (done bool, status string)) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		done, status := check()
@@ -26,7 +34,7 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, check func() (don
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not done after %v; last seen: %s", what, timeout, status)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -19,17 +18,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wagw/wagw/wagwtest"
 )
 
-const sendAPIDir = "../../shared/conformance/whatsapp/send_api"
-
+// sendSample is a file of the conformance corpus's send_api folder.
 func sendSample(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sendAPIDir, name))
-	if err != nil {
-		t.Fatalf("conformance sample %s missing (expected under %s, i.e. /work/shared/conformance/whatsapp/send_api): %v", name, sendAPIDir, err)
-	}
-	return b
+	return wagwtest.ReadConformance(t, filepath.Join("send_api", name))
 }
 
 func assertJSONEqual(t *testing.T, got, want []byte) {
@@ -340,32 +336,6 @@ func TestTimeoutIsTransient(t *testing.T) {
 	}
 }
 
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			if m.Gauge != nil {
-				return m.GetGauge().GetValue(), true
-			}
-			return m.GetCounter().GetValue(), true
-		}
-	}
-	return 0, false
-}
-
 func TestBreakerOpensPerNumberAndHalfOpenProbeClosesIt(t *testing.T) {
 	success := sendSample(t, "send_response_success.json")
 	var healthy atomic.Bool
@@ -399,10 +369,10 @@ func TestBreakerOpensPerNumberAndHalfOpenProbeClosesIt(t *testing.T) {
 	if n := rec.count("bad"); n != 3 {
 		t.Errorf("requests reaching Meta for the bad number = %d, want 3", n)
 	}
-	if v, ok := gaugeValue(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": "bad"}); !ok || v != 2 {
-		t.Errorf("breaker gauge = %v (found %v), want 2", v, ok)
+	if v := wagwtest.Metric(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": "bad"}); v != 2 {
+		t.Errorf("breaker gauge = %v, want 2", v)
 	}
-	if v, _ := gaugeValue(t, reg, "wagw_sender_requests_total", map[string]string{"phone_number_id": "bad", "outcome": "breaker_open"}); v != 1 {
+	if v := wagwtest.Metric(t, reg, "wagw_sender_requests_total", map[string]string{"phone_number_id": "bad", "outcome": "breaker_open"}); v != 1 {
 		t.Errorf("breaker_open counter = %v", v)
 	}
 
@@ -420,7 +390,7 @@ func TestBreakerOpensPerNumberAndHalfOpenProbeClosesIt(t *testing.T) {
 	if got := c.BreakerState("bad"); got != "half-open" {
 		t.Errorf("after open interval breaker is %q", got)
 	}
-	if v, _ := gaugeValue(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": "bad"}); v != 1 {
+	if v := wagwtest.Metric(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": "bad"}); v != 1 {
 		t.Errorf("half-open gauge = %v", v)
 	}
 	if _, err := c.Send(ctx, "bad", msg); err != nil {
@@ -429,10 +399,10 @@ func TestBreakerOpensPerNumberAndHalfOpenProbeClosesIt(t *testing.T) {
 	if got := c.BreakerState("bad"); got != "closed" {
 		t.Errorf("after successful probe breaker is %q", got)
 	}
-	if v, _ := gaugeValue(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": "bad"}); v != 0 {
+	if v := wagwtest.Metric(t, reg, "wagw_sender_breaker_state", map[string]string{"phone_number_id": "bad"}); v != 0 {
 		t.Errorf("closed gauge = %v", v)
 	}
-	if v, _ := gaugeValue(t, reg, "wagw_sender_requests_total", map[string]string{"phone_number_id": "bad", "outcome": "transient"}); v != 3 {
+	if v := wagwtest.Metric(t, reg, "wagw_sender_requests_total", map[string]string{"phone_number_id": "bad", "outcome": "transient"}); v != 3 {
 		t.Errorf("transient counter = %v", v)
 	}
 }
@@ -589,6 +559,28 @@ func TestBackoff(t *testing.T) {
 	}
 	if d := Backoff(100, time.Second, 0); d < 0 {
 		t.Errorf("uncapped Backoff overflowed: %v", d)
+	}
+}
+
+func TestBackoffCeiling(t *testing.T) {
+	const ms = time.Millisecond
+	for _, tc := range []struct {
+		attempt   int
+		base, max time.Duration
+		want      time.Duration
+	}{
+		{0, 500 * ms, 30 * time.Second, 500 * ms},
+		{1, 500 * ms, 30 * time.Second, time.Second},
+		{3, 500 * ms, 30 * time.Second, 4 * time.Second},
+		{6, 500 * ms, 30 * time.Second, 30 * time.Second}, // 32 s capped
+		{1000, 500 * ms, 30 * time.Second, 30 * time.Second},
+		{-1, 500 * ms, 30 * time.Second, 500 * ms},
+		{2, 0, 0, 4 * time.Second},              // base 0 is 1 s, max 0 no cap
+		{40, time.Second, 0, time.Second << 32}, // uncapped: the doubling stops before it overflows
+	} {
+		if got := BackoffCeiling(tc.attempt, tc.base, tc.max); got != tc.want {
+			t.Errorf("BackoffCeiling(%d, %v, %v) = %v, want %v", tc.attempt, tc.base, tc.max, got, tc.want)
+		}
 	}
 }
 

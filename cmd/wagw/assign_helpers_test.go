@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -339,6 +341,24 @@ func postWebhook(base string, body []byte) error {
 	return nil
 }
 
+// atOnce calls call(0), …, call(n-1), each in a goroutine of its own,
+// released at the same instant, and returns when all have returned: for
+// requests that race.
+func atOnce(n int, call func(i int)) {
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			call(i)
+		}()
+	}
+	close(gate)
+	wg.Wait()
+}
+
 // sayText sends one text message of a contact and returns its wamid.
 func sayText(t *testing.T, p *serveProc, in bizNumber, waID, text string) string {
 	t.Helper()
@@ -355,7 +375,7 @@ func reactOnce(t *testing.T, p *serveProc, in bizNumber, waID string) int64 {
 		"type": "reaction", "reaction": obj{"message_id": "wamid.ASSIGN.SOMETHING", "emoji": "\U0001f44d"}}
 	p.webhook(t, notification(in.waba, in.pnid, in.display, arr{waContact(waID, "Contact "+waID)}, arr{m}, nil))
 	var c contactJSON
-	pollUntil(t, 10*time.Second, 10*time.Millisecond, "contact "+waID+" is stored", func() (bool, string) {
+	wagwtest.WaitFor(t, 10*time.Second, "contact "+waID+" is stored", func() (bool, string) {
 		r := apiDo(t, p, http.MethodGet, "/v1/contacts?wa_id="+waID, e2eAdminToken, nil, nil)
 		if r.Status == http.StatusOK {
 			json.Unmarshal(r.Body, &c)
@@ -370,7 +390,7 @@ func reactOnce(t *testing.T, p *serveProc, in bizNumber, waID string) int64 {
 func openConv(t *testing.T, p *serveProc, in bizNumber, waID string, what string, ok func(convJSON) bool) convJSON {
 	t.Helper()
 	var got convJSON
-	pollUntil(t, 15*time.Second, 10*time.Millisecond, what, func() (bool, string) {
+	wagwtest.WaitFor(t, 15*time.Second, what, func() (bool, string) {
 		c, found, status := findOpenConv(p.base, in, waID)
 		if !found {
 			return false, status

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/wagw/wagw/broker"
@@ -93,16 +94,50 @@ func committed(t *testing.T, addr, topic string, partitions int) int64 {
 	return sum
 }
 
-// TestConsumerCrash kills `wagw consumer` with SIGKILL (no graceful
-// commit) in the middle of a stream and starts it again: every message is
-// stored exactly once and each contact's messages are in the order sent.
+// crashStory is a stream of 300 contacts × 10 messages on the embedded
+// broker, interleaved across contacts, each body carrying the contact's
+// sequence number, for `wagw consumer` processes on a migrated database.
+type crashStory struct {
+	dsn  string
+	conn *sqlx.DB
+	emb  *broker.Embedded
+	env  []string
+}
+
+const (
+	crashTopic                         = "wa.events"
+	crashContacts, crashPerContact     = 300, 10
+	crashTotal                         = crashContacts * crashPerContact
+	crashProduceBatch                  = 500
+	crashSessionTimeout, crashStallFor = "3s", "5s"
+)
+
+func crashWAMID(c, seq int) string { return fmt.Sprintf("wamid.CRASH.%03d.%02d", c, seq) }
+
+// A `wagw consumer` killed with SIGKILL (no graceful commit) in the middle
+// of a stream, and started again: a story of steps, each a subtest.
 func TestConsumerCrash(t *testing.T) {
 	t.Parallel()
-	dsn, conn := newTestDB(t)
+	s := &crashStory{}
+	s.dsn, s.conn = newTestDB(t)
+	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: "127.0.0.1:0", Topics: []string{crashTopic, crashTopic + ".dlq"}, Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	s.emb = emb
+	step(t, "wagw migrate applies the schema to a fresh database", s.migrate)
+	step(t, "the stream is on the broker", s.produce)
+	step(t, "a consumer killed mid-stream has stored part of it", s.killFirst)
+	step(t, "a second consumer stores the rest, then stops in order on SIGTERM", s.runSecond)
+	step(t, "every message is stored exactly once, in each contact's order", s.exactlyOnceInOrder)
+}
+
+func (s *crashStory) migrate(t *testing.T) {
 	var out wagwtest.SyncBuffer
 	if err := run(context.Background(), []string{"migrate"}, func(k string) string {
 		if k == "DATABASE_URL" {
-			return dsn
+			return s.dsn
 		}
 		return ""
 	}, &out, &out); err != nil {
@@ -111,27 +146,18 @@ func TestConsumerCrash(t *testing.T) {
 	if !strings.Contains(out.String(), "applied") {
 		t.Fatalf("wagw migrate applied nothing on a fresh database:\n%s", out.String())
 	}
+}
 
-	const topic = "wa.events"
-	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: "127.0.0.1:0", Topics: []string{topic, topic + ".dlq"}, Partitions: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Close)
-
-	// 300 contacts × 10 messages, interleaved across contacts, each body
-	// carrying the contact's sequence number.
-	const contacts, perContact = 300, 10
-	total := contacts * perContact
-	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: topic})
+func (s *crashStory) produce(t *testing.T) {
+	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{s.emb.Addr()}, Topic: crashTopic})
 	defer prod.Close()
 	now := time.Now().UTC()
-	batch := make([]event.Envelope, 0, 500)
-	for seq := 1; seq <= perContact; seq++ {
-		for c := 0; c < contacts; c++ {
+	batch := make([]event.Envelope, 0, crashProduceBatch)
+	for seq := 1; seq <= crashPerContact; seq++ {
+		for c := 0; c < crashContacts; c++ {
 			wa := fmt.Sprintf("49170%06d", c)
-			wamid := fmt.Sprintf("wamid.CRASH.%03d.%02d", c, seq)
-			at := now.Add(time.Duration(seq-perContact) * time.Minute)
+			wamid := crashWAMID(c, seq)
+			at := now.Add(time.Duration(seq-crashPerContact) * time.Minute)
 			batch = append(batch, event.Envelope{
 				Version: event.Version, ID: wamid, Kind: event.KindMessage, Field: "messages",
 				WABAID: "102290129340500", PhoneNumberID: "109000000000005", DisplayPhoneNumber: "15550005555",
@@ -154,43 +180,50 @@ func TestConsumerCrash(t *testing.T) {
 	if len(batch) > 0 {
 		t.Fatal("message count must be a multiple of the produce batch")
 	}
-
-	env := []string{"KAFKA_BROKERS=" + emb.Addr(), "KAFKA_TOPIC=" + topic, "DATABASE_URL=" + dsn,
+	s.env = []string{"KAFKA_BROKERS=" + s.emb.Addr(), "KAFKA_TOPIC=" + crashTopic, "DATABASE_URL=" + s.dsn,
 		"WAGW_CONSUMER_WORKERS=2", "WAGW_LOG_LEVEL=info",
 		// A killed member holds its partitions for the session timeout;
 		// keep the test short, and let the stall watchdog act early.
-		"WAGW_CONSUMER_SESSION_TIMEOUT=3s", "WAGW_CONSUMER_STALL_TIMEOUT=5s"}
-	stored := func() int { return sqlCount(t, conn, `SELECT count(*) FROM messages`) }
+		"WAGW_CONSUMER_SESSION_TIMEOUT=" + crashSessionTimeout, "WAGW_CONSUMER_STALL_TIMEOUT=" + crashStallFor}
+}
 
-	first := startChild(t, "first consumer", env, "consumer")
+func (s *crashStory) stored(t *testing.T) int {
+	return sqlCount(t, s.conn, `SELECT count(*) FROM messages`)
+}
+
+func (s *crashStory) killFirst(t *testing.T) {
+	first := startChild(t, "first consumer", s.env, "consumer")
 	start := time.Now()
 	var atKill int
-	pollUntil(t, 20*time.Second, 2*time.Millisecond, "first consumer stores part of the stream", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 2*time.Millisecond, "first consumer stores part of the stream", func() (bool, string) {
 		if first.exited() {
 			t.Fatalf("first consumer exited on its own: %v\n%s", first.wait(), first.out)
 		}
-		atKill = stored()
-		return atKill >= total/4, fmt.Sprintf("%d of %d stored", atKill, total)
+		atKill = s.stored(t)
+		return atKill >= crashTotal/4, fmt.Sprintf("%d of %d stored", atKill, crashTotal)
 	})
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("SIGKILL first consumer: %v", err)
 	}
 	first.wait()
-	after := stored()
+	after := s.stored(t)
 	t.Logf("killed the first consumer after %v: %d of %d messages stored (%d seen just before the kill), %d offsets committed",
-		time.Since(start).Round(time.Millisecond), after, total, atKill, committed(t, emb.Addr(), topic, 4))
-	if after >= total {
-		t.Fatalf("the first consumer stored all %d messages before it was killed: the crash happened after the stream, not in it", total)
+		time.Since(start).Round(time.Millisecond), after, crashTotal, atKill, committed(t, s.emb.Addr(), crashTopic, 4))
+	if after >= crashTotal {
+		t.Fatalf("the first consumer stored all %d messages before it was killed: the crash happened after the stream, not in it", crashTotal)
 	}
+}
 
-	second := startChild(t, "second consumer", env, "consumer")
-	start = time.Now()
-	pollUntil(t, 40*time.Second, 20*time.Millisecond, "second consumer stores the rest of the stream", func() (bool, string) {
+// runSecond starts a consumer again (it lives as long as this step).
+func (s *crashStory) runSecond(t *testing.T) {
+	second := startChild(t, "second consumer", s.env, "consumer")
+	start := time.Now()
+	wagwtest.WaitEvery(t, 40*time.Second, 20*time.Millisecond, "second consumer stores the rest of the stream", func() (bool, string) {
 		if second.exited() {
 			t.Fatalf("second consumer exited on its own: %v\n%s", second.wait(), second.out)
 		}
-		n := stored()
-		return n >= total, fmt.Sprintf("%d of %d stored", n, total)
+		n := s.stored(t)
+		return n >= crashTotal, fmt.Sprintf("%d of %d stored", n, crashTotal)
 	})
 	t.Logf("the second consumer finished the stream in %v", time.Since(start).Round(time.Millisecond))
 
@@ -206,18 +239,22 @@ func TestConsumerCrash(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Errorf("second consumer did not exit within 10 s of SIGTERM")
 	}
+}
 
-	// Exactly once: the table holds each produced wamid once, and nothing else.
+// exactlyOnceInOrder: the table holds each produced wamid once, and
+// nothing else, each contact's in sequence; one contact and one
+// conversation per contact.
+func (s *crashStory) exactlyOnceInOrder(t *testing.T) {
 	var rows []struct {
 		WaID  string `db:"wa_id"`
 		WAMID string `db:"wamid"`
 		Body  string `db:"body"`
 	}
-	if err := conn.Select(&rows, `SELECT c.wa_id, m.wamid, m.body FROM messages m JOIN contacts c ON c.id = m.contact_id ORDER BY m.id`); err != nil {
+	if err := s.conn.Select(&rows, `SELECT c.wa_id, m.wamid, m.body FROM messages m JOIN contacts c ON c.id = m.contact_id ORDER BY m.id`); err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != total {
-		t.Errorf("%d messages stored, want %d", len(rows), total)
+	if len(rows) != crashTotal {
+		t.Errorf("%d messages stored, want %d", len(rows), crashTotal)
 	}
 	seen := map[string]int{}
 	next := map[string]int{} // per contact: the sequence number expected next
@@ -235,20 +272,20 @@ func TestConsumerCrash(t *testing.T) {
 		}
 		next[r.WaID] = seq
 	}
-	for c := 0; c < contacts; c++ {
-		for seq := 1; seq <= perContact; seq++ {
-			if w := fmt.Sprintf("wamid.CRASH.%03d.%02d", c, seq); seen[w] == 0 {
+	for c := 0; c < crashContacts; c++ {
+		for seq := 1; seq <= crashPerContact; seq++ {
+			if w := crashWAMID(c, seq); seen[w] == 0 {
 				t.Errorf("message %s was produced but never stored", w)
 			}
 		}
 	}
-	if len(seen) != total {
-		t.Errorf("%d distinct wamids stored, want %d", len(seen), total)
+	if len(seen) != crashTotal {
+		t.Errorf("%d distinct wamids stored, want %d", len(seen), crashTotal)
 	}
-	if n := sqlCount(t, conn, `SELECT count(*) FROM contacts`); n != contacts {
-		t.Errorf("%d contacts stored, want %d", n, contacts)
+	if n := sqlCount(t, s.conn, `SELECT count(*) FROM contacts`); n != crashContacts {
+		t.Errorf("%d contacts stored, want %d", n, crashContacts)
 	}
-	if n := sqlCount(t, conn, `SELECT count(*) FROM conversations`); n != contacts {
-		t.Errorf("%d conversations stored, want one per contact (%d)", n, contacts)
+	if n := sqlCount(t, s.conn, `SELECT count(*) FROM conversations`); n != crashContacts {
+		t.Errorf("%d conversations stored, want one per contact (%d)", n, crashContacts)
 	}
 }

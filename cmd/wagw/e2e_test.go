@@ -97,7 +97,7 @@ func launchRole(t *testing.T, cmd string, env map[string]string, addr string) *s
 func (p *serveProc) waitReady(t *testing.T, cmd string) {
 	t.Helper()
 	hc := &http.Client{Timeout: 2 * time.Second}
-	pollUntil(t, 20*time.Second, 20*time.Millisecond, cmd+": GET /readyz = 200", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 20*time.Millisecond, cmd+": GET /readyz = 200", func() (bool, string) {
 		select {
 		case err := <-p.done:
 			p.exited, p.err = true, err
@@ -310,44 +310,108 @@ func snapshot(t *testing.T, p *serveProc) (map[string][]string, map[string]apiCo
 	return got, byKey
 }
 
-func TestServeEndToEnd(t *testing.T) {
-	t.Parallel()
+// webhookScript is serve after one script of webhooks, applied: the
+// constructed corpus batch, a generated POST with duplicates and a
+// redelivery, a contact known only by its user id, and statuses of an
+// unknown message out of order. want lists each conversation's messages
+// as the API must show them, wantWamids every message that must be stored.
+type webhookScript struct {
+	p            *serveProc
+	conn         *sqlx.DB
+	want         map[string][]string
+	wantWamids   map[string]bool
+	wantStatuses []string
+	wantNames    map[string]string // contact wa_id → profile name
+	convs        map[string]apiConversation
+	got          map[string][]string
+}
+
+const (
+	scriptCorpusInbox, scriptOtherInbox             = "106540352242922", "222222222222222"
+	scriptGenInbox, scriptGenWABA, scriptGenDisplay = "109000000000001", "102290129340399", "15550001234"
+	scriptBSUID, scriptBSUIDName                    = "US.13491208655302741918", "Ada Userid"
+	scriptReactorWamid, scriptOutboundWamid         = "wamid.GEN.REACTOR", "wamid.OUT.E2E.1"
+	scriptGen                                       = 8 // generated contacts that write; the reactor is one more
+)
+
+// scriptWaID is the wa_id of the script's generated contact i (the
+// reactor is scriptGen).
+func scriptWaID(i int) string { return fmt.Sprintf("3161200000%02d", i) }
+
+func (s *webhookScript) expect(key, wamid, typ, body string) {
+	s.want[key] = append(s.want[key], stored(wamid, typ, body))
+	s.wantWamids[wamid] = true
+}
+
+// runWebhookScript starts serve, posts the script and waits until the API
+// shows every message and Postgres every status.
+func runWebhookScript(t *testing.T) *webhookScript {
+	t.Helper()
 	dsn, conn := newTestDB(t)
 	corpus := corpusFile(t, "constructed_multi_entry_batch.json")
-	p := startServe(t, serveEnv(t, dsn))
-
-	want := map[string][]string{}
-	wantWamids := map[string]bool{}
-	expect := func(key string, wamid, typ, body string) {
-		want[key] = append(want[key], stored(wamid, typ, body))
-		wantWamids[wamid] = true
-	}
-
-	// (a) The constructed batch: two WABAs, two numbers, three contacts'
+	s := &webhookScript{p: startServe(t, serveEnv(t, dsn)), conn: conn, want: map[string][]string{}, wantWamids: map[string]bool{},
+		wantNames: map[string]string{"16505551234": "Sheena Nelson", "16505559876": "Tiago Mingo", scriptWaID(scriptGen): "Reactor"}}
+	// The constructed batch: two WABAs, two numbers, three contacts'
 	// conversations, a wamid twice in one POST, statuses read before sent.
 	// Messages are listed in partition order (the order of the array),
 	// not by Meta's timestamp.
-	p.webhook(t, corpus)
-	const corpusInbox, otherInbox = "106540352242922", "222222222222222"
-	expect("16505551234 @"+corpusInbox, "wamid.BATCH.A2", "text", "second (arrives first in array)")
-	expect("16505551234 @"+corpusInbox, "wamid.BATCH.A1", "text", "first")
-	expect("16505559876 @"+corpusInbox, "wamid.BATCH.B1", "image", "Taj Mahal")
-	expect("16505551234 @"+otherInbox, "wamid.OTHERNUM.1", "text", "same user, different business number")
+	s.p.webhook(t, corpus)
+	s.expect("16505551234 @"+scriptCorpusInbox, "wamid.BATCH.A2", "text", "second (arrives first in array)")
+	s.expect("16505551234 @"+scriptCorpusInbox, "wamid.BATCH.A1", "text", "first")
+	s.expect("16505559876 @"+scriptCorpusInbox, "wamid.BATCH.B1", "image", "Taj Mahal")
+	s.expect("16505551234 @"+scriptOtherInbox, "wamid.OTHERNUM.1", "text", "same user, different business number")
 
-	// (a) A generated POST: 20 messages from 8 contacts on one number, one
-	// of them an image; a contact that only reacts; a reaction inside an
-	// open conversation; (b) one message twice in the same POST.
-	const genInbox, genWABA, genDisplay = "109000000000001", "102290129340399", "15550001234"
 	base := time.Now().Add(-time.Hour).Unix()
-	var contacts, messages arr
-	waID := func(i int) string { return fmt.Sprintf("3161200000%02d", i) }
-	for i := 0; i < 8; i++ {
-		contacts = append(contacts, waContact(waID(i), fmt.Sprintf("Gen Contact %d", i)))
+	gen := s.generatedPost(base)
+	s.p.webhook(t, gen)
+	s.p.webhook(t, gen) // Meta redelivers the same POST
+
+	// A contact known only by its business-scoped user id (no phone number).
+	s.p.webhook(t, notification(scriptGenWABA, scriptGenInbox, scriptGenDisplay,
+		arr{obj{"profile": obj{"name": scriptBSUIDName}, "user_id": scriptBSUID}},
+		arr{
+			obj{"from_user_id": scriptBSUID, "id": "wamid.BSUID.1", "timestamp": strconv.FormatInt(base+40, 10), "type": "text", "text": obj{"body": "hello without a phone number"}},
+			obj{"from_user_id": scriptBSUID, "id": "wamid.BSUID.2", "timestamp": strconv.FormatInt(base+41, 10), "type": "text", "text": obj{"body": "still me"}},
+		}, nil))
+	s.expect("name:"+scriptBSUIDName+" @"+scriptGenInbox, "wamid.BSUID.1", "text", "hello without a phone number")
+	s.expect("name:"+scriptBSUIDName+" @"+scriptGenInbox, "wamid.BSUID.2", "text", "still me")
+
+	// Statuses of an outbound message arrive read, delivered, sent, one
+	// POST each. The message is unknown here: orphans.
+	for i, st := range []string{"read", "delivered", "sent"} {
+		s.p.webhook(t, notification(scriptGenWABA, scriptGenInbox, scriptGenDisplay, nil, nil, arr{obj{
+			"id": scriptOutboundWamid, "status": st, "timestamp": strconv.FormatInt(base+100-int64(i), 10), "recipient_id": scriptWaID(1),
+		}}))
 	}
-	contacts = append(contacts, waContact(waID(8), "Reactor"))
+	s.wantStatuses = []string{
+		"wamid.OUT.1 read 3 0", "wamid.OUT.1 sent 1 0", "wamid.OUT.2 failed 100 131047",
+		"wamid.OUT.E2E.1 delivered 2 0", "wamid.OUT.E2E.1 read 3 0", "wamid.OUT.E2E.1 sent 1 0",
+	}
+	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, "consumer applies every webhook", func() (bool, string) {
+		s.p.running(t)
+		s.got, s.convs = snapshot(t, s.p)
+		n := sqlCount(t, conn, `SELECT count(*) FROM messages`)
+		st := sqlCount(t, conn, `SELECT count(*) FROM statuses`)
+		done := reflect.DeepEqual(s.got, s.want) && n == len(s.wantWamids) && st == len(s.wantStatuses)
+		return done, fmt.Sprintf("%d messages (want %d), %d statuses (want %d), conversations via API:\n%s\nwant:\n%s",
+			n, len(s.wantWamids), st, len(s.wantStatuses), dump(s.got), dump(s.want))
+	})
+	return s
+}
+
+// generatedPost is one POST of 20 messages from 8 contacts on one number,
+// one of them an image; a contact that only reacts; a reaction inside an
+// open conversation; and one message twice.
+func (s *webhookScript) generatedPost(base int64) []byte {
+	var contacts, messages arr
+	for i := 0; i < scriptGen; i++ {
+		contacts = append(contacts, waContact(scriptWaID(i), fmt.Sprintf("Gen Contact %d", i)))
+		s.wantNames[scriptWaID(i)] = fmt.Sprintf("Gen Contact %d", i)
+	}
+	contacts = append(contacts, waContact(scriptWaID(scriptGen), "Reactor"))
 	for i := 0; i < 20; i++ {
-		c, wamid, body := i%8, fmt.Sprintf("wamid.GEN.%02d", i), fmt.Sprintf("gen message %d", i)
-		m := textMessage(waID(c), wamid, base+int64(i), body)
+		c, wamid, body := i%scriptGen, fmt.Sprintf("wamid.GEN.%02d", i), fmt.Sprintf("gen message %d", i)
+		m := textMessage(scriptWaID(c), wamid, base+int64(i), body)
 		typ := "text"
 		if i == 5 {
 			typ = "image"
@@ -356,88 +420,124 @@ func TestServeEndToEnd(t *testing.T) {
 			m["image"] = obj{"caption": body, "mime_type": "image/jpeg", "sha256": "c2hh", "id": "1003383421387256"}
 		}
 		messages = append(messages, m)
-		expect(waID(c)+" @"+genInbox, wamid, typ, body)
+		s.expect(scriptWaID(c)+" @"+scriptGenInbox, wamid, typ, body)
 		if i == 9 { // the reactor, in the middle of the stream
-			messages = append(messages, obj{"from": waID(8), "id": "wamid.GEN.REACTOR", "timestamp": strconv.FormatInt(base+int64(i), 10),
-				"type": "reaction", "reaction": obj{"message_id": "wamid.OUT.E2E.1", "emoji": "\u2764\ufe0f"}})
-			wantWamids["wamid.GEN.REACTOR"] = true
+			messages = append(messages, obj{"from": scriptWaID(scriptGen), "id": scriptReactorWamid, "timestamp": strconv.FormatInt(base+int64(i), 10),
+				"type": "reaction", "reaction": obj{"message_id": scriptOutboundWamid, "emoji": "\u2764\ufe0f"}})
+			s.wantWamids[scriptReactorWamid] = true
 		}
 	}
-	messages = append(messages, obj{"from": waID(0), "id": "wamid.GEN.REACT0", "timestamp": strconv.FormatInt(base+30, 10),
-		"type": "reaction", "reaction": obj{"message_id": "wamid.OUT.E2E.1", "emoji": "\U0001f44d"}})
-	expect(waID(0)+" @"+genInbox, "wamid.GEN.REACT0", "reaction", "")
+	messages = append(messages, obj{"from": scriptWaID(0), "id": "wamid.GEN.REACT0", "timestamp": strconv.FormatInt(base+30, 10),
+		"type": "reaction", "reaction": obj{"message_id": scriptOutboundWamid, "emoji": "\U0001f44d"}})
+	s.expect(scriptWaID(0)+" @"+scriptGenInbox, "wamid.GEN.REACT0", "reaction", "")
 	messages = append(messages, messages[2]) // duplicated inside the POST
-	gen := notification(genWABA, genInbox, genDisplay, contacts, messages, nil)
-	p.webhook(t, gen)
+	return notification(scriptGenWABA, scriptGenInbox, scriptGenDisplay, contacts, messages, nil)
+}
 
-	// (b) Meta redelivers the same POST.
-	p.webhook(t, gen)
-
-	// A contact known only by its business-scoped user id (no phone number).
-	const bsuid = "US.13491208655302741918"
-	bsuidBody := notification(genWABA, genInbox, genDisplay,
-		arr{obj{"profile": obj{"name": "Ada Userid"}, "user_id": bsuid}},
-		arr{
-			obj{"from_user_id": bsuid, "id": "wamid.BSUID.1", "timestamp": strconv.FormatInt(base+40, 10), "type": "text", "text": obj{"body": "hello without a phone number"}},
-			obj{"from_user_id": bsuid, "id": "wamid.BSUID.2", "timestamp": strconv.FormatInt(base+41, 10), "type": "text", "text": obj{"body": "still me"}},
-		}, nil)
-	p.webhook(t, bsuidBody)
-	expect("name:Ada Userid @"+genInbox, "wamid.BSUID.1", "text", "hello without a phone number")
-	expect("name:Ada Userid @"+genInbox, "wamid.BSUID.2", "text", "still me")
-
-	// (c) Statuses of an outbound message wamid.OUT.E2E.1 arrive read,
-	// delivered, sent, one POST each. The message is unknown here: orphans.
-	for i, st := range []string{"read", "delivered", "sent"} {
-		p.webhook(t, notification(genWABA, genInbox, genDisplay, nil, nil, arr{obj{
-			"id": "wamid.OUT.E2E.1", "status": st, "timestamp": strconv.FormatInt(base+100-int64(i), 10), "recipient_id": waID(1),
-		}}))
-	}
-
-	// Wait until the consumer has applied everything, as the API shows it.
-	wantStatuses := []string{
-		"wamid.OUT.1 read 3 0", "wamid.OUT.1 sent 1 0", "wamid.OUT.2 failed 100 131047",
-		"wamid.OUT.E2E.1 delivered 2 0", "wamid.OUT.E2E.1 read 3 0", "wamid.OUT.E2E.1 sent 1 0",
-	}
-	var got map[string][]string
-	var convs map[string]apiConversation
-	pollUntil(t, 15*time.Second, 50*time.Millisecond, "consumer applies every webhook", func() (bool, string) {
-		p.running(t)
-		got, convs = snapshot(t, p)
-		n := sqlCount(t, conn, `SELECT count(*) FROM messages`)
-		s := sqlCount(t, conn, `SELECT count(*) FROM statuses`)
-		done := reflect.DeepEqual(got, want) && n == len(wantWamids) && s == len(wantStatuses)
-		return done, fmt.Sprintf("%d messages (want %d), %d statuses (want %d), conversations via API:\n%s\nwant:\n%s",
-			n, len(wantWamids), s, len(wantStatuses), dump(got), dump(want))
+// What serve makes of one script of webhooks (runWebhookScript), one
+// behaviour a subtest, on one running serve.
+func TestServeStoresWebhooks(t *testing.T) {
+	t.Parallel()
+	s := runWebhookScript(t)
+	p, conn := s.p, s.conn
+	t.Run("each message is stored once, in its conversation, in partition order", func(t *testing.T) {
+		if !reflect.DeepEqual(s.got, s.want) {
+			t.Errorf("conversations via API:\n%s\nwant:\n%s", dump(s.got), dump(s.want))
+		}
+		checkMessagesOnce(t, conn, s.wantWamids)
 	})
+	t.Run("one open conversation per contact and inbox, named after the contact", func(t *testing.T) {
+		if n := sqlCount(t, conn, `SELECT count(*) FROM conversations`); n != len(s.want) {
+			t.Errorf("%d conversations in Postgres, want %d", n, len(s.want))
+		}
+		if n := sqlCount(t, conn, `SELECT count(*) FROM (SELECT 1 FROM conversations GROUP BY contact_id, inbox HAVING count(*) > 1) d`); n != 0 {
+			t.Errorf("%d (contact, inbox) pairs have more than one conversation", n)
+		}
+		for k, c := range s.convs {
+			if c.Status != "open" {
+				t.Errorf("conversation %s: status %q, want open", k, c.Status)
+			}
+			if name, ok := s.wantNames[c.ContactWaID]; ok && c.ContactName != name {
+				t.Errorf("conversation %s: contact_name %q, want %q", k, c.ContactName, name)
+			}
+		}
+	})
+	t.Run("a conversation reads the same by id, an unknown id is 404", func(t *testing.T) {
+		for _, c := range s.convs {
+			var one apiConversation
+			if code := p.api(t, fmt.Sprintf("/v1/conversations/%d", c.ID), &one); code != http.StatusOK || one != c {
+				t.Errorf("GET /v1/conversations/%d = %d %+v, want 200 %+v", c.ID, code, one, c)
+			}
+		}
+		if code := p.api(t, "/v1/conversations/999999", nil); code != http.StatusNotFound {
+			t.Errorf("GET /v1/conversations/999999 = %d, want 404", code)
+		}
+	})
+	t.Run("contacts are found by wa_id with their profile names, an unknown one is 404", func(t *testing.T) {
+		testContactsByWaID(t, s)
+	})
+	t.Run("a contact without a phone number is found by user_id", func(t *testing.T) {
+		var ada apiContact
+		if code := p.api(t, "/v1/contacts?user_id="+scriptBSUID, &ada); code != http.StatusOK {
+			t.Fatalf("GET /v1/contacts?user_id=%s = %d, want 200", scriptBSUID, code)
+		}
+		if ada.WaID != nil || ada.UserID == nil || *ada.UserID != scriptBSUID || ada.Name != scriptBSUIDName {
+			t.Errorf("user-id contact = %+v, want no wa_id, user_id %s, name %s", ada, scriptBSUID, scriptBSUIDName)
+		}
+		if c := s.convs["name:"+scriptBSUIDName+" @"+scriptGenInbox]; c.ContactID != ada.ID {
+			t.Errorf("user-id contact's conversation belongs to contact %d, want %d", c.ContactID, ada.ID)
+		}
+	})
+	t.Run("a reaction alone opens no conversation", func(t *testing.T) {
+		var reactor apiContact
+		if code := p.api(t, "/v1/contacts?wa_id="+scriptWaID(scriptGen), &reactor); code == http.StatusOK {
+			var list struct {
+				Conversations []apiConversation `json:"conversations"`
+			}
+			p.api(t, fmt.Sprintf("/v1/conversations?contact_id=%d", reactor.ID), &list)
+			if len(list.Conversations) != 0 {
+				t.Errorf("a contact that only reacted has conversations: %+v", list.Conversations)
+			}
+		}
+		if n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE wamid = $1 AND conversation_id IS NULL`, scriptReactorWamid); n != 1 {
+			t.Errorf("the reactor's reaction is not stored once outside any conversation")
+		}
+	})
+	t.Run("statuses of an unknown message are kept once per status, as orphans", func(t *testing.T) {
+		var statuses []string
+		if err := conn.Select(&statuses, `SELECT wamid || ' ' || status || ' ' || rank || ' ' || COALESCE(error_code, 0)
+			FROM statuses ORDER BY wamid, status`); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(statuses, s.wantStatuses) {
+			t.Errorf("statuses rows:\n%s\nwant:\n%s", strings.Join(statuses, "\n"), strings.Join(s.wantStatuses, "\n"))
+		}
+		if n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE wamid LIKE 'wamid.OUT.%'`); n != 0 {
+			t.Errorf("statuses of unknown messages created %d message rows", n)
+		}
+	})
+	t.Run("the API wants a token", func(t *testing.T) {
+		resp, err := http.Get(p.base + "/v1/conversations")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET /v1/conversations without a token = %d, want 401", resp.StatusCode)
+		}
+	})
+	t.Run("serve stops in order", func(t *testing.T) {
+		p.running(t)
+		p.stop(t)
+	})
+}
 
-	// Every conversation: open, on its inbox, with the contact's profile
-	// name, and the same through GET /v1/conversations/{id}.
-	wantNames := map[string]string{"16505551234": "Sheena Nelson", "16505559876": "Tiago Mingo"}
-	for i := 0; i < 8; i++ {
-		wantNames[waID(i)] = fmt.Sprintf("Gen Contact %d", i)
-	}
-	for k, c := range convs {
-		if c.Status != "open" {
-			t.Errorf("conversation %s: status %q, want open", k, c.Status)
-		}
-		if name, ok := wantNames[c.ContactWaID]; ok && c.ContactName != name {
-			t.Errorf("conversation %s: contact_name %q, want %q", k, c.ContactName, name)
-		}
-		var one apiConversation
-		if code := p.api(t, fmt.Sprintf("/v1/conversations/%d", c.ID), &one); code != http.StatusOK || one != c {
-			t.Errorf("GET /v1/conversations/%d = %d %+v, want 200 %+v", c.ID, code, one, c)
-		}
-	}
-	if code := p.api(t, "/v1/conversations/999999", nil); code != http.StatusNotFound {
-		t.Errorf("GET /v1/conversations/999999 = %d, want 404", code)
-	}
-
-	// Contacts by wa_id, with their profile names; the user-id-only contact
-	// by user_id; the reactor exists but has no conversation.
-	wantNames[waID(8)] = "Reactor"
-	for wa, name := range wantNames {
+// testContactsByWaID: every contact of the script by its wa_id, the
+// user-id-only one besides them in Postgres, an unknown wa_id 404.
+func testContactsByWaID(t *testing.T, s *webhookScript) {
+	for wa, name := range s.wantNames {
 		var ct apiContact
-		if code := p.api(t, "/v1/contacts?wa_id="+wa, &ct); code != http.StatusOK {
+		if code := s.p.api(t, "/v1/contacts?wa_id="+wa, &ct); code != http.StatusOK {
 			t.Errorf("GET /v1/contacts?wa_id=%s = %d, want 200", wa, code)
 			continue
 		}
@@ -445,70 +545,12 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Errorf("contact %s = %+v, want name %q, wa_id %s, no user_id", wa, ct, name, wa)
 		}
 	}
-	var ada apiContact
-	if code := p.api(t, "/v1/contacts?user_id="+bsuid, &ada); code != http.StatusOK {
-		t.Fatalf("GET /v1/contacts?user_id=%s = %d, want 200", bsuid, code)
+	if n := sqlCount(t, s.conn, `SELECT count(*) FROM contacts`); n != len(s.wantNames)+1 {
+		t.Errorf("%d contacts in Postgres, want %d", n, len(s.wantNames)+1)
 	}
-	if ada.WaID != nil || ada.UserID == nil || *ada.UserID != bsuid || ada.Name != "Ada Userid" {
-		t.Errorf("user-id contact = %+v, want no wa_id, user_id %s, name Ada Userid", ada, bsuid)
-	}
-	if c := convs["name:Ada Userid @"+genInbox]; c.ContactID != ada.ID {
-		t.Errorf("user-id contact's conversation belongs to contact %d, want %d", c.ContactID, ada.ID)
-	}
-	var reactor apiContact
-	if code := p.api(t, "/v1/contacts?wa_id="+waID(8), &reactor); code == http.StatusOK {
-		var list struct {
-			Conversations []apiConversation `json:"conversations"`
-		}
-		p.api(t, fmt.Sprintf("/v1/conversations?contact_id=%d", reactor.ID), &list)
-		if len(list.Conversations) != 0 {
-			t.Errorf("a contact that only reacted has conversations: %+v", list.Conversations)
-		}
-	}
-	if code := p.api(t, "/v1/contacts?wa_id=4900000000000", nil); code != http.StatusNotFound {
+	if code := s.p.api(t, "/v1/contacts?wa_id=4900000000000", nil); code != http.StatusNotFound {
 		t.Errorf("GET /v1/contacts for an unknown wa_id = %d, want 404", code)
 	}
-
-	// The same facts in SQL: each wamid once, one conversation per
-	// (contact, inbox), the reaction-only message on no conversation, the
-	// statuses kept once per (wamid, status) as orphans.
-	checkMessagesOnce(t, conn, wantWamids)
-	if n := sqlCount(t, conn, `SELECT count(*) FROM conversations`); n != len(want) {
-		t.Errorf("%d conversations in Postgres, want %d", n, len(want))
-	}
-	if n := sqlCount(t, conn, `SELECT count(*) FROM (SELECT 1 FROM conversations GROUP BY contact_id, inbox HAVING count(*) > 1) d`); n != 0 {
-		t.Errorf("%d (contact, inbox) pairs have more than one conversation", n)
-	}
-	if n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE wamid = 'wamid.GEN.REACTOR' AND conversation_id IS NULL`); n != 1 {
-		t.Errorf("the reactor's reaction is not stored once outside any conversation")
-	}
-	if n := sqlCount(t, conn, `SELECT count(*) FROM contacts`); n != len(wantNames)+1 {
-		t.Errorf("%d contacts in Postgres, want %d", n, len(wantNames)+1)
-	}
-	var statuses []string
-	if err := conn.Select(&statuses, `SELECT wamid || ' ' || status || ' ' || rank || ' ' || COALESCE(error_code, 0)
-		FROM statuses ORDER BY wamid, status`); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(statuses, wantStatuses) {
-		t.Errorf("statuses rows:\n%s\nwant:\n%s", strings.Join(statuses, "\n"), strings.Join(wantStatuses, "\n"))
-	}
-	if n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE wamid LIKE 'wamid.OUT.%'`); n != 0 {
-		t.Errorf("statuses of unknown messages created %d message rows", n)
-	}
-
-	// The API wants a token.
-	resp, err := http.Get(p.base + "/v1/conversations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("GET /v1/conversations without a token = %d, want 401", resp.StatusCode)
-	}
-
-	p.running(t)
-	p.stop(t)
 }
 
 // checkMessagesOnce asserts that the messages table holds exactly the
@@ -588,7 +630,7 @@ func TestServeRestartKeepsAcknowledgedEvents(t *testing.T) {
 		}
 	}
 	send(0, posts/2)
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "first half applied", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "first half applied", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages`)
 		return n == posts, fmt.Sprintf("%d of %d messages stored", n, posts)
 	})
@@ -603,7 +645,7 @@ func TestServeRestartKeepsAcknowledgedEvents(t *testing.T) {
 	conn.MustExec(`DROP TRIGGER refuse_insert ON messages`)
 
 	p = startServe(t, env)
-	pollUntil(t, 20*time.Second, 50*time.Millisecond, "restarted serve stores every acknowledged message", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 50*time.Millisecond, "restarted serve stores every acknowledged message", func() (bool, string) {
 		p.running(t)
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages`)
 		return n >= len(want), fmt.Sprintf("%d of %d messages stored", n, len(want))

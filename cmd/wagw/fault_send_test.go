@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wagw/wagw/simulator"
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // Faults on the sending side: the Cloud API failing, the relay dying
@@ -127,7 +128,7 @@ func simInFlight(sim *simulator.Simulator) int64 {
 func (r *faultRig) waitInFlight(what string) int64 {
 	r.t.Helper()
 	var n int64
-	pollUntil(r.t, 20*time.Second, 5*time.Millisecond, what, func() (bool, string) {
+	wagwtest.WaitEvery(r.t, 20*time.Second, 5*time.Millisecond, what, func() (bool, string) {
 		n = simInFlight(r.sim)
 		return n > 0, fmt.Sprintf("%d sends in flight", n)
 	})

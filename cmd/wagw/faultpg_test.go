@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // privatePostgres is a Postgres server of the test's own (initdb in a
@@ -81,16 +84,10 @@ func (p *privatePostgres) start() {
 	p.t.Helper()
 	p.pgctl("start", "-l", filepath.Join(filepath.Dir(p.data), "log"),
 		"-o", fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off", p.port, filepath.Dir(p.data)))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := exec.Command(filepath.Join(p.bin, "pg_isready"), "-h", "127.0.0.1", "-p", strconv.Itoa(p.port)).CombinedOutput(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("private Postgres on port %d not ready after 30 s", p.port)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	wagwtest.WaitEvery(p.t, 30*time.Second, 100*time.Millisecond, fmt.Sprintf("private Postgres on port %d ready", p.port), func() (bool, string) {
+		out, err := exec.Command(filepath.Join(p.bin, "pg_isready"), "-h", "127.0.0.1", "-p", strconv.Itoa(p.port)).CombinedOutput()
+		return err == nil, fmt.Sprintf("pg_isready: %v %s", err, bytes.TrimSpace(out))
+	})
 }
 
 // stop crashes the server (immediate shutdown: no checkpoint, clients cut).

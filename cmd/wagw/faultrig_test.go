@@ -188,7 +188,7 @@ func (r *faultRig) start(name, role string, extra ...string) *childProc {
 		r.waitReady(c, name)
 		return c
 	}
-	pollUntil(r.t, 20*time.Second, 20*time.Millisecond, name+" running", func() (bool, string) {
+	wagwtest.WaitEvery(r.t, 20*time.Second, 20*time.Millisecond, name+" running", func() (bool, string) {
 		if c.exited() {
 			r.t.Fatalf("%s exited before it ran: %v\n%s", name, c.wait(), c.out)
 		}
@@ -200,7 +200,7 @@ func (r *faultRig) start(name, role string, extra ...string) *childProc {
 func (r *faultRig) waitReady(c *childProc, name string) {
 	r.t.Helper()
 	hc := &http.Client{Timeout: 2 * time.Second}
-	pollUntil(r.t, 30*time.Second, 20*time.Millisecond, name+": GET /readyz = 200", func() (bool, string) {
+	wagwtest.WaitEvery(r.t, 30*time.Second, 20*time.Millisecond, name+": GET /readyz = 200", func() (bool, string) {
 		if c.exited() {
 			r.t.Fatalf("%s exited before it was ready: %v\n%s", name, c.wait(), c.out)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -103,7 +104,7 @@ func TestHostileInput(t *testing.T) {
 func assignDone(t *testing.T, p *serveProc, convID, agentID int64) {
 	t.Helper()
 	var r apiResp
-	pollUntil(t, 60*time.Second, time.Second, "the assignment after the table is answered", func() (bool, string) {
+	wagwtest.WaitEvery(t, 60*time.Second, time.Second, "the assignment after the table is answered", func() (bool, string) {
 		r = apiDo(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/assignees", convID), e2eAdminToken, obj{"agent_ids": []int64{agentID}}, nil)
 		return r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "", r.String()
 	})
@@ -116,7 +117,7 @@ func assignDone(t *testing.T, p *serveProc, convID, agentID int64) {
 	if r.Status != http.StatusAccepted || json.Unmarshal(r.Body, &pending) != nil {
 		t.Fatalf("assign after the table: %s, want 200 or 202\nserve's output:\n%s", r, p.out)
 	}
-	pollUntil(t, 60*time.Second, 50*time.Millisecond, "the assignment after the table is applied", func() (bool, string) {
+	wagwtest.WaitEvery(t, 60*time.Second, 50*time.Millisecond, "the assignment after the table is applied", func() (bool, string) {
 		r := apiDo(t, p, http.MethodGet, pending.Poll, e2eAdminToken, nil, nil)
 		return r.Status == http.StatusOK && bytes.Contains(r.Body, []byte(`"http_status":200`)), r.String()
 	})
@@ -195,7 +196,7 @@ func waitStoredOnce(t *testing.T, conn *sqlx.DB, want map[string]bool) {
 	for w := range want {
 		ids = append(ids, w)
 	}
-	pollUntil(t, 60*time.Second, 50*time.Millisecond, "every acknowledged message is stored", func() (bool, string) {
+	wagwtest.WaitEvery(t, 60*time.Second, 50*time.Millisecond, "every acknowledged message is stored", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(DISTINCT wamid) FROM messages WHERE wamid = ANY($1)`, pq.Array(ids))
 		return n == len(ids), fmt.Sprintf("%d of %d stored", n, len(ids))
 	})

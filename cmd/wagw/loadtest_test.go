@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -15,187 +14,144 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wagw/wagw/db"
-	"github.com/wagw/wagw/db/dbtest"
+	"github.com/jmoiron/sqlx"
+
 	"github.com/wagw/wagw/loadtest"
 	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
-// TestLoadtestSmoke starts serve in-process on a fresh database, sets up
-// round-robin agents and a welcome text, sends a few hundred generated
-// webhooks over three seconds, and checks that the verification found
-// nothing lost, duplicated or reordered and that the report files are
-// there with the right counts. Replaying the saved traffic afterwards
-// must add nothing.
-func TestLoadtestSmoke(t *testing.T) {
+// smokeLoad is one `wagw loadtest run` against serve on a fresh
+// database: round-robin agents and a welcome text set up by `loadtest
+// setup`, a few hundred generated webhooks over three seconds, verified,
+// the traffic saved for replay.
+type smokeLoad struct {
+	ctx    context.Context
+	p      *serveProc
+	conn   *sqlx.DB
+	getenv func(string) string
+	dir    string           // the run's report folder
+	saved  string           // the saved traffic
+	rep    *loadtest.Report // the run's report.json
+}
+
+func runSmokeLoad(t *testing.T) *smokeLoad {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-
-	dsn := dbtest.URL(t)
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer dcancel()
-		if err := db.DropDatabase(dctx, dsn); err != nil {
-			t.Errorf("drop test database: %v", err)
-		}
-	})
-	httpAddr := freeTCPAddr(t)
-	env := map[string]string{
-		"WAGW_HTTP_ADDR":      httpAddr,
-		"DATABASE_URL":        dsn,
-		"KAFKA_EMBEDDED_ADDR": freeTCPAddr(t),
-		"KAFKA_PARTITIONS":    "4",
-		"WAGW_SIMULATOR_ADDR": freeTCPAddr(t),
-		"WAGW_DATA_DIR":       t.TempDir(),
-		"WA_APP_SECRET":       "loadtest-smoke-secret",
-		"WA_VERIFY_TOKEN":     "loadtest-smoke-verify",
-		"WAGW_ADMIN_TOKEN":    "loadtest-smoke-admin",
-		"WAGW_LOG_LEVEL":      "warn",
-	}
-	getenv := func(k string) string { return env[k] }
-
-	serveCtx, stopServe := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	var serveOut wagwtest.SyncBuffer
-	serveLog := runLog(t)
-	go func() { served <- run(serveCtx, []string{"serve"}, getenv, &serveOut, serveLog) }()
-	t.Cleanup(func() {
-		stopServe()
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("serve did not stop within 20 s")
-		}
-	})
-	base := "http://" + httpAddr
-	ltWaitReady(t, ctx, base, served, &serveOut)
-
+	t.Cleanup(cancel)
+	dsn, conn := newTestDB(t)
+	env := serveEnv(t, dsn)
+	s := &smokeLoad{ctx: ctx, p: startServe(t, env), conn: conn, getenv: func(k string) string { return env[k] }, dir: t.TempDir()}
+	s.saved = filepath.Join(s.dir, "traffic.jsonl")
 	var out bytes.Buffer
-	if err := runLoadtest(ctx, []string{"setup", "-api", base, "-agents", "3"}, getenv, &out); err != nil {
+	if err := runLoadtest(ctx, []string{"setup", "-api", s.p.base, "-agents", "3"}, s.getenv, &out); err != nil {
 		t.Fatalf("loadtest setup: %v\n%s", err, out.String())
 	}
-
-	dir := t.TempDir()
-	saved := filepath.Join(dir, "traffic.jsonl")
 	out.Reset()
-	err := runLoadtest(ctx, []string{"run", "-url", base + "/webhook", "-rate", "120", "-poisson", "-duration", "3s",
-		"-contacts", "60", "-seed", "7", "-out", dir, "-save", saved, "-settle", "25s",
-		"-expect-welcome", "-expect-assigned", "-max-spread", "1"}, getenv, &out)
+	err := runLoadtest(ctx, []string{"run", "-url", s.p.base + "/webhook", "-rate", "120", "-poisson", "-duration", "3s",
+		"-contacts", "60", "-seed", "7", "-out", s.dir, "-save", s.saved, "-settle", "25s",
+		"-expect-welcome", "-expect-assigned", "-max-spread", "1"}, s.getenv, &out)
 	if err != nil {
 		t.Fatalf("loadtest run: %v\n%s", err, out.String())
 	}
 	t.Logf("loadtest run output:\n%s", out.String())
-
-	for _, name := range []string{loadtest.ReportJSON, loadtest.ReportHTML, loadtest.SentLog} {
-		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Size() == 0 {
-			t.Fatalf("%s missing or empty: %v", name, err)
-		}
-	}
-	html, _ := os.ReadFile(filepath.Join(dir, loadtest.ReportHTML))
-	if !bytes.Contains(html, []byte("<svg")) || bytes.Contains(html, []byte("src=\"http")) || !bytes.Contains(html, []byte("PASSED")) {
-		t.Fatalf("report.html is not a self-contained passed report")
-	}
-	rep, err := loadtest.ReadReport(filepath.Join(dir, loadtest.ReportJSON))
-	if err != nil {
+	if s.rep, err = loadtest.ReadReport(filepath.Join(s.dir, loadtest.ReportJSON)); err != nil {
 		t.Fatal(err)
 	}
-	r, v := rep.Run, rep.Verify
-	if r == nil || v == nil {
-		t.Fatalf("report without run or verification: %+v", rep)
+	if s.rep.Run == nil || s.rep.Verify == nil {
+		t.Fatalf("report without run or verification: %+v", s.rep)
 	}
-	if r.Sent < 250 || r.Sent > 500 || r.OK != r.Sent || r.Errors != 0 {
-		t.Fatalf("run: %d sent, %d ok, %d errors; want about 360, all ok", r.Sent, r.OK, r.Errors)
-	}
-	if r.Messages == 0 || r.Statuses == 0 {
-		t.Fatalf("run carried %d messages and %d statuses", r.Messages, r.Statuses)
-	}
-	if !v.Passed || v.Lost != 0 || v.Duplicated != 0 || v.Reordered != 0 || v.Misattributed != 0 || v.Unattached != 0 {
-		t.Fatalf("verification: %+v", v.Failures())
-	}
-	if v.Expected != r.Messages || v.Stored < v.Expected || v.StatusesMissing != 0 || v.StatusesExpected != r.Statuses {
-		t.Fatalf("counts: run %d messages %d statuses; verify expected %d stored %d, statuses %d missing %d",
-			r.Messages, r.Statuses, v.Expected, v.Stored, v.StatusesExpected, v.StatusesMissing)
-	}
-	if v.Conversations == 0 || v.Conversations > v.Contacts || v.DuplicateConversations != 0 || v.Assigned != v.Conversations {
-		t.Fatalf("conversations: %d for %d contacts, %d duplicates, %d assigned", v.Conversations, v.Contacts, v.DuplicateConversations, v.Assigned)
-	}
-	if v.Welcomes["none"] != 0 || v.SpreadMaxMinus > 1 || len(v.Spread) != 3 {
-		t.Fatalf("welcomes %v, spread %+v", v.Welcomes, v.Spread)
-	}
-	if v.E2E.Count == 0 || v.Assignment.Count == 0 || len(r.Timeline) < 3 {
-		t.Fatalf("latency not measured: e2e %+v assignment %+v timeline %d", v.E2E, v.Assignment, len(r.Timeline))
-	}
+	return s
+}
 
-	// A second verification of the same run, from its sent log, agrees;
-	// so does one through the HTTP API instead of SQL.
-	out.Reset()
-	if err := runLoadtest(ctx, []string{"verify", "-dir", dir, "-settle", "5s"}, getenv, &out); err != nil {
+// `wagw loadtest` against serve (runSmokeLoad), one behaviour a subtest.
+func TestLoadtestAgainstServe(t *testing.T) {
+	s := runSmokeLoad(t)
+	r, v := s.rep.Run, s.rep.Verify
+	t.Run("the run writes its reports, the HTML one self-contained and passed", func(t *testing.T) {
+		for _, name := range []string{loadtest.ReportJSON, loadtest.ReportHTML, loadtest.SentLog} {
+			if st, err := os.Stat(filepath.Join(s.dir, name)); err != nil || st.Size() == 0 {
+				t.Fatalf("%s missing or empty: %v", name, err)
+			}
+		}
+		html, _ := os.ReadFile(filepath.Join(s.dir, loadtest.ReportHTML))
+		if !bytes.Contains(html, []byte("<svg")) || bytes.Contains(html, []byte("src=\"http")) || !bytes.Contains(html, []byte("PASSED")) {
+			t.Fatalf("report.html is not a self-contained passed report")
+		}
+	})
+	t.Run("every webhook is acknowledged", func(t *testing.T) {
+		if r.Sent < 250 || r.Sent > 500 || r.OK != r.Sent || r.Errors != 0 {
+			t.Fatalf("run: %d sent, %d ok, %d errors; want about 360, all ok", r.Sent, r.OK, r.Errors)
+		}
+		if r.Messages == 0 || r.Statuses == 0 {
+			t.Fatalf("run carried %d messages and %d statuses", r.Messages, r.Statuses)
+		}
+	})
+	t.Run("nothing is lost, duplicated, reordered or misattributed", func(t *testing.T) {
+		if !v.Passed || v.Lost != 0 || v.Duplicated != 0 || v.Reordered != 0 || v.Misattributed != 0 || v.Unattached != 0 {
+			t.Fatalf("verification: %+v", v.Failures())
+		}
+		if v.Expected != r.Messages || v.Stored < v.Expected || v.StatusesMissing != 0 || v.StatusesExpected != r.Statuses {
+			t.Fatalf("counts: run %d messages %d statuses; verify expected %d stored %d, statuses %d missing %d",
+				r.Messages, r.Statuses, v.Expected, v.Stored, v.StatusesExpected, v.StatusesMissing)
+		}
+	})
+	t.Run("every conversation is assigned, welcomed, and the load spread within one", func(t *testing.T) {
+		if v.Conversations == 0 || v.Conversations > v.Contacts || v.DuplicateConversations != 0 || v.Assigned != v.Conversations {
+			t.Fatalf("conversations: %d for %d contacts, %d duplicates, %d assigned", v.Conversations, v.Contacts, v.DuplicateConversations, v.Assigned)
+		}
+		if v.Welcomes["none"] != 0 || v.SpreadMaxMinus > 1 || len(v.Spread) != 3 {
+			t.Fatalf("welcomes %v, spread %+v", v.Welcomes, v.Spread)
+		}
+	})
+	t.Run("latencies and the timeline are measured", func(t *testing.T) {
+		if v.E2E.Count == 0 || v.Assignment.Count == 0 || len(r.Timeline) < 3 {
+			t.Fatalf("latency not measured: e2e %+v assignment %+v timeline %d", v.E2E, v.Assignment, len(r.Timeline))
+		}
+	})
+	t.Run("verifying again from the sent log agrees, by SQL and through the API", s.verifyAgain)
+	t.Run("Meta redelivering everything at once changes nothing", s.replay)
+}
+
+// verifyAgain verifies the run a second time from its sent log, through
+// SQL and through the HTTP API.
+func (s *smokeLoad) verifyAgain(t *testing.T) {
+	var out bytes.Buffer
+	if err := runLoadtest(s.ctx, []string{"verify", "-dir", s.dir, "-settle", "5s"}, s.getenv, &out); err != nil {
 		t.Fatalf("loadtest verify: %v\n%s", err, out.String())
 	}
 	out.Reset()
-	if err := runLoadtest(ctx, []string{"verify", "-dir", dir, "-settle", "5s", "-verify", "api", "-expect-assigned"}, getenv, &out); err != nil {
+	if err := runLoadtest(s.ctx, []string{"verify", "-dir", s.dir, "-settle", "5s", "-verify", "api", "-expect-assigned"}, s.getenv, &out); err != nil {
 		t.Fatalf("loadtest verify -verify api: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "verification (api): PASSED") {
 		t.Fatalf("API verification:\n%s", out.String())
 	}
 	t.Logf("API verification:\n%s", out.String())
+}
 
-	// Meta redelivering everything at once changes nothing.
-	conn, err := sql.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	count := func() (n int) {
-		if err := conn.QueryRow(`SELECT (SELECT count(*) FROM messages WHERE direction = 'in') + (SELECT count(*) FROM conversations)`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
+// replay sends the saved traffic again as fast as it goes: the inbound
+// messages and conversations stay as they were.
+func (s *smokeLoad) replay(t *testing.T) {
+	count := func() int {
+		return sqlCount(t, s.conn, `SELECT (SELECT count(*) FROM messages WHERE direction = 'in') + (SELECT count(*) FROM conversations)`)
 	}
 	before := count()
-	out.Reset()
-	if err := runLoadtest(ctx, []string{"replay", "-url", base, "-speed", "0", "-connections", "8", "-verify", "none",
-		"-out", filepath.Join(dir, "replay"), "-quiet", saved}, getenv, &out); err != nil {
+	var out bytes.Buffer
+	if err := runLoadtest(s.ctx, []string{"replay", "-url", s.p.base, "-speed", "0", "-connections", "8", "-verify", "none",
+		"-out", filepath.Join(s.dir, "replay"), "-quiet", s.saved}, s.getenv, &out); err != nil {
 		t.Fatalf("loadtest replay: %v\n%s", err, out.String())
 	}
-	rrep, err := loadtest.ReadReport(filepath.Join(dir, "replay", loadtest.ReportJSON))
+	rrep, err := loadtest.ReadReport(filepath.Join(s.dir, "replay", loadtest.ReportJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rrep.Run.Sent != r.Sent || rrep.Run.OK != r.Sent {
-		t.Fatalf("replay sent %d (%d ok), want %d", rrep.Run.Sent, rrep.Run.OK, r.Sent)
+	if rrep.Run.Sent != s.rep.Run.Sent || rrep.Run.OK != s.rep.Run.Sent {
+		t.Fatalf("replay sent %d (%d ok), want %d", rrep.Run.Sent, rrep.Run.OK, s.rep.Run.Sent)
 	}
 	time.Sleep(time.Second)
 	if after := count(); after != before {
 		t.Fatalf("replaying the same traffic changed the messages and conversations: %d, then %d", before, after)
-	}
-}
-
-func ltWaitReady(t *testing.T, ctx context.Context, base string, served <-chan error, log *wagwtest.SyncBuffer) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case err := <-served:
-			t.Fatalf("serve stopped: %v\n%s", err, log.String())
-		default:
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve not ready after 30 s\n%s", log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -142,20 +142,20 @@ func newTestDB(t *testing.T) (string, *sqlx.DB) {
 	return dsn, conn
 }
 
-// pollUntil polls check until it reports done, failing the test with what and
-// the last status when timeout passes first.
-func pollUntil(t *testing.T, timeout, every time.Duration, what string, check func() (done bool, status string)) {
+// step runs one step of a story as a subtest named as its behaviour. A
+// step that stops (t.Fatal) ends the story: the later steps build on what
+// it did not finish. Failed checks (t.Error) let the story go on. What
+// must outlive a step (a broker, a process) is started on the parent t:
+// a step's cleanups run when the step ends.
+func step(t *testing.T, name string, f func(t *testing.T)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		done, status := check()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not done after %v; last seen: %s", what, timeout, status)
-		}
-		time.Sleep(every)
+	finished := false
+	t.Run(name, func(t *testing.T) {
+		f(t)
+		finished = true
+	})
+	if !finished {
+		t.Fatalf("step %q stopped; the steps after it build on it", name)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/wagw/wagw/wagwtest"
 	"io"
 	"net/http"
 	"os"
@@ -241,7 +242,7 @@ func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 	sayText(t, p, stopped, "31677000002", "hello")
 
 	var page string
-	pollUntil(t, 30*time.Second, 200*time.Millisecond, "every metric of the dashboard and the alerts on "+metricsURL, func() (bool, string) {
+	wagwtest.WaitEvery(t, 30*time.Second, 200*time.Millisecond, "every metric of the dashboard and the alerts on "+metricsURL, func() (bool, string) {
 		families, body, err := scrapeFamilies(metricsURL)
 		if err != nil {
 			return false, err.Error()

@@ -126,7 +126,7 @@ func (r *outageRig) running() {
 // waitReady waits until every role says it is ready.
 func (r *outageRig) waitReady(timeout time.Duration) {
 	r.t.Helper()
-	pollUntil(r.t, timeout, 100*time.Millisecond, "every role ready", func() (bool, string) {
+	wagwtest.WaitEvery(r.t, timeout, 100*time.Millisecond, "every role ready", func() (bool, string) {
 		r.running()
 		c, rl := r.readyz("consumer"), r.readyz("relay")
 		return c == 200 && rl == 200, fmt.Sprintf("consumer /readyz %d, relay /readyz %d", c, rl)
@@ -183,7 +183,7 @@ func (r *outageRig) publish(tag string, n int) {
 // was sent and its outcome applied.
 func (r *outageRig) settled(timeout time.Duration) {
 	r.t.Helper()
-	pollUntil(r.t, timeout, 100*time.Millisecond, "every message stored, every welcome sent and accepted", func() (bool, string) {
+	wagwtest.WaitEvery(r.t, timeout, 100*time.Millisecond, "every message stored, every welcome sent and accepted", func() (bool, string) {
 		r.running()
 		stored := sqlCount(r.t, r.conn, `SELECT count(*) FROM messages WHERE direction = 'in'`)
 		accepted := sqlCount(r.t, r.conn, `SELECT count(*) FROM messages WHERE direction = 'out' AND status = 'accepted'`)

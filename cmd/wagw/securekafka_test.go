@@ -120,15 +120,15 @@ func TestRolesOverTLSAndSCRAM(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn := r.conn
-	pollUntil(t, 20*time.Second, 50*time.Millisecond, "the message stored by the consumer", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 50*time.Millisecond, "the message stored by the consumer", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE wamid = $1 AND direction = 'in'`, wamid)
 		return n == 1, fmt.Sprintf("%d rows", n)
 	})
-	pollUntil(t, 20*time.Second, 50*time.Millisecond, "the welcome sent through the Cloud API", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 50*time.Millisecond, "the welcome sent through the Cloud API", func() (bool, string) {
 		n := sndCount(sndSimSent(t, r.sim), wa, secureWelcome)
 		return n == 1, fmt.Sprintf("%d welcome messages sent", n)
 	})
-	pollUntil(t, 20*time.Second, 50*time.Millisecond, "the relay's outcome applied by the consumer", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 50*time.Millisecond, "the relay's outcome applied by the consumer", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages m JOIN contacts c ON c.id = m.contact_id
 			WHERE c.wa_id = $1 AND m.direction = 'out' AND m.wamid IS NOT NULL`, wa)
 		return n == 1, fmt.Sprintf("%d outbound messages with their wamid", n)
@@ -157,7 +157,7 @@ func TestWrongKafkaPasswordIsNotReady(t *testing.T) {
 	bad := r.start(t, "gateway", map[string]string{"KAFKA_SASL_PASSWORD": "not-the-password"})
 
 	var ready apiResp
-	pollUntil(t, 20*time.Second, 50*time.Millisecond, "the gateway's /readyz answers", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 50*time.Millisecond, "the gateway's /readyz answers", func() (bool, string) {
 		bad.running(t)
 		var err error
 		ready, err = apiCall(bad.base, http.MethodGet, "/readyz", "", nil, nil)
@@ -185,7 +185,7 @@ func TestWrongKafkaPasswordIsNotReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn := r.conn
-	pollUntil(t, 20*time.Second, 50*time.Millisecond, "the later message stored", func() (bool, string) {
+	wagwtest.WaitEvery(t, 20*time.Second, 50*time.Millisecond, "the later message stored", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE wamid = 'wamid.after'`)
 		return n == 1, fmt.Sprintf("%d rows", n)
 	})
@@ -212,7 +212,7 @@ func TestExistingTopicsAreComparedNotChanged(t *testing.T) {
 		"kafka topic wa.events: min.insync.replicas is 1, wagw would create it with 2",
 		"kafka topic wa.events.dlq: retention.ms is 3600000, wagw would create it with 2592000000",
 	}
-	pollUntil(t, 10*time.Second, 50*time.Millisecond, "the differences logged", func() (bool, string) {
+	wagwtest.WaitEvery(t, 10*time.Second, 50*time.Millisecond, "the differences logged", func() (bool, string) {
 		logs := cons.logs.String()
 		for _, w := range want {
 			if !strings.Contains(logs, w) {

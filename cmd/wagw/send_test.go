@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -16,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/wagw/wagw/simulator"
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // Sending through `wagw serve`: welcome messages, the 24-hour window,
@@ -26,56 +25,11 @@ const (
 	sndDisplay = "15550007777"
 )
 
-type sndResp struct {
-	Status int
-	Body   []byte
-}
-
-func (r sndResp) String() string { return fmt.Sprintf("%d %s", r.Status, bytes.TrimSpace(r.Body)) }
-
-func (r sndResp) errorCode() string {
-	var e struct {
-		Error struct {
-			Code string `json:"code"`
-		} `json:"error"`
-	}
-	json.Unmarshal(r.Body, &e)
-	return e.Error.Code
-}
-
-// sndCall sends one API request with a bearer token and a JSON body.
-func sndCall(t *testing.T, p *serveProc, method, path, token string, body any) sndResp {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, p.base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return sndResp{resp.StatusCode, b}
-}
-
-// sndCommand is sndCall for a command route: when the consumer has not
+// sndCommand is apiDo for a command route: when the consumer has not
 // answered within the API's wait (202 pending), it polls the command.
-func sndCommand(t *testing.T, p *serveProc, method, path, token string, body any) sndResp {
+func sndCommand(t *testing.T, p *serveProc, method, path, token string, body any) apiResp {
 	t.Helper()
-	r := sndCall(t, p, method, path, token, body)
+	r := apiDo(t, p, method, path, token, body, nil)
 	var pending struct {
 		CommandID string `json:"command_id"`
 		Status    string `json:"status"`
@@ -83,16 +37,16 @@ func sndCommand(t *testing.T, p *serveProc, method, path, token string, body any
 	if r.Status != http.StatusAccepted || json.Unmarshal(r.Body, &pending) != nil || pending.Status != "pending" || pending.CommandID == "" {
 		return r
 	}
-	var out sndResp
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "command "+pending.CommandID+" done", func() (bool, string) {
-		c := sndCall(t, p, http.MethodGet, "/v1/commands/"+pending.CommandID, e2eAdminToken, nil)
+	var out apiResp
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "command "+pending.CommandID+" done", func() (bool, string) {
+		c := apiDo(t, p, http.MethodGet, "/v1/commands/"+pending.CommandID, e2eAdminToken, nil, nil)
 		var done struct {
 			Status     string          `json:"status"`
 			HTTPStatus int             `json:"http_status"`
 			Result     json.RawMessage `json:"result"`
 		}
 		json.Unmarshal(c.Body, &done)
-		out = sndResp{done.HTTPStatus, done.Result}
+		out = apiResp{Status: done.HTTPStatus, Body: done.Result}
 		return done.Status == "done", c.String()
 	})
 	return out
@@ -101,8 +55,8 @@ func sndCommand(t *testing.T, p *serveProc, method, path, token string, body any
 // sndAgent creates an agent and returns its id and bearer token.
 func sndAgent(t *testing.T, p *serveProc, name string) (int64, string) {
 	t.Helper()
-	r := sndCall(t, p, http.MethodPost, "/v1/agents", e2eAdminToken,
-		obj{"name": name, "email": strings.ToLower(strings.ReplaceAll(name, " ", ".")) + "@example.com"})
+	r := apiDo(t, p, http.MethodPost, "/v1/agents", e2eAdminToken,
+		obj{"name": name, "email": strings.ToLower(strings.ReplaceAll(name, " ", ".")) + "@example.com"}, nil)
 	var a struct {
 		ID    int64  `json:"id"`
 		Token string `json:"token"`
@@ -188,209 +142,286 @@ func sndCount(sent []simulator.SentMessage, wa, text string) int {
 // sndOutboxDone waits until no outbox row is pending or unreported.
 func sndOutboxDone(t *testing.T, p *serveProc, conn *sqlx.DB) {
 	t.Helper()
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "outbox drained and reported", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "outbox drained and reported", func() (bool, string) {
 		p.running(t)
 		n := sqlCount(t, conn, `SELECT count(*) FROM outbox WHERE state = 'pending' OR NOT reported`)
 		return n == 0, fmt.Sprintf("%d rows pending or unreported", n)
 	})
 }
 
-// The welcome message goes out exactly once per opened conversation, also
-// when Meta redelivers the opening webhook (at once and after the welcome
-// was sent); not for an opening message older than the staleness limit;
-// and never again in a conversation an agent answered.
-func TestSendWelcomeOncePerConversation(t *testing.T) {
-	t.Parallel()
+// sendRig is `wagw serve` on a fresh database, sending to the built-in
+// Cloud API simulator at sim, with an agent's token.
+type sendRig struct {
+	p     *serveProc
+	conn  *sqlx.DB
+	sim   string
+	token string
+}
+
+// startSendRig starts serve with the built-in simulator (no
+// WA_ACCESS_TOKEN) and creates the agent name.
+func startSendRig(t *testing.T, agent string) *sendRig {
+	t.Helper()
 	dsn, conn := newTestDB(t)
 	env := serveEnv(t, dsn)
-	p := startServe(t, env) // no WA_ACCESS_TOKEN: the built-in simulator
-	sim := "http://" + env["WAGW_SIMULATOR_ADDR"]
-	const pn = "130000000000001"
-	const welcome = "Welcome! An agent will be with you shortly."
-	if r := sndCall(t, p, http.MethodPut, "/v1/inboxes/"+pn, e2eAdminToken, obj{"welcome_message": welcome}); r.Status != http.StatusOK {
-		t.Fatalf("PUT /v1/inboxes/%s = %s", pn, r)
-	}
-	_, token := sndAgent(t, p, "Wendy Welcome")
+	r := &sendRig{p: startServe(t, env), conn: conn, sim: "http://" + env["WAGW_SIMULATOR_ADDR"]}
+	_, r.token = sndAgent(t, r.p, agent)
+	return r
+}
 
-	const fresh, stale, answered, staleAnswered = "316300000001", "316300000002", "316300000003", "316300000004"
+// waitInbound waits until n inbound messages (and, when convs ≥ 0, convs
+// conversations) are stored.
+func (r *sendRig) waitInbound(t *testing.T, what string, n, convs int) {
+	t.Helper()
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, what, func() (bool, string) {
+		r.p.running(t)
+		got := sqlCount(t, r.conn, `SELECT count(*) FROM messages WHERE direction = 'in'`)
+		c := sqlCount(t, r.conn, `SELECT count(*) FROM conversations`)
+		return got == n && (convs < 0 || c == convs), fmt.Sprintf("%d of %d inbound messages, %d conversations", got, n, c)
+	})
+}
+
+// reply posts an agent's text or template reply to conv.
+func (r *sendRig) reply(t *testing.T, conv int64, body obj) apiResp {
+	t.Helper()
+	return sndCommand(t, r.p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/messages", conv), r.token, body)
+}
+
+const (
+	welcomeText                                 = "Welcome! An agent will be with you shortly."
+	welcomePN                                   = "130000000000001"
+	welcomeFresh, welcomeStale                  = "316300000001", "316300000002" // no agent answers them
+	welcomeAnswered, welcomeStaleAnswered       = "316300000003", "316300000004" // an agent answers them
+	welcomeAnswer                               = "agent answer to "
+	windowPN, windowOutside, windowInside       = "130000000000002", "316400000001", "316400000002"
+	windowTooLate, windowInTime, windowTemplate = "free-form, too late", "free-form, in time", "order_update"
+	windowLatestInbound                         = "wamid.WIN.F1"
+	statusPN, statusSimAccessToken              = "130000000000003", "send-test-access-token"
+)
+
+// runWelcomeScript opens four conversations on an inbox with a welcome
+// message: a fresh one (whose opening webhook Meta redelivers at once and
+// again after the welcome went out), a stale one (its opening message an
+// hour old), and one of each that an agent answers. The contacts then
+// write again; it returns when the outbox is drained and reported.
+func runWelcomeScript(t *testing.T) *sendRig {
+	t.Helper()
+	r := startSendRig(t, "Wendy Welcome")
+	p := r.p
+	if res := apiDo(t, p, http.MethodPut, "/v1/inboxes/"+welcomePN, e2eAdminToken, obj{"welcome_message": welcomeText}, nil); res.Status != http.StatusOK {
+		t.Fatalf("PUT /v1/inboxes/%s = %s", welcomePN, res)
+	}
 	now := time.Now()
-	openFresh := sndInbound(pn, fresh, "wamid.WEL.A1", now, "hello")
+	openFresh := sndInbound(welcomePN, welcomeFresh, "wamid.WEL.A1", now, "hello")
 	p.webhook(t, openFresh)
 	p.webhook(t, openFresh) // Meta redelivers at once
-	p.webhook(t, sndInbound(pn, stale, "wamid.WEL.B1", now.Add(-time.Hour), "an hour ago"))
-	p.webhook(t, sndInbound(pn, answered, "wamid.WEL.C1", now, "hello"))
-	p.webhook(t, sndInbound(pn, staleAnswered, "wamid.WEL.D1", now.Add(-time.Hour), "an hour ago"))
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "opening messages applied", func() (bool, string) {
-		p.running(t)
-		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE direction = 'in'`)
-		c := sqlCount(t, conn, `SELECT count(*) FROM conversations`)
-		return n == 4 && c == 4, fmt.Sprintf("%d inbound messages, %d conversations", n, c)
-	})
-
-	// Agents answer C (after its welcome was queued) and D (no welcome).
-	for _, wa := range []string{answered, staleAnswered} {
-		conv := sndConversation(t, conn, wa)
-		if r := sndCommand(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/messages", conv), token,
-			obj{"text": "agent answer to " + wa}); r.Status != http.StatusCreated {
-			t.Fatalf("reply to %s = %s, want 201", wa, r)
+	p.webhook(t, sndInbound(welcomePN, welcomeStale, "wamid.WEL.B1", now.Add(-time.Hour), "an hour ago"))
+	p.webhook(t, sndInbound(welcomePN, welcomeAnswered, "wamid.WEL.C1", now, "hello"))
+	p.webhook(t, sndInbound(welcomePN, welcomeStaleAnswered, "wamid.WEL.D1", now.Add(-time.Hour), "an hour ago"))
+	r.waitInbound(t, "opening messages applied", 4, 4)
+	for _, wa := range []string{welcomeAnswered, welcomeStaleAnswered} {
+		if res := r.reply(t, sndConversation(t, r.conn, wa), obj{"text": welcomeAnswer + wa}); res.Status != http.StatusCreated {
+			t.Fatalf("reply to %s = %s, want 201", wa, res)
 		}
 	}
-	pollUntil(t, 15*time.Second, 50*time.Millisecond, "welcomes and replies reach the simulator", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, "welcomes and replies reach the simulator", func() (bool, string) {
 		p.running(t)
-		sent := sndSimSent(t, sim)
-		a, c := sndCount(sent, fresh, welcome), sndCount(sent, answered, welcome)
-		rc, rd := sndCount(sent, answered, "agent answer to "+answered), sndCount(sent, staleAnswered, "agent answer to "+staleAnswered)
+		sent := sndSimSent(t, r.sim)
+		a, c := sndCount(sent, welcomeFresh, welcomeText), sndCount(sent, welcomeAnswered, welcomeText)
+		rc, rd := sndCount(sent, welcomeAnswered, welcomeAnswer+welcomeAnswered), sndCount(sent, welcomeStaleAnswered, welcomeAnswer+welcomeStaleAnswered)
 		return a >= 1 && c >= 1 && rc >= 1 && rd >= 1, fmt.Sprintf("welcomes A %d C %d, replies C %d D %d", a, c, rc, rd)
 	})
-
 	// Meta redelivers A's opening webhook after the welcome went out; the
 	// contacts write again in their open conversations.
 	p.webhook(t, openFresh)
 	later := time.Now()
-	p.webhook(t, sndInbound(pn, fresh, "wamid.WEL.A2", later, "still there?")) // after the redelivery, on its partition
-	p.webhook(t, sndInbound(pn, answered, "wamid.WEL.C2", later, "thanks"))
-	p.webhook(t, sndInbound(pn, staleAnswered, "wamid.WEL.D2", later, "thanks"))
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "second messages applied", func() (bool, string) {
-		p.running(t)
-		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE direction = 'in'`)
-		return n == 7, fmt.Sprintf("%d of 7 inbound messages", n)
-	})
-	sndOutboxDone(t, p, conn)
-
-	sent := sndSimSent(t, sim)
-	for wa, want := range map[string]int{fresh: 1, stale: 0, answered: 1, staleAnswered: 0} {
-		if n := sndCount(sent, wa, welcome); n != want {
-			t.Errorf("contact %s got %d welcome messages, want %d", wa, n, want)
-		}
-	}
-	if n := sqlCount(t, conn, `SELECT count(*) FROM outbox WHERE kind = 'welcome'`); n != 2 {
-		t.Errorf("%d welcome rows in the outbox, want 2", n)
-	}
-	if n := sqlCount(t, conn, `SELECT count(*) FROM conversations`); n != 4 {
-		t.Errorf("%d conversations, want 4 (redeliveries and later messages open none)", n)
-	}
-	// The welcome is listed on the conversation with its wamid.
-	msgs := sndMessages(t, p, sndConversation(t, conn, fresh))
-	welcomes := 0
-	for _, m := range msgs {
-		if m.Direction == "out" && m.Body == welcome {
-			welcomes++
-			if m.WAMID == nil || m.Status == "" || m.Status == "pending" || m.Status == "failed" {
-				t.Errorf("welcome message as listed: %+v, want a wamid and a status past pending", m)
-			}
-		}
-	}
-	if welcomes != 1 {
-		t.Errorf("conversation of %s lists %d welcome messages, want 1: %+v", fresh, welcomes, msgs)
-	}
-	// The stale openings say why there was no welcome.
-	for _, wa := range []string{stale, staleAnswered} {
-		var ds struct {
-			Decisions []struct {
-				Reasons []struct {
-					Code string `json:"code"`
-				} `json:"reasons"`
-			} `json:"decisions"`
-		}
-		conv := sndConversation(t, conn, wa)
-		if code := p.api(t, fmt.Sprintf("/v1/conversations/%d/decisions", conv), &ds); code != http.StatusOK {
-			t.Fatalf("decisions of %d = %d", conv, code)
-		}
-		found := false
-		for _, d := range ds.Decisions {
-			for _, r := range d.Reasons {
-				found = found || r.Code == "welcome_stale"
-			}
-		}
-		if !found {
-			t.Errorf("conversation of %s: no welcome_stale reason in its decisions %+v", wa, ds)
-		}
-	}
-	p.running(t)
+	p.webhook(t, sndInbound(welcomePN, welcomeFresh, "wamid.WEL.A2", later, "still there?")) // after the redelivery, on its partition
+	p.webhook(t, sndInbound(welcomePN, welcomeAnswered, "wamid.WEL.C2", later, "thanks"))
+	p.webhook(t, sndInbound(welcomePN, welcomeStaleAnswered, "wamid.WEL.D2", later, "thanks"))
+	r.waitInbound(t, "second messages applied", 7, -1)
+	sndOutboxDone(t, p, r.conn)
+	return r
 }
 
-// Outside the 24-hour customer-service window a free-form reply is refused
-// with 422 outside_customer_service_window and a template is accepted;
-// inside it free-form is fine. POST /read queues a mark-read that reaches
-// the Cloud API.
-func TestSendWindowTemplateAndRead(t *testing.T) {
+// The welcome message (runWelcomeScript), one behaviour a subtest.
+func TestWelcomeMessage(t *testing.T) {
 	t.Parallel()
-	dsn, conn := newTestDB(t)
-	env := serveEnv(t, dsn)
-	p := startServe(t, env) // built-in simulator
-	sim := "http://" + env["WAGW_SIMULATOR_ADDR"]
-	const pn = "130000000000002"
-	_, token := sndAgent(t, p, "Walter Window")
-	const outside, inside = "316400000001", "316400000002"
+	r := runWelcomeScript(t)
+	t.Run("goes out once per opened conversation, also when Meta redelivers the opening", func(t *testing.T) {
+		sent := sndSimSent(t, r.sim)
+		for _, wa := range []string{welcomeFresh, welcomeAnswered} {
+			if n := sndCount(sent, wa, welcomeText); n != 1 {
+				t.Errorf("contact %s got %d welcome messages, want 1", wa, n)
+			}
+		}
+		if n := sqlCount(t, r.conn, `SELECT count(*) FROM outbox WHERE kind = 'welcome'`); n != 2 {
+			t.Errorf("%d welcome rows in the outbox, want 2", n)
+		}
+	})
+	t.Run("is not sent for an opening message older than the staleness limit, and the decision says why", func(t *testing.T) {
+		sent := sndSimSent(t, r.sim)
+		for _, wa := range []string{welcomeStale, welcomeStaleAnswered} {
+			if n := sndCount(sent, wa, welcomeText); n != 0 {
+				t.Errorf("contact %s got %d welcome messages, want 0", wa, n)
+			}
+			if !hasReason(t, r.p, sndConversation(t, r.conn, wa), "welcome_stale") {
+				t.Errorf("conversation of %s: no welcome_stale reason in its decisions", wa)
+			}
+		}
+	})
+	t.Run("redeliveries and later messages open no conversation", func(t *testing.T) {
+		if n := sqlCount(t, r.conn, `SELECT count(*) FROM conversations`); n != 4 {
+			t.Errorf("%d conversations, want 4 (redeliveries and later messages open none)", n)
+		}
+	})
+	t.Run("is listed on its conversation with its wamid and a status past pending", func(t *testing.T) {
+		msgs := sndMessages(t, r.p, sndConversation(t, r.conn, welcomeFresh))
+		welcomes := 0
+		for _, m := range msgs {
+			if m.Direction == "out" && m.Body == welcomeText {
+				welcomes++
+				if m.WAMID == nil || m.Status == "" || m.Status == "pending" || m.Status == "failed" {
+					t.Errorf("welcome message as listed: %+v, want a wamid and a status past pending", m)
+				}
+			}
+		}
+		if welcomes != 1 {
+			t.Errorf("conversation of %s lists %d welcome messages, want 1: %+v", welcomeFresh, welcomes, msgs)
+		}
+	})
+	r.p.running(t)
+}
+
+// hasReason reports whether a decision of conversation conv gives the
+// reason code.
+func hasReason(t *testing.T, p *serveProc, conv int64, code string) bool {
+	t.Helper()
+	var ds struct {
+		Decisions []struct {
+			Reasons []struct {
+				Code string `json:"code"`
+			} `json:"reasons"`
+		} `json:"decisions"`
+	}
+	if status := p.api(t, fmt.Sprintf("/v1/conversations/%d/decisions", conv), &ds); status != http.StatusOK {
+		t.Fatalf("decisions of %d = %d", conv, status)
+	}
+	for _, d := range ds.Decisions {
+		for _, r := range d.Reasons {
+			if r.Code == code {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// windowScript is serve after an agent answered a contact who last wrote
+// 25 hours ago (free-form, then a template) and one who wrote 23 hours
+// ago (free-form, then mark-read), with the answers it gave.
+type windowScript struct {
+	*sendRig
+	convOut, convIn                 int64
+	tooLate, template, inTime, read apiResp
+}
+
+func runWindowScript(t *testing.T) *windowScript {
+	t.Helper()
+	s := &windowScript{sendRig: startSendRig(t, "Walter Window")}
+	p := s.p
 	now := time.Now()
-	p.webhook(t, sndInbound(pn, outside, "wamid.WIN.E1", now.Add(-25*time.Hour), "yesterday's question"))
-	p.webhook(t, sndInbound(pn, inside, "wamid.WIN.F1", now.Add(-23*time.Hour), "question within the day"))
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "messages applied", func() (bool, string) {
+	p.webhook(t, sndInbound(windowPN, windowOutside, "wamid.WIN.E1", now.Add(-25*time.Hour), "yesterday's question"))
+	p.webhook(t, sndInbound(windowPN, windowInside, windowLatestInbound, now.Add(-23*time.Hour), "question within the day"))
+	s.waitInbound(t, "messages applied", 2, 2)
+	s.convOut, s.convIn = sndConversation(t, s.conn, windowOutside), sndConversation(t, s.conn, windowInside)
+	s.tooLate = s.reply(t, s.convOut, obj{"text": windowTooLate})
+	s.template = s.reply(t, s.convOut, obj{"template": obj{"name": windowTemplate, "language": obj{"code": "en_US"},
+		"components": arr{obj{"type": "body", "parameters": arr{obj{"type": "text", "text": "42"}}}}}})
+	s.inTime = s.reply(t, s.convIn, obj{"text": windowInTime})
+	s.read = sndCommand(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/read", s.convIn), s.token, obj{})
+	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, "template, reply and mark-read reach the simulator", func() (bool, string) {
 		p.running(t)
-		n := sqlCount(t, conn, `SELECT count(*) FROM conversations`)
-		return n == 2, fmt.Sprintf("%d conversations", n)
+		sent := sndSimSent(t, s.sim)
+		marked := s.markedRead(t)
+		tm, tx := sndCount(sent, windowOutside, windowTemplate), sndCount(sent, windowInside, windowInTime)
+		return tm == 1 && tx == 1 && marked >= 1, fmt.Sprintf("template %d, text %d, marked_read %d", tm, tx, marked)
 	})
-	convOut, convIn := sndConversation(t, conn, outside), sndConversation(t, conn, inside)
-
-	r := sndCommand(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/messages", convOut), token, obj{"text": "free-form, too late"})
-	if r.Status != http.StatusUnprocessableEntity || r.errorCode() != "outside_customer_service_window" {
-		t.Errorf("free-form reply outside the window = %s, want 422 outside_customer_service_window", r)
-	}
-	tmpl := obj{"name": "order_update", "language": obj{"code": "en_US"},
-		"components": arr{obj{"type": "body", "parameters": arr{obj{"type": "text", "text": "42"}}}}}
-	if r := sndCommand(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/messages", convOut), token, obj{"template": tmpl}); r.Status != http.StatusCreated {
-		t.Errorf("template reply outside the window = %s, want 201", r)
-	}
-	if r := sndCommand(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/messages", convIn), token, obj{"text": "free-form, in time"}); r.Status != http.StatusCreated {
-		t.Errorf("free-form reply inside the window = %s, want 201", r)
-	}
-	r = sndCommand(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/read", convIn), token, obj{})
-	var read struct {
-		WAMID string `json:"wamid"`
-	}
-	if r.Status != http.StatusAccepted || json.Unmarshal(r.Body, &read) != nil || read.WAMID != "wamid.WIN.F1" {
-		t.Errorf("POST /read = %s, want 202 naming the latest inbound message wamid.WIN.F1", r)
-	}
-
-	pollUntil(t, 15*time.Second, 50*time.Millisecond, "template, reply and mark-read reach the simulator", func() (bool, string) {
-		p.running(t)
-		sent := sndSimSent(t, sim)
-		var stats map[string]int64
-		sndSimGet(t, sim, "/_sim/stats", &stats)
-		tm, tx := sndCount(sent, outside, "order_update"), sndCount(sent, inside, "free-form, in time")
-		return tm == 1 && tx == 1 && stats["marked_read"] >= 1, fmt.Sprintf("template %d, text %d, marked_read %d", tm, tx, stats["marked_read"])
-	})
-	sndOutboxDone(t, p, conn)
-	sent := sndSimSent(t, sim)
-	if n := sndCount(sent, outside, "free-form, too late"); n != 0 {
-		t.Errorf("the refused free-form message reached the Cloud API %d times", n)
-	}
-	var stats map[string]int64
-	sndSimGet(t, sim, "/_sim/stats", &stats)
-	if stats["marked_read"] != 1 {
-		t.Errorf("simulator marked %d messages read, want 1", stats["marked_read"])
-	}
-	if n := sqlCount(t, conn, `SELECT count(*) FROM outbox WHERE kind = 'read' AND state = 'sent'`); n != 1 {
-		t.Errorf("%d mark-read rows sent, want 1", n)
-	}
-	var outs []string
-	for _, m := range sndMessages(t, p, convOut) {
-		outs = append(outs, m.Direction+":"+m.Type)
-	}
-	if strings.Join(outs, ",") != "in:text,out:template" {
-		t.Errorf("messages outside the window %v, want the inbound one and the template only", outs)
-	}
-	p.running(t)
+	sndOutboxDone(t, p, s.conn)
+	return s
 }
 
-// Status webhooks the simulator delivers out of order and twice (signed,
-// to /webhook) end in the right final status: read.
-func TestSendStatusesOutOfOrderAndDuplicated(t *testing.T) {
+// markedRead is how many messages the simulator marked read.
+func (r *sendRig) markedRead(t *testing.T) int64 {
+	t.Helper()
+	var stats map[string]int64
+	sndSimGet(t, r.sim, "/_sim/stats", &stats)
+	return stats["marked_read"]
+}
+
+// The 24-hour customer-service window and mark-read (runWindowScript),
+// one behaviour a subtest.
+func TestReplyWindow(t *testing.T) {
 	t.Parallel()
+	s := runWindowScript(t)
+	t.Run("a free-form reply outside the window is refused with 422 and never sent", func(t *testing.T) {
+		if s.tooLate.Status != http.StatusUnprocessableEntity || s.tooLate.errorCode() != "outside_customer_service_window" {
+			t.Errorf("free-form reply outside the window = %s, want 422 outside_customer_service_window", s.tooLate)
+		}
+		if n := sndCount(sndSimSent(t, s.sim), windowOutside, windowTooLate); n != 0 {
+			t.Errorf("the refused free-form message reached the Cloud API %d times", n)
+		}
+	})
+	t.Run("a template outside the window is accepted", func(t *testing.T) {
+		if s.template.Status != http.StatusCreated {
+			t.Errorf("template reply outside the window = %s, want 201", s.template)
+		}
+		var outs []string
+		for _, m := range sndMessages(t, s.p, s.convOut) {
+			outs = append(outs, m.Direction+":"+m.Type)
+		}
+		if strings.Join(outs, ",") != "in:text,out:template" {
+			t.Errorf("messages outside the window %v, want the inbound one and the template only", outs)
+		}
+	})
+	t.Run("a free-form reply inside the window is accepted", func(t *testing.T) {
+		if s.inTime.Status != http.StatusCreated {
+			t.Errorf("free-form reply inside the window = %s, want 201", s.inTime)
+		}
+	})
+	t.Run("mark-read names the latest inbound message and reaches the Cloud API once", func(t *testing.T) {
+		var read struct {
+			WAMID string `json:"wamid"`
+		}
+		if s.read.Status != http.StatusAccepted || json.Unmarshal(s.read.Body, &read) != nil || read.WAMID != windowLatestInbound {
+			t.Errorf("POST /read = %s, want 202 naming the latest inbound message %s", s.read, windowLatestInbound)
+		}
+		if n := s.markedRead(t); n != 1 {
+			t.Errorf("simulator marked %d messages read, want 1", n)
+		}
+		if n := sqlCount(t, s.conn, `SELECT count(*) FROM outbox WHERE kind = 'read' AND state = 'sent'`); n != 1 {
+			t.Errorf("%d mark-read rows sent, want 1", n)
+		}
+	})
+	s.p.running(t)
+}
+
+// statusScript is serve sending through a Cloud API simulator that
+// delivers every status webhook (signed, to /webhook) out of order and
+// twice, after agents answered three contacts.
+type statusScript struct {
+	p        *serveProc
+	conn     *sqlx.DB
+	sim      *simulator.Simulator
+	contacts []string
+	convs    map[string]int64
+	wamids   map[string]string // contact → wamid of the answer
+}
+
+func runStatusScript(t *testing.T) *statusScript {
+	t.Helper()
 	dsn, conn := newTestDB(t)
 	env := serveEnv(t, dsn)
-	const token = "send-test-access-token"
-	sim := simulator.New(simulator.Config{Addr: "127.0.0.1:0", Token: token,
+	sim := simulator.New(simulator.Config{Addr: "127.0.0.1:0", Token: statusSimAccessToken,
 		WebhookURL: "http://" + env["WAGW_HTTP_ADDR"] + "/webhook", AppSecret: e2eAppSecret,
 		StatusDelays: simulator.StatusDelays{Sent: 20 * time.Millisecond, Delivered: 120 * time.Millisecond, Read: 240 * time.Millisecond, Jitter: 30 * time.Millisecond},
 		ReorderRate:  1, DuplicateRate: 1, DeliveryBackoff: 50 * time.Millisecond, DeliveryBackoffMax: 500 * time.Millisecond, Seed: 11,
@@ -400,80 +431,92 @@ func TestSendStatusesOutOfOrderAndDuplicated(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	env["WA_ACCESS_TOKEN"], env["WA_API_URL"] = token, "http://"+addr
-	p := startServe(t, env)
-	const pn = "130000000000003"
-	_, agentToken := sndAgent(t, p, "Stella Status")
-
-	contacts := []string{"316500000001", "316500000002", "316500000003"}
+	env["WA_ACCESS_TOKEN"], env["WA_API_URL"] = statusSimAccessToken, "http://"+addr
+	s := &statusScript{p: startServe(t, env), conn: conn, sim: sim, contacts: []string{"316500000001", "316500000002", "316500000003"},
+		convs: map[string]int64{}, wamids: map[string]string{}}
+	_, agentToken := sndAgent(t, s.p, "Stella Status")
 	now := time.Now()
-	for i, wa := range contacts {
-		p.webhook(t, sndInbound(pn, wa, fmt.Sprintf("wamid.ST.%d", i), now, "hi"))
+	for i, wa := range s.contacts {
+		s.p.webhook(t, sndInbound(statusPN, wa, fmt.Sprintf("wamid.ST.%d", i), now, "hi"))
 	}
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "conversations opened", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "conversations opened", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(*) FROM conversations`)
-		return n == len(contacts), fmt.Sprintf("%d conversations", n)
+		return n == len(s.contacts), fmt.Sprintf("%d conversations", n)
 	})
-	convs := map[string]int64{}
-	for _, wa := range contacts {
-		convs[wa] = sndConversation(t, conn, wa)
-		r := sndCommand(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/messages", convs[wa]), agentToken, obj{"text": "reply to " + wa})
+	for _, wa := range s.contacts {
+		s.convs[wa] = sndConversation(t, conn, wa)
+		r := sndCommand(t, s.p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/messages", s.convs[wa]), agentToken, obj{"text": "reply to " + wa})
 		if r.Status != http.StatusCreated {
 			t.Fatalf("reply to %s = %s, want 201", wa, r)
 		}
 	}
 	// Every status webhook (3 per message, each twice) delivered.
-	pollUntil(t, 20*time.Second, 50*time.Millisecond, "status webhooks delivered", func() (bool, string) {
-		p.running(t)
-		s := sim.Stats()
-		want := int64(3 * 2 * len(contacts))
-		return s["webhooks_delivered"] == want && s["webhooks_scheduled"] == want, fmt.Sprintf("%v", s)
+	wagwtest.WaitEvery(t, 20*time.Second, 50*time.Millisecond, "status webhooks delivered", func() (bool, string) {
+		s.p.running(t)
+		st := sim.Stats()
+		want := int64(3 * 2 * len(s.contacts))
+		return st["webhooks_delivered"] == want && st["webhooks_scheduled"] == want, fmt.Sprintf("%v", st)
 	})
-	s := sim.Stats()
-	if s["webhooks_reordered"] != int64(len(contacts)) || s["webhooks_duplicated"] != int64(3*len(contacts)) {
-		t.Errorf("simulator stats %v: want every message's statuses reordered and duplicated", s)
-	}
-	wamids := map[string]string{}
 	for _, m := range sim.Sent() {
-		wamids[m.To] = m.WAMID
+		s.wamids[m.To] = m.WAMID
 	}
-	checkRead := func(what string) {
-		t.Helper()
-		pollUntil(t, 15*time.Second, 50*time.Millisecond, what, func() (bool, string) {
-			p.running(t)
-			var bad []string
-			for _, wa := range contacts {
-				var out *sndMessage
-				for _, m := range sndMessages(t, p, convs[wa]) {
-					if m.Direction == "out" {
-						out = &m
-					}
-				}
-				if out == nil || out.WAMID == nil || *out.WAMID != wamids[wa] || out.Status != "read" {
-					bad = append(bad, fmt.Sprintf("%s: %+v (simulator wamid %s)", wa, out, wamids[wa]))
+	return s
+}
+
+// waitRead waits until every answer is listed with its wamid and status read.
+func (s *statusScript) waitRead(t *testing.T, what string) {
+	t.Helper()
+	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, what, func() (bool, string) {
+		s.p.running(t)
+		var bad []string
+		for _, wa := range s.contacts {
+			var out *sndMessage
+			for _, m := range sndMessages(t, s.p, s.convs[wa]) {
+				if m.Direction == "out" {
+					out = &m
 				}
 			}
-			return len(bad) == 0, strings.Join(bad, "; ")
-		})
-	}
-	checkRead("every reply shows status read")
-	if n := sqlCount(t, conn, `SELECT count(*) FROM statuses`); n != 3*len(contacts) {
-		t.Errorf("%d status rows, want %d (each status once despite duplicates)", n, 3*len(contacts))
-	}
-
-	// Late and repeated statuses (delivered, sent) after read change nothing.
-	wa := contacts[0]
-	ts := time.Now().Unix()
-	p.webhook(t, notification(sndWABA, pn, sndDisplay, nil, nil, arr{
-		obj{"id": wamids[wa], "status": "delivered", "timestamp": strconv.FormatInt(ts, 10), "recipient_id": wa},
-		obj{"id": wamids[wa], "status": "sent", "timestamp": strconv.FormatInt(ts, 10), "recipient_id": wa},
-		obj{"id": wamids[wa], "status": "delivered", "timestamp": strconv.FormatInt(ts+1, 10), "recipient_id": wa},
-	}))
-	p.webhook(t, sndInbound(pn, wa, "wamid.ST.barrier", time.Now(), "after the late statuses")) // same partition, after them
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "barrier message applied", func() (bool, string) {
-		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE wamid = 'wamid.ST.barrier'`)
-		return n == 1, fmt.Sprintf("%d", n)
+			if out == nil || out.WAMID == nil || *out.WAMID != s.wamids[wa] || out.Status != "read" {
+				bad = append(bad, fmt.Sprintf("%s: %+v (simulator wamid %s)", wa, out, s.wamids[wa]))
+			}
+		}
+		return len(bad) == 0, strings.Join(bad, "; ")
 	})
-	checkRead("replies still read after late statuses")
-	p.running(t)
+}
+
+// Status webhooks out of order and duplicated (runStatusScript), one
+// behaviour a subtest; the last adds late statuses.
+func TestStatusWebhooks(t *testing.T) {
+	t.Parallel()
+	s := runStatusScript(t)
+	t.Run("the simulator reorders and duplicates every message's statuses", func(t *testing.T) {
+		st := s.sim.Stats()
+		if st["webhooks_reordered"] != int64(len(s.contacts)) || st["webhooks_duplicated"] != int64(3*len(s.contacts)) {
+			t.Errorf("simulator stats %v: want every message's statuses reordered and duplicated", st)
+		}
+	})
+	t.Run("out of order and twice, they end in read", func(t *testing.T) {
+		s.waitRead(t, "every reply shows status read")
+	})
+	t.Run("each status is stored once despite duplicates", func(t *testing.T) {
+		if n := sqlCount(t, s.conn, `SELECT count(*) FROM statuses`); n != 3*len(s.contacts) {
+			t.Errorf("%d status rows, want %d (each status once despite duplicates)", n, 3*len(s.contacts))
+		}
+	})
+	t.Run("late and repeated statuses after read change nothing", func(t *testing.T) {
+		wa := s.contacts[0]
+		ts := time.Now().Unix()
+		s.p.webhook(t, notification(sndWABA, statusPN, sndDisplay, nil, nil, arr{
+			obj{"id": s.wamids[wa], "status": "delivered", "timestamp": strconv.FormatInt(ts, 10), "recipient_id": wa},
+			obj{"id": s.wamids[wa], "status": "sent", "timestamp": strconv.FormatInt(ts, 10), "recipient_id": wa},
+			obj{"id": s.wamids[wa], "status": "delivered", "timestamp": strconv.FormatInt(ts+1, 10), "recipient_id": wa},
+		}))
+		s.p.webhook(t, sndInbound(statusPN, wa, "wamid.ST.barrier", time.Now(), "after the late statuses")) // same partition, after them
+		wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "barrier message applied", func() (bool, string) {
+			n := sqlCount(t, s.conn, `SELECT count(*) FROM messages WHERE wamid = 'wamid.ST.barrier'`)
+			return n == 1, fmt.Sprintf("%d", n)
+		})
+		s.waitRead(t, "replies still read after late statuses")
+	})
+	s.p.running(t)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/wagw/wagw/wagwtest"
 	"net/http"
 	"strings"
 	"testing"
@@ -66,7 +67,7 @@ func TestTakeThreadThroughTheCloudAPI(t *testing.T) {
 	if queued.Status != "pending" || queued.ThreadOwner != "other" {
 		t.Errorf("take answered %+v, want pending while other owns the thread", queued)
 	}
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "Meta's refusal of the take is recorded", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "Meta's refusal of the take is recorded", func() (bool, string) {
 		var state string
 		var code *int
 		err := conn.QueryRow(`SELECT state, error_code FROM outbox WHERE kind = 'take' ORDER BY id LIMIT 1`).Scan(&state, &code)
@@ -79,7 +80,7 @@ func TestTakeThreadThroughTheCloudAPI(t *testing.T) {
 	// Meta accepts the take: wagw owns the thread, the log says who took it.
 	faults(`{}`)
 	apiMust(t, p, http.StatusAccepted, http.MethodPost, take, ana.Token, nil, nil)
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "the take gives the thread to wagw", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "the take gives the thread to wagw", func() (bool, string) {
 		got := owner()
 		return got == "wagw", got
 	})

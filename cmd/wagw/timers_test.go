@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/wagw/wagw/wagwtest"
 	"net/http"
 	"strings"
 	"sync"
@@ -65,7 +66,7 @@ func replyAccepted(t *testing.T, p *serveProc, convID int64, a agentOutJSON) {
 	if r.Status != http.StatusCreated && r.Status != http.StatusAccepted {
 		t.Fatalf("reply = %s, want 201", r)
 	}
-	pollUntil(t, 15*time.Second, 10*time.Millisecond, "the reply is accepted by the Cloud API", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 10*time.Millisecond, "the reply is accepted by the Cloud API", func() (bool, string) {
 		c := getConv(t, p, convID)
 		return c.FirstReplyAt != nil, fmt.Sprintf("first_reply_at %v", c.FirstReplyAt)
 	})
@@ -94,7 +95,7 @@ func TestNoReplyReassignsThroughServe(t *testing.T) {
 	conv := openConv(t, p, in, "31910000001", "the conversation is assigned by round robin", hasAssignees)
 	first := agentByID(conv.Assignees[0].AgentID, ana, bob)
 	second := other(first.ID, ana, bob)
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "the silent assignee loses the conversation", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "the silent assignee loses the conversation", func() (bool, string) {
 		c := getConv(t, p, conv.ID)
 		return len(c.Assignees) == 1 && c.Assignees[0].AgentID == second.ID, c.who()
 	})
@@ -115,7 +116,7 @@ func TestNoReplyReassignsThroughServe(t *testing.T) {
 	}
 
 	// The second does not answer either: reassign_max 1 is used up, keep.
-	pollUntil(t, 15*time.Second, 50*time.Millisecond, "the second deadline is decided", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, "the second deadline is decided", func() (bool, string) {
 		ds := decisionsWith(t, p, conv.ID, "no_reply_reassign")
 		return len(ds) == 2, dumpDecisions(ds)
 	})
@@ -192,7 +193,7 @@ func TestNoReplyRacesTheReply(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatalf("racer %d: %v", i, errs[i])
 		}
-		pollUntil(t, 15*time.Second, 20*time.Millisecond, "the racer's reply is accepted", func() (bool, string) {
+		wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "the racer's reply is accepted", func() (bool, string) {
 			c := getConv(t, p, r.conv.ID)
 			return c.FirstReplyAt != nil, "first_reply_at not set"
 		})
@@ -282,12 +283,12 @@ func TestAwayReassignsThroughServe(t *testing.T) {
 	close(stopAna) // Ana's app stops before she goes away
 	anaBeats.Wait()
 	setPresence(t, p, ana, "away")
-	pollUntil(t, 10*time.Second, 20*time.Millisecond, "Ana's waiting conversation goes to Bob", func() (bool, string) {
+	wagwtest.WaitEvery(t, 10*time.Second, 20*time.Millisecond, "Ana's waiting conversation goes to Bob", func() (bool, string) {
 		c := getConv(t, p, waiting.ID)
 		return len(c.Assignees) == 1 && c.Assignees[0].AgentID == bob.ID, c.who()
 	})
 	wantReason(t, "away", lastDecision(t, p, waiting.ID), "away_reassign", ana.ID, "Ana Away", "is away while the contact waits")
-	pollUntil(t, 10*time.Second, 20*time.Millisecond, "the answered conversation's decision", func() (bool, string) {
+	wagwtest.WaitEvery(t, 10*time.Second, 20*time.Millisecond, "the answered conversation's decision", func() (bool, string) {
 		return len(decisionsWith(t, p, answered.ID, "away_reassign")) == 1, "no away decision yet"
 	})
 	wantReason(t, "answered", lastDecision(t, p, answered.ID), "answered", ana.ID, "answered and the contact has not written since")
@@ -295,7 +296,7 @@ func TestAwayReassignsThroughServe(t *testing.T) {
 
 	// Reassign replies: the contact writes while Ana is still away.
 	sayText(t, p, in, "31930000002", "are you still there?")
-	pollUntil(t, 10*time.Second, 20*time.Millisecond, "the answered conversation goes to Bob when its contact writes", func() (bool, string) {
+	wagwtest.WaitEvery(t, 10*time.Second, 20*time.Millisecond, "the answered conversation goes to Bob when its contact writes", func() (bool, string) {
 		c := getConv(t, p, answered.ID)
 		return len(c.Assignees) == 1 && c.Assignees[0].AgentID == bob.ID, c.who()
 	})
@@ -307,7 +308,7 @@ func TestAwayReassignsThroughServe(t *testing.T) {
 	lapsing := openConv(t, p, in, "31930000009", "the new conversation is assigned", hasAssignees)
 	expectAssignees(t, "Ana back online", lapsing, asg(ana, "round_robin"))
 	lastBeat := time.Now()
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "Ana's heartbeat lapses and Bob gets the conversation", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "Ana's heartbeat lapses and Bob gets the conversation", func() (bool, string) {
 		c := getConv(t, p, lapsing.ID)
 		return len(c.Assignees) == 1 && c.Assignees[0].AgentID == bob.ID, c.who()
 	})
@@ -369,7 +370,7 @@ func TestAwayRacesTheNoReplyDeadline(t *testing.T) {
 	brokerAddr := env["KAFKA_EMBEDDED_ADDR"]
 	first := map[string]int{}
 	for i, r := range racers {
-		pollUntil(t, 15*time.Second, 20*time.Millisecond, "the racer's conversation moves to Yuri", func() (bool, string) {
+		wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "the racer's conversation moves to Yuri", func() (bool, string) {
 			c := getConv(t, p, r.conv.ID)
 			return len(c.Assignees) == 1 && c.Assignees[0].AgentID == r.y.ID, c.who()
 		})
@@ -443,7 +444,7 @@ func TestSnoozeThroughServe(t *testing.T) {
 	if a := getAgent(t, p, ana.ID); a.OpenCount != 0 {
 		t.Errorf("Ana's open count %d while her only conversation is snoozed, want 0", a.OpenCount)
 	}
-	pollUntil(t, 10*time.Second, 20*time.Millisecond, "the snooze ends at its time", func() (bool, string) {
+	wagwtest.WaitEvery(t, 10*time.Second, 20*time.Millisecond, "the snooze ends at its time", func() (bool, string) {
 		s := status()
 		return s.Status == "open", s.Status
 	})
@@ -458,7 +459,7 @@ func TestSnoozeThroughServe(t *testing.T) {
 	// The contact writes first.
 	apiMust(t, p, http.StatusOK, http.MethodPost, path, ana.Token, obj{"until": time.Now().Add(time.Hour).Format(time.RFC3339)}, nil)
 	sayText(t, p, in, "31950000001", "I am back")
-	pollUntil(t, 10*time.Second, 20*time.Millisecond, "the contact's message wakes the conversation", func() (bool, string) {
+	wagwtest.WaitEvery(t, 10*time.Second, 20*time.Millisecond, "the contact's message wakes the conversation", func() (bool, string) {
 		s := status()
 		return s.Status == "open", s.Status
 	})

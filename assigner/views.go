@@ -87,3 +87,23 @@ type TeamView struct {
 	Team
 	MemberIDs []int64 `json:"member_ids"`
 }
+
+// ChangeKind says what a Change is about.
+type ChangeKind string
+
+// Kinds of Change.
+const (
+	ChangeConversation ChangeKind = "conversation" // ID: the conversation (its state or assignees)
+	ChangeMessage      ChangeKind = "message"      // ID: the conversation a message of which was stored or changed status
+	ChangeContact      ChangeKind = "contact"      // ID: the contact whose owners changed
+	ChangeAgent        ChangeKind = "agent"        // ID: the agent whose presence or open count changed
+	ChangeResync       ChangeKind = "resync"       // changes may have been missed: read everything again
+)
+
+// Change is one committed change of the store, announced for live views
+// (the console): what it is about, not its content, which a reader reads
+// through the API with its own rights.
+type Change struct {
+	Kind ChangeKind `json:"kind"`
+	ID   int64      `json:"id,omitempty"`
+}

@@ -30,6 +30,18 @@ type ConversationView struct {
 	LastMessageAt *time.Time `json:"last_message_at,omitempty"`
 	ResolvedAt    *time.Time `json:"resolved_at,omitempty"`
 	QueuedAt      *time.Time `json:"queued_at,omitempty"`
+	// LastMessage is the conversation's latest message, shortened.
+	LastMessage *MessagePreview `json:"last_message,omitempty"`
+	// WindowClosesAt is when the customer service window closes: the
+	// contact's last inbound message plus DefaultServiceWindow.
+	WindowClosesAt *time.Time `json:"window_closes_at,omitempty"`
+}
+
+// MessagePreview is a message as a list row shows it.
+type MessagePreview struct {
+	Direction string `json:"direction"`
+	Type      string `json:"type"`
+	Body      string `json:"body"` // the first 140 characters
 }
 
 // ConversationFilter selects conversations for a list.
@@ -39,8 +51,13 @@ type ConversationFilter struct {
 	AssigneeID *int64
 	Unassigned bool
 	ContactID  *int64
-	AfterID    int64 // keyset pagination: ids greater than this
-	Limit      int
+	Inbox      string // phone_number_id; "" any
+	AfterID    int64  // keyset pagination: ids greater than this, oldest first
+	// Newest lists newest first: ids smaller than BeforeID (0: from the
+	// newest), instead of AfterID's order.
+	Newest   bool
+	BeforeID int64
+	Limit    int
 }
 
 // MessageView is one message of a conversation, either direction.

@@ -24,6 +24,10 @@ type conversationRow struct {
 	ResolvedAt    *time.Time `db:"resolved_at"`
 	ContactName   string     `db:"contact_name"`
 	ContactWaID   *string    `db:"contact_wa_id"`
+	LastInboundAt *time.Time `db:"last_inbound_at"`
+	LastDirection *string    `db:"lm_direction"`
+	LastType      *string    `db:"lm_type"`
+	LastBody      *string    `db:"lm_body"`
 }
 
 func (r conversationRow) view() assigner.ConversationView {
@@ -38,20 +42,42 @@ func (r conversationRow) view() assigner.ConversationView {
 	if r.ContactWaID != nil {
 		v.ContactWaID = *r.ContactWaID
 	}
+	if r.LastDirection != nil {
+		v.LastMessage = &assigner.MessagePreview{Direction: *r.LastDirection, Type: *r.LastType, Body: *r.LastBody}
+	}
+	if r.LastInboundAt != nil {
+		closes := r.LastInboundAt.Add(assigner.DefaultServiceWindow)
+		v.WindowClosesAt = &closes
+	}
 	return v
 }
 
 const sqlConversationSelect = `SELECT c.id, c.contact_id, c.inbox, c.status, c.team_id, c.opened_at,
 	c.first_reply_at, c.queued_at, c.last_message_at, c.resolved_at,
-	ct.name AS contact_name, ct.wa_id AS contact_wa_id
-	FROM conversations c JOIN contacts ct ON ct.id = c.contact_id`
+	ct.name AS contact_name, ct.wa_id AS contact_wa_id, ct.last_inbound_at,
+	lm.direction AS lm_direction, lm.type AS lm_type, lm.body AS lm_body
+	FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
+	LEFT JOIN LATERAL (SELECT m.direction, m.type, left(m.body, 140) AS body FROM messages m
+		WHERE m.conversation_id = c.id ORDER BY m.id DESC LIMIT 1) lm ON true`
 
-// ListConversations lists conversations by id, filtered.
+// ListConversations lists conversations by id (oldest first, or newest
+// first with f.Newest), filtered.
 func (s *Store) ListConversations(ctx context.Context, f assigner.ConversationFilter) ([]assigner.ConversationView, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	where = append(where, "c.id > "+arg(f.AfterID))
+	order := " ORDER BY c.id"
+	switch {
+	case f.Newest && f.BeforeID > 0:
+		where, order = append(where, "c.id < "+arg(f.BeforeID)), " ORDER BY c.id DESC"
+	case f.Newest:
+		where, order = append(where, "true"), " ORDER BY c.id DESC"
+	default:
+		where = append(where, "c.id > "+arg(f.AfterID))
+	}
+	if f.Inbox != "" {
+		where = append(where, "c.inbox = "+arg(f.Inbox))
+	}
 	if f.Status != "" {
 		where = append(where, "c.status = "+arg(f.Status))
 	}
@@ -70,7 +96,7 @@ func (s *Store) ListConversations(ctx context.Context, f assigner.ConversationFi
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	q := sqlConversationSelect + " WHERE " + strings.Join(where, " AND ") + " ORDER BY c.id LIMIT " + arg(f.Limit)
+	q := sqlConversationSelect + " WHERE " + strings.Join(where, " AND ") + order + " LIMIT " + arg(f.Limit)
 	var rows []conversationRow
 	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)

@@ -161,8 +161,7 @@ function start() {
   $('me-name').textContent = state.me.name;
   $('nav-settings').hidden = !state.admin;
   const presence = $('presence');
-  presence.disabled = !state.me.id;
-  presence.title = state.me.id ? '' : 'The admin token belongs to no agent';
+  presence.hidden = !state.me.id; // the admin token belongs to no agent
   if (state.me.id) {
     presence.value = state.me.presence || 'offline';
     sendPresence();

@@ -4,16 +4,25 @@ GO      ?= go
 BIN     := bin/wagw
 PKGS    := ./...
 
-.PHONY: run test check build vet fmt bench postgres clean fuzz chaos
+.PHONY: run test test-browser check build vet fmt bench postgres chromium screenshots clean fuzz chaos
 
 ## run: build and start every role in one process on the embedded defaults
 run: build postgres
 	./$(BIN) serve
 
 ## test: the whole suite against real Postgres and the embedded Kafka broker,
-## after the checks
-test: check postgres
+## after the checks; it includes the console's browser story in headless
+## Chromium (installed from Debian's packages when missing)
+test: check postgres chromium
 	$(GO) test -count=1 -timeout 9m $(PKGS)
+
+## test-browser: only the console's browser story (cmd/wagw TestConsoleStory)
+test-browser: postgres chromium
+	$(GO) test -count=1 -timeout 3m -run 'TestConsoleStory' ./cmd/wagw/
+
+## screenshots: run the browser story and keep its screenshots in docs/
+screenshots: postgres chromium
+	WAGW_CONSOLE_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -timeout 3m -run 'TestConsoleStory' ./cmd/wagw/
 
 ## check: go.mod and go.sum tidy, every file gofmt'ed, go vet clean
 check:
@@ -33,6 +42,9 @@ build:
 
 postgres:
 	@./scripts/ensure-postgres.sh
+
+chromium:
+	@./scripts/ensure-chromium.sh
 
 vet:
 	$(GO) vet $(PKGS)

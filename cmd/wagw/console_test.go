@@ -18,8 +18,8 @@ import (
 // The console's browser story (issue 13), in headless Chromium against
 // serve with its Cloud API simulator. `make test` installs Debian's
 // chromium when it is missing; WAGW_CHROMIUM names another binary.
-// WAGW_CONSOLE_SCREENSHOTS=dir also writes the screenshots there (the
-// README's come from `make screenshots`).
+// WAGW_CONSOLE_SCREENSHOTS=dir also writes the README's screenshots there
+// (`make screenshots` writes them to docs/).
 
 // browser is one headless Chromium tab on the console.
 type browser struct {
@@ -130,7 +130,10 @@ func (b *browser) pageErrors() string {
 	return "\npage errors:\n  " + strings.Join(b.errors, "\n  ")
 }
 
-// shot saves a screenshot of the page as name.png.
+// docShots are the screenshots the README shows (docs/).
+var docShots = map[string]bool{"inbox": true, "conversation": true, "board": true, "phone": true}
+
+// shot saves a screenshot of the page as console-name.png.
 func (b *browser) shot(name string) {
 	b.t.Helper()
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
@@ -139,7 +142,7 @@ func (b *browser) shot(name string) {
 		return
 	}
 	dirs := []string{b.dir}
-	if d := os.Getenv("WAGW_CONSOLE_SCREENSHOTS"); d != "" {
+	if d := os.Getenv("WAGW_CONSOLE_SCREENSHOTS"); d != "" && docShots[name] {
 		dirs = append(dirs, d)
 	}
 	for _, d := range dirs {

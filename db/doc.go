@@ -23,7 +23,10 @@
 //
 // Audit (audit.go) is the read-only view the load tester's verifier
 // compares with the traffic it sent. ListenQueue (listen.go) turns the
-// queue channel's notifications into wake-ups of the scheduler's drainer.
+// queue channel's notifications into wake-ups of the scheduler's drainer;
+// ListenChanges turns the changes channel's (announced on commit by the
+// triggers of migration 013, whatever path wrote the rows) into
+// assigner.Change values for the gateway's live events.
 // Open waits up to BusyWait for a Postgres that refuses connections for
 // now (no free slot, starting up).
 package db

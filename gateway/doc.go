@@ -2,7 +2,11 @@
 // endpoints (the GET handshake and the signed POST, which is answered 200
 // only once Kafka acknowledged every event of it), the agent and admin API
 // under /v1 with bearer tokens, and /healthz, /readyz and /metrics; and the
-// small health server of the roles that serve no other HTTP (NewHealth).
+// small health server of the roles that serve no other HTTP (NewHealth);
+// the operator console's assets, embedded and served at /console/
+// (console.go, gateway/console/), and its live events: GET /v1/events, a
+// Server-Sent Events stream of the store's committed changes, filtered by
+// what each caller may see (live.go, mayView).
 //
 // Every request body is read by one middleware (body.go) before a token or
 // a signature is looked at: bodies are streamed and taken as sent (no

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -163,5 +164,33 @@ func TestConsoleAssets(t *testing.T) {
 	resp, _ = e.app.Test(httptest.NewRequest(http.MethodGet, "/console/nothing.js", nil), 5000)
 	if resp.StatusCode != 404 {
 		t.Errorf("GET /console/nothing.js: %d, want 404", resp.StatusCode)
+	}
+}
+
+// An agent's stream passes a conversation's change only once the
+// conversation was read and mayView allowed it: one the store does not
+// have is skipped, where the admin's stream passes it on.
+func TestLiveEventsAgentStreamReadsTheConversation(t *testing.T) {
+	changes := make(chan assigner.Change)
+	e := newEnv(t, func(c *gateway.Config) { c.Changes = changes })
+	req := httptest.NewRequest(http.MethodPost, "/v1/agents", strings.NewReader(`{"name":"Ana","email":"ana@example.com"}`))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	code, body := e.do(t, req)
+	if code != 201 {
+		t.Fatalf("create agent: %d %s", code, body)
+	}
+	var agent struct{ Token string }
+	if err := json.Unmarshal([]byte(body), &agent); err != nil {
+		t.Fatal(err)
+	}
+	events, _ := openEvents(t, e, agent.Token)
+	if ev := next(t, events); ev.name != "ready" {
+		t.Fatalf("first event %+v, want ready", ev)
+	}
+	changes <- assigner.Change{Kind: assigner.ChangeMessage, ID: 424242}
+	changes <- assigner.Change{Kind: assigner.ChangeAgent, ID: 1}
+	if ev := next(t, events); ev.name != "agent" {
+		t.Fatalf("the agent's stream got %+v first, want the unknown conversation skipped", ev)
 	}
 }

@@ -168,6 +168,32 @@ func (b *browser) signOut() {
 	b.until("the sign-in form", `!document.getElementById('login').hidden`)
 }
 
+// arrives shows a view, lets a new contact write to the inbox, waits for
+// the conversation's row to appear there live, and opens it.
+func (b *browser) arrives(p *serveProc, view string, in bizNumber, waID, text string) convJSON {
+	b.t.Helper()
+	b.click(view, fmt.Sprintf(`[data-testid=%q]`, view))
+	sayText(b.t, p, in, waID, text)
+	c := openConv(b.t, p, in, waID, "the conversation of "+waID, nil)
+	b.until(fmt.Sprintf("conversation %d in %s without a reload", c.ID, view), hasRow(c.ID))
+	b.click("the conversation", row(c.ID))
+	b.until("the conversation open", `document.getElementById('conv-title').textContent === `+jsString("Contact "+waID))
+	return c
+}
+
+// addOwner opens the conversation from a view and adds the agent as a
+// contact owner from the Contact tab's "Contact owners +".
+func (b *browser) addOwner(view string, convID, agentID int64) {
+	b.t.Helper()
+	b.click(view, fmt.Sprintf(`[data-testid=%q]`, view))
+	b.until(fmt.Sprintf("conversation %d in %s", convID, view), hasRow(convID))
+	b.click("the conversation", row(convID))
+	b.click("the Contact tab", "#tab-contact")
+	b.click("Contact owners +", `[data-testid="owners-open"]`)
+	b.choose(`[data-testid="owners-agent"]`, fmt.Sprint(agentID))
+	b.click("Save owners", `[data-testid="owners-save"]`)
+}
+
 func jsString(s string) string { j, _ := json.Marshal(s); return string(j) }
 
 func row(convID int64) string {
@@ -240,12 +266,8 @@ func TestConsoleStory(t *testing.T) {
 	}
 
 	// claim and resolve another: an unassigned one from the walk-in inbox
-	b.click("Unassigned", `[data-testid="view-unassigned"]`)
-	sayText(t, p, walkIn, "15550130002", "Anyone there?")
-	second := openConv(t, p, walkIn, "15550130002", "the walk-in conversation", nil)
-	b.until("the walk-in conversation in Unassigned", hasRow(second.ID))
-	b.click("the walk-in conversation", row(second.ID))
-	b.until("its claim button", `document.getElementById('conv-title').textContent === 'Contact 15550130002' && !document.querySelector('[data-testid="claim"]').disabled`)
+	second := b.arrives(p, "view-unassigned", walkIn, "15550130002", "Anyone there?")
+	b.until("its claim button", `!document.querySelector('[data-testid="claim"]').disabled`)
 	b.click("Claim", `[data-testid="claim"]`)
 	b.until("claimed by Ana", `document.querySelector('[data-testid="conversation-assignees"]').textContent.includes('Ana') && document.querySelector('[data-testid="conversation-assignees"]').textContent.includes('claim')`)
 	b.click("Resolve", `[data-testid="resolve"]`)
@@ -256,13 +278,7 @@ func TestConsoleStory(t *testing.T) {
 
 	// Contact owners +: today an agent may not set owners (admin only), and
 	// the console says so instead of losing the request
-	b.click("Mine", `[data-testid="view-mine"]`)
-	b.until("the first conversation in Mine", hasRow(first.ID))
-	b.click("the first conversation", row(first.ID))
-	b.click("the Contact tab", "#tab-contact")
-	b.click("Contact owners +", `[data-testid="owners-open"]`)
-	b.choose(`[data-testid="owners-agent"]`, fmt.Sprint(ben.ID))
-	b.click("Save owners", `[data-testid="owners-save"]`)
+	b.addOwner("view-mine", first.ID, ben.ID)
 	b.until("the refusal shown", `document.getElementById('conv-error').textContent.includes('admin')`)
 
 	// Visibility, today's rules: an agent has no settings (admin only) and
@@ -281,13 +297,7 @@ func TestConsoleStory(t *testing.T) {
 
 	// the admin: owners, the board, the first-responder setting
 	b.signIn(e2eAdminToken, "admin token")
-	b.click("All", `[data-testid="view-all"]`)
-	b.until("the first conversation in All", hasRow(first.ID))
-	b.click("the first conversation", row(first.ID))
-	b.click("the Contact tab", "#tab-contact")
-	b.click("Contact owners +", `[data-testid="owners-open"]`)
-	b.choose(`[data-testid="owners-agent"]`, fmt.Sprint(ben.ID))
-	b.click("Save owners", `[data-testid="owners-save"]`)
+	b.addOwner("view-all", first.ID, ben.ID)
 	b.until("Ben owns the contact", `document.getElementById('owners').textContent.includes('Ben')`)
 	var ct contactJSON
 	apiMust(t, p, http.StatusOK, http.MethodGet, fmt.Sprintf("/v1/contacts/%d", first.ContactID), e2eAdminToken, nil, &ct)
@@ -315,12 +325,8 @@ func TestConsoleStory(t *testing.T) {
 
 	// the next walk-in conversation: Ana replies first and becomes the owner
 	b.signIn(ana.Token, "Ana")
-	b.click("Unassigned", `[data-testid="view-unassigned"]`)
-	sayText(t, p, walkIn, "15550130004", "First time writing")
-	third := openConv(t, p, walkIn, "15550130004", "the next walk-in conversation", nil)
-	b.until("it appears in Unassigned", hasRow(third.ID))
-	b.click("it", row(third.ID))
-	b.until("it is open", `document.getElementById('conv-title').textContent === 'Contact 15550130004' && !document.querySelector('[data-testid="reply-input"]').disabled`)
+	b.arrives(p, "view-unassigned", walkIn, "15550130004", "First time writing")
+	b.until("the reply box", `!document.querySelector('[data-testid="reply-input"]').disabled`)
 	b.do("type a reply", chromedp.SendKeys(chromedp.CSS(`[data-testid="reply-input"]`), "Welcome! How can I help?"))
 	b.click("Send", `[data-testid="reply-send"]`)
 	b.click("the Contact tab", "#tab-contact")

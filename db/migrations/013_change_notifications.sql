@@ -7,33 +7,46 @@
 --   c:<conversation id>   the conversation or its assignees changed
 --   m:<conversation id>   a message of it was stored or changed status
 --   k:<contact id>        the contact's owners changed
---   a:<agent id>          the agent's presence, heartbeat or open count changed
-CREATE FUNCTION wagw_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    r record;
-    payload text;
+--   a:<agent id>          the agent changed (presence, heartbeat, open count, …)
+-- The triggers run once per statement over its transition table (the
+-- rows it changed), not once per row: the apply engine writes a batch in
+-- a few multi-row statements.
+CREATE FUNCTION wagw_notify_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
     CASE TG_TABLE_NAME
-        WHEN 'conversations' THEN payload := 'c:' || r.id;
-        WHEN 'conversation_assignees' THEN payload := 'c:' || r.conversation_id;
+        WHEN 'conversations' THEN
+            PERFORM pg_notify('wagw_changes', 'c:' || id) FROM (SELECT DISTINCT id FROM changed) x;
+        WHEN 'conversation_assignees' THEN
+            PERFORM pg_notify('wagw_changes', 'c:' || conversation_id) FROM (SELECT DISTINCT conversation_id FROM changed) x;
         WHEN 'messages' THEN
-            IF r.conversation_id IS NULL THEN RETURN NULL; END IF;
-            payload := 'm:' || r.conversation_id;
-        WHEN 'contact_owners' THEN payload := 'k:' || r.contact_id;
-        WHEN 'agents' THEN payload := 'a:' || r.id;
+            PERFORM pg_notify('wagw_changes', 'm:' || conversation_id)
+                FROM (SELECT DISTINCT conversation_id FROM changed WHERE conversation_id IS NOT NULL) x;
+        WHEN 'contact_owners' THEN
+            PERFORM pg_notify('wagw_changes', 'k:' || contact_id) FROM (SELECT DISTINCT contact_id FROM changed) x;
+        WHEN 'agents' THEN
+            PERFORM pg_notify('wagw_changes', 'a:' || id) FROM (SELECT DISTINCT id FROM changed) x;
     END CASE;
-    PERFORM pg_notify('wagw_changes', payload);
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER conversations_notify AFTER INSERT OR UPDATE ON conversations
-    FOR EACH ROW EXECUTE FUNCTION wagw_notify_change();
-CREATE TRIGGER conversation_assignees_notify AFTER INSERT OR UPDATE OR DELETE ON conversation_assignees
-    FOR EACH ROW EXECUTE FUNCTION wagw_notify_change();
-CREATE TRIGGER messages_notify AFTER INSERT OR UPDATE ON messages
-    FOR EACH ROW EXECUTE FUNCTION wagw_notify_change();
-CREATE TRIGGER contact_owners_notify AFTER INSERT OR UPDATE OR DELETE ON contact_owners
-    FOR EACH ROW EXECUTE FUNCTION wagw_notify_change();
-CREATE TRIGGER agents_notify AFTER INSERT OR UPDATE OF presence, heartbeat_at, open_count, active, capacity, name ON agents
-    FOR EACH ROW EXECUTE FUNCTION wagw_notify_change();
+-- A trigger with a transition table takes one event: one trigger each.
+CREATE TRIGGER conversations_inserted AFTER INSERT ON conversations
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION wagw_notify_changes();
+CREATE TRIGGER conversations_updated AFTER UPDATE ON conversations
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION wagw_notify_changes();
+CREATE TRIGGER conversation_assignees_inserted AFTER INSERT ON conversation_assignees
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION wagw_notify_changes();
+CREATE TRIGGER conversation_assignees_updated AFTER UPDATE ON conversation_assignees
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION wagw_notify_changes();
+CREATE TRIGGER conversation_assignees_deleted AFTER DELETE ON conversation_assignees
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION wagw_notify_changes();
+CREATE TRIGGER messages_inserted AFTER INSERT ON messages
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION wagw_notify_changes();
+CREATE TRIGGER messages_updated AFTER UPDATE ON messages
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION wagw_notify_changes();
+CREATE TRIGGER contact_owners_inserted AFTER INSERT ON contact_owners
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION wagw_notify_changes();
+CREATE TRIGGER contact_owners_deleted AFTER DELETE ON contact_owners
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION wagw_notify_changes();
+CREATE TRIGGER agents_updated AFTER UPDATE ON agents
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION wagw_notify_changes();

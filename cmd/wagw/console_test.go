@@ -73,10 +73,11 @@ func newBrowser(t *testing.T, base string) *browser {
 	return b
 }
 
-// do runs actions, failing the test after 20 s.
+// do runs actions, failing the test after 60 s (a loaded machine starts
+// Chromium slowly).
 func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("%s: %v%s", what, err, b.pageErrors())
@@ -86,10 +87,10 @@ func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 // until waits for a JavaScript predicate on the page to be true.
 func (b *browser) until(what, js string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 25*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 50*time.Second)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(50*time.Millisecond),
-		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		chromedp.WithPollingTimeout(45*time.Second))); err != nil {
 		b.shot("failed")
 		b.t.Fatalf("waiting for %s: %v%s\npage text:\n%s", what, err, b.pageErrors(), b.text("body"))
 	}
@@ -109,16 +110,23 @@ func (b *browser) eval(js string) string {
 	return s
 }
 
+// click clicks an element once it is shown and enabled. It clicks the
+// element itself rather than a point of the screen, so that a live update
+// moving the layout between aiming and clicking cannot send the click
+// elsewhere (the page re-renders while the story runs).
 func (b *browser) click(what, sel string) {
 	b.t.Helper()
-	b.do("click "+what, chromedp.Click(chromedp.CSS(sel)))
+	b.until(what+" to click", fmt.Sprintf(`(() => { const e = document.querySelector(%q);
+		if (!e || e.disabled || e.getClientRects().length === 0) return false; e.click(); return true; })()`, sel))
 }
 
-// choose picks an option of a select by its value, as a user does.
+// choose picks an option of a select by its value, as a user does, once
+// the select is shown and has that option.
 func (b *browser) choose(sel, value string) {
 	b.t.Helper()
-	b.do("choose "+value+" in "+sel, chromedp.SetValue(chromedp.CSS(sel), value),
-		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).dispatchEvent(new Event('change', {bubbles: true}))`, sel)))
+	b.until("option "+value+" of "+sel, fmt.Sprintf(`(() => { const s = document.querySelector(%q);
+		if (!s || s.getClientRects().length === 0 || !s.querySelector('option[value=' + JSON.stringify(%q) + ']')) return false;
+		s.value = %q; s.dispatchEvent(new Event('change', {bubbles: true})); return s.value === %q; })()`, sel, value, value, value))
 }
 
 func (b *browser) pageErrors() string {

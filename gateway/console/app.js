@@ -288,6 +288,10 @@ async function refreshRow(id) {
 
 async function openConversation(id) {
   state.selected = id;
+  state.conv = null;
+  state.contact = null;
+  // nothing acts on a conversation before it is loaded
+  for (const b of ['claim', 'resolve', 'assign-open', 'owners-open', 'reply-send']) $(b).disabled = true;
   $('conversation').hidden = false;
   document.body.classList.add('reading');
   closeForms();
@@ -319,6 +323,8 @@ function renderConversation(conv, messages, decisions) {
   $('conv-sub').textContent = `${maskNumber(conv.contact_wa_id)} · inbox ${conv.inbox} · ${conv.status}${conv.team_id ? ` · team ${teamName(conv.team_id)}` : ''}`;
   $('claim').disabled = conv.status !== 'open' || !state.me.id || conv.assignees.some((a) => a.agent_id === state.me.id);
   $('resolve').disabled = conv.status !== 'open';
+  $('assign-open').disabled = false;
+  $('owners-open').disabled = false;
   renderAssignees(conv);
   renderWhy(conv, decisions);
   renderMessages(messages);
@@ -663,7 +669,10 @@ function wire() {
   $('owners-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const id = Number($('owners-agent').value);
-    if (!id || !state.contact) return;
+    if (!id) {
+      showError('conv-error', new APIError(400, 'choose_agent', 'choose an agent first'));
+      return;
+    }
     const ids = [...new Set([...state.contact.owner_ids, id])];
     closeForms();
     act(() => api('PUT', `/v1/contacts/${state.contact.id}/owners`, { agent_ids: ids }));

@@ -4,16 +4,26 @@ GO      ?= go
 BIN     := bin/wagw
 PKGS    := ./...
 
-.PHONY: run test check build vet fmt bench postgres promtool clean fuzz chaos
+.PHONY: run test test-browser check build vet fmt bench postgres promtool chromium screenshots clean fuzz chaos
 
 ## run: build and start every role in one process on the embedded defaults
 run: build postgres
 	./$(BIN) serve
 
 ## test: the whole suite against real Postgres and the embedded Kafka broker,
-## after the checks and the alerting rules' unit tests
-test: check postgres promtool
+## after the checks and the alerting rules' unit tests; it includes the
+## console's browser story in headless Chromium (installed from Debian's
+## packages when missing)
+test: check postgres promtool chromium
 	$(GO) test -count=1 -timeout 9m $(PKGS)
+
+## test-browser: only the console's browser story (cmd/wagw TestConsoleStory)
+test-browser: postgres chromium
+	$(GO) test -count=1 -timeout 3m -run 'TestConsoleStory' ./cmd/wagw/
+
+## screenshots: run the browser story and keep its screenshots in docs/
+screenshots: postgres chromium
+	WAGW_CONSOLE_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -timeout 3m -run 'TestConsoleStory' ./cmd/wagw/
 
 ## check: go.mod and go.sum tidy, every file gofmt'ed, go vet clean
 check:
@@ -39,6 +49,9 @@ postgres:
 ## it is missing; no server is started)
 promtool:
 	@./scripts/promtool-test.sh
+
+chromium:
+	@./scripts/ensure-chromium.sh
 
 vet:
 	$(GO) vet $(PKGS)

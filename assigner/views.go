@@ -32,6 +32,18 @@ type ConversationView struct {
 	QueuedAt      *time.Time `json:"queued_at,omitempty"`
 	// ThreadOwner is who owns the contact's thread (Conversation Routing).
 	ThreadOwner ThreadOwner `json:"thread_owner"`
+	// LastMessage is the conversation's latest message, shortened.
+	LastMessage *MessagePreview `json:"last_message,omitempty"`
+	// WindowClosesAt is when the customer service window closes: the
+	// contact's last inbound message plus DefaultServiceWindow.
+	WindowClosesAt *time.Time `json:"window_closes_at,omitempty"`
+}
+
+// MessagePreview is a message as a list row shows it.
+type MessagePreview struct {
+	Direction string `json:"direction"`
+	Type      string `json:"type"`
+	Body      string `json:"body"` // the first 140 characters
 }
 
 // ConversationFilter selects conversations for a list.
@@ -44,8 +56,13 @@ type ConversationFilter struct {
 	AssigneeID *int64
 	Unassigned bool
 	ContactID  *int64
-	AfterID    int64 // keyset pagination: ids greater than this
-	Limit      int
+	Inbox      string // phone_number_id; "" any
+	AfterID    int64  // keyset pagination: ids greater than this, oldest first
+	// Newest lists newest first: ids smaller than BeforeID (0: from the
+	// newest), instead of AfterID's order.
+	Newest   bool
+	BeforeID int64
+	Limit    int
 }
 
 // MessageView is one message of a conversation, either direction.
@@ -91,4 +108,24 @@ type AgentView struct {
 type TeamView struct {
 	Team
 	MemberIDs []int64 `json:"member_ids"`
+}
+
+// ChangeKind says what a Change is about.
+type ChangeKind string
+
+// Kinds of Change.
+const (
+	ChangeConversation ChangeKind = "conversation" // ID: the conversation (its state or assignees)
+	ChangeMessage      ChangeKind = "message"      // ID: the conversation a message of which was stored or changed status
+	ChangeContact      ChangeKind = "contact"      // ID: the contact whose owners changed
+	ChangeAgent        ChangeKind = "agent"        // ID: the agent whose presence or open count changed
+	ChangeResync       ChangeKind = "resync"       // changes may have been missed: read everything again
+)
+
+// Change is one committed change of the store, announced for live views
+// (the console): what it is about, not its content, which a reader reads
+// through the API with its own rights.
+type Change struct {
+	Kind ChangeKind `json:"kind"`
+	ID   int64      `json:"id,omitempty"`
 }

@@ -33,7 +33,10 @@
 // Audit (audit.go) is the read-only view the load tester's verifier
 // compares with the traffic it sent. Listen (listen.go) turns the queue
 // and timer channels' notifications into wake-ups of the scheduler's loops;
-// timers.go stores conversation deadlines and applies them when due.
+// timers.go stores conversation deadlines and applies them when due;
+// ListenChanges turns the changes channel's notifications (announced on
+// commit by the triggers of migration 013, whatever path wrote the rows)
+// into assigner.Change values for the gateway's live events.
 // Open waits up to BusyWait for a Postgres that refuses connections for
 // now (no free slot, starting up). QueueStats (queue.go) reads the queue's
 // length and oldest conversation for the metrics; Instrument (metrics.go)

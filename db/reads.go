@@ -27,6 +27,10 @@ type conversationRow struct {
 	ContactWaID   *string    `db:"contact_wa_id"`
 	ThreadOwner   string     `db:"thread_owner"`
 	ThreadRole    string     `db:"thread_owner_role"`
+	LastInboundAt *time.Time `db:"last_inbound_at"`
+	LastDirection *string    `db:"lm_direction"`
+	LastType      *string    `db:"lm_type"`
+	LastBody      *string    `db:"lm_body"`
 }
 
 func (r conversationRow) view() assigner.ConversationView {
@@ -45,21 +49,44 @@ func (r conversationRow) view() assigner.ConversationView {
 	if v.Snoozed() {
 		v.Status = assigner.StatusSnoozed
 	}
+	if r.LastDirection != nil {
+		v.LastMessage = &assigner.MessagePreview{Direction: *r.LastDirection, Type: *r.LastType, Body: *r.LastBody}
+	}
+	if r.LastInboundAt != nil {
+		closes := r.LastInboundAt.Add(assigner.DefaultServiceWindow)
+		v.WindowClosesAt = &closes
+	}
 	return v
 }
 
 const sqlConversationSelect = `SELECT c.id, c.contact_id, c.inbox, c.status, c.team_id, c.opened_at,
 	c.first_reply_at, c.queued_at, c.last_message_at, c.resolved_at, c.snoozed_until,
-	ct.name AS contact_name, ct.wa_id AS contact_wa_id, ct.thread_owner, ct.thread_owner_role
-	FROM conversations c JOIN contacts ct ON ct.id = c.contact_id`
+	ct.name AS contact_name, ct.wa_id AS contact_wa_id, ct.thread_owner, ct.thread_owner_role, ct.last_inbound_at,
+	lm.direction AS lm_direction, lm.type AS lm_type, lm.body AS lm_body
+	FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
+	LEFT JOIN LATERAL (SELECT m.direction, m.type, left(m.body, 140) AS body FROM messages m
+		WHERE m.conversation_id = c.id ORDER BY m.id DESC LIMIT 1) lm ON true`
 
-// ListConversations lists conversations by id, filtered, among those
-// f.Scope allows (none for the zero Scope).
+// ListConversations lists conversations by id (oldest first, or newest
+// first with f.Newest), filtered, among those f.Scope allows (none for the
+// zero Scope).
 func (s *Store) ListConversations(ctx context.Context, f assigner.ConversationFilter) ([]assigner.ConversationView, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	where = append(where, "c.id > "+arg(f.AfterID), visibleTo(f.Scope, arg))
+	order := " ORDER BY c.id"
+	switch {
+	case f.Newest && f.BeforeID > 0:
+		where, order = append(where, "c.id < "+arg(f.BeforeID)), " ORDER BY c.id DESC"
+	case f.Newest:
+		where, order = append(where, "true"), " ORDER BY c.id DESC"
+	default:
+		where = append(where, "c.id > "+arg(f.AfterID))
+	}
+	if f.Inbox != "" {
+		where = append(where, "c.inbox = "+arg(f.Inbox))
+	}
+	where = append(where, visibleTo(f.Scope, arg))
 	if f.Status != "" {
 		where = append(where, "c.status = "+arg(f.Status))
 	}
@@ -78,7 +105,7 @@ func (s *Store) ListConversations(ctx context.Context, f assigner.ConversationFi
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	q := sqlConversationSelect + " WHERE " + strings.Join(where, " AND ") + " ORDER BY c.id LIMIT " + arg(f.Limit)
+	q := sqlConversationSelect + " WHERE " + strings.Join(where, " AND ") + order + " LIMIT " + arg(f.Limit)
 	var rows []conversationRow
 	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)

@@ -85,6 +85,8 @@ func (s *Server) routes(v1 fiber.Router) {
 	v1.Get("/contacts", s.findContact)
 	v1.Get("/contacts/:id", s.getContact)
 	v1.Get("/conversations/:id/decisions", s.listDecisions)
+	v1.Get("/events", s.events)
+	v1.Get("/directory", s.directory)
 	s.writeRoutes(v1)
 	s.adminRoutes(v1)
 }
@@ -124,7 +126,24 @@ func (s *Server) listConversations(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f.Limit, f.AfterID = int(limit), after
+	before, err := queryInt(c, "before", 0, 0)
+	if err != nil {
+		return err
+	}
+	f.Limit, f.AfterID, f.BeforeID = int(limit), after, before
+	switch c.Query("order") {
+	case "", "oldest":
+	case "newest":
+		f.Newest = true
+	default:
+		return apiError(fiber.StatusBadRequest, "bad_query", "order must be oldest or newest")
+	}
+	if (after > 0 && f.Newest) || (before > 0 && !f.Newest) {
+		return apiError(fiber.StatusBadRequest, "bad_query", "after pages order=oldest, before pages order=newest")
+	}
+	if f.Inbox = c.Query("inbox"); f.Inbox != "" && (len(f.Inbox) > 64 || !plainToken(f.Inbox)) {
+		return apiError(fiber.StatusBadRequest, "bad_query", "inbox is a phone_number_id: 1 to 64 printable characters")
+	}
 	for _, q := range []struct {
 		name string
 		dst  **int64
@@ -155,7 +174,11 @@ func (s *Server) listConversations(c *fiber.Ctx) error {
 	}
 	resp := fiber.Map{"conversations": list}
 	if len(list) == f.Limit && f.Limit > 0 {
-		resp["next_after"] = list[len(list)-1].ID
+		if f.Newest {
+			resp["next_before"] = list[len(list)-1].ID
+		} else {
+			resp["next_after"] = list[len(list)-1].ID
+		}
 	}
 	return c.JSON(resp)
 }

@@ -4,7 +4,11 @@
 // under /v1 with bearer tokens, and /healthz, /readyz and /metrics; and the
 // small health server of the roles that serve no other HTTP (NewHealth),
 // and the app that serves /metrics alone on an address of its own
-// (NewMetrics, WAGW_METRICS_ADDR).
+// (NewMetrics, WAGW_METRICS_ADDR); the operator console's assets, embedded
+// and served at /console/ (console.go, gateway/console/), and its live
+// events: GET /v1/events, a Server-Sent Events stream of the store's
+// committed changes, filtered by what each caller may see (live.go,
+// mayView).
 //
 // Every request body is read by one middleware (body.go) before a token or
 // a signature is looked at: bodies are streamed and taken as sent (no

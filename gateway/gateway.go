@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
@@ -73,6 +74,13 @@ type Config struct {
 	Transient func(error) bool
 	// Capture, when set, receives every accepted webhook (loadtest replay).
 	Capture func(body []byte, headers map[string]string, at time.Time)
+	// Changes are the store's committed changes, streamed to the console
+	// by GET /v1/events; nil answers that route 503. The stream ends when
+	// the channel is closed.
+	Changes <-chan assigner.Change
+	// LiveHeartbeat is how often an idle event stream sends a comment.
+	// Default DefaultLiveHeartbeat (15 s).
+	LiveHeartbeat time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Logger for what goes wrong. Required.
@@ -107,6 +115,7 @@ type Server struct {
 	inboxes   InboxStore
 	log       *slog.Logger
 	m         *metrics
+	live      *live
 	adminHash [32]byte
 	// largeBodies holds a token per body over smallBody being read.
 	largeBodies chan struct{}
@@ -147,11 +156,18 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.LiveHeartbeat <= 0 {
+		cfg.LiveHeartbeat = DefaultLiveHeartbeat
+	}
 	s := &Server{cfg: cfg, pub: pub, reads: stores.Reads, tokens: stores.Tokens, commands: stores.Commands,
 		agents: stores.Agents, teams: stores.Teams, inboxes: stores.Inboxes, log: cfg.Logger, m: newMetrics(cfg.Registry),
 		largeBodies: make(chan struct{}, cfg.LargeBodies)}
 	if cfg.AdminToken != "" {
 		s.adminHash = sha256.Sum256([]byte(cfg.AdminToken))
+	}
+	if cfg.Changes != nil {
+		s.live = newLive(stores.Reads, s, cfg.Registry)
+		go s.live.run(cfg.Changes)
 	}
 
 	app := fiber.New(fiber.Config{
@@ -175,6 +191,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	}
 	app.Get("/webhook", s.handshake)
 	app.Post("/webhook", s.timed(s.webhook))
+	s.consoleRoutes(app)
 	s.routes(app.Group("/v1", s.auth))
 	app.Use(func(c *fiber.Ctx) error {
 		return apiError(fiber.StatusNotFound, "not_found", "no route for "+c.Method()+" "+c.Path())

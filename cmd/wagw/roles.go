@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/db"
@@ -51,6 +52,7 @@ type process struct {
 	producer  *broker.Producer
 	wake      <-chan struct{}                            // queue notifications
 	timerWake <-chan struct{}                            // a deadline was set
+	changes   <-chan assigner.Change                     // the store's committed changes, for live events
 	health    []func() error                             // the roles' own health, for /readyz
 	simURL    string                                     // the built-in Cloud API simulator, when serve runs one
 	capture   func([]byte, map[string]string, time.Time) // WAGW_CAPTURE_FILE
@@ -97,7 +99,7 @@ func (p *process) roles() []role {
 	}
 	list = append(list, role{"metrics server", p.startMetrics}, role{"health server", p.startHealth})
 	if p.runs("gateway") {
-		list = append(list, role{"capture", p.startCapture}, role{"gateway", p.startGateway})
+		list = append(list, role{"capture", p.startCapture}, role{"changes listener", p.startChangesListener}, role{"gateway", p.startGateway})
 	}
 	return append(list, role{"banner", p.announce})
 }
@@ -191,6 +193,17 @@ func (p *process) startListeners(context.Context) (func(context.Context) error, 
 	}
 	p.wake, p.timerWake = wake, timerWake
 	return func(context.Context) error { stopTimers(); stopQueue(); return nil }, nil
+}
+
+// startChangesListener follows the store's committed changes for the
+// gateway's live events (the console).
+func (p *process) startChangesListener(context.Context) (func(context.Context) error, error) {
+	changes, stop, err := db.ListenChanges(p.cfg.DatabaseURL, p.log)
+	if err != nil {
+		return nil, err
+	}
+	p.changes = changes
+	return func(context.Context) error { stop(); return nil }, nil
 }
 
 // startDrainer runs the queue drainer: a command onto a contact's
@@ -326,7 +339,7 @@ func (p *process) startGateway(context.Context) (func(context.Context) error, er
 		Capture:    p.capture,
 		AppSecrets: secrets, VerifyToken: p.cfg.VerifyToken, AdminToken: p.cfg.AdminToken,
 		BodyLimit: p.cfg.BodyLimit, DeadLetterTopic: p.cfg.dlqTopic(), CommandWait: p.cfg.CommandWait,
-		Ready: p.ready, Transient: db.IsTransient,
+		Ready: p.ready, Transient: db.IsTransient, Changes: p.changes,
 		Logger: p.log, Registry: p.reg, MetricsElsewhere: p.cfg.MetricsAddr != "",
 	}, p.producer, gateway.Stores{Reads: p.store, Tokens: p.store, Commands: p.store, Agents: p.store, Teams: p.store, Inboxes: p.store})
 	if err != nil {

@@ -43,9 +43,10 @@ func TestLogFormat(t *testing.T) {
 }
 
 // TestLogsHoldNoBodiesOrPhoneNumbers runs serve at debug level through an
-// inbound message, a webhook that cannot be parsed, a reply and its
-// statuses, and reads every log line: none holds a message's text or a
-// contact's full phone number; the webhook's line carries its request id.
+// inbound message, a webhook that cannot be parsed and a reply sent
+// through the simulator, and reads every log line: none holds a message's
+// text or a contact's full phone number; the webhook's line carries its
+// request id.
 func TestLogsHoldNoBodiesOrPhoneNumbers(t *testing.T) {
 	t.Parallel()
 	dsn, conn := newTestDB(t)

@@ -72,6 +72,14 @@ func TestComposeServices(t *testing.T) {
 		}
 		assertDepends(t, s, "kafka", types.ServiceConditionHealthy)
 		assertDepends(t, s, "migrate", types.ServiceConditionCompletedSuccessfully)
+		port := "8080" // the image's WAGW_HTTP_ADDR
+		if name != "gateway" {
+			port = strings.TrimPrefix(env(s, "WAGW_HEALTH_ADDR"), ":")
+		}
+		probe := types.HealthCheckTest{"CMD", "/usr/local/bin/wagw", "probe", "http://127.0.0.1:" + port + "/readyz"}
+		if hc := s.HealthCheck; port == "" || hc == nil || hc.Disable || !slices.Equal(hc.Test, probe) {
+			t.Errorf("%s: health check %+v, want %v", name, hc, probe)
+		}
 		if s.Restart != types.RestartPolicyUnlessStopped {
 			t.Errorf("%s: restart %q, want unless-stopped", name, s.Restart)
 		}

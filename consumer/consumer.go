@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -337,7 +338,7 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 			// records are redelivered from the last commit and the store
 			// drops what was already applied. (Not an outage by itself: a
 			// rebalance does it too, and the fetch says when Kafka is away.)
-			c.log.Warn("commit offsets failed; records will be redelivered", "err", err)
+			c.log.Warn("commit offsets failed; records will be redelivered", "partitions", partitionsOf(batch), "err", err)
 			c.m.commitFailures.Inc()
 		}
 	}
@@ -393,7 +394,7 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 	for _, m := range msgs {
 		var e event.Envelope
 		if err := json.Unmarshal(m.Value, &e); err != nil {
-			if err := c.deadLetter(ctx, stop, m, string(m.Key), "undecodable envelope: "+err.Error()); err != nil {
+			if err := c.deadLetter(ctx, stop, m, string(m.Key), "", "undecodable envelope: "+err.Error()); err != nil {
 				return err
 			}
 			continue
@@ -405,6 +406,7 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 		err := c.apply(ctx, stop, events)
 		var poison interface{ PoisonIndex() int }
 		if err == nil {
+			c.logApplied(ctx, events, origin)
 			break
 		}
 		if !errors.As(err, &poison) {
@@ -421,8 +423,9 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 			if err := c.apply(ctx, stop, events[:i]); err != nil {
 				continue // a new poison among them: start over with the list as is
 			}
+			c.logApplied(ctx, events[:i], origin[:i])
 		}
-		if err := c.deadLetter(ctx, stop, origin[i], events[i].Key(), err.Error()); err != nil {
+		if err := c.deadLetter(ctx, stop, origin[i], events[i].Key(), events[i].ID, err.Error()); err != nil {
 			return err
 		}
 		events, origin = events[i+1:], origin[i+1:]
@@ -474,8 +477,21 @@ func (c *Consumer) retry(stop context.Context, dep *outage.Dependency, what stri
 	}
 }
 
-func (c *Consumer) deadLetter(ctx, stop context.Context, m kafka.Message, key, reason string) error {
-	c.log.Error("record dead-lettered; contact blocked until released", "partition", m.Partition, "offset", m.Offset, "reason", reason)
+// logApplied says at debug level which events a batch applied, where they
+// came from; never their content.
+func (c *Consumer) logApplied(ctx context.Context, events []event.Envelope, origin []kafka.Message) {
+	if !c.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	for i, e := range events {
+		c.log.Debug("event applied", "event", e.ID, "kind", e.Kind, "partition", origin[i].Partition, "offset", origin[i].Offset)
+	}
+}
+
+// deadLetter keeps the record m on the dead-letter topic and blocks its
+// contact; id is its event's, empty when the record could not be decoded.
+func (c *Consumer) deadLetter(ctx, stop context.Context, m kafka.Message, key, id, reason string) error {
+	c.log.Error("record dead-lettered; contact blocked until released", "event", id, "partition", m.Partition, "offset", m.Offset, "reason", reason)
 	c.m.deadLetters.Inc()
 	headers := map[string]string{
 		"reason":       reason,
@@ -525,4 +541,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.records, m.retries, m.deadLetters, m.commitFailures, m.rejoins, m.batchSize, m.batchSeconds, m.lagRecords, m.lagSeconds)
 	}
 	return m
+}
+
+// partitionsOf lists the partitions of a batch's records, in order of
+// first appearance.
+func partitionsOf(batch []kafka.Message) []int {
+	var ps []int
+	for _, m := range batch {
+		if !slices.Contains(ps, m.Partition) {
+			ps = append(ps, m.Partition)
+		}
+	}
+	return ps
 }

@@ -100,7 +100,7 @@ func (s *Server) submit(c *fiber.Ctx, key string, p event.Payload) error {
 	err = s.pub.Publish(pctx, []event.Envelope{env})
 	cancel()
 	if err != nil {
-		s.log.Error("kafka write failed for a command", "err", err)
+		s.reqLog(c).Error("kafka write failed for a command", "event", id, "err", err)
 		err = apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not queue the command; retry later")
 		return err
 	}

@@ -10,6 +10,11 @@
 // committed changes, filtered by what each caller may see (live.go,
 // mayView).
 //
+// Every request first gets its id (requestid.go): X-Request-Id when the
+// caller sent a sane one, generated otherwise, returned on the answer and
+// carried by the request's log lines. Probe is the client side of
+// /readyz, for `wagw probe` (the health check of the distroless image).
+//
 // Every request body is read by one middleware (body.go) before a token or
 // a signature is looked at: bodies are streamed and taken as sent (no
 // Content-Encoding), bounded per route, and large ones are capped in

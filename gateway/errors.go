@@ -126,11 +126,11 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	case s.cfg.Transient != nil && s.cfg.Transient(err):
 		// Readiness and the store's metrics report the outage; the caller
 		// retries.
-		s.log.Debug("request failed for now", "method", c.Method(), "path", c.Path(), "err", err)
+		s.reqLog(c).Debug("request failed for now", "method", c.Method(), "path", c.Path(), "err", err)
 		c.Set(fiber.HeaderRetryAfter, "1")
 		ae = &APIError{Status: fiber.StatusServiceUnavailable, Code: "database_unavailable", Message: "the database is unavailable for now; retry later"}
 	default:
-		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
+		s.reqLog(c).Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
 		ae = &APIError{Status: fiber.StatusInternalServerError, Code: "internal", Message: "internal error"}
 	}
 	return c.Status(ae.Status).JSON(fiber.Map{"error": ae})

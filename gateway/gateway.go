@@ -183,7 +183,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 		IdleTimeout:                  120 * time.Second,
 		ErrorHandler:                 s.errorHandler,
 	})
-	app.Use(s.readBody)
+	app.Use(requestID, s.readBody)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.readyz)
 	if !cfg.MetricsElsewhere {
@@ -249,7 +249,7 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 	start := time.Now()
 	rejected, err := s.pub.PublishEach(ctx, events, s.cfg.DeadLetterTopic, headers)
 	if err != nil {
-		return s.kafkaFailed(err, len(events))
+		return s.kafkaFailed(c, err, len(events))
 	}
 	s.m.produceSeconds.Observe(time.Since(start).Seconds())
 	dead := 0
@@ -257,7 +257,7 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 		if r != nil {
 			dead++
 			s.m.deadLetters.Inc()
-			s.log.Warn("signed webhook event could not be encoded; kept on the dead-letter topic", "event", events[i].ID, "kind", events[i].Kind, "err", r)
+			s.reqLog(c).Warn("signed webhook event could not be encoded; kept on the dead-letter topic", "event", events[i].ID, "kind", events[i].Kind, "err", r)
 			continue
 		}
 		s.m.events.WithLabelValues(string(events[i].Kind)).Inc()
@@ -277,18 +277,18 @@ func (s *Server) deadLetterBody(ctx context.Context, c *fiber.Ctx, body []byte, 
 	headers["reason"] = "unparseable webhook: " + cause.Error()
 	headers["content_type"] = "application/json"
 	if err := s.pub.PublishRaw(ctx, s.cfg.DeadLetterTopic, nil, body, headers); err != nil {
-		return s.kafkaFailed(err, 1)
+		return s.kafkaFailed(c, err, 1)
 	}
 	s.m.deadLetters.Inc()
 	s.m.webhooks.WithLabelValues("dead_lettered").Inc()
-	s.log.Warn("signed webhook could not be parsed; kept on the dead-letter topic", "err", cause, "bytes", len(body))
+	s.reqLog(c).Warn("signed webhook could not be parsed; kept on the dead-letter topic", "err", cause, "bytes", len(body))
 	s.capture(c, body, now)
 	return c.JSON(fiber.Map{"status": "dead_lettered"})
 }
 
-func (s *Server) kafkaFailed(err error, records int) error {
+func (s *Server) kafkaFailed(c *fiber.Ctx, err error, records int) error {
 	s.m.webhooks.WithLabelValues("kafka_unavailable").Inc()
-	s.log.Error("kafka write failed; asking Meta to retry", "err", err, "records", records)
+	s.reqLog(c).Error("kafka write failed; asking Meta to retry", "err", err, "records", records)
 	return apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not store the webhook; retry later")
 }
 

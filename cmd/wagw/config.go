@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -148,6 +149,9 @@ type config struct {
 	// LogLevel: debug, info, warn or error (WAGW_LOG_LEVEL). Default
 	// defaultLogLevel, info.
 	LogLevel string
+	// LogFormat: json or text (WAGW_LOG_FORMAT). Default json, and text
+	// for serve, which a person reads in a terminal.
+	LogFormat string
 	// PprofAddr serves Go's profiles (WAGW_PPROF_ADDR). Default empty:
 	// none.
 	PprofAddr string
@@ -200,6 +204,12 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 		return c, err
 	}
 	c.KafkaBrokers = splitList(*brokers)
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+		if name == "serve" {
+			c.LogFormat = "text"
+		}
+	}
 	if c.KafkaPartitions < 1 {
 		return c, errors.New("KAFKA_PARTITIONS must be at least 1")
 	}
@@ -295,6 +305,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		SimulatorAddr:          e.str("WAGW_SIMULATOR_ADDR", defaultSimulatorAddr),
 		CaptureFile:            e.str("WAGW_CAPTURE_FILE", ""),
 		LogLevel:               e.str("WAGW_LOG_LEVEL", defaultLogLevel),
+		LogFormat:              e.oneOf("WAGW_LOG_FORMAT", "", "json", "text"),
 		PprofAddr:              e.str("WAGW_PPROF_ADDR", ""),
 		RatePerNumber:          e.positive("WA_RATE_PER_NUMBER", whatsapp.DefaultRatePerSecond),
 		Retention:              e.duration("WAGW_RETENTION", db.DefaultRetention, minRetention),
@@ -338,6 +349,16 @@ func (e *envReader) bool(k string, def bool) bool {
 		e.fail(k, v, "true or false")
 		return def
 	}
+}
+
+// oneOf reads one of the values allowed, or def when unset.
+func (e *envReader) oneOf(k, def string, allowed ...string) string {
+	v := strings.ToLower(e.str(k, def))
+	if v != def && !slices.Contains(allowed, v) {
+		e.fail(k, v, strings.Join(allowed, " or "))
+		return def
+	}
+	return v
 }
 
 // int reads a whole number of at least least.

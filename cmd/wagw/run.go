@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/gateway"
 	"github.com/wagw/wagw/simulator"
 )
 
@@ -27,6 +28,7 @@ commands:
   simulate   the Cloud API simulator only
   loadtest   generate, replay and verify webhook traffic (wagw loadtest -h)
   migrate    apply database migrations and exit
+  probe      GET a URL, exit 0 when it answers 200 (a container's health check)
 
 Configuration is read from the environment; run 'wagw <command> -h' for flags.
 `
@@ -60,6 +62,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSimulator(ctx, cfg, stdout, stderr)
 	case "loadtest":
 		return runLoadtest(ctx, rest, getenv, stdout)
+	case "probe":
+		if len(rest) != 1 {
+			return errors.New("usage: wagw probe <url>, e.g. http://127.0.0.1:8080/readyz")
+		}
+		return gateway.Probe(ctx, rest[0])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -78,7 +85,11 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 	if err := lvl.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		lvl = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // loopback turns a listen address (":8080") into one to dial ("127.0.0.1:8080").

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/wagw/wagw/whatsapp"
+
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // TestLogFormat: JSON by default for every command but serve, which a
@@ -71,7 +73,7 @@ func TestLogsHoldNoBodiesOrPhoneNumbers(t *testing.T) {
 		t.Fatalf("unparseable webhook: %d with X-Request-Id %q, want 200 with req-logs-1", resp.StatusCode, resp.Header.Get("X-Request-Id"))
 	}
 
-	pollUntil(t, 15*time.Second, 20*time.Millisecond, "message stored", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "message stored", func() (bool, string) {
 		n := sqlCount(t, conn, `SELECT count(*) FROM messages WHERE direction = 'in'`)
 		return n == 1, fmt.Sprintf("%d inbound", n)
 	})
@@ -82,7 +84,7 @@ func TestLogsHoldNoBodiesOrPhoneNumbers(t *testing.T) {
 	}
 	sndOutboxDone(t, p, conn)
 	sim := "http://" + env["WAGW_SIMULATOR_ADDR"]
-	pollUntil(t, 15*time.Second, 50*time.Millisecond, "reply at the simulator", func() (bool, string) {
+	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, "reply at the simulator", func() (bool, string) {
 		n := sndCount(sndSimSent(t, sim), wa, replyText)
 		return n == 1, fmt.Sprintf("%d sent", n)
 	})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/lib/pq"
@@ -369,38 +371,42 @@ func (b *batch) flush(ctx context.Context) error {
 		return err
 	}
 	p := &b.pend
-	if len(p.attachMsg) > 0 {
-		if _, err := b.tx.ExecContext(ctx, `UPDATE messages m SET conversation_id = u.c
-			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, c) WHERE m.id = u.id`, pq.Array(p.attachMsg), pq.Array(p.attachConv)); err != nil {
-			return fmt.Errorf("attach messages: %w", err)
-		}
-		p.attachMsg, p.attachConv = p.attachMsg[:0], p.attachConv[:0]
+	if len(p.attachMsg) == 0 && len(p.touch) == 0 && len(p.inbound) == 0 {
+		return nil
 	}
-	for _, u := range []struct {
-		m map[int64]time.Time
-		q string
-	}{
-		{p.touch, `UPDATE conversations c SET last_message_at = GREATEST(c.last_message_at, u.t::timestamptz)
-			FROM unnest($1::bigint[], $2::text[]) AS u(id, t) WHERE c.id = u.id`},
-		{p.inbound, `UPDATE contacts c SET last_inbound_at = GREATEST(c.last_inbound_at, u.t::timestamptz)
-			FROM unnest($1::bigint[], $2::text[]) AS u(id, t) WHERE c.id = u.id`},
-	} {
-		if len(u.m) == 0 {
-			continue
-		}
-		ids := make([]int64, 0, len(u.m))
-		ts := make([]string, 0, len(u.m))
-		for id, t := range u.m {
-			ids = append(ids, id)
-			ts = append(ts, t.UTC().Format(time.RFC3339Nano))
-		}
-		if _, err := b.tx.ExecContext(ctx, u.q, pq.Array(ids), pq.Array(ts)); err != nil {
-			return fmt.Errorf("bookkeeping: %w", err)
-		}
-		clear(u.m)
+	touchIDs, touchAt := latest(p.touch)
+	inboundIDs, inboundAt := latest(p.inbound)
+	if _, err := b.tx.ExecContext(ctx, sqlBookkeeping, pq.Array(p.attachMsg), pq.Array(p.attachConv),
+		pq.Array(touchIDs), pq.Array(touchAt), pq.Array(inboundIDs), pq.Array(inboundAt)); err != nil {
+		return fmt.Errorf("bookkeeping: %w", err)
 	}
+	p.attachMsg, p.attachConv = p.attachMsg[:0], p.attachConv[:0]
+	clear(p.touch)
+	clear(p.inbound)
 	clear(p.contacts)
 	return nil
+}
+
+// sqlBookkeeping writes the fast path's per-message bookkeeping in one
+// round trip: messages attached to their conversation, conversations'
+// last message time, contacts' last inbound time (the service window).
+const sqlBookkeeping = `WITH attach AS (
+		UPDATE messages m SET conversation_id = u.c
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, c) WHERE m.id = u.id),
+	touch AS (
+		UPDATE conversations c SET last_message_at = GREATEST(c.last_message_at, u.t::timestamptz)
+		FROM unnest($3::bigint[], $4::text[]) AS u(id, t) WHERE c.id = u.id)
+	UPDATE contacts c SET last_inbound_at = GREATEST(c.last_inbound_at, u.t::timestamptz)
+	FROM unnest($5::bigint[], $6::text[]) AS u(id, t) WHERE c.id = u.id`
+
+// latest lists times by id, in id order.
+func latest(m map[int64]time.Time) ([]int64, []string) {
+	ids := slices.Sorted(maps.Keys(m))
+	ts := make([]string, len(ids))
+	for i, id := range ids {
+		ts[i] = m[id].UTC().Format(time.RFC3339Nano)
+	}
+	return ids, ts
 }
 
 // statusUpdate is the most advanced new status of one outbound message.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
@@ -27,11 +29,7 @@ func BenchmarkApplyMessages(b *testing.B) {
 		events := make([]event.Envelope, batch)
 		for j := range events {
 			n := i*batch + j
-			wa := fmt.Sprintf("4917%07d", n%contacts)
-			events[j] = event.Envelope{Version: 1, ID: fmt.Sprintf("wamid.b%d", n), Kind: event.KindMessage,
-				PhoneNumberID: "1065", Contact: event.Contact{WaID: wa, Name: "C"}, OccurredAt: now, ReceivedAt: now,
-				Message: &whatsapp.Message{ID: fmt.Sprintf("wamid.b%d", n), From: wa, Timestamp: fmt.Sprint(now.Unix()),
-					Type: "text", Text: &whatsapp.Text{Body: "hello"}}}
+			events[j] = textMessage(fmt.Sprintf("wamid.b%d", n), fmt.Sprintf("4917%07d", n%contacts), now)
 		}
 		if err := store.Apply(ctx, events, now); err != nil {
 			b.Fatal(err)
@@ -55,11 +53,7 @@ func BenchmarkApplyOpenings(b *testing.B) {
 		events := make([]event.Envelope, batch)
 		for j := range events {
 			n := i*batch + j
-			wa := fmt.Sprintf("5511%07d", n)
-			events[j] = event.Envelope{Version: 1, ID: fmt.Sprintf("wamid.o%d", n), Kind: event.KindMessage,
-				PhoneNumberID: "1065", Contact: event.Contact{WaID: wa, Name: "C"}, OccurredAt: now, ReceivedAt: now,
-				Message: &whatsapp.Message{ID: fmt.Sprintf("wamid.o%d", n), From: wa, Timestamp: fmt.Sprint(now.Unix()),
-					Type: "text", Text: &whatsapp.Text{Body: "hello"}}}
+			events[j] = textMessage(fmt.Sprintf("wamid.o%d", n), fmt.Sprintf("5511%07d", n), now)
 		}
 		if err := store.Apply(ctx, events, now); err != nil {
 			b.Fatal(err)
@@ -77,19 +71,11 @@ func BenchmarkApplyOpenings(b *testing.B) {
 // the store's process (both robust on a loaded machine, unlike msgs/s);
 // -v also prints where a batch's time goes, by statement.
 func BenchmarkApplySteady(b *testing.B) {
-	_, dsn := dbtest.New(b)
-	conn, counter := dbtest.Counting(b, dsn)
-	store := db.NewStore(conn)
+	store, conn, counter, now := countedRoundRobin(b)
 	ctx := context.Background()
-	now := time.Now()
-	roundRobinInbox(b, store, now)
 	const batch, known = 500, 2000
 	msg := func(n, contact int) event.Envelope {
-		wa := fmt.Sprintf("4915%07d", contact)
-		return event.Envelope{Version: 1, ID: fmt.Sprintf("wamid.s%d", n), Kind: event.KindMessage,
-			PhoneNumberID: "1065", Contact: event.Contact{WaID: wa, Name: "C"}, OccurredAt: now, ReceivedAt: now,
-			Message: &whatsapp.Message{ID: fmt.Sprintf("wamid.s%d", n), From: wa, Timestamp: fmt.Sprint(now.Unix()),
-				Type: "text", Text: &whatsapp.Text{Body: "hello"}}}
+		return textMessage(fmt.Sprintf("wamid.s%d", n), fmt.Sprintf("4915%07d", contact), now)
 	}
 	for i := 0; i < known; i += batch { // every known contact has an open conversation
 		events := make([]event.Envelope, batch)
@@ -130,9 +116,28 @@ func BenchmarkApplySteady(b *testing.B) {
 	}
 }
 
+// textMessage is the envelope of a new inbound text message on inbox 1065.
+func textMessage(wamid, wa string, now time.Time) event.Envelope {
+	return event.Envelope{Version: 1, ID: wamid, Kind: event.KindMessage,
+		PhoneNumberID: "1065", Contact: event.Contact{WaID: wa, Name: "C"}, OccurredAt: now, ReceivedAt: now,
+		Message: &whatsapp.Message{ID: wamid, From: wa, Timestamp: fmt.Sprint(now.Unix()),
+			Type: "text", Text: &whatsapp.Text{Body: "hello"}}}
+}
+
+// countedRoundRobin is a store on a fresh database whose round trips are
+// counted, with roundRobinInbox set up.
+func countedRoundRobin(tb testing.TB) (*db.Store, *sqlx.DB, *dbtest.Counter, time.Time) {
+	_, dsn := dbtest.New(tb)
+	conn, counter := dbtest.Counting(tb, dsn)
+	store := db.NewStore(conn)
+	now := time.Now()
+	roundRobinInbox(tb, store, now)
+	return store, conn, counter, now
+}
+
 // roundRobinInbox sets up inbox 1065 with a welcome message and a round
 // robin team of five online agents.
-func roundRobinInbox(b *testing.B, store *db.Store, now time.Time) {
+func roundRobinInbox(b testing.TB, store *db.Store, now time.Time) {
 	b.Helper()
 	ctx := context.Background()
 	var members []int64

@@ -5,13 +5,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
-	"github.com/wagw/wagw/assigner"
-	"github.com/wagw/wagw/db"
-	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/event"
-	"github.com/wagw/wagw/whatsapp"
 )
 
 // The bulk path's round trips to Postgres do not grow with the batch: a
@@ -19,29 +14,8 @@ import (
 // robin assigns with a welcome message, takes as many statements as a
 // batch of 20.
 func TestBulkRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
-	_, dsn := dbtest.New(t)
-	conn, counter := dbtest.Counting(t, dsn)
-	store := db.NewStore(conn)
+	store, _, counter, now := countedRoundRobin(t)
 	ctx := context.Background()
-	now := time.Now()
-	var members []int64
-	for _, name := range []string{"ana", "bob"} {
-		a, err := store.CreateAgent(ctx, assigner.Agent{Name: name, Role: assigner.RoleAgent, Active: true}, name+"@example.com", []byte(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.SetPresence(ctx, a.ID, assigner.PresenceOnline, now); err != nil {
-			t.Fatal(err)
-		}
-		members = append(members, a.ID)
-	}
-	team, err := store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin, OnlineOnly: true}, members)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: "1065", WelcomeMessage: "Hi!", DefaultAssign: &assigner.Step{TeamID: &team.ID}}); err != nil {
-		t.Fatal(err)
-	}
 	n := 0
 	// batch: size messages, one in ten from a new contact (opening a
 	// conversation), the others from the known contacts, which have one open.
@@ -55,10 +29,7 @@ func TestBulkRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
 			} else {
 				known = append(known, wa)
 			}
-			id := fmt.Sprintf("wamid.rt%d", n)
-			events[i] = event.Envelope{Version: 1, ID: id, Kind: event.KindMessage, PhoneNumberID: "1065",
-				Contact: event.Contact{WaID: wa, Name: "C"}, OccurredAt: now, ReceivedAt: now,
-				Message: &whatsapp.Message{ID: id, From: wa, Timestamp: fmt.Sprint(now.Unix()), Type: "text", Text: &whatsapp.Text{Body: "hi"}}}
+			events[i] = textMessage(fmt.Sprintf("wamid.rt%d", n), wa, now)
 		}
 		return events, known
 	}

@@ -137,15 +137,16 @@ cpu_s() {
   awk -v t="$sum" -v k="$tck" 'BEGIN { printf "%.2f", t / k }'
 }
 
-# replay_cpu T0 MESSAGES: waits (polling a count every 2 s) until serve has
-# stored MESSAGES inbound messages, then notes the wall time since T0 and
+# replay_cpu T0 MESSAGES: waits (polling a count every 2 s, at most 15
+# minutes) until serve has stored MESSAGES inbound messages, then notes the wall time since T0 and
 # the CPU seconds of serve and of the Postgres backends serving its
 # database, per message: the consumer's cost, robust on a busy machine.
 replay_cpu() {
   local t0=$1 want=$2 db n=0 t1 pids serve_cpu pg_cpu
   db=${DB_URL##*/}
   db=${db%%\?*}
-  while ((n < want)); do
+  local deadline=$((SECONDS + 900))
+  while ((n < want && SECONDS < deadline)); do
     sleep 2
     n=$(psql "$DB_URL" -qAtc "SELECT count(*) FROM messages WHERE direction = 'in'" 2>/dev/null || echo 0)
     if ! kill -0 "$SERVE_PID" 2>/dev/null; then break; fi

@@ -42,6 +42,7 @@ const (
 	DefaultSessionTimeout = 10 * time.Second
 	DefaultStallTimeout   = 20 * time.Second
 	DefaultLagInterval    = 10 * time.Second
+	DefaultFetchMaxBytes  = 1 << 20
 )
 
 // Config configures a Consumer.
@@ -65,6 +66,14 @@ type Config struct {
 	// MaxBatch is the most records applied in one transaction. Default
 	// DefaultMaxBatch (500).
 	MaxBatch int
+	// FetchMaxBytes is the most bytes one fetch asks for from a
+	// partition. A record larger than this still arrives whole (a broker
+	// always answers with at least the first batch). A fetch of a few
+	// batches keeps a worker supplied (a batch of 500 typical records is
+	// about half a MiB); the embedded broker builds each answer in memory,
+	// so larger fetches only hold more memory. Default
+	// DefaultFetchMaxBytes (1 MiB).
+	FetchMaxBytes int
 	// Linger is how long a worker waits to fill a batch once it has one
 	// record. Default 2 ms.
 	Linger time.Duration
@@ -122,6 +131,9 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.FetchMaxBytes <= 0 {
+		cfg.FetchMaxBytes = DefaultFetchMaxBytes
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = 2 * time.Millisecond
@@ -235,7 +247,7 @@ func (c *Consumer) newReader() *kafka.Reader {
 		Topic:             c.cfg.Topic,
 		StartOffset:       kafka.FirstOffset,
 		MinBytes:          1,
-		MaxBytes:          10 << 20,
+		MaxBytes:          c.cfg.FetchMaxBytes,
 		MaxWait:           250 * time.Millisecond,
 		QueueCapacity:     c.cfg.MaxBatch,
 		CommitInterval:    0, // commits are synchronous, after the transaction

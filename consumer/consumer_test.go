@@ -628,3 +628,24 @@ func TestConsumerRidesOutKafkaOutage(t *testing.T) {
 // about 1 s after the broker started refusing connections (25 s in the
 // reported case).
 const kafkaOutage = 10 * time.Second
+
+// A record larger than the fetch size is consumed whole, and the records
+// around it too.
+func TestConsumerRecordLargerThanAFetch(t *testing.T) {
+	f := newConsumerFixture(t)
+	big := strings.Repeat("x", 300<<10)
+	f.publish(f.message("4917000000101", "wamid.before", "small"))
+	f.publish(f.message("4917000000101", "wamid.big", big))
+	f.publish(f.message("4917000000101", "wamid.after", "small again"))
+	f.start(f.store, func(c *consumer.Config) { c.FetchMaxBytes = 64 << 10 })
+	wagwtest.WaitFor(t, 20*time.Second, "the three messages stored", func() (bool, string) {
+		got := f.stored("4917000000101")
+		return len(got) == 3, fmt.Sprintf("stored %v", got)
+	})
+	if got := f.stored("4917000000101"); !slices.Equal(got, []string{"wamid.before", "wamid.big", "wamid.after"}) {
+		t.Errorf("stored %v", got)
+	}
+	if n := f.count(`SELECT length(body) FROM messages WHERE wamid = 'wamid.big'`); n != len(big) {
+		t.Errorf("big message body of %d bytes, want %d", n, len(big))
+	}
+}

@@ -32,7 +32,8 @@ type batch struct {
 	pre      map[*event.Envelope]int64
 	convs    map[convKey]int64
 	pend     pending
-	openings []opening // decided by decideOpenings
+	openings []opening                 // decided by decideOpenings
+	routes   map[*event.Envelope]route // conversations of plain contacts' new messages (bulkconv.go)
 	// statuses stored by prepare: whether each was new
 	preStatus map[*event.Envelope]bool
 

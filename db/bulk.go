@@ -88,8 +88,10 @@ func (b *batch) prepare(ctx context.Context, events []event.Envelope) error {
 }
 
 // prepareMessages inserts the batch's new messages (of contacts not
-// blocked) with one statement, the first occurrence of a wamid winning,
-// and locks their contacts' open conversations with another.
+// blocked) with one statement, the first occurrence of a wamid winning.
+// Their contacts' open conversations are read and locked first, so that
+// the insert writes the conversation of plain contacts' messages
+// (bulkconv.go).
 func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) error {
 	var (
 		idx                                       []*event.Envelope
@@ -111,10 +113,6 @@ func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) er
 			return err
 		}
 		m := e.Message
-		sent := m.Time()
-		if sent.IsZero() {
-			sent = e.OccurredAt
-		}
 		raw := sql.NullString{}
 		if v, ok := nullJSON(m.Raw).(string); ok {
 			raw = sql.NullString{String: v, Valid: true}
@@ -126,21 +124,34 @@ func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) er
 		types = append(types, m.Type)
 		bodies = append(bodies, m.Body())
 		ctxs = append(ctxs, m.ContextID())
-		sAt = append(sAt, sent.UTC().Format(time.RFC3339Nano))
+		sAt = append(sAt, sentAt(e).UTC().Format(time.RFC3339Nano))
 		rAt = append(rAt, e.ReceivedAt.UTC().Format(time.RFC3339Nano))
 		raws = append(raws, raw)
 	}
 	if len(idx) == 0 {
 		return nil
 	}
-	const q = `INSERT INTO messages (wamid, direction, contact_id, inbox, type, body, context_wamid, sent_at, received_at, raw)
-		SELECT w, 'in', c, i, t, bo, x, s::timestamptz, r::timestamptz, j::jsonb
-		FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-			WITH ORDINALITY AS u(w, c, i, t, bo, x, s, r, j, n)
+	plain, err := b.plainContacts(ctx, events, idx)
+	if err != nil {
+		return err
+	}
+	if err := b.lockOpenConversations(ctx, cids); err != nil {
+		return err
+	}
+	convs := make([]sql.NullInt64, len(idx))
+	for i, e := range idx {
+		if id := b.convs[convKey{cids[i], e.PhoneNumberID}]; id != 0 && plain[cids[i]] {
+			convs[i] = sql.NullInt64{Int64: id, Valid: true}
+		}
+	}
+	const q = `INSERT INTO messages (wamid, direction, contact_id, inbox, type, body, context_wamid, sent_at, received_at, raw, conversation_id)
+		SELECT w, 'in', c, i, t, bo, x, s::timestamptz, r::timestamptz, j::jsonb, v
+		FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])
+			WITH ORDINALITY AS u(w, c, i, t, bo, x, s, r, j, v, n)
 		ORDER BY n
 		ON CONFLICT (wamid) DO NOTHING RETURNING wamid, id`
 	rows, err := b.tx.QueryContext(ctx, q, pq.Array(wamids), pq.Array(cids), pq.Array(inboxes), pq.Array(types),
-		pq.Array(bodies), pq.Array(ctxs), pq.Array(sAt), pq.Array(rAt), pq.Array(raws))
+		pq.Array(bodies), pq.Array(ctxs), pq.Array(sAt), pq.Array(rAt), pq.Array(raws), pq.Array(convs))
 	if err != nil {
 		return fmt.Errorf("messages: %w", err)
 	}
@@ -158,21 +169,24 @@ func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) er
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	var contactIDs []int64
-	for _, e := range idx {
+	attached := map[*event.Envelope]bool{}
+	for i, e := range idx {
 		id, ok := inserted[e.Message.ID]
 		if ok {
 			delete(inserted, e.Message.ID) // later copies in the batch are duplicates
-			contactIDs = append(contactIDs, b.contacts[e.Contact.Key()].ID)
+			attached[e] = convs[i].Valid
+			if k := (convKey{cids[i], e.PhoneNumberID}); b.convs[k] == 0 {
+				b.convs[k] = 0 // known: none open
+			}
 		}
 		b.pre[e] = id
 	}
-	return b.lockOpenConversations(ctx, idx, contactIDs)
+	return b.routeNew(ctx, idx, plain, attached)
 }
 
 // lockOpenConversations reads and locks the open conversations of the
-// contacts of the new messages idx.
-func (b *batch) lockOpenConversations(ctx context.Context, idx []*event.Envelope, contactIDs []int64) error {
+// contacts contactIDs.
+func (b *batch) lockOpenConversations(ctx context.Context, contactIDs []int64) error {
 	rows, err := b.tx.QueryContext(ctx, `SELECT id, contact_id, inbox FROM conversations
 		WHERE status = 'open' AND contact_id = ANY($1) ORDER BY id FOR UPDATE`, pq.Array(contactIDs))
 	if err != nil {
@@ -187,16 +201,7 @@ func (b *batch) lockOpenConversations(ctx context.Context, idx []*event.Envelope
 		}
 		b.convs[k] = id
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, e := range idx {
-		k := convKey{b.contacts[e.Contact.Key()].ID, e.PhoneNumberID}
-		if _, ok := b.convs[k]; !ok && b.pre[e] != 0 {
-			b.convs[k] = 0 // known: none open
-		}
-	}
-	return nil
+	return rows.Err()
 }
 
 // prepareContacts resolves the contacts of the batch's messages: one read
@@ -304,46 +309,57 @@ func (b *batch) applyPrepared(ctx context.Context, e *event.Envelope, c contactR
 	if msgID == 0 {
 		return Outcome{Duplicate: true}, nil
 	}
-	m := e.Message
-	sent := m.Time()
-	if sent.IsZero() {
-		sent = e.OccurredAt
-	}
+	sent := sentAt(e)
 	if t, ok := b.pend.inbound[c.ID]; !ok || sent.After(t) {
 		b.pend.inbound[c.ID] = sent
 	}
 	b.pend.contacts[c.ID] = true
 	k := convKey{c.ID, e.PhoneNumberID}
-	convID, known := b.convs[k]
+	var o Outcome
+	r, routed := b.routes[e]
+	if !routed {
+		var err error
+		if r, err = b.routeOne(ctx, e, c); err != nil {
+			return Outcome{}, err
+		}
+		b.convs[k] = r.conv
+	}
+	switch {
+	case r.conv == 0:
+		return o, nil
+	case r.opened:
+		o.Opened = true
+		b.openings = append(b.openings, opening{e: e, c: c, convID: r.conv})
+	default:
+		if t, ok := b.pend.touch[r.conv]; !ok || sent.After(t) {
+			b.pend.touch[r.conv] = sent
+		}
+	}
+	o.ConversationID = r.conv
+	if !r.attached {
+		b.pend.attachMsg = append(b.pend.attachMsg, msgID)
+		b.pend.attachConv = append(b.pend.attachConv, r.conv)
+	}
+	return o, nil
+}
+
+// routeOne finds or opens the conversation of a new message that prepare
+// did not route (its contact is not plain).
+func (b *batch) routeOne(ctx context.Context, e *event.Envelope, c contactRow) (route, error) {
+	convID, known := b.convs[convKey{c.ID, e.PhoneNumberID}]
 	if !known {
 		err := b.tx.QueryRowContext(ctx, sqlOpenConversation, c.ID, e.PhoneNumberID).Scan(&convID)
 		if err != nil && err != errNoRows {
-			return Outcome{}, fmt.Errorf("find conversation: %w", err)
+			return route{}, fmt.Errorf("find conversation: %w", err)
 		}
 	}
-	var o Outcome
-	switch {
-	case convID == 0 && m.Opens():
-		if err := b.tx.QueryRowContext(ctx, sqlConversationInsert, c.ID, e.PhoneNumberID, m.ID, sent).Scan(&convID); err != nil {
-			return Outcome{}, fmt.Errorf("open conversation: %w", err)
-		}
-		o.Opened = true
-	case convID == 0:
-		b.convs[k] = 0
-		return o, nil
-	default:
-		if t, ok := b.pend.touch[convID]; !ok || sent.After(t) {
-			b.pend.touch[convID] = sent
-		}
+	if convID != 0 || !e.Message.Opens() {
+		return route{conv: convID}, nil
 	}
-	b.convs[k] = convID
-	o.ConversationID = convID
-	b.pend.attachMsg = append(b.pend.attachMsg, msgID)
-	b.pend.attachConv = append(b.pend.attachConv, convID)
-	if o.Opened {
-		b.openings = append(b.openings, opening{e: e, c: c, convID: convID})
+	if err := b.tx.QueryRowContext(ctx, sqlConversationInsert, c.ID, e.PhoneNumberID, e.Message.ID, sentAt(e)).Scan(&convID); err != nil {
+		return route{}, fmt.Errorf("open conversation: %w", err)
 	}
-	return o, nil
+	return route{conv: convID, opened: true}, nil
 }
 
 // flush writes the bookkeeping gathered by applyPrepared.
@@ -358,38 +374,42 @@ func (b *batch) flush(ctx context.Context) error {
 	if err := b.contactWrote(ctx, slices.Collect(maps.Keys(p.touch))); err != nil {
 		return err
 	}
-	if len(p.attachMsg) > 0 {
-		if _, err := b.tx.ExecContext(ctx, `UPDATE messages m SET conversation_id = u.c
-			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, c) WHERE m.id = u.id`, pq.Array(p.attachMsg), pq.Array(p.attachConv)); err != nil {
-			return fmt.Errorf("attach messages: %w", err)
-		}
-		p.attachMsg, p.attachConv = p.attachMsg[:0], p.attachConv[:0]
+	if len(p.attachMsg) == 0 && len(p.touch) == 0 && len(p.inbound) == 0 {
+		return nil
 	}
-	for _, u := range []struct {
-		m map[int64]time.Time
-		q string
-	}{
-		{p.touch, `UPDATE conversations c SET last_message_at = GREATEST(c.last_message_at, u.t::timestamptz)
-			FROM unnest($1::bigint[], $2::text[]) AS u(id, t) WHERE c.id = u.id`},
-		{p.inbound, `UPDATE contacts c SET last_inbound_at = GREATEST(c.last_inbound_at, u.t::timestamptz)
-			FROM unnest($1::bigint[], $2::text[]) AS u(id, t) WHERE c.id = u.id`},
-	} {
-		if len(u.m) == 0 {
-			continue
-		}
-		ids := make([]int64, 0, len(u.m))
-		ts := make([]string, 0, len(u.m))
-		for id, t := range u.m {
-			ids = append(ids, id)
-			ts = append(ts, t.UTC().Format(time.RFC3339Nano))
-		}
-		if _, err := b.tx.ExecContext(ctx, u.q, pq.Array(ids), pq.Array(ts)); err != nil {
-			return fmt.Errorf("bookkeeping: %w", err)
-		}
-		clear(u.m)
+	touchIDs, touchAt := latest(p.touch)
+	inboundIDs, inboundAt := latest(p.inbound)
+	if _, err := b.tx.ExecContext(ctx, sqlBookkeeping, pq.Array(p.attachMsg), pq.Array(p.attachConv),
+		pq.Array(touchIDs), pq.Array(touchAt), pq.Array(inboundIDs), pq.Array(inboundAt)); err != nil {
+		return fmt.Errorf("bookkeeping: %w", err)
 	}
+	p.attachMsg, p.attachConv = p.attachMsg[:0], p.attachConv[:0]
+	clear(p.touch)
+	clear(p.inbound)
 	clear(p.contacts)
 	return nil
+}
+
+// sqlBookkeeping writes the fast path's per-message bookkeeping in one
+// round trip: messages attached to their conversation, conversations'
+// last message time, contacts' last inbound time (the service window).
+const sqlBookkeeping = `WITH attach AS (
+		UPDATE messages m SET conversation_id = u.c
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, c) WHERE m.id = u.id),
+	touch AS (
+		UPDATE conversations c SET last_message_at = GREATEST(c.last_message_at, u.t::timestamptz)
+		FROM unnest($3::bigint[], $4::text[]) AS u(id, t) WHERE c.id = u.id)
+	UPDATE contacts c SET last_inbound_at = GREATEST(c.last_inbound_at, u.t::timestamptz)
+	FROM unnest($5::bigint[], $6::text[]) AS u(id, t) WHERE c.id = u.id`
+
+// latest lists times by id, in id order.
+func latest(m map[int64]time.Time) ([]int64, []string) {
+	ids := slices.Sorted(maps.Keys(m))
+	ts := make([]string, len(ids))
+	for i, id := range ids {
+		ts[i] = m[id].UTC().Format(time.RFC3339Nano)
+	}
+	return ids, ts
 }
 
 // statusUpdate is the most advanced new status of one outbound message.

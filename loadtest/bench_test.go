@@ -10,7 +10,8 @@ import (
 
 // writeBenchReports leaves the reports of a bench in dir, as
 // scripts/bench.sh does: scenario 1 and 2 against the no-op handler and
-// serve, scenario 3 end to end and at the consumer's ceiling.
+// serve, scenario 3 end to end and at the consumer's ceiling, scenario 6
+// replaying a filled topic.
 func writeBenchReports(t *testing.T, dir string) {
 	t.Helper()
 	reports := map[string]*Report{
@@ -24,6 +25,8 @@ func writeBenchReports(t *testing.T, dir string) {
 				Assignment: Latency{Count: 300, P50MS: 40, P99MS: 180}, SpreadMaxMinus: 1}},
 		"s3-max": {Run: &RunResult{MsgRate: 12000, Messages: 120000, Offered: 3000, Throughput: 2900},
 			Verify: &VerifyResult{Passed: true, StoredRate: 11800, DrainSeconds: 0.8, ConsumerLag: Latency{P99MS: 300}}},
+		"s6-replay": {Run: &RunResult{Messages: 240000, Sent: 12000},
+			Verify: &VerifyResult{Passed: true, Stored: 240000, StoredRate: 8100, Conversations: 10000, Assigned: 10000}},
 	}
 	for name, r := range reports {
 		b, err := json.Marshal(r)
@@ -64,6 +67,7 @@ func TestBenchTable(t *testing.T) {
 		"3 end to end (round robin) / lost / duplicated / reordered":      false,
 		"3 consumer ceiling / messages stored per second":                 true,
 		"4 memory / peak RSS of serve in scenario 3":                      true,
+		"6 consumer replay / messages stored and assigned per second":     true,
 	}
 	for k, w := range want {
 		if got, ok := met[k]; !ok || got != w {
@@ -85,7 +89,32 @@ func TestBenchTable(t *testing.T) {
 	}
 
 	empty := BenchTable(BenchConfig{Dir: t.TempDir(), Micro: filepath.Join(dir, "none.txt")})
-	if len(empty.Rows) != 0 || len(empty.Notes) != 7 || empty.Notes[0] != "s1-noop: no report (missing)" {
+	if len(empty.Rows) != 0 || len(empty.Notes) != 8 || empty.Notes[0] != "s1-noop: no report (missing)" {
 		t.Errorf("without reports: rows %v, notes %q", empty.Rows, empty.Notes)
+	}
+}
+
+// A replay is met only at the target rate, with a fill without errors and
+// a verification that passed.
+func TestBenchTableReplay(t *testing.T) {
+	good := func() *Report {
+		return &Report{Run: &RunResult{Messages: 1000, Sent: 50},
+			Verify: &VerifyResult{Passed: true, Stored: 1000, StoredRate: 9000, Conversations: 100, Assigned: 100}}
+	}
+	slow, errs, failed, unverified := good(), good(), good(), good()
+	slow.Verify.StoredRate = 7999
+	errs.Run.Errors = 1
+	failed.Verify.Passed = false
+	unverified.Verify = nil
+	for name, c := range map[string]struct {
+		r    *Report
+		want bool
+	}{"at the rate": {good(), true}, "slower": {slow, false}, "fill errors": {errs, false},
+		"verification failed": {failed, false}, "not verified": {unverified, false}} {
+		tb := &benchTable{}
+		tb.consumerReplay(c.r)
+		if len(tb.res.Rows) != 1 || tb.res.Rows[0].Met == nil || *tb.res.Rows[0].Met != c.want {
+			t.Errorf("%s: rows %+v, want met %v", name, tb.res.Rows, c.want)
+		}
 	}
 }

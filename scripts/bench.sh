@@ -12,15 +12,23 @@
 #      (agents, team and welcome set up through the API), verified; then
 #      10,000 messages/s in batches of 10 for the consumer's ceiling
 #   4  memory: peak RSS (VmHWM) of serve during scenario 3
+#   6  consumer replay: serve without its consumer (WAGW_CONSUMER_WORKERS=0)
+#      takes BENCH_S6_MESSAGES messages in webhooks of BENCH_S6_BATCH over
+#      BENCH_CONTACTS contacts (round robin set up first, agents kept
+#      online by a heartbeat); then serve restarts on the same data dir
+#      and database with its consumer, which drains the filled topic:
+#      stored and assigned per second, verified; CPU per message noted
 #
 # Durations and rates come from the environment, so a quick run is
 #   BENCH_QUICK=1 make bench          (10 s per scenario)
 # or any of BENCH_S1_DURATION, BENCH_S2_DURATION, BENCH_S2_RATE,
 # BENCH_S3_DURATION, BENCH_S3_RATE, BENCH_S3MAX_DURATION, BENCH_S3MAX_RATE,
-# BENCH_S3MAX_BATCH, BENCH_CONTACTS, BENCH_MICRO_TIME, BENCH_SCENARIOS
-# (e.g. "1 2"), BENCH_DIR, WAGW_BIN, BENCH_EMBEDDED_SYNC (false: the
+# BENCH_S3MAX_BATCH, BENCH_S6_MESSAGES, BENCH_S6_BATCH, BENCH_CONTACTS,
+# BENCH_MICRO_TIME, BENCH_SCENARIOS (e.g. "1 2"), BENCH_PPROF (a file: a
+# 30 s CPU profile of serve while scenario 6 drains), BENCH_DIR, WAGW_BIN, BENCH_EMBEDDED_SYNC (false: the
 # embedded broker does not fsync each write), BENCH_SKIP_RELAY,
-# WAGW_BENCH_OUTAGE (the relay drain benchmark's outage, default 60s).
+# WAGW_BENCH_OUTAGE (the relay drain benchmark's outage, default 60s),
+# BENCH_SKIP_MICRO (no micro and store benchmarks).
 # Load goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,9 +44,12 @@ S3_RATE=${BENCH_S3_RATE:-5000}
 S3MAX=${BENCH_S3MAX_DURATION:-${q:-60s}}
 S3MAX_RATE=${BENCH_S3MAX_RATE:-10000}
 S3MAX_BATCH=${BENCH_S3MAX_BATCH:-10}
+S6_MESSAGES=${BENCH_S6_MESSAGES:-${q:+60000}}
+S6_MESSAGES=${S6_MESSAGES:-240000}
+S6_BATCH=${BENCH_S6_BATCH:-20}
 CONTACTS=${BENCH_CONTACTS:-10000}
 MICRO_TIME=${BENCH_MICRO_TIME:-1s}
-SCENARIOS=${BENCH_SCENARIOS:-1 2 3}
+SCENARIOS=${BENCH_SCENARIOS:-1 2 3 6}
 HTTP_PORT=${BENCH_HTTP_PORT:-18080}
 NOOP_PORT=${BENCH_NOOP_PORT:-18090}
 KAFKA_PORT=${BENCH_KAFKA_PORT:-19092}
@@ -94,15 +105,19 @@ wait_http() { # url seconds
 
 SERVE_PID=
 DB_URL=
-start_serve() { # name
+# start_serve NAME [VAR=VALUE...]: serve on the data dir and database of
+# NAME (the same ones again when NAME was started before), with the
+# settings given added.
+start_serve() {
   local name=$1 db="wagw_bench_${RUN_TAG}_$1"
+  shift
   DB_URL="$PG_BASE/$db?sslmode=disable"
   DBS+=("$db")
   mkdir -p "$TMP/data-$name"
   env WAGW_HTTP_ADDR=127.0.0.1:$HTTP_PORT KAFKA_EMBEDDED_ADDR=127.0.0.1:$KAFKA_PORT \
     WAGW_SIMULATOR_ADDR=127.0.0.1:$SIM_PORT WAGW_DATA_DIR="$TMP/data-$name" DATABASE_URL="$DB_URL" \
     WA_APP_SECRET=$SECRET WA_VERIFY_TOKEN=bench-verify WAGW_ADMIN_TOKEN=$ADMIN WAGW_LOG_LEVEL=warn \
-    KAFKA_EMBEDDED_SYNC=${BENCH_EMBEDDED_SYNC:-true} KAFKA_BROKERS= "$WAGW" serve >"$OUT/serve-$name.log" 2>&1 &
+    KAFKA_EMBEDDED_SYNC=${BENCH_EMBEDDED_SYNC:-true} KAFKA_BROKERS= "$@" "$WAGW" serve >>"$OUT/serve-$name.log" 2>&1 &
   SERVE_PID=$!
   PIDS+=("$SERVE_PID")
   if ! wait_http "http://127.0.0.1:$HTTP_PORT/readyz" 60; then
@@ -110,6 +125,57 @@ start_serve() { # name
     tail -20 "$OUT/serve-$name.log" >&2
     exit 1
   fi
+}
+
+# cpu_s PID...: the CPU seconds (user + system) the processes used so far.
+cpu_s() {
+  local tck pid sum=0
+  tck=$(getconf CLK_TCK)
+  for pid in "$@"; do
+    sum=$((sum + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  awk -v t="$sum" -v k="$tck" 'BEGIN { printf "%.2f", t / k }'
+}
+
+# replay_cpu T0 MESSAGES: waits (polling a count every 2 s, at most 15
+# minutes) until serve has stored MESSAGES inbound messages, then notes the wall time since T0 and
+# the CPU seconds of serve and of the Postgres backends serving its
+# database, per message: the consumer's cost, robust on a busy machine.
+replay_cpu() {
+  local t0=$1 want=$2 db n=0 t1 pids serve_cpu pg_cpu
+  db=${DB_URL##*/}
+  db=${db%%\?*}
+  local deadline=$((SECONDS + 900))
+  while ((n < want && SECONDS < deadline)); do
+    sleep 2
+    n=$(psql "$DB_URL" -qAtc "SELECT count(*) FROM messages WHERE direction = 'in'" 2>/dev/null || echo 0)
+    if ! kill -0 "$SERVE_PID" 2>/dev/null; then break; fi
+  done
+  t1=$(date +%s.%N)
+  pids=$(psql "$PG_BASE/postgres?sslmode=disable" -qAtc "SELECT pid FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()" 2>/dev/null | tr '\n' ' ')
+  serve_cpu=$(cpu_s "$SERVE_PID")
+  # shellcheck disable=SC2086
+  pg_cpu=$(cpu_s $pids)
+  local line
+  line=$(awk -v n="$n" -v t0="$t0" -v t1="$t1" -v s="$serve_cpu" -v p="$pg_cpu" 'BEGIN {
+    w = t1 - t0
+    printf "replay: %d messages stored %.1f s after serve started (%.0f msg/s, serve start-up included); CPU: serve %.1f s, its Postgres backends %.1f s: %.0f + %.0f = %.0f µs per message", n, w, n / w, s, p, s * 1e6 / n, p * 1e6 / n, (s + p) * 1e6 / n }')
+  echo "$line" | tee "$OUT/s6-replay/cpu.txt"
+  NOTES+=("s6-$line")
+}
+
+# keep_online: every 30 s, heartbeats every agent online through the API,
+# as their consoles do, so that they stay eligible (online needs a
+# heartbeat within 5 minutes) through a long fill and replay. Runs until
+# killed; the minutes serve is down between the two halves are skipped.
+keep_online() {
+  local id
+  while sleep 30; do
+    for id in $(curl -fsS -H "Authorization: Bearer $ADMIN" "http://127.0.0.1:$HTTP_PORT/v1/agents" 2>/dev/null | jq -r '.agents[].id' 2>/dev/null); do
+      curl -fsS -o /dev/null -X PUT -H "Authorization: Bearer $ADMIN" "http://127.0.0.1:$HTTP_PORT/v1/agents/$id/presence" \
+        -d '{"status":"online"}' 2>/dev/null || true
+    done
+  done
 }
 
 stop_pid() {
@@ -139,12 +205,14 @@ lt() {
 
 single=(-profile single -contacts "$CONTACTS")
 
-say "micro-benchmarks: go test ./whatsapp -run '^\$' -bench . -benchmem -benchtime $MICRO_TIME"
-if ! go test ./whatsapp -run '^$' -bench . -benchmem -benchtime "$MICRO_TIME" | tee "$OUT/micro.txt"; then
-  NOTES+=("the micro-benchmarks failed (see $OUT/micro.txt)")
+if [ -z "${BENCH_SKIP_MICRO:-}" ]; then
+  say "micro-benchmarks: go test ./whatsapp -run '^\$' -bench . -benchmem -benchtime $MICRO_TIME"
+  if ! go test ./whatsapp -run '^$' -bench . -benchmem -benchtime "$MICRO_TIME" | tee "$OUT/micro.txt"; then
+    NOTES+=("the micro-benchmarks failed (see $OUT/micro.txt)")
+  fi
+  say "store benchmarks: go test ./db -run '^\$' -bench Apply -benchtime 20x"
+  go test ./db -run '^$' -bench Apply -benchtime 20x | tee "$OUT/store.txt" || NOTES+=("the store benchmarks failed (see $OUT/store.txt)")
 fi
-say "store benchmarks: go test ./db -run '^\$' -bench Apply -benchtime 20x"
-go test ./db -run '^$' -bench Apply -benchtime 20x | tee "$OUT/store.txt" || NOTES+=("the store benchmarks failed (see $OUT/store.txt)")
 if [ -z "${BENCH_SKIP_RELAY:-}" ]; then
   say "relay benchmarks: go test ./relay -run '^\$' -bench Relay -benchtime 1x (outage ${WAGW_BENCH_OUTAGE:-60s})"
   go test ./relay -run '^$' -bench Relay -benchtime 1x -timeout 20m | tee "$OUT/relay.txt" || NOTES+=("the relay benchmarks failed (see $OUT/relay.txt)")
@@ -190,6 +258,40 @@ for s in $SCENARIOS; do
       -batch-share 1 -batch-min "$S3MAX_BATCH" -batch-max "$S3MAX_BATCH" -verify sql -settle 300s
     stop_pid "$SERVE_PID"
     ;;
+  6)
+    start_serve s6 WAGW_CONSUMER_WORKERS=0
+    # No -expect-welcome: a welcome is skipped, by rule, for an opening
+    # message older than 10 minutes, which a long fill and replay reach.
+    assign=(-expect-assigned -max-spread 1)
+    if ! "$WAGW" loadtest setup -api http://127.0.0.1:$HTTP_PORT -token $ADMIN -agents 4 -strategy round_robin >/dev/null; then
+      NOTES+=("scenario 6: the admin API could not set up agents, team and inbox: ran without assignment checks")
+      assign=()
+    fi
+    keep_online &
+    ONLINE_PID=$!
+    PIDS+=("$ONLINE_PID")
+    posts=$(((S6_MESSAGES + S6_BATCH - 1) / S6_BATCH))
+    lt s6-replay run -url 127.0.0.1:$HTTP_PORT -closed -connections 16 -requests "$posts" "${single[@]}" \
+      -batch-share 1 -batch-min "$S6_BATCH" -batch-max "$S6_BATCH" -verify none -quiet
+    stop_pid "$SERVE_PID"
+    say "s6-replay: serve again on the filled topic, with its consumer (load: $(uptime | sed 's/.*load/load/'))"
+    t0=$(date +%s.%N)
+    if [ -n "${BENCH_PPROF:-}" ]; then
+      start_serve s6 WAGW_PPROF_ADDR=127.0.0.1:${BENCH_PPROF_PORT:-16060}
+      curl -fsS -o "$BENCH_PPROF" "http://127.0.0.1:${BENCH_PPROF_PORT:-16060}/debug/pprof/profile?seconds=30" &
+      PIDS+=("$!")
+    else
+      start_serve s6
+    fi
+    replay_cpu "$t0" "$(jq -r '.run.messages' "$OUT/s6-replay/report.json")"
+    say "s6-replay: wagw loadtest verify -dir $OUT/s6-replay -verify sql -settle 900s ${assign[*]}"
+    if ! env DATABASE_URL="$DB_URL" "$WAGW" loadtest verify -dir "$OUT/s6-replay" -verify sql -settle 900s "${assign[@]}"; then
+      NOTES+=("s6-replay: the verification reported a failure (see $OUT/s6-replay/report.html)")
+    fi
+    say "s6-replay: done (load: $(uptime | sed 's/.*load/load/'))"
+    stop_pid "$ONLINE_PID"
+    stop_pid "$SERVE_PID"
+    ;;
   *)
     echo "unknown scenario $s" >&2
     exit 1
@@ -202,5 +304,5 @@ for n in "${NOTES[@]}"; do note_args+=(-note "$n"); done
 say "results"
 "$WAGW" loadtest table -dir "$OUT" -micro "$OUT/micro.txt" -rss-kb "${RSS_KB:-0}" -o "$OUT/results.json" \
   -command "${BENCH_COMMAND:-make bench}" \
-  -durations "s1=$S1,s2=$S2@${S2_RATE}/s,s3=$S3@${S3_RATE}/s,s3max=$S3MAX@${S3MAX_RATE}msg/s,contacts=$CONTACTS" \
+  -durations "s1=$S1,s2=$S2@${S2_RATE}/s,s3=$S3@${S3_RATE}/s,s3max=$S3MAX@${S3MAX_RATE}msg/s,s6=${S6_MESSAGES}msg/${S6_BATCH}per-webhook,contacts=$CONTACTS" \
   "${note_args[@]}"

@@ -118,6 +118,8 @@ type config struct {
 	AdminToken string
 	// ConsumerWorkers are the consumer group members in this process
 	// (WAGW_CONSUMER_WORKERS, -workers). Default consumer.DefaultWorkers.
+	// 0: serve runs no consumer (events wait on the topic, e.g. to fill it
+	// for a replay benchmark); the consumer command needs at least 1.
 	ConsumerWorkers int
 	// ConsumerBatch is the most records applied in one transaction
 	// (WAGW_CONSUMER_BATCH). Default consumer.DefaultMaxBatch.
@@ -213,6 +215,9 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	if c.KafkaPartitions < 1 {
 		return c, errors.New("KAFKA_PARTITIONS must be at least 1")
 	}
+	if c.ConsumerWorkers < 0 {
+		return c, errors.New("WAGW_CONSUMER_WORKERS must be at least 0")
+	}
 	if _, err := db.DriverURL(c.dbConfig(name)); err != nil {
 		return c, err
 	}
@@ -295,7 +300,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		APIURL:                 e.str("WA_API_URL", whatsapp.DefaultBaseURL),
 		APIVersion:             e.str("WA_API_VERSION", whatsapp.DefaultAPIVersion),
 		AdminToken:             e.str("WAGW_ADMIN_TOKEN", ""),
-		ConsumerWorkers:        e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 1),
+		ConsumerWorkers:        e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 0),
 		ConsumerBatch:          e.int("WAGW_CONSUMER_BATCH", consumer.DefaultMaxBatch, 1),
 		BodyLimit:              e.int("WAGW_BODY_LIMIT", gateway.DefaultBodyLimit, 1),
 		CommandWait:            e.duration("WAGW_COMMAND_WAIT", gateway.DefaultCommandWait, 0),

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -414,6 +415,10 @@ func loadtestReplay(ctx context.Context, args []string, getenv func(string) stri
 	return err
 }
 
+// noteNotVerified is the note of a run sent without verification; verify
+// removes it.
+const noteNotVerified = "not verified (-verify none, or no database or token)"
+
 // send runs the load, verifies it and writes the report.
 func (f *ltFlags) send(ctx context.Context, command string, src loadtest.Source, start time.Time, stdout io.Writer) error {
 	target, err := loadtest.CheckTarget(f.url, f.allowRemote)
@@ -476,7 +481,7 @@ func (f *ltFlags) send(ctx context.Context, command string, src loadtest.Source,
 		}
 		rep.Verify = v
 	} else {
-		rep.Notes = append(rep.Notes, "not verified (-verify none, or no database or token)")
+		rep.Notes = append(rep.Notes, noteNotVerified)
 	}
 	return finishReport(rep, dir, stdout, err)
 }
@@ -636,6 +641,7 @@ func loadtestVerify(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	rep.Verify = v
+	rep.Notes = slices.DeleteFunc(rep.Notes, func(n string) bool { return n == noteNotVerified })
 	return finishReport(rep, f.out, stdout, nil)
 }
 

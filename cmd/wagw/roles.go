@@ -87,8 +87,10 @@ func (p *process) roles() []role {
 		{"producer", p.startProducer},
 	}
 	if p.runs("consumer") {
+		if p.cfg.ConsumerWorkers > 0 {
+			list = append(list, role{"consumer", p.startConsumer})
+		}
 		list = append(list,
-			role{"consumer", p.startConsumer},
 			role{"listeners", p.startListeners},
 			role{"queue drainer", p.startDrainer},
 			role{"timers", p.startTimers},
@@ -121,6 +123,9 @@ func (p *process) prepare() error {
 	}
 	if p.cmd != "serve" && len(p.cfg.KafkaBrokers) == 0 {
 		return errors.New("KAFKA_BROKERS is required (only serve starts the embedded broker)")
+	}
+	if p.cmd == "consumer" && p.cfg.ConsumerWorkers < 1 {
+		return errors.New("consumer needs WAGW_CONSUMER_WORKERS of at least 1 (0 is for serve: no consumer)")
 	}
 	if p.cmd == "relay" && p.cfg.AccessToken == "" {
 		return errors.New("relay needs WA_ACCESS_TOKEN (serve uses the built-in Cloud API simulator without one)")

@@ -1,0 +1,64 @@
+package db_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/wagw/wagw/event"
+)
+
+// The bulk path's round trips to Postgres do not grow with the batch: a
+// batch of 500 messages, a tenth of them opening conversations that round
+// robin assigns with a welcome message, takes as many statements as a
+// batch of 20.
+func TestBulkRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
+	store, _, counter, now := countedRoundRobin(t)
+	ctx := context.Background()
+	n := 0
+	// batch: size messages, one in ten from a new contact (opening a
+	// conversation), the others from the known contacts, which have one open.
+	batch := func(size int, known []string) ([]event.Envelope, []string) {
+		events := make([]event.Envelope, size)
+		for i := range events {
+			n++
+			wa := fmt.Sprintf("4916%07d", n)
+			if i%10 != 0 && len(known) > 0 {
+				wa = known[n%len(known)]
+			} else {
+				known = append(known, wa)
+			}
+			events[i] = textMessage(fmt.Sprintf("wamid.rt%d", n), wa, now)
+		}
+		return events, known
+	}
+	var known []string
+	trips := map[int]int{}
+	for _, size := range []int{20, 500} {
+		var events []event.Envelope
+		events, known = batch(size, known)
+		counter.Reset()
+		out, err := store.ApplyOutcomes(ctx, events, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opened := 0
+		for _, o := range out {
+			if o.Opened {
+				opened++
+			}
+		}
+		if opened == 0 || opened == size {
+			t.Fatalf("batch of %d opened %d conversations: the test needs both openings and known conversations", size, opened)
+		}
+		trips[size] = counter.Trips()
+		if testing.Verbose() {
+			fmt.Fprintf(os.Stdout, "batch of %d (%d openings): %d round trips\n", size, opened, trips[size])
+			counter.Print(os.Stdout, 1)
+		}
+	}
+	if trips[500] != trips[20] {
+		t.Errorf("round trips: %d for a batch of 20, %d for 500; want the same", trips[20], trips[500])
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -56,6 +57,7 @@ type Embedded struct {
 	addr      string
 	sync      *groupSync // nil without a data dir, or with NoSync
 	retention *retention
+	closeOnce sync.Once
 }
 
 // neverClean is the broker's log.cleaner.backoff.ms: kfake's own
@@ -141,13 +143,15 @@ func brokerMessageBytes(maxRecord int) int { return maxRecord + maxRecord/4 }
 // Addr is the address clients connect to.
 func (e *Embedded) Addr() string { return e.addr }
 
-// Close stops the broker and flushes its files.
+// Close stops the broker and flushes its files. It may be called again.
 func (e *Embedded) Close() {
-	if e.retention != nil {
-		e.retention.stop()
-	}
-	e.cluster.Close()
-	if e.sync != nil {
-		e.sync.close()
-	}
+	e.closeOnce.Do(func() {
+		if e.retention != nil {
+			e.retention.stop()
+		}
+		e.cluster.Close()
+		if e.sync != nil {
+			e.sync.close()
+		}
+	})
 }

@@ -36,6 +36,7 @@ type Publisher interface {
 const (
 	DefaultBodyLimit   = 4 << 20
 	DefaultCommandWait = 2 * time.Second
+	DefaultMaxInFlight = 256
 )
 
 // Config configures the HTTP app.
@@ -63,6 +64,11 @@ type Config struct {
 	ReadTimeout time.Duration
 	// PublishTimeout bounds the Kafka write of one webhook. Default 10 s.
 	PublishTimeout time.Duration
+	// MaxInFlight is how many signed webhooks may be between their
+	// signature check and their answer at once; another is answered 503
+	// with Retry-After at once, before anything is parsed or produced
+	// (Meta retries it). Default DefaultMaxInFlight.
+	MaxInFlight int
 	// CommandWait is how long a write waits for the consumer's result
 	// before answering 202. Default DefaultCommandWait (2 s).
 	CommandWait time.Duration
@@ -109,6 +115,8 @@ type Server struct {
 	adminHash [32]byte
 	// largeBodies holds a token per body over smallBody being read.
 	largeBodies chan struct{}
+	// inFlight holds a token per webhook admitted and not yet answered.
+	inFlight chan struct{}
 }
 
 // New builds the Fiber app.
@@ -137,6 +145,9 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 10 * time.Second
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 30 * time.Second
 	}
@@ -148,7 +159,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	}
 	s := &Server{cfg: cfg, pub: pub, reads: stores.Reads, tokens: stores.Tokens, commands: stores.Commands,
 		agents: stores.Agents, teams: stores.Teams, inboxes: stores.Inboxes, log: cfg.Logger, m: newMetrics(cfg.Registry),
-		largeBodies: make(chan struct{}, cfg.LargeBodies)}
+		largeBodies: make(chan struct{}, cfg.LargeBodies), inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	if cfg.AdminToken != "" {
 		s.adminHash = sha256.Sum256([]byte(cfg.AdminToken))
 	}
@@ -215,6 +226,14 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 		s.m.webhooks.WithLabelValues("bad_signature").Inc()
 		return apiError(fiber.StatusUnauthorized, "bad_signature", "missing or invalid X-Hub-Signature-256")
 	}
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	default:
+		s.m.webhooks.WithLabelValues("shed").Inc()
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return apiError(fiber.StatusServiceUnavailable, "overloaded", "too many webhooks in flight; retry later")
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.PublishTimeout)
 	defer cancel()
 	headers := map[string]string{"source": "gateway", "received_at": now.UTC().Format(time.RFC3339Nano)}
@@ -229,7 +248,7 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 	start := time.Now()
 	rejected, err := s.pub.PublishEach(ctx, events, s.cfg.DeadLetterTopic, headers)
 	if err != nil {
-		return s.kafkaFailed(err, len(events))
+		return s.kafkaFailed(c, err, len(events))
 	}
 	s.m.produceSeconds.Observe(time.Since(start).Seconds())
 	dead := 0
@@ -257,7 +276,7 @@ func (s *Server) deadLetterBody(ctx context.Context, c *fiber.Ctx, body []byte, 
 	headers["reason"] = "unparseable webhook: " + cause.Error()
 	headers["content_type"] = "application/json"
 	if err := s.pub.PublishRaw(ctx, s.cfg.DeadLetterTopic, nil, body, headers); err != nil {
-		return s.kafkaFailed(err, 1)
+		return s.kafkaFailed(c, err, 1)
 	}
 	s.m.deadLetters.Inc()
 	s.m.webhooks.WithLabelValues("dead_lettered").Inc()
@@ -266,8 +285,9 @@ func (s *Server) deadLetterBody(ctx context.Context, c *fiber.Ctx, body []byte, 
 	return c.JSON(fiber.Map{"status": "dead_lettered"})
 }
 
-func (s *Server) kafkaFailed(err error, records int) error {
+func (s *Server) kafkaFailed(c *fiber.Ctx, err error, records int) error {
 	s.m.webhooks.WithLabelValues("kafka_unavailable").Inc()
+	c.Set(fiber.HeaderRetryAfter, "1")
 	s.log.Error("kafka write failed; asking Meta to retry", "err", err, "records", records)
 	return apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not store the webhook; retry later")
 }

@@ -47,8 +47,9 @@ type config struct {
 	// (KAFKA_EMBEDDED_ADDR, -kafka-embedded-addr). Default
 	// broker.DefaultEmbeddedAddr.
 	KafkaEmbeddedAddr string
-	// KafkaEmbeddedSync fsyncs every write of the embedded broker
-	// (KAFKA_EMBEDDED_SYNC). Default true.
+	// KafkaEmbeddedSync makes the embedded broker answer a Produce only
+	// once a group flush (fsync) made it durable (KAFKA_EMBEDDED_SYNC).
+	// Default true; false acknowledges from the page cache.
 	KafkaEmbeddedSync bool
 	// KafkaTopic is the events topic (KAFKA_TOPIC, -topic); its dead
 	// letters go to broker.DeadLetterTopic of it. Default
@@ -86,6 +87,10 @@ type config struct {
 	// BodyLimit is the largest webhook body (WAGW_BODY_LIMIT). Default
 	// gateway.DefaultBodyLimit.
 	BodyLimit int
+	// WebhookMaxInFlight is how many webhooks the gateway handles at once;
+	// more are answered 503 with Retry-After (WAGW_WEBHOOK_MAX_INFLIGHT).
+	// Default gateway.DefaultMaxInFlight.
+	WebhookMaxInFlight int
 	// CommandWait is how long an API write waits for its result before
 	// answering 202 (WAGW_COMMAND_WAIT). Default gateway.DefaultCommandWait.
 	CommandWait time.Duration
@@ -164,35 +169,36 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 func configFromEnv(getenv func(string) string) (config, error) {
 	e := envReader{getenv: getenv}
 	c := config{
-		HTTPAddr:          e.str("WAGW_HTTP_ADDR", defaultHTTPAddr),
-		DatabaseURL:       e.str("DATABASE_URL", db.DefaultURL),
-		KafkaBrokers:      splitList(e.str("KAFKA_BROKERS", "")),
-		KafkaEmbeddedAddr: e.str("KAFKA_EMBEDDED_ADDR", broker.DefaultEmbeddedAddr),
-		KafkaEmbeddedSync: e.bool("KAFKA_EMBEDDED_SYNC", true),
-		KafkaTopic:        e.str("KAFKA_TOPIC", broker.DefaultTopic),
-		KafkaPartitions:   e.int("KAFKA_PARTITIONS", broker.DefaultPartitions, 1),
-		DataDir:           e.str("WAGW_DATA_DIR", defaultDataDir),
-		AppSecrets:        splitList(e.str("WA_APP_SECRET", "")),
-		VerifyToken:       e.str("WA_VERIFY_TOKEN", ""),
-		AccessToken:       e.str("WA_ACCESS_TOKEN", ""),
-		APIURL:            e.str("WA_API_URL", whatsapp.DefaultBaseURL),
-		APIVersion:        e.str("WA_API_VERSION", whatsapp.DefaultAPIVersion),
-		AdminToken:        e.str("WAGW_ADMIN_TOKEN", ""),
-		ConsumerWorkers:   e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 1),
-		ConsumerBatch:     e.int("WAGW_CONSUMER_BATCH", consumer.DefaultMaxBatch, 1),
-		BodyLimit:         e.int("WAGW_BODY_LIMIT", gateway.DefaultBodyLimit, 1),
-		CommandWait:       e.duration("WAGW_COMMAND_WAIT", gateway.DefaultCommandWait, 0),
-		SessionTimeout:    e.duration("WAGW_CONSUMER_SESSION_TIMEOUT", consumer.DefaultSessionTimeout, time.Second),
-		StallTimeout:      e.duration("WAGW_CONSUMER_STALL_TIMEOUT", consumer.DefaultStallTimeout, time.Second),
-		RelayLease:        e.duration("WAGW_RELAY_LEASE", relay.DefaultLease, time.Second),
-		SimulatorAddr:     e.str("WAGW_SIMULATOR_ADDR", defaultSimulatorAddr),
-		CaptureFile:       e.str("WAGW_CAPTURE_FILE", ""),
-		LogLevel:          e.str("WAGW_LOG_LEVEL", defaultLogLevel),
-		PprofAddr:         e.str("WAGW_PPROF_ADDR", ""),
-		RatePerNumber:     e.positive("WA_RATE_PER_NUMBER", whatsapp.DefaultRatePerSecond),
-		Retention:         e.duration("WAGW_RETENTION", db.DefaultRetention, minRetention),
-		HealthAddr:        e.str("WAGW_HEALTH_ADDR", ""),
-		SendMaxRetries:    e.int("WA_SEND_MAX_RETRIES", relay.DefaultMaxRetries, 1),
+		HTTPAddr:           e.str("WAGW_HTTP_ADDR", defaultHTTPAddr),
+		DatabaseURL:        e.str("DATABASE_URL", db.DefaultURL),
+		KafkaBrokers:       splitList(e.str("KAFKA_BROKERS", "")),
+		KafkaEmbeddedAddr:  e.str("KAFKA_EMBEDDED_ADDR", broker.DefaultEmbeddedAddr),
+		KafkaEmbeddedSync:  e.bool("KAFKA_EMBEDDED_SYNC", true),
+		KafkaTopic:         e.str("KAFKA_TOPIC", broker.DefaultTopic),
+		KafkaPartitions:    e.int("KAFKA_PARTITIONS", broker.DefaultPartitions, 1),
+		DataDir:            e.str("WAGW_DATA_DIR", defaultDataDir),
+		AppSecrets:         splitList(e.str("WA_APP_SECRET", "")),
+		VerifyToken:        e.str("WA_VERIFY_TOKEN", ""),
+		AccessToken:        e.str("WA_ACCESS_TOKEN", ""),
+		APIURL:             e.str("WA_API_URL", whatsapp.DefaultBaseURL),
+		APIVersion:         e.str("WA_API_VERSION", whatsapp.DefaultAPIVersion),
+		AdminToken:         e.str("WAGW_ADMIN_TOKEN", ""),
+		ConsumerWorkers:    e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 1),
+		ConsumerBatch:      e.int("WAGW_CONSUMER_BATCH", consumer.DefaultMaxBatch, 1),
+		BodyLimit:          e.int("WAGW_BODY_LIMIT", gateway.DefaultBodyLimit, 1),
+		WebhookMaxInFlight: e.int("WAGW_WEBHOOK_MAX_INFLIGHT", gateway.DefaultMaxInFlight, 1),
+		CommandWait:        e.duration("WAGW_COMMAND_WAIT", gateway.DefaultCommandWait, 0),
+		SessionTimeout:     e.duration("WAGW_CONSUMER_SESSION_TIMEOUT", consumer.DefaultSessionTimeout, time.Second),
+		StallTimeout:       e.duration("WAGW_CONSUMER_STALL_TIMEOUT", consumer.DefaultStallTimeout, time.Second),
+		RelayLease:         e.duration("WAGW_RELAY_LEASE", relay.DefaultLease, time.Second),
+		SimulatorAddr:      e.str("WAGW_SIMULATOR_ADDR", defaultSimulatorAddr),
+		CaptureFile:        e.str("WAGW_CAPTURE_FILE", ""),
+		LogLevel:           e.str("WAGW_LOG_LEVEL", defaultLogLevel),
+		PprofAddr:          e.str("WAGW_PPROF_ADDR", ""),
+		RatePerNumber:      e.positive("WA_RATE_PER_NUMBER", whatsapp.DefaultRatePerSecond),
+		Retention:          e.duration("WAGW_RETENTION", db.DefaultRetention, minRetention),
+		HealthAddr:         e.str("WAGW_HEALTH_ADDR", ""),
+		SendMaxRetries:     e.int("WA_SEND_MAX_RETRIES", relay.DefaultMaxRetries, 1),
 	}
 	return c, e.err
 }

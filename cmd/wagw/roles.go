@@ -127,6 +127,10 @@ func (p *process) prepare() error {
 // envelope.
 func (p *process) maxRecord() int { return p.cfg.BodyLimit + broker.EnvelopeHeadroom }
 
+// consumerGroup is the consumer group of every consumer role; the
+// embedded broker's retention keeps what it has not committed.
+const consumerGroup = "wagw"
+
 // startKafka starts the embedded broker when no brokers are configured;
 // serve creates the topics of a real cluster when they are missing.
 func (p *process) startKafka(ctx context.Context) (func(context.Context) error, error) {
@@ -144,6 +148,8 @@ func (p *process) startKafka(ctx context.Context) (func(context.Context) error, 
 		Addr: p.cfg.KafkaEmbeddedAddr, DataDir: filepath.Join(p.cfg.DataDir, "kafka"),
 		Topics: topics, Partitions: p.cfg.KafkaPartitions, NoSync: !p.cfg.KafkaEmbeddedSync,
 		MaxMessageBytes: p.maxRecord(),
+		// Retention never deletes what the consumer has not committed.
+		Protect: map[string][]string{p.cfg.KafkaTopic: {consumerGroup}},
 	})
 	if err != nil {
 		return nil, err
@@ -177,7 +183,7 @@ func (p *process) startProducer(context.Context) (func(context.Context) error, e
 // hand and commits them.
 func (p *process) startConsumer(ctx context.Context) (func(context.Context) error, error) {
 	cons := consumer.New(consumer.Config{
-		Brokers: p.brokers, Topic: p.cfg.KafkaTopic, DeadLetterTopic: p.cfg.dlqTopic(),
+		Brokers: p.brokers, Topic: p.cfg.KafkaTopic, DeadLetterTopic: p.cfg.dlqTopic(), GroupID: consumerGroup,
 		Workers: p.cfg.ConsumerWorkers, MaxBatch: p.cfg.ConsumerBatch, SessionTimeout: p.cfg.SessionTimeout,
 		StallTimeout: p.cfg.StallTimeout, Logger: p.log, Registerer: p.reg,
 	}, p.store, p.producer)
@@ -314,7 +320,8 @@ func (p *process) startGateway(context.Context) (func(context.Context) error, er
 		Capture:    p.capture,
 		AppSecrets: secrets, VerifyToken: p.cfg.VerifyToken, AdminToken: p.cfg.AdminToken,
 		BodyLimit: p.cfg.BodyLimit, DeadLetterTopic: p.cfg.dlqTopic(), CommandWait: p.cfg.CommandWait,
-		Ready: p.ready, Transient: db.IsTransient,
+		MaxInFlight: p.cfg.WebhookMaxInFlight,
+		Ready:       p.ready, Transient: db.IsTransient,
 		Logger: p.log, Registry: p.reg,
 	}, p.producer, gateway.Stores{Reads: p.store, Tokens: p.store, Commands: p.store, Agents: p.store, Teams: p.store, Inboxes: p.store})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -259,15 +260,27 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 			s.log.Warn("signed webhook event could not be encoded; kept on the dead-letter topic", "event", events[i].ID, "kind", events[i].Kind, "err", r)
 			continue
 		}
-		s.m.events.WithLabelValues(string(events[i].Kind)).Inc()
+		s.m.event(events[i].Kind).Inc()
 	}
-	s.m.webhooks.WithLabelValues("accepted").Inc()
+	s.m.accepted.Inc()
 	s.capture(c, body, now)
-	resp := fiber.Map{"status": "accepted", "events": len(events) - dead}
+	return sendAccepted(c, len(events)-dead, dead)
+}
+
+// sendAccepted answers {"status":"accepted","events":n} (with
+// "dead_lettered" when some were), written without reflection: it is the
+// answer to nearly every request.
+func sendAccepted(c *fiber.Ctx, n, dead int) error {
+	b := make([]byte, 0, 64)
+	b = append(b, `{"status":"accepted","events":`...)
+	b = strconv.AppendInt(b, int64(n), 10)
 	if dead > 0 {
-		resp["dead_lettered"] = dead
+		b = append(b, `,"dead_lettered":`...)
+		b = strconv.AppendInt(b, int64(dead), 10)
 	}
-	return c.JSON(resp)
+	b = append(b, '}')
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(b)
 }
 
 // deadLetterBody keeps a signed body that could not be parsed, raw, so
@@ -312,13 +325,23 @@ func (s *Server) isAdminToken(tok string) bool {
 
 type metrics struct {
 	webhooks          *prometheus.CounterVec
+	accepted          prometheus.Counter // webhooks{outcome="accepted"}
 	events            *prometheus.CounterVec
+	eventsByKind      map[event.Kind]prometheus.Counter
 	signatureFailures prometheus.Counter
 	deadLetters       prometheus.Counter
 	produceSeconds    prometheus.Histogram
 	apiRequests       *prometheus.CounterVec
 	bodiesReading     prometheus.Gauge
 	bodiesRefused     *prometheus.CounterVec
+}
+
+// event is the counter of produced events of kind k.
+func (m *metrics) event(k event.Kind) prometheus.Counter {
+	if c, ok := m.eventsByKind[k]; ok {
+		return c
+	}
+	return m.events.WithLabelValues(string(k))
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -339,6 +362,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Request bodies being read now."}),
 		bodiesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_http_bodies_refused_total",
 			Help: "Request bodies refused before a handler saw them, by reason (content_encoding, body_too_large, busy, request_timeout, incomplete_body)."}, []string{"reason"}),
+	}
+	m.accepted = m.webhooks.WithLabelValues("accepted")
+	m.eventsByKind = map[event.Kind]prometheus.Counter{}
+	for _, k := range []event.Kind{event.KindMessage, event.KindStatus, event.KindNotice, event.KindCommand} {
+		m.eventsByKind[k] = m.events.WithLabelValues(string(k))
 	}
 	reg.MustRegister(m.webhooks, m.events, m.signatureFailures, m.deadLetters, m.produceSeconds, m.apiRequests, m.bodiesReading, m.bodiesRefused)
 	return m

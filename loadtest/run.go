@@ -372,6 +372,9 @@ func (r *runner) send(ctx context.Context, req Request, intended time.Time) {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			code = resp.StatusCode
+			if code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+				errText = NoRetryAfter
+			}
 		}
 	}
 	if err != nil {
@@ -381,6 +384,10 @@ func (r *runner) send(ctx context.Context, req Request, intended time.Time) {
 	r.record(RequestRecord{Intended: intended.UnixNano(), Start: started.UnixNano(), End: end.UnixNano(), Code: code, Err: errText,
 		Messages: req.Messages, Statuses: req.Statuses, Redeliv: req.Redelivery})
 }
+
+// NoRetryAfter marks a 503 answered without a Retry-After header: its
+// RunResult.Codes key is "503 without Retry-After".
+const NoRetryAfter = "without Retry-After"
 
 func classifyError(err error) string {
 	var ne net.Error
@@ -405,6 +412,9 @@ func (r *runner) record(rec RequestRecord) {
 	key := rec.Err
 	if rec.Code != 0 {
 		key = strconv.Itoa(rec.Code)
+		if rec.Err != "" { // 503 without Retry-After
+			key += " " + rec.Err
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -1,9 +1,13 @@
 // Package broker owns wagw's Kafka plumbing that is not the consumer loop:
-// the embedded Kafka-protocol broker (kfake, persisted to a data directory
-// with synced writes) that `wagw serve` starts when no KAFKA_BROKERS are
-// given, topic creation, and the producer with explicit, safe kafka-go
-// settings (acks from all replicas, murmur2 partitioning like the Java
-// client, a 1 ms batch timeout and a bounded write timeout). The events
-// topic's default name and partition count, and the naming of its
+// the embedded Kafka-protocol broker (kfake, persisted to a data
+// directory) that `wagw serve` starts when no KAFKA_BROKERS are given,
+// with its durable acknowledgement (flush.go, durable.go: a Produce is
+// answered only once a group flush, shared by every Produce waiting at
+// that moment, made its batches durable) and its retention (retention.go:
+// the topics' limits, never past what a protecting consumer group has
+// committed); topic creation; and the producer with explicit, safe
+// kafka-go settings (acks from all replicas, murmur2 partitioning like the
+// Java client, a 1 ms batch timeout and a bounded write timeout). The
+// events topic's default name and partition count, and the naming of its
 // dead-letter topic, are defined here (topics.go).
 package broker

@@ -149,6 +149,7 @@ lt() {
 }
 
 single=(-profile single -contacts "$CONTACTS")
+NOTES+=("load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)")
 
 say "micro-benchmarks: go test ./whatsapp ./broker -run '^\$' -bench . -benchmem -benchtime $MICRO_TIME"
 if ! go test ./whatsapp ./broker -run '^$' -bench . -benchmem -benchtime "$MICRO_TIME" | tee "$OUT/micro.txt"; then

@@ -57,6 +57,7 @@ type syncedFile struct {
 type dirState struct {
 	mtime  time.Time
 	listed time.Time
+	ents   []os.DirEntry // kept for the root only
 }
 
 func newGroupSync(dataDir string, syncFile func(*os.File) error) *groupSync {
@@ -161,10 +162,11 @@ func (g *groupSync) flush() error {
 		if ents == nil && !changed {
 			continue // unchanged: its files are tracked already
 		}
-		if err := g.track(dir, ents); err != nil {
+		added, err := g.track(dir, ents)
+		if err != nil {
 			return err
 		}
-		if changed {
+		if changed || added {
 			dirty = append(dirty, dir)
 		}
 	}
@@ -200,8 +202,9 @@ func (g *groupSync) flush() error {
 const recentWindow = 100 * time.Millisecond
 
 // list returns dir's entries when it must be (re)listed, nil when its
-// mtime says nothing changed since the last listing; changed reports a
-// change of its entries since then (or a first listing).
+// mtime says nothing changed since the last listing (the root: its
+// entries as last listed); changed reports a change of its entries since
+// then (or a first listing).
 func (g *groupSync) list(dir string) (ents []os.DirEntry, changed bool, err error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
@@ -210,23 +213,23 @@ func (g *groupSync) list(dir string) (ents []os.DirEntry, changed bool, err erro
 	st, seen := g.dirs[dir]
 	now := time.Now()
 	if seen && fi.ModTime().Equal(st.mtime) && st.listed.Sub(st.mtime) > recentWindow {
-		if dir == g.root {
-			ents, err = os.ReadDir(dir) // the partitions themselves are listed below
-			return ents, false, err
-		}
-		return nil, false, nil
+		return st.ents, false, nil
 	}
 	ents, err = os.ReadDir(dir)
 	if err != nil {
 		return nil, false, err
 	}
-	g.dirs[dir] = dirState{mtime: fi.ModTime(), listed: now}
+	st2 := dirState{mtime: fi.ModTime(), listed: now}
+	if dir == g.root {
+		st2.ents = ents // the partitions, walked on every flush
+	}
+	g.dirs[dir] = st2
 	return ents, !seen || !fi.ModTime().Equal(st.mtime), nil
 }
 
 // track opens the log files of dir not yet tracked and forgets the ones
-// that were removed (retention).
-func (g *groupSync) track(dir string, ents []os.DirEntry) error {
+// that were removed (retention); added reports a file it had not seen.
+func (g *groupSync) track(dir string, ents []os.DirEntry) (added bool, err error) {
 	present := map[string]bool{}
 	for _, e := range ents {
 		name := e.Name()
@@ -243,9 +246,10 @@ func (g *groupSync) track(dir string, ents []os.DirEntry) error {
 			continue // removed since the listing
 		}
 		if err != nil {
-			return err
+			return added, err
 		}
 		g.files[path] = &syncedFile{f: f, synced: -1}
+		added = true
 	}
 	for path, sf := range g.files {
 		if filepath.Dir(path) == dir && !present[path] {
@@ -253,7 +257,7 @@ func (g *groupSync) track(dir string, ents []os.DirEntry) error {
 			delete(g.files, path)
 		}
 	}
-	return nil
+	return added, nil
 }
 
 // syncAll fsyncs the files at once: the file system commits its journal

@@ -117,7 +117,16 @@ func produceUntilCut(t *testing.T, addr string, pc *powerCut, before func()) []s
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// At least a second of load and 200 acknowledgements (a loaded
+	// machine may need longer), at most 30 s.
+	for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 200 && time.Since(start) >= time.Second {
+			break
+		}
+	}
 	if before != nil {
 		before()
 	}
@@ -184,7 +193,7 @@ func missing(acked []string, got map[string]bool) []string {
 }
 
 // TestGroupCommitSurvivesPowerCut: 16 writers publish one event per call
-// for 1.5 s; then the power goes (only what an fsync covered is kept).
+// until at least 200 were acknowledged; then the power goes (only what an fsync covered is kept).
 // A broker started on what reached the disk holds every event that was
 // acknowledged before the cut: no acknowledgement preceded the flush that
 // covers it. And the flushes were grouped: fewer flushes than writes.
@@ -199,8 +208,8 @@ func TestGroupCommitSurvivesPowerCut(t *testing.T) {
 	acked := produceUntilCut(t, emb.Addr(), pc, nil)
 	flushes := emb.sync.flushes.Load()
 	emb.Close()
-	if len(acked) < 100 {
-		t.Fatalf("only %d events acknowledged in 1.5 s", len(acked))
+	if len(acked) < 200 {
+		t.Fatalf("only %d events acknowledged in 30 s", len(acked))
 	}
 	got := survivors(t, pc.shadow, 4)
 	if lost := missing(acked, got); len(lost) > 0 {

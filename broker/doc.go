@@ -1,15 +1,19 @@
 // Package broker owns wagw's Kafka plumbing that is not the consumer loop:
-// the embedded Kafka-protocol broker (kfake, persisted to a data directory
-// with synced writes) that `wagw serve` starts when no KAFKA_BROKERS are
-// given; topic setup (setup.go: the events topic and its dead-letter topic
-// created with their partitions, replication factor, min.insync.replicas,
-// retention and record limit, and existing topics compared with those
-// settings, never changed); the producer with explicit, safe kafka-go
-// settings (acks from all replicas, murmur2 partitioning like the Java
-// client, a 1 ms batch timeout and a bounded write timeout); and the
-// clients' security (security.go: TLS with the system's roots or a CA
-// file, an optional client certificate, SASL PLAIN and SCRAM-SHA-256/512),
-// which every Kafka call of every role uses. The events topic's default
-// name and partition count, and the naming of its dead-letter topic, are
-// defined here (topics.go).
+// the embedded Kafka-protocol broker (kfake, persisted to a data
+// directory) that `wagw serve` starts when no KAFKA_BROKERS are given,
+// with its durable acknowledgement (flush.go, durable.go: a Produce is
+// answered only once a group flush, shared by every Produce waiting at
+// that moment, made its batches durable) and its retention (retention.go:
+// the topics' limits, never past what a protecting consumer group has
+// committed); topic setup (setup.go: the events topic and its dead-letter
+// topic created with their partitions, replication factor,
+// min.insync.replicas, retention and record limit, and existing topics
+// compared with those settings, never changed); the producer with
+// explicit, safe kafka-go settings (acks from all replicas, murmur2
+// partitioning like the Java client, a 1 ms batch timeout and a bounded
+// write timeout); and the clients' security (security.go: TLS with the
+// system's roots or a CA file, an optional client certificate, SASL PLAIN
+// and SCRAM-SHA-256/512), which every Kafka call of every role uses. The
+// events topic's default name and partition count, and the naming of its
+// dead-letter topic, are defined here (topics.go).
 package broker

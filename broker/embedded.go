@@ -2,8 +2,11 @@ package broker
 
 import (
 	"fmt"
+	"maps"
 	"net"
+	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -24,20 +27,55 @@ type EmbeddedConfig struct {
 	// quarter more, room for the batch framing and for compression that
 	// grows incompressible data. Default DefaultMaxMessageBytes.
 	MaxMessageBytes int
-	// NoSync skips the fsync of every write: an acknowledged event then
-	// survives a crash of the process but not of the machine. Default false.
+	// NoSync answers a Produce as soon as its batches are written to the
+	// page cache, without waiting for the group flush: an acknowledged
+	// event then survives a crash of the process but not of the machine.
+	// Default false.
 	NoSync bool
+	// FlushTimeout bounds how long a Produce answer waits for its flush;
+	// past it the connection is closed and the client retries. Default 10 s.
+	FlushTimeout time.Duration
+	// TopicConfigs are set on every topic the broker creates (Kafka topic
+	// settings such as retention.ms, retention.bytes, segment.bytes).
+	// Topics that exist keep the settings they were created with.
+	// retention.ms and retention.bytes are enforced by the broker every
+	// RetentionInterval, within the limits of Protect.
+	TopicConfigs map[string]string
+	// RetentionInterval is how often retention is enforced. Default 1 min.
+	RetentionInterval time.Duration
+	// Protect names, per topic, the consumer groups whose uncommitted
+	// records retention never deletes: a partition is trimmed at most up
+	// to the lowest offset these groups committed on it, and not at all
+	// while one of them has committed nothing there. Topics not named
+	// here are trimmed by their limits alone.
+	Protect map[string][]string
 }
 
 // Embedded is a running in-process Kafka-protocol broker.
 type Embedded struct {
-	cluster *kfake.Cluster
-	addr    string
+	cluster   *kfake.Cluster
+	addr      string
+	sync      *groupSync // nil without a data dir, or with NoSync
+	retention *retention
+	closeOnce sync.Once
 }
 
-// StartEmbedded starts the broker. Every acknowledged write is fsynced to
-// DataDir, so a restart on the same directory keeps it.
+// neverClean is the broker's log.cleaner.backoff.ms: kfake's own
+// retention ticker would delete records no consumer has committed, so it
+// is pushed out of reach and retention.go enforces the limits instead.
+const neverClean = 100 * 365 * 24 * time.Hour
+
+// StartEmbedded starts the broker. With a DataDir and without NoSync,
+// every Produce is answered only once a group flush made its batches
+// durable, so a restart on the same directory keeps every acknowledged
+// record, after a kill -9 or a power cut alike.
 func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+	return startEmbedded(cfg, nil)
+}
+
+// startEmbedded starts the broker; syncFile replaces (*os.File).Sync in
+// the group flush (a test's hook).
+func startEmbedded(cfg EmbeddedConfig, syncFile func(*os.File) error) (*Embedded, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultEmbeddedAddr
 	}
@@ -47,35 +85,55 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = 10 * time.Second
+	}
+	if cfg.RetentionInterval <= 0 {
+		cfg.RetentionInterval = time.Minute
+	}
+	e := &Embedded{}
+	if cfg.DataDir != "" && !cfg.NoSync {
+		e.sync = newGroupSync(cfg.DataDir, syncFile)
+	}
 	addr := cfg.Addr
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, addr) }),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			l, err := net.Listen(network, addr)
+			if err != nil || e.sync == nil {
+				return l, err
+			}
+			return &durableListener{Listener: l, sync: e.sync, timeout: cfg.FlushTimeout}, nil
+		}),
 		kfake.DefaultNumPartitions(cfg.Partitions),
-		kfake.SeedTopics(int32(cfg.Partitions), cfg.Topics...),
 		kfake.ClusterID("wagw-embedded"),
 		kfake.GroupMinSessionTimeout(time.Second),
-		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(brokerMessageBytes(cfg.MaxMessageBytes))}),
+		kfake.BrokerConfigs(map[string]string{
+			"message.max.bytes":      strconv.Itoa(brokerMessageBytes(cfg.MaxMessageBytes)),
+			"log.cleaner.backoff.ms": strconv.FormatInt(neverClean.Milliseconds(), 10),
+		}),
 	}
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
-		if !cfg.NoSync {
-			opts = append(opts, kfake.SyncWrites())
-		}
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
+		if e.sync != nil {
+			e.sync.close()
+		}
 		return nil, fmt.Errorf("start embedded kafka on %s: %w", cfg.Addr, err)
 	}
-	for _, t := range cfg.Topics { // topics seeded only on a fresh data dir
+	e.cluster, e.addr = c, c.ListenAddrs()[0]
+	for _, t := range cfg.Topics { // topics that exist keep their settings
 		if c.TopicInfo(t) == nil {
-			if err := c.CreateTopic(t, int32(cfg.Partitions), nil); err != nil {
-				c.Close()
+			if err := c.CreateTopic(t, int32(cfg.Partitions), maps.Clone(cfg.TopicConfigs)); err != nil {
+				e.Close()
 				return nil, fmt.Errorf("create topic %s: %w", t, err)
 			}
 		}
 	}
-	return &Embedded{cluster: c, addr: c.ListenAddrs()[0]}, nil
+	e.retention = startRetention(c, cfg.Topics, cfg.Protect, cfg.RetentionInterval)
+	return e, nil
 }
 
 // brokerMessageBytes is the batch size a broker must take for producers
@@ -85,5 +143,15 @@ func brokerMessageBytes(maxRecord int) int { return maxRecord + maxRecord/4 }
 // Addr is the address clients connect to.
 func (e *Embedded) Addr() string { return e.addr }
 
-// Close stops the broker and flushes its files.
-func (e *Embedded) Close() { e.cluster.Close() }
+// Close stops the broker and flushes its files. It may be called again.
+func (e *Embedded) Close() {
+	e.closeOnce.Do(func() {
+		if e.retention != nil {
+			e.retention.stop()
+		}
+		e.cluster.Close()
+		if e.sync != nil {
+			e.sync.close()
+		}
+	})
+}

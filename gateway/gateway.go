@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -35,6 +36,7 @@ type Publisher interface {
 const (
 	DefaultBodyLimit   = 4 << 20
 	DefaultCommandWait = 2 * time.Second
+	DefaultMaxInFlight = 256
 )
 
 // Config configures the HTTP app.
@@ -62,6 +64,11 @@ type Config struct {
 	ReadTimeout time.Duration
 	// PublishTimeout bounds the Kafka write of one webhook. Default 10 s.
 	PublishTimeout time.Duration
+	// MaxInFlight is how many signed webhooks may be between their
+	// signature check and their answer at once; another is answered 503
+	// with Retry-After at once, before anything is parsed or produced
+	// (Meta retries it). Default DefaultMaxInFlight.
+	MaxInFlight int
 	// CommandWait is how long a write waits for the consumer's result
 	// before answering 202. Default DefaultCommandWait (2 s).
 	CommandWait time.Duration
@@ -119,6 +126,8 @@ type Server struct {
 	adminHash [32]byte
 	// largeBodies holds a token per body over smallBody being read.
 	largeBodies chan struct{}
+	// inFlight holds a token per webhook admitted and not yet answered.
+	inFlight chan struct{}
 }
 
 // New builds the Fiber app.
@@ -147,6 +156,9 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 10 * time.Second
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 30 * time.Second
 	}
@@ -161,7 +173,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	}
 	s := &Server{cfg: cfg, pub: pub, reads: stores.Reads, tokens: stores.Tokens, commands: stores.Commands,
 		agents: stores.Agents, teams: stores.Teams, inboxes: stores.Inboxes, log: cfg.Logger, m: newMetrics(cfg.Registry),
-		largeBodies: make(chan struct{}, cfg.LargeBodies)}
+		largeBodies: make(chan struct{}, cfg.LargeBodies), inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	if cfg.AdminToken != "" {
 		s.adminHash = sha256.Sum256([]byte(cfg.AdminToken))
 	}
@@ -235,6 +247,14 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 		s.m.webhooks.WithLabelValues("bad_signature").Inc()
 		return apiError(fiber.StatusUnauthorized, "bad_signature", "missing or invalid X-Hub-Signature-256")
 	}
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	default:
+		s.m.webhooks.WithLabelValues("shed").Inc()
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return apiError(fiber.StatusServiceUnavailable, "overloaded", "too many webhooks in flight; retry later")
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.PublishTimeout)
 	defer cancel()
 	headers := map[string]string{"source": "gateway", "received_at": now.UTC().Format(time.RFC3339Nano)}
@@ -260,15 +280,27 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 			s.reqLog(c).Warn("signed webhook event could not be encoded; kept on the dead-letter topic", "event", events[i].ID, "kind", events[i].Kind, "err", r)
 			continue
 		}
-		s.m.events.WithLabelValues(string(events[i].Kind)).Inc()
+		s.m.event(events[i].Kind).Inc()
 	}
-	s.m.webhooks.WithLabelValues("accepted").Inc()
+	s.m.accepted.Inc()
 	s.capture(c, body, now)
-	resp := fiber.Map{"status": "accepted", "events": len(events) - dead}
+	return sendAccepted(c, len(events)-dead, dead)
+}
+
+// sendAccepted answers {"status":"accepted","events":n} (with
+// "dead_lettered" when some were), written without reflection: it is the
+// answer to nearly every request.
+func sendAccepted(c *fiber.Ctx, n, dead int) error {
+	b := make([]byte, 0, 64)
+	b = append(b, `{"status":"accepted","events":`...)
+	b = strconv.AppendInt(b, int64(n), 10)
 	if dead > 0 {
-		resp["dead_lettered"] = dead
+		b = append(b, `,"dead_lettered":`...)
+		b = strconv.AppendInt(b, int64(dead), 10)
 	}
-	return c.JSON(resp)
+	b = append(b, '}')
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(b)
 }
 
 // deadLetterBody keeps a signed body that could not be parsed, raw, so
@@ -288,6 +320,7 @@ func (s *Server) deadLetterBody(ctx context.Context, c *fiber.Ctx, body []byte, 
 
 func (s *Server) kafkaFailed(c *fiber.Ctx, err error, records int) error {
 	s.m.webhooks.WithLabelValues("kafka_unavailable").Inc()
+	c.Set(fiber.HeaderRetryAfter, "1")
 	s.reqLog(c).Error("kafka write failed; asking Meta to retry", "err", err, "records", records)
 	return apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not store the webhook; retry later")
 }
@@ -312,7 +345,9 @@ func (s *Server) isAdminToken(tok string) bool {
 
 type metrics struct {
 	webhooks          *prometheus.CounterVec
+	accepted          prometheus.Counter // webhooks{outcome="accepted"}
 	events            *prometheus.CounterVec
+	eventsByKind      map[event.Kind]prometheus.Counter
 	signatureFailures prometheus.Counter
 	deadLetters       prometheus.Counter
 	produceSeconds    prometheus.Histogram
@@ -321,6 +356,14 @@ type metrics struct {
 	bodiesRefused     *prometheus.CounterVec
 	requestSeconds    prometheus.Histogram
 	lastAccepted      prometheus.Gauge
+}
+
+// event is the counter of produced events of kind k.
+func (m *metrics) event(k event.Kind) prometheus.Counter {
+	if c, ok := m.eventsByKind[k]; ok {
+		return c
+	}
+	return m.events.WithLabelValues(string(k))
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -352,6 +395,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.webhooks.WithLabelValues(o)
 	}
 	m.lastAccepted.SetToCurrentTime()
+	m.accepted = m.webhooks.WithLabelValues("accepted")
+	m.eventsByKind = map[event.Kind]prometheus.Counter{}
+	for _, k := range []event.Kind{event.KindMessage, event.KindStatus, event.KindNotice, event.KindCommand} {
+		m.eventsByKind[k] = m.events.WithLabelValues(string(k))
+	}
 	reg.MustRegister(m.webhooks, m.events, m.signatureFailures, m.deadLetters, m.produceSeconds, m.apiRequests, m.bodiesReading, m.bodiesRefused,
 		m.requestSeconds, m.lastAccepted)
 	return m

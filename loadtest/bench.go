@@ -27,9 +27,12 @@ type BenchRow struct {
 
 // BenchMicro is one line of `go test -bench` output.
 type BenchMicro struct {
-	Name        string  `json:"name"`
-	Iterations  int64   `json:"iterations"`
-	NsPerOp     float64 `json:"ns_per_op"`
+	Name       string  `json:"name"`
+	Iterations int64   `json:"iterations"`
+	NsPerOp    float64 `json:"ns_per_op"`
+	// CPUNsPerOp is the custom metric cpu-ns/op: the process's CPU time
+	// per operation (BenchmarkWebhookHandler).
+	CPUNsPerOp  float64 `json:"cpu_ns_per_op,omitempty"`
 	BytesPerOp  float64 `json:"bytes_per_op"`
 	AllocsPerOp float64 `json:"allocs_per_op"`
 }
@@ -49,14 +52,15 @@ type BenchResults struct {
 // BenchConfig says where the bench's reports are and what else the table
 // holds.
 type BenchConfig struct {
-	// Dir holds a report directory per scenario: s1-noop, s1-serve,
-	// s2-noop, s2-serve, s3-e2e, s3-max, s6-replay.
+	// Dir holds a report directory per scenario: t1-serve, t2-serve,
+	// t3-noop, t3-serve, t4-serve, t5-serve, s6-max, s6-replay.
 	Dir string
 	// Micro is a file of `go test -bench` output to include; empty: none.
 	Micro string
-	// RSSKB is the peak RSS of serve in scenario 3 (VmHWM, kB); 0: not
-	// measured.
-	RSSKB int64
+	// RSSKB holds serve's memory measured by scripts/bench.sh, in kB:
+	// "t4-peak" (VmHWM over scenario 4), "t5-end" (VmRSS after scenario
+	// 5) and "t5-peak".
+	RSSKB map[string]int64
 	// Command that produced the results, Durations of the scenarios and
 	// Notes to add.
 	Command   string
@@ -64,38 +68,12 @@ type BenchConfig struct {
 	Notes     []string
 }
 
-// Targets of the bench scenarios.
-const (
-	benchCeilingRatio   = 0.6   // serve / no-op throughput, at least
-	benchLatencyRatio   = 2     // serve / no-op p99, at most
-	benchDrainSeconds   = 1     // consumer drained after the load, at most
-	benchAssignP99MS    = 200   // webhook → assignment committed p99, at most
-	benchStoredPerSec   = 10000 // messages stored per second, at least
-	benchMaxRSSMB       = 300   // peak RSS of serve, at most
-	benchReplayPerSec   = 8000  // messages stored and assigned per second, replaying a filled topic, at least
-	scenarioCeiling     = "1 ingest ceiling"
-	scenarioLatency     = "2 ingest latency"
-	scenarioEndToEnd    = "3 end to end (round robin)"
-	scenarioConsumerMax = "3 consumer ceiling"
-	scenarioReplay      = "6 consumer replay"
-)
-
 // BenchTable reads the reports that scripts/bench.sh leaves in cfg.Dir and
-// lays out the scenarios of the load-testing issue with their targets. A
-// missing report is a note, not an error.
+// lays out the scenarios of issue 10 with their targets (bench_ingest.go).
+// A missing report is a note, and its targets are MISSED.
 func BenchTable(cfg BenchConfig) BenchResults {
 	t := &benchTable{res: BenchResults{Date: time.Now().UTC(), Host: ThisHost(), Command: cfg.Command,
 		Durations: cfg.Durations, Notes: cfg.Notes}, dir: cfg.Dir}
-	t.ingestCeiling(t.load("s1-noop"), t.load("s1-serve"))
-	t.ingestLatency(t.load("s2-noop"), t.load("s2-serve"))
-	t.endToEnd(t.load("s3-e2e"))
-	t.consumerCeiling(t.load("s3-max"))
-	t.consumerReplay(t.load("s6-replay"))
-	if cfg.RSSKB > 0 {
-		mb := float64(cfg.RSSKB) / 1024
-		t.add(BenchRow{Scenario: "4 memory", Metric: "peak RSS of serve in scenario 3", Value: mb, Unit: "MB",
-			Target: fmt.Sprintf("≤ %d", benchMaxRSSMB), Met: met(mb <= benchMaxRSSMB)})
-	}
 	if cfg.Micro != "" {
 		if m, err := ParseBenchOutput(cfg.Micro); err == nil {
 			t.res.Micro = m
@@ -103,6 +81,14 @@ func BenchTable(cfg BenchConfig) BenchResults {
 			t.res.Notes = append(t.res.Notes, "micro-benchmarks: "+shortErr(err))
 		}
 	}
+	t.metaTier(t.load("t1-serve"))
+	t.fiveTimes(t.load("t2-serve"))
+	t.ceiling(t.load("t3-noop"), t.load("t3-serve"))
+	t.overload(t.load("t4-serve"), cfg.RSSKB)
+	t.memoryOverTime(t.load("t5-serve"), cfg.RSSKB)
+	t.consumerCeiling(t.load("s6-max"))
+	t.consumerReplay(t.load("s6-replay"))
+	t.handlerCPU()
 	return t.res
 }
 
@@ -141,72 +127,7 @@ func (t *benchTable) verified(scenario string, r *Report) {
 		Detail: fmt.Sprintf("%d / %d / %d of %d; verification %s", v.Lost, v.Duplicated, v.Reordered, v.Expected, passWord(v.Passed))})
 }
 
-// ingestCeiling is scenario 1: closed-loop throughput of serve against a
-// no-op Fiber handler.
-func (t *benchTable) ingestCeiling(noop, serve *Report) {
-	if ran(noop) {
-		t.add(BenchRow{Scenario: scenarioCeiling, Metric: "no-op Fiber handler", Value: noop.Run.Throughput, Unit: "req/s",
-			Detail: fmt.Sprintf("closed loop, %d connections, p99 %s", noop.Run.Connections, benchMS(noop.Run.Latency.P99MS))})
-	}
-	if !ran(serve) {
-		return
-	}
-	t.add(BenchRow{Scenario: scenarioCeiling, Metric: "wagw serve (acked after the Kafka write)", Value: serve.Run.Throughput, Unit: "req/s",
-		Detail: fmt.Sprintf("%d errors, p99 %s", serve.Run.Errors, benchMS(serve.Run.Latency.P99MS))})
-	if ran(noop) && noop.Run.Throughput > 0 {
-		ratio := serve.Run.Throughput / noop.Run.Throughput
-		t.add(BenchRow{Scenario: scenarioCeiling, Metric: "serve / no-op throughput", Value: ratio, Unit: "×",
-			Target: fmt.Sprintf("≥ %g", benchCeilingRatio), Met: met(ratio >= benchCeilingRatio)})
-	}
-}
-
-// ingestLatency is scenario 2: open-loop latency of serve against the
-// no-op handler, and the consumer keeping up.
-func (t *benchTable) ingestLatency(noop, serve *Report) {
-	if ran(noop) {
-		l := noop.Run.Latency
-		t.add(BenchRow{Scenario: scenarioLatency, Metric: "no-op p99", Value: l.P99MS, Unit: "ms",
-			Detail: fmt.Sprintf("%.0f req/s offered, %.0f answered, p50 %s, max %s", noop.Run.Offered, noop.Run.Throughput, benchMS(l.P50MS), benchMS(l.MaxMS))})
-	}
-	if !ran(serve) {
-		return
-	}
-	l := serve.Run.Latency
-	t.add(BenchRow{Scenario: scenarioLatency, Metric: "serve p99", Value: l.P99MS, Unit: "ms",
-		Detail: fmt.Sprintf("%.0f req/s offered, %.0f answered, p50 %s, p99.9 %s, max %s", serve.Run.Offered, serve.Run.Throughput,
-			benchMS(l.P50MS), benchMS(l.P999MS), benchMS(l.MaxMS))})
-	if ran(noop) && noop.Run.Latency.P99MS > 0 {
-		ratio := l.P99MS / noop.Run.Latency.P99MS
-		t.add(BenchRow{Scenario: scenarioLatency, Metric: "serve / no-op p99", Value: ratio, Unit: "×",
-			Target: fmt.Sprintf("≤ %d", benchLatencyRatio), Met: met(ratio <= benchLatencyRatio)})
-	}
-	t.add(BenchRow{Scenario: scenarioLatency, Metric: "errors", Value: float64(serve.Run.Errors), Target: "0", Met: met(serve.Run.Errors == 0),
-		Detail: fmt.Sprintf("of %d requests", serve.Run.Sent)})
-	t.verified(scenarioLatency, serve)
-	if v := serve.Verify; v != nil {
-		t.add(BenchRow{Scenario: scenarioLatency, Metric: "consumer drained after the load", Value: v.DrainSeconds, Unit: "s",
-			Target: fmt.Sprintf("≤ %d", benchDrainSeconds), Met: met(v.DrainSeconds <= benchDrainSeconds)})
-	}
-}
-
-// endToEnd is scenario 3: webhooks through to assignments, round robin.
-func (t *benchTable) endToEnd(r *Report) {
-	if !ran(r) {
-		return
-	}
-	t.add(BenchRow{Scenario: scenarioEndToEnd, Metric: "inbound messages", Value: r.Run.MsgRate, Unit: "msg/s",
-		Detail: fmt.Sprintf("%d messages, %.0f req/s offered, sending took %.0f s, %d errors", r.Run.Messages, r.Run.Offered, r.Run.Seconds, r.Run.Errors)})
-	if v := r.Verify; v != nil {
-		t.add(BenchRow{Scenario: scenarioEndToEnd, Metric: "consumer lag max (ack → stored)", Value: v.ConsumerLag.MaxMS / 1000, Unit: "s",
-			Target: fmt.Sprintf("< %d", benchDrainSeconds), Met: met(v.ConsumerLag.MaxMS < benchDrainSeconds*1000), Detail: "p99 " + benchMS(v.ConsumerLag.P99MS)})
-		t.add(BenchRow{Scenario: scenarioEndToEnd, Metric: "webhook → assignment committed p99", Value: v.Assignment.P99MS, Unit: "ms",
-			Target: fmt.Sprintf("≤ %d", benchAssignP99MS), Met: met(v.Assignment.Count > 0 && v.Assignment.P99MS <= benchAssignP99MS),
-			Detail: fmt.Sprintf("p50 %s over %d conversations; spread max−min %d", benchMS(v.Assignment.P50MS), v.Assignment.Count, v.SpreadMaxMinus)})
-	}
-	t.verified(scenarioEndToEnd, r)
-}
-
-// consumerCeiling is scenario 3 at the most the consumer sustains.
+// consumerCeiling is scenario 6: the most the consumer sustains.
 func (t *benchTable) consumerCeiling(r *Report) {
 	if !ran(r) {
 		return
@@ -228,21 +149,19 @@ func (t *benchTable) consumerCeiling(r *Report) {
 	t.add(row)
 }
 
-// consumerReplay is scenario 6: the topic filled first with the consumer
-// stopped, then the consumer started and measured until it drained, so
-// that ingest is not the limit. Met only when the fill had no errors and
-// the verification (every message stored once, in order, every opened
-// conversation assigned) passed.
+// consumerReplay is scenario 6 where ingest is not the limit: a topic
+// filled first (serve without its consumer), then drained by the consumer
+// and verified.
 func (t *benchTable) consumerReplay(r *Report) {
 	if !ran(r) {
 		return
 	}
 	row := BenchRow{Scenario: scenarioReplay, Metric: "messages stored and assigned per second", Unit: "msg/s",
-		Target: fmt.Sprintf("≥ %d", benchReplayPerSec), Met: met(false),
+		Target: fmt.Sprintf("≥ %d", benchStoredPerSec), Met: met(false),
 		Detail: fmt.Sprintf("fill: %d messages in %d requests, %d errors", r.Run.Messages, r.Run.Sent, r.Run.Errors)}
 	if v := r.Verify; v != nil {
 		row.Value = v.StoredRate
-		row.Met = met(r.Run.Errors == 0 && v.Passed && v.StoredRate >= benchReplayPerSec)
+		row.Met = met(r.Run.Errors == 0 && v.Passed && v.StoredRate >= benchStoredPerSec)
 		row.Detail += fmt.Sprintf("; %d stored, %d conversations, %d assigned; verification %s", v.Stored, v.Conversations, v.Assigned, passWord(v.Passed))
 	} else {
 		row.Detail += "; not verified"
@@ -280,7 +199,11 @@ func (res BenchResults) WriteTable(w io.Writer) {
 	if len(res.Micro) > 0 {
 		fmt.Fprintf(w, "\nmicro-benchmarks\n")
 		for _, m := range res.Micro {
-			fmt.Fprintf(w, "  %-44s %12.0f ns/op %10.0f B/op %8.0f allocs/op\n", m.Name, m.NsPerOp, m.BytesPerOp, m.AllocsPerOp)
+			fmt.Fprintf(w, "  %-44s %12.0f ns/op %10.0f B/op %8.0f allocs/op", m.Name, m.NsPerOp, m.BytesPerOp, m.AllocsPerOp)
+			if m.CPUNsPerOp > 0 {
+				fmt.Fprintf(w, " %10.0f cpu-ns/op", m.CPUNsPerOp)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	fmt.Fprintf(w, "\n%-28s %-42s %14s  %-9s %s\n", "scenario", "metric", "measured", "target", "")
@@ -358,6 +281,8 @@ func parseBenchLine(fields []string) (BenchMicro, bool) {
 			b.BytesPerOp = v
 		case "allocs/op":
 			b.AllocsPerOp = v
+		case "cpu-ns/op":
+			b.CPUNsPerOp = v
 		}
 	}
 	return b, true

@@ -9,24 +9,21 @@ import (
 )
 
 // writeBenchReports leaves the reports of a bench in dir, as
-// scripts/bench.sh does: scenario 1 and 2 against the no-op handler and
-// serve, scenario 3 end to end and at the consumer's ceiling, scenario 6
-// replaying a filled topic.
+// scripts/bench.sh does.
 func writeBenchReports(t *testing.T, dir string) {
 	t.Helper()
 	reports := map[string]*Report{
-		"s1-noop":  {Run: &RunResult{Throughput: 20000, Connections: 64, Latency: Latency{P99MS: 4.2}}},
-		"s1-serve": {Run: &RunResult{Throughput: 15000, Errors: 0, Latency: Latency{P99MS: 12}}},
-		"s2-noop":  {Run: &RunResult{Offered: 2000, Throughput: 2000, Latency: Latency{P50MS: 0.3, P99MS: 1.1, MaxMS: 5}}},
-		"s2-serve": {Run: &RunResult{Offered: 2000, Throughput: 1999, Sent: 20000, Errors: 1, Latency: Latency{P50MS: 0.9, P99MS: 3.5, P999MS: 20, MaxMS: 1500}},
-			Verify: &VerifyResult{Passed: true, Expected: 19999, DrainSeconds: 0.2}},
-		"s3-e2e": {Run: &RunResult{MsgRate: 950.5, Messages: 9505, Offered: 800, Seconds: 10},
-			Verify: &VerifyResult{Passed: false, Lost: 1, Expected: 9505, ConsumerLag: Latency{MaxMS: 800, P99MS: 120},
-				Assignment: Latency{Count: 300, P50MS: 40, P99MS: 180}, SpreadMaxMinus: 1}},
-		"s3-max": {Run: &RunResult{MsgRate: 12000, Messages: 120000, Offered: 3000, Throughput: 2900},
+		"t1-serve": {Run: &RunResult{Offered: 1000, Throughput: 1000, Sent: 60000, OK: 60000, Latency: Latency{P50MS: 2, P99MS: 12}},
+			Verify: &VerifyResult{Passed: true, Expected: 70000, Assignment: Latency{Count: 300, P50MS: 40, P99MS: 180}}},
+		"t2-serve": {Run: &RunResult{Offered: 5000, Throughput: 4990, Sent: 300000, OK: 299999, Errors: 1, Codes: map[string]int{"200": 299999, "timeout": 1},
+			Latency: Latency{P50MS: 3, P99MS: 80}}, Verify: &VerifyResult{Passed: true, Expected: 299999, DrainSeconds: 2.5}},
+		"t3-noop":  {Run: &RunResult{Throughput: 20000, Connections: 64, Latency: Latency{P99MS: 4.2}}},
+		"t3-serve": {Run: &RunResult{Throughput: 6000, Latency: Latency{P99MS: 12}}},
+		"t4-serve": {Run: &RunResult{Offered: 20000, Sent: 400000, OK: 100000, Codes: map[string]int{"200": 100000, "503": 300000}, NoRetryAfter: 10,
+			Latency: Latency{MaxMS: 800}}, Verify: &VerifyResult{Passed: true, Expected: 100000}},
+		"t5-serve": {Run: &RunResult{Offered: 5000, Sent: 1000000, OK: 1000000}},
+		"s6-max": {Run: &RunResult{MsgRate: 12000, Messages: 120000, Offered: 3000, Throughput: 2900},
 			Verify: &VerifyResult{Passed: true, StoredRate: 11800, DrainSeconds: 0.8, ConsumerLag: Latency{P99MS: 300}}},
-		"s6-replay": {Run: &RunResult{Messages: 240000, Sent: 12000},
-			Verify: &VerifyResult{Passed: true, Stored: 240000, StoredRate: 8100, Conversations: 10000, Assigned: 10000}},
 	}
 	for name, r := range reports {
 		b, err := json.Marshal(r)
@@ -42,14 +39,14 @@ func writeBenchReports(t *testing.T, dir string) {
 	}
 }
 
-// TestBenchTable: every scenario's rows are judged against its target,
-// and a missing report or micro-benchmark file is a note.
+// TestBenchTable: every scenario's rows are judged against its target;
+// a missing report, micro-benchmark or measurement is a note and MISSED.
 func TestBenchTable(t *testing.T) {
 	dir := t.TempDir()
 	writeBenchReports(t, dir)
 	micro := filepath.Join(dir, "micro.txt")
-	os.WriteFile(micro, []byte("goos: linux\nBenchmarkApply-2   \t 1000\t  1234 ns/op\t  56 B/op\t 7 allocs/op\nPASS\n"), 0o644)
-	res := BenchTable(BenchConfig{Dir: dir, Micro: micro, RSSKB: 200 * 1024, Command: "make bench"})
+	os.WriteFile(micro, []byte("goos: linux\nBenchmarkWebhookHandler-2   \t 1000\t  91234 ns/op\t 5.5 MB/s\t 41000 cpu-ns/op\t 7000 B/op\t 80 allocs/op\nPASS\n"), 0o644)
+	res := BenchTable(BenchConfig{Dir: dir, Micro: micro, RSSKB: map[string]int64{"t4-peak": 200 * 1024, "t5-end": 310 * 1024}, Command: "make bench"})
 	met := map[string]bool{}
 	for _, r := range res.Rows {
 		if r.Met != nil {
@@ -57,17 +54,23 @@ func TestBenchTable(t *testing.T) {
 		}
 	}
 	want := map[string]bool{
-		"1 ingest ceiling / serve / no-op throughput":                     true,
-		"2 ingest latency / serve / no-op p99":                            false,
-		"2 ingest latency / errors":                                       false,
-		"2 ingest latency / lost / duplicated / reordered":                true,
-		"2 ingest latency / consumer drained after the load":              true,
-		"3 end to end (round robin) / consumer lag max (ack → stored)":    true,
-		"3 end to end (round robin) / webhook → assignment committed p99": true,
-		"3 end to end (round robin) / lost / duplicated / reordered":      false,
-		"3 consumer ceiling / messages stored per second":                 true,
-		"4 memory / peak RSS of serve in scenario 3":                      true,
-		"6 consumer replay / messages stored and assigned per second":     true,
+		"1 Meta's top tier / ack p99":                                  true,
+		"1 Meta's top tier / errors":                                   true,
+		"1 Meta's top tier / webhook → assignment committed p99":       true,
+		"1 Meta's top tier / lost / duplicated / reordered":            true,
+		"2 5× Meta's top tier / ack p99":                               false, // an error
+		"2 5× Meta's top tier / errors":                                false,
+		"2 5× Meta's top tier / consumer drained after the load":       false,
+		"2 5× Meta's top tier / lost / duplicated / reordered":         true,
+		"3 ingest ceiling / serve / no-op throughput":                  true,
+		"4 overload / slowest answer":                                  true,
+		"4 overload / answers other than 200 and 503 with Retry-After": false,
+		"4 overload / peak RSS of serve":                               true,
+		"4 overload / lost / duplicated / reordered":                   true,
+		"5 memory over time / webhooks answered 200":                   true,
+		"5 memory over time / RSS of serve at the end":                 false,
+		"6 consumer ceiling / messages stored per second":              true,
+		"7 handler CPU / CPU per typical webhook":                      false,
 	}
 	for k, w := range want {
 		if got, ok := met[k]; !ok || got != w {
@@ -77,25 +80,28 @@ func TestBenchTable(t *testing.T) {
 	if len(met) != len(want) {
 		t.Errorf("rows with a target: %v, want %d", met, len(want))
 	}
-	if len(res.Micro) != 1 || res.Micro[0].NsPerOp != 1234 || res.Micro[0].AllocsPerOp != 7 {
+	if len(res.Micro) != 1 || res.Micro[0].CPUNsPerOp != 41000 || res.Micro[0].AllocsPerOp != 80 {
 		t.Errorf("micro-benchmarks %+v", res.Micro)
 	}
 	var out strings.Builder
 	res.WriteTable(&out)
-	for _, s := range []string{"0.75×", "≥ 0.6", "MISSED", "BenchmarkApply-2"} {
+	for _, s := range []string{"0.30×", "≥ 0.25", "MISSED", "BenchmarkWebhookHandler-2", "10 503s without Retry-After", "41000 cpu-ns/op"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
 		}
 	}
 
 	empty := BenchTable(BenchConfig{Dir: t.TempDir(), Micro: filepath.Join(dir, "none.txt")})
-	if len(empty.Rows) != 0 || len(empty.Notes) != 8 || empty.Notes[0] != "s1-noop: no report (missing)" {
-		t.Errorf("without reports: rows %v, notes %q", empty.Rows, empty.Notes)
+	for _, r := range empty.Rows {
+		if r.Met != nil && *r.Met {
+			t.Errorf("without reports, %s / %s is met", r.Scenario, r.Metric)
+		}
+	}
+	if len(empty.Notes) != 9 || empty.Notes[1] != "t1-serve: no report (missing)" {
+		t.Errorf("without reports: notes %q", empty.Notes)
 	}
 }
 
-// A replay is met only at the target rate, with a fill without errors and
-// a verification that passed.
 func TestBenchTableReplay(t *testing.T) {
 	good := func() *Report {
 		return &Report{Run: &RunResult{Messages: 1000, Sent: 50},

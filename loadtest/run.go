@@ -104,6 +104,7 @@ type RequestRecord struct {
 	End      int64        `json:"end"`   // response (or error) time, Unix ns
 	Code     int          `json:"code"`  // HTTP status; 0 on a transport error
 	Err      string       `json:"err,omitempty"`
+	NoRetry  bool         `json:"nr,omitempty"` // a 503 without Retry-After
 	Messages []MessageRef `json:"m,omitempty"`
 	Statuses []string     `json:"s,omitempty"`
 	Redeliv  bool         `json:"r,omitempty"`
@@ -149,7 +150,9 @@ type RunResult struct {
 	OK          int            `json:"ok"`
 	Errors      int            `json:"errors"`
 	Codes       map[string]int `json:"codes"` // "200", "503", "timeout", "refused"…
-	Redelivered int            `json:"redeliveries"`
+	// NoRetryAfter counts the 503 answers without a Retry-After header.
+	NoRetryAfter int `json:"no_retry_after,omitempty"`
+	Redelivered  int `json:"redeliveries"`
 	// Messages and Statuses are the unique items of acknowledged requests.
 	Messages   int     `json:"messages"`
 	Statuses   int     `json:"statuses"`
@@ -173,17 +176,18 @@ type runner struct {
 	cfg    RunConfig
 	client *http.Client
 
-	mu        sync.Mutex
-	records   []RequestRecord
-	total     *hdrhistogram.Histogram
-	late      *hdrhistogram.Histogram
-	window    *hdrhistogram.Histogram
-	codes     map[string]int
-	sent, ok  int
-	winOK     int
-	ackedMsgs int64 // message items of acknowledged first deliveries
-	inflight  int
-	samples   []lagSample
+	mu           sync.Mutex
+	records      []RequestRecord
+	total        *hdrhistogram.Histogram
+	late         *hdrhistogram.Histogram
+	window       *hdrhistogram.Histogram
+	codes        map[string]int
+	sent, ok     int
+	noRetryAfter int
+	winOK        int
+	ackedMsgs    int64 // message items of acknowledged first deliveries
+	inflight     int
+	samples      []lagSample
 }
 
 type lagSample struct {
@@ -355,7 +359,7 @@ func (r *runner) send(ctx context.Context, req Request, intended time.Time) {
 		r.cfg.OnSend(req)
 	}
 	started := time.Now()
-	code, errText := 0, ""
+	code, errText, noRetry := 0, "", false
 	hreq, err := http.NewRequestWithContext(rctx, http.MethodPost, r.cfg.URL, bytes.NewReader(req.Body))
 	if err == nil {
 		for k, v := range req.Headers {
@@ -372,13 +376,14 @@ func (r *runner) send(ctx context.Context, req Request, intended time.Time) {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			code = resp.StatusCode
+			noRetry = code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == ""
 		}
 	}
 	if err != nil {
 		errText = classifyError(err)
 	}
 	end := time.Now()
-	r.record(RequestRecord{Intended: intended.UnixNano(), Start: started.UnixNano(), End: end.UnixNano(), Code: code, Err: errText,
+	r.record(RequestRecord{Intended: intended.UnixNano(), Start: started.UnixNano(), End: end.UnixNano(), Code: code, Err: errText, NoRetry: noRetry,
 		Messages: req.Messages, Statuses: req.Statuses, Redeliv: req.Redelivery})
 }
 
@@ -414,6 +419,9 @@ func (r *runner) record(rec RequestRecord) {
 	_ = r.late.RecordValue(late)
 	_ = r.window.RecordValue(lat)
 	r.codes[key]++
+	if rec.NoRetry {
+		r.noRetryAfter++
+	}
 	r.sent++
 	if rec.OK() {
 		r.ok++
@@ -499,7 +507,7 @@ func (r *runner) result(start time.Time) *RunResult {
 	if r.cfg.Closed {
 		mode = "closed"
 	}
-	res := &RunResult{Target: r.cfg.URL, Mode: mode, StartedAt: start, Sent: r.sent, OK: r.ok, Errors: r.sent - r.ok,
+	res := &RunResult{Target: r.cfg.URL, Mode: mode, StartedAt: start, Sent: r.sent, OK: r.ok, Errors: r.sent - r.ok, NoRetryAfter: r.noRetryAfter,
 		Codes: r.codes, Latency: summarize(r.total), Late: summarize(r.late)}
 	if r.cfg.Closed {
 		res.Connections = r.cfg.Connections

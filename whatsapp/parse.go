@@ -33,54 +33,87 @@ func Parse(body []byte) (*Notification, error) {
 // objects; inside each item, a field of an unexpected type is left empty
 // instead of failing the whole notification, and the item keeps its bytes
 // in Raw.
+//
+// encoding/json hands it a value it has validated: the value's members
+// and array elements are cut out in one pass (rawjson.go) rather than
+// decoded a second time, matched to their fields as encoding/json matches
+// names (exactly, else case-folded; a repeated name: the last wins).
 func (v *Value) UnmarshalJSON(b []byte) error {
-	var w struct {
-		MessagingProduct json.RawMessage   `json:"messaging_product"`
-		Metadata         json.RawMessage   `json:"metadata"`
-		Contacts         []json.RawMessage `json:"contacts"`
-		Messages         []json.RawMessage `json:"messages"`
-		Statuses         []json.RawMessage `json:"statuses"`
-		Errors           []json.RawMessage `json:"errors"`
-		UserPreferences  []json.RawMessage `json:"user_preferences"`
-		MessageEchoes    []json.RawMessage `json:"message_echoes"`
-		Event            json.RawMessage   `json:"event"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	var err error
 	*v = Value{Raw: append(json.RawMessage(nil), b...)}
-	_ = lenientString(w.MessagingProduct, &v.MessagingProduct)
-	_ = lenientString(w.Event, &v.Event)
-	if isObject(w.Metadata) {
+	if string(b) == "null" {
+		return nil // a change without a value
+	}
+	var w valueMembers
+	if err := objectMembers(v.Raw, w.set); err != nil {
+		return fmt.Errorf("value: %w", err)
+	}
+	_ = lenientString(w.messagingProduct, &v.MessagingProduct)
+	_ = lenientString(w.event, &v.Event)
+	if isObject(w.metadata) {
 		v.Metadata = new(Metadata)
-		if err = lenient(w.Metadata, v.Metadata); err != nil {
+		if err := lenient(w.metadata, v.Metadata); err != nil {
 			return fmt.Errorf("metadata: %w", err)
 		}
 	}
-	if v.Contacts, err = decodeItems[WebhookContact](w.Contacts, "contacts", nil); err != nil {
+	var err error
+	if v.Contacts, err = decodeArray[WebhookContact](w.contacts, "contacts", nil); err != nil {
 		return err
 	}
-	if v.Messages, err = decodeItems(w.Messages, "messages", func(m *Message, raw json.RawMessage) { m.Raw = raw }); err != nil {
+	if v.Messages, err = decodeArray(w.messages, "messages", func(m *Message, raw json.RawMessage) { m.Raw = raw }); err != nil {
 		return err
 	}
-	if v.Statuses, err = decodeItems(w.Statuses, "statuses", func(s *Status, raw json.RawMessage) { s.Raw = raw }); err != nil {
+	if v.Statuses, err = decodeArray(w.statuses, "statuses", func(s *Status, raw json.RawMessage) { s.Raw = raw }); err != nil {
 		return err
 	}
-	if v.Errors, err = decodeItems[ErrorDetail](w.Errors, "errors", nil); err != nil {
+	if v.Errors, err = decodeArray[ErrorDetail](w.errors, "errors", nil); err != nil {
 		return err
 	}
-	if v.UserPreferences, err = decodeItems[UserPreference](w.UserPreferences, "user_preferences", nil); err != nil {
+	if v.UserPreferences, err = decodeArray[UserPreference](w.userPreferences, "user_preferences", nil); err != nil {
 		return err
 	}
-	if v.MessageEchoes, err = decodeItems(w.MessageEchoes, "message_echoes", func(e *MessageEcho, raw json.RawMessage) { e.Raw = raw }); err != nil {
+	if v.MessageEchoes, err = decodeArray(w.messageEchoes, "message_echoes", func(e *MessageEcho, raw json.RawMessage) { e.Raw = raw }); err != nil {
 		return err
 	}
 	return nil
 }
 
+// valueMembers are the raw members of a change value that Value reads.
+type valueMembers struct {
+	messagingProduct, metadata, event                                    []byte
+	contacts, messages, statuses, errors, userPreferences, messageEchoes []byte
+}
+
+func (w *valueMembers) set(name string, raw []byte) {
+	for _, m := range [...]struct {
+		name string
+		dst  *[]byte
+	}{
+		{"messaging_product", &w.messagingProduct}, {"metadata", &w.metadata}, {"event", &w.event},
+		{"contacts", &w.contacts}, {"messages", &w.messages}, {"statuses", &w.statuses}, {"errors", &w.errors},
+		{"user_preferences", &w.userPreferences}, {"message_echoes", &w.messageEchoes},
+	} {
+		if memberIs(name, m.name) {
+			*m.dst = raw
+			return
+		}
+	}
+}
+
+// decodeArray decodes the raw array of a member (absent or null: none).
+// Its elements are slices of Value.Raw, so they can be kept.
+func decodeArray[T any](raw []byte, name string, keep func(*T, json.RawMessage)) ([]T, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	elems, err := arrayElements(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return decodeItems(elems, name, keep)
+}
+
 // decodeItems decodes each raw object of an array leniently. raws are
-// already copies of the input (json.RawMessage copies), so they can be kept.
+// slices of a copy of the input, so they can be kept.
 func decodeItems[T any](raws []json.RawMessage, name string, keep func(*T, json.RawMessage)) ([]T, error) {
 	if len(raws) == 0 {
 		return nil, nil

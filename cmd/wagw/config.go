@@ -56,8 +56,9 @@ type config struct {
 	// (KAFKA_EMBEDDED_ADDR, -kafka-embedded-addr). Default
 	// broker.DefaultEmbeddedAddr.
 	KafkaEmbeddedAddr string
-	// KafkaEmbeddedSync fsyncs every write of the embedded broker
-	// (KAFKA_EMBEDDED_SYNC). Default true.
+	// KafkaEmbeddedSync makes the embedded broker answer a Produce only
+	// once a group flush (fsync) made it durable (KAFKA_EMBEDDED_SYNC).
+	// Default true; false acknowledges from the page cache.
 	KafkaEmbeddedSync bool
 	// KafkaTopic is the events topic (KAFKA_TOPIC, -topic); its dead
 	// letters go to broker.DeadLetterTopic of it. Default
@@ -127,6 +128,10 @@ type config struct {
 	// BodyLimit is the largest webhook body (WAGW_BODY_LIMIT). Default
 	// gateway.DefaultBodyLimit.
 	BodyLimit int
+	// WebhookMaxInFlight is how many webhooks the gateway handles at once;
+	// more are answered 503 with Retry-After (WAGW_WEBHOOK_MAX_INFLIGHT).
+	// Default gateway.DefaultMaxInFlight.
+	WebhookMaxInFlight int
 	// CommandWait is how long an API write waits for its result before
 	// answering 202 (WAGW_COMMAND_WAIT). Default gateway.DefaultCommandWait.
 	CommandWait time.Duration
@@ -302,6 +307,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		AdminToken:             e.str("WAGW_ADMIN_TOKEN", ""),
 		ConsumerWorkers:        e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 0),
 		ConsumerBatch:          e.int("WAGW_CONSUMER_BATCH", consumer.DefaultMaxBatch, 1),
+		WebhookMaxInFlight:     e.int("WAGW_WEBHOOK_MAX_INFLIGHT", gateway.DefaultMaxInFlight, 1),
 		BodyLimit:              e.int("WAGW_BODY_LIMIT", gateway.DefaultBodyLimit, 1),
 		CommandWait:            e.duration("WAGW_COMMAND_WAIT", gateway.DefaultCommandWait, 0),
 		SessionTimeout:         e.duration("WAGW_CONSUMER_SESSION_TIMEOUT", consumer.DefaultSessionTimeout, time.Second),

@@ -50,6 +50,10 @@ func (p *process) startKafka(ctx context.Context) (func(context.Context) error, 
 	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{
 		Addr: p.cfg.KafkaEmbeddedAddr, DataDir: filepath.Join(p.cfg.DataDir, "kafka"),
 		Partitions: p.cfg.KafkaPartitions, NoSync: !p.cfg.KafkaEmbeddedSync, MaxMessageBytes: p.maxRecord(),
+		// Retention (the topics' settings, applied by setupTopics below)
+		// never deletes what the consumer group has not committed.
+		Topics:  []string{p.cfg.KafkaTopic, p.cfg.dlqTopic()},
+		Protect: map[string][]string{p.cfg.KafkaTopic: {consumerGroup}},
 	})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/wagw/wagw/loadtest"
@@ -22,7 +23,8 @@ func loadtestTable(args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.Dir, "dir", "bench", "directory with the scenario report directories")
 	out := fs.String("o", "", "write the results as JSON to this file")
 	fs.StringVar(&cfg.Micro, "micro", "", "go test -bench output to include")
-	fs.Int64Var(&cfg.RSSKB, "rss-kb", 0, "peak RSS of serve in scenario 3 (VmHWM, kB)")
+	var rss multiFlag
+	fs.Var(&rss, "rss", "serve's memory in kB as name=kB: t4-peak, t5-end, t5-peak (repeatable)")
 	fs.StringVar(&cfg.Command, "command", "make bench", "the command that produced the results")
 	var notes multiFlag
 	fs.Var(&notes, "note", "a note to add (repeatable)")
@@ -31,6 +33,15 @@ func loadtestTable(args []string, stdout io.Writer) error {
 		return err
 	}
 	cfg.Notes = notes
+	cfg.RSSKB = map[string]int64{}
+	for _, kv := range rss {
+		k, v, _ := strings.Cut(kv, "=")
+		kb, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("-rss %q: want name=kB", kv)
+		}
+		cfg.RSSKB[k] = kb
+	}
 	if *durations != "" {
 		cfg.Durations = map[string]string{}
 		for _, kv := range splitList(*durations) {

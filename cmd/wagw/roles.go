@@ -137,6 +137,10 @@ func (p *process) prepare() error {
 // envelope.
 func (p *process) maxRecord() int { return p.cfg.BodyLimit + broker.EnvelopeHeadroom }
 
+// consumerGroup is the consumer group of every consumer role; the
+// embedded broker's retention keeps what it has not committed.
+const consumerGroup = "wagw"
+
 // startDatabase connects to Postgres; serve migrates it.
 func (p *process) startDatabase(ctx context.Context) (func(context.Context) error, error) {
 	conn, err := openDB(ctx, p.cmd, p.cfg)
@@ -164,7 +168,7 @@ func (p *process) startProducer(context.Context) (func(context.Context) error, e
 // hand and commits them.
 func (p *process) startConsumer(ctx context.Context) (func(context.Context) error, error) {
 	cons := consumer.New(consumer.Config{
-		Brokers: p.brokers, Security: p.security, Topic: p.cfg.KafkaTopic, DeadLetterTopic: p.cfg.dlqTopic(),
+		Brokers: p.brokers, Security: p.security, Topic: p.cfg.KafkaTopic, DeadLetterTopic: p.cfg.dlqTopic(), GroupID: consumerGroup,
 		Workers: p.cfg.ConsumerWorkers, MaxBatch: p.cfg.ConsumerBatch, SessionTimeout: p.cfg.SessionTimeout,
 		StallTimeout: p.cfg.StallTimeout, Logger: p.log, Registerer: p.reg,
 	}, p.store, p.producer)
@@ -344,7 +348,8 @@ func (p *process) startGateway(context.Context) (func(context.Context) error, er
 		Capture:    p.capture,
 		AppSecrets: secrets, VerifyToken: p.cfg.VerifyToken, AdminToken: p.cfg.AdminToken,
 		BodyLimit: p.cfg.BodyLimit, DeadLetterTopic: p.cfg.dlqTopic(), CommandWait: p.cfg.CommandWait,
-		Ready: p.ready, Transient: db.IsTransient, Changes: p.changes,
+		MaxInFlight: p.cfg.WebhookMaxInFlight,
+		Ready:       p.ready, Transient: db.IsTransient, Changes: p.changes,
 		Logger: p.log, Registry: p.reg, MetricsElsewhere: p.cfg.MetricsAddr != "",
 	}, p.producer, gateway.Stores{Reads: p.store, Tokens: p.store, Commands: p.store, Agents: p.store, Teams: p.store, Inboxes: p.store})
 	if err != nil {

@@ -1,0 +1,183 @@
+package loadtest
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Targets of issue 10, by scenario (scripts/bench.sh runs them).
+const (
+	benchT1AckP99MS     = 25    // 1: ack p99 at 1,000 webhooks/s, at most
+	benchT1AssignP99MS  = 250   // 1: webhook → assignment committed p99, at most
+	benchT2AckP99MS     = 100   // 2: ack p99 at 5,000 webhooks/s, at most
+	benchT2DrainSeconds = 2     // 2: consumer drained after the load, at most
+	benchCeilingRatio   = 0.25  // 3: serve / no-op closed-loop throughput, at least
+	benchT4MaxMS        = 1000  // 4: slowest answer in overload, at most
+	benchMaxRSSMB       = 300   // 4, 5: RSS of serve, at most
+	benchHandlerCPUNs   = 30000 // 7: CPU per typical webhook, at most
+	benchDrainSeconds   = 1     // 6: drained within this, so the rate was sustained
+	benchStoredPerSec   = 8000  // 6: messages stored and assigned per second, at least
+	benchHandler        = "BenchmarkWebhookHandler"
+
+	scenarioMetaTier    = "1 Meta's top tier"
+	scenarioFiveTimes   = "2 5× Meta's top tier"
+	scenarioCeiling     = "3 ingest ceiling"
+	scenarioOverload    = "4 overload"
+	scenarioMemory      = "5 memory over time"
+	scenarioConsumerMax = "6 consumer ceiling"
+	scenarioHandlerCPU  = "7 handler CPU"
+	scenarioReplay      = "6 consumer replay"
+)
+
+// missing adds a MISSED row for a target whose data is not there.
+func (t *benchTable) missing(scenario, metric, target, why string) {
+	t.add(BenchRow{Scenario: scenario, Metric: metric, Target: target, Met: met(false), Detail: why})
+}
+
+// ackRows adds an open-loop run's ack p99 (met only without errors) and
+// its errors.
+func (t *benchTable) ackRows(scenario string, r *Report, p99Target float64) {
+	target := fmt.Sprintf("≤ %g ms", p99Target)
+	if !ran(r) {
+		t.missing(scenario, "ack p99", target, "no report")
+		t.missing(scenario, "errors", "0", "no report")
+		return
+	}
+	l := r.Run.Latency
+	t.add(BenchRow{Scenario: scenario, Metric: "ack p99", Value: l.P99MS, Unit: "ms", Target: target,
+		Met: met(r.Run.Sent > 0 && r.Run.Errors == 0 && l.P99MS <= p99Target),
+		Detail: fmt.Sprintf("%.0f req/s offered, %.0f answered, %.0f msg/s; p50 %s, p99.9 %s, max %s", r.Run.Offered, r.Run.Throughput,
+			r.Run.MsgRate, benchMS(l.P50MS), benchMS(l.P999MS), benchMS(l.MaxMS))})
+	t.add(BenchRow{Scenario: scenario, Metric: "errors", Value: float64(r.Run.Errors), Target: "0",
+		Met: met(r.Run.Sent > 0 && r.Run.Errors == 0), Detail: fmt.Sprintf("of %d requests%s", r.Run.Sent, codesDetail(r.Run.Codes))})
+}
+
+// metaTier is scenario 1: 1,000 webhooks/s, realistic mix, round robin.
+func (t *benchTable) metaTier(r *Report) {
+	t.ackRows(scenarioMetaTier, r, benchT1AckP99MS)
+	target := fmt.Sprintf("≤ %d ms", benchT1AssignP99MS)
+	if r == nil || r.Verify == nil {
+		t.missing(scenarioMetaTier, "webhook → assignment committed p99", target, "not verified")
+	} else {
+		a := r.Verify.Assignment
+		t.add(BenchRow{Scenario: scenarioMetaTier, Metric: "webhook → assignment committed p99", Value: a.P99MS, Unit: "ms", Target: target,
+			Met: met(a.Count > 0 && a.P99MS <= benchT1AssignP99MS), Detail: fmt.Sprintf("p50 %s over %d conversations", benchMS(a.P50MS), a.Count)})
+	}
+	t.verified(scenarioMetaTier, r)
+}
+
+// fiveTimes is scenario 2: 5,000 webhooks/s, realistic mix.
+func (t *benchTable) fiveTimes(r *Report) {
+	t.ackRows(scenarioFiveTimes, r, benchT2AckP99MS)
+	target := fmt.Sprintf("≤ %d s", benchT2DrainSeconds)
+	if r == nil || r.Verify == nil {
+		t.missing(scenarioFiveTimes, "consumer drained after the load", target, "not verified")
+	} else {
+		v := r.Verify
+		t.add(BenchRow{Scenario: scenarioFiveTimes, Metric: "consumer drained after the load", Value: v.DrainSeconds, Unit: "s", Target: target,
+			Met: met(v.Passed && v.DrainSeconds <= benchT2DrainSeconds), Detail: "lag p99 " + benchMS(v.ConsumerLag.P99MS)})
+	}
+	t.verified(scenarioFiveTimes, r)
+}
+
+// ceiling is scenario 3: closed-loop throughput of serve against a no-op
+// Fiber handler in the same run.
+func (t *benchTable) ceiling(noop, serve *Report) {
+	target := fmt.Sprintf("≥ %g", benchCeilingRatio)
+	if ran(noop) {
+		t.add(BenchRow{Scenario: scenarioCeiling, Metric: "no-op Fiber handler", Value: noop.Run.Throughput, Unit: "req/s",
+			Detail: fmt.Sprintf("closed loop, %d connections, p99 %s", noop.Run.Connections, benchMS(noop.Run.Latency.P99MS))})
+	}
+	if ran(serve) {
+		t.add(BenchRow{Scenario: scenarioCeiling, Metric: "wagw serve (acked after the durable write)", Value: serve.Run.Throughput, Unit: "req/s",
+			Detail: fmt.Sprintf("%d errors, p99 %s", serve.Run.Errors, benchMS(serve.Run.Latency.P99MS))})
+	}
+	if !ran(noop) || !ran(serve) || noop.Run.Throughput <= 0 {
+		t.missing(scenarioCeiling, "serve / no-op throughput", target, "a run is missing")
+		return
+	}
+	ratio := serve.Run.Throughput / noop.Run.Throughput
+	t.add(BenchRow{Scenario: scenarioCeiling, Metric: "serve / no-op throughput", Value: ratio, Unit: "×", Target: target,
+		Met: met(serve.Run.Errors == 0 && ratio >= benchCeilingRatio)})
+}
+
+// overload is scenario 4: 20,000 webhooks/s offered. Every request is
+// answered within a second, what is refused is 503 with Retry-After, the
+// RSS stays bounded and every 200 is stored.
+func (t *benchTable) overload(r *Report, rss map[string]int64) {
+	s := scenarioOverload
+	within := fmt.Sprintf("≤ %d ms", benchT4MaxMS)
+	if !ran(r) {
+		t.missing(s, "slowest answer", within, "no report")
+		t.missing(s, "answers other than 200 and 503 with Retry-After", "0", "no report")
+	} else {
+		run := r.Run
+		n503 := run.Codes["503"]
+		t.add(BenchRow{Scenario: s, Metric: "slowest answer", Value: run.Latency.MaxMS, Unit: "ms", Target: within,
+			Met: met(run.Sent > 0 && run.Latency.MaxMS <= benchT4MaxMS),
+			Detail: fmt.Sprintf("%.0f req/s offered, %d sent, %d answered 200 (%.0f/s), %d answered 503; p50 %s, p99 %s; sent late p99 %s",
+				run.Offered, run.Sent, run.OK, run.Throughput, n503, benchMS(run.Latency.P50MS), benchMS(run.Latency.P99MS), benchMS(run.Late.P99MS))})
+		other := run.Sent - run.OK - n503 + run.NoRetryAfter
+		t.add(BenchRow{Scenario: s, Metric: "answers other than 200 and 503 with Retry-After", Value: float64(other), Target: "0",
+			Met:    met(run.Sent > 0 && other == 0),
+			Detail: fmt.Sprintf("%d 503s without Retry-After%s", run.NoRetryAfter, codesDetail(run.Codes))})
+	}
+	t.rssRow(s, "peak RSS of serve", rss["t4-peak"])
+	t.verified(s, r)
+}
+
+// memoryOverTime is scenario 5: a million webhooks through serve.
+func (t *benchTable) memoryOverTime(r *Report, rss map[string]int64) {
+	s := scenarioMemory
+	if !ran(r) {
+		t.missing(s, "webhooks answered 200", "all", "no report")
+	} else {
+		t.add(BenchRow{Scenario: s, Metric: "webhooks answered 200", Value: float64(r.Run.OK), Target: "all",
+			Met:    met(r.Run.Sent > 0 && r.Run.OK == r.Run.Sent),
+			Detail: fmt.Sprintf("of %d sent at %.0f/s offered, in %.0f s%s", r.Run.Sent, r.Run.Offered, r.Run.Seconds, codesDetail(r.Run.Codes))})
+	}
+	t.rssRow(s, "RSS of serve at the end", rss["t5-end"])
+	if kb := rss["t5-peak"]; kb > 0 {
+		t.add(BenchRow{Scenario: s, Metric: "peak RSS of serve", Value: float64(kb) / 1024, Unit: "MB"})
+	}
+}
+
+func (t *benchTable) rssRow(scenario, metric string, kb int64) {
+	target := fmt.Sprintf("≤ %d MB", benchMaxRSSMB)
+	if kb <= 0 {
+		t.missing(scenario, metric, target, "not measured")
+		return
+	}
+	mb := float64(kb) / 1024
+	t.add(BenchRow{Scenario: scenario, Metric: metric, Value: mb, Unit: "MB", Target: target, Met: met(mb <= benchMaxRSSMB)})
+}
+
+// handlerCPU is target 7: BenchmarkWebhookHandler's CPU per webhook.
+func (t *benchTable) handlerCPU() {
+	target := fmt.Sprintf("≤ %d µs", benchHandlerCPUNs/1000)
+	for _, m := range t.res.Micro {
+		if strings.HasPrefix(m.Name, benchHandler) && m.CPUNsPerOp > 0 {
+			t.add(BenchRow{Scenario: scenarioHandlerCPU, Metric: "CPU per typical webhook", Value: m.CPUNsPerOp / 1000, Unit: "µs", Target: target,
+				Met:    met(m.CPUNsPerOp <= benchHandlerCPUNs),
+				Detail: fmt.Sprintf("%s: %.0f allocs/op, %.0f B/op, %.0f ns/op wall", m.Name, m.AllocsPerOp, m.BytesPerOp, m.NsPerOp)})
+			return
+		}
+	}
+	t.missing(scenarioHandlerCPU, "CPU per typical webhook", target, benchHandler+" not in the micro-benchmarks")
+}
+
+// codesDetail lists the answers other than 200, "; 503×12, timeout×3".
+func codesDetail(codes map[string]int) string {
+	var parts []string
+	for k, n := range codes {
+		if k != "200" {
+			parts = append(parts, fmt.Sprintf("%s×%d", k, n))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	sort.Strings(parts)
+	return "; " + strings.Join(parts, ", ")
+}

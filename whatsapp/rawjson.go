@@ -1,0 +1,144 @@
+package whatsapp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+)
+
+// The functions here walk JSON that encoding/json has already validated
+// (the bytes an UnmarshalJSON method is given), so that a change value is
+// cut into its members and array elements in one light pass instead of a
+// second full decode. They still check every index they use: input that
+// is not valid JSON gives an error, never a panic.
+
+var errRawJSON = errors.New("whatsapp: unexpected JSON")
+
+// skipSpace returns the index of the first non-space byte at or after i.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string that starts at b[i] ('"').
+func skipString(b []byte, i int) (int, error) {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, nil
+		}
+	}
+	return 0, errRawJSON
+}
+
+// skipValue returns the index after the value that starts at b[i].
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errRawJSON
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				end, err := skipString(b, i)
+				if err != nil {
+					return 0, err
+				}
+				i = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1, nil
+				}
+			}
+		}
+		return 0, errRawJSON
+	}
+	for ; i < len(b); i++ { // number, true, false, null
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i, nil
+		}
+	}
+	return i, nil
+}
+
+// objectMembers calls fn with the name (unquoted as encoding/json does)
+// and the raw value of each member of the object b, in order.
+func objectMembers(b []byte, fn func(name string, value []byte)) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return errRawJSON
+	}
+	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
+		end, err := skipString(b, i)
+		if err != nil || b[i] != '"' {
+			return errRawJSON
+		}
+		name := string(b[i+1 : end-1])
+		if bytes.IndexByte(b[i:end], '\\') >= 0 {
+			if err := json.Unmarshal(b[i:end], &name); err != nil {
+				return err
+			}
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return errRawJSON
+		}
+		start := skipSpace(b, i+1)
+		if i, err = skipValue(b, start); err != nil {
+			return err
+		}
+		fn(name, b[start:i])
+		if i = skipSpace(b, i); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	if i >= len(b) {
+		return errRawJSON
+	}
+	return nil
+}
+
+// arrayElements returns the raw elements of the array b; nil for null.
+func arrayElements(b []byte) ([]json.RawMessage, error) {
+	i := skipSpace(b, 0)
+	if bytes.Equal(b[i:], []byte("null")) {
+		return nil, nil
+	}
+	if i >= len(b) || b[i] != '[' {
+		return nil, errNotArray
+	}
+	out := []json.RawMessage{}
+	for i = skipSpace(b, i+1); i < len(b) && b[i] != ']'; {
+		start := i
+		end, err := skipValue(b, start)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b[start:end])
+		if i = skipSpace(b, end); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	if i >= len(b) {
+		return nil, errRawJSON
+	}
+	return out, nil
+}
+
+var errNotArray = errors.New("not an array")
+
+// memberIs reports whether a member name selects the field of JSON name
+// field the way encoding/json matches them: exactly, else case-folded.
+func memberIs(name, field string) bool { return name == field || strings.EqualFold(name, field) }

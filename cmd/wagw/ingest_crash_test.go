@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/wagw/wagw/whatsapp"
+
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // TestServeKill9KeepsAcknowledgedWebhooks: 8 senders post webhooks to
@@ -28,7 +30,7 @@ func TestServeKill9KeepsAcknowledgedWebhooks(t *testing.T) {
 	}
 	base := "http://" + env["WAGW_HTTP_ADDR"]
 	ready := func(c *childProc) {
-		pollUntil(t, 30*time.Second, 20*time.Millisecond, "serve: GET /readyz = 200", func() (bool, string) {
+		wagwtest.WaitEvery(t, 30*time.Second, 20*time.Millisecond, "serve: GET /readyz = 200", func() (bool, string) {
 			if c.exited() {
 				t.Fatalf("serve exited before it was ready: %v\n%s", c.wait(), c.out)
 			}
@@ -98,7 +100,7 @@ func TestServeKill9KeepsAcknowledgedWebhooks(t *testing.T) {
 
 	second := startChild(t, "second serve", envList, "serve")
 	ready(second)
-	pollUntil(t, 60*time.Second, 50*time.Millisecond, "the restarted serve stores every acknowledged webhook", func() (bool, string) {
+	wagwtest.WaitEvery(t, 60*time.Second, 50*time.Millisecond, "the restarted serve stores every acknowledged webhook", func() (bool, string) {
 		if second.exited() {
 			t.Fatalf("second serve exited: %v", second.wait())
 		}

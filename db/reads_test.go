@@ -19,7 +19,7 @@ func TestListConversationsNewestFirst(t *testing.T) {
 		f.apply(f.message(who{wa: fmt.Sprintf("1555000100%d", i)}, w, fmt.Sprintf("hello %d", i)))
 		ids = append(ids, f.conversationOf(w))
 	}
-	page, err := f.store.ListConversations(ctx, assigner.ConversationFilter{Newest: true, Limit: 2})
+	page, err := f.store.ListConversations(ctx, assigner.ConversationFilter{Scope: assigner.Scope{All: true}, Newest: true, Limit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,12 +32,12 @@ func TestListConversationsNewestFirst(t *testing.T) {
 	if page[0].WindowClosesAt == nil {
 		t.Error("no window_closes_at for a contact that wrote")
 	}
-	rest, err := f.store.ListConversations(ctx, assigner.ConversationFilter{Newest: true, BeforeID: page[1].ID, Limit: 2})
+	rest, err := f.store.ListConversations(ctx, assigner.ConversationFilter{Scope: assigner.Scope{All: true}, Newest: true, BeforeID: page[1].ID, Limit: 2})
 	if err != nil || len(rest) != 1 || rest[0].ID != ids[0] {
 		t.Fatalf("second page %v %v, want %d", idsOf(rest), err, ids[0])
 	}
 	for inbox, want := range map[string]int{applyInbox: 3, "999": 0} {
-		got, err := f.store.ListConversations(ctx, assigner.ConversationFilter{Inbox: inbox})
+		got, err := f.store.ListConversations(ctx, assigner.ConversationFilter{Scope: assigner.Scope{All: true}, Inbox: inbox})
 		if err != nil || len(got) != want {
 			t.Errorf("inbox %s: %d conversations (%v), want %d", inbox, len(got), err, want)
 		}

@@ -407,15 +407,19 @@ function agentOptions(select, none) {
     ...[...state.agents.values()].filter((a) => a.active).map((a) => el('option', { value: String(a.id) }, `${a.name} (${a.presence})`)));
 }
 
-// act runs a command on the open conversation and shows its outcome.
+// act runs a command on the open conversation and shows its outcome: the
+// conversation is read again either way, and a refusal stays on screen
+// after that read (which clears the error line when it succeeds).
 async function act(fn) {
+  let failure = null;
   try {
     showError('conv-error', null);
     await fn();
   } catch (err) {
-    showError('conv-error', err);
+    failure = err;
   }
   await loadConversation();
+  if (failure) showError('conv-error', failure);
 }
 
 function unassign(agentID) {

@@ -131,9 +131,7 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 		dConv           []int64
 		dEvent, dRule   []string
 		dSummary, dJSON []string
-		wConv, wContact []int64
-		wPn, wTo, wBody []string
-		wPayload        []string
+		w               welcomeRows
 	)
 	for i, d := range ds {
 		id := ops[i].convID
@@ -174,9 +172,9 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 			if err != nil {
 				return err
 			}
-			wConv, wContact = append(wConv, id), append(wContact, ops[i].c.ID)
-			wPn, wTo, wBody = append(wPn, e.PhoneNumberID), append(wTo, msg.To), append(wBody, inboxes[i].WelcomeMessage)
-			wPayload = append(wPayload, string(payload))
+			w.conv, w.contact = append(w.conv, id), append(w.contact, ops[i].c.ID)
+			w.pn, w.to, w.body = append(w.pn, e.PhoneNumberID), append(w.to, msg.To), append(w.body, inboxes[i].WelcomeMessage)
+			w.payload = append(w.payload, string(payload))
 		}
 	}
 	now := b.now.UTC().Format(time.RFC3339Nano)
@@ -218,21 +216,32 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 		pq.Array(dConv), pq.Array(dEvent), pq.Array(dRule), pq.Array(dSummary), pq.Array(dJSON), now); err != nil {
 		return err
 	}
-	if len(wConv) > 0 {
-		if err := exec("welcome messages", `WITH u AS (
-				SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
-				WITH ORDINALITY AS u(conv, contact, pn, rcpt, body, payload, n)),
-			m AS (INSERT INTO messages (direction, contact_id, conversation_id, inbox, type, body, context_wamid, sent_at, received_at, status)
-				SELECT 'out', contact, conv, pn, 'text', body, '', $7::timestamptz, $7::timestamptz, 'pending' FROM u ORDER BY n
-				RETURNING id, conversation_id)
-			INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id, recipient, kind, payload)
-			SELECT u.contact, ct.key, u.conv, m.id, u.pn, u.rcpt, 'welcome', u.payload::jsonb
-			FROM u JOIN m ON m.conversation_id = u.conv JOIN contacts ct ON ct.id = u.contact ORDER BY u.n`,
-			pq.Array(wConv), pq.Array(wContact), pq.Array(wPn), pq.Array(wTo), pq.Array(wBody), pq.Array(wPayload), now); err != nil {
-			return err
-		}
+	return writeWelcomes(exec, w, now)
+}
+
+// welcomeRows are the welcome messages a batch's openings queue, one
+// entry per conversation in each slice.
+type welcomeRows struct {
+	conv, contact         []int64
+	pn, to, body, payload []string
+}
+
+// writeWelcomes stores the welcome messages and their outbox rows in one
+// statement.
+func writeWelcomes(exec func(what, q string, args ...any) error, w welcomeRows, now string) error {
+	if len(w.conv) == 0 {
+		return nil
 	}
-	return nil
+	return exec("welcome messages", `WITH u AS (
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+			WITH ORDINALITY AS u(conv, contact, pn, rcpt, body, payload, n)),
+		m AS (INSERT INTO messages (direction, contact_id, conversation_id, inbox, type, body, context_wamid, sent_at, received_at, status)
+			SELECT 'out', contact, conv, pn, 'text', body, '', $7::timestamptz, $7::timestamptz, 'pending' FROM u ORDER BY n
+			RETURNING id, conversation_id)
+		INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id, recipient, kind, payload)
+		SELECT u.contact, ct.key, u.conv, m.id, u.pn, u.rcpt, 'welcome', u.payload::jsonb
+		FROM u JOIN m ON m.conversation_id = u.conv JOIN contacts ct ON ct.id = u.contact ORDER BY u.n`,
+		pq.Array(w.conv), pq.Array(w.contact), pq.Array(w.pn), pq.Array(w.to), pq.Array(w.body), pq.Array(w.payload), now)
 }
 
 // writeCounters persists the openings' open-count changes per agent and

@@ -291,12 +291,9 @@ func TestConsoleStory(t *testing.T) {
 	b.addOwner("view-mine", first.ID, ben.ID)
 	b.until("the refusal shown", `document.getElementById('conv-error').textContent.includes('admin')`)
 
-	// Visibility, today's rules: an agent has no settings (admin only) and
-	// the inbox settings are refused to their token.
-	// ROLES (issue 12, item 6) will change this part: when visibility rules
-	// land, also sign in as an agent outside the Night team and require
-	// that the After hours conversation below is NOT listed in All for
-	// them (today every agent sees every conversation, as with the list).
+	// An agent has no settings (admin only) and the inbox settings are
+	// refused to their token; what they may not see is checked below, once
+	// the Night team's conversation exists.
 	if hidden := b.eval(`String(document.getElementById('nav-settings').hidden)`); hidden != "true" {
 		t.Errorf("an agent sees the Settings screen")
 	}
@@ -335,6 +332,18 @@ func TestConsoleStory(t *testing.T) {
 
 	// the next walk-in conversation: Ana replies first and becomes the owner
 	b.signIn(ana.Token, "Ana")
+	// visibility: the After hours conversation belongs to Night, a team Ana
+	// is not in, and has no assignee: All does not list it for her, and
+	// its id answers 404 to her token
+	b.click("All", `[data-testid="view-all"]`)
+	b.choose("#filter-status", "")
+	b.until("All, any status, listed (the resolved walk-in one too)", hasRow(second.ID))
+	if b.eval("String("+hasRow(queued.ID)+")") == "true" {
+		t.Errorf("Ana sees conversation %d of the Night team in All", queued.ID)
+	}
+	if r := apiDo(t, p, http.MethodGet, fmt.Sprintf("/v1/conversations/%d", queued.ID), ana.Token, nil, nil); r.Status != http.StatusNotFound {
+		t.Errorf("GET the Night team's conversation as Ana: %s, want 404", r)
+	}
 	b.arrives(p, "view-unassigned", walkIn, "15550130004", "First time writing")
 	b.until("the reply box", `!document.querySelector('[data-testid="reply-input"]').disabled`)
 	b.do("type a reply", chromedp.SendKeys(chromedp.CSS(`[data-testid="reply-input"]`), "Welcome! How can I help?"))

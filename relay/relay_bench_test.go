@@ -15,7 +15,7 @@ import (
 	"github.com/wagw/wagw/relay"
 	"github.com/wagw/wagw/simulator"
 	"github.com/wagw/wagw/wagwtest"
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/whatsapp/cloudapi"
 )
 
 // countingPublisher takes the relay's outcomes and only counts them.
@@ -65,7 +65,7 @@ func relayBench(b *testing.B, breakerOpenFor time.Duration) (*sqlx.DB, *simulato
 	if err != nil {
 		b.Fatal(err)
 	}
-	client := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: "http://" + addr, Token: "bench", BreakerOpenFor: breakerOpenFor, Logger: wagwtest.QuietLogger()})
+	client := cloudapi.NewClient(cloudapi.ClientConfig{BaseURL: "http://" + addr, Token: "bench", BreakerOpenFor: breakerOpenFor, Logger: wagwtest.QuietLogger()})
 	r := relay.New(relay.Config{Logger: wagwtest.QuietLogger()}, db.NewStore(conn), client, &countingPublisher{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

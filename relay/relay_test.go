@@ -24,6 +24,7 @@ import (
 	"github.com/wagw/wagw/simulator"
 	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/whatsapp/cloudapi"
 )
 
 // ---------------------------------------------------------------- fixture
@@ -69,8 +70,8 @@ func newRelayFixture(t *testing.T, simCfg simulator.Config) *relayFixture {
 // client is the real Cloud API client against the simulator: a short
 // breaker open interval, no number rate limit, and pacing loose enough
 // never to wait (its interval is what a 131056 asks to wait).
-func (f *relayFixture) client(reg prometheus.Registerer) *whatsapp.Client {
-	return whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: f.simURL, Token: "relay-test", Timeout: 3 * time.Second,
+func (f *relayFixture) client(reg prometheus.Registerer) *cloudapi.Client {
+	return cloudapi.NewClient(cloudapi.ClientConfig{BaseURL: f.simURL, Token: "relay-test", Timeout: 3 * time.Second,
 		RatePerSecond: -1, PairInterval: 100 * time.Millisecond, PairBurst: 10000,
 		BreakerOpenFor: breakerOpenFor, Registerer: reg, Logger: wagwtest.QuietLogger()})
 }

@@ -61,7 +61,7 @@ type Config struct {
 	// answers Meta's 131056 error. Default 6 s. Negative disables the check.
 	PairInterval time.Duration
 	// PairBurst is how many messages to one recipient may go back to back.
-	// Default 5 (a little more lenient than the whatsapp.Client's default
+	// Default 5 (a little more lenient than the cloudapi.Client's default
 	// pacing of 3, like Meta's tolerance of short bursts).
 	PairBurst int
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/whatsapp/cloudapi"
 )
 
 func newSim(t *testing.T, cfg Config) (*Simulator, string) {
@@ -37,13 +38,13 @@ func newSim(t *testing.T, cfg Config) (*Simulator, string) {
 
 // unpaced is a client without its own limiter, so the simulator's limits
 // are what a test sees.
-func unpaced(url, token string, mod func(*whatsapp.ClientConfig)) *whatsapp.Client {
-	cfg := whatsapp.ClientConfig{BaseURL: url, Token: token, RatePerSecond: -1, PairInterval: -1, Timeout: 2 * time.Second,
+func unpaced(url, token string, mod func(*cloudapi.ClientConfig)) *cloudapi.Client {
+	cfg := cloudapi.ClientConfig{BaseURL: url, Token: token, RatePerSecond: -1, PairInterval: -1, Timeout: 2 * time.Second,
 		Logger: slog.New(slog.DiscardHandler)}
 	if mod != nil {
 		mod(&cfg)
 	}
-	return whatsapp.NewClient(cfg)
+	return cloudapi.NewClient(cfg)
 }
 
 func text(to, body string) whatsapp.OutboundMessage {
@@ -222,7 +223,7 @@ func TestSimulatorPairRate131056(t *testing.T) {
 	// The client's own pacing keeps a fresh simulator quiet: with the
 	// defaults (client burst 3 < simulator burst 5) no 131056.
 	sim2, url2 := newSim(t, Config{})
-	paced := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: url2, Logger: slog.New(slog.DiscardHandler)})
+	paced := cloudapi.NewClient(cloudapi.ClientConfig{BaseURL: url2, Logger: slog.New(slog.DiscardHandler)})
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	var pacedErr error
@@ -238,7 +239,7 @@ func TestSimulatorPairRate131056(t *testing.T) {
 
 func TestSimulatorInjectedFaults(t *testing.T) {
 	sim, url := newSim(t, Config{})
-	c := unpaced(url, "", func(cfg *whatsapp.ClientConfig) {
+	c := unpaced(url, "", func(cfg *cloudapi.ClientConfig) {
 		cfg.BreakerFailures = 3
 		cfg.Timeout = 100 * time.Millisecond
 	})

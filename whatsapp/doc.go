@@ -6,8 +6,12 @@
 // X-Hub-Signature-256 check ([Sign], [Verify], and [MetaEscape] for the
 // bytes Meta signs) and the GET subscription handshake ([Handshake]).
 //
-// Outbound, it holds the Cloud API client (send, mark as read) with its
-// circuit breaker, rate limiter and error classes.
+// Outbound, it holds the Cloud API's message and thread control types
+// ([OutboundMessage], [SendResult], [ThreadControlRequest]), its errors and
+// their classes ([APIError], [Classify], [ClassOf], [RetryAfter],
+// [Attempted]) and the retry backoff ([Backoff]). The HTTP client that
+// sends them is in the sub-package whatsapp/cloudapi; this package does not
+// import net/http.
 //
 // # Parsing
 //

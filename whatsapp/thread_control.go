@@ -1,10 +1,7 @@
 package whatsapp
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 )
 
 // Conversation Routing's thread control API: an app sharing a business
@@ -51,25 +48,6 @@ type ThreadControlRequest struct {
 // ControlPass names who a pass hands the thread to.
 type ControlPass struct {
 	TargetRole string `json:"target_role"`
-}
-
-// ThreadControl calls the thread control API for recipient on
-// phoneNumberID: one attempt through the number's breaker and rate
-// limiter, errors classified like Send's. IsTakeNotAllowed tells Meta's
-// refusal of a take.
-func (c *Client) ThreadControl(ctx context.Context, phoneNumberID string, req ThreadControlRequest) error {
-	if phoneNumberID == "" || req.Recipient == "" || !req.Action.Valid() {
-		return &clientError{class: Permanent, err: fmt.Errorf("whatsapp: thread control: phone number id, recipient and a valid action are required (action %q)", req.Action)}
-	}
-	if req.MessagingProduct == "" {
-		req.MessagingProduct = messagingProductWhatsApp
-	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return &clientError{class: Permanent, err: fmt.Errorf("whatsapp: thread control: encode: %w", err)}
-	}
-	_, err = c.doPath(ctx, phoneNumberID, "thread_control", "", body)
-	return err
 }
 
 // IsTakeNotAllowed reports whether err is Meta's refusal of a take: this

@@ -26,7 +26,7 @@ import (
 	"github.com/wagw/wagw/relay"
 	"github.com/wagw/wagw/scheduler"
 	"github.com/wagw/wagw/simulator"
-	"github.com/wagw/wagw/whatsapp"
+	"github.com/wagw/wagw/whatsapp/cloudapi"
 )
 
 // httpShutdown bounds how long an HTTP server waits for the requests in
@@ -289,7 +289,7 @@ func (p *process) startRelay(ctx context.Context) (func(context.Context) error, 
 	if p.simURL != "" {
 		apiURL = p.simURL
 	}
-	client := whatsapp.NewClient(whatsapp.ClientConfig{BaseURL: apiURL, Version: p.cfg.APIVersion, Token: p.cfg.AccessToken,
+	client := cloudapi.NewClient(cloudapi.ClientConfig{BaseURL: apiURL, Version: p.cfg.APIVersion, Token: p.cfg.AccessToken,
 		RatePerSecond: p.cfg.RatePerNumber, MaxRetries: p.cfg.SendMaxRetries, Registerer: p.reg, Logger: p.log})
 	retries, base, most := client.RetryPolicy()
 	rel := relay.New(relay.Config{Lease: p.cfg.RelayLease, MaxRetries: retries, BackoffBase: base, BackoffMax: most,

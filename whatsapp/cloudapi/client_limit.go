@@ -1,11 +1,12 @@
-package whatsapp
+package cloudapi
 
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/wagw/wagw/whatsapp"
 )
 
 // bucketLimiter is a set of token buckets, one per key, created on first use
@@ -116,8 +117,7 @@ func (l *bucketLimiter) wait(ctx context.Context, key, what string) error {
 	}
 	if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
 		l.release(key, now)
-		return &clientError{class: Throttled, retryAfter: d,
-			err: fmt.Errorf("%w: %s needs %v, past the deadline", ErrPaced, what, d.Round(time.Millisecond))}
+		return whatsapp.ClientError(whatsapp.Throttled, false, d, fmt.Errorf("%w: %s needs %v, past the deadline", whatsapp.ErrPaced, what, d.Round(time.Millisecond)))
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -126,41 +126,6 @@ func (l *bucketLimiter) wait(ctx context.Context, key, what string) error {
 		return nil
 	case <-ctx.Done():
 		l.release(key, time.Now())
-		return &clientError{class: Transient, err: fmt.Errorf("whatsapp: waiting for the %s: %w", what, ctx.Err())}
+		return whatsapp.ClientError(whatsapp.Transient, false, 0, fmt.Errorf("whatsapp: waiting for the %s: %w", what, ctx.Err()))
 	}
-}
-
-// Backoff returns the wait before retry number attempt (0 for the first
-// retry): a uniformly random duration in [0, BackoffCeiling(attempt,
-// base, max)) ("full jitter").
-func Backoff(attempt int, base, max time.Duration) time.Duration {
-	return rand.N(BackoffCeiling(attempt, base, max))
-}
-
-// BackoffCeiling is the longest wait before retry number attempt (0 for
-// the first retry) of a capped exponential backoff: min(max,
-// base·2^attempt). base <= 0 means 1 s; max <= 0 means no cap (the
-// doubling stops short of overflowing). Callers that jitter with their own
-// random source (the simulator, seeded) start from it.
-func BackoffCeiling(attempt int, base, max time.Duration) time.Duration {
-	if base <= 0 {
-		base = time.Second
-	}
-	if attempt < 0 {
-		attempt = 0
-	}
-	ceil := base
-	for i := 0; i < attempt; i++ {
-		if max > 0 && ceil >= max {
-			break
-		}
-		if ceil > time.Duration(1<<62)/2 {
-			break
-		}
-		ceil *= 2
-	}
-	if max > 0 && ceil > max {
-		ceil = max
-	}
-	return ceil
 }

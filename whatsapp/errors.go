@@ -1,11 +1,8 @@
 package whatsapp
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 )
@@ -98,9 +95,12 @@ func classifyKnown(code int) (ErrorClass, bool) {
 	return 0, false
 }
 
-// classifyResponse classifies an HTTP error response. hasCode says whether
-// Meta's error body carried an error.code.
-func classifyResponse(status, code int, hasCode bool) ErrorClass {
+// ClassifyResponse classifies an HTTP error response of the Cloud API by
+// its status and, when hasCode says Meta's error body carried one, its
+// error.code: a known code decides; otherwise HTTP 5xx and 408 are
+// Transient, 429 is Throttled, 401 and 403 without a code are AccountStop,
+// and anything else is Permanent.
+func ClassifyResponse(status, code int, hasCode bool) ErrorClass {
 	if hasCode {
 		if c, ok := classifyKnown(code); ok {
 			return c
@@ -109,11 +109,11 @@ func classifyResponse(status, code int, hasCode bool) ErrorClass {
 	switch {
 	case status >= 500:
 		return Transient
-	case status == http.StatusTooManyRequests:
+	case status == 429: // Too Many Requests
 		return Throttled
-	case status == http.StatusRequestTimeout:
+	case status == 408: // Request Timeout
 		return Transient
-	case !hasCode && (status == http.StatusUnauthorized || status == http.StatusForbidden):
+	case !hasCode && (status == 401 || status == 403): // Unauthorized, Forbidden
 		return AccountStop
 	}
 	return Permanent
@@ -155,76 +155,6 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("whatsapp: cloud api: code %d (%s, HTTP %d): %s", e.Code, e.Class, e.HTTPStatus, msg)
 }
 
-// parseAPIError builds the APIError of a non-2xx response.
-func parseAPIError(status int, header http.Header, body []byte, pairInterval time.Duration) *APIError {
-	var raw struct {
-		Error *struct {
-			Message   string `json:"message"`
-			Type      string `json:"type"`
-			Code      *int   `json:"code"`
-			Subcode   int    `json:"error_subcode"`
-			FBTraceID string `json:"fbtrace_id"`
-			ErrorData struct {
-				Details string `json:"details"`
-			} `json:"error_data"`
-		} `json:"error"`
-	}
-	e := &APIError{HTTPStatus: status}
-	hasCode := false
-	if json.Unmarshal(body, &raw) == nil && raw.Error != nil {
-		e.Message = raw.Error.Message
-		e.Type = raw.Error.Type
-		e.Subcode = raw.Error.Subcode
-		e.FBTraceID = raw.Error.FBTraceID
-		e.Details = raw.Error.ErrorData.Details
-		if raw.Error.Code != nil {
-			e.Code = *raw.Error.Code
-			hasCode = true
-		}
-	}
-	if e.Message == "" {
-		e.Message = http.StatusText(status)
-	}
-	e.Class = classifyResponse(status, e.Code, hasCode)
-	if e.Class == Throttled {
-		e.RetryAfter = throttleWait(e.Code, pairInterval)
-		if d, ok := parseRetryAfter(header.Get("Retry-After")); ok {
-			e.RetryAfter = d
-		}
-	}
-	return e
-}
-
-func throttleWait(code int, pairInterval time.Duration) time.Duration {
-	switch code {
-	case 131056:
-		if pairInterval > 0 {
-			return pairInterval
-		}
-		return DefaultPairInterval
-	case 4, 80007:
-		return time.Minute
-	default:
-		return time.Second
-	}
-}
-
-func parseRetryAfter(v string) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d, true
-		}
-		return 0, true
-	}
-	return 0, false
-}
-
 // clientError is an error raised by the client itself (network, breaker,
 // pacing, bad input) with its class.
 type clientError struct {
@@ -237,7 +167,16 @@ type clientError struct {
 func (e *clientError) Error() string { return e.err.Error() }
 func (e *clientError) Unwrap() error { return e.err }
 
-// ClassOf returns the class of an error returned by Send or MarkRead:
+// ClientError wraps err, a failure of the Cloud API client itself
+// (network, breaker, pacing, bad input), with what ClassOf, Attempted and
+// RetryAfter report for it. The client in whatsapp/cloudapi builds its
+// errors with it.
+func ClientError(class ErrorClass, attempted bool, retryAfter time.Duration, err error) error {
+	return &clientError{class: class, attempted: attempted, retryAfter: retryAfter, err: err}
+}
+
+// ClassOf returns the class of an error returned by the Cloud API client
+// (Send, MarkRead, ThreadControl of whatsapp/cloudapi):
 // the Class of an *APIError; Transient for network errors, timeouts,
 // HTTP 5xx without a body, ErrBreakerOpen and cancelled contexts;
 // Throttled for ErrPaced; Permanent for a request the client refused to
@@ -289,9 +228,4 @@ func Attempted(err error) bool {
 		return ce.attempted
 	}
 	return true
-}
-
-// isCanceled reports whether err is the caller's context cancellation.
-func isCanceled(err error) bool {
-	return errors.Is(err, context.Canceled)
 }

@@ -1,4 +1,4 @@
-package whatsapp
+package cloudapi
 
 import (
 	"bytes"
@@ -15,22 +15,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/wagw/wagw/whatsapp"
 )
 
-// Defaults of ClientConfig.
 const (
-	DefaultBaseURL           = "https://graph.facebook.com"
-	DefaultAPIVersion        = "v23.0"
-	DefaultTimeout           = 10 * time.Second
-	DefaultRatePerSecond     = 80
-	DefaultBurst             = 10
-	DefaultPairInterval      = 6 * time.Second
-	DefaultPairBurst         = 3
-	DefaultBreakerFailures   = 5
-	DefaultBreakerOpenFor    = 30 * time.Second
-	DefaultMaxRetries        = 8
-	DefaultBackoffBase       = 500 * time.Millisecond
-	DefaultBackoffMax        = time.Minute
 	maxResponseBody          = 1 << 20
 	messagingProductWhatsApp = "whatsapp"
 )
@@ -95,14 +84,14 @@ type ClientConfig struct {
 
 func (cfg ClientConfig) withDefaults() ClientConfig {
 	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
+		cfg.BaseURL = whatsapp.DefaultBaseURL
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if cfg.Version == "" {
-		cfg.Version = DefaultAPIVersion
+		cfg.Version = whatsapp.DefaultAPIVersion
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
+		cfg.Timeout = whatsapp.DefaultTimeout
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout}
@@ -113,31 +102,31 @@ func (cfg ClientConfig) withDefaults() ClientConfig {
 		}
 	}
 	if cfg.RatePerSecond == 0 {
-		cfg.RatePerSecond = DefaultRatePerSecond
+		cfg.RatePerSecond = whatsapp.DefaultRatePerSecond
 	}
 	if cfg.Burst <= 0 {
-		cfg.Burst = DefaultBurst
+		cfg.Burst = whatsapp.DefaultBurst
 	}
 	if cfg.PairInterval == 0 {
-		cfg.PairInterval = DefaultPairInterval
+		cfg.PairInterval = whatsapp.DefaultPairInterval
 	}
 	if cfg.PairBurst <= 0 {
-		cfg.PairBurst = DefaultPairBurst
+		cfg.PairBurst = whatsapp.DefaultPairBurst
 	}
 	if cfg.BreakerFailures <= 0 {
-		cfg.BreakerFailures = DefaultBreakerFailures
+		cfg.BreakerFailures = whatsapp.DefaultBreakerFailures
 	}
 	if cfg.BreakerOpenFor <= 0 {
-		cfg.BreakerOpenFor = DefaultBreakerOpenFor
+		cfg.BreakerOpenFor = whatsapp.DefaultBreakerOpenFor
 	}
 	if cfg.MaxRetries <= 0 {
-		cfg.MaxRetries = DefaultMaxRetries
+		cfg.MaxRetries = whatsapp.DefaultMaxRetries
 	}
 	if cfg.BackoffBase <= 0 {
-		cfg.BackoffBase = DefaultBackoffBase
+		cfg.BackoffBase = whatsapp.DefaultBackoffBase
 	}
 	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = DefaultBackoffMax
+		cfg.BackoffMax = whatsapp.DefaultBackoffMax
 	}
 	return cfg
 }
@@ -145,8 +134,8 @@ func (cfg ClientConfig) withDefaults() ClientConfig {
 // Client sends messages and read receipts through the Cloud API. Each
 // phone_number_id has its own circuit breaker, token bucket and
 // per-recipient pacing. A Client is safe for concurrent use. It makes one
-// attempt per call: retrying belongs to the caller (see ClassOf, RetryAfter,
-// Backoff).
+// attempt per call: retrying belongs to the caller (see whatsapp.ClassOf,
+// whatsapp.RetryAfter, whatsapp.Backoff).
 type Client struct {
 	cfg     ClientConfig
 	metrics *clientMetrics
@@ -154,7 +143,7 @@ type Client struct {
 	pairs   *bucketLimiter
 
 	mu       sync.Mutex
-	breakers map[string]*gobreaker.CircuitBreaker[SendResult]
+	breakers map[string]*gobreaker.CircuitBreaker[whatsapp.SendResult]
 }
 
 // NewClient returns a Client for cfg.
@@ -164,7 +153,7 @@ func NewClient(cfg ClientConfig) *Client {
 		cfg:      cfg,
 		metrics:  newClientMetrics(cfg.Registerer),
 		numbers:  newBucketLimiter(cfg.RatePerSecond, cfg.Burst),
-		breakers: make(map[string]*gobreaker.CircuitBreaker[SendResult]),
+		breakers: make(map[string]*gobreaker.CircuitBreaker[whatsapp.SendResult]),
 	}
 	if cfg.PairInterval > 0 {
 		c.pairs = newBucketLimiter(1/cfg.PairInterval.Seconds(), cfg.PairBurst)
@@ -173,169 +162,9 @@ func NewClient(cfg ClientConfig) *Client {
 }
 
 // RetryPolicy returns the configured MaxRetries, BackoffBase and BackoffMax
-// (with defaults applied), for callers that retry with Backoff.
+// (with defaults applied), for callers that retry with whatsapp.Backoff.
 func (c *Client) RetryPolicy() (maxRetries int, base, max time.Duration) {
 	return c.cfg.MaxRetries, c.cfg.BackoffBase, c.cfg.BackoffMax
-}
-
-// OutboundMessage is the body of POST /{phone_number_id}/messages. Set Type
-// and the one object that matches it. MessagingProduct defaults to
-// "whatsapp" and RecipientType to "individual".
-type OutboundMessage struct {
-	MessagingProduct string           `json:"messaging_product"`
-	RecipientType    string           `json:"recipient_type,omitempty"`
-	To               string           `json:"to"`
-	Context          *OutboundContext `json:"context,omitempty"`
-	Type             string           `json:"type"`
-
-	Text        *OutboundText        `json:"text,omitempty"`
-	Template    *OutboundTemplate    `json:"template,omitempty"`
-	Interactive *OutboundInteractive `json:"interactive,omitempty"`
-	Image       *OutboundMedia       `json:"image,omitempty"`
-	Document    *OutboundMedia       `json:"document,omitempty"`
-	Audio       *OutboundMedia       `json:"audio,omitempty"`
-	Video       *OutboundMedia       `json:"video,omitempty"`
-	Sticker     *OutboundMedia       `json:"sticker,omitempty"`
-	Reaction    *OutboundReaction    `json:"reaction,omitempty"`
-
-	// BizOpaqueCallbackData is echoed back by Meta in the status webhooks
-	// of this message (at most 512 characters).
-	BizOpaqueCallbackData string `json:"biz_opaque_callback_data,omitempty"`
-}
-
-// OutboundContext quotes the message being replied to.
-type OutboundContext struct {
-	MessageID string `json:"message_id"`
-}
-
-// OutboundText is a free-form text message (only inside the 24-hour
-// customer-service window).
-type OutboundText struct {
-	PreviewURL bool   `json:"preview_url"`
-	Body       string `json:"body"`
-}
-
-// OutboundTemplate is an approved template message.
-type OutboundTemplate struct {
-	Name       string                      `json:"name"`
-	Language   OutboundTemplateLanguage    `json:"language"`
-	Components []OutboundTemplateComponent `json:"components,omitempty"`
-}
-
-// OutboundTemplateLanguage is the template's language ("en_US").
-type OutboundTemplateLanguage struct {
-	Code   string `json:"code"`
-	Policy string `json:"policy,omitempty"`
-}
-
-// OutboundTemplateComponent fills a template's header, body or button.
-type OutboundTemplateComponent struct {
-	Type       string                      `json:"type"`               // header, body, button
-	SubType    string                      `json:"sub_type,omitempty"` // quick_reply, url (buttons)
-	Index      string                      `json:"index,omitempty"`    // button position, "0"…
-	Parameters []OutboundTemplateParameter `json:"parameters,omitempty"`
-}
-
-// OutboundTemplateParameter is one template variable. Set Type and the
-// matching field; Currency and DateTime stay raw JSON.
-type OutboundTemplateParameter struct {
-	Type          string          `json:"type"` // text, payload, image, document, video, currency, date_time
-	ParameterName string          `json:"parameter_name,omitempty"`
-	Text          string          `json:"text,omitempty"`
-	Payload       string          `json:"payload,omitempty"`
-	Image         *OutboundMedia  `json:"image,omitempty"`
-	Document      *OutboundMedia  `json:"document,omitempty"`
-	Video         *OutboundMedia  `json:"video,omitempty"`
-	Currency      json.RawMessage `json:"currency,omitempty"`
-	DateTime      json.RawMessage `json:"date_time,omitempty"`
-}
-
-// OutboundInteractive is a reply-buttons, list, or other interactive
-// message. Action keeps the common button and list fields; Action.Parameters
-// carries the raw parameters of other kinds (cta_url, flow).
-type OutboundInteractive struct {
-	Type   string                     `json:"type"` // button, list, cta_url, flow…
-	Header *OutboundInteractiveHeader `json:"header,omitempty"`
-	Body   *OutboundInteractiveText   `json:"body,omitempty"`
-	Footer *OutboundInteractiveText   `json:"footer,omitempty"`
-	Action OutboundInteractiveAction  `json:"action"`
-}
-
-// OutboundInteractiveHeader is the optional header of an interactive
-// message: text, or one media object.
-type OutboundInteractiveHeader struct {
-	Type     string         `json:"type"` // text, image, video, document
-	Text     string         `json:"text,omitempty"`
-	Image    *OutboundMedia `json:"image,omitempty"`
-	Video    *OutboundMedia `json:"video,omitempty"`
-	Document *OutboundMedia `json:"document,omitempty"`
-}
-
-// OutboundInteractiveText is an interactive body or footer.
-type OutboundInteractiveText struct {
-	Text string `json:"text"`
-}
-
-// OutboundInteractiveAction holds buttons (type button), the list button
-// label and sections (type list), or a named action with raw parameters.
-type OutboundInteractiveAction struct {
-	Button     string                `json:"button,omitempty"`
-	Buttons    []OutboundButton      `json:"buttons,omitempty"`
-	Sections   []OutboundListSection `json:"sections,omitempty"`
-	Name       string                `json:"name,omitempty"`
-	Parameters json.RawMessage       `json:"parameters,omitempty"`
-}
-
-// OutboundButton is one reply button (at most three).
-type OutboundButton struct {
-	Type  string              `json:"type"` // reply
-	Reply OutboundButtonReply `json:"reply"`
-}
-
-// OutboundButtonReply is a reply button's id and title (20 characters).
-type OutboundButtonReply struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
-}
-
-// OutboundListSection is one section of a list message.
-type OutboundListSection struct {
-	Title string            `json:"title,omitempty"`
-	Rows  []OutboundListRow `json:"rows"`
-}
-
-// OutboundListRow is one choosable row of a list message.
-type OutboundListRow struct {
-	ID          string `json:"id"`
-	Title       string `json:"title"`
-	Description string `json:"description,omitempty"`
-}
-
-// OutboundMedia is an image, document, audio, video or sticker, by uploaded
-// media ID or by public link.
-type OutboundMedia struct {
-	ID       string `json:"id,omitempty"`
-	Link     string `json:"link,omitempty"`
-	Caption  string `json:"caption,omitempty"`
-	Filename string `json:"filename,omitempty"`
-}
-
-// OutboundReaction reacts to a message; an empty Emoji removes the reaction.
-type OutboundReaction struct {
-	MessageID string `json:"message_id"`
-	Emoji     string `json:"emoji"`
-}
-
-// SendResult is what the Cloud API returns for an accepted message.
-type SendResult struct {
-	// WAMID is the id of the sent message; status webhooks carry it.
-	WAMID string
-	// MessageStatus is empty for a normal send, or e.g.
-	// "held_for_quality_assessment" (a paced marketing template) or
-	// "accepted".
-	MessageStatus string
-	// WaID is the recipient's WhatsApp id as Meta resolved `to`.
-	WaID string
 }
 
 type sendResponse struct {
@@ -364,11 +193,11 @@ type typingIndicator struct {
 // Send posts msg from phoneNumberID: one attempt, through the number's
 // circuit breaker, after waiting for the number's rate limiter and the
 // recipient's pacing (the waits honour ctx; when a wait would outlast ctx's
-// deadline Send returns ErrPaced at once). Use ClassOf, RetryAfter and
-// Attempted on the error.
-func (c *Client) Send(ctx context.Context, phoneNumberID string, msg OutboundMessage) (SendResult, error) {
+// deadline Send returns whatsapp.ErrPaced at once). Use whatsapp.ClassOf,
+// whatsapp.RetryAfter and whatsapp.Attempted on the error.
+func (c *Client) Send(ctx context.Context, phoneNumberID string, msg whatsapp.OutboundMessage) (whatsapp.SendResult, error) {
 	if phoneNumberID == "" || msg.To == "" {
-		return SendResult{}, &clientError{class: Permanent, err: errors.New("whatsapp: send: phone number id and recipient are required")}
+		return whatsapp.SendResult{}, whatsapp.ClientError(whatsapp.Permanent, false, 0, errors.New("whatsapp: send: phone number id and recipient are required"))
 	}
 	if msg.MessagingProduct == "" {
 		msg.MessagingProduct = messagingProductWhatsApp
@@ -378,7 +207,7 @@ func (c *Client) Send(ctx context.Context, phoneNumberID string, msg OutboundMes
 	}
 	body, err := json.Marshal(msg)
 	if err != nil {
-		return SendResult{}, &clientError{class: Permanent, err: fmt.Errorf("whatsapp: send: encode message: %w", err)}
+		return whatsapp.SendResult{}, whatsapp.ClientError(whatsapp.Permanent, false, 0, fmt.Errorf("whatsapp: send: encode message: %w", err))
 	}
 	pairKey := phoneNumberID + "\x00" + strings.TrimPrefix(msg.To, "+")
 	return c.do(ctx, phoneNumberID, pairKey, body)
@@ -390,7 +219,7 @@ func (c *Client) Send(ctx context.Context, phoneNumberID string, msg OutboundMes
 // limiter but not the recipient pacing.
 func (c *Client) MarkRead(ctx context.Context, phoneNumberID, wamid string, typing bool) error {
 	if phoneNumberID == "" || wamid == "" {
-		return &clientError{class: Permanent, err: errors.New("whatsapp: mark read: phone number id and message id are required")}
+		return whatsapp.ClientError(whatsapp.Permanent, false, 0, errors.New("whatsapp: mark read: phone number id and message id are required"))
 	}
 	req := markReadRequest{MessagingProduct: messagingProductWhatsApp, Status: "read", MessageID: wamid}
 	if typing {
@@ -398,7 +227,7 @@ func (c *Client) MarkRead(ctx context.Context, phoneNumberID, wamid string, typi
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return &clientError{class: Permanent, err: fmt.Errorf("whatsapp: mark read: encode: %w", err)}
+		return whatsapp.ClientError(whatsapp.Permanent, false, 0, fmt.Errorf("whatsapp: mark read: encode: %w", err))
 	}
 	_, err = c.do(ctx, phoneNumberID, "", body)
 	return err
@@ -406,23 +235,23 @@ func (c *Client) MarkRead(ctx context.Context, phoneNumberID, wamid string, typi
 
 // do runs one POST to /{phone_number_id}/messages. pairKey empty: no
 // per-recipient pacing.
-func (c *Client) do(ctx context.Context, phoneNumberID, pairKey string, body []byte) (SendResult, error) {
+func (c *Client) do(ctx context.Context, phoneNumberID, pairKey string, body []byte) (whatsapp.SendResult, error) {
 	return c.doPath(ctx, phoneNumberID, "messages", pairKey, body)
 }
 
 // doPath runs one POST to /{phone_number_id}/{path} through the number's
 // breaker and rate limiter (and the recipient's pacing unless pairKey is
 // empty).
-func (c *Client) doPath(ctx context.Context, phoneNumberID, path, pairKey string, body []byte) (SendResult, error) {
+func (c *Client) doPath(ctx context.Context, phoneNumberID, path, pairKey string, body []byte) (whatsapp.SendResult, error) {
 	cb := c.breaker(phoneNumberID)
 	if st := cb.State(); st == gobreaker.StateOpen {
 		c.metrics.request(phoneNumberID, "breaker_open")
-		return SendResult{}, breakerErr(phoneNumberID, gobreaker.ErrOpenState)
+		return whatsapp.SendResult{}, breakerErr(phoneNumberID, gobreaker.ErrOpenState)
 	}
 	if pairKey != "" && c.pairs != nil {
 		if err := c.pairs.wait(ctx, pairKey, "recipient pacing"); err != nil {
 			c.metrics.request(phoneNumberID, outcomeOf(err))
-			return SendResult{}, err
+			return whatsapp.SendResult{}, err
 		}
 	}
 	if err := c.numbers.wait(ctx, phoneNumberID, "number rate limit"); err != nil {
@@ -430,10 +259,10 @@ func (c *Client) doPath(ctx context.Context, phoneNumberID, path, pairKey string
 			c.pairs.release(pairKey, time.Now())
 		}
 		c.metrics.request(phoneNumberID, outcomeOf(err))
-		return SendResult{}, err
+		return whatsapp.SendResult{}, err
 	}
 	start := time.Now()
-	res, err := cb.Execute(func() (SendResult, error) {
+	res, err := cb.Execute(func() (whatsapp.SendResult, error) {
 		return c.post(ctx, phoneNumberID, path, body)
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
@@ -446,33 +275,33 @@ func (c *Client) doPath(ctx context.Context, phoneNumberID, path, pairKey string
 }
 
 func breakerErr(phoneNumberID string, err error) error {
-	return &clientError{class: Transient, err: fmt.Errorf("%w for phone number id %s: %w", ErrBreakerOpen, phoneNumberID, err)}
+	return whatsapp.ClientError(whatsapp.Transient, false, 0, fmt.Errorf("%w for phone number id %s: %w", whatsapp.ErrBreakerOpen, phoneNumberID, err))
 }
 
 func outcomeOf(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
-	case errors.Is(err, ErrBreakerOpen):
+	case errors.Is(err, whatsapp.ErrBreakerOpen):
 		return "breaker_open"
-	case errors.Is(err, ErrPaced):
+	case errors.Is(err, whatsapp.ErrPaced):
 		return "paced"
-	case !Attempted(err) && isCanceled(err):
+	case !whatsapp.Attempted(err) && isCanceled(err):
 		return "canceled"
 	}
-	return ClassOf(err).String()
+	return whatsapp.ClassOf(err).String()
 }
 
 // post makes the HTTP request to /{phone_number_id}/{path} and turns the
 // answer into a result or error.
-func (c *Client) post(ctx context.Context, phoneNumberID, path string, body []byte) (SendResult, error) {
+func (c *Client) post(ctx context.Context, phoneNumberID, path string, body []byte) (whatsapp.SendResult, error) {
 	if err := ctx.Err(); err != nil {
-		return SendResult{}, &clientError{class: Transient, err: fmt.Errorf("whatsapp: send: %w", err)}
+		return whatsapp.SendResult{}, whatsapp.ClientError(whatsapp.Transient, false, 0, fmt.Errorf("whatsapp: send: %w", err))
 	}
 	url := c.cfg.BaseURL + "/" + c.cfg.Version + "/" + phoneNumberID + "/" + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return SendResult{}, &clientError{class: Permanent, err: fmt.Errorf("whatsapp: send: build request: %w", err)}
+		return whatsapp.SendResult{}, whatsapp.ClientError(whatsapp.Permanent, false, 0, fmt.Errorf("whatsapp: send: build request: %w", err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -483,21 +312,21 @@ func (c *Client) post(ctx context.Context, phoneNumberID, path string, body []by
 	if err != nil {
 		// Network error, timeout or cancellation after the request started:
 		// it may have reached Meta.
-		return SendResult{}, &clientError{class: Transient, attempted: true, err: fmt.Errorf("whatsapp: send: %w", err)}
+		return whatsapp.SendResult{}, whatsapp.ClientError(whatsapp.Transient, true, 0, fmt.Errorf("whatsapp: send: %w", err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	if err != nil {
-		return SendResult{}, &clientError{class: Transient, attempted: true, err: fmt.Errorf("whatsapp: send: read response (HTTP %d): %w", resp.StatusCode, err)}
+		return whatsapp.SendResult{}, whatsapp.ClientError(whatsapp.Transient, true, 0, fmt.Errorf("whatsapp: send: read response (HTTP %d): %w", resp.StatusCode, err))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return SendResult{}, parseAPIError(resp.StatusCode, resp.Header, raw, c.cfg.PairInterval)
+		return whatsapp.SendResult{}, parseAPIError(resp.StatusCode, resp.Header, raw, c.cfg.PairInterval)
 	}
 	var sr sendResponse
 	if err := json.Unmarshal(raw, &sr); err != nil {
-		return SendResult{}, &clientError{class: Transient, attempted: true, err: fmt.Errorf("whatsapp: send: decode response (HTTP %d): %w", resp.StatusCode, err)}
+		return whatsapp.SendResult{}, whatsapp.ClientError(whatsapp.Transient, true, 0, fmt.Errorf("whatsapp: send: decode response (HTTP %d): %w", resp.StatusCode, err))
 	}
-	var res SendResult
+	var res whatsapp.SendResult
 	if len(sr.Messages) > 0 {
 		res.WAMID = sr.Messages[0].ID
 		res.MessageStatus = sr.Messages[0].MessageStatus
@@ -511,7 +340,7 @@ func (c *Client) post(ctx context.Context, phoneNumberID, path string, body []by
 // breaker returns the circuit breaker of phoneNumberID, creating it on
 // first use. It counts only transient failures; a cancelled caller context
 // counts neither way.
-func (c *Client) breaker(phoneNumberID string) *gobreaker.CircuitBreaker[SendResult] {
+func (c *Client) breaker(phoneNumberID string) *gobreaker.CircuitBreaker[whatsapp.SendResult] {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cb, ok := c.breakers[phoneNumberID]; ok {
@@ -519,7 +348,7 @@ func (c *Client) breaker(phoneNumberID string) *gobreaker.CircuitBreaker[SendRes
 	}
 	failures := uint32(c.cfg.BreakerFailures)
 	log := c.cfg.Logger
-	cb := gobreaker.NewCircuitBreaker[SendResult](gobreaker.Settings{
+	cb := gobreaker.NewCircuitBreaker[whatsapp.SendResult](gobreaker.Settings{
 		Name:        phoneNumberID,
 		MaxRequests: 1,
 		Timeout:     c.cfg.BreakerOpenFor,
@@ -527,7 +356,7 @@ func (c *Client) breaker(phoneNumberID string) *gobreaker.CircuitBreaker[SendRes
 			return counts.ConsecutiveFailures >= failures
 		},
 		IsSuccessful: func(err error) bool {
-			return err == nil || ClassOf(err) != Transient
+			return err == nil || whatsapp.ClassOf(err) != whatsapp.Transient
 		},
 		IsExcluded: func(err error) bool {
 			return err != nil && isCanceled(err)

@@ -1,4 +1,4 @@
-package whatsapp
+package cloudapi
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagw/wagw/wagwtest"
+	"github.com/wagw/wagw/whatsapp"
 )
 
 // sendSample is a file of the conformance corpus's send_api folder.
@@ -115,28 +116,28 @@ func TestSendRequestShapes(t *testing.T) {
 
 	cases := []struct {
 		sample string
-		msg    OutboundMessage
+		msg    whatsapp.OutboundMessage
 	}{
-		{"send_text_reply_request.json", OutboundMessage{
+		{"send_text_reply_request.json", whatsapp.OutboundMessage{
 			To:      "+16505551234",
-			Context: &OutboundContext{MessageID: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="},
+			Context: &whatsapp.OutboundContext{MessageID: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="},
 			Type:    "text",
-			Text:    &OutboundText{Body: "Yes, it also comes in blue."},
+			Text:    &whatsapp.OutboundText{Body: "Yes, it also comes in blue."},
 		}},
-		{"send_template_request.json", OutboundMessage{
+		{"send_template_request.json", whatsapp.OutboundMessage{
 			To:       "+16505551234",
 			Type:     "template",
-			Template: &OutboundTemplate{Name: "hello_world", Language: OutboundTemplateLanguage{Code: "en_US"}},
+			Template: &whatsapp.OutboundTemplate{Name: "hello_world", Language: whatsapp.OutboundTemplateLanguage{Code: "en_US"}},
 		}},
-		{"send_interactive_buttons_request.json", OutboundMessage{
+		{"send_interactive_buttons_request.json", whatsapp.OutboundMessage{
 			To:   "+16505551234",
 			Type: "interactive",
-			Interactive: &OutboundInteractive{
+			Interactive: &whatsapp.OutboundInteractive{
 				Type: "button",
-				Body: &OutboundInteractiveText{Text: "How can we help?"},
-				Action: OutboundInteractiveAction{Buttons: []OutboundButton{
-					{Type: "reply", Reply: OutboundButtonReply{ID: "SALES", Title: "Sales"}},
-					{Type: "reply", Reply: OutboundButtonReply{ID: "SUPPORT", Title: "Support"}},
+				Body: &whatsapp.OutboundInteractiveText{Text: "How can we help?"},
+				Action: whatsapp.OutboundInteractiveAction{Buttons: []whatsapp.OutboundButton{
+					{Type: "reply", Reply: whatsapp.OutboundButtonReply{ID: "SALES", Title: "Sales"}},
+					{Type: "reply", Reply: whatsapp.OutboundButtonReply{ID: "SUPPORT", Title: "Support"}},
 				}},
 			},
 		}},
@@ -186,8 +187,8 @@ func TestSendParsesHeldForQualityAssessment(t *testing.T) {
 	paced := sendSample(t, "send_response_paced_template.json")
 	_, srv := newRecorder(t, func(string, int) (int, []byte) { return 200, paced })
 	c := testClient(srv.URL, nil)
-	res, err := c.Send(context.Background(), "1", OutboundMessage{To: "16505551234", Type: "template",
-		Template: &OutboundTemplate{Name: "promo", Language: OutboundTemplateLanguage{Code: "en_US"}}})
+	res, err := c.Send(context.Background(), "1", whatsapp.OutboundMessage{To: "16505551234", Type: "template",
+		Template: &whatsapp.OutboundTemplate{Name: "promo", Language: whatsapp.OutboundTemplateLanguage{Code: "en_US"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,17 +213,17 @@ func TestSendErrorSamples(t *testing.T) {
 			_, srv := newRecorder(t, func(string, int) (int, []byte) { return 400, body })
 			// The 131056 suggestion is the client's pair interval.
 			c := testClient(srv.URL, func(cfg *ClientConfig) { cfg.BreakerFailures = 1; cfg.PairInterval = 4 * time.Second })
-			_, err := c.Send(context.Background(), "1", OutboundMessage{To: "16505551234", Type: "text", Text: &OutboundText{Body: "x"}})
-			var api *APIError
+			_, err := c.Send(context.Background(), "1", whatsapp.OutboundMessage{To: "16505551234", Type: "text", Text: &whatsapp.OutboundText{Body: "x"}})
+			var api *whatsapp.APIError
 			if !errors.As(err, &api) {
 				t.Fatalf("error %v is not *APIError", err)
 			}
 			if api.HTTPStatus != 400 || api.Code != tc.code || api.Subcode != tc.subcode || api.FBTraceID != tc.trace ||
-				api.Type != "OAuthException" || api.Message == "" || api.Details == "" || api.Class != Throttled {
+				api.Type != "OAuthException" || api.Message == "" || api.Details == "" || api.Class != whatsapp.Throttled {
 				t.Errorf("parsed %+v", api)
 			}
-			if ClassOf(err) != Throttled || RetryAfter(err) != tc.retryAfter || !Attempted(err) {
-				t.Errorf("ClassOf %v RetryAfter %v Attempted %v", ClassOf(err), RetryAfter(err), Attempted(err))
+			if whatsapp.ClassOf(err) != whatsapp.Throttled || whatsapp.RetryAfter(err) != tc.retryAfter || !whatsapp.Attempted(err) {
+				t.Errorf("ClassOf %v RetryAfter %v Attempted %v", whatsapp.ClassOf(err), whatsapp.RetryAfter(err), whatsapp.Attempted(err))
 			}
 			if strings.Contains(err.Error(), "16505551234") {
 				t.Errorf("error text leaks the recipient: %v", err)
@@ -234,29 +235,6 @@ func TestSendErrorSamples(t *testing.T) {
 	}
 }
 
-func TestClassifyTable(t *testing.T) {
-	want := map[ErrorClass][]int{
-		Throttled: {130429, 131056, 80007, 4},
-		Permanent: {131047, 131026, 131049, 130472, 131050, 131051, 131052, 131053, 100, 33,
-			131008, 131009, 131021, 132000, 132001, 132005, 132007, 132012, 132015, 132016, 132068, 132069, 132999, 137000},
-		Transient:   {1, 2, 131000, 131016, 133004, 131057},
-		AccountStop: {190, 0, 3, 10, 200, 250, 299, 368, 131031, 131042, 133010},
-	}
-	for class, codes := range want {
-		for _, code := range codes {
-			if got := Classify(code); got != class {
-				t.Errorf("Classify(%d) = %v, want %v", code, got, class)
-			}
-		}
-	}
-	// Unknown codes and the edges of the ranges.
-	for _, code := range []int{131054, 131048, 131999, 133000, 199, 300, 5, 999999, 131055, 133005} {
-		if got := Classify(code); got != Permanent {
-			t.Errorf("Classify(unknown %d) = %v, want permanent", code, got)
-		}
-	}
-}
-
 func TestClassifyResponses(t *testing.T) {
 	metaBody := func(code int) string {
 		return `{"error":{"message":"m","type":"OAuthException","code":` + itoa(code) + `,"fbtrace_id":"x"}}`
@@ -265,37 +243,37 @@ func TestClassifyResponses(t *testing.T) {
 		name   string
 		status int
 		body   string
-		want   ErrorClass
+		want   whatsapp.ErrorClass
 	}{
-		{"known code wins over 5xx", 500, metaBody(131047), Permanent},
-		{"known transient code with 400", 400, metaBody(131000), Transient},
-		{"unknown code with 4xx", 400, metaBody(424242), Permanent},
-		{"unknown code with 5xx", 503, metaBody(424242), Transient},
-		{"unknown code with 429", 429, metaBody(424242), Throttled},
-		{"5xx without body", 502, "", Transient},
-		{"5xx with html", 500, "<html>oops</html>", Transient},
-		{"429 without body", 429, "", Throttled},
-		{"401 without body", 401, "", AccountStop},
-		{"403 without body", 403, "", AccountStop},
-		{"401 code 190", 401, metaBody(190), AccountStop},
-		{"404 without body", 404, "", Permanent},
-		{"error object without code", 400, `{"error":{"message":"bad"}}`, Permanent},
+		{"known code wins over 5xx", 500, metaBody(131047), whatsapp.Permanent},
+		{"known transient code with 400", 400, metaBody(131000), whatsapp.Transient},
+		{"unknown code with 4xx", 400, metaBody(424242), whatsapp.Permanent},
+		{"unknown code with 5xx", 503, metaBody(424242), whatsapp.Transient},
+		{"unknown code with 429", 429, metaBody(424242), whatsapp.Throttled},
+		{"5xx without body", 502, "", whatsapp.Transient},
+		{"5xx with html", 500, "<html>oops</html>", whatsapp.Transient},
+		{"429 without body", 429, "", whatsapp.Throttled},
+		{"401 without body", 401, "", whatsapp.AccountStop},
+		{"403 without body", 403, "", whatsapp.AccountStop},
+		{"401 code 190", 401, metaBody(190), whatsapp.AccountStop},
+		{"404 without body", 404, "", whatsapp.Permanent},
+		{"error object without code", 400, `{"error":{"message":"bad"}}`, whatsapp.Permanent},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, srv := newRecorder(t, func(string, int) (int, []byte) { return tc.status, []byte(tc.body) })
 			c := testClient(srv.URL, nil)
-			_, err := c.Send(context.Background(), "1", OutboundMessage{To: "2", Type: "text", Text: &OutboundText{Body: "x"}})
-			if got := ClassOf(err); got != tc.want {
+			_, err := c.Send(context.Background(), "1", whatsapp.OutboundMessage{To: "2", Type: "text", Text: &whatsapp.OutboundText{Body: "x"}})
+			if got := whatsapp.ClassOf(err); got != tc.want {
 				t.Errorf("ClassOf = %v, want %v (err %v)", got, tc.want, err)
 			}
-			var api *APIError
+			var api *whatsapp.APIError
 			if !errors.As(err, &api) || api.HTTPStatus != tc.status {
 				t.Errorf("error %v is not an *APIError with status %d", err, tc.status)
 			}
 		})
 	}
-	if ClassOf(nil) != 0 || ClassOf(errors.New("x")) != Transient {
+	if whatsapp.ClassOf(nil) != 0 || whatsapp.ClassOf(errors.New("x")) != whatsapp.Transient {
 		t.Error("ClassOf of nil / plain error")
 	}
 }
@@ -310,11 +288,11 @@ func TestNetworkErrorIsTransientAndAttempted(t *testing.T) {
 	url := srv.URL
 	srv.Close()
 	c := testClient(url, nil)
-	_, err := c.Send(context.Background(), "1", OutboundMessage{To: "2", Type: "text", Text: &OutboundText{Body: "x"}})
-	if err == nil || ClassOf(err) != Transient || !Attempted(err) {
-		t.Errorf("err %v class %v attempted %v", err, ClassOf(err), Attempted(err))
+	_, err := c.Send(context.Background(), "1", whatsapp.OutboundMessage{To: "2", Type: "text", Text: &whatsapp.OutboundText{Body: "x"}})
+	if err == nil || whatsapp.ClassOf(err) != whatsapp.Transient || !whatsapp.Attempted(err) {
+		t.Errorf("err %v class %v attempted %v", err, whatsapp.ClassOf(err), whatsapp.Attempted(err))
 	}
-	if _, err := c.Send(context.Background(), "", OutboundMessage{To: "2"}); ClassOf(err) != Permanent || Attempted(err) {
+	if _, err := c.Send(context.Background(), "", whatsapp.OutboundMessage{To: "2"}); whatsapp.ClassOf(err) != whatsapp.Permanent || whatsapp.Attempted(err) {
 		t.Errorf("empty phone number id: %v", err)
 	}
 }
@@ -330,9 +308,9 @@ func TestTimeoutIsTransient(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	c := testClient(srv.URL, func(cfg *ClientConfig) { cfg.Timeout = 50 * time.Millisecond })
-	_, err := c.Send(context.Background(), "1", OutboundMessage{To: "2", Type: "text", Text: &OutboundText{Body: "x"}})
-	if ClassOf(err) != Transient || !Attempted(err) {
-		t.Errorf("timeout: err %v class %v", err, ClassOf(err))
+	_, err := c.Send(context.Background(), "1", whatsapp.OutboundMessage{To: "2", Type: "text", Text: &whatsapp.OutboundText{Body: "x"}})
+	if whatsapp.ClassOf(err) != whatsapp.Transient || !whatsapp.Attempted(err) {
+		t.Errorf("timeout: err %v class %v", err, whatsapp.ClassOf(err))
 	}
 }
 
@@ -352,10 +330,10 @@ func TestBreakerOpensPerNumberAndHalfOpenProbeClosesIt(t *testing.T) {
 		cfg.BreakerOpenFor = openFor
 		cfg.Registerer = reg
 	})
-	msg := OutboundMessage{To: "2", Type: "text", Text: &OutboundText{Body: "x"}}
+	msg := whatsapp.OutboundMessage{To: "2", Type: "text", Text: &whatsapp.OutboundText{Body: "x"}}
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
-		if _, err := c.Send(ctx, "bad", msg); ClassOf(err) != Transient || errors.Is(err, ErrBreakerOpen) {
+		if _, err := c.Send(ctx, "bad", msg); whatsapp.ClassOf(err) != whatsapp.Transient || errors.Is(err, whatsapp.ErrBreakerOpen) {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
@@ -363,8 +341,8 @@ func TestBreakerOpensPerNumberAndHalfOpenProbeClosesIt(t *testing.T) {
 		t.Fatalf("after 3 transient failures breaker is %q", got)
 	}
 	_, err := c.Send(ctx, "bad", msg)
-	if !errors.Is(err, ErrBreakerOpen) || ClassOf(err) != Transient || Attempted(err) {
-		t.Fatalf("open breaker: err %v class %v attempted %v", err, ClassOf(err), Attempted(err))
+	if !errors.Is(err, whatsapp.ErrBreakerOpen) || whatsapp.ClassOf(err) != whatsapp.Transient || whatsapp.Attempted(err) {
+		t.Fatalf("open breaker: err %v class %v attempted %v", err, whatsapp.ClassOf(err), whatsapp.Attempted(err))
 	}
 	if n := rec.count("bad"); n != 3 {
 		t.Errorf("requests reaching Meta for the bad number = %d, want 3", n)
@@ -410,13 +388,13 @@ func TestBreakerOpensPerNumberAndHalfOpenProbeClosesIt(t *testing.T) {
 func TestHalfOpenProbeFailureReopens(t *testing.T) {
 	_, srv := newRecorder(t, func(string, int) (int, []byte) { return 503, nil })
 	c := testClient(srv.URL, func(cfg *ClientConfig) { cfg.BreakerFailures = 1; cfg.BreakerOpenFor = 50 * time.Millisecond })
-	msg := OutboundMessage{To: "2", Type: "text", Text: &OutboundText{Body: "x"}}
+	msg := whatsapp.OutboundMessage{To: "2", Type: "text", Text: &whatsapp.OutboundText{Body: "x"}}
 	_, _ = c.Send(context.Background(), "n", msg)
 	if c.BreakerState("n") != "open" {
 		t.Fatal("not open")
 	}
 	time.Sleep(70 * time.Millisecond)
-	if _, err := c.Send(context.Background(), "n", msg); errors.Is(err, ErrBreakerOpen) || ClassOf(err) != Transient {
+	if _, err := c.Send(context.Background(), "n", msg); errors.Is(err, whatsapp.ErrBreakerOpen) || whatsapp.ClassOf(err) != whatsapp.Transient {
 		t.Fatalf("probe: %v", err)
 	}
 	if c.BreakerState("n") != "open" {
@@ -432,8 +410,8 @@ func TestNonTransientErrorsNeverOpenBreaker(t *testing.T) {
 	})
 	c := testClient(srv.URL, func(cfg *ClientConfig) { cfg.BreakerFailures = 2 })
 	for i := 0; i < 3*len(codes); i++ {
-		_, err := c.Send(context.Background(), "n", OutboundMessage{To: "2", Type: "text", Text: &OutboundText{Body: "x"}})
-		if errors.Is(err, ErrBreakerOpen) || ClassOf(err) == Transient {
+		_, err := c.Send(context.Background(), "n", whatsapp.OutboundMessage{To: "2", Type: "text", Text: &whatsapp.OutboundText{Body: "x"}})
+		if errors.Is(err, whatsapp.ErrBreakerOpen) || whatsapp.ClassOf(err) == whatsapp.Transient {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
@@ -449,7 +427,7 @@ func TestNumberRateLimiterPaces(t *testing.T) {
 	start := time.Now()
 	for i := 0; i < 7; i++ { // 2 at once, then 5 at 20 ms each
 		to := "3100000000" + itoa(i)
-		if _, err := c.Send(context.Background(), "n", OutboundMessage{To: to, Type: "text", Text: &OutboundText{Body: "x"}}); err != nil {
+		if _, err := c.Send(context.Background(), "n", whatsapp.OutboundMessage{To: to, Type: "text", Text: &whatsapp.OutboundText{Body: "x"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -471,7 +449,7 @@ func TestPairPacing(t *testing.T) {
 	_, srv := newRecorder(t, func(string, int) (int, []byte) { return 200, success })
 	c := testClient(srv.URL, func(cfg *ClientConfig) { cfg.PairInterval = 60 * time.Millisecond; cfg.PairBurst = 2 })
 	send := func(ctx context.Context, to string) error {
-		_, err := c.Send(ctx, "n", OutboundMessage{To: to, Type: "text", Text: &OutboundText{Body: "x"}})
+		_, err := c.Send(ctx, "n", whatsapp.OutboundMessage{To: to, Type: "text", Text: &whatsapp.OutboundText{Body: "x"}})
 		return err
 	}
 	start := time.Now()
@@ -498,8 +476,8 @@ func TestPairPacing(t *testing.T) {
 	defer cancel()
 	start = time.Now()
 	err := send(ctx, "15550001111")
-	if !errors.Is(err, ErrPaced) || ClassOf(err) != Throttled || Attempted(err) || RetryAfter(err) <= 10*time.Millisecond {
-		t.Errorf("paced: err %v class %v attempted %v retry %v", err, ClassOf(err), Attempted(err), RetryAfter(err))
+	if !errors.Is(err, whatsapp.ErrPaced) || whatsapp.ClassOf(err) != whatsapp.Throttled || whatsapp.Attempted(err) || whatsapp.RetryAfter(err) <= 10*time.Millisecond {
+		t.Errorf("paced: err %v class %v attempted %v retry %v", err, whatsapp.ClassOf(err), whatsapp.Attempted(err), whatsapp.RetryAfter(err))
 	}
 	if el := time.Since(start); el > 100*time.Millisecond {
 		t.Errorf("ErrPaced took %v", el)
@@ -509,7 +487,7 @@ func TestPairPacing(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	go func() { time.Sleep(5 * time.Millisecond); cancel2() }()
 	err = send(ctx2, "15550001111")
-	if !errors.Is(err, context.Canceled) || Attempted(err) {
+	if !errors.Is(err, context.Canceled) || whatsapp.Attempted(err) {
 		t.Errorf("cancelled wait: %v", err)
 	}
 }
@@ -540,47 +518,6 @@ func TestBucketLimiterEvictsIdleBuckets(t *testing.T) {
 	l2.reserve("y", t0.Add(sweepEvery+time.Second))
 	if l2.size() != 2 {
 		t.Errorf("bucket in debt evicted: size %d", l2.size())
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	base, max := 100*time.Millisecond, time.Second
-	for attempt := 0; attempt < 70; attempt++ {
-		ceil := base << min(attempt, 20)
-		if ceil > max {
-			ceil = max
-		}
-		for i := 0; i < 50; i++ {
-			d := Backoff(attempt, base, max)
-			if d < 0 || d >= ceil {
-				t.Fatalf("Backoff(%d) = %v, want in [0, %v)", attempt, d, ceil)
-			}
-		}
-	}
-	if d := Backoff(100, time.Second, 0); d < 0 {
-		t.Errorf("uncapped Backoff overflowed: %v", d)
-	}
-}
-
-func TestBackoffCeiling(t *testing.T) {
-	const ms = time.Millisecond
-	for _, tc := range []struct {
-		attempt   int
-		base, max time.Duration
-		want      time.Duration
-	}{
-		{0, 500 * ms, 30 * time.Second, 500 * ms},
-		{1, 500 * ms, 30 * time.Second, time.Second},
-		{3, 500 * ms, 30 * time.Second, 4 * time.Second},
-		{6, 500 * ms, 30 * time.Second, 30 * time.Second}, // 32 s capped
-		{1000, 500 * ms, 30 * time.Second, 30 * time.Second},
-		{-1, 500 * ms, 30 * time.Second, 500 * ms},
-		{2, 0, 0, 4 * time.Second},              // base 0 is 1 s, max 0 no cap
-		{40, time.Second, 0, time.Second << 32}, // uncapped: the doubling stops before it overflows
-	} {
-		if got := BackoffCeiling(tc.attempt, tc.base, tc.max); got != tc.want {
-			t.Errorf("BackoffCeiling(%d, %v, %v) = %v, want %v", tc.attempt, tc.base, tc.max, got, tc.want)
-		}
 	}
 }
 

@@ -1,21 +1,19 @@
 package db
 
-import (
-	"time"
+import "time"
 
-	"github.com/prometheus/client_golang/prometheus"
-)
+// Observer takes one measurement at a time; a prometheus.Histogram is
+// one. The store takes its metrics this way so that package db imports no
+// metrics library (and no HTTP through it).
+type Observer interface{ Observe(float64) }
 
-// Instrument registers the store's metrics on reg and records them from
-// now on. Call it once, before the store is shared.
-func (s *Store) Instrument(reg prometheus.Registerer) {
-	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_assignment_seconds",
-		Help: "Time from the message that opened a conversation (Meta's timestamp) to the commit that gave the conversation, " +
-			"then without assignees, its first: at once by the opening rules, or later from the queue or by hand.",
-		Buckets: []float64{0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600}})
-	reg.MustRegister(h)
-	s.assignSeconds = h
-}
+// Instrument records, from now on, the seconds from the message that
+// opened a conversation (Meta's timestamp) to the commit that gave the
+// conversation, then without assignees, its first (at once by the opening
+// rules, or later from the queue or by hand) on assignSeconds (the
+// wagw_assignment_seconds histogram). Call it once, before the store is
+// shared.
+func (s *Store) Instrument(assignSeconds Observer) { s.assignSeconds = assignSeconds }
 
 // noteAssigned records that a conversation opened at openedAt, with no
 // assignee until now, got one in this transaction.

@@ -35,7 +35,9 @@ func assignHistogram(t *testing.T, reg *prometheus.Registry) (uint64, float64) {
 func TestAssignmentLatencyObserved(t *testing.T) {
 	f := newApplyFixture(t)
 	reg := prometheus.NewRegistry()
-	f.store.Instrument(reg)
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_assignment_seconds", Buckets: prometheus.DefBuckets})
+	reg.MustRegister(h)
+	f.store.Instrument(h)
 	ctx := context.Background()
 	a := f.queueingInbox(nil)
 

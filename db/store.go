@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagw/wagw/event"
 )
@@ -17,7 +16,7 @@ type Store struct {
 	db    *sqlx.DB
 	rules Rules
 	// assignSeconds records assignment latency (Instrument); nil: none.
-	assignSeconds prometheus.Observer
+	assignSeconds Observer
 }
 
 // NewStore wraps an open connection pool.

@@ -154,7 +154,7 @@ func (p *process) startDatabase(ctx context.Context) (func(context.Context) erro
 		}
 	}
 	p.store = db.NewStore(conn)
-	p.store.Instrument(p.reg)
+	p.store.Instrument(assignmentHistogram(p.reg))
 	p.store.SetRules(db.Rules{PresenceTimeout: p.cfg.PresenceTimeout})
 	return func(context.Context) error { return conn.Close() }, nil
 }
@@ -412,4 +412,16 @@ func (p *process) announce(context.Context) (func(context.Context) error, error)
 		}
 	}
 	return nil, nil
+}
+
+// assignmentHistogram is wagw_assignment_seconds, registered on reg: the
+// store observes, per conversation, the seconds from its opening message
+// to its first assignee.
+func assignmentHistogram(reg prometheus.Registerer) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_assignment_seconds",
+		Help: "Time from the message that opened a conversation (Meta's timestamp) to the commit that gave the conversation, " +
+			"then without assignees, its first: at once by the opening rules, or later from the queue or by hand.",
+		Buckets: []float64{0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600}})
+	reg.MustRegister(h)
+	return h
 }

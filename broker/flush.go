@@ -122,9 +122,16 @@ func (g *groupSync) run() {
 		g.flushes.Add(1)
 		if gen.err != nil {
 			gen.err = fmt.Errorf("embedded kafka: flush: %w", gen.err)
-			g.mu.Lock()
-			g.failed = gen.err
-			g.mu.Unlock()
+			// Only a failed fsync is final (the kernel may have dropped
+			// the pages it could not write); anything else (a directory
+			// gone between two listings, no file descriptor left) fails
+			// this flush's waiters, and the next flush tries again.
+			var ff fsyncFailed
+			if errors.As(gen.err, &ff) {
+				g.mu.Lock()
+				g.failed = gen.err
+				g.mu.Unlock()
+			}
 		}
 		close(gen.done)
 	}
@@ -280,9 +287,15 @@ func (g *groupSync) syncAll(files []*syncedFile) error {
 	return errors.Join(errs...)
 }
 
+// fsyncFailed is a failed fsync: final for the broker (see run).
+type fsyncFailed struct{ err error }
+
+func (e fsyncFailed) Error() string { return e.err.Error() }
+func (e fsyncFailed) Unwrap() error { return e.err }
+
 func (g *groupSync) syncOne(f *os.File) error {
 	if err := g.syncFile(f); err != nil {
-		return fmt.Errorf("fsync %s: %w", f.Name(), err)
+		return fsyncFailed{fmt.Errorf("fsync %s: %w", f.Name(), err)}
 	}
 	g.fsyncs.Add(1)
 	return nil
@@ -295,7 +308,7 @@ func (g *groupSync) syncDir(dir string) error {
 	}
 	defer f.Close()
 	if err := g.syncFile(f); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
+		return fsyncFailed{fmt.Errorf("fsync %s: %w", dir, err)}
 	}
 	g.fsyncs.Add(1)
 	return nil

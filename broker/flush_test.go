@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -258,4 +259,50 @@ func TestPowerCutLosesUnflushedAcknowledgements(t *testing.T) {
 		t.Fatalf("all %d acknowledged events survived a cut 300 ms after the last flush: the check cannot see a loss", len(acked))
 	}
 	t.Logf("without waiting for the flush, %d of %d acknowledged events were lost", len(lost), len(acked))
+}
+
+// A flush that fails for another reason than an fsync (here the log's
+// partitions directory is not a directory) fails only its own waiters:
+// once the cause is gone the next flush succeeds. A failed fsync is final.
+func TestOnlyAFailedFsyncIsFinal(t *testing.T) {
+	data := t.TempDir()
+	root := filepath.Join(data, "partitions")
+	if err := os.WriteFile(root, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var failFsync atomic.Bool
+	gs := newGroupSync(data, func(f *os.File) error {
+		if failFsync.Load() {
+			return errors.New("EIO")
+		}
+		return f.Sync()
+	})
+	defer gs.close()
+	ctx := context.Background()
+	if err := gs.Sync(ctx); err == nil {
+		t.Fatal("a flush over a partitions path that is a file succeeded")
+	}
+	if err := os.Remove(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "wa.events-0"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "wa.events-0", "0.dat"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := gs.Sync(ctx); err != nil {
+		t.Fatalf("the flush after the cause was gone: %v (a listing error was kept as final)", err)
+	}
+	failFsync.Store(true)
+	if err := os.WriteFile(filepath.Join(root, "wa.events-0", "0.dat"), []byte("xy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := gs.Sync(ctx); err == nil {
+		t.Fatal("a flush whose fsync failed succeeded")
+	}
+	failFsync.Store(false)
+	if err := gs.Sync(ctx); err == nil {
+		t.Fatal("a flush after a failed fsync succeeded: a failed fsync must be final")
+	}
 }

@@ -56,7 +56,8 @@ type directoryAgent struct {
 // directory is GET /v1/directory: who and which teams there are, for any
 // caller (the console's names, assignee pickers, team views and queue
 // board): each agent's id, name, presence and load, each team with its
-// members in order. Emails, roles and tokens stay in the admin API.
+// members in order (the teams the caller may read, as GET /v1/teams).
+// Emails, roles and tokens stay in the admin API.
 func (s *Server) directory(c *fiber.Ctx) error {
 	agents, err := s.agents.ListAgents(c.UserContext())
 	if err != nil {
@@ -72,9 +73,15 @@ func (s *Server) directory(c *fiber.Ctx) error {
 		outA[i] = directoryAgent{ID: j.ID, Name: j.Name, Active: j.Active, Presence: j.Presence, HeartbeatAt: j.HeartbeatAt,
 			OpenCount: j.OpenCount, Capacity: j.Capacity}
 	}
-	outT := make([]teamJSON, len(teams))
-	for i, t := range teams {
-		outT[i] = teamOut(t)
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	outT := make([]teamJSON, 0, len(teams))
+	for _, t := range teams {
+		if v.MayReadTeam(t.ID) { // the teams GET /v1/teams shows the caller
+			outT = append(outT, teamOut(t))
+		}
 	}
 	return c.JSON(fiber.Map{"agents": outA, "teams": outT})
 }

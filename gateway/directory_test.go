@@ -28,6 +28,15 @@ func TestDirectory(t *testing.T) {
 	if len(dir.Teams) != 1 || dir.Teams[0].Name != "Sales" || len(dir.Teams[0].MemberIDs) != 1 || dir.Teams[0].MemberIDs[0] != ana.ID {
 		t.Fatalf("teams %+v", dir.Teams)
 	}
+	// a team Ana is not in is not in her directory (as with GET /v1/teams),
+	// and is in the admin's
+	e.expect(t, http.MethodPost, "/v1/teams", adminTestToken, `{"name":"Night","member_ids":[]}`, 201, "")
+	if code, body := e.call(t, http.MethodGet, "/v1/directory", ana.Token, "", &dir); code != 200 || len(dir.Teams) != 1 || dir.Teams[0].Name != "Sales" {
+		t.Errorf("Ana's directory after another team was made: %d %s, want Sales alone", code, body)
+	}
+	if code, body := e.call(t, http.MethodGet, "/v1/directory", adminTestToken, "", &dir); code != 200 || len(dir.Teams) != 2 {
+		t.Errorf("the admin's directory: %d %s, want both teams", code, body)
+	}
 	e.expect(t, http.MethodGet, "/v1/directory", "", "", 401, "unauthorized")
 	e.expect(t, http.MethodGet, "/v1/conversations?order=sideways", adminTestToken, "", 400, "bad_query")
 	e.expect(t, http.MethodGet, "/v1/conversations?order=newest&after=3", adminTestToken, "", 400, "bad_query")

@@ -391,7 +391,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	// Every outcome exists from the start, so that a rate or an increase
 	// sees its first event.
-	for _, o := range []string{"accepted", "dead_lettered", "bad_signature", "kafka_unavailable", "too_large", "handshake_ok", "handshake_refused"} {
+	for _, o := range []string{"accepted", "dead_lettered", "bad_signature", "kafka_unavailable", "too_large", "handshake_ok", "handshake_refused", "shed"} {
 		m.webhooks.WithLabelValues(o)
 	}
 	m.lastAccepted.SetToCurrentTime()

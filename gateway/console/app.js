@@ -230,9 +230,15 @@ function inView(c) {
   return true;
 }
 
+// listSeq numbers the list requests: an answer to one that a newer request
+// (another view or filter chosen meanwhile) has overtaken is dropped.
+let listSeq = 0;
+
 async function loadList(more) {
+  const seq = ++listSeq;
   try {
     const d = await api('GET', listQuery(more ? state.nextBefore : 0));
+    if (seq !== listSeq) return;
     if (!more) state.rows.clear();
     for (const c of d.conversations) state.rows.set(c.id, c);
     state.nextBefore = d.next_before || null;

@@ -219,7 +219,10 @@ func webhookPost(name string, body []byte, signed bool, status int, code string,
 
 // bodyRows: what a body may cost (defects 1 and 3).
 func bodyRows(s hostileSetup) []hostileRow {
-	bomb := gzipped(bytes.Repeat([]byte("{"), 64<<20))
+	// 8 MiB of "{" compress to 8 KB: a 1,000:1 bomb whose compressed bytes
+	// fit the socket buffer, so the client has written it all when the
+	// server answers 415 without reading it and closes.
+	bomb := gzipped(bytes.Repeat([]byte("{"), 8<<20))
 	gz := func(r hostileRow) hostileRow {
 		r.hdr = map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip"}
 		return r

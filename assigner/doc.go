@@ -62,7 +62,12 @@
 //	                                   (armed by strategy picks, cancelled by
 //	                                   the first reply, resolve, unassign);
 //	                                   away and offline: DecideAway;
-//	                                   snooze: DecideSnooze, DecideWake
+//	                                   snooze: DecideSnooze, DecideWake;
+//	                                   first-response SLA (sla.go): armed by
+//	                                   DecideOpen in the inbox's business
+//	                                   hours (AddBusinessTime), cancelled by
+//	                                   the first reply, DecideSLA records
+//	                                   the breach
 //
 // # Queued versus waiting for a claim
 //

@@ -37,6 +37,13 @@ type Inbox struct {
 	// FallbackAgentID takes conversations that waited in a queue longer
 	// than the expiry (ExpireQueued); nil: they stay unassigned.
 	FallbackAgentID *int64 `json:"fallback_agent_id,omitempty"`
+	// FirstResponseSLASeconds: the first agent reply is due this long
+	// after the contact opened the conversation, counted in BusinessHours
+	// (issue 12 rule 4, DecideSLA); nil: no SLA.
+	FirstResponseSLASeconds *int `json:"first_response_sla_seconds"`
+	// BusinessHours are when the inbox is staffed: the SLA clock runs only
+	// inside them. nil: always open. Outside is not allowed here.
+	BusinessHours *Hours `json:"business_hours"`
 }
 
 // Rule is one routing rule: when its condition matches the opening
@@ -127,7 +134,7 @@ func (i Inbox) Validate() error {
 	if i.FallbackAgentID != nil && *i.FallbackAgentID <= 0 {
 		errs = append(errs, fmt.Errorf("%w: fallback agent id must be positive", ErrInvalid))
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, i.validateSLA())...)
 }
 
 // Validate checks the rule's condition and step; errors wrap ErrInvalid.

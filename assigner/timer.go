@@ -21,10 +21,15 @@ const (
 	// TimerSnooze: the snooze ends (DecideWake); moved to now when the
 	// contact writes.
 	TimerSnooze TimerKind = "snooze"
+	// TimerSLA: the inbox's first-response SLA ends (DecideSLA);
+	// cancelled by the first agent reply the Cloud API accepts.
+	TimerSLA TimerKind = "sla"
 )
 
 // Valid reports whether k is a known timer kind.
-func (k TimerKind) Valid() bool { return k == TimerNoReply || k == TimerAway || k == TimerSnooze }
+func (k TimerKind) Valid() bool {
+	return k == TimerNoReply || k == TimerAway || k == TimerSnooze || k == TimerSLA
+}
 
 // Timer is a conversation's deadline of one kind, as stored: when it falls
 // due the scheduler produces a command onto the contact's partition, and
@@ -97,15 +102,16 @@ func (b *builder) armNoReply(t Team) {
 }
 
 // settleTimers cancels the timers the decision made pointless: every one
-// when the conversation is resolved; the no-reply timer when an agent
-// replied or when no assignee the strategy picked is left.
+// when the conversation is resolved; the no-reply and SLA timers when an
+// agent replied; the no-reply timer when no assignee the strategy picked
+// is left.
 func (b *builder) settleTimers() {
 	if !b.conv.Open() {
 		return
 	}
 	if b.resolved {
 		b.d.SetTimers = nil
-		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway, TimerSnooze}
+		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway, TimerSnooze, TimerSLA}
 		return
 	}
 	strategy := func(as []Assignee) bool {
@@ -113,5 +119,8 @@ func (b *builder) settleTimers() {
 	}
 	if b.d.FirstReplyAt != nil || (strategy(b.conv.Assignees) && !strategy(b.set)) {
 		b.cancelTimer(TimerNoReply)
+	}
+	if b.d.FirstReplyAt != nil {
+		b.cancelTimer(TimerSLA)
 	}
 }

@@ -87,14 +87,18 @@ func (b *batch) lockConversation(ctx context.Context, id int64) (convState, erro
 }
 
 const sqlInboxSettings = `SELECT phone_number_id, name, welcome_message, first_responder_becomes_owner,
-	routing, default_assign, fallback_agent_id FROM inboxes WHERE phone_number_id = $1`
+	routing, default_assign, fallback_agent_id, first_response_sla_seconds, business_hours
+	FROM inboxes WHERE phone_number_id = $1`
 
 func scanInbox(row interface{ Scan(...any) error }) (assigner.Inbox, error) {
 	var in assigner.Inbox
-	var routing, def []byte
+	var routing, def, hours []byte
 	if err := row.Scan(&in.PhoneNumberID, &in.Name, &in.WelcomeMessage, &in.FirstResponderBecomesOwner,
-		&routing, &def, &in.FallbackAgentID); err != nil {
+		&routing, &def, &in.FallbackAgentID, &in.FirstResponseSLASeconds, &hours); err != nil {
 		return in, mapErr(err)
+	}
+	if err := decodeHours(&in, hours); err != nil {
+		return in, err
 	}
 	if len(routing) > 0 {
 		if err := json.Unmarshal(routing, &in.Routing); err != nil {

@@ -37,6 +37,14 @@ type ConversationView struct {
 	// WindowClosesAt is when the customer service window closes: the
 	// contact's last inbound message plus DefaultServiceWindow.
 	WindowClosesAt *time.Time `json:"window_closes_at,omitempty"`
+	// FirstResponseDueAt is when the first agent reply is (or was) due by
+	// the inbox's first-response SLA; nil when the inbox had no SLA when
+	// the conversation opened.
+	FirstResponseDueAt *time.Time `json:"first_response_due_at"`
+	// SLABreached: no agent reply was accepted by FirstResponseDueAt;
+	// SLABreachedAt is when the breach was recorded.
+	SLABreached   bool       `json:"sla_breached"`
+	SLABreachedAt *time.Time `json:"sla_breached_at,omitempty"`
 }
 
 // MessagePreview is a message as a list row shows it.

@@ -489,12 +489,15 @@ type inboxJSON struct {
 	Routing                    []assigner.Rule `json:"routing"`
 	DefaultAssign              *assigner.Step  `json:"default_assign"`
 	FallbackAgentID            *int64          `json:"fallback_agent_id"`
+	FirstResponseSLASeconds    *int            `json:"first_response_sla_seconds"`
+	BusinessHours              *assigner.Hours `json:"business_hours"`
 }
 
 func inboxOut(in assigner.Inbox) inboxJSON {
 	out := inboxJSON{PhoneNumberID: in.PhoneNumberID, Name: in.Name, WelcomeMessage: in.WelcomeMessage,
 		FirstResponderBecomesOwner: in.FirstResponderBecomesOwner, Routing: in.Routing,
-		DefaultAssign: in.DefaultAssign, FallbackAgentID: in.FallbackAgentID}
+		DefaultAssign: in.DefaultAssign, FallbackAgentID: in.FallbackAgentID,
+		FirstResponseSLASeconds: in.FirstResponseSLASeconds, BusinessHours: in.BusinessHours}
 	if out.Routing == nil {
 		out.Routing = []assigner.Rule{}
 	}
@@ -510,6 +513,10 @@ type inboxRequest struct {
 	Routing                    []ruleRequest  `json:"routing"`
 	DefaultAssign              *assigner.Step `json:"default_assign"`
 	FallbackAgentID            *int64         `json:"fallback_agent_id"`
+	// FirstResponseSLASeconds and BusinessHours: the first-response SLA
+	// (null: none) and the hours it counts in (null: always open).
+	FirstResponseSLASeconds *int            `json:"first_response_sla_seconds"`
+	BusinessHours           *assigner.Hours `json:"business_hours"`
 }
 
 // check refuses names, lists and ids out of range.
@@ -618,7 +625,8 @@ func (s *Server) putInbox(c *fiber.Ctx) error {
 		return err
 	}
 	in := assigner.Inbox{PhoneNumberID: id, Name: strings.TrimSpace(req.Name), WelcomeMessage: req.WelcomeMessage,
-		FirstResponderBecomesOwner: req.FirstResponderBecomesOwner, DefaultAssign: req.DefaultAssign, FallbackAgentID: req.FallbackAgentID}
+		FirstResponderBecomesOwner: req.FirstResponderBecomesOwner, DefaultAssign: req.DefaultAssign, FallbackAgentID: req.FallbackAgentID,
+		FirstResponseSLASeconds: req.FirstResponseSLASeconds, BusinessHours: req.BusinessHours}
 	for _, r := range req.Routing {
 		in.Routing = append(in.Routing, assigner.Rule{When: r.When.condition(), Assign: r.Assign})
 	}

@@ -148,6 +148,9 @@ type convJSON struct {
 	QueuedAt     *time.Time     `json:"queued_at"`
 	FirstReplyAt *time.Time     `json:"first_reply_at"`
 	ContactWaID  string         `json:"contact_wa_id"`
+	// The first-response SLA (issue 12 rule 4).
+	FirstResponseDueAt *time.Time `json:"first_response_due_at"`
+	SLABreached        bool       `json:"sla_breached"`
 }
 
 // who lists the assignees as "id:source", in the API's order.

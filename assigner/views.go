@@ -103,6 +103,8 @@ type DecisionView struct {
 	Assignees []Assignee `json:"assignees"`
 	TeamID    *int64     `json:"team_id,omitempty"`
 	Queued    bool       `json:"queued"`
+	// SLABreach: the decision recorded a first-response SLA breach.
+	SLABreach *SLABreach `json:"sla_breach,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 }
 

@@ -96,6 +96,7 @@ func (s *Store) Decisions(ctx context.Context, conversationID int64) ([]assigner
 			return nil, errors.New("decision log row is not a decision")
 		}
 		v.Reasons, v.Warnings, v.Assignees, v.TeamID, v.Queued = d.Reasons, d.Warnings, d.Assignees, d.TeamID, d.Queued
+		v.SLABreach = d.SLABreach
 		out = append(out, v)
 	}
 	return out, rows.Err()

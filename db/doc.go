@@ -33,14 +33,16 @@
 // Audit (audit.go) is the read-only view the load tester's verifier
 // compares with the traffic it sent. Listen (listen.go) turns the queue
 // and timer channels' notifications into wake-ups of the scheduler's loops;
-// timers.go stores conversation deadlines and applies them when due;
+// timers.go stores conversation deadlines and applies them when due
+// (sla.go: the first-response SLA's breach);
 // ListenChanges turns the changes channel's notifications (announced on
 // commit by the triggers of migration 013, whatever path wrote the rows)
 // into assigner.Change values for the gateway's live events.
 // Open waits up to BusyWait for a Postgres that refuses connections for
 // now (no free slot, starting up). QueueStats (queue.go) reads the queue's
 // length and oldest conversation for the metrics; Instrument (metrics.go)
-// records assignment latency (wagw_assignment_seconds) after each commit.
+// records assignment latency (wagw_assignment_seconds) after each commit,
+// InstrumentSLA the first-response SLA breaches (wagw_sla_breaches_total).
 // DriverURL (dsn.go) is the URL Open hands to the driver: DATABASE_URL as
 // written (sslmode=verify-full and its root certificate included) with the
 // pool's application_name and statement_timeout, checked the way the

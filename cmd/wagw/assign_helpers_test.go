@@ -178,6 +178,11 @@ type decisionJSON struct {
 	Assignees []assigneeJSON `json:"assignees"`
 	TeamID    *int64         `json:"team_id"`
 	Queued    bool           `json:"queued"`
+	SLABreach *struct {
+		DueAt       time.Time `json:"due_at"`
+		LateSeconds float64   `json:"late_seconds"`
+		AgentIDs    []int64   `json:"agent_ids"`
+	} `json:"sla_breach"`
 }
 
 // reason returns the first reason with the code (and agent, when not 0).

@@ -71,6 +71,9 @@ func TestSLABreachThroughServe(t *testing.T) {
 		t.Fatalf("SLA decisions:%s", dumpDecisions(ds))
 	}
 	wantReason(t, "the breach", ds[0], "sla_breached", 0, "No agent replied by", "s after it", "Ana Slow (round robin)", "team Promises")
+	if b := ds[0].SLABreach; b == nil || !b.DueAt.Equal(due) || b.LateSeconds < 0 || b.LateSeconds > 10 || len(b.AgentIDs) != 1 || b.AgentIDs[0] != ana.ID {
+		t.Errorf("the decision's sla_breach %+v, want due %v, a few seconds late at most, Ana assigned", b, due)
+	}
 	expectAssignees(t, "after the breach", getConv(t, p, conv.ID), asg(ana, "round_robin"))
 	wagwtest.WaitEvery(t, 10*time.Second, 50*time.Millisecond, "the breach is counted", func() (bool, string) {
 		n := breachesCounted(t, p, in.pnid, "Promises")

@@ -47,6 +47,8 @@ func TestAddBusinessTime(t *testing.T) {
 			time.Date(2026, 3, 3, 4, 0, 0, 0, lisbon)},
 		{"overnight window, rest a week later", nightShift, time.Date(2026, 3, 3, 5, 30, 0, 0, lisbon), time.Hour,
 			time.Date(2026, 3, 9, 22, 30, 0, 0, lisbon)},
+		{"the README's example: Friday 17:50 in São Paulo", &Hours{TimeZone: "America/Sao_Paulo", Days: weekdays, From: 540, To: 1080},
+			time.Date(2026, 3, 6, 20, 50, 0, 0, time.UTC), 15 * time.Minute, time.Date(2026, 3, 9, 12, 5, 0, 0, time.UTC)},
 		{"time zone ahead of UTC", kolkata, mon(3, 0, 0), time.Hour, mon(4, 30, 0)},
 		{"spring forward: a short window", earlyNY, time.Date(2026, 3, 8, 1, 0, 0, 0, ny), 150 * time.Minute,
 			time.Date(2026, 3, 9, 1, 30, 0, 0, ny)},

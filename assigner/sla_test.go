@@ -96,6 +96,9 @@ func TestDecideSLA(t *testing.T) {
 		if !slices.Equal(b.AgentIDs, ids) && !(len(ids) == 0 && len(b.AgentIDs) == 0) {
 			t.Errorf("%s: breach agents = %v, want %v", tc.name, b.AgentIDs, ids)
 		}
+		if tc.name == "assigned" && d.Summary() != "sla_breached: first-response SLA breached; team Support" {
+			t.Errorf("summary %q", d.Summary())
+		}
 		if !strings.Contains(d.Summary(), "sla_breached: first-response SLA breached") {
 			t.Errorf("%s: summary %q does not name the rule", tc.name, d.Summary())
 		}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -144,41 +142,19 @@ func TestSLARacesTheReply(t *testing.T) {
 			t.Fatalf("racer %d has no first_response_due_at", i)
 		}
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(offsets))
-	for i, off := range offsets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := racers[i]
-			time.Sleep(time.Until(r.conv.FirstResponseDueAt.Add(off * time.Millisecond)))
-			resp, err := apiCall(p.base, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/messages", r.conv.ID), ana.Token, obj{"text": "racing"}, nil)
-			if err == nil && resp.Status != http.StatusCreated && resp.Status != http.StatusAccepted {
-				err = fmt.Errorf("reply = %s", resp)
-			}
-			errs[i] = err
-		}()
+	replies := make([]timedReply, len(offsets))
+	for i, r := range racers {
+		replies[i] = timedReply{convID: r.conv.ID, token: ana.Token, at: r.conv.FirstResponseDueAt.Add(offsets[i] * time.Millisecond)}
 	}
-	wg.Wait()
+	replyAll(t, p, replies)
 	won := map[string]int{}
 	for i, r := range racers {
-		if errs[i] != nil {
-			t.Fatalf("racer %d: %v", i, errs[i])
-		}
 		wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "the racer's reply is accepted", func() (bool, string) {
 			c := getConv(t, p, r.conv.ID)
 			return c.FirstReplyAt != nil, "first_reply_at not set"
 		})
 		order := partitionOrder(t, env["KAFKA_EMBEDDED_ADDR"], "wa.events", r.waID)
-		sent, timer := -1, -1
-		for j, id := range order {
-			switch {
-			case strings.HasPrefix(id, "send_result:") && sent < 0:
-				sent = j
-			case strings.HasPrefix(id, fmt.Sprintf("timer:sla:%d:", r.conv.ID)) && timer < 0:
-				timer = j
-			}
-		}
+		sent, timer := firstWith(order, "send_result:"), firstWith(order, fmt.Sprintf("timer:sla:%d:", r.conv.ID))
 		if sent < 0 {
 			t.Fatalf("racer %d: no send result on the partition: %v", i, order)
 		}

@@ -38,7 +38,9 @@ func newTwoPathSide(t *testing.T, oneByOne bool) *twoPathSide {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID}}); err != nil {
+	sla := 120 // both paths store the first-response deadline the same
+	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID},
+		FirstResponseSLASeconds: &sla}); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -44,7 +44,8 @@ func AddBusinessTime(h *Hours, start time.Time, d time.Duration) (time.Time, err
 	y, m, day := start.In(loc).Date()
 	// From the day before: its window may span midnight into start's day.
 	for n := -1; n < maxBusinessDays; n++ {
-		date := time.Date(y, m, day+n, 0, 0, 0, 0, loc)
+		// The calendar date, in UTC: a local midnight may not exist.
+		date := time.Date(y, m, day+n, 12, 0, 0, 0, time.UTC)
 		if !h.onDay(date.Weekday()) {
 			continue
 		}
@@ -86,8 +87,9 @@ func (h Hours) weeklyOpen() time.Duration {
 	return time.Duration(days*mins) * time.Minute
 }
 
-// window is when the hours that start on the local date open and close;
-// a window spanning midnight closes on the next date.
+// window is when the hours that start on the calendar date (its year,
+// month and day) open and close in loc; a window spanning midnight closes
+// on the next date.
 func (h Hours) window(date time.Time, loc *time.Location) (open, shut time.Time) {
 	y, m, d := date.Date()
 	if h.To > h.From {

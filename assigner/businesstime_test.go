@@ -108,7 +108,7 @@ func TestInboxSLAValidate(t *testing.T) {
 	}
 }
 
-var fuzzZones = []string{"UTC", "America/New_York", "Europe/Lisbon", "Asia/Kolkata", "Australia/Lord_Howe", "America/Sao_Paulo", "Pacific/Chatham"}
+var fuzzZones = []string{"UTC", "America/New_York", "Europe/Lisbon", "Asia/Kolkata", "Australia/Lord_Howe", "America/Sao_Paulo", "Pacific/Chatham", "America/Santiago", "America/Havana"}
 
 // Properties of AddBusinessTime for any valid hours: it ends (bounded),
 // never before start + d, inside the hours (or at their closing), is
@@ -169,4 +169,17 @@ func FuzzAddBusinessTime(f *testing.F) {
 func nearChange(t time.Time) bool {
 	start, _ := t.ZoneBounds()
 	return !start.IsZero() && t.Sub(start) < 2*time.Hour
+}
+
+// Where a daylight-saving change skips midnight (America/Santiago, the
+// first Sunday of September 2024 began at 01:00), that day's window is
+// still that day's.
+func TestAddBusinessTimeMidnightGap(t *testing.T) {
+	santiago := mustZone(t, "America/Santiago")
+	h := &Hours{TimeZone: "America/Santiago", Days: []time.Weekday{time.Sunday}, From: 9 * 60, To: 10 * 60}
+	start := time.Date(2024, 9, 7, 12, 0, 0, 0, santiago) // Saturday
+	got, err := AddBusinessTime(h, start, 30*time.Minute)
+	if want := time.Date(2024, 9, 8, 9, 30, 0, 0, santiago); err != nil || !got.Equal(want) {
+		t.Errorf("got %v (%v), want %v", got.In(santiago), err, want)
+	}
 }

@@ -72,6 +72,12 @@ func TestAddBusinessTimeFails(t *testing.T) {
 	if _, err := AddBusinessTime(&Hours{TimeZone: "Mars/Olympus", From: 0, To: 60}, t0, time.Hour); err == nil {
 		t.Error("an unknown time zone: no error")
 	}
+	// Hours never open (not valid, but not trusted either): an error, not a loop.
+	for _, never := range []*Hours{{TimeZone: "UTC", Days: []time.Weekday{9}, From: 0, To: 1440}, {TimeZone: "UTC", Days: []time.Weekday{-1}, From: 60, To: 120}} {
+		if _, err := AddBusinessTime(never, t0, time.Second); err == nil {
+			t.Errorf("%+v: no error", *never)
+		}
+	}
 	// One minute a week cannot hold a year of business time: an error, not a long loop.
 	thin := &Hours{TimeZone: "UTC", Days: []time.Weekday{time.Sunday}, From: 0, To: 1}
 	start := time.Now()

@@ -202,6 +202,11 @@ func (b *batch) cmdSendResult(ctx context.Context, id string, cmd event.SendResu
 	if err != nil {
 		return nil, fmt.Errorf("send result: %w", err)
 	}
+	if !cmd.Failed && convID != nil {
+		if err := b.armQuiet(ctx, map[int64]time.Time{*convID: at}); err != nil {
+			return nil, err
+		}
+	}
 	if cmd.Failed || agentID == nil || convID == nil {
 		return assigner.Recorded{}, nil
 	}

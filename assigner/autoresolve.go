@@ -6,8 +6,11 @@ import (
 	"time"
 )
 
-// MaxStickyDays bounds Inbox.StickyDays.
-const MaxStickyDays = 365
+// Bounds of the inbox settings of rule 3.
+const (
+	MaxAutoResolveSeconds = 90 * 24 * 3600 // Inbox.AutoResolveAfterSeconds
+	MaxStickyDays         = 365            // Inbox.StickyDays
+)
 
 // autoResolveWindow is the inbox's quiet period; ok is false when the rule
 // is off.

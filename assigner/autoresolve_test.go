@@ -193,6 +193,7 @@ func TestInboxValidateRule3(t *testing.T) {
 		{"all off", Inbox{PhoneNumberID: "pn1"}, true},
 		{"all on", Inbox{PhoneNumberID: "pn1", AutoResolveAfterSeconds: ptr(2), ClosingMessage: "Bye", StickyDays: ptr(30)}, true},
 		{"zero seconds", Inbox{PhoneNumberID: "pn1", AutoResolveAfterSeconds: ptr(0)}, false},
+		{"over 90 days", Inbox{PhoneNumberID: "pn1", AutoResolveAfterSeconds: ptr(MaxAutoResolveSeconds + 1)}, false},
 		{"negative days", Inbox{PhoneNumberID: "pn1", StickyDays: ptr(-1)}, false},
 		{"too many days", Inbox{PhoneNumberID: "pn1", StickyDays: ptr(MaxStickyDays + 1)}, false},
 		{"closing message too long", Inbox{PhoneNumberID: "pn1", ClosingMessage: string(make([]byte, maxWelcomeLen+1))}, false},

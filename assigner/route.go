@@ -137,8 +137,8 @@ func (i Inbox) Validate() error {
 	if i.FallbackAgentID != nil && *i.FallbackAgentID <= 0 {
 		errs = append(errs, fmt.Errorf("%w: fallback agent id must be positive", ErrInvalid))
 	}
-	if i.AutoResolveAfterSeconds != nil && *i.AutoResolveAfterSeconds <= 0 {
-		errs = append(errs, fmt.Errorf("%w: auto_resolve_after_seconds must be positive or null", ErrInvalid))
+	if s := i.AutoResolveAfterSeconds; s != nil && (*s <= 0 || *s > MaxAutoResolveSeconds) {
+		errs = append(errs, fmt.Errorf("%w: auto_resolve_after_seconds must be between 1 and %d (90 days), or null", ErrInvalid, MaxAutoResolveSeconds))
 	}
 	if n := utf8.RuneCountInString(i.ClosingMessage); n > maxWelcomeLen {
 		errs = append(errs, fmt.Errorf("%w: closing message has %d characters, the limit is %d", ErrInvalid, n, maxWelcomeLen))

@@ -92,8 +92,13 @@ func (b *builder) closing(in AutoResolveInput) {
 		if in.LastInboundAt != nil {
 			since = fmt.Sprintf("the contact last wrote %s ago", duration(in.Now.Sub(*in.LastInboundAt)))
 		}
+		window := orDefault(in.ServiceWindow, DefaultServiceWindow)
+		length := duration(window) + "-long"
+		if window%time.Hour == 0 {
+			length = fmt.Sprintf("%d-hour", int(window/time.Hour))
+		}
 		b.reason(Reason{Code: CodeClosingSkipped, Text: fmt.Sprintf("No closing message: %s, outside the %s customer-service window, where only templates may be sent.",
-			since, duration(orDefault(in.ServiceWindow, DefaultServiceWindow)))})
+			since, length)})
 	default:
 		b.d.Closing = true
 		b.reason(Reason{Code: CodeClosing, Text: "The closing message was queued."})
@@ -158,7 +163,8 @@ func (b *builder) sticky(in OpenInput) bool {
 		}
 	}
 	if r, ok := skip(team, a, nil, b.now, b.timeout); !ok {
-		return skipped(strings.TrimSuffix(r.Text, "."))
+		why := strings.TrimSuffix(strings.TrimPrefix(r.Text, agentName(a)+" was skipped: "), ".")
+		return skipped(fmt.Sprintf("%s, who had the previous conversation, is not eligible: %s", agentName(a), why))
 	}
 	b.add(a, SourceSticky)
 	b.rule("sticky")

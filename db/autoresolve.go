@@ -68,18 +68,14 @@ func (b *batch) autoResolve(ctx context.Context, id string, conv convState, t as
 	if err != nil {
 		return nil, err
 	}
-	_, waID, userID, lastInbound, err := b.contactIdentity(ctx, conv.ContactID)
+	to, lastInbound, thread, err := b.recipient(ctx, conv.ContactID)
 	if err != nil {
 		return nil, err
 	}
-	in := assigner.AutoResolveInput{Now: b.now, Conversation: conv.Conversation, Timer: t, Inbox: inbox,
-		LastInboundAt: lastInbound, ServiceWindow: b.rules.ServiceWindow}
-	if err := b.tx.QueryRowContext(ctx, sqlThreadOwner, conv.ContactID).Scan(&in.Thread.Owner, &in.Thread.Role); err != nil {
-		return nil, fmt.Errorf("thread owner: %w", err)
-	}
-	d := assigner.DecideAutoResolve(in)
+	d := assigner.DecideAutoResolve(assigner.AutoResolveInput{Now: b.now, Conversation: conv.Conversation, Timer: t, Inbox: inbox,
+		LastInboundAt: lastInbound, ServiceWindow: b.rules.ServiceWindow, Thread: thread})
 	if d.Closing {
-		msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual", To: firstNonEmpty(waID, userID),
+		msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual", To: to,
 			Type: "text", Text: &whatsapp.OutboundText{Body: inbox.ClosingMessage}}
 		if _, _, err := b.queueOutbound(ctx, conv.ContactID, conv.ID, conv.Inbox, "closing", nil, msg, inbox.ClosingMessage, ""); err != nil {
 			return nil, err

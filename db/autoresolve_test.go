@@ -179,3 +179,38 @@ func TestStickyAssignee(t *testing.T) {
 		t.Errorf("the decision does not say why sticky was skipped")
 	}
 }
+
+// Two openings in one batch whose previous conversations had the same
+// agent, without a team: the second sees the first's assignment, so the
+// agent's capacity holds.
+func TestStickyRespectsCapacityWithinABatch(t *testing.T) {
+	f := newApplyFixture(t)
+	ana := f.agent("Ana")
+	f.conn.MustExec(`UPDATE agents SET capacity = 1 WHERE id = $1`, ana)
+	week := 7
+	if _, err := f.store.PutInbox(context.Background(), assigner.Inbox{PhoneNumberID: applyInbox, StickyDays: &week}); err != nil {
+		t.Fatal(err)
+	}
+	u1, u2 := who{user: "NL.950000000000000006"}, who{user: "NL.950000000000000007"}
+	for i, u := range []who{u1, u2} {
+		w := fmt.Sprintf("wamid.SC%d", i)
+		f.apply(f.message(u, w, "hi"))
+		conv := f.conversationOf(w)
+		f.seq++
+		id := fmt.Sprintf("cmd_claim_%d", f.seq)
+		f.apply(f.command(f.key(f.contactOf(w)), id, event.CmdClaim, event.ClaimCommand{ConversationID: conv, AgentID: ana}))
+		if kind, code, msg := f.result(id); kind != assigner.OutcomeDecided {
+			t.Fatalf("claim: %s %s %s", kind, code, msg)
+		}
+		f.resolve(conv)
+	}
+	f.apply(f.message(u1, "wamid.SC2", "again"), f.message(u2, "wamid.SC3", "again")) // one batch
+	a, b := f.assignees(f.conversationOf("wamid.SC2")), f.assignees(f.conversationOf("wamid.SC3"))
+	if a[ana] != "sticky" || len(b) != 0 {
+		t.Fatalf("assignees %v and %v, want Ana (sticky) on the first only", a, b)
+	}
+	if n := f.count(`SELECT count(*) FROM decisions WHERE conversation_id = $1
+		AND decision->'reasons' @> '[{"code":"sticky_skipped"}]' AND decision::text LIKE '%at capacity%'`, f.conversationOf("wamid.SC3")); n != 1 {
+		t.Error("the second opening does not say the agent is at capacity")
+	}
+}

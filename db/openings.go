@@ -119,6 +119,12 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 		ds[i] = assigner.DecideOpen(ins[i])
 		ds[i].ConversationID = ops[i].convID
 		b.remember(ds[i])
+		for id, n := range ds[i].OpenCountDelta { // the next decisions see the counts this one changed
+			if a, ok := agents[id]; ok {
+				a.OpenCount = max(0, a.OpenCount+n)
+				agents[id] = a
+			}
+		}
 		if len(ds[i].Added) > 0 {
 			b.noteAssigned(openedAt(ops[i].e))
 		}

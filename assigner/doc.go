@@ -63,6 +63,12 @@
 //	                                   the first reply, resolve, unassign);
 //	                                   away and offline: DecideAway;
 //	                                   snooze: DecideSnooze, DecideWake;
+//	                                   auto-resolve and closing message:
+//	                                   DecideAutoResolve (the store arms
+//	                                   it on every message); sticky
+//	                                   assignee: DecideOpen with
+//	                                   OpenInput.Previous, after owners
+//	                                   and before routing;
 //	                                   first-response SLA (sla.go): armed by
 //	                                   DecideOpen in the inbox's business
 //	                                   hours (AddBusinessTime), cancelled by

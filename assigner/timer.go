@@ -21,6 +21,10 @@ const (
 	// TimerSnooze: the snooze ends (DecideWake); moved to now when the
 	// contact writes.
 	TimerSnooze TimerKind = "snooze"
+	// TimerAutoResolve: the conversation's inbox resolves it after this
+	// long without a message in either direction (DecideAutoResolve);
+	// every stored message moves it later.
+	TimerAutoResolve TimerKind = "auto_resolve"
 	// TimerSLA: the inbox's first-response SLA ends (DecideSLA);
 	// cancelled by the first agent reply the Cloud API accepts.
 	TimerSLA TimerKind = "sla"
@@ -28,7 +32,7 @@ const (
 
 // Valid reports whether k is a known timer kind.
 func (k TimerKind) Valid() bool {
-	return k == TimerNoReply || k == TimerAway || k == TimerSnooze || k == TimerSLA
+	return k == TimerNoReply || k == TimerAway || k == TimerSnooze || k == TimerAutoResolve || k == TimerSLA
 }
 
 // Timer is a conversation's deadline of one kind, as stored: when it falls
@@ -111,7 +115,7 @@ func (b *builder) settleTimers() {
 	}
 	if b.resolved {
 		b.d.SetTimers = nil
-		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway, TimerSnooze, TimerSLA}
+		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway, TimerSnooze, TimerAutoResolve, TimerSLA}
 		return
 	}
 	strategy := func(as []Assignee) bool {

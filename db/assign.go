@@ -87,14 +87,16 @@ func (b *batch) lockConversation(ctx context.Context, id int64) (convState, erro
 }
 
 const sqlInboxSettings = `SELECT phone_number_id, name, welcome_message, first_responder_becomes_owner,
-	routing, default_assign, fallback_agent_id, first_response_sla_seconds, business_hours
+	routing, default_assign, fallback_agent_id, auto_resolve_after_seconds, closing_message, sticky_days,
+	first_response_sla_seconds, business_hours
 	FROM inboxes WHERE phone_number_id = $1`
 
 func scanInbox(row interface{ Scan(...any) error }) (assigner.Inbox, error) {
 	var in assigner.Inbox
 	var routing, def, hours []byte
 	if err := row.Scan(&in.PhoneNumberID, &in.Name, &in.WelcomeMessage, &in.FirstResponderBecomesOwner,
-		&routing, &def, &in.FallbackAgentID, &in.FirstResponseSLASeconds, &hours); err != nil {
+		&routing, &def, &in.FallbackAgentID, &in.AutoResolveAfterSeconds, &in.ClosingMessage, &in.StickyDays,
+		&in.FirstResponseSLASeconds, &hours); err != nil {
 		return in, mapErr(err)
 	}
 	if err := decodeHours(&in, hours); err != nil {

@@ -34,7 +34,9 @@
 // compares with the traffic it sent. Listen (listen.go) turns the queue
 // and timer channels' notifications into wake-ups of the scheduler's loops;
 // timers.go stores conversation deadlines and applies them when due
-// (sla.go: the first-response SLA's breach);
+// (autoresolve.go: the auto-resolve deadline every message moves, the
+// closing message, and the previous conversation the sticky rule reads;
+// sla.go: the first-response SLA's breach);
 // ListenChanges turns the changes channel's notifications (announced on
 // commit by the triggers of migration 013, whatever path wrote the rows)
 // into assigner.Change values for the gateway's live events.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/wagw/wagw/event"
 )
@@ -64,6 +65,9 @@ func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRo
 		}
 	}
 	if _, err := b.tx.ExecContext(ctx, sqlMessageAttach, msgID, o.ConversationID); err != nil {
+		return Outcome{}, err
+	}
+	if err := b.armQuiet(ctx, map[int64]time.Time{o.ConversationID: sentAt}); err != nil {
 		return Outcome{}, err
 	}
 	if o.Opened {

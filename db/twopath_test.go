@@ -38,9 +38,10 @@ func newTwoPathSide(t *testing.T, oneByOne bool) *twoPathSide {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sla := 120 // both paths store the first-response deadline the same
+	day := 86400 // auto-resolve deadlines follow every message, on both paths alike
+	sla := 120   // both paths store the first-response deadline the same
 	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID},
-		FirstResponseSLASeconds: &sla}); err != nil {
+		AutoResolveAfterSeconds: &day, ClosingMessage: "Bye!", FirstResponseSLASeconds: &sla}); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -271,6 +272,9 @@ func TestBulkAndOneByOneLeaveTheSameRows(t *testing.T) {
 	}
 	if n := bulk.f.count(`SELECT count(*) FROM conversation_timers WHERE kind = 'snooze' AND due_at < '2025-03-01T14:00:00Z'`); n != 1 {
 		t.Errorf("%d snooze deadlines moved by the contact's message, want 1", n)
+	}
+	if n := bulk.f.count(`SELECT count(*) FROM conversation_timers WHERE kind = 'auto_resolve'`); n == 0 {
+		t.Error("no auto-resolve deadline")
 	}
 }
 

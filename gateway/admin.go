@@ -489,6 +489,9 @@ type inboxJSON struct {
 	Routing                    []assigner.Rule `json:"routing"`
 	DefaultAssign              *assigner.Step  `json:"default_assign"`
 	FallbackAgentID            *int64          `json:"fallback_agent_id"`
+	AutoResolveAfterSeconds    *int            `json:"auto_resolve_after_seconds"`
+	ClosingMessage             string          `json:"closing_message"`
+	StickyDays                 *int            `json:"sticky_days"`
 	FirstResponseSLASeconds    *int            `json:"first_response_sla_seconds"`
 	BusinessHours              *assigner.Hours `json:"business_hours"`
 }
@@ -497,6 +500,7 @@ func inboxOut(in assigner.Inbox) inboxJSON {
 	out := inboxJSON{PhoneNumberID: in.PhoneNumberID, Name: in.Name, WelcomeMessage: in.WelcomeMessage,
 		FirstResponderBecomesOwner: in.FirstResponderBecomesOwner, Routing: in.Routing,
 		DefaultAssign: in.DefaultAssign, FallbackAgentID: in.FallbackAgentID,
+		AutoResolveAfterSeconds: in.AutoResolveAfterSeconds, ClosingMessage: in.ClosingMessage, StickyDays: in.StickyDays,
 		FirstResponseSLASeconds: in.FirstResponseSLASeconds, BusinessHours: in.BusinessHours}
 	if out.Routing == nil {
 		out.Routing = []assigner.Rule{}
@@ -513,6 +517,9 @@ type inboxRequest struct {
 	Routing                    []ruleRequest  `json:"routing"`
 	DefaultAssign              *assigner.Step `json:"default_assign"`
 	FallbackAgentID            *int64         `json:"fallback_agent_id"`
+	AutoResolveAfterSeconds    *int           `json:"auto_resolve_after_seconds"`
+	ClosingMessage             string         `json:"closing_message"`
+	StickyDays                 *int           `json:"sticky_days"`
 	// FirstResponseSLASeconds and BusinessHours: the first-response SLA
 	// (null: none) and the hours it counts in (null: always open).
 	FirstResponseSLASeconds *int            `json:"first_response_sla_seconds"`
@@ -626,6 +633,7 @@ func (s *Server) putInbox(c *fiber.Ctx) error {
 	}
 	in := assigner.Inbox{PhoneNumberID: id, Name: strings.TrimSpace(req.Name), WelcomeMessage: req.WelcomeMessage,
 		FirstResponderBecomesOwner: req.FirstResponderBecomesOwner, DefaultAssign: req.DefaultAssign, FallbackAgentID: req.FallbackAgentID,
+		AutoResolveAfterSeconds: req.AutoResolveAfterSeconds, ClosingMessage: req.ClosingMessage, StickyDays: req.StickyDays,
 		FirstResponseSLASeconds: req.FirstResponseSLASeconds, BusinessHours: req.BusinessHours}
 	for _, r := range req.Routing {
 		in.Routing = append(in.Routing, assigner.Rule{When: r.When.condition(), Assign: r.Assign})

@@ -96,7 +96,11 @@ func TestVisibilityRouteByRoute(t *testing.T) {
 	}
 	routes := func(c convJSON, waID string) []route {
 		cv := fmt.Sprintf("/v1/conversations/%d", c.ID)
+		// a command the admin issued about the conversation: its result
+		// is visible to whoever sees the conversation
+		adminCmd := commandIDOf(t, apiDo(t, p, http.MethodPost, cv+"/read", e2eAdminToken, obj{}, nil))
 		return []route{
+			{http.MethodGet, "/v1/commands/" + adminCmd, nil},
 			{http.MethodGet, cv, nil},
 			{http.MethodGet, cv + "/messages", nil},
 			{http.MethodGet, cv + "/decisions", nil},
@@ -231,6 +235,22 @@ func TestVisibilityRouteByRoute(t *testing.T) {
 			t.Errorf("GET /v1/me as %s: %s, want %s", caller, got, want)
 		}
 	}
+}
+
+// commandIDOf is the id of the command a write answered for: its
+// X-Command-Id, or the command_id of a 202 still pending.
+func commandIDOf(t *testing.T, r apiResp) string {
+	t.Helper()
+	if id := r.Header.Get("X-Command-Id"); id != "" {
+		return id
+	}
+	var pending struct {
+		CommandID string `json:"command_id"`
+	}
+	if json.Unmarshal(r.Body, &pending) != nil || pending.CommandID == "" {
+		t.Fatalf("no command id in %s", r)
+	}
+	return pending.CommandID
 }
 
 // cmp returns v, or def when v is empty.

@@ -45,16 +45,21 @@ func changesUntil(t *testing.T, ch <-chan assigner.Change, want ...assigner.Chan
 	}
 }
 
-// A committed batch announces each conversation it touched, the
-// conversation's messages, and the agents whose state changed, once per
-// transaction however many rows changed.
-func TestListenChangesAnnouncesCommittedChanges(t *testing.T) {
+// listening is a fresh database with its changes listened to.
+func listening(t *testing.T) (*applyFixture, <-chan assigner.Change, func()) {
 	conn, dsn := dbtest.New(t)
-	f := &applyFixture{t: t, conn: conn, store: db.NewStore(conn)}
 	changes, stop, err := db.ListenChanges(dsn, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &applyFixture{t: t, conn: conn, store: db.NewStore(conn)}, changes, stop
+}
+
+// A committed batch announces each conversation it touched, the
+// conversation's messages, and the agents whose state changed, once per
+// transaction however many rows changed.
+func TestListenChangesAnnouncesCommittedChanges(t *testing.T) {
+	f, changes, stop := listening(t)
 	defer stop()
 
 	agent := f.agent("ana")
@@ -103,13 +108,9 @@ func TestParseChange(t *testing.T) {
 // A heartbeat (only the last-seen columns change) announces nothing; a
 // change of presence, of the lapse or of anything else still does.
 func TestListenChangesHeartbeatIsQuiet(t *testing.T) {
-	conn, dsn := dbtest.New(t)
-	f := &applyFixture{t: t, conn: conn, store: db.NewStore(conn)}
-	changes, stop, err := db.ListenChanges(dsn, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, changes, stop := listening(t)
 	defer stop()
+	conn := f.conn
 	ctx := context.Background()
 	agent := f.agent("ana") // online, with a first heartbeat
 	changesUntil(t, changes, assigner.Change{Kind: assigner.ChangeAgent, ID: agent})

@@ -50,6 +50,7 @@ function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   if (state.live) state.live.abort();
   clearInterval(state.heartbeat);
+  sessionOver();
   state.token = '';
   $('app').hidden = true;
   $('login').hidden = false;
@@ -347,10 +348,21 @@ function unassign(agentID) {
 
 // ---- live events ----
 
+// soon runs fn once after ms, however often it is asked for meanwhile. A
+// failure is shown on the live line, never left as an unhandled rejection;
+// signing out cancels what is pending (sessionOver).
 const pending = new Map();
 function soon(key, fn, ms = 150) {
   clearTimeout(pending.get(key));
-  pending.set(key, setTimeout(() => { pending.delete(key); fn(); }, ms));
+  pending.set(key, setTimeout(() => {
+    pending.delete(key);
+    Promise.resolve().then(fn).catch((err) => { if (state.token) $('live').textContent = `update failed: ${err.message}`; });
+  }, ms));
+}
+
+function sessionOver() {
+  for (const t of pending.values()) clearTimeout(t);
+  pending.clear();
 }
 
 function onChange(kind, change) {

@@ -109,6 +109,19 @@ func TestConsoleStoryBoardSettingsWindow(t *testing.T) {
 	b.until("the template delivered", `[...document.querySelectorAll('[data-testid="message"][data-direction="out"]')].some(m => ['delivered','read'].includes(m.dataset.status))`)
 	b.shot("window")
 
+	// the SLA badge, from the fields a server with first-response SLAs
+	// sends (this one does not: every row above rendered without them)
+	b.eval(`(import('./dom.js').then((m) => {
+		const due = (ms, extra) => Object.assign({ status: 'open', first_response_due_at: new Date(Date.now() + ms).toISOString() }, extra);
+		const show = (c) => { const e = m.slaBadge(c); return e ? e.dataset.sla + ':' + e.textContent : 'none'; };
+		window.slaSeen = [show(due(10 * 60000)), show(due(-1000)), show({ status: 'open', sla_breached: true }),
+			show(due(60000, { first_reply_at: new Date().toISOString() })), show({ status: 'open' })].join(' | ');
+	}), '')`)
+	b.until("the SLA badges rendered", `typeof window.slaSeen === 'string'`)
+	if got, want := b.eval(`window.slaSeen`), "due:reply due in 10m | breached:SLA breached | breached:SLA breached | none | none"; got != want {
+		t.Errorf("SLA badges: %s\nwant %s", got, want)
+	}
+
 	if errs := b.pageErrors(); errs != "" {
 		t.Errorf("the console raised errors:%s", errs)
 	}

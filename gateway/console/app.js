@@ -25,8 +25,13 @@ function assigneesText(conv) {
   return conv.assignees.map((a) => `${agentName(a.agent_id)} (${SOURCES[a.source] || a.source})`).join(', ');
 }
 
-function showError(where, err) {
+// showError shows err on the line where (or clears it). from says what
+// raised it: a refusal of what the user did stays until their next action
+// or another conversation; a failed read ('load') goes with the next read
+// that works (a live reread must not wipe a refusal the user has not read).
+function showError(where, err, from = 'action') {
   $(where).textContent = err ? `${err.message}${err.code ? ` (${err.code})` : ''}` : '';
+  $(where).dataset.from = err ? from : '';
 }
 
 // ---- sign in ----
@@ -210,6 +215,7 @@ async function openConversation(id) {
   $('conversation').hidden = false;
   document.body.classList.add('reading');
   closeForms();
+  showError('conv-error', null);
   await loadConversation();
   renderList();
   $('conv-title').focus();
@@ -226,9 +232,9 @@ async function loadConversation() {
     state.conv = conv;
     state.contact = await api('GET', `/v1/contacts/${conv.contact_id}`);
     renderConversation(conv, msgs.messages, decisions.decisions);
-    showError('conv-error', null);
+    if ($('conv-error').dataset.from === 'load') showError('conv-error', null);
   } catch (err) {
-    showError('conv-error', err);
+    showError('conv-error', err, 'load');
   }
 }
 
@@ -329,7 +335,7 @@ function agentOptions(select, none) {
 
 // act runs a command on the open conversation and shows its outcome: the
 // conversation is read again either way, and a refusal stays on screen
-// after that read (which clears the error line when it succeeds).
+// until the next action (showError).
 async function act(fn) {
   let failure = null;
   try {
@@ -365,13 +371,24 @@ function sessionOver() {
   pending.clear();
 }
 
+// refreshDirectory reads names, presence and teams again and redraws the
+// screen shown, but never the settings: a form being edited stays as it is.
+async function refreshDirectory() {
+  await loadDirectory();
+  if (state.screen !== 'settings') renderScreen();
+}
+
 function onChange(kind, change) {
   switch (kind) {
     case 'ready':
+      loadList();
+      soon('open', loadConversation);
+      soon('directory', refreshDirectory);
+      break;
     case 'resync': // at most one reread a second, however often a flood says so
       soon('list', () => loadList(), 1000);
       soon('open', loadConversation, 1000);
-      soon('directory', () => loadDirectory().then(renderScreen), 1000);
+      soon('directory', refreshDirectory, 1000);
       break;
     case 'conversation':
     case 'message':
@@ -383,7 +400,7 @@ function onChange(kind, change) {
       if (state.contact && state.contact.id === change.id) soon('open', loadConversation);
       break;
     case 'agent':
-      soon('directory', () => loadDirectory().then(() => { if (state.screen !== 'settings') renderScreen(); }), 300);
+      soon('directory', refreshDirectory, 300);
       break;
   }
 }

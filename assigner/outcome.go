@@ -31,11 +31,11 @@ type CommandResult struct {
 	Value     json.RawMessage
 	Err       *Error
 	// ConversationID and ContactID are what the command was about, and
-	// IssuedBy the agent who issued it, for visibility (Viewer.MaySeeResult):
-	// the conversation it named (0 when none), the contact whose
-	// partition it was applied on, the agent of its actor (0 for the
-	// admin token or the system). All 0 for results stored before
-	// migration 017.
+	// IssuedBy the agent who issued it, so that the API shows the result
+	// only to whom it may: the conversation it named (0 when none), the
+	// contact whose partition it was applied on, the agent of its actor
+	// (0 for the admin token or the system). All 0 for results stored
+	// before migration 017.
 	ConversationID int64
 	ContactID      int64
 	IssuedBy       int64

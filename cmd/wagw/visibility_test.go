@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // Roles and visibility end to end (issue 12 item 6): every /v1 route that
@@ -135,6 +138,28 @@ func TestVisibilityRouteByRoute(t *testing.T) {
 					t.Errorf("a refused caller changed conversation %d: %s %s -> %s %s", c.ID, before.Status, before.who(), after.Status, after.who())
 				}
 			})
+		}
+	}
+
+	// A command's result stays visible to the agent who issued it, even
+	// once the command took the conversation out of her sight.
+	handed, _ := newConv(shapes["closed/ana"])
+	r := apiDo(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/assignees", handed.ID), ana.Token,
+		obj{"agent_ids": agentIDs(bob), "mode": "replace"}, nil)
+	if r.Status != http.StatusOK && r.Status != http.StatusAccepted {
+		t.Fatalf("Ana hands her conversation to Bob: %s", r)
+	}
+	handedCmd := commandIDOf(t, r)
+	wagwtest.WaitFor(t, 15*time.Second, "the hand-over applied", func() (bool, string) {
+		c := getConv(t, p, handed.ID)
+		return c.who() == fmt.Sprintf("[%d:manual]", bob.ID), c.who()
+	})
+	if got := apiDo(t, p, http.MethodGet, fmt.Sprintf("/v1/conversations/%d", handed.ID), ana.Token, nil, nil); got.Status != http.StatusNotFound {
+		t.Errorf("Ana still sees the conversation she handed to Bob in an assigned-only team: %s", got)
+	}
+	for caller, want := range map[string]int{"ana": http.StatusOK, "sue": http.StatusOK, "zed": http.StatusNotFound} {
+		if got := apiDo(t, p, http.MethodGet, "/v1/commands/"+handedCmd, callers[caller], nil, nil); got.Status != want {
+			t.Errorf("GET /v1/commands/{Ana's hand-over} as %s = %s; want %d", caller, got, want)
 		}
 	}
 

@@ -89,12 +89,21 @@ function start() {
   connectLive();
 }
 
-async function sendPresence() {
-  try {
-    await api('PUT', `/v1/agents/${state.me.id}/presence`, { status: $('presence').value });
-  } catch (err) {
-    $('live').textContent = `presence: ${err.message}`;
-  }
+// sendPresence sends the presence chosen (the heartbeat too). The sends
+// go one after another, each with the choice as it is when it goes, so a
+// slow earlier one (the heartbeat at sign-in) cannot land after a newer
+// choice and undo it.
+let presenceSent = Promise.resolve();
+function sendPresence() {
+  presenceSent = presenceSent.then(async () => {
+    if (!state.token || !state.me.id) return;
+    try {
+      await api('PUT', `/v1/agents/${state.me.id}/presence`, { status: $('presence').value });
+    } catch (err) {
+      $('live').textContent = `presence: ${err.message}`;
+    }
+  });
+  return presenceSent;
 }
 
 // ---- inbox list ----

@@ -64,8 +64,9 @@ type ConversationFilter struct {
 	AssigneeID *int64
 	Unassigned bool
 	ContactID  *int64
-	Inbox      string // phone_number_id; "" any
-	AfterID    int64  // keyset pagination: ids greater than this, oldest first
+	IDs        []int64 // only these conversations; nil: any
+	Inbox      string  // phone_number_id; "" any
+	AfterID    int64   // keyset pagination: ids greater than this, oldest first
 	// Newest lists newest first: ids smaller than BeforeID (0: from the
 	// newest), instead of AfterID's order.
 	Newest   bool

@@ -100,6 +100,9 @@ func (s *Store) ListConversations(ctx context.Context, f assigner.ConversationFi
 	if f.ContactID != nil {
 		where = append(where, "c.contact_id = "+arg(*f.ContactID))
 	}
+	if f.IDs != nil {
+		where = append(where, "c.id = ANY("+arg(pq.Array(f.IDs))+")")
+	}
 	if f.AssigneeID != nil {
 		where = append(where, "EXISTS (SELECT 1 FROM conversation_assignees a WHERE a.conversation_id = c.id AND a.agent_id = "+arg(*f.AssigneeID)+")")
 	}

@@ -54,6 +54,8 @@ type TeamStore interface {
 	ListTeams(ctx context.Context) ([]TeamView, error)
 	GetTeam(ctx context.Context, id int64) (TeamView, error)
 	UpdateTeam(ctx context.Context, id int64, t assigner.Team, memberIDs []int64) (TeamView, error)
+	// TeamState is the team as its strategy sees it (board.go).
+	TeamState(ctx context.Context, id int64) (assigner.TeamState, error)
 }
 
 // InboxStore is what the inbox handlers need.
@@ -74,6 +76,7 @@ func (s *Server) adminRoutes(v1 fiber.Router) {
 	v1.Get("/teams", s.listTeams)
 	v1.Get("/teams/:id", s.getTeam)
 	v1.Put("/teams/:id", s.putTeam)
+	v1.Get("/teams/:id/next", s.nextPick)
 	v1.Get("/inboxes", s.listInboxes)
 	v1.Get("/inboxes/:phone_number_id", s.getInbox)
 	v1.Put("/inboxes/:phone_number_id", s.putInbox)

@@ -350,7 +350,7 @@ func (p *process) startGateway(context.Context) (func(context.Context) error, er
 		AppSecrets: secrets, VerifyToken: p.cfg.VerifyToken, AdminToken: p.cfg.AdminToken,
 		BodyLimit: p.cfg.BodyLimit, DeadLetterTopic: p.cfg.dlqTopic(), CommandWait: p.cfg.CommandWait,
 		MaxInFlight: p.cfg.WebhookMaxInFlight,
-		Ready:       p.ready, Transient: db.IsTransient, Changes: p.changes,
+		Ready:       p.ready, Transient: db.IsTransient, Changes: p.changes, PresenceTimeout: p.cfg.PresenceTimeout,
 		Logger: p.log, Registry: p.reg, MetricsElsewhere: p.cfg.MetricsAddr != "",
 	}, p.producer, gateway.Stores{Reads: p.store, Tokens: p.store, Commands: p.store, Agents: p.store, Teams: p.store, Inboxes: p.store})
 	if err != nil {

@@ -23,30 +23,37 @@ type coalescer struct {
 	write func(context.Context, []kafka.Message) error // the group's write
 
 	mu      sync.Mutex
-	next    *writeGroup // records waiting for the group in flight; nil when none
+	next    *writeGroup // writes waiting for the group in flight; nil when none
 	running bool        // a group is being written
 }
 
-// writeGroup is the records of the writes of one group, and its outcome.
+// writeGroup is the writes of one group, and its outcome.
 type writeGroup struct {
-	msgs []kafka.Message
-	done chan struct{}
-	err  error // the group's error, nil or for all its records
-	errs kafka.WriteErrors
+	parts []*groupPart
+	done  chan struct{}
+	err   error             // the group's error, for all its records
+	errs  kafka.WriteErrors // or one error per record of the group
 }
 
-// writeAll writes msgs in the current group and returns when the group
-// was written: nil when all of msgs were acknowledged. ctx bounds the
-// wait, not the write (which the writer's own timeouts bound): a write
-// given up on may still be stored.
+// groupPart is one write's records in a group.
+type groupPart struct {
+	ctx  context.Context
+	msgs []kafka.Message
+	at   int // index of its first record in the group's write; -1: not written
+}
+
+// writeAll writes msgs in the next group and returns when the group was
+// written: nil when all of msgs were acknowledged. ctx bounds the wait: a
+// write given up on before its group starts is left out of it, one given
+// up on later may still be stored (the writer's own timeouts bound it).
 func (c *coalescer) writeAll(ctx context.Context, msgs []kafka.Message) error {
+	p := &groupPart{ctx: ctx, msgs: msgs}
 	c.mu.Lock()
 	if c.next == nil {
 		c.next = &writeGroup{done: make(chan struct{})}
 	}
 	g := c.next
-	from := len(g.msgs)
-	g.msgs = append(g.msgs, msgs...)
+	g.parts = append(g.parts, p)
 	if !c.running {
 		c.running = true
 		go c.run()
@@ -58,14 +65,16 @@ func (c *coalescer) writeAll(ctx context.Context, msgs []kafka.Message) error {
 		return ctx.Err()
 	}
 	switch {
+	case p.at < 0:
+		return ctx.Err()
 	case g.err != nil:
 		return g.err
 	case g.errs == nil:
 		return nil
-	case len(g.errs) < from+len(msgs): // kafka-go gives one per record of the group
+	case len(g.errs) < p.at+len(msgs): // kafka-go gives one per record of the group
 		return g.errs
 	}
-	for _, err := range g.errs[from : from+len(msgs)] {
+	for _, err := range g.errs[p.at : p.at+len(msgs)] {
 		if err != nil {
 			return err
 		}
@@ -85,9 +94,19 @@ func (c *coalescer) run() {
 			return
 		}
 		c.mu.Unlock()
-		err := c.write(context.Background(), g.msgs)
-		if !errors.As(err, &g.errs) {
-			g.err = err
+		var msgs []kafka.Message
+		for _, p := range g.parts {
+			p.at = -1
+			if p.ctx.Err() == nil {
+				p.at = len(msgs)
+				msgs = append(msgs, p.msgs...)
+			}
+		}
+		if len(msgs) > 0 {
+			err := c.write(context.Background(), msgs)
+			if !errors.As(err, &g.errs) {
+				g.err = err
+			}
 		}
 		close(g.done)
 	}

@@ -80,8 +80,9 @@ func TestWritesCoalesceWhileAFlushIsSlow(t *testing.T) {
 }
 
 // TestCoalescedErrorsGoToTheirWrites: the writes that joined while a group
-// was in flight go out as one group, and each gets the errors of its own
-// records only.
+// was in flight go out as one group, each gets the errors of its own
+// records only, and a write given up on before its group started is left
+// out of it.
 func TestCoalescedErrorsGoToTheirWrites(t *testing.T) {
 	release := make(chan struct{})
 	var groups [][]string
@@ -124,15 +125,22 @@ func TestCoalescedErrorsGoToTheirWrites(t *testing.T) {
 		results[i] = make(chan error, 1)
 		go func() { results[i] <- c.writeAll(ctx, rec(keys...)) }()
 	}
-	wagwtest.WaitEvery(t, 5*time.Second, time.Millisecond, "three writes to wait for the next group", func() (bool, string) {
+	gaveUp, cancel := context.WithCancel(ctx) // a write given up on before its group starts
+	late := make(chan error, 1)
+	go func() { late <- c.writeAll(gaveUp, rec("late")) }()
+	wagwtest.WaitEvery(t, 5*time.Second, time.Millisecond, "four writes to wait for the next group", func() (bool, string) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		n := 0
 		if c.next != nil {
-			n = len(c.next.msgs)
+			n = len(c.next.parts)
 		}
-		return n == 5, fmt.Sprintf("%d records waiting", n)
+		return n == 4, fmt.Sprintf("%d writes waiting", n)
 	})
+	cancel()
+	if err := <-late; !errors.Is(err, context.Canceled) {
+		t.Errorf("the write given up on: %v", err)
+	}
 	close(release)
 	if err := <-first; err != nil {
 		t.Fatalf("first write: %v", err)
@@ -143,6 +151,6 @@ func TestCoalescedErrorsGoToTheirWrites(t *testing.T) {
 		}
 	}
 	if len(groups) != 2 || len(groups[1]) != 5 {
-		t.Errorf("groups %v: want [a] then the five records of the three writes together", groups)
+		t.Errorf("groups %v: want [a] then the five records of the three writes together, without the one given up on", groups)
 	}
 }

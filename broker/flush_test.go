@@ -376,3 +376,26 @@ func BenchmarkGroupSync(b *testing.B) {
 		})
 	}
 }
+
+// TestFlushStats: a durable broker counts the flush a produce waited for
+// and the files it synced; one that does not wait counts nothing.
+func TestFlushStats(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		emb, err := StartEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Topics: []string{"wa.events"}, Partitions: 1, NoSync: noSync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prod := NewProducer(ProducerConfig{Brokers: []string{emb.Addr()}, Topic: "wa.events"})
+		err = prod.Publish(context.Background(), []event.Envelope{{Version: event.Version, ID: "e1", Kind: event.KindMessage,
+			Contact: event.Contact{WaID: "4917"}, OccurredAt: time.Now()}})
+		prod.Close()
+		flushes, synced := emb.FlushStats()
+		emb.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if noSync && (flushes != 0 || synced != 0) || !noSync && (flushes < 1 || synced < 2) {
+			t.Errorf("NoSync %v: %d flushes, %d files synced", noSync, flushes, synced)
+		}
+	}
+}

@@ -11,7 +11,8 @@
 // compared with those settings, never changed); the producer with
 // explicit, safe kafka-go settings (acks from all replicas, murmur2
 // partitioning like the Java client, a 1 ms batch timeout and a bounded
-// write timeout); and the clients' security (security.go: TLS with the
+// write timeout), whose concurrent writes go out together while one is in
+// flight (coalesce.go); and the clients' security (security.go: TLS with the
 // system's roots or a CA file, an optional client certificate, SASL PLAIN
 // and SCRAM-SHA-256/512), which every Kafka call of every role uses. The
 // events topic's default name and partition count, and the naming of its

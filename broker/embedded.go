@@ -140,6 +140,16 @@ func startEmbedded(cfg EmbeddedConfig, syncFile func(*os.File) error) (*Embedded
 // that write records up to maxRecord bytes.
 func brokerMessageBytes(maxRecord int) int { return maxRecord + maxRecord/4 }
 
+// FlushStats is how many group flushes the broker ran, and how many files
+// and directories they synced, since it started: zeros when it answers
+// without waiting for a flush (no DataDir, or NoSync).
+func (e *Embedded) FlushStats() (flushes, synced int64) {
+	if e.sync == nil {
+		return 0, 0
+	}
+	return e.sync.flushes.Load(), e.sync.fsyncs.Load()
+}
+
 // Addr is the address clients connect to.
 func (e *Embedded) Addr() string { return e.addr }
 

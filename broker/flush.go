@@ -20,14 +20,17 @@ import (
 // answer until Sync returns (durableConn), so an acknowledgement never
 // precedes the flush that covers its write.
 //
-// A flush fsyncs every segment and index file under dir/partitions whose
-// size changed since its last fsync, and every directory whose entries
-// changed (a new partition, a rolled segment). An fsync error is sticky:
+// A flush fdatasyncs every segment and index file under dir/partitions
+// whose size changed since its last flush (kfake only appends to them, so
+// their data and size are all a restart needs: fdatasync skips the
+// timestamps an fsync would also write), and fsyncs every directory whose
+// entries changed (a new partition, a rolled segment). An fsync error is sticky:
 // after one, every Sync fails (the kernel may have dropped the pages it
 // could not write, so a later fsync that succeeds proves nothing).
 type groupSync struct {
 	root     string                 // dir/partitions
-	syncFile func(f *os.File) error // (*os.File).Sync; a test's hook
+	syncFile func(f *os.File) error // a log file: fdatasync; a test's hook
+	syncDir  func(f *os.File) error // a directory: (*os.File).Sync; the same hook
 	kick     chan struct{}          // a caller is waiting
 	stop     chan struct{}          // closed by close
 	done     chan struct{}          // closed when run returns
@@ -60,11 +63,14 @@ type dirState struct {
 	ents   []os.DirEntry // kept for the root only
 }
 
-func newGroupSync(dataDir string, syncFile func(*os.File) error) *groupSync {
-	if syncFile == nil {
-		syncFile = (*os.File).Sync
+// newGroupSync starts the flusher of dataDir's log. hook, when set,
+// replaces both fdatasync and fsync (a test's).
+func newGroupSync(dataDir string, hook func(*os.File) error) *groupSync {
+	syncFile, syncDir := fdatasync, (*os.File).Sync
+	if hook != nil {
+		syncFile, syncDir = hook, hook
 	}
-	g := &groupSync{root: filepath.Join(dataDir, "partitions"), syncFile: syncFile,
+	g := &groupSync{root: filepath.Join(dataDir, "partitions"), syncFile: syncFile, syncDir: syncDir,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		next: &flushGen{done: make(chan struct{})}, files: map[string]*syncedFile{}, dirs: map[string]dirState{}}
 	go g.run()
@@ -195,7 +201,7 @@ func (g *groupSync) flush() error {
 		sf.synced = sizes[i]
 	}
 	for _, d := range dirty {
-		if err := g.syncDir(d); err != nil {
+		if err := g.syncDirectory(d); err != nil {
 			return err
 		}
 	}
@@ -301,13 +307,13 @@ func (g *groupSync) syncOne(f *os.File) error {
 	return nil
 }
 
-func (g *groupSync) syncDir(dir string) error {
+func (g *groupSync) syncDirectory(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := g.syncFile(f); err != nil {
+	if err := g.syncDir(f); err != nil {
 		return fsyncFailed{fmt.Errorf("fsync %s: %w", dir, err)}
 	}
 	g.fsyncs.Add(1)

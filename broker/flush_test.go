@@ -306,3 +306,96 @@ func TestOnlyAFailedFsyncIsFinal(t *testing.T) {
 		t.Fatal("a flush after a failed fsync succeeded: a failed fsync must be final")
 	}
 }
+
+// TestFdatasync: fdatasync syncs an open file and reports a closed one.
+func TestFdatasync(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "0.dat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("batch")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fdatasync(f); err != nil {
+		t.Fatalf("fdatasync: %v", err)
+	}
+	f.Close()
+	if err := fdatasync(f); err == nil {
+		t.Fatal("fdatasync of a closed file succeeded")
+	}
+}
+
+// BenchmarkGroupSync is the flush a produce waits for: parallel writers
+// each append a batch and its index entry to one of 12 partitions, then
+// wait for a flush that covers it; with fdatasync (the default) and with
+// fsync. flushes/op and files/op say how many writes one flush covered.
+func BenchmarkGroupSync(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		hook func(*os.File) error
+	}{{"fdatasync", fdatasync}, {"fsync", (*os.File).Sync}} {
+		b.Run(tc.name, func(b *testing.B) {
+			data := b.TempDir()
+			var files [12][2]*os.File
+			for p := range files {
+				dir := filepath.Join(data, "partitions", fmt.Sprintf("wa.events-%d", p))
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					b.Fatal(err)
+				}
+				for i, name := range []string{"0.dat", "0.idx"} {
+					f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer f.Close()
+					files[p][i] = f
+				}
+			}
+			gs := newGroupSync(data, tc.hook)
+			defer gs.close()
+			batch, entry := make([]byte, 700), make([]byte, 15)
+			var next atomic.Int64
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					p := files[next.Add(1)%int64(len(files))]
+					if _, err := p[0].Write(batch); err != nil {
+						b.Error(err)
+					}
+					if _, err := p[1].Write(entry); err != nil {
+						b.Error(err)
+					}
+					if err := gs.Sync(context.Background()); err != nil {
+						b.Error(err)
+					}
+				}
+			})
+			b.ReportMetric(float64(gs.flushes.Load())/float64(b.N), "flushes/op")
+			b.ReportMetric(float64(gs.fsyncs.Load())/float64(b.N), "files/op")
+		})
+	}
+}
+
+// TestFlushStats: a durable broker counts the flush a produce waited for
+// and the files it synced; one that does not wait counts nothing.
+func TestFlushStats(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		emb, err := StartEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Topics: []string{"wa.events"}, Partitions: 1, NoSync: noSync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prod := NewProducer(ProducerConfig{Brokers: []string{emb.Addr()}, Topic: "wa.events"})
+		err = prod.Publish(context.Background(), []event.Envelope{{Version: event.Version, ID: "e1", Kind: event.KindMessage,
+			Contact: event.Contact{WaID: "4917"}, OccurredAt: time.Now()}})
+		prod.Close()
+		flushes, synced := emb.FlushStats()
+		emb.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if noSync && (flushes != 0 || synced != 0) || !noSync && (flushes < 1 || synced < 2) {
+			t.Errorf("NoSync %v: %d flushes, %d files synced", noSync, flushes, synced)
+		}
+	}
+}

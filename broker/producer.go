@@ -47,6 +47,7 @@ const DefaultMaxMessageBytes = 4<<20 + EnvelopeHeadroom
 // asks for. It is safe for concurrent use.
 type Producer struct {
 	w        *kafka.Writer
+	group    *coalescer // every write goes through it
 	conns    *kafka.Transport
 	topic    string
 	maxBytes int
@@ -83,7 +84,7 @@ func NewProducer(cfg ProducerConfig) *Producer {
 		AllowAutoTopicCreation: false,
 		Compression:            kafka.Snappy,
 	}
-	return &Producer{w: w, conns: conns, topic: cfg.Topic, maxBytes: cfg.MaxMessageBytes}
+	return &Producer{w: w, group: &coalescer{write: func(ctx context.Context, msgs []kafka.Message) error { return w.WriteMessages(ctx, msgs...) }}, conns: conns, topic: cfg.Topic, maxBytes: cfg.MaxMessageBytes}
 }
 
 // Publish writes one record per envelope, keyed by contact, to the events
@@ -225,18 +226,10 @@ func (p *Producer) PublishRaw(ctx context.Context, topic string, key, value []by
 	return p.write(ctx, []kafka.Message{m})
 }
 
+// write writes msgs with the concurrent writes' records (coalescer) and
+// returns once all of msgs were acknowledged.
 func (p *Producer) write(ctx context.Context, msgs []kafka.Message) error {
-	err := p.w.WriteMessages(ctx, msgs...)
-	var we kafka.WriteErrors
-	if errors.As(err, &we) {
-		for _, e := range we {
-			if e != nil {
-				return fmt.Errorf("kafka write: %w", Explain(e))
-			}
-		}
-		return nil
-	}
-	if err != nil {
+	if err := p.group.writeAll(ctx, msgs); err != nil {
 		return fmt.Errorf("kafka write: %w", Explain(err))
 	}
 	return nil

@@ -23,7 +23,11 @@
 // object is not "whatsapp_business_account", or whose entries, changes or
 // item arrays have the wrong shape, is an error ([ErrMalformed],
 // [ErrNotNotification]); the caller keeps such bodies raw rather than
-// dropping them.
+// dropping them. The body is checked once by json.Valid, then its outer
+// structure (object, entries, changes) is walked once; a body the walk
+// does not decode exactly as encoding/json would (a repeated or unknown
+// member, a null, an unexpected type) is decoded by encoding/json, with
+// the same result.
 //
 // Whatever the body, every item it gives encodes with encoding/json, its
 // message or status decodes back to the same meaning, and it holds only

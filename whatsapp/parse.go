@@ -17,8 +17,11 @@ import (
 func Parse(body []byte) (*Notification, error) {
 	body = storableText(body)
 	var n Notification
-	if err := json.Unmarshal(body, &n); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	if !json.Valid(body) || !walkNotification(body, &n) {
+		n = Notification{}
+		if err := json.Unmarshal(body, &n); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
 	}
 	if n.Object != ObjectWhatsAppBusinessAccount {
 		if n.Object == "" {

@@ -1,6 +1,9 @@
 package whatsapp
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // storableText returns body with every piece of text that JSON readers or
 // Postgres (text and jsonb) refuse replaced by U+FFFD: bytes that are not
@@ -10,6 +13,14 @@ import "unicode/utf8"
 // kept byte for byte. It returns body itself, not a copy, when there is
 // nothing to replace. Bodies that are not JSON stay invalid JSON.
 func storableText(body []byte) []byte {
+	if utf8.Valid(body) && bytes.Index(body, []byte(`\u`)) < 0 {
+		return body // no invalid byte, and no \u escape that could be bad
+	}
+	return storableTextScan(body)
+}
+
+// storableTextScan is storableText's byte-by-byte scan.
+func storableTextScan(body []byte) []byte {
 	var out []byte // nil until the first replacement
 	last := 0      // body[last:i] is not yet copied to out
 	replace := func(i, n int) {

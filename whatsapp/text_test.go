@@ -36,3 +36,18 @@ func TestStorableText(t *testing.T) {
 		t.Error("a clean body was copied")
 	}
 }
+
+// FuzzStorableTextFastPath: the shortcut for a body with no invalid byte
+// and no \u escape gives what the full scan gives.
+func FuzzStorableTextFastPath(f *testing.F) {
+	for _, s := range []string{`{"a":"b"}`, `"\u0000"`, "\"a\xffb\"", `"é"`, `"\\u0000"`, `"\ud800"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := storableText(b)
+		want := storableTextScan(b)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("storableText(%q) = %q, the full scan gives %q", b, got, want)
+		}
+	})
+}

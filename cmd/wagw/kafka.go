@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/outage"
 )
@@ -59,6 +61,7 @@ func (p *process) startKafka(ctx context.Context) (func(context.Context) error, 
 		return nil, err
 	}
 	p.brokers, p.embedded = []string{emb.Addr()}, true
+	registerFlushStats(p.reg, emb)
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := p.setupTopics(sctx, specs); err != nil {
@@ -124,4 +127,17 @@ func (p *process) setupTopics(ctx context.Context, specs []broker.TopicSpec) err
 		p.log.Warn("kafka "+d.String()+"; wagw uses the topic as it is", "topic", d.Topic, "setting", d.Setting, "have", d.Have, "want", d.Want)
 	}
 	return nil
+}
+
+// registerFlushStats exports the embedded broker's group flushes and the
+// files they synced: with wagw_webhook_events_total, what durability costs
+// per event.
+func registerFlushStats(reg *prometheus.Registry, emb *broker.Embedded) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wagw_kafka_embedded_flushes_total",
+			Help: "Group flushes the embedded broker ran to make produced batches durable."},
+			func() float64 { n, _ := emb.FlushStats(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wagw_kafka_embedded_synced_files_total",
+			Help: "Log files and directories the embedded broker's group flushes synced (fdatasync, fsync)."},
+			func() float64 { _, n := emb.FlushStats(); return float64(n) }))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/wagw/wagw/event"
+	"github.com/wagw/wagw/whatsapp"
 )
 
 const (
@@ -23,6 +24,9 @@ const (
 )
 
 func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
+	if e.Field == whatsapp.FieldStandby {
+		return b.applyStandbyMessage(ctx, e, c)
+	}
 	m := e.Message
 	if err := b.inbox(ctx, e); err != nil {
 		return Outcome{}, err

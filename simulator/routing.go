@@ -30,7 +30,9 @@ type RoutingEvent struct {
 	// PreviousRole and NewRole name the owners of a handover.
 	PreviousRole string `json:"previous_role,omitempty"`
 	NewRole      string `json:"new_role,omitempty"`
-	Text         string `json:"text,omitempty"`
+	// Metadata is the handover's metadata (the caller's string).
+	Metadata string `json:"metadata,omitempty"`
+	Text     string `json:"text,omitempty"`
 }
 
 // The kinds of RoutingEvent besides the two handovers.
@@ -60,7 +62,7 @@ func (s *Simulator) SendRouting(ev RoutingEvent) (string, error) {
 		s.enqueue(now, s.changeBody(whatsapp.FieldMessagingHandovers, ev.PhoneNumberID, map[string]any{
 			"recipient": map[string]string{"display_phone_number": s.cfg.DisplayPhoneNumber, "phone_number_id": ev.PhoneNumberID},
 			"sender":    sender, "timestamp": ts, "type": ev.Kind,
-			ev.Kind: map[string]any{"previous_owner_role": ev.PreviousRole, "new_owner_role": ev.NewRole},
+			ev.Kind: map[string]any{"previous_owner_role": ev.PreviousRole, "new_owner_role": ev.NewRole, "metadata": ev.Metadata},
 		}), ev.Kind)
 		s.count("routing_"+ev.Kind, 1)
 		return "", nil

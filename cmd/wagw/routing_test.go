@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/wagw/wagw/loadtest"
 	"github.com/wagw/wagw/wagwtest"
 )
 
@@ -218,4 +222,46 @@ func checkRaceRound(t *testing.T, conn *sqlx.DB, convID int64, waID, kind string
 	if got := threadOwnerOf(conn, waID); got != want {
 		t.Errorf("%s: thread owner %s, but the log ends with %s: %v", waID, got, last, log)
 	}
+}
+
+// `wagw loadtest run -routing-share` against serve: a third of the
+// contacts start with the AI owning their thread (handovers, standby
+// messages and echoes mixed into the traffic), and the verifier still
+// finds nothing lost, duplicated or reordered, every conversation
+// assigned and welcomed; the standby traffic was stored as such.
+func TestLoadtestRoutingMix(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dsn, conn := newTestDB(t)
+	env := serveEnv(t, dsn)
+	p := startServe(t, env)
+	getenv := func(k string) string { return env[k] }
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := runLoadtest(ctx, []string{"setup", "-api", p.base, "-agents", "3"}, getenv, &out); err != nil {
+		t.Fatalf("loadtest setup: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	err := runLoadtest(ctx, []string{"run", "-url", p.base + "/webhook", "-rate", "100", "-poisson", "-duration", "3s",
+		"-contacts", "60", "-seed", "11", "-routing-share", "0.35", "-out", dir, "-settle", "25s",
+		"-expect-welcome", "-expect-assigned"}, getenv, &out)
+	if err != nil {
+		t.Fatalf("loadtest run with routing traffic: %v\n%s", err, out.String())
+	}
+	rep, err := loadtest.ReadReport(filepath.Join(dir, loadtest.ReportJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := rep.Verify; !v.Passed || v.Lost != 0 || v.Duplicated != 0 || v.Reordered != 0 || v.Expected == 0 {
+		t.Fatalf("verification with routing traffic: %+v", v.Failures())
+	}
+	var standby, echoes, handedOver int
+	conn.QueryRow(`SELECT (SELECT count(*) FROM messages m WHERE direction = 'in' AND raw IS NOT NULL AND EXISTS
+			(SELECT 1 FROM contacts c WHERE c.id = m.contact_id AND c.thread_owner = 'other')),
+		(SELECT count(*) FROM messages WHERE direction = 'out_other'),
+		(SELECT count(*) FROM decisions WHERE rule LIKE 'handover,%')`).Scan(&standby, &echoes, &handedOver)
+	if echoes == 0 || handedOver == 0 {
+		t.Fatalf("routing traffic not applied: %d standby messages of AI-owned contacts, %d echoes, %d handed-over openings", standby, echoes, handedOver)
+	}
+	t.Logf("%d echoes stored, %d conversations opened by a handover, %d messages of contacts the AI still owns", echoes, handedOver, standby)
 }

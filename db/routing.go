@@ -145,6 +145,11 @@ func (b *batch) applyEcho(ctx context.Context, e *event.Envelope, c contactRow) 
 	if err != nil {
 		return Outcome{}, fmt.Errorf("echo: %w", err)
 	}
+	if m.ID != "" {
+		// Its statuses may have come first (another POST): they settle on
+		// it at the end of the batch, as on a send's report (send.go).
+		b.settle = append(b.settle, m.ID)
+	}
 	return b.keepStandby(ctx, e, c, msgID, sentAt)
 }
 

@@ -134,3 +134,16 @@ func TestRoutingWebhooksApplied(t *testing.T) {
 		})
 	}
 }
+
+// An echo's status that arrives before the echo (another POST, perhaps
+// another partition) is applied to it once the echo is stored.
+func TestEchoStatusBeforeEcho(t *testing.T) {
+	f := newApplyFixture(t)
+	wa, t0 := "31633330009", time.Now().Add(-time.Minute)
+	f.apply(f.echoStatus(wa, "wamid.EC9", "read", t0.Add(time.Second)))
+	f.apply(f.echo(wa, "wamid.EC9", "hello", t0))
+	var status string
+	if err := f.conn.QueryRow(`SELECT status FROM messages WHERE wamid = 'wamid.EC9'`).Scan(&status); err != nil || status != "read" {
+		t.Fatalf("echo status %q (%v), want read", status, err)
+	}
+}

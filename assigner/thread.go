@@ -58,10 +58,8 @@ const CodeHandover = "handover"
 // wagw through a take that Meta accepted, asked for by by (a name); the
 // conversation's assignment does not change.
 func DecideTaken(conv Conversation, by string, now time.Time) Decision {
-	b := newBuilder(conv, now, 0)
-	b.rule("handover")
-	b.reason(Reason{Code: CodeHandover, Text: fmt.Sprintf("Control of the thread was taken back from another responder by %s; wagw answers this contact again.", by)})
-	return b.finish()
+	return logged(conv, now, "handover", Reason{Code: CodeHandover,
+		Text: fmt.Sprintf("Control of the thread was taken back from another responder by %s; wagw answers this contact again.", by)})
 }
 
 // CodeControlTaken: another responder took control of the contact's thread.
@@ -102,9 +100,15 @@ func byName(by string) string {
 // passed control of the contact's thread to wagw while conv was open; the
 // conversation's assignment does not change.
 func DecideHandedOver(conv Conversation, by string, now time.Time) Decision {
+	return logged(conv, now, "handover", Reason{Code: CodeHandover,
+		Text: fmt.Sprintf("Handed over by %s: control of the thread passed to wagw, which answers this contact again.", byName(by))})
+}
+
+// logged is a decision that changes nothing of conv but logs why.
+func logged(conv Conversation, now time.Time, rule string, r Reason) Decision {
 	b := newBuilder(conv, now, 0)
-	b.rule("handover")
-	b.reason(Reason{Code: CodeHandover, Text: fmt.Sprintf("Handed over by %s: control of the thread passed to wagw, which answers this contact again.", byName(by))})
+	b.rule(rule)
+	b.reason(r)
 	return b.finish()
 }
 
@@ -124,8 +128,6 @@ func DecideOpenHandedOver(in OpenInput, by string) Decision {
 // contact's thread while conv was open: wagw keeps the history, sends no
 // free-form message and assigns no one until control comes back.
 func DecideControlTaken(conv Conversation, by string, now time.Time) Decision {
-	b := newBuilder(conv, now, 0)
-	b.rule("control_taken")
-	b.reason(Reason{Code: CodeControlTaken, Text: fmt.Sprintf("Control of the thread was taken by %s; wagw keeps the history and sends no free-form message until control comes back.", byName(by))})
-	return b.finish()
+	return logged(conv, now, "control_taken", Reason{Code: CodeControlTaken,
+		Text: fmt.Sprintf("Control of the thread was taken by %s; wagw keeps the history and sends no free-form message until control comes back.", byName(by))})
 }

@@ -94,25 +94,9 @@ func (b *batch) keepStandby(ctx context.Context, e *event.Envelope, c contactRow
 // applyStandbyMessage stores a user's message that Meta delivered on the
 // standby field: another responder owns the thread.
 func (b *batch) applyStandbyMessage(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
-	m := e.Message
-	if err := b.inbox(ctx, e); err != nil {
-		return Outcome{}, err
-	}
-	sentAt := m.Time()
-	if sentAt.IsZero() {
-		sentAt = e.OccurredAt
-	}
-	var msgID int64
-	err := b.tx.QueryRowContext(ctx, sqlMessageInsert, m.ID, c.ID, e.PhoneNumberID, m.Type,
-		m.Body(), m.ContextID(), sentAt, e.ReceivedAt, nullJSON(m.Raw)).Scan(&msgID)
-	if errors.Is(err, errNoRows) {
-		return Outcome{Duplicate: true}, nil
-	}
-	if err != nil {
-		return Outcome{}, fmt.Errorf("standby message: %w", err)
-	}
-	if _, err := b.tx.ExecContext(ctx, sqlContactInbound, c.ID, sentAt); err != nil {
-		return Outcome{}, fmt.Errorf("contact window: %w", err)
+	msgID, sentAt, err := b.storeInbound(ctx, e, c)
+	if msgID == 0 || err != nil {
+		return Outcome{Duplicate: err == nil}, err
 	}
 	return b.keepStandby(ctx, e, c, msgID, sentAt)
 }

@@ -35,6 +35,22 @@ func routingSim(t *testing.T, sim string, ev obj) string {
 	return out.WAMID
 }
 
+// routingServe starts serve with an inbox that assigns to one online
+// agent through a round-robin team; sim is its simulator's address.
+func routingServe(t *testing.T, n int, name string) (p *serveProc, conn *sqlx.DB, sim string, in bizNumber, ana agentOutJSON) {
+	t.Helper()
+	dsn, conn := newTestDB(t)
+	env := serveEnv(t, dsn)
+	p = startServe(t, env)
+	sim = "http://" + env["WAGW_SIMULATOR_ADDR"]
+	in = testInbox(n)
+	ana = createAgent(t, p, "Ana "+name, nil)
+	setPresence(t, p, ana, "online")
+	team := createTeam(t, p, name+" team", "round_robin", ana)
+	putInbox(t, p, in.pnid, obj{"name": name + " shared with an AI", "default_assign": obj{"team_id": team}})
+	return p, conn, sim, in, ana
+}
+
 // threadOwnerOf reads a contact's thread owner as "owner" or "owner/role".
 func threadOwnerOf(conn *sqlx.DB, waID string) string {
 	var owner, role string
@@ -53,15 +69,7 @@ func threadOwnerOf(conn *sqlx.DB, waID string) string {
 // the messages' directions in / out_other, and free-form replies go.
 func TestRoutingWebhooksThroughServe(t *testing.T) {
 	t.Parallel()
-	dsn, conn := newTestDB(t)
-	env := serveEnv(t, dsn)
-	p := startServe(t, env)
-	sim := "http://" + env["WAGW_SIMULATOR_ADDR"]
-	in := testInbox(1207)
-	ana := createAgent(t, p, "Ana Routing", nil)
-	setPresence(t, p, ana, "online")
-	team := createTeam(t, p, "Routing team", "round_robin", ana)
-	putInbox(t, p, in.pnid, obj{"name": "Shared with an AI", "default_assign": obj{"team_id": team}})
+	p, conn, sim, in, ana := routingServe(t, 1207, "Routing")
 	const waID = "5511900012071"
 
 	routingSim(t, sim, obj{"kind": "control_taken", "phone_number_id": in.pnid, "user": waID, "previous_role": "app", "new_role": "ai_agent"})
@@ -129,15 +137,7 @@ func TestRoutingWebhooksThroughServe(t *testing.T) {
 // decision of the log (partition order) says.
 func TestTakeRacesHandover(t *testing.T) {
 	t.Parallel()
-	dsn, conn := newTestDB(t)
-	env := serveEnv(t, dsn)
-	p := startServe(t, env)
-	sim := "http://" + env["WAGW_SIMULATOR_ADDR"]
-	in := testInbox(1208)
-	ana := createAgent(t, p, "Ana Race", nil)
-	setPresence(t, p, ana, "online")
-	team := createTeam(t, p, "Race routing", "round_robin", ana)
-	putInbox(t, p, in.pnid, obj{"name": "Race shared", "default_assign": obj{"team_id": team}})
+	p, conn, sim, in, ana := routingServe(t, 1208, "Race")
 	rounds := 0
 	for _, kind := range []string{"control_taken", "control_passed"} {
 		for _, offset := range []time.Duration{0, 0, 5 * time.Millisecond, 20 * time.Millisecond, 150 * time.Millisecond, 500 * time.Millisecond, -5 * time.Millisecond} {

@@ -126,8 +126,14 @@ func DecideOpenHandedOver(in OpenInput, by string) Decision {
 
 // DecideControlTaken logs that another responder (by) took control of the
 // contact's thread while conv was open: wagw keeps the history, sends no
-// free-form message and assigns no one until control comes back.
+// free-form message and assigns no one until control comes back, so the
+// no-reply and away deadlines, which would reassign it, are cancelled.
 func DecideControlTaken(conv Conversation, by string, now time.Time) Decision {
-	return logged(conv, now, "control_taken", Reason{Code: CodeControlTaken,
-		Text: fmt.Sprintf("Control of the thread was taken by %s; wagw keeps the history and sends no free-form message until control comes back.", byName(by))})
+	b := newBuilder(conv, now, 0)
+	b.rule("control_taken")
+	b.reason(Reason{Code: CodeControlTaken, Text: fmt.Sprintf(
+		"Control of the thread was taken by %s; wagw keeps the history and sends no free-form message until control comes back.", byName(by))})
+	b.cancelTimer(TimerNoReply)
+	b.cancelTimer(TimerAway)
+	return b.finish()
 }

@@ -1,6 +1,7 @@
 package assigner
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -65,8 +66,9 @@ func TestDecideHandover(t *testing.T) {
 	hasReason(t, d, CodeHandover, "Handed over by ai_agent: control of the thread passed to wagw, which answers this contact again.")
 
 	d = DecideControlTaken(conv, "", t0)
-	if d.Rule != "control_taken" || len(d.Added)+len(d.Removed) != 0 || len(d.Assignees) != 1 {
-		t.Fatalf("decision %+v: want rule control_taken and the assignment unchanged", d)
+	if d.Rule != "control_taken" || len(d.Added)+len(d.Removed) != 0 || len(d.Assignees) != 1 ||
+		!slices.Equal(d.CancelTimers, []TimerKind{TimerNoReply, TimerAway}) || len(d.SetTimers) != 0 {
+		t.Fatalf("decision %+v: want rule control_taken, the assignment unchanged and the no-reply and away deadlines cancelled", d)
 	}
 	hasReason(t, d, CodeControlTaken, "Control of the thread was taken by another responder; wagw keeps the history and sends no free-form message until control comes back.")
 

@@ -26,6 +26,10 @@ type OpenInput struct {
 	PresenceTimeout time.Duration
 	// WelcomeStaleness: DefaultWelcomeStaleness when zero.
 	WelcomeStaleness time.Duration
+	// Previous is the contact's latest resolved conversation on the inbox,
+	// for the sticky rule (nil: none, or the inbox has no StickyDays). Its
+	// agent is in Agents and its team, locked, in Teams.
+	Previous *Previous
 }
 
 // DecideOpen decides the assignment of a conversation the contact opened
@@ -33,6 +37,9 @@ type OpenInput struct {
 //
 //  1. every active owner is added (source owner) whatever their presence
 //     or capacity; deactivated owners are skipped with a reason;
+//     without one, the sticky rule may give the conversation to the agent
+//     of the contact's previous one (see Inbox.StickyDays), and then
+//     routing does not run;
 //  2. the inbox's routing rules are evaluated in order, first match wins,
 //     else the inbox default step (Route);
 //  3. the step's users are added (source flow; not gated on presence);
@@ -55,11 +62,13 @@ func DecideOpen(in OpenInput) Decision {
 	if b.addOwners(in.Owners) {
 		b.rule("default_assignees")
 	}
-	m := Route(in.Inbox, in.Message, in.Now)
-	b.reason(m.Reasons...)
-	if m.Step != nil {
-		b.rule(m.Label)
-		b.applyStep(*m.Step, in.Agents, in.Teams, SourceFlow)
+	if !b.sticky(in) {
+		m := Route(in.Inbox, in.Message, in.Now)
+		b.reason(m.Reasons...)
+		if m.Step != nil {
+			b.rule(m.Label)
+			b.applyStep(*m.Step, in.Agents, in.Teams, SourceFlow)
+		}
 	}
 	if len(b.set) == 0 && !b.queued && !b.awaiting {
 		if len(b.rules) == 0 {

@@ -23,7 +23,8 @@ import (
 //   - team member rows: last_assigned_at = ChosenAt for (TeamID, each of
 //     Chosen);
 //   - contact owners: add NewOwnerID;
-//   - outbox: the welcome message when Welcome;
+//   - outbox: the welcome message when Welcome, the closing message
+//     when Closing;
 //   - timers: create or replace SetTimers, delete CancelTimers;
 //   - the decision log: Rule, Reasons, Warnings, Summary().
 type Decision struct {
@@ -32,8 +33,8 @@ type Decision struct {
 	// `routing:2 keyword "refund"`, "inbox_default", "round_robin",
 	// "least_open", "manual", "queue", "flow", "claim", "first_responder",
 	// "unassign", "resolve", "drain_queue", "queue_expired",
-	// "no_reply_reassign", "pick_and_assign" (nothing fired: waits for a
-	// claim).
+	// "no_reply_reassign", "auto_resolve", "sticky", "pick_and_assign"
+	// (nothing fired: waits for a claim).
 	Rule string `json:"rule"`
 	// TeamID is the conversation's team after the decision; nil: none.
 	TeamID   *int64 `json:"team_id,omitempty"`
@@ -58,6 +59,8 @@ type Decision struct {
 	Queued bool `json:"queued"`
 	// Welcome: queue the inbox's welcome message (rule 11).
 	Welcome bool `json:"welcome,omitempty"`
+	// Closing: queue the inbox's closing message (auto-resolve).
+	Closing bool `json:"closing,omitempty"`
 	// NewOwnerID: this agent becomes an owner of the contact (rule 5).
 	NewOwnerID *int64 `json:"new_owner_id,omitempty"`
 	// FirstReplyAt: record the conversation's first agent reply time.
@@ -109,6 +112,9 @@ func (d Decision) Summary() string {
 	}
 	if d.Welcome {
 		parts = append(parts, "welcome message queued")
+	}
+	if d.Closing {
+		parts = append(parts, "closing message queued")
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "no change")

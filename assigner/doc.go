@@ -62,7 +62,13 @@
 //	                                   (armed by strategy picks, cancelled by
 //	                                   the first reply, resolve, unassign);
 //	                                   away and offline: DecideAway;
-//	                                   snooze: DecideSnooze, DecideWake
+//	                                   snooze: DecideSnooze, DecideWake;
+//	                                   auto-resolve and closing message:
+//	                                   DecideAutoResolve (the store arms
+//	                                   it on every message); sticky
+//	                                   assignee: DecideOpen with
+//	                                   OpenInput.Previous, after owners
+//	                                   and before routing
 //
 // # Queued versus waiting for a claim
 //

@@ -182,13 +182,15 @@ const (
 	SourceLeastOpen      Source = "least_open"      // picked by a least-open team (rule 9)
 	SourceFirstResponder Source = "first_responder" // first agent to reply (rule 5)
 	SourceClaim          Source = "claim"           // claimed from the queue (rule 6)
+	SourceSticky         Source = "sticky"          // the agent of the contact's previous conversation (issue 12 rule 3)
 )
 
 // Automatic reports whether the assignee was added by automation (flow,
-// round_robin, least_open): only those are replaced by a later automation
-// step. Owners, manual, claim and first_responder assignees are kept.
+// round_robin, least_open, sticky): only those are replaced by a later
+// automation step. Owners, manual, claim and first_responder assignees
+// are kept.
 func (s Source) Automatic() bool {
-	return s == SourceFlow || s == SourceRoundRobin || s == SourceLeastOpen
+	return s == SourceFlow || s == SourceRoundRobin || s == SourceLeastOpen || s == SourceSticky
 }
 
 // Assignee is an agent assigned to a conversation and what added it.
@@ -292,6 +294,11 @@ const (
 	CodeBackOnline          = "back_online"           // stays: the assignee is online again
 	CodeSnoozed             = "snoozed"               // snoozed until a time (issue 12 rule 5)
 	CodeSnoozeEnded         = "snooze_ended"          // the snooze ended: its time came, or the contact wrote
+	CodeAutoResolved        = "auto_resolved"         // resolved after a quiet period (issue 12 rule 3)
+	CodeClosing             = "closing"               // closing message queued
+	CodeClosingSkipped      = "closing_skipped"       // no closing message: outside the service window, or the thread is elsewhere
+	CodeSticky              = "sticky"                // the previous conversation's agent takes the new one
+	CodeStickySkipped       = "sticky_skipped"        // sticky did not apply: why, then routing as usual
 )
 
 // Reason explains one step of a decision.

@@ -72,7 +72,7 @@ func TestNoReplyTimerCancelled(t *testing.T) {
 		want []TimerKind
 	}{
 		{"first reply", DecideFirstResponder(FirstResponderInput{Now: t0, Conversation: conv, Agent: ana}), []TimerKind{TimerNoReply}},
-		{"resolve", DecideResolve(conv), []TimerKind{TimerNoReply, TimerAway, TimerSnooze}},
+		{"resolve", DecideResolve(conv), []TimerKind{TimerNoReply, TimerAway, TimerSnooze, TimerAutoResolve}},
 		{"unassign", unassigned, []TimerKind{TimerNoReply}},
 		{"made manual", mustManual(t, ManualInput{Now: t0, Conversation: conv, AgentIDs: []int64{1}, Agents: map[int64]Agent{1: ana}}), []TimerKind{TimerNoReply}},
 		{"another agent added", mustManual(t, ManualInput{Now: t0, Conversation: conv, AgentIDs: []int64{2}, Agents: map[int64]Agent{2: online(2, "Bob")}}), nil},

@@ -37,6 +37,16 @@ type Inbox struct {
 	// FallbackAgentID takes conversations that waited in a queue longer
 	// than the expiry (ExpireQueued); nil: they stay unassigned.
 	FallbackAgentID *int64 `json:"fallback_agent_id,omitempty"`
+	// AutoResolveAfterSeconds resolves a conversation with no message in
+	// either direction for this many seconds (DecideAutoResolve); nil: off.
+	AutoResolveAfterSeconds *int `json:"auto_resolve_after_seconds,omitempty"`
+	// ClosingMessage is sent when a conversation is auto-resolved, only
+	// inside the customer-service window; empty: none.
+	ClosingMessage string `json:"closing_message,omitempty"`
+	// StickyDays: a contact's new conversation goes first to the agent of
+	// their previous one when it was resolved at most this many days ago
+	// (DecideOpen); nil: off.
+	StickyDays *int `json:"sticky_days,omitempty"`
 }
 
 // Rule is one routing rule: when its condition matches the opening
@@ -126,6 +136,15 @@ func (i Inbox) Validate() error {
 	}
 	if i.FallbackAgentID != nil && *i.FallbackAgentID <= 0 {
 		errs = append(errs, fmt.Errorf("%w: fallback agent id must be positive", ErrInvalid))
+	}
+	if s := i.AutoResolveAfterSeconds; s != nil && (*s <= 0 || *s > MaxAutoResolveSeconds) {
+		errs = append(errs, fmt.Errorf("%w: auto_resolve_after_seconds must be between 1 and %d (90 days), or null", ErrInvalid, MaxAutoResolveSeconds))
+	}
+	if n := utf8.RuneCountInString(i.ClosingMessage); n > maxWelcomeLen {
+		errs = append(errs, fmt.Errorf("%w: closing message has %d characters, the limit is %d", ErrInvalid, n, maxWelcomeLen))
+	}
+	if i.StickyDays != nil && (*i.StickyDays <= 0 || *i.StickyDays > MaxStickyDays) {
+		errs = append(errs, fmt.Errorf("%w: sticky_days must be between 1 and %d, or null", ErrInvalid, MaxStickyDays))
 	}
 	return errors.Join(errs...)
 }

@@ -21,10 +21,16 @@ const (
 	// TimerSnooze: the snooze ends (DecideWake); moved to now when the
 	// contact writes.
 	TimerSnooze TimerKind = "snooze"
+	// TimerAutoResolve: the conversation's inbox resolves it after this
+	// long without a message in either direction (DecideAutoResolve);
+	// every stored message moves it later.
+	TimerAutoResolve TimerKind = "auto_resolve"
 )
 
 // Valid reports whether k is a known timer kind.
-func (k TimerKind) Valid() bool { return k == TimerNoReply || k == TimerAway || k == TimerSnooze }
+func (k TimerKind) Valid() bool {
+	return k == TimerNoReply || k == TimerAway || k == TimerSnooze || k == TimerAutoResolve
+}
 
 // Timer is a conversation's deadline of one kind, as stored: when it falls
 // due the scheduler produces a command onto the contact's partition, and
@@ -105,7 +111,7 @@ func (b *builder) settleTimers() {
 	}
 	if b.resolved {
 		b.d.SetTimers = nil
-		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway, TimerSnooze}
+		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway, TimerSnooze, TimerAutoResolve}
 		return
 	}
 	strategy := func(as []Assignee) bool {

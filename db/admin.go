@@ -438,13 +438,14 @@ func (s *Store) UpdateTeam(ctx context.Context, id int64, t assigner.Team, membe
 
 // ---- inboxes ----
 
-const sqlInboxCols = `phone_number_id, name, welcome_message, first_responder_becomes_owner, routing, default_assign, fallback_agent_id`
+const sqlInboxCols = `phone_number_id, name, welcome_message, first_responder_becomes_owner, routing, default_assign, fallback_agent_id,
+	auto_resolve_after_seconds, closing_message, sticky_days`
 
 func scanInboxConfig(row interface{ Scan(...any) error }) (assigner.Inbox, error) {
 	var in assigner.Inbox
 	var routing, def []byte
 	if err := row.Scan(&in.PhoneNumberID, &in.Name, &in.WelcomeMessage, &in.FirstResponderBecomesOwner,
-		&routing, &def, &in.FallbackAgentID); err != nil {
+		&routing, &def, &in.FallbackAgentID, &in.AutoResolveAfterSeconds, &in.ClosingMessage, &in.StickyDays); err != nil {
 		return in, err
 	}
 	if len(routing) > 0 {
@@ -506,8 +507,8 @@ func (s *Store) InboxSettings(ctx context.Context, phoneNumberID string) (assign
 }
 
 const sqlPutInbox = `INSERT INTO inboxes (phone_number_id, name, welcome_message, first_responder_becomes_owner,
-		routing, default_assign, fallback_agent_id)
-	VALUES ($1, $2, $3, $4, $5, $6, $7)
+		routing, default_assign, fallback_agent_id, auto_resolve_after_seconds, closing_message, sticky_days)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 	ON CONFLICT (phone_number_id) DO UPDATE SET
 		name = EXCLUDED.name,
 		welcome_message = EXCLUDED.welcome_message,
@@ -515,6 +516,9 @@ const sqlPutInbox = `INSERT INTO inboxes (phone_number_id, name, welcome_message
 		routing = EXCLUDED.routing,
 		default_assign = EXCLUDED.default_assign,
 		fallback_agent_id = EXCLUDED.fallback_agent_id,
+		auto_resolve_after_seconds = EXCLUDED.auto_resolve_after_seconds,
+		closing_message = EXCLUDED.closing_message,
+		sticky_days = EXCLUDED.sticky_days,
 		updated_at = now()
 	RETURNING ` + sqlInboxCols
 
@@ -565,7 +569,8 @@ func (s *Store) PutInbox(ctx context.Context, in assigner.Inbox) (assigner.Inbox
 		return assigner.Inbox{}, err
 	}
 	out, err := scanInboxConfig(tx.QueryRowContext(ctx, sqlPutInbox, in.PhoneNumberID, in.Name, in.WelcomeMessage,
-		in.FirstResponderBecomesOwner, string(routingJSON), defJSON, in.FallbackAgentID))
+		in.FirstResponderBecomesOwner, string(routingJSON), defJSON, in.FallbackAgentID,
+		in.AutoResolveAfterSeconds, in.ClosingMessage, in.StickyDays))
 	if err != nil {
 		return assigner.Inbox{}, mapErr(err)
 	}

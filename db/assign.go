@@ -87,13 +87,14 @@ func (b *batch) lockConversation(ctx context.Context, id int64) (convState, erro
 }
 
 const sqlInboxSettings = `SELECT phone_number_id, name, welcome_message, first_responder_becomes_owner,
-	routing, default_assign, fallback_agent_id FROM inboxes WHERE phone_number_id = $1`
+	routing, default_assign, fallback_agent_id, auto_resolve_after_seconds, closing_message, sticky_days
+	FROM inboxes WHERE phone_number_id = $1`
 
 func scanInbox(row interface{ Scan(...any) error }) (assigner.Inbox, error) {
 	var in assigner.Inbox
 	var routing, def []byte
 	if err := row.Scan(&in.PhoneNumberID, &in.Name, &in.WelcomeMessage, &in.FirstResponderBecomesOwner,
-		&routing, &def, &in.FallbackAgentID); err != nil {
+		&routing, &def, &in.FallbackAgentID, &in.AutoResolveAfterSeconds, &in.ClosingMessage, &in.StickyDays); err != nil {
 		return in, mapErr(err)
 	}
 	if len(routing) > 0 {

@@ -45,7 +45,8 @@ const (
 			AND (a.presence <> 'online' OR a.heartbeat_at IS NULL OR a.heartbeat_at < $3::timestamptz)
 		GROUP BY ca.conversation_id` + sqlAwayMerge
 	sqlWroteRules = `SELECT EXISTS (SELECT 1 FROM teams WHERE reassign_on_away),
-		EXISTS (SELECT 1 FROM conversation_timers WHERE kind = 'snooze')`
+		EXISTS (SELECT 1 FROM conversation_timers WHERE kind = 'snooze'),
+		EXISTS (SELECT 1 FROM inboxes WHERE auto_resolve_after_seconds IS NOT NULL)`
 	// sqlSnoozeEndsNow moves the snooze deadlines of conversations $1 to $2.
 	sqlSnoozeEndsNow = `UPDATE conversation_timers SET due_at = $2::timestamptz
 		WHERE kind = 'snooze' AND conversation_id = ANY($1) AND due_at > $2::timestamptz`
@@ -73,14 +74,12 @@ func (b *batch) contactWrote(ctx context.Context, convIDs []int64) error {
 	if len(convIDs) == 0 {
 		return nil
 	}
-	if b.wrote == nil {
-		b.wrote = &wroteRules{}
-		if err := b.tx.QueryRowContext(ctx, sqlWroteRules).Scan(&b.wrote.away, &b.wrote.snooze); err != nil {
-			return err
-		}
+	on, err := b.messageRules(ctx)
+	if err != nil {
+		return err
 	}
 	var set int64
-	if b.wrote.away {
+	if on.away {
 		res, err := b.tx.ExecContext(ctx, sqlAwayOnReply, pq.Array(convIDs), b.now, b.now.Add(-b.rules.PresenceTimeout))
 		if err != nil {
 			return fmt.Errorf("away deadlines: %w", err)
@@ -88,7 +87,7 @@ func (b *batch) contactWrote(ctx context.Context, convIDs []int64) error {
 		n, _ := res.RowsAffected()
 		set += n
 	}
-	if b.wrote.snooze {
+	if on.snooze {
 		res, err := b.tx.ExecContext(ctx, sqlSnoozeEndsNow, pq.Array(convIDs), b.now)
 		if err != nil {
 			return fmt.Errorf("snooze deadlines: %w", err)
@@ -99,12 +98,26 @@ func (b *batch) contactWrote(ctx context.Context, convIDs []int64) error {
 	if set == 0 {
 		return nil
 	}
-	_, err := b.tx.ExecContext(ctx, sqlTimerNotify)
+	_, err = b.tx.ExecContext(ctx, sqlTimerNotify)
 	return err
 }
 
-// wroteRules says which rules a contact's message may start (contactWrote).
-type wroteRules struct{ away, snooze bool }
+// wroteRules says which rules a message may start (contactWrote,
+// armQuiet): some team has the away rule on, some conversation is
+// snoozed, some inbox auto-resolves.
+type wroteRules struct{ away, snooze, quiet bool }
+
+// messageRules reads, once per batch, which rules a message may start.
+func (b *batch) messageRules(ctx context.Context) (*wroteRules, error) {
+	if b.wrote == nil {
+		w := &wroteRules{}
+		if err := b.tx.QueryRowContext(ctx, sqlWroteRules).Scan(&w.away, &w.snooze, &w.quiet); err != nil {
+			return nil, err
+		}
+		b.wrote = w
+	}
+	return b.wrote, nil
+}
 
 const (
 	sqlLapse = `UPDATE agents SET lapsed_at = $1 WHERE presence = 'online' AND lapsed_at IS NULL AND heartbeat_at < $2

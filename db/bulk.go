@@ -32,6 +32,7 @@ type pending struct {
 	attachMsg, attachConv []int64
 	touch                 map[int64]time.Time
 	inbound               map[int64]time.Time
+	quiet                 map[int64]time.Time // conversations' latest new message (armQuiet)
 }
 
 // bulkContact reports whether prepare handles the event's contact: a
@@ -76,7 +77,7 @@ const sqlContactsByKeys = `SELECT key, id, blocked_at IS NOT NULL, name, COALESC
 func (b *batch) prepare(ctx context.Context, events []event.Envelope) error {
 	b.pre = map[*event.Envelope]int64{}
 	b.convs = map[convKey]int64{}
-	b.pend = pending{contacts: map[int64]bool{}, touch: map[int64]time.Time{}, inbound: map[int64]time.Time{}}
+	b.pend = pending{contacts: map[int64]bool{}, touch: map[int64]time.Time{}, inbound: map[int64]time.Time{}, quiet: map[int64]time.Time{}}
 
 	if err := b.prepareContacts(ctx, events); err != nil {
 		return err
@@ -339,6 +340,9 @@ func (b *batch) applyPrepared(ctx context.Context, e *event.Envelope, c contactR
 		}
 	}
 	o.ConversationID = r.conv
+	if t, ok := b.pend.quiet[r.conv]; !ok || sent.After(t) {
+		b.pend.quiet[r.conv] = sent
+	}
 	if !r.attached {
 		b.pend.attachMsg = append(b.pend.attachMsg, msgID)
 		b.pend.attachConv = append(b.pend.attachConv, r.conv)
@@ -377,6 +381,10 @@ func (b *batch) flush(ctx context.Context) error {
 	if err := b.contactWrote(ctx, slices.Collect(maps.Keys(p.touch))); err != nil {
 		return err
 	}
+	if err := b.armQuiet(ctx, p.quiet); err != nil {
+		return err
+	}
+	clear(p.quiet)
 	if len(p.attachMsg) == 0 && len(p.touch) == 0 && len(p.inbound) == 0 {
 		return nil
 	}

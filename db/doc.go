@@ -34,7 +34,9 @@
 // Audit (audit.go) is the read-only view the load tester's verifier
 // compares with the traffic it sent. Listen (listen.go) turns the queue
 // and timer channels' notifications into wake-ups of the scheduler's loops;
-// timers.go stores conversation deadlines and applies them when due;
+// timers.go stores conversation deadlines and applies them when due
+// (autoresolve.go: the auto-resolve deadline every message moves, the
+// closing message, and the previous conversation the sticky rule reads);
 // ListenChanges turns the changes channel's notifications (announced on
 // commit by the triggers of migration 013, whatever path wrote the rows)
 // into assigner.Change values for the gateway's live events.

@@ -56,6 +56,9 @@ func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRo
 	if _, err := b.tx.ExecContext(ctx, sqlMessageAttach, msgID, o.ConversationID); err != nil {
 		return Outcome{}, err
 	}
+	if err := b.armQuiet(ctx, map[int64]time.Time{o.ConversationID: sentAt}); err != nil {
+		return Outcome{}, err
+	}
 	if o.Opened {
 		if err := b.conversationOpened(ctx, e, c, o.ConversationID); err != nil {
 			return Outcome{}, err

@@ -84,12 +84,20 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 	}
 	ins := make([]assigner.OpenInput, len(ops))
 	inboxes := make([]assigner.Inbox, len(ops))
-	var teamIDs []*int64
-	var agentIDs []int64
 	for i, o := range ops {
 		if inboxes[i], err = b.inboxSettings(ctx, o.e.PhoneNumberID); err != nil {
 			return fmt.Errorf("inbox settings: %w", err)
 		}
+	}
+	prev, err := b.previousConversations(ctx, ops, inboxes)
+	if err != nil {
+		return err
+	}
+	var teamIDs []*int64
+	var agentIDs []int64
+	for i, o := range ops {
+		ids, team := stickyNeeds(prev[i])
+		agentIDs, teamIDs = append(agentIDs, ids...), append(teamIDs, team)
 		conv := assigner.Conversation{ID: o.convID, ContactID: o.c.ID, Inbox: o.e.PhoneNumberID,
 			Status: assigner.StatusOpen, OpenedAt: openedAt(o.e)}
 		msg := assigner.Message{ContactWaID: o.e.Contact.WaID, SentAt: conv.OpenedAt} // a handover opens without a message
@@ -97,7 +105,7 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 			msg.Text, msg.ReplyID, msg.ReferralSourceID, msg.HasReferral = m.Body(), m.ReplyID(), m.ReferralSourceID(), m.Referral != nil
 		}
 		ins[i] = assigner.OpenInput{Now: b.now, Inbox: inboxes[i], Conversation: conv, Owners: owners[o.c.ID], Message: msg,
-			PresenceTimeout: b.rules.PresenceTimeout, WelcomeStaleness: b.rules.WelcomeStaleness}
+			PresenceTimeout: b.rules.PresenceTimeout, WelcomeStaleness: b.rules.WelcomeStaleness, Previous: prev[i]}
 		if r := assigner.Route(inboxes[i], msg, b.now); r.Step != nil {
 			teamIDs = append(teamIDs, r.Step.TeamID)
 			agentIDs = append(agentIDs, r.Step.AgentIDs...)
@@ -120,6 +128,12 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 		}
 		ds[i].ConversationID = ops[i].convID
 		b.remember(ds[i])
+		for id, n := range ds[i].OpenCountDelta { // the next decisions see the counts this one changed
+			if a, ok := agents[id]; ok {
+				a.OpenCount = max(0, a.OpenCount+n)
+				agents[id] = a
+			}
+		}
 		if len(ds[i].Added) > 0 {
 			b.noteAssigned(openedAt(ops[i].e))
 		}

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
+	"github.com/wagw/wagw/db"
+	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/event"
 )
 
@@ -15,6 +18,38 @@ import (
 // batch of 20.
 func TestBulkRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
 	store, _, counter, now := countedRoundRobin(t)
+	bulkTripsFlat(t, store, counter, now, func() {})
+}
+
+// So with the inbox's auto-resolve and sticky rules on: every message
+// moves its conversation's deadline, and every opening of a known contact
+// (whose conversations are resolved before each batch) looks for the
+// contact's previous conversation, one statement each for the batch.
+func TestBulkRoundTripsDoNotGrowWithAutoResolveAndSticky(t *testing.T) {
+	store, conn, counter, now := countedRoundRobin(t)
+	ctx := context.Background()
+	in, err := store.GetInbox(ctx, "1065")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour, week := 3600, 7
+	in.AutoResolveAfterSeconds, in.ClosingMessage, in.StickyDays = &hour, "Bye!", &week
+	if _, err := store.PutInbox(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	bulkTripsFlat(t, store, counter, now, func() {
+		if _, err := conn.Exec(`UPDATE conversations SET status = 'resolved', resolved_at = now() WHERE status = 'open'`); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if due, _, err := store.DueTimers(ctx, now.Add(2*time.Hour), 1000); err != nil || len(due) == 0 {
+		t.Errorf("no auto-resolve deadline was set: %v", err)
+	}
+}
+
+// bulkTripsFlat applies batches of 10, 20 and 500 messages, calling
+// before ahead of each, and checks the last two took as many round trips.
+func bulkTripsFlat(t *testing.T, store *db.Store, counter *dbtest.Counter, now time.Time, before func()) {
 	ctx := context.Background()
 	n := 0
 	// batch: size messages, one in ten from a new contact (opening a
@@ -35,9 +70,11 @@ func TestBulkRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
 	}
 	var known []string
 	trips := map[int]int{}
-	for _, size := range []int{20, 500} {
+	for _, size := range []int{10, 20, 500} { // the first warms up: afterwards every batch has known contacts
+
 		var events []event.Envelope
 		events, known = batch(size, known)
+		before()
 		counter.Reset()
 		out, err := store.ApplyOutcomes(ctx, events, now)
 		if err != nil {

@@ -28,16 +28,13 @@ func (b *batch) cmdReply(ctx context.Context, cmd event.ReplyCommand) (assigner.
 	if err != nil {
 		return nil, err
 	}
-	_, waID, userID, lastInbound, err := b.contactIdentity(ctx, conv.ContactID)
+	to, lastInbound, thread, err := b.recipient(ctx, conv.ContactID)
 	if err != nil {
 		return nil, err
 	}
-	msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual", To: firstNonEmpty(waID, userID)}
+	msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual", To: to}
 	in, body := replyMessage(cmd, &msg)
-	in.Now, in.LastInboundAt, in.ServiceWindow = b.now, lastInbound, b.rules.ServiceWindow
-	if err := b.tx.QueryRowContext(ctx, sqlThreadOwner, conv.ContactID).Scan(&in.Thread.Owner, &in.Thread.Role); err != nil {
-		return nil, fmt.Errorf("thread owner: %w", err)
-	}
+	in.Now, in.LastInboundAt, in.ServiceWindow, in.Thread = b.now, lastInbound, b.rules.ServiceWindow, thread
 	if err := assigner.DecideReply(in); err != nil {
 		return nil, err
 	}
@@ -60,6 +57,20 @@ func (b *batch) cmdReply(ctx context.Context, cmd event.ReplyCommand) (assigner.
 		return nil, err
 	}
 	return assigner.ReplyQueued{MessageID: id, ConversationID: conv.ID, Status: "pending"}, nil
+}
+
+// recipient reads what sending a free-form message to a contact depends
+// on: the address (wa_id, else the business-scoped user id), when the
+// contact last wrote (the service window) and who owns their thread.
+func (b *batch) recipient(ctx context.Context, contactID int64) (to string, lastInbound *time.Time, thread assigner.ThreadOwner, err error) {
+	_, waID, userID, lastInbound, err := b.contactIdentity(ctx, contactID)
+	if err != nil {
+		return "", nil, thread, err
+	}
+	if err := b.tx.QueryRowContext(ctx, sqlThreadOwner, contactID).Scan(&thread.Owner, &thread.Role); err != nil {
+		return "", nil, thread, fmt.Errorf("thread owner: %w", err)
+	}
+	return firstNonEmpty(waID, userID), lastInbound, thread, nil
 }
 
 // replyMessage fills msg with the reply's text, template or interactive
@@ -201,6 +212,11 @@ func (b *batch) cmdSendResult(ctx context.Context, id string, cmd event.SendResu
 	}
 	if err != nil {
 		return nil, fmt.Errorf("send result: %w", err)
+	}
+	if !cmd.Failed && convID != nil {
+		if err := b.armQuiet(ctx, map[int64]time.Time{*convID: at}); err != nil {
+			return nil, err
+		}
 	}
 	if cmd.Failed || agentID == nil || convID == nil {
 		return assigner.Recorded{}, nil

@@ -38,7 +38,9 @@ func newTwoPathSide(t *testing.T, oneByOne bool) *twoPathSide {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID}}); err != nil {
+	day := 86400 // auto-resolve deadlines follow every message, on both paths alike
+	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID},
+		AutoResolveAfterSeconds: &day, ClosingMessage: "Bye!"}); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -269,6 +271,9 @@ func TestBulkAndOneByOneLeaveTheSameRows(t *testing.T) {
 	}
 	if n := bulk.f.count(`SELECT count(*) FROM conversation_timers WHERE kind = 'snooze' AND due_at < '2025-03-01T14:00:00Z'`); n != 1 {
 		t.Errorf("%d snooze deadlines moved by the contact's message, want 1", n)
+	}
+	if n := bulk.f.count(`SELECT count(*) FROM conversation_timers WHERE kind = 'auto_resolve'`); n == 0 {
+		t.Error("no auto-resolve deadline")
 	}
 }
 

@@ -489,12 +489,16 @@ type inboxJSON struct {
 	Routing                    []assigner.Rule `json:"routing"`
 	DefaultAssign              *assigner.Step  `json:"default_assign"`
 	FallbackAgentID            *int64          `json:"fallback_agent_id"`
+	AutoResolveAfterSeconds    *int            `json:"auto_resolve_after_seconds"`
+	ClosingMessage             string          `json:"closing_message"`
+	StickyDays                 *int            `json:"sticky_days"`
 }
 
 func inboxOut(in assigner.Inbox) inboxJSON {
 	out := inboxJSON{PhoneNumberID: in.PhoneNumberID, Name: in.Name, WelcomeMessage: in.WelcomeMessage,
 		FirstResponderBecomesOwner: in.FirstResponderBecomesOwner, Routing: in.Routing,
-		DefaultAssign: in.DefaultAssign, FallbackAgentID: in.FallbackAgentID}
+		DefaultAssign: in.DefaultAssign, FallbackAgentID: in.FallbackAgentID,
+		AutoResolveAfterSeconds: in.AutoResolveAfterSeconds, ClosingMessage: in.ClosingMessage, StickyDays: in.StickyDays}
 	if out.Routing == nil {
 		out.Routing = []assigner.Rule{}
 	}
@@ -510,6 +514,9 @@ type inboxRequest struct {
 	Routing                    []ruleRequest  `json:"routing"`
 	DefaultAssign              *assigner.Step `json:"default_assign"`
 	FallbackAgentID            *int64         `json:"fallback_agent_id"`
+	AutoResolveAfterSeconds    *int           `json:"auto_resolve_after_seconds"`
+	ClosingMessage             string         `json:"closing_message"`
+	StickyDays                 *int           `json:"sticky_days"`
 }
 
 // check refuses names, lists and ids out of range.
@@ -618,7 +625,8 @@ func (s *Server) putInbox(c *fiber.Ctx) error {
 		return err
 	}
 	in := assigner.Inbox{PhoneNumberID: id, Name: strings.TrimSpace(req.Name), WelcomeMessage: req.WelcomeMessage,
-		FirstResponderBecomesOwner: req.FirstResponderBecomesOwner, DefaultAssign: req.DefaultAssign, FallbackAgentID: req.FallbackAgentID}
+		FirstResponderBecomesOwner: req.FirstResponderBecomesOwner, DefaultAssign: req.DefaultAssign, FallbackAgentID: req.FallbackAgentID,
+		AutoResolveAfterSeconds: req.AutoResolveAfterSeconds, ClosingMessage: req.ClosingMessage, StickyDays: req.StickyDays}
 	for _, r := range req.Routing {
 		in.Routing = append(in.Routing, assigner.Rule{When: r.When.condition(), Assign: r.Assign})
 	}

@@ -397,6 +397,11 @@ func TestAdminInboxes(t *testing.T) {
 	e.expect(t, "PUT", path, adminTestToken, rule(`{"keyword":"refund","colour":"red"}`, teamStep), 400, "bad_json")
 	e.expect(t, "PUT", path, adminTestToken, `{"name":"Main","routing":{}}`, 400, "bad_json")
 	e.expect(t, "PUT", path, ana.Token, `{"name":"Main"}`, 403, "forbidden")
+	for _, bad := range []string{`"auto_resolve_after_seconds":0`, `"auto_resolve_after_seconds":-5`, `"auto_resolve_after_seconds":99999999999`,
+		`"sticky_days":0`, `"sticky_days":366`, `"closing_message":"` + strings.Repeat("x", 4097) + `"`} {
+		e.expect(t, "PUT", path, adminTestToken, `{"name":"Main",`+bad+`}`, 422, "invalid_inbox")
+	}
+	e.expect(t, "PUT", path, adminTestToken, `{"name":"Main","auto_resolve_after_seconds":"soon"}`, 400, "bad_json")
 
 	// Failed writes changed nothing; a full PUT replaces everything.
 	in = inbox{}
@@ -410,6 +415,22 @@ func TestAdminInboxes(t *testing.T) {
 	if code, resp := e.call(t, "PUT", path, adminTestToken, `{"name":"Main 2"}`, &replaced); code != 200 || replaced.Name != "Main 2" ||
 		replaced.Routing == nil || len(replaced.Routing) != 0 || replaced.DefaultAssign != nil {
 		t.Fatalf("replace inbox: %d %s", code, resp)
+	}
+
+	// Rule 3's settings round-trip, and null turns them off.
+	var rule3 map[string]any
+	if code, resp := e.call(t, "PUT", path, adminTestToken, `{"name":"Main","auto_resolve_after_seconds":2,"closing_message":"Bye!","sticky_days":7}`, &rule3); code != 200 ||
+		rule3["auto_resolve_after_seconds"] != 2.0 || rule3["closing_message"] != "Bye!" || rule3["sticky_days"] != 7.0 {
+		t.Fatalf("rule 3 settings: %d %s", code, resp)
+	}
+	rule3 = nil
+	if code, resp := e.call(t, "GET", path, adminTestToken, "", &rule3); code != 200 || rule3["auto_resolve_after_seconds"] != 2.0 || rule3["sticky_days"] != 7.0 {
+		t.Fatalf("rule 3 settings read back: %d %s", code, resp)
+	}
+	rule3 = nil
+	if code, resp := e.call(t, "PUT", path, adminTestToken, `{"name":"Main","auto_resolve_after_seconds":null,"sticky_days":null}`, &rule3); code != 200 ||
+		rule3["auto_resolve_after_seconds"] != nil || rule3["sticky_days"] != nil || rule3["closing_message"] != "" {
+		t.Fatalf("rule 3 settings off: %d %s", code, resp)
 	}
 }
 

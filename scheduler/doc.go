@@ -10,7 +10,8 @@
 // inbox's queue expiry.
 //
 // The deadline timers (Timers, timers.go): conversation deadlines are rows
-// in Postgres (a no-reply window, …); Timers sleeps until the next one is
+// in Postgres (a no-reply window, an away hand-back, a snooze's end, an
+// auto-resolve after a quiet period); Timers sleeps until the next one is
 // due, wakes early when a nearer one is set (a notification on commit),
 // and publishes a timer command for each that fell due. The consumer
 // applies it only if the conversation still has that deadline, so a reply

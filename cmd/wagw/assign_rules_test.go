@@ -454,23 +454,9 @@ func (s *rulesStory) welcomes(t *testing.T) {
 		t.Errorf("the stale conversation has %d welcome rows", n)
 	}
 	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, "the Cloud API simulator received every welcome", func() (bool, string) {
-		r, err := apiCall(s.sim, http.MethodGet, "/_sim/messages?phone_number_id="+s.in.pnid, "", nil, nil)
+		got, err := simTexts(s.sim, s.in, rulesWelcome)
 		if err != nil {
 			return false, err.Error()
-		}
-		var out struct {
-			Messages []struct {
-				To   string `json:"to"`
-				Type string `json:"type"`
-				Text string `json:"text"`
-			} `json:"messages"`
-		}
-		json.Unmarshal(r.Body, &out)
-		got := map[string]int{}
-		for _, m := range out.Messages {
-			if m.Type == "text" && m.Text == rulesWelcome {
-				got[m.To]++
-			}
 		}
 		return fmt.Sprint(got) == fmt.Sprint(wantWelcome), fmt.Sprintf("welcomes by recipient %v, want %v", got, wantWelcome)
 	})

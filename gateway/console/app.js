@@ -8,7 +8,7 @@ const PAGE = 50;
 const HEARTBEAT_MS = 60000; // presence counts as recent for 5 minutes
 const SOURCES = {
   owner: 'owner', manual: 'manual', flow: 'flow', round_robin: 'round robin',
-  least_open: 'least open', first_responder: 'first responder', claim: 'claim',
+  least_open: 'least open', first_responder: 'first responder', claim: 'claim', sticky: 'sticky',
 };
 const SKIPPED = new Set(['offline', 'away', 'at_capacity', 'not_member', 'already_assigned', 'inactive']);
 const TICKS = { sent: '✓', delivered: '✓✓', read: '✓✓', failed: '✗' };
@@ -566,6 +566,9 @@ function renderSettings() {
           name: form.elements.name.value, welcome_message: form.elements.welcome.value,
           first_responder_becomes_owner: form.elements.first.checked, routing: r || [], default_assign: d,
           fallback_agent_id: fallback.value ? Number(fallback.value) : null,
+          // Settings this form does not show are kept as they are (PUT replaces).
+          auto_resolve_after_seconds: ib.auto_resolve_after_seconds ?? null,
+          closing_message: ib.closing_message || '', sticky_days: ib.sticky_days ?? null,
         };
         const saved = await api('PUT', `/v1/inboxes/${encodeURIComponent(ib.phone_number_id)}`, body);
         Object.assign(ib, saved);

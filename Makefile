@@ -17,11 +17,11 @@ run: build postgres
 test: check postgres promtool chromium
 	$(GO) test -count=1 -timeout 9m $(PKGS)
 
-## test-browser: only the console's browser story (cmd/wagw TestConsoleStory)
+## test-browser: only the console's browser stories (cmd/wagw TestConsoleStory*)
 test-browser: postgres chromium
 	$(GO) test -count=1 -timeout 3m -run 'TestConsoleStory' ./cmd/wagw/
 
-## screenshots: run the browser story and keep its screenshots in docs/
+## screenshots: run the browser stories and keep their screenshots in docs/
 screenshots: postgres chromium
 	WAGW_CONSOLE_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -timeout 3m -run 'TestConsoleStory' ./cmd/wagw/
 

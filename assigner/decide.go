@@ -49,7 +49,8 @@ type OpenInput struct {
 //  4. nobody eligible in the team: Queued (rule 10); a manual-strategy
 //     team or no step at all: unassigned, waiting for a claim (rule 6);
 //  5. Welcome when the inbox has a welcome text, no agent has replied and
-//     the opening message is not older than WelcomeStaleness.
+//     the opening message is not older than WelcomeStaleness;
+//  6. the inbox's first-response SLA, if any, is armed (armSLA).
 func DecideOpen(in OpenInput) Decision {
 	b := newBuilder(in.Conversation, in.Now, in.PresenceTimeout)
 	b.see(in.Owners...)
@@ -79,6 +80,7 @@ func DecideOpen(in OpenInput) Decision {
 			Text: "Nobody was assigned: the conversation waits unassigned in the inbox until an agent claims it."})
 	}
 	b.welcome(in.Inbox, in.Message, orDefault(in.WelcomeStaleness, DefaultWelcomeStaleness))
+	b.armSLA(in.Inbox)
 	return b.finish()
 }
 

@@ -33,8 +33,8 @@ type Decision struct {
 	// `routing:2 keyword "refund"`, "inbox_default", "round_robin",
 	// "least_open", "manual", "queue", "flow", "claim", "first_responder",
 	// "unassign", "resolve", "drain_queue", "queue_expired",
-	// "no_reply_reassign", "auto_resolve", "sticky", "pick_and_assign"
-	// (nothing fired: waits for a claim).
+	// "no_reply_reassign", "auto_resolve", "sticky", "sla_breached",
+	// "pick_and_assign" (nothing fired: waits for a claim).
 	Rule string `json:"rule"`
 	// TeamID is the conversation's team after the decision; nil: none.
 	TeamID   *int64 `json:"team_id,omitempty"`
@@ -71,6 +71,13 @@ type Decision struct {
 	// no longer snoozed (woken or resolved).
 	SnoozedUntil *time.Time `json:"snoozed_until,omitempty"`
 	Unsnoozed    bool       `json:"unsnoozed,omitempty"`
+	// FirstResponseDueAt: record when the first agent reply is due (the
+	// inbox's first-response SLA, armed when the contact opens the
+	// conversation).
+	FirstResponseDueAt *time.Time `json:"first_response_due_at,omitempty"`
+	// SLABreach: the first-response SLA passed without an agent reply
+	// (DecideSLA); nil otherwise.
+	SLABreach *SLABreach `json:"sla_breach,omitempty"`
 	// OpenCountDelta is the change to each agent's open-conversation count
 	// (Agent.OpenCount); only agents whose count changes are present.
 	OpenCountDelta map[int64]int `json:"open_count_delta,omitempty"`
@@ -115,6 +122,9 @@ func (d Decision) Summary() string {
 	}
 	if d.Closing {
 		parts = append(parts, "closing message queued")
+	}
+	if d.SLABreach != nil {
+		parts = append(parts, "first-response SLA breached")
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "no change")

@@ -68,7 +68,12 @@
 //	                                   it on every message); sticky
 //	                                   assignee: DecideOpen with
 //	                                   OpenInput.Previous, after owners
-//	                                   and before routing
+//	                                   and before routing;
+//	                                   first-response SLA (sla.go): armed by
+//	                                   DecideOpen in the inbox's business
+//	                                   hours (AddBusinessTime), cancelled by
+//	                                   the first reply, DecideSLA records
+//	                                   the breach
 //
 // # Queued versus waiting for a claim
 //

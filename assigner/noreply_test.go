@@ -61,7 +61,8 @@ func timerEqual(a, b Timer) bool {
 }
 
 // What cancels the no-reply timer: a reply, resolving, and the strategy's
-// assignee leaving (unassigned, or made manual).
+// assignee leaving (unassigned, or made manual). A reply and resolving
+// cancel the SLA timer too.
 func TestNoReplyTimerCancelled(t *testing.T) {
 	conv := openConv(Assignee{AgentID: 1, Source: SourceRoundRobin})
 	ana := online(1, "Ana")
@@ -71,8 +72,8 @@ func TestNoReplyTimerCancelled(t *testing.T) {
 		d    Decision
 		want []TimerKind
 	}{
-		{"first reply", DecideFirstResponder(FirstResponderInput{Now: t0, Conversation: conv, Agent: ana}), []TimerKind{TimerNoReply}},
-		{"resolve", DecideResolve(conv), []TimerKind{TimerNoReply, TimerAway, TimerSnooze, TimerAutoResolve}},
+		{"first reply", DecideFirstResponder(FirstResponderInput{Now: t0, Conversation: conv, Agent: ana}), []TimerKind{TimerNoReply, TimerSLA}},
+		{"resolve", DecideResolve(conv), []TimerKind{TimerNoReply, TimerAway, TimerSnooze, TimerAutoResolve, TimerSLA}},
 		{"unassign", unassigned, []TimerKind{TimerNoReply}},
 		{"made manual", mustManual(t, ManualInput{Now: t0, Conversation: conv, AgentIDs: []int64{1}, Agents: map[int64]Agent{1: ana}}), []TimerKind{TimerNoReply}},
 		{"another agent added", mustManual(t, ManualInput{Now: t0, Conversation: conv, AgentIDs: []int64{2}, Agents: map[int64]Agent{2: online(2, "Bob")}}), nil},

@@ -30,6 +30,15 @@ type CommandResult struct {
 	Kind      OutcomeKind
 	Value     json.RawMessage
 	Err       *Error
+	// ConversationID and ContactID are what the command was about, and
+	// IssuedBy the agent who issued it, so that the API shows the result
+	// only to whom it may: the conversation it named (0 when none), the
+	// contact whose partition it was applied on, the agent of its actor
+	// (0 for the admin token or the system). All 0 for results stored
+	// before migration 017.
+	ConversationID int64
+	ContactID      int64
+	IssuedBy       int64
 }
 
 // Decided: a decision changed the conversation (assign, unassign, claim,

@@ -47,6 +47,13 @@ type Inbox struct {
 	// their previous one when it was resolved at most this many days ago
 	// (DecideOpen); nil: off.
 	StickyDays *int `json:"sticky_days,omitempty"`
+	// FirstResponseSLASeconds: the first agent reply is due this long
+	// after the contact opened the conversation, counted in BusinessHours
+	// (issue 12 rule 4, DecideSLA); nil: no SLA.
+	FirstResponseSLASeconds *int `json:"first_response_sla_seconds"`
+	// BusinessHours are when the inbox is staffed: the SLA clock runs only
+	// inside them. nil: always open. Outside is not allowed here.
+	BusinessHours *Hours `json:"business_hours"`
 }
 
 // Rule is one routing rule: when its condition matches the opening
@@ -146,7 +153,7 @@ func (i Inbox) Validate() error {
 	if i.StickyDays != nil && (*i.StickyDays <= 0 || *i.StickyDays > MaxStickyDays) {
 		errs = append(errs, fmt.Errorf("%w: sticky_days must be between 1 and %d, or null", ErrInvalid, MaxStickyDays))
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, i.validateSLA())...)
 }
 
 // Validate checks the rule's condition and step; errors wrap ErrInvalid.

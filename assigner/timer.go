@@ -25,11 +25,14 @@ const (
 	// long without a message in either direction (DecideAutoResolve);
 	// every stored message moves it later.
 	TimerAutoResolve TimerKind = "auto_resolve"
+	// TimerSLA: the inbox's first-response SLA ends (DecideSLA);
+	// cancelled by the first agent reply the Cloud API accepts.
+	TimerSLA TimerKind = "sla"
 )
 
 // Valid reports whether k is a known timer kind.
 func (k TimerKind) Valid() bool {
-	return k == TimerNoReply || k == TimerAway || k == TimerSnooze || k == TimerAutoResolve
+	return k == TimerNoReply || k == TimerAway || k == TimerSnooze || k == TimerAutoResolve || k == TimerSLA
 }
 
 // Timer is a conversation's deadline of one kind, as stored: when it falls
@@ -103,15 +106,16 @@ func (b *builder) armNoReply(t Team) {
 }
 
 // settleTimers cancels the timers the decision made pointless: every one
-// when the conversation is resolved; the no-reply timer when an agent
-// replied or when no assignee the strategy picked is left.
+// when the conversation is resolved; the no-reply and SLA timers when an
+// agent replied; the no-reply timer when no assignee the strategy picked
+// is left.
 func (b *builder) settleTimers() {
 	if !b.conv.Open() {
 		return
 	}
 	if b.resolved {
 		b.d.SetTimers = nil
-		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway, TimerSnooze, TimerAutoResolve}
+		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway, TimerSnooze, TimerAutoResolve, TimerSLA}
 		return
 	}
 	strategy := func(as []Assignee) bool {
@@ -119,5 +123,8 @@ func (b *builder) settleTimers() {
 	}
 	if b.d.FirstReplyAt != nil || (strategy(b.conv.Assignees) && !strategy(b.set)) {
 		b.cancelTimer(TimerNoReply)
+	}
+	if b.d.FirstReplyAt != nil {
+		b.cancelTimer(TimerSLA)
 	}
 }

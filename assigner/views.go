@@ -37,6 +37,14 @@ type ConversationView struct {
 	// WindowClosesAt is when the customer service window closes: the
 	// contact's last inbound message plus DefaultServiceWindow.
 	WindowClosesAt *time.Time `json:"window_closes_at,omitempty"`
+	// FirstResponseDueAt is when the first agent reply is (or was) due by
+	// the inbox's first-response SLA; nil when the inbox had no SLA when
+	// the conversation opened.
+	FirstResponseDueAt *time.Time `json:"first_response_due_at"`
+	// SLABreached: no agent reply was accepted by FirstResponseDueAt;
+	// SLABreachedAt is when the breach was recorded.
+	SLABreached   bool       `json:"sla_breached"`
+	SLABreachedAt *time.Time `json:"sla_breached_at,omitempty"`
 }
 
 // MessagePreview is a message as a list row shows it.
@@ -56,8 +64,9 @@ type ConversationFilter struct {
 	AssigneeID *int64
 	Unassigned bool
 	ContactID  *int64
-	Inbox      string // phone_number_id; "" any
-	AfterID    int64  // keyset pagination: ids greater than this, oldest first
+	IDs        []int64 // only these conversations; nil: any
+	Inbox      string  // phone_number_id; "" any
+	AfterID    int64   // keyset pagination: ids greater than this, oldest first
 	// Newest lists newest first: ids smaller than BeforeID (0: from the
 	// newest), instead of AfterID's order.
 	Newest   bool
@@ -95,6 +104,8 @@ type DecisionView struct {
 	Assignees []Assignee `json:"assignees"`
 	TeamID    *int64     `json:"team_id,omitempty"`
 	Queued    bool       `json:"queued"`
+	// SLABreach: the decision recorded a first-response SLA breach.
+	SLABreach *SLABreach `json:"sla_breach,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 }
 

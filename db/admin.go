@@ -439,13 +439,17 @@ func (s *Store) UpdateTeam(ctx context.Context, id int64, t assigner.Team, membe
 // ---- inboxes ----
 
 const sqlInboxCols = `phone_number_id, name, welcome_message, first_responder_becomes_owner, routing, default_assign, fallback_agent_id,
-	auto_resolve_after_seconds, closing_message, sticky_days`
+	auto_resolve_after_seconds, closing_message, sticky_days, first_response_sla_seconds, business_hours`
 
 func scanInboxConfig(row interface{ Scan(...any) error }) (assigner.Inbox, error) {
 	var in assigner.Inbox
-	var routing, def []byte
+	var routing, def, hours []byte
 	if err := row.Scan(&in.PhoneNumberID, &in.Name, &in.WelcomeMessage, &in.FirstResponderBecomesOwner,
-		&routing, &def, &in.FallbackAgentID, &in.AutoResolveAfterSeconds, &in.ClosingMessage, &in.StickyDays); err != nil {
+		&routing, &def, &in.FallbackAgentID, &in.AutoResolveAfterSeconds, &in.ClosingMessage, &in.StickyDays,
+		&in.FirstResponseSLASeconds, &hours); err != nil {
+		return in, err
+	}
+	if err := decodeHours(&in, hours); err != nil {
 		return in, err
 	}
 	if len(routing) > 0 {
@@ -507,8 +511,9 @@ func (s *Store) InboxSettings(ctx context.Context, phoneNumberID string) (assign
 }
 
 const sqlPutInbox = `INSERT INTO inboxes (phone_number_id, name, welcome_message, first_responder_becomes_owner,
-		routing, default_assign, fallback_agent_id, auto_resolve_after_seconds, closing_message, sticky_days)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		routing, default_assign, fallback_agent_id, auto_resolve_after_seconds, closing_message, sticky_days,
+		first_response_sla_seconds, business_hours)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 	ON CONFLICT (phone_number_id) DO UPDATE SET
 		name = EXCLUDED.name,
 		welcome_message = EXCLUDED.welcome_message,
@@ -516,6 +521,8 @@ const sqlPutInbox = `INSERT INTO inboxes (phone_number_id, name, welcome_message
 		routing = EXCLUDED.routing,
 		default_assign = EXCLUDED.default_assign,
 		fallback_agent_id = EXCLUDED.fallback_agent_id,
+		first_response_sla_seconds = EXCLUDED.first_response_sla_seconds,
+		business_hours = EXCLUDED.business_hours,
 		auto_resolve_after_seconds = EXCLUDED.auto_resolve_after_seconds,
 		closing_message = EXCLUDED.closing_message,
 		sticky_days = EXCLUDED.sticky_days,
@@ -547,6 +554,14 @@ func (s *Store) PutInbox(ctx context.Context, in assigner.Inbox) (assigner.Inbox
 		}
 		defJSON = string(b)
 	}
+	var hoursJSON any // NULL: always open
+	if in.BusinessHours != nil {
+		b, err := json.Marshal(in.BusinessHours)
+		if err != nil {
+			return assigner.Inbox{}, err
+		}
+		hoursJSON = string(b)
+	}
 	var teamIDs, agentIDs []int64
 	for _, step := range inboxSteps(in) {
 		if step.TeamID != nil {
@@ -570,11 +585,23 @@ func (s *Store) PutInbox(ctx context.Context, in assigner.Inbox) (assigner.Inbox
 	}
 	out, err := scanInboxConfig(tx.QueryRowContext(ctx, sqlPutInbox, in.PhoneNumberID, in.Name, in.WelcomeMessage,
 		in.FirstResponderBecomesOwner, string(routingJSON), defJSON, in.FallbackAgentID,
-		in.AutoResolveAfterSeconds, in.ClosingMessage, in.StickyDays))
+		in.AutoResolveAfterSeconds, in.ClosingMessage, in.StickyDays, in.FirstResponseSLASeconds, hoursJSON))
 	if err != nil {
 		return assigner.Inbox{}, mapErr(err)
 	}
 	return out, tx.Commit()
+}
+
+// decodeHours reads the inbox's business_hours column (NULL: always open).
+func decodeHours(in *assigner.Inbox, raw []byte) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	in.BusinessHours = new(assigner.Hours)
+	if err := json.Unmarshal(raw, in.BusinessHours); err != nil {
+		return fmt.Errorf("inbox %s business_hours: %w", in.PhoneNumberID, err)
+	}
+	return nil
 }
 
 // inboxSteps returns every assignment step of the inbox: each rule's, then

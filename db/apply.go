@@ -54,6 +54,7 @@ type batch struct {
 	refused    map[*event.Envelope]error // commands stored as failed (refuse.go)
 	savepoints int                       // savepoints taken, for their names
 	assigned   []float64                 // seconds from opening to a first assignee (metrics.go)
+	breaches   [][2]string               // inbox and team of each first-response SLA breached (sla.go)
 }
 
 type contactRow struct {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/wagw/wagw/assigner"
@@ -87,15 +88,20 @@ func (b *batch) lockConversation(ctx context.Context, id int64) (convState, erro
 }
 
 const sqlInboxSettings = `SELECT phone_number_id, name, welcome_message, first_responder_becomes_owner,
-	routing, default_assign, fallback_agent_id, auto_resolve_after_seconds, closing_message, sticky_days
+	routing, default_assign, fallback_agent_id, auto_resolve_after_seconds, closing_message, sticky_days,
+	first_response_sla_seconds, business_hours
 	FROM inboxes WHERE phone_number_id = $1`
 
 func scanInbox(row interface{ Scan(...any) error }) (assigner.Inbox, error) {
 	var in assigner.Inbox
-	var routing, def []byte
+	var routing, def, hours []byte
 	if err := row.Scan(&in.PhoneNumberID, &in.Name, &in.WelcomeMessage, &in.FirstResponderBecomesOwner,
-		&routing, &def, &in.FallbackAgentID, &in.AutoResolveAfterSeconds, &in.ClosingMessage, &in.StickyDays); err != nil {
+		&routing, &def, &in.FallbackAgentID, &in.AutoResolveAfterSeconds, &in.ClosingMessage, &in.StickyDays,
+		&in.FirstResponseSLASeconds, &hours); err != nil {
 		return in, mapErr(err)
+	}
+	if err := decodeHours(&in, hours); err != nil {
+		return in, err
 	}
 	if len(routing) > 0 {
 		if err := json.Unmarshal(routing, &in.Routing); err != nil {
@@ -193,45 +199,71 @@ func (b *batch) lockTeams(ctx context.Context, ids ...*int64) (map[int64]assigne
 			out[id] = ts
 			continue
 		}
-		var ts assigner.TeamState
-		var strategy, exhausted string
-		err := b.tx.QueryRowContext(ctx, sqlTeamLock, id).Scan(&ts.Team.ID, &ts.Team.Name, &strategy, &ts.Team.OnlineOnly, &ts.Team.MaxOpen,
-			&ts.Team.ReassignAfterSeconds, &ts.Team.ReassignMax, &exhausted, &ts.Team.ReassignOnAway)
+		ts, err := loadTeamState(ctx, b.tx, sqlTeamLock, id)
 		if errors.Is(err, errNoRows) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		ts.Team.Strategy, ts.Team.ReassignExhausted = assigner.TeamStrategy(strategy), assigner.ReassignExhausted(exhausted)
-		rows, err := b.tx.QueryContext(ctx, sqlTeamMembers, id)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var m assigner.Member
-			var role, presence string
-			if err := rows.Scan(&m.ID, &m.Name, &role, &m.Active, &m.Capacity, &presence, &m.HeartbeatAt, &m.OpenCount, &m.LastAssignedAt, &m.Position); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			m.Role, m.Presence = assigner.Role(role), assigner.Presence(presence)
-			if m.HeartbeatAt.Unix() == 0 {
-				m.HeartbeatAt = time.Time{}
-			}
-			if m.LastAssignedAt.Unix() == 0 {
-				m.LastAssignedAt = time.Time{}
-			}
-			ts.Members = append(ts.Members, m)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
 		out[id] = ts
 		b.teams[id] = ts
 	}
 	return out, nil
+}
+
+// sqlTeamState reads a team's strategy settings without locking them.
+const sqlTeamState = `SELECT id, name, strategy, online_only, max_open, reassign_after_seconds, reassign_max, reassign_exhausted, reassign_on_away
+	FROM teams WHERE id = $1`
+
+// TeamState reads a team with its members as a strategy sees them, without
+// locking anything (the console's "who is picked next"); ErrNotFound when
+// there is no such team.
+func (s *Store) TeamState(ctx context.Context, id int64) (assigner.TeamState, error) {
+	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return assigner.TeamState{}, err
+	}
+	defer tx.Rollback()
+	ts, err := loadTeamState(ctx, tx, sqlTeamState, id)
+	if errors.Is(err, errNoRows) {
+		return ts, ErrNotFound
+	}
+	return ts, err
+}
+
+// loadTeamState reads a team with teamSQL (one of its id, its strategy
+// settings) and its members, in one snapshot of q.
+func loadTeamState(ctx context.Context, q sqlx.QueryerContext, teamSQL string, id int64) (assigner.TeamState, error) {
+	var ts assigner.TeamState
+	var strategy, exhausted string
+	err := q.QueryRowxContext(ctx, teamSQL, id).Scan(&ts.Team.ID, &ts.Team.Name, &strategy, &ts.Team.OnlineOnly, &ts.Team.MaxOpen,
+		&ts.Team.ReassignAfterSeconds, &ts.Team.ReassignMax, &exhausted, &ts.Team.ReassignOnAway)
+	if err != nil {
+		return ts, err
+	}
+	ts.Team.Strategy, ts.Team.ReassignExhausted = assigner.TeamStrategy(strategy), assigner.ReassignExhausted(exhausted)
+	rows, err := q.QueryContext(ctx, sqlTeamMembers, id)
+	if err != nil {
+		return ts, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m assigner.Member
+		var role, presence string
+		if err := rows.Scan(&m.ID, &m.Name, &role, &m.Active, &m.Capacity, &presence, &m.HeartbeatAt, &m.OpenCount, &m.LastAssignedAt, &m.Position); err != nil {
+			return ts, err
+		}
+		m.Role, m.Presence = assigner.Role(role), assigner.Presence(presence)
+		if m.HeartbeatAt.Unix() == 0 {
+			m.HeartbeatAt = time.Time{}
+		}
+		if m.LastAssignedAt.Unix() == 0 {
+			m.LastAssignedAt = time.Time{}
+		}
+		ts.Members = append(ts.Members, m)
+	}
+	return ts, rows.Err()
 }
 
 // remember keeps the locked teams' cached state equal to what persist

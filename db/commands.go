@@ -24,7 +24,8 @@ func (s *Store) ContactKey(ctx context.Context, contactID int64) (string, error)
 	return key, mapErr(err)
 }
 
-const sqlCommandResult = `SELECT COALESCE(kind, ''), value, error_code, COALESCE(error_message, '')
+const sqlCommandResult = `SELECT COALESCE(kind, ''), value, error_code, COALESCE(error_message, ''),
+	COALESCE(conversation_id, 0), COALESCE(contact_id, 0), COALESCE(issued_by, 0)
 	FROM command_results WHERE command_id = $1`
 
 // CommandResult returns what became of a command: its outcome, or the
@@ -34,7 +35,7 @@ func (s *Store) CommandResult(ctx context.Context, commandID string) (assigner.C
 	var kind, message string
 	var value []byte
 	var code *string
-	err := s.db.QueryRowContext(ctx, sqlCommandResult, commandID).Scan(&kind, &value, &code, &message)
+	err := s.db.QueryRowContext(ctx, sqlCommandResult, commandID).Scan(&kind, &value, &code, &message, &r.ConversationID, &r.ContactID, &r.IssuedBy)
 	if err != nil {
 		return r, mapErr(err)
 	}
@@ -96,6 +97,7 @@ func (s *Store) Decisions(ctx context.Context, conversationID int64) ([]assigner
 			return nil, errors.New("decision log row is not a decision")
 		}
 		v.Reasons, v.Warnings, v.Assignees, v.TeamID, v.Queued = d.Reasons, d.Warnings, d.Assignees, d.TeamID, d.Queued
+		v.SLABreach = d.SLABreach
 		out = append(out, v)
 	}
 	return out, rows.Err()

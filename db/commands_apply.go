@@ -14,9 +14,10 @@ import (
 )
 
 const (
-	sqlOutcomeInsert = `INSERT INTO command_results (command_id, kind, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
-	sqlRefusedInsert = `INSERT INTO command_results (command_id, error_code, error_message) VALUES ($1, $2, $3)
-		ON CONFLICT DO NOTHING`
+	sqlOutcomeInsert = `INSERT INTO command_results (command_id, conversation_id, contact_id, issued_by, kind, value)
+		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), $5, $6) ON CONFLICT DO NOTHING`
+	sqlRefusedInsert = `INSERT INTO command_results (command_id, conversation_id, contact_id, issued_by, error_code, error_message)
+		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), $5, $6) ON CONFLICT DO NOTHING`
 	sqlResultNotify = `SELECT pg_notify('wagw_result', $1)`
 )
 
@@ -30,13 +31,14 @@ func (b *batch) applyCommand(ctx context.Context, e *event.Envelope, c contactRo
 		return Outcome{Duplicate: !first}, err
 	}
 	out, err := b.runCommand(ctx, e)
+	subject := subjectOf(e, c.ID)
 	if derr, ok := assigner.AsError(err); ok {
-		return Outcome{}, b.storeRefused(ctx, e.ID, derr)
+		return Outcome{}, b.storeRefused(ctx, subject, derr)
 	}
 	if err != nil {
 		return Outcome{}, err
 	}
-	return Outcome{}, b.storeOutcome(ctx, e.ID, out)
+	return Outcome{}, b.storeOutcome(ctx, subject, out)
 }
 
 // runCommand decodes a command and runs its handler.
@@ -98,27 +100,43 @@ func (b *batch) commandAgent(ctx context.Context, id int64) (assigner.Agent, err
 	return a, nil
 }
 
+// resultSubject is a command's id, what it is about and who issued it
+// (the API shows its result only to its issuer and to callers who may see
+// its subject): the conversation it names, if any, and the contact whose
+// partition it was applied on (0 when unknown).
+type resultSubject struct {
+	command      string
+	conversation int64
+	contact      int64
+	issuedBy     int64
+}
+
+func subjectOf(e *event.Envelope, contactID int64) resultSubject {
+	conv, by := e.Command.Subject()
+	return resultSubject{command: e.ID, conversation: conv, contact: contactID, issuedBy: by}
+}
+
 // storeOutcome stores what an applied command did.
-func (b *batch) storeOutcome(ctx context.Context, id string, o assigner.Outcome) error {
+func (b *batch) storeOutcome(ctx context.Context, s resultSubject, o assigner.Outcome) error {
 	value, err := json.Marshal(o)
 	if err != nil {
 		return err
 	}
-	return b.storeResult(ctx, sqlOutcomeInsert, id, string(o.Kind()), string(value))
+	return b.storeResult(ctx, sqlOutcomeInsert, s, string(o.Kind()), string(value))
 }
 
 // storeRefused stores why a command was refused.
-func (b *batch) storeRefused(ctx context.Context, id string, e *assigner.Error) error {
-	return b.storeResult(ctx, sqlRefusedInsert, id, string(e.Code), e.Message)
+func (b *batch) storeRefused(ctx context.Context, s resultSubject, e *assigner.Error) error {
+	return b.storeResult(ctx, sqlRefusedInsert, s, string(e.Code), e.Message)
 }
 
 // storeResult stores a command's result with insert and tells the API
 // (pg_notify on commit) that it is there.
-func (b *batch) storeResult(ctx context.Context, insert, id string, fields ...any) error {
-	if _, err := b.tx.ExecContext(ctx, insert, append([]any{id}, fields...)...); err != nil {
+func (b *batch) storeResult(ctx context.Context, insert string, s resultSubject, fields ...any) error {
+	if _, err := b.tx.ExecContext(ctx, insert, append([]any{s.command, s.conversation, s.contact, s.issuedBy}, fields...)...); err != nil {
 		return fmt.Errorf("command result: %w", err)
 	}
-	_, err := b.tx.ExecContext(ctx, sqlResultNotify, id)
+	_, err := b.tx.ExecContext(ctx, sqlResultNotify, s.command)
 	return err
 }
 

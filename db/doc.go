@@ -36,14 +36,21 @@
 // and timer channels' notifications into wake-ups of the scheduler's loops;
 // timers.go stores conversation deadlines and applies them when due
 // (autoresolve.go: the auto-resolve deadline every message moves, the
-// closing message, and the previous conversation the sticky rule reads);
+// closing message, and the previous conversation the sticky rule reads;
+// sla.go: the first-response SLA's breach);
 // ListenChanges turns the changes channel's notifications (announced on
-// commit by the triggers of migration 013, whatever path wrote the rows)
-// into assigner.Change values for the gateway's live events.
+// commit by the triggers of migration 013, whatever path wrote the rows;
+// since migration 017 a heartbeat alone announces nothing) into
+// assigner.Change values for the gateway's live events. TeamState reads a
+// team as its strategy sees it, without locking (the board's next pick),
+// with the loader the strategy's locked read uses. A command's result
+// keeps what it was about and who issued it (migration 017), for the
+// API's visibility check.
 // Open waits up to BusyWait for a Postgres that refuses connections for
 // now (no free slot, starting up). QueueStats (queue.go) reads the queue's
 // length and oldest conversation for the metrics; Instrument (metrics.go)
-// records assignment latency (wagw_assignment_seconds) after each commit.
+// records assignment latency (wagw_assignment_seconds) after each commit,
+// InstrumentSLA the first-response SLA breaches (wagw_sla_breaches_total).
 // DriverURL (dsn.go) is the URL Open hands to the driver: DATABASE_URL as
 // written (sslmode=verify-full and its root certificate included) with the
 // pool's application_name and statement_timeout, checked the way the

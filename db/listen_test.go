@@ -1,6 +1,7 @@
 package db_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -44,16 +45,21 @@ func changesUntil(t *testing.T, ch <-chan assigner.Change, want ...assigner.Chan
 	}
 }
 
-// A committed batch announces each conversation it touched, the
-// conversation's messages, and the agents whose state changed, once per
-// transaction however many rows changed.
-func TestListenChangesAnnouncesCommittedChanges(t *testing.T) {
+// listening is a fresh database with its changes listened to.
+func listening(t *testing.T) (*applyFixture, <-chan assigner.Change, func()) {
 	conn, dsn := dbtest.New(t)
-	f := &applyFixture{t: t, conn: conn, store: db.NewStore(conn)}
 	changes, stop, err := db.ListenChanges(dsn, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &applyFixture{t: t, conn: conn, store: db.NewStore(conn)}, changes, stop
+}
+
+// A committed batch announces each conversation it touched, the
+// conversation's messages, and the agents whose state changed, once per
+// transaction however many rows changed.
+func TestListenChangesAnnouncesCommittedChanges(t *testing.T) {
+	f, changes, stop := listening(t)
 	defer stop()
 
 	agent := f.agent("ana")
@@ -97,4 +103,37 @@ func TestParseChange(t *testing.T) {
 			t.Errorf("ParseChange(%q) = %v, want refused", bad, got)
 		}
 	}
+}
+
+// A heartbeat (only the last-seen columns change) announces nothing; a
+// change of presence, of the lapse or of anything else still does.
+func TestListenChangesHeartbeatIsQuiet(t *testing.T) {
+	f, changes, stop := listening(t)
+	defer stop()
+	conn := f.conn
+	ctx := context.Background()
+	agent := f.agent("ana") // online, with a first heartbeat
+	changesUntil(t, changes, assigner.Change{Kind: assigner.ChangeAgent, ID: agent})
+
+	for range 3 {
+		if _, err := f.store.SetPresence(ctx, agent, assigner.PresenceOnline, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a marker commits after the heartbeats: once it arrives, any
+	// announcement of theirs would have arrived before it
+	other := f.agent("bea")
+	seen := changesUntil(t, changes, assigner.Change{Kind: assigner.ChangeAgent, ID: other})
+	if n := seen[assigner.Change{Kind: assigner.ChangeAgent, ID: agent}]; n != 0 {
+		t.Errorf("three heartbeats announced the agent %d times, want never", n)
+	}
+
+	if _, err := f.store.SetPresence(ctx, agent, assigner.PresenceAway, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	changesUntil(t, changes, assigner.Change{Kind: assigner.ChangeAgent, ID: agent})
+	if _, err := conn.ExecContext(ctx, `UPDATE agents SET lapsed_at = now(), heartbeat_at = now() WHERE id = $1`, agent); err != nil {
+		t.Fatal(err)
+	}
+	changesUntil(t, changes, assigner.Change{Kind: assigner.ChangeAgent, ID: agent})
 }

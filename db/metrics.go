@@ -21,8 +21,20 @@ func (b *batch) noteAssigned(openedAt time.Time) {
 	b.assigned = append(b.assigned, max(0, b.now.Sub(openedAt).Seconds()))
 }
 
+// InstrumentSLA counts, from now on, each first-response SLA breach a
+// committed transaction recorded, by the conversation's inbox
+// (phone_number_id) and team name ("" when it has none): breached is
+// called once per breach (cmd/wagw feeds wagw_sla_breaches_total). Call it
+// once, before the store is shared.
+func (s *Store) InstrumentSLA(breached func(inbox, team string)) { s.slaBreached = breached }
+
 // observe records what a committed transaction did.
 func (s *Store) observe(b *batch) {
+	if s.slaBreached != nil {
+		for _, l := range b.breaches {
+			s.slaBreached(l[0], l[1])
+		}
+	}
 	if s.assignSeconds == nil {
 		return
 	}

@@ -147,6 +147,7 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 		cIDs            []int64
 		cTeams          []sql.NullInt64
 		cQueued         []bool
+		cDue            []sql.NullString
 		aConv, aAgent   []int64
 		aSource         []string
 		deltas          = map[int64]int{}
@@ -158,14 +159,17 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 	)
 	for i, d := range ds {
 		id := ops[i].convID
-		if d.TeamID != nil || d.Queued {
+		if d.TeamID != nil || d.Queued || d.FirstResponseDueAt != nil {
 			cIDs = append(cIDs, id)
 			t := sql.NullInt64{}
 			if d.TeamID != nil {
 				t = sql.NullInt64{Int64: *d.TeamID, Valid: true}
 			}
-			cTeams = append(cTeams, t)
-			cQueued = append(cQueued, d.Queued)
+			due := sql.NullString{}
+			if d.FirstResponseDueAt != nil {
+				due = sql.NullString{String: d.FirstResponseDueAt.UTC().Format(time.RFC3339Nano), Valid: true}
+			}
+			cTeams, cQueued, cDue = append(cTeams, t), append(cQueued, d.Queued), append(cDue, due)
 		}
 		for _, a := range append(slices.Clone(d.Added), d.Updated...) {
 			aConv, aAgent, aSource = append(aConv, id), append(aAgent, a.AgentID), append(aSource, string(a.Source))
@@ -209,9 +213,9 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 	}
 	if len(cIDs) > 0 {
 		if err := exec("conversations", `UPDATE conversations c SET team_id = u.t,
-			queued_at = CASE WHEN u.q THEN $4::timestamptz ELSE NULL END
-			FROM unnest($1::bigint[], $2::bigint[], $3::boolean[]) AS u(id, t, q) WHERE c.id = u.id`,
-			pq.Array(cIDs), pq.Array(cTeams), pq.Array(cQueued), now); err != nil {
+			queued_at = CASE WHEN u.q THEN $4::timestamptz ELSE NULL END, first_response_due_at = u.f::timestamptz
+			FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $5::text[]) AS u(id, t, q, f) WHERE c.id = u.id`,
+			pq.Array(cIDs), pq.Array(cTeams), pq.Array(cQueued), now, pq.Array(cDue)); err != nil {
 			return err
 		}
 	}

@@ -23,6 +23,8 @@ type conversationRow struct {
 	LastMessageAt *time.Time `db:"last_message_at"`
 	ResolvedAt    *time.Time `db:"resolved_at"`
 	SnoozedUntil  *time.Time `db:"snoozed_until"`
+	FirstDueAt    *time.Time `db:"first_response_due_at"`
+	SLABreachedAt *time.Time `db:"sla_breached_at"`
 	ContactName   string     `db:"contact_name"`
 	ContactWaID   *string    `db:"contact_wa_id"`
 	ThreadOwner   string     `db:"thread_owner"`
@@ -41,6 +43,7 @@ func (r conversationRow) view() assigner.ConversationView {
 			Queued: r.QueuedAt != nil, Assignees: []assigner.Assignee{}, SnoozedUntil: r.SnoozedUntil,
 		},
 		ContactName: r.ContactName, LastMessageAt: r.LastMessageAt, ResolvedAt: r.ResolvedAt, QueuedAt: r.QueuedAt,
+		FirstResponseDueAt: r.FirstDueAt, SLABreached: r.SLABreachedAt != nil, SLABreachedAt: r.SLABreachedAt,
 		ThreadOwner: assigner.ThreadOwner{Owner: assigner.ThreadOwnerKind(r.ThreadOwner), Role: r.ThreadRole},
 	}
 	if r.ContactWaID != nil {
@@ -61,6 +64,7 @@ func (r conversationRow) view() assigner.ConversationView {
 
 const sqlConversationSelect = `SELECT c.id, c.contact_id, c.inbox, c.status, c.team_id, c.opened_at,
 	c.first_reply_at, c.queued_at, c.last_message_at, c.resolved_at, c.snoozed_until,
+	c.first_response_due_at, c.sla_breached_at,
 	ct.name AS contact_name, ct.wa_id AS contact_wa_id, ct.thread_owner, ct.thread_owner_role, ct.last_inbound_at,
 	lm.direction AS lm_direction, lm.type AS lm_type, lm.body AS lm_body
 	FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
@@ -95,6 +99,9 @@ func (s *Store) ListConversations(ctx context.Context, f assigner.ConversationFi
 	}
 	if f.ContactID != nil {
 		where = append(where, "c.contact_id = "+arg(*f.ContactID))
+	}
+	if f.IDs != nil {
+		where = append(where, "c.id = ANY("+arg(pq.Array(f.IDs))+")")
 	}
 	if f.AssigneeID != nil {
 		where = append(where, "EXISTS (SELECT 1 FROM conversation_assignees a WHERE a.conversation_id = c.id AND a.agent_id = "+arg(*f.AssigneeID)+")")

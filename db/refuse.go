@@ -84,7 +84,7 @@ func (b *batch) refuse(ctx context.Context, e *event.Envelope, cause error) (Out
 	if err != nil || !first {
 		return Outcome{Duplicate: !first}, err
 	}
-	return Outcome{}, b.storeRefused(ctx, e.ID, refusedError(cause))
+	return Outcome{}, b.storeRefused(ctx, subjectOf(e, 0), refusedError(cause))
 }
 
 // refusedError is why a command was refused: the code says what kind of

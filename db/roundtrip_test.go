@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/event"
@@ -14,8 +15,8 @@ import (
 
 // The bulk path's round trips to Postgres do not grow with the batch: a
 // batch of 500 messages, a tenth of them opening conversations that round
-// robin assigns with a welcome message, takes as many statements as a
-// batch of 20.
+// robin assigns with a welcome message and a first-response SLA in
+// business hours, takes as many statements as a batch of 20.
 func TestBulkRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
 	store, _, counter, now := countedRoundRobin(t)
 	bulkTripsFlat(t, store, counter, now, func() {})
@@ -47,10 +48,21 @@ func TestBulkRoundTripsDoNotGrowWithAutoResolveAndSticky(t *testing.T) {
 	}
 }
 
-// bulkTripsFlat applies batches of 10, 20 and 500 messages, calling
-// before ahead of each, and checks the last two took as many round trips.
+// bulkTripsFlat turns the inbox's first-response SLA on (in business
+// hours), applies batches of 10, 20 and 500 messages, calling before ahead
+// of each, and checks the last two took as many round trips and every
+// opening has its deadline.
 func bulkTripsFlat(t *testing.T, store *db.Store, counter *dbtest.Counter, now time.Time, before func()) {
 	ctx := context.Background()
+	in, err := store.GetInbox(ctx, "1065")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sla := 300
+	in.FirstResponseSLASeconds, in.BusinessHours = &sla, &assigner.Hours{TimeZone: "Europe/Lisbon", From: 0, To: 1440}
+	if _, err := store.PutInbox(ctx, in); err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	// batch: size messages, one in ten from a new contact (opening a
 	// conversation), the others from the known contacts, which have one open.
@@ -71,7 +83,6 @@ func bulkTripsFlat(t *testing.T, store *db.Store, counter *dbtest.Counter, now t
 	var known []string
 	trips := map[int]int{}
 	for _, size := range []int{10, 20, 500} { // the first warms up: afterwards every batch has known contacts
-
 		var events []event.Envelope
 		events, known = batch(size, known)
 		before()
@@ -80,16 +91,22 @@ func bulkTripsFlat(t *testing.T, store *db.Store, counter *dbtest.Counter, now t
 		if err != nil {
 			t.Fatal(err)
 		}
-		opened := 0
+		var opens []int64
 		for _, o := range out {
 			if o.Opened {
-				opened++
+				opens = append(opens, o.ConversationID)
 			}
 		}
+		opened := len(opens)
 		if opened == 0 || opened == size {
 			t.Fatalf("batch of %d opened %d conversations: the test needs both openings and known conversations", size, opened)
 		}
 		trips[size] = counter.Trips()
+		for _, id := range opens {
+			if v, err := store.Conversation(ctx, id); err != nil || v.FirstResponseDueAt == nil {
+				t.Fatalf("conversation %d: first_response_due_at %v, %v", id, v.FirstResponseDueAt, err)
+			}
+		}
 		if testing.Verbose() {
 			fmt.Fprintf(os.Stdout, "batch of %d (%d openings): %d round trips\n", size, opened, trips[size])
 			counter.Print(os.Stdout, 1)

@@ -17,6 +17,8 @@ type Store struct {
 	rules Rules
 	// assignSeconds records assignment latency (Instrument); nil: none.
 	assignSeconds Observer
+	// slaBreached counts first-response SLA breaches (InstrumentSLA); nil: none.
+	slaBreached func(inbox, team string)
 }
 
 // NewStore wraps an open connection pool.

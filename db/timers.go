@@ -127,6 +127,8 @@ func (b *batch) cmdTimer(ctx context.Context, id string, cmd event.TimerCommand)
 		return b.away(ctx, id, conv, t)
 	case assigner.TimerSnooze:
 		return b.decided(ctx, id, conv, assigner.DecideWake(conv.Conversation, t, b.now))
+	case assigner.TimerSLA:
+		return b.slaBreached(ctx, id, conv, t)
 	case assigner.TimerAutoResolve:
 		return b.autoResolve(ctx, id, conv, t)
 	}

@@ -39,8 +39,9 @@ func newTwoPathSide(t *testing.T, oneByOne bool) *twoPathSide {
 		t.Fatal(err)
 	}
 	day := 86400 // auto-resolve deadlines follow every message, on both paths alike
+	sla := 120   // both paths store the first-response deadline the same
 	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID},
-		AutoResolveAfterSeconds: &day, ClosingMessage: "Bye!"}); err != nil {
+		AutoResolveAfterSeconds: &day, ClosingMessage: "Bye!", FirstResponseSLASeconds: &sla}); err != nil {
 		t.Fatal(err)
 	}
 	return s

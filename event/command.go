@@ -54,6 +54,21 @@ func NewCommand(id, key string, p Payload, at time.Time) (Envelope, error) {
 		Command: &Command{Type: p.CommandType(), Data: data}}, nil
 }
 
+// Subject is what a command is about and who issued it, read from its
+// data whatever its type: its "conversation_id" (0 when it names none, as
+// a command about a contact) and the agent of its "by" (0 for the
+// bootstrap admin token, the system, or a command without one).
+func (c *Command) Subject() (conversationID, issuedBy int64) {
+	var subject struct {
+		ConversationID int64          `json:"conversation_id"`
+		By             assigner.Actor `json:"by"`
+	}
+	if c == nil || json.Unmarshal(c.Data, &subject) != nil {
+		return 0, 0
+	}
+	return subject.ConversationID, subject.By.AgentID
+}
+
 // DecodeCommand returns the typed payload of a command record: a value of
 // one of the *Command types. Its error wraps ErrUnknownCommand for a type
 // it does not know, and the *json.SyntaxError or *json.UnmarshalTypeError

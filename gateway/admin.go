@@ -54,6 +54,8 @@ type TeamStore interface {
 	ListTeams(ctx context.Context) ([]TeamView, error)
 	GetTeam(ctx context.Context, id int64) (TeamView, error)
 	UpdateTeam(ctx context.Context, id int64, t assigner.Team, memberIDs []int64) (TeamView, error)
+	// TeamState is the team as its strategy sees it (board.go).
+	TeamState(ctx context.Context, id int64) (assigner.TeamState, error)
 }
 
 // InboxStore is what the inbox handlers need.
@@ -74,6 +76,7 @@ func (s *Server) adminRoutes(v1 fiber.Router) {
 	v1.Get("/teams", s.listTeams)
 	v1.Get("/teams/:id", s.getTeam)
 	v1.Put("/teams/:id", s.putTeam)
+	v1.Get("/teams/:id/next", s.nextPick)
 	v1.Get("/inboxes", s.listInboxes)
 	v1.Get("/inboxes/:phone_number_id", s.getInbox)
 	v1.Put("/inboxes/:phone_number_id", s.putInbox)
@@ -492,13 +495,16 @@ type inboxJSON struct {
 	AutoResolveAfterSeconds    *int            `json:"auto_resolve_after_seconds"`
 	ClosingMessage             string          `json:"closing_message"`
 	StickyDays                 *int            `json:"sticky_days"`
+	FirstResponseSLASeconds    *int            `json:"first_response_sla_seconds"`
+	BusinessHours              *assigner.Hours `json:"business_hours"`
 }
 
 func inboxOut(in assigner.Inbox) inboxJSON {
 	out := inboxJSON{PhoneNumberID: in.PhoneNumberID, Name: in.Name, WelcomeMessage: in.WelcomeMessage,
 		FirstResponderBecomesOwner: in.FirstResponderBecomesOwner, Routing: in.Routing,
 		DefaultAssign: in.DefaultAssign, FallbackAgentID: in.FallbackAgentID,
-		AutoResolveAfterSeconds: in.AutoResolveAfterSeconds, ClosingMessage: in.ClosingMessage, StickyDays: in.StickyDays}
+		AutoResolveAfterSeconds: in.AutoResolveAfterSeconds, ClosingMessage: in.ClosingMessage, StickyDays: in.StickyDays,
+		FirstResponseSLASeconds: in.FirstResponseSLASeconds, BusinessHours: in.BusinessHours}
 	if out.Routing == nil {
 		out.Routing = []assigner.Rule{}
 	}
@@ -517,6 +523,10 @@ type inboxRequest struct {
 	AutoResolveAfterSeconds    *int           `json:"auto_resolve_after_seconds"`
 	ClosingMessage             string         `json:"closing_message"`
 	StickyDays                 *int           `json:"sticky_days"`
+	// FirstResponseSLASeconds and BusinessHours: the first-response SLA
+	// (null: none) and the hours it counts in (null: always open).
+	FirstResponseSLASeconds *int            `json:"first_response_sla_seconds"`
+	BusinessHours           *assigner.Hours `json:"business_hours"`
 }
 
 // check refuses names, lists and ids out of range.
@@ -626,7 +636,8 @@ func (s *Server) putInbox(c *fiber.Ctx) error {
 	}
 	in := assigner.Inbox{PhoneNumberID: id, Name: strings.TrimSpace(req.Name), WelcomeMessage: req.WelcomeMessage,
 		FirstResponderBecomesOwner: req.FirstResponderBecomesOwner, DefaultAssign: req.DefaultAssign, FallbackAgentID: req.FallbackAgentID,
-		AutoResolveAfterSeconds: req.AutoResolveAfterSeconds, ClosingMessage: req.ClosingMessage, StickyDays: req.StickyDays}
+		AutoResolveAfterSeconds: req.AutoResolveAfterSeconds, ClosingMessage: req.ClosingMessage, StickyDays: req.StickyDays,
+		FirstResponseSLASeconds: req.FirstResponseSLASeconds, BusinessHours: req.BusinessHours}
 	for _, r := range req.Routing {
 		in.Routing = append(in.Routing, assigner.Rule{When: r.When.condition(), Assign: r.Assign})
 	}

@@ -441,3 +441,48 @@ func TestAdminErrorsAreJSON(t *testing.T) {
 		t.Fatalf("error body %s", resp)
 	}
 }
+
+// The inbox's first-response SLA and business hours: accepted, returned,
+// cleared with null; bad values are 422 (a wrong type 400).
+func TestInboxSLASettings(t *testing.T) {
+	e := newAdminEnv(t)
+	const path = "/v1/inboxes/106540352242923"
+	type inbox struct {
+		SLA   *int `json:"first_response_sla_seconds"`
+		Hours *struct {
+			TimeZone string `json:"time_zone"`
+			Days     []int  `json:"days"`
+			From     int    `json:"from"`
+			To       int    `json:"to"`
+		} `json:"business_hours"`
+	}
+	var in inbox
+	body := `{"name":"Sales","first_response_sla_seconds":900,
+		"business_hours":{"time_zone":"America/Sao_Paulo","days":[1,2,3,4,5],"from":540,"to":1080}}`
+	if code, resp := e.call(t, "PUT", path, adminTestToken, body, &in); code != 200 || in.SLA == nil || *in.SLA != 900 ||
+		in.Hours == nil || in.Hours.TimeZone != "America/Sao_Paulo" || len(in.Hours.Days) != 5 || in.Hours.From != 540 || in.Hours.To != 1080 {
+		t.Fatalf("put: %d %s", code, resp)
+	}
+	in = inbox{}
+	if code, resp := e.call(t, "GET", path, adminTestToken, "", &in); code != 200 || in.SLA == nil || *in.SLA != 900 || in.Hours == nil {
+		t.Fatalf("get: %d %s", code, resp)
+	}
+	for _, bad := range []string{
+		`{"name":"Sales","first_response_sla_seconds":0}`,
+		`{"name":"Sales","first_response_sla_seconds":-1}`,
+		`{"name":"Sales","first_response_sla_seconds":604801}`,
+		`{"name":"Sales","business_hours":{"time_zone":"Mars/Olympus","from":540,"to":1080}}`,
+		`{"name":"Sales","business_hours":{"time_zone":"UTC","from":540,"to":540}}`,
+		`{"name":"Sales","business_hours":{"time_zone":"UTC","from":540,"to":1080,"outside":true}}`,
+		`{"name":"Sales","business_hours":{"time_zone":"UTC","days":[7],"from":540,"to":1080}}`,
+		`{"name":"Sales","first_response_sla_seconds":604800,"business_hours":{"time_zone":"UTC","days":[0],"from":0,"to":1}}`,
+	} {
+		e.expect(t, "PUT", path, adminTestToken, bad, 422, "invalid_inbox")
+	}
+	e.expect(t, "PUT", path, adminTestToken, `{"name":"Sales","first_response_sla_seconds":"900"}`, 400, "bad_json")
+	in = inbox{}
+	if code, resp := e.call(t, "PUT", path, adminTestToken, `{"name":"Sales","first_response_sla_seconds":null,"business_hours":null}`, &in); code != 200 ||
+		in.SLA != nil || in.Hours != nil || !strings.Contains(resp, `"first_response_sla_seconds":null`) || !strings.Contains(resp, `"business_hours":null`) {
+		t.Fatalf("cleared: %d %s", code, resp)
+	}
+}

@@ -141,6 +141,9 @@ func (s *Server) getCommand(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.visibleResult(c, r); err != nil {
+		return err
+	}
 	status, result := statusOfOutcome(r.Kind), any(r.Value)
 	if r.Err != nil {
 		status, result = errorResult(r.Err)

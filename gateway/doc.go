@@ -7,8 +7,9 @@
 // (NewMetrics, WAGW_METRICS_ADDR); the operator console's assets, embedded
 // and served at /console/ (console.go, gateway/console/), and its live
 // events: GET /v1/events, a Server-Sent Events stream of the store's
-// committed changes, filtered by what each caller may see (live.go,
-// mayView).
+// committed changes, batched, read once for every stream and filtered by
+// what each caller may see (live.go, mayView); and the board's forecast of
+// who a team's strategy picks next, by the strategy itself (board.go).
 //
 // Every request first gets its id (requestid.go): X-Request-Id when the
 // caller sent a sane one, generated otherwise, returned on the answer and

@@ -88,6 +88,10 @@ type Config struct {
 	// LiveHeartbeat is how often an idle event stream sends a comment.
 	// Default DefaultLiveHeartbeat (15 s).
 	LiveHeartbeat time.Duration
+	// PresenceTimeout is how long an online agent stays online without a
+	// heartbeat, for the board's next pick (GET /v1/teams/{id}/next); the
+	// consumer's setting. Default assigner.DefaultPresenceTimeout.
+	PresenceTimeout time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Logger for what goes wrong. Required.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,7 +22,10 @@ import (
 // the API, with the caller's rights. Each stream gets only the changes of
 // conversations its caller may see (mayView). A stream that falls behind
 // gets "resync" (read everything again) instead of the changes it missed,
-// and so does every stream when the store's listener reconnected.
+// and so does every stream when the store's listener reconnected or a
+// flood of changes arrived at once (maxBatch). Changes that arrive
+// together are handled as one batch: each once, and the conversations
+// they name read in one query shared by every stream.
 
 // streamBuffer is how many events a stream holds before it falls behind.
 const streamBuffer = 64
@@ -79,20 +83,99 @@ func (l *live) unsubscribe(st *stream) {
 	l.streams.Dec()
 }
 
+// maxBatch is how many waiting changes run takes at once. A full batch
+// means a flood (a bulk change, or the gateway fell behind): run reads
+// nothing and tells every stream to resync instead, so that its work
+// stays bounded and the listener is never held up for long.
+const maxBatch = 256
+
 // run hands every change to the streams that may see it, until changes
-// is closed.
+// is closed. It takes the changes that arrived together as one batch:
+// each (kind, id) once, and the conversations the agents' streams must
+// check read in one query shared by all the streams.
 func (l *live) run(changes <-chan assigner.Change) {
 	for ch := range changes {
-		l.mu.Lock()
-		targets := make([]*stream, 0, len(l.open))
-		for st := range l.open {
-			targets = append(targets, st)
+		batch, open := collect(ch, changes)
+		targets := l.targets()
+		switch {
+		case len(targets) == 0:
+		case len(batch) >= maxBatch:
+			l.flood(changes, targets)
+		default:
+			l.fanOut(dedupe(batch), targets)
 		}
-		l.mu.Unlock()
-		if len(targets) == 0 {
-			continue
+		if !open {
+			return
 		}
-		conv, known := l.conversationOf(ch, targets)
+	}
+}
+
+// collect is first and the changes waiting after it, at most maxBatch;
+// open is false once changes was closed.
+func collect(first assigner.Change, changes <-chan assigner.Change) (batch []assigner.Change, open bool) {
+	batch = append(batch, first)
+	for len(batch) < maxBatch {
+		select {
+		case ch, ok := <-changes:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, ch)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// dedupe keeps the first of each (kind, id), in order.
+func dedupe(batch []assigner.Change) []assigner.Change {
+	seen := make(map[assigner.Change]bool, len(batch))
+	out := batch[:0]
+	for _, ch := range batch {
+		if !seen[ch] {
+			seen[ch] = true
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// targets are the streams open now.
+func (l *live) targets() []*stream {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*stream, 0, len(l.open))
+	for st := range l.open {
+		out = append(out, st)
+	}
+	return out
+}
+
+// flood drops the changes waiting (at most what the channel holds, so
+// that it ends under a steady flood too) and tells every stream to resync.
+func (l *live) flood(changes <-chan assigner.Change, targets []*stream) {
+drop:
+	for range cap(changes) {
+		select {
+		case _, ok := <-changes:
+			if !ok {
+				break drop
+			}
+		default:
+			break drop
+		}
+	}
+	for _, st := range targets {
+		st.fellBehind()
+	}
+}
+
+// fanOut hands a batch to the streams that may see each change.
+func (l *live) fanOut(batch []assigner.Change, targets []*stream) {
+	convs := l.conversationsOf(batch, targets)
+	for _, ch := range batch {
+		conv, known := convs[ch.ID]
 		for _, st := range targets {
 			if ch.Kind == assigner.ChangeConversation || ch.Kind == assigner.ChangeMessage {
 				if !st.p.Admin && (!known || !mayView(st.v, conv)) {
@@ -102,34 +185,48 @@ func (l *live) run(changes <-chan assigner.Change) {
 			select {
 			case st.events <- ch:
 			default:
-				select {
-				case st.behind <- struct{}{}:
-				default:
-				}
+				st.fellBehind()
 			}
 		}
 	}
 }
 
-// conversationOf reads the conversation a change is about, once for all
-// streams, when a stream that is not an admin's needs it for mayView.
-func (l *live) conversationOf(ch assigner.Change, targets []*stream) (assigner.ConversationView, bool) {
-	if ch.Kind != assigner.ChangeConversation && ch.Kind != assigner.ChangeMessage {
-		return assigner.ConversationView{}, false
+// fellBehind makes the stream send resync next instead of what it missed.
+func (st *stream) fellBehind() {
+	select {
+	case st.behind <- struct{}{}:
+	default:
 	}
-	for _, st := range targets {
-		if !st.p.Admin {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			conv, err := l.reads.Conversation(ctx, ch.ID)
-			if err != nil {
-				l.log.Warn("live events: could not read a changed conversation; agents' streams skip it", "conversation", ch.ID, "err", err)
-				return assigner.ConversationView{}, false
-			}
-			return conv, true
+}
+
+// conversationsOf reads the conversations a batch is about, in one query
+// for all streams, when a stream that is not an admin's needs them for
+// mayView. One that could not be read is missing: agents' streams skip it.
+func (l *live) conversationsOf(batch []assigner.Change, targets []*stream) map[int64]assigner.ConversationView {
+	if !slices.ContainsFunc(targets, func(st *stream) bool { return !st.p.Admin }) {
+		return nil
+	}
+	var ids []int64
+	for _, ch := range batch {
+		if (ch.Kind == assigner.ChangeConversation || ch.Kind == assigner.ChangeMessage) && !slices.Contains(ids, ch.ID) {
+			ids = append(ids, ch.ID)
 		}
 	}
-	return assigner.ConversationView{}, false
+	if len(ids) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list, err := l.reads.ListConversations(ctx, assigner.ConversationFilter{Scope: assigner.Scope{All: true}, IDs: ids, Limit: len(ids)})
+	if err != nil {
+		l.log.Warn("live events: could not read changed conversations; agents' streams skip them", "conversations", len(ids), "err", err)
+		return nil
+	}
+	out := make(map[int64]assigner.ConversationView, len(list))
+	for _, c := range list {
+		out[c.ID] = c
+	}
+	return out
 }
 
 // events is GET /v1/events: the caller's stream of changes. It starts with

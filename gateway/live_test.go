@@ -76,7 +76,7 @@ func next(t *testing.T, events <-chan sseEvent) sseEvent {
 // its kind; one that falls behind is told to resync; it ends when the
 // server shuts down.
 func TestLiveEvents(t *testing.T) {
-	changes := make(chan assigner.Change)
+	changes := make(chan assigner.Change, 1024) // as the store's listener buffers them
 	e := newEnv(t, func(c *gateway.Config) { c.Changes = changes; c.LiveHeartbeat = 100 * time.Millisecond })
 	events, resp := openEvents(t, e, adminToken)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
@@ -89,8 +89,8 @@ func TestLiveEvents(t *testing.T) {
 	if ev := next(t, events); ev.name != "agent" || ev.data != `{"kind":"agent","id":7}` {
 		t.Fatalf("got %+v, want the agent change", ev)
 	}
-	// a reader that does not read: the stream's buffer fills, the rest is
-	// replaced by one resync
+	// 500 changes at once: more than a batch, so the stream is told to
+	// resync instead of getting them
 	for i := range 500 {
 		changes <- assigner.Change{Kind: assigner.ChangeContact, ID: int64(i + 1)}
 	}

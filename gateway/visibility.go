@@ -69,3 +69,24 @@ func (s *Server) visibleContact(c *fiber.Ctx, contactID int64) error {
 	}
 	return nil
 }
+
+// visibleResult answers assigner.ErrNotFound unless the caller may see a
+// command's result: its issuer, and whoever may see what it is about (its
+// conversation, else its contact). A result about nothing known (stored
+// before its subject was kept) only to callers who see everything.
+func (s *Server) visibleResult(c *fiber.Ctx, r assigner.CommandResult) error {
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	switch {
+	case v.Scope().All, r.IssuedBy != 0 && r.IssuedBy == v.AgentID:
+		return nil
+	case r.ConversationID != 0:
+		_, err := s.visibleConversation(c, r.ConversationID)
+		return err
+	case r.ContactID != 0:
+		return s.visibleContact(c, r.ContactID)
+	}
+	return assigner.ErrNotFound
+}

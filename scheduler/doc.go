@@ -11,9 +11,9 @@
 //
 // The deadline timers (Timers, timers.go): conversation deadlines are rows
 // in Postgres (a no-reply window, an away hand-back, a snooze's end, an
-// auto-resolve after a quiet period); Timers sleeps until the next one is
-// due, wakes early when a nearer one is set (a notification on commit),
-// and publishes a timer command for each that fell due. The consumer
+// auto-resolve after a quiet period, a first-response SLA); Timers sleeps
+// until the next one is due, wakes early when a nearer one is set (a
+// notification on commit), and publishes a timer command for each that fell due. The consumer
 // applies it only if the conversation still has that deadline, so a reply
 // and its deadline racing are decided once, in partition order.
 //

@@ -148,6 +148,9 @@ type convJSON struct {
 	QueuedAt     *time.Time     `json:"queued_at"`
 	FirstReplyAt *time.Time     `json:"first_reply_at"`
 	ContactWaID  string         `json:"contact_wa_id"`
+	// The first-response SLA (issue 12 rule 4).
+	FirstResponseDueAt *time.Time `json:"first_response_due_at"`
+	SLABreached        bool       `json:"sla_breached"`
 }
 
 // who lists the assignees as "id:source", in the API's order.
@@ -175,6 +178,11 @@ type decisionJSON struct {
 	Assignees []assigneeJSON `json:"assignees"`
 	TeamID    *int64         `json:"team_id"`
 	Queued    bool           `json:"queued"`
+	SLABreach *struct {
+		DueAt       time.Time `json:"due_at"`
+		LateSeconds float64   `json:"late_seconds"`
+		AgentIDs    []int64   `json:"agent_ids"`
+	} `json:"sla_breach"`
 }
 
 // reason returns the first reason with the code (and agent, when not 0).

@@ -228,7 +228,9 @@ func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 	setPresence(t, p, agent, "online")
 	team := createTeam(t, p, "Observers", "round_robin", agent)
 	for _, in := range []bizNumber{ok, stopped} {
-		putInbox(t, p, in.pnid, obj{"name": "Obs " + in.pnid, "welcome_message": "Hello from wagw", "default_assign": obj{"team_id": team}})
+		// A 1 s first-response SLA nobody meets: wagw_sla_breaches_total has a series.
+		putInbox(t, p, in.pnid, obj{"name": "Obs " + in.pnid, "welcome_message": "Hello from wagw", "default_assign": obj{"team_id": team},
+			"first_response_sla_seconds": 1})
 	}
 	faults, err := http.NewRequest(http.MethodPut, "http://"+env["WAGW_SIMULATOR_ADDR"]+"/_sim/faults?phone_number_id="+stopped.pnid,
 		strings.NewReader(`{"error_codes":{"131031":1}}`))

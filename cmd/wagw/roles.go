@@ -155,6 +155,7 @@ func (p *process) startDatabase(ctx context.Context) (func(context.Context) erro
 	}
 	p.store = db.NewStore(conn)
 	p.store.Instrument(assignmentHistogram(p.reg))
+	p.store.InstrumentSLA(slaBreachCounter(p.reg))
 	p.store.SetRules(db.Rules{PresenceTimeout: p.cfg.PresenceTimeout})
 	return func(context.Context) error { return conn.Close() }, nil
 }
@@ -349,7 +350,7 @@ func (p *process) startGateway(context.Context) (func(context.Context) error, er
 		AppSecrets: secrets, VerifyToken: p.cfg.VerifyToken, AdminToken: p.cfg.AdminToken,
 		BodyLimit: p.cfg.BodyLimit, DeadLetterTopic: p.cfg.dlqTopic(), CommandWait: p.cfg.CommandWait,
 		MaxInFlight: p.cfg.WebhookMaxInFlight,
-		Ready:       p.ready, Transient: db.IsTransient, Changes: p.changes,
+		Ready:       p.ready, Transient: db.IsTransient, Changes: p.changes, PresenceTimeout: p.cfg.PresenceTimeout,
 		Logger: p.log, Registry: p.reg, MetricsElsewhere: p.cfg.MetricsAddr != "",
 	}, p.producer, gateway.Stores{Reads: p.store, Tokens: p.store, Commands: p.store, Agents: p.store, Teams: p.store, Inboxes: p.store})
 	if err != nil {
@@ -417,6 +418,16 @@ func (p *process) announce(context.Context) (func(context.Context) error, error)
 // assignmentHistogram is wagw_assignment_seconds, registered on reg: the
 // store observes, per conversation, the seconds from its opening message
 // to its first assignee.
+// slaBreachCounter registers wagw_sla_breaches_total and returns what
+// counts one breach.
+func slaBreachCounter(reg prometheus.Registerer) func(inbox, team string) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wagw_sla_breaches_total",
+		Help: "First-response SLA breaches recorded: conversations no agent answered within their inbox's SLA, " +
+			"by inbox (phone_number_id) and team name (empty: none)."}, []string{"inbox", "team"})
+	reg.MustRegister(c)
+	return func(inbox, team string) { c.WithLabelValues(inbox, team).Inc() }
+}
+
 func assignmentHistogram(reg prometheus.Registerer) prometheus.Histogram {
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wagw_assignment_seconds",
 		Help: "Time from the message that opened a conversation (Meta's timestamp) to the commit that gave the conversation, " +

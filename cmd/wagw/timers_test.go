@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/wagw/wagw/wagwtest"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -138,6 +139,44 @@ func TestNoReplyReassignsThroughServe(t *testing.T) {
 	p.running(t)
 }
 
+// timedReply is an agent's text reply to post in a conversation at a time.
+type timedReply struct {
+	convID int64
+	token  string
+	at     time.Time
+}
+
+// replyAll posts the replies, each at its time, concurrently, and returns
+// once all were answered 201 or 202.
+func replyAll(t *testing.T, p *serveProc, replies []timedReply) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(replies))
+	for i, r := range replies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Until(r.at))
+			resp, err := apiCall(p.base, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/messages", r.convID), r.token, obj{"text": "racing"}, nil)
+			if err == nil && resp.Status != http.StatusCreated && resp.Status != http.StatusAccepted {
+				err = fmt.Errorf("reply = %s", resp)
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+	}
+}
+
+// firstWith is the index of the first id in order with the prefix; -1: none.
+func firstWith(order []string, prefix string) int {
+	return slices.IndexFunc(order, func(id string) bool { return strings.HasPrefix(id, prefix) })
+}
+
 // A reply and its deadline at the same moment: each conversation is
 // decided once, in partition order. Where the deadline's command comes
 // first the conversation was reassigned (and the late reply changes
@@ -170,44 +209,22 @@ func TestNoReplyRacesTheReply(t *testing.T) {
 		racers[i].conv = openConv(t, p, in, racers[i].waID, "the racer's conversation is assigned", hasAssignees)
 	}
 	// Each assignee replies around its conversation's deadline.
-	var wg sync.WaitGroup
-	errs := make([]error, len(offsets))
-	for i, off := range offsets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := racers[i]
-			a := agentByID(r.conv.Assignees[0].AgentID, ana, bob)
-			time.Sleep(time.Until(r.opened.Add(window*time.Second + off*time.Millisecond)))
-			resp, err := apiCall(p.base, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/messages", r.conv.ID), a.Token, obj{"text": "racing"}, nil)
-			if err == nil && resp.Status != http.StatusCreated && resp.Status != http.StatusAccepted {
-				err = fmt.Errorf("reply = %s", resp)
-			}
-			errs[i] = err
-		}()
+	replies := make([]timedReply, len(offsets))
+	for i, r := range racers {
+		a := agentByID(r.conv.Assignees[0].AgentID, ana, bob)
+		replies[i] = timedReply{convID: r.conv.ID, token: a.Token, at: r.opened.Add(window*time.Second + offsets[i]*time.Millisecond)}
 	}
-	wg.Wait()
+	replyAll(t, p, replies)
 	brokerAddr := env["KAFKA_EMBEDDED_ADDR"]
 	won := map[string]int{}
 	for i, r := range racers {
-		if errs[i] != nil {
-			t.Fatalf("racer %d: %v", i, errs[i])
-		}
 		wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "the racer's reply is accepted", func() (bool, string) {
 			c := getConv(t, p, r.conv.ID)
 			return c.FirstReplyAt != nil, "first_reply_at not set"
 		})
 		first := r.conv.Assignees[0].AgentID
 		order := partitionOrder(t, brokerAddr, "wa.events", r.waID)
-		sent, timer := -1, -1
-		for j, id := range order {
-			switch {
-			case strings.HasPrefix(id, "send_result:") && sent < 0:
-				sent = j
-			case strings.HasPrefix(id, fmt.Sprintf("timer:no_reply:%d:", r.conv.ID)) && timer < 0:
-				timer = j
-			}
-		}
+		sent, timer := firstWith(order, "send_result:"), firstWith(order, fmt.Sprintf("timer:no_reply:%d:", r.conv.ID))
 		if sent < 0 {
 			t.Fatalf("racer %d: no send result on the partition: %v", i, order)
 		}
@@ -303,11 +320,13 @@ func TestAwayReassignsThroughServe(t *testing.T) {
 
 	// Heartbeat timeout: Ana comes back with one heartbeat, takes a new
 	// conversation, and sends no heartbeat after that.
+	// The clock starts before the heartbeat is sent: the server's record
+	// of it can only be later, so the lapse is never measured short.
+	lastBeat := time.Now()
 	setPresence(t, p, ana, "online")
 	sayText(t, p, in, "31930000009", "new one")
 	lapsing := openConv(t, p, in, "31930000009", "the new conversation is assigned", hasAssignees)
 	expectAssignees(t, "Ana back online", lapsing, asg(ana, "round_robin"))
-	lastBeat := time.Now()
 	wagwtest.WaitEvery(t, 15*time.Second, 20*time.Millisecond, "Ana's heartbeat lapses and Bob gets the conversation", func() (bool, string) {
 		c := getConv(t, p, lapsing.ID)
 		return len(c.Assignees) == 1 && c.Assignees[0].AgentID == bob.ID, c.who()

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // Roles and visibility end to end (issue 12 item 6): every /v1 route that
@@ -96,7 +99,11 @@ func TestVisibilityRouteByRoute(t *testing.T) {
 	}
 	routes := func(c convJSON, waID string) []route {
 		cv := fmt.Sprintf("/v1/conversations/%d", c.ID)
+		// a command the admin issued about the conversation: its result
+		// is visible to whoever sees the conversation
+		adminCmd := commandIDOf(t, apiDo(t, p, http.MethodPost, cv+"/read", e2eAdminToken, obj{}, nil))
 		return []route{
+			{http.MethodGet, "/v1/commands/" + adminCmd, nil},
 			{http.MethodGet, cv, nil},
 			{http.MethodGet, cv + "/messages", nil},
 			{http.MethodGet, cv + "/decisions", nil},
@@ -131,6 +138,28 @@ func TestVisibilityRouteByRoute(t *testing.T) {
 					t.Errorf("a refused caller changed conversation %d: %s %s -> %s %s", c.ID, before.Status, before.who(), after.Status, after.who())
 				}
 			})
+		}
+	}
+
+	// A command's result stays visible to the agent who issued it, even
+	// once the command took the conversation out of her sight.
+	handed, _ := newConv(shapes["closed/ana"])
+	r := apiDo(t, p, http.MethodPost, fmt.Sprintf("/v1/conversations/%d/assignees", handed.ID), ana.Token,
+		obj{"agent_ids": agentIDs(bob), "mode": "replace"}, nil)
+	if r.Status != http.StatusOK && r.Status != http.StatusAccepted {
+		t.Fatalf("Ana hands her conversation to Bob: %s", r)
+	}
+	handedCmd := commandIDOf(t, r)
+	wagwtest.WaitFor(t, 15*time.Second, "the hand-over applied", func() (bool, string) {
+		c := getConv(t, p, handed.ID)
+		return c.who() == fmt.Sprintf("[%d:manual]", bob.ID), c.who()
+	})
+	if got := apiDo(t, p, http.MethodGet, fmt.Sprintf("/v1/conversations/%d", handed.ID), ana.Token, nil, nil); got.Status != http.StatusNotFound {
+		t.Errorf("Ana still sees the conversation she handed to Bob in an assigned-only team: %s", got)
+	}
+	for caller, want := range map[string]int{"ana": http.StatusOK, "sue": http.StatusOK, "zed": http.StatusNotFound} {
+		if got := apiDo(t, p, http.MethodGet, "/v1/commands/"+handedCmd, callers[caller], nil, nil); got.Status != want {
+			t.Errorf("GET /v1/commands/{Ana's hand-over} as %s = %s; want %d", caller, got, want)
 		}
 	}
 
@@ -231,6 +260,22 @@ func TestVisibilityRouteByRoute(t *testing.T) {
 			t.Errorf("GET /v1/me as %s: %s, want %s", caller, got, want)
 		}
 	}
+}
+
+// commandIDOf is the id of the command a write answered for: its
+// X-Command-Id, or the command_id of a 202 still pending.
+func commandIDOf(t *testing.T, r apiResp) string {
+	t.Helper()
+	if id := r.Header.Get("X-Command-Id"); id != "" {
+		return id
+	}
+	var pending struct {
+		CommandID string `json:"command_id"`
+	}
+	if json.Unmarshal(r.Body, &pending) != nil || pending.CommandID == "" {
+		t.Fatalf("no command id in %s", r)
+	}
+	return pending.CommandID
 }
 
 // cmp returns v, or def when v is empty.

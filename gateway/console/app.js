@@ -1,7 +1,15 @@
-// wagw console: a small module over the /v1 API. The bearer token lives in
+// wagw console: small modules over the /v1 API (this one: sign in, the
+// inbox, a conversation, live events and the screens; state.js, dom.js,
+// api.js, board.js and settings.js). The bearer token lives in
 // sessionStorage only (this tab, until it closes); it is sent in the
 // Authorization header and never put in a URL. Live updates come from
 // GET /v1/events, read with fetch() so that the header can be sent.
+
+import { state, agentName, teamName } from './state.js';
+import { $, el, ago, duration, maskNumber, windowLeft, windowBadge, slaBadge } from './dom.js';
+import { api, APIError, hooks } from './api.js';
+import { renderBoard } from './board.js';
+import { renderSettings } from './settings.js';
 
 const TOKEN_KEY = 'wagw.token';
 const PAGE = 50;
@@ -13,112 +21,17 @@ const SOURCES = {
 const SKIPPED = new Set(['offline', 'away', 'at_capacity', 'not_member', 'already_assigned', 'inactive']);
 const TICKS = { sent: '✓', delivered: '✓✓', read: '✓✓', failed: '✗' };
 
-const $ = (id) => document.getElementById(id);
-const state = {
-  token: '', me: null, admin: false, agents: new Map(), teams: [], inboxes: [],
-  screen: 'inbox', view: 'all', status: 'open', inbox: '',
-  rows: new Map(), nextBefore: null, selected: null, conv: null, contact: null, live: null,
-};
-
-// ---- helpers ----
-
-function el(tag, attrs = {}, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, v === true ? '' : v);
-  }
-  for (const k of kids) if (k !== null && k !== undefined) e.append(k);
-  return e;
-}
-
-function agentName(id) {
-  const a = state.agents.get(id);
-  return a ? a.name : `agent ${id}`;
-}
-
-function teamName(id) {
-  const t = state.teams.find((x) => x.id === id);
-  return t ? t.name : `team ${id}`;
-}
-
-// maskNumber keeps a phone number's last four digits.
-function maskNumber(n) {
-  if (!n) return '';
-  return '+' + '•'.repeat(Math.max(0, n.length - 4)) + n.slice(-4);
-}
-
-function ago(t) {
-  const s = Math.max(0, (Date.now() - Date.parse(t)) / 1000);
-  if (s < 60) return `${Math.floor(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86400)}d`;
-}
-
-// windowLeft is the time left in the 24-hour customer service window.
-function windowLeft(conv) {
-  if (!conv.window_closes_at) return null;
-  const ms = Date.parse(conv.window_closes_at) - Date.now();
-  return ms > 0 ? ms : 0;
-}
-
-function duration(ms) {
-  const m = Math.floor(ms / 60000);
-  return m >= 60 ? `${Math.floor(m / 60)}h ${m % 60}m` : `${m}m`;
-}
-
 function assigneesText(conv) {
   return conv.assignees.map((a) => `${agentName(a.agent_id)} (${SOURCES[a.source] || a.source})`).join(', ');
 }
 
-// ---- the API ----
-
-class APIError extends Error {
-  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
-}
-
-async function api(method, path, body) {
-  const res = await fetch(path, {
-    method,
-    headers: { Authorization: `Bearer ${state.token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let data = null;
-  try { data = await res.json(); } catch { data = null; }
-  if (res.status === 401) {
-    signOut('The token was refused. Sign in again.');
-    throw new APIError(401, 'unauthorized', 'signed out');
-  }
-  if (res.status === 202 && data && data.poll) return pollCommand(data.poll);
-  if (!res.ok) {
-    const e = (data && data.error) || {};
-    throw new APIError(res.status, e.code || 'error', e.message || res.statusText);
-  }
-  return data;
-}
-
-// pollCommand waits for a command the API answered 202 for.
-async function pollCommand(path) {
-  for (let i = 0; i < 60; i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    const d = await api('GET', path);
-    if (d.status === 'done') {
-      if (d.http_status >= 400) {
-        const e = (d.result && d.result.error) || {};
-        throw new APIError(d.http_status, e.code || 'error', e.message || 'refused');
-      }
-      return d.result;
-    }
-  }
-  throw new APIError(504, 'pending', 'the command is still pending; it will show up when applied');
-}
-
-function showError(where, err) {
+// showError shows err on the line where (or clears it). from says what
+// raised it: a refusal of what the user did stays until their next action
+// or another conversation; a failed read ('load') goes with the next read
+// that works (a live reread must not wipe a refusal the user has not read).
+function showError(where, err, from = 'action') {
   $(where).textContent = err ? `${err.message}${err.code ? ` (${err.code})` : ''}` : '';
+  $(where).dataset.from = err ? from : '';
 }
 
 // ---- sign in ----
@@ -128,6 +41,7 @@ async function signIn(token) {
   const me = await api('GET', '/v1/me');
   state.me = me;
   state.admin = me.role === 'admin';
+  state.supervisor = me.role === 'supervisor';
   sessionStorage.setItem(TOKEN_KEY, token);
   await loadDirectory();
   if (state.admin) {
@@ -141,6 +55,7 @@ function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   if (state.live) state.live.abort();
   clearInterval(state.heartbeat);
+  sessionOver();
   state.token = '';
   $('app').hidden = true;
   $('login').hidden = false;
@@ -159,7 +74,7 @@ function start() {
   $('login').hidden = true;
   $('app').hidden = false;
   $('me-name').textContent = state.me.name;
-  $('nav-settings').hidden = !state.admin;
+  $('nav-settings').hidden = !state.admin && !state.supervisor; // a supervisor: their teams
   const presence = $('presence');
   presence.hidden = !state.me.id; // the admin token belongs to no agent
   if (state.me.id) {
@@ -174,12 +89,21 @@ function start() {
   connectLive();
 }
 
-async function sendPresence() {
-  try {
-    await api('PUT', `/v1/agents/${state.me.id}/presence`, { status: $('presence').value });
-  } catch (err) {
-    $('live').textContent = `presence: ${err.message}`;
-  }
+// sendPresence sends the presence chosen (the heartbeat too). The sends
+// go one after another, each with the choice as it is when it goes, so a
+// slow earlier one (the heartbeat at sign-in) cannot land after a newer
+// choice and undo it.
+let presenceSent = Promise.resolve();
+function sendPresence() {
+  presenceSent = presenceSent.then(async () => {
+    if (!state.token || !state.me.id) return;
+    try {
+      await api('PUT', `/v1/agents/${state.me.id}/presence`, { status: $('presence').value });
+    } catch (err) {
+      $('live').textContent = `presence: ${err.message}`;
+    }
+  });
+  return presenceSent;
 }
 
 // ---- inbox list ----
@@ -261,11 +185,10 @@ function renderList() {
 }
 
 function renderRow(c) {
-  const left = windowLeft(c);
   const badges = [];
   if (c.queued) badges.push(el('span', { class: 'badge queued' }, `queued ${c.queued_at ? ago(c.queued_at) : ''}`));
   if (c.status === 'resolved') badges.push(el('span', { class: 'badge' }, 'resolved'));
-  if (left !== null) badges.push(el('span', { class: left > 0 ? 'badge window' : 'badge closed' }, left > 0 ? `${duration(left)} left` : 'window closed'));
+  badges.push(slaBadge(c), c.status === 'open' ? windowBadge(c) : null);
   const snippet = c.last_message ? `${c.last_message.direction === 'out' ? 'You: ' : ''}${c.last_message.body || `[${c.last_message.type}]`}` : '';
   const who = c.assignees.length ? assigneesText(c) : (c.team_id ? `team ${teamName(c.team_id)}, nobody yet` : 'unassigned');
   return el('li', {}, el('button', {
@@ -277,7 +200,7 @@ function renderRow(c) {
   el('span', { class: 'row-top' }, el('strong', {}, c.contact_name || 'Unknown'), el('span', { class: 'muted' }, maskNumber(c.contact_wa_id)),
     el('time', { class: 'muted', datetime: c.last_message_at || c.opened_at }, ago(c.last_message_at || c.opened_at))),
   el('span', { class: 'snippet' }, snippet),
-  el('span', { class: 'row-bottom' }, el('span', { class: 'who' }, who), ...badges)));
+  el('span', { class: 'row-bottom' }, el('span', { class: 'who' }, who), ...badges.filter(Boolean))));
 }
 
 // refreshRow reads one changed conversation and puts it in, or takes it
@@ -301,6 +224,7 @@ async function openConversation(id) {
   $('conversation').hidden = false;
   document.body.classList.add('reading');
   closeForms();
+  showError('conv-error', null);
   await loadConversation();
   renderList();
   $('conv-title').focus();
@@ -317,9 +241,9 @@ async function loadConversation() {
     state.conv = conv;
     state.contact = await api('GET', `/v1/contacts/${conv.contact_id}`);
     renderConversation(conv, msgs.messages, decisions.decisions);
-    showError('conv-error', null);
+    if ($('conv-error').dataset.from === 'load') showError('conv-error', null);
   } catch (err) {
-    showError('conv-error', err);
+    showError('conv-error', err, 'load');
   }
 }
 
@@ -327,6 +251,7 @@ function renderConversation(conv, messages, decisions) {
   $('conv-title').textContent = conv.contact_name || 'Unknown';
   $('conv-title').tabIndex = -1;
   $('conv-sub').textContent = `${maskNumber(conv.contact_wa_id)} · inbox ${conv.inbox} · ${conv.status}${conv.team_id ? ` · team ${teamName(conv.team_id)}` : ''}`;
+  $('conv-badges').replaceChildren(...[slaBadge(conv), conv.status === 'open' ? windowBadge(conv) : null].filter(Boolean));
   $('claim').disabled = conv.status !== 'open' || !state.me.id || conv.assignees.some((a) => a.agent_id === state.me.id);
   $('resolve').disabled = conv.status !== 'open';
   $('assign-open').disabled = false;
@@ -379,9 +304,13 @@ function renderWindow(conv) {
   $('reply-input').disabled = !open;
   $('reply-send').disabled = !open;
   $('template-form').hidden = open || conv.status !== 'open';
+  let why = 'The 24-hour window is closed: the contact has not written yet, so WhatsApp takes only templates.';
+  if (left !== null) {
+    why = `The 24-hour window is closed: the contact last wrote more than a day ago (the window closed ${new Date(conv.window_closes_at).toLocaleString()}), so WhatsApp takes only templates.`;
+  }
   $('window').textContent = conv.status !== 'open' ? 'This conversation is resolved.'
-    : open ? `The 24-hour window closes in ${duration(left)}.`
-      : 'The 24-hour window is closed: the contact has not written for a day, so WhatsApp takes only templates.';
+    : open ? `The 24-hour window closes in ${duration(left)}.` : why;
+  $('window').dataset.window = conv.status !== 'open' ? 'resolved' : open ? 'open' : 'closed';
 }
 
 function renderContact() {
@@ -415,7 +344,7 @@ function agentOptions(select, none) {
 
 // act runs a command on the open conversation and shows its outcome: the
 // conversation is read again either way, and a refusal stays on screen
-// after that read (which clears the error line when it succeeds).
+// until the next action (showError).
 async function act(fn) {
   let failure = null;
   try {
@@ -434,31 +363,53 @@ function unassign(agentID) {
 
 // ---- live events ----
 
+// soon runs fn once after ms, however often it is asked for meanwhile. A
+// failure is shown on the live line, never left as an unhandled rejection;
+// signing out cancels what is pending (sessionOver).
 const pending = new Map();
 function soon(key, fn, ms = 150) {
   clearTimeout(pending.get(key));
-  pending.set(key, setTimeout(() => { pending.delete(key); fn(); }, ms));
+  pending.set(key, setTimeout(() => {
+    pending.delete(key);
+    Promise.resolve().then(fn).catch((err) => { if (state.token) $('live').textContent = `update failed: ${err.message}`; });
+  }, ms));
+}
+
+function sessionOver() {
+  for (const t of pending.values()) clearTimeout(t);
+  pending.clear();
+}
+
+// refreshDirectory reads names, presence and teams again and redraws the
+// screen shown, but never the settings: a form being edited stays as it is.
+async function refreshDirectory() {
+  await loadDirectory();
+  if (state.screen !== 'settings') renderScreen();
 }
 
 function onChange(kind, change) {
   switch (kind) {
     case 'ready':
-    case 'resync':
       loadList();
       soon('open', loadConversation);
-      soon('directory', () => loadDirectory().then(renderScreen));
+      soon('directory', refreshDirectory);
+      break;
+    case 'resync': // at most one reread a second, however often a flood says so
+      soon('list', () => loadList(), 1000);
+      soon('open', loadConversation, 1000);
+      soon('directory', refreshDirectory, 1000);
       break;
     case 'conversation':
     case 'message':
       soon(`c${change.id}`, () => refreshRow(change.id));
       if (change.id === state.selected) soon('open', loadConversation);
-      if (state.screen === 'board') soon('board', renderBoard, 300);
+      if (state.screen === 'board') soon('board', () => renderBoard(openFromBoard), 300);
       break;
     case 'contact':
       if (state.contact && state.contact.id === change.id) soon('open', loadConversation);
       break;
     case 'agent':
-      soon('directory', () => loadDirectory().then(() => { if (state.screen !== 'settings') renderScreen(); }), 300);
+      soon('directory', refreshDirectory, 300);
       break;
   }
 }
@@ -510,110 +461,12 @@ async function readEvents(reader, handle) {
   }
 }
 
-// ---- team and queue board ----
-
-async function renderBoard() {
-  const sections = await Promise.all(state.teams.map(async (t) => {
-    let queue = [];
-    try {
-      const d = await api('GET', `/v1/conversations?team_id=${t.id}&status=open&order=newest&limit=200`);
-      queue = d.conversations.filter((c) => c.queued).sort((a, b) => Date.parse(a.queued_at) - Date.parse(b.queued_at));
-    } catch { queue = []; }
-    const members = t.member_ids.map((id) => state.agents.get(id)).filter(Boolean);
-    return el('section', { class: 'team card', 'aria-label': `Team ${t.name}` },
-      el('h3', {}, t.name, el('span', { class: 'muted' }, ` · ${t.strategy.replace('_', ' ')}${t.online_only ? ' · online only' : ''}${t.max_open ? ` · at most ${t.max_open} open each` : ''}`)),
-      el('h4', {}, `Queue (${queue.length})`),
-      el('ol', { class: 'queue' }, ...(queue.length ? queue.map((c) => el('li', { 'data-testid': 'queue-item', 'data-conversation-id': String(c.id) },
-        el('button', { type: 'button', class: 'link', onclick: () => { showScreen('inbox'); openConversation(c.id); } }, c.contact_name || maskNumber(c.contact_wa_id)),
-        el('span', { class: 'muted' }, ` waiting ${ago(c.queued_at)}`)))
-        : [el('li', { class: 'muted' }, 'Nobody waiting')])),
-      el('h4', {}, 'Members'),
-      el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Member'), el('th', {}, 'Presence'), el('th', {}, 'Open / capacity'))),
-        el('tbody', {}, ...members.map((a) => el('tr', {}, el('td', {}, a.name),
-          el('td', {}, el('span', { class: `dot ${a.presence}` }), ` ${a.presence}`),
-          el('td', {}, `${a.open_count} / ${a.capacity ?? (t.max_open ?? '∞')}`))))));
-  }));
-  $('board').replaceChildren(...(sections.length ? sections : [el('p', { class: 'muted' }, 'No teams yet.')]));
-}
-
-// ---- settings (admin) ----
-
-function jsonField(label, value) {
-  return el('label', { class: 'block' }, label, el('textarea', { rows: 3, spellcheck: 'false', 'data-json': '1' }, JSON.stringify(value, null, 1)));
-}
-
-function renderSettings() {
-  $('inbox-settings').replaceChildren(...state.inboxes.map((ib) => {
-    const fallback = el('select', { 'aria-label': 'Fallback agent' });
-    agentOptions(fallback, 'No fallback agent');
-    fallback.value = ib.fallback_agent_id ? String(ib.fallback_agent_id) : '';
-    const routing = jsonField('Routing rules, in order (JSON)', ib.routing);
-    const deflt = jsonField('Default assignment (JSON: team_id and/or agent_ids)', ib.default_assign);
-    const status = el('p', { class: 'muted', role: 'status' });
-    const form = el('form', { class: 'card settings', 'data-inbox': ib.phone_number_id, 'aria-label': `Inbox ${ib.name || ib.phone_number_id}` },
-      el('h3', {}, ib.name || ib.phone_number_id),
-      el('label', { class: 'block' }, 'Name', el('input', { name: 'name', value: ib.name })),
-      el('label', { class: 'block' }, 'Welcome message', el('textarea', { name: 'welcome', rows: 2 }, ib.welcome_message)),
-      el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'first', 'data-testid': 'setting-first-responder', checked: ib.first_responder_becomes_owner }),
-        " Assign first responder as the contact's default assignee?"),
-      routing, deflt, el('label', { class: 'block' }, 'Fallback agent ', fallback),
-      el('button', { type: 'submit', 'data-testid': 'settings-save' }, 'Save'), status);
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      try {
-        const [r, d] = [routing, deflt].map((x) => JSON.parse(x.querySelector('textarea').value || 'null'));
-        const body = {
-          name: form.elements.name.value, welcome_message: form.elements.welcome.value,
-          first_responder_becomes_owner: form.elements.first.checked, routing: r || [], default_assign: d,
-          fallback_agent_id: fallback.value ? Number(fallback.value) : null,
-          // Settings this form does not show are kept as they are (PUT replaces).
-          auto_resolve_after_seconds: ib.auto_resolve_after_seconds ?? null,
-          closing_message: ib.closing_message || '', sticky_days: ib.sticky_days ?? null,
-        };
-        const saved = await api('PUT', `/v1/inboxes/${encodeURIComponent(ib.phone_number_id)}`, body);
-        Object.assign(ib, saved);
-        status.textContent = 'Saved.';
-      } catch (err) {
-        status.textContent = `Not saved: ${err.message}`;
-      }
-    });
-    return form;
-  }));
-  $('team-settings').replaceChildren(...state.teams.map(teamForm));
-}
-
-function teamForm(t) {
-  const status = el('p', { class: 'muted', role: 'status' });
-  const members = el('fieldset', {}, el('legend', {}, 'Members (in team order)'),
-    ...[...t.member_ids.map((id) => state.agents.get(id)).filter(Boolean), ...[...state.agents.values()].filter((a) => !t.member_ids.includes(a.id))]
-      .map((a) => el('label', { class: 'check' }, el('input', { type: 'checkbox', value: String(a.id), checked: t.member_ids.includes(a.id) }), ` ${a.name}`)));
-  const form = el('form', { class: 'card settings', 'aria-label': `Team ${t.name}` },
-    el('h3', {}, t.name),
-    el('label', { class: 'block' }, 'Name', el('input', { name: 'name', value: t.name })),
-    el('label', { class: 'block' }, 'Strategy', el('select', { name: 'strategy' },
-      ...['round_robin', 'least_open', 'manual'].map((s) => el('option', { value: s, selected: s === t.strategy }, s.replace('_', ' '))))),
-    el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'online', checked: t.online_only }), ' Only assign to online users'),
-    el('label', { class: 'block' }, 'Open conversations per member (empty: no limit)',
-      el('input', { name: 'max', type: 'number', min: '0', value: t.max_open ?? '' })),
-    members, el('button', { type: 'submit' }, 'Save team'), status);
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const ids = [...members.querySelectorAll('input:checked')].map((i) => Number(i.value));
-    try {
-      const saved = await api('PUT', `/v1/teams/${t.id}`, {
-        name: form.elements.name.value, strategy: form.elements.strategy.value, online_only: form.elements.online.checked,
-        max_open: form.elements.max.value === '' ? null : Number(form.elements.max.value), member_ids: ids,
-      });
-      Object.assign(t, saved);
-      status.textContent = 'Saved.';
-    } catch (err) {
-      status.textContent = `Not saved: ${err.message}`;
-    }
-  });
-  return form;
-}
-
 // ---- screens ----
+
+function openFromBoard(id) {
+  showScreen('inbox');
+  openConversation(id);
+}
 
 function showScreen(name) {
   state.screen = name;
@@ -623,7 +476,7 @@ function showScreen(name) {
 }
 
 function renderScreen() {
-  if (state.screen === 'board') renderBoard();
+  if (state.screen === 'board') renderBoard(openFromBoard);
   else if (state.screen === 'settings') renderSettings();
   else { renderTeamViews(); renderList(); }
 }
@@ -631,6 +484,7 @@ function renderScreen() {
 // ---- wiring ----
 
 function wire() {
+  hooks.unauthorized = signOut;
   $('login-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     $('login-error').textContent = '';

@@ -58,8 +58,82 @@ const CodeHandover = "handover"
 // wagw through a take that Meta accepted, asked for by by (a name); the
 // conversation's assignment does not change.
 func DecideTaken(conv Conversation, by string, now time.Time) Decision {
+	return logged(conv, now, "handover", Reason{Code: CodeHandover,
+		Text: fmt.Sprintf("Control of the thread was taken back from another responder by %s; wagw answers this contact again.", by)})
+}
+
+// CodeControlTaken: another responder took control of the contact's thread.
+const CodeControlTaken = "control_taken"
+
+// RoutingChange is what a Conversation Routing webhook says about a
+// contact's thread: control passed to wagw (ToWagw) by the role By, or
+// another responder (role By) now handles the thread: it took control, or
+// Meta delivered the contact's activity on the standby field.
+type RoutingChange struct {
+	ToWagw bool
+	By     string
+}
+
+// ThreadOwnerAfter is the thread's owner after a routing change. Standby
+// activity names no role (By empty): another responder that was already
+// named keeps its role.
+func ThreadOwnerAfter(cur ThreadOwner, ch RoutingChange) ThreadOwner {
+	if ch.ToWagw {
+		return ThreadOwner{Owner: ThreadOwnerWagw}
+	}
+	role := ch.By
+	if role == "" && cur.Elsewhere() {
+		role = cur.Role
+	}
+	return ThreadOwner{Owner: ThreadOwnerOther, Role: role}
+}
+
+// byName names who made a routing change for the decision log.
+func byName(by string) string {
+	if by == "" {
+		return "another responder"
+	}
+	return by
+}
+
+// DecideHandedOver logs that another responder (by, a role Meta names)
+// passed control of the contact's thread to wagw while conv was open; the
+// conversation's assignment does not change.
+func DecideHandedOver(conv Conversation, by string, now time.Time) Decision {
+	return logged(conv, now, "handover", Reason{Code: CodeHandover,
+		Text: fmt.Sprintf("Handed over by %s: control of the thread passed to wagw, which answers this contact again.", byName(by))})
+}
+
+// logged is a decision that changes nothing of conv but logs why.
+func logged(conv Conversation, now time.Time, rule string, r Reason) Decision {
 	b := newBuilder(conv, now, 0)
-	b.rule("handover")
-	b.reason(Reason{Code: CodeHandover, Text: fmt.Sprintf("Control of the thread was taken back from another responder by %s; wagw answers this contact again.", by)})
+	b.rule(rule)
+	b.reason(r)
+	return b.finish()
+}
+
+// DecideOpenHandedOver is the opening of a conversation because control
+// of the thread passed to wagw (by names the role that passed it) while
+// none was open: the usual opening rules (DecideOpen), logged as a
+// handover first.
+func DecideOpenHandedOver(in OpenInput, by string) Decision {
+	d := DecideOpen(in)
+	d.Rule = "handover," + d.Rule
+	d.Reasons = append([]Reason{{Code: CodeHandover, Text: fmt.Sprintf(
+		"Handed over by %s: control of the thread passed to wagw and no conversation was open, so one was opened.", byName(by))}}, d.Reasons...)
+	return d
+}
+
+// DecideControlTaken logs that another responder (by) took control of the
+// contact's thread while conv was open: wagw keeps the history, sends no
+// free-form message and assigns no one until control comes back, so the
+// no-reply and away deadlines, which would reassign it, are cancelled.
+func DecideControlTaken(conv Conversation, by string, now time.Time) Decision {
+	b := newBuilder(conv, now, 0)
+	b.rule("control_taken")
+	b.reason(Reason{Code: CodeControlTaken, Text: fmt.Sprintf(
+		"Control of the thread was taken by %s; wagw keeps the history and sends no free-form message until control comes back.", byName(by))})
+	b.cancelTimer(TimerNoReply)
+	b.cancelTimer(TimerAway)
 	return b.finish()
 }

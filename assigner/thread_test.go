@@ -1,6 +1,7 @@
 package assigner
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,4 +34,54 @@ func TestDecideTaken(t *testing.T) {
 		t.Fatalf("decision %+v: want rule handover and the assignment unchanged", d)
 	}
 	hasReason(t, d, CodeHandover, "Control of the thread was taken back from another responder by Ana; wagw answers this contact again.")
+}
+
+func TestThreadOwnerAfter(t *testing.T) {
+	ai := ThreadOwner{Owner: ThreadOwnerOther, Role: "ai_agent"}
+	for _, tt := range []struct {
+		name string
+		cur  ThreadOwner
+		ch   RoutingChange
+		want ThreadOwner
+	}{
+		{"passed to wagw", ai, RoutingChange{ToWagw: true, By: "ai_agent"}, ThreadOwner{Owner: ThreadOwnerWagw}},
+		{"passed while wagw owns", ThreadOwner{}, RoutingChange{ToWagw: true}, ThreadOwner{Owner: ThreadOwnerWagw}},
+		{"taken by a named role", ThreadOwner{}, RoutingChange{By: "ai_agent"}, ai},
+		{"taken by another role", ai, RoutingChange{By: "business_app"}, ThreadOwner{Owner: ThreadOwnerOther, Role: "business_app"}},
+		{"standby keeps the named role", ai, RoutingChange{}, ai},
+		{"standby while wagw owned", ThreadOwner{Owner: ThreadOwnerWagw}, RoutingChange{}, ThreadOwner{Owner: ThreadOwnerOther}},
+	} {
+		if got := ThreadOwnerAfter(tt.cur, tt.ch); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestDecideHandover(t *testing.T) {
+	conv := openConv(Assignee{AgentID: 1, Source: SourceManual})
+	d := DecideHandedOver(conv, "ai_agent", t0)
+	if d.Rule != "handover" || len(d.Added)+len(d.Removed) != 0 || len(d.Assignees) != 1 || d.ConversationID != conv.ID {
+		t.Fatalf("decision %+v: want rule handover and the assignment unchanged", d)
+	}
+	hasReason(t, d, CodeHandover, "Handed over by ai_agent: control of the thread passed to wagw, which answers this contact again.")
+
+	d = DecideControlTaken(conv, "", t0)
+	if d.Rule != "control_taken" || len(d.Added)+len(d.Removed) != 0 || len(d.Assignees) != 1 ||
+		!slices.Equal(d.CancelTimers, []TimerKind{TimerNoReply, TimerAway}) || len(d.SetTimers) != 0 {
+		t.Fatalf("decision %+v: want rule control_taken, the assignment unchanged and the no-reply and away deadlines cancelled", d)
+	}
+	hasReason(t, d, CodeControlTaken, "Control of the thread was taken by another responder; wagw keeps the history and sends no free-form message until control comes back.")
+
+	// Opening on a handover: the usual rules, logged as a handover first.
+	ts := team(1, "Support", StrategyRoundRobin, member(online(1, "Ana"), 0))
+	in := OpenInput{Now: t0, Conversation: openConv(), Message: Message{SentAt: t0}, Teams: map[int64]TeamState{1: ts},
+		Inbox: Inbox{PhoneNumberID: "pn1", DefaultAssign: &Step{TeamID: ptr(int64(1))}, WelcomeMessage: "Hi"}}
+	usual, d := DecideOpen(in), DecideOpenHandedOver(in, "ai_agent")
+	if d.Rule != "handover,"+usual.Rule || len(d.Added) != len(usual.Added) || d.Welcome != usual.Welcome || len(d.Reasons) != len(usual.Reasons)+1 {
+		t.Fatalf("handover opening %+v\nusual %+v", d, usual)
+	}
+	if len(d.Added) != 1 || d.Added[0].AgentID != 1 {
+		t.Fatalf("handover opening assigned %+v, want Ana by the usual rules", d.Added)
+	}
+	hasReason(t, d, CodeHandover, "Handed over by ai_agent: control of the thread passed to wagw and no conversation was open, so one was opened.")
 }

@@ -78,7 +78,7 @@ type ConversationFilter struct {
 type MessageView struct {
 	ID             int64           `json:"id"`
 	WAMID          *string         `json:"wamid"`
-	Direction      string          `json:"direction"` // in | out
+	Direction      string          `json:"direction"` // in | out | out_other (another responder's, echoed on standby)
 	ConversationID *int64          `json:"conversation_id"`
 	Type           string          `json:"type"`
 	Body           string          `json:"body"`

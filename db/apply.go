@@ -16,7 +16,8 @@ import (
 // The apply engine's entry point: Apply runs a batch of events in one
 // transaction, through the bulk path (bulk.go) when the batch allows it and
 // one by one otherwise, and dispatches each event by kind: messages.go,
-// statuses.go, notices.go, commands_apply.go (and queue.go, send.go for the
+// statuses.go, notices.go, routing.go (handovers, standby messages and
+// echoes), commands_apply.go (and queue.go, send.go for the
 // commands they own); openings.go decides and persists the conversations a
 // batch opened. twopath_test.go proves both paths leave the same rows.
 
@@ -170,7 +171,7 @@ func (b *batch) apply(ctx context.Context, e *event.Envelope) (Outcome, error) {
 	case e.ContactKey != "": // a command
 		c, err = b.contactByKey(ctx, e.ContactKey)
 	case e.Contact.Key() == "":
-	case e.Kind == event.KindMessage: // from the contact: creates and links
+	case e.Kind == event.KindMessage, e.Kind == event.KindHandover, e.Kind == event.KindEcho: // about the contact's thread: creates and links
 		c, err = b.contact(ctx, e.Contact)
 	default: // a status or a notice: looks up only
 		c, err = b.lookupContact(ctx, e.Contact)
@@ -229,6 +230,10 @@ func (b *batch) apply(ctx context.Context, e *event.Envelope) (Outcome, error) {
 		return b.applyStatus(ctx, e)
 	case event.KindNotice:
 		return b.applyNotice(ctx, e)
+	case event.KindHandover:
+		return b.applyHandover(ctx, e, c)
+	case event.KindEcho:
+		return b.applyEcho(ctx, e, c)
 	case event.KindCommand:
 		if e.Command == nil {
 			return Outcome{}, fmt.Errorf("%w: command event without a command", errBadEvent)

@@ -375,6 +375,9 @@ func (b *batch) persist(ctx context.Context, eventID string, conv convState, d a
 
 // openedAt is the opening message's time as stored on the conversation.
 func openedAt(e *event.Envelope) time.Time {
+	if e.Message == nil {
+		return e.OccurredAt
+	}
 	if t := e.Message.Time(); !t.IsZero() {
 		return t
 	}

@@ -57,6 +57,9 @@ func bulkable(events []event.Envelope) bool {
 		if _, _, _, _, change := identityChange(e.Message); change && e.Kind == event.KindMessage {
 			return false
 		}
+		if routingEvent(e) {
+			return false
+		}
 		switch {
 		case bulkContact(e):
 			n++
@@ -550,5 +553,5 @@ func (b *batch) flushStatuses(ctx context.Context) error {
 const sqlStatusesApply = `UPDATE messages m SET status = u.s, status_rank = u.r, status_at = u.a::timestamptz,
 		error_code = COALESCE(u.c, m.error_code), error_title = CASE WHEN u.t <> '' THEN u.t ELSE m.error_title END
 	FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[]) AS u(w, s, r, a, c, t)
-	WHERE m.wamid = u.w AND m.direction = 'out' AND m.status_rank < u.r
+	WHERE m.wamid = u.w AND m.direction IN ('out', 'out_other') AND m.status_rank < u.r
 	RETURNING m.wamid`

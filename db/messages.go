@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wagw/wagw/event"
+	"github.com/wagw/wagw/whatsapp"
 )
 
 const (
@@ -24,25 +25,13 @@ const (
 )
 
 func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
+	if e.Field == whatsapp.FieldStandby {
+		return b.applyStandbyMessage(ctx, e, c)
+	}
 	m := e.Message
-	if err := b.inbox(ctx, e); err != nil {
-		return Outcome{}, err
-	}
-	sentAt := m.Time()
-	if sentAt.IsZero() {
-		sentAt = e.OccurredAt
-	}
-	var msgID int64
-	err := b.tx.QueryRowContext(ctx, sqlMessageInsert, m.ID, c.ID, e.PhoneNumberID, m.Type,
-		m.Body(), m.ContextID(), sentAt, e.ReceivedAt, nullJSON(m.Raw)).Scan(&msgID)
-	if errors.Is(err, errNoRows) {
-		return Outcome{Duplicate: true}, nil
-	}
-	if err != nil {
-		return Outcome{}, fmt.Errorf("message: %w", err)
-	}
-	if _, err := b.tx.ExecContext(ctx, sqlContactInbound, c.ID, sentAt); err != nil {
-		return Outcome{}, fmt.Errorf("contact window: %w", err)
+	msgID, sentAt, err := b.storeInbound(ctx, e, c)
+	if msgID == 0 || err != nil {
+		return Outcome{Duplicate: err == nil}, err
 	}
 	var o Outcome
 	err = b.tx.QueryRowContext(ctx, sqlOpenConversation, c.ID, e.PhoneNumberID).Scan(&o.ConversationID)
@@ -76,4 +65,29 @@ func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRo
 		}
 	}
 	return o, nil
+}
+
+// storeInbound stores a message from the contact and moves the contact's
+// service window; msgID is 0 for a message stored before.
+func (b *batch) storeInbound(ctx context.Context, e *event.Envelope, c contactRow) (msgID int64, sentAt time.Time, err error) {
+	m := e.Message
+	if err := b.inbox(ctx, e); err != nil {
+		return 0, sentAt, err
+	}
+	sentAt = m.Time()
+	if sentAt.IsZero() {
+		sentAt = e.OccurredAt
+	}
+	err = b.tx.QueryRowContext(ctx, sqlMessageInsert, m.ID, c.ID, e.PhoneNumberID, m.Type,
+		m.Body(), m.ContextID(), sentAt, e.ReceivedAt, nullJSON(m.Raw)).Scan(&msgID)
+	if errors.Is(err, errNoRows) {
+		return 0, sentAt, nil
+	}
+	if err != nil {
+		return 0, sentAt, fmt.Errorf("message: %w", err)
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlContactInbound, c.ID, sentAt); err != nil {
+		return 0, sentAt, fmt.Errorf("contact window: %w", err)
+	}
+	return msgID, sentAt, nil
 }

@@ -27,6 +27,10 @@ type opening struct {
 	e      *event.Envelope
 	c      contactRow
 	convID int64
+	// handoverBy is set for a conversation opened because control of the
+	// thread passed to wagw (routing.go): the role that passed it, or
+	// "another responder".
+	handoverBy string
 }
 
 const sqlOwnersOfContacts = `SELECT o.contact_id, a.id, a.name, a.role, a.active, a.capacity, a.presence,
@@ -94,11 +98,12 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 	for i, o := range ops {
 		ids, team := stickyNeeds(prev[i])
 		agentIDs, teamIDs = append(agentIDs, ids...), append(teamIDs, team)
-		m := o.e.Message
 		conv := assigner.Conversation{ID: o.convID, ContactID: o.c.ID, Inbox: o.e.PhoneNumberID,
 			Status: assigner.StatusOpen, OpenedAt: openedAt(o.e)}
-		msg := assigner.Message{Text: m.Body(), ReplyID: m.ReplyID(), ReferralSourceID: m.ReferralSourceID(),
-			HasReferral: m.Referral != nil, ContactWaID: o.e.Contact.WaID, SentAt: conv.OpenedAt}
+		msg := assigner.Message{ContactWaID: o.e.Contact.WaID, SentAt: conv.OpenedAt} // a handover opens without a message
+		if m := o.e.Message; m != nil {
+			msg.Text, msg.ReplyID, msg.ReferralSourceID, msg.HasReferral = m.Body(), m.ReplyID(), m.ReferralSourceID(), m.Referral != nil
+		}
 		ins[i] = assigner.OpenInput{Now: b.now, Inbox: inboxes[i], Conversation: conv, Owners: owners[o.c.ID], Message: msg,
 			PresenceTimeout: b.rules.PresenceTimeout, WelcomeStaleness: b.rules.WelcomeStaleness, Previous: prev[i]}
 		if r := assigner.Route(inboxes[i], msg, b.now); r.Step != nil {
@@ -116,7 +121,11 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 	ds := make([]assigner.Decision, len(ops))
 	for i := range ins {
 		ins[i].Agents, ins[i].Teams = agents, b.teams
-		ds[i] = assigner.DecideOpen(ins[i])
+		if ops[i].handoverBy != "" {
+			ds[i] = assigner.DecideOpenHandedOver(ins[i], ops[i].handoverBy)
+		} else {
+			ds[i] = assigner.DecideOpen(ins[i])
+		}
 		ds[i].ConversationID = ops[i].convID
 		b.remember(ds[i])
 		for id, n := range ds[i].OpenCountDelta { // the next decisions see the counts this one changed

@@ -14,7 +14,7 @@ const (
 	// overwrites "read", and "failed" is terminal.
 	sqlStatusApply = `UPDATE messages SET status = $2, status_rank = $3, status_at = $4,
 		error_code = COALESCE($5, error_code), error_title = CASE WHEN $6 <> '' THEN $6 ELSE error_title END
-		WHERE wamid = $1 AND direction = 'out' AND status_rank < $3`
+		WHERE wamid = $1 AND direction IN ('out', 'out_other') AND status_rank < $3`
 )
 
 func (b *batch) applyStatus(ctx context.Context, e *event.Envelope) (Outcome, error) {

@@ -1,6 +1,6 @@
 // Package event owns the record on the contact log: the versioned
 // Envelope that travels on the events topic keyed by contact, its kinds
-// (message, status, notice, command), the contact key that picks its
+// (message, status, handover, echo, notice, command), the contact key that picks its
 // partition, the commands with their one constructor (NewCommand) and one
 // decoder (DecodeCommand), and the id schemes that make a redelivered
 // record apply once.
@@ -16,8 +16,10 @@
 //
 // An envelope's id is its idempotency key in the store: a record applied
 // twice under one id has effect once.
-//   - A message: its wamid; a status: "wamid:status" (sent, delivered and
-//     read of one message are three records). Without a wamid, and for a
+//   - A message, and a standby echo: its wamid; a status: "wamid:status"
+//     (sent, delivered and read of one message are three records). A
+//     handover: a hash of the WABA id, the field, the user, the number and
+//     the handover's fields. Without a wamid, and for a
 //     notice, a hash of the WABA id, the field and the item's compacted
 //     JSON, so that Meta redelivering a webhook gives the same ids.
 //   - An API command: NewCommandID, a random "cmd_…": every request is a new

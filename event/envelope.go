@@ -23,6 +23,12 @@ const (
 	// KindCommand is a command from the API, the relay or the scheduler
 	// (Envelope.Command).
 	KindCommand Kind = "command"
+	// KindHandover is a Conversation Routing handover of the contact's
+	// thread (Envelope.Handover), from the messaging_handovers field.
+	KindHandover Kind = "handover"
+	// KindEcho is a message another responder sent to the contact, echoed
+	// on the standby field (Envelope.Message; Contact is its recipient).
+	KindEcho Kind = "echo"
 	// KindNotice is anything else Meta sends: value errors, template status,
 	// account updates, user preferences, message echoes. Kept raw in
 	// Envelope.Raw.
@@ -51,7 +57,7 @@ type Command struct {
 }
 
 // Envelope is one record on the events topic: exactly one message, status,
-// command or notice, with the identity of the contact it belongs to.
+// handover, echo (in Message), command or notice, with the identity of the contact it belongs to.
 type Envelope struct {
 	Version int    `json:"v"`
 	ID      string `json:"id"` // see the package doc's Ids
@@ -68,10 +74,11 @@ type Envelope struct {
 	OccurredAt time.Time `json:"occurred_at"`
 	ReceivedAt time.Time `json:"received_at"`
 
-	Message *whatsapp.Message `json:"message,omitempty"`
-	Status  *whatsapp.Status  `json:"status,omitempty"`
-	Command *Command          `json:"command,omitempty"`
-	Raw     json.RawMessage   `json:"raw,omitempty"` // notices: the change's value object
+	Message  *whatsapp.Message  `json:"message,omitempty"`
+	Status   *whatsapp.Status   `json:"status,omitempty"`
+	Handover *whatsapp.Handover `json:"handover,omitempty"`
+	Command  *Command           `json:"command,omitempty"`
+	Raw      json.RawMessage    `json:"raw,omitempty"` // notices: the change's value object
 }
 
 // Key is the Kafka record key: the contact's key, or for events that belong

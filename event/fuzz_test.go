@@ -27,6 +27,17 @@ func FuzzSplit(f *testing.F) {
 	for _, s := range parseCorpus(f) {
 		f.Add(s)
 	}
+	routing, err := filepath.Glob(filepath.Join("..", "whatsapp", "testdata", "routing", "*.json"))
+	if err != nil || len(routing) == 0 {
+		f.Fatalf("whatsapp's routing testdata: %d files, %v", len(routing), err)
+	}
+	for _, p := range routing {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		envs, err := ParseAndSplit(body, whReceivedAt)
 		if err != nil {
@@ -80,11 +91,16 @@ func checkEnvelopes(t *testing.T, envs []Envelope) {
 		}
 		var at time.Time
 		switch e.Kind {
-		case KindMessage:
+		case KindMessage, KindEcho:
 			if e.Message == nil || len(e.Message.Raw) == 0 {
-				t.Fatalf("message envelope %d without message or raw", i)
+				t.Fatalf("%s envelope %d without message or raw", e.Kind, i)
 			}
 			at = e.Message.Time()
+		case KindHandover:
+			if e.Handover == nil || (e.Handover.Type != whatsapp.ControlPassed && e.Handover.Type != whatsapp.ControlTaken) {
+				t.Fatalf("handover envelope %d: %+v", i, e.Handover)
+			}
+			at = e.Handover.Time()
 		case KindStatus:
 			if e.Status == nil || len(e.Status.Raw) == 0 {
 				t.Fatalf("status envelope %d without status or raw", i)
@@ -130,7 +146,9 @@ func checkRoundTrip(t *testing.T, i int, e *Envelope) {
 		back.Field == e.Field && back.WABAID == e.WABAID && back.PhoneNumberID == e.PhoneNumberID &&
 		back.OccurredAt.Equal(e.OccurredAt) && back.ReceivedAt.Equal(e.ReceivedAt) && wagwtest.SameJSON(back.Raw, e.Raw)
 	switch e.Kind {
-	case KindMessage:
+	case KindHandover:
+		same = same && *back.Handover == *e.Handover
+	case KindMessage, KindEcho:
 		m, n := back.Message, e.Message
 		same = same && m.ID == n.ID && m.Type == n.Type && m.Body() == n.Body() && m.ReplyID() == n.ReplyID() &&
 			m.Opens() == n.Opens() && m.Time().Equal(n.Time()) && m.ContextID() == n.ContextID() && wagwtest.SameJSON(m.Raw, n.Raw)

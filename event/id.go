@@ -13,8 +13,9 @@ import (
 	"github.com/wagw/wagw/whatsapp"
 )
 
-// itemID is the id of a webhook item's record: the wamid of a message,
-// "wamid:status" of a status, and a hash of the WABA id, the field and the
+// itemID is the id of a webhook item's record: the wamid of a message or
+// of a standby echo, "wamid:status" of a status, a hash of the WABA id,
+// the field, the user, the number and the handover for a handover, and a hash of the WABA id, the field and the
 // item's JSON for a message or status without a wamid and for a notice.
 func itemID(it *whatsapp.Item) string {
 	switch {
@@ -26,6 +27,17 @@ func itemID(it *whatsapp.Item) string {
 		return it.Status.ID + ":" + it.Status.Status
 	case it.Status != nil:
 		return hashID("status:", it.WABAID, it.Field, it.Status.Raw)
+	case it.Echo != nil && it.Echo.ID != "":
+		return it.Echo.ID
+	case it.Echo != nil:
+		return hashID("echo:", it.WABAID, it.Field, it.Echo.Raw)
+	case it.Handover != nil:
+		b, _ := json.Marshal(struct {
+			C whatsapp.Contact
+			N string
+			H *whatsapp.Handover
+		}{it.Contact, it.PhoneNumberID, it.Handover})
+		return hashID("handover:", it.WABAID, it.Field, b)
 	}
 	return hashID("notice:", it.WABAID, it.Field, it.Notice)
 }

@@ -49,6 +49,10 @@ func fromItem(it *whatsapp.Item, receivedAt time.Time) Envelope {
 		e.Kind, e.Message = KindMessage, it.Message
 	case it.Status != nil:
 		e.Kind, e.Status = KindStatus, it.Status
+	case it.Handover != nil:
+		e.Kind, e.Handover = KindHandover, it.Handover
+	case it.Echo != nil:
+		e.Kind, e.Message = KindEcho, &it.Echo.Message
 	default:
 		e.Kind, e.Raw = KindNotice, it.Notice
 	}

@@ -401,7 +401,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.lastAccepted.SetToCurrentTime()
 	m.accepted = m.webhooks.WithLabelValues("accepted")
 	m.eventsByKind = map[event.Kind]prometheus.Counter{}
-	for _, k := range []event.Kind{event.KindMessage, event.KindStatus, event.KindNotice, event.KindCommand} {
+	for _, k := range []event.Kind{event.KindMessage, event.KindStatus, event.KindHandover, event.KindEcho, event.KindNotice, event.KindCommand} {
 		m.eventsByKind[k] = m.events.WithLabelValues(string(k))
 	}
 	reg.MustRegister(m.webhooks, m.events, m.signatureFailures, m.deadLetters, m.produceSeconds, m.apiRequests, m.bodiesReading, m.bodiesRefused,

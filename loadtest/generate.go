@@ -107,6 +107,12 @@ type GenConfig struct {
 	// business-scoped user id (no wa_id). Default 0.02 (realistic), none
 	// (single).
 	BSUIDShare float64
+	// RoutingShare is the share of contacts whose thread another responder
+	// (an AI agent) owns when they first write: a control_taken, their
+	// messages and the AI's echoes on the standby field, then a
+	// control_passed before their next message (genrouting.go). Default
+	// none, in both profiles.
+	RoutingShare float64
 }
 
 func (c GenConfig) withDefaults() GenConfig {
@@ -224,6 +230,12 @@ type genContact struct {
 	waID, userID, name, inbox string
 	seq                       int
 	last                      string // last inbound wamid
+	// Conversation Routing (genrouting.go): who owns the thread, the
+	// standby messages before the AI passes it, whether Meta said the AI
+	// took it
+	routing     int8
+	standbyLeft int
+	taken       bool
 }
 
 type genBurst struct {
@@ -326,6 +338,7 @@ func (g *Generator) contact(i int32) *genContact {
 			c.userID = fmt.Sprintf("%s.%019d", strings.ToUpper(genCountryCodes[int(i)%len(genCountryCodes)]), (x>>1)%1e19)
 		}
 	}
+	g.routingStart(c)
 	g.contacts[i] = c
 	return c
 }
@@ -389,7 +402,10 @@ func (g *Generator) messagePost(at time.Duration) *Request {
 	var order []string
 	byInbox := map[string]*whatsapp.Value{}
 	seen := map[string]map[int32]bool{}
-	for _, it := range items {
+	x := &routingExtras{}
+	firstIn := map[int32]bool{}
+	for i := range items {
+		it := &items[i]
 		c := g.contacts[it.contact]
 		v := byInbox[c.inbox]
 		if v == nil {
@@ -398,6 +414,13 @@ func (g *Generator) messagePost(at time.Duration) *Request {
 			byInbox[c.inbox] = v
 			seen[c.inbox] = map[int32]bool{}
 			order = append(order, c.inbox)
+		}
+		first := !firstIn[it.contact]
+		firstIn[it.contact] = true
+		if g.routeItem(x, c, first, at) {
+			it.ref.Opens = false // a standby message opens nothing
+			g.addStandby(x, c, it.msg, g.cfg.DisplayPhoneNumber)
+			continue
 		}
 		if !seen[c.inbox][it.contact] {
 			seen[c.inbox][it.contact] = true
@@ -411,6 +434,10 @@ func (g *Generator) messagePost(at time.Duration) *Request {
 				req.Messages = append(req.Messages, it.ref)
 			}
 		}
+	}
+	if x.handovers != nil || x.standby != nil {
+		req.Body = g.bodyWith(order, byInbox, x)
+		return req
 	}
 	req.Body = g.body(order, byInbox)
 	return req

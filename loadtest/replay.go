@@ -143,7 +143,7 @@ func (rp *Replay) request(rec CaptureRecord, body []byte) Request {
 				key := e.Contact.Key()
 				rp.seq[key]++
 				ref = MessageRef{WAMID: e.ID, Contact: key, Inbox: e.PhoneNumberID, Type: e.Message.Type,
-					Opens: e.Message.Opens(), Seq: rp.seq[key]}
+					Opens: e.Message.Opens() && e.Field != whatsapp.FieldStandby, Seq: rp.seq[key]}
 				rp.refs[e.ID] = ref
 			}
 			req.Messages = append(req.Messages, ref)

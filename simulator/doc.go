@@ -12,7 +12,12 @@
 // failed) of each accepted message back to the gateway, signed with the app
 // secret exactly like Meta, with realistic delays, duplicates and
 // reordering (a send to a business-scoped user id is reported in
-// recipient_user_id, as Meta does). Its /_sim/ endpoints let tests and load tests change faults
+// recipient_user_id, as Meta does). It also plays Conversation Routing on
+// a shared number: POST /{version}/{phone_number_id}/thread_control, and
+// on request (SendRouting, POST /_sim/routing) the signed
+// messaging_handovers and standby webhooks of another responder (its
+// control_passed and control_taken, a user's standby message, its message
+// echoes and their statuses). Its /_sim/ endpoints let tests and load tests change faults
 // at run time and read back what was sent; CheckSends holds what it
 // accepted against the outbox rows that should have been sent.
 package simulator

@@ -333,6 +333,7 @@ func New(cfg Config) *Simulator {
 	mux.HandleFunc("GET /_sim/messages", s.handleMessagesList)
 	mux.HandleFunc("GET /_sim/stats", s.handleStats)
 	mux.HandleFunc("POST /_sim/reset", s.handleReset)
+	mux.HandleFunc("POST /_sim/routing", s.handleRouting)
 	s.mux = mux
 	return s
 }

@@ -45,9 +45,12 @@
 //
 // A notification may carry many messages and statuses for many contacts and
 // several business numbers. [Split] returns one [Item] per message, one per
-// status, and one notice item per change that has neither (value errors,
+// status, one per Conversation Routing handover ([Handover], the
+// messaging_handovers field), one per message echo of a standby change,
+// and one notice item per change that has none of them (value errors,
 // template status updates, account updates, user preferences, message
-// echoes). Items keep the order of the payload and are not deduplicated:
+// echoes of the Business app). A standby change's messages and statuses
+// are items like any other, with Field "standby". Items keep the order of the payload and are not deduplicated:
 // Meta redelivers. Each item names its user as Meta does, by wa_id and/or
 // the business-scoped user id, completed from the change's contacts.
 //

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/wagw/wagw/wagwtest"
@@ -15,6 +17,17 @@ import (
 func corpusSeeds(f *testing.F) [][]byte {
 	f.Helper()
 	seeds := wagwtest.ConformanceJSON(f)
+	routing, err := filepath.Glob(filepath.Join("testdata", "routing", "*.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range routing {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		seeds = append(seeds, b)
+	}
 	for _, v := range signingVectors(f) {
 		seeds = append(seeds, []byte(v.RawBody))
 	}
@@ -122,7 +135,7 @@ func quoteRaw(s string) string {
 // range.
 func checkItem(it *Item) error {
 	parts := 0
-	for _, set := range []bool{it.Message != nil, it.Status != nil, it.Notice != nil} {
+	for _, set := range []bool{it.Message != nil, it.Status != nil, it.Handover != nil, it.Echo != nil, it.Notice != nil} {
 		if set {
 			parts++
 		}
@@ -134,6 +147,8 @@ func checkItem(it *Item) error {
 		return errors.New("message without raw")
 	case it.Status != nil && len(it.Status.Raw) == 0:
 		return errors.New("status without raw")
+	case it.Echo != nil && len(it.Echo.Raw) == 0:
+		return errors.New("echo without raw")
 	case it.Notice != nil && len(it.Notice) == 0:
 		return errors.New("empty notice")
 	case !it.Time.IsZero() && (it.Time.Year() < 1970 || it.Time.Year() > 9999):

@@ -39,13 +39,20 @@ type Item struct {
 
 	Message *Message
 	Status  *Status
+	// Handover is a messaging_handovers notification about Contact's
+	// thread (routing.go).
+	Handover *Handover
+	// Echo is a message another responder sent to Contact, echoed on the
+	// standby field.
+	Echo *MessageEcho
 	// Notice is a notice's change value as sent (JSON null for a change
 	// without one).
 	Notice json.RawMessage
 }
 
 // Split turns a notification into items: one per message, one per status,
-// and one notice per change that has neither (value errors, template
+// one per handover (messaging_handovers), one per message echo of a
+// standby change, and one notice per change that has none of them (value errors, template
 // status, account updates, user preferences, message echoes). A change that
 // has messages or statuses and also value-level errors gives one more
 // notice for those errors, after its items, so that no part of a
@@ -84,7 +91,13 @@ func splitChange(out []Item, e *Entry, ch *Change) []Item {
 	}
 
 	cf := newContactFinder(v.Contacts)
-	if len(v.Messages) == 0 && len(v.Statuses) == 0 {
+	if ch.Field == FieldMessagingHandovers {
+		if res, ok := splitHandovers(out, base, v, &cf); ok {
+			return res
+		}
+	}
+	standbyEchoes := ch.Field == FieldStandby && len(v.MessageEchoes) > 0
+	if len(v.Messages) == 0 && len(v.Statuses) == 0 && !standbyEchoes {
 		return append(out, notice(base, e, v, &cf, true))
 	}
 	for k := range v.Messages {
@@ -113,6 +126,9 @@ func splitChange(out []Item, e *Entry, ch *Change) []Item {
 		it.Time = s.Time()
 		it.Status = s
 		out = append(out, it)
+	}
+	if standbyEchoes {
+		out = splitEchoes(out, base, v, &cf)
 	}
 	if len(v.Errors) > 0 {
 		out = append(out, notice(base, e, v, &cf, false))

@@ -274,6 +274,7 @@ func (g *genFlags) register(fs *flag.FlagSet, seedDefault uint64) {
 	fs.Float64Var(&g.cfg.StatusShare, "status-share", loadtest.DefaultGenStatusShare, "share of POSTs carrying late, out-of-order statuses")
 	fs.Float64Var(&g.cfg.RedeliverShare, "redeliver", loadtest.DefaultGenRedeliverShare, "share of POSTs that are exact redeliveries")
 	fs.Float64Var(&g.cfg.BSUIDShare, "bsuid-share", loadtest.DefaultGenBSUIDShare, "share of contacts known only by a business-scoped user id")
+	fs.Float64Var(&g.cfg.RoutingShare, "routing-share", 0, "share of contacts whose thread an AI agent owns at first (Conversation Routing: handovers, standby messages and echoes)")
 }
 
 // config turns flags into a GenConfig: an explicit 0 share means none, and

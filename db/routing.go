@@ -1,0 +1,200 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
+	"github.com/wagw/wagw/whatsapp"
+)
+
+// Conversation Routing webhooks in the apply engine (DESIGN §6 rule 14):
+// a handover moves the contact's thread owner (and, passed to wagw, opens
+// a conversation by the usual rules when none is open); the standby
+// field's messages and echoes are kept in the history while another
+// responder owns the thread, and start nothing: no conversation, no
+// welcome, no assignment, no timer.
+
+const (
+	sqlEchoInsert = `INSERT INTO messages
+		(wamid, direction, contact_id, inbox, type, body, context_wamid, sent_at, received_at, status, status_rank, status_at, raw)
+		VALUES ($1, 'out_other', $2, $3, $4, $5, $6, $7, $8, 'sent', $9, $7, $10)
+		ON CONFLICT (wamid) DO NOTHING RETURNING id`
+	sqlOpenConversationOf = `SELECT id FROM conversations WHERE contact_id = $1 AND inbox = $2 AND status = 'open'`
+	// The contact's standby history of the last day joins the conversation
+	// a handover opens.
+	sqlAdoptStandby = `UPDATE messages SET conversation_id = $3 WHERE contact_id = $1 AND inbox = $2
+		AND conversation_id IS NULL AND direction IN ('in', 'out_other') AND sent_at > $4::timestamptz - interval '24 hours'`
+)
+
+// routingEvent reports whether e is a Conversation Routing event: the
+// bulk path leaves batches holding one to the one-by-one path.
+func routingEvent(e *event.Envelope) bool {
+	return e.Kind == event.KindHandover || e.Kind == event.KindEcho ||
+		(e.Kind == event.KindMessage && e.Field == whatsapp.FieldStandby)
+}
+
+func (b *batch) threadOwner(ctx context.Context, contactID int64) (assigner.ThreadOwner, error) {
+	var o assigner.ThreadOwner
+	err := b.tx.QueryRowContext(ctx, sqlThreadOwner, contactID).Scan(&o.Owner, &o.Role)
+	if err != nil {
+		return o, fmt.Errorf("thread owner: %w", err)
+	}
+	return o, nil
+}
+
+// routingChange applies a routing change to the contact's thread owner
+// and returns the owner before it.
+func (b *batch) routingChange(ctx context.Context, contactID int64, ch assigner.RoutingChange) (assigner.ThreadOwner, error) {
+	cur, err := b.threadOwner(ctx, contactID)
+	if err != nil {
+		return cur, err
+	}
+	if next := assigner.ThreadOwnerAfter(cur, ch); next != cur {
+		if _, err := b.tx.ExecContext(ctx, sqlThreadOwnerSet, contactID, string(next.Owner), next.Role); err != nil {
+			return cur, fmt.Errorf("thread owner: %w", err)
+		}
+	}
+	return cur, nil
+}
+
+// openConversationOf is the contact's open conversation in the inbox, 0
+// when none is open.
+func (b *batch) openConversationOf(ctx context.Context, contactID int64, inbox string) (int64, error) {
+	var id int64
+	err := b.tx.QueryRowContext(ctx, sqlOpenConversationOf, contactID, inbox).Scan(&id)
+	if errors.Is(err, errNoRows) {
+		return 0, nil
+	}
+	return id, err
+}
+
+// keepStandby attaches a stored standby message or echo to the contact's
+// open conversation, if any, without arming anything.
+func (b *batch) keepStandby(ctx context.Context, e *event.Envelope, c contactRow, msgID int64, at any) (Outcome, error) {
+	if _, err := b.routingChange(ctx, c.ID, assigner.RoutingChange{}); err != nil {
+		return Outcome{}, err
+	}
+	convID, err := b.openConversationOf(ctx, c.ID, e.PhoneNumberID)
+	if err != nil || convID == 0 {
+		return Outcome{}, err
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlMessageAttach, msgID, convID); err != nil {
+		return Outcome{}, err
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlConversationTouch, convID, at); err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{ConversationID: convID}, nil
+}
+
+// applyStandbyMessage stores a user's message that Meta delivered on the
+// standby field: another responder owns the thread.
+func (b *batch) applyStandbyMessage(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
+	msgID, sentAt, err := b.storeInbound(ctx, e, c)
+	if msgID == 0 || err != nil {
+		return Outcome{Duplicate: err == nil}, err
+	}
+	return b.keepStandby(ctx, e, c, msgID, sentAt)
+}
+
+// applyEcho stores a message another responder sent to the contact
+// (direction out_other); its statuses then update it like wagw's own.
+func (b *batch) applyEcho(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
+	m := e.Message
+	if m == nil || c.ID == 0 {
+		return Outcome{}, fmt.Errorf("%w: echo event without a message or a contact", errBadEvent)
+	}
+	if err := b.inbox(ctx, e); err != nil {
+		return Outcome{}, err
+	}
+	sentAt := m.Time()
+	if sentAt.IsZero() {
+		sentAt = e.OccurredAt
+	}
+	sent := whatsapp.Status{Status: "sent"}
+	var wamid any // an echo without a wamid is stored without one
+	if m.ID != "" {
+		wamid = m.ID
+	}
+	var msgID int64
+	err := b.tx.QueryRowContext(ctx, sqlEchoInsert, wamid, c.ID, e.PhoneNumberID, m.Type,
+		m.Body(), m.ContextID(), sentAt, e.ReceivedAt, sent.Rank(), nullJSON(m.Raw)).Scan(&msgID)
+	if errors.Is(err, errNoRows) {
+		return Outcome{Duplicate: true}, nil
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("echo: %w", err)
+	}
+	if m.ID != "" {
+		// Its statuses may have come first (another POST): they settle on
+		// it at the end of the batch, as on a send's report (send.go).
+		b.settle = append(b.settle, m.ID)
+	}
+	return b.keepStandby(ctx, e, c, msgID, sentAt)
+}
+
+// applyHandover applies a messaging_handovers notification: the thread
+// owner, and the decision log of the contact's open conversation; control
+// passed to wagw with none open opens one, assigned by the usual rules.
+func (b *batch) applyHandover(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
+	h := e.Handover
+	if h == nil {
+		return Outcome{}, fmt.Errorf("%w: handover event without a handover", errBadEvent)
+	}
+	if c.ID == 0 { // names no user: kept as a notice
+		raw, _ := json.Marshal(h)
+		e.Raw = raw
+		return b.applyNotice(ctx, e)
+	}
+	if err := b.inbox(ctx, e); err != nil {
+		return Outcome{}, err
+	}
+	if first, err := b.firstTime(ctx, e); err != nil || !first {
+		return Outcome{Duplicate: !first}, err
+	}
+	toWagw := h.Type == whatsapp.ControlPassed
+	if _, err := b.routingChange(ctx, c.ID, assigner.RoutingChange{ToWagw: toWagw, By: h.By()}); err != nil {
+		return Outcome{}, err
+	}
+	convID, err := b.openConversationOf(ctx, c.ID, e.PhoneNumberID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if convID == 0 && toWagw {
+		return b.openOnHandover(ctx, e, c, h.By())
+	}
+	if convID == 0 {
+		return Outcome{}, nil
+	}
+	conv, err := b.lockConversation(ctx, convID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	d := assigner.DecideControlTaken(conv.Conversation, h.By(), b.now)
+	if toWagw {
+		d = assigner.DecideHandedOver(conv.Conversation, h.By(), b.now)
+	}
+	return Outcome{ConversationID: convID}, b.persist(ctx, e.ID, conv, d)
+}
+
+// openOnHandover opens a conversation because control passed to wagw,
+// with the contact's recent standby history, and decides it by the
+// usual opening rules.
+func (b *batch) openOnHandover(ctx context.Context, e *event.Envelope, c contactRow, by string) (Outcome, error) {
+	o := Outcome{Opened: true}
+	if err := b.tx.QueryRowContext(ctx, sqlConversationInsert, c.ID, e.PhoneNumberID, e.ID, e.OccurredAt).Scan(&o.ConversationID); err != nil {
+		return Outcome{}, fmt.Errorf("open conversation: %w", err)
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlAdoptStandby, c.ID, e.PhoneNumberID, o.ConversationID, e.OccurredAt); err != nil {
+		return Outcome{}, fmt.Errorf("standby history: %w", err)
+	}
+	if by == "" {
+		by = "another responder"
+	}
+	b.openings = append(b.openings, opening{e: e, c: c, convID: o.ConversationID, handoverBy: by})
+	return o, b.decideOpenings(ctx)
+}

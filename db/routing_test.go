@@ -1,0 +1,149 @@
+package db_test
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
+)
+
+// routingWebhook splits a body with one change of the given field.
+func (f *applyFixture) routingWebhook(field string, v map[string]any) []event.Envelope {
+	f.t.Helper()
+	v["messaging_product"] = "whatsapp"
+	v["metadata"] = map[string]any{"display_phone_number": "15550001111", "phone_number_id": applyInbox}
+	body, err := json.Marshal(map[string]any{"object": "whatsapp_business_account", "entry": []any{map[string]any{
+		"id": applyWABA, "changes": []any{map[string]any{"field": field, "value": v}}}}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	envs, err := event.ParseAndSplit(body, time.Now())
+	if err != nil || len(envs) != 1 {
+		f.t.Fatalf("split: %d envelopes, %v", len(envs), err)
+	}
+	return envs
+}
+
+func (f *applyFixture) handover(wa, typ, prev, next string, at time.Time) event.Envelope {
+	return f.routingWebhook("messaging_handovers", map[string]any{"sender": map[string]any{"phone_number": wa},
+		"timestamp": strconv.FormatInt(at.Unix(), 10), "type": typ,
+		typ: map[string]any{"previous_owner_role": prev, "new_owner_role": next}})[0]
+}
+
+func (f *applyFixture) standby(wa, wamid, text string, at time.Time) event.Envelope {
+	return f.routingWebhook("standby", map[string]any{"contacts": []any{map[string]any{"wa_id": wa, "profile": map[string]any{"name": "C"}}},
+		"messages": []any{map[string]any{"from": wa, "id": wamid, "timestamp": strconv.FormatInt(at.Unix(), 10), "type": "text",
+			"text": map[string]any{"body": text}}}})[0]
+}
+
+func (f *applyFixture) echo(wa, wamid, text string, at time.Time) event.Envelope {
+	return f.routingWebhook("standby", map[string]any{"message_echoes": []any{map[string]any{"from": "15550001111", "to": wa,
+		"id": wamid, "timestamp": strconv.FormatInt(at.Unix(), 10), "type": "text", "text": map[string]any{"body": text}}}})[0]
+}
+
+func (f *applyFixture) echoStatus(wa, wamid, status string, at time.Time) event.Envelope {
+	return f.routingWebhook("standby", map[string]any{"statuses": []any{map[string]any{"id": wamid, "status": status,
+		"recipient_id": wa, "timestamp": strconv.FormatInt(at.Unix(), 10)}}})[0]
+}
+
+// Conversation Routing webhooks: while another responder owns the thread,
+// standby messages and echoes are stored (in / out_other, statuses
+// applied) and start nothing; control passed to wagw opens a conversation
+// with that history and assigns it by the usual rules, logged as handed
+// over by the role; a redelivered handover applies once; control taken
+// while a conversation is open is logged and moves the owner. Each event
+// applied alone, and all in one batch with other contacts' messages.
+func TestRoutingWebhooksApplied(t *testing.T) {
+	for _, together := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one_by_one", true: "one_batch"}[together], func(t *testing.T) {
+			f := newApplyFixture(t)
+			ctx := context.Background()
+			ana := f.agent("Ana")
+			team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin}, []int64{ana})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, WelcomeMessage: "Hi",
+				DefaultAssign: &assigner.Step{TeamID: &team.ID}}); err != nil {
+				t.Fatal(err)
+			}
+			wa, t0 := "31633330001", time.Now().Add(-10*time.Minute)
+			passed := f.handover(wa, "control_passed", "ai_agent", "app", t0.Add(4*time.Second))
+			events := []event.Envelope{
+				f.handover(wa, "control_taken", "app", "ai_agent", t0),
+				f.standby(wa, "wamid.SB1", "opening hours?", t0.Add(time.Second)),
+				f.echo(wa, "wamid.EC1", "9 to 5", t0.Add(2*time.Second)),
+				f.echoStatus(wa, "wamid.EC1", "read", t0.Add(3*time.Second)),
+				passed, passed, // Meta redelivers
+				f.handover(wa, "control_taken", "app", "ai_agent", t0.Add(5*time.Second)),
+				f.standby(wa, "wamid.SB2", "thanks", t0.Add(6*time.Second)),
+			}
+			if together {
+				f.apply(append(events, f.message(who{wa: "31633330002"}, "wamid.OTHER1", "hi"),
+					f.message(who{wa: "31633330003"}, "wamid.OTHER2", "hi"))...)
+			} else {
+				for i, e := range events {
+					f.apply(e)
+					if i == 3 { // before control passes: stored, nothing started
+						if n := f.count(`SELECT count(*) FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE ct.wa_id = $1`, wa); n != 0 {
+							t.Fatalf("%d conversations while another responder owns the thread", n)
+						}
+					}
+				}
+			}
+			contact := f.contactOf("wamid.SB1")
+			var dirs string
+			if err := f.conn.QueryRow(`SELECT string_agg(direction || ':' || status, ',' ORDER BY id) FROM messages WHERE contact_id = $1`, contact).Scan(&dirs); err != nil {
+				t.Fatal(err)
+			}
+			// the welcome of the conversation the handover opened comes between the echo and SB2
+			if dirs != "in:,out_other:read,out:pending,in:" {
+				t.Errorf("messages %s", dirs)
+			}
+			conv := f.conversationOf("wamid.SB1")
+			if conv == 0 || f.conversationOf("wamid.EC1") != conv || f.conversationOf("wamid.SB2") != conv {
+				t.Fatalf("standby history not in the conversation the handover opened: %d %d %d",
+					conv, f.conversationOf("wamid.EC1"), f.conversationOf("wamid.SB2"))
+			}
+			v, err := f.store.Conversation(ctx, conv)
+			if err != nil || v.ThreadOwner != (assigner.ThreadOwner{Owner: assigner.ThreadOwnerOther, Role: "ai_agent"}) {
+				t.Errorf("thread owner %+v (%v), want other (ai_agent)", v.ThreadOwner, err)
+			}
+			if n := f.count(`SELECT count(*) FROM conversation_assignees WHERE conversation_id = $1 AND agent_id = $2`, conv, ana); n != 1 {
+				t.Errorf("conversation opened by the handover: %d assignees Ana, want 1", n)
+			}
+			ds, err := f.store.Decisions(ctx, conv)
+			if err != nil || len(ds) != 2 {
+				t.Fatalf("decisions %+v (%v), want the handover opening and control taken", ds, err)
+			}
+			if !strings.HasPrefix(ds[0].Rule, "handover,") || ds[0].Reasons[0].Code != assigner.CodeHandover ||
+				!strings.Contains(ds[0].Reasons[0].Text, "Handed over by ai_agent") {
+				t.Errorf("first decision %+v", ds[0])
+			}
+			if ds[1].Rule != "control_taken" || !strings.Contains(ds[1].Reasons[0].Text, "taken by ai_agent") {
+				t.Errorf("second decision %+v", ds[1])
+			}
+			if n := f.count(`SELECT count(*) FROM outbox WHERE conversation_id = $1`, conv); n != 1 {
+				t.Errorf("%d outbox rows, want the one welcome of the handover's opening", n)
+			}
+		})
+	}
+}
+
+// An echo's status that arrives before the echo (another POST, perhaps
+// another partition) is applied to it once the echo is stored.
+func TestEchoStatusBeforeEcho(t *testing.T) {
+	f := newApplyFixture(t)
+	wa, t0 := "31633330009", time.Now().Add(-time.Minute)
+	f.apply(f.echoStatus(wa, "wamid.EC9", "read", t0.Add(time.Second)))
+	f.apply(f.echo(wa, "wamid.EC9", "hello", t0))
+	var status string
+	if err := f.conn.QueryRow(`SELECT status FROM messages WHERE wamid = 'wamid.EC9'`).Scan(&status); err != nil || status != "read" {
+		t.Fatalf("echo status %q (%v), want read", status, err)
+	}
+}

@@ -1,0 +1,255 @@
+package whatsapp
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Conversation Routing webhooks: when a business number is shared with
+// another responder (Meta Business Agent, another partner app), Meta says
+// on the messaging_handovers field when ownership of a contact's thread
+// changes, and on the standby field what happens in the threads this app
+// does not own: the user's messages, the other responder's message echoes
+// and their statuses.
+//
+// Meta's reference pages name the fields but the examples could not be
+// copied; the decoding below accepts the names Meta's pages, Meta's
+// Messenger handover payloads and partner SDKs use (testdata/routing/README.md).
+
+// The Conversation Routing webhook fields.
+const (
+	FieldMessagingHandovers = "messaging_handovers"
+	FieldStandby            = "standby"
+)
+
+// HandoverType names a messaging_handovers notification.
+type HandoverType string
+
+// The handover notifications.
+const (
+	// ControlPassed: delivered to the new owner when the current owner
+	// calls pass on the thread control API.
+	ControlPassed HandoverType = "control_passed"
+	// ControlTaken: delivered to the previous owner when another
+	// responder takes the thread (through the thread control API, or by
+	// sending a service message).
+	ControlTaken HandoverType = "control_taken"
+)
+
+// Handover is one messaging_handovers notification about one user's
+// thread: which notification it is, the roles (and app ids, when Meta
+// names them) that held the thread before and hold it now, and the
+// metadata the caller of the thread control API attached.
+type Handover struct {
+	Type          HandoverType `json:"type"`
+	PreviousRole  string       `json:"previous_role,omitempty"`
+	NewRole       string       `json:"new_role,omitempty"`
+	PreviousAppID string       `json:"previous_app_id,omitempty"`
+	NewAppID      string       `json:"new_app_id,omitempty"`
+	Metadata      string       `json:"metadata,omitempty"`
+	Timestamp     string       `json:"timestamp,omitempty"`
+}
+
+// Time is Meta's time of the handover, zero when missing or out of range.
+func (h *Handover) Time() time.Time { return parseUnix(h.Timestamp) }
+
+// By names who handed the thread over (control_passed) or took it
+// (control_taken): a role, else an app id, else "".
+func (h *Handover) By() string {
+	if h.Type == ControlTaken {
+		return firstOf(h.NewRole, h.NewAppID)
+	}
+	return firstOf(h.PreviousRole, h.PreviousAppID)
+}
+
+func firstOf(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// handoverWire is a handover as Meta may send it: the envelope of the
+// messaging_handovers value (or of one element of its array), with the
+// notification object under control_passed or control_taken.
+type handoverWire struct {
+	Type      string          `json:"type"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	Sender    struct {
+		PhoneNumber string `json:"phone_number"`
+		WaID        string `json:"wa_id"`
+		UserID      string `json:"user_id"`
+	} `json:"sender"`
+	Recipient     Metadata        `json:"recipient"`
+	ControlPassed json.RawMessage `json:"control_passed"`
+	ControlTaken  json.RawMessage `json:"control_taken"`
+	handoverOwners
+}
+
+// handoverOwners are the owner fields, at the envelope's level or inside
+// the notification object, under each name in use.
+type handoverOwners struct {
+	PreviousOwnerRole  string          `json:"previous_owner_role"`
+	NewOwnerRole       string          `json:"new_owner_role"`
+	PreviousRole       string          `json:"previous_role"`
+	NewRole            string          `json:"new_role"`
+	CurrentRole        string          `json:"current_role"`
+	PreviousOwner      json.RawMessage `json:"previous_owner"`
+	NewOwner           json.RawMessage `json:"new_owner"`
+	PreviousOwnerAppID string          `json:"previous_owner_app_id"`
+	NewOwnerAppID      string          `json:"new_owner_app_id"`
+	Metadata           json.RawMessage `json:"metadata"`
+}
+
+// owner reads an owner named by a string (a role) or an object with role
+// and app_id.
+func owner(raw json.RawMessage) (role, appID string) {
+	if len(raw) == 0 {
+		return "", ""
+	}
+	var s string
+	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+		return s, ""
+	}
+	var o struct {
+		Role  string `json:"role"`
+		AppID string `json:"app_id"`
+	}
+	_ = lenient(raw, &o)
+	return o.Role, o.AppID
+}
+
+func (o *handoverOwners) fill(h *Handover) {
+	pr, pa := owner(o.PreviousOwner)
+	nr, na := owner(o.NewOwner)
+	h.PreviousRole = firstOf(h.PreviousRole, o.PreviousOwnerRole, o.PreviousRole, pr)
+	h.NewRole = firstOf(h.NewRole, o.NewOwnerRole, o.NewRole, o.CurrentRole, nr)
+	h.PreviousAppID = firstOf(h.PreviousAppID, o.PreviousOwnerAppID, pa)
+	h.NewAppID = firstOf(h.NewAppID, o.NewOwnerAppID, na)
+	var s string
+	if len(o.Metadata) > 0 && o.Metadata[0] == '"' && json.Unmarshal(o.Metadata, &s) == nil && h.Metadata == "" {
+		h.Metadata = s
+	}
+}
+
+// parseHandovers reads the handovers of a messaging_handovers change
+// value: the value itself, or each element of its messaging_handovers
+// array. A handover whose type is neither control_passed nor
+// control_taken is not returned.
+func parseHandovers(raw json.RawMessage) []handoverItem {
+	var list struct {
+		Handovers []json.RawMessage `json:"messaging_handovers"`
+	}
+	if !isObject(raw) {
+		return nil
+	}
+	_ = lenient(raw, &list)
+	raws := []json.RawMessage{raw}
+	if len(list.Handovers) > 0 {
+		raws = list.Handovers
+	}
+	var out []handoverItem
+	for _, r := range raws {
+		if it, ok := parseHandover(r); ok {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// handoverItem is one handover with the user and the business number it
+// is about.
+type handoverItem struct {
+	h       Handover
+	contact Contact
+	number  Metadata
+}
+
+func parseHandover(raw json.RawMessage) (handoverItem, bool) {
+	var w handoverWire
+	if !isObject(raw) || lenient(raw, &w) != nil {
+		return handoverItem{}, false
+	}
+	var it handoverItem
+	h := &it.h
+	h.Type = HandoverType(strings.ToLower(w.Type))
+	obj := w.ControlPassed
+	switch {
+	case h.Type == ControlPassed:
+	case h.Type == ControlTaken:
+		obj = w.ControlTaken
+	case isObject(w.ControlPassed):
+		h.Type = ControlPassed
+	case isObject(w.ControlTaken):
+		h.Type, obj = ControlTaken, w.ControlTaken
+	default:
+		return handoverItem{}, false
+	}
+	if isObject(obj) {
+		var inner handoverOwners
+		_ = lenient(obj, &inner)
+		inner.fill(h)
+	}
+	w.handoverOwners.fill(h)
+	h.Timestamp = rawScalar(w.Timestamp)
+	it.contact = Contact{WaID: firstOf(w.Sender.WaID, w.Sender.PhoneNumber), UserID: w.Sender.UserID}
+	it.number = w.Recipient
+	if it.number.PhoneNumberID == "" && isObject(w.Metadata) {
+		_ = lenient(w.Metadata, &it.number) // the usual change metadata
+	}
+	return it, true
+}
+
+// rawScalar is a JSON string's text or a number's digits; "" otherwise.
+func rawScalar(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if raw[0] == '"' {
+		_ = json.Unmarshal(raw, &s)
+		return s
+	}
+	if raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9') {
+		return string(raw)
+	}
+	return ""
+}
+
+// splitHandovers appends one item per handover of a messaging_handovers
+// change; ok is false when the change holds none (it is then a notice).
+func splitHandovers(out []Item, base Item, v *Value, cf *contactFinder) ([]Item, bool) {
+	hs := parseHandovers(v.Raw)
+	if len(hs) == 0 {
+		return out, false
+	}
+	for i := range hs {
+		h := &hs[i]
+		it := base
+		if h.number.PhoneNumberID != "" {
+			it.PhoneNumberID, it.DisplayPhoneNumber = h.number.PhoneNumberID, h.number.DisplayPhoneNumber
+		}
+		it.Contact = cf.contact(h.contact.WaID, h.contact.UserID)
+		it.Time = h.h.Time()
+		it.Handover = &h.h
+		out = append(out, it)
+	}
+	return out, true
+}
+
+// splitEchoes appends one item per message echo of a standby change: a
+// message another responder sent to the user.
+func splitEchoes(out []Item, base Item, v *Value, cf *contactFinder) []Item {
+	for k := range v.MessageEchoes {
+		m := &v.MessageEchoes[k]
+		it := base
+		it.Contact = cf.contact(m.To, m.ToUserID)
+		it.Time = m.Time()
+		it.Echo = m
+		out = append(out, it)
+	}
+	return out
+}

@@ -1,0 +1,117 @@
+package whatsapp
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func splitFile(t *testing.T, name string) []Item {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join("testdata", "routing", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Parse(body)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	items := Split(n)
+	checkItems(t, items)
+	return items
+}
+
+// TestSplitRouting: the Conversation Routing payloads (testdata/routing,
+// constructed from the documented field names) split into handover, standby
+// message, standby echo and status items about the right user and number.
+func TestSplitRouting(t *testing.T) {
+	for _, tc := range []struct {
+		file           string
+		typ            HandoverType
+		by, prev, next string
+		waID, userID   string
+		number, meta   string
+		unix           int64
+	}{
+		{"handover_control_passed.json", ControlPassed, "ai_agent", "ai_agent", "app", "16505551234", "", "106540352242922", "customer asked for a person", 1759230000},
+		{"handover_control_taken.json", ControlTaken, "ai_agent", "app", "ai_agent", "16505551234", "US.13491208655302741918", "106540352242922", "", 1759230100},
+		{"handover_sender_recipient.json", ControlPassed, "", "", "", "16505550000", "", "123456789", "Information about the conversation", 1697041663},
+	} {
+		items := splitFile(t, tc.file)
+		if len(items) != 1 || items[0].Handover == nil {
+			t.Fatalf("%s: %d items, want one handover: %+v", tc.file, len(items), items)
+		}
+		it, h := items[0], items[0].Handover
+		if h.Type != tc.typ || h.By() != tc.by || h.PreviousRole != tc.prev || h.NewRole != tc.next || h.Metadata != tc.meta {
+			t.Errorf("%s: handover %+v (by %q)", tc.file, *h, h.By())
+		}
+		if it.Field != FieldMessagingHandovers || it.Contact.WaID != tc.waID || it.Contact.UserID != tc.userID || it.PhoneNumberID != tc.number {
+			t.Errorf("%s: item %+v", tc.file, it)
+		}
+		if it.Time.Unix() != tc.unix {
+			t.Errorf("%s: time %v", tc.file, it.Time)
+		}
+	}
+
+	items := splitFile(t, "standby_message.json")
+	if len(items) != 1 || items[0].Message == nil || items[0].Field != FieldStandby || items[0].Contact.UserID != "US.13491208655302741918" {
+		t.Fatalf("standby message: %+v", items)
+	}
+	items = splitFile(t, "standby_echo.json")
+	if len(items) != 1 || items[0].Echo == nil || items[0].Echo.ID != "wamid.STANDBY.ECHO.1" ||
+		items[0].Contact.WaID != "16505551234" || items[0].Contact.Name != "Sheena Nelson" || items[0].Time.Unix() != 1759230011 {
+		t.Fatalf("standby echo: %+v", items)
+	}
+	items = splitFile(t, "standby_echo_status.json")
+	if len(items) != 1 || items[0].Status == nil || items[0].Status.Status != "read" || items[0].Field != FieldStandby {
+		t.Fatalf("standby status: %+v", items)
+	}
+}
+
+// TestSplitHandoverVariants: the other spellings the parser accepts, an
+// array of handovers in one value, and values that are not handovers
+// (they stay notices, so nothing is lost).
+func TestSplitHandoverVariants(t *testing.T) {
+	wrap := func(field, value string) []byte {
+		return []byte(`{"object":"whatsapp_business_account","entry":[{"id":"W","time":1759230000,"changes":[{"field":"` + field + `","value":` + value + `}]}]}`)
+	}
+	for _, tc := range []struct {
+		name, field, value string
+		handovers          int
+		typ                HandoverType
+		by                 string
+	}{
+		{"messenger names", FieldMessagingHandovers, `{"sender":{"wa_id":"1"},"control_taken":{"previous_owner_app_id":"A","new_owner_app_id":"B"}}`, 1, ControlTaken, "B"},
+		{"flat roles", FieldMessagingHandovers, `{"sender":{"user_id":"U.1"},"type":"CONTROL_PASSED","previous_role":"ai_agent","current_role":"app"}`, 1, ControlPassed, "ai_agent"},
+		{"owner strings", FieldMessagingHandovers, `{"sender":{"wa_id":"1"},"type":"control_taken","control_taken":{"previous_owner":"app","new_owner":"ai_agent"}}`, 1, ControlTaken, "ai_agent"},
+		{"array", FieldMessagingHandovers, `{"messaging_handovers":[{"sender":{"wa_id":"1"},"type":"control_passed"},{"sender":{"wa_id":"2"},"type":"control_taken","timestamp":1759230001}]}`, 2, ControlPassed, ""},
+		{"unknown type", FieldMessagingHandovers, `{"sender":{"wa_id":"1"},"type":"released"}`, 0, "", ""},
+		{"null", FieldMessagingHandovers, `null`, 0, "", ""},
+		{"standby without items", FieldStandby, `{"metadata":{"phone_number_id":"P"}}`, 0, "", ""},
+	} {
+		n, err := Parse(wrap(tc.field, tc.value))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		items := Split(n)
+		checkItems(t, items)
+		got := 0
+		for _, it := range items {
+			if it.Handover != nil {
+				got++
+			}
+		}
+		if got != tc.handovers {
+			t.Fatalf("%s: %d handovers in %+v", tc.name, got, items)
+		}
+		if got == 0 {
+			if len(items) != 1 || items[0].Notice == nil {
+				t.Fatalf("%s: %+v, want one notice", tc.name, items)
+			}
+			continue
+		}
+		if h := items[0].Handover; h.Type != tc.typ || h.By() != tc.by {
+			t.Errorf("%s: %+v by %q", tc.name, *h, h.By())
+		}
+	}
+}

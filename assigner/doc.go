@@ -55,7 +55,11 @@
 //	                                   Viewer.MayEditTeam, MayReadTeam
 //	14 Conversation Routing            ThreadOwner; DecideReply refuses
 //	                                   free-form replies while another
-//	                                   responder owns the thread; DecideTaken
+//	                                   responder owns the thread; DecideTaken;
+//	                                   ThreadOwnerAfter (handovers, standby,
+//	                                   a messages-field message → wagw);
+//	                                   DecideHandedOver (re-arms no-reply),
+//	                                   DecideOpenHandedOver, DecideControlTaken
 //	–  resolve                         DecideResolve
 //	12 time-based rules (issue 12)     timer.go: Timer, Decision.SetTimers and
 //	                                   CancelTimers; no reply: DecideNoReply

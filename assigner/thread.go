@@ -68,10 +68,16 @@ const CodeControlTaken = "control_taken"
 // RoutingChange is what a Conversation Routing webhook says about a
 // contact's thread: control passed to wagw (ToWagw) by the role By, or
 // another responder (role By) now handles the thread: it took control, or
-// Meta delivered the contact's activity on the standby field.
+// Meta delivered the contact's activity on the standby field. Delivered
+// (with ToWagw) is a contact's message Meta delivered on the messages
+// field: under routing, that webhook goes to the thread's owner, so wagw
+// owns the thread ("Prepare for Conversation Routing": an inbound
+// messages webhook, or a control_passed event, means this app is the
+// primary and responds).
 type RoutingChange struct {
-	ToWagw bool
-	By     string
+	ToWagw    bool
+	By        string
+	Delivered bool
 }
 
 // ThreadOwnerAfter is the thread's owner after a routing change. Standby
@@ -96,12 +102,46 @@ func byName(by string) string {
 	return by
 }
 
-// DecideHandedOver logs that another responder (by, a role Meta names)
-// passed control of the contact's thread to wagw while conv was open; the
-// conversation's assignment does not change.
-func DecideHandedOver(conv Conversation, by string, now time.Time) Decision {
-	return logged(conv, now, "handover", Reason{Code: CodeHandover,
-		Text: fmt.Sprintf("Handed over by %s: control of the thread passed to wagw, which answers this contact again.", byName(by))})
+// HandedOverInput is an open conversation whose contact's thread came
+// back to wagw from another responder.
+type HandedOverInput struct {
+	Now          time.Time
+	Conversation Conversation
+	// Change is how it came back: a handover (control_passed) or a
+	// message delivered on the messages field.
+	Change RoutingChange
+	// Team is the conversation's team (nil: none), for its no-reply
+	// window.
+	Team *Team
+}
+
+// handedOverText says how control came back to wagw, for the decision log.
+func (ch RoutingChange) handedOverText(opened bool) string {
+	lead := fmt.Sprintf("Handed over by %s: control of the thread passed to wagw", byName(ch.By))
+	if ch.Delivered {
+		lead = "Routing delivered the contact's message to wagw: control of the thread came back from another responder"
+	}
+	if opened {
+		return lead + " and no conversation was open, so one was opened."
+	}
+	return lead + ", which answers this contact again."
+}
+
+// DecideHandedOver logs that control of the contact's thread came back to
+// wagw while the conversation was open; the assignment does not change,
+// and what an assignment by the team's strategy arms is armed again (the
+// no-reply deadline, cancelled when control was taken), when an assignee
+// the strategy picked has not replied yet. The store arms the away
+// deadline of such an assignee who is not online, as for a contact's
+// message.
+func DecideHandedOver(in HandedOverInput) Decision {
+	b := newBuilder(in.Conversation, in.Now, 0)
+	b.rule("handover")
+	b.reason(Reason{Code: CodeHandover, Text: in.Change.handedOverText(false)})
+	if in.Conversation.Open() && pickedByStrategy(in.Conversation.Assignees) && in.Team != nil {
+		b.armNoReply(*in.Team)
+	}
+	return b.finish()
 }
 
 // logged is a decision that changes nothing of conv but logs why.
@@ -113,14 +153,14 @@ func logged(conv Conversation, now time.Time, rule string, r Reason) Decision {
 }
 
 // DecideOpenHandedOver is the opening of a conversation because control
-// of the thread passed to wagw (by names the role that passed it) while
-// none was open: the usual opening rules (DecideOpen), logged as a
-// handover first.
-func DecideOpenHandedOver(in OpenInput, by string) Decision {
+// of the thread came to wagw (ch: a handover, or a message delivered on
+// the messages field) while none was open: the usual opening rules
+// (DecideOpen, which arms the first-response SLA and, through a strategy
+// pick, the no-reply deadline), logged as a handover first.
+func DecideOpenHandedOver(in OpenInput, ch RoutingChange) Decision {
 	d := DecideOpen(in)
 	d.Rule = "handover," + d.Rule
-	d.Reasons = append([]Reason{{Code: CodeHandover, Text: fmt.Sprintf(
-		"Handed over by %s: control of the thread passed to wagw and no conversation was open, so one was opened.", byName(by))}}, d.Reasons...)
+	d.Reasons = append([]Reason{{Code: CodeHandover, Text: ch.handedOverText(true)}}, d.Reasons...)
 	return d
 }
 

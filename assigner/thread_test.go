@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestThreadOwnerNames(t *testing.T) {
@@ -50,6 +51,7 @@ func TestThreadOwnerAfter(t *testing.T) {
 		{"taken by another role", ai, RoutingChange{By: "business_app"}, ThreadOwner{Owner: ThreadOwnerOther, Role: "business_app"}},
 		{"standby keeps the named role", ai, RoutingChange{}, ai},
 		{"standby while wagw owned", ThreadOwner{Owner: ThreadOwnerWagw}, RoutingChange{}, ThreadOwner{Owner: ThreadOwnerOther}},
+		{"a message on the messages field", ai, RoutingChange{ToWagw: true, Delivered: true}, ThreadOwner{Owner: ThreadOwnerWagw}},
 	} {
 		if got := ThreadOwnerAfter(tt.cur, tt.ch); got != tt.want {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
@@ -59,7 +61,7 @@ func TestThreadOwnerAfter(t *testing.T) {
 
 func TestDecideHandover(t *testing.T) {
 	conv := openConv(Assignee{AgentID: 1, Source: SourceManual})
-	d := DecideHandedOver(conv, "ai_agent", t0)
+	d := DecideHandedOver(HandedOverInput{Now: t0, Conversation: conv, Change: RoutingChange{ToWagw: true, By: "ai_agent"}})
 	if d.Rule != "handover" || len(d.Added)+len(d.Removed) != 0 || len(d.Assignees) != 1 || d.ConversationID != conv.ID {
 		t.Fatalf("decision %+v: want rule handover and the assignment unchanged", d)
 	}
@@ -76,7 +78,7 @@ func TestDecideHandover(t *testing.T) {
 	ts := team(1, "Support", StrategyRoundRobin, member(online(1, "Ana"), 0))
 	in := OpenInput{Now: t0, Conversation: openConv(), Message: Message{SentAt: t0}, Teams: map[int64]TeamState{1: ts},
 		Inbox: Inbox{PhoneNumberID: "pn1", DefaultAssign: &Step{TeamID: ptr(int64(1))}, WelcomeMessage: "Hi"}}
-	usual, d := DecideOpen(in), DecideOpenHandedOver(in, "ai_agent")
+	usual, d := DecideOpen(in), DecideOpenHandedOver(in, RoutingChange{ToWagw: true, By: "ai_agent"})
 	if d.Rule != "handover,"+usual.Rule || len(d.Added) != len(usual.Added) || d.Welcome != usual.Welcome || len(d.Reasons) != len(usual.Reasons)+1 {
 		t.Fatalf("handover opening %+v\nusual %+v", d, usual)
 	}
@@ -84,4 +86,58 @@ func TestDecideHandover(t *testing.T) {
 		t.Fatalf("handover opening assigned %+v, want Ana by the usual rules", d.Added)
 	}
 	hasReason(t, d, CodeHandover, "Handed over by ai_agent: control of the thread passed to wagw and no conversation was open, so one was opened.")
+}
+
+// Control coming back to wagw arms what an opening or a strategy's pick
+// arms: an opening by the usual rules (first-response SLA, no-reply
+// deadline of the strategy's pick); an open conversation whose strategy
+// pick has not replied gets its no-reply deadline again (control_taken
+// cancelled it), counted from the handover; nothing for other assignees,
+// a reply already made, or a team without the window. A message delivered
+// on the messages field is logged as routing's delivery.
+func TestHandedOverArms(t *testing.T) {
+	window := 300
+	support := Team{ID: 1, Name: "Support", Strategy: StrategyRoundRobin, ReassignAfterSeconds: &window}
+	replied := openConv(Assignee{AgentID: 1, Source: SourceRoundRobin})
+	replied.FirstReplyAt = ptr(t0.Add(-time.Minute))
+	noWindow := support
+	noWindow.ReassignAfterSeconds = nil
+	for _, tt := range []struct {
+		name    string
+		conv    Conversation
+		team    *Team
+		noReply bool
+	}{
+		{"strategy pick waiting", openConv(Assignee{AgentID: 1, Source: SourceRoundRobin}), &support, true},
+		{"least_open pick waiting", openConv(Assignee{AgentID: 1, Source: SourceLeastOpen}), &support, true},
+		{"manual assignee", openConv(Assignee{AgentID: 1, Source: SourceManual}), &support, false},
+		{"agent replied", replied, &support, false},
+		{"team without a no-reply window", openConv(Assignee{AgentID: 1, Source: SourceRoundRobin}), &noWindow, false},
+		{"no team", openConv(Assignee{AgentID: 1, Source: SourceRoundRobin}), nil, false},
+	} {
+		d := DecideHandedOver(HandedOverInput{Now: t0, Conversation: tt.conv, Change: RoutingChange{ToWagw: true, By: "ai_agent"}, Team: tt.team})
+		want := []Timer(nil)
+		if tt.noReply {
+			want = []Timer{{Kind: TimerNoReply, DueAt: t0.Add(5 * time.Minute)}}
+		}
+		if !slices.EqualFunc(d.SetTimers, want, func(a, b Timer) bool { return a.Kind == b.Kind && a.DueAt.Equal(b.DueAt) }) ||
+			len(d.CancelTimers)+len(d.Added)+len(d.Removed) != 0 {
+			t.Errorf("%s: timers set %+v cancelled %v, added %v removed %v; want %+v and the assignment unchanged",
+				tt.name, d.SetTimers, d.CancelTimers, d.Added, d.Removed, want)
+		}
+	}
+
+	d := DecideHandedOver(HandedOverInput{Now: t0, Conversation: openConv(), Change: RoutingChange{ToWagw: true, Delivered: true}})
+	hasReason(t, d, CodeHandover, "Routing delivered the contact's message to wagw: control of the thread came back from another responder, which answers this contact again.")
+
+	sla := 600
+	ts := team(1, "Support", StrategyRoundRobin, member(online(1, "Ana"), 0))
+	ts.Team.ReassignAfterSeconds = &window
+	in := OpenInput{Now: t0, Conversation: Conversation{ID: 7, Status: StatusOpen, OpenedAt: t0}, Message: Message{SentAt: t0},
+		Teams: map[int64]TeamState{1: ts}, Inbox: Inbox{PhoneNumberID: "pn1", DefaultAssign: &Step{TeamID: ptr(int64(1))}, FirstResponseSLASeconds: &sla}}
+	d = DecideOpenHandedOver(in, RoutingChange{ToWagw: true, Delivered: true})
+	if d.FirstResponseDueAt == nil || !d.FirstResponseDueAt.Equal(t0.Add(10*time.Minute)) || len(d.SetTimers) != 2 {
+		t.Fatalf("opening on a handover: SLA due %v, timers %+v; want the SLA and the no-reply deadline", d.FirstResponseDueAt, d.SetTimers)
+	}
+	hasReason(t, d, CodeHandover, "Routing delivered the contact's message to wagw: control of the thread came back from another responder and no conversation was open, so one was opened.")
 }

@@ -118,13 +118,16 @@ func (b *builder) settleTimers() {
 		b.d.CancelTimers = []TimerKind{TimerNoReply, TimerAway, TimerSnooze, TimerAutoResolve, TimerSLA}
 		return
 	}
-	strategy := func(as []Assignee) bool {
-		return slices.ContainsFunc(as, func(a Assignee) bool { return a.Source == SourceRoundRobin || a.Source == SourceLeastOpen })
-	}
-	if b.d.FirstReplyAt != nil || (strategy(b.conv.Assignees) && !strategy(b.set)) {
+	if b.d.FirstReplyAt != nil || (pickedByStrategy(b.conv.Assignees) && !pickedByStrategy(b.set)) {
 		b.cancelTimer(TimerNoReply)
 	}
 	if b.d.FirstReplyAt != nil {
 		b.cancelTimer(TimerSLA)
 	}
+}
+
+// pickedByStrategy reports whether a team's strategy (round_robin,
+// least_open) picked one of as: the assignees a no-reply deadline is for.
+func pickedByStrategy(as []Assignee) bool {
+	return slices.ContainsFunc(as, func(a Assignee) bool { return a.Source == SourceRoundRobin || a.Source == SourceLeastOpen })
 }

@@ -37,6 +37,9 @@ type batch struct {
 	routes   map[*event.Envelope]route // conversations of plain contacts' new messages (bulkconv.go)
 	// statuses stored by prepare: whether each was new
 	preStatus map[*event.Envelope]bool
+	// contacts whose thread another responder owns, read by prepare:
+	// their messages take the thread back (messages.go) one by one
+	elsewhere map[int64]bool
 
 	// inbox settings and locked teams read by this transaction
 	settings map[string]assigner.Inbox

@@ -386,9 +386,10 @@ func openedAt(e *event.Envelope) time.Time {
 
 // conversationOpened runs the assignment and welcome rules for a
 // conversation the contact just opened (DESIGN §6 rules 1, 2, 4, 6–11),
-// right away: the one-by-one path's use of decideOpenings.
-func (b *batch) conversationOpened(ctx context.Context, e *event.Envelope, c contactRow, convID int64) error {
-	b.openings = append(b.openings, opening{e: e, c: c, convID: convID})
+// right away: the one-by-one path's use of decideOpenings. handover is
+// set when control of the contact's thread came to wagw with it.
+func (b *batch) conversationOpened(ctx context.Context, e *event.Envelope, c contactRow, convID int64, handover *assigner.RoutingChange) error {
+	b.openings = append(b.openings, opening{e: e, c: c, convID: convID, handover: handover})
 	return b.decideOpenings(ctx)
 }
 

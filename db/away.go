@@ -80,12 +80,9 @@ func (b *batch) contactWrote(ctx context.Context, convIDs []int64) error {
 	}
 	var set int64
 	if on.away {
-		res, err := b.tx.ExecContext(ctx, sqlAwayOnReply, pq.Array(convIDs), b.now, b.now.Add(-b.rules.PresenceTimeout))
-		if err != nil {
-			return fmt.Errorf("away deadlines: %w", err)
+		if set, err = b.awayOf(ctx, convIDs); err != nil {
+			return err
 		}
-		n, _ := res.RowsAffected()
-		set += n
 	}
 	if on.snooze {
 		res, err := b.tx.ExecContext(ctx, sqlSnoozeEndsNow, pq.Array(convIDs), b.now)
@@ -97,6 +94,34 @@ func (b *batch) contactWrote(ctx context.Context, convIDs []int64) error {
 	}
 	if set == 0 {
 		return nil
+	}
+	_, err = b.tx.ExecContext(ctx, sqlTimerNotify)
+	return err
+}
+
+// awayOf sets an away deadline, due now, for each open conversation of
+// convIDs whose strategy-picked assignee is not online, in teams with the
+// away rule on; it returns how many it set or moved.
+func (b *batch) awayOf(ctx context.Context, convIDs []int64) (int64, error) {
+	res, err := b.tx.ExecContext(ctx, sqlAwayOnReply, pq.Array(convIDs), b.now, b.now.Add(-b.rules.PresenceTimeout))
+	if err != nil {
+		return 0, fmt.Errorf("away deadlines: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// armAway is the away deadline of contactWrote alone, for conversations
+// whose thread came back to wagw (handedBack): it notifies the scheduler
+// when it set one.
+func (b *batch) armAway(ctx context.Context, convIDs []int64) error {
+	on, err := b.messageRules(ctx)
+	if err != nil || !on.away {
+		return err
+	}
+	n, err := b.awayOf(ctx, convIDs)
+	if err != nil || n == 0 {
+		return err
 	}
 	_, err = b.tx.ExecContext(ctx, sqlTimerNotify)
 	return err

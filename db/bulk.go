@@ -70,14 +70,15 @@ func bulkable(events []event.Envelope) bool {
 	return n >= 2
 }
 
-const sqlContactsByKeys = `SELECT key, id, blocked_at IS NOT NULL, name, COALESCE(wa_id, ''), COALESCE(user_id, '')
-	FROM contacts WHERE key = ANY($1)`
+const sqlContactsByKeys = `SELECT key, id, blocked_at IS NOT NULL, name, COALESCE(wa_id, ''), COALESCE(user_id, ''),
+	thread_owner = 'other' FROM contacts WHERE key = ANY($1)`
 
 // prepare runs the batch-wide statements of the fast path.
 func (b *batch) prepare(ctx context.Context, events []event.Envelope) error {
 	b.pre = map[*event.Envelope]int64{}
 	b.convs = map[convKey]int64{}
 	b.pend = pending{contacts: map[int64]bool{}, touch: map[int64]time.Time{}, inbound: map[int64]time.Time{}, quiet: map[int64]time.Time{}}
+	b.elsewhere = map[int64]bool{}
 
 	if err := b.prepareContacts(ctx, events); err != nil {
 		return err
@@ -110,7 +111,7 @@ func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) er
 			continue
 		}
 		c := b.contacts[e.Contact.Key()]
-		if c.Blocked {
+		if c.Blocked || b.elsewhere[c.ID] { // held, or taking the thread back: one by one
 			continue
 		}
 		if err := b.inbox(ctx, e); err != nil {
@@ -230,12 +231,13 @@ func (b *batch) prepareContacts(ctx context.Context, events []event.Envelope) er
 	type known struct {
 		row              contactRow
 		name, waID, user string
+		elsewhere        bool
 	}
 	found := map[string]known{}
 	for rows.Next() {
 		var k string
 		var c known
-		if err := rows.Scan(&k, &c.row.ID, &c.row.Blocked, &c.name, &c.waID, &c.user); err != nil {
+		if err := rows.Scan(&k, &c.row.ID, &c.row.Blocked, &c.name, &c.waID, &c.user, &c.elsewhere); err != nil {
 			rows.Close()
 			return err
 		}
@@ -298,12 +300,19 @@ func (b *batch) prepareContacts(ctx context.Context, events []event.Envelope) er
 		c, ok := found[k]
 		if ok && (e.Contact.Name == "" || e.Contact.Name == c.name) && (e.Contact.WaID == "" || c.waID != "") && (e.Contact.UserID == "" || c.user != "") {
 			b.contacts[k] = c.row
+			b.elsewhere[c.row.ID] = c.elsewhere
 			continue
 		}
 		// Changed, or known under another identity: one by one.
-		if _, err := b.contact(ctx, e.Contact); err != nil {
+		row, err := b.contact(ctx, e.Contact)
+		if err != nil {
 			return err
 		}
+		owner, err := b.threadOwner(ctx, row.ID)
+		if err != nil {
+			return err
+		}
+		b.elsewhere[row.ID] = owner.Elsewhere()
 	}
 	return nil
 }

@@ -20,7 +20,9 @@
 // The apply engine: apply.go is the entry point (Apply, the batch, the
 // dispatch by kind); one file per kind of event — messages.go, statuses.go,
 // notices.go, routing.go (Conversation Routing: handovers, standby
-// messages and echoes), commands_apply.go (with send.go for replies and read marks
+// messages and echoes; a messages-field message of a contact whose thread
+// another responder owns takes it back, one by one, messages.go),
+// commands_apply.go (with send.go for replies and read marks
 // and queue.go for the waiting queue's drain and expiry); openings.go
 // decides and persists the conversations a batch opened, assign.go loads
 // and persists the shared state a decision needs. bulk.go is the batch

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/whatsapp"
 )
@@ -33,6 +34,13 @@ func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRo
 	if msgID == 0 || err != nil {
 		return Outcome{Duplicate: err == nil}, err
 	}
+	// Under Conversation Routing, Meta delivers a contact's message on the
+	// messages field to the thread's owner: wagw owns the thread now.
+	delivered := assigner.RoutingChange{ToWagw: true, Delivered: true}
+	prev, err := b.routingChange(ctx, c.ID, delivered)
+	if err != nil {
+		return Outcome{}, err
+	}
 	var o Outcome
 	err = b.tx.QueryRowContext(ctx, sqlOpenConversation, c.ID, e.PhoneNumberID).Scan(&o.ConversationID)
 	switch {
@@ -59,10 +67,13 @@ func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRo
 	if err := b.armQuiet(ctx, map[int64]time.Time{o.ConversationID: sentAt}); err != nil {
 		return Outcome{}, err
 	}
-	if o.Opened {
-		if err := b.conversationOpened(ctx, e, c, o.ConversationID); err != nil {
-			return Outcome{}, err
-		}
+	switch {
+	case o.Opened && prev.Elsewhere():
+		return o, b.conversationOpened(ctx, e, c, o.ConversationID, &delivered)
+	case o.Opened:
+		return o, b.conversationOpened(ctx, e, c, o.ConversationID, nil)
+	case prev.Elsewhere():
+		return o, b.handedBack(ctx, e, o.ConversationID, delivered)
 	}
 	return o, nil
 }

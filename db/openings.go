@@ -27,10 +27,9 @@ type opening struct {
 	e      *event.Envelope
 	c      contactRow
 	convID int64
-	// handoverBy is set for a conversation opened because control of the
-	// thread passed to wagw (routing.go): the role that passed it, or
-	// "another responder".
-	handoverBy string
+	// handover is set for a conversation opened because control of the
+	// thread came to wagw (routing.go, messages.go): how it came.
+	handover *assigner.RoutingChange
 }
 
 const sqlOwnersOfContacts = `SELECT o.contact_id, a.id, a.name, a.role, a.active, a.capacity, a.presence,
@@ -121,8 +120,8 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 	ds := make([]assigner.Decision, len(ops))
 	for i := range ins {
 		ins[i].Agents, ins[i].Teams = agents, b.teams
-		if ops[i].handoverBy != "" {
-			ds[i] = assigner.DecideOpenHandedOver(ins[i], ops[i].handoverBy)
+		if ops[i].handover != nil {
+			ds[i] = assigner.DecideOpenHandedOver(ins[i], *ops[i].handover)
 		} else {
 			ds[i] = assigner.DecideOpen(ins[i])
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
@@ -156,35 +157,64 @@ func (b *batch) applyHandover(ctx context.Context, e *event.Envelope, c contactR
 	if first, err := b.firstTime(ctx, e); err != nil || !first {
 		return Outcome{Duplicate: !first}, err
 	}
-	toWagw := h.Type == whatsapp.ControlPassed
-	if _, err := b.routingChange(ctx, c.ID, assigner.RoutingChange{ToWagw: toWagw, By: h.By()}); err != nil {
+	ch := assigner.RoutingChange{ToWagw: h.Type == whatsapp.ControlPassed, By: h.By()}
+	if _, err := b.routingChange(ctx, c.ID, ch); err != nil {
 		return Outcome{}, err
 	}
 	convID, err := b.openConversationOf(ctx, c.ID, e.PhoneNumberID)
-	if err != nil {
+	switch {
+	case err != nil:
 		return Outcome{}, err
-	}
-	if convID == 0 && toWagw {
-		return b.openOnHandover(ctx, e, c, h.By())
-	}
-	if convID == 0 {
+	case convID == 0 && ch.ToWagw:
+		return b.openOnHandover(ctx, e, c, ch)
+	case convID == 0:
 		return Outcome{}, nil
+	case ch.ToWagw:
+		return Outcome{ConversationID: convID}, b.handedBack(ctx, e, convID, ch)
 	}
 	conv, err := b.lockConversation(ctx, convID)
 	if err != nil {
 		return Outcome{}, err
 	}
-	d := assigner.DecideControlTaken(conv.Conversation, h.By(), b.now)
-	if toWagw {
-		d = assigner.DecideHandedOver(conv.Conversation, h.By(), b.now)
+	return Outcome{ConversationID: convID}, b.persist(ctx, e.ID, conv, assigner.DecideControlTaken(conv.Conversation, h.By(), b.now))
+}
+
+// handedBack decides an open conversation whose contact's thread came
+// back to wagw (ch: a handover, or a message delivered on the messages
+// field) and arms again what control_taken cancelled: the no-reply
+// deadline (decided by assigner.DecideHandedOver), the away deadline of a
+// strategy pick who is not online (as a contact's message does), and the
+// auto-resolve deadline from the event's time.
+func (b *batch) handedBack(ctx context.Context, e *event.Envelope, convID int64, ch assigner.RoutingChange) error {
+	conv, err := b.lockConversation(ctx, convID)
+	if err != nil {
+		return err
 	}
-	return Outcome{ConversationID: convID}, b.persist(ctx, e.ID, conv, d)
+	teams, err := b.lockTeams(ctx, conv.TeamID)
+	if err != nil {
+		return err
+	}
+	in := assigner.HandedOverInput{Now: b.now, Conversation: conv.Conversation, Change: ch}
+	if conv.TeamID != nil {
+		if ts, ok := teams[*conv.TeamID]; ok {
+			in.Team = &ts.Team
+		}
+	}
+	if err := b.persist(ctx, e.ID, conv, assigner.DecideHandedOver(in)); err != nil {
+		return err
+	}
+	if err := b.armAway(ctx, []int64{convID}); err != nil {
+		return err
+	}
+	return b.armQuiet(ctx, map[int64]time.Time{convID: e.OccurredAt})
 }
 
 // openOnHandover opens a conversation because control passed to wagw,
 // with the contact's recent standby history, and decides it by the
-// usual opening rules.
-func (b *batch) openOnHandover(ctx context.Context, e *event.Envelope, c contactRow, by string) (Outcome, error) {
+// usual opening rules (the first-response SLA, and the no-reply deadline
+// of a strategy's pick, included); its auto-resolve deadline counts from
+// the handover, as from an opening message.
+func (b *batch) openOnHandover(ctx context.Context, e *event.Envelope, c contactRow, ch assigner.RoutingChange) (Outcome, error) {
 	o := Outcome{Opened: true}
 	if err := b.tx.QueryRowContext(ctx, sqlConversationInsert, c.ID, e.PhoneNumberID, e.ID, e.OccurredAt).Scan(&o.ConversationID); err != nil {
 		return Outcome{}, fmt.Errorf("open conversation: %w", err)
@@ -192,9 +222,8 @@ func (b *batch) openOnHandover(ctx context.Context, e *event.Envelope, c contact
 	if _, err := b.tx.ExecContext(ctx, sqlAdoptStandby, c.ID, e.PhoneNumberID, o.ConversationID, e.OccurredAt); err != nil {
 		return Outcome{}, fmt.Errorf("standby history: %w", err)
 	}
-	if by == "" {
-		by = "another responder"
+	if err := b.armQuiet(ctx, map[int64]time.Time{o.ConversationID: e.OccurredAt}); err != nil {
+		return Outcome{}, err
 	}
-	b.openings = append(b.openings, opening{e: e, c: c, convID: o.ConversationID, handoverBy: by})
-	return o, b.decideOpenings(ctx)
+	return o, b.conversationOpened(ctx, e, c, o.ConversationID, &ch)
 }

@@ -147,3 +147,60 @@ func TestEchoStatusBeforeEcho(t *testing.T) {
 		t.Fatalf("echo status %q (%v), want read", status, err)
 	}
 }
+
+// Control coming back to wagw arms what control_taken cancelled and what
+// an opening arms: an open conversation's no-reply deadline comes back
+// (counted from the handover) and its auto-resolve deadline moves to the
+// handover; a conversation opened by control_passed gets the
+// first-response SLA, the no-reply and the auto-resolve deadlines.
+func TestHandoverArmsDeadlines(t *testing.T) {
+	f := newApplyFixture(t)
+	ctx := context.Background()
+	window, sla, quiet := 300, 600, 3600
+	team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin,
+		ReassignAfterSeconds: &window}, []int64{f.agent("Ana")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID},
+		FirstResponseSLASeconds: &sla, AutoResolveAfterSeconds: &quiet}); err != nil {
+		t.Fatal(err)
+	}
+	timers := func(conv int64) string {
+		var s string
+		f.conn.QueryRow(`SELECT COALESCE(string_agg(kind, ',' ORDER BY kind), '') FROM conversation_timers WHERE conversation_id = $1`, conv).Scan(&s)
+		return s
+	}
+	due := func(conv int64, kind string) time.Time {
+		var at time.Time
+		f.conn.QueryRow(`SELECT due_at FROM conversation_timers WHERE conversation_id = $1 AND kind = $2`, conv, kind).Scan(&at)
+		return at
+	}
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	wa := "31633339001"
+	f.apply(f.message(who{wa: wa}, "wamid.H1", "hello"))
+	conv := f.conversationOf("wamid.H1")
+	if got := timers(conv); got != "auto_resolve,no_reply,sla" {
+		t.Fatalf("opened by a message: timers %s", got)
+	}
+	f.apply(f.handover(wa, "control_taken", "app", "ai_agent", t0))
+	if got := timers(conv); got != "auto_resolve,sla" {
+		t.Fatalf("after control_taken: timers %s, want the no-reply deadline cancelled", got)
+	}
+	passedAt := time.Now().Add(2 * time.Hour).Truncate(time.Second) // later than the message: the deadline moves
+	f.apply(f.handover(wa, "control_passed", "ai_agent", "app", passedAt))
+	if got := timers(conv); got != "auto_resolve,no_reply,sla" {
+		t.Errorf("after control_passed: timers %s, want the no-reply deadline back", got)
+	}
+	if at := due(conv, "auto_resolve"); !at.Equal(passedAt.Add(time.Duration(quiet) * time.Second)) {
+		t.Errorf("auto-resolve due %v, want the handover plus the window (%v)", at, passedAt.Add(time.Duration(quiet)*time.Second))
+	}
+
+	wa2 := "31633339002"
+	f.apply(f.handover(wa2, "control_taken", "app", "ai_agent", t0), f.handover(wa2, "control_passed", "ai_agent", "app", t0.Add(time.Second)))
+	var opened int64
+	f.conn.QueryRow(`SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE ct.wa_id = $1`, wa2).Scan(&opened)
+	if got := timers(opened); opened == 0 || got != "auto_resolve,no_reply,sla" {
+		t.Errorf("conversation %d opened by control_passed: timers %q, want auto_resolve,no_reply,sla", opened, got)
+	}
+}

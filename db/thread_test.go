@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/wagw/wagw/assigner"
@@ -12,8 +13,12 @@ import (
 // While another responder owns the contact's thread, the apply engine
 // refuses free-form replies with thread_controlled_elsewhere and queues
 // nothing, still takes templates, and the conversation view names the
-// owner; once wagw owns the thread again, free-form replies go. Both
-// apply paths: each reply is applied alone and in a batch of several.
+// owner. A contact's message on the messages field gives the thread back
+// to wagw (Meta's "Prepare for Conversation Routing": an inbound messages
+// webhook tells the receiver it is the thread owner and responds), in
+// partition order: a free-form reply before it is refused, one after it
+// goes. Both apply paths: each reply is applied alone and in a batch of
+// several.
 func TestReplyRefusedWhileAnotherResponderOwnsTheThread(t *testing.T) {
 	f := newApplyFixture(t)
 	ctx := context.Background()
@@ -29,32 +34,37 @@ func TestReplyRefusedWhileAnotherResponderOwnsTheThread(t *testing.T) {
 	}
 	tmpl := json.RawMessage(`{"name":"order_update","language":{"code":"en"}}`)
 	f.apply(f.command(key, "cmd_text", event.CmdReply, event.ReplyCommand{ConversationID: conv, Text: "hi"}))
-	f.apply(
-		f.message(u, "wamid.T2", "standby message"),
-		f.command(key, "cmd_interactive", event.CmdReply, event.ReplyCommand{ConversationID: conv,
-			Interactive: json.RawMessage(`{"type":"button","body":{"text":"pick"},"action":{"buttons":[{"type":"reply","reply":{"id":"a","title":"A"}}]}}`)}),
-		f.command(key, "cmd_template", event.CmdReply, event.ReplyCommand{ConversationID: conv, Template: tmpl}),
-		f.message(u, "wamid.T3", "another"),
-	)
-	for id, want := range map[string]assigner.ErrorCode{"cmd_text": assigner.ErrCodeThreadControlledElsewhere,
-		"cmd_interactive": assigner.ErrCodeThreadControlledElsewhere, "cmd_template": ""} {
-		if _, code, msg := f.result(id); code != want {
-			t.Errorf("%s: code %q (%s), want %q", id, code, msg, want)
-		}
-	}
-	if n := f.count(`SELECT count(*) FROM outbox WHERE conversation_id = $1`, conv); n != 1 {
-		t.Errorf("%d outbox rows, want 1 (the template)", n)
-	}
 	v, err := f.store.Conversation(ctx, conv)
 	if err != nil || v.ThreadOwner != (assigner.ThreadOwner{Owner: assigner.ThreadOwnerOther, Role: "ai_agent"}) {
 		t.Errorf("conversation view: thread owner %+v (%v), want other (ai_agent)", v.ThreadOwner, err)
 	}
-	if _, err := f.conn.Exec(`UPDATE contacts SET thread_owner = 'wagw', thread_owner_role = '' WHERE id = $1`, contact); err != nil {
-		t.Fatal(err)
+	f.apply(
+		f.command(key, "cmd_interactive", event.CmdReply, event.ReplyCommand{ConversationID: conv,
+			Interactive: json.RawMessage(`{"type":"button","body":{"text":"pick"},"action":{"buttons":[{"type":"reply","reply":{"id":"a","title":"A"}}]}}`)}),
+		f.command(key, "cmd_template", event.CmdReply, event.ReplyCommand{ConversationID: conv, Template: tmpl}),
+		f.message(u, "wamid.T2", "hello again"), // on the messages field: wagw owns the thread again
+		f.command(key, "cmd_after", event.CmdReply, event.ReplyCommand{ConversationID: conv, Text: "we are back"}),
+		f.message(u, "wamid.T3", "another"),
+	)
+	for id, want := range map[string]assigner.ErrorCode{"cmd_text": assigner.ErrCodeThreadControlledElsewhere,
+		"cmd_interactive": assigner.ErrCodeThreadControlledElsewhere, "cmd_template": "", "cmd_after": ""} {
+		if _, code, msg := f.result(id); code != want {
+			t.Errorf("%s: code %q (%s), want %q", id, code, msg, want)
+		}
 	}
-	f.apply(f.command(key, "cmd_back", event.CmdReply, event.ReplyCommand{ConversationID: conv, Text: "we are back"}))
-	if kind, code, msg := f.result("cmd_back"); kind != assigner.OutcomeReplyQueued {
-		t.Errorf("reply once wagw owns the thread: %q %q %s", kind, code, msg)
+	if kind, code, msg := f.result("cmd_after"); kind != assigner.OutcomeReplyQueued {
+		t.Errorf("reply after the contact's message: %q %q %s", kind, code, msg)
+	}
+	if n := f.count(`SELECT count(*) FROM outbox WHERE conversation_id = $1`, conv); n != 2 {
+		t.Errorf("%d outbox rows, want 2 (the template and the reply after the message)", n)
+	}
+	if v, err := f.store.Conversation(ctx, conv); err != nil || v.ThreadOwner != (assigner.ThreadOwner{Owner: assigner.ThreadOwnerWagw}) {
+		t.Errorf("after the contact's message: thread owner %+v (%v), want wagw", v.ThreadOwner, err)
+	}
+	ds, err := f.store.Decisions(ctx, conv)
+	if err != nil || len(ds) == 0 || ds[len(ds)-1].Rule != "handover" ||
+		!strings.Contains(ds[len(ds)-1].Reasons[0].Text, "Routing delivered the contact's message to wagw") {
+		t.Errorf("decisions %+v (%v): want the last one logging routing's delivery to wagw", ds, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -166,7 +167,37 @@ func (s *Store) Conversation(ctx context.Context, id int64) (assigner.Conversati
 	if err := s.fillAssignees(ctx, v, []int64{id}); err != nil {
 		return assigner.ConversationView{}, err
 	}
+	take, err := s.lastTake(ctx, r.ContactID, id)
+	if err != nil {
+		return assigner.ConversationView{}, err
+	}
+	v[0].LastTake = take
 	return v[0], nil
+}
+
+const sqlLastTake = `SELECT state, error_code, error_message, created_at FROM outbox
+	WHERE contact_id = $1 AND conversation_id = $2 AND kind = 'take' ORDER BY id DESC LIMIT 1`
+
+// lastTake reads the latest take asked from a conversation (nil: none).
+func (s *Store) lastTake(ctx context.Context, contactID, convID int64) (*assigner.TakeView, error) {
+	var state string
+	var t assigner.TakeView
+	err := s.db.QueryRowContext(ctx, sqlLastTake, contactID, convID).Scan(&state, &t.ErrorCode, &t.Error, &t.At)
+	if errors.Is(err, errNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last take: %w", err)
+	}
+	switch state {
+	case "sent":
+		t.Status = "accepted"
+	case "pending":
+		t.Status = "pending"
+	default:
+		t.Status = "refused"
+	}
+	return &t, nil
 }
 
 const sqlMessages = `SELECT id, wamid, direction, conversation_id, type, body, context_wamid, sent_at,

@@ -95,6 +95,7 @@ func TestConsoleStoryRoutingSLA(t *testing.T) {
 	b.do("type a reply", chromedp.SendKeys(chromedp.CSS(`[data-testid="reply-input"]`), "Ana here: I changed the address for you."))
 	b.click("Send", `[data-testid="reply-send"]`)
 	b.until("the reply delivered", `[...document.querySelectorAll('[data-testid="message"][data-direction="out"]')].some(m => m.textContent.includes('Ana here') && ['delivered','read'].includes(m.dataset.status))`)
+	b.shot("taken")
 	wagwtest.WaitEvery(t, 15*time.Second, 50*time.Millisecond, "the first reply stops the SLA clock", func() (bool, string) {
 		got := getConv(t, p, c.ID)
 		return got.FirstReplyAt != nil && !got.SLABreached, fmt.Sprintf("first_reply_at %v, sla_breached %v", got.FirstReplyAt, got.SLABreached)
@@ -104,6 +105,7 @@ func TestConsoleStoryRoutingSLA(t *testing.T) {
 	// a phone-sized screen: the routing controls fit
 	b.do("a 390-px screen", chromedp.EmulateViewport(390, 844))
 	b.until("the conversation on the phone", `document.querySelector('[data-testid="reply-input"]').offsetWidth <= 390 && document.documentElement.scrollWidth <= 390`)
+	b.shot("routing-phone")
 
 	if errs := b.pageErrors(); errs != "" {
 		t.Errorf("the console raised errors:%s", errs)

@@ -5,6 +5,7 @@
 import { $, el } from './dom.js';
 
 const ROLES = { ai_agent: 'the AI agent' };
+const RECENT_MS = 10 * 60000; // an accepted take is news for ten minutes
 
 // elsewhere reports whether another responder owns the contact's thread.
 export function elsewhere(conv) {
@@ -56,7 +57,7 @@ export function renderTake(conv) {
     [kind, outcome] = ['pending', 'Asking WhatsApp for the thread…'];
   } else if (t && t.status === 'refused' && other) {
     [kind, outcome] = ['refused', `WhatsApp refused the take: ${t.error || 'refused'}${t.error_code ? ` (${t.error_code})` : ''}`];
-  } else if (t && t.status === 'accepted' && !elsewhere(conv)) {
+  } else if (t && t.status === 'accepted' && !elsewhere(conv) && Date.now() - Date.parse(t.at) < RECENT_MS) {
     [kind, outcome] = ['accepted', 'You have the thread: replies go to the contact again.'];
   }
   $('take-status').textContent = outcome;

@@ -313,6 +313,8 @@ function renderWindow(conv) {
   $('reply-input').disabled = !free;
   $('reply-send').disabled = !free;
   $('template-form').hidden = free || conv.status !== 'open';
+  $('template-why').textContent = open ? 'While another responder owns the thread only an approved template can be sent.'
+    : 'Outside the 24-hour window only an approved template can be sent.';
   let why = 'The 24-hour window is closed: the contact has not written yet, so WhatsApp takes only templates.';
   if (left !== null) {
     why = `The 24-hour window is closed: the contact last wrote more than a day ago (the window closed ${new Date(conv.window_closes_at).toLocaleString()}), so WhatsApp takes only templates.`;

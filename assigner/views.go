@@ -46,7 +46,7 @@ type ConversationView struct {
 	SLABreached   bool       `json:"sla_breached"`
 	SLABreachedAt *time.Time `json:"sla_breached_at,omitempty"`
 	// LastTake is the latest take of the contact's thread asked from this
-	// conversation and Meta's answer (one conversation's read only).
+	// conversation and Meta's answer (GET /v1/conversations/{id} only).
 	LastTake *TakeView `json:"last_take,omitempty"`
 }
 

@@ -167,19 +167,16 @@ func (s *Store) Conversation(ctx context.Context, id int64) (assigner.Conversati
 	if err := s.fillAssignees(ctx, v, []int64{id}); err != nil {
 		return assigner.ConversationView{}, err
 	}
-	take, err := s.lastTake(ctx, r.ContactID, id)
-	if err != nil {
-		return assigner.ConversationView{}, err
-	}
-	v[0].LastTake = take
 	return v[0], nil
 }
 
 const sqlLastTake = `SELECT state, error_code, error_message, created_at FROM outbox
 	WHERE contact_id = $1 AND conversation_id = $2 AND kind = 'take' ORDER BY id DESC LIMIT 1`
 
-// lastTake reads the latest take asked from a conversation (nil: none).
-func (s *Store) lastTake(ctx context.Context, contactID, convID int64) (*assigner.TakeView, error) {
+// LastTake reads the latest take of the thread asked from a conversation
+// of the contact (nil: none): for one conversation's read only, not for the
+// visibility check every command makes.
+func (s *Store) LastTake(ctx context.Context, contactID, convID int64) (*assigner.TakeView, error) {
 	var state string
 	var t assigner.TakeView
 	err := s.db.QueryRowContext(ctx, sqlLastTake, contactID, convID).Scan(&state, &t.ErrorCode, &t.Error, &t.At)

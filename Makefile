@@ -19,11 +19,11 @@ test: check postgres promtool chromium
 
 ## test-browser: only the console's browser stories (cmd/wagw TestConsoleStory*)
 test-browser: postgres chromium
-	$(GO) test -count=1 -timeout 3m -run 'TestConsoleStory' ./cmd/wagw/
+	$(GO) test -count=1 -timeout 6m -run 'TestConsoleStory' ./cmd/wagw/
 
 ## screenshots: run the browser stories and keep their screenshots in docs/
 screenshots: postgres chromium
-	WAGW_CONSOLE_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -timeout 3m -run 'TestConsoleStory' ./cmd/wagw/
+	WAGW_CONSOLE_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -timeout 6m -run 'TestConsoleStory' ./cmd/wagw/
 
 ## check: go.mod and go.sum tidy, every file gofmt'ed, go vet clean
 check:

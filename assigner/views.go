@@ -45,6 +45,19 @@ type ConversationView struct {
 	// SLABreachedAt is when the breach was recorded.
 	SLABreached   bool       `json:"sla_breached"`
 	SLABreachedAt *time.Time `json:"sla_breached_at,omitempty"`
+	// LastTake is the latest take of the contact's thread asked from this
+	// conversation and Meta's answer (GET /v1/conversations/{id} only).
+	LastTake *TakeView `json:"last_take,omitempty"`
+}
+
+// TakeView is a take of the thread (Conversation Routing) as the API shows
+// it: Status pending (Meta not asked or not answered yet), accepted or
+// refused, with Meta's error when refused.
+type TakeView struct {
+	Status    string    `json:"status"`
+	ErrorCode *int      `json:"error_code,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // MessagePreview is a message as a list row shows it.

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -167,6 +168,33 @@ func (s *Store) Conversation(ctx context.Context, id int64) (assigner.Conversati
 		return assigner.ConversationView{}, err
 	}
 	return v[0], nil
+}
+
+const sqlLastTake = `SELECT state, error_code, error_message, created_at FROM outbox
+	WHERE contact_id = $1 AND conversation_id = $2 AND kind = 'take' ORDER BY id DESC LIMIT 1`
+
+// LastTake reads the latest take of the thread asked from a conversation
+// of the contact (nil: none): for one conversation's read only, not for the
+// visibility check every command makes.
+func (s *Store) LastTake(ctx context.Context, contactID, convID int64) (*assigner.TakeView, error) {
+	var state string
+	var t assigner.TakeView
+	err := s.db.QueryRowContext(ctx, sqlLastTake, contactID, convID).Scan(&state, &t.ErrorCode, &t.Error, &t.At)
+	if errors.Is(err, errNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last take: %w", err)
+	}
+	switch state {
+	case "sent":
+		t.Status = "accepted"
+	case "pending":
+		t.Status = "pending"
+	default:
+		t.Status = "refused"
+	}
+	return &t, nil
 }
 
 const sqlMessages = `SELECT id, wamid, direction, conversation_id, type, body, context_wamid, sent_at,

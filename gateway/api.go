@@ -12,14 +12,15 @@ import (
 	"github.com/wagw/wagw/assigner"
 )
 
-// Reader is what the read handlers need: conversations, their messages
-// and decisions, contacts.
+// Reader is what the read handlers need: conversations (with the last
+// take of the thread), their messages and decisions, contacts.
 type Reader interface {
 	ListConversations(ctx context.Context, f assigner.ConversationFilter) ([]assigner.ConversationView, error)
 	Conversation(ctx context.Context, id int64) (assigner.ConversationView, error)
 	Messages(ctx context.Context, conversationID, afterID int64, limit int) ([]assigner.MessageView, error)
 	Decisions(ctx context.Context, conversationID int64) ([]assigner.DecisionView, error)
 	Contact(ctx context.Context, id int64) (assigner.ContactView, error)
+	LastTake(ctx context.Context, contactID, conversationID int64) (*assigner.TakeView, error)
 	ContactBy(ctx context.Context, waID, userID string) (assigner.ContactView, error)
 }
 
@@ -190,6 +191,9 @@ func (s *Server) getConversation(c *fiber.Ctx) error {
 	}
 	conv, err := s.visibleConversation(c, id)
 	if err != nil {
+		return err
+	}
+	if conv.LastTake, err = s.reads.LastTake(c.UserContext(), conv.ContactID, id); err != nil {
 		return err
 	}
 	return c.JSON(conv)

@@ -109,8 +109,9 @@ func TestConsoleStoryBoardSettingsWindow(t *testing.T) {
 	b.until("the template delivered", `[...document.querySelectorAll('[data-testid="message"][data-direction="out"]')].some(m => ['delivered','read'].includes(m.dataset.status))`)
 	b.shot("window")
 
-	// the SLA badge, from the fields a server with first-response SLAs
-	// sends (this one does not: every row above rendered without them)
+	// the SLA badge's renderer on its own, for each shape of the fields
+	// (no SLA on this inbox: every row above rendered without a badge;
+	// TestConsoleStoryRoutingSLA shows the real ones)
 	b.eval(`(import('./dom.js').then((m) => {
 		const due = (ms, extra) => Object.assign({ status: 'open', first_response_due_at: new Date(Date.now() + ms).toISOString() }, extra);
 		const show = (c) => { const e = m.slaBadge(c); return e ? e.dataset.sla + ':' + e.textContent : 'none'; };

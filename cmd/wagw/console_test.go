@@ -141,7 +141,7 @@ func (b *browser) pageErrors() string {
 }
 
 // docShots are the screenshots the README shows (docs/).
-var docShots = map[string]bool{"inbox": true, "conversation": true, "board": true, "phone": true, "window": true}
+var docShots = map[string]bool{"inbox": true, "conversation": true, "board": true, "phone": true, "window": true, "routing": true, "taken": true}
 
 // shot saves a screenshot of the page as console-name.png.
 func (b *browser) shot(name string) {

@@ -76,6 +76,9 @@ func TestTakeThreadThroughTheCloudAPI(t *testing.T) {
 	if got := owner(); got != "other/ai_agent" {
 		t.Errorf("after a refused take thread_owner is %s", got)
 	}
+	if got := lastTake(t, p, c.ID, ana.Token); got != "refused 100" {
+		t.Errorf("last_take after the refusal: %s, want refused 100", got)
+	}
 
 	// Meta accepts the take: wagw owns the thread, the log says who took it.
 	faults(`{}`)
@@ -84,6 +87,9 @@ func TestTakeThreadThroughTheCloudAPI(t *testing.T) {
 		got := owner()
 		return got == "wagw", got
 	})
+	if got := lastTake(t, p, c.ID, ana.Token); got != "accepted" {
+		t.Errorf("last_take after the acceptance: %s", got)
+	}
 	d := lastDecision(t, p, c.ID)
 	if d.Rule != "handover" || !strings.Contains(d.Summary+reasonsText(d), "Ana Take") {
 		t.Errorf("last decision %s; want a handover naming Ana Take", d)
@@ -103,4 +109,23 @@ func reasonsText(d decisionJSON) string {
 		b.WriteString(" " + r.Text)
 	}
 	return b.String()
+}
+
+// lastTake reads a conversation's last_take as "status" or "status code".
+func lastTake(t *testing.T, p *serveProc, convID int64, token string) string {
+	t.Helper()
+	var v struct {
+		LastTake *struct {
+			Status    string `json:"status"`
+			ErrorCode *int   `json:"error_code"`
+		} `json:"last_take"`
+	}
+	apiMust(t, p, http.StatusOK, http.MethodGet, fmt.Sprintf("/v1/conversations/%d", convID), token, nil, &v)
+	if v.LastTake == nil {
+		return "none"
+	}
+	if v.LastTake.ErrorCode != nil {
+		return fmt.Sprintf("%s %d", v.LastTake.Status, *v.LastTake.ErrorCode)
+	}
+	return v.LastTake.Status
 }

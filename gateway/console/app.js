@@ -1,6 +1,6 @@
 // wagw console: small modules over the /v1 API (this one: sign in, the
 // inbox, a conversation, live events and the screens; state.js, dom.js,
-// api.js, board.js and settings.js). The bearer token lives in
+// api.js, board.js, settings.js and thread.js). The bearer token lives in
 // sessionStorage only (this tab, until it closes); it is sent in the
 // Authorization header and never put in a URL. Live updates come from
 // GET /v1/events, read with fetch() so that the header can be sent.
@@ -10,6 +10,7 @@ import { $, el, ago, duration, maskNumber, windowLeft, windowBadge, slaBadge } f
 import { api, APIError, hooks } from './api.js';
 import { renderBoard } from './board.js';
 import { renderSettings } from './settings.js';
+import { elsewhere, ownerBadge, otherSender, renderOwner, renderTake } from './thread.js';
 
 const TOKEN_KEY = 'wagw.token';
 const PAGE = 50;
@@ -188,8 +189,9 @@ function renderRow(c) {
   const badges = [];
   if (c.queued) badges.push(el('span', { class: 'badge queued' }, `queued ${c.queued_at ? ago(c.queued_at) : ''}`));
   if (c.status === 'resolved') badges.push(el('span', { class: 'badge' }, 'resolved'));
-  badges.push(slaBadge(c), c.status === 'open' ? windowBadge(c) : null);
-  const snippet = c.last_message ? `${c.last_message.direction === 'out' ? 'You: ' : ''}${c.last_message.body || `[${c.last_message.type}]`}` : '';
+  badges.push(slaBadge(c), c.status === 'open' ? windowBadge(c) : null, ownerBadge(c));
+  const from = { out: 'You: ', out_other: `${otherSender(c)}: ` };
+  const snippet = c.last_message ? `${from[c.last_message.direction] || ''}${c.last_message.body || `[${c.last_message.type}]`}` : '';
   const who = c.assignees.length ? assigneesText(c) : (c.team_id ? `team ${teamName(c.team_id)}, nobody yet` : 'unassigned');
   return el('li', {}, el('button', {
     type: 'button', class: c.id === state.selected ? 'row selected' : 'row',
@@ -220,7 +222,7 @@ async function openConversation(id) {
   state.conv = null;
   state.contact = null;
   // nothing acts on a conversation before it is loaded
-  for (const b of ['claim', 'resolve', 'assign-open', 'owners-open', 'reply-send']) $(b).disabled = true;
+  for (const b of ['claim', 'resolve', 'assign-open', 'owners-open', 'reply-send', 'take']) $(b).disabled = true;
   $('conversation').hidden = false;
   document.body.classList.add('reading');
   closeForms();
@@ -258,8 +260,10 @@ function renderConversation(conv, messages, decisions) {
   $('owners-open').disabled = false;
   renderAssignees(conv);
   renderWhy(conv, decisions);
-  renderMessages(messages);
+  renderOwner(conv);
+  renderMessages(messages, conv);
   renderWindow(conv);
+  renderTake(conv);
   renderContact();
 }
 
@@ -283,13 +287,17 @@ function renderWhy(conv, decisions) {
   $('why-body').replaceChildren(...(body.length ? body : [el('p', { class: 'muted' }, 'No decision recorded yet.')]));
 }
 
-function renderMessages(messages) {
+function renderMessages(messages, conv) {
+  const other = otherSender(conv);
   $('messages').replaceChildren(...messages.map((m) => {
     const status = m.status || (m.direction === 'in' ? 'received' : 'pending');
     const tick = m.direction === 'out' ? el('span', { class: `tick ${status}`, title: status, 'aria-label': status },
       TICKS[status] || '…') : null;
     const failed = status === 'failed' ? el('span', { class: 'error' }, ` ${m.error_title || 'failed'}${m.error_code ? ` (${m.error_code})` : ''}`) : null;
-    return el('li', { class: `msg ${m.direction}`, 'data-testid': 'message', 'data-direction': m.direction, 'data-status': status },
+    const byOther = m.direction === 'out_other';
+    return el('li', { class: `msg ${m.direction}`, 'data-testid': 'message', 'data-direction': m.direction, 'data-status': status,
+      'aria-label': byOther ? `${other} wrote: ${m.body || `[${m.type}]`}` : null },
+      byOther ? el('span', { class: 'sender' }, other) : null,
       el('span', { class: 'body' }, m.body || `[${m.type}]`),
       el('span', { class: 'meta' }, m.author_agent_id ? `${agentName(m.author_agent_id)} · ` : '',
         new Date(m.sent_at).toLocaleTimeString(), ' ', tick, failed));
@@ -301,9 +309,12 @@ function renderMessages(messages) {
 function renderWindow(conv) {
   const left = windowLeft(conv);
   const open = conv.status === 'open' && left !== null && left > 0;
-  $('reply-input').disabled = !open;
-  $('reply-send').disabled = !open;
-  $('template-form').hidden = open || conv.status !== 'open';
+  const free = open && !elsewhere(conv); // free-form replies go only while wagw owns the thread
+  $('reply-input').disabled = !free;
+  $('reply-send').disabled = !free;
+  $('template-form').hidden = free || conv.status !== 'open';
+  $('template-why').textContent = open ? 'While another responder owns the thread only an approved template can be sent.'
+    : 'Outside the 24-hour window only an approved template can be sent.';
   let why = 'The 24-hour window is closed: the contact has not written yet, so WhatsApp takes only templates.';
   if (left !== null) {
     why = `The 24-hour window is closed: the contact last wrote more than a day ago (the window closed ${new Date(conv.window_closes_at).toLocaleString()}), so WhatsApp takes only templates.`;
@@ -355,6 +366,19 @@ async function act(fn) {
   }
   await loadConversation();
   if (failure) showError('conv-error', failure);
+}
+
+// take asks WhatsApp for the contact's thread back. Meta's answer comes
+// through the relay and a refusal announces no change, so the
+// conversation is read again until its last_take is no longer pending.
+async function take() {
+  const id = state.selected;
+  await act(() => api('POST', `/v1/conversations/${id}/take`, {}));
+  for (let i = 0; i < 90 && state.selected === id && state.conv && state.conv.last_take
+    && state.conv.last_take.status === 'pending'; i++) {
+    await new Promise((r) => setTimeout(r, 700));
+    await loadConversation();
+  }
 }
 
 function unassign(agentID) {
@@ -509,6 +533,7 @@ function wire() {
     renderList();
   });
   $('claim').addEventListener('click', () => act(() => api('POST', `/v1/conversations/${state.selected}/claim`, {})));
+  $('take').addEventListener('click', take);
   $('resolve').addEventListener('click', () => act(() => api('POST', `/v1/conversations/${state.selected}/resolve`, {})));
   for (const [tab, panel, other, otherPanel] of [['tab-conv', 'panel-conv', 'tab-contact', 'panel-contact'], ['tab-contact', 'panel-contact', 'tab-conv', 'panel-conv']]) {
     $(tab).addEventListener('click', () => {

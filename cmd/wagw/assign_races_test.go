@@ -239,13 +239,22 @@ func (r *raceRig) bothAtOnce(t *testing.T, in bizNumber, k, text, route string, 
 
 // twoClaims: two agents claim one conversation at once: the first claim in
 // partition order wins, the other gets 409.
+//
+// The conversations wait in the queue of a team both agents belong to (its
+// agent_visibility "team"), so the loser still sees the conversation once
+// the winner has it: a teamless conversation assigned to the winner would
+// be out of the loser's sight, and a loser whose request came after the
+// winner's claim was applied would rightly get 404, not 409.
 func (r *raceRig) twoClaims(t *testing.T) {
-	p, brokerAddr, pick := r.p, r.brokerAddr, r.pick
+	p, brokerAddr := r.p, r.brokerAddr
 	pa := createAgent(t, p, "Claire Claim", nil)
 	qa := createAgent(t, p, "Quentin Claim", nil)
+	team := createTeam(t, p, "Race claimers", "manual", pa, qa)
+	queue := testInbox(42)
+	putInbox(t, p, queue.pnid, obj{"name": "Race claim queue", "default_assign": obj{"team_id": team}})
 	for round := 0; round < 5; round++ {
 		k := fmt.Sprintf("3181000000%d", round)
-		c, res, errs := r.bothAtOnce(t, pick, k, "who takes this?", "claim", func(agentOutJSON) any { return nil }, pa, qa)
+		c, res, errs := r.bothAtOnce(t, queue, k, "who takes this?", "claim", func(agentOutJSON) any { return nil }, pa, qa)
 		if errs[0] != nil || errs[1] != nil {
 			t.Fatalf("claims: %v, %v", errs[0], errs[1])
 		}

@@ -15,9 +15,9 @@ import (
 
 const (
 	sqlOutcomeInsert = `INSERT INTO command_results (command_id, conversation_id, contact_id, issued_by, kind, value)
-		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), $5, $6) ON CONFLICT DO NOTHING`
+		VALUES ($1, NULLIF($2::bigint, 0), NULLIF($3::bigint, 0), NULLIF($4::bigint, 0), $5, $6) ON CONFLICT DO NOTHING`
 	sqlRefusedInsert = `INSERT INTO command_results (command_id, conversation_id, contact_id, issued_by, error_code, error_message)
-		VALUES ($1, NULLIF($2, 0), NULLIF($3, 0), NULLIF($4, 0), $5, $6) ON CONFLICT DO NOTHING`
+		VALUES ($1, NULLIF($2::bigint, 0), NULLIF($3::bigint, 0), NULLIF($4::bigint, 0), $5, $6) ON CONFLICT DO NOTHING`
 	sqlResultNotify = `SELECT pg_notify('wagw_result', $1)`
 )
 

@@ -87,3 +87,24 @@ func TestCommandResultsAreOutcomesOrDomainErrors(t *testing.T) {
 		t.Errorf("redelivered reply's result %q", kind)
 	}
 }
+
+// Ids are bigint everywhere: a command about a conversation and contact
+// whose ids are past 2^31 stores its result like any other.
+func TestCommandResultsTakeIdsPast32Bits(t *testing.T) {
+	f := newApplyFixture(t)
+	for _, seq := range []string{"conversations_id_seq", "contacts_id_seq"} {
+		if _, err := f.conn.Exec(`SELECT setval($1::regclass, 3000000000)`, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ana := who{wa: "31644440077"}
+	f.apply(f.message(ana, "wamid.BIG1", "hello"))
+	conv, contact := f.conversationOf("wamid.BIG1"), f.contactOf("wamid.BIG1")
+	if conv <= 1<<31 || contact <= 1<<31 {
+		t.Fatalf("conversation %d, contact %d: want ids past 2^31", conv, contact)
+	}
+	f.apply(f.command(f.key(contact), "big_resolve", event.CmdResolve, event.ResolveCommand{ConversationID: conv}))
+	if kind, code, msg := f.result("big_resolve"); kind != assigner.OutcomeDecided {
+		t.Errorf("resolve of conversation %d: %q %q %s, want decided", conv, kind, code, msg)
+	}
+}

@@ -74,8 +74,11 @@ func (b *batch) openConversationOf(ctx context.Context, contactID int64, inbox s
 }
 
 // keepStandby attaches a stored standby message or echo to the contact's
-// open conversation, if any, without arming anything.
-func (b *batch) keepStandby(ctx context.Context, e *event.Envelope, c contactRow, msgID int64, at any) (Outcome, error) {
+// open conversation, if any. It opens nothing, assigns no one and arms no
+// reply deadline; like any message it moves the conversation's
+// auto-resolve deadline, so an exchange between the contact and another
+// responder does not get the conversation resolved under it.
+func (b *batch) keepStandby(ctx context.Context, e *event.Envelope, c contactRow, msgID int64, at time.Time) (Outcome, error) {
 	if _, err := b.routingChange(ctx, c.ID, assigner.RoutingChange{}); err != nil {
 		return Outcome{}, err
 	}
@@ -87,6 +90,9 @@ func (b *batch) keepStandby(ctx context.Context, e *event.Envelope, c contactRow
 		return Outcome{}, err
 	}
 	if _, err := b.tx.ExecContext(ctx, sqlConversationTouch, convID, at); err != nil {
+		return Outcome{}, err
+	}
+	if err := b.armQuiet(ctx, map[int64]time.Time{convID: at}); err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{ConversationID: convID}, nil
@@ -120,6 +126,9 @@ func (b *batch) applyEcho(ctx context.Context, e *event.Envelope, c contactRow) 
 	var wamid any // an echo without a wamid is stored without one
 	if m.ID != "" {
 		wamid = m.ID
+	} else if first, err := b.firstTime(ctx, e); err != nil || !first {
+		// No wamid to conflict on: its event id says whether it is new.
+		return Outcome{Duplicate: err == nil}, err
 	}
 	var msgID int64
 	err := b.tx.QueryRowContext(ctx, sqlEchoInsert, wamid, c.ID, e.PhoneNumberID, m.Type,

@@ -187,6 +187,18 @@ func TestHandoverArmsDeadlines(t *testing.T) {
 	if got := timers(conv); got != "auto_resolve,sla" {
 		t.Fatalf("after control_taken: timers %s, want the no-reply deadline cancelled", got)
 	}
+	// The contact and the AI keep talking on the standby field: each
+	// message moves the auto-resolve deadline, as any message does, so the
+	// conversation is not resolved in the middle of that exchange.
+	talk := time.Now().Add(30 * time.Minute).Truncate(time.Second)
+	f.apply(f.standby(wa, "wamid.HS1", "still there?", talk))
+	if at := due(conv, "auto_resolve"); !at.Equal(talk.Add(time.Duration(quiet) * time.Second)) {
+		t.Errorf("auto-resolve due %v after a standby message at %v, want %v", at, talk, talk.Add(time.Duration(quiet)*time.Second))
+	}
+	f.apply(f.echo(wa, "wamid.HE1", "yes, how can I help?", talk.Add(time.Minute)))
+	if at := due(conv, "auto_resolve"); !at.Equal(talk.Add(time.Minute + time.Duration(quiet)*time.Second)) {
+		t.Errorf("auto-resolve due %v after the AI's echo, want %v", at, talk.Add(time.Minute+time.Duration(quiet)*time.Second))
+	}
 	passedAt := time.Now().Add(2 * time.Hour).Truncate(time.Second) // later than the message: the deadline moves
 	f.apply(f.handover(wa, "control_passed", "ai_agent", "app", passedAt))
 	if got := timers(conv); got != "auto_resolve,no_reply,sla" {
@@ -202,5 +214,19 @@ func TestHandoverArmsDeadlines(t *testing.T) {
 	f.conn.QueryRow(`SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE ct.wa_id = $1`, wa2).Scan(&opened)
 	if got := timers(opened); opened == 0 || got != "auto_resolve,no_reply,sla" {
 		t.Errorf("conversation %d opened by control_passed: timers %q, want auto_resolve,no_reply,sla", opened, got)
+	}
+}
+
+// An echo Meta sends without a wamid has no unique key to fall back on: a
+// redelivery (Meta's retry, or the consumer's after a crash) is still
+// stored once, by its event id.
+func TestEchoWithoutWamidStoredOnce(t *testing.T) {
+	f := newApplyFixture(t)
+	wa := "31633339101"
+	e := f.echo(wa, "", "an answer without an id", time.Now().Truncate(time.Second))
+	f.apply(e)
+	f.apply(e)
+	if n := f.count(`SELECT count(*) FROM messages m JOIN contacts c ON c.id = m.contact_id WHERE c.wa_id = $1 AND m.direction = 'out_other'`, wa); n != 1 {
+		t.Errorf("%d echoes stored for one echo delivered twice, want 1", n)
 	}
 }

@@ -56,17 +56,25 @@ func NewCommand(id, key string, p Payload, at time.Time) (Envelope, error) {
 
 // Subject is what a command is about and who issued it, read from its
 // data whatever its type: its "conversation_id" (0 when it names none, as
-// a command about a contact) and the agent of its "by" (0 for the
-// bootstrap admin token, the system, or a command without one).
+// a command about a contact) and the agent of its "by" — or, for a claim
+// and a reply, which name their issuer as "agent_id", that agent (0 for
+// the bootstrap admin token, the system, or a command without one).
 func (c *Command) Subject() (conversationID, issuedBy int64) {
 	var subject struct {
 		ConversationID int64          `json:"conversation_id"`
 		By             assigner.Actor `json:"by"`
+		AgentID        int64          `json:"agent_id"`
 	}
 	if c == nil || json.Unmarshal(c.Data, &subject) != nil {
 		return 0, 0
 	}
-	return subject.ConversationID, subject.By.AgentID
+	issuedBy = subject.By.AgentID
+	if c.Type == CmdClaim || c.Type == CmdReply {
+		// Their agent_id is who claims or who writes; an unassign's
+		// names whom it removes, not who asked.
+		issuedBy = subject.AgentID
+	}
+	return subject.ConversationID, issuedBy
 }
 
 // DecodeCommand returns the typed payload of a command record: a value of

@@ -103,3 +103,27 @@ func TestCommandIDs(t *testing.T) {
 		t.Errorf("result id %q", got)
 	}
 }
+
+// Subject names who issued a command: "by" for most, the claiming or
+// writing agent for a claim and a reply, never an unassign's target.
+func TestCommandSubject(t *testing.T) {
+	cases := []struct {
+		typ      string
+		data     string
+		conv, by int64
+	}{
+		{CmdResolve, `{"conversation_id":7,"by":{"agent_id":3}}`, 7, 3},
+		{CmdClaim, `{"conversation_id":7,"agent_id":4}`, 7, 4},
+		{CmdReply, `{"conversation_id":7,"agent_id":5,"text":"hi"}`, 7, 5},
+		{CmdReply, `{"conversation_id":7,"text":"from the admin token"}`, 7, 0},
+		{CmdUnassign, `{"conversation_id":7,"agent_id":6,"by":{"agent_id":2}}`, 7, 2},
+		{CmdSetOwners, `{"contact_id":9,"agent_ids":[1],"by":{"agent_id":2}}`, 0, 2},
+		{CmdClaim, `not json`, 0, 0},
+	}
+	for _, c := range cases {
+		cmd := &Command{Type: c.typ, Data: json.RawMessage(c.data)}
+		if conv, by := cmd.Subject(); conv != c.conv || by != c.by {
+			t.Errorf("%s %s: subject %d by %d, want %d by %d", c.typ, c.data, conv, by, c.conv, c.by)
+		}
+	}
+}

@@ -138,26 +138,28 @@ func (o *handoverOwners) fill(h *Handover) {
 // parseHandovers reads the handovers of a messaging_handovers change
 // value: the value itself, or each element of its messaging_handovers
 // array. A handover whose type is neither control_passed nor
-// control_taken is not returned.
-func parseHandovers(raw json.RawMessage) []handoverItem {
+// control_taken is not returned; all is false when one was left out.
+func parseHandovers(raw json.RawMessage) (hs []handoverItem, all bool) {
 	var list struct {
 		Handovers []json.RawMessage `json:"messaging_handovers"`
 	}
 	if !isObject(raw) {
-		return nil
+		return nil, false
 	}
 	_ = lenient(raw, &list)
 	raws := []json.RawMessage{raw}
 	if len(list.Handovers) > 0 {
 		raws = list.Handovers
 	}
-	var out []handoverItem
+	all = true
 	for _, r := range raws {
 		if it, ok := parseHandover(r); ok {
-			out = append(out, it)
+			hs = append(hs, it)
+		} else {
+			all = false
 		}
 	}
-	return out
+	return hs, all
 }
 
 // handoverItem is one handover with the user and the business number it
@@ -220,11 +222,12 @@ func rawScalar(raw json.RawMessage) string {
 }
 
 // splitHandovers appends one item per handover of a messaging_handovers
-// change; ok is false when the change holds none (it is then a notice).
-func splitHandovers(out []Item, base Item, v *Value, cf *contactFinder) ([]Item, bool) {
-	hs := parseHandovers(v.Raw)
+// change; ok is false when the change holds none (it is then a notice),
+// all is false when some part of it was not a handover it could read.
+func splitHandovers(out []Item, base Item, v *Value, cf *contactFinder) (res []Item, all, ok bool) {
+	hs, all := parseHandovers(v.Raw)
 	if len(hs) == 0 {
-		return out, false
+		return out, false, false
 	}
 	for i := range hs {
 		h := &hs[i]
@@ -237,7 +240,7 @@ func splitHandovers(out []Item, base Item, v *Value, cf *contactFinder) ([]Item,
 		it.Handover = &h.h
 		out = append(out, it)
 	}
-	return out, true
+	return out, all, true
 }
 
 // splitEchoes appends one item per message echo of a standby change: a

@@ -115,3 +115,42 @@ func TestSplitHandoverVariants(t *testing.T) {
 		}
 	}
 }
+
+// A messaging_handovers change is never acknowledged in part: what the
+// parser cannot read as a handover (an element of another type) and the
+// value's errors are kept whole in a notice after the handovers it read.
+func TestSplitHandoversKeepTheRest(t *testing.T) {
+	wrap := func(value string) []byte {
+		return []byte(`{"object":"whatsapp_business_account","entry":[{"id":"W","time":1759230000,"changes":[{"field":"messaging_handovers","value":` + value + `}]}]}`)
+	}
+	for _, tc := range []struct {
+		name, value        string
+		handovers, notices int
+	}{
+		{"one read", `{"sender":{"wa_id":"1"},"type":"control_passed"}`, 1, 0},
+		{"one of two read", `{"messaging_handovers":[{"sender":{"wa_id":"1"},"type":"control_passed"},{"sender":{"wa_id":"1"},"type":"control_requested"}]}`, 1, 1},
+		{"errors beside it", `{"sender":{"wa_id":"1"},"type":"control_taken","errors":[{"code":131000,"title":"Something went wrong"}]}`, 1, 1},
+	} {
+		n, err := Parse(wrap(tc.value))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		items := Split(n)
+		checkItems(t, items)
+		handovers, notices := 0, 0
+		for i, it := range items {
+			switch {
+			case it.Handover != nil:
+				handovers++
+				if notices > 0 {
+					t.Errorf("%s: handover at %d after the notice", tc.name, i)
+				}
+			case it.Notice != nil:
+				notices++
+			}
+		}
+		if handovers != tc.handovers || notices != tc.notices {
+			t.Errorf("%s: %d handovers and %d notices, want %d and %d", tc.name, handovers, notices, tc.handovers, tc.notices)
+		}
+	}
+}

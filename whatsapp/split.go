@@ -92,7 +92,12 @@ func splitChange(out []Item, e *Entry, ch *Change) []Item {
 
 	cf := newContactFinder(v.Contacts)
 	if ch.Field == FieldMessagingHandovers {
-		if res, ok := splitHandovers(out, base, v, &cf); ok {
+		if res, all, ok := splitHandovers(out, base, v, &cf); ok {
+			if !all || len(v.Errors) > 0 {
+				// What it could not read, and the value's errors, are
+				// kept whole in a notice after the handovers.
+				res = append(res, notice(base, e, v, &cf, false))
+			}
 			return res
 		}
 	}

@@ -14,9 +14,9 @@ import (
 )
 
 // itemID is the id of a webhook item's record: the wamid of a message or
-// of a standby echo, "wamid:status" of a status, a hash of the WABA id,
-// the field, the user, the number and the handover for a handover, and a hash of the WABA id, the field and the
-// item's JSON for a message or status without a wamid and for a notice.
+// of a standby echo, "wamid:status" of a status, and a hash of the WABA
+// id, the field and the item's JSON for a handover, for a message, status
+// or echo without a wamid and for a notice.
 func itemID(it *whatsapp.Item) string {
 	switch {
 	case it.Message != nil && it.Message.ID != "":
@@ -32,12 +32,9 @@ func itemID(it *whatsapp.Item) string {
 	case it.Echo != nil:
 		return hashID("echo:", it.WABAID, it.Field, it.Echo.Raw)
 	case it.Handover != nil:
-		b, _ := json.Marshal(struct {
-			C whatsapp.Contact
-			N string
-			H *whatsapp.Handover
-		}{it.Contact, it.PhoneNumberID, it.Handover})
-		return hashID("handover:", it.WABAID, it.Field, b)
+		// The notification as sent (its user, number and time included):
+		// a redelivery has the same id, fields no type names included.
+		return hashID("handover:", it.WABAID, it.Field, it.Handover.Raw)
 	}
 	return hashID("notice:", it.WABAID, it.Field, it.Notice)
 }

@@ -49,6 +49,9 @@ type Handover struct {
 	NewAppID      string       `json:"new_app_id,omitempty"`
 	Metadata      string       `json:"metadata,omitempty"`
 	Timestamp     string       `json:"timestamp,omitempty"`
+	// Raw is the notification as Meta sent it, fields this type does
+	// not name included.
+	Raw json.RawMessage `json:"raw,omitempty"`
 }
 
 // Time is Meta's time of the handover, zero when missing or out of range.
@@ -177,6 +180,7 @@ func parseHandover(raw json.RawMessage) (handoverItem, bool) {
 	}
 	var it handoverItem
 	h := &it.h
+	h.Raw = raw
 	h.Type = HandoverType(strings.ToLower(w.Type))
 	obj := w.ControlPassed
 	switch {

@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -152,5 +153,23 @@ func TestSplitHandoversKeepTheRest(t *testing.T) {
 		if handovers != tc.handovers || notices != tc.notices {
 			t.Errorf("%s: %d handovers and %d notices, want %d and %d", tc.name, handovers, notices, tc.handovers, tc.notices)
 		}
+	}
+}
+
+// A handover keeps the notification as sent, fields no type names
+// included, so nothing of it is lost once it is acknowledged.
+func TestHandoverKeepsItsRawNotification(t *testing.T) {
+	body := []byte(`{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"messaging_handovers","value":` +
+		`{"sender":{"wa_id":"1"},"type":"control_passed","control_passed":{"previous_owner_role":"ai_agent","new_owner_role":"app"},"conversation_summary":"asked for a refund"}}]}]}`)
+	n, err := Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := Split(n)
+	if len(items) != 1 || items[0].Handover == nil {
+		t.Fatalf("items %+v, want one handover", items)
+	}
+	if raw := string(items[0].Handover.Raw); !strings.Contains(raw, `"conversation_summary":"asked for a refund"`) {
+		t.Errorf("handover raw %s lost a field", raw)
 	}
 }

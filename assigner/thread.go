@@ -26,6 +26,9 @@ const (
 type ThreadOwner struct {
 	Owner ThreadOwnerKind `json:"owner"`
 	Role  string          `json:"role,omitempty"`
+	// Since is Meta's time of the change that gave the thread to this
+	// owner; zero when unknown.
+	Since time.Time `json:"-"`
 }
 
 // Elsewhere reports whether another responder owns the thread.
@@ -78,20 +81,39 @@ type RoutingChange struct {
 	ToWagw    bool
 	By        string
 	Delivered bool
+	// At is Meta's time of the webhook item; Observed marks a change
+	// inferred from traffic (a standby message or echo, a message on
+	// the messages field) rather than announced by a handover.
+	At       time.Time
+	Observed bool
 }
 
 // ThreadOwnerAfter is the thread's owner after a routing change. Standby
 // activity names no role (By empty): another responder that was already
-// named keeps its role.
+// named keeps its role. A change observed in traffic that is not newer
+// than the change that set the current owner leaves it as it is: Meta
+// sends an echo and a handover in separate requests, which can arrive in
+// either order. Handovers apply in partition order whatever their time.
 func ThreadOwnerAfter(cur ThreadOwner, ch RoutingChange) ThreadOwner {
-	if ch.ToWagw {
-		return ThreadOwner{Owner: ThreadOwnerWagw}
+	if ch.Observed && !cur.Since.IsZero() && !ch.At.After(cur.Since) {
+		return cur
 	}
-	role := ch.By
-	if role == "" && cur.Elsewhere() {
-		role = cur.Role
+	next := ThreadOwner{Owner: ThreadOwnerWagw}
+	if !ch.ToWagw {
+		role := ch.By
+		if role == "" && cur.Elsewhere() {
+			role = cur.Role
+		}
+		next = ThreadOwner{Owner: ThreadOwnerOther, Role: role}
 	}
-	return ThreadOwner{Owner: ThreadOwnerOther, Role: role}
+	if next.Owner == cur.Owner && next.Role == cur.Role {
+		return cur // no change: its time stays the one that set it
+	}
+	next.Since = cur.Since
+	if ch.At.After(next.Since) {
+		next.Since = ch.At
+	}
+	return next
 }
 
 // byName names who made a routing change for the decision log.

@@ -39,6 +39,7 @@ func TestDecideTaken(t *testing.T) {
 
 func TestThreadOwnerAfter(t *testing.T) {
 	ai := ThreadOwner{Owner: ThreadOwnerOther, Role: "ai_agent"}
+	ai0 := ThreadOwner{Owner: ThreadOwnerOther, Role: "ai_agent", Since: t0}
 	for _, tt := range []struct {
 		name string
 		cur  ThreadOwner
@@ -52,6 +53,20 @@ func TestThreadOwnerAfter(t *testing.T) {
 		{"standby keeps the named role", ai, RoutingChange{}, ai},
 		{"standby while wagw owned", ThreadOwner{Owner: ThreadOwnerWagw}, RoutingChange{}, ThreadOwner{Owner: ThreadOwnerOther}},
 		{"a message on the messages field", ai, RoutingChange{ToWagw: true, Delivered: true}, ThreadOwner{Owner: ThreadOwnerWagw}},
+		// Meta sends an echo and a handover in separate requests: traffic
+		// older than the change that set the owner does not undo it.
+		{"a late echo after control passed", ThreadOwner{Owner: ThreadOwnerWagw, Since: t0},
+			RoutingChange{At: t0.Add(-time.Second), Observed: true}, ThreadOwner{Owner: ThreadOwnerWagw, Since: t0}},
+		{"an echo at the handover's second", ThreadOwner{Owner: ThreadOwnerWagw, Since: t0},
+			RoutingChange{At: t0, Observed: true}, ThreadOwner{Owner: ThreadOwnerWagw, Since: t0}},
+		{"a newer echo", ThreadOwner{Owner: ThreadOwnerWagw, Since: t0},
+			RoutingChange{At: t0.Add(time.Second), Observed: true}, ThreadOwner{Owner: ThreadOwnerOther, Since: t0.Add(time.Second)}},
+		{"a late message after control taken", ai0,
+			RoutingChange{ToWagw: true, Delivered: true, At: t0.Add(-time.Minute), Observed: true}, ai0},
+		{"a handover applies whatever its time", ai0,
+			RoutingChange{ToWagw: true, By: "ai_agent", At: t0.Add(-time.Minute)}, ThreadOwner{Owner: ThreadOwnerWagw, Since: t0}},
+		{"a change records its time", ThreadOwner{}, RoutingChange{By: "ai_agent", At: t0}, ai0},
+		{"no change keeps the time that set it", ai0, RoutingChange{By: "ai_agent", At: t0.Add(time.Hour)}, ai0},
 	} {
 		if got := ThreadOwnerAfter(tt.cur, tt.ch); got != tt.want {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)

@@ -62,11 +62,17 @@ func (f *applyFixture) webhook(v map[string]any) []event.Envelope {
 	return envs
 }
 
-// message is one inbound text message from u.
+// message is one inbound text message from u, sent a minute ago.
 func (f *applyFixture) message(u who, wamid, text string) event.Envelope {
 	f.t.Helper()
+	return f.messageAt(u, wamid, text, time.Now().Add(-time.Minute))
+}
+
+// messageAt is one inbound text message from u sent at at.
+func (f *applyFixture) messageAt(u who, wamid, text string, at time.Time) event.Envelope {
+	f.t.Helper()
 	contact := map[string]any{"profile": map[string]any{"name": "Contact"}}
-	msg := map[string]any{"id": wamid, "timestamp": strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10),
+	msg := map[string]any{"id": wamid, "timestamp": strconv.FormatInt(at.Unix(), 10),
 		"type": "text", "text": map[string]any{"body": text}}
 	if u.wa != "" {
 		contact["wa_id"], msg["from"] = u.wa, u.wa

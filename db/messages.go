@@ -36,7 +36,7 @@ func (b *batch) applyMessage(ctx context.Context, e *event.Envelope, c contactRo
 	}
 	// Under Conversation Routing, Meta delivers a contact's message on the
 	// messages field to the thread's owner: wagw owns the thread now.
-	delivered := assigner.RoutingChange{ToWagw: true, Delivered: true}
+	delivered := assigner.RoutingChange{ToWagw: true, Delivered: true, At: sentAt, Observed: true}
 	prev, err := b.routingChange(ctx, c.ID, delivered)
 	if err != nil {
 		return Outcome{}, err

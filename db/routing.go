@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,10 +41,12 @@ func routingEvent(e *event.Envelope) bool {
 
 func (b *batch) threadOwner(ctx context.Context, contactID int64) (assigner.ThreadOwner, error) {
 	var o assigner.ThreadOwner
-	err := b.tx.QueryRowContext(ctx, sqlThreadOwner, contactID).Scan(&o.Owner, &o.Role)
+	var since sql.NullTime
+	err := b.tx.QueryRowContext(ctx, sqlThreadOwnerSince, contactID).Scan(&o.Owner, &o.Role, &since)
 	if err != nil {
 		return o, fmt.Errorf("thread owner: %w", err)
 	}
+	o.Since = since.Time
 	return o, nil
 }
 
@@ -54,8 +57,8 @@ func (b *batch) routingChange(ctx context.Context, contactID int64, ch assigner.
 	if err != nil {
 		return cur, err
 	}
-	if next := assigner.ThreadOwnerAfter(cur, ch); next != cur {
-		if _, err := b.tx.ExecContext(ctx, sqlThreadOwnerSet, contactID, string(next.Owner), next.Role); err != nil {
+	if next := assigner.ThreadOwnerAfter(cur, ch); next.Owner != cur.Owner || next.Role != cur.Role {
+		if _, err := b.tx.ExecContext(ctx, sqlThreadOwnerSet, contactID, string(next.Owner), next.Role, nullTime(next.Since)); err != nil {
 			return cur, fmt.Errorf("thread owner: %w", err)
 		}
 	}
@@ -79,7 +82,7 @@ func (b *batch) openConversationOf(ctx context.Context, contactID int64, inbox s
 // auto-resolve deadline, so an exchange between the contact and another
 // responder does not get the conversation resolved under it.
 func (b *batch) keepStandby(ctx context.Context, e *event.Envelope, c contactRow, msgID int64, at time.Time) (Outcome, error) {
-	if _, err := b.routingChange(ctx, c.ID, assigner.RoutingChange{}); err != nil {
+	if _, err := b.routingChange(ctx, c.ID, assigner.RoutingChange{At: at, Observed: true}); err != nil {
 		return Outcome{}, err
 	}
 	convID, err := b.openConversationOf(ctx, c.ID, e.PhoneNumberID)
@@ -166,7 +169,7 @@ func (b *batch) applyHandover(ctx context.Context, e *event.Envelope, c contactR
 	if first, err := b.firstTime(ctx, e); err != nil || !first {
 		return Outcome{Duplicate: !first}, err
 	}
-	ch := assigner.RoutingChange{ToWagw: h.Type == whatsapp.ControlPassed, By: h.By()}
+	ch := assigner.RoutingChange{ToWagw: h.Type == whatsapp.ControlPassed, By: h.By(), At: e.OccurredAt}
 	if _, err := b.routingChange(ctx, c.ID, ch); err != nil {
 		return Outcome{}, err
 	}

@@ -230,3 +230,34 @@ func TestEchoWithoutWamidStoredOnce(t *testing.T) {
 		t.Errorf("%d echoes stored for one echo delivered twice, want 1", n)
 	}
 }
+
+// Meta sends the AI's goodbye echo and its control_passed in separate
+// requests; when the echo arrives last it is older than the handover and
+// leaves the thread with wagw. A message on the messages field older than
+// a control_taken does not take the thread back either; a newer one does.
+func TestLateTrafficDoesNotUndoAHandover(t *testing.T) {
+	f := newApplyFixture(t)
+	wa := "31633339201"
+	owner := func() string {
+		var o, r string
+		f.conn.QueryRow(`SELECT thread_owner, thread_owner_role FROM contacts WHERE wa_id = $1`, wa).Scan(&o, &r)
+		return o + "/" + r
+	}
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	f.apply(f.handover(wa, "control_taken", "app", "ai_agent", t0))
+	f.apply(f.handover(wa, "control_passed", "ai_agent", "app", t0.Add(10*time.Second)))
+	f.apply(f.echo(wa, "wamid.LATE1", "a person will take it from here", t0.Add(9*time.Second)))
+	if got := owner(); got != "wagw/" {
+		t.Errorf("after a late echo: owner %s, want wagw (the handover is newer)", got)
+	}
+	f.apply(f.handover(wa, "control_taken", "app", "ai_agent", t0.Add(20*time.Second)))
+	f.apply(f.messageAt(who{wa: wa}, "wamid.LATE2", "sent before the AI took over", t0.Add(15*time.Second)))
+	if got := owner(); got != "other/ai_agent" {
+		t.Errorf("after a message older than control_taken: owner %s, want other/ai_agent", got)
+	}
+	f.apply(f.echo(wa, "wamid.NEW1", "the AI answers", t0.Add(25*time.Second)))
+	f.apply(f.messageAt(who{wa: wa}, "wamid.NEW2", "delivered to wagw again", t0.Add(30*time.Second)))
+	if got := owner(); got != "wagw/" {
+		t.Errorf("after a newer message on the messages field: owner %s, want wagw", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -91,6 +92,14 @@ func (b *batch) firstTime(ctx context.Context, e *event.Envelope) (bool, error) 
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+// nullTime is t for a query parameter, NULL when zero.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
 }
 
 func nullJSON(raw json.RawMessage) any {

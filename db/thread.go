@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
@@ -16,8 +17,10 @@ import (
 // relay (thread control API), and Meta's answer to it.
 
 const (
-	sqlThreadOwnerSet = `UPDATE contacts SET thread_owner = $2, thread_owner_role = $3 WHERE id = $1`
-	sqlInsertTake     = `INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id,
+	sqlThreadOwnerSet = `UPDATE contacts SET thread_owner = $2, thread_owner_role = $3,
+		thread_owner_at = GREATEST(thread_owner_at, $4::timestamptz) WHERE id = $1`
+	sqlThreadOwnerSince = `SELECT thread_owner, thread_owner_role, thread_owner_at FROM contacts WHERE id = $1`
+	sqlInsertTake       = `INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id,
 		recipient, kind, agent_id, payload) VALUES ($1, $2, $3, $4, $5, $6, 'take', $7, $8)`
 	sqlTakeRow = `SELECT o.contact_id, o.conversation_id, o.agent_id FROM outbox o WHERE o.id = $1 AND o.kind = 'take'`
 )
@@ -72,7 +75,8 @@ func (b *batch) takeResult(ctx context.Context, id string, cmd event.SendResultC
 	} else if err != nil {
 		return nil, err
 	}
-	if _, err := b.tx.ExecContext(ctx, sqlThreadOwnerSet, contactID, string(assigner.ThreadOwnerWagw), ""); err != nil {
+	accepted, _ := time.Parse(time.RFC3339Nano, cmd.AcceptedAt) // zero when absent: the time stays
+	if _, err := b.tx.ExecContext(ctx, sqlThreadOwnerSet, contactID, string(assigner.ThreadOwnerWagw), "", nullTime(accepted)); err != nil {
 		return nil, err
 	}
 	if convID == nil {

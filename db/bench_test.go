@@ -2,7 +2,9 @@ package db_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/event"
+	"github.com/wagw/wagw/loadtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -66,7 +69,8 @@ func BenchmarkApplyOpenings(b *testing.B) {
 // costs the store once contacts are known: batches of 500 messages from
 // 2,000 contacts who mostly have an open conversation (one message in 25
 // is from a new contact and opens one, assigned by round robin over five
-// agents with a welcome message). It reports the Postgres round trips
+// agents with a welcome message), 1,000 messages a second of Meta's time,
+// each with its payload as received. It reports the Postgres round trips
 // per batch and the CPU time per message of the Postgres backend and of
 // the store's process (both robust on a loaded machine, unlike msgs/s);
 // -v also prints where a batch's time goes, by statement.
@@ -75,7 +79,7 @@ func BenchmarkApplySteady(b *testing.B) {
 	ctx := context.Background()
 	const batch, known = 500, 2000
 	msg := func(n, contact int) event.Envelope {
-		return textMessage(fmt.Sprintf("wamid.s%d", n), fmt.Sprintf("4915%07d", contact), now)
+		return steadyMessage(n, contact, now)
 	}
 	for i := 0; i < known; i += batch { // every known contact has an open conversation
 		events := make([]event.Envelope, batch)
@@ -114,6 +118,77 @@ func BenchmarkApplySteady(b *testing.B) {
 	if testing.Verbose() {
 		counter.Print(os.Stdout, b.N)
 	}
+}
+
+// BenchmarkApplyReplay replays the load generator's realistic traffic
+// (10,000 contacts, bursts, statuses of earlier outbound messages,
+// redeliveries, Meta-style multi-message webhooks) through the store the
+// way the consumer does: the events split over four partitions by
+// contact, each partition applied in order in batches of up to 500. The
+// first third of every partition is applied before measuring, so most
+// contacts are known. It reports per event what BenchmarkApplySteady
+// reports per message; b.N is ignored (run it with -benchtime 1x).
+func BenchmarkApplyReplay(b *testing.B) {
+	store, conn, counter, now := countedRoundRobin(b)
+	ctx := context.Background()
+	const parts, batch, total = 4, 500, 60000
+	g := loadtest.NewGenerator(loadtest.GenConfig{Contacts: 10000, Rate: 800, Inboxes: []string{"1065"}, Start: now})
+	var streams [parts][]event.Envelope
+	for n := 0; n < total; {
+		r, ok := g.Next()
+		if !ok {
+			break
+		}
+		envs, err := event.ParseAndSplit(r.Body, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range envs {
+			h := fnv.New32a()
+			h.Write([]byte(e.Contact.Key()))
+			streams[h.Sum32()%parts] = append(streams[h.Sum32()%parts], e)
+			n++
+		}
+	}
+	apply := func(from func(s []event.Envelope) int, to func(s []event.Envelope) int) (applied int) {
+		for _, s := range streams {
+			for i := from(s); i < to(s); i += batch {
+				j := min(i+batch, to(s))
+				if err := store.Apply(ctx, s[i:j], now); err != nil {
+					b.Fatal(err)
+				}
+				applied += j - i
+			}
+		}
+		return applied
+	}
+	third := func(s []event.Envelope) int { return len(s) / 3 }
+	apply(func([]event.Envelope) int { return 0 }, third)
+	cpu := dbtest.StartCPU(b, conn)
+	counter.Reset()
+	b.ResetTimer()
+	n := apply(third, func(s []event.Envelope) int { return len(s) })
+	b.StopTimer()
+	pg, client := cpu.Since(b)
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(counter.Trips())*batch/float64(n), "trips/500-events")
+	b.ReportMetric(float64(pg.Microseconds())/float64(n), "pg-cpu-µs/event")
+	b.ReportMetric(float64(client.Microseconds())/float64(n), "go-cpu-µs/event")
+	if testing.Verbose() {
+		counter.Print(os.Stdout, (n+batch-1)/batch)
+	}
+}
+
+// steadyMessage is the n-th message of BenchmarkApplySteady, from contact
+// number contact, sent n ms after start, with its payload as received.
+func steadyMessage(n, contact int, start time.Time) event.Envelope {
+	e := textMessage(fmt.Sprintf("wamid.s%d", n), fmt.Sprintf("4915%07d", contact), start.Add(time.Duration(n)*time.Millisecond))
+	raw, err := json.Marshal(e.Message)
+	if err != nil {
+		panic(err)
+	}
+	e.Message.Raw = raw
+	return e
 }
 
 // textMessage is the envelope of a new inbound text message on inbox 1065.

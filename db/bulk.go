@@ -94,9 +94,9 @@ func (b *batch) prepare(ctx context.Context, events []event.Envelope) error {
 
 // prepareMessages inserts the batch's new messages (of contacts not
 // blocked) with one statement, the first occurrence of a wamid winning.
-// Their contacts' open conversations are read and locked first, so that
-// the insert writes the conversation of plain contacts' messages
-// (bulkconv.go).
+// Their contacts' open conversations are read and locked, and those that
+// plain contacts' messages open inserted, first, so that the insert
+// writes the conversation of plain contacts' messages (bulkconv.go).
 func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) error {
 	var (
 		idx                                       []*event.Envelope
@@ -143,10 +143,20 @@ func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) er
 	if err := b.lockOpenConversations(ctx, cids); err != nil {
 		return err
 	}
+	// The conversations plain contacts' messages open are inserted first,
+	// so that the insert below writes every routed message's
+	// conversation: no message is written twice. Routing takes the first
+	// copy of each wamid for new; a message already stored that would
+	// open a conversation (its conversation was resolved since) sends the
+	// batch one by one (below).
+	first := firstCopies(wamids)
+	if err := b.routeNew(ctx, idx, plain, first); err != nil {
+		return err
+	}
 	convs := make([]sql.NullInt64, len(idx))
 	for i, e := range idx {
-		if id := b.convs[convKey{cids[i], e.PhoneNumberID}]; id != 0 && plain[cids[i]] {
-			convs[i] = sql.NullInt64{Int64: id, Valid: true}
+		if r := b.routes[e]; r.conv != 0 {
+			convs[i] = sql.NullInt64{Int64: r.conv, Valid: true}
 		}
 	}
 	const q = `INSERT INTO messages (wamid, direction, contact_id, inbox, type, body, context_wamid, sent_at, received_at, raw, conversation_id)
@@ -174,19 +184,32 @@ func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) er
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	attached := map[*event.Envelope]bool{}
 	for i, e := range idx {
 		id, ok := inserted[e.Message.ID]
+		if !ok && b.routes[e].opened {
+			return fmt.Errorf("messages: %s, already stored, would open a conversation", e.Message.ID)
+		}
 		if ok {
 			delete(inserted, e.Message.ID) // later copies in the batch are duplicates
-			attached[e] = convs[i].Valid
 			if k := (convKey{cids[i], e.PhoneNumberID}); b.convs[k] == 0 {
 				b.convs[k] = 0 // known: none open
 			}
 		}
 		b.pre[e] = id
 	}
-	return b.routeNew(ctx, idx, plain, attached)
+	return nil
+}
+
+// firstCopies tells, for each of the batch's wamids, whether it is the
+// first copy in the batch.
+func firstCopies(wamids []string) []bool {
+	seen := make(map[string]bool, len(wamids))
+	first := make([]bool, len(wamids))
+	for i, w := range wamids {
+		first[i] = !seen[w]
+		seen[w] = true
+	}
+	return first
 }
 
 // lockOpenConversations reads and locks the open conversations of the

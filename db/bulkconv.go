@@ -14,12 +14,14 @@ import (
 // batch are messages and statuses ("plain": no command or notice can
 // resolve, open or reassign its conversations in the middle of the
 // batch), prepare knows before any message is applied which conversation
-// each new message joins: its open conversation, locked before the
-// messages are inserted, is written into the message rows by the insert
-// itself (no second write of every message), and the conversations its
-// messages open are inserted together, one statement for the batch. The
-// other contacts' messages are attached one by one in applyPrepared, as
-// before. twopath_test.go holds both to the one-by-one path's rows.
+// each new message joins: its open conversation (locked) or the one its
+// messages open, inserted together (one statement for the batch) before
+// the messages, is written into the message rows by the insert itself:
+// no message is written twice. A message stored already that would open a
+// conversation (a redelivery after its conversation was resolved) sends
+// the batch one by one. The other contacts' messages are attached one by
+// one in applyPrepared, as before. twopath_test.go holds both to the
+// one-by-one path's rows.
 
 // route is where prepare put one new message of a plain contact.
 type route struct {
@@ -88,10 +90,11 @@ func (b *batch) plainContacts(ctx context.Context, events []event.Envelope, idx 
 	return plain, nil
 }
 
-// routeNew decides, in batch order, where the new messages of plain
-// contacts go, and inserts the conversations they open with one
-// statement. attached[e] says the insert already wrote e's conversation.
-func (b *batch) routeNew(ctx context.Context, idx []*event.Envelope, plain map[int64]bool, attached map[*event.Envelope]bool) error {
+// routeNew decides, in batch order, where the messages of plain contacts
+// go (first[i]: idx[i] is the first copy of its wamid in the batch; later
+// copies are duplicates), and inserts the conversations they open with
+// one statement, before the messages are inserted.
+func (b *batch) routeNew(ctx context.Context, idx []*event.Envelope, plain map[int64]bool, first []bool) error {
 	b.routes = map[*event.Envelope]route{}
 	var (
 		opens              []*event.Envelope
@@ -101,9 +104,9 @@ func (b *batch) routeNew(ctx context.Context, idx []*event.Envelope, plain map[i
 	// The conversation of each contact and inbox as the batch goes: an id,
 	// or -n for the one the batch's n-th opening message opens.
 	cur := map[convKey]int64{}
-	for _, e := range idx {
+	for i, e := range idx {
 		c := b.contacts[e.Contact.Key()]
-		if !plain[c.ID] || b.pre[e] == 0 {
+		if !plain[c.ID] || !first[i] {
 			continue
 		}
 		k := convKey{c.ID, e.PhoneNumberID}
@@ -113,13 +116,13 @@ func (b *batch) routeNew(ctx context.Context, idx []*event.Envelope, plain map[i
 		}
 		switch {
 		case conv != 0:
-			b.routes[e] = route{conv: conv, attached: attached[e]}
+			b.routes[e] = route{conv: conv, attached: true}
 		case e.Message.Opens():
 			opens = append(opens, e)
 			cIDs, inboxes, by = append(cIDs, c.ID), append(inboxes, e.PhoneNumberID), append(by, e.Message.ID)
 			times = append(times, sentAt(e).UTC().Format(time.RFC3339Nano))
 			cur[k] = -int64(len(opens))
-			b.routes[e] = route{conv: cur[k], opened: true}
+			b.routes[e] = route{conv: cur[k], opened: true, attached: true}
 		default:
 			b.routes[e] = route{} // not conversational and nothing open
 		}

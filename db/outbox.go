@@ -19,8 +19,11 @@ import (
 // while). FOR UPDATE SKIP LOCKED lets several relays claim at once without
 // taking the same row.
 func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration, paused []string, now time.Time) ([]assigner.OutboxItem, error) {
+	// The ids go in an array, so that the rows are found by id: with
+	// o.id IN (…) Postgres hashed the claimed ids and read the whole
+	// outbox to find them (a seq scan of every row ever sent, each claim).
 	const q = `UPDATE outbox o SET lease_until = $3, attempts = o.attempts + 1
-		WHERE o.id IN (
+		WHERE o.id = ANY(ARRAY(
 			SELECT c.id FROM outbox c
 			WHERE c.state = 'pending' AND c.next_attempt_at <= $1
 			  AND (c.lease_until IS NULL OR c.lease_until < $1)
@@ -30,7 +33,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 				AND u.id < c.id)
 			ORDER BY c.next_attempt_at, c.id
 			LIMIT $2
-			FOR UPDATE SKIP LOCKED)
+			FOR UPDATE SKIP LOCKED))
 		RETURNING o.id, o.contact_key, o.conversation_id, o.message_id, o.phone_number_id, o.recipient, o.kind,
 			o.agent_id, o.payload, o.attempts, o.wamid`
 	if paused == nil {

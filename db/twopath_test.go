@@ -307,3 +307,29 @@ func diffRows(a, b []string) string {
 	}
 	return out.String()
 }
+
+// TestBulkRedeliveryAfterResolveOpensNothing: the fast path inserts the
+// conversations a batch's messages open before the messages themselves. A
+// redelivered message, stored already, whose conversation was resolved
+// since would open one; it stays a duplicate that opens nothing, and the
+// batch's new messages are applied as usual.
+func TestBulkRedeliveryAfterResolveOpensNothing(t *testing.T) {
+	f := newApplyFixture(t)
+	u := who{wa: "31611110000"}
+	first := f.message(u, "wamid.first", "hello")
+	f.apply(first)
+	conv := f.conversationOf("wamid.first")
+	f.apply(f.command(u.wa, "cmd_resolve", event.CmdResolve, event.ResolveCommand{ConversationID: conv}))
+	f.apply(first, f.message(who{wa: "31622220000"}, "wamid.other", "hi"), f.message(who{wa: "31633330000"}, "wamid.third", "hey"))
+	if n := f.count(`SELECT count(*) FROM conversations WHERE contact_id = $1`, f.contactOf("wamid.first")); n != 1 {
+		t.Errorf("%d conversations of the redelivering contact, want 1 (the resolved one)", n)
+	}
+	if n := f.count(`SELECT count(*) FROM messages WHERE wamid = 'wamid.first'`); n != 1 {
+		t.Errorf("wamid.first stored %d times, want once", n)
+	}
+	for _, w := range []string{"wamid.other", "wamid.third"} {
+		if f.conversationOf(w) == 0 {
+			t.Errorf("%s joined no conversation", w)
+		}
+	}
+}

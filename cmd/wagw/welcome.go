@@ -55,10 +55,12 @@ then see the conversation it opened:
 
   curl -sS -H "Authorization: Bearer %s" %s/v1/conversations
 
+or in the console, %s/console/ (sign in with the admin token).
+
 Stop with Ctrl-C.
 `, base, base, base, base, kafka, cfg.KafkaTopic, cfg.KafkaPartitions, redactURL(cfg.DatabaseURL), cloud,
 		shownSecret(gen.AppSecret, cfg.AppSecrets[0], "WA_APP_SECRET"), shownSecret(gen.VerifyToken, cfg.VerifyToken, "WA_VERIFY_TOKEN"), adminToken,
-		devSecretsNote(cfg, gen), base, sig, body, bearer, base)
+		devSecretsNote(cfg, gen), base, sig, body, bearer, base, base)
 }
 
 // shownSecret is a generated secret's value, or where a configured one

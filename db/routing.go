@@ -42,7 +42,7 @@ func routingEvent(e *event.Envelope) bool {
 func (b *batch) threadOwner(ctx context.Context, contactID int64) (assigner.ThreadOwner, error) {
 	var o assigner.ThreadOwner
 	var since sql.NullTime
-	err := b.tx.QueryRowContext(ctx, sqlThreadOwnerSince, contactID).Scan(&o.Owner, &o.Role, &since)
+	err := b.tx.QueryRowContext(ctx, sqlThreadOwner, contactID).Scan(&o.Owner, &o.Role, &since)
 	if err != nil {
 		return o, fmt.Errorf("thread owner: %w", err)
 	}

@@ -16,7 +16,6 @@ import (
 
 const (
 	sqlMessageWAMID = `SELECT COALESCE(wamid, '') FROM messages WHERE id = $1 AND conversation_id = $2`
-	sqlThreadOwner  = `SELECT thread_owner, thread_owner_role FROM contacts WHERE id = $1`
 )
 
 // cmdReply stores an agent's message and its outbox row, when the reply
@@ -67,8 +66,8 @@ func (b *batch) recipient(ctx context.Context, contactID int64) (to string, last
 	if err != nil {
 		return "", nil, thread, err
 	}
-	if err := b.tx.QueryRowContext(ctx, sqlThreadOwner, contactID).Scan(&thread.Owner, &thread.Role); err != nil {
-		return "", nil, thread, fmt.Errorf("thread owner: %w", err)
+	if thread, err = b.threadOwner(ctx, contactID); err != nil {
+		return "", nil, thread, err
 	}
 	return firstNonEmpty(waID, userID), lastInbound, thread, nil
 }

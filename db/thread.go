@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/wagw/wagw/assigner"
@@ -19,8 +18,8 @@ import (
 const (
 	sqlThreadOwnerSet = `UPDATE contacts SET thread_owner = $2, thread_owner_role = $3,
 		thread_owner_at = GREATEST(thread_owner_at, $4::timestamptz) WHERE id = $1`
-	sqlThreadOwnerSince = `SELECT thread_owner, thread_owner_role, thread_owner_at FROM contacts WHERE id = $1`
-	sqlInsertTake       = `INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id,
+	sqlThreadOwner = `SELECT thread_owner, thread_owner_role, thread_owner_at FROM contacts WHERE id = $1`
+	sqlInsertTake  = `INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id,
 		recipient, kind, agent_id, payload) VALUES ($1, $2, $3, $4, $5, $6, 'take', $7, $8)`
 	sqlTakeRow = `SELECT o.contact_id, o.conversation_id, o.agent_id FROM outbox o WHERE o.id = $1 AND o.kind = 'take'`
 )
@@ -32,9 +31,9 @@ func (b *batch) cmdTake(ctx context.Context, cmd event.TakeCommand) (assigner.Ou
 	if err != nil {
 		return nil, err
 	}
-	var owner assigner.ThreadOwner
-	if err := b.tx.QueryRowContext(ctx, sqlThreadOwner, conv.ContactID).Scan(&owner.Owner, &owner.Role); err != nil {
-		return nil, fmt.Errorf("thread owner: %w", err)
+	owner, err := b.threadOwner(ctx, conv.ContactID)
+	if err != nil {
+		return nil, err
 	}
 	if !owner.Elsewhere() {
 		return assigner.Unchanged{}, nil

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,6 +79,10 @@ func runLog(t *testing.T) *wagwtest.SyncBuffer {
 // kernel's ephemeral range: a port from ":0" comes from that range, and
 // between our Close and the process's bind any outgoing connection on the
 // machine may take it as its source port ("address already in use").
+//
+// A port is handed out once per test binary: parallel tests pick their
+// ports before their servers bind them, and two picks of the same free
+// port made one server fail with "address already in use".
 func freeTCPAddr(t *testing.T) string {
 	t.Helper()
 	lo, hi := 10000, ephemeralPortLow()
@@ -85,7 +90,11 @@ func freeTCPAddr(t *testing.T) string {
 		if hi-lo < 1000 {
 			break
 		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo)))
+		port := lo + rand.IntN(hi-lo)
+		if !handedOut.take(port) {
+			continue // given to another test already
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue // in use: pick another
 		}
@@ -100,6 +109,25 @@ func freeTCPAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// portSet is the ports freeTCPAddr has handed out.
+type portSet struct {
+	mu    sync.Mutex
+	ports map[int]bool
+}
+
+var handedOut = &portSet{ports: map[int]bool{}}
+
+// take marks port handed out; false when it was already.
+func (s *portSet) take(port int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ports[port] {
+		return false
+	}
+	s.ports[port] = true
+	return true
 }
 
 // ephemeralPortLow is the first port of the kernel's ephemeral range

@@ -17,3 +17,22 @@ func (s *Store) ApplyOneByOne(ctx context.Context, events []event.Envelope, now 
 	_, err := s.applyOutcomes(ctx, events, now, true)
 	return err
 }
+
+// ExplainClaim explains (analyzed, as JSON) the statement ClaimOutbox
+// runs, in the session ClaimOutbox sets up unless bare, and rolls it back.
+func (s *Store) ExplainClaim(ctx context.Context, bare bool, limit int, now time.Time) (string, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if !bare {
+		if err := claimSession(ctx, tx); err != nil {
+			return "", err
+		}
+	}
+	var plan string
+	err = tx.QueryRowContext(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+sqlClaimOutbox,
+		now, limit, now.Add(time.Minute), "{}").Scan(&plan)
+	return plan, err
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/wagw/wagw/assigner"
@@ -19,32 +20,59 @@ import (
 // while). FOR UPDATE SKIP LOCKED lets several relays claim at once without
 // taking the same row.
 func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration, paused []string, now time.Time) ([]assigner.OutboxItem, error) {
-	// The ids go in an array, so that the rows are found by id: with
-	// o.id IN (…) Postgres hashed the claimed ids and read the whole
-	// outbox to find them (a seq scan of every row ever sent, each claim).
-	const q = `UPDATE outbox o SET lease_until = $3, attempts = o.attempts + 1
-		WHERE o.id = ANY(ARRAY(
-			SELECT c.id FROM outbox c
-			WHERE c.state = 'pending' AND c.next_attempt_at <= $1
-			  AND (c.lease_until IS NULL OR c.lease_until < $1)
-			  AND NOT (c.phone_number_id = ANY($4))
-			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact_id = c.contact_id AND p.state = 'pending' AND p.id < c.id)
-			  AND NOT EXISTS (SELECT 1 FROM outbox u WHERE u.contact_id = c.contact_id AND u.state <> 'pending' AND NOT u.reported
-				AND u.id < c.id)
-			ORDER BY c.next_attempt_at, c.id
-			LIMIT $2
-			FOR UPDATE SKIP LOCKED))
-		RETURNING o.id, o.contact_key, o.conversation_id, o.message_id, o.phone_number_id, o.recipient, o.kind,
-			o.agent_id, o.payload, o.attempts, o.wamid`
 	if paused == nil {
 		paused = []string{}
 	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	defer tx.Rollback()
+	// The candidates must be read in (next_attempt_at, id) order from the
+	// outbox_pending index, stopping once limit rows qualified. Postgres
+	// otherwise takes every due row (a bitmap scan), checks each one's
+	// earlier rows and sorts them all, whenever its statistics say few
+	// rows are pending: a claim then costs in proportion to the backlog
+	// (a burst of welcome messages behind a number's rate limit: 13 ms a
+	// claim at 1,600 pending rows, 0.35 ms with the ordered scan).
+	if err := claimSession(ctx, tx); err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
 	var rows []assigner.OutboxItem
-	if err := s.db.SelectContext(ctx, &rows, q, now, limit, now.Add(lease), pq.Array(paused)); err != nil {
+	if err := tx.SelectContext(ctx, &rows, sqlClaimOutbox, now, limit, now.Add(lease), pq.Array(paused)); err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
 	return rows, nil
 }
+
+// claimSession makes the claim's transaction read candidates in index
+// order (see ClaimOutbox).
+func claimSession(ctx context.Context, tx *sqlx.Tx) error {
+	_, err := tx.ExecContext(ctx, `SET LOCAL enable_sort = off`)
+	return err
+}
+
+// sqlClaimOutbox leases the rows ClaimOutbox takes. The ids go in an
+// array, so that the rows are found by id: with o.id IN (…) Postgres
+// hashed the claimed ids and read the whole outbox to find them (a seq
+// scan of every row ever sent, each claim).
+const sqlClaimOutbox = `UPDATE outbox o SET lease_until = $3, attempts = o.attempts + 1
+	WHERE o.id = ANY(ARRAY(
+		SELECT c.id FROM outbox c
+		WHERE c.state = 'pending' AND c.next_attempt_at <= $1
+		  AND (c.lease_until IS NULL OR c.lease_until < $1)
+		  AND NOT (c.phone_number_id = ANY($4))
+		  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact_id = c.contact_id AND p.state = 'pending' AND p.id < c.id)
+		  AND NOT EXISTS (SELECT 1 FROM outbox u WHERE u.contact_id = c.contact_id AND u.state <> 'pending' AND NOT u.reported
+			AND u.id < c.id)
+		ORDER BY c.next_attempt_at, c.id
+		LIMIT $2
+		FOR UPDATE SKIP LOCKED))
+	RETURNING o.id, o.contact_key, o.conversation_id, o.message_id, o.phone_number_id, o.recipient, o.kind,
+		o.agent_id, o.payload, o.attempts, o.wamid`
 
 // OutboxSent records the wamid the Cloud API returned.
 func (s *Store) OutboxSent(ctx context.Context, id int64, wamid string, at time.Time) error {

@@ -171,8 +171,11 @@ func (r *Relay) Run(ctx context.Context) error {
 	wait := outage.Backoff{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
 	for ctx.Err() == nil {
 		r.reportPending(ctx)
+		// Claim once an eighth of the slots is free, not for every slot
+		// that frees up: a backlog behind a number's rate limit frees
+		// slots one at a time, and each claim is a transaction.
 		free := cap(slots) - len(slots)
-		if free == 0 {
+		if free < max(1, cap(slots)/8) {
 			outage.Sleep(ctx, 5*time.Millisecond)
 			continue
 		}

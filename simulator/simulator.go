@@ -175,6 +175,14 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.DeliveryClient == nil {
 		cfg.DeliveryClient = &http.Client{Timeout: DefaultDeliveryTimeout}
+		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+			// Deliveries run MaxConcurrentDeliveries at a time: with the
+			// default two idle connections per host, most of them dialled
+			// a new connection and closed it after one webhook.
+			tr := dt.Clone()
+			tr.MaxIdleConnsPerHost = cfg.MaxConcurrentDeliveries
+			cfg.DeliveryClient.Transport = tr
+		}
 	}
 	if cfg.MaxRecorded <= 0 {
 		cfg.MaxRecorded = DefaultMaxRecorded

@@ -1,9 +1,7 @@
 package broker
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -133,7 +131,7 @@ func (p *Producer) PublishEach(ctx context.Context, events []event.Envelope, dea
 
 // eventRecord encodes one envelope as its record on the events topic.
 func (p *Producer) eventRecord(e *event.Envelope) (kafka.Message, error) {
-	v, err := encodeEnvelope(e)
+	v, err := event.Encode(e)
 	if err != nil {
 		return kafka.Message{}, fmt.Errorf("encode event %s: %w", e.ID, err)
 	}
@@ -145,33 +143,6 @@ func (p *Producer) eventRecord(e *event.Envelope) (kafka.Message, error) {
 	return m, nil
 }
 
-// encodeEnvelope is the one encoding of an envelope on the events topic:
-// JSON, without escaping <, > and & (they stay one byte each).
-func encodeEnvelope(e *event.Envelope) ([]byte, error) {
-	b := bytes.NewBuffer(make([]byte, 0, envelopeSizeHint(e)))
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-// envelopeSizeHint is about the size of e's encoding, so that the buffer
-// is allocated once: a message or status is about its raw item twice (its
-// fields and the raw copy) plus the envelope's fields.
-func envelopeSizeHint(e *event.Envelope) int {
-	n := 512 + len(e.Raw)
-	switch {
-	case e.Message != nil:
-		n += 2 * len(e.Message.Raw)
-	case e.Status != nil:
-		n += 2 * len(e.Status.Raw)
-	case e.Command != nil:
-		n += len(e.Command.Data)
-	}
-	return n
-}
 
 // deadLetterRecord keeps an event that could not be produced: its item as
 // received, cut to fit the record limit if it must be (header truncated).

@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -405,7 +404,7 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 	origin := make([]kafka.Message, 0, len(msgs))
 	for _, m := range msgs {
 		var e event.Envelope
-		if err := json.Unmarshal(m.Value, &e); err != nil {
+		if err := event.Decode(m.Value, &e); err != nil {
 			if err := c.deadLetter(ctx, stop, m, string(m.Key), "", "undecodable envelope: "+err.Error()); err != nil {
 				return err
 			}

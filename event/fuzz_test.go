@@ -136,6 +136,7 @@ func checkRoundTrip(t *testing.T, i int, e *Envelope) {
 	if err := wagwtest.StorableJSON(b); err != nil {
 		t.Fatalf("envelope %d: %v\n%s", i, err, b)
 	}
+	checkCodec(t, i, e)
 	var back Envelope
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatalf("envelope %d does not decode: %v", i, err)

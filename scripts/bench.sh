@@ -33,7 +33,7 @@
 # BENCH_T5_REQUESTS, BENCH_T5_RATE, BENCH_S6_DURATION, BENCH_S6_RATE,
 # BENCH_S6_BATCH, BENCH_S6_MESSAGES, BENCH_S6R_BATCH, BENCH_CONTACTS,
 # BENCH_MICRO_TIME, BENCH_SCENARIOS (e.g. "1 2 6r"), BENCH_PPROF (a file: a
-# 30 s CPU profile of serve while scenario 6r drains), BENCH_DIR, WAGW_BIN, BENCH_EMBEDDED_SYNC (false: acknowledge from
+# CPU profile of serve over the first BENCH_PPROF_SECONDS (8) of scenario 6r's drain), BENCH_DIR, WAGW_BIN, BENCH_EMBEDDED_SYNC (false: acknowledge from
 # the page cache), BENCH_SKIP_RELAY, WAGW_BENCH_OUTAGE (the relay drain
 # benchmark's outage, default 60s), BENCH_SKIP_MICRO (no micro and store
 # benchmarks). Load goes to 127.0.0.1 only.
@@ -311,7 +311,7 @@ for s in $SCENARIOS; do
     t0=$(date +%s.%N)
     if [ -n "${BENCH_PPROF:-}" ]; then
       start_serve s6r WAGW_PPROF_ADDR=127.0.0.1:${BENCH_PPROF_PORT:-16060}
-      curl -fsS -o "$BENCH_PPROF" "http://127.0.0.1:${BENCH_PPROF_PORT:-16060}/debug/pprof/profile?seconds=30" &
+      curl -fsS -o "$BENCH_PPROF" "http://127.0.0.1:${BENCH_PPROF_PORT:-16060}/debug/pprof/profile?seconds=${BENCH_PPROF_SECONDS:-8}" &
       PIDS+=("$!")
     else
       start_serve s6r

@@ -1,0 +1,52 @@
+package event
+
+import (
+	"fmt"
+	"time"
+
+	json "github.com/segmentio/encoding/json"
+)
+
+// The one encoding of an envelope on the events topic: JSON as
+// encoding/json's Marshal writes it (compact, <, > and & escaped).
+// segmentio/encoding's json
+// follows encoding/json's rules (the same bytes out, the same values in:
+// TestCodecMatchesEncodingJSON, FuzzDecodeMatchesEncodingJSON) at a
+// fraction of its cost: an envelope of a text message encodes in 1.7 µs
+// instead of 3.8 and decodes in 1.6 µs instead of 7.5 (the gateway encodes
+// every event, the consumer decodes every record).
+
+// Encode encodes e as it goes on the events topic.
+func Encode(e *Envelope) ([]byte, error) {
+	// encoding/json refuses a time outside the years 0 to 9999 (RFC 3339
+	// cannot carry it); segmentio's would write it.
+	for _, t := range [...]time.Time{e.OccurredAt, e.ReceivedAt} {
+		if y := t.Year(); y < 0 || y > 9999 {
+			return nil, fmt.Errorf("event %s: time %s is outside the years 0 to 9999", e.ID, t)
+		}
+	}
+	// EscapeHTML also compacts raw JSON (Meta's items as sent), as
+	// encoding/json does; without it, segmentio's copies them as they are.
+	return json.Append(make([]byte, 0, sizeHint(e)), e, json.EscapeHTML|json.SortMapKeys)
+}
+
+// Decode decodes a record of the events topic into e.
+func Decode(data []byte, e *Envelope) error {
+	return json.Unmarshal(data, e)
+}
+
+// sizeHint is about the size of e's encoding, so that the buffer is
+// allocated once: a message or status is about its raw item twice (its
+// fields and the raw copy) plus the envelope's fields.
+func sizeHint(e *Envelope) int {
+	n := 512 + len(e.Raw)
+	switch {
+	case e.Message != nil:
+		n += 2 * len(e.Message.Raw)
+	case e.Status != nil:
+		n += 2 * len(e.Status.Raw)
+	case e.Command != nil:
+		n += len(e.Command.Data)
+	}
+	return n
+}

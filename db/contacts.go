@@ -537,7 +537,7 @@ const sqlHold = `INSERT INTO held_events (contact_key, contact_id, event_id, env
 
 // hold keeps an event of a blocked contact, by contact id, until release.
 func (b *batch) hold(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
-	raw, err := json.Marshal(e)
+	raw, err := event.Encode(e)
 	if err != nil {
 		return Outcome{}, err
 	}

@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/wagw/wagw/assigner"
@@ -110,7 +109,7 @@ func (b *batch) cmdRelease(ctx context.Context, cmd event.ReleaseCommand) (assig
 // command the store refuses, its failure becomes its result.
 func (b *batch) replay(ctx context.Context, h heldEvent) (reason string, err error) {
 	var e event.Envelope
-	if err := json.Unmarshal(h.Envelope, &e); err != nil {
+	if err := event.Decode(h.Envelope, &e); err != nil {
 		return "undecodable held event: " + err.Error(), nil
 	}
 	err = b.savepoint(ctx, func() error {

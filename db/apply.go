@@ -131,9 +131,7 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 		}
 		o, err := apply(ctx, &events[i])
 		if err == nil && i == len(events)-1 {
-			if err = b.decideOpenings(ctx); err == nil {
-				err = b.flush(ctx)
-			}
+			err = b.finish(ctx)
 		}
 		if err != nil {
 			if retryable(err) {
@@ -151,14 +149,27 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 		o.EventID = events[i].ID
 		out[i] = o
 	}
-	if err := b.settleStatuses(ctx); err != nil {
-		return nil, err
-	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
 	s.observe(b)
 	return out, nil
+}
+
+// finish writes what the batch's events left pending, and decides and
+// writes the conversations they opened last: deciding locks the teams it
+// reads (round robin, least open) until commit, so every other write of
+// the batch is done before, and other consumers wait for this batch's
+// openings only, not for its bookkeeping (the one-by-one path, too, wrote
+// every message's effects before the openings were decided).
+func (b *batch) finish(ctx context.Context) error {
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if err := b.settleStatuses(ctx); err != nil {
+		return err
+	}
+	return b.decideOpenings(ctx)
 }
 
 func (b *batch) apply(ctx context.Context, e *event.Envelope) (Outcome, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/lib/pq"
+
 	"github.com/wagw/wagw/event"
 )
 
@@ -34,5 +36,18 @@ func (s *Store) ExplainClaim(ctx context.Context, bare bool, limit int, now time
 	var plan string
 	err = tx.QueryRowContext(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+sqlClaimOutbox,
 		now, limit, now.Add(time.Minute), "{}").Scan(&plan)
+	return plan, err
+}
+
+// ExplainSettle explains (analyzed, as JSON) the statement that settles
+// the statuses of wamids, and rolls it back.
+func (s *Store) ExplainSettle(ctx context.Context, wamids []string) (string, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	var plan string
+	err = tx.QueryRowContext(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+sqlSettleStatuses, pq.Array(wamids)).Scan(&plan)
 	return plan, err
 }

@@ -165,7 +165,8 @@ const (
 			error_title = CASE WHEN s.error_title <> '' THEN s.error_title ELSE m.error_title END
 		FROM (SELECT DISTINCT ON (wamid) wamid, status, rank, occurred_at, error_code, error_title
 			FROM statuses WHERE wamid = ANY($1) ORDER BY wamid, rank DESC) s
-		WHERE m.wamid = s.wamid AND m.direction IN ('out', 'out_other') AND m.status_rank < s.rank`
+		WHERE m.id = ANY(ARRAY(SELECT id FROM messages WHERE wamid = ANY($1) AND direction IN ('out', 'out_other')))
+		  AND m.wamid = s.wamid AND m.status_rank < s.rank`
 )
 
 // settleStatuses applies, under their locks, the most advanced status

@@ -156,20 +156,21 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 	return out, nil
 }
 
-// finish writes what the batch's events left pending, and decides and
-// writes the conversations they opened last: deciding locks the teams it
-// reads (round robin, least open) until commit, so every other write of
-// the batch is done before, and other consumers wait for this batch's
-// openings only, not for its bookkeeping (the one-by-one path, too, wrote
-// every message's effects before the openings were decided).
+// finish writes what the batch's events left pending, then decides and
+// writes the conversations they opened, then settles statuses. Deciding
+// locks the teams it reads (round robin, least open) until commit, so the
+// bookkeeping is written before: other consumers wait for this batch's
+// openings, not for its bookkeeping (the one-by-one path, too, wrote every
+// message's effects before the openings were decided). Settling takes its
+// wamid locks last, after any team lock, as every batch does (send.go).
 func (b *batch) finish(ctx context.Context) error {
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
-	if err := b.settleStatuses(ctx); err != nil {
+	if err := b.decideOpenings(ctx); err != nil {
 		return err
 	}
-	return b.decideOpenings(ctx)
+	return b.settleStatuses(ctx)
 }
 
 func (b *batch) apply(ctx context.Context, e *event.Envelope) (Outcome, error) {

@@ -143,7 +143,6 @@ func (p *Producer) eventRecord(e *event.Envelope) (kafka.Message, error) {
 	return m, nil
 }
 
-
 // deadLetterRecord keeps an event that could not be produced: its item as
 // received, cut to fit the record limit if it must be (header truncated).
 func (p *Producer) deadLetterRecord(e *event.Envelope, topic string, reason error, headers map[string]string) kafka.Message {

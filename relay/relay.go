@@ -425,20 +425,27 @@ func (r *Relay) reportPending(ctx context.Context) {
 	r.mu.Lock()
 	later := time.Now().Before(r.reportAfter)
 	r.mu.Unlock()
-	// Outcomes wait here only after a crash or a failed publish: a sweep
-	// a second is enough (the loop comes by every few milliseconds while
-	// its send slots are full; at 1,000 webhooks/s this query ran 85
-	// times a second).
+	// Outcomes wait here only after a crash or a failed publish: once
+	// caught up, a sweep a second is enough (the loop comes by every few
+	// milliseconds while its send slots are full; at 1,000 webhooks/s this
+	// query ran 85 times a second). A full page, or a publish that
+	// failed, leaves it due: a backlog after a Kafka outage drains page
+	// after page (a contact's next message waits for its outcomes).
 	if later || time.Since(r.swept) < sweepEvery {
 		return
 	}
 	r.swept = time.Now()
-	rows, err := r.store.OutboxUnreported(ctx, 100)
+	const page = 100
+	rows, err := r.store.OutboxUnreported(ctx, page)
 	if err != nil {
+		r.swept = time.Time{}
 		if ctx.Err() == nil {
 			r.pg.Failed(fmt.Errorf("list unpublished outcomes: %w", err))
 		}
 		return
+	}
+	if len(rows) == page {
+		r.swept = time.Time{}
 	}
 	for _, res := range rows {
 		if ctx.Err() != nil {
@@ -449,6 +456,7 @@ func (r *Relay) reportPending(ctx context.Context) {
 		later = time.Now().Before(r.reportAfter)
 		r.mu.Unlock()
 		if later {
+			r.swept = time.Time{}
 			return
 		}
 	}

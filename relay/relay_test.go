@@ -1054,3 +1054,61 @@ func TestRelayGivesUpAfterMaxRetries(t *testing.T) {
 	}
 	f.checkSentOnce([]outboxRow{byText["G2"]})
 }
+
+// timingPublisher records when each outcome was published.
+type timingPublisher struct {
+	next relay.Publisher
+	mu   sync.Mutex
+	at   []time.Time
+}
+
+func (p *timingPublisher) Publish(ctx context.Context, events []event.Envelope) error {
+	if err := p.next.Publish(ctx, events); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	for range events {
+		p.at = append(p.at, time.Now())
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// TestRelayDrainsUnpublishedOutcomesPageAfterPage: outcomes recorded and
+// not published (a relay stopped, Kafka refused them) are looked for once
+// a second when there are none, but a backlog of several pages goes out
+// page after page, without a second's wait between pages: a contact's
+// next message waits for its earlier outcomes.
+func TestRelayDrainsUnpublishedOutcomesPageAfterPage(t *testing.T) {
+	t.Parallel()
+	const pn, rows = "110000000000071", 250
+	f := newRelayFixture(t, simulator.Config{})
+	replies := make([]string, rows)
+	for i := range replies {
+		replies[i] = fmt.Sprintf("R%d", i)
+	}
+	f.contact(pn, waID(171, 1), replies...)
+	res, err := f.conn.Exec(`UPDATE outbox SET state = 'sent', wamid = 'wamid.OUT.' || id, sent_at = now(), attempts = 1`)
+	if n, _ := res.RowsAffected(); err != nil || n != rows {
+		t.Fatalf("%d rows marked sent, want %d: %v", n, rows, err)
+	}
+	pub := &timingPublisher{next: &applyingPublisher{store: f.store}}
+	startRelay(t, testRelayConfig(nil), f.store, f.client(nil), pub)
+	wagwtest.WaitFor(t, 20*time.Second, "every outcome published", func() (bool, string) {
+		var left int
+		f.conn.Get(&left, `SELECT count(*) FROM outbox WHERE NOT reported`)
+		return left == 0, fmt.Sprintf("%d not reported", left)
+	})
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if len(pub.at) < rows {
+		t.Fatalf("%d outcomes published, want %d", len(pub.at), rows)
+	}
+	var gap time.Duration
+	for i := 1; i < len(pub.at); i++ {
+		gap = max(gap, pub.at[i].Sub(pub.at[i-1]))
+	}
+	if gap > 300*time.Millisecond {
+		t.Errorf("%d outcomes (three pages): %v between two publishes; the next page waited for the once-a-second sweep", rows, gap)
+	}
+}

@@ -7,14 +7,14 @@ import (
 	json "github.com/segmentio/encoding/json"
 )
 
-// The one encoding of an envelope on the events topic: JSON as
-// encoding/json's Marshal writes it (compact, <, > and & escaped).
-// segmentio/encoding's json
-// follows encoding/json's rules (the same bytes out, the same values in:
-// TestCodecMatchesEncodingJSON, FuzzDecodeMatchesEncodingJSON) at a
-// fraction of its cost: an envelope of a text message encodes in 1.7 µs
-// instead of 3.8 and decodes in 1.6 µs instead of 7.5 (the gateway encodes
-// every event, the consumer decodes every record).
+// The one encoding of an envelope on the events topic (codec.go): JSON
+// as encoding/json's Marshal writes it (compact, <, > and & escaped), by
+// segmentio/encoding's json, which follows encoding/json's rules (the same
+// bytes out, the same values in: TestCodecMatchesEncodingJSON,
+// FuzzDecodeMatchesEncodingJSON) at a fraction of its cost (BenchmarkCodec:
+// an envelope of a text message encodes in 2.5 µs instead of 4.8 and
+// decodes in 2.2 µs instead of 9.1). The gateway encodes every event, the
+// consumer decodes every record.
 
 // Encode encodes e as it goes on the events topic.
 func Encode(e *Envelope) ([]byte, error) {

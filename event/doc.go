@@ -1,5 +1,6 @@
 // Package event owns the record on the contact log: the versioned
-// Envelope that travels on the events topic keyed by contact, its kinds
+// Envelope that travels on the events topic keyed by contact, its one
+// encoding (Encode and Decode, codec.go), its kinds
 // (message, status, handover, echo, notice, command), the contact key that picks its
 // partition, the commands with their one constructor (NewCommand) and one
 // decoder (DecodeCommand), and the id schemes that make a redelivered

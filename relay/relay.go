@@ -431,10 +431,11 @@ func (r *Relay) reportPending(ctx context.Context) {
 	// query ran 85 times a second). A full page, or a publish that
 	// failed, leaves it due: a backlog after a Kafka outage drains page
 	// after page (a contact's next message waits for its outcomes).
-	if later || time.Since(r.swept) < sweepEvery {
+	now := r.cfg.Now()
+	if later || now.Sub(r.swept) < sweepEvery {
 		return
 	}
-	r.swept = time.Now()
+	r.swept = now
 	const page = 100
 	rows, err := r.store.OutboxUnreported(ctx, page)
 	if err != nil {

@@ -105,7 +105,7 @@ type Relay struct {
 	paused      map[string]time.Time // phone_number_id → until
 	inHand      map[int64]bool       // rows this relay is sending or recording
 	reportAfter time.Time            // no reportPending before (Kafka failing)
-	swept       time.Time            // the last reportPending (Run's goroutine only)
+	swept       time.Time            // the last reportPending that caught up (Run's goroutine only)
 	reportWait  outage.Backoff
 }
 
@@ -428,25 +428,21 @@ func (r *Relay) reportPending(ctx context.Context) {
 	// Outcomes wait here only after a crash or a failed publish: once
 	// caught up, a sweep a second is enough (the loop comes by every few
 	// milliseconds while its send slots are full; at 1,000 webhooks/s this
-	// query ran 85 times a second). A full page, or a publish that
-	// failed, leaves it due: a backlog after a Kafka outage drains page
-	// after page (a contact's next message waits for its outcomes).
+	// query ran 85 times a second). A sweep that failed, published a full
+	// page or saw a publish fail leaves it due: a backlog after a Kafka
+	// outage drains page after page (a contact's next message waits for
+	// its outcomes).
 	now := r.cfg.Now()
 	if later || now.Sub(r.swept) < sweepEvery {
 		return
 	}
-	r.swept = now
 	const page = 100
 	rows, err := r.store.OutboxUnreported(ctx, page)
 	if err != nil {
-		r.swept = time.Time{}
 		if ctx.Err() == nil {
 			r.pg.Failed(fmt.Errorf("list unpublished outcomes: %w", err))
 		}
 		return
-	}
-	if len(rows) == page {
-		r.swept = time.Time{}
 	}
 	for _, res := range rows {
 		if ctx.Err() != nil {
@@ -457,9 +453,11 @@ func (r *Relay) reportPending(ctx context.Context) {
 		later = time.Now().Before(r.reportAfter)
 		r.mu.Unlock()
 		if later {
-			r.swept = time.Time{}
 			return
 		}
+	}
+	if len(rows) < page {
+		r.swept = now // caught up
 	}
 }
 

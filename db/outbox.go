@@ -33,8 +33,10 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 	// otherwise takes every due row (a bitmap scan), checks each one's
 	// earlier rows and sorts them all, whenever its statistics say few
 	// rows are pending: a claim then costs in proportion to the backlog
-	// (a burst of welcome messages behind a number's rate limit: 13 ms a
-	// claim at 1,600 pending rows, 0.35 ms with the ordered scan).
+	// (a burst of welcome messages behind a number's rate limit, 1,600 due
+	// rows at 1,000 webhooks/s: 13 ms a claim on average; EXPLAIN ANALYZE
+	// in that state: finding the candidates took 55 ms, 3.4 ms with the
+	// ordered scan).
 	if err := claimSession(ctx, tx); err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}

@@ -125,7 +125,5 @@ func TestSettleReadsOnlyItsMessages(t *testing.T) {
 	if read > 4*len(wamids) {
 		t.Errorf("the settle of %d wamids read %d message rows", len(wamids), read)
 	}
-	var moved int
-	conn.Get(&moved, `SELECT count(*) FROM messages WHERE status = 'delivered'`)
-	t.Logf("read %d message rows for %d wamids (the explain was rolled back: %d delivered)", read, len(wamids), moved)
+	t.Logf("read %d message rows for %d wamids", read, len(wamids))
 }

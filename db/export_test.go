@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -24,33 +25,33 @@ func (s *Store) ApplyOneByOne(ctx context.Context, events []event.Envelope, now 
 // ExplainClaim explains (analyzed, as JSON) the statement ClaimOutbox
 // runs, in the session ClaimOutbox sets up unless bare, and rolls it back.
 func (s *Store) ExplainClaim(ctx context.Context, bare bool, limit int, now time.Time) (string, error) {
-	setup := claimSession
+	set := sqlClaimSession
 	if bare {
-		setup = nil
+		set = `SET LOCAL enable_sort = on`
 	}
-	return s.explain(ctx, setup, sqlClaimOutbox, now, limit, now.Add(time.Minute), "{}")
+	return s.explain(ctx, set, sqlClaimOutbox, now, limit, now.Add(time.Minute), "{}")
 }
 
 // ExplainSettle explains (analyzed, as JSON) the statement that settles
 // the statuses of wamids, and rolls it back.
 func (s *Store) ExplainSettle(ctx context.Context, wamids []string) (string, error) {
-	return s.explain(ctx, nil, sqlSettleStatuses, pq.Array(wamids))
+	return s.explain(ctx, `SET LOCAL enable_sort = on`, sqlSettleStatuses, pq.Array(wamids))
 }
 
-// explain runs EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) of query in a
-// transaction set up by setup (when not nil) and rolled back.
-func (s *Store) explain(ctx context.Context, setup func(context.Context, *sqlx.Tx) error, query string, args ...any) (string, error) {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	defer tx.Rollback()
-	if setup != nil {
-		if err := setup(ctx, tx); err != nil {
-			return "", err
+// errRolledBack ends explain's transaction without committing it.
+var errRolledBack = errors.New("rolled back")
+
+// explain runs EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) of query as inTx
+// runs statements, after set, and rolls it back.
+func (s *Store) explain(ctx context.Context, set, query string, args ...any) (plan string, err error) {
+	err = s.inTx(ctx, set, func(tx *sqlx.Tx) error {
+		if err := tx.QueryRowContext(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+query, args...).Scan(&plan); err != nil {
+			return err
 		}
+		return errRolledBack
+	})
+	if errors.Is(err, errRolledBack) {
+		err = nil
 	}
-	var plan string
-	err = tx.QueryRowContext(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+query, args...).Scan(&plan)
 	return plan, err
 }

@@ -23,11 +23,6 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 	if paused == nil {
 		paused = []string{}
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("claim outbox: %w", err)
-	}
-	defer tx.Rollback()
 	// The candidates must be read in (next_attempt_at, id) order from the
 	// outbox_pending index, stopping once limit rows qualified. Postgres
 	// otherwise takes every due row (a bitmap scan), checks each one's
@@ -37,24 +32,33 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 	// rows at 1,000 webhooks/s: 13 ms a claim on average; EXPLAIN ANALYZE
 	// in that state: finding the candidates took 55 ms, 3.4 ms with the
 	// ordered scan).
-	if err := claimSession(ctx, tx); err != nil {
-		return nil, fmt.Errorf("claim outbox: %w", err)
-	}
 	var rows []assigner.OutboxItem
-	if err := tx.SelectContext(ctx, &rows, sqlClaimOutbox, now, limit, now.Add(lease), pq.Array(paused)); err != nil {
-		return nil, fmt.Errorf("claim outbox: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
+	if err := s.inTx(ctx, sqlClaimSession, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &rows, sqlClaimOutbox, now, limit, now.Add(lease), pq.Array(paused))
+	}); err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
 	return rows, nil
 }
 
-// claimSession makes the claim's transaction read candidates in index
+// sqlClaimSession makes the claim's transaction read candidates in index
 // order (see ClaimOutbox).
-func claimSession(ctx context.Context, tx *sqlx.Tx) error {
-	_, err := tx.ExecContext(ctx, `SET LOCAL enable_sort = off`)
-	return err
+const sqlClaimSession = `SET LOCAL enable_sort = off`
+
+// inTx runs fn in one transaction, after the SET LOCAL statement set.
+func (s *Store) inTx(ctx context.Context, set string, fn func(*sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, set); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // sqlClaimOutbox leases the rows ClaimOutbox takes. The ids go in an
@@ -109,18 +113,10 @@ func (s *Store) OutboxRetry(ctx context.Context, id int64, at time.Time, code in
 // makes it durable first, since the log is written in order. One fsync
 // less per message sent, on the disk the embedded broker syncs to.
 func (s *Store) OutboxReported(ctx context.Context, id int64) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
+	return s.inTx(ctx, `SET LOCAL synchronous_commit = off`, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET reported = true, lease_until = NULL WHERE id = $1`, id)
 		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET reported = true, lease_until = NULL WHERE id = $1`, id); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // OutboxUnlease gives a finished row's outcome to whichever relay loop

@@ -11,6 +11,10 @@
 // what each caller may see (live.go, mayView); and the board's forecast of
 // who a team's strategy picks next, by the strategy itself (board.go).
 //
+// The listener keeps a bounded number of connections open
+// (LimitConnections, connlimit.go); one more is answered 503 with
+// Retry-After before a byte of it is read.
+//
 // Every request first gets its id (requestid.go): X-Request-Id when the
 // caller sent a sane one, generated otherwise, returned on the answer and
 // carried by the request's log lines. Probe is the client side of

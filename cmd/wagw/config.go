@@ -132,6 +132,10 @@ type config struct {
 	// more are answered 503 with Retry-After (WAGW_WEBHOOK_MAX_INFLIGHT).
 	// Default gateway.DefaultMaxInFlight.
 	WebhookMaxInFlight int
+	// HTTPMaxConns is how many connections the HTTP listener keeps open
+	// at once; another is answered 503 with Retry-After and closed
+	// (WAGW_HTTP_MAX_CONNS). Default gateway.DefaultMaxConns.
+	HTTPMaxConns int
 	// CommandWait is how long an API write waits for its result before
 	// answering 202 (WAGW_COMMAND_WAIT). Default gateway.DefaultCommandWait.
 	CommandWait time.Duration
@@ -308,6 +312,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		ConsumerWorkers:        e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 0),
 		ConsumerBatch:          e.int("WAGW_CONSUMER_BATCH", consumer.DefaultMaxBatch, 1),
 		WebhookMaxInFlight:     e.int("WAGW_WEBHOOK_MAX_INFLIGHT", gateway.DefaultMaxInFlight, 1),
+		HTTPMaxConns:           e.int("WAGW_HTTP_MAX_CONNS", gateway.DefaultMaxConns, 1),
 		BodyLimit:              e.int("WAGW_BODY_LIMIT", gateway.DefaultBodyLimit, 1),
 		CommandWait:            e.duration("WAGW_COMMAND_WAIT", gateway.DefaultCommandWait, 0),
 		SessionTimeout:         e.duration("WAGW_CONSUMER_SESSION_TIMEOUT", consumer.DefaultSessionTimeout, time.Second),

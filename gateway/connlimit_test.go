@@ -1,0 +1,123 @@
+package gateway_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wagw/wagw/gateway"
+)
+
+// keptConn is a client connection that sent one keep-alive request and
+// read its answer: the server holds it open.
+func keptConn(t *testing.T, addr string) (net.Conn, *bufio.Reader, int) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET /ping HTTP/1.1\r\nHost: wagw\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return c, r, resp.StatusCode
+}
+
+// TestLimitConnectionsRefusesBeyondMax: with 2 connections held open and
+// a cap of 2, a third client that sends a 32 KiB webhook gets the whole
+// 503 answer with Retry-After and the overloaded error (not a reset), and
+// the connection ends; once one of the two closes, a new connection is
+// served again.
+func TestLimitConnectionsRefusesBeyondMax(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	limited := gateway.LimitConnections(ln, 2, reg)
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/ping", func(c *fiber.Ctx) error { return c.SendString("pong") })
+	go func() { _ = app.Listener(limited) }()
+	t.Cleanup(func() { _ = app.Shutdown() })
+	addr := ln.Addr().String()
+
+	first, _, code1 := keptConn(t, addr)
+	_, _, code2 := keptConn(t, addr)
+	if code1 != 200 || code2 != 200 {
+		t.Fatalf("held connections answered %d and %d, want 200", code1, code2)
+	}
+
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	body := strings.Repeat("x", 32<<10)
+	if _, err := io.WriteString(c, "POST /webhook HTTP/1.1\r\nHost: wagw\r\nContent-Type: application/json\r\nContent-Length: 32768\r\n\r\n"+body); err != nil {
+		t.Fatalf("writing the refused request: %v", err)
+	}
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("reading the refusal: %v", err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the refusal's body: %v", err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" ||
+		!strings.Contains(string(got), `"code":"overloaded"`) {
+		t.Fatalf("refusal: %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), got)
+	}
+	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after the refusal: read %d, %v; want the connection closed (EOF)", n, err)
+	}
+	if v := gathered(t, reg, "wagw_http_connections_refused_total"); v != 1 {
+		t.Fatalf("wagw_http_connections_refused_total = %v, want 1", v)
+	}
+
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for gathered(t, reg, "wagw_http_connections") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed connection's slot was never given back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, _, code := keptConn(t, addr); code != 200 {
+		t.Fatalf("after a slot freed: %d, want 200", code)
+	}
+}
+
+// gathered is the value of reg's metric name (a gauge or a counter).
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}

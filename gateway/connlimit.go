@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -20,7 +19,10 @@ const DefaultMaxConns = 4096
 // a byte of it is read, with the same 503 and Retry-After as a webhook shed
 // for want of room, and closed.
 const (
-	refusedBody = `{"error":{"code":"overloaded","message":"too many connections; retry later"}}`
+	// refusedAnswer is the whole answer to a connection beyond the cap.
+	refusedAnswer = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n" +
+		"Content-Type: application/json\r\nContent-Length: 77\r\nConnection: close\r\n\r\n" +
+		`{"error":{"code":"overloaded","message":"too many connections; retry later"}}`
 	// refusedDrains bounds the refused connections read to their end at
 	// once; beyond it a refused connection is closed at once.
 	refusedDrains = 64
@@ -29,9 +31,6 @@ const (
 	// refusedReadMax bounds what is read of a refused connection.
 	refusedReadMax = 64 << 10
 )
-
-var refusedAnswer = []byte(fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"+
-	"Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(refusedBody), refusedBody))
 
 // LimitConnections returns ln with at most max connections open at once
 // (DefaultMaxConns when max ≤ 0); wagw_http_connections counts them and
@@ -86,7 +85,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 func (l *connLimiter) refuse(c net.Conn) {
 	deadline := time.Now().Add(refusedLinger)
 	_ = c.SetDeadline(deadline)
-	if _, err := c.Write(refusedAnswer); err != nil {
+	if _, err := io.WriteString(c, refusedAnswer); err != nil {
 		c.Close()
 		return
 	}

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -82,7 +83,7 @@ func TestLimitConnectionsRefusesBeyondMax(t *testing.T) {
 		t.Fatalf("reading the refusal's body: %v", err)
 	}
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" ||
-		!strings.Contains(string(got), `"code":"overloaded"`) {
+		!json.Valid(got) || !strings.Contains(string(got), `"code":"overloaded"`) {
 		t.Fatalf("refusal: %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), got)
 	}
 	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {

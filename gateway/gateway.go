@@ -36,7 +36,7 @@ type Publisher interface {
 const (
 	DefaultBodyLimit   = 4 << 20
 	DefaultCommandWait = 2 * time.Second
-	DefaultMaxInFlight = 256
+	DefaultMaxInFlight = 1024
 )
 
 // Config configures the HTTP app.
@@ -64,11 +64,16 @@ type Config struct {
 	ReadTimeout time.Duration
 	// PublishTimeout bounds the Kafka write of one webhook. Default 10 s.
 	PublishTimeout time.Duration
-	// MaxInFlight is how many signed webhooks may be between their
-	// signature check and their answer at once; another is answered 503
-	// with Retry-After at once, before anything is parsed or produced
-	// (Meta retries it). Default DefaultMaxInFlight.
+	// MaxInFlight bounds the signed webhooks between their signature
+	// check and their answer; within it, the bound follows the rate at
+	// which webhooks are answered (admission.go): rate × MaxWait, at
+	// least 512. Another webhook is answered 503 with Retry-After at
+	// once, before anything is parsed or produced (Meta retries it).
+	// Default DefaultMaxInFlight.
 	MaxInFlight int
+	// MaxWait is how long a webhook taken in should wait for its answer.
+	// Default DefaultMaxWait.
+	MaxWait time.Duration
 	// CommandWait is how long a write waits for the consumer's result
 	// before answering 202. Default DefaultCommandWait (2 s).
 	CommandWait time.Duration
@@ -130,8 +135,8 @@ type Server struct {
 	adminHash [32]byte
 	// largeBodies holds a token per body over smallBody being read.
 	largeBodies chan struct{}
-	// inFlight holds a token per webhook admitted and not yet answered.
-	inFlight chan struct{}
+	// adm takes webhooks in or sheds them.
+	adm *admission
 }
 
 // New builds the Fiber app.
@@ -163,6 +168,9 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = DefaultMaxWait
+	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 30 * time.Second
 	}
@@ -177,7 +185,13 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	}
 	s := &Server{cfg: cfg, pub: pub, reads: stores.Reads, tokens: stores.Tokens, commands: stores.Commands,
 		agents: stores.Agents, teams: stores.Teams, inboxes: stores.Inboxes, log: cfg.Logger, m: newMetrics(cfg.Registry),
-		largeBodies: make(chan struct{}, cfg.LargeBodies), inFlight: make(chan struct{}, cfg.MaxInFlight)}
+		largeBodies: make(chan struct{}, cfg.LargeBodies), adm: newAdmission(cfg.MaxInFlight, cfg.MaxWait, cfg.Now())}
+	cfg.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_webhook_inflight",
+			Help: "Signed webhooks taken in and not yet answered."}, func() float64 { return float64(s.adm.inFlight.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_webhook_inflight_limit",
+			Help: "The bound on webhooks in flight now: the answer rate times WAGW_WEBHOOK_MAX_WAIT, within 512 and WAGW_WEBHOOK_MAX_INFLIGHT."},
+			func() float64 { return float64(s.adm.limit.Load()) }))
 	if cfg.AdminToken != "" {
 		s.adminHash = sha256.Sum256([]byte(cfg.AdminToken))
 	}
@@ -251,14 +265,12 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 		s.m.webhooks.WithLabelValues("bad_signature").Inc()
 		return apiError(fiber.StatusUnauthorized, "bad_signature", "missing or invalid X-Hub-Signature-256")
 	}
-	select {
-	case s.inFlight <- struct{}{}:
-		defer func() { <-s.inFlight }()
-	default:
+	if !s.adm.take(now) {
 		s.m.webhooks.WithLabelValues("shed").Inc()
 		c.Set(fiber.HeaderRetryAfter, "1")
 		return apiError(fiber.StatusServiceUnavailable, "overloaded", "too many webhooks in flight; retry later")
 	}
+	defer s.adm.done()
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.PublishTimeout)
 	defer cancel()
 	headers := map[string]string{"source": "gateway", "received_at": now.UTC().Format(time.RFC3339Nano)}

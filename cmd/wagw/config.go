@@ -128,10 +128,15 @@ type config struct {
 	// BodyLimit is the largest webhook body (WAGW_BODY_LIMIT). Default
 	// gateway.DefaultBodyLimit.
 	BodyLimit int
-	// WebhookMaxInFlight is how many webhooks the gateway handles at once;
+	// WebhookMaxInFlight bounds the webhooks the gateway handles at once;
 	// more are answered 503 with Retry-After (WAGW_WEBHOOK_MAX_INFLIGHT).
 	// Default gateway.DefaultMaxInFlight.
 	WebhookMaxInFlight int
+	// WebhookMaxWait is how long a webhook taken in should wait for its
+	// answer: the bound on webhooks in flight follows the rate they are
+	// answered at times this (WAGW_WEBHOOK_MAX_WAIT). Default
+	// gateway.DefaultMaxWait.
+	WebhookMaxWait time.Duration
 	// HTTPMaxConns is how many connections the HTTP listener keeps open
 	// at once; another is answered 503 with Retry-After and closed
 	// (WAGW_HTTP_MAX_CONNS). Default gateway.DefaultMaxConns.
@@ -312,6 +317,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		ConsumerWorkers:        e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 0),
 		ConsumerBatch:          e.int("WAGW_CONSUMER_BATCH", consumer.DefaultMaxBatch, 1),
 		WebhookMaxInFlight:     e.int("WAGW_WEBHOOK_MAX_INFLIGHT", gateway.DefaultMaxInFlight, 1),
+		WebhookMaxWait:         e.duration("WAGW_WEBHOOK_MAX_WAIT", gateway.DefaultMaxWait, time.Millisecond),
 		HTTPMaxConns:           e.int("WAGW_HTTP_MAX_CONNS", gateway.DefaultMaxConns, 1),
 		BodyLimit:              e.int("WAGW_BODY_LIMIT", gateway.DefaultBodyLimit, 1),
 		CommandWait:            e.duration("WAGW_COMMAND_WAIT", gateway.DefaultCommandWait, 0),

@@ -349,8 +349,8 @@ func (p *process) startGateway(context.Context) (func(context.Context) error, er
 		Capture:    p.capture,
 		AppSecrets: secrets, VerifyToken: p.cfg.VerifyToken, AdminToken: p.cfg.AdminToken,
 		BodyLimit: p.cfg.BodyLimit, DeadLetterTopic: p.cfg.dlqTopic(), CommandWait: p.cfg.CommandWait,
-		MaxInFlight: p.cfg.WebhookMaxInFlight,
-		Ready:       p.ready, Transient: db.IsTransient, Changes: p.changes, PresenceTimeout: p.cfg.PresenceTimeout,
+		MaxInFlight: p.cfg.WebhookMaxInFlight, MaxWait: p.cfg.WebhookMaxWait,
+		Ready: p.ready, Transient: db.IsTransient, Changes: p.changes, PresenceTimeout: p.cfg.PresenceTimeout,
 		Logger: p.log, Registry: p.reg, MetricsElsewhere: p.cfg.MetricsAddr != "",
 	}, p.producer, gateway.Stores{Reads: p.store, Tokens: p.store, Commands: p.store, Agents: p.store, Teams: p.store, Inboxes: p.store})
 	if err != nil {

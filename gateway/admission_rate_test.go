@@ -1,0 +1,88 @@
+package gateway_test
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wagw/wagw/broker"
+	"github.com/wagw/wagw/gateway"
+)
+
+// TestAdmissionFollowsTheAnswerRate: MaxInFlight 1,000, MaxWait 1 s, on
+// the gateway's clock. With nothing answered yet the bound is the floor
+// (512); after 600 webhooks answered in one second it is 600 (rate ×
+// MaxWait); after five seconds with 600 more answered (120/s) it is the
+// floor again. Each bound is read from wagw_webhook_inflight_limit and
+// proven by holding that many webhooks in flight: one more is shed.
+func TestAdmissionFollowsTheAnswerRate(t *testing.T) {
+	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: "127.0.0.1:0", Topics: []string{topic, dlqTopic}, Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: topic})
+	t.Cleanup(func() { prod.Close() })
+	pub := &heldPublisher{Producer: prod, entered: make(chan struct{}, 1024), open: make(chan struct{}, 1024)}
+	var mu sync.Mutex
+	clock := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	reg := prometheus.NewRegistry()
+	app, err := gateway.New(gateway.Config{AppSecrets: [][]byte{[]byte(secret)}, VerifyToken: verifyToken, DeadLetterTopic: dlqTopic,
+		MaxInFlight: 1000, MaxWait: time.Second, Now: now, Logger: slog.New(slog.DiscardHandler), Registry: reg}, pub, gateway.Stores{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	// answer has k webhooks answered 200, all k in flight at once; with
+	// full set, one more sent while they are is answered 503.
+	answer := func(k int, full bool) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for range k {
+			n++
+			body := messageWithStatus(fmt.Sprintf("wamid.ADMIT.%d", n), "1749416400")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if resp, err := app.Test(signed(body, secret), 20000); err != nil || resp.StatusCode != 200 {
+					t.Errorf("webhook taken in: %v %v", resp, err)
+				}
+			}()
+			<-pub.entered
+		}
+		if full {
+			n++
+			resp, err := app.Test(signed(messageWithStatus(fmt.Sprintf("wamid.ADMIT.%d", n), "1749416400"), secret), 5000)
+			if err != nil || resp.StatusCode != 503 {
+				t.Errorf("webhook beyond %d in flight: %v %v, want 503", k, resp, err)
+			}
+		}
+		for range k {
+			pub.open <- struct{}{}
+		}
+		wg.Wait()
+	}
+	bound := func() float64 { return gathered(t, reg, "wagw_webhook_inflight_limit") }
+
+	if b := bound(); b != 512 {
+		t.Fatalf("bound before any answer: %v, want the floor 512", b)
+	}
+	answer(512, true)
+	answer(88, false) // 600 answered in the clock's first second
+	advance(time.Second)
+	answer(600, true)
+	if b := bound(); b != 600 {
+		t.Fatalf("bound after 600 answers in 1 s: %v, want 600", b)
+	}
+	advance(5 * time.Second)
+	answer(512, true)
+	if b := bound(); b != 512 {
+		t.Fatalf("bound after 600 answers in 5 s: %v, want the floor 512", b)
+	}
+}

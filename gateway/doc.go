@@ -11,6 +11,10 @@
 // what each caller may see (live.go, mayView); and the board's forecast of
 // who a team's strategy picks next, by the strategy itself (board.go).
 //
+// A signed webhook is taken in only while fewer are in flight than the
+// gateway answers in MaxWait at its measured rate (admission.go); another
+// is shed with 503 and Retry-After before it is parsed.
+//
 // The listener keeps a bounded number of connections open
 // (LimitConnections, connlimit.go); one more is answered 503 with
 // Retry-After before a byte of it is read.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/gateway"
 )
 
@@ -20,14 +19,7 @@ import (
 // floor again. Each bound is read from wagw_webhook_inflight_limit and
 // proven by holding that many webhooks in flight: one more is shed.
 func TestAdmissionFollowsTheAnswerRate(t *testing.T) {
-	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: "127.0.0.1:0", Topics: []string{topic, dlqTopic}, Partitions: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Close)
-	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: topic})
-	t.Cleanup(func() { prod.Close() })
-	pub := &heldPublisher{Producer: prod, entered: make(chan struct{}, 1024), open: make(chan struct{}, 1024)}
+	pub, _ := newHeldPublisher(t, 1024, 1024)
 	var mu sync.Mutex
 	clock := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }

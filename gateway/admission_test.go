@@ -30,11 +30,11 @@ func (h *heldPublisher) PublishEach(ctx context.Context, events []event.Envelope
 	return h.Producer.PublishEach(ctx, events, dlq, headers)
 }
 
-// TestWebhookShedsBeyondMaxInFlight: with 4 webhooks waiting on Kafka and
-// MaxInFlight 4, the next is answered 503 with Retry-After at once and
-// produces nothing; the 4 are answered 200 once Kafka acknowledges them,
-// and a webhook after them is taken again.
-func TestWebhookShedsBeyondMaxInFlight(t *testing.T) {
+// newHeldPublisher is a heldPublisher in front of an embedded broker's
+// producer, with room for entered and open signals, and the broker's
+// address.
+func newHeldPublisher(t *testing.T, entered, open int) (*heldPublisher, string) {
+	t.Helper()
 	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: "127.0.0.1:0", Topics: []string{topic, dlqTopic}, Partitions: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,15 @@ func TestWebhookShedsBeyondMaxInFlight(t *testing.T) {
 	t.Cleanup(emb.Close)
 	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: topic})
 	t.Cleanup(func() { prod.Close() })
-	pub := &heldPublisher{Producer: prod, entered: make(chan struct{}, 16), open: make(chan struct{})}
+	return &heldPublisher{Producer: prod, entered: make(chan struct{}, entered), open: make(chan struct{}, open)}, emb.Addr()
+}
+
+// TestWebhookShedsBeyondMaxInFlight: with 4 webhooks waiting on Kafka and
+// MaxInFlight 4, the next is answered 503 with Retry-After at once and
+// produces nothing; the 4 are answered 200 once Kafka acknowledges them,
+// and a webhook after them is taken again.
+func TestWebhookShedsBeyondMaxInFlight(t *testing.T) {
+	pub, brokerAddr := newHeldPublisher(t, 16, 0)
 	app, err := gateway.New(gateway.Config{AppSecrets: [][]byte{[]byte(secret)}, VerifyToken: verifyToken, DeadLetterTopic: dlqTopic,
 		MaxInFlight: 4, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}, pub, gateway.Stores{})
 	if err != nil {
@@ -101,7 +109,7 @@ func TestWebhookShedsBeyondMaxInFlight(t *testing.T) {
 	}
 	// Each body is a message and a status: 5 webhooks taken, 10 records;
 	// nothing of the shed one.
-	recs := readAll(t, []string{emb.Addr()}, topic, 10)
+	recs := readAll(t, []string{brokerAddr}, topic, 10)
 	for _, r := range recs {
 		if string(r.Key) == "" {
 			t.Errorf("record without a key")

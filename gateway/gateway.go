@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -190,7 +191,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_webhook_inflight",
 			Help: "Signed webhooks taken in and not yet answered."}, func() float64 { return float64(s.adm.inFlight.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_webhook_inflight_limit",
-			Help: "The bound on webhooks in flight now: the answer rate times WAGW_WEBHOOK_MAX_WAIT, within 512 and WAGW_WEBHOOK_MAX_INFLIGHT."},
+			Help: fmt.Sprintf("The bound on webhooks in flight now: the answer rate times WAGW_WEBHOOK_MAX_WAIT, within %d and WAGW_WEBHOOK_MAX_INFLIGHT.", admitFloor)},
 			func() float64 { return float64(s.adm.limit.Load()) }))
 	if cfg.AdminToken != "" {
 		s.adminHash = sha256.Sum256([]byte(cfg.AdminToken))

@@ -56,13 +56,19 @@ const (
 	sqlInboxKnown  = `SELECT display_phone_number, waba_id FROM inboxes WHERE phone_number_id = $1`
 	sqlInboxInsert = `INSERT INTO inboxes (phone_number_id, display_phone_number, waba_id) VALUES ($1, $2, $3)
 		ON CONFLICT DO NOTHING`
+	// sqlInboxUpdate skips a row another transaction holds: that one is
+	// writing the number's metadata already (another consumer's batch, or
+	// the API), and waiting for it would hold this batch until that one
+	// commits. A batch that comes after reads the row again.
 	sqlInboxUpdate = `UPDATE inboxes SET display_phone_number = $2, waba_id = $3, updated_at = now()
-		WHERE phone_number_id = $1 AND (display_phone_number <> $2 OR waba_id <> $3)`
+		WHERE phone_number_id = (SELECT phone_number_id FROM inboxes
+			WHERE phone_number_id = $1 AND (display_phone_number <> $2 OR waba_id <> $3) FOR UPDATE SKIP LOCKED)`
 )
 
-// inbox records a business number the first time it is seen. It reads
-// before it writes: an upsert would lock the inbox row until commit and
-// serialise every consumer transaction of that number.
+// inbox records a business number the first time it is seen, and the
+// metadata its webhooks carry when they change. It reads before it
+// writes: an upsert would lock the inbox row until commit and serialise
+// every consumer transaction of that number.
 func (b *batch) inbox(ctx context.Context, e *event.Envelope) error {
 	if e.PhoneNumberID == "" || b.inboxes[e.PhoneNumberID] {
 		return nil

@@ -79,7 +79,7 @@ func DecideOpen(in OpenInput) Decision {
 		b.reason(Reason{Code: CodeAwaitingClaim,
 			Text: "Nobody was assigned: the conversation waits unassigned in the inbox until an agent claims it."})
 	}
-	b.welcome(in.Inbox, in.Message, orDefault(in.WelcomeStaleness, DefaultWelcomeStaleness))
+	b.welcome(in)
 	b.armSLA(in.Inbox)
 	return b.finish()
 }
@@ -236,25 +236,35 @@ func (b *builder) applyTeam(ts TeamState) {
 }
 
 // welcome applies rule 11.
-func (b *builder) welcome(inbox Inbox, msg Message, staleness time.Duration) {
-	if strings.TrimSpace(inbox.WelcomeMessage) == "" {
-		return
+func (b *builder) welcome(in OpenInput) {
+	if ok, r := Welcomes(in); r != nil {
+		b.d.Welcome = ok
+		b.reason(*r)
 	}
-	if b.conv.FirstReplyAt != nil {
-		b.reason(Reason{Code: CodeWelcomeReplied, Text: "No welcome message: an agent already replied."})
-		return
+}
+
+// Welcomes applies rule 11 to an opening alone: whether the inbox's
+// welcome message is queued, and the reason to log (nil: the inbox has no
+// welcome text). It reads nothing the assignment locks or decides, so a
+// caller may act on it before deciding the assignment; DecideOpen's
+// Welcome is the same answer for the same input.
+func Welcomes(in OpenInput) (bool, *Reason) {
+	if strings.TrimSpace(in.Inbox.WelcomeMessage) == "" || !in.Conversation.Open() {
+		return false, nil
 	}
-	sent := msg.SentAt
+	if in.Conversation.FirstReplyAt != nil {
+		return false, &Reason{Code: CodeWelcomeReplied, Text: "No welcome message: an agent already replied."}
+	}
+	sent := in.Message.SentAt
 	if sent.IsZero() {
-		sent = b.conv.OpenedAt
+		sent = in.Conversation.OpenedAt
 	}
-	if age := b.now.Sub(sent); !sent.IsZero() && age > staleness {
-		b.reason(Reason{Code: CodeWelcomeStale,
-			Text: fmt.Sprintf("No welcome message: the opening message is %s old (limit %s), probably a replayed webhook.", duration(age), duration(staleness))})
-		return
+	staleness := orDefault(in.WelcomeStaleness, DefaultWelcomeStaleness)
+	if age := in.Now.Sub(sent); !sent.IsZero() && age > staleness {
+		return false, &Reason{Code: CodeWelcomeStale,
+			Text: fmt.Sprintf("No welcome message: the opening message is %s old (limit %s), probably a replayed webhook.", duration(age), duration(staleness))}
 	}
-	b.d.Welcome = true
-	b.reason(Reason{Code: CodeWelcome, Text: "The welcome message was queued."})
+	return true, &Reason{Code: CodeWelcome, Text: "The welcome message was queued."}
 }
 
 // FlowInput is an automation step applied to a conversation.

@@ -110,6 +110,16 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 			agentIDs = append(agentIDs, r.Step.AgentIDs...)
 		}
 	}
+	// The welcome messages depend on nothing the team locks guard: written
+	// before the locks are taken, they do not hold the other consumers'
+	// openings (the locks last until commit).
+	w, err := welcomesOf(ops, ins)
+	if err != nil {
+		return err
+	}
+	if err := writeWelcomes(b.execer(ctx), w, b.now.UTC().Format(time.RFC3339Nano)); err != nil {
+		return err
+	}
 	agents, err := b.agents(ctx, agentIDs)
 	if err != nil {
 		return err
@@ -137,11 +147,12 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 			b.noteAssigned(openedAt(ops[i].e))
 		}
 	}
-	return b.persistOpenings(ctx, ops, ds, inboxes)
+	return b.persistOpenings(ctx, ops, ds)
 }
 
-// persistOpenings writes opening decisions with one statement per table.
-func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigner.Decision, inboxes []assigner.Inbox) error {
+// persistOpenings writes opening decisions with one statement per table,
+// but for their welcome messages (written before, welcomesOf).
+func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigner.Decision) error {
 	var (
 		cIDs            []int64
 		cTeams          []sql.NullInt64
@@ -154,7 +165,6 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 		dConv           []int64
 		dEvent, dRule   []string
 		dSummary, dJSON []string
-		w               welcomeRows
 	)
 	for i, d := range ds {
 		id := ops[i].convID
@@ -190,26 +200,8 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 		}
 		dConv, dEvent, dRule = append(dConv, id), append(dEvent, ops[i].e.ID), append(dRule, d.Rule)
 		dSummary, dJSON = append(dSummary, d.Summary()), append(dJSON, string(raw))
-		if d.Welcome {
-			e := ops[i].e
-			msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual",
-				To: firstNonEmpty(e.Contact.WaID, e.Contact.UserID), Type: "text", Text: &whatsapp.OutboundText{Body: inboxes[i].WelcomeMessage}}
-			payload, err := json.Marshal(msg)
-			if err != nil {
-				return err
-			}
-			w.conv, w.contact = append(w.conv, id), append(w.contact, ops[i].c.ID)
-			w.pn, w.to, w.body = append(w.pn, e.PhoneNumberID), append(w.to, msg.To), append(w.body, inboxes[i].WelcomeMessage)
-			w.payload = append(w.payload, string(payload))
-		}
 	}
-	now := b.now.UTC().Format(time.RFC3339Nano)
-	exec := func(what, q string, args ...any) error {
-		if _, err := b.tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		return nil
-	}
+	now, exec := b.now.UTC().Format(time.RFC3339Nano), b.execer(ctx)
 	if len(cIDs) > 0 {
 		if err := exec("conversations", `UPDATE conversations c SET team_id = u.t,
 			queued_at = CASE WHEN u.q THEN $4::timestamptz ELSE NULL END, first_response_due_at = u.f::timestamptz
@@ -236,13 +228,21 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 	if err := b.writeTimers(ctx, convIDs, ds); err != nil {
 		return err
 	}
-	if err := exec("decision log", `INSERT INTO decisions (conversation_id, event_id, rule, summary, decision, created_at)
+	return exec("decision log", `INSERT INTO decisions (conversation_id, event_id, rule, summary, decision, created_at)
 		SELECT c, e, r, s, d::jsonb, $6::timestamptz
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(c, e, r, s, d, n) ORDER BY n`,
-		pq.Array(dConv), pq.Array(dEvent), pq.Array(dRule), pq.Array(dSummary), pq.Array(dJSON), now); err != nil {
-		return err
+		pq.Array(dConv), pq.Array(dEvent), pq.Array(dRule), pq.Array(dSummary), pq.Array(dJSON), now)
+}
+
+// execer runs a statement in the batch's transaction, its error named by
+// what.
+func (b *batch) execer(ctx context.Context) func(what, q string, args ...any) error {
+	return func(what, q string, args ...any) error {
+		if _, err := b.tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
 	}
-	return writeWelcomes(exec, w, now)
 }
 
 // welcomeRows are the welcome messages a batch's openings queue, one
@@ -250,6 +250,28 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 type welcomeRows struct {
 	conv, contact         []int64
 	pn, to, body, payload []string
+}
+
+// welcomesOf are the welcome messages of the openings that rule 11 welcomes
+// (assigner.Welcomes: the decisions will say the same).
+func welcomesOf(ops []opening, ins []assigner.OpenInput) (welcomeRows, error) {
+	var w welcomeRows
+	for i, o := range ops {
+		if ok, _ := assigner.Welcomes(ins[i]); !ok {
+			continue
+		}
+		e, body := o.e, ins[i].Inbox.WelcomeMessage
+		msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual",
+			To: firstNonEmpty(e.Contact.WaID, e.Contact.UserID), Type: "text", Text: &whatsapp.OutboundText{Body: body}}
+		payload, err := json.Marshal(msg)
+		if err != nil {
+			return w, err
+		}
+		w.conv, w.contact = append(w.conv, o.convID), append(w.contact, o.c.ID)
+		w.pn, w.to, w.body = append(w.pn, e.PhoneNumberID), append(w.to, msg.To), append(w.body, body)
+		w.payload = append(w.payload, string(payload))
+	}
+	return w, nil
 }
 
 // writeWelcomes stores the welcome messages and their outbox rows in one

@@ -33,39 +33,54 @@ const (
 	sqlTimerNotify = `SELECT pg_notify('wagw_timer', '')`
 )
 
+// timerRows are the timer changes of decisions as statement arrays:
+// deletes (cConv, cKind) and creates or replaces (the s columns).
+type timerRows struct {
+	cConv, sConv, sRound      []int64
+	cKind, sKind, sDue, sExcl []string
+}
+
+// timerRowsOf lists the timer changes of decisions (ds[i] about
+// conversation convIDs[i]).
+func timerRowsOf(convIDs []int64, ds []assigner.Decision) (timerRows, error) {
+	var r timerRows
+	for i, d := range ds {
+		for _, k := range d.CancelTimers {
+			r.cConv, r.cKind = append(r.cConv, convIDs[i]), append(r.cKind, string(k))
+		}
+		for _, t := range d.SetTimers {
+			r.sConv, r.sKind = append(r.sConv, convIDs[i]), append(r.sKind, string(t.Kind))
+			r.sDue, r.sRound = append(r.sDue, t.DueAt.UTC().Format(time.RFC3339Nano)), append(r.sRound, int64(t.Round))
+			excl, err := pq.Array(append([]int64{}, t.Excluded...)).Value()
+			if err != nil {
+				return r, err
+			}
+			r.sExcl = append(r.sExcl, excl.(string))
+		}
+	}
+	return r, nil
+}
+
 // writeTimers applies the timer changes of decisions (ds[i] about
 // conversation convIDs[i]) with at most one statement each for deletes and
 // for sets, and notifies the scheduler when a deadline was set.
 func (b *batch) writeTimers(ctx context.Context, convIDs []int64, ds []assigner.Decision) error {
-	var cConv, sConv []int64
-	var cKind, sKind, sDue, sExcl []string
-	var sRound []int64
-	for i, d := range ds {
-		for _, k := range d.CancelTimers {
-			cConv, cKind = append(cConv, convIDs[i]), append(cKind, string(k))
-		}
-		for _, t := range d.SetTimers {
-			sConv, sKind = append(sConv, convIDs[i]), append(sKind, string(t.Kind))
-			sDue, sRound = append(sDue, t.DueAt.UTC().Format(time.RFC3339Nano)), append(sRound, int64(t.Round))
-			excl, err := pq.Array(append([]int64{}, t.Excluded...)).Value()
-			if err != nil {
-				return err
-			}
-			sExcl = append(sExcl, excl.(string))
-		}
+	r, err := timerRowsOf(convIDs, ds)
+	if err != nil {
+		return err
 	}
-	if len(cConv) > 0 {
-		if _, err := b.tx.ExecContext(ctx, sqlTimersCancel, pq.Array(cConv), pq.Array(cKind)); err != nil {
+	if len(r.cConv) > 0 {
+		if _, err := b.tx.ExecContext(ctx, sqlTimersCancel, pq.Array(r.cConv), pq.Array(r.cKind)); err != nil {
 			return fmt.Errorf("cancel timers: %w", err)
 		}
 	}
-	if len(sConv) == 0 {
+	if len(r.sConv) == 0 {
 		return nil
 	}
-	if _, err := b.tx.ExecContext(ctx, sqlTimersSet, pq.Array(sConv), pq.Array(sKind), pq.Array(sDue), pq.Array(sRound), pq.Array(sExcl)); err != nil {
+	if _, err := b.tx.ExecContext(ctx, sqlTimersSet, pq.Array(r.sConv), pq.Array(r.sKind), pq.Array(r.sDue), pq.Array(r.sRound), pq.Array(r.sExcl)); err != nil {
 		return fmt.Errorf("set timers: %w", err)
 	}
-	_, err := b.tx.ExecContext(ctx, sqlTimerNotify)
+	_, err = b.tx.ExecContext(ctx, sqlTimerNotify)
 	return err
 }
 

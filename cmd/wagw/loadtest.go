@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -459,11 +460,18 @@ func (f *ltFlags) send(ctx context.Context, command string, src loadtest.Source,
 		desc += "; seed " + seed + " (same seed and flags: same traffic)"
 	}
 	fmt.Fprintf(stdout, "%s: sending to %s (%s)\n", command, target, desc)
+	idle := &idleAnswers{w: log.Writer()}
+	log.SetOutput(idle)
 	res, err := loadtest.Run(ctx, cfg, src)
+	log.SetOutput(idle.w)
 	if res == nil {
 		return err
 	}
 	rep.Run = res
+	if n := idle.n.Load(); n > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d connections were answered before they carried a request "+
+			"(the server's connection cap refusing connections the client had opened for its pool; the client drops them)", n))
+	}
 	rep.Checks = loadtest.RunChecks(res, budget)
 	dir := f.outDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -17,11 +17,12 @@ import (
 
 // On the fast path, the assignment of the conversations a batch opens is
 // decided after the batch's other events and before its commit (or before
-// the next command, which might read it): the team rows are then locked
-// for a moment at the end of the transaction instead of from the first
-// opening on, and all the decisions are written with one statement per
-// table. The decisions are taken one by one, in batch order, on the
-// locked teams' state, each seeing the picks of the ones before.
+// the next command, which might read it): the teams are then locked for a
+// moment at the end of the transaction instead of from the first opening
+// on; the welcome messages are written before the locks are taken, and
+// all the decisions after, with one statement (sqlPersistOpenings). The
+// decisions are taken one by one, in batch order, on the locked teams'
+// state, each seeing the picks of the ones before.
 
 type opening struct {
 	e      *event.Envelope

@@ -210,6 +210,24 @@ func (f *applyFixture) queueingInbox(capacity *int) db.AgentView {
 	return a
 }
 
+// roundRobinInbox makes the inbox welcome with welcome and assign its
+// conversations to a round-robin team whose one member, the online agent
+// Ana, it returns with the team's id.
+func (f *applyFixture) roundRobinInbox(welcome string) (agentID, teamID int64) {
+	f.t.Helper()
+	ctx := context.Background()
+	ana := f.agent("Ana")
+	team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin}, []int64{ana})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, WelcomeMessage: welcome,
+		DefaultAssign: &assigner.Step{TeamID: &team.ID}}); err != nil {
+		f.t.Fatal(err)
+	}
+	return ana, team.ID
+}
+
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // applyAtOnce applies the batches concurrently, as consumers of different

@@ -63,15 +63,7 @@ func TestRoutingWebhooksApplied(t *testing.T) {
 		t.Run(map[bool]string{false: "one_by_one", true: "one_batch"}[together], func(t *testing.T) {
 			f := newApplyFixture(t)
 			ctx := context.Background()
-			ana := f.agent("Ana")
-			team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin}, []int64{ana})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, WelcomeMessage: "Hi",
-				DefaultAssign: &assigner.Step{TeamID: &team.ID}}); err != nil {
-				t.Fatal(err)
-			}
+			ana, _ := f.roundRobinInbox("Hi")
 			wa, t0 := "31633330001", time.Now().Add(-10*time.Minute)
 			passed := f.handover(wa, "control_passed", "ai_agent", "app", t0.Add(4*time.Second))
 			events := []event.Envelope{

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
 )
 
@@ -17,21 +16,13 @@ import (
 func TestWelcomesAreWrittenBeforeTheTeamLock(t *testing.T) {
 	f := newApplyFixture(t)
 	ctx := context.Background()
-	a := f.agent("Ana")
-	team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin}, []int64{a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, WelcomeMessage: "Hi, we are here.",
-		DefaultAssign: &assigner.Step{TeamID: &team.ID}}); err != nil {
-		t.Fatal(err)
-	}
+	a, team := f.roundRobinInbox("Hi, we are here.")
 	holder, err := f.conn.Beginx()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer holder.Rollback()
-	if _, err := holder.Exec(`SELECT pg_advisory_xact_lock(727378, $1::int)`, team.ID); err != nil { // as sqlTeamLock
+	if _, err := holder.Exec(`SELECT pg_advisory_xact_lock(727378, $1::int)`, team); err != nil { // as sqlTeamLock
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)

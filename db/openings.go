@@ -155,31 +155,24 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 // one data-modifying part per table: the decisions are taken under the
 // team locks, held until commit, and on a busy machine every round trip
 // inside that section costs more than the statements themselves (a
-// 1,000/s run held the lock 26 ms at the median for about 4 ms of
-// statements). The parts touch different rows (a decision never sets and
-// cancels one timer kind), so they need not see each other's writes.
-const sqlPersistOpenings = `WITH
+// 1,000/s run held the lock 25 ms at the median for about 4 ms of
+// statements). The parts touch different rows, so they need not see each
+// other's writes.
+const sqlPersistOpenings = `WITH ` + sqlTimerParts + `,
 	c AS (UPDATE conversations c SET team_id = u.t,
 			queued_at = CASE WHEN u.q THEN $25::timestamptz ELSE NULL END, first_response_due_at = u.f::timestamptz
-		FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::text[]) AS u(id, t, q, f) WHERE c.id = u.id),
+		FROM unnest($8::bigint[], $9::bigint[], $10::boolean[], $11::text[]) AS u(id, t, q, f) WHERE c.id = u.id),
 	a AS (INSERT INTO conversation_assignees (conversation_id, agent_id, source, added_at)
-		SELECT c, a, s, $25::timestamptz FROM unnest($5::bigint[], $6::bigint[], $7::text[]) AS u(c, a, s)
+		SELECT c, a, s, $25::timestamptz FROM unnest($12::bigint[], $13::bigint[], $14::text[]) AS u(c, a, s)
 		ON CONFLICT (conversation_id, agent_id) DO UPDATE SET source = EXCLUDED.source),
 	o AS (UPDATE agents SET open_count = GREATEST(0, open_count + u.d)
-		FROM unnest($8::bigint[], $9::int[]) AS u(id, d) WHERE agents.id = u.id),
+		FROM unnest($15::bigint[], $16::int[]) AS u(id, d) WHERE agents.id = u.id),
 	p AS (UPDATE team_members m SET last_assigned_at = u.at::timestamptz
-		FROM unnest($10::bigint[], $11::bigint[], $12::text[]) AS u(t, a, at) WHERE m.team_id = u.t AND m.agent_id = u.a),
-	tc AS (DELETE FROM conversation_timers t USING unnest($13::bigint[], $14::text[]) AS u(c, k)
-		WHERE t.conversation_id = u.c AND t.kind = u.k),
-	ts AS (INSERT INTO conversation_timers (conversation_id, kind, due_at, round, excluded)
-		SELECT c, k, d::timestamptz, r, e::bigint[] FROM unnest($15::bigint[], $16::text[], $17::text[], $18::int[], $19::text[]) AS u(c, k, d, r, e)
-		ON CONFLICT (conversation_id, kind) DO UPDATE SET due_at = EXCLUDED.due_at, round = EXCLUDED.round,
-			excluded = EXCLUDED.excluded, created_at = now()
-		RETURNING 1),
+		FROM unnest($17::bigint[], $18::bigint[], $19::text[]) AS u(t, a, at) WHERE m.team_id = u.t AND m.agent_id = u.a),
 	d AS (INSERT INTO decisions (conversation_id, event_id, rule, summary, decision, created_at)
 		SELECT c, e, r, s, d::jsonb, $25::timestamptz
 		FROM unnest($20::bigint[], $21::text[], $22::text[], $23::text[], $24::text[]) WITH ORDINALITY AS u(c, e, r, s, d, n) ORDER BY n)
-	SELECT pg_notify('` + TimerChannel + `', '') FROM (SELECT 1 FROM ts LIMIT 1) x`
+	` + sqlTimerNotifyIfSet
 
 // persistOpenings writes opening decisions, but for their welcome
 // messages (written before, welcomesOf), with one statement.
@@ -239,13 +232,13 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 		return err
 	}
 	cr := counterRowsOf(deltas, picks)
-	if _, err := b.tx.ExecContext(ctx, sqlPersistOpenings,
+	args := append(tr.args(),
 		pq.Array(cIDs), pq.Array(cTeams), pq.Array(cQueued), pq.Array(cDue),
 		pq.Array(aConv), pq.Array(aAgent), pq.Array(aSource),
 		pq.Array(cr.agents), pq.Array(cr.deltas), pq.Array(cr.teams), pq.Array(cr.picked), pq.Array(cr.at),
-		pq.Array(tr.cConv), pq.Array(tr.cKind), pq.Array(tr.sConv), pq.Array(tr.sKind), pq.Array(tr.sDue), pq.Array(tr.sRound), pq.Array(tr.sExcl),
 		pq.Array(dConv), pq.Array(dEvent), pq.Array(dRule), pq.Array(dSummary), pq.Array(dJSON),
-		b.now.UTC().Format(time.RFC3339Nano)); err != nil {
+		b.now.UTC().Format(time.RFC3339Nano))
+	if _, err := b.tx.ExecContext(ctx, sqlPersistOpenings, args...); err != nil {
 		return fmt.Errorf("openings: %w", err)
 	}
 	return nil

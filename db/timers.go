@@ -23,14 +23,22 @@ import (
 // deadline was set: it may be nearer than the one the scheduler waits for.
 const TimerChannel = "wagw_timer"
 
+// sqlTimerParts are the data-modifying parts that apply timerRows ($1–$7):
+// deletes, then creates or replaces. A decision never sets and cancels one
+// kind (the assigner's setTimer and cancelTimer keep them apart), so the
+// two touch different rows and need not see each other's writes. sqlTimerNotifyIfSet follows them: the scheduler is notified when a
+// deadline was set.
 const (
-	sqlTimersCancel = `DELETE FROM conversation_timers t USING unnest($1::bigint[], $2::text[]) AS u(c, k)
-		WHERE t.conversation_id = u.c AND t.kind = u.k`
-	sqlTimersSet = `INSERT INTO conversation_timers (conversation_id, kind, due_at, round, excluded)
-		SELECT c, k, d::timestamptz, r, e::bigint[] FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[]) AS u(c, k, d, r, e)
+	sqlTimerParts = `tc AS (DELETE FROM conversation_timers t USING unnest($1::bigint[], $2::text[]) AS u(c, k)
+		WHERE t.conversation_id = u.c AND t.kind = u.k),
+	ts AS (INSERT INTO conversation_timers (conversation_id, kind, due_at, round, excluded)
+		SELECT c, k, d::timestamptz, r, e::bigint[] FROM unnest($3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[]) AS u(c, k, d, r, e)
 		ON CONFLICT (conversation_id, kind) DO UPDATE SET due_at = EXCLUDED.due_at, round = EXCLUDED.round,
-			excluded = EXCLUDED.excluded, created_at = now()`
-	sqlTimerNotify = `SELECT pg_notify('wagw_timer', '')`
+			excluded = EXCLUDED.excluded, created_at = now()
+		RETURNING 1)`
+	sqlTimerNotifyIfSet = `SELECT pg_notify('` + TimerChannel + `', '') FROM (SELECT 1 FROM ts LIMIT 1) x`
+	sqlTimersWrite      = `WITH ` + sqlTimerParts + ` ` + sqlTimerNotifyIfSet
+	sqlTimerNotify      = `SELECT pg_notify('` + TimerChannel + `', '')`
 )
 
 // timerRows are the timer changes of decisions as statement arrays:
@@ -38,6 +46,12 @@ const (
 type timerRows struct {
 	cConv, sConv, sRound      []int64
 	cKind, sKind, sDue, sExcl []string
+}
+
+// args are r as sqlTimerParts's $1–$7.
+func (r timerRows) args() []any {
+	return []any{pq.Array(r.cConv), pq.Array(r.cKind),
+		pq.Array(r.sConv), pq.Array(r.sKind), pq.Array(r.sDue), pq.Array(r.sRound), pq.Array(r.sExcl)}
 }
 
 // timerRowsOf lists the timer changes of decisions (ds[i] about
@@ -62,26 +76,20 @@ func timerRowsOf(convIDs []int64, ds []assigner.Decision) (timerRows, error) {
 }
 
 // writeTimers applies the timer changes of decisions (ds[i] about
-// conversation convIDs[i]) with at most one statement each for deletes and
-// for sets, and notifies the scheduler when a deadline was set.
+// conversation convIDs[i]) with one statement, which notifies the
+// scheduler when a deadline was set.
 func (b *batch) writeTimers(ctx context.Context, convIDs []int64, ds []assigner.Decision) error {
 	r, err := timerRowsOf(convIDs, ds)
 	if err != nil {
 		return err
 	}
-	if len(r.cConv) > 0 {
-		if _, err := b.tx.ExecContext(ctx, sqlTimersCancel, pq.Array(r.cConv), pq.Array(r.cKind)); err != nil {
-			return fmt.Errorf("cancel timers: %w", err)
-		}
-	}
-	if len(r.sConv) == 0 {
+	if len(r.cConv) == 0 && len(r.sConv) == 0 {
 		return nil
 	}
-	if _, err := b.tx.ExecContext(ctx, sqlTimersSet, pq.Array(r.sConv), pq.Array(r.sKind), pq.Array(r.sDue), pq.Array(r.sRound), pq.Array(r.sExcl)); err != nil {
-		return fmt.Errorf("set timers: %w", err)
+	if _, err := b.tx.ExecContext(ctx, sqlTimersWrite, r.args()...); err != nil {
+		return fmt.Errorf("timers: %w", err)
 	}
-	_, err = b.tx.ExecContext(ctx, sqlTimerNotify)
-	return err
+	return nil
 }
 
 // TimerRef is a deadline that fell due, with the key of its contact's

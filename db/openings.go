@@ -190,10 +190,8 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 		dEvent, dRule   []string
 		dSummary, dJSON []string
 	)
-	convIDs := make([]int64, len(ops))
 	for i, d := range ds {
 		id := ops[i].convID
-		convIDs[i] = id
 		if d.TeamID != nil || d.Queued || d.FirstResponseDueAt != nil {
 			cIDs = append(cIDs, id)
 			t := sql.NullInt64{}
@@ -227,7 +225,7 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 		dConv, dEvent, dRule = append(dConv, id), append(dEvent, ops[i].e.ID), append(dRule, d.Rule)
 		dSummary, dJSON = append(dSummary, d.Summary()), append(dJSON, string(raw))
 	}
-	tr, err := timerRowsOf(convIDs, ds)
+	tr, err := timerRowsOf(dConv, ds) // dConv[i] is ds[i]'s conversation
 	if err != nil {
 		return err
 	}

@@ -10,15 +10,11 @@ import (
 
 // coalescer groups the records of concurrent writes: while one group is
 // being written, the records of every write that comes in join the next
-// group, written as one WriteMessages call as soon as the first returns.
-//
-// kafka-go writes each partition's batches one after the other and
-// closes a batch BatchTimeout after its first record, so without it a
-// partition's records arriving while its batch waits for the broker's
-// durable flush would go out as many small batches, each waiting for a
-// flush of its own: under load the queue would grow without bound. With
-// it, a partition gets one batch per group, and one group covers all
-// that arrived during the previous one; alone, a write goes out at once.
+// group, written as one call of write (groupWriter: one Produce request
+// per partition leader) as soon as the first returns. Alone, a write goes
+// out at once; under load, one group covers all that arrived during the
+// previous one, so the requests (and, on the embedded broker, the waits
+// for a durable flush) do not grow with the rate.
 type coalescer struct {
 	write func(context.Context, []kafka.Message) error // the group's write
 

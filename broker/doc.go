@@ -8,11 +8,13 @@
 // committed); topic setup (setup.go: the events topic and its dead-letter
 // topic created with their partitions, replication factor,
 // min.insync.replicas, retention and record limit, and existing topics
-// compared with those settings, never changed); the producer with
-// explicit, safe kafka-go settings (acks from all replicas, murmur2
-// partitioning like the Java client, a 1 ms batch timeout and a bounded
-// write timeout), whose concurrent writes go out together while one is in
-// flight (coalesce.go); and the clients' security (security.go: TLS with the
+// compared with those settings, never changed); the producer, whose
+// concurrent writes go out together while one is in flight (coalesce.go),
+// each group as one Produce request per partition leader over kafka-go's
+// transport (groupwrite.go), with explicit, safe settings (acks from all
+// replicas, murmur2 partitioning like kafka-go's Writer and the Java
+// client, snappy, a bounded time per request, three attempts); and the
+// clients' security (security.go: TLS with the
 // system's roots or a CA file, an optional client certificate, SASL PLAIN
 // and SCRAM-SHA-256/512), which every Kafka call of every role uses. The
 // events topic's default name and partition count, and the naming of its

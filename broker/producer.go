@@ -21,11 +21,8 @@ type ProducerConfig struct {
 	Topic string
 	// WriteTimeout bounds one write. Default 5 s.
 	WriteTimeout time.Duration
-	// BatchTimeout is how long the writer waits to fill a batch. Default 1 ms
-	// (kafka-go's 1 s default would make every synchronous write take a second).
-	BatchTimeout time.Duration
 	// MaxMessageBytes is the largest record written (key, value and
-	// headers), and the writer's batch size in bytes. Default 5 MiB: the
+	// headers), and the largest batch written to one partition. Default 5 MiB: the
 	// default webhook body limit (4 MiB) with room for an envelope and its
 	// headers. The brokers must accept it (EmbeddedConfig.MaxMessageBytes,
 	// EnsureTopics).
@@ -44,8 +41,8 @@ const DefaultMaxMessageBytes = 4<<20 + EnvelopeHeadroom
 // Producer writes envelopes and raw records with the settings DESIGN §3
 // asks for. It is safe for concurrent use.
 type Producer struct {
-	w        *kafka.Writer
-	group    *coalescer // every write goes through it
+	group    *coalescer   // every write goes through it
+	writer   *groupWriter // writes its groups
 	conns    *kafka.Transport
 	topic    string
 	maxBytes int
@@ -59,30 +56,13 @@ func NewProducer(cfg ProducerConfig) *Producer {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 5 * time.Second
 	}
-	if cfg.BatchTimeout == 0 {
-		cfg.BatchTimeout = time.Millisecond
-	}
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	conns := cfg.Security.Transport(cfg.WriteTimeout)
-	w := &kafka.Writer{
-		Addr:                   kafka.TCP(cfg.Brokers...),
-		Transport:              conns,
-		Balancer:               kafka.Murmur2Balancer{},
-		RequiredAcks:           kafka.RequireAll,
-		BatchTimeout:           cfg.BatchTimeout,
-		BatchSize:              1000,
-		BatchBytes:             int64(cfg.MaxMessageBytes),
-		WriteTimeout:           cfg.WriteTimeout,
-		ReadTimeout:            cfg.WriteTimeout,
-		MaxAttempts:            3,
-		WriteBackoffMin:        10 * time.Millisecond,
-		WriteBackoffMax:        200 * time.Millisecond,
-		AllowAutoTopicCreation: false,
-		Compression:            kafka.Snappy,
-	}
-	return &Producer{w: w, group: &coalescer{write: func(ctx context.Context, msgs []kafka.Message) error { return w.WriteMessages(ctx, msgs...) }}, conns: conns, topic: cfg.Topic, maxBytes: cfg.MaxMessageBytes}
+	w := &groupWriter{addr: kafka.TCP(cfg.Brokers...), rt: conns, timeout: cfg.WriteTimeout, maxBytes: cfg.MaxMessageBytes,
+		attempts: 3, backoff: [2]time.Duration{10 * time.Millisecond, 200 * time.Millisecond}}
+	return &Producer{group: &coalescer{write: w.write}, writer: w, conns: conns, topic: cfg.Topic, maxBytes: cfg.MaxMessageBytes}
 }
 
 // Publish writes one record per envelope, keyed by contact, to the events
@@ -205,11 +185,11 @@ func (p *Producer) write(ctx context.Context, msgs []kafka.Message) error {
 	return nil
 }
 
-// Close flushes pending writes and closes connections.
+// Close closes the idle connections; a write in flight goes on until it
+// returns.
 func (p *Producer) Close() error {
-	err := p.w.Close()
 	p.conns.CloseIdleConnections()
-	return err
+	return nil
 }
 
 // Ping dials the first reachable broker with sec and reads the topic's

@@ -34,10 +34,11 @@ func groupBroker(t *testing.T, parts, maxBytes int) (*Embedded, *Producer) {
 	return emb, prod
 }
 
-// readPartition reads every record of wa.events' partition p.
-func readPartition(t *testing.T, addr string, p int) []kafka.Message {
+// ReadPartition reads every record of one partition of topic, up to its
+// end offset at the time of the call (the external tests use it too).
+func ReadPartition(t *testing.T, addr, topic string, p int) []kafka.Message {
 	t.Helper()
-	conn, err := kafka.DialLeader(context.Background(), "tcp", addr, "wa.events", p)
+	conn, err := kafka.DialLeader(context.Background(), "tcp", addr, topic, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,15 +47,15 @@ func readPartition(t *testing.T, addr string, p int) []kafka.Message {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: "wa.events", Partition: p, MaxWait: 50 * time.Millisecond, MaxBytes: 10 << 20})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: p, MaxWait: 50 * time.Millisecond, MaxBytes: 10 << 20})
 	defer r.Close()
 	var out []kafka.Message
 	for n := int64(0); n < end; n++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		m, err := r.ReadMessage(ctx)
 		cancel()
 		if err != nil {
-			t.Fatalf("partition %d: record %d of %d: %v", p, n, end, err)
+			t.Fatalf("%s/%d: record %d of %d: %v", topic, p, n, end, err)
 		}
 		out = append(out, m)
 	}
@@ -91,7 +92,7 @@ func TestAGroupIsOneRequestAndOneFlush(t *testing.T) {
 	}
 	seen := map[string][]string{}
 	for p := range 12 {
-		for _, m := range readPartition(t, emb.Addr(), p) {
+		for _, m := range ReadPartition(t, emb.Addr(), "wa.events", p) {
 			if string(m.Key) == "warm-up" {
 				continue
 			}
@@ -132,7 +133,7 @@ func TestAGroupLargerThanABatchGoesInRounds(t *testing.T) {
 	if n := prod.writer.requests.Load() - req0; n != 3 {
 		t.Errorf("%d requests, want 3 (one batch of at most 64 KiB each)", n)
 	}
-	got := readPartition(t, emb.Addr(), 0)[1:] // after the warm-up
+	got := ReadPartition(t, emb.Addr(), "wa.events", 0)[1:] // after the warm-up
 	if len(got) != 3 {
 		t.Fatalf("%d records stored, want 3", len(got))
 	}
@@ -178,7 +179,7 @@ func TestATemporaryErrorIsSentAgain(t *testing.T) {
 	if n := prod.writer.requests.Load() - req0; n != 2 {
 		t.Errorf("%d requests, want 2 (the refused one and the one sent again)", n)
 	}
-	n := len(readPartition(t, emb.Addr(), 0)) + len(readPartition(t, emb.Addr(), 1))
+	n := len(ReadPartition(t, emb.Addr(), "wa.events", 0)) + len(ReadPartition(t, emb.Addr(), "wa.events", 1))
 	if n != 3 { // with the warm-up
 		t.Errorf("%d records stored, want 3", n)
 	}

@@ -30,34 +30,11 @@ func startBroker(t *testing.T, topics ...string) (*broker.Embedded, *broker.Prod
 	return emb, prod
 }
 
-// records reads every record of a topic: each partition up to its end
-// offset at the time of the call.
+// records reads every record of a topic's two partitions, each up to its
+// end offset at the time of the call.
 func records(t *testing.T, addr, topic string) []kafka.Message {
 	t.Helper()
-	var out []kafka.Message
-	for p := 0; p < 2; p++ {
-		conn, err := kafka.DialLeader(context.Background(), "tcp", addr, topic, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		end, err := conn.ReadLastOffset()
-		conn.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: p, MaxWait: 50 * time.Millisecond, MaxBytes: 10 << 20})
-		for n := int64(0); n < end; n++ {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			m, err := r.ReadMessage(ctx)
-			cancel()
-			if err != nil {
-				t.Fatalf("%s/%d: record %d of %d: %v", topic, p, n, end, err)
-			}
-			out = append(out, m)
-		}
-		r.Close()
-	}
-	return out
+	return append(broker.ReadPartition(t, addr, topic, 0), broker.ReadPartition(t, addr, topic, 1)...)
 }
 
 func header(m kafka.Message, key string) string {

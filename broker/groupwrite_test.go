@@ -144,10 +144,14 @@ func TestAGroupLargerThanABatchGoesInRounds(t *testing.T) {
 	}
 }
 
-// answerProduce makes the broker answer the next Produce request itself,
-// without storing anything, with code(partition) for each partition.
-func answerProduce(emb *Embedded, code func(partition int32) int16) {
+// answerProduce makes the broker answer the next Produce request itself
+// (every one with keep), without storing anything, with code(partition)
+// for each partition.
+func answerProduce(emb *Embedded, keep bool, code func(partition int32) int16) {
 	emb.cluster.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		if keep {
+			emb.cluster.KeepControl()
+		}
 		req := r.(*kmsg.ProduceRequest)
 		resp := req.ResponseKind().(*kmsg.ProduceResponse)
 		for _, rt := range req.Topics {
@@ -170,7 +174,7 @@ func answerProduce(emb *Embedded, code func(partition int32) int16) {
 // the records again and they are stored once.
 func TestATemporaryErrorIsSentAgain(t *testing.T) {
 	emb, prod := groupBroker(t, 2, 0)
-	answerProduce(emb, func(int32) int16 { return int16(kafka.NotLeaderForPartition) })
+	answerProduce(emb, false, func(int32) int16 { return int16(kafka.NotLeaderForPartition) })
 	req0 := prod.writer.requests.Load()
 	msgs := []kafka.Message{{Topic: "wa.events", Key: []byte("a"), Value: []byte("1")}, {Topic: "wa.events", Key: []byte("b"), Value: []byte("2")}}
 	if err := prod.write(context.Background(), msgs); err != nil {
@@ -198,7 +202,7 @@ func TestARefusedPartitionFailsOnlyItsRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	answerProduce(emb, func(p int32) int16 {
+	answerProduce(emb, false, func(p int32) int16 {
 		if p == 0 {
 			return int16(kafka.MessageSizeTooLarge)
 		}
@@ -228,4 +232,22 @@ func mustMeta(t *testing.T, prod *Producer, msgs []kafka.Message) *metadataAPI.R
 		t.Fatal(err)
 	}
 	return meta
+}
+
+// TestATemporaryErrorGivesUpAfterThreeAttempts: a broker that answers
+// every request with "not enough replicas" gets three requests, and the
+// write fails with that error for each record instead of trying forever.
+func TestATemporaryErrorGivesUpAfterThreeAttempts(t *testing.T) {
+	emb, prod := groupBroker(t, 2, 0)
+	answerProduce(emb, true, func(int32) int16 { return int16(kafka.NotEnoughReplicas) })
+	req0 := prod.writer.requests.Load()
+	msgs := []kafka.Message{{Topic: "wa.events", Key: []byte("a"), Value: []byte("1")}, {Topic: "wa.events", Key: []byte("b"), Value: []byte("2")}}
+	err := prod.writer.write(context.Background(), msgs)
+	var errs kafka.WriteErrors
+	if !errors.As(err, &errs) || len(errs) != 2 || !errors.Is(errs[0], kafka.NotEnoughReplicas) || !errors.Is(errs[1], kafka.NotEnoughReplicas) {
+		t.Fatalf("write: %v, want not enough replicas for both records", err)
+	}
+	if n := prod.writer.requests.Load() - req0; n != 3 {
+		t.Errorf("%d requests, want 3 (the attempts)", n)
+	}
 }

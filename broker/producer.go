@@ -41,11 +41,9 @@ const DefaultMaxMessageBytes = 4<<20 + EnvelopeHeadroom
 // Producer writes envelopes and raw records with the settings DESIGN §3
 // asks for. It is safe for concurrent use.
 type Producer struct {
-	group    *coalescer   // every write goes through it
-	writer   *groupWriter // writes its groups
-	conns    *kafka.Transport
-	topic    string
-	maxBytes int
+	group  *coalescer   // every write goes through it
+	writer *groupWriter // writes its groups: its connections and record limit are the producer's
+	topic  string
 }
 
 // NewProducer builds a producer; it connects lazily.
@@ -62,7 +60,7 @@ func NewProducer(cfg ProducerConfig) *Producer {
 	conns := cfg.Security.Transport(cfg.WriteTimeout)
 	w := &groupWriter{addr: kafka.TCP(cfg.Brokers...), rt: conns, timeout: cfg.WriteTimeout, maxBytes: cfg.MaxMessageBytes,
 		attempts: 3, backoff: [2]time.Duration{10 * time.Millisecond, 200 * time.Millisecond}}
-	return &Producer{group: &coalescer{write: w.write}, writer: w, conns: conns, topic: cfg.Topic, maxBytes: cfg.MaxMessageBytes}
+	return &Producer{group: &coalescer{write: w.write}, writer: w, topic: cfg.Topic}
 }
 
 // Publish writes one record per envelope, keyed by contact, to the events
@@ -117,8 +115,8 @@ func (p *Producer) eventRecord(e *event.Envelope) (kafka.Message, error) {
 	}
 	m := kafka.Message{Topic: p.topic, Key: []byte(e.Key()), Value: v,
 		Headers: []kafka.Header{{Key: "kind", Value: []byte(e.Kind)}}}
-	if n := recordSize(m); n > p.maxBytes {
-		return kafka.Message{}, fmt.Errorf("event %s is too large: its record has %d bytes, the limit is %d", e.ID, n, p.maxBytes)
+	if n := recordSize(m); n > p.writer.maxBytes {
+		return kafka.Message{}, fmt.Errorf("event %s is too large: its record has %d bytes, the limit is %d", e.ID, n, p.writer.maxBytes)
 	}
 	return m, nil
 }
@@ -136,7 +134,7 @@ func (p *Producer) deadLetterRecord(e *event.Envelope, topic string, reason erro
 		kafka.Header{Key: "kind", Value: []byte(e.Kind)},
 		kafka.Header{Key: "phone_number_id", Value: []byte(e.PhoneNumberID)},
 		kafka.Header{Key: "content_type", Value: []byte("application/json")})
-	if over := recordSize(m) - p.maxBytes; over > 0 {
+	if over := recordSize(m) - p.writer.maxBytes; over > 0 {
 		m.Value = m.Value[:max(0, len(m.Value)-over)]
 		m.Headers = append(m.Headers, kafka.Header{Key: "truncated", Value: []byte("true")})
 	}
@@ -188,7 +186,7 @@ func (p *Producer) write(ctx context.Context, msgs []kafka.Message) error {
 // Close closes the idle connections; a write in flight goes on until it
 // returns.
 func (p *Producer) Close() error {
-	p.conns.CloseIdleConnections()
+	p.writer.rt.CloseIdleConnections()
 	return nil
 }
 

@@ -42,6 +42,7 @@ const (
 	DefaultStallTimeout   = 20 * time.Second
 	DefaultLagInterval    = 10 * time.Second
 	DefaultFetchMaxBytes  = 1 << 20
+	DefaultLinger         = 50 * time.Millisecond
 )
 
 // Config configures a Consumer.
@@ -73,8 +74,12 @@ type Config struct {
 	// so larger fetches only hold more memory. Default
 	// DefaultFetchMaxBytes (1 MiB).
 	FetchMaxBytes int
-	// Linger is how long a worker waits to fill a batch once it has one
-	// record. Default 2 ms.
+	// Linger bounds how long a worker waits to fill a batch once it has
+	// one record: it waits as long as its last batch took to apply, at
+	// most Linger. A quiet worker applies a lone record at once; a busy
+	// one gathers what arrives meanwhile into one transaction (fewer
+	// commits: less Postgres CPU for the same records). Default
+	// DefaultLinger (50 ms).
 	Linger time.Duration
 	// RetryMin and RetryMax bound the backoff for transient failures.
 	// Defaults 50 ms and 5 s.
@@ -135,7 +140,7 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 		cfg.FetchMaxBytes = DefaultFetchMaxBytes
 	}
 	if cfg.Linger <= 0 {
-		cfg.Linger = 2 * time.Millisecond
+		cfg.Linger = DefaultLinger
 	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = 50 * time.Millisecond
@@ -303,6 +308,7 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var wait time.Duration
 	for {
 		batch = batch[:0]
 		select {
@@ -321,7 +327,7 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 		case <-ctx.Done():
 			return false, nil
 		}
-		timer.Reset(c.cfg.Linger)
+		timer.Reset(wait)
 	fill:
 		for len(batch) < c.cfg.MaxBatch {
 			select {
@@ -338,6 +344,7 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 		// A batch in hand is applied and committed even during shutdown, so
 		// that a stop loses no work (it would be redelivered, harmlessly).
 		c.inFlight.Add(1)
+		began := time.Now()
 		err := c.process(context.WithoutCancel(ctx), ctx, batch)
 		c.inFlight.Add(-1)
 		c.progress.Store(time.Now().UnixNano())
@@ -352,6 +359,8 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 			c.log.Warn("commit offsets failed; records will be redelivered", "partitions", partitionsOf(batch), "err", err)
 			c.m.commitFailures.Inc()
 		}
+		// The next batch waits as long as this one took, at most Linger.
+		wait = min(c.cfg.Linger, time.Since(began))
 	}
 }
 

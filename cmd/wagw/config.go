@@ -125,6 +125,10 @@ type config struct {
 	// ConsumerBatch is the most records applied in one transaction
 	// (WAGW_CONSUMER_BATCH). Default consumer.DefaultMaxBatch.
 	ConsumerBatch int
+	// ConsumerLinger bounds how long a worker waits to fill a batch once
+	// it has a record: as long as its last batch took, at most this
+	// (WAGW_CONSUMER_LINGER). Default consumer.DefaultLinger.
+	ConsumerLinger time.Duration
 	// BodyLimit is the largest webhook body (WAGW_BODY_LIMIT). Default
 	// gateway.DefaultBodyLimit.
 	BodyLimit int
@@ -316,6 +320,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		AdminToken:             e.str("WAGW_ADMIN_TOKEN", ""),
 		ConsumerWorkers:        e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 0),
 		ConsumerBatch:          e.int("WAGW_CONSUMER_BATCH", consumer.DefaultMaxBatch, 1),
+		ConsumerLinger:         e.duration("WAGW_CONSUMER_LINGER", consumer.DefaultLinger, 100*time.Microsecond),
 		WebhookMaxInFlight:     e.int("WAGW_WEBHOOK_MAX_INFLIGHT", gateway.DefaultMaxInFlight, 1),
 		WebhookMaxWait:         e.duration("WAGW_WEBHOOK_MAX_WAIT", gateway.DefaultMaxWait, time.Millisecond),
 		HTTPMaxConns:           e.int("WAGW_HTTP_MAX_CONNS", gateway.DefaultMaxConns, 1),

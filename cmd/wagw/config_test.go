@@ -2,6 +2,8 @@ package main
 
 import (
 	"log/slog"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +179,33 @@ func TestPostgresSettings(t *testing.T) {
 	} {
 		if _, err := configOf("gateway", e); err == nil {
 			t.Errorf("%v was accepted", e)
+		}
+	}
+}
+
+// TestEverySettingIsDocumented: every variable the configuration reads
+// has a row in the README's configuration table.
+func TestEverySettingIsDocumented(t *testing.T) {
+	asked := map[string]bool{}
+	if _, err := loadConfig("serve", nil, func(k string) string { asked[k] = true; return "" }, &strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(line, "| `") {
+			rows = append(rows, line[:strings.Index(line[1:], "|")+1])
+		}
+	}
+	if len(asked) < 30 {
+		t.Fatalf("the configuration read %d variables: want the whole set", len(asked))
+	}
+	for k := range asked {
+		if !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, "`"+k+"`") }) {
+			t.Errorf("%s is read by the configuration but has no row in the README's tables", k)
 		}
 	}
 }

@@ -6,6 +6,10 @@
 // poison record goes to the dead-letter topic with its reason and its
 // contact is blocked so later events of that contact cannot overtake it.
 //
+// A worker that has a record waits for more as long as its last batch took
+// to apply, at most Config.Linger: alone, a record is applied at once; under
+// load, what arrives meanwhile shares the transaction and its commit.
+//
 // The consumer rides out a Kafka or Postgres outage of any length (see
 // package outage): it backs off, says so through Health (for /readyz) and
 // wagw_dependency_up, logs once when a dependency starts failing and once

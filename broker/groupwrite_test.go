@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/wagw/wagw/event"
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // groupBroker starts an embedded broker on a data dir (durable
@@ -32,34 +33,6 @@ func groupBroker(t *testing.T, parts, maxBytes int) (*Embedded, *Producer) {
 		t.Fatal(err)
 	}
 	return emb, prod
-}
-
-// ReadPartition reads every record of one partition of topic, up to its
-// end offset at the time of the call (the external tests use it too).
-func ReadPartition(t *testing.T, addr, topic string, p int) []kafka.Message {
-	t.Helper()
-	conn, err := kafka.DialLeader(context.Background(), "tcp", addr, topic, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, err := conn.ReadLastOffset()
-	conn.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: p, MaxWait: 50 * time.Millisecond, MaxBytes: 10 << 20})
-	defer r.Close()
-	var out []kafka.Message
-	for n := int64(0); n < end; n++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		m, err := r.ReadMessage(ctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("%s/%d: record %d of %d: %v", topic, p, n, end, err)
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // TestAGroupIsOneRequestAndOneFlush: 240 events of 120 contacts, spread
@@ -92,7 +65,7 @@ func TestAGroupIsOneRequestAndOneFlush(t *testing.T) {
 	}
 	seen := map[string][]string{}
 	for p := range 12 {
-		for _, m := range ReadPartition(t, emb.Addr(), "wa.events", p) {
+		for _, m := range wagwtest.ReadPartition(t, emb.Addr(), "wa.events", p) {
 			if string(m.Key) == "warm-up" {
 				continue
 			}
@@ -133,7 +106,7 @@ func TestAGroupLargerThanABatchGoesInRounds(t *testing.T) {
 	if n := prod.writer.requests.Load() - req0; n != 3 {
 		t.Errorf("%d requests, want 3 (one batch of at most 64 KiB each)", n)
 	}
-	got := ReadPartition(t, emb.Addr(), "wa.events", 0)[1:] // after the warm-up
+	got := wagwtest.ReadPartition(t, emb.Addr(), "wa.events", 0)[1:] // after the warm-up
 	if len(got) != 3 {
 		t.Fatalf("%d records stored, want 3", len(got))
 	}
@@ -183,7 +156,7 @@ func TestATemporaryErrorIsSentAgain(t *testing.T) {
 	if n := prod.writer.requests.Load() - req0; n != 2 {
 		t.Errorf("%d requests, want 2 (the refused one and the one sent again)", n)
 	}
-	n := len(ReadPartition(t, emb.Addr(), "wa.events", 0)) + len(ReadPartition(t, emb.Addr(), "wa.events", 1))
+	n := len(wagwtest.ReadPartition(t, emb.Addr(), "wa.events", 0)) + len(wagwtest.ReadPartition(t, emb.Addr(), "wa.events", 1))
 	if n != 3 { // with the warm-up
 		t.Errorf("%d records stored, want 3", n)
 	}

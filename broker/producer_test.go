@@ -13,6 +13,7 @@ import (
 
 	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/event"
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -28,13 +29,6 @@ func startBroker(t *testing.T, topics ...string) (*broker.Embedded, *broker.Prod
 	prod := broker.NewProducer(broker.ProducerConfig{Brokers: []string{emb.Addr()}, Topic: topics[0], WriteTimeout: 5 * time.Second})
 	t.Cleanup(func() { prod.Close() })
 	return emb, prod
-}
-
-// records reads every record of a topic's two partitions, each up to its
-// end offset at the time of the call.
-func records(t *testing.T, addr, topic string) []kafka.Message {
-	t.Helper()
-	return append(broker.ReadPartition(t, addr, topic, 0), broker.ReadPartition(t, addr, topic, 1)...)
 }
 
 func header(m kafka.Message, key string) string {
@@ -68,7 +62,7 @@ func TestPublishEachDeadLettersWhatCannotBeEncoded(t *testing.T) {
 	if len(rejected) != 3 || rejected[0] != nil || rejected[1] == nil || rejected[2] != nil {
 		t.Fatalf("rejected = %v, want only the second event", rejected)
 	}
-	got := records(t, emb.Addr(), "wa.events")
+	got := wagwtest.ReadTopic(t, emb.Addr(), "wa.events")
 	if len(got) != 2 {
 		t.Fatalf("events topic has %d records, want 2", len(got))
 	}
@@ -78,7 +72,7 @@ func TestPublishEachDeadLettersWhatCannotBeEncoded(t *testing.T) {
 			t.Errorf("events topic holds %s (%v)", m.Value, err)
 		}
 	}
-	dl := records(t, emb.Addr(), "wa.events.dlq")
+	dl := wagwtest.ReadTopic(t, emb.Addr(), "wa.events.dlq")
 	if len(dl) != 1 {
 		t.Fatalf("dead-letter topic has %d records, want 1", len(dl))
 	}
@@ -124,10 +118,10 @@ func TestLargeRecordsFit(t *testing.T) {
 	if rejected[0] != nil || rejected[1] == nil || !strings.Contains(rejected[1].Error(), "large") {
 		t.Fatalf("rejected = %v, want only the 6 MiB event, as too large", rejected)
 	}
-	if n := len(records(t, emb.Addr(), "wa.events")); n != 1 {
+	if n := len(wagwtest.ReadTopic(t, emb.Addr(), "wa.events")); n != 1 {
 		t.Errorf("events topic has %d records, want 1", n)
 	}
-	dl := records(t, emb.Addr(), "wa.events.dlq")
+	dl := wagwtest.ReadTopic(t, emb.Addr(), "wa.events.dlq")
 	if len(dl) != 2 || len(dl[0].Value)+len(dl[1].Value) < 3<<20 {
 		t.Errorf("dead-letter topic has %d records", len(dl))
 	}

@@ -187,45 +187,6 @@ func (f *consumerFixture) count(query string, args ...any) int {
 	return n
 }
 
-// readTopic returns every record of topic, partition by partition.
-func readTopic(t *testing.T, addr, topic string) []kafka.Message {
-	t.Helper()
-	var out []kafka.Message
-	for p := 0; p < consPartitions; p++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		conn, err := kafka.DialLeader(ctx, "tcp", addr, topic, p)
-		cancel()
-		if err != nil {
-			t.Fatalf("dial %s/%d: %v", topic, p, err)
-		}
-		first, err1 := conn.ReadFirstOffset()
-		last, err2 := conn.ReadLastOffset()
-		if err1 != nil || err2 != nil {
-			conn.Close()
-			t.Fatalf("offsets of %s/%d: %v %v", topic, p, err1, err2)
-		}
-		for off := first; off < last; {
-			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
-				conn.Close()
-				t.Fatal(err)
-			}
-			b := conn.ReadBatch(1, 10<<20)
-			for off < last {
-				m, err := b.ReadMessage()
-				if err != nil {
-					break
-				}
-				out = append(out, m)
-				off = m.Offset + 1
-			}
-			b.Close()
-		}
-		conn.Close()
-	}
-	return out
-}
-
 func header(m kafka.Message, key string) string {
 	for _, h := range m.Headers {
 		if h.Key == key {
@@ -274,7 +235,7 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 		q := f.stored(other)
 		held := f.count(`SELECT count(*) FROM held_events`)
 		blocked := f.count(`SELECT count(*) FROM contacts WHERE blocked_at IS NOT NULL`)
-		dlq := len(readTopic(t, f.addr, consDLQ))
+		dlq := len(wagwtest.ReadTopic(t, f.addr, consDLQ))
 		// The unknown command's contact is on its own partition: wait
 		// for its last message too, or its result may not be there yet.
 		r := f.stored(unknownCmd)
@@ -295,7 +256,7 @@ func TestConsumerPoisonRecordsDeadLetterBlockAndRelease(t *testing.T) {
 		t.Errorf("held events of the poisoned contact %v, want P3 P4", held)
 	}
 	dead := map[string]kafka.Message{}
-	for _, m := range readTopic(t, f.addr, consDLQ) {
+	for _, m := range wagwtest.ReadTopic(t, f.addr, consDLQ) {
 		dead[string(m.Key)] = m
 		t.Logf("dead letter %s: %s", m.Key, header(m, "reason"))
 		if header(m, "reason") == "" || header(m, "topic") != consTopic || header(m, "offset") == "" {
@@ -425,7 +386,7 @@ func TestConsumerRetriesTransientFailures(t *testing.T) {
 	if n := f.count(`SELECT count(*) FROM contacts WHERE blocked_at IS NOT NULL`); n != 0 {
 		t.Errorf("%d contacts blocked by a transient failure", n)
 	}
-	if dl := readTopic(t, f.addr, consDLQ); len(dl) != 0 {
+	if dl := wagwtest.ReadTopic(t, f.addr, consDLQ); len(dl) != 0 {
 		t.Errorf("%d records dead-lettered by a transient failure", len(dl))
 	}
 	if n := f.count(`SELECT count(*) FROM held_events`); n != 0 {
@@ -539,7 +500,7 @@ func TestConsumerRetriesPostgresErrorsThatAreNotDataErrors(t *testing.T) {
 	wagwtest.WaitFor(t, 20*time.Second, "statements refused with 42P01 and retried", func() (bool, string) {
 		return store.seen("42P01") >= 3, fmt.Sprintf("%d refusals with 42P01", store.seen("42P01"))
 	})
-	if dl := readTopic(t, f.addr, consDLQ); len(dl) != 0 {
+	if dl := wagwtest.ReadTopic(t, f.addr, consDLQ); len(dl) != 0 {
 		t.Errorf("%d records dead-lettered while a table was missing, want 0", len(dl))
 	}
 
@@ -554,7 +515,7 @@ func TestConsumerRetriesPostgresErrorsThatAreNotDataErrors(t *testing.T) {
 	if got := f.stored(b); !slices.Equal(got, []string{"wamid.MT3"}) {
 		t.Errorf("contact %s: %v, want MT3", b, got)
 	}
-	if dl := readTopic(t, f.addr, consDLQ); len(dl) != 0 {
+	if dl := wagwtest.ReadTopic(t, f.addr, consDLQ); len(dl) != 0 {
 		t.Errorf("%d records dead-lettered by a missing table, want 0", len(dl))
 	}
 	if n := f.count(`SELECT count(*) FROM contacts WHERE blocked_at IS NOT NULL`); n != 0 {

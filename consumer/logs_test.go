@@ -30,12 +30,12 @@ func TestConsumerLogLinesNameEventAndPartition(t *testing.T) {
 	// Where the records went: the partition and offset each line must name.
 	where := map[string]string{}
 	wagwtest.WaitFor(t, 20*time.Second, "one record applied, one dead-lettered", func() (bool, string) {
-		for _, m := range readTopic(t, f.addr, consTopic) {
+		for _, m := range wagwtest.ReadTopic(t, f.addr, consTopic) {
 			var e struct{ ID string }
 			json.Unmarshal(m.Value, &e)
 			where[e.ID] = fmt.Sprintf("%d/%d", m.Partition, m.Offset)
 		}
-		dlq := len(readTopic(t, f.addr, consDLQ))
+		dlq := len(wagwtest.ReadTopic(t, f.addr, consDLQ))
 		return len(f.stored(wa)) == 1 && dlq == 1, fmt.Sprintf("%v stored, %d dead letters", f.stored(wa), dlq)
 	})
 

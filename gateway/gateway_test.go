@@ -28,6 +28,7 @@ import (
 	"github.com/wagw/wagw/db/dbtest"
 	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/gateway"
+	"github.com/wagw/wagw/wagwtest"
 	"github.com/wagw/wagw/whatsapp"
 )
 
@@ -101,38 +102,7 @@ func signed(body []byte, key string) *http.Request {
 // end offset at the time of the call); want >= 0 is the count required.
 func readAll(t *testing.T, brokers []string, topic string, want int) []kafka.Message {
 	t.Helper()
-	conn, err := kafka.Dial("tcp", brokers[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts, err := conn.ReadPartitions(topic)
-	conn.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []kafka.Message
-	for _, p := range parts {
-		lc, err := kafka.DialLeader(context.Background(), "tcp", brokers[0], topic, p.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		end, err := lc.ReadLastOffset()
-		lc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MaxWait: 50 * time.Millisecond, MaxBytes: 10 << 20})
-		for n := int64(0); n < end; n++ {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			m, err := r.ReadMessage(ctx)
-			cancel()
-			if err != nil {
-				t.Fatalf("%s/%d: record %d of %d: %v", topic, p.ID, n, end, err)
-			}
-			out = append(out, m)
-		}
-		r.Close()
-	}
+	out := wagwtest.ReadTopic(t, brokers[0], topic)
 	if want >= 0 && len(out) != want {
 		t.Fatalf("topic %s has %d records, want %d", topic, len(out), want)
 	}

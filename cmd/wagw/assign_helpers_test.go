@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -443,65 +442,18 @@ func hasAssignees(c convJSON) bool { return len(c.Assignees) > 0 }
 // of the topic from the broker at addr.
 func partitionOrder(t *testing.T, addr, topic, key string) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	conn, err := kafka.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		t.Fatalf("dial the broker: %v", err)
-	}
-	parts, err := conn.ReadPartitions(topic)
-	conn.Close()
-	if err != nil {
-		t.Fatalf("partitions of %s: %v", topic, err)
-	}
 	var ids []string
-	for _, pt := range parts {
-		pc, err := kafka.DialLeader(ctx, "tcp", addr, topic, pt.ID)
-		if err != nil {
-			t.Fatalf("dial partition %d: %v", pt.ID, err)
+	for _, m := range wagwtest.ReadTopic(t, addr, topic) {
+		if string(m.Key) != key {
+			continue
 		}
-		pc.SetDeadline(time.Now().Add(15 * time.Second))
-		first, last, err := pc.ReadOffsets()
-		if err != nil {
-			pc.Close()
-			t.Fatalf("offsets of partition %d: %v", pt.ID, err)
+		var e struct {
+			ID string `json:"id"`
 		}
-		next := first
-		for next < last {
-			if _, err := pc.Seek(next, kafka.SeekAbsolute); err != nil {
-				pc.Close()
-				t.Fatalf("seek partition %d to %d: %v", pt.ID, next, err)
-			}
-			batch := pc.ReadBatch(1, 16<<20)
-			read := 0
-			for {
-				m, err := batch.ReadMessage()
-				if err != nil {
-					break
-				}
-				read++
-				next = m.Offset + 1
-				if string(m.Key) != key {
-					continue
-				}
-				var e struct {
-					ID string `json:"id"`
-				}
-				if err := json.Unmarshal(m.Value, &e); err != nil {
-					t.Fatalf("partition %d offset %d: %v", pt.ID, m.Offset, err)
-				}
-				ids = append(ids, e.ID)
-			}
-			if err := batch.Close(); err != nil && !errors.Is(err, io.EOF) {
-				pc.Close()
-				t.Fatalf("read partition %d: %v", pt.ID, err)
-			}
-			if read == 0 {
-				pc.Close()
-				t.Fatalf("partition %d: no record at offset %d of %d", pt.ID, next, last)
-			}
+		if err := json.Unmarshal(m.Value, &e); err != nil {
+			t.Fatalf("partition %d offset %d: %v", m.Partition, m.Offset, err)
 		}
-		pc.Close()
+		ids = append(ids, e.ID)
 	}
 	return ids
 }

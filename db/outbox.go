@@ -113,11 +113,17 @@ func (s *Store) OutboxRetry(ctx context.Context, id int64, at time.Time, code in
 // makes it durable first, since the log is written in order. One fsync
 // less per message sent, on the disk the embedded broker syncs to.
 func (s *Store) OutboxReported(ctx context.Context, id int64) error {
-	return s.inTx(ctx, `SET LOCAL synchronous_commit = off`, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET reported = true, lease_until = NULL WHERE id = $1`, id)
-		return err
-	})
+	_, err := s.db.ExecContext(ctx, sqlOutboxReported, id)
+	return err
 }
+
+// sqlOutboxReported is one statement, one round trip (an explicit
+// transaction with SET LOCAL took four): set_config's third argument
+// keeps the setting to the statement's own transaction, and the commit
+// reads it. It is evaluated on the row found by id, before the row is
+// changed; no row found, nothing is written.
+const sqlOutboxReported = `UPDATE outbox SET reported = true, lease_until = NULL
+	WHERE id = $1 AND set_config('synchronous_commit', 'off', true) IS NOT NULL`
 
 // OutboxUnlease gives a finished row's outcome to whichever relay loop
 // publishes it next (its own publish failed).

@@ -127,3 +127,48 @@ func TestSettleReadsOnlyItsMessages(t *testing.T) {
 	}
 	t.Logf("read %d message rows for %d wamids", read, len(wamids))
 }
+
+// TestOutboxReportedIsOneRoundTrip: marking an outcome reported, once per
+// message sent, is one statement (it was an explicit transaction with SET
+// LOCAL: four round trips), and the asynchronous commit it asks for stays
+// in its own transaction: the pool's connection commits synchronously
+// afterwards.
+func TestOutboxReportedIsOneRoundTrip(t *testing.T) {
+	_, dsn := dbtest.New(t)
+	conn, counter := dbtest.Counting(t, dsn)
+	conn.SetMaxOpenConns(1) // the statement after it runs on its connection
+	store := db.NewStore(conn)
+	ctx := context.Background()
+	conn.MustExec(`INSERT INTO contacts (key, wa_id) VALUES ('c1', 'c1')`)
+	conn.MustExec(`INSERT INTO messages (direction, contact_id, inbox, type, body, sent_at, received_at)
+		SELECT 'out', id, '1065', 'text', 'hi', now(), now() FROM contacts`)
+	conn.MustExec(`INSERT INTO outbox (contact_id, contact_key, message_id, phone_number_id, recipient, kind, payload, next_attempt_at)
+		SELECT contact_id, 'c1', id, '1065', 'c1', 'welcome', '{}', now() - interval '1 minute' FROM messages`)
+	now := time.Now()
+	items, err := store.ClaimOutbox(ctx, 1, time.Minute, nil, now)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("claimed %d rows (%v), want 1", len(items), err)
+	}
+	if err := store.OutboxSent(ctx, items[0].ID, "wamid.r1", now); err != nil {
+		t.Fatal(err)
+	}
+	counter.Reset()
+	if err := store.OutboxReported(ctx, items[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.Trips(); n != 1 {
+		t.Errorf("OutboxReported took %d round trips, want 1", n)
+	}
+	var reported, leased bool
+	conn.QueryRowx(`SELECT reported, lease_until IS NOT NULL FROM outbox WHERE id = $1`, items[0].ID).Scan(&reported, &leased)
+	if !reported || leased {
+		t.Errorf("reported %v, still leased %v: want reported and the lease gone", reported, leased)
+	}
+	var sync string
+	if err := conn.Get(&sync, `SHOW synchronous_commit`); err != nil || sync != "on" {
+		t.Errorf("synchronous_commit on the pool's connection afterwards: %q (%v), want on", sync, err)
+	}
+	if err := store.OutboxReported(ctx, items[0].ID+1000); err != nil {
+		t.Errorf("reporting a row that does not exist: %v, want no error (nothing written)", err)
+	}
+}

@@ -18,7 +18,6 @@ const (
 		VALUES ($1, NULLIF($2::bigint, 0), NULLIF($3::bigint, 0), NULLIF($4::bigint, 0), $5, $6) ON CONFLICT DO NOTHING`
 	sqlRefusedInsert = `INSERT INTO command_results (command_id, conversation_id, contact_id, issued_by, error_code, error_message)
 		VALUES ($1, NULLIF($2::bigint, 0), NULLIF($3::bigint, 0), NULLIF($4::bigint, 0), $5, $6) ON CONFLICT DO NOTHING`
-	sqlResultNotify = `SELECT pg_notify('wagw_result', $1)`
 )
 
 // applyCommand applies one command from the API or the relay and stores its
@@ -130,14 +129,13 @@ func (b *batch) storeRefused(ctx context.Context, s resultSubject, e *assigner.E
 	return b.storeResult(ctx, sqlRefusedInsert, s, string(e.Code), e.Message)
 }
 
-// storeResult stores a command's result with insert and tells the API
-// (pg_notify on commit) that it is there.
+// storeResult stores a command's result with insert: one statement (the
+// API polls for the result, gateway.Server.await; nothing listens for it).
 func (b *batch) storeResult(ctx context.Context, insert string, s resultSubject, fields ...any) error {
 	if _, err := b.tx.ExecContext(ctx, insert, append([]any{s.command, s.conversation, s.contact, s.issuedBy}, fields...)...); err != nil {
 		return fmt.Errorf("command result: %w", err)
 	}
-	_, err := b.tx.ExecContext(ctx, sqlResultNotify, s.command)
-	return err
+	return nil
 }
 
 // decided persists d and returns the conversation as it now is.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +115,48 @@ func bulkTripsFlat(t *testing.T, store *db.Store, counter *dbtest.Counter, now t
 	}
 	if trips[500] != trips[20] {
 		t.Errorf("round trips: %d for a batch of 20, %d for 500; want the same", trips[20], trips[500])
+	}
+}
+
+// A command's result is stored with one statement: the API polls for it
+// (gateway's await), so no notification follows it. The relay's report of
+// each message it sends is such a command: at 1,000 webhooks/s with
+// welcome messages on, about one event in twenty.
+func TestACommandsResultIsOneStatement(t *testing.T) {
+	store, conn, counter, now := countedRoundRobin(t)
+	ctx := context.Background()
+	if err := store.Apply(ctx, []event.Envelope{textMessage("wamid.cr1", "4917000001", now)}, now); err != nil {
+		t.Fatal(err)
+	}
+	var contact int64
+	var key string
+	if err := conn.QueryRowx(`SELECT id, key FROM contacts WHERE wa_id = '4917000001'`).Scan(&contact, &key); err != nil {
+		t.Fatal(err)
+	}
+	var agent int64
+	if err := conn.Get(&agent, `SELECT min(id) FROM agents`); err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := event.NewCommand("cr-owners", key, event.SetOwnersCommand{ContactID: contact, AgentIDs: []int64{agent}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter.Reset()
+	if err := store.Apply(ctx, []event.Envelope{cmd}, now); err != nil {
+		t.Fatal(err)
+	}
+	results := 0
+	for _, s := range counter.Shapes() {
+		if strings.Contains(s.SQL, "command_results") || strings.Contains(s.SQL, "wagw_result") {
+			results += s.Count
+		}
+	}
+	if results != 1 {
+		counter.Print(os.Stdout, 1)
+		t.Errorf("storing the command's result took %d statements, want 1", results)
+	}
+	var n int
+	if err := conn.Get(&n, `SELECT count(*) FROM command_results WHERE command_id = 'cr-owners'`); err != nil || n != 1 {
+		t.Errorf("results stored: %d (%v), want 1", n, err)
 	}
 }

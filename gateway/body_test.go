@@ -115,18 +115,30 @@ func TestCompressedBodiesRefusedBeforeInflating(t *testing.T) {
 func TestAPIBodyLimit(t *testing.T) {
 	e := newEnv(t, func(c *gateway.Config) { c.BodyLimit = 4 << 20 })
 	addr := e.listen(t)
-	big := `{"name":"` + strings.Repeat("a", 70<<10) + `","email":"a@example.com"}`
+	// A declared length over the limit is refused from the headers: the
+	// client sends them and the start of the body (the server reads 8 KiB
+	// of a body before any handler runs), then reads. (A client
+	// that goes on writing the whole body may find the connection closed
+	// under it and get a reset instead of the answer: that is what an
+	// http.Client did here now and then.)
 	for _, token := range []string{"", adminToken} {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/agents", strings.NewReader(big))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		auth := ""
+		if token != "" {
+			auth = "Authorization: Bearer " + token + "\r\n"
+		}
+		fmt.Fprintf(conn, "POST /v1/agents HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"name\":\"%s",
+			addr, auth, 70<<10, strings.Repeat("a", 9<<10))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		conn.Close()
 		if resp.StatusCode != http.StatusRequestEntityTooLarge || errorCode(string(b)) != "body_too_large" {
 			t.Errorf("a 70 KiB API body (token %q): %d %s, want 413 body_too_large", token, resp.StatusCode, short(string(b)))
 		}

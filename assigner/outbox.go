@@ -35,6 +35,14 @@ type OutboxResult struct {
 	SentAt       time.Time `db:"sent_at"`
 }
 
+// OutboxSend is a row the Cloud API accepted: the wamid it returned and
+// when.
+type OutboxSend struct {
+	ID     int64
+	WAMID  string
+	SentAt time.Time
+}
+
 // OutboxTake is the kind of an outbox row that takes the contact's thread
 // through the thread control API; its payload is the thread control
 // request and its message the contact's latest inbound message.

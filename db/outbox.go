@@ -80,14 +80,30 @@ const sqlClaimOutbox = `UPDATE outbox o SET lease_until = $3, attempts = o.attem
 	RETURNING o.id, o.contact_key, o.conversation_id, o.message_id, o.phone_number_id, o.recipient, o.kind,
 		o.agent_id, o.payload, o.attempts, o.wamid`
 
-// OutboxSent records the wamid the Cloud API returned.
-func (s *Store) OutboxSent(ctx context.Context, id int64, wamid string, at time.Time) error {
+// OutboxSent records the wamids the Cloud API returned, for every row of
+// sent in one statement (the relay gathers the sends that finish while
+// its previous record is being written: one commit, one WAL flush, for all
+// of them).
+func (s *Store) OutboxSent(ctx context.Context, sent []assigner.OutboxSend) error {
+	if len(sent) == 0 {
+		return nil
+	}
+	ids, wamids, ats := make([]int64, len(sent)), make([]string, len(sent)), make([]string, len(sent))
+	for i, r := range sent {
+		ids[i], wamids[i], ats[i] = r.ID, r.WAMID, r.SentAt.UTC().Format(time.RFC3339Nano)
+	}
 	// The lease stays until the outcome is published (OutboxReported), so
 	// that another loop does not publish it too.
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = 'sent', wamid = $2, sent_at = $3,
-		error_code = NULL, error_message = '' WHERE id = $1`, id, wamid, at)
+	_, err := s.db.ExecContext(ctx, sqlOutboxSent, pq.Array(ids), pq.Array(wamids), pq.Array(ats))
 	return err
 }
+
+// sqlOutboxSent: the rows are leased to the relay that writes them (a
+// claim skips rows another transaction holds), so two relays' records
+// touch different rows and cannot wait for each other.
+const sqlOutboxSent = `UPDATE outbox o SET state = 'sent', wamid = u.w, sent_at = u.t::timestamptz, error_code = NULL, error_message = ''
+	FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, w, t)
+	WHERE o.id = u.id`
 
 // OutboxFailed records a permanent failure.
 func (s *Store) OutboxFailed(ctx context.Context, id int64, code int, msg string) error {
@@ -105,25 +121,28 @@ func (s *Store) OutboxRetry(ctx context.Context, id int64, at time.Time, code in
 	return err
 }
 
-// OutboxReported marks that a row's outcome is on the contact's partition.
-// Its commit does not wait for the disk (synchronous_commit off, this
-// transaction only): losing it in a crash only publishes the outcome
-// again once the lease ends, which the consumer applies once (its id is
-// the row's), and a later commit that waited (the contact's next claim)
-// makes it durable first, since the log is written in order. One fsync
-// less per message sent, on the disk the embedded broker syncs to.
-func (s *Store) OutboxReported(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, sqlOutboxReported, id)
+// OutboxReported marks that the rows' outcomes are on their contacts'
+// partitions. Its commit does not wait for the disk (synchronous_commit
+// off, this transaction only): losing it in a crash only publishes the
+// outcome again once the lease ends, which the consumer applies once (its
+// id is the row's), and a later commit that waited (the contact's next
+// claim) makes it durable first, since the log is written in order. One
+// fsync less per message sent, on the disk the embedded broker syncs to.
+func (s *Store) OutboxReported(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.db.ExecContext(ctx, sqlOutboxReported, pq.Array(ids))
 	return err
 }
 
 // sqlOutboxReported is one statement, one round trip (an explicit
 // transaction with SET LOCAL took four): set_config's third argument
 // keeps the setting to the statement's own transaction, and the commit
-// reads it. It is evaluated on the row found by id, before the row is
+// reads it. It is evaluated on the rows found by id, before they are
 // changed; no row found, nothing is written.
 const sqlOutboxReported = `UPDATE outbox SET reported = true, lease_until = NULL
-	WHERE id = $1 AND set_config('synchronous_commit', 'off', true) IS NOT NULL`
+	WHERE id = ANY($1::bigint[]) AND set_config('synchronous_commit', 'off', true) IS NOT NULL`
 
 // OutboxUnlease gives a finished row's outcome to whichever relay loop
 // publishes it next (its own publish failed).

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
 )
@@ -149,11 +150,11 @@ func TestOutboxReportedIsOneRoundTrip(t *testing.T) {
 	if err != nil || len(items) != 1 {
 		t.Fatalf("claimed %d rows (%v), want 1", len(items), err)
 	}
-	if err := store.OutboxSent(ctx, items[0].ID, "wamid.r1", now); err != nil {
+	if err := store.OutboxSent(ctx, []assigner.OutboxSend{{ID: items[0].ID, WAMID: "wamid.r1", SentAt: now}}); err != nil {
 		t.Fatal(err)
 	}
 	counter.Reset()
-	if err := store.OutboxReported(ctx, items[0].ID); err != nil {
+	if err := store.OutboxReported(ctx, []int64{items[0].ID}); err != nil {
 		t.Fatal(err)
 	}
 	if n := counter.Trips(); n != 1 {
@@ -168,7 +169,7 @@ func TestOutboxReportedIsOneRoundTrip(t *testing.T) {
 	if err := conn.Get(&sync, `SHOW synchronous_commit`); err != nil || sync != "on" {
 		t.Errorf("synchronous_commit on the pool's connection afterwards: %q (%v), want on", sync, err)
 	}
-	if err := store.OutboxReported(ctx, items[0].ID+1000); err != nil {
+	if err := store.OutboxReported(ctx, []int64{items[0].ID + 1000}); err != nil {
 		t.Errorf("reporting a row that does not exist: %v, want no error (nothing written)", err)
 	}
 }

@@ -20,10 +20,10 @@ import (
 // Store is the outbox as the relay uses it.
 type Store interface {
 	ClaimOutbox(ctx context.Context, limit int, lease time.Duration, paused []string, now time.Time) ([]assigner.OutboxItem, error)
-	OutboxSent(ctx context.Context, id int64, wamid string, at time.Time) error
+	OutboxSent(ctx context.Context, sent []assigner.OutboxSend) error
 	OutboxFailed(ctx context.Context, id int64, code int, msg string) error
 	OutboxRetry(ctx context.Context, id int64, at time.Time, code int, msg string, countAttempt bool) error
-	OutboxReported(ctx context.Context, id int64) error
+	OutboxReported(ctx context.Context, ids []int64) error
 	OutboxUnlease(ctx context.Context, id int64) error
 	OutboxRenew(ctx context.Context, id int64, until time.Time) error
 	OutboxUnreported(ctx context.Context, limit int) ([]assigner.OutboxResult, error)
@@ -101,6 +101,11 @@ type Relay struct {
 
 	pg, kafka *outage.Dependency
 
+	// the records every send makes, each written for the sends that
+	// finished together (group.go)
+	sent     group[assigner.OutboxSend]
+	reported group[int64]
+
 	mu          sync.Mutex
 	paused      map[string]time.Time // phone_number_id → until
 	inHand      map[int64]bool       // rows this relay is sending or recording
@@ -154,7 +159,9 @@ func New(cfg Config, store Store, sender Sender, pub Publisher) *Relay {
 		m: newMetrics(cfg.Registerer), paused: map[string]time.Time{}, inHand: map[int64]bool{},
 		pg:         outage.NewDependency("relay", "postgres", cfg.Logger, cfg.Registerer),
 		kafka:      outage.NewDependency("relay", "kafka", cfg.Logger, cfg.Registerer),
-		reportWait: outage.Backoff{Min: cfg.RetryMin, Max: cfg.RetryMax}}
+		reportWait: outage.Backoff{Min: cfg.RetryMin, Max: cfg.RetryMax},
+		sent:       group[assigner.OutboxSend]{write: store.OutboxSent},
+		reported:   group[int64]{write: store.OutboxReported}}
 }
 
 // Health is nil while the relay's calls to Postgres and Kafka work, and
@@ -257,9 +264,10 @@ func (r *Relay) handle(stop context.Context, it assigner.OutboxItem) {
 	now := r.cfg.Now()
 	if err == nil {
 		r.m.outcomes.WithLabelValues("sent").Inc()
-		r.record(stop, it.ID, "record a send", func() error { return r.store.OutboxSent(ctx, it.ID, res.WAMID, now) })
+		sent := assigner.OutboxSend{ID: it.ID, WAMID: res.WAMID, SentAt: now}
+		r.record(stop, it.ID, "record a send", func() error { return r.sent.do(ctx, sent) })
 		if it.Kind == "read" {
-			r.record(stop, it.ID, "mark a read reported", func() error { return r.store.OutboxReported(ctx, it.ID) })
+			r.record(stop, it.ID, "mark a read reported", func() error { return r.reported.do(ctx, it.ID) })
 			return
 		}
 		r.report(stop, assigner.OutboxResult{ID: it.ID, ContactKey: it.ContactKey, MessageID: it.MessageID, Kind: it.Kind,
@@ -415,7 +423,7 @@ func (r *Relay) report(stop context.Context, res assigner.OutboxResult) {
 	r.mu.Lock()
 	r.reportWait.Reset()
 	r.mu.Unlock()
-	r.record(stop, res.ID, "mark an outcome reported", func() error { return r.store.OutboxReported(ctx, res.ID) })
+	r.record(stop, res.ID, "mark an outcome reported", func() error { return r.reported.do(ctx, res.ID) })
 }
 
 // reportPending publishes outcomes that are recorded but not published

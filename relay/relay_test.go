@@ -750,11 +750,11 @@ func (s *killableStore) ClaimOutbox(ctx context.Context, limit int, lease time.D
 	return s.Store.ClaimOutbox(ctx, limit, lease, paused, now)
 }
 
-func (s *killableStore) OutboxSent(ctx context.Context, id int64, wamid string, at time.Time) error {
+func (s *killableStore) OutboxSent(ctx context.Context, sent []assigner.OutboxSend) error {
 	if s.killed.Load() {
 		return errKilled
 	}
-	return s.Store.OutboxSent(ctx, id, wamid, at)
+	return s.Store.OutboxSent(ctx, sent)
 }
 
 func (s *killableStore) OutboxFailed(ctx context.Context, id int64, code int, msg string) error {
@@ -771,11 +771,11 @@ func (s *killableStore) OutboxRetry(ctx context.Context, id int64, at time.Time,
 	return s.Store.OutboxRetry(ctx, id, at, code, msg, count)
 }
 
-func (s *killableStore) OutboxReported(ctx context.Context, id int64) error {
+func (s *killableStore) OutboxReported(ctx context.Context, ids []int64) error {
 	if s.killed.Load() {
 		return errKilled
 	}
-	return s.Store.OutboxReported(ctx, id)
+	return s.Store.OutboxReported(ctx, ids)
 }
 
 func (s *killableStore) OutboxUnreported(ctx context.Context, limit int) ([]assigner.OutboxResult, error) {

@@ -10,5 +10,7 @@
 // Transient failures are retried with backoff up to a cap, throttling waits
 // as Meta asks, permanent errors fail the row, and an account-level refusal
 // pauses the number. The relay rides out a Kafka or Postgres outage of any
-// length (see package outage) and says so through Health.
+// length (see package outage) and says so through Health. The records of
+// sends that finish together are written together, one statement and one
+// commit for all of them (group.go).
 package relay

@@ -120,8 +120,8 @@ func bulkTripsFlat(t *testing.T, store *db.Store, counter *dbtest.Counter, now t
 
 // A command's result is stored with one statement: the API polls for it
 // (gateway's await), so no notification follows it. The relay's report of
-// each message it sends is such a command: at 1,000 webhooks/s with
-// welcome messages on, about one event in twenty.
+// each message it sends is such a command: 1,941 of about 32,000 events in
+// 20 s at 1,000 webhooks/s with welcome messages on.
 func TestACommandsResultIsOneStatement(t *testing.T) {
 	store, conn, counter, now := countedRoundRobin(t)
 	ctx := context.Background()

@@ -161,7 +161,9 @@ func TestOutboxReportedIsOneRoundTrip(t *testing.T) {
 		t.Errorf("OutboxReported took %d round trips, want 1", n)
 	}
 	var reported, leased bool
-	conn.QueryRowx(`SELECT reported, lease_until IS NOT NULL FROM outbox WHERE id = $1`, items[0].ID).Scan(&reported, &leased)
+	if err := conn.QueryRowx(`SELECT reported, lease_until IS NOT NULL FROM outbox WHERE id = $1`, items[0].ID).Scan(&reported, &leased); err != nil {
+		t.Fatal(err)
+	}
 	if !reported || leased {
 		t.Errorf("reported %v, still leased %v: want reported and the lease gone", reported, leased)
 	}

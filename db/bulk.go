@@ -83,6 +83,9 @@ func (b *batch) prepare(ctx context.Context, events []event.Envelope) error {
 	if err := b.prepareContacts(ctx, events); err != nil {
 		return err
 	}
+	if err := b.prepareCommandContacts(ctx, events); err != nil {
+		return err
+	}
 	if err := b.lookupStatuses(ctx, events); err != nil {
 		return err
 	}

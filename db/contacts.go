@@ -515,6 +515,52 @@ func (b *batch) contactByKey(ctx context.Context, key string) (contactRow, error
 	return c, nil
 }
 
+// sqlContactsForKeys is sqlContactForKey for many keys: each key's
+// contact by key, else by either identity.
+const sqlContactsForKeys = `SELECT DISTINCT ON (u.k) u.k, c.id, c.blocked_at IS NOT NULL
+	FROM unnest($1::text[]) AS u(k) JOIN contacts c ON c.key = u.k OR c.wa_id = u.k OR c.user_id = u.k
+	ORDER BY u.k, c.key = u.k DESC, c.id`
+
+// prepareCommandContacts reads, in one statement, the contacts the
+// batch's commands name and its messages did not bring (prepareContacts),
+// as contactByKey would read them one by one when each command is
+// applied: among them the relay's report of every message it sends. The
+// fast path's batches change no contact's key, identities or block before
+// a command is applied (an identity change or a release takes the one by
+// one path), so reading them first reads the same rows. A key no contact
+// has is left to contactByKey.
+func (b *batch) prepareCommandContacts(ctx context.Context, events []event.Envelope) error {
+	var keys []string
+	seen := map[string]bool{}
+	for i := range events {
+		k := events[i].ContactKey
+		if events[i].Kind != event.KindCommand || k == "" || seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, ok := b.contacts[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	rows, err := b.tx.QueryContext(ctx, sqlContactsForKeys, pq.Array(keys))
+	if err != nil {
+		return fmt.Errorf("commands' contacts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var c contactRow
+		if err := rows.Scan(&k, &c.ID, &c.Blocked); err != nil {
+			return err
+		}
+		b.contacts[k] = c
+	}
+	return rows.Err()
+}
+
 const sqlBlock = `WITH hit AS (
 		SELECT id FROM contacts WHERE key = $1 OR wa_id = $1 OR user_id = $1 ORDER BY key = $1 DESC, id LIMIT 1),
 	blocked AS (UPDATE contacts SET blocked_at = now(), blocked_reason = $2 WHERE id IN (SELECT id FROM hit))

@@ -160,3 +160,54 @@ func TestACommandsResultIsOneStatement(t *testing.T) {
 		t.Errorf("results stored: %d (%v), want 1", n, err)
 	}
 }
+
+// The contacts a batch's commands name are read with the batch's other
+// contacts, in one statement, not one statement per command: the relay
+// reports every message it sends as a command on the contact's partition,
+// usually in a batch with none of that contact's messages.
+func TestCommandContactsAreReadWithTheBatch(t *testing.T) {
+	store, conn, counter, now := countedRoundRobin(t)
+	ctx := context.Background()
+	var known []event.Envelope
+	for i := range 3 {
+		known = append(known, textMessage(fmt.Sprintf("wamid.cc%d", i), fmt.Sprintf("491800000%d", i), now))
+	}
+	if err := store.Apply(ctx, known, now); err != nil {
+		t.Fatal(err)
+	}
+	var agent int64
+	if err := conn.Get(&agent, `SELECT min(id) FROM agents`); err != nil {
+		t.Fatal(err)
+	}
+	batch := []event.Envelope{textMessage("wamid.cn1", "4918100001", now), textMessage("wamid.cn2", "4918100002", now)}
+	for i := range 3 {
+		var contact int64
+		var key string
+		if err := conn.QueryRowx(`SELECT id, key FROM contacts WHERE wa_id = $1`, fmt.Sprintf("491800000%d", i)).Scan(&contact, &key); err != nil {
+			t.Fatal(err)
+		}
+		cmd, err := event.NewCommand(fmt.Sprintf("cc-owners-%d", i), key, event.SetOwnersCommand{ContactID: contact, AgentIDs: []int64{agent}}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, cmd)
+	}
+	counter.Reset()
+	if err := store.Apply(ctx, batch, now); err != nil {
+		t.Fatal(err)
+	}
+	lookups := 0
+	for _, s := range counter.Shapes() {
+		if strings.HasPrefix(s.SQL, "SELECT id, blocked_at IS NOT NULL FROM contacts WHERE key = $1") {
+			lookups += s.Count
+		}
+	}
+	if lookups != 0 {
+		counter.Print(os.Stdout, 1)
+		t.Errorf("%d statements looked up one command's contact each, want none (one for the batch)", lookups)
+	}
+	var owned int
+	if err := conn.Get(&owned, `SELECT count(*) FROM command_results WHERE command_id LIKE 'cc-owners-%' AND kind = 'owners_set'`); err != nil || owned != 3 {
+		t.Errorf("%d of 3 commands set the owners (%v)", owned, err)
+	}
+}

@@ -138,6 +138,8 @@ type Server struct {
 	largeBodies chan struct{}
 	// adm takes webhooks in or sheds them.
 	adm *admission
+	// signatures checks X-Hub-Signature-256 under cfg.AppSecrets.
+	signatures *whatsapp.Verifier
 }
 
 // New builds the Fiber app.
@@ -186,7 +188,8 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	}
 	s := &Server{cfg: cfg, pub: pub, reads: stores.Reads, tokens: stores.Tokens, commands: stores.Commands,
 		agents: stores.Agents, teams: stores.Teams, inboxes: stores.Inboxes, log: cfg.Logger, m: newMetrics(cfg.Registry),
-		largeBodies: make(chan struct{}, cfg.LargeBodies), adm: newAdmission(cfg.MaxInFlight, cfg.MaxWait, cfg.Now())}
+		largeBodies: make(chan struct{}, cfg.LargeBodies), adm: newAdmission(cfg.MaxInFlight, cfg.MaxWait, cfg.Now()),
+		signatures: whatsapp.NewVerifier(cfg.AppSecrets...)}
 	cfg.Registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_webhook_inflight",
 			Help: "Signed webhooks taken in and not yet answered."}, func() float64 { return float64(s.adm.inFlight.Load()) }),
@@ -261,7 +264,7 @@ func (s *Server) handshake(c *fiber.Ctx) error {
 func (s *Server) webhook(c *fiber.Ctx) error {
 	now := s.cfg.Now()
 	body := c.BodyRaw() // the bytes exactly as signed; not valid after return
-	if !whatsapp.Verify(c.Get("X-Hub-Signature-256"), body, s.cfg.AppSecrets...) {
+	if !s.signatures.Verify(c.Get("X-Hub-Signature-256"), body) {
 		s.m.signatureFailures.Inc()
 		s.m.webhooks.WithLabelValues("bad_signature").Inc()
 		return apiError(fiber.StatusUnauthorized, "bad_signature", "missing or invalid X-Hub-Signature-256")

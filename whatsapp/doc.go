@@ -23,7 +23,8 @@
 // object is not "whatsapp_business_account", or whose entries, changes or
 // item arrays have the wrong shape, is an error ([ErrMalformed],
 // [ErrNotNotification]); the caller keeps such bodies raw rather than
-// dropping them. The body is checked once by json.Valid, then its outer
+// dropping them. The body is checked once (validJSON: what json.Valid
+// accepts, faster), then its outer
 // structure (object, entries, changes) is walked once; a body the walk
 // does not decode exactly as encoding/json would (a repeated or unknown
 // member, a null, an unexpected type) is decoded by encoding/json, with

@@ -260,3 +260,51 @@ func equalFoldHex(a, b string) bool {
 	}
 	return true
 }
+
+// FuzzValidJSON: validJSON accepts exactly what encoding/json.Valid
+// accepts.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range corpusSeeds(f) {
+		f.Add(s)
+	}
+	for _, s := range []string{``, ` `, `[1,2`, `{"a":"\u12"}`, `{"a":1,}`, `[1 2]`, `"\ud800"`, "\"\x01\"", "\"\xff\"",
+		`-0.5e+7`, `01`, `1.`, `tru`, `{"a":[{"b":"]}"}]}`, `"a\\"`, `"a\\\"b"`, `{}{}`, " [ ] \t\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Add(nested(maxNesting))
+	f.Add(nested(maxNesting + 1))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, encoding/json.Valid: %v", b, got, want)
+		}
+	})
+}
+
+// nested is n arrays, each inside the last.
+func nested(n int) []byte {
+	return append(bytes.Repeat([]byte("["), n), bytes.Repeat([]byte("]"), n)...)
+}
+
+// TestValidJSONNesting: encoding/json's nesting limit holds, also where
+// nothing else is wrong, and a body nested a million levels deep is
+// refused by the bracket count, before any recursion.
+func TestValidJSONNesting(t *testing.T) {
+	for _, c := range []struct {
+		body []byte
+		want bool
+	}{
+		{nested(maxNesting), true},
+		{nested(maxNesting + 1), false},
+		{[]byte(`{"a":` + string(nested(maxNesting-1)) + `}`), true},
+		{[]byte(`{"a":` + string(nested(maxNesting)) + `}`), false},
+		{[]byte(`["` + string(bytes.Repeat([]byte("["), 2*maxNesting)) + `"]`), true},
+		{nested(1_000_000), false},
+	} {
+		if got := validJSON(c.body); got != c.want || json.Valid(c.body) != c.want {
+			t.Errorf("%d bytes: validJSON %v, encoding/json.Valid %v, want %v", len(c.body), got, json.Valid(c.body), c.want)
+		}
+	}
+	if !nestedWithin(nested(3), 3) || nestedWithin(nested(4), 3) {
+		t.Error("nestedWithin counts levels wrong")
+	}
+}

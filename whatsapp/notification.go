@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// walkNotification decodes a body that json.Valid accepted into n, as
+// walkNotification decodes a body that validJSON accepted into n, as
 // json.Unmarshal would, by walking its outer structure (the object, its
 // entries and their changes) once with the raw walkers of rawjson.go
 // instead of a second, reflective pass of encoding/json over the whole

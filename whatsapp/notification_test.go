@@ -63,9 +63,10 @@ func TestWalkNotificationTakesRealBodies(t *testing.T) {
 }
 
 // TestWalkKnowsEveryField: the members the walk decodes are exactly the
-// JSON fields of Notification, Entry and Change. A field added to one of
-// them is still decoded (the walk declines a body that has it, and
-// json.Unmarshal decodes it), but only slowly until the walk learns it.
+// JSON fields of Notification, Entry, Change, WebhookContact and Profile.
+// A field added to one of them is still decoded (the walk declines a
+// body that has it, and encoding/json decodes it), but only slowly until
+// the walk learns it.
 func TestWalkKnowsEveryField(t *testing.T) {
 	for _, tc := range []struct {
 		v     any
@@ -74,6 +75,8 @@ func TestWalkKnowsEveryField(t *testing.T) {
 		{Notification{}, []string{"object", "entry"}},
 		{Entry{}, []string{"id", "time", "changes"}},
 		{Change{}, []string{"field", "value"}},
+		{WebhookContact{}, []string{"profile", "wa_id", "user_id", "parent_user_id"}}, // walkContact
+		{Profile{}, []string{"name", "username"}},
 	} {
 		typ := reflect.TypeOf(tc.v)
 		var fields []string
@@ -84,7 +87,7 @@ func TestWalkKnowsEveryField(t *testing.T) {
 		slices.Sort(fields)
 		slices.Sort(tc.known)
 		if !slices.Equal(fields, tc.known) {
-			t.Errorf("%s has the JSON fields %v; walkNotification decodes %v: teach it the new ones", typ.Name(), fields, tc.known)
+			t.Errorf("%s has the JSON fields %v; the walk (walkNotification, walkContact) decodes %v: teach it the new ones", typ.Name(), fields, tc.known)
 		}
 	}
 }

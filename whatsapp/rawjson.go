@@ -83,8 +83,9 @@ func skipValue(b []byte, i int) (int, error) {
 }
 
 // objectMembers calls fn with the name (unquoted as encoding/json does)
-// and the raw value of each member of the object b, in order.
-func objectMembers(b []byte, fn func(name string, value []byte)) error {
+// and the raw value of each member of the object b, in order. name is
+// only valid during the call: it is usually a slice of b.
+func objectMembers(b []byte, fn func(name, value []byte)) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errRawJSON
@@ -94,11 +95,13 @@ func objectMembers(b []byte, fn func(name string, value []byte)) error {
 		if err != nil || b[i] != '"' {
 			return errRawJSON
 		}
-		name := string(b[i+1 : end-1])
-		if bytes.IndexByte(b[i:end], '\\') >= 0 {
-			if err := json.Unmarshal(b[i:end], &name); err != nil {
+		name := b[i+1 : end-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var unquoted string
+			if err := json.Unmarshal(b[i:end], &unquoted); err != nil {
 				return err
 			}
+			name = []byte(unquoted)
 		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {

@@ -36,22 +36,22 @@ func referenceValue(b []byte) (Value, error) {
 			return Value{}, err
 		}
 	}
-	if v.Contacts, err = decodeItems[WebhookContact](w.Contacts, "contacts", nil); err != nil {
+	if v.Contacts, err = decodeItems[WebhookContact](w.Contacts, "contacts", nil, nil); err != nil {
 		return Value{}, err
 	}
-	if v.Messages, err = decodeItems(w.Messages, "messages", func(m *Message, raw json.RawMessage) { m.Raw = raw }); err != nil {
+	if v.Messages, err = decodeItems(w.Messages, "messages", func(m *Message, raw json.RawMessage) { m.Raw = raw }, nil); err != nil {
 		return Value{}, err
 	}
-	if v.Statuses, err = decodeItems(w.Statuses, "statuses", func(s *Status, raw json.RawMessage) { s.Raw = raw }); err != nil {
+	if v.Statuses, err = decodeItems(w.Statuses, "statuses", func(s *Status, raw json.RawMessage) { s.Raw = raw }, nil); err != nil {
 		return Value{}, err
 	}
-	if v.Errors, err = decodeItems[ErrorDetail](w.Errors, "errors", nil); err != nil {
+	if v.Errors, err = decodeItems[ErrorDetail](w.Errors, "errors", nil, nil); err != nil {
 		return Value{}, err
 	}
-	if v.UserPreferences, err = decodeItems[UserPreference](w.UserPreferences, "user_preferences", nil); err != nil {
+	if v.UserPreferences, err = decodeItems[UserPreference](w.UserPreferences, "user_preferences", nil, nil); err != nil {
 		return Value{}, err
 	}
-	if v.MessageEchoes, err = decodeItems(w.MessageEchoes, "message_echoes", func(e *MessageEcho, raw json.RawMessage) { e.Raw = raw }); err != nil {
+	if v.MessageEchoes, err = decodeItems(w.MessageEchoes, "message_echoes", func(e *MessageEcho, raw json.RawMessage) { e.Raw = raw }, nil); err != nil {
 		return Value{}, err
 	}
 	return v, nil
@@ -67,7 +67,10 @@ func FuzzValueMatchesReference(f *testing.F) {
 		}
 	}
 	for _, s := range []string{`null`, `{}`, `[]`, `5`, `"x"`, `{"messages":null}`, `{"messages":{}}`, `{"messages":[1]}`,
-		`{"MESSAGES":[{"id":"a"}],"messages":[{"id":"b"}]}`, `{"mess\u0061ges":[{"id":"e"}]}`, `{"ſtatuses":[{"id":"k"}]}`,
+		`{"MESSAGES":[{"id":"a"}],"messages":[{"id":"b"}]}`,
+		`{"contacts":[{"profile":{"name":"a","NAME":"b"},"wa_id":"1"}]}`, `{"contacts":[{"wa_id":5,"user_id":"u"},{"profile":null}]}`,
+		`{"contacts":[{"Wa_Id":"x","profile":{"username":"\u00e9","extra":1},"user_id":"u"}]}`, `{"contacts":[{"wa_id":"1","wa_id":"2"}]}`,
+		`{"contacts":[{"profile":{"name":"a\"b"},"user_id":"US.1","parent_user_id":"US.P","other":[]}]}`, `{"mess\u0061ges":[{"id":"e"}]}`, `{"ſtatuses":[{"id":"k"}]}`,
 		` { "contacts" : [ { "wa_id" : "1" } , {"wa_id":"2"} ] , "event" : "x" } `, `{"metadata":{"phone_number_id":5}}`,
 		`{"a":{"b":["}",{"c":"]\"\\"}]},"statuses":[{"id":"s\"]"}]}`} {
 		f.Add([]byte(s))
@@ -136,4 +139,32 @@ func BenchmarkValueDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestWalkContactTakesRealContacts: every contact of the corpus is
+// decoded by walkContact, not by the fallback, and as lenient decodes it.
+func TestWalkContactTakesRealContacts(t *testing.T) {
+	seen := 0
+	for _, body := range wagwtest.ConformanceJSON(t) {
+		for _, v := range changeValues(body) {
+			var w struct{ Contacts []json.RawMessage }
+			if json.Unmarshal(v, &w) != nil {
+				continue
+			}
+			for _, raw := range w.Contacts {
+				seen++
+				var got, want WebhookContact
+				if !walkContact(raw, &got) {
+					t.Errorf("walkContact declined %s", raw)
+					continue
+				}
+				if err := lenient(raw, &want); err != nil || got != want {
+					t.Errorf("%s: walked %+v, lenient %+v (%v)", raw, got, want, err)
+				}
+			}
+		}
+	}
+	if seen < 20 {
+		t.Fatalf("only %d contacts in the corpus: is it read?", seen)
+	}
 }

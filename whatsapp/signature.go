@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -29,25 +31,53 @@ func Sign(secret, body []byte) string {
 // raw bytes as received, never a re-encoding. The comparison is constant
 // time. A missing or malformed header (wrong prefix, not 64 hex digits)
 // fails, and so does an empty secret: an empty key would let anyone sign.
+// A caller that checks many bodies under the same secrets uses a Verifier.
 func Verify(header string, body []byte, secrets ...[]byte) bool {
-	if len(header) != len(signaturePrefix)+2*sha256.Size || header[:len(signaturePrefix)] != signaturePrefix {
-		return false
-	}
-	var want [sha256.Size]byte
-	if _, err := hex.Decode(want[:], []byte(header[len(signaturePrefix):])); err != nil {
-		return false
-	}
-	ok := false
-	var sum [sha256.Size]byte
+	return NewVerifier(secrets...).Verify(header, body)
+}
+
+// A Verifier checks signatures as Verify does under a fixed set of
+// secrets, keeping the keyed HMAC states between calls instead of keying
+// a new one per body. It is safe for concurrent use.
+type Verifier struct {
+	macs []*sync.Pool // one per non-empty secret
+}
+
+// NewVerifier returns a Verifier for secrets; empty secrets are ignored.
+func NewVerifier(secrets ...[]byte) *Verifier {
+	v := &Verifier{}
 	for _, secret := range secrets {
 		if len(secret) == 0 {
 			continue
 		}
-		mac := hmac.New(sha256.New, secret)
+		key := append([]byte(nil), secret...)
+		v.macs = append(v.macs, &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }})
+	}
+	return v
+}
+
+// Verify reports whether header is a valid X-Hub-Signature-256 of body
+// under any of the Verifier's secrets.
+func (v *Verifier) Verify(header string, body []byte) bool {
+	if len(header) != len(signaturePrefix)+2*sha256.Size || header[:len(signaturePrefix)] != signaturePrefix {
+		return false
+	}
+	var digits [2 * sha256.Size]byte
+	copy(digits[:], header[len(signaturePrefix):])
+	var want [sha256.Size]byte
+	if _, err := hex.Decode(want[:], digits[:]); err != nil {
+		return false
+	}
+	ok := false
+	var sum [sha256.Size]byte
+	for _, pool := range v.macs {
+		mac := pool.Get().(hash.Hash)
+		mac.Reset()
 		mac.Write(body)
 		if hmac.Equal(mac.Sum(sum[:0]), want[:]) {
 			ok = true
 		}
+		pool.Put(mac)
 	}
 	return ok
 }

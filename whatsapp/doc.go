@@ -24,11 +24,12 @@
 // item arrays have the wrong shape, is an error ([ErrMalformed],
 // [ErrNotNotification]); the caller keeps such bodies raw rather than
 // dropping them. The body is checked once (validJSON: what json.Valid
-// accepts, faster), then its outer
-// structure (object, entries, changes) is walked once; a body the walk
+// accepts, faster), then its outer structure (object, entries, changes)
+// and its contacts and statuses are walked once; a body or item the walk
 // does not decode exactly as encoding/json would (a repeated or unknown
 // member, a null, an unexpected type) is decoded by encoding/json, with
-// the same result.
+// the same result. Messages, whose types are many, are decoded by
+// encoding/json.
 //
 // Whatever the body, every item it gives encodes with encoding/json, its
 // message or status decodes back to the same meaning, and it holds only

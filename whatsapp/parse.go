@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,7 +44,7 @@ func Parse(body []byte) (*Notification, error) {
 // names (exactly, else case-folded; a repeated name: the last wins).
 func (v *Value) UnmarshalJSON(b []byte) error {
 	*v = Value{Raw: append(json.RawMessage(nil), b...)}
-	if string(b) == "null" {
+	if string(bytes.TrimSpace(b)) == "null" {
 		return nil // a change without a value
 	}
 	var w valueMembers
@@ -65,7 +66,7 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 	if v.Messages, err = decodeArray(w.messages, "messages", func(m *Message, raw json.RawMessage) { m.Raw = raw }, nil); err != nil {
 		return err
 	}
-	if v.Statuses, err = decodeArray(w.statuses, "statuses", func(s *Status, raw json.RawMessage) { s.Raw = raw }, nil); err != nil {
+	if v.Statuses, err = decodeArray(w.statuses, "statuses", func(s *Status, raw json.RawMessage) { s.Raw = raw }, walkStatus); err != nil {
 		return err
 	}
 	if v.Errors, err = decodeArray[ErrorDetail](w.errors, "errors", nil, nil); err != nil {
@@ -140,25 +141,6 @@ func decodeItems[T any](raws []json.RawMessage, name string, keep func(*T, json.
 		}
 	}
 	return out, nil
-}
-
-// walkContact decodes a contact exactly as lenient would when the
-// contact has only the members Meta sends, each of its expected type (all
-// of the corpus's contacts), with the walkers of notification.go; it
-// declines anything else. A contact is in every message's change, and
-// encoding/json's reflective decoding of it was a tenth of the webhook
-// handler's CPU.
-func walkContact(raw []byte, c *WebhookContact) bool {
-	str := func(dst *string) func(b []byte, i int) (int, bool) {
-		return func(b []byte, i int) (int, bool) { return walkString(b, i, dst) }
-	}
-	end, ok := walkObject(raw, 0, []member{
-		{"profile", func(b []byte, i int) (int, bool) {
-			return walkObject(b, i, []member{{"name", str(&c.Profile.Name)}, {"username", str(&c.Profile.Username)}})
-		}},
-		{"wa_id", str(&c.WaID)}, {"user_id", str(&c.UserID)}, {"parent_user_id", str(&c.ParentUserID)},
-	})
-	return ok && end == len(raw)
 }
 
 // lenient unmarshals, ignoring fields whose JSON type does not match the Go

@@ -1,9 +1,11 @@
 package whatsapp
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/wagw/wagw/wagwtest"
@@ -70,7 +72,11 @@ func FuzzValueMatchesReference(f *testing.F) {
 		`{"MESSAGES":[{"id":"a"}],"messages":[{"id":"b"}]}`,
 		`{"contacts":[{"profile":{"name":"a","NAME":"b"},"wa_id":"1"}]}`, `{"contacts":[{"wa_id":5,"user_id":"u"},{"profile":null}]}`,
 		`{"contacts":[{"Wa_Id":"x","profile":{"username":"\u00e9","extra":1},"user_id":"u"}]}`, `{"contacts":[{"wa_id":"1","wa_id":"2"}]}`,
-		`{"contacts":[{"profile":{"name":"a\"b"},"user_id":"US.1","parent_user_id":"US.P","other":[]}]}`, `{"mess\u0061ges":[{"id":"e"}]}`, `{"ſtatuses":[{"id":"k"}]}`,
+		`{"contacts":[{"profile":{"name":"a\"b"},"user_id":"US.1","parent_user_id":"US.P","other":[]}]}`,
+		`{"statuses":[{"id":"s","status":"read","pricing":{"billable":"yes","category":"utility"}}]}`,
+		`{"statuses":[{"id":"s","conversation":{"id":"c","origin":null}},{"ID":"a","id":"b"}]}`,
+		`{"statuses":[{"pricing":{"billable":true,"Billable":false}},{"pricing":{"billable":false},"conversation":{"origin":{"type":"service"}}}]}`,
+		`{"statuses":[{"id":"s","timestamp":1749416383,"errors":[{"code":131047}]},{"recipient_type":"group","raw":{"x":1}}]}`, `{"mess\u0061ges":[{"id":"e"}]}`, `{"ſtatuses":[{"id":"k"}]}`,
 		` { "contacts" : [ { "wa_id" : "1" } , {"wa_id":"2"} ] , "event" : "x" } `, `{"metadata":{"phone_number_id":5}}`,
 		`{"a":{"b":["}",{"c":"]\"\\"}]},"statuses":[{"id":"s\"]"}]}`} {
 		f.Add([]byte(s))
@@ -141,30 +147,44 @@ func BenchmarkValueDecode(b *testing.B) {
 	})
 }
 
-// TestWalkContactTakesRealContacts: every contact of the corpus is
-// decoded by walkContact, not by the fallback, and as lenient decodes it.
-func TestWalkContactTakesRealContacts(t *testing.T) {
+// TestWalkersTakeRealItems: every contact of the corpus is decoded by
+// walkContact and every status without errors by walkStatus, not by the
+// fallback, and as lenient decodes them.
+func TestWalkersTakeRealItems(t *testing.T) {
+	contacts := checkWalker(t, func(v []byte) []json.RawMessage {
+		var w struct{ Contacts []json.RawMessage }
+		_ = json.Unmarshal(v, &w)
+		return w.Contacts
+	}, walkContact)
+	statuses := checkWalker(t, func(v []byte) []json.RawMessage {
+		var w struct{ Statuses []json.RawMessage }
+		_ = json.Unmarshal(v, &w)
+		return slices.DeleteFunc(w.Statuses, func(raw json.RawMessage) bool { return bytes.Contains(raw, []byte(`"errors"`)) })
+	}, walkStatus)
+	if contacts < 20 || statuses < 10 {
+		t.Fatalf("only %d contacts and %d statuses in the corpus: is it read?", contacts, statuses)
+	}
+}
+
+// checkWalker runs walk on every item items finds in the corpus's change
+// values, compares it with lenient, and returns how many it saw.
+func checkWalker[T any](t *testing.T, items func(value []byte) []json.RawMessage, walk func([]byte, *T) bool) int {
+	t.Helper()
 	seen := 0
 	for _, body := range wagwtest.ConformanceJSON(t) {
 		for _, v := range changeValues(body) {
-			var w struct{ Contacts []json.RawMessage }
-			if json.Unmarshal(v, &w) != nil {
-				continue
-			}
-			for _, raw := range w.Contacts {
+			for _, raw := range items(v) {
 				seen++
-				var got, want WebhookContact
-				if !walkContact(raw, &got) {
-					t.Errorf("walkContact declined %s", raw)
+				var got, want T
+				if !walk(raw, &got) {
+					t.Errorf("the walk declined %s", raw)
 					continue
 				}
-				if err := lenient(raw, &want); err != nil || got != want {
-					t.Errorf("%s: walked %+v, lenient %+v (%v)", raw, got, want, err)
+				if err := lenient(raw, &want); err != nil || !reflect.DeepEqual(got, want) {
+					t.Errorf("%s:\nwalked  %+v\nlenient %+v (%v)", raw, got, want, err)
 				}
 			}
 		}
 	}
-	if seen < 20 {
-		t.Fatalf("only %d contacts in the corpus: is it read?", seen)
-	}
+	return seen
 }

@@ -1,0 +1,74 @@
+package whatsapp
+
+// The items every webhook carries, decoded with the walkers of
+// notification.go instead of encoding/json's reflection: a change's
+// contact (one per message) and a status (the most frequent webhook:
+// sent, delivered and read for every message sent). Each walker decodes
+// exactly as lenient would when the item has only members it knows, each
+// of its expected JSON type, and no member twice (all the corpus's items
+// of these kinds); it declines anything else, and decodeItems then hands
+// the item to encoding/json. FuzzValueMatchesReference holds the two
+// paths to the same result; TestWalkKnowsEveryField lists the fields.
+
+// walkContact decodes a change's contact.
+func walkContact(raw []byte, c *WebhookContact) bool {
+	end, ok := walkObject(raw, 0, []member{
+		{"profile", func(b []byte, i int) (int, bool) {
+			return walkObject(b, i, []member{{"name", walkInto(&c.Profile.Name)}, {"username", walkInto(&c.Profile.Username)}})
+		}},
+		{"wa_id", walkInto(&c.WaID)}, {"user_id", walkInto(&c.UserID)}, {"parent_user_id", walkInto(&c.ParentUserID)},
+	})
+	return ok && end == len(raw)
+}
+
+// walkStatus decodes a status without errors (a failed status has them,
+// and goes to encoding/json).
+func walkStatus(raw []byte, s *Status) bool {
+	end, ok := walkObject(raw, 0, []member{
+		{"id", walkInto(&s.ID)}, {"status", walkInto(&s.Status)}, {"timestamp", walkInto(&s.Timestamp)},
+		{"recipient_id", walkInto(&s.RecipientID)}, {"recipient_user_id", walkInto(&s.RecipientUserID)},
+		{"recipient_parent_user_id", walkInto(&s.RecipientParentUserID)}, {"recipient_type", walkInto(&s.RecipientType)},
+		{"recipient_participant_id", walkInto(&s.RecipientParticipantID)},
+		{"recipient_participant_user_id", walkInto(&s.RecipientParticipantUserID)},
+		{"recipient_participant_parent_user_id", walkInto(&s.RecipientParticipantParentUserID)},
+		{"biz_opaque_callback_data", walkInto(&s.BizOpaqueCallbackData)},
+		{"conversation", func(b []byte, i int) (int, bool) {
+			c := new(Conversation)
+			s.Conversation = c
+			return walkObject(b, i, []member{
+				{"id", walkInto(&c.ID)}, {"expiration_timestamp", walkInto(&c.ExpirationTimestamp)},
+				{"origin", func(b []byte, i int) (int, bool) {
+					c.Origin = new(ConversationOrigin)
+					return walkObject(b, i, []member{{"type", walkInto(&c.Origin.Type)}})
+				}},
+			})
+		}},
+		{"pricing", func(b []byte, i int) (int, bool) {
+			p := new(Pricing)
+			s.Pricing = p
+			return walkObject(b, i, []member{
+				{"billable", func(b []byte, i int) (int, bool) { return walkBool(b, i, &p.Billable) }},
+				{"pricing_model", walkInto(&p.PricingModel)}, {"type", walkInto(&p.Type)}, {"category", walkInto(&p.Category)},
+			})
+		}},
+	})
+	return ok && end == len(raw)
+}
+
+// walkInto is the decode of a string member into *dst.
+func walkInto(dst *string) func(b []byte, i int) (int, bool) {
+	return func(b []byte, i int) (int, bool) { return walkString(b, i, dst) }
+}
+
+// walkBool decodes the literal true or false at b[i] into *dst.
+func walkBool(b []byte, i int, dst *bool) (int, bool) {
+	switch {
+	case len(b)-i >= 4 && string(b[i:i+4]) == "true":
+		*dst = true
+		return i + 4, true
+	case len(b)-i >= 5 && string(b[i:i+5]) == "false":
+		*dst = false
+		return i + 5, true
+	}
+	return 0, false
+}

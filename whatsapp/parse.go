@@ -88,7 +88,7 @@ type valueMembers struct {
 }
 
 func (w *valueMembers) set(member, raw []byte) {
-	name := string(member) // does not escape: copied on the stack
+	name := string(member) // does not escape: a short name is copied on the stack
 	for _, m := range [...]struct {
 		name string
 		dst  *[]byte

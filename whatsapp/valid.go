@@ -19,11 +19,11 @@ func validJSON(b []byte) bool {
 	return nestedWithin(b, maxNesting) && segjson.Valid(b)
 }
 
-// nestedWithin reports whether no array or object of b lies more than max
-// levels deep. It does not validate: brackets inside strings are skipped,
+// nestedWithin reports whether no array or object of b lies more than
+// limit levels deep. It does not validate: brackets inside strings are skipped,
 // anything else is only counted. An unterminated string is invalid JSON,
 // so it reports false.
-func nestedWithin(b []byte, max int) bool {
+func nestedWithin(b []byte, limit int) bool {
 	depth := 0
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
@@ -34,7 +34,7 @@ func nestedWithin(b []byte, max int) bool {
 			}
 			i = end - 1
 		case '[', '{':
-			if depth++; depth > max {
+			if depth++; depth > limit {
 				return false
 			}
 		case ']', '}':

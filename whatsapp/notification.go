@@ -21,11 +21,11 @@ import (
 // never take that path.
 func walkNotification(body []byte, n *Notification) (ok bool) {
 	_, ok = walkObject(body, skipSpace(body, 0), []member{
-		{"object", func(b []byte, i int) (int, bool) { return walkString(b, i, &n.Object) }},
+		{"object", walkInto(&n.Object)},
 		{"entry", func(b []byte, i int) (int, bool) {
 			return walkArray(b, i, &n.Entry, func(b []byte, i int, e *Entry) (int, bool) {
 				return walkObject(b, i, []member{
-					{"id", func(b []byte, i int) (int, bool) { return walkString(b, i, &e.ID) }},
+					{"id", walkInto(&e.ID)},
 					{"time", func(b []byte, i int) (int, bool) { return walkTime(b, i, &e.Time) }},
 					{"changes", func(b []byte, i int) (int, bool) { return walkArray(b, i, &e.Changes, walkChange) }},
 				})
@@ -37,7 +37,7 @@ func walkNotification(body []byte, n *Notification) (ok bool) {
 
 func walkChange(b []byte, i int, c *Change) (int, bool) {
 	return walkObject(b, i, []member{
-		{"field", func(b []byte, i int) (int, bool) { return walkString(b, i, &c.Field) }},
+		{"field", walkInto(&c.Field)},
 		{"value", func(b []byte, i int) (int, bool) {
 			end, err := skipValue(b, i)
 			if err != nil || b[i] != '{' || c.Value.UnmarshalJSON(b[i:end]) != nil {
@@ -157,6 +157,24 @@ func walkString(b []byte, i int, dst *string) (int, bool) {
 		return end, true
 	}
 	return end, json.Unmarshal(b[i:end], dst) == nil
+}
+
+// walkInto is the decode of a string member into *dst.
+func walkInto(dst *string) func(b []byte, i int) (int, bool) {
+	return func(b []byte, i int) (int, bool) { return walkString(b, i, dst) }
+}
+
+// walkBool decodes the literal true or false at b[i] into *dst.
+func walkBool(b []byte, i int, dst *bool) (int, bool) {
+	switch {
+	case len(b)-i >= 4 && string(b[i:i+4]) == "true":
+		*dst = true
+		return i + 4, true
+	case len(b)-i >= 5 && string(b[i:i+5]) == "false":
+		*dst = false
+		return i + 5, true
+	}
+	return 0, false
 }
 
 // walkTime decodes the number or string at b[i] as encoding/json would:

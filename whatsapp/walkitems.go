@@ -12,19 +12,18 @@ package whatsapp
 
 // walkContact decodes a change's contact.
 func walkContact(raw []byte, c *WebhookContact) bool {
-	end, ok := walkObject(raw, 0, []member{
+	return walkItem(raw, []member{
 		{"profile", func(b []byte, i int) (int, bool) {
 			return walkObject(b, i, []member{{"name", walkInto(&c.Profile.Name)}, {"username", walkInto(&c.Profile.Username)}})
 		}},
 		{"wa_id", walkInto(&c.WaID)}, {"user_id", walkInto(&c.UserID)}, {"parent_user_id", walkInto(&c.ParentUserID)},
 	})
-	return ok && end == len(raw)
 }
 
 // walkStatus decodes a status without errors (a failed status has them,
 // and goes to encoding/json).
 func walkStatus(raw []byte, s *Status) bool {
-	end, ok := walkObject(raw, 0, []member{
+	return walkItem(raw, []member{
 		{"id", walkInto(&s.ID)}, {"status", walkInto(&s.Status)}, {"timestamp", walkInto(&s.Timestamp)},
 		{"recipient_id", walkInto(&s.RecipientID)}, {"recipient_user_id", walkInto(&s.RecipientUserID)},
 		{"recipient_parent_user_id", walkInto(&s.RecipientParentUserID)}, {"recipient_type", walkInto(&s.RecipientType)},
@@ -52,23 +51,11 @@ func walkStatus(raw []byte, s *Status) bool {
 			})
 		}},
 	})
+}
+
+// walkItem decodes the object raw, an array element as arrayElements cut
+// it, with fields, and reports whether the walk took all of it.
+func walkItem(raw []byte, fields []member) bool {
+	end, ok := walkObject(raw, 0, fields)
 	return ok && end == len(raw)
-}
-
-// walkInto is the decode of a string member into *dst.
-func walkInto(dst *string) func(b []byte, i int) (int, bool) {
-	return func(b []byte, i int) (int, bool) { return walkString(b, i, dst) }
-}
-
-// walkBool decodes the literal true or false at b[i] into *dst.
-func walkBool(b []byte, i int, dst *bool) (int, bool) {
-	switch {
-	case len(b)-i >= 4 && string(b[i:i+4]) == "true":
-		*dst = true
-		return i + 4, true
-	case len(b)-i >= 5 && string(b[i:i+5]) == "false":
-		*dst = false
-		return i + 5, true
-	}
-	return 0, false
 }

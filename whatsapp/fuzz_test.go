@@ -308,3 +308,22 @@ func TestValidJSONNesting(t *testing.T) {
 		t.Error("nestedWithin counts levels wrong")
 	}
 }
+
+// BenchmarkValidJSON compares validJSON with encoding/json.Valid on a
+// typical text message notification.
+func BenchmarkValidJSON(b *testing.B) {
+	body := wagwtest.ReadConformance(b, "meta_text_message.json")
+	for _, v := range []struct {
+		name  string
+		valid func([]byte) bool
+	}{{"validJSON", validJSON}, {"encoding-json", json.Valid}} {
+		b.Run(v.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if !v.valid(body) {
+					b.Fatal("the corpus's text message is not valid")
+				}
+			}
+		})
+	}
+}

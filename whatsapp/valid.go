@@ -1,6 +1,8 @@
 package whatsapp
 
 import (
+	"bytes"
+
 	segjson "github.com/segmentio/encoding/json"
 )
 
@@ -8,15 +10,17 @@ import (
 // value nested deeper is not valid JSON to it.
 const maxNesting = 10000
 
-// validJSON reports exactly what encoding/json.Valid reports, in about a
-// fifth of its time: the body of every webhook is checked once, and
+// validJSON reports exactly what encoding/json.Valid reports, faster
+// (BenchmarkValidJSON): the body of every webhook is checked once, and
 // encoding/json's scanner (a function call per byte) was a sixth of the
 // handler's CPU. segmentio/encoding's Valid accepts the same texts but
 // has no nesting limit and recurses once per level, so the nesting is
-// checked first, by a scan that only looks at brackets and strings.
-// FuzzValidJSON compares the two.
+// checked first: by counting the opening brackets (a body with no more
+// than the limit cannot nest deeper), else by a scan that only looks at
+// brackets and strings. FuzzValidJSON compares the two.
 func validJSON(b []byte) bool {
-	return nestedWithin(b, maxNesting) && segjson.Valid(b)
+	opens := bytes.Count(b, []byte("[")) + bytes.Count(b, []byte("{"))
+	return (opens <= maxNesting || nestedWithin(b, maxNesting)) && segjson.Valid(b)
 }
 
 // nestedWithin reports whether no array or object of b lies more than

@@ -289,15 +289,30 @@ func Run(ctx context.Context, cfg RunConfig, src Source) (*RunResult, error) {
 	return res, nil
 }
 
+// openLoop sends each request at its time, whatever the answers to the
+// earlier ones, with at most MaxInFlight in flight. Senders are kept: a
+// request goes to an idle one, and a new one starts only when none is
+// idle (a goroutine per request grew a new stack for every HTTP call).
 func (r *runner) openLoop(ctx context.Context, start time.Time, queue <-chan Request) {
-	sem := make(chan struct{}, r.cfg.MaxInFlight)
+	type job struct {
+		req Request
+		due time.Time
+	}
+	work := make(chan job)
+	senders := 0
 	var wg sync.WaitGroup
+	sender := func(j job) {
+		defer wg.Done()
+		for ok := true; ok; j, ok = <-work {
+			r.send(ctx, j.req, j.due)
+		}
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 loop:
 	for req := range queue {
-		due := start.Add(req.At)
-		if d := time.Until(due); d > 0 {
+		j := job{req: req, due: start.Add(req.At)}
+		if d := time.Until(j.due); d > 0 {
 			timer.Reset(d)
 			select {
 			case <-timer.C:
@@ -306,17 +321,23 @@ loop:
 			}
 		}
 		select {
-		case sem <- struct{}{}:
+		case work <- j: // an idle sender took it
+			continue
+		default:
+		}
+		if senders < r.cfg.MaxInFlight {
+			senders++
+			wg.Add(1)
+			go sender(j)
+			continue
+		}
+		select { // MaxInFlight in flight: wait for one to finish
+		case work <- j:
 		case <-ctx.Done():
 			break loop
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.send(ctx, req, due)
-			<-sem
-		}()
 	}
+	close(work)
 	wg.Wait()
 }
 

@@ -66,6 +66,32 @@ func TestLoadtestRunnerOpenLoopNoCoordinatedOmission(t *testing.T) {
 	}
 }
 
+// TestLoadtestRunnerOpenLoopBoundsInFlight: offered far more than a slow
+// server answers, the open loop has exactly MaxInFlight requests in
+// flight at its peak, never more, and sends them all.
+func TestLoadtestRunnerOpenLoopBoundsInFlight(t *testing.T) {
+	var now, peak atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := now.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(30 * time.Millisecond)
+		now.Add(-1)
+	}))
+	defer srv.Close()
+	g := NewGenerator(GenConfig{Seed: 3, Profile: ProfileSingle, Contacts: 50, Rate: 2000})
+	res, err := Run(context.Background(), RunConfig{URL: srv.URL + "/webhook", Secret: []byte("x"), MaxInFlight: 5, Requests: 60}, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent != 60 || res.OK != 60 {
+		t.Fatalf("sent %d, ok %d; want 60 and 60", res.Sent, res.OK)
+	}
+	if p := peak.Load(); p != 5 {
+		t.Fatalf("%d requests in flight at the peak; want MaxInFlight, 5", p)
+	}
+}
+
 func TestLoadtestRunnerClosedLoopAndErrors(t *testing.T) {
 	var n atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

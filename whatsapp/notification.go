@@ -177,6 +177,11 @@ func walkBool(b []byte, i int, dst *bool) (int, bool) {
 	return 0, false
 }
 
+// walkBoolInto is the decode of a boolean member into *dst.
+func walkBoolInto(dst *bool) func(b []byte, i int) (int, bool) {
+	return func(b []byte, i int) (int, bool) { return walkBool(b, i, dst) }
+}
+
 // walkTime decodes the number or string at b[i] as encoding/json would:
 // with UnixTime.UnmarshalJSON.
 func walkTime(b []byte, i int, dst *UnixTime) (int, bool) {

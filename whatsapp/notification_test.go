@@ -77,6 +77,13 @@ func TestWalkKnowsEveryField(t *testing.T) {
 		{Change{}, []string{"field", "value"}, nil},
 		{WebhookContact{}, []string{"profile", "wa_id", "user_id", "parent_user_id"}, nil}, // walkContact
 		{Profile{}, []string{"name", "username"}, nil},
+		{Message{}, []string{"id", "from", "from_user_id", "from_parent_user_id", "timestamp", "type", // walkMessage
+			"text", "image", "audio", "video", "document", "sticker", "context"},
+			[]string{"location", "contacts", "interactive", "button", "reaction", "order", "system", "identity",
+				"referral", "edit", "revoke", "unsupported", "errors", "raw"}},
+		{Text{}, []string{"body"}, nil},
+		{Media{}, []string{"id", "mime_type", "sha256", "caption", "filename", "url", "voice", "animated"}, nil},
+		{Context{}, []string{"id", "from", "forwarded", "frequently_forwarded"}, []string{"referred_product"}},
 		{Status{}, []string{"id", "status", "timestamp", "recipient_id", "recipient_user_id", "recipient_parent_user_id", // walkStatus
 			"recipient_type", "recipient_participant_id", "recipient_participant_user_id", "recipient_participant_parent_user_id",
 			"biz_opaque_callback_data", "conversation", "pricing"}, []string{"errors", "raw"}},

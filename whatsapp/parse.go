@@ -63,7 +63,7 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 	if v.Contacts, err = decodeArray(w.contacts, "contacts", nil, walkContact); err != nil {
 		return err
 	}
-	if v.Messages, err = decodeArray(w.messages, "messages", func(m *Message, raw json.RawMessage) { m.Raw = raw }, nil); err != nil {
+	if v.Messages, err = decodeArray(w.messages, "messages", func(m *Message, raw json.RawMessage) { m.Raw = raw }, walkMessage); err != nil {
 		return err
 	}
 	if v.Statuses, err = decodeArray(w.statuses, "statuses", func(s *Status, raw json.RawMessage) { s.Raw = raw }, walkStatus); err != nil {

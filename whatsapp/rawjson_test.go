@@ -78,7 +78,9 @@ func FuzzValueMatchesReference(f *testing.F) {
 		`{"statuses":[{"pricing":{"billable":true,"Billable":false}},{"pricing":{"billable":false},"conversation":{"origin":{"type":"service"}}}]}`,
 		`{"statuses":[{"id":"s","timestamp":1749416383,"errors":[{"code":131047}]},{"recipient_type":"group","raw":{"x":1}}]}`, `{"mess\u0061ges":[{"id":"e"}]}`, `{"ſtatuses":[{"id":"k"}]}`,
 		` { "contacts" : [ { "wa_id" : "1" } , {"wa_id":"2"} ] , "event" : "x" } `, `{"metadata":{"phone_number_id":5}}`,
-		`{"a":{"b":["}",{"c":"]\"\\"}]},"statuses":[{"id":"s\"]"}]}`} {
+		`{"a":{"b":["}",{"c":"]\"\\"}]},"statuses":[{"id":"s\"]"}]}`,
+		`{"messages":[{"id":"m","type":"text","text":{"body":"hi","BODY":"x"}},{"Text":null,"type":"image","image":{"id":"1","voice":"yes"}}]}`,
+		`{"messages":[{"id":"m","context":{"from":"1","forwarded":true,"referred_product":{"catalog_id":"c"}}},{"sticker":{"animated":false},"document":{"filename":"a\u00e9"}}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -148,8 +150,9 @@ func BenchmarkValueDecode(b *testing.B) {
 }
 
 // TestWalkersTakeRealItems: every contact of the corpus is decoded by
-// walkContact and every status without errors by walkStatus, not by the
-// fallback, and as lenient decodes them.
+// walkContact, every text and media message without a member walkMessage
+// declines by walkMessage, and every status without errors by walkStatus,
+// not by the fallback, and as lenient decodes them.
 func TestWalkersTakeRealItems(t *testing.T) {
 	contacts := checkWalker(t, func(v []byte) []json.RawMessage {
 		var w struct{ Contacts []json.RawMessage }
@@ -161,8 +164,19 @@ func TestWalkersTakeRealItems(t *testing.T) {
 		_ = json.Unmarshal(v, &w)
 		return slices.DeleteFunc(w.Statuses, func(raw json.RawMessage) bool { return bytes.Contains(raw, []byte(`"errors"`)) })
 	}, walkStatus)
-	if contacts < 20 || statuses < 10 {
-		t.Fatalf("only %d contacts and %d statuses in the corpus: is it read?", contacts, statuses)
+	messages := checkWalker(t, func(v []byte) []json.RawMessage {
+		var w struct{ Messages []json.RawMessage }
+		_ = json.Unmarshal(v, &w)
+		return slices.DeleteFunc(w.Messages, func(raw json.RawMessage) bool {
+			var m struct{ Type string }
+			_ = json.Unmarshal(raw, &m)
+			return !slices.Contains([]string{TypeText, TypeImage, TypeAudio, TypeVideo, TypeDocument, TypeSticker}, m.Type) ||
+				bytes.Contains(raw, []byte(`"referral"`)) || bytes.Contains(raw, []byte(`"referred_product"`)) ||
+				bytes.Contains(raw, []byte(`"errors"`))
+		})
+	}, walkMessage)
+	if contacts < 20 || statuses < 10 || messages < 10 {
+		t.Fatalf("only %d contacts, %d messages and %d statuses in the corpus: is it read?", contacts, messages, statuses)
 	}
 }
 

@@ -2,8 +2,9 @@ package whatsapp
 
 // The items every webhook carries, decoded with the walkers of
 // notification.go instead of encoding/json's reflection: a change's
-// contact (one per message) and a status (the most frequent webhook:
-// sent, delivered and read for every message sent). Each walker decodes
+// contact (one per message), a message of the common kinds (text and
+// media) and a status (the most frequent webhook: sent, delivered and
+// read for every message sent). Each walker decodes
 // exactly as lenient would when the item has only members it knows, each
 // of its expected JSON type, and no member twice (all the corpus's items
 // of these kinds); it declines anything else, and decodeItems then hands
@@ -18,6 +19,44 @@ func walkContact(raw []byte, c *WebhookContact) bool {
 		}},
 		{"wa_id", walkInto(&c.WaID)}, {"user_id", walkInto(&c.UserID)}, {"parent_user_id", walkInto(&c.ParentUserID)},
 	})
+}
+
+// walkMessage decodes a text or media message (image, audio, video,
+// document, sticker), with the context of a reply or a forward. Another
+// kind's content, a referral, a referred product or errors: it declines.
+func walkMessage(raw []byte, m *Message) bool {
+	return walkItem(raw, []member{
+		{"id", walkInto(&m.ID)}, {"from", walkInto(&m.From)}, {"from_user_id", walkInto(&m.FromUserID)},
+		{"from_parent_user_id", walkInto(&m.FromParentUserID)}, {"timestamp", walkInto(&m.Timestamp)},
+		{"type", walkInto(&m.Type)},
+		{"text", func(b []byte, i int) (int, bool) {
+			m.Text = new(Text)
+			return walkObject(b, i, []member{{"body", walkInto(&m.Text.Body)}})
+		}},
+		{"image", walkMedia(&m.Image)}, {"audio", walkMedia(&m.Audio)}, {"video", walkMedia(&m.Video)},
+		{"document", walkMedia(&m.Document)}, {"sticker", walkMedia(&m.Sticker)},
+		{"context", func(b []byte, i int) (int, bool) {
+			c := new(Context)
+			m.Context = c
+			return walkObject(b, i, []member{
+				{"id", walkInto(&c.ID)}, {"from", walkInto(&c.From)},
+				{"forwarded", walkBoolInto(&c.Forwarded)}, {"frequently_forwarded", walkBoolInto(&c.FrequentlyForwarded)},
+			})
+		}},
+	})
+}
+
+// walkMedia is the decode of a media object into a new *dst.
+func walkMedia(dst **Media) func(b []byte, i int) (int, bool) {
+	return func(b []byte, i int) (int, bool) {
+		md := new(Media)
+		*dst = md
+		return walkObject(b, i, []member{
+			{"id", walkInto(&md.ID)}, {"mime_type", walkInto(&md.MimeType)}, {"sha256", walkInto(&md.SHA256)},
+			{"caption", walkInto(&md.Caption)}, {"filename", walkInto(&md.Filename)}, {"url", walkInto(&md.URL)},
+			{"voice", walkBoolInto(&md.Voice)}, {"animated", walkBoolInto(&md.Animated)},
+		})
+	}
 }
 
 // walkStatus decodes a status without errors (a failed status has them,
@@ -46,7 +85,7 @@ func walkStatus(raw []byte, s *Status) bool {
 			p := new(Pricing)
 			s.Pricing = p
 			return walkObject(b, i, []member{
-				{"billable", func(b []byte, i int) (int, bool) { return walkBool(b, i, &p.Billable) }},
+				{"billable", walkBoolInto(&p.Billable)},
 				{"pricing_model", walkInto(&p.PricingModel)}, {"type", walkInto(&p.Type)}, {"category", walkInto(&p.Category)},
 			})
 		}},

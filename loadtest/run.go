@@ -150,6 +150,10 @@ type RunResult struct {
 	OK          int            `json:"ok"`
 	Errors      int            `json:"errors"`
 	Codes       map[string]int `json:"codes"` // "200", "503", "timeout", "refused"…
+	// Unclassified is up to maxUnclassified distinct texts of the
+	// failures counted as "error" (none of timeout, refused, reset,
+	// cancelled): what they were.
+	Unclassified []string `json:"unclassified,omitempty"`
 	// NoRetryAfter counts the 503 answers without a Retry-After header.
 	NoRetryAfter int `json:"no_retry_after,omitempty"`
 	Redelivered  int `json:"redeliveries"`
@@ -188,7 +192,11 @@ type runner struct {
 	ackedMsgs    int64 // message items of acknowledged first deliveries
 	inflight     int
 	samples      []lagSample
+	unclassified []string
 }
+
+// maxUnclassified bounds the failure texts a run keeps (RunResult.Unclassified).
+const maxUnclassified = 5
 
 type lagSample struct {
 	at            time.Time
@@ -401,11 +409,21 @@ func (r *runner) send(ctx context.Context, req Request, intended time.Time) {
 		}
 	}
 	if err != nil {
-		errText = classifyError(err)
+		if errText = classifyError(err); errText == "error" {
+			r.noteUnclassified(err.Error())
+		}
 	}
 	end := time.Now()
 	r.record(RequestRecord{Intended: intended.UnixNano(), Start: started.UnixNano(), End: end.UnixNano(), Code: code, Err: errText, NoRetry: noRetry,
 		Messages: req.Messages, Statuses: req.Statuses, Redeliv: req.Redelivery})
+}
+
+func (r *runner) noteUnclassified(text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.unclassified) < maxUnclassified && !slices.Contains(r.unclassified, text) {
+		r.unclassified = append(r.unclassified, text)
+	}
 }
 
 func classifyError(err error) string {
@@ -413,7 +431,10 @@ func classifyError(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case errors.Is(err, syscall.ECONNREFUSED), strings.Contains(err.Error(), "readLoopPeekFailLocked"):
+		// The second: the server answered the connection before the
+		// request on it (gateway's connection cap: 503 and close), and
+		// net/http failed the request it was writing on it.
 		return "refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "reset"
@@ -529,7 +550,7 @@ func (r *runner) result(start time.Time) *RunResult {
 		mode = "closed"
 	}
 	res := &RunResult{Target: r.cfg.URL, Mode: mode, StartedAt: start, Sent: r.sent, OK: r.ok, Errors: r.sent - r.ok, NoRetryAfter: r.noRetryAfter,
-		Codes: r.codes, Latency: summarize(r.total), Late: summarize(r.late)}
+		Codes: r.codes, Unclassified: r.unclassified, Latency: summarize(r.total), Late: summarize(r.late)}
 	if r.cfg.Closed {
 		res.Connections = r.cfg.Connections
 	}

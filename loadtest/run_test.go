@@ -3,13 +3,17 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,6 +124,31 @@ func TestLoadtestRunnerClosedLoopAndErrors(t *testing.T) {
 	}
 }
 
+// TestLoadtestRunnerKeepsUnclassifiedErrors: a failure that is none of
+// timeout, refused, reset or cancelled (here an answer that is not HTTP)
+// is counted as "error", and its text is kept once.
+func TestLoadtestRunnerKeepsUnclassifiedErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("NOT HTTP AT ALL\r\n\r\n")
+		_ = buf.Flush()
+	}))
+	defer srv.Close()
+	res, err := Run(context.Background(), RunConfig{URL: srv.URL, Requests: 3, MaxInFlight: 1, Timeout: time.Second},
+		&sliceSource{reqs: []Request{{}, {}, {}}})
+	if err != nil || res.Codes["error"] != 3 {
+		t.Fatalf("%v %+v", err, res.Codes)
+	}
+	if len(res.Unclassified) != 1 || !strings.Contains(res.Unclassified[0], "malformed HTTP") {
+		t.Fatalf("unclassified %q; want the one text, once", res.Unclassified)
+	}
+}
+
 func TestLoadtestRunnerDrainAndReport(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
@@ -215,5 +244,29 @@ func TestReplayPacesAndMarksRedeliveries(t *testing.T) {
 			}
 		}
 		rp.Close()
+	}
+}
+
+// TestClassifyError: transport failures get the class the reports count
+// them under; anything else is "error".
+func TestClassifyError(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{context.DeadlineExceeded, "timeout"},
+		{&url.Error{Op: "Post", URL: "http://x", Err: syscall.ECONNREFUSED}, "refused"},
+		// net/http's text when the server answered a pooled connection
+		// before the request on it (wagw's connection cap, seen in make
+		// bench's overload scenario).
+		{&url.Error{Op: "Post", URL: "http://x", Err: fmt.Errorf("readLoopPeekFailLocked: %w", error(nil))}, "refused"},
+		{&url.Error{Op: "Post", URL: "http://x", Err: syscall.ECONNRESET}, "reset"},
+		{io.ErrUnexpectedEOF, "reset"},
+		{context.Canceled, "cancelled"},
+		{errors.New("net/http: malformed HTTP response"), "error"},
+	} {
+		if got := classifyError(tc.err); got != tc.want {
+			t.Errorf("classifyError(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

@@ -472,6 +472,10 @@ func (f *ltFlags) send(ctx context.Context, command string, src loadtest.Source,
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d connections were answered before they carried a request "+
 			"(the server's connection cap refusing connections the client had opened for its pool; the client drops them)", n))
 	}
+	if len(res.Unclassified) > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d requests failed with an error the generator does not classify; for example: %s",
+			res.Codes["error"], strings.Join(res.Unclassified, "; ")))
+	}
 	rep.Checks = loadtest.RunChecks(res, budget)
 	dir := f.outDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -217,13 +217,27 @@ lt() {
 single=(-profile single -contacts "$CONTACTS")
 NOTES+=("load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)")
 
+# cpu_ticks: the machine's CPU ticks so far: all, idle, steal (the time a
+# virtual machine's host gave its CPUs to others).
+cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $5, $9 }' /proc/stat; }
+# cpu_since T0: the idle and steal shares of the machine's CPU time since
+# cpu_ticks printed T0.
+cpu_since() {
+  local now
+  now=$(cpu_ticks)
+  awk -v a="$1" -v b="$now" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; if (t <= 0) t = 1
+    printf "CPU idle %.0f %%, steal %.0f %%", 100 * (y[2] - x[2]) / t, 100 * (y[3] - x[3]) / t }'
+}
+
 if [ -z "${BENCH_SKIP_MICRO:-}" ]; then
   say "micro-benchmarks: go test ./whatsapp ./broker -run '^\$' -bench . -benchmem -benchtime $MICRO_TIME"
+  T0=$(cpu_ticks)
   if ! go test ./whatsapp ./broker -run '^$' -bench . -benchmem -benchtime "$MICRO_TIME" | tee "$OUT/micro.txt"; then
     NOTES+=("the micro-benchmarks failed (see $OUT/micro.txt)")
   fi
   say "store benchmarks: go test ./db -run '^\$' -bench Apply -benchtime 20x"
   go test ./db -run '^$' -bench Apply -benchtime 20x | tee "$OUT/store.txt" || NOTES+=("the store benchmarks failed (see $OUT/store.txt)")
+  NOTES+=("micro and store benchmarks: $(cpu_since "$T0")")
 fi
 if [ -z "${BENCH_SKIP_RELAY:-}" ]; then
   say "relay benchmarks: go test ./relay -run '^\$' -bench Relay -benchtime 1x (outage ${WAGW_BENCH_OUTAGE:-60s})"
@@ -245,6 +259,7 @@ setup_rr() { # round robin with 4 agents, or a note
 
 for s in $SCENARIOS; do
   SECONDS=0
+  T0=$(cpu_ticks)
   case $s in
   1)
     start_serve t1
@@ -330,7 +345,7 @@ for s in $SCENARIOS; do
     exit 1
     ;;
   esac
-  NOTES+=("scenario $s took ${SECONDS} s")
+  NOTES+=("scenario $s took ${SECONDS} s; $(cpu_since "$T0")")
 done
 
 say "results"

@@ -312,13 +312,18 @@ func (r *runner) openLoop(ctx context.Context, start time.Time, queue <-chan Req
 	sender := func(j job) {
 		defer wg.Done()
 		for ok := true; ok; j, ok = <-work {
-			r.send(ctx, j.req, j.due)
+			if ctx.Err() == nil { // once cancelled, a request would only fail
+				r.send(ctx, j.req, j.due)
+			}
 		}
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 loop:
 	for req := range queue {
+		if ctx.Err() != nil { // behind schedule, nothing below may wait for it
+			break
+		}
 		j := job{req: req, due: start.Add(req.At)}
 		if d := time.Until(j.due); d > 0 {
 			timer.Reset(d)
@@ -410,7 +415,7 @@ func (r *runner) send(ctx context.Context, req Request, intended time.Time) {
 	}
 	if err != nil {
 		if errText = classifyError(err); errText == "error" {
-			r.noteUnclassified(err.Error())
+			r.noteUnclassified(withoutPorts(err.Error()))
 		}
 	}
 	end := time.Now()
@@ -431,13 +436,16 @@ func classifyError(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
-	case errors.Is(err, syscall.ECONNREFUSED), strings.Contains(err.Error(), "readLoopPeekFailLocked"):
-		// The second: the server answered the connection before the
-		// request on it (gateway's connection cap: 503 and close), and
-		// net/http failed the request it was writing on it.
+	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "reset"
+	case strings.Contains(err.Error(), "readLoopPeekFailLocked"):
+		// A new connection answered before a request was written on it
+		// (the gateway's connection cap: 503 and close). net/http retries
+		// a request on a reused connection, not on a new one, and fails
+		// it with this text: the server refused it.
+		return "refused"
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -445,6 +453,26 @@ func classifyError(err error) string {
 	}
 	return "error"
 }
+
+// withoutPorts replaces the digits after every "host:" in an error's text
+// with "*", so that failures differing only in the client's ephemeral
+// port are kept once.
+func withoutPorts(text string) string {
+	var b strings.Builder
+	for i := 0; i < len(text); i++ {
+		b.WriteByte(text[i])
+		if text[i] != ':' || i == 0 || !(isDigit(text[i-1]) || text[i-1] == ']') || i+1 >= len(text) || !isDigit(text[i+1]) {
+			continue
+		}
+		for i+1 < len(text) && isDigit(text[i+1]) {
+			i++
+		}
+		b.WriteByte('*')
+	}
+	return b.String()
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func (r *runner) record(rec RequestRecord) {
 	lat := micros(time.Duration(rec.End - rec.Intended))

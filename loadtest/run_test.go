@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -93,6 +94,36 @@ func TestLoadtestRunnerOpenLoopBoundsInFlight(t *testing.T) {
 	}
 	if p := peak.Load(); p != 5 {
 		t.Fatalf("%d requests in flight at the peak; want MaxInFlight, 5", p)
+	}
+}
+
+// TestLoadtestRunnerOpenLoopStopsWhenCancelled: cancelled while behind
+// its schedule (every request already due) and below MaxInFlight, the
+// open loop starts no more senders and hands out no more requests: each
+// would be sent on the cancelled context and counted as "cancelled".
+func TestLoadtestRunnerOpenLoopStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	var sent, late atomic.Int32
+	src := &sliceSource{reqs: make([]Request, 3000)} // all at 0: all due at once
+	_, err := Run(ctx, RunConfig{URL: srv.URL, MaxInFlight: 1000, Timeout: 5 * time.Second, OnSend: func(Request) {
+		if ctx.Err() != nil {
+			late.Add(1)
+		}
+		if sent.Add(1) == 3 {
+			cancel()
+		}
+	}}, src)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v; want context.Canceled", err)
+	}
+	t.Logf("sent %d late %d", sent.Load(), late.Load())
+	if late.Load() > 20 {
+		t.Fatalf("%d of %d requests handed out after the run was cancelled", late.Load(), sent.Load())
 	}
 }
 
@@ -256,11 +287,14 @@ func TestClassifyError(t *testing.T) {
 	}{
 		{context.DeadlineExceeded, "timeout"},
 		{&url.Error{Op: "Post", URL: "http://x", Err: syscall.ECONNREFUSED}, "refused"},
-		// net/http's text when the server answered a pooled connection
-		// before the request on it (wagw's connection cap, seen in make
-		// bench's overload scenario).
+		// net/http's text when the server answered a new connection
+		// before a request was written on it (wagw's connection cap,
+		// seen in make bench's overload scenario).
 		{&url.Error{Op: "Post", URL: "http://x", Err: fmt.Errorf("readLoopPeekFailLocked: %w", error(nil))}, "refused"},
+		// The same text around a reset is a reset.
+		{&url.Error{Op: "Post", URL: "http://x", Err: fmt.Errorf("readLoopPeekFailLocked: %w", syscall.ECONNRESET)}, "reset"},
 		{&url.Error{Op: "Post", URL: "http://x", Err: syscall.ECONNRESET}, "reset"},
+		{&url.Error{Op: "Post", URL: "http://x", Err: &net.OpError{Op: "write", Net: "tcp", Err: syscall.EPIPE}}, "reset"},
 		{io.ErrUnexpectedEOF, "reset"},
 		{context.Canceled, "cancelled"},
 		{errors.New("net/http: malformed HTTP response"), "error"},
@@ -268,5 +302,19 @@ func TestClassifyError(t *testing.T) {
 		if got := classifyError(tc.err); got != tc.want {
 			t.Errorf("classifyError(%v) = %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestWithoutPorts: two failures that differ only in their connections'
+// ports are one text; other numbers stay.
+func TestWithoutPorts(t *testing.T) {
+	a := withoutPorts("Post \"http://127.0.0.1:18080/webhook\": write tcp 127.0.0.1:41234->127.0.0.1:18080: write: broken pipe")
+	b := withoutPorts("Post \"http://127.0.0.1:18080/webhook\": write tcp 127.0.0.1:50002->127.0.0.1:18080: write: broken pipe")
+	want := "Post \"http://127.0.0.1:*/webhook\": write tcp 127.0.0.1:*->127.0.0.1:*: write: broken pipe"
+	if a != want || b != want {
+		t.Fatalf("got %q and %q; want %q", a, b, want)
+	}
+	if got := withoutPorts("dial tcp [::1]:8080: 503: no: 7 of 9"); got != "dial tcp [::1]:*: 503: no: 7 of 9" {
+		t.Fatalf("got %q", got)
 	}
 }

@@ -217,9 +217,10 @@ lt() {
 single=(-profile single -contacts "$CONTACTS")
 NOTES+=("load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)")
 
-# cpu_ticks: the machine's CPU ticks so far: all, idle, steal (the time a
-# virtual machine's host gave its CPUs to others).
-cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $5, $9 }' /proc/stat; }
+# cpu_ticks: the machine's CPU ticks so far: all, idle (with the time idle
+# while waiting for the disk), steal (the time a virtual machine's host
+# gave its CPUs to others). guest time is already counted in user.
+cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; printf "%.0f %.0f %.0f\n", t, $5 + $6, $9 }' /proc/stat; }
 # cpu_since T0: the idle and steal shares of the machine's CPU time since
 # cpu_ticks printed T0.
 cpu_since() {

@@ -470,7 +470,8 @@ func (f *ltFlags) send(ctx context.Context, command string, src loadtest.Source,
 	rep.Run = res
 	if n := idle.n.Load(); n > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d connections were answered before they carried a request "+
-			"(the server's connection cap refusing connections the client had opened for its pool; the client drops them)", n))
+			"(the server's connection cap answering 503 and closing them: a request waiting for a reused connection "+
+			"is sent on another, one waiting for a new connection fails and is counted as refused)", n))
 	}
 	if len(res.Unclassified) > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d requests failed with an error the generator does not classify; for example: %s",

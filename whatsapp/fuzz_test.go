@@ -286,8 +286,10 @@ func nested(n int) []byte {
 }
 
 // TestValidJSONNesting: encoding/json's nesting limit holds, also where
-// nothing else is wrong, and a body nested a million levels deep is
-// refused by the bracket count, before any recursion.
+// nothing else is wrong; a body nested a million levels deep is refused
+// at the limit; objects and arrays nested past 64 levels (a word of
+// validJSON's bits) close in order, and a closer of the wrong kind is
+// refused.
 func TestValidJSONNesting(t *testing.T) {
 	for _, c := range []struct {
 		body []byte
@@ -299,14 +301,38 @@ func TestValidJSONNesting(t *testing.T) {
 		{[]byte(`{"a":` + string(nested(maxNesting)) + `}`), false},
 		{[]byte(`["` + string(bytes.Repeat([]byte("["), 2*maxNesting)) + `"]`), true},
 		{nested(1_000_000), false},
+		{mixed(200, -1), true},
+		{mixed(200, 70), false},
+		{mixed(200, 3), false},
 	} {
 		if got := validJSON(c.body); got != c.want || json.Valid(c.body) != c.want {
 			t.Errorf("%d bytes: validJSON %v, encoding/json.Valid %v, want %v", len(c.body), got, json.Valid(c.body), c.want)
 		}
 	}
-	if !nestedWithin(nested(3), 3) || nestedWithin(nested(4), 3) {
-		t.Error("nestedWithin counts levels wrong")
+}
+
+// mixed is n objects and arrays, each inside the last, alternating, with
+// a number inside; the closer at depth wrong (counted from the outside,
+// -1: none) is of the other kind.
+func mixed(n, wrong int) []byte {
+	var open, closers []byte
+	for d := range n {
+		if d%2 == 0 {
+			open = append(open, `{"a":`...)
+			closers = append(closers, '}')
+		} else {
+			open = append(open, '[')
+			closers = append(closers, ']')
+		}
 	}
+	if wrong >= 0 {
+		closers[wrong] = map[byte]byte{'}': ']', ']': '}'}[closers[wrong]]
+	}
+	out := append(open, '1')
+	for d := n - 1; d >= 0; d-- {
+		out = append(out, closers[d])
+	}
+	return out
 }
 
 // BenchmarkValidJSON compares validJSON with encoding/json.Valid on a

@@ -26,21 +26,23 @@ func validJSON(b []byte) bool {
 			if depth == maxNesting {
 				return false
 			}
+			word, bit := depth/64, uint64(1)<<(depth%64)
 			depth++
-			bit := uint64(1) << ((depth - 1) % 64)
-			objects[(depth-1)/64] &^= bit
+			if c == '{' {
+				objects[word] |= bit
+			} else {
+				objects[word] &^= bit
+			}
 			i = skipSpace(b, i+1)
 			if i < len(b) && (b[i] == '}' && c == '{' || b[i] == ']' && c == '[') {
-				depth--
+				depth-- // empty: a value ended
 				i++
 				break
 			}
-			if c == '[' {
-				continue
-			}
-			objects[(depth-1)/64] |= bit
-			if i = memberName(b, i); i < 0 {
-				return false
+			if c == '{' {
+				if i = memberName(b, i); i < 0 {
+					return false
+				}
 			}
 			continue
 		case '"':

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -29,6 +28,8 @@ func (r *runner) noteUnclassified(text string) {
 func classifyError(err error) string {
 	var ne net.Error
 	switch {
+	// os.ErrDeadlineExceeded (a connection's deadline) is a net.Error
+	// whose Timeout is true.
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -43,8 +44,6 @@ func classifyError(err error) string {
 		return "refused"
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return "timeout"
 	}
 	return "error"
 }

@@ -286,6 +286,7 @@ func TestClassifyError(t *testing.T) {
 		want string
 	}{
 		{context.DeadlineExceeded, "timeout"},
+		{&url.Error{Op: "Post", URL: "http://x", Err: &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}}, "timeout"},
 		{&url.Error{Op: "Post", URL: "http://x", Err: syscall.ECONNREFUSED}, "refused"},
 		// net/http's text when the server answered a new connection
 		// before a request was written on it (wagw's connection cap,

@@ -3,7 +3,9 @@
 // directory) that `wagw serve` starts when no KAFKA_BROKERS are given,
 // with its durable acknowledgement (flush.go, durable.go: a Produce is
 // answered only once a group flush, shared by every Produce waiting at
-// that moment, made its batches durable) and its retention (retention.go:
+// that moment, made its batches durable), the in-process connections of
+// serve's own clients to it (inproc.go: a net.Pipe through the same
+// listener as TCP, so that they too wait for the flush) and its retention (retention.go:
 // the topics' limits, never past what a protecting consumer group has
 // committed); topic setup (setup.go: the events topic and its dead-letter
 // topic created with their partitions, replication factor,

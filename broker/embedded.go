@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net"
@@ -56,6 +57,7 @@ type Embedded struct {
 	cluster   *kfake.Cluster
 	addr      string
 	sync      *groupSync // nil without a data dir, or with NoSync
+	inproc    *inprocListener
 	retention *retention
 	closeOnce sync.Once
 }
@@ -100,10 +102,14 @@ func startEmbedded(cfg EmbeddedConfig, syncFile func(*os.File) error) (*Embedded
 		kfake.NumBrokers(1),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			l, err := net.Listen(network, addr)
-			if err != nil || e.sync == nil {
-				return l, err
+			if err != nil {
+				return nil, err
 			}
-			return &durableListener{Listener: l, sync: e.sync, timeout: cfg.FlushTimeout}, nil
+			e.inproc = newInprocListener(l)
+			if e.sync == nil {
+				return e.inproc, nil
+			}
+			return &durableListener{Listener: e.inproc, sync: e.sync, timeout: cfg.FlushTimeout}, nil
 		}),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		kfake.ClusterID("wagw-embedded"),
@@ -150,8 +156,25 @@ func (e *Embedded) FlushStats() (flushes, synced int64) {
 	return e.sync.flushes.Load(), e.sync.fsyncs.Load()
 }
 
+// InProcessConns is how many in-process connections (Security) were
+// opened to the broker since it started.
+func (e *Embedded) InProcessConns() int64 { return e.inproc.dials.Load() }
+
 // Addr is the address clients connect to.
 func (e *Embedded) Addr() string { return e.addr }
+
+// Security is how this process's clients connect to the broker: through
+// in-process connections (a net.Pipe, no loopback socket), plaintext.
+// Clients of other processes use Addr.
+func (e *Embedded) Security() Security {
+	return Security{dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		if address == e.addr {
+			return e.inproc.dial(ctx)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	}}
+}
 
 // Close stops the broker and flushes its files. It may be called again.
 func (e *Embedded) Close() {

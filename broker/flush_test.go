@@ -89,9 +89,9 @@ func (pc *powerCut) keepMetadata(t *testing.T) {
 // produceUntilCut runs writers that publish one event per call until the
 // power is cut, and returns the ids acknowledged before the cut. before,
 // when set, runs between the load and the cut.
-func produceUntilCut(t *testing.T, addr string, pc *powerCut, before func()) []string {
+func produceUntilCut(t *testing.T, addr string, sec Security, pc *powerCut, before func()) []string {
 	t.Helper()
-	prod := NewProducer(ProducerConfig{Brokers: []string{addr}, Topic: "wa.events", WriteTimeout: 5 * time.Second})
+	prod := NewProducer(ProducerConfig{Brokers: []string{addr}, Security: sec, Topic: "wa.events", WriteTimeout: 5 * time.Second})
 	defer prod.Close()
 	var (
 		mu    sync.Mutex
@@ -198,7 +198,17 @@ func missing(acked []string, got map[string]bool) []string {
 // A broker started on what reached the disk holds every event that was
 // acknowledged before the cut: no acknowledgement preceded the flush that
 // covers it. And the flushes were grouped: fewer flushes than writes.
+// Both kinds of connection: over TCP (other processes) and in-process
+// (serve's own clients, Embedded.Security).
 func TestGroupCommitSurvivesPowerCut(t *testing.T) {
+	for _, inproc := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tcp", true: "in-process"}[inproc], func(t *testing.T) {
+			testGroupCommitSurvivesPowerCut(t, inproc)
+		})
+	}
+}
+
+func testGroupCommitSurvivesPowerCut(t *testing.T, inproc bool) {
 	data := t.TempDir()
 	pc := &powerCut{data: data, shadow: t.TempDir()}
 	emb, err := startEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: data, Topics: []string{"wa.events"}, Partitions: 4}, pc.sync)
@@ -206,7 +216,14 @@ func TestGroupCommitSurvivesPowerCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc.keepMetadata(t)
-	acked := produceUntilCut(t, emb.Addr(), pc, nil)
+	sec := Security{}
+	if inproc {
+		sec = emb.Security()
+	}
+	acked := produceUntilCut(t, emb.Addr(), sec, pc, nil)
+	if dials := emb.inproc.dials.Load(); inproc != (dials > 0) {
+		t.Fatalf("%d in-process connections", dials)
+	}
 	flushes := emb.sync.flushes.Load()
 	emb.Close()
 	if len(acked) < 200 {
@@ -244,7 +261,7 @@ func TestPowerCutLosesUnflushedAcknowledgements(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	acked := produceUntilCut(t, emb.Addr(), pc, func() {
+	acked := produceUntilCut(t, emb.Addr(), Security{}, pc, func() {
 		pc.mu.Lock() // no flush reaches the disk from here on
 		pc.stalled.Store(true)
 		pc.mu.Unlock()

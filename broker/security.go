@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -50,6 +52,7 @@ type SecurityConfig struct {
 type Security struct {
 	tls  *tls.Config
 	sasl sasl.Mechanism
+	dial func(ctx context.Context, network, address string) (net.Conn, error) // nil: TCP
 }
 
 // NewSecurity checks cfg and loads its files. Every error names what is
@@ -132,14 +135,14 @@ func (s Security) SASL() string {
 // Dialer is a kafka-go dialer with these settings, for the calls that
 // use one connection (the consumer group's reader, partition lookups).
 func (s Security) Dialer(timeout time.Duration) *kafka.Dialer {
-	return &kafka.Dialer{Timeout: timeout, DualStack: true, TLS: s.tlsClone(), SASLMechanism: s.sasl}
+	return &kafka.Dialer{Timeout: timeout, DualStack: true, TLS: s.tlsClone(), SASLMechanism: s.sasl, DialFunc: s.dial}
 }
 
 // Transport is a kafka-go transport with these settings, for writers and
 // clients. Each call returns a new one with its own connection pool: keep
 // it for as long as its user lives.
 func (s Security) Transport(dialTimeout time.Duration) *kafka.Transport {
-	return &kafka.Transport{DialTimeout: dialTimeout, TLS: s.tlsClone(), SASL: s.sasl}
+	return &kafka.Transport{DialTimeout: dialTimeout, TLS: s.tlsClone(), SASL: s.sasl, Dial: s.dial}
 }
 
 func (s Security) tlsClone() *tls.Config {

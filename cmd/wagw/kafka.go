@@ -60,7 +60,7 @@ func (p *process) startKafka(ctx context.Context) (func(context.Context) error, 
 	if err != nil {
 		return nil, err
 	}
-	p.brokers, p.embedded = []string{emb.Addr()}, true
+	p.brokers, p.embedded, p.security = []string{emb.Addr()}, true, emb.Security()
 	registerFlushStats(p.reg, emb)
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -139,5 +139,8 @@ func registerFlushStats(reg *prometheus.Registry, emb *broker.Embedded) {
 			func() float64 { n, _ := emb.FlushStats(); return float64(n) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wagw_kafka_embedded_synced_files_total",
 			Help: "Log files and directories the embedded broker's group flushes synced (fdatasync, fsync)."},
-			func() float64 { _, n := emb.FlushStats(); return float64(n) }))
+			func() float64 { _, n := emb.FlushStats(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wagw_kafka_embedded_inprocess_connections_total",
+			Help: "Connections this process's own Kafka clients opened to the embedded broker in memory, without a socket."},
+			func() float64 { return float64(emb.InProcessConns()) }))
 }

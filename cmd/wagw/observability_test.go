@@ -265,6 +265,9 @@ func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 	if v, _ := sample(page, "wagw_ready"); v != 1 {
 		t.Errorf("wagw_ready = %v on a serve that answers /readyz 200, want 1", v)
 	}
+	if v, _ := sample(page, "wagw_kafka_embedded_inprocess_connections_total"); v < 1 {
+		t.Errorf("wagw_kafka_embedded_inprocess_connections_total = %v: serve's own clients did not reach the embedded broker in memory", v)
+	}
 	if v, _ := sample(page, `wagw_webhook_requests_total{outcome="accepted"}`); v < 2 {
 		t.Errorf(`wagw_webhook_requests_total{outcome="accepted"} = %v, want at least the 2 webhooks`, v)
 	}

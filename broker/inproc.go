@@ -22,8 +22,6 @@ type inprocListener struct {
 	conns        chan net.Conn // accepted, of either kind
 	closed       chan struct{}
 	closeOnce    sync.Once
-	errMu        sync.Mutex
-	err          error        // why the TCP listener stopped
 	dials        atomic.Int64 // in-process connections opened
 }
 
@@ -34,30 +32,23 @@ func newInprocListener(tcp net.Listener) *inprocListener {
 }
 
 // acceptTCP hands the TCP listener's connections to Accept until the
-// listener is closed. Other errors (too many open files) are waited out,
-// backing off up to a second, as net/http's server does: kfake stops
-// listening at the first error Accept returns, and the broker must not
-// become unreachable for good because the process ran short of file
-// descriptors for a moment (in-process connections need none).
+// listener is closed (which closes l). Other errors (too many open
+// files) are waited out, backing off up to a second, as net/http's server
+// does: kfake stops listening at the first error Accept returns, and the
+// broker must not become unreachable for good because the process ran
+// short of file descriptors for a moment (in-process connections need
+// none).
 func (l *inprocListener) acceptTCP() {
 	wait := outage.Backoff{Min: 5 * time.Millisecond, Max: time.Second}
 	for {
 		c, err := l.Listener.Accept()
-		if err != nil {
-			select {
-			case <-l.closed:
-				return
-			default:
-			}
-			if !errors.Is(err, net.ErrClosed) {
-				time.Sleep(wait.Next())
-				continue
-			}
-			l.errMu.Lock()
-			l.err = err
-			l.errMu.Unlock()
+		if errors.Is(err, net.ErrClosed) {
 			l.Close()
 			return
+		}
+		if err != nil {
+			time.Sleep(wait.Next())
+			continue
 		}
 		wait.Reset()
 		select {
@@ -74,11 +65,6 @@ func (l *inprocListener) Accept() (net.Conn, error) {
 	case c := <-l.conns:
 		return c, nil
 	case <-l.closed:
-		l.errMu.Lock()
-		defer l.errMu.Unlock()
-		if l.err != nil {
-			return nil, l.err
-		}
 		return nil, net.ErrClosed
 	}
 }

@@ -155,9 +155,7 @@ func numberEnd(b []byte, i int) int {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		for i++; i < len(b) && '0' <= b[i] && b[i] <= '9'; {
-			i++
-		}
+		i = digitsEnd(b, i)
 	default:
 		return -1
 	}

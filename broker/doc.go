@@ -1,9 +1,12 @@
 // Package broker owns wagw's Kafka plumbing that is not the consumer loop:
 // the embedded Kafka-protocol broker (kfake, persisted to a data
 // directory) that `wagw serve` starts when no KAFKA_BROKERS are given,
-// with its durable acknowledgement (flush.go, durable.go: a Produce is
-// answered only once a group flush, shared by every Produce waiting at
-// that moment, made its batches durable), the in-process connections of
+// with its durable acknowledgement (durable.go: a Produce is answered only
+// once it is in the broker's journal, journal.go, and a group flush of
+// the journal, shared by every Produce waiting at that moment, made it
+// durable; the log files are made durable by the journal's checkpoints,
+// flush.go, and what they lost in a crash is replayed from the journal at
+// start-up, replay.go), the in-process connections of
 // serve's own clients to it (inproc.go: a net.Pipe through the same
 // listener as TCP, so that they too wait for the flush) and its retention (retention.go:
 // the topics' limits, never past what a protecting consumer group has

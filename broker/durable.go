@@ -3,21 +3,32 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // produceKey is the Kafka API key of Produce requests.
 const produceKey = 0
 
-// durableListener hands kfake connections whose Produce answers wait for
-// a group flush (groupSync) that covers the batches they acknowledge. It
+// durableListener hands kfake connections whose Produce answers wait
+// until the batches they acknowledge are durable: in the journal
+// (journal.go) once it is open, in the log files (groupSync) for a
+// Produce the journal does not take, and before the journal opens. It
 // works for every client of the embedded broker, in this process or not.
 type durableListener struct {
 	net.Listener
-	sync    *groupSync
-	timeout time.Duration // bound on one answer's wait for its flush
+	logs    *groupSync
+	wal     *atomic.Pointer[walSync] // nil until the journal is open
+	timeout time.Duration            // bound on one answer's wait for its flush
+}
+
+// walSync is the journal and the group sync of its appends.
+type walSync struct {
+	j    *journal
+	sync *groupSync
 }
 
 func (l *durableListener) Accept() (net.Conn, error) {
@@ -25,28 +36,35 @@ func (l *durableListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &durableConn{Conn: c, sync: l.sync, timeout: l.timeout}, nil
+	return &durableConn{Conn: c, logs: l.logs, wal: l.wal, timeout: l.timeout}, nil
 }
 
 // durableConn reads the header of every request that comes in (its API
-// key and correlation id) and holds the answer to a Produce request until
-// a flush that started after the answer was ready returns. kfake writes a
-// batch to its segment file before it builds the answer, so that flush
-// covers the batch. If the flush fails, the answer is never sent: the
-// connection is closed and the client retries (Kafka's producers may
-// duplicate on retry; the consumer removes duplicates).
+// key, version and correlation id) and keeps a copy of each Produce
+// request the journal takes. It holds the answer to a Produce until the
+// request and the answer are appended to the journal and a journal flush
+// that started after the append returns; or, for a Produce the journal
+// does not take, until a flush of the log files that started after the
+// answer was ready returns (kfake writes a batch to its segment file
+// before it builds the answer, so that flush covers the batch). If the
+// flush fails, the answer is never sent: the connection is closed and the
+// client retries (Kafka's producers may duplicate on retry; the consumer
+// removes duplicates).
 //
 // kfake reads requests on one goroutine and writes each answer with one
 // Write call on another, in the order of the requests; an acks=0 Produce
 // has no answer, so the pending list is searched by correlation id.
 type durableConn struct {
 	net.Conn
-	sync    *groupSync
+	logs    *groupSync
+	wal     *atomic.Pointer[walSync]
 	timeout time.Duration
 
 	hdr  [12]byte // size, api key, api version, correlation id
 	nhdr int
-	skip int64 // bytes of the current request's body still to come
+	skip int64  // bytes of the current request's body still to come
+	body []byte // the current request, when the journal takes it
+	fill int    // bytes of body read
 
 	mu      sync.Mutex
 	pending []pendingReq // requests read and not yet answered, in order
@@ -55,6 +73,7 @@ type durableConn struct {
 type pendingReq struct {
 	corr    int32
 	produce bool
+	req     []byte // a Produce request for the journal, whole
 }
 
 func (c *durableConn) Read(p []byte) (int, error) {
@@ -64,12 +83,20 @@ func (c *durableConn) Read(p []byte) (int, error) {
 }
 
 // scan follows the request stream: for each request it records the
-// correlation id and whether it is a Produce.
+// correlation id and whether it is a Produce, and copies a Produce the
+// journal takes.
 func (c *durableConn) scan(p []byte) {
 	for len(p) > 0 {
 		if c.skip > 0 {
 			k := min(int64(len(p)), c.skip)
+			if c.body != nil {
+				c.fill += copy(c.body[c.fill:], p[:k])
+			}
 			p, c.skip = p[k:], c.skip-k
+			if c.skip == 0 && c.body != nil {
+				c.push(pendingReq{corr: int32(binary.BigEndian.Uint32(c.body[8:12])), produce: true, req: c.body})
+				c.body = nil
+			}
 			continue
 		}
 		k := copy(c.hdr[c.nhdr:], p)
@@ -80,22 +107,34 @@ func (c *durableConn) scan(p []byte) {
 		}
 		size := int32(binary.BigEndian.Uint32(c.hdr[0:4]))
 		key := int16(binary.BigEndian.Uint16(c.hdr[4:6]))
+		version := int16(binary.BigEndian.Uint16(c.hdr[6:8]))
 		corr := int32(binary.BigEndian.Uint32(c.hdr[8:12]))
 		c.skip, c.nhdr = max(0, int64(size)-8), 0
-		c.mu.Lock()
-		c.pending = append(c.pending, pendingReq{corr: corr, produce: key == produceKey})
-		c.mu.Unlock()
+		if key == produceKey && journaled(version) && c.skip > 0 {
+			if w := c.wal.Load(); w != nil && int64(size) <= w.j.size/2 { // larger: not journaled, nothing allocated
+				c.body = make([]byte, 4+int64(size))
+				c.fill = copy(c.body, c.hdr[:])
+				continue
+			}
+		}
+		c.push(pendingReq{corr: corr, produce: key == produceKey})
 	}
+}
+
+func (c *durableConn) push(r pendingReq) {
+	c.mu.Lock()
+	c.pending = append(c.pending, r)
+	c.mu.Unlock()
 }
 
 // Write sends one answer (kfake writes each in one call), after the flush
 // when it answers a Produce.
 func (c *durableConn) Write(b []byte) (int, error) {
-	if len(b) >= 8 && c.answersProduce(int32(binary.BigEndian.Uint32(b[4:8]))) {
-		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-		err := c.sync.Sync(ctx)
-		cancel()
-		if err != nil {
+	if len(b) < 8 {
+		return c.Conn.Write(b)
+	}
+	if r := c.answered(int32(binary.BigEndian.Uint32(b[4:8]))); r.produce {
+		if err := c.durable(r.req, b); err != nil {
 			c.Conn.Close()
 			return 0, err
 		}
@@ -103,17 +142,34 @@ func (c *durableConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// answersProduce reports whether the answer with this correlation id is
-// a Produce's, and forgets the requests answered up to it.
-func (c *durableConn) answersProduce(corr int32) bool {
+// durable returns once the Produce answered by resp is durable: in the
+// journal when req was kept for it, else in the log files.
+func (c *durableConn) durable(req, resp []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	if w := c.wal.Load(); w != nil && req != nil {
+		err := w.j.append(req, resp)
+		if err == nil {
+			return w.sync.Sync(ctx)
+		}
+		if !errors.Is(err, errRecordTooLarge) {
+			return err
+		}
+	}
+	return c.logs.Sync(ctx)
+}
+
+// answered returns the request this answer (by its correlation id)
+// answers, and forgets the requests answered up to it. An answer to a
+// request not seen is held as a Produce's: it costs one flush.
+func (c *durableConn) answered(corr int32) pendingReq {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, r := range c.pending {
 		if r.corr == corr {
 			c.pending = c.pending[i+1:]
-			return r.produce
+			return r
 		}
 	}
-	// Not a request we saw: hold it anyway, it costs one flush.
-	return true
+	return pendingReq{corr: corr, produce: true}
 }

@@ -8,8 +8,10 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -50,13 +52,18 @@ type EmbeddedConfig struct {
 	// while one of them has committed nothing there. Topics not named
 	// here are trimmed by their limits alone.
 	Protect map[string][]string
+
+	journalBytes    int64         // each journal file's size; default journalBytes (tests make it small)
+	checkpointEvery time.Duration // default checkpointEvery (tests make it long)
 }
 
 // Embedded is a running in-process Kafka-protocol broker.
 type Embedded struct {
 	cluster   *kfake.Cluster
 	addr      string
-	sync      *groupSync // nil without a data dir, or with NoSync
+	sync      *groupSync              // the log files' flush; nil without a data dir, or with NoSync
+	wal       atomic.Pointer[walSync] // the journal, once open (not with NoSync)
+	replayed  int                     // records the journal gave back at start-up
 	inproc    *inprocListener
 	retention *retention
 	closeOnce sync.Once
@@ -68,9 +75,10 @@ type Embedded struct {
 const neverClean = 100 * 365 * 24 * time.Hour
 
 // StartEmbedded starts the broker. With a DataDir and without NoSync,
-// every Produce is answered only once a group flush made its batches
-// durable, so a restart on the same directory keeps every acknowledged
-// record, after a kill -9 or a power cut alike.
+// every Produce is answered only once its batches are durable (in the
+// journal, journal.go), so a restart on the same directory keeps every
+// acknowledged record, after a kill -9 or a power cut alike: it first
+// replays from the journal what the log files lost.
 func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	return startEmbedded(cfg, nil)
 }
@@ -109,7 +117,7 @@ func startEmbedded(cfg EmbeddedConfig, syncFile func(*os.File) error) (*Embedded
 			if e.sync == nil {
 				return e.inproc, nil
 			}
-			return &durableListener{Listener: e.inproc, sync: e.sync, timeout: cfg.FlushTimeout}, nil
+			return &durableListener{Listener: e.inproc, logs: e.sync, wal: &e.wal, timeout: cfg.FlushTimeout}, nil
 		}),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		kfake.ClusterID("wagw-embedded"),
@@ -138,8 +146,62 @@ func startEmbedded(cfg EmbeddedConfig, syncFile func(*os.File) error) (*Embedded
 			}
 		}
 	}
+	if e.sync != nil {
+		if err := e.openJournal(cfg, syncFile); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("embedded kafka in %s: %w", cfg.DataDir, err)
+		}
+	}
 	e.retention = startRetention(c, cfg.Topics, cfg.Protect, cfg.RetentionInterval)
 	return e, nil
+}
+
+// openJournal replays what the journal holds and the log lost, makes the
+// log durable, then opens the journal for the Produce answers to wait on.
+func (e *Embedded) openJournal(cfg EmbeddedConfig, hook func(*os.File) error) error {
+	recs, top, err := readJournal(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("read the journal: %w", err)
+	}
+	if len(recs) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
+		defer cancel()
+		conns := e.Security().Transport(10 * time.Second)
+		defer conns.CloseIdleConnections()
+		client := &kafka.Client{Addr: kafka.TCP(e.addr), Timeout: 30 * time.Second, Transport: conns}
+		if e.replayed, err = replayJournal(ctx, recs, e.partitionEnd, client); err != nil {
+			return err
+		}
+		if err := e.sync.Sync(ctx); err != nil {
+			return err
+		}
+	}
+	size := cfg.journalBytes
+	if size <= 0 {
+		size = journalBytes
+	}
+	every := cfg.checkpointEvery
+	if every <= 0 {
+		every = checkpointEvery
+	}
+	if hook == nil {
+		hook = fdatasync
+	}
+	j, err := openJournal(cfg.DataDir, size, every, top+1, hook, e.sync)
+	if err != nil {
+		return fmt.Errorf("open the journal: %w", err)
+	}
+	e.wal.Store(&walSync{j: j, sync: newFuncSync(j.sync)})
+	return nil
+}
+
+// partitionEnd is the offset after the partition's last record.
+func (e *Embedded) partitionEnd(topic string, partition int32) (int64, bool) {
+	pi := e.cluster.PartitionInfo(topic, partition)
+	if pi == nil {
+		return 0, false
+	}
+	return pi.HighWatermark, true
 }
 
 // brokerMessageBytes is the batch size a broker must take for producers
@@ -153,7 +215,20 @@ func (e *Embedded) FlushStats() (flushes, synced int64) {
 	if e.sync == nil {
 		return 0, 0
 	}
-	return e.sync.flushes.Load(), e.sync.fsyncs.Load()
+	flushes, synced = e.sync.flushes.Load(), e.sync.fsyncs.Load()
+	if w := e.wal.Load(); w != nil {
+		flushes, synced = flushes+w.sync.flushes.Load(), synced+w.j.syncs.Load()
+	}
+	return flushes, synced
+}
+
+// JournalStats is how many checkpoints the journal ran since the broker
+// started, and how many records it replayed at start-up.
+func (e *Embedded) JournalStats() (checkpoints int64, replayed int) {
+	if w := e.wal.Load(); w != nil {
+		checkpoints = w.j.checkpoints.Load()
+	}
+	return checkpoints, e.replayed
 }
 
 // InProcessConns is how many in-process connections (Security) were
@@ -183,6 +258,10 @@ func (e *Embedded) Close() {
 			e.retention.stop()
 		}
 		e.cluster.Close()
+		if w := e.wal.Load(); w != nil {
+			w.j.close()
+			w.sync.close()
+		}
 		if e.sync != nil {
 			e.sync.close()
 		}

@@ -27,7 +27,11 @@ import (
 // entries changed (a new partition, a rolled segment). An fsync error is sticky:
 // after one, every Sync fails (the kernel may have dropped the pages it
 // could not write, so a later fsync that succeeds proves nothing).
+//
+// Given a flush function instead (newFuncSync), it groups the callers of
+// that function alike: the journal's appends (journal.go).
 type groupSync struct {
+	flushFn  func() error           // what a flush does: flush below, or the journal's sync
 	root     string                 // dir/partitions
 	syncFile func(f *os.File) error // a log file: fdatasync; a test's hook
 	syncDir  func(f *os.File) error // a directory: (*os.File).Sync; the same hook
@@ -73,6 +77,16 @@ func newGroupSync(dataDir string, hook func(*os.File) error) *groupSync {
 	g := &groupSync{root: filepath.Join(dataDir, "partitions"), syncFile: syncFile, syncDir: syncDir,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		next: &flushGen{done: make(chan struct{})}, files: map[string]*syncedFile{}, dirs: map[string]dirState{}}
+	g.flushFn = g.flush
+	go g.run()
+	return g
+}
+
+// newFuncSync groups the callers of flush: each Sync waits for one call
+// of flush that started after it.
+func newFuncSync(flush func() error) *groupSync {
+	g := &groupSync{flushFn: flush, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		next: &flushGen{done: make(chan struct{})}}
 	go g.run()
 	return g
 }
@@ -124,7 +138,7 @@ func (g *groupSync) run() {
 			close(gen.done)
 			continue
 		}
-		gen.err = g.flush()
+		gen.err = g.flushFn()
 		g.flushes.Add(1)
 		if gen.err != nil {
 			gen.err = fmt.Errorf("embedded kafka: flush: %w", gen.err)

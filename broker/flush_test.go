@@ -195,9 +195,11 @@ func missing(acked []string, got map[string]bool) []string {
 
 // TestGroupCommitSurvivesPowerCut: 16 writers publish one event per call
 // until at least 200 were acknowledged; then the power goes (only what an fsync covered is kept).
-// A broker started on what reached the disk holds every event that was
-// acknowledged before the cut: no acknowledgement preceded the flush that
-// covers it. And the flushes were grouped: fewer flushes than writes.
+// A broker started on what reached the disk (replaying its journal) holds
+// every event that was acknowledged before the cut: no acknowledgement
+// preceded the journal flush that covers it, and no checkpoint wiped
+// journal records the log files did not hold. And the flushes were
+// grouped: fewer flushes than writes.
 // Both kinds of connection: over TCP (other processes) and in-process
 // (serve's own clients, Embedded.Security).
 func TestGroupCommitSurvivesPowerCut(t *testing.T) {
@@ -211,7 +213,8 @@ func TestGroupCommitSurvivesPowerCut(t *testing.T) {
 func testGroupCommitSurvivesPowerCut(t *testing.T, inproc bool) {
 	data := t.TempDir()
 	pc := &powerCut{data: data, shadow: t.TempDir()}
-	emb, err := startEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: data, Topics: []string{"wa.events"}, Partitions: 4}, pc.sync)
+	emb, err := startEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: data, Topics: []string{"wa.events"}, Partitions: 4,
+		journalBytes: 256 << 10, checkpointEvery: 5 * time.Millisecond}, pc.sync) // the journal switches files and checkpoints all through the load
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +227,8 @@ func testGroupCommitSurvivesPowerCut(t *testing.T, inproc bool) {
 	if dials := emb.inproc.dials.Load(); inproc != (dials > 0) {
 		t.Fatalf("%d in-process connections", dials)
 	}
-	flushes := emb.sync.flushes.Load()
+	flushes := emb.wal.Load().sync.flushes.Load()
+	checkpoints, _ := emb.JournalStats()
 	emb.Close()
 	if len(acked) < 200 {
 		t.Fatalf("only %d events acknowledged in 30 s", len(acked))
@@ -233,7 +237,10 @@ func testGroupCommitSurvivesPowerCut(t *testing.T, inproc bool) {
 	if lost := missing(acked, got); len(lost) > 0 {
 		t.Fatalf("%d of %d acknowledged events lost in the power cut, e.g. %v", len(lost), len(acked), lost[:min(5, len(lost))])
 	}
-	t.Logf("%d events acknowledged before the cut, all on disk; %d flushes", len(acked), flushes)
+	t.Logf("%d events acknowledged before the cut, all on disk; %d journal flushes, %d checkpoints", len(acked), flushes, checkpoints)
+	if checkpoints < 2 {
+		t.Errorf("%d checkpoints: the journal did not take turns between its files under the load", checkpoints)
+	}
 	if flushes >= int64(len(acked)) {
 		t.Errorf("%d flushes for %d acknowledged writes: the flushes were not grouped", flushes, len(acked))
 	}

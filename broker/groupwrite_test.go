@@ -37,7 +37,7 @@ func groupBroker(t *testing.T, parts, maxBytes int) (*Embedded, *Producer) {
 
 // TestAGroupIsOneRequestAndOneFlush: 240 events of 120 contacts, spread
 // over the twelve partitions, written together: one Produce request and
-// one durable flush (kafka-go's Writer sent one request per partition,
+// one durable flush of the journal (kafka-go's Writer sent one request per partition,
 // whose answers took two flushes or more), every record on the partition
 // kafka.Writer's murmur2 balancer gives its key, each contact's in order.
 func TestAGroupIsOneRequestAndOneFlush(t *testing.T) {
@@ -49,14 +49,14 @@ func TestAGroupIsOneRequestAndOneFlush(t *testing.T) {
 				Contact: event.Contact{WaID: fmt.Sprintf("49170%07d", c)}, OccurredAt: time.Now()})
 		}
 	}
-	req0, flush0 := prod.writer.requests.Load(), emb.sync.flushes.Load()
+	req0, flush0 := prod.writer.requests.Load(), emb.wal.Load().sync.flushes.Load()
 	if err := prod.Publish(context.Background(), events); err != nil {
 		t.Fatal(err)
 	}
 	if n := prod.writer.requests.Load() - req0; n != 1 {
 		t.Errorf("%d produce requests for one group, want 1", n)
 	}
-	if n := emb.sync.flushes.Load() - flush0; n != 1 {
+	if n := emb.wal.Load().sync.flushes.Load() - flush0; n != 1 {
 		t.Errorf("%d flushes for one group, want 1", n)
 	}
 	parts := make([]int, 12)

@@ -61,6 +61,10 @@ func (p *process) startKafka(ctx context.Context) (func(context.Context) error, 
 		return nil, err
 	}
 	p.brokers, p.embedded, p.security = []string{emb.Addr()}, true, emb.Security()
+	if _, n := emb.JournalStats(); n > 0 {
+		p.log.Warn("embedded kafka: records acknowledged before the last stop were missing from the log files and came back from the journal",
+			"records", n)
+	}
 	registerFlushStats(p.reg, emb)
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -129,17 +133,21 @@ func (p *process) setupTopics(ctx context.Context, specs []broker.TopicSpec) err
 	return nil
 }
 
-// registerFlushStats exports the embedded broker's group flushes and the
-// files they synced: with wagw_webhook_events_total, what durability costs
-// per event.
+// registerFlushStats exports the embedded broker's group flushes (of its
+// journal, and of its log files for what the journal does not take), the
+// files they synced and the journal's checkpoints: with
+// wagw_webhook_events_total, what durability costs per event.
 func registerFlushStats(reg *prometheus.Registry, emb *broker.Embedded) {
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wagw_kafka_embedded_flushes_total",
-			Help: "Group flushes the embedded broker ran to make produced batches durable."},
+			Help: "Group flushes the embedded broker ran to make produced batches durable (of its journal, or of its log files)."},
 			func() float64 { n, _ := emb.FlushStats(); return float64(n) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wagw_kafka_embedded_synced_files_total",
-			Help: "Log files and directories the embedded broker's group flushes synced (fdatasync, fsync)."},
+			Help: "Journal files, log files and directories the embedded broker synced (fdatasync, fsync), checkpoints included."},
 			func() float64 { _, n := emb.FlushStats(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wagw_kafka_embedded_checkpoints_total",
+			Help: "Checkpoints of the embedded broker's journal: its log files made durable, the journal file they cover freed."},
+			func() float64 { n, _ := emb.JournalStats(); return float64(n) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wagw_kafka_embedded_inprocess_connections_total",
 			Help: "Connections this process's own Kafka clients opened to the embedded broker in memory, without a socket."},
 			func() float64 { return float64(emb.InProcessConns()) }))

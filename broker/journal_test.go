@@ -1,0 +1,216 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wagw/wagw/event"
+	"github.com/wagw/wagw/wagwtest"
+)
+
+// TestScanJournalStopsAtTheEnd: reading stops at a torn record, at a
+// wiped header, and at a record of another generation left from the
+// file's earlier use.
+func TestScanJournalStopsAtTheEnd(t *testing.T) {
+	logs := newGroupSync(t.TempDir(), nil)
+	defer logs.close()
+	dir := t.TempDir()
+	j, err := openJournal(dir, 1<<16, time.Hour, 7, fdatasync, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := j.append([]byte(fmt.Sprintf("request %d", i)), []byte(fmt.Sprintf("answer %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.sync(); err != nil {
+		t.Fatal(err)
+	}
+	j.close()
+	path := journalPaths(dir)[0]
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := scanJournal(b)
+	if len(recs) != 3 || string(recs[2].req) != "request 2" || string(recs[2].resp) != "answer 2" || recs[0].gen != 7 {
+		t.Fatalf("read back %+v", recs)
+	}
+	torn := bytes.Clone(b)
+	end := 3 * (journalHeader + len("request 0answer 0"))
+	torn[end-1] ^= 0xff // the last record's last byte
+	if n := len(scanJournal(torn)); n != 2 {
+		t.Errorf("a torn third record: %d records read, want 2", n)
+	}
+	// The file used again at generation 9: one record over the first,
+	// the two others left from generation 7.
+	again := bytes.Clone(b)
+	one := make([]byte, journalHeader+len("request 0answer 0"))
+	copy(one, b)
+	one[15] = 9 // generation (big-endian, low byte)
+	copy(again, one)
+	if recs := scanJournal(again); len(recs) != 0 {
+		t.Errorf("a record whose generation changed without its checksum: %d read", len(recs))
+	}
+	wiped := bytes.Clone(b)
+	copy(wiped, make([]byte, journalHeader))
+	if n := len(scanJournal(wiped)); n != 0 {
+		t.Errorf("a wiped file: %d records read", n)
+	}
+}
+
+// journalBroker starts a durable broker on dir whose journal never
+// checkpoints on its own.
+func journalBroker(t *testing.T, dir string) *Embedded {
+	t.Helper()
+	emb, err := startEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: dir, Topics: []string{"wa.events"}, Partitions: 3,
+		journalBytes: 4 << 20, checkpointEvery: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emb
+}
+
+// publishN publishes events one per request, ids prefix-0..n-1.
+func publishN(t *testing.T, emb *Embedded, prefix string, n int) {
+	t.Helper()
+	prod := NewProducer(ProducerConfig{Brokers: []string{emb.Addr()}, Security: emb.Security(), Topic: "wa.events", WriteTimeout: 10 * time.Second})
+	defer prod.Close()
+	for i := range n {
+		err := prod.Publish(context.Background(), []event.Envelope{{Version: event.Version, ID: fmt.Sprintf("%s-%03d", prefix, i),
+			Kind: event.KindMessage, Contact: event.Contact{WaID: fmt.Sprintf("4917%04d", i%7)}, OccurredAt: time.Now()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// logOf reads every partition: offset and event id of each record.
+func logOf(t *testing.T, emb *Embedded) string {
+	t.Helper()
+	var sb strings.Builder
+	for p := range 3 {
+		for _, m := range wagwtest.ReadPartition(t, emb.Addr(), "wa.events", p) {
+			var e event.Envelope
+			if err := event.Decode(m.Value, &e); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&sb, "%d/%d %s %s\n", p, m.Offset, m.Key, e.ID)
+		}
+	}
+	return sb.String()
+}
+
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestJournalGivesBackWhatTheLogLost: a broker whose log files hold only
+// the first half of what was acknowledged (a copy taken then) and whose
+// journal is the live one's starts with every record, at the offsets it
+// was acknowledged with: the second half replayed, the first skipped.
+func TestJournalGivesBackWhatTheLogLost(t *testing.T) {
+	live, lost := t.TempDir(), t.TempDir()
+	emb := journalBroker(t, live)
+	publishN(t, emb, "first", 20)
+	emb.Close()
+	copyDir(t, live, lost) // the log as it was after the first half
+	emb = journalBroker(t, live)
+	publishN(t, emb, "second", 20)
+	want := logOf(t, emb)
+	emb.Close()
+	if err := os.RemoveAll(filepath.Join(lost, "journal")); err != nil {
+		t.Fatal(err)
+	}
+	copyDir(t, filepath.Join(live, "journal"), filepath.Join(lost, "journal"))
+
+	back := journalBroker(t, lost)
+	defer back.Close()
+	if _, replayed := back.JournalStats(); replayed != 20 {
+		t.Errorf("%d records replayed, want the second half's 20", replayed)
+	}
+	if got := logOf(t, back); got != want {
+		t.Fatalf("after the replay:\n%s\nacknowledged:\n%s", got, want)
+	}
+	if strings.Count(want, "\n") != 40 {
+		t.Fatalf("%d records acknowledged, want 40", strings.Count(want, "\n"))
+	}
+}
+
+// TestJournalRefusesAGap: a journal whose records start past the end of
+// the log (a checkpoint wiped the records before them, and the log lost
+// them too) fails the start with a reason, rather than storing records at
+// offsets other than those acknowledged.
+func TestJournalRefusesAGap(t *testing.T) {
+	live, empty := t.TempDir(), t.TempDir()
+	emb := journalBroker(t, empty) // topics, no records
+	emb.Close()
+	emb = journalBroker(t, live)
+	publishN(t, emb, "first", 10)
+	w := emb.wal.Load()
+	if err := w.j.checkpoint(); err != nil { // the first half: in the log, wiped from the journal
+		t.Fatal(err)
+	}
+	publishN(t, emb, "second", 10)
+	emb.Close()
+	if err := os.RemoveAll(filepath.Join(empty, "journal")); err != nil {
+		t.Fatal(err)
+	}
+	copyDir(t, filepath.Join(live, "journal"), filepath.Join(empty, "journal"))
+	back, err := startEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: empty, Topics: []string{"wa.events"}, Partitions: 3}, nil)
+	if err == nil {
+		back.Close()
+		t.Fatal("a journal that starts past the end of the log was replayed")
+	}
+	if !strings.Contains(err.Error(), "are lost") {
+		t.Fatalf("error %q does not say records are lost", err)
+	}
+}
+
+// TestCheckpointsTakeTurns: with small journal files the appends fill
+// them and the checkpoints switch between the two; every acknowledged
+// record survives a restart.
+func TestCheckpointsTakeTurns(t *testing.T) {
+	dir := t.TempDir()
+	emb, err := startEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: dir, Topics: []string{"wa.events"}, Partitions: 3,
+		journalBytes: 8 << 10}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, emb, "e", 100)
+	want := logOf(t, emb)
+	checkpoints, _ := emb.JournalStats()
+	emb.Close()
+	if checkpoints < 3 {
+		t.Errorf("%d checkpoints for 100 records in journal files of 8 KiB", checkpoints)
+	}
+	back := journalBroker(t, dir)
+	defer back.Close()
+	if got := logOf(t, back); got != want {
+		t.Fatalf("after a restart:\n%s\nbefore:\n%s", got, want)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wagw/wagw/outage"
 )
 
 // journal is the embedded broker's write-ahead log, the way Postgres has
@@ -338,9 +340,7 @@ func (j *journal) checkpoint() error {
 	j.active, j.gen[a], j.pos[a], j.pending = a, j.gen[old]+1, 0, false
 	j.cond.Broadcast()
 	j.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := j.logs.Sync(ctx); err != nil {
+	if err := j.flushLogs(); err != nil {
 		return err
 	}
 	if err := j.wipe(old); err != nil {
@@ -351,6 +351,26 @@ func (j *journal) checkpoint() error {
 	j.mu.Unlock()
 	j.checkpoints.Add(1)
 	return nil
+}
+
+// flushLogs runs the log files' flush until it succeeds. Only a failed
+// fsync is final; another failure (a directory listing, no file
+// descriptor left) is tried again, while the appends go on in the active
+// file (and wait, once it is full).
+func (j *journal) flushLogs() error {
+	back := outage.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		err := j.logs.Sync(context.Background())
+		var ff fsyncFailed
+		if err == nil || errors.As(err, &ff) {
+			return err
+		}
+		select {
+		case <-j.stop:
+			return errSyncClosed
+		case <-time.After(back.Next()):
+		}
+	}
 }
 
 // close stops the checkpoints and closes the files; the log's own close

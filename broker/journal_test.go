@@ -3,10 +3,12 @@ package broker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,4 +215,95 @@ func TestCheckpointsTakeTurns(t *testing.T) {
 	if got := logOf(t, back); got != want {
 		t.Fatalf("after a restart:\n%s\nbefore:\n%s", got, want)
 	}
+}
+
+// TestACheckpointWaitsOutAFailedLogFlush: a checkpoint whose flush of the
+// log files fails for another reason than an fsync (the partitions path
+// is not a directory) tries again until it works, and only then frees
+// the journal file; a failed fsync ends the journal.
+func TestACheckpointWaitsOutAFailedLogFlush(t *testing.T) {
+	data := t.TempDir()
+	root := filepath.Join(data, "partitions")
+	if err := os.WriteFile(root, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var failFsync atomic.Bool
+	hook := func(f *os.File) error {
+		if failFsync.Load() {
+			return errors.New("EIO")
+		}
+		return fdatasync(f)
+	}
+	logs := newGroupSync(data, hook)
+	defer logs.close()
+	j, err := openJournal(data, 1<<16, time.Hour, 1, hook, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	if err := j.append([]byte("request"), []byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- j.checkpoint() }()
+	select {
+	case err := <-done:
+		t.Fatalf("the checkpoint ended (%v) while the log files could not be flushed", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := j.append([]byte("request 2"), []byte("answer 2")); err != nil {
+		t.Fatalf("an append while the checkpoint waits: %v", err)
+	}
+	if err := os.Remove(root); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the checkpoint did not end once the log files could be flushed")
+	}
+	if n := j.checkpoints.Load(); n != 1 {
+		t.Fatalf("%d checkpoints", n)
+	}
+	if err := j.append([]byte("request 3"), []byte("answer 3")); err != nil {
+		t.Fatal(err)
+	}
+	failFsync.Store(true)
+	if err := j.checkpoint(); err == nil {
+		t.Fatal("a checkpoint whose fsync failed succeeded")
+	}
+}
+
+// BenchmarkJournalSync is BenchmarkGroupSync's produce with the journal:
+// parallel writers each append a record of the same size (a batch and its
+// index entry) and wait for a journal flush that covers it.
+func BenchmarkJournalSync(b *testing.B) {
+	data := b.TempDir()
+	logs := newGroupSync(data, nil)
+	defer logs.close()
+	j, err := openJournal(data, journalBytes, time.Hour, 1, fdatasync, logs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.close()
+	js := newFuncSync(j.sync)
+	defer js.close()
+	req := make([]byte, 700+15)
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := j.append(req, nil); err != nil {
+				b.Error(err)
+			}
+			if err := js.Sync(context.Background()); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(js.flushes.Load())/float64(b.N), "flushes/op")
+	b.ReportMetric(float64(j.syncs.Load())/float64(b.N), "files/op")
 }

@@ -94,7 +94,11 @@ func (c *durableConn) scan(p []byte) {
 			}
 			p, c.skip = p[k:], c.skip-k
 			if c.skip == 0 && c.body != nil {
-				c.push(pendingReq{corr: int32(binary.BigEndian.Uint32(c.body[8:12])), produce: true, req: c.body})
+				r := pendingReq{corr: int32(binary.BigEndian.Uint32(c.body[8:12])), produce: true}
+				if acks, ok := produceAcks(c.body); ok && acks != 0 { // acks=0 has no answer: nothing to keep
+					r.req = c.body
+				}
+				c.push(r)
 				c.body = nil
 			}
 			continue
@@ -121,6 +125,24 @@ func (c *durableConn) scan(p []byte) {
 	}
 }
 
+// produceAcks reads the acks of a Produce request of version 3 to 8
+// (size, api key, version, correlation id, client id, transactional id,
+// acks); false when the request is too short to hold them.
+func produceAcks(req []byte) (int16, bool) {
+	pos := 12
+	for range 2 { // client id, transactional id: nullable strings
+		if pos+2 > len(req) {
+			return 0, false
+		}
+		n := int(int16(binary.BigEndian.Uint16(req[pos:])))
+		pos += 2 + max(n, 0)
+	}
+	if pos+2 > len(req) {
+		return 0, false
+	}
+	return int16(binary.BigEndian.Uint16(req[pos:])), true
+}
+
 func (c *durableConn) push(r pendingReq) {
 	c.mu.Lock()
 	c.pending = append(c.pending, r)
@@ -145,9 +167,13 @@ func (c *durableConn) Write(b []byte) (int, error) {
 // durable returns once the Produce answered by resp is durable: in the
 // journal when req was kept for it, else in the log files.
 func (c *durableConn) durable(req, resp []byte) error {
+	w := c.wal.Load()
+	if w == nil {
+		return nil // the journal's replay (Embedded.openJournal): flushed once at its end
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	if w := c.wal.Load(); w != nil && req != nil {
+	if req != nil {
 		err := w.j.append(req, resp)
 		if err == nil {
 			return w.sync.Sync(ctx)

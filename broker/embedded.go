@@ -152,12 +152,16 @@ func startEmbedded(cfg EmbeddedConfig, syncFile func(*os.File) error) (*Embedded
 			return nil, fmt.Errorf("embedded kafka in %s: %w", cfg.DataDir, err)
 		}
 	}
+	e.inproc.openTCP()
 	e.retention = startRetention(c, cfg.Topics, cfg.Protect, cfg.RetentionInterval)
 	return e, nil
 }
 
 // openJournal replays what the journal holds and the log lost, makes the
 // log durable, then opens the journal for the Produce answers to wait on.
+// Until it is open only the replay produces (TCP connections wait,
+// inproc.go): its answers do not wait for a flush, one flush at the end
+// covers them all.
 func (e *Embedded) openJournal(cfg EmbeddedConfig, hook func(*os.File) error) error {
 	recs, top, err := readJournal(cfg.DataDir)
 	if err != nil {
@@ -187,7 +191,10 @@ func (e *Embedded) openJournal(cfg EmbeddedConfig, hook func(*os.File) error) er
 	if hook == nil {
 		hook = fdatasync
 	}
-	j, err := openJournal(cfg.DataDir, size, every, top+1, hook, e.sync)
+	// A generation above any the files held, and above any an earlier
+	// run used (their wiped files no longer say): the clock's.
+	gen := max(top+1, uint64(time.Now().UnixNano()))
+	j, err := openJournal(cfg.DataDir, size, every, gen, hook, e.sync)
 	if err != nil {
 		return fmt.Errorf("open the journal: %w", err)
 	}

@@ -20,13 +20,15 @@ import (
 type inprocListener struct {
 	net.Listener               // the TCP listener
 	conns        chan net.Conn // accepted, of either kind
+	tcpOpen      chan struct{} // closed once TCP connections may reach kfake
+	openOnce     sync.Once
 	closed       chan struct{}
 	closeOnce    sync.Once
 	dials        atomic.Int64 // in-process connections opened
 }
 
 func newInprocListener(tcp net.Listener) *inprocListener {
-	l := &inprocListener{Listener: tcp, conns: make(chan net.Conn), closed: make(chan struct{})}
+	l := &inprocListener{Listener: tcp, conns: make(chan net.Conn), tcpOpen: make(chan struct{}), closed: make(chan struct{})}
 	go l.acceptTCP()
 	return l
 }
@@ -52,12 +54,26 @@ func (l *inprocListener) acceptTCP() {
 		}
 		wait.Reset()
 		select {
+		case <-l.tcpOpen:
+		case <-l.closed:
+			c.Close()
+			return
+		}
+		select {
 		case l.conns <- c:
 		case <-l.closed:
 			c.Close()
 			return
 		}
 	}
+}
+
+// openTCP lets the TCP listener's connections reach kfake. Until then
+// they wait (the broker replays its journal: a client of another process
+// must not take the offsets of the records it gives back); in-process
+// connections do not.
+func (l *inprocListener) openTCP() {
+	l.openOnce.Do(func() { close(l.tcpOpen) })
 }
 
 func (l *inprocListener) Accept() (net.Conn, error) {

@@ -100,6 +100,7 @@ func TestInprocListenerOutlivesAcceptErrors(t *testing.T) {
 	tcp.fails.Store(3)
 	tcp.conns.Store(2)
 	l := newInprocListener(tcp)
+	l.openTCP()
 	for i := range 2 {
 		if _, err := l.Accept(); err != nil {
 			t.Fatalf("accept %d after EMFILE: %v", i, err)
@@ -122,5 +123,51 @@ func TestInprocListenerOutlivesAcceptErrors(t *testing.T) {
 	}
 	if _, err := l.dial(context.Background()); err == nil {
 		t.Fatal("dial after Close succeeded")
+	}
+}
+
+// TestTCPWaitsUntilOpen: until openTCP (the journal's replay is done) a
+// TCP connection does not reach kfake, an in-process one does.
+func TestTCPWaitsUntilOpen(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newInprocListener(tcp)
+	defer l.Close()
+	c, err := net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			got <- c
+		}
+	}()
+	select {
+	case <-got:
+		t.Fatal("a TCP connection was accepted before openTCP")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, err := l.dial(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-got; c.RemoteAddr().Network() == "tcp" {
+		t.Fatal("the connection accepted first was the TCP one")
+	}
+	l.openTCP()
+	select {
+	case c := <-got:
+		if c.RemoteAddr().Network() != "tcp" {
+			t.Fatalf("accepted a %s connection, want the TCP one", c.RemoteAddr().Network())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the TCP connection was not accepted after openTCP")
 	}
 }

@@ -231,9 +231,6 @@ func (j *journal) append(req, resp []byte) error {
 	if int64(n) > j.size/2 {
 		return errRecordTooLarge
 	}
-	rec := make([]byte, n)
-	copy(rec[journalHeader:], req)
-	copy(rec[journalHeader+len(req):], resp)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for j.failed == nil && j.pos[j.active]+int64(n) > j.size {
@@ -244,11 +241,7 @@ func (j *journal) append(req, resp []byte) error {
 		return j.failed
 	}
 	a := j.active
-	binary.BigEndian.PutUint32(rec[4:8], uint32(n-journalHeader))
-	binary.BigEndian.PutUint64(rec[8:16], j.gen[a])
-	binary.BigEndian.PutUint32(rec[16:20], uint32(len(req)))
-	binary.BigEndian.PutUint32(rec[0:4], crc32.Checksum(rec[4:], castagnoli))
-	if _, err := j.files[a].WriteAt(rec, j.pos[a]); err != nil {
+	if _, err := j.files[a].WriteAt(encodeRecord(j.gen[a], req, resp), j.pos[a]); err != nil {
 		return err
 	}
 	j.pos[a] += int64(n)
@@ -257,6 +250,18 @@ func (j *journal) append(req, resp []byte) error {
 		j.askCheckpoint()
 	}
 	return nil
+}
+
+// encodeRecord is a journal record: header, request, answer.
+func encodeRecord(gen uint64, req, resp []byte) []byte {
+	rec := make([]byte, journalHeader+len(req)+len(resp))
+	copy(rec[journalHeader:], req)
+	copy(rec[journalHeader+len(req):], resp)
+	binary.BigEndian.PutUint32(rec[4:8], uint32(len(req)+len(resp)))
+	binary.BigEndian.PutUint64(rec[8:16], gen)
+	binary.BigEndian.PutUint32(rec[16:20], uint32(len(req)))
+	binary.BigEndian.PutUint32(rec[0:4], crc32.Checksum(rec[4:], castagnoli))
+	return rec
 }
 
 // askCheckpoint wakes the checkpointer once; j.mu is held.

@@ -8,9 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go/protocol"
+	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
 
 	"github.com/wagw/wagw/event"
 	"github.com/wagw/wagw/wagwtest"
@@ -51,15 +55,19 @@ func TestScanJournalStopsAtTheEnd(t *testing.T) {
 	if n := len(scanJournal(torn)); n != 2 {
 		t.Errorf("a torn third record: %d records read, want 2", n)
 	}
-	// The file used again at generation 9: one record over the first,
-	// the two others left from generation 7.
-	again := bytes.Clone(b)
-	one := make([]byte, journalHeader+len("request 0answer 0"))
-	copy(one, b)
-	one[15] = 9 // generation (big-endian, low byte)
-	copy(again, one)
-	if recs := scanJournal(again); len(recs) != 0 {
+	// A record whose generation changed without its checksum.
+	bad := bytes.Clone(b)
+	bad[15] = 9 // generation (big-endian, low byte)
+	if recs := scanJournal(bad); len(recs) != 0 {
 		t.Errorf("a record whose generation changed without its checksum: %d read", len(recs))
+	}
+	// The file used again at generation 9: one record of the same size
+	// over the first; the two after it, whole and valid, are left from
+	// generation 7.
+	again := bytes.Clone(b)
+	copy(again, encodeRecord(9, []byte("request 9"), []byte("answer 9")))
+	if recs := scanJournal(again); len(recs) != 1 || recs[0].gen != 9 {
+		t.Errorf("a file used again: %d records read, want generation 9's one", len(recs))
 	}
 	wiped := bytes.Clone(b)
 	copy(wiped, make([]byte, journalHeader))
@@ -80,17 +88,30 @@ func journalBroker(t *testing.T, dir string) *Embedded {
 	return emb
 }
 
-// publishN publishes events one per request, ids prefix-0..n-1.
-func publishN(t *testing.T, emb *Embedded, prefix string, n int) {
+// publishN publishes n events one per request from each of writers
+// producers at once (their own connections), ids prefix-w-i.
+func publishN(t *testing.T, emb *Embedded, prefix string, n, writers int) {
 	t.Helper()
-	prod := NewProducer(ProducerConfig{Brokers: []string{emb.Addr()}, Security: emb.Security(), Topic: "wa.events", WriteTimeout: 10 * time.Second})
-	defer prod.Close()
-	for i := range n {
-		err := prod.Publish(context.Background(), []event.Envelope{{Version: event.Version, ID: fmt.Sprintf("%s-%03d", prefix, i),
-			Kind: event.KindMessage, Contact: event.Contact{WaID: fmt.Sprintf("4917%04d", i%7)}, OccurredAt: time.Now()}})
-		if err != nil {
-			t.Fatal(err)
-		}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prod := NewProducer(ProducerConfig{Brokers: []string{emb.Addr()}, Security: emb.Security(), Topic: "wa.events", WriteTimeout: 10 * time.Second})
+			defer prod.Close()
+			for i := range n {
+				err := prod.Publish(context.Background(), []event.Envelope{{Version: event.Version, ID: fmt.Sprintf("%s-%d-%03d", prefix, w, i),
+					Kind: event.KindMessage, Contact: event.Contact{WaID: fmt.Sprintf("4917%04d", (w*n+i)%7)}, OccurredAt: time.Now()}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
 	}
 }
 
@@ -132,17 +153,19 @@ func copyDir(t *testing.T, src, dst string) {
 }
 
 // TestJournalGivesBackWhatTheLogLost: a broker whose log files hold only
-// the first half of what was acknowledged (a copy taken then) and whose
+// the first part of what was acknowledged (a copy taken then) and whose
 // journal is the live one's starts with every record, at the offsets it
-// was acknowledged with: the second half replayed, the first skipped.
+// was acknowledged with: the second part replayed, the first skipped.
+// Four producers write the second part at once, so the journal's order
+// (answers as they were written) is not each partition's order.
 func TestJournalGivesBackWhatTheLogLost(t *testing.T) {
 	live, lost := t.TempDir(), t.TempDir()
 	emb := journalBroker(t, live)
-	publishN(t, emb, "first", 20)
+	publishN(t, emb, "first", 20, 1)
 	emb.Close()
-	copyDir(t, live, lost) // the log as it was after the first half
+	copyDir(t, live, lost) // the log as it was after the first part
 	emb = journalBroker(t, live)
-	publishN(t, emb, "second", 20)
+	publishN(t, emb, "second", 60, 4)
 	want := logOf(t, emb)
 	emb.Close()
 	if err := os.RemoveAll(filepath.Join(lost, "journal")); err != nil {
@@ -152,14 +175,14 @@ func TestJournalGivesBackWhatTheLogLost(t *testing.T) {
 
 	back := journalBroker(t, lost)
 	defer back.Close()
-	if _, replayed := back.JournalStats(); replayed != 20 {
-		t.Errorf("%d records replayed, want the second half's 20", replayed)
+	if _, replayed := back.JournalStats(); replayed != 240 {
+		t.Errorf("%d records replayed, want the second part's 240", replayed)
 	}
 	if got := logOf(t, back); got != want {
 		t.Fatalf("after the replay:\n%s\nacknowledged:\n%s", got, want)
 	}
-	if strings.Count(want, "\n") != 40 {
-		t.Fatalf("%d records acknowledged, want 40", strings.Count(want, "\n"))
+	if strings.Count(want, "\n") != 260 {
+		t.Fatalf("%d records acknowledged, want 260", strings.Count(want, "\n"))
 	}
 }
 
@@ -172,12 +195,12 @@ func TestJournalRefusesAGap(t *testing.T) {
 	emb := journalBroker(t, empty) // topics, no records
 	emb.Close()
 	emb = journalBroker(t, live)
-	publishN(t, emb, "first", 10)
+	publishN(t, emb, "first", 10, 1)
 	w := emb.wal.Load()
 	if err := w.j.checkpoint(); err != nil { // the first half: in the log, wiped from the journal
 		t.Fatal(err)
 	}
-	publishN(t, emb, "second", 10)
+	publishN(t, emb, "second", 10, 1)
 	emb.Close()
 	if err := os.RemoveAll(filepath.Join(empty, "journal")); err != nil {
 		t.Fatal(err)
@@ -203,7 +226,7 @@ func TestCheckpointsTakeTurns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publishN(t, emb, "e", 100)
+	publishN(t, emb, "e", 100, 1)
 	want := logOf(t, emb)
 	checkpoints, _ := emb.JournalStats()
 	emb.Close()
@@ -306,4 +329,27 @@ func BenchmarkJournalSync(b *testing.B) {
 	})
 	b.ReportMetric(float64(js.flushes.Load())/float64(b.N), "flushes/op")
 	b.ReportMetric(float64(j.syncs.Load())/float64(b.N), "files/op")
+}
+
+// TestProduceAcks reads the acks of Produce requests as kafka-go writes
+// them: an acks=0 request has no answer, and is not kept for the journal.
+func TestProduceAcks(t *testing.T) {
+	for _, tc := range []struct {
+		version int16
+		txn     string
+		acks    int16
+	}{{3, "", 0}, {7, "", -1}, {8, "a-transaction", 1}, {5, "", 0}} {
+		var buf bytes.Buffer
+		req := &produceAPI.Request{TransactionalID: tc.txn, Acks: tc.acks, Timeout: 1000}
+		if err := protocol.WriteRequest(&buf, tc.version, 42, "client-id", req); err != nil {
+			t.Fatal(err)
+		}
+		acks, ok := produceAcks(buf.Bytes())
+		if !ok || acks != tc.acks {
+			t.Errorf("v%d %q: acks %d, %v; want %d", tc.version, tc.txn, acks, ok, tc.acks)
+		}
+		if _, ok := produceAcks(buf.Bytes()[:16]); ok {
+			t.Errorf("v%d: a truncated request read", tc.version)
+		}
+	}
 }

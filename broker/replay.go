@@ -2,11 +2,13 @@ package broker
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -44,42 +46,67 @@ type replayBatch struct {
 // replayJournal produces again, through client, every batch of records
 // whose acknowledgement the journal holds and the log lost: each goes to
 // its partition when the partition ends at its base offset, so it gets
-// the offsets it was acknowledged with. A batch the log holds is skipped;
-// one that would leave a gap fails the replay: records acknowledged
-// before it are in neither.
+// the offsets it was acknowledged with. The journal holds answers in the
+// order they were written, which several connections interleave, so each
+// partition's batches are replayed in the order of their offsets. A
+// batch the log holds is skipped; one that would leave a gap fails the
+// replay: records acknowledged before it are in neither.
 func replayJournal(ctx context.Context, recs []journalRecord, end partitionEnd, client *kafka.Client) (replayed int, err error) {
+	parts := map[partKey][]replayBatch{}
+	var order []partKey
 	for _, rec := range recs {
 		batches, err := decodeJournalRecord(rec)
 		if err != nil {
-			return replayed, err
+			return 0, err
 		}
 		for _, b := range batches {
-			next, ok := end(b.topic, b.partition)
-			switch {
-			case !ok:
-				continue // the topic was deleted since
-			case b.base+int64(len(b.records)) <= next:
-				continue // the log holds it
-			case b.base != next:
-				return replayed, fmt.Errorf("journal: %s/%d: acknowledged records from offset %d, but the log ends at %d; "+
-					"records acknowledged before them are lost (remove the journal directory to start without them)",
-					b.topic, b.partition, b.base, next)
+			k := partKey{b.topic, b.partition}
+			if parts[k] == nil {
+				order = append(order, k)
 			}
-			res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: b.topic, Partition: int(b.partition),
-				RequiredAcks: kafka.RequireAll, Records: kafka.NewRecordReader(b.records...)})
-			if err == nil && res.Error != nil {
-				err = res.Error
-			}
+			parts[k] = append(parts[k], b)
+		}
+	}
+	for _, k := range order {
+		batches := parts[k]
+		slices.SortStableFunc(batches, func(a, b replayBatch) int { return cmp.Compare(a.base, b.base) })
+		for _, b := range batches {
+			n, err := replayBatchAt(ctx, b, end, client)
 			if err != nil {
-				return replayed, fmt.Errorf("journal: replay %s/%d at %d: %w", b.topic, b.partition, b.base, err)
+				return replayed, err
 			}
-			if res.BaseOffset != b.base {
-				return replayed, fmt.Errorf("journal: replay %s/%d: stored at %d, acknowledged at %d", b.topic, b.partition, res.BaseOffset, b.base)
-			}
-			replayed += len(b.records)
+			replayed += n
 		}
 	}
 	return replayed, nil
+}
+
+// replayBatchAt produces b again unless the log holds it; it returns how
+// many records it produced.
+func replayBatchAt(ctx context.Context, b replayBatch, end partitionEnd, client *kafka.Client) (int, error) {
+	next, ok := end(b.topic, b.partition)
+	switch {
+	case !ok:
+		return 0, nil // the topic was deleted since
+	case b.base+int64(len(b.records)) <= next:
+		return 0, nil // the log holds it
+	case b.base != next:
+		return 0, fmt.Errorf("journal: %s/%d: acknowledged records from offset %d, but the log ends at %d; "+
+			"records acknowledged before them are lost (remove the journal directory to start without them)",
+			b.topic, b.partition, b.base, next)
+	}
+	res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: b.topic, Partition: int(b.partition),
+		RequiredAcks: kafka.RequireAll, Records: kafka.NewRecordReader(b.records...)})
+	if err == nil && res.Error != nil {
+		err = res.Error
+	}
+	if err != nil {
+		return 0, fmt.Errorf("journal: replay %s/%d at %d: %w", b.topic, b.partition, b.base, err)
+	}
+	if res.BaseOffset != b.base {
+		return 0, fmt.Errorf("journal: replay %s/%d: stored at %d, acknowledged at %d", b.topic, b.partition, res.BaseOffset, b.base)
+	}
+	return len(b.records), nil
 }
 
 // decodeJournalRecord reads a journaled Produce request and its answer:

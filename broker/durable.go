@@ -15,9 +15,10 @@ const produceKey = 0
 
 // durableListener hands kfake connections whose Produce answers wait
 // until the batches they acknowledge are durable: in the journal
-// (journal.go) once it is open, in the log files (groupSync) for a
-// Produce the journal does not take, and before the journal opens. It
-// works for every client of the embedded broker, in this process or not.
+// (journal.go), or in the log files (groupSync) for a Produce the journal
+// does not take. Before the journal opens, only its replay produces, and
+// one flush at the end covers it (Embedded.openJournal). It works for
+// every client of the embedded broker, in this process or not.
 type durableListener struct {
 	net.Listener
 	logs    *groupSync

@@ -54,7 +54,7 @@ type EmbeddedConfig struct {
 	Protect map[string][]string
 
 	journalBytes    int64         // each journal file's size; default journalBytes (tests make it small)
-	checkpointEvery time.Duration // default checkpointEvery (tests make it long)
+	checkpointEvery time.Duration // default checkpointEvery (tests change it)
 }
 
 // Embedded is a running in-process Kafka-protocol broker.

@@ -18,9 +18,10 @@ import (
 // journal is the embedded broker's write-ahead log, the way Postgres has
 // its WAL: each Produce answer waits for the durable append of the request
 // and its answer to one preallocated file, instead of for an fdatasync of
-// every partition file the Produce wrote (a group of a dozen partitions
-// was a dozen files, and their syncs, in parallel, took about ten times
-// as long as one). kfake's own files are made durable in the background
+// every partition file the Produce wrote (a group over the events
+// topic's twelve partitions wrote up to two dozen files, a segment and an
+// index each, and their syncs took about ten times as long as one:
+// BenchmarkGroupSync, BenchmarkJournalSync). kfake's own files are made durable in the background
 // by checkpoints (the log files' group flush, flush.go), and a restart
 // replays from the journal what they lost (replay.go).
 //

@@ -175,7 +175,7 @@ func (c *durableConn) durable(req, resp []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	if req != nil {
-		err := w.j.append(req, resp)
+		err := w.j.append(ctx, req, resp)
 		if err == nil {
 			return w.sync.Sync(ctx)
 		}

@@ -226,20 +226,30 @@ func (j *journal) wipe(i int) error {
 }
 
 // append writes a Produce request and its answer to the active file (not
-// yet durable: sync is).
-func (j *journal) append(req, resp []byte) error {
+// yet durable: sync is). When the file is full it waits for the switch,
+// at most until ctx ends.
+func (j *journal) append(ctx context.Context, req, resp []byte) error {
 	n := journalHeader + len(req) + len(resp)
 	if int64(n) > j.size/2 {
 		return errRecordTooLarge
 	}
+	wake := context.AfterFunc(ctx, func() {
+		j.mu.Lock()
+		j.cond.Broadcast()
+		j.mu.Unlock()
+	})
+	defer wake()
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for j.failed == nil && j.pos[j.active]+int64(n) > j.size {
+	for j.failed == nil && ctx.Err() == nil && j.pos[j.active]+int64(n) > j.size {
 		j.askCheckpoint()
 		j.cond.Wait()
 	}
 	if j.failed != nil {
 		return j.failed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("embedded kafka: the journal is full and its checkpoint has not freed a file: %w", err)
 	}
 	a := j.active
 	if _, err := j.files[a].WriteAt(encodeRecord(j.gen[a], req, resp), j.pos[a]); err != nil {

@@ -32,7 +32,7 @@ func TestScanJournalStopsAtTheEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if err := j.append([]byte(fmt.Sprintf("request %d", i)), []byte(fmt.Sprintf("answer %d", i))); err != nil {
+		if err := j.append(context.Background(), []byte(fmt.Sprintf("request %d", i)), []byte(fmt.Sprintf("answer %d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -197,9 +197,8 @@ func TestJournalRefusesAGap(t *testing.T) {
 	emb = journalBroker(t, live)
 	publishN(t, emb, "first", 10, 1)
 	w := emb.wal.Load()
-	if err := w.j.checkpoint(); err != nil { // the first half: in the log, wiped from the journal
-		t.Fatal(err)
-	}
+	checkpointAsked(w.j) // the first half: in the log, wiped from the journal
+	waitFor(t, "a checkpoint", func() bool { return w.j.checkpoints.Load() == 1 })
 	publishN(t, emb, "second", 10, 1)
 	emb.Close()
 	if err := os.RemoveAll(filepath.Join(empty, "journal")); err != nil {
@@ -240,10 +239,29 @@ func TestCheckpointsTakeTurns(t *testing.T) {
 	}
 }
 
+// checkpointAsked asks j's checkpointer for a checkpoint.
+func checkpointAsked(j *journal) {
+	j.mu.Lock()
+	j.askCheckpoint()
+	j.mu.Unlock()
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+	}
+}
+
 // TestACheckpointWaitsOutAFailedLogFlush: a checkpoint whose flush of the
 // log files fails for another reason than an fsync (the partitions path
 // is not a directory) tries again until it works, and only then frees
-// the journal file; a failed fsync ends the journal.
+// the journal file; meanwhile appends go on, and once the active file is
+// full they wait at most as long as their context. A failed fsync ends
+// the journal.
 func TestACheckpointWaitsOutAFailedLogFlush(t *testing.T) {
 	data := t.TempDir()
 	root := filepath.Join(data, "partitions")
@@ -264,40 +282,40 @@ func TestACheckpointWaitsOutAFailedLogFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.close()
-	if err := j.append([]byte("request"), []byte("answer")); err != nil {
+	ctx := context.Background()
+	if err := j.append(ctx, []byte("request"), []byte("answer")); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- j.checkpoint() }()
-	select {
-	case err := <-done:
-		t.Fatalf("the checkpoint ended (%v) while the log files could not be flushed", err)
-	case <-time.After(300 * time.Millisecond):
+	checkpointAsked(j)
+	time.Sleep(300 * time.Millisecond)
+	if n := j.checkpoints.Load(); n != 0 {
+		t.Fatalf("%d checkpoints ended while the log files could not be flushed", n)
 	}
-	if err := j.append([]byte("request 2"), []byte("answer 2")); err != nil {
+	if err := j.append(ctx, []byte("request 2"), []byte("answer 2")); err != nil {
 		t.Fatalf("an append while the checkpoint waits: %v", err)
+	}
+	half := make([]byte, 1<<15-journalHeader)
+	if err := j.append(ctx, half, nil); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	err = j.append(short, half, nil)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("an append to a full journal whose checkpoint waits: %v, want the context's deadline", err)
 	}
 	if err := os.Remove(root); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the checkpoint did not end once the log files could be flushed")
-	}
-	if n := j.checkpoints.Load(); n != 1 {
-		t.Fatalf("%d checkpoints", n)
-	}
-	if err := j.append([]byte("request 3"), []byte("answer 3")); err != nil {
-		t.Fatal(err)
+	waitFor(t, "the checkpoint once the log files could be flushed", func() bool { return j.checkpoints.Load() >= 1 })
+	if err := j.append(ctx, half, nil); err != nil {
+		t.Fatalf("an append after the checkpoint freed a file: %v", err)
 	}
 	failFsync.Store(true)
-	if err := j.checkpoint(); err == nil {
-		t.Fatal("a checkpoint whose fsync failed succeeded")
-	}
+	checkpointAsked(j)
+	waitFor(t, "the journal failing after a failed fsync", func() bool {
+		return j.append(ctx, []byte("request 3"), nil) != nil
+	})
 }
 
 // BenchmarkJournalSync is BenchmarkGroupSync's produce with the journal:
@@ -319,7 +337,7 @@ func BenchmarkJournalSync(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := j.append(req, nil); err != nil {
+			if err := j.append(context.Background(), req, nil); err != nil {
 				b.Error(err)
 			}
 			if err := js.Sync(context.Background()); err != nil {

@@ -22,14 +22,8 @@ const produceKey = 0
 type durableListener struct {
 	net.Listener
 	logs    *groupSync
-	wal     *atomic.Pointer[walSync] // nil until the journal is open
+	wal     *atomic.Pointer[journal] // nil until the journal is open
 	timeout time.Duration            // bound on one answer's wait for its flush
-}
-
-// walSync is the journal and the group sync of its appends.
-type walSync struct {
-	j    *journal
-	sync *groupSync
 }
 
 func (l *durableListener) Accept() (net.Conn, error) {
@@ -58,14 +52,13 @@ func (l *durableListener) Accept() (net.Conn, error) {
 type durableConn struct {
 	net.Conn
 	logs    *groupSync
-	wal     *atomic.Pointer[walSync]
+	wal     *atomic.Pointer[journal]
 	timeout time.Duration
 
 	hdr  [12]byte // size, api key, api version, correlation id
 	nhdr int
 	skip int64  // bytes of the current request's body still to come
-	body []byte // the current request, when the journal takes it
-	fill int    // bytes of body read
+	body []byte // the current request, when the journal takes it (its last skip bytes still to come)
 
 	mu      sync.Mutex
 	pending []pendingReq // requests read and not yet answered, in order
@@ -91,7 +84,7 @@ func (c *durableConn) scan(p []byte) {
 		if c.skip > 0 {
 			k := min(int64(len(p)), c.skip)
 			if c.body != nil {
-				c.fill += copy(c.body[c.fill:], p[:k])
+				copy(c.body[int64(len(c.body))-c.skip:], p[:k])
 			}
 			p, c.skip = p[k:], c.skip-k
 			if c.skip == 0 && c.body != nil {
@@ -116,9 +109,9 @@ func (c *durableConn) scan(p []byte) {
 		corr := int32(binary.BigEndian.Uint32(c.hdr[8:12]))
 		c.skip, c.nhdr = max(0, int64(size)-8), 0
 		if key == produceKey && journaled(version) && c.skip > 0 {
-			if w := c.wal.Load(); w != nil && int64(size) <= w.j.size/2 { // larger: not journaled, nothing allocated
+			if j := c.wal.Load(); j != nil && int64(size) <= j.size/2 { // larger: not journaled, nothing allocated
 				c.body = make([]byte, 4+int64(size))
-				c.fill = copy(c.body, c.hdr[:])
+				copy(c.body, c.hdr[:])
 				continue
 			}
 		}
@@ -168,18 +161,14 @@ func (c *durableConn) Write(b []byte) (int, error) {
 // durable returns once the Produce answered by resp is durable: in the
 // journal when req was kept for it, else in the log files.
 func (c *durableConn) durable(req, resp []byte) error {
-	w := c.wal.Load()
-	if w == nil {
+	j := c.wal.Load()
+	if j == nil {
 		return nil // the journal's replay (Embedded.openJournal): flushed once at its end
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	if req != nil {
-		err := w.j.append(ctx, req, resp)
-		if err == nil {
-			return w.sync.Sync(ctx)
-		}
-		if !errors.Is(err, errRecordTooLarge) {
+		if err := j.durable(ctx, req, resp); !errors.Is(err, errRecordTooLarge) {
 			return err
 		}
 	}

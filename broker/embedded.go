@@ -62,7 +62,7 @@ type Embedded struct {
 	cluster   *kfake.Cluster
 	addr      string
 	sync      *groupSync              // the log files' flush; nil without a data dir, or with NoSync
-	wal       atomic.Pointer[walSync] // the journal, once open (not with NoSync)
+	wal       atomic.Pointer[journal] // the journal, once open (not with NoSync)
 	replayed  int                     // records the journal gave back at start-up
 	inproc    *inprocListener
 	retention *retention
@@ -198,7 +198,7 @@ func (e *Embedded) openJournal(cfg EmbeddedConfig, hook func(*os.File) error) er
 	if err != nil {
 		return fmt.Errorf("open the journal: %w", err)
 	}
-	e.wal.Store(&walSync{j: j, sync: newFuncSync(j.sync)})
+	e.wal.Store(j)
 	return nil
 }
 
@@ -223,8 +223,8 @@ func (e *Embedded) FlushStats() (flushes, synced int64) {
 		return 0, 0
 	}
 	flushes, synced = e.sync.flushes.Load(), e.sync.fsyncs.Load()
-	if w := e.wal.Load(); w != nil {
-		flushes, synced = flushes+w.sync.flushes.Load(), synced+w.j.syncs.Load()
+	if j := e.wal.Load(); j != nil {
+		flushes, synced = flushes+j.group.flushes.Load(), synced+j.syncs.Load()
 	}
 	return flushes, synced
 }
@@ -232,8 +232,8 @@ func (e *Embedded) FlushStats() (flushes, synced int64) {
 // JournalStats is how many checkpoints the journal ran since the broker
 // started, and how many records it replayed at start-up.
 func (e *Embedded) JournalStats() (checkpoints int64, replayed int) {
-	if w := e.wal.Load(); w != nil {
-		checkpoints = w.j.checkpoints.Load()
+	if j := e.wal.Load(); j != nil {
+		checkpoints = j.checkpoints.Load()
 	}
 	return checkpoints, e.replayed
 }
@@ -265,9 +265,8 @@ func (e *Embedded) Close() {
 			e.retention.stop()
 		}
 		e.cluster.Close()
-		if w := e.wal.Load(); w != nil {
-			w.j.close()
-			w.sync.close()
+		if j := e.wal.Load(); j != nil {
+			j.close()
 		}
 		if e.sync != nil {
 			e.sync.close()

@@ -314,24 +314,38 @@ func (e fsyncFailed) Error() string { return e.err.Error() }
 func (e fsyncFailed) Unwrap() error { return e.err }
 
 func (g *groupSync) syncOne(f *os.File) error {
-	if err := g.syncFile(f); err != nil {
-		return fsyncFailed{fmt.Errorf("fsync %s: %w", f.Name(), err)}
+	if err := fsyncWith(g.syncFile, f); err != nil {
+		return err
 	}
 	g.fsyncs.Add(1)
 	return nil
 }
 
 func (g *groupSync) syncDirectory(dir string) error {
-	f, err := os.Open(dir)
+	if err := syncPath(g.syncDir, dir); err != nil {
+		return err
+	}
+	g.fsyncs.Add(1)
+	return nil
+}
+
+// fsyncWith syncs f with sync (fdatasync, fsync or a test's hook); a
+// failure is an fsyncFailed.
+func fsyncWith(sync func(*os.File) error, f *os.File) error {
+	if err := sync(f); err != nil {
+		return fsyncFailed{fmt.Errorf("fsync %s: %w", f.Name(), err)}
+	}
+	return nil
+}
+
+// syncPath opens path (a directory) and syncs it with sync.
+func syncPath(sync func(*os.File) error, path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := g.syncDir(f); err != nil {
-		return fsyncFailed{fmt.Errorf("fsync %s: %w", dir, err)}
-	}
-	g.fsyncs.Add(1)
-	return nil
+	return fsyncWith(sync, f)
 }
 
 func (g *groupSync) closeFiles() {

@@ -227,7 +227,7 @@ func testGroupCommitSurvivesPowerCut(t *testing.T, inproc bool) {
 	if dials := emb.inproc.dials.Load(); inproc != (dials > 0) {
 		t.Fatalf("%d in-process connections", dials)
 	}
-	flushes := emb.wal.Load().sync.flushes.Load()
+	flushes := emb.wal.Load().group.flushes.Load()
 	checkpoints, _ := emb.JournalStats()
 	emb.Close()
 	if len(acked) < 200 {

@@ -49,14 +49,14 @@ func TestAGroupIsOneRequestAndOneFlush(t *testing.T) {
 				Contact: event.Contact{WaID: fmt.Sprintf("49170%07d", c)}, OccurredAt: time.Now()})
 		}
 	}
-	req0, flush0 := prod.writer.requests.Load(), emb.wal.Load().sync.flushes.Load()
+	req0, flush0 := prod.writer.requests.Load(), emb.wal.Load().group.flushes.Load()
 	if err := prod.Publish(context.Background(), events); err != nil {
 		t.Fatal(err)
 	}
 	if n := prod.writer.requests.Load() - req0; n != 1 {
 		t.Errorf("%d produce requests for one group, want 1", n)
 	}
-	if n := emb.wal.Load().sync.flushes.Load() - flush0; n != 1 {
+	if n := emb.wal.Load().group.flushes.Load() - flush0; n != 1 {
 		t.Errorf("%d flushes for one group, want 1", n)
 	}
 	parts := make([]int, 12)

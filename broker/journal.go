@@ -44,6 +44,7 @@ type journal struct {
 	every    time.Duration          // the longest time between two checkpoints
 	syncFile func(f *os.File) error // fdatasync; a test's hook
 	logs     *groupSync             // the log files' flush, run by checkpoints
+	group    *groupSync             // groups the syncs that appends wait for
 
 	mu      sync.Mutex
 	cond    *sync.Cond // a switch happened, or the journal failed
@@ -164,12 +165,13 @@ func openJournal(dataDir string, size int64, every time.Duration, gen uint64, sy
 		}
 	}
 	if created {
-		if err := syncPath(filepath.Dir(paths[0]), syncFile); err != nil {
+		if err := syncPath(syncFile, filepath.Dir(paths[0])); err != nil {
 			j.closeFiles()
 			return nil, err
 		}
 	}
 	j.gen = [2]uint64{gen, gen - 1}
+	j.group = newFuncSync(j.sync)
 	go j.runCheckpoints()
 	return j, nil
 }
@@ -193,23 +195,11 @@ func preallocate(path string, size int64, syncFile func(*os.File) error) (*os.Fi
 			return nil, false, err
 		}
 	}
-	if err := syncFile(f); err != nil {
+	if err := fsyncWith(syncFile, f); err != nil {
 		f.Close()
-		return nil, false, fsyncFailed{fmt.Errorf("fsync %s: %w", path, err)}
+		return nil, false, err
 	}
 	return f, true, nil
-}
-
-func syncPath(path string, syncFile func(*os.File) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := syncFile(f); err != nil {
-		return fsyncFailed{fmt.Errorf("fsync %s: %w", path, err)}
-	}
-	return nil
 }
 
 // wipe zeroes file i's first header and syncs it: the file holds no
@@ -218,8 +208,8 @@ func (j *journal) wipe(i int) error {
 	if _, err := j.files[i].WriteAt(make([]byte, journalHeader), 0); err != nil {
 		return err
 	}
-	if err := j.syncFile(j.files[i]); err != nil {
-		return fsyncFailed{fmt.Errorf("fsync %s: %w", j.files[i].Name(), err)}
+	if err := fsyncWith(j.syncFile, j.files[i]); err != nil {
+		return err
 	}
 	j.syncs.Add(1)
 	return nil
@@ -233,17 +223,19 @@ func (j *journal) append(ctx context.Context, req, resp []byte) error {
 	if int64(n) > j.size/2 {
 		return errRecordTooLarge
 	}
-	wake := context.AfterFunc(ctx, func() {
-		j.mu.Lock()
-		j.cond.Broadcast()
-		j.mu.Unlock()
-	})
-	defer wake()
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for j.failed == nil && ctx.Err() == nil && j.pos[j.active]+int64(n) > j.size {
-		j.askCheckpoint()
-		j.cond.Wait()
+	if j.failed == nil && j.pos[j.active]+int64(n) > j.size { // full: wait for the switch
+		stop := context.AfterFunc(ctx, func() {
+			j.mu.Lock()
+			j.cond.Broadcast()
+			j.mu.Unlock()
+		})
+		defer stop()
+		for j.failed == nil && ctx.Err() == nil && j.pos[j.active]+int64(n) > j.size {
+			j.askCheckpoint()
+			j.cond.Wait()
+		}
 	}
 	if j.failed != nil {
 		return j.failed
@@ -261,6 +253,15 @@ func (j *journal) append(ctx context.Context, req, resp []byte) error {
 		j.askCheckpoint()
 	}
 	return nil
+}
+
+// durable returns once a Produce request and its answer are in the
+// journal and a sync that started after their append made them durable.
+func (j *journal) durable(ctx context.Context, req, resp []byte) error {
+	if err := j.append(ctx, req, resp); err != nil {
+		return err
+	}
+	return j.group.Sync(ctx)
 }
 
 // encodeRecord is a journal record: header, request, answer.
@@ -304,8 +305,7 @@ func (j *journal) sync() error {
 	}
 	j.mu.Unlock()
 	for _, f := range todo {
-		if err := j.syncFile(f); err != nil {
-			err = fsyncFailed{fmt.Errorf("fsync %s: %w", f.Name(), err)}
+		if err := fsyncWith(j.syncFile, f); err != nil {
 			j.fail(err)
 			return err
 		}
@@ -395,6 +395,7 @@ func (j *journal) close() {
 	close(j.stop)
 	<-j.done
 	j.fail(errSyncClosed)
+	j.group.close()
 	j.closeFiles()
 }
 

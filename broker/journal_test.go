@@ -196,9 +196,9 @@ func TestJournalRefusesAGap(t *testing.T) {
 	emb.Close()
 	emb = journalBroker(t, live)
 	publishN(t, emb, "first", 10, 1)
-	w := emb.wal.Load()
-	checkpointAsked(w.j) // the first half: in the log, wiped from the journal
-	waitFor(t, "a checkpoint", func() bool { return w.j.checkpoints.Load() == 1 })
+	j := emb.wal.Load()
+	checkpointAsked(j) // the first half: in the log, wiped from the journal
+	waitFor(t, "a checkpoint", func() bool { return j.checkpoints.Load() == 1 })
 	publishN(t, emb, "second", 10, 1)
 	emb.Close()
 	if err := os.RemoveAll(filepath.Join(empty, "journal")); err != nil {
@@ -330,22 +330,17 @@ func BenchmarkJournalSync(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer j.close()
-	js := newFuncSync(j.sync)
-	defer js.close()
 	req := make([]byte, 700+15)
 	b.SetParallelism(8)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := j.append(context.Background(), req, nil); err != nil {
-				b.Error(err)
-			}
-			if err := js.Sync(context.Background()); err != nil {
+			if err := j.durable(context.Background(), req, nil); err != nil {
 				b.Error(err)
 			}
 		}
 	})
-	b.ReportMetric(float64(js.flushes.Load())/float64(b.N), "flushes/op")
+	b.ReportMetric(float64(j.group.flushes.Load())/float64(b.N), "flushes/op")
 	b.ReportMetric(float64(j.syncs.Load())/float64(b.N), "files/op")
 }
 

@@ -52,6 +52,12 @@ type Config struct {
 	// PingTimeout bounds each attempt to reach Postgres; a busy Postgres
 	// is tried again for up to BusyWait. Default 10 s.
 	PingTimeout time.Duration
+	// Unprepared runs every statement unnamed, parsed and planned each
+	// time, instead of prepared once per connection (preparing): for a
+	// connection pooler in transaction mode that keeps no prepared
+	// statements (PgBouncer before 1.21, or without
+	// max_prepared_statements).
+	Unprepared bool
 }
 
 // Open connects to Postgres (creating the database first when asked and
@@ -76,10 +82,15 @@ func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := sqlx.Open("postgres", dsn)
+	connector, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	var c driver.Connector = connector
+	if !cfg.Unprepared {
+		c = Prepared(connector)
+	}
+	conn := sqlx.NewDb(sql.OpenDB(c), "postgres")
 	conn.SetMaxOpenConns(cfg.MaxOpenConns)
 	conn.SetMaxIdleConns(cfg.MaxOpenConns)
 	conn.SetConnMaxIdleTime(5 * time.Minute)

@@ -56,5 +56,6 @@
 // DriverURL (dsn.go) is the URL Open hands to the driver: DATABASE_URL as
 // written (sslmode=verify-full and its root certificate included) with the
 // pool's application_name and statement_timeout, checked the way the
-// driver will read it.
+// driver will read it. Open's connections keep the statements they run
+// prepared (prepared.go), so Postgres parses each once per connection.
 package db

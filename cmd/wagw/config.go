@@ -49,6 +49,11 @@ type config struct {
 	// DATABASE_URL sets statement_timeout (WAGW_DB_STATEMENT_TIMEOUT); 0
 	// for none. Default db.DefaultStatementTimeout.
 	DBStatementTimeout time.Duration
+	// DBPrepared keeps each connection's statements prepared
+	// (WAGW_DB_PREPARED_STATEMENTS); false runs them unnamed, for a
+	// connection pooler in transaction mode that keeps no prepared
+	// statements. Default true.
+	DBPrepared bool
 	// KafkaBrokers, comma-separated (KAFKA_BROKERS, -brokers). Default
 	// empty: serve starts the embedded broker.
 	KafkaBrokers []string
@@ -250,7 +255,7 @@ func (c config) dbConfig(cmd string) db.Config {
 		timeout = -1 // none
 	}
 	return db.Config{URL: c.DatabaseURL, CreateDatabase: true, MaxOpenConns: c.DBMaxConns,
-		StatementTimeout: timeout, ApplicationName: "wagw-" + cmd}
+		StatementTimeout: timeout, ApplicationName: "wagw-" + cmd, Unprepared: !c.DBPrepared}
 }
 
 // resolveTopicSettings fills in the replication defaults, which depend on
@@ -293,6 +298,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		DatabaseURL:        e.str("DATABASE_URL", db.DefaultURL),
 		DBMaxConns:         e.int("WAGW_DB_MAX_CONNS", db.DefaultMaxConns, 1),
 		DBStatementTimeout: e.duration("WAGW_DB_STATEMENT_TIMEOUT", db.DefaultStatementTimeout, 0),
+		DBPrepared:         e.bool("WAGW_DB_PREPARED_STATEMENTS", true),
 		KafkaBrokers:       splitList(e.str("KAFKA_BROKERS", "")),
 		KafkaEmbeddedAddr:  e.str("KAFKA_EMBEDDED_ADDR", broker.DefaultEmbeddedAddr),
 		KafkaEmbeddedSync:  e.bool("KAFKA_EMBEDDED_SYNC", true),

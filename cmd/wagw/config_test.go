@@ -148,8 +148,8 @@ func TestPostgresSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	dc := c.dbConfig("consumer")
-	if dc.MaxOpenConns != 40 || dc.StatementTimeout != 5*time.Second {
-		t.Errorf("pool %d, timeout %v; want 40 and 5s", dc.MaxOpenConns, dc.StatementTimeout)
+	if dc.MaxOpenConns != 40 || dc.StatementTimeout != 5*time.Second || dc.Unprepared {
+		t.Errorf("pool %d, timeout %v, unprepared %v; want 40, 5s and prepared statements", dc.MaxOpenConns, dc.StatementTimeout, dc.Unprepared)
 	}
 	dsn, err := db.DriverURL(dc)
 	if err != nil {
@@ -172,10 +172,14 @@ func TestPostgresSettings(t *testing.T) {
 	if dsn, _ := db.DriverURL(c.dbConfig("gateway")); strings.Contains(dsn, "statement_timeout") {
 		t.Errorf("WAGW_DB_STATEMENT_TIMEOUT=0 still sets a timeout: %s", dsn)
 	}
+	if c, err = configOf("gateway", map[string]string{"WAGW_DB_PREPARED_STATEMENTS": "false"}); err != nil || !c.dbConfig("gateway").Unprepared {
+		t.Errorf("WAGW_DB_PREPARED_STATEMENTS=false: %v, statements still prepared", err)
+	}
 	for _, e := range []map[string]string{
 		{"DATABASE_URL": "postgres://wagw:pw@pg/wagw?sslmode=verify-fully"},
 		{"WAGW_DB_MAX_CONNS": "0"},
 		{"WAGW_DB_STATEMENT_TIMEOUT": "soon"},
+		{"WAGW_DB_PREPARED_STATEMENTS": "sometimes"},
 	} {
 		if _, err := configOf("gateway", e); err == nil {
 			t.Errorf("%v was accepted", e)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/wagw/wagw/db"
 )
 
 // Counter counts the round trips a connection pool makes to Postgres —
@@ -36,8 +38,11 @@ type Shape struct {
 	Time  time.Duration
 }
 
-// Counting opens dsn like db.Open does (binary parameters: one round trip
-// per statement with arguments) through a driver that counts.
+// Counting opens dsn like db.Open does (binary parameters, statements
+// prepared once per connection: one round trip per statement with
+// arguments) through a driver that counts. It counts the statements run;
+// a statement's first run on a connection also prepares it, one round
+// trip more that is not counted.
 func Counting(t testing.TB, dsn string) (*sqlx.DB, *Counter) {
 	t.Helper()
 	if !strings.Contains(dsn, "binary_parameters") {
@@ -52,7 +57,7 @@ func Counting(t testing.TB, dsn string) (*sqlx.DB, *Counter) {
 		t.Fatalf("counting connector: %v", err)
 	}
 	c := &Counter{shapes: map[string]*Shape{}}
-	pool := sqlx.NewDb(sql.OpenDB(countingConnector{conn, c}), "postgres")
+	pool := sqlx.NewDb(sql.OpenDB(countingConnector{db.Prepared(conn), c}), "postgres")
 	pool.SetMaxOpenConns(16)
 	pool.SetMaxIdleConns(16)
 	t.Cleanup(func() { pool.Close() })

@@ -1,0 +1,163 @@
+package db
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+
+	"github.com/lib/pq"
+)
+
+// maxPrepared bounds the statements one connection keeps prepared. wagw's
+// statements are constants (and the API's filtered lists a few
+// combinations of them), so the bound is never reached in practice; past
+// it, a statement runs unnamed as the driver runs it by default.
+const maxPrepared = 512
+
+// preparing wraps the driver's connector so that every connection keeps
+// the statements it runs with arguments prepared, by their text. The
+// driver runs such a statement unnamed: one round trip to parse and
+// describe it, a second to bind and execute it, and Postgres parses and
+// plans it each time. Prepared once per connection, each later run is
+// one round trip, Postgres skips the parse, and after a few runs it may
+// keep a generic plan (plan_cache_mode). Parameters are encoded as
+// before: the driver encodes them by the types the statement's
+// description gives, prepared or not.
+type preparing struct{ driver.Connector }
+
+// Prepared wraps a connector of lib/pq so that each of its connections
+// keeps the statements it runs with arguments prepared (Open does so
+// unless Config.Unprepared).
+func Prepared(c driver.Connector) driver.Connector { return preparing{c} }
+
+func (p preparing) Connect(ctx context.Context) (driver.Conn, error) {
+	c, err := p.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newPreparedConn(c)
+}
+
+// preparedConn is one connection with its prepared statements. It
+// forwards everything else to the driver's connection, whose optional
+// interfaces database/sql relies on are checked when it is made.
+type preparedConn struct {
+	driver.Conn
+	prep    driver.ConnPrepareContext
+	query   driver.QueryerContext
+	exec    driver.ExecerContext
+	begin   driver.ConnBeginTx
+	check   driver.NamedValueChecker
+	reset   driver.SessionResetter
+	valid   driver.Validator
+	pinger  driver.Pinger
+	stmts   map[string]driver.Stmt
+	discard bool // a statement went stale: the pool drops this connection
+}
+
+type preparedDriverConn interface {
+	driver.Conn
+	driver.ConnPrepareContext
+	driver.QueryerContext
+	driver.ExecerContext
+	driver.ConnBeginTx
+	driver.NamedValueChecker
+	driver.SessionResetter
+	driver.Validator
+	driver.Pinger
+}
+
+func newPreparedConn(c driver.Conn) (driver.Conn, error) {
+	d, ok := c.(preparedDriverConn)
+	if !ok {
+		c.Close()
+		return nil, errors.New("postgres driver: a connection lacks the interfaces the statement cache forwards")
+	}
+	return &preparedConn{Conn: d, prep: d, query: d, exec: d, begin: d, check: d, reset: d, valid: d, pinger: d,
+		stmts: map[string]driver.Stmt{}}, nil
+}
+
+// stmt is query's prepared statement on this connection, prepared now if
+// it is new; nil when the connection holds maxPrepared already.
+func (c *preparedConn) stmt(ctx context.Context, query string) (driver.Stmt, error) {
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
+	}
+	if len(c.stmts) >= maxPrepared {
+		return nil, nil
+	}
+	st, err := c.prep.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+func (c *preparedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if len(args) == 0 { // the simple protocol: one round trip already
+		return c.query.QueryContext(ctx, query, args)
+	}
+	st, err := c.stmt(ctx, query)
+	if err != nil || st == nil {
+		if err != nil {
+			return nil, err
+		}
+		return c.query.QueryContext(ctx, query, args)
+	}
+	rows, err := st.(driver.StmtQueryContext).QueryContext(ctx, args)
+	c.stale(err)
+	return rows, err
+}
+
+func (c *preparedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if len(args) == 0 {
+		return c.exec.ExecContext(ctx, query, args)
+	}
+	st, err := c.stmt(ctx, query)
+	if err != nil || st == nil {
+		if err != nil {
+			return nil, err
+		}
+		return c.exec.ExecContext(ctx, query, args)
+	}
+	res, err := st.(driver.StmtExecContext).ExecContext(ctx, args)
+	c.stale(err)
+	return res, err
+}
+
+// stale marks the connection for the pool to drop when Postgres says a
+// prepared statement no longer holds: its result's shape changed under
+// it (a migration of another process; 0A000 "cached plan must not change
+// result type") or it is gone (26000, a pooler's DISCARD ALL). The error
+// is transient (IsTransient), so the caller's retry prepares it afresh on
+// another connection.
+func (c *preparedConn) stale(err error) {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && (pqErr.Code == "0A000" || pqErr.Code == "26000") {
+		c.discard = true
+	}
+}
+
+func (c *preparedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	return c.prep.PrepareContext(ctx, query)
+}
+
+func (c *preparedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	return c.begin.BeginTx(ctx, opts)
+}
+
+func (c *preparedConn) CheckNamedValue(nv *driver.NamedValue) error {
+	return c.check.CheckNamedValue(nv)
+}
+
+func (c *preparedConn) ResetSession(ctx context.Context) error {
+	if c.discard {
+		return driver.ErrBadConn
+	}
+	return c.reset.ResetSession(ctx)
+}
+
+func (c *preparedConn) IsValid() bool { return !c.discard && c.valid.IsValid() }
+
+func (c *preparedConn) Ping(ctx context.Context) error { return c.pinger.Ping(ctx) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"time"
 
 	"github.com/lib/pq"
 )
@@ -14,13 +15,26 @@ import (
 // it, a statement runs unnamed as the driver runs it by default.
 const maxPrepared = 512
 
+// Cached plans follow the tables: a connection discards its plans
+// (DISCARD PLANS: the statements stay prepared, their next runs are
+// planned again) firstReplan after it opened, then after twice as long
+// each time, at most maxReplan apart. Postgres keeps a prepared
+// statement's generic plan until the tables it reads are analysed; made
+// when the tables were small (a fresh database) it reads a whole table
+// that has grown since, for as long as nothing analyses it (autovacuum
+// off or behind).
+const (
+	firstReplan = time.Second
+	maxReplan   = time.Minute
+)
+
 // preparing wraps the driver's connector so that every connection keeps
 // the statements it runs with arguments prepared, by their text. The
-// driver runs such a statement unnamed: one round trip to parse and
-// describe it, a second to bind and execute it, and Postgres parses and
-// plans it each time. Prepared once per connection, each later run is
-// one round trip, Postgres skips the parse, and after a few runs it may
-// keep a generic plan (plan_cache_mode). Parameters are encoded as
+// driver runs such a statement unnamed, and Postgres parses and plans it
+// each time. Prepared once per connection (one round trip more, once),
+// each later run is bound and executed by name: Postgres skips the parse,
+// and after five runs it keeps a generic plan when that costs no more
+// than the custom ones (plan_cache_mode). Parameters are encoded as
 // before: the driver encodes them by the types the statement's
 // description gives, prepared or not.
 type preparing struct{ driver.Connector }
@@ -53,6 +67,10 @@ type preparedConn struct {
 	pinger  driver.Pinger
 	stmts   map[string]driver.Stmt
 	discard bool // a statement went stale: the pool drops this connection
+	// replanAt is when the connection discards its cached plans next,
+	// replanEvery the wait after that one.
+	replanAt    time.Time
+	replanEvery time.Duration
 }
 
 type preparedDriverConn interface {
@@ -74,7 +92,7 @@ func newPreparedConn(c driver.Conn) (driver.Conn, error) {
 		return nil, errors.New("postgres driver: a connection lacks the interfaces the statement cache forwards")
 	}
 	return &preparedConn{Conn: d, prep: d, query: d, exec: d, begin: d, check: d, reset: d, valid: d, pinger: d,
-		stmts: map[string]driver.Stmt{}}, nil
+		stmts: map[string]driver.Stmt{}, replanAt: time.Now().Add(firstReplan), replanEvery: 2 * firstReplan}, nil
 }
 
 // stmt is query's prepared statement on this connection, prepared now if
@@ -151,11 +169,22 @@ func (c *preparedConn) CheckNamedValue(nv *driver.NamedValue) error {
 	return c.check.CheckNamedValue(nv)
 }
 
+// ResetSession runs between two uses of the connection, outside any
+// transaction: there it discards the cached plans when their time came.
 func (c *preparedConn) ResetSession(ctx context.Context) error {
 	if c.discard {
 		return driver.ErrBadConn
 	}
-	return c.reset.ResetSession(ctx)
+	if err := c.reset.ResetSession(ctx); err != nil {
+		return err
+	}
+	if now := time.Now(); len(c.stmts) > 0 && now.After(c.replanAt) {
+		if _, err := c.exec.ExecContext(ctx, "DISCARD PLANS", nil); err != nil {
+			return driver.ErrBadConn // the pool takes another connection
+		}
+		c.replanAt, c.replanEvery = now.Add(c.replanEvery), min(2*c.replanEvery, maxReplan)
+	}
+	return nil
 }
 
 func (c *preparedConn) IsValid() bool { return !c.discard && c.valid.IsValid() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,5 +127,52 @@ func TestAStaleStatementIsPreparedAgain(t *testing.T) {
 	}
 	if c, err := cols(); err != nil || len(c) != 2 {
 		t.Fatalf("the retry: columns %v, %v; want both columns", c, err)
+	}
+}
+
+// A generic plan made while a table was small reads the whole table once
+// it has grown, for as long as nothing analyses the table (autovacuum off
+// here); the connection discards its cached plans on a schedule, so the
+// statement is planned again for the table as it is now. The connection
+// always takes the generic plan here (plan_cache_mode), where Postgres
+// would choose it after five runs when it costs no more than theirs.
+func TestCachedPlansFollowAGrowingTable(t *testing.T) {
+	admin, dsn := dbtest.New(t)
+	admin.MustExec(`CREATE TABLE grows (id serial PRIMARY KEY, a text UNIQUE, b text UNIQUE)`)
+	fill := func(from, to int) {
+		admin.MustExec(`INSERT INTO grows (a, b) SELECT 'a' || g, 'b' || g FROM generate_series($1::int, $2::int) g`, from, to)
+	}
+	fill(1, 2000)
+	conn, err := db.Open(context.Background(), db.Config{URL: dsn + "&plan_cache_mode=force_generic_plan", MaxOpenConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const q = `SELECT id FROM grows WHERE a = ANY($1) OR b = ANY($1)`
+	var ids []int64
+	if err := conn.Select(&ids, q, pq.Array([]string{"a1"})); err != nil || len(ids) != 1 {
+		t.Fatalf("%v, %v", ids, err)
+	}
+	var name string
+	if err := conn.Get(&name, `SELECT name FROM pg_prepared_statements WHERE statement = $1`, q); err != nil {
+		t.Fatal(err)
+	}
+	plan := func() string {
+		var lines []string
+		if err := conn.Select(&lines, `EXPLAIN EXECUTE "`+name+`"('{a1}')`); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(lines, "\n")
+	}
+	if p := plan(); !strings.Contains(p, "Seq Scan") {
+		t.Fatalf("the generic plan on 2,000 rows does not read the table: the test needs it to:\n%s", p)
+	}
+	fill(2001, 100000)
+	time.Sleep(1200 * time.Millisecond) // past the first replanning
+	if err := conn.Select(&ids, q, pq.Array([]string{"a1"})); err != nil || len(ids) != 1 {
+		t.Fatalf("%v, %v", ids, err)
+	}
+	if p := plan(); strings.Contains(p, "Seq Scan") {
+		t.Fatalf("the statement still reads the whole table of 100,000 rows:\n%s", p)
 	}
 }

@@ -52,19 +52,11 @@ func (p preparing) Connect(ctx context.Context) (driver.Conn, error) {
 	return newPreparedConn(c)
 }
 
-// preparedConn is one connection with its prepared statements. It
-// forwards everything else to the driver's connection, whose optional
-// interfaces database/sql relies on are checked when it is made.
+// preparedConn is one connection with its prepared statements. What it
+// does not override goes to the driver's connection, whose interfaces
+// that database/sql relies on are checked when it is made.
 type preparedConn struct {
-	driver.Conn
-	prep    driver.ConnPrepareContext
-	query   driver.QueryerContext
-	exec    driver.ExecerContext
-	begin   driver.ConnBeginTx
-	check   driver.NamedValueChecker
-	reset   driver.SessionResetter
-	valid   driver.Validator
-	pinger  driver.Pinger
+	pqConn
 	stmts   map[string]driver.Stmt
 	discard bool // a statement went stale: the pool drops this connection
 	// replanAt is when the connection discards its cached plans next,
@@ -73,7 +65,8 @@ type preparedConn struct {
 	replanEvery time.Duration
 }
 
-type preparedDriverConn interface {
+// pqConn is what lib/pq's connection implements and database/sql uses.
+type pqConn interface {
 	driver.Conn
 	driver.ConnPrepareContext
 	driver.QueryerContext
@@ -86,25 +79,30 @@ type preparedDriverConn interface {
 }
 
 func newPreparedConn(c driver.Conn) (driver.Conn, error) {
-	d, ok := c.(preparedDriverConn)
+	d, ok := c.(pqConn)
 	if !ok {
 		c.Close()
 		return nil, errors.New("postgres driver: a connection lacks the interfaces the statement cache forwards")
 	}
-	return &preparedConn{Conn: d, prep: d, query: d, exec: d, begin: d, check: d, reset: d, valid: d, pinger: d,
-		stmts: map[string]driver.Stmt{}, replanAt: time.Now().Add(firstReplan), replanEvery: 2 * firstReplan}, nil
+	return &preparedConn{pqConn: d, stmts: map[string]driver.Stmt{},
+		replanAt: time.Now().Add(firstReplan), replanEvery: 2 * firstReplan}, nil
 }
 
-// stmt is query's prepared statement on this connection, prepared now if
-// it is new; nil when the connection holds maxPrepared already.
-func (c *preparedConn) stmt(ctx context.Context, query string) (driver.Stmt, error) {
+// named is query's prepared statement on this connection, prepared now
+// if it is new; nil to run it unnamed: without arguments (the simple
+// protocol, one round trip already), or when the connection holds
+// maxPrepared statements.
+func (c *preparedConn) named(ctx context.Context, query string, args []driver.NamedValue) (driver.Stmt, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
 	if st, ok := c.stmts[query]; ok {
 		return st, nil
 	}
 	if len(c.stmts) >= maxPrepared {
 		return nil, nil
 	}
-	st, err := c.prep.PrepareContext(ctx, query)
+	st, err := c.pqConn.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -113,15 +111,12 @@ func (c *preparedConn) stmt(ctx context.Context, query string) (driver.Stmt, err
 }
 
 func (c *preparedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if len(args) == 0 { // the simple protocol: one round trip already
-		return c.query.QueryContext(ctx, query, args)
+	st, err := c.named(ctx, query, args)
+	if err != nil {
+		return nil, err
 	}
-	st, err := c.stmt(ctx, query)
-	if err != nil || st == nil {
-		if err != nil {
-			return nil, err
-		}
-		return c.query.QueryContext(ctx, query, args)
+	if st == nil {
+		return c.pqConn.QueryContext(ctx, query, args)
 	}
 	rows, err := st.(driver.StmtQueryContext).QueryContext(ctx, args)
 	c.stale(err)
@@ -129,15 +124,12 @@ func (c *preparedConn) QueryContext(ctx context.Context, query string, args []dr
 }
 
 func (c *preparedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if len(args) == 0 {
-		return c.exec.ExecContext(ctx, query, args)
+	st, err := c.named(ctx, query, args)
+	if err != nil {
+		return nil, err
 	}
-	st, err := c.stmt(ctx, query)
-	if err != nil || st == nil {
-		if err != nil {
-			return nil, err
-		}
-		return c.exec.ExecContext(ctx, query, args)
+	if st == nil {
+		return c.pqConn.ExecContext(ctx, query, args)
 	}
 	res, err := st.(driver.StmtExecContext).ExecContext(ctx, args)
 	c.stale(err)
@@ -157,29 +149,17 @@ func (c *preparedConn) stale(err error) {
 	}
 }
 
-func (c *preparedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	return c.prep.PrepareContext(ctx, query)
-}
-
-func (c *preparedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.begin.BeginTx(ctx, opts)
-}
-
-func (c *preparedConn) CheckNamedValue(nv *driver.NamedValue) error {
-	return c.check.CheckNamedValue(nv)
-}
-
 // ResetSession runs between two uses of the connection, outside any
 // transaction: there it discards the cached plans when their time came.
 func (c *preparedConn) ResetSession(ctx context.Context) error {
 	if c.discard {
 		return driver.ErrBadConn
 	}
-	if err := c.reset.ResetSession(ctx); err != nil {
+	if err := c.pqConn.ResetSession(ctx); err != nil {
 		return err
 	}
 	if now := time.Now(); len(c.stmts) > 0 && now.After(c.replanAt) {
-		if _, err := c.exec.ExecContext(ctx, "DISCARD PLANS", nil); err != nil {
+		if _, err := c.pqConn.ExecContext(ctx, "DISCARD PLANS", nil); err != nil {
 			return driver.ErrBadConn // the pool takes another connection
 		}
 		c.replanAt, c.replanEvery = now.Add(c.replanEvery), min(2*c.replanEvery, maxReplan)
@@ -187,6 +167,4 @@ func (c *preparedConn) ResetSession(ctx context.Context) error {
 	return nil
 }
 
-func (c *preparedConn) IsValid() bool { return !c.discard && c.valid.IsValid() }
-
-func (c *preparedConn) Ping(ctx context.Context) error { return c.pinger.Ping(ctx) }
+func (c *preparedConn) IsValid() bool { return !c.discard && c.pqConn.IsValid() }

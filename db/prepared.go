@@ -56,7 +56,7 @@ func (p preparing) Connect(ctx context.Context) (driver.Conn, error) {
 // does not override goes to the driver's connection, whose interfaces
 // that database/sql relies on are checked when it is made.
 type preparedConn struct {
-	pqConn
+	DriverConn
 	stmts   map[string]driver.Stmt
 	discard bool // a statement went stale: the pool drops this connection
 	// replanAt is when the connection discards its cached plans next,
@@ -65,8 +65,10 @@ type preparedConn struct {
 	replanEvery time.Duration
 }
 
-// pqConn is what lib/pq's connection implements and database/sql uses.
-type pqConn interface {
+// DriverConn is what lib/pq's connection implements and database/sql
+// uses: what a wrapper of the connection (the statement cache here, the
+// tests' counting driver) forwards.
+type DriverConn interface {
 	driver.Conn
 	driver.ConnPrepareContext
 	driver.QueryerContext
@@ -79,12 +81,12 @@ type pqConn interface {
 }
 
 func newPreparedConn(c driver.Conn) (driver.Conn, error) {
-	d, ok := c.(pqConn)
+	d, ok := c.(DriverConn)
 	if !ok {
 		c.Close()
 		return nil, errors.New("postgres driver: a connection lacks the interfaces the statement cache forwards")
 	}
-	return &preparedConn{pqConn: d, stmts: map[string]driver.Stmt{},
+	return &preparedConn{DriverConn: d, stmts: map[string]driver.Stmt{},
 		replanAt: time.Now().Add(firstReplan), replanEvery: 2 * firstReplan}, nil
 }
 
@@ -102,7 +104,7 @@ func (c *preparedConn) named(ctx context.Context, query string, args []driver.Na
 	if len(c.stmts) >= maxPrepared {
 		return nil, nil
 	}
-	st, err := c.pqConn.PrepareContext(ctx, query)
+	st, err := c.DriverConn.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +118,7 @@ func (c *preparedConn) QueryContext(ctx context.Context, query string, args []dr
 		return nil, err
 	}
 	if st == nil {
-		return c.pqConn.QueryContext(ctx, query, args)
+		return c.DriverConn.QueryContext(ctx, query, args)
 	}
 	rows, err := st.(driver.StmtQueryContext).QueryContext(ctx, args)
 	c.stale(err)
@@ -129,7 +131,7 @@ func (c *preparedConn) ExecContext(ctx context.Context, query string, args []dri
 		return nil, err
 	}
 	if st == nil {
-		return c.pqConn.ExecContext(ctx, query, args)
+		return c.DriverConn.ExecContext(ctx, query, args)
 	}
 	res, err := st.(driver.StmtExecContext).ExecContext(ctx, args)
 	c.stale(err)
@@ -155,11 +157,11 @@ func (c *preparedConn) ResetSession(ctx context.Context) error {
 	if c.discard {
 		return driver.ErrBadConn
 	}
-	if err := c.pqConn.ResetSession(ctx); err != nil {
+	if err := c.DriverConn.ResetSession(ctx); err != nil {
 		return err
 	}
 	if now := time.Now(); len(c.stmts) > 0 && now.After(c.replanAt) {
-		if _, err := c.pqConn.ExecContext(ctx, "DISCARD PLANS", nil); err != nil {
+		if _, err := c.DriverConn.ExecContext(ctx, "DISCARD PLANS", nil); err != nil {
 			return driver.ErrBadConn // the pool takes another connection
 		}
 		c.replanAt, c.replanEvery = now.Add(c.replanEvery), min(2*c.replanEvery, maxReplan)
@@ -167,4 +169,4 @@ func (c *preparedConn) ResetSession(ctx context.Context) error {
 	return nil
 }
 
-func (c *preparedConn) IsValid() bool { return !c.discard && c.pqConn.IsValid() }
+func (c *preparedConn) IsValid() bool { return !c.discard && c.DriverConn.IsValid() }

@@ -129,25 +129,13 @@ func (cc countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	return &countingConn{conn: conn, c: cc.c}, nil
 }
 
-// pqConn is what lib/pq's connection implements and database/sql uses.
-type pqConn interface {
-	driver.Conn
-	driver.ConnBeginTx
-	driver.QueryerContext
-	driver.ExecerContext
-	driver.Pinger
-	driver.SessionResetter
-	driver.Validator
-	driver.NamedValueChecker
-}
-
 // countingConn counts what goes over one connection.
 type countingConn struct {
 	conn driver.Conn
 	c    *Counter
 }
 
-func (cc *countingConn) pq() pqConn { return cc.conn.(pqConn) }
+func (cc *countingConn) pq() db.DriverConn { return cc.conn.(db.DriverConn) }
 
 func (cc *countingConn) Prepare(q string) (driver.Stmt, error) { return cc.conn.Prepare(q) }
 func (cc *countingConn) Close() error                          { return cc.conn.Close() }

@@ -21,7 +21,7 @@ import (
 func prepared(t *testing.T, conn *sqlx.DB, text string) int {
 	t.Helper()
 	var n int
-	if err := conn.Get(&n, `SELECT count(*) FROM pg_prepared_statements WHERE statement = '`+text+`'`); err != nil {
+	if err := conn.Get(&n, `SELECT count(*) FROM pg_prepared_statements WHERE statement = $1`, text); err != nil {
 		t.Fatal(err)
 	}
 	return n

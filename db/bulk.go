@@ -70,8 +70,10 @@ func bulkable(events []event.Envelope) bool {
 	return n >= 2
 }
 
+// sqlContactsByKeys reads the contacts of a batch's messages, key-share
+// locked: the batch writes messages for them (contacts.go).
 const sqlContactsByKeys = `SELECT key, id, blocked_at IS NOT NULL, name, COALESCE(wa_id, ''), COALESCE(user_id, ''),
-	thread_owner = 'other' FROM contacts WHERE key = ANY($1)`
+	thread_owner = 'other' FROM contacts WHERE key = ANY($1)` + lockKeyShare
 
 // prepare runs the batch-wide statements of the fast path.
 func (b *batch) prepare(ctx context.Context, events []event.Envelope) error {

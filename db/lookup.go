@@ -24,7 +24,7 @@ func (b *batch) lookupContact(ctx context.Context, ct event.Contact) (contactRow
 	if c, ok := b.looked[k]; ok {
 		return c, nil
 	}
-	rows, err := b.identities(ctx, ct.WaID, ct.UserID, false)
+	rows, err := b.identities(ctx, ct.WaID, ct.UserID, lockNone)
 	if err != nil {
 		return contactRow{}, fmt.Errorf("contact: %w", err)
 	}

@@ -4,8 +4,9 @@
 // rows), the reads behind the HTTP API, the outbox claimed by the relay,
 // contact identity (contacts.go: keyed by the business-scoped user id,
 // linked to the wa_id, merged when two rows turn out to be one person, by
-// the contact's own messages only; lookup.go: statuses and notices only
-// look their contact up),
+// the contact's own messages only, with the contacts a batch writes
+// messages for locked until it commits, since messages carry no foreign
+// keys; lookup.go: statuses and notices only look their contact up),
 // blocking, holding and releasing by contact id (release.go), refused
 // commands (refuse.go: only events from Meta can be poison), retention of
 // the bookkeeping tables (retention.go), and the mapping of driver errors to

@@ -595,16 +595,27 @@ func (s *Store) Block(ctx context.Context, key, reason string) error {
 	return err
 }
 
-const sqlHold = `INSERT INTO held_events (contact_key, contact_id, event_id, envelope) VALUES ($1, $2, $3, $4)`
+// sqlHold keeps an event by its contact's id with the contact key-share
+// locked, as a message's write does; no row when the contact is gone: a
+// status or a notice looks its contact up unlocked (lookup.go), and a
+// merge may have removed it since.
+const sqlHold = `INSERT INTO held_events (contact_key, contact_id, event_id, envelope)
+	SELECT $1, id, $3, $4 FROM contacts WHERE id = $2` + lockKeyShare
 
 // hold keeps an event of a blocked contact, by contact id, until release.
+// A contact merged away since the batch looked it up is a race: the batch
+// is applied again, and finds the contact it was merged into.
 func (b *batch) hold(ctx context.Context, e *event.Envelope, c contactRow) (Outcome, error) {
 	raw, err := event.Encode(e)
 	if err != nil {
 		return Outcome{}, err
 	}
-	if _, err := b.tx.ExecContext(ctx, sqlHold, e.Key(), c.ID, e.ID, raw); err != nil {
+	res, err := b.tx.ExecContext(ctx, sqlHold, e.Key(), c.ID, e.ID, raw)
+	if err != nil {
 		return Outcome{}, fmt.Errorf("hold: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return Outcome{}, fmt.Errorf("hold: contact %d is gone (merged): %w", c.ID, errors.Join(errIdentityRace, err))
 	}
 	return Outcome{Held: true}, nil
 }

@@ -15,6 +15,21 @@ import (
 // contact's identities.
 var ErrIdentityRace = errIdentityRace
 
+// Hold holds e for the contact contactID as the apply engine does, in a
+// transaction of its own.
+func (s *Store) Hold(ctx context.Context, e *event.Envelope, contactID int64) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	b := &batch{tx: tx}
+	if _, err := b.hold(ctx, e, contactRow{ID: contactID, Blocked: true}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // ApplyOneByOne applies events as Apply does, but never through the bulk
 // fast path: every event on its own, in order.
 func (s *Store) ApplyOneByOne(ctx context.Context, events []event.Envelope, now time.Time) error {

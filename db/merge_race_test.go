@@ -9,7 +9,9 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/event"
+	"github.com/wagw/wagw/whatsapp"
 )
 
 // parkedInbox is a phone number id another transaction inserts and holds
@@ -145,5 +147,30 @@ func TestConversationsAreNeverDeleted(t *testing.T) {
 	}
 	if n := f.count(`SELECT count(*) FROM conversations WHERE id = $1`, conv); n != 1 {
 		t.Errorf("the conversation is gone")
+	}
+}
+
+// A status or a notice of a blocked contact is held by the id it looked
+// up unlocked (lookup.go), and a merge may remove that row before the hold
+// is written. That is a race, retried: applied again, the batch finds the
+// contact it was merged into. Before, the hold's foreign key refused the
+// event as poison.
+func TestAHoldForAContactMergedAwayIsARace(t *testing.T) {
+	f := newApplyFixture(t)
+	ctx := context.Background()
+	u := who{wa: "31694000021"}
+	f.apply(f.message(u, "wamid.in.held", "hello"))
+	id := f.contactOf("wamid.in.held")
+	st := f.status(u, "wamid.out.held", whatsapp.StatusSent)
+
+	err := f.store.Hold(ctx, &st, id+1000) // a contact id no row has: merged away
+	if !errors.Is(err, db.ErrIdentityRace) || !db.IsTransient(err) {
+		t.Fatalf("hold for a contact gone: %v, want a transient identity race", err)
+	}
+	if err := f.store.Hold(ctx, &st, id); err != nil {
+		t.Fatalf("hold: %v", err)
+	}
+	if n := f.count(`SELECT count(*) FROM held_events WHERE contact_id = $1 AND event_id = $2`, id, st.ID); n != 1 {
+		t.Errorf("%d held, want 1", n)
 	}
 }

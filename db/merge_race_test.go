@@ -74,11 +74,13 @@ func TestAMergeWaitsForTheBatchThatWritesForTheMergedContact(t *testing.T) {
 			}()
 			var mergeErr error
 			mergeDone := false
+			watch, stopWatching := context.WithCancel(ctx)
 			select { // without the lock the merge finishes at once
 			case mergeErr = <-merged:
 				mergeDone = true
-			case <-f.lockWaits(ctx, 2):
+			case <-f.lockWaits(watch, 2):
 			}
+			stopWatching()
 			if err := held.Rollback(); err != nil {
 				t.Fatal(err)
 			}

@@ -614,8 +614,12 @@ func (b *batch) hold(ctx context.Context, e *event.Envelope, c contactRow) (Outc
 	if err != nil {
 		return Outcome{}, fmt.Errorf("hold: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return Outcome{}, fmt.Errorf("hold: contact %d is gone (merged): %w", c.ID, errors.Join(errIdentityRace, err))
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Outcome{}, fmt.Errorf("hold: %w", err)
+	}
+	if n == 0 {
+		return Outcome{}, fmt.Errorf("hold: contact %d is gone (merged): %w", c.ID, errIdentityRace)
 	}
 	return Outcome{Held: true}, nil
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/valyala/fasthttp"
 )
 
 // How a run names the requests that got no answer: the classes its report
@@ -26,22 +27,17 @@ func (r *runner) noteUnclassified(text string) {
 }
 
 func classifyError(err error) string {
-	var ne net.Error
+	var t interface{ Timeout() bool }
 	switch {
-	// os.ErrDeadlineExceeded (a connection's deadline) is a net.Error
-	// whose Timeout is true.
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+	// A connection's deadline (os.ErrDeadlineExceeded) and fasthttp's
+	// ErrTimeout both say Timeout.
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &t) && t.Timeout():
 		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, fasthttp.ErrConnectionClosed):
 		return "reset"
-	case strings.Contains(err.Error(), "readLoopPeekFailLocked"):
-		// A new connection answered before a request was written on it
-		// (the gateway's connection cap: 503 and close). net/http retries
-		// a request on a reused connection, not on a new one, and fails
-		// it with this text: the server refused it.
-		return "refused"
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
 	}

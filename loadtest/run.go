@@ -1,12 +1,9 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,8 +12,6 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/wagw/wagw/whatsapp"
 )
 
 // DefaultAPI is the base URL of the target when none is given: serve on
@@ -85,9 +80,6 @@ type RunConfig struct {
 	// the consumer needs to drain).
 	Stored       func(ctx context.Context) (int64, error)
 	DrainTimeout time.Duration
-	// Client sends the requests. Default: a client tuned for the
-	// concurrency above.
-	Client *http.Client
 	// OnSend, when set, is called with each request just before it is
 	// sent, from the sending goroutines (it must be safe for concurrent
 	// use): to save exactly the traffic that went out.
@@ -175,7 +167,7 @@ type RunResult struct {
 
 type runner struct {
 	cfg    RunConfig
-	client *http.Client
+	sender *sender
 
 	mu           sync.Mutex
 	records      []RequestRecord
@@ -223,23 +215,13 @@ func Run(ctx context.Context, cfg RunConfig, src Source) (*RunResult, error) {
 	if cfg.Closed {
 		conc = cfg.Connections
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        conc,
-			MaxIdleConnsPerHost: conc,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		}}
-		defer cfg.Client.CloseIdleConnections()
-	}
 	r := &runner{
-		cfg: cfg, client: cfg.Client, codes: map[string]int{},
+		cfg: cfg, sender: newSender(ctx, cfg, conc), codes: map[string]int{},
 		total:  hdrhistogram.New(1, hdrMaxMicros, 3),
 		late:   hdrhistogram.New(1, hdrMaxMicros, 3),
 		window: hdrhistogram.New(1, hdrMaxMicros, 3),
 	}
+	defer r.sender.close()
 
 	start := cfg.Start
 	if start.IsZero() {
@@ -381,33 +363,16 @@ func (r *runner) send(ctx context.Context, req Request, intended time.Time) {
 	r.mu.Lock()
 	r.inflight++
 	r.mu.Unlock()
-	rctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-	defer cancel()
 	if r.cfg.OnSend != nil {
 		r.cfg.OnSend(req)
 	}
 	started := time.Now()
-	code, errText, noRetry := 0, "", false
-	hreq, err := http.NewRequestWithContext(rctx, http.MethodPost, r.cfg.URL, bytes.NewReader(req.Body))
-	if err == nil {
-		for k, v := range req.Headers {
-			hreq.Header.Set(k, v)
-		}
-		if hreq.Header.Get("Content-Type") == "" {
-			hreq.Header.Set("Content-Type", "application/json")
-		}
-		if len(r.cfg.Secret) > 0 {
-			hreq.Header.Set(whatsapp.SignatureHeader, whatsapp.Sign(r.cfg.Secret, req.Body))
-		}
-		var resp *http.Response
-		if resp, err = r.client.Do(hreq); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			code = resp.StatusCode
-			noRetry = code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == ""
-		}
-	}
+	code, noRetry, err := r.sender.post(req)
+	errText := ""
 	if err != nil {
+		if ctx.Err() != nil { // the run's end closed its connection
+			err = ctx.Err()
+		}
 		if errText = classifyError(err); errText == "error" {
 			r.noteUnclassified(withoutPorts(err.Error()))
 		}

@@ -13,10 +13,10 @@ import (
 )
 
 // TestAdmissionFollowsTheAnswerRate: MaxInFlight 1,000, MaxWait 1 s, on
-// the gateway's clock. With nothing answered yet the bound is the floor
-// (512); after 600 webhooks answered in one second it is 600 (rate ×
-// MaxWait); after five seconds with 600 more answered (120/s) it is the
-// floor again. Each bound is read from wagw_webhook_inflight_limit and
+// the gateway's clock. Before a rate is measured the bound is
+// MaxInFlight; after 1,200 webhooks answered in two seconds it is 600
+// (rate × MaxWait); after five seconds with 600 more answered (120/s) it
+// is the floor (512). Each bound is read from wagw_webhook_inflight_limit and
 // proven by holding that many webhooks in flight: one more is shed.
 func TestAdmissionFollowsTheAnswerRate(t *testing.T) {
 	pub, _ := newHeldPublisher(t, 1024, 1024)
@@ -62,15 +62,15 @@ func TestAdmissionFollowsTheAnswerRate(t *testing.T) {
 	}
 	bound := func() float64 { return gathered(t, reg, "wagw_webhook_inflight_limit") }
 
-	if b := bound(); b != 512 {
-		t.Fatalf("bound before any answer: %v, want the floor 512", b)
+	if b := bound(); b != 1000 {
+		t.Fatalf("bound before any answer: %v, want MaxInFlight, 1,000", b)
 	}
-	answer(512, true)
-	answer(88, false) // 600 answered in the clock's first second
-	advance(time.Second)
+	answer(1000, true)
+	answer(200, false) // 1,200 answered in the clock's first two seconds
+	advance(2 * time.Second)
 	answer(600, true)
 	if b := bound(); b != 600 {
-		t.Fatalf("bound after 600 answers in 1 s: %v, want 600", b)
+		t.Fatalf("bound after 1,200 answers in 2 s: %v, want 600", b)
 	}
 	advance(5 * time.Second)
 	answer(512, true)

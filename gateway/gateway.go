@@ -37,7 +37,7 @@ type Publisher interface {
 const (
 	DefaultBodyLimit   = 4 << 20
 	DefaultCommandWait = 2 * time.Second
-	DefaultMaxInFlight = 1024
+	DefaultMaxInFlight = 4096
 )
 
 // Config configures the HTTP app.
@@ -67,8 +67,8 @@ type Config struct {
 	PublishTimeout time.Duration
 	// MaxInFlight bounds the signed webhooks between their signature
 	// check and their answer; within it, the bound follows the rate at
-	// which webhooks are answered (admission.go): rate × MaxWait, at
-	// least 512. Another webhook is answered 503 with Retry-After at
+	// which webhooks are answered (admission.go): the highest rate of
+	// the last 2 s × MaxWait, at least 512. Another webhook is answered 503 with Retry-After at
 	// once, before anything is parsed or produced (Meta retries it).
 	// Default DefaultMaxInFlight.
 	MaxInFlight int
@@ -188,7 +188,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	}
 	s := &Server{cfg: cfg, pub: pub, reads: stores.Reads, tokens: stores.Tokens, commands: stores.Commands,
 		agents: stores.Agents, teams: stores.Teams, inboxes: stores.Inboxes, log: cfg.Logger, m: newMetrics(cfg.Registry),
-		largeBodies: make(chan struct{}, cfg.LargeBodies), adm: newAdmission(cfg.MaxInFlight, cfg.MaxWait, cfg.Now()),
+		largeBodies: make(chan struct{}, cfg.LargeBodies), adm: newAdmission(cfg.MaxInFlight, cfg.MaxWait),
 		signatures: whatsapp.NewVerifier(cfg.AppSecrets...)}
 	cfg.Registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_webhook_inflight",

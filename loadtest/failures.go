@@ -31,7 +31,9 @@ func classifyError(err error) string {
 	switch {
 	// A connection's deadline (os.ErrDeadlineExceeded) and fasthttp's
 	// ErrTimeout both say Timeout.
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &t) && t.Timeout():
+	// ErrNoFreeConns: every connection the run may open stayed busy for
+	// the request's whole timeout.
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &t) && t.Timeout(), errors.Is(err, fasthttp.ErrNoFreeConns):
 		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused"

@@ -295,6 +295,7 @@ func TestClassifyError(t *testing.T) {
 		{context.DeadlineExceeded, "timeout"},
 		{&url.Error{Op: "Post", URL: "http://x", Err: &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}}, "timeout"},
 		{fasthttp.ErrTimeout, "timeout"},
+		{fasthttp.ErrNoFreeConns, "timeout"},
 		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "refused"},
 		{&url.Error{Op: "Post", URL: "http://x", Err: syscall.ECONNREFUSED}, "refused"},
 		// fasthttp's error when the server closed the connection before

@@ -18,6 +18,10 @@ import (
 // already in the build through Fiber, reuses its requests, responses and
 // buffers.
 
+// fdReserve is how many files the run keeps for other than connections
+// (its reports, the target's database, the runtime).
+const fdReserve = 256
+
 // sender posts webhooks to one URL.
 type sender struct {
 	client  *fasthttp.Client
@@ -27,10 +31,15 @@ type sender struct {
 	timeout time.Duration
 }
 
-// newSender returns a sender for at most conns connections. A cancelled
-// ctx closes every connection, so that requests in flight fail at once
-// (fasthttp's client takes no context).
+// newSender returns a sender for at most conns connections, fewer when the
+// process may not open that many files (a request beyond them waits for
+// a connection, within its timeout). A cancelled ctx closes every
+// connection, so that requests in flight fail at once (fasthttp's client
+// takes no context).
 func newSender(ctx context.Context, cfg RunConfig, conns int) *sender {
+	if limit := openFilesLimit(); limit > 0 {
+		conns = min(conns, max(16, limit-fdReserve))
+	}
 	set := &connSet{open: map[*trackedConn]struct{}{},
 		dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
 	s := &sender{conns: set, url: cfg.URL, secret: cfg.Secret, timeout: cfg.Timeout,
@@ -38,9 +47,9 @@ func newSender(ctx context.Context, cfg RunConfig, conns int) *sender {
 			Name:            "wagw-loadtest",
 			Dial:            set.dial,
 			MaxConnsPerHost: conns,
-			// A sender never waits for a connection it does not have:
-			// there are as many as senders; the wait only covers one
-			// being closed while another is dialled.
+			// A request waits for a connection when all are busy (more
+			// senders than files, or one closing while another is
+			// dialled), within its timeout.
 			MaxConnWaitTimeout: cfg.Timeout,
 			// One attempt: a request the target may have received is
 			// never sent again behind the run's back (fasthttp retries

@@ -37,7 +37,7 @@ type Publisher interface {
 const (
 	DefaultBodyLimit   = 4 << 20
 	DefaultCommandWait = 2 * time.Second
-	DefaultMaxInFlight = 4096
+	DefaultMaxInFlight = 2048
 )
 
 // Config configures the HTTP app.

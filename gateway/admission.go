@@ -48,10 +48,10 @@ type admission struct {
 	answered       atomic.Int64 // webhooks taken in and answered, ever
 	limit          atomic.Int64 // the bound now
 	mu             sync.Mutex   // guards the window; held by one refresh at a time
-	windowStart    time.Time    // zero until the first webhook
+	first          time.Time    // the first webhook's time; zero until then
+	windowStart    time.Time
 	windowAnswered int64
-	measured       time.Duration // the windows' time so far, up to admitPeak
-	recent         []windowRate  // the windows that ended in the last admitPeak, oldest first
+	recent         []windowRate // the windows that ended in the last admitPeak, oldest first
 }
 
 // windowRate is the answer rate over one window and when it ended.
@@ -89,8 +89,8 @@ func (a *admission) refresh(now time.Time) {
 		return
 	}
 	defer a.mu.Unlock()
-	if a.windowStart.IsZero() { // the first webhook: the first window begins
-		a.windowStart, a.windowAnswered = now, a.answered.Load()
+	if a.first.IsZero() { // the first webhook: the first window begins
+		a.first, a.windowStart, a.windowAnswered = now, now, a.answered.Load()
 		return
 	}
 	elapsed := now.Sub(a.windowStart)
@@ -100,13 +100,12 @@ func (a *admission) refresh(now time.Time) {
 	answered := a.answered.Load()
 	a.recent = append(a.recent, windowRate{end: now, rate: float64(answered-a.windowAnswered) / elapsed.Seconds()})
 	a.windowStart, a.windowAnswered = now, answered
-	for len(a.recent) > 1 && now.Sub(a.recent[0].end) > admitPeak {
+	for now.Sub(a.recent[0].end) > admitPeak { // the last one ends now
 		a.recent = a.recent[1:]
 	}
-	if a.measured += elapsed; a.measured < admitPeak {
+	if now.Sub(a.first) < admitPeak {
 		return // still warming up: the bound stays MaxInFlight
 	}
-	a.measured = admitPeak
 	peak := 0.0
 	for _, w := range a.recent {
 		peak = max(peak, w.rate)

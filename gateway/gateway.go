@@ -68,8 +68,9 @@ type Config struct {
 	// MaxInFlight bounds the signed webhooks between their signature
 	// check and their answer; within it, the bound follows the rate at
 	// which webhooks are answered (admission.go): the highest rate of
-	// the last 2 s × MaxWait, at least 512. Another webhook is answered 503 with Retry-After at
-	// once, before anything is parsed or produced (Meta retries it).
+	// the last 2 s × MaxWait, at least 512. Another webhook is answered
+	// 503 with Retry-After at once, before anything is parsed or
+	// produced (Meta retries it).
 	// Default DefaultMaxInFlight.
 	MaxInFlight int
 	// MaxWait is how long a webhook taken in should wait for its answer.

@@ -30,9 +30,8 @@ func classifyError(err error) string {
 	var t interface{ Timeout() bool }
 	switch {
 	// A connection's deadline (os.ErrDeadlineExceeded) and fasthttp's
-	// ErrTimeout both say Timeout.
-	// ErrNoFreeConns: every connection the run may open stayed busy for
-	// the request's whole timeout.
+	// ErrTimeout both say Timeout; ErrNoFreeConns is every connection
+	// the run may open busy for the request's whole timeout.
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &t) && t.Timeout(), errors.Is(err, fasthttp.ErrNoFreeConns):
 		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):

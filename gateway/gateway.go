@@ -195,7 +195,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_webhook_inflight",
 			Help: "Signed webhooks taken in and not yet answered."}, func() float64 { return float64(s.adm.inFlight.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_webhook_inflight_limit",
-			Help: fmt.Sprintf("The bound on webhooks in flight now: the answer rate times WAGW_WEBHOOK_MAX_WAIT, within %d and WAGW_WEBHOOK_MAX_INFLIGHT.", admitFloor)},
+			Help: fmt.Sprintf("The bound on webhooks in flight now: the highest answer rate of the last 2 s times WAGW_WEBHOOK_MAX_WAIT, within %d and WAGW_WEBHOOK_MAX_INFLIGHT (the latter for a new process's first 2 s of webhooks).", admitFloor)},
 			func() float64 { return float64(s.adm.limit.Load()) }))
 	if cfg.AdminToken != "" {
 		s.adminHash = sha256.Sum256([]byte(cfg.AdminToken))

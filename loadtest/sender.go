@@ -59,8 +59,7 @@ func newSender(ctx context.Context, cfg RunConfig, conns int) *sender {
 			// a slow run keeps a few connections warm, not all of them.
 			ConnPoolStrategy: fasthttp.LIFO,
 		}}
-	stop := context.AfterFunc(ctx, set.closeAll)
-	set.stop = stop
+	set.stop = context.AfterFunc(ctx, set.closeAll)
 	return s
 }
 

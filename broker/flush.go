@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,7 +43,9 @@ type groupSync struct {
 	next     *flushGen              // the generation callers join now
 	failed   error                  // the first fsync error, sticky
 	files    map[string]*syncedFile // by path; touched by run only
-	dirs     map[string]dirState    // by path; touched by run only
+	dirs     map[string]dirState    // by path, as of the last flush that succeeded; run only
+	listed   map[string]dirState    // the listings of the flush in progress; run only
+	dirty    map[string]bool        // directories to fsync, kept until one succeeds; run only
 	flushes  atomic.Int64           // flushes run
 	fsyncs   atomic.Int64           // files and directories fsynced
 }
@@ -76,7 +79,8 @@ func newGroupSync(dataDir string, hook func(*os.File) error) *groupSync {
 	}
 	g := &groupSync{root: filepath.Join(dataDir, "partitions"), syncFile: syncFile, syncDir: syncDir,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		next: &flushGen{done: make(chan struct{})}, files: map[string]*syncedFile{}, dirs: map[string]dirState{}}
+		next: &flushGen{done: make(chan struct{})}, files: map[string]*syncedFile{}, dirs: map[string]dirState{},
+		listed: map[string]dirState{}, dirty: map[string]bool{}}
 	g.flushFn = g.flush
 	go g.run()
 	return g
@@ -164,9 +168,19 @@ func (g *groupSync) close() {
 
 // flush finds the log files (listing a directory again only when it may
 // have changed) and fsyncs those that grew, then the directories whose
-// entries changed.
+// entries changed. What a flush that fails saw is not kept: the next one
+// lists the same directories again (a file it could not open is tracked
+// then) and fsyncs the directories it did not reach.
 func (g *groupSync) flush() error {
-	var dirty []string
+	clear(g.listed)
+	if err := g.flushLog(); err != nil {
+		return err
+	}
+	maps.Copy(g.dirs, g.listed)
+	return nil
+}
+
+func (g *groupSync) flushLog() error {
 	parts, changed, err := g.list(g.root)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -175,7 +189,7 @@ func (g *groupSync) flush() error {
 		return err
 	}
 	if changed { // a new partition; on the first flush, the new root too
-		dirty = append(dirty, g.root, filepath.Dir(g.root))
+		g.dirty[g.root], g.dirty[filepath.Dir(g.root)] = true, true
 	}
 	for _, p := range parts {
 		if !p.IsDir() {
@@ -194,7 +208,7 @@ func (g *groupSync) flush() error {
 			return err
 		}
 		if changed || added {
-			dirty = append(dirty, dir)
+			g.dirty[dir] = true
 		}
 	}
 	var grown []*syncedFile
@@ -214,10 +228,11 @@ func (g *groupSync) flush() error {
 	for i, sf := range grown {
 		sf.synced = sizes[i]
 	}
-	for _, d := range dirty {
+	for d := range g.dirty {
 		if err := g.syncDirectory(d); err != nil {
 			return err
 		}
+		delete(g.dirty, d)
 	}
 	return nil
 }
@@ -250,7 +265,7 @@ func (g *groupSync) list(dir string) (ents []os.DirEntry, changed bool, err erro
 	if dir == g.root {
 		st2.ents = ents // the partitions, walked on every flush
 	}
-	g.dirs[dir] = st2
+	g.listed[dir] = st2
 	return ents, !seen || !fi.ModTime().Equal(st.mtime), nil
 }
 

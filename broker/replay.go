@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
 	"github.com/segmentio/kafka-go/protocol"
 	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
 )
@@ -41,6 +42,10 @@ type replayBatch struct {
 	partition int32
 	base      int64
 	records   []kafka.Record
+	// compression is the codec the producer compressed the batch with: the
+	// replay compresses it alike, as the broker took it within its size
+	// limit compressed.
+	compression compress.Compression
 }
 
 // replayJournal produces again, through client, every batch of records
@@ -96,7 +101,7 @@ func replayBatchAt(ctx context.Context, b replayBatch, end partitionEnd, client 
 			b.topic, b.partition, b.base, next)
 	}
 	res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: b.topic, Partition: int(b.partition),
-		RequiredAcks: kafka.RequireAll, Records: kafka.NewRecordReader(b.records...)})
+		RequiredAcks: kafka.RequireAll, Compression: b.compression, Records: kafka.NewRecordReader(b.records...)})
 	if err == nil && res.Error != nil {
 		err = res.Error
 	}
@@ -151,7 +156,8 @@ func decodeJournalRecord(rec journalRecord) ([]replayBatch, error) {
 			if err != nil {
 				return nil, fmt.Errorf("journal: %s/%d: %w", t.Topic, p.Partition, err)
 			}
-			out = append(out, replayBatch{topic: t.Topic, partition: p.Partition, base: base, records: records})
+			out = append(out, replayBatch{topic: t.Topic, partition: p.Partition, base: base, records: records,
+				compression: p.RecordSet.Attributes.Compression()})
 		}
 	}
 	return out, nil

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,14 +61,19 @@ type EmbeddedConfig struct {
 
 // Embedded is a running in-process Kafka-protocol broker.
 type Embedded struct {
-	cluster   *kfake.Cluster
-	addr      string
-	sync      *groupSync              // the log files' flush; nil without a data dir, or with NoSync
-	wal       atomic.Pointer[journal] // the journal, once open (not with NoSync)
-	replayed  int                     // records the journal gave back at start-up
-	inproc    *inprocListener
-	retention *retention
-	closeOnce sync.Once
+	cluster  *kfake.Cluster
+	addr     string
+	sync     *groupSync              // the log files' flush; nil without a data dir, or with NoSync
+	wal      atomic.Pointer[journal] // the journal, once open (not with NoSync)
+	replayed int                     // records the journal gave back at start-up
+	filled   int                     // gap fillers the replay wrote in place of records never acknowledged
+	// clusterMu guards clusterClosed: kfake's admin calls (partitionEnd)
+	// would wait forever on a closed cluster.
+	clusterMu     sync.RWMutex
+	clusterClosed bool
+	inproc        *inprocListener
+	retention     *retention
+	closeOnce     sync.Once
 }
 
 // neverClean is the broker's log.cleaner.backoff.ms: kfake's own
@@ -167,18 +174,20 @@ func (e *Embedded) openJournal(cfg EmbeddedConfig, hook func(*os.File) error) er
 	if err != nil {
 		return fmt.Errorf("read the journal: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
+	defer cancel()
 	if len(recs) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
-		defer cancel()
 		conns := e.Security().Transport(10 * time.Second)
 		defer conns.CloseIdleConnections()
 		client := &kafka.Client{Addr: kafka.TCP(e.addr), Timeout: 30 * time.Second, Transport: conns}
-		if e.replayed, err = replayJournal(ctx, recs, e.partitionEnd, client); err != nil {
+		if e.replayed, e.filled, err = replayJournal(ctx, recs, e.partitionEnd, client); err != nil {
 			return err
 		}
-		if err := e.sync.Sync(ctx); err != nil {
-			return err
-		}
+	}
+	// The log as kfake read it (and as the replay completed it) is made
+	// durable, so that the first mark below may say where it ends.
+	if err := e.sync.Sync(ctx); err != nil {
+		return err
 	}
 	size := cfg.journalBytes
 	if size <= 0 {
@@ -194,16 +203,53 @@ func (e *Embedded) openJournal(cfg EmbeddedConfig, hook func(*os.File) error) er
 	// A generation above any the files held, and above any an earlier
 	// run used (their wiped files no longer say): the clock's.
 	gen := max(top+1, uint64(time.Now().UnixNano()))
-	j, err := openJournal(cfg.DataDir, size, every, gen, hook, e.sync)
+	j, err := openJournal(cfg.DataDir, size, every, gen, hook, e.sync, e.logEnds)
 	if err != nil {
 		return fmt.Errorf("open the journal: %w", err)
+	}
+	if err := j.mark(e.logEnds()); err != nil {
+		j.close()
+		return fmt.Errorf("mark the journal: %w", err)
 	}
 	e.wal.Store(j)
 	return nil
 }
 
+// logEnds is where each partition of the log ends; the partitions are
+// the directories kfake keeps them in (partitions/<topic>-<n>).
+func (e *Embedded) logEnds() []partitionFloor {
+	ents, err := os.ReadDir(e.sync.root)
+	if err != nil {
+		return nil
+	}
+	var out []partitionFloor
+	for _, ent := range ents {
+		i := strings.LastIndexByte(ent.Name(), '-')
+		if !ent.IsDir() || i < 0 {
+			continue
+		}
+		topic, err := url.PathUnescape(ent.Name()[:i])
+		if err != nil {
+			continue
+		}
+		p, err := strconv.ParseInt(ent.Name()[i+1:], 10, 32)
+		if err != nil {
+			continue
+		}
+		if end, ok := e.partitionEnd(topic, int32(p)); ok {
+			out = append(out, partitionFloor{Topic: topic, Partition: int32(p), End: end})
+		}
+	}
+	return out
+}
+
 // partitionEnd is the offset after the partition's last record.
 func (e *Embedded) partitionEnd(topic string, partition int32) (int64, bool) {
+	e.clusterMu.RLock()
+	defer e.clusterMu.RUnlock()
+	if e.clusterClosed {
+		return 0, false
+	}
 	pi := e.cluster.PartitionInfo(topic, partition)
 	if pi == nil {
 		return 0, false
@@ -238,6 +284,11 @@ func (e *Embedded) JournalStats() (checkpoints int64, replayed int) {
 	return checkpoints, e.replayed
 }
 
+// GapFillers is how many gap fillers the journal's replay wrote at
+// start-up, one for each record that the log lost and that was never
+// acknowledged, before records that were (replay.go).
+func (e *Embedded) GapFillers() int { return e.filled }
+
 // InProcessConns is how many in-process connections (Security) were
 // opened to the broker since it started.
 func (e *Embedded) InProcessConns() int64 { return e.inproc.dials.Load() }
@@ -264,6 +315,9 @@ func (e *Embedded) Close() {
 		if e.retention != nil {
 			e.retention.stop()
 		}
+		e.clusterMu.Lock() // kfake's admin calls block once it is closed
+		e.clusterClosed = true
+		e.clusterMu.Unlock()
 		e.cluster.Close()
 		if j := e.wal.Load(); j != nil {
 			j.close()

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -35,23 +36,27 @@ import (
 // waits for the switch.
 //
 // A record is a header, [crc32c][length][generation][request length],
-// then the request and the answer as they crossed the wire. A file's
+// then the request and the answer as they crossed the wire. A record
+// without a request is a checkpoint's mark: where every partition ended
+// when the flush that completed it began (replay.go). A file's
 // records carry its generation (one more at each switch), so reading
 // stops at the first record that is torn, of another generation (left
 // from the file's earlier use), or wiped.
 type journal struct {
-	size     int64                  // bytes of each file
-	every    time.Duration          // the longest time between two checkpoints
-	syncFile func(f *os.File) error // fdatasync; a test's hook
-	logs     *groupSync             // the log files' flush, run by checkpoints
-	group    *groupSync             // groups the syncs that appends wait for
+	size     int64                   // bytes of each file
+	every    time.Duration           // the longest time between two checkpoints
+	syncFile func(f *os.File) error  // fdatasync; a test's hook
+	logs     *groupSync              // the log files' flush, run by checkpoints
+	ends     func() []partitionFloor // every partition's end, for the checkpoints' marks; nil: no marks
+	group    *groupSync              // groups the syncs that appends wait for
 
 	mu      sync.Mutex
 	cond    *sync.Cond // a switch happened, or the journal failed
 	files   [2]*os.File
 	gen     [2]uint64
 	pos     [2]int64
-	dirty   [2]bool // appended since the file was last synced
+	dirty   [2]bool  // appended since the file was last synced
+	marked  [2]int64 // where the file's last mark ends (0: none)
 	active  int
 	failed  error // a failed checkpoint or sync: final
 	pending bool  // a checkpoint was asked for
@@ -142,9 +147,10 @@ func scanJournal(b []byte) []journalRecord {
 // openJournal opens (or creates and fills with zeros) the two files of
 // dataDir's journal; appends start in file 0 at generation gen. The
 // caller has replayed what the files held and flushed the log: their
-// records are wiped first.
-func openJournal(dataDir string, size int64, every time.Duration, gen uint64, syncFile func(*os.File) error, logs *groupSync) (*journal, error) {
-	j := &journal{size: size, every: every, syncFile: syncFile, logs: logs,
+// records are wiped first. ends, when set, gives the checkpoints' marks.
+func openJournal(dataDir string, size int64, every time.Duration, gen uint64, syncFile func(*os.File) error, logs *groupSync,
+	ends func() []partitionFloor) (*journal, error) {
+	j := &journal{size: size, every: every, syncFile: syncFile, logs: logs, ends: ends,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	j.cond = sync.NewCond(&j.mu)
 	paths := journalPaths(dataDir)
@@ -347,16 +353,23 @@ func (j *journal) runCheckpoints() {
 func (j *journal) checkpoint() error {
 	j.mu.Lock()
 	old := j.active
-	if j.pos[old] == 0 {
+	if j.pos[old] == 0 || j.pos[old] == j.marked[old] {
 		j.pending = false
 		j.mu.Unlock()
-		return nil // nothing appended since the last switch
+		return nil // nothing appended since the last switch but its mark
 	}
 	a := 1 - old
-	j.active, j.gen[a], j.pos[a], j.pending = a, j.gen[old]+1, 0, false
+	j.active, j.gen[a], j.pos[a], j.marked[a], j.pending = a, j.gen[old]+1, 0, 0, false
 	j.cond.Broadcast()
 	j.mu.Unlock()
+	var ends []partitionFloor
+	if j.ends != nil {
+		ends = j.ends() // after the switch: the flush below covers every record under them
+	}
 	if err := j.flushLogs(); err != nil {
+		return err
+	}
+	if err := j.mark(ends); err != nil {
 		return err
 	}
 	if err := j.wipe(old); err != nil {
@@ -367,6 +380,35 @@ func (j *journal) checkpoint() error {
 	j.mu.Unlock()
 	j.checkpoints.Add(1)
 	return nil
+}
+
+// mark appends the partitions' ends, made durable by the flush that just
+// ended, to the active file and syncs it, before the checkpoint wipes the
+// file that held the last mark. Without room (the file is full) or ends
+// it writes nothing: a replay then knows no floor and refuses any gap, as
+// it would without marks.
+func (j *journal) mark(ends []partitionFloor) error {
+	if len(ends) == 0 {
+		return nil
+	}
+	payload, err := json.Marshal(ends)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	a := j.active
+	if j.failed != nil || j.pos[a]+int64(journalHeader+len(payload)) > j.size {
+		j.mu.Unlock()
+		return nil
+	}
+	if _, err := j.files[a].WriteAt(encodeRecord(j.gen[a], nil, payload), j.pos[a]); err != nil {
+		j.mu.Unlock()
+		return err
+	}
+	j.pos[a] += int64(journalHeader + len(payload))
+	j.dirty[a], j.marked[a] = true, j.pos[a]
+	j.mu.Unlock()
+	return j.group.Sync(context.Background())
 }
 
 // flushLogs runs the log files' flush until it succeeds. Only a failed

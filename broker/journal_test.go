@@ -27,7 +27,7 @@ func TestScanJournalStopsAtTheEnd(t *testing.T) {
 	logs := newGroupSync(t.TempDir(), nil)
 	defer logs.close()
 	dir := t.TempDir()
-	j, err := openJournal(dir, 1<<16, time.Hour, 7, fdatasync, logs)
+	j, err := openJournal(dir, 1<<16, time.Hour, 7, fdatasync, logs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestACheckpointWaitsOutAFailedLogFlush(t *testing.T) {
 	}
 	logs := newGroupSync(data, hook)
 	defer logs.close()
-	j, err := openJournal(data, 1<<16, time.Hour, 1, hook, logs)
+	j, err := openJournal(data, 1<<16, time.Hour, 1, hook, logs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func BenchmarkJournalSync(b *testing.B) {
 	data := b.TempDir()
 	logs := newGroupSync(data, nil)
 	defer logs.close()
-	j, err := openJournal(data, journalBytes, time.Hour, 1, fdatasync, logs)
+	j, err := openJournal(data, journalBytes, time.Hour, 1, fdatasync, logs, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,21 +49,68 @@ type replayBatch struct {
 	compression compress.Compression
 }
 
+// GapHeader marks a gap filler: a record without key or value that the
+// journal's replay writes in place of one the log lost that was never
+// acknowledged, so that the acknowledged records after it keep their
+// offsets. Consumers skip it.
+const GapHeader = "wagw-journal-gap"
+
+// IsGapFiller reports whether a record with these headers is a gap filler.
+func IsGapFiller(headers []kafka.Header) bool {
+	for _, h := range headers {
+		if h.Key == GapHeader {
+			return true
+		}
+	}
+	return false
+}
+
+// fillersPerBatch bounds the gap fillers of one Produce (a few tens of
+// KiB).
+const fillersPerBatch = 1000
+
+// partitionFloor is a partition's end when a checkpoint's flush began:
+// the log held every record under it durably once the flush returned.
+type partitionFloor struct {
+	Topic     string `json:"t"`
+	Partition int32  `json:"p"`
+	End       int64  `json:"e"`
+}
+
 // replayJournal produces again, through client, every batch of records
 // whose acknowledgement the journal holds and the log lost: each goes to
 // its partition when the partition ends at its base offset, so it gets
 // the offsets it was acknowledged with. The journal holds answers in the
 // order they were written, which several connections interleave, so each
 // partition's batches are replayed in the order of their offsets. A
-// batch the log holds is skipped; one that would leave a gap fails the
-// replay: records acknowledged before it are in neither.
-func replayJournal(ctx context.Context, recs []journalRecord, end partitionEnd, client *kafka.Client) (replayed int, err error) {
+// batch the log holds is skipped.
+//
+// A batch past the log's end leaves a gap. Above the floor the journal's
+// last mark gives, the gap's records were written after a flush that
+// completed and are not in the journal: never acknowledged (a Produce
+// with acks=0, one whose client left before the answer, one refused by
+// the journal). Gap fillers take their offsets. Under the floor, or
+// without a mark, records acknowledged before the batch are in neither
+// the log nor the journal: the replay fails.
+func replayJournal(ctx context.Context, recs []journalRecord, end partitionEnd, client *kafka.Client) (replayed, filled int, err error) {
 	parts := map[partKey][]replayBatch{}
+	floors := map[partKey]int64{}
 	var order []partKey
 	for _, rec := range recs {
+		if len(rec.req) == 0 { // a mark: the later one wins
+			var ends []partitionFloor
+			if err := json.Unmarshal(rec.resp, &ends); err != nil {
+				return 0, 0, fmt.Errorf("journal: read a mark: %w", err)
+			}
+			clear(floors)
+			for _, f := range ends {
+				floors[partKey{f.Topic, f.Partition}] = f.End
+			}
+			continue
+		}
 		batches, err := decodeJournalRecord(rec)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		for _, b := range batches {
 			k := partKey{b.topic, b.partition}
@@ -75,43 +123,70 @@ func replayJournal(ctx context.Context, recs []journalRecord, end partitionEnd, 
 	for _, k := range order {
 		batches := parts[k]
 		slices.SortStableFunc(batches, func(a, b replayBatch) int { return cmp.Compare(a.base, b.base) })
+		floor, marked := floors[k]
 		for _, b := range batches {
-			n, err := replayBatchAt(ctx, b, end, client)
+			n, fill, err := replayBatchAt(ctx, b, end, floor, marked, client)
 			if err != nil {
-				return replayed, err
+				return replayed, filled, err
 			}
-			replayed += n
+			replayed, filled = replayed+n, filled+fill
 		}
 	}
-	return replayed, nil
+	return replayed, filled, nil
 }
 
-// replayBatchAt produces b again unless the log holds it; it returns how
-// many records it produced.
-func replayBatchAt(ctx context.Context, b replayBatch, end partitionEnd, client *kafka.Client) (int, error) {
+// replayBatchAt produces b again unless the log holds it, after gap
+// fillers up to its base when the log ends short of it at or above floor
+// (marked: the journal gave one). It returns how many records and
+// fillers it produced.
+func replayBatchAt(ctx context.Context, b replayBatch, end partitionEnd, floor int64, marked bool, client *kafka.Client) (n, filled int, err error) {
 	next, ok := end(b.topic, b.partition)
 	switch {
 	case !ok:
-		return 0, nil // the topic was deleted since
+		return 0, 0, nil // the topic was deleted since
 	case b.base+int64(len(b.records)) <= next:
-		return 0, nil // the log holds it
-	case b.base != next:
-		return 0, fmt.Errorf("journal: %s/%d: acknowledged records from offset %d, but the log ends at %d; "+
+		return 0, 0, nil // the log holds it
+	case b.base < next:
+		return 0, 0, fmt.Errorf("journal: %s/%d: acknowledged records from offset %d, but the log ends at %d, within them",
+			b.topic, b.partition, b.base, next)
+	case b.base > next && (!marked || next < floor):
+		return 0, 0, fmt.Errorf("journal: %s/%d: acknowledged records from offset %d, but the log ends at %d; "+
 			"records acknowledged before them are lost (remove the journal directory to start without them)",
 			b.topic, b.partition, b.base, next)
+	case b.base > next:
+		for at := next; at < b.base; {
+			fillers := make([]kafka.Record, min(b.base-at, fillersPerBatch))
+			for i := range fillers {
+				fillers[i] = kafka.Record{Headers: []kafka.Header{{Key: GapHeader, Value: []byte("1")}}}
+			}
+			if err := produceAt(ctx, client, b.topic, b.partition, at, 0, fillers); err != nil {
+				return 0, filled, err
+			}
+			at += int64(len(fillers))
+			filled += len(fillers)
+		}
 	}
-	res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: b.topic, Partition: int(b.partition),
-		RequiredAcks: kafka.RequireAll, Compression: b.compression, Records: kafka.NewRecordReader(b.records...)})
+	if err := produceAt(ctx, client, b.topic, b.partition, b.base, b.compression, b.records); err != nil {
+		return 0, filled, err
+	}
+	return len(b.records), filled, nil
+}
+
+// produceAt produces records to a partition that ends at base, and checks
+// that they were stored there.
+func produceAt(ctx context.Context, client *kafka.Client, topic string, partition int32, base int64, codec compress.Compression, records []kafka.Record) error {
+	res, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: topic, Partition: int(partition),
+		RequiredAcks: kafka.RequireAll, Compression: codec, Records: kafka.NewRecordReader(records...)})
 	if err == nil && res.Error != nil {
 		err = res.Error
 	}
 	if err != nil {
-		return 0, fmt.Errorf("journal: replay %s/%d at %d: %w", b.topic, b.partition, b.base, err)
+		return fmt.Errorf("journal: replay %s/%d at %d: %w", topic, partition, base, err)
 	}
-	if res.BaseOffset != b.base {
-		return 0, fmt.Errorf("journal: replay %s/%d: stored at %d, acknowledged at %d", b.topic, b.partition, res.BaseOffset, b.base)
+	if res.BaseOffset != base {
+		return fmt.Errorf("journal: replay %s/%d: stored at %d, acknowledged at %d", topic, partition, res.BaseOffset, base)
 	}
-	return len(b.records), nil
+	return nil
 }
 
 // decodeJournalRecord reads a journaled Produce request and its answer:

@@ -412,6 +412,9 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 	events := make([]event.Envelope, 0, len(msgs))
 	origin := make([]kafka.Message, 0, len(msgs))
 	for _, m := range msgs {
+		if broker.IsGapFiller(m.Headers) {
+			continue // the embedded broker's stand-in for a record never acknowledged
+		}
 		var e event.Envelope
 		if err := event.Decode(m.Value, &e); err != nil {
 			if err := c.deadLetter(ctx, stop, m, string(m.Key), "", "undecodable envelope: "+err.Error()); err != nil {

@@ -5,6 +5,8 @@
 // transaction committed. Transient failures are retried with backoff; a
 // poison record goes to the dead-letter topic with its reason and its
 // contact is blocked so later events of that contact cannot overtake it.
+// A gap filler of the embedded broker (broker.IsGapFiller: a record lost
+// in a crash that was never acknowledged) is passed over.
 //
 // A worker that has a record waits for more as long as its last batch took
 // to apply, at most Config.Linger: alone, a record is applied at once; under

@@ -65,6 +65,10 @@ func (p *process) startKafka(ctx context.Context) (func(context.Context) error, 
 		p.log.Warn("embedded kafka: records acknowledged before the last stop were missing from the log files and came back from the journal",
 			"records", n)
 	}
+	if n := emb.GapFillers(); n > 0 {
+		p.log.Warn("embedded kafka: records never acknowledged were missing from the log files before acknowledged ones; gap fillers keep the acknowledged records at their offsets (consumers skip them)",
+			"fillers", n)
+	}
 	registerFlushStats(p.reg, emb)
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

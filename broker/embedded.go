@@ -176,14 +176,19 @@ func (e *Embedded) openJournal(cfg EmbeddedConfig, hook func(*os.File) error) er
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
 	defer cancel()
+	conns := e.Security().Transport(10 * time.Second)
+	defer conns.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(e.addr), Timeout: 30 * time.Second, Transport: conns}
 	if len(recs) > 0 {
-		conns := e.Security().Transport(10 * time.Second)
-		defer conns.CloseIdleConnections()
-		client := &kafka.Client{Addr: kafka.TCP(e.addr), Timeout: 30 * time.Second, Transport: conns}
 		if e.replayed, e.filled, err = replayJournal(ctx, recs, e.partitionEnd, client); err != nil {
 			return err
 		}
 	}
+	filled, err := fillToCommits(ctx, cfg.Protect, e.committed, e.partitionEnd, client)
+	if err != nil {
+		return err
+	}
+	e.filled += filled
 	// The log as kfake read it (and as the replay completed it) is made
 	// durable, so that the first mark below may say where it ends.
 	if err := e.sync.Sync(ctx); err != nil {
@@ -213,6 +218,25 @@ func (e *Embedded) openJournal(cfg EmbeddedConfig, hook func(*os.File) error) er
 	}
 	e.wal.Store(j)
 	return nil
+}
+
+// committed is the offsets a consumer group committed on a topic's
+// partitions.
+func (e *Embedded) committed(group, topic string) map[int32]int64 {
+	e.clusterMu.RLock()
+	defer e.clusterMu.RUnlock()
+	if e.clusterClosed {
+		return nil
+	}
+	gi := e.cluster.GroupInfo(group)
+	if gi == nil {
+		return nil
+	}
+	out := map[int32]int64{}
+	for p, c := range gi.Commits[topic] {
+		out[p] = c.Offset
+	}
+	return out
 }
 
 // logEnds is where each partition of the log ends; the partitions are
@@ -284,9 +308,9 @@ func (e *Embedded) JournalStats() (checkpoints int64, replayed int) {
 	return checkpoints, e.replayed
 }
 
-// GapFillers is how many gap fillers the journal's replay wrote at
-// start-up, one for each record that the log lost and that was never
-// acknowledged, before records that were (replay.go).
+// GapFillers is how many gap fillers the start wrote, one for each record
+// that the log lost and that was never acknowledged, before records that
+// were or under a protected group's committed offset (replay.go).
 func (e *Embedded) GapFillers() int { return e.filled }
 
 // InProcessConns is how many in-process connections (Security) were

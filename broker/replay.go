@@ -155,10 +155,7 @@ func replayBatchAt(ctx context.Context, b replayBatch, end partitionEnd, floor i
 			b.topic, b.partition, b.base, next)
 	case b.base > next:
 		for at := next; at < b.base; {
-			fillers := make([]kafka.Record, min(b.base-at, fillersPerBatch))
-			for i := range fillers {
-				fillers[i] = kafka.Record{Headers: []kafka.Header{{Key: GapHeader, Value: []byte("1")}}}
-			}
+			fillers := gapFillers(min(b.base-at, fillersPerBatch))
 			if err := produceAt(ctx, client, b.topic, b.partition, at, 0, fillers); err != nil {
 				return 0, filled, err
 			}
@@ -170,6 +167,40 @@ func replayBatchAt(ctx context.Context, b replayBatch, end partitionEnd, floor i
 		return 0, filled, err
 	}
 	return len(b.records), filled, nil
+}
+
+// fillToCommits writes gap fillers up to each offset that a consumer
+// group of groups (topic: groups, the groups EmbeddedConfig.Protect
+// names) committed past its partition's end: after a crash of the
+// machine the group's state can be newer on disk than the log files (it
+// consumed records never acknowledged that the log then lost), and a new
+// record stored under the committed offset would never reach the group.
+func fillToCommits(ctx context.Context, groups map[string][]string, committed func(group, topic string) map[int32]int64,
+	end partitionEnd, client *kafka.Client) (filled int, err error) {
+	for topic, gs := range groups {
+		for _, g := range gs {
+			for p, off := range committed(g, topic) {
+				next, ok := end(topic, p)
+				for ok && next < off {
+					n := min(off-next, fillersPerBatch)
+					if err := produceAt(ctx, client, topic, p, next, 0, gapFillers(n)); err != nil {
+						return filled, err
+					}
+					next, filled = next+n, filled+int(n)
+				}
+			}
+		}
+	}
+	return filled, nil
+}
+
+// gapFillers are n gap fillers.
+func gapFillers(n int64) []kafka.Record {
+	out := make([]kafka.Record, n)
+	for i := range out {
+		out[i] = kafka.Record{Headers: []kafka.Header{{Key: GapHeader, Value: []byte("1")}}}
+	}
+	return out
 }
 
 // produceAt produces records to a partition that ends at base, and checks

@@ -66,7 +66,7 @@ func (p *process) startKafka(ctx context.Context) (func(context.Context) error, 
 			"records", n)
 	}
 	if n := emb.GapFillers(); n > 0 {
-		p.log.Warn("embedded kafka: records never acknowledged were missing from the log files before acknowledged ones; gap fillers keep the acknowledged records at their offsets (consumers skip them)",
+		p.log.Warn("embedded kafka: the log files lost records never acknowledged, before acknowledged ones or under the consumer group's committed offset; gap fillers took their offsets (consumers skip them)",
 			"fillers", n)
 	}
 	registerFlushStats(p.reg, emb)

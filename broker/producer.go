@@ -165,7 +165,12 @@ func recordSize(m kafka.Message) int {
 	return n
 }
 
-// PublishRaw writes records to any topic (the dead-letter topic).
+// PublishRaw writes records to any topic (the dead-letter topic). A call
+// that ctx cut short returns while its record may still be written (with
+// the concurrent writes it joined): key and value must not change after
+// the call, even once it returned. The same holds for the bytes the
+// envelopes of Publish and PublishEach hold (the gateway's come from a
+// request body read into a buffer of its own, never reused).
 func (p *Producer) PublishRaw(ctx context.Context, topic string, key, value []byte, headers map[string]string) error {
 	m := kafka.Message{Topic: topic, Key: key, Value: value}
 	for k, v := range headers {

@@ -237,11 +237,14 @@ func (g *groupSync) flushLog() error {
 	return nil
 }
 
-// recentWindow is how close to now a directory's mtime must be for the
-// directory to be listed again even though its mtime did not change: the
-// file system stamps times from a coarse clock, so an entry added just
-// after the last listing may leave the mtime as it was.
-const recentWindow = 100 * time.Millisecond
+// recentWindow is how close to the last listing a directory's mtime must
+// be for the directory to be listed again even though its mtime did not
+// change: the file system stamps times from a coarse clock (the kernel's
+// tick; a whole second on ext4 with 128-byte inodes, or ext3), so an
+// entry added after the last listing may leave the mtime as it was. A
+// partition's directory changes only when a segment rolls, so listing it
+// again for two seconds after costs little.
+const recentWindow = 2 * time.Second
 
 // list returns dir's entries when it must be (re)listed, nil when its
 // mtime says nothing changed since the last listing (the root: its

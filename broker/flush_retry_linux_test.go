@@ -48,7 +48,7 @@ func TestFlushTracksAFileAFailedFlushCouldNotOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(2 * recentWindow) // the directory's mtime is no longer recent
+	time.Sleep(recentWindow + 100*time.Millisecond) // the directory's mtime is no longer recent
 	var c syncCounter
 	gs := newGroupSync(data, c.hook)
 	defer gs.close()
@@ -165,5 +165,45 @@ func TestFlushAfterAFailureFsyncsTheChangedDirectories(t *testing.T) {
 		if c.count(d) == 0 {
 			t.Errorf("directory %s holds a new entry but was never fsynced, and the flush succeeded", d)
 		}
+	}
+}
+
+// On a file system that stamps times to the second (ext4 with 128-byte
+// inodes, ext3), a segment added in the same second as the directory's
+// last change leaves its mtime as it was: the flush still finds and
+// fsyncs it when that second is recent.
+func TestFlushFindsASegmentAddedInTheSameSecond(t *testing.T) {
+	data := t.TempDir()
+	part := filepath.Join(data, "partitions", "wa.events-0")
+	if err := os.MkdirAll(part, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(part, "0.dat"), []byte("batch"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stamp := time.Now().Add(-900 * time.Millisecond) // the second's stamp, 900 ms ago
+	if err := os.Chtimes(part, stamp, stamp); err != nil {
+		t.Fatal(err)
+	}
+	var c syncCounter
+	gs := newGroupSync(data, c.hook)
+	defer gs.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := gs.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(part, "1.dat")
+	if err := os.WriteFile(seg, []byte("rolled"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(part, stamp, stamp); err != nil { // the same coarse stamp
+		t.Fatal(err)
+	}
+	if err := gs.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.count(seg) == 0 {
+		t.Fatal("a segment added within the second of the directory's stamp was not fsynced")
 	}
 }

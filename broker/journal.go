@@ -127,13 +127,14 @@ func scanJournal(b []byte) []journalRecord {
 	var out []journalRecord
 	for pos := 0; pos+journalHeader <= len(b); {
 		h := b[pos : pos+journalHeader]
-		n := int(binary.BigEndian.Uint32(h[4:8]))
+		n64 := int64(binary.BigEndian.Uint32(h[4:8])) // int64: an int of 32 bits would go negative
 		gen := binary.BigEndian.Uint64(h[8:16])
-		reqLen := int(binary.BigEndian.Uint32(h[16:20]))
-		end := pos + journalHeader + n
-		if n == 0 || end > len(b) || reqLen > n || (len(out) > 0 && gen != out[0].gen) {
+		reqLen64 := int64(binary.BigEndian.Uint32(h[16:20]))
+		if n64 == 0 || n64 > int64(len(b)-pos-journalHeader) || reqLen64 > n64 || (len(out) > 0 && gen != out[0].gen) {
 			break
 		}
+		n, reqLen := int(n64), int(reqLen64)
+		end := pos + journalHeader + n
 		if crc32.Checksum(b[pos+4:end], castagnoli) != binary.BigEndian.Uint32(h[0:4]) {
 			break
 		}

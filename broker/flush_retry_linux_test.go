@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -28,6 +27,15 @@ func (c *syncCounter) hook(f *os.File) error {
 	return nil
 }
 
+// newCountedSync is a group sync of dataDir's log whose fsyncs only
+// count, closed when the test ends.
+func newCountedSync(t *testing.T, dataDir string) (*groupSync, *syncCounter) {
+	c := &syncCounter{}
+	gs := newGroupSync(dataDir, c.hook)
+	t.Cleanup(gs.close)
+	return gs, c
+}
+
 func (c *syncCounter) count(path string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -49,11 +57,8 @@ func TestFlushTracksAFileAFailedFlushCouldNotOpen(t *testing.T) {
 		}
 	}
 	time.Sleep(recentWindow + 100*time.Millisecond) // the directory's mtime is no longer recent
-	var c syncCounter
-	gs := newGroupSync(data, c.hook)
-	defer gs.close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	gs, c := newCountedSync(t, data)
+	ctx := t.Context()
 
 	err := withOneFreeDescriptor(t, func() error { return gs.Sync(ctx) })
 	if err == nil {
@@ -145,11 +150,8 @@ func TestFlushAfterAFailureFsyncsTheChangedDirectories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c syncCounter
-	gs := newGroupSync(data, c.hook)
-	defer gs.close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	gs, c := newCountedSync(t, data)
+	ctx := t.Context()
 	if err := gs.Sync(ctx); err == nil {
 		t.Fatal("a flush that could not open a segment succeeded")
 	}
@@ -185,11 +187,8 @@ func TestFlushFindsASegmentAddedInTheSameSecond(t *testing.T) {
 	if err := os.Chtimes(part, stamp, stamp); err != nil {
 		t.Fatal(err)
 	}
-	var c syncCounter
-	gs := newGroupSync(data, c.hook)
-	defer gs.close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	gs, c := newCountedSync(t, data)
+	ctx := t.Context()
 	if err := gs.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}

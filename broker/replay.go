@@ -50,9 +50,10 @@ type replayBatch struct {
 }
 
 // GapHeader marks a gap filler: a record without key or value that the
-// journal's replay writes in place of one the log lost that was never
-// acknowledged, so that the acknowledged records after it keep their
-// offsets. Consumers skip it.
+// embedded broker writes at start-up in place of one the log lost in a
+// crash that was never acknowledged, so that the records after it (those
+// the journal gives back, and those the consumer group has yet to read)
+// keep their offsets. Consumers skip it.
 const GapHeader = "wagw-journal-gap"
 
 // IsGapFiller reports whether a record with these headers is a gap filler.

@@ -417,6 +417,13 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 		}
 		var e event.Envelope
 		if err := event.Decode(m.Value, &e); err != nil {
+			// What came before it is applied first: dead-lettering blocks
+			// the contact, and its earlier events must not be held behind
+			// a record that came after them.
+			if err := c.applyAll(ctx, stop, events, origin); err != nil {
+				return err
+			}
+			events, origin = nil, nil
 			if err := c.deadLetter(ctx, stop, m, string(m.Key), "", "undecodable envelope: "+err.Error()); err != nil {
 				return err
 			}
@@ -425,6 +432,18 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 		events = append(events, e)
 		origin = append(origin, m)
 	}
+	if err := c.applyAll(ctx, stop, events, origin); err != nil {
+		return err
+	}
+	c.m.batchSeconds.Observe(time.Since(start).Seconds())
+	c.m.batchSize.Observe(float64(len(msgs)))
+	c.m.records.Add(float64(len(msgs)))
+	return nil
+}
+
+// applyAll applies events (origin: their records), dead-lettering the
+// poison ones the store names and blocking their contacts.
+func (c *Consumer) applyAll(ctx, stop context.Context, events []event.Envelope, origin []kafka.Message) error {
 	for len(events) > 0 {
 		err := c.apply(ctx, stop, events)
 		var poison interface{ PoisonIndex() int }
@@ -453,9 +472,6 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 		}
 		events, origin = events[i+1:], origin[i+1:]
 	}
-	c.m.batchSeconds.Observe(time.Since(start).Seconds())
-	c.m.batchSize.Observe(float64(len(msgs)))
-	c.m.records.Add(float64(len(msgs)))
 	return nil
 }
 

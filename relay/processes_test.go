@@ -347,18 +347,36 @@ func TestRelayKeepsSuccessfulSendThroughPostgresOutage(t *testing.T) {
 	}
 }
 
-// Transient failures that outlast the retries fail the message for good,
-// visibly (the row and the message failed with the last error's code, a
-// metric), and the contact's later messages go.
+// Transient failures or throttled answers that outlast the retries fail
+// the message for good, visibly (the row and the message failed with the
+// last error's code, a metric), and the contact's later messages go.
 func TestRelayGivesUpAfterMaxRetries(t *testing.T) {
 	t.Parallel()
-	const pnA, pnB = "110000000000071", "110000000000072"
+	for i, tc := range []struct {
+		name   string
+		faults simulator.Faults
+		code   int
+	}{
+		{"5xx", simulator.Faults{Error5xxRate: 1}, 2},                                   // Meta's, on the 503
+		{"throttled", simulator.Faults{ErrorCodes: map[int]float64{130429: 1}}, 130429}, // every attempt rate-limited
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pnA, pnB := fmt.Sprintf("11000000000007%d", 2*i+1), fmt.Sprintf("11000000000007%d", 2*i+2)
+			testRelayGivesUp(t, pnA, pnB, waID(110+i, 1), tc.faults, tc.code)
+		})
+	}
+}
+
+// testRelayGivesUp: every send on pnA fails with faults; the row fails
+// for good with code after MaxRetries retries, and the contact's row on
+// pnB goes.
+func testRelayGivesUp(t *testing.T, pnA, pnB, wa string, faults simulator.Faults, code int) {
 	f := newRelayFixture(t, simulator.Config{})
-	wa := waID(110, 1)
 	convA := f.contact(pnA, wa)
 	msgA := f.reply(wa, convA, "G1")
 	f.contact(pnB, wa, "G2") // the same contact on another number: waits behind G1
-	f.sim.SetNumberFaults(pnA, simulator.Faults{Error5xxRate: 1})
+	f.sim.SetNumberFaults(pnA, faults)
 
 	const retries = 3
 	reg := prometheus.NewRegistry()
@@ -372,21 +390,21 @@ func TestRelayGivesUpAfterMaxRetries(t *testing.T) {
 		byText[r.Text] = r
 	}
 	g1 := byText["G1"]
-	if g1.State != "failed" || g1.ErrorCode == nil || *g1.ErrorCode != 2 || g1.Attempts != retries+1 ||
+	if g1.State != "failed" || g1.ErrorCode == nil || *g1.ErrorCode != code || g1.Attempts != retries+1 ||
 		!strings.Contains(g1.ErrorMsg, "gave up after 4 attempts") {
-		t.Errorf("G1: state %s code %v attempts %d error %q; want failed with code 2 (Meta's, on the 503) after %d attempts",
-			g1.State, g1.ErrorCode, g1.Attempts, g1.ErrorMsg, retries+1)
+		t.Errorf("G1: state %s code %v attempts %d error %q; want failed with code %d after %d attempts",
+			g1.State, g1.ErrorCode, g1.Attempts, g1.ErrorMsg, code, retries+1)
 	}
-	if n := f.sim.Stats()["injected_5xx"]; n != retries+1 {
+	if n := f.sim.Stats()["injected_5xx"]; faults.Error5xxRate > 0 && n != retries+1 {
 		t.Errorf("the simulator refused %d sends, want %d (one attempt and %d retries)", n, retries+1, retries)
 	}
 	var status string
-	var code *int
-	if err := f.conn.QueryRow(`SELECT status, error_code FROM messages WHERE id = $1`, msgA).Scan(&status, &code); err != nil {
+	var got *int
+	if err := f.conn.QueryRow(`SELECT status, error_code FROM messages WHERE id = $1`, msgA).Scan(&status, &got); err != nil {
 		t.Fatal(err)
 	}
-	if status != "failed" || code == nil || *code != 2 {
-		t.Errorf("G1's message: status %q code %v, want failed with 2", status, code)
+	if status != "failed" || got == nil || *got != code {
+		t.Errorf("G1's message: status %q code %v, want failed with %d", status, got, code)
 	}
 	if n := wagwtest.Metric(t, reg, "wagw_relay_retries_exhausted_total", nil); n != 1 {
 		t.Errorf("wagw_relay_retries_exhausted_total = %v, want 1", n)

@@ -59,9 +59,12 @@ type Config struct {
 	// Defaults 500 ms and 1 min.
 	BackoffBase, BackoffMax time.Duration
 	// MaxRetries is how many times a row is sent again after a transient
-	// failure (and a throttled answer) before it fails for good: the row
+	// failure or a throttled answer before it fails for good: the row
 	// and its message are marked failed with the last error's code, and
-	// the contact's later messages go. Default DefaultMaxRetries.
+	// the contact's later messages go. A throttled row waits Retry-After
+	// (or BackoffBase) between attempts, not the growing backoff, so its
+	// retries run out sooner: at the default, after 24 minutes of
+	// throttling at 500 ms. Default DefaultMaxRetries.
 	MaxRetries int
 	// RetryMin and RetryMax bound the backoff while Postgres or Kafka
 	// fail. Defaults 50 ms and 5 s.
@@ -286,6 +289,9 @@ func (r *Relay) handle(stop context.Context, it assigner.OutboxItem) {
 		r.fail(stop, it, code, msg, now)
 	case whatsapp.Throttled:
 		r.m.outcomes.WithLabelValues("throttled").Inc()
+		if whatsapp.Attempted(err) && r.gaveUp(stop, it, code, msg, now) {
+			return
+		}
 		wait := whatsapp.RetryAfter(err)
 		if wait <= 0 {
 			wait = r.cfg.BackoffBase
@@ -306,17 +312,26 @@ func (r *Relay) handle(stop context.Context, it assigner.OutboxItem) {
 			r.retryLater(stop, it, now.Add(r.cfg.BreakerWait), code, msg, false)
 			return
 		}
-		if it.Attempts > r.cfg.MaxRetries {
-			r.m.outcomes.WithLabelValues("gave_up").Inc()
-			r.m.gaveUp.Inc()
-			r.log.Warn("relay: message failed after its last retry", "outbox_id", it.ID, "attempts", it.Attempts, "code", code, "err", msg)
-			r.fail(stop, it, code, fmt.Sprintf("gave up after %d attempts: %s", it.Attempts, msg), now)
+		if r.gaveUp(stop, it, code, msg, now) {
 			return
 		}
 		r.m.outcomes.WithLabelValues("retry").Inc()
 		wait := max(whatsapp.Backoff(it.Attempts, r.cfg.BackoffBase, r.cfg.BackoffMax), 10*time.Millisecond)
 		r.retryLater(stop, it, now.Add(wait), code, msg, true)
 	}
+}
+
+// gaveUp fails the row for good when it was attempted more than
+// MaxRetries times.
+func (r *Relay) gaveUp(stop context.Context, it assigner.OutboxItem, code int, msg string, now time.Time) bool {
+	if it.Attempts <= r.cfg.MaxRetries {
+		return false
+	}
+	r.m.outcomes.WithLabelValues("gave_up").Inc()
+	r.m.gaveUp.Inc()
+	r.log.Warn("relay: message failed after its last retry", "outbox_id", it.ID, "attempts", it.Attempts, "code", code, "err", msg)
+	r.fail(stop, it, code, fmt.Sprintf("gave up after %d attempts: %s", it.Attempts, msg), now)
+	return true
 }
 
 // send makes the row's one Cloud API call.

@@ -412,6 +412,36 @@ func testRelayGivesUp(t *testing.T, pnA, pnB, wa string, faults simulator.Faults
 	f.checkSentOnce([]outboxRow{byText["G2"]})
 }
 
+// A row whose payload does not decode fails at once, without a call to
+// the Cloud API: sending it again cannot help, and the contact's later
+// messages go.
+func TestRelayFailsARowWhosePayloadDoesNotDecode(t *testing.T) {
+	t.Parallel()
+	const pn = "110000000000081"
+	f := newRelayFixture(t, simulator.Config{})
+	wa := waID(112, 1)
+	conv := f.contact(pn, wa)
+	bad := f.reply(wa, conv, "B1")
+	f.reply(wa, conv, "B2")
+	f.conn.MustExec(`UPDATE outbox SET payload = '"not a message"' WHERE message_id = $1`, bad)
+	startRelay(t, testRelayConfig(nil), f.store, f.client(nil), &applyingPublisher{store: f.store})
+	rows := f.allSettled(10*time.Second, nil)
+	var b1 outboxRow
+	for _, r := range rows {
+		if r.MessageID == bad {
+			b1 = r
+		} else {
+			f.checkSentOnce([]outboxRow{r}) // B2
+		}
+	}
+	if b1.State != "failed" || b1.Attempts > 1 || !strings.Contains(b1.ErrorMsg, "does not decode") {
+		t.Errorf("B1: state %s attempts %d error %q; want failed at once, its payload named", b1.State, b1.Attempts, b1.ErrorMsg)
+	}
+	if len(rows) != 2 {
+		t.Errorf("%d outbox rows, want 2", len(rows))
+	}
+}
+
 // TestRelayDrainsUnpublishedOutcomesPageAfterPage: outcomes recorded and
 // not published (a relay stopped, Kafka refused them) are looked for once
 // a second when there are none, but a backlog of several pages goes out

@@ -282,7 +282,12 @@ func (r *Relay) handle(stop context.Context, it assigner.OutboxItem) {
 	if errors.As(err, &apiErr) {
 		code, msg = apiErr.Code, apiErr.Message
 	}
-	switch whatsapp.ClassOf(err) {
+	class := whatsapp.ClassOf(err)
+	var bad payloadError
+	if errors.As(err, &bad) {
+		class = whatsapp.Permanent // sending it again cannot help
+	}
+	switch class {
 	case whatsapp.Permanent:
 		r.m.outcomes.WithLabelValues("failed").Inc()
 		r.log.Info("relay: message failed for good", "outbox_id", it.ID, "code", code, "err", msg)
@@ -334,6 +339,15 @@ func (r *Relay) gaveUp(stop context.Context, it assigner.OutboxItem, code int, m
 	return true
 }
 
+// payloadError is a row whose payload does not decode into the call it
+// is for.
+type payloadError struct{ err error }
+
+func (e payloadError) Error() string {
+	return "the outbox row's payload does not decode: " + e.err.Error()
+}
+func (e payloadError) Unwrap() error { return e.err }
+
 // send makes the row's one Cloud API call.
 func (r *Relay) send(ctx context.Context, it assigner.OutboxItem) (whatsapp.SendResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.SendTimeout)
@@ -345,19 +359,19 @@ func (r *Relay) send(ctx context.Context, it assigner.OutboxItem) (whatsapp.Send
 			Typing    bool   `json:"typing"`
 		}
 		if err := json.Unmarshal(it.Payload, &p); err != nil {
-			return whatsapp.SendResult{}, err
+			return whatsapp.SendResult{}, payloadError{err}
 		}
 		return whatsapp.SendResult{}, r.sender.MarkRead(ctx, it.PhoneNumberID, p.MessageID, p.Typing)
 	case assigner.OutboxTake:
 		var req whatsapp.ThreadControlRequest
 		if err := json.Unmarshal(it.Payload, &req); err != nil {
-			return whatsapp.SendResult{}, err
+			return whatsapp.SendResult{}, payloadError{err}
 		}
 		return whatsapp.SendResult{}, r.sender.ThreadControl(ctx, it.PhoneNumberID, req)
 	}
 	var msg whatsapp.OutboundMessage
 	if err := json.Unmarshal(it.Payload, &msg); err != nil {
-		return whatsapp.SendResult{}, err
+		return whatsapp.SendResult{}, payloadError{err}
 	}
 	return r.sender.Send(ctx, it.PhoneNumberID, msg)
 }

@@ -155,13 +155,8 @@ func replayBatchAt(ctx context.Context, b replayBatch, end partitionEnd, floor i
 			"records acknowledged before them are lost (remove the journal directory to start without them)",
 			b.topic, b.partition, b.base, next)
 	case b.base > next:
-		for at := next; at < b.base; {
-			fillers := gapFillers(min(b.base-at, fillersPerBatch))
-			if err := produceAt(ctx, client, b.topic, b.partition, at, 0, fillers); err != nil {
-				return 0, filled, err
-			}
-			at += int64(len(fillers))
-			filled += len(fillers)
+		if filled, err = fillTo(ctx, client, b.topic, b.partition, next, b.base); err != nil {
+			return 0, filled, err
 		}
 	}
 	if err := produceAt(ctx, client, b.topic, b.partition, b.base, b.compression, b.records); err != nil {
@@ -181,13 +176,11 @@ func fillToCommits(ctx context.Context, groups map[string][]string, committed fu
 	for topic, gs := range groups {
 		for _, g := range gs {
 			for p, off := range committed(g, topic) {
-				next, ok := end(topic, p)
-				for ok && next < off {
-					n := min(off-next, fillersPerBatch)
-					if err := produceAt(ctx, client, topic, p, next, 0, gapFillers(n)); err != nil {
+				if next, ok := end(topic, p); ok {
+					n, err := fillTo(ctx, client, topic, p, next, off)
+					if filled += n; err != nil {
 						return filled, err
 					}
-					next, filled = next+n, filled+int(n)
 				}
 			}
 		}
@@ -195,13 +188,21 @@ func fillToCommits(ctx context.Context, groups map[string][]string, committed fu
 	return filled, nil
 }
 
-// gapFillers are n gap fillers.
-func gapFillers(n int64) []kafka.Record {
-	out := make([]kafka.Record, n)
-	for i := range out {
-		out[i] = kafka.Record{Headers: []kafka.Header{{Key: GapHeader, Value: []byte("1")}}}
+// fillTo writes gap fillers to a partition that ends at next until it
+// ends at to (nothing when it already does), fillersPerBatch a Produce;
+// it returns how many it wrote.
+func fillTo(ctx context.Context, client *kafka.Client, topic string, partition int32, next, to int64) (filled int, err error) {
+	for next < to {
+		fillers := make([]kafka.Record, min(to-next, fillersPerBatch))
+		for i := range fillers {
+			fillers[i] = kafka.Record{Headers: []kafka.Header{{Key: GapHeader, Value: []byte("1")}}}
+		}
+		if err := produceAt(ctx, client, topic, partition, next, 0, fillers); err != nil {
+			return filled, err
+		}
+		next, filled = next+int64(len(fillers)), filled+len(fillers)
 	}
-	return out
+	return filled, nil
 }
 
 // produceAt produces records to a partition that ends at base, and checks

@@ -76,16 +76,25 @@ func (s *Store) Apply(ctx context.Context, events []event.Envelope, now time.Tim
 
 // ApplyOutcomes is Apply that also says what each event did.
 func (s *Store) ApplyOutcomes(ctx context.Context, events []event.Envelope, now time.Time) ([]Outcome, error) {
-	return s.applyOutcomes(ctx, events, now, false)
+	return s.applyOutcomes(ctx, events, now, bulkPath)
 }
+
+// path is how a batch is applied.
+type path int
+
+const (
+	bulkPath   path = iota // the fast path where the batch allows it (bulk.go)
+	oneByOne               // each event in turn; the batch's deferred work at its end
+	finishEach             // each event in turn with its deferred work done before the next
+)
 
 // applyOutcomes applies the batch; when a command is refused, the batch is
 // applied again with its failure stored, and its other commands each in a
 // savepoint (refuse.go).
-func (s *Store) applyOutcomes(ctx context.Context, events []event.Envelope, now time.Time, slow bool) ([]Outcome, error) {
+func (s *Store) applyOutcomes(ctx context.Context, events []event.Envelope, now time.Time, p path) ([]Outcome, error) {
 	refused := map[int]error{}
 	for {
-		out, err := s.applyBatch(ctx, events, now, slow, refused)
+		out, err := s.applyBatch(ctx, events, now, p, refused)
 		var r *refusal
 		if !errors.As(err, &r) {
 			return out, err
@@ -97,9 +106,12 @@ func (s *Store) applyOutcomes(ctx context.Context, events []event.Envelope, now 
 	}
 }
 
-// applyBatch applies the batch in one transaction, with the bulk fast path
-// for messages unless slow is set.
-func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now time.Time, slow bool, refused map[int]error) ([]Outcome, error) {
+// applyBatch applies the batch in one transaction along path p. A failure
+// that retrying cannot fix takes the batch down the next path, until the
+// event it belongs to is known: the bulk path cannot name one, and one by
+// one the batch's deferred work (finish), done at its end, fails on the
+// last event whichever event left the work that failed.
+func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now time.Time, p path, refused map[int]error) ([]Outcome, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -111,14 +123,14 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 		b.refused[&events[i]] = err
 	}
 	guarded := len(refused) > 0 // a batch with a refused command: one by one, commands in savepoints
-	if !slow && !guarded && bulkable(events) {
+	if p == bulkPath && !guarded && bulkable(events) {
 		if err := b.prepare(ctx, events); err != nil {
 			if retryable(err) {
 				return nil, err
 			}
 			// Which event is at fault? The one-by-one path says.
 			tx.Rollback()
-			return s.applyBatch(ctx, events, now, true, refused)
+			return s.applyBatch(ctx, events, now, oneByOne, refused)
 		}
 	}
 	out := make([]Outcome, len(events))
@@ -130,16 +142,21 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 			}
 		}
 		o, err := apply(ctx, &events[i])
-		if err == nil && i == len(events)-1 {
+		finishing := err == nil && (i == len(events)-1 || p == finishEach)
+		if finishing {
 			err = b.finish(ctx)
 		}
 		if err != nil {
 			if retryable(err) {
 				return nil, err
 			}
-			if !slow && b.pre != nil {
+			if b.pre != nil {
 				tx.Rollback()
-				return s.applyBatch(ctx, events, now, true, refused)
+				return s.applyBatch(ctx, events, now, oneByOne, refused)
+			}
+			if finishing && i > 0 && p != finishEach {
+				tx.Rollback()
+				return s.applyBatch(ctx, events, now, finishEach, refused)
 			}
 			if events[i].Kind == event.KindCommand {
 				return nil, &refusal{index: i, err: err}

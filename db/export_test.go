@@ -33,7 +33,7 @@ func (s *Store) Hold(ctx context.Context, e *event.Envelope, contactID int64) er
 // ApplyOneByOne applies events as Apply does, but never through the bulk
 // fast path: every event on its own, in order.
 func (s *Store) ApplyOneByOne(ctx context.Context, events []event.Envelope, now time.Time) error {
-	_, err := s.applyOutcomes(ctx, events, now, true)
+	_, err := s.applyOutcomes(ctx, events, now, oneByOne)
 	return err
 }
 

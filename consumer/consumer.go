@@ -458,14 +458,14 @@ func (c *Consumer) applyAll(ctx, stop context.Context, events []event.Envelope, 
 		if i < 0 || i >= len(events) {
 			return fmt.Errorf("store named poison event %d of %d: %w", i, len(events), err)
 		}
-		// Events before the poison one are fine: apply them first, then
-		// dead-letter and block, then go on with the rest (the contact's
-		// later events are held by the store because it is blocked).
-		if i > 0 {
-			if err := c.apply(ctx, stop, events[:i]); err != nil {
-				continue // a new poison among them: start over with the list as is
-			}
-			c.logApplied(ctx, events[:i], origin[:i])
+		// Events before the poison one are applied first, then it is
+		// dead-lettered and its contact blocked, then the rest go on (the
+		// contact's later events are held by the store because it is
+		// blocked). The events before it may name a poison of their own
+		// (a store that could only tell the batch failed at its end):
+		// they are narrowed down the same way, on a shorter list each time.
+		if err := c.applyAll(ctx, stop, events[:i], origin[:i]); err != nil {
+			return err
 		}
 		if err := c.deadLetter(ctx, stop, origin[i], events[i].Key(), events[i].ID, err.Error()); err != nil {
 			return err

@@ -170,7 +170,8 @@ type runner struct {
 	sender *sender
 
 	mu           sync.Mutex
-	records      []RequestRecord
+	chunks       [][]RequestRecord // the records as they come, recordChunk to a chunk
+	records      []RequestRecord   // all of them, joined by result
 	total        *hdrhistogram.Histogram
 	late         *hdrhistogram.Histogram
 	window       *hdrhistogram.Histogram
@@ -382,6 +383,14 @@ func (r *runner) send(ctx context.Context, req Request, intended time.Time) {
 		Messages: req.Messages, Statuses: req.Statuses, Redeliv: req.Redelivery})
 }
 
+// recordChunk is how many records a chunk holds. Records go to chunks of
+// a fixed size rather than to one slice: a slice that grows copies every
+// record so far (30 MB at 250,000 records) under the lock every sender
+// waits for to record its answer, and the senders stood still while it
+// copied (the run's lateness rose at each growth, 21, 26, 33, 41 and 51 s
+// into a run at 5,000/s).
+const recordChunk = 1 << 14
+
 func (r *runner) record(rec RequestRecord) {
 	lat := micros(time.Duration(rec.End - rec.Intended))
 	late := micros(time.Duration(rec.Start - rec.Intended))
@@ -392,7 +401,10 @@ func (r *runner) record(rec RequestRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.inflight--
-	r.records = append(r.records, rec)
+	if n := len(r.chunks); n == 0 || len(r.chunks[n-1]) == recordChunk {
+		r.chunks = append(r.chunks, make([]RequestRecord, 0, recordChunk))
+	}
+	r.chunks[len(r.chunks)-1] = append(r.chunks[len(r.chunks)-1], rec)
 	_ = r.total.RecordValue(lat)
 	_ = r.late.RecordValue(late)
 	_ = r.window.RecordValue(lat)
@@ -490,6 +502,7 @@ func (r *runner) result(start time.Time) *RunResult {
 	if r.cfg.Closed {
 		res.Connections = r.cfg.Connections
 	}
+	r.records, r.chunks = slices.Concat(append([][]RequestRecord{r.records}, r.chunks...)...), nil
 	sort.SliceStable(r.records, func(i, j int) bool { return r.records[i].Intended < r.records[j].Intended })
 	res.Requests = r.records
 	if len(r.records) == 0 {

@@ -83,9 +83,14 @@ func (s *Store) ApplyOutcomes(ctx context.Context, events []event.Envelope, now 
 type path int
 
 const (
-	bulkPath   path = iota // the fast path where the batch allows it (bulk.go)
-	oneByOne               // each event in turn; the batch's deferred work at its end
-	finishEach             // each event in turn with its deferred work done before the next
+	bulkPath path = iota // the fast path where the batch allows it (bulk.go)
+	oneByOne             // each event in turn; the batch's deferred work at its end
+	// finishEach is oneByOne that also tries each event's deferred work
+	// before the next event. Off the bulk path that work is settling
+	// statuses (openings are decided as they come, conversationOpened):
+	// tried in a savepoint rolled back (probeSettle), so that the wamid
+	// locks are still taken last, at the batch's end.
+	finishEach
 )
 
 // applyOutcomes applies the batch; when a command is refused, the batch is
@@ -141,10 +146,14 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 				return b.applyGuarded(ctx, e, i, refused)
 			}
 		}
+		settled := len(b.settle)
 		o, err := apply(ctx, &events[i])
-		finishing := err == nil && (i == len(events)-1 || p == finishEach)
-		if finishing {
+		finishing := err == nil && i == len(events)-1
+		switch {
+		case finishing:
 			err = b.finish(ctx)
+		case err == nil && p == finishEach:
+			err = b.probeSettle(ctx, b.settle[settled:])
 		}
 		if err != nil {
 			if retryable(err) {

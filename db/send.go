@@ -173,17 +173,48 @@ const (
 // stored for each wamid the batch reported or gave a status that moved no
 // message.
 func (b *batch) settleStatuses(ctx context.Context) error {
-	if len(b.settle) == 0 {
-		return nil
-	}
-	if _, err := b.tx.ExecContext(ctx, sqlLockWamids, pq.Array(b.settle)); err != nil {
-		return fmt.Errorf("settle statuses: %w", err)
-	}
-	if _, err := b.tx.ExecContext(ctx, sqlSettleStatuses, pq.Array(b.settle)); err != nil {
-		return fmt.Errorf("settle statuses: %w", err)
+	if err := b.settleWamids(ctx, b.settle); err != nil {
+		return err
 	}
 	b.settle = b.settle[:0]
 	return nil
+}
+
+// settleWamids applies, under their locks, the most advanced status
+// stored for each of wamids.
+func (b *batch) settleWamids(ctx context.Context, wamids []string) error {
+	if len(wamids) == 0 {
+		return nil
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlLockWamids, pq.Array(wamids)); err != nil {
+		return fmt.Errorf("settle statuses: %w", err)
+	}
+	if _, err := b.tx.ExecContext(ctx, sqlSettleStatuses, pq.Array(wamids)); err != nil {
+		return fmt.Errorf("settle statuses: %w", err)
+	}
+	return nil
+}
+
+// probeSettle settles wamids in a savepoint it always rolls back: it
+// tells whether settling them fails, and keeps neither their effect nor
+// their locks, which every batch takes last, after any team lock.
+func (b *batch) probeSettle(ctx context.Context, wamids []string) error {
+	if len(wamids) == 0 {
+		return nil
+	}
+	b.savepoints++
+	name := fmt.Sprintf("wagw_%d", b.savepoints)
+	if _, err := b.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return err
+	}
+	if err := b.settleWamids(ctx, wamids); err != nil {
+		return err
+	}
+	if _, err := b.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
+		return err
+	}
+	_, err := b.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
+	return err
 }
 
 // cmdSendResult applies what the Cloud API answered to one outbound

@@ -444,6 +444,13 @@ func (c *Consumer) process(ctx, stop context.Context, msgs []kafka.Message) erro
 // applyAll applies events (origin: their records), dead-lettering the
 // poison ones the store names and blocking their contacts.
 func (c *Consumer) applyAll(ctx, stop context.Context, events []event.Envelope, origin []kafka.Message) error {
+	_, err := c.narrow(ctx, stop, events, origin)
+	return err
+}
+
+// narrow is applyAll; it also reports whether it dead-lettered an event.
+func (c *Consumer) narrow(ctx, stop context.Context, events []event.Envelope, origin []kafka.Message) (bool, error) {
+	poisoned := false
 	for len(events) > 0 {
 		err := c.apply(ctx, stop, events)
 		var poison interface{ PoisonIndex() int }
@@ -452,27 +459,37 @@ func (c *Consumer) applyAll(ctx, stop context.Context, events []event.Envelope, 
 			break
 		}
 		if !errors.As(err, &poison) {
-			return err
+			return poisoned, err
 		}
 		i := poison.PoisonIndex()
 		if i < 0 || i >= len(events) {
-			return fmt.Errorf("store named poison event %d of %d: %w", i, len(events), err)
+			return poisoned, fmt.Errorf("store named poison event %d of %d: %w", i, len(events), err)
 		}
-		// Events before the poison one are applied first, then it is
-		// dead-lettered and its contact blocked, then the rest go on (the
-		// contact's later events are held by the store because it is
-		// blocked). The events before it may name a poison of their own
-		// (a store that could only tell the batch failed at its end):
-		// they are narrowed down the same way, on a shorter list each time.
-		if err := c.applyAll(ctx, stop, events[:i], origin[:i]); err != nil {
-			return err
+		// The events before the poison one are applied first, narrowed
+		// down the same way: dead-lettering blocks the contact, and its
+		// earlier events must not be held behind it. When a poison was
+		// found among them, the store may have named event i for it (a
+		// store that could only tell the batch failed at its end), so
+		// event i is tried again without it. Each turn shortens the list
+		// or dead-letters an event: narrowing ends.
+		if i > 0 {
+			found, err := c.narrow(ctx, stop, events[:i], origin[:i])
+			if err != nil {
+				return poisoned, err
+			}
+			if found {
+				poisoned = true
+				events, origin = events[i:], origin[i:]
+				continue
+			}
 		}
 		if err := c.deadLetter(ctx, stop, origin[i], events[i].Key(), events[i].ID, err.Error()); err != nil {
-			return err
+			return poisoned, err
 		}
+		poisoned = true
 		events, origin = events[i+1:], origin[i+1:]
 	}
-	return nil
+	return poisoned, nil
 }
 
 // apply calls the store until it succeeds or fails for a poison event.

@@ -20,21 +20,7 @@ import (
 func TestDeferredWorkFailureNamesTheEventThatLeftIt(t *testing.T) {
 	t.Parallel()
 	f := newApplyFixture(t)
-	for _, q := range []string{
-		`CREATE FUNCTION refuse_settle() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN
-			IF current_query() LIKE '%ORDER BY wamid, rank DESC%'
-				AND EXISTS (SELECT 1 FROM statuses WHERE wamid = 'wamid.POISON') THEN
-				RAISE EXCEPTION 'settling refused' USING ERRCODE = '22023';
-			END IF;
-			RETURN NULL;
-		END $$`,
-		`CREATE TRIGGER refuse_settle BEFORE UPDATE ON messages FOR EACH STATEMENT EXECUTE FUNCTION refuse_settle()`,
-	} {
-		if _, err := f.conn.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.refuseSettling("")
 	batch := []event.Envelope{
 		f.message(who{wa: "316100000101"}, "wamid.B1", "before"),
 		f.status(who{wa: "316100000102"}, "wamid.POISON", "delivered"),
@@ -58,5 +44,29 @@ func TestDeferredWorkFailureNamesTheEventThatLeftIt(t *testing.T) {
 	f.apply(batch[0], batch[2], batch[3]) // the others apply without it
 	if n := f.count(`SELECT count(*) FROM messages`); n != 3 {
 		t.Errorf("%d messages stored, want 3", n)
+	}
+}
+
+// refuseSettling makes Postgres refuse the statement that settles
+// statuses once wamid.POISON has one, as it refuses data it cannot take;
+// also (PL/pgSQL) runs before that on every settling statement.
+func (f *applyFixture) refuseSettling(also string) {
+	f.t.Helper()
+	for _, q := range []string{
+		`CREATE FUNCTION refuse_settle() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF current_query() LIKE '%ORDER BY wamid, rank DESC%' THEN
+				IF EXISTS (SELECT 1 FROM statuses WHERE wamid = 'wamid.POISON') THEN
+					RAISE EXCEPTION 'settling refused' USING ERRCODE = '22023';
+				END IF;
+				` + also + `
+			END IF;
+			RETURN NULL;
+		END $$`,
+		`CREATE TRIGGER refuse_settle BEFORE UPDATE ON messages FOR EACH STATEMENT EXECUTE FUNCTION refuse_settle()`,
+	} {
+		if _, err := f.conn.Exec(q); err != nil {
+			f.t.Fatal(err)
+		}
 	}
 }

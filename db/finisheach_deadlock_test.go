@@ -13,35 +13,21 @@ import (
 
 // Settling takes its wamid locks last, after any team lock, in every batch
 // (send.go), so settling adds no deadlock. A batch taken down the
-// finish-each path (a failure of its deferred work) settles after its
-// first event, then takes a team lock for a later event's opening: a
-// healthy batch that holds that team and settles the same wamid deadlocks
-// with it. A trigger refuses settling once wamid.POISON has a status (as
-// blame_test.go does), and holds the finish-each pass for a moment after
-// its first settle so that the healthy batch comes in between.
+// finish-each path (a failure of its deferred work) that kept the locks of
+// its first event's settling, then took a team lock for a later event's
+// opening, would deadlock with a healthy batch that holds that team and
+// settles the same wamid. A trigger refuses settling once wamid.POISON has
+// a status (as in blame_test.go), and holds the finish-each pass for a
+// moment after its first event's settling so that the healthy batch comes
+// in between.
 func TestFinishEachKeepsTheLockOrder(t *testing.T) {
 	f := newApplyFixture(t)
 	f.roundRobinInbox("")
-	for _, q := range []string{
-		`CREATE FUNCTION refuse_settle() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN
-			IF current_query() LIKE '%ORDER BY wamid, rank DESC%' THEN
-				IF EXISTS (SELECT 1 FROM statuses WHERE wamid = 'wamid.POISON') THEN
-					RAISE EXCEPTION 'settling refused' USING ERRCODE = '22023';
-				END IF;
-				IF EXISTS (SELECT 1 FROM statuses WHERE wamid = 'wamid.W1' AND status = 'delivered')
+	// Holds the finish-each pass after its first event's settling.
+	f.refuseSettling(`IF EXISTS (SELECT 1 FROM statuses WHERE wamid = 'wamid.W1' AND status = 'delivered')
 					AND NOT EXISTS (SELECT 1 FROM messages WHERE wamid = 'wamid.P1') THEN
 					PERFORM pg_sleep(1.5);
-				END IF;
-			END IF;
-			RETURN NULL;
-		END $$`,
-		`CREATE TRIGGER refuse_settle BEFORE UPDATE ON messages FOR EACH STATEMENT EXECUTE FUNCTION refuse_settle()`,
-	} {
-		if _, err := f.conn.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
+				END IF;`)
 	poisoned := []event.Envelope{
 		f.status(who{wa: "316100000301"}, "wamid.W1", whatsapp.StatusDelivered),
 		f.message(who{wa: "316100000302"}, "wamid.P1", "opens a conversation"),

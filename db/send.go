@@ -202,20 +202,20 @@ func (b *batch) probeSettle(ctx context.Context, wamids []string) error {
 	if len(wamids) == 0 {
 		return nil
 	}
-	b.savepoints++
-	name := fmt.Sprintf("wagw_%d", b.savepoints)
-	if _, err := b.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
-		return err
+	err := b.savepoint(ctx, func() error {
+		if err := b.settleWamids(ctx, wamids); err != nil {
+			return err
+		}
+		return errProbed
+	})
+	if errors.Is(err, errProbed) {
+		return nil
 	}
-	if err := b.settleWamids(ctx, wamids); err != nil {
-		return err
-	}
-	if _, err := b.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
-		return err
-	}
-	_, err := b.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
 	return err
 }
+
+// errProbed rolls a probe's savepoint back.
+var errProbed = errors.New("probed")
 
 // cmdSendResult applies what the Cloud API answered to one outbound
 // message, in the contact's partition order; an accepted agent reply may

@@ -171,7 +171,6 @@ type runner struct {
 
 	mu           sync.Mutex
 	chunks       [][]RequestRecord // the records as they come, recordChunk to a chunk
-	records      []RequestRecord   // all of them, joined by result
 	total        *hdrhistogram.Histogram
 	late         *hdrhistogram.Histogram
 	window       *hdrhistogram.Histogram
@@ -502,23 +501,23 @@ func (r *runner) result(start time.Time) *RunResult {
 	if r.cfg.Closed {
 		res.Connections = r.cfg.Connections
 	}
-	r.records, r.chunks = slices.Concat(append([][]RequestRecord{r.records}, r.chunks...)...), nil
-	sort.SliceStable(r.records, func(i, j int) bool { return r.records[i].Intended < r.records[j].Intended })
-	res.Requests = r.records
-	if len(r.records) == 0 {
+	recs := slices.Concat(r.chunks...)
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].Intended < recs[j].Intended })
+	res.Requests = recs
+	if len(recs) == 0 {
 		res.EndedAt = start
 		return res
 	}
-	first, last := r.records[0].Start, int64(0)
-	for i := range r.records {
-		first = min(first, r.records[i].Start)
-		last = max(last, r.records[i].End)
+	first, last := recs[0].Start, int64(0)
+	for i := range recs {
+		first = min(first, recs[i].Start)
+		last = max(last, recs[i].End)
 	}
 	res.StartedAt, res.EndedAt = time.Unix(0, first), time.Unix(0, last)
 	res.Seconds = float64(last-first) / 1e9
 	msgs, sts := map[string]bool{}, map[string]bool{}
-	for i := range r.records {
-		rec := &r.records[i]
+	for i := range recs {
+		rec := &recs[i]
 		if rec.Redeliv {
 			res.Redelivered++
 		}
@@ -533,31 +532,31 @@ func (r *runner) result(start time.Time) *RunResult {
 		}
 	}
 	res.Messages, res.Statuses = len(msgs), len(sts)
-	if !r.cfg.Closed && len(r.records) > 1 {
-		span := float64(r.records[len(r.records)-1].Intended-r.records[0].Intended) / 1e9
+	if !r.cfg.Closed && len(recs) > 1 {
+		span := float64(recs[len(recs)-1].Intended-recs[0].Intended) / 1e9
 		if span > 0 {
-			res.Offered = float64(len(r.records)-1) / span
+			res.Offered = float64(len(recs)-1) / span
 		}
 	}
 	if res.Seconds > 0 {
 		res.Throughput = float64(res.OK) / res.Seconds
 		res.MsgRate = float64(res.Messages) / res.Seconds
 	}
-	res.Timeline = r.timeline(start)
+	res.Timeline = r.timeline(start, recs)
 	return res
 }
 
 // timeline buckets the records by second: sends and latencies by intended
 // time, answers by arrival time; lag samples by when they were taken.
-func (r *runner) timeline(start time.Time) []Second {
+func (r *runner) timeline(start time.Time, recs []RequestRecord) []Second {
 	origin := start.UnixNano()
-	for i := range r.records {
-		origin = min(origin, r.records[i].Intended)
+	for i := range recs {
+		origin = min(origin, recs[i].Intended)
 	}
 	bucket := func(ns int64) int { return int(max(0, ns-origin) / int64(time.Second)) }
 	n := 0
-	for i := range r.records {
-		n = max(n, bucket(r.records[i].End)+1)
+	for i := range recs {
+		n = max(n, bucket(recs[i].End)+1)
 	}
 	for _, s := range r.samples {
 		n = max(n, bucket(s.at.UnixNano())+1)
@@ -567,8 +566,8 @@ func (r *runner) timeline(start time.Time) []Second {
 	for i := range secs {
 		secs[i] = Second{T: i, Acked: -1, Stored: -1}
 	}
-	for i := range r.records {
-		rec := &r.records[i]
+	for i := range recs {
+		rec := &recs[i]
 		b := bucket(rec.Intended)
 		secs[b].Sent++
 		secs[bucket(rec.Start)].Started++

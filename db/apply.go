@@ -85,12 +85,13 @@ type path int
 const (
 	bulkPath path = iota // the fast path where the batch allows it (bulk.go)
 	oneByOne             // each event in turn; the batch's deferred work at its end
-	// finishEach is oneByOne that also tries each event's deferred work
-	// before the next event. Off the bulk path that work is settling
-	// statuses (openings are decided as they come, conversationOpened):
-	// tried in a savepoint rolled back (probeSettle), so that the wamid
-	// locks are still taken last, at the batch's end.
-	finishEach
+	// probeEach is oneByOne that also tries each event's deferred work
+	// before the next event, to name the event a failure of that work
+	// belongs to. Off the bulk path that work is settling statuses
+	// (openings are decided as they come, conversationOpened): tried in a
+	// savepoint rolled back (probeSettle), so that the wamid locks are
+	// still taken last, at the batch's end.
+	probeEach
 )
 
 // applyOutcomes applies the batch; when a command is refused, the batch is
@@ -152,7 +153,7 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 		switch {
 		case finishing:
 			err = b.finish(ctx)
-		case err == nil && p == finishEach:
+		case err == nil && p == probeEach:
 			err = b.probeSettle(ctx, b.settle[settled:])
 		}
 		if err != nil {
@@ -163,9 +164,9 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 				tx.Rollback()
 				return s.applyBatch(ctx, events, now, oneByOne, refused)
 			}
-			if finishing && i > 0 && p != finishEach {
+			if finishing && i > 0 && p != probeEach {
 				tx.Rollback()
-				return s.applyBatch(ctx, events, now, finishEach, refused)
+				return s.applyBatch(ctx, events, now, probeEach, refused)
 			}
 			if events[i].Kind == event.KindCommand {
 				return nil, &refusal{index: i, err: err}

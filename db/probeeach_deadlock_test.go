@@ -13,17 +13,17 @@ import (
 
 // Settling takes its wamid locks last, after any team lock, in every batch
 // (send.go), so settling adds no deadlock. A batch taken down the
-// finish-each path (a failure of its deferred work) that kept the locks of
+// probe-each path (a failure of its deferred work) that kept the locks of
 // its first event's settling, then took a team lock for a later event's
 // opening, would deadlock with a healthy batch that holds that team and
 // settles the same wamid. A trigger refuses settling once wamid.POISON has
-// a status (as in blame_test.go), and holds the finish-each pass for a
+// a status (as in blame_test.go), and holds the probe-each pass for a
 // moment after its first event's settling so that the healthy batch comes
 // in between.
-func TestFinishEachKeepsTheLockOrder(t *testing.T) {
+func TestProbeEachKeepsTheLockOrder(t *testing.T) {
 	f := newApplyFixture(t)
 	f.roundRobinInbox("")
-	// Holds the finish-each pass after its first event's settling.
+	// Holds the probe-each pass after its first event's settling.
 	f.refuseSettling(`IF EXISTS (SELECT 1 FROM statuses WHERE wamid = 'wamid.W1' AND status = 'delivered')
 					AND NOT EXISTS (SELECT 1 FROM messages WHERE wamid = 'wamid.P1') THEN
 					PERFORM pg_sleep(1.5);
@@ -41,7 +41,7 @@ func TestFinishEachKeepsTheLockOrder(t *testing.T) {
 	defer cancel()
 	poisonedErr := make(chan error, 1)
 	go func() { poisonedErr <- f.store.Apply(ctx, poisoned, time.Now()) }()
-	// Wait for the finish-each pass to hold wamid.W1's lock (in its sleep),
+	// Wait for the probe-each pass to hold wamid.W1's lock (in its sleep),
 	// if the poisoned batch settles before its last event at all.
 	var err error
 	done := false

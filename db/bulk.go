@@ -170,8 +170,8 @@ func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) er
 			WITH ORDINALITY AS u(w, c, i, t, bo, x, s, r, j, v, n)
 		ORDER BY n
 		ON CONFLICT (wamid) DO NOTHING RETURNING wamid, id`
-	rows, err := b.tx.QueryContext(ctx, q, pq.Array(wamids), pq.Array(cids), pq.Array(inboxes), pq.Array(types),
-		pq.Array(bodies), pq.Array(ctxs), pq.Array(sAt), pq.Array(rAt), pq.Array(raws), pq.Array(convs))
+	rows, err := b.tx.QueryContext(ctx, q, texts(wamids), pq.Array(cids), texts(inboxes), texts(types),
+		texts(bodies), texts(ctxs), texts(sAt), texts(rAt), nullTexts(raws), nullInt64s(convs))
 	if err != nil {
 		return fmt.Errorf("messages: %w", err)
 	}
@@ -252,7 +252,7 @@ func (b *batch) prepareContacts(ctx context.Context, events []event.Envelope) er
 			}
 		}
 	}
-	rows, err := b.tx.QueryContext(ctx, sqlContactsByKeys, pq.Array(keys))
+	rows, err := b.tx.QueryContext(ctx, sqlContactsByKeys, texts(keys))
 	if err != nil {
 		return fmt.Errorf("contacts: %w", err)
 	}
@@ -297,7 +297,7 @@ func (b *batch) prepareContacts(ctx context.Context, events []event.Envelope) er
 		rows, err := b.tx.QueryContext(ctx, `INSERT INTO contacts (key, wa_id, user_id, name)
 			SELECT k, NULLIF(w, ''), NULLIF(u, ''), n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
 				WITH ORDINALITY AS x(k, w, u, n, o) ORDER BY o
-			ON CONFLICT DO NOTHING RETURNING key, id`, pq.Array(newKeys), pq.Array(newWa), pq.Array(newUser), pq.Array(newName))
+			ON CONFLICT DO NOTHING RETURNING key, id`, texts(newKeys), texts(newWa), texts(newUser), texts(newName))
 		if err != nil {
 			return fmt.Errorf("new contacts: %w", err)
 		}
@@ -428,7 +428,7 @@ func (b *batch) flush(ctx context.Context) error {
 	touchIDs, touchAt := latest(p.touch)
 	inboundIDs, inboundAt := latest(p.inbound)
 	if _, err := b.tx.ExecContext(ctx, sqlBookkeeping, pq.Array(p.attachMsg), pq.Array(p.attachConv),
-		pq.Array(touchIDs), pq.Array(touchAt), pq.Array(inboundIDs), pq.Array(inboundAt)); err != nil {
+		pq.Array(touchIDs), texts(touchAt), pq.Array(inboundIDs), texts(inboundAt)); err != nil {
 		return fmt.Errorf("bookkeeping: %w", err)
 	}
 	p.attachMsg, p.attachConv = p.attachMsg[:0], p.attachConv[:0]
@@ -515,7 +515,7 @@ func (b *batch) prepareStatuses(ctx context.Context, events []event.Envelope) er
 			WITH ORDINALITY AS u(w, s, r, a, rc, c, t, j, n)
 		ORDER BY n
 		ON CONFLICT DO NOTHING RETURNING wamid, status`,
-		pq.Array(wamids), pq.Array(sts), pq.Array(ranks), pq.Array(ats), pq.Array(rcvd), pq.Array(codes), pq.Array(titles), pq.Array(raws))
+		texts(wamids), texts(sts), pq.Array(ranks), texts(ats), texts(rcvd), nullInt64s(codes), texts(titles), nullTexts(raws))
 	if err != nil {
 		return fmt.Errorf("statuses: %w", err)
 	}
@@ -561,7 +561,7 @@ func (b *batch) flushStatuses(ctx context.Context) error {
 		code, title = append(code, u.code), append(title, u.title)
 	}
 	rows, err := b.tx.QueryContext(ctx, sqlStatusesApply,
-		pq.Array(w), pq.Array(st), pq.Array(rank), pq.Array(at), pq.Array(code), pq.Array(title))
+		texts(w), texts(st), pq.Array(rank), texts(at), nullInt64s(code), texts(title))
 	if err != nil {
 		return fmt.Errorf("apply statuses: %w", err)
 	}

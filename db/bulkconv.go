@@ -58,7 +58,7 @@ func (b *batch) otherContacts(ctx context.Context, events []event.Envelope) (ids
 	if len(names) == 0 {
 		return ids, false, nil
 	}
-	rows, err := b.tx.QueryContext(ctx, sqlContactsNamed, pq.Array(names))
+	rows, err := b.tx.QueryContext(ctx, sqlContactsNamed, texts(names))
 	if err != nil {
 		return nil, false, fmt.Errorf("contacts of commands and notices: %w", err)
 	}
@@ -166,7 +166,7 @@ func (b *batch) insertConversations(ctx context.Context, contacts []int64, inbox
 		SELECT c, i, w, t::timestamptz, t::timestamptz
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(c, i, w, t, n)
 		ORDER BY n
-		RETURNING opened_by, id`, pq.Array(contacts), pq.Array(inboxes), pq.Array(by), pq.Array(times))
+		RETURNING opened_by, id`, pq.Array(contacts), texts(inboxes), texts(by), texts(times))
 	if err != nil {
 		return nil, fmt.Errorf("open conversations: %w", err)
 	}

@@ -561,7 +561,7 @@ func (b *batch) prepareCommandContacts(ctx context.Context, events []event.Envel
 	if len(keys) == 0 {
 		return nil
 	}
-	rows, err := b.tx.QueryContext(ctx, sqlContactsForKeys, pq.Array(keys))
+	rows, err := b.tx.QueryContext(ctx, sqlContactsForKeys, texts(keys))
 	if err != nil {
 		return fmt.Errorf("commands' contacts: %w", err)
 	}

@@ -2,6 +2,8 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"time"
 
@@ -69,4 +71,10 @@ func (s *Store) explain(ctx context.Context, set, query string, args ...any) (pl
 		err = nil
 	}
 	return plan, err
+}
+
+// ArrayParams are the apply engine's array parameters (arrays.go), for
+// tests that compare them with pq.Array through Postgres.
+func ArrayParams(ss []string, ns []sql.NullString, is []sql.NullInt64) (t, n, i driver.Valuer) {
+	return texts(ss), nullTexts(ns), nullInt64s(is)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/lib/pq"
 	"github.com/wagw/wagw/event"
 )
 
@@ -63,7 +62,7 @@ func (b *batch) lookupStatuses(ctx context.Context, events []event.Envelope) err
 	if len(was) == 0 {
 		return nil
 	}
-	rows, err := b.scanIdentities(ctx, sqlIdentitiesAny, pq.Array(was), pq.Array(users))
+	rows, err := b.scanIdentities(ctx, sqlIdentitiesAny, texts(was), texts(users))
 	if err != nil {
 		return fmt.Errorf("status contacts: %w", err)
 	}

@@ -53,7 +53,8 @@ type BenchResults struct {
 // holds.
 type BenchConfig struct {
 	// Dir holds a report directory per scenario: t1-serve, t2-serve,
-	// t3-noop, t3-serve, t4-serve, t5-serve, s6-max, s6-replay.
+	// t3-noop-R and t3-serve-R for each round R (1, 2, …), t4-serve,
+	// t5-serve, s6-max, s6-replay.
 	Dir string
 	// Micro is a file of `go test -bench` output to include; empty: none.
 	Micro string
@@ -83,7 +84,7 @@ func BenchTable(cfg BenchConfig) BenchResults {
 	}
 	t.metaTier(t.load("t1-serve"))
 	t.fiveTimes(t.load("t2-serve"))
-	t.ceiling(t.load("t3-noop"), t.load("t3-serve"))
+	t.ceiling(t.rounds("t3-noop-", "t3-serve-"))
 	t.overload(t.load("t4-serve"), cfg.RSSKB)
 	t.memoryOverTime(t.load("t5-serve"), cfg.RSSKB)
 	t.consumerCeiling(t.load("s6-max"))
@@ -106,6 +107,25 @@ func (t *benchTable) load(name string) *Report {
 		return nil
 	}
 	return r
+}
+
+// rounds reads the reports of a scenario run in rounds that alternate two
+// runs: a+"1" and b+"1", a+"2" and b+"2", … up to the first round of
+// which neither is there (nil, and a note, for a run missing in a round;
+// both missing, and noted, when there is no round at all).
+func (t *benchTable) rounds(a, b string) (as, bs []*Report) {
+	for r := 1; ; r++ {
+		na, nb := fmt.Sprint(a, r), fmt.Sprint(b, r)
+		if r > 1 && !t.exists(na) && !t.exists(nb) {
+			return as, bs
+		}
+		as, bs = append(as, t.load(na)), append(bs, t.load(nb))
+	}
+}
+
+func (t *benchTable) exists(name string) bool {
+	_, err := os.Stat(filepath.Join(t.dir, name))
+	return err == nil
 }
 
 func (t *benchTable) add(r BenchRow) { t.res.Rows = append(t.res.Rows, r) }

@@ -17,8 +17,12 @@ func writeBenchReports(t *testing.T, dir string) {
 			Verify: &VerifyResult{Passed: true, Expected: 70000, Assignment: Latency{Count: 300, P50MS: 40, P99MS: 180}}},
 		"t2-serve": {Run: &RunResult{Offered: 5000, Throughput: 4990, Sent: 300000, OK: 299999, Errors: 1, Codes: map[string]int{"200": 299999, "timeout": 1},
 			Latency: Latency{P50MS: 3, P99MS: 80}}, Verify: &VerifyResult{Passed: true, Expected: 299999, DrainSeconds: 2.5}},
-		"t3-noop":  {Run: &RunResult{Throughput: 20000, Connections: 64, Latency: Latency{P99MS: 4.2}}},
-		"t3-serve": {Run: &RunResult{Throughput: 6000, Latency: Latency{P99MS: 12}}},
+		"t3-noop-1":  {Run: &RunResult{Throughput: 20000, Connections: 64, Latency: Latency{P99MS: 4.2}}},
+		"t3-serve-1": {Run: &RunResult{Throughput: 5000, Latency: Latency{P99MS: 12}}},
+		"t3-noop-2":  {Run: &RunResult{Throughput: 18000, Connections: 64, Latency: Latency{P99MS: 4.4}}},
+		"t3-serve-2": {Run: &RunResult{Throughput: 6300, Latency: Latency{P99MS: 11}}},
+		"t3-noop-3":  {Run: &RunResult{Throughput: 20000, Connections: 64, Latency: Latency{P99MS: 4.1}}},
+		"t3-serve-3": {Run: &RunResult{Throughput: 6000, Latency: Latency{P99MS: 13}}},
 		"t4-serve": {Run: &RunResult{Offered: 20000, Sent: 400000, OK: 100000, Codes: map[string]int{"200": 100000, "503": 300000}, NoRetryAfter: 10,
 			Latency: Latency{MaxMS: 800}}, Verify: &VerifyResult{Passed: true, Expected: 100000}},
 		"t5-serve": {Run: &RunResult{Offered: 5000, Sent: 1000000, OK: 1000000}},
@@ -85,7 +89,7 @@ func TestBenchTable(t *testing.T) {
 	}
 	var out strings.Builder
 	res.WriteTable(&out)
-	for _, s := range []string{"0.30×", "≥ 0.25", "MISSED", "BenchmarkWebhookHandler-2", "10 503s without Retry-After", "41000 cpu-ns/op"} {
+	for _, s := range []string{"0.30×", "0.25, 0.35, 0.30", "5000, 6300, 6000 req/s", "≥ 0.25", "MISSED", "BenchmarkWebhookHandler-2", "10 503s without Retry-After", "41000 cpu-ns/op"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
 		}
@@ -99,6 +103,35 @@ func TestBenchTable(t *testing.T) {
 	}
 	if len(empty.Notes) != 9 || empty.Notes[1] != "t1-serve: no report (missing)" {
 		t.Errorf("without reports: notes %q", empty.Notes)
+	}
+}
+
+// Scenario 3's target holds for the median of its rounds' ratios, each
+// of a no-op run and the serve run right after it; a round missing a run,
+// or an error in any serve run, misses it.
+func TestBenchTableCeilingRounds(t *testing.T) {
+	run := func(rate float64, errs int) *Report { return &Report{Run: &RunResult{Throughput: rate, Errors: errs}} }
+	for name, c := range map[string]struct {
+		noop, serve []*Report
+		want        bool
+		ratio       float64
+	}{
+		"median of three met":           {[]*Report{run(20000, 0), run(10000, 0), run(20000, 0)}, []*Report{run(4000, 0), run(3000, 0), run(5200, 0)}, true, 0.26},
+		"one high round":                {[]*Report{run(20000, 0), run(10000, 0), run(20000, 0)}, []*Report{run(4000, 0), run(5000, 0), run(4800, 0)}, false, 0.24},
+		"median of two":                 {[]*Report{run(20000, 0), run(20000, 0)}, []*Report{run(4000, 0), run(6000, 0)}, true, 0.25},
+		"an error in one serve run":     {[]*Report{run(20000, 0), run(20000, 0), run(20000, 0)}, []*Report{run(6000, 0), run(6000, 1), run(6000, 0)}, false, 0.30},
+		"a round without its serve run": {[]*Report{run(20000, 0), run(20000, 0)}, []*Report{run(6000, 0), nil}, false, -1},
+		"no round":                      {[]*Report{nil}, []*Report{nil}, false, -1},
+	} {
+		tb := &benchTable{}
+		tb.ceiling(c.noop, c.serve)
+		last := tb.res.Rows[len(tb.res.Rows)-1]
+		if last.Metric != "serve / no-op throughput" || last.Met == nil || *last.Met != c.want {
+			t.Errorf("%s: rows %+v, want met %v", name, tb.res.Rows, c.want)
+		}
+		if c.ratio >= 0 && (last.Value < c.ratio-0.001 || last.Value > c.ratio+0.001) {
+			t.Errorf("%s: ratio %v, want %v", name, last.Value, c.ratio)
+		}
 	}
 }
 

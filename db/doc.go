@@ -28,7 +28,8 @@
 // decides and persists the conversations a batch opened, assign.go loads
 // and persists the shared state a decision needs. bulk.go is the batch
 // path for runs of messages; twopath_test.go proves that it and the
-// one-by-one path leave the same rows.
+// one-by-one path leave the same rows. Its statements take a batch's rows
+// as array parameters, written sized by arrays.go.
 //
 // SQL lives as constants next to the method that runs it. Idempotency is
 // enforced by unique constraints in the same transaction as the effect, so

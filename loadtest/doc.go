@@ -17,5 +17,6 @@
 // Setup (setup.go) prepares a target for an end-to-end run through its
 // admin API (agents, a team, the inboxes' settings); BenchTable (bench.go)
 // lays out the reports of the benchmark runs, scenario by scenario, with
-// their targets.
+// their targets (scenario 3 from rounds of two runs, judged by the median
+// ratio).
 package loadtest

@@ -24,21 +24,7 @@ func (a texts) Value() (driver.Value, error) {
 	if a == nil {
 		return nil, nil
 	}
-	n := 2 + max(len(a)-1, 0)
-	for _, s := range a {
-		n += quotedLen(s)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteByte('{')
-	for i, s := range a {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		writeQuoted(&b, s)
-	}
-	b.WriteByte('}')
-	return b.String(), nil
+	return textArray(len(a), func(i int) (string, bool) { return a[i], true }), nil
 }
 
 // nullTexts is a text[] parameter whose invalid elements are NULL.
@@ -49,29 +35,35 @@ func (a nullTexts) Value() (driver.Value, error) {
 	if a == nil {
 		return nil, nil
 	}
-	n := 2 + max(len(a)-1, 0)
-	for _, s := range a {
-		if s.Valid {
-			n += quotedLen(s.String)
+	return textArray(len(a), func(i int) (string, bool) { return a[i].String, a[i].Valid }), nil
+}
+
+// textArray is the literal of n elements, element i being elem(i): a
+// string, NULL when it is not valid.
+func textArray(n int, elem func(int) (string, bool)) string {
+	size := 2 + max(n-1, 0)
+	for i := range n {
+		if s, ok := elem(i); ok {
+			size += quotedLen(s)
 		} else {
-			n += len("NULL")
+			size += len("NULL")
 		}
 	}
 	var b strings.Builder
-	b.Grow(n)
+	b.Grow(size)
 	b.WriteByte('{')
-	for i, s := range a {
+	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		if s.Valid {
-			writeQuoted(&b, s.String)
+		if s, ok := elem(i); ok {
+			writeQuoted(&b, s)
 		} else {
 			b.WriteString("NULL")
 		}
 	}
 	b.WriteByte('}')
-	return b.String(), nil
+	return b.String()
 }
 
 // nullInt64s is a bigint[] (or int[]) parameter whose invalid elements

@@ -62,6 +62,9 @@ type BenchConfig struct {
 	// "t4-peak" (VmHWM over scenario 4), "t5-end" (VmRSS after scenario
 	// 5) and "t5-peak".
 	RSSKB map[string]int64
+	// CeilingRounds is how many rounds scenario 3 ran; a round missing
+	// from Dir is a run missing. 0: as many as Dir holds.
+	CeilingRounds int
 	// Command that produced the results, Durations of the scenarios and
 	// Notes to add.
 	Command   string
@@ -84,7 +87,7 @@ func BenchTable(cfg BenchConfig) BenchResults {
 	}
 	t.metaTier(t.load("t1-serve"))
 	t.fiveTimes(t.load("t2-serve"))
-	t.ceiling(t.rounds("t3-noop-", "t3-serve-"))
+	t.ceiling(t.rounds("t3-noop-", "t3-serve-", cfg.CeilingRounds))
 	t.overload(t.load("t4-serve"), cfg.RSSKB)
 	t.memoryOverTime(t.load("t5-serve"), cfg.RSSKB)
 	t.consumerCeiling(t.load("s6-max"))
@@ -110,22 +113,30 @@ func (t *benchTable) load(name string) *Report {
 }
 
 // rounds reads the reports of a scenario run in rounds that alternate two
-// runs: a+"1" and b+"1", a+"2" and b+"2", … up to the first round of
-// which neither is there (nil, and a note, for a run missing in a round;
-// both missing, and noted, when there is no round at all).
-func (t *benchTable) rounds(a, b string) (as, bs []*Report) {
-	for r := 1; ; r++ {
-		na, nb := fmt.Sprint(a, r), fmt.Sprint(b, r)
-		if r > 1 && !t.exists(na) && !t.exists(nb) {
-			return as, bs
-		}
-		as, bs = append(as, t.load(na)), append(bs, t.load(nb))
+// runs: a+"1" and b+"1", a+"2" and b+"2", … up to round want, or to the
+// last round of which a report is there when that is later. A run
+// missing in a round, even in one of the middle, is nil and noted, so
+// that the scenario is judged incomplete rather than on fewer rounds.
+func (t *benchTable) rounds(a, b string, want int) (as, bs []*Report) {
+	n := max(want, 1, t.lastRound(a), t.lastRound(b))
+	for r := 1; r <= n; r++ {
+		as, bs = append(as, t.load(fmt.Sprint(a, r))), append(bs, t.load(fmt.Sprint(b, r)))
 	}
+	return as, bs
 }
 
-func (t *benchTable) exists(name string) bool {
-	_, err := os.Stat(filepath.Join(t.dir, name))
-	return err == nil
+// lastRound is the highest R of the report directories prefix+R; 0: none.
+func (t *benchTable) lastRound(prefix string) int {
+	entries, _ := os.ReadDir(t.dir)
+	last := 0
+	for _, e := range entries {
+		if rest, ok := strings.CutPrefix(e.Name(), prefix); ok {
+			if r, err := strconv.Atoi(rest); err == nil {
+				last = max(last, r)
+			}
+		}
+	}
+	return last
 }
 
 func (t *benchTable) add(r BenchRow) { t.res.Rows = append(t.res.Rows, r) }

@@ -110,6 +110,9 @@ func (t *benchTable) ceiling(noop, serve []*Report) {
 		return
 	}
 	rounds := fmt.Sprintf("%d rounds", len(rs))
+	if len(rs) == 1 {
+		rounds = "1 round"
+	}
 	t.add(BenchRow{Scenario: scenarioCeiling, Metric: "no-op Fiber handler", Value: median(throughputs(noop)), Unit: "req/s",
 		Detail: fmt.Sprintf("median of %s (%s req/s), closed loop, %d connections, p99 %s", rounds, strings.Join(noopRates, ", "),
 			noop[0].Run.Connections, strings.Join(noopP99, ", "))})

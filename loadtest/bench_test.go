@@ -135,6 +135,48 @@ func TestBenchTableCeilingRounds(t *testing.T) {
 	}
 }
 
+// A round that left no report, in the middle or at the end of the rounds
+// the bench ran, is a run missing: scenario 3 is not judged on the rest.
+func TestBenchTableCeilingRoundMissing(t *testing.T) {
+	write := func(dir string, reports map[string]*Report) {
+		for name, r := range reports {
+			b, _ := json.Marshal(r)
+			os.MkdirAll(filepath.Join(dir, name), 0o755)
+			if err := os.WriteFile(filepath.Join(dir, name, ReportJSON), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	noop := &Report{Run: &RunResult{Throughput: 20000, Connections: 64}}
+	good := &Report{Run: &RunResult{Throughput: 6000}}
+	for name, c := range map[string]struct {
+		reports map[string]*Report
+		rounds  int
+		want    bool
+	}{
+		"all three":               {map[string]*Report{"t3-noop-1": noop, "t3-serve-1": good, "t3-noop-2": noop, "t3-serve-2": good, "t3-noop-3": noop, "t3-serve-3": good}, 3, true},
+		"the middle round gone":   {map[string]*Report{"t3-noop-1": noop, "t3-serve-1": good, "t3-noop-3": noop, "t3-serve-3": good}, 0, false},
+		"the last round gone":     {map[string]*Report{"t3-noop-1": noop, "t3-serve-1": good, "t3-noop-2": noop, "t3-serve-2": good}, 3, false},
+		"rounds not said, all in": {map[string]*Report{"t3-noop-1": noop, "t3-serve-1": good, "t3-noop-2": noop, "t3-serve-2": good}, 0, true},
+	} {
+		dir := t.TempDir()
+		write(dir, c.reports)
+		res := BenchTable(BenchConfig{Dir: dir, CeilingRounds: c.rounds})
+		found := false
+		for _, r := range res.Rows {
+			if r.Metric == "serve / no-op throughput" {
+				found = true
+				if r.Met == nil || *r.Met != c.want {
+					t.Errorf("%s: %+v, want met %v", name, r, c.want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no ratio row", name)
+		}
+	}
+}
+
 func TestBenchTableReplay(t *testing.T) {
 	good := func() *Report {
 		return &Report{Run: &RunResult{Messages: 1000, Sent: 50},

@@ -79,6 +79,7 @@ DBS=()
 PIDS=()
 NOTES=()
 RSS_ARGS=()
+T3_ARGS=() # -t3-rounds once scenario 3 ran: a round without its reports is a run missing
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -200,7 +201,7 @@ stop_pid() {
 
 NOOP_PID=
 start_noop() {
-  "$WAGW" loadtest noop -addr 127.0.0.1:$NOOP_PORT >"$OUT/noop.log" 2>&1 &
+  "$WAGW" loadtest noop -addr 127.0.0.1:$NOOP_PORT >>"$OUT/noop.log" 2>&1 &
   NOOP_PID=$!
   PIDS+=("$NOOP_PID")
   wait_http "http://127.0.0.1:$NOOP_PORT/healthz" 20 || { echo "no-op handler did not start" >&2; exit 1; }
@@ -289,6 +290,7 @@ for s in $SCENARIOS; do
       lt "t3-serve-$r" run -url 127.0.0.1:$HTTP_PORT -closed -connections 64 -duration "$T3" "${single[@]}" -verify none -quiet
       stop_pid "$SERVE_PID"
     done
+    T3_ARGS=(-t3-rounds "$T3_ROUNDS")
     ;;
   4)
     start_serve t4
@@ -361,7 +363,7 @@ say "results"
 NOTES+=("load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)")
 note_args=()
 for n in "${NOTES[@]}"; do note_args+=(-note "$n"); done
-"$WAGW" loadtest table -dir "$OUT" -micro "$OUT/micro.txt" "${RSS_ARGS[@]}" -o "$OUT/results.json" \
+"$WAGW" loadtest table -dir "$OUT" -micro "$OUT/micro.txt" "${T3_ARGS[@]}" "${RSS_ARGS[@]}" -o "$OUT/results.json" \
   -command "${BENCH_COMMAND:-make bench}" \
   -durations "t1=$T1@${T1_RATE}/s,t2=$T2@${T2_RATE}/s,t3=${T3_ROUNDS}x$T3,t4=$T4@${T4_RATE}/s,t5=${T5_REQUESTS}@${T5_RATE}/s,s6=$S6@${S6_RATE}msg/s,s6r=${S6_MESSAGES}msg/${S6R_BATCH}per-webhook,contacts=$CONTACTS" \
   "${note_args[@]}"

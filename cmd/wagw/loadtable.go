@@ -23,6 +23,7 @@ func loadtestTable(args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.Dir, "dir", "bench", "directory with the scenario report directories")
 	out := fs.String("o", "", "write the results as JSON to this file")
 	fs.StringVar(&cfg.Micro, "micro", "", "go test -bench output to include")
+	fs.IntVar(&cfg.CeilingRounds, "t3-rounds", 0, "rounds scenario 3 ran (a round without its reports is a run missing); 0: as many as -dir holds")
 	var rss multiFlag
 	fs.Var(&rss, "rss", "serve's memory in kB as name=kB: t4-peak, t5-end, t5-peak (repeatable)")
 	fs.StringVar(&cfg.Command, "command", "make bench", "the command that produced the results")

@@ -12,9 +12,9 @@ import (
 // before it is written. pq.Array grows its buffer as it goes and copies it
 // once more at the end, and for slices of sql.NullString or
 // sql.NullInt64 it reflects on every element; a batch sends a dozen such
-// arrays of its rows (the messages insert alone ten), and they were a
-// fifth of what the consumer allocated. A nil slice is SQL NULL, an empty
-// one the empty array, as with pq.Array.
+// arrays of its rows (the messages insert alone ten), and they were 15 %
+// of the bytes serve allocated at 5,000 webhooks/s. A nil slice is SQL
+// NULL, an empty one the empty array, as with pq.Array.
 
 // texts is a text[] parameter.
 type texts []string

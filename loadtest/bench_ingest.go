@@ -89,38 +89,46 @@ func (t *benchTable) fiveTimes(r *Report) {
 // The target holds for the median of the rounds' ratios.
 func (t *benchTable) ceiling(noop, serve []*Report) {
 	target := fmt.Sprintf("≥ %g", benchCeilingRatio)
-	var noopRates, serveRates, ratios []string
-	var noopP99, serveP99 []string
-	var rs []float64
-	errs, complete := 0, len(noop) > 0 && len(noop) == len(serve)
+	complete := len(noop) > 0 && len(noop) == len(serve)
 	for i := range noop {
-		if !ran(noop[i]) || i >= len(serve) || !ran(serve[i]) || noop[i].Run.Throughput <= 0 {
-			complete = false
-			continue
-		}
-		n, v := noop[i].Run, serve[i].Run
-		noopRates, noopP99 = append(noopRates, fmt.Sprintf("%.0f", n.Throughput)), append(noopP99, benchMS(n.Latency.P99MS))
-		serveRates, serveP99 = append(serveRates, fmt.Sprintf("%.0f", v.Throughput)), append(serveP99, benchMS(v.Latency.P99MS))
-		errs += v.Errors
-		rs = append(rs, v.Throughput/n.Throughput)
-		ratios = append(ratios, fmt.Sprintf("%.2f", v.Throughput/n.Throughput))
+		complete = complete && ran(noop[i]) && ran(serve[i]) && noop[i].Run.Throughput > 0
 	}
 	if !complete {
 		t.missing(scenarioCeiling, "serve / no-op throughput", target, "a run is missing")
 		return
 	}
-	rounds := fmt.Sprintf("%d rounds", len(rs))
-	if len(rs) == 1 {
+	ratios, errs := make([]float64, len(noop)), 0
+	for i := range noop {
+		ratios[i] = serve[i].Run.Throughput / noop[i].Run.Throughput
+		errs += serve[i].Run.Errors
+	}
+	rounds := fmt.Sprintf("%d rounds", len(noop))
+	if len(noop) == 1 {
 		rounds = "1 round"
 	}
+	rate := func(r *RunResult) string { return fmt.Sprintf("%.0f", r.Throughput) }
+	p99 := func(r *RunResult) string { return benchMS(r.Latency.P99MS) }
 	t.add(BenchRow{Scenario: scenarioCeiling, Metric: "no-op Fiber handler", Value: median(throughputs(noop)), Unit: "req/s",
-		Detail: fmt.Sprintf("median of %s (%s req/s), closed loop, %d connections, p99 %s", rounds, strings.Join(noopRates, ", "),
-			noop[0].Run.Connections, strings.Join(noopP99, ", "))})
+		Detail: fmt.Sprintf("median of %s (%s req/s), closed loop, %d connections, p99 %s", rounds, each(noop, rate),
+			noop[0].Run.Connections, each(noop, p99))})
 	t.add(BenchRow{Scenario: scenarioCeiling, Metric: "wagw serve (acked after the durable write)", Value: median(throughputs(serve)), Unit: "req/s",
-		Detail: fmt.Sprintf("median of %s (%s req/s), %d errors, p99 %s", rounds, strings.Join(serveRates, ", "), errs, strings.Join(serveP99, ", "))})
-	ratio := median(rs)
+		Detail: fmt.Sprintf("median of %s (%s req/s), %d errors, p99 %s", rounds, each(serve, rate), errs, each(serve, p99))})
+	ratio := median(ratios)
+	shown := make([]string, len(ratios))
+	for i, r := range ratios {
+		shown[i] = fmt.Sprintf("%.2f", r)
+	}
 	t.add(BenchRow{Scenario: scenarioCeiling, Metric: "serve / no-op throughput", Value: ratio, Unit: "×", Target: target,
-		Met: met(errs == 0 && ratio >= benchCeilingRatio), Detail: "median of the rounds' " + strings.Join(ratios, ", ")})
+		Met: met(errs == 0 && ratio >= benchCeilingRatio), Detail: "median of the rounds' " + strings.Join(shown, ", ")})
+}
+
+// each joins f of every run's result.
+func each(rs []*Report, f func(*RunResult) string) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = f(r.Run)
+	}
+	return strings.Join(out, ", ")
 }
 
 // throughputs lists the throughput of each run.

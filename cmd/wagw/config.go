@@ -150,6 +150,11 @@ type config struct {
 	// at once; another is answered 503 with Retry-After and closed
 	// (WAGW_HTTP_MAX_CONNS). Default gateway.DefaultMaxConns.
 	HTTPMaxConns int
+	// MemoryLimit is Go's soft memory limit in bytes for the long-running
+	// commands (WAGW_MEMORY_LIMIT), -1 for none; GOMEMLIMIT, when set,
+	// wins. Default 0: memoryBase plus memoryPerConn for each of
+	// HTTPMaxConns (256 MiB at the default 4,096).
+	MemoryLimit int64
 	// CommandWait is how long an API write waits for its result before
 	// answering 202 (WAGW_COMMAND_WAIT). Default gateway.DefaultCommandWait.
 	CommandWait time.Duration
@@ -330,6 +335,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		WebhookMaxInFlight:     e.int("WAGW_WEBHOOK_MAX_INFLIGHT", gateway.DefaultMaxInFlight, 1),
 		WebhookMaxWait:         e.duration("WAGW_WEBHOOK_MAX_WAIT", gateway.DefaultMaxWait, time.Millisecond),
 		HTTPMaxConns:           e.int("WAGW_HTTP_MAX_CONNS", gateway.DefaultMaxConns, 1),
+		MemoryLimit:            e.bytes("WAGW_MEMORY_LIMIT", 0),
 		BodyLimit:              e.int("WAGW_BODY_LIMIT", gateway.DefaultBodyLimit, 1),
 		CommandWait:            e.duration("WAGW_COMMAND_WAIT", gateway.DefaultCommandWait, 0),
 		SessionTimeout:         e.duration("WAGW_CONSUMER_SESSION_TIMEOUT", consumer.DefaultSessionTimeout, time.Second),

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -68,6 +70,9 @@ func runRoles(ctx context.Context, cmd string, cfg config, stdout, stderr io.Wri
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p := &process{cmd: cmd, cfg: cfg, log: newLogger(cfg, stderr), reg: reg, stdout: stdout, failed: newFailures()}
+	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
+		p.log.Info("soft memory limit", "bytes", limit)
+	}
 	if err := p.prepare(); err != nil {
 		return err
 	}

@@ -193,6 +193,9 @@ func checkContainer(t *testing.T, role string, c container, pod securityContext)
 			t.Errorf("%s: %s is not set from the Secret wagw", role, s)
 		}
 	}
+	if role != "migrate" {
+		checkMemoryLimit(t, role, c)
+	}
 	if role != "migrate" && (len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != "wagw") {
 		t.Errorf("%s: envFrom %+v, want the ConfigMap wagw", role, c.EnvFrom)
 	}
@@ -278,6 +281,27 @@ func TestK8sConsumersBoundedByPartitions(t *testing.T) {
 	text, _ := os.ReadFile(filepath.Join("k8s", "consumer.yaml"))
 	if !strings.Contains(string(text), "KAFKA_PARTITIONS") || !strings.Contains(string(text), "WAGW_CONSUMER_WORKERS") {
 		t.Error("consumer.yaml does not say in a comment that replicas × WAGW_CONSUMER_WORKERS is bounded by KAFKA_PARTITIONS")
+	}
+}
+
+// checkMemoryLimit: a long-running role sets Go's soft memory limit at
+// most 90 % of its container's memory limit (the default follows the
+// connection cap, not the container).
+func checkMemoryLimit(t *testing.T, role string, c container) {
+	t.Helper()
+	set, err := strconv.ParseInt(envValue(c, "WAGW_MEMORY_LIMIT"), 10, 64)
+	if err != nil {
+		t.Errorf("%s: WAGW_MEMORY_LIMIT %q, want a number of bytes under the container's memory limit", role, envValue(c, "WAGW_MEMORY_LIMIT"))
+		return
+	}
+	q := c.Resources.Limits["memory"]
+	mib, err := strconv.ParseInt(strings.TrimSuffix(q, "Mi"), 10, 64)
+	if err != nil || !strings.HasSuffix(q, "Mi") {
+		t.Errorf("%s: memory limit %q, want one in Mi", role, q)
+		return
+	}
+	if set > mib<<20*9/10 {
+		t.Errorf("%s: WAGW_MEMORY_LIMIT %d is over 90 %% of the container's %s", role, set, q)
 	}
 }
 

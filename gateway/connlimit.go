@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,11 +36,16 @@ const (
 // LimitConnections returns ln with at most max connections open at once
 // (DefaultMaxConns when max ≤ 0); wagw_http_connections counts them and
 // wagw_http_connections_refused_total those answered 503 for want of room.
-func LimitConnections(ln net.Listener, max int, reg prometheus.Registerer) net.Listener {
+// A connection's first request must arrive whole within firstRequest of
+// its accept (none when 0): the server's read timeout runs from a
+// request's first byte once it gives its buffers back between requests
+// (fasthttp's ReduceMemoryUsage), which would let a client that sends its
+// first byte late hold a slot for twice the timeout.
+func LimitConnections(ln net.Listener, max int, firstRequest time.Duration, reg prometheus.Registerer) net.Listener {
 	if max <= 0 {
 		max = DefaultMaxConns
 	}
-	l := &connLimiter{Listener: ln, slots: make(chan struct{}, max), drains: make(chan struct{}, refusedDrains),
+	l := &connLimiter{Listener: ln, firstRequest: firstRequest, slots: make(chan struct{}, max), drains: make(chan struct{}, refusedDrains),
 		open: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wagw_http_connections",
 			Help: "HTTP connections open (at most WAGW_HTTP_MAX_CONNS)."}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_http_connections_refused_total",
@@ -52,10 +58,11 @@ func LimitConnections(ln net.Listener, max int, reg prometheus.Registerer) net.L
 
 type connLimiter struct {
 	net.Listener
-	slots   chan struct{} // one per open connection
-	drains  chan struct{} // one per refused connection being read
-	open    prometheus.Gauge
-	refused prometheus.Counter
+	firstRequest time.Duration
+	slots        chan struct{} // one per open connection
+	drains       chan struct{} // one per refused connection being read
+	open         prometheus.Gauge
+	refused      prometheus.Counter
 }
 
 // Accept returns the next connection there is room for, refusing the
@@ -69,7 +76,11 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		select {
 		case l.slots <- struct{}{}:
 			l.open.Inc()
-			return &limitedConn{Conn: c, l: l}, nil
+			lc := &limitedConn{Conn: c, l: l}
+			if l.firstRequest > 0 {
+				lc.first.Store(time.Now().Add(l.firstRequest).UnixNano())
+			}
+			return lc, nil
 		default:
 			l.refused.Inc()
 			go l.refuse(c) // the next Accept does not wait for it
@@ -104,11 +115,41 @@ func (l *connLimiter) refuse(c net.Conn) {
 	}
 }
 
-// limitedConn gives its slot back when it is first closed.
+// limitedConn gives its slot back when it is first closed, and keeps its
+// read deadline within the first request's until it first writes (an
+// answer, or the 100 Continue of a request that expects one).
 type limitedConn struct {
 	net.Conn
-	l    *connLimiter
-	once sync.Once
+	l     *connLimiter
+	once  sync.Once
+	first atomic.Int64 // the first request's deadline in Unix ns; 0 once written to, or none
+}
+
+func (c *limitedConn) SetReadDeadline(t time.Time) error {
+	return c.Conn.SetReadDeadline(c.withinFirst(t))
+}
+
+func (c *limitedConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetReadDeadline(c.withinFirst(t))
+}
+
+// withinFirst is t, or the first request's deadline when that is sooner
+// (a zero t is no deadline).
+func (c *limitedConn) withinFirst(t time.Time) time.Time {
+	if first := c.first.Load(); first != 0 && (t.IsZero() || t.UnixNano() > first) {
+		return time.Unix(0, first)
+	}
+	return t
+}
+
+func (c *limitedConn) Write(p []byte) (int, error) {
+	if c.first.Load() != 0 {
+		c.first.Store(0)
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *limitedConn) Close() error {

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -50,7 +51,7 @@ func TestLimitConnectionsRefusesBeyondMax(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	limited := gateway.LimitConnections(ln, 2, reg)
+	limited := gateway.LimitConnections(ln, 2, 0, reg)
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/ping", func(c *fiber.Ctx) error { return c.SendString("pong") })
 	go func() { _ = app.Listener(limited) }()
@@ -121,4 +122,54 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// TestFirstRequestWithinReadTimeoutOfAccept: behind LimitConnections, a
+// connection whose first byte comes late is answered 408 within the read
+// timeout of its accept, not of that byte (the server gives a
+// connection's buffers back between requests, and its own timeout then
+// runs from the first byte); a kept-alive connection's later request
+// still has the whole timeout from its first byte.
+func TestFirstRequestWithinReadTimeoutOfAccept(t *testing.T) {
+	const timeout = time.Second
+	e := newEnv(t, func(c *gateway.Config) { c.ReadTimeout = timeout })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = e.app.Listener(gateway.LimitConnections(ln, 16, timeout, nil)) }()
+	t.Cleanup(func() { _ = e.app.ShutdownWithTimeout(time.Second) })
+	addr := ln.Addr().String()
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	opened := time.Now()
+	time.Sleep(timeout * 8 / 10)
+	fmt.Fprintf(c, "POST /webhook HTTP/1.1\r\nHost: wagw\r\nContent-Length: 100000\r\n\r\n%s", strings.Repeat(" ", 20000))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, _ := io.ReadAll(c)
+	if took := time.Since(opened); !strings.HasPrefix(string(got), "HTTP/1.1 408") || took > timeout+300*time.Millisecond {
+		t.Errorf("a first request begun %v after the accept: %q after %v, want 408 within %v of the accept",
+			timeout*8/10, short(string(got)), took.Round(10*time.Millisecond), timeout)
+	}
+
+	kept, r, code := keptConn(t, addr) // answered at once: the bound is lifted
+	if code != http.StatusNotFound {
+		t.Fatalf("GET /ping: %d, want 404", code)
+	}
+	time.Sleep(timeout * 12 / 10)
+	io.WriteString(kept, "GET /healthz HTTP/1.1\r\nHost: wagw\r\n")
+	time.Sleep(timeout * 6 / 10)
+	io.WriteString(kept, "\r\n")
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("a kept-alive connection's second request, sent over %v: %v", timeout*6/10, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a kept-alive connection's second request: %d, want 200", resp.StatusCode)
+	}
 }

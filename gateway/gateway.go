@@ -38,6 +38,8 @@ const (
 	DefaultBodyLimit   = 4 << 20
 	DefaultCommandWait = 2 * time.Second
 	DefaultMaxInFlight = 2048
+	// DefaultReadTimeout is Config.ReadTimeout's default.
+	DefaultReadTimeout = 30 * time.Second
 )
 
 // Config configures the HTTP app.
@@ -61,7 +63,9 @@ type Config struct {
 	// DeadLetterTopic keeps signed bodies that cannot be parsed. Required.
 	DeadLetterTopic string
 	// ReadTimeout bounds how long one request (headers and body) may take
-	// to arrive. Default 30 s.
+	// to arrive, from its first byte, and a connection's first request
+	// from the connection's accept when the listener is LimitConnections'.
+	// Default DefaultReadTimeout.
 	ReadTimeout time.Duration
 	// PublishTimeout bounds the Kafka write of one webhook. Default 10 s.
 	PublishTimeout time.Duration
@@ -176,7 +180,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 		cfg.MaxWait = DefaultMaxWait
 	}
 	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = 30 * time.Second
+		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	if cfg.CommandWait <= 0 {
 		cfg.CommandWait = DefaultCommandWait

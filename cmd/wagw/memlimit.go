@@ -29,6 +29,9 @@ func (c config) memoryLimit() int64 {
 	if c.MemoryLimit != 0 {
 		return c.MemoryLimit
 	}
+	if int64(c.HTTPMaxConns) > (math.MaxInt64-memoryBase)/memoryPerConn {
+		return -1 // a cap beyond any memory: no limit either
+	}
 	return memoryBase + memoryPerConn*int64(c.HTTPMaxConns)
 }
 

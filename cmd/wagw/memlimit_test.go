@@ -25,6 +25,7 @@ func TestMemoryLimit(t *testing.T) {
 		{"consumer, set", []string{"consumer", "-h"}, map[string]string{"WAGW_MEMORY_LIMIT": "536870912"}, 512 << 20},
 		{"relay, off", []string{"relay"}, map[string]string{"WAGW_MEMORY_LIMIT": "-1"}, unset},
 		{"GOMEMLIMIT wins", []string{"serve"}, map[string]string{"GOMEMLIMIT": "1GiB", "WAGW_MEMORY_LIMIT": "536870912"}, unset},
+		{"a cap beyond any memory", []string{"serve"}, map[string]string{"WAGW_HTTP_MAX_CONNS": "281474976710656"}, unset},
 		{"loadtest", []string{"loadtest", "run"}, nil, unset},
 		{"no command", nil, nil, unset},
 		{"malformed", []string{"serve"}, map[string]string{"WAGW_MEMORY_LIMIT": "256MiB"}, unset},

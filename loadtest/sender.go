@@ -2,7 +2,9 @@ package loadtest
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -40,7 +42,7 @@ func newSender(ctx context.Context, cfg RunConfig, conns int) *sender {
 	if limit := openFilesLimit(); limit > 0 {
 		conns = min(conns, max(16, limit-fdReserve))
 	}
-	set := &connSet{open: map[*trackedConn]struct{}{},
+	set := &connSet{open: map[*trackedConn]struct{}{}, slots: make(chan struct{}, conns),
 		dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
 	s := &sender{conns: set, url: cfg.URL, secret: cfg.Secret, timeout: cfg.Timeout,
 		client: &fasthttp.Client{
@@ -94,25 +96,42 @@ func (s *sender) close() {
 }
 
 // connSet keeps the client's open connections, to close them all when the
-// run is cancelled.
+// run is cancelled, and at most as many open as it has slots: fasthttp's
+// client hands a closing connection's place to a waiting request before
+// it closes the socket, so its own count lets more sockets be open than
+// it allows for a moment (a run at 20,000 in flight, with the server
+// closing thousands of refused connections a second, failed 8 dials with
+// "too many open files").
 type connSet struct {
 	dialer net.Dialer
 	stop   func() bool
+	slots  chan struct{} // one per open connection
 
 	mu     sync.Mutex
 	open   map[*trackedConn]struct{}
 	closed bool
 }
 
+// dial opens a connection once one of the set's slots is free (within
+// the dialer's timeout).
 func (s *connSet) dial(addr string) (net.Conn, error) {
+	wait := time.NewTimer(s.dialer.Timeout)
+	defer wait.Stop()
+	select {
+	case s.slots <- struct{}{}:
+	case <-wait.C:
+		return nil, fmt.Errorf("dial %s: %w: all %d connections open", addr, os.ErrDeadlineExceeded, cap(s.slots))
+	}
 	c, err := s.dialer.Dial("tcp", addr)
 	if err != nil {
+		<-s.slots
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		c.Close()
+		<-s.slots
 		return nil, context.Canceled
 	}
 	tc := &trackedConn{Conn: c, set: s}
@@ -136,9 +155,15 @@ type trackedConn struct {
 	set *connSet
 }
 
+// Close closes the socket, then gives its slot back (once).
 func (c *trackedConn) Close() error {
 	c.set.mu.Lock()
+	_, open := c.set.open[c]
 	delete(c.set.open, c)
 	c.set.mu.Unlock()
-	return c.Conn.Close()
+	err := c.Conn.Close()
+	if open {
+		<-c.set.slots
+	}
+	return err
 }

@@ -53,13 +53,13 @@ type BenchResults struct {
 // holds.
 type BenchConfig struct {
 	// Dir holds a report directory per scenario: t1-serve, t2-serve,
-	// t3-noop-R and t3-serve-R for each round R (1, 2, …), t4-serve,
+	// t3-noop-R and t3-serve-R for each round R (1, 2, …), t4-serve, t4p-serve,
 	// t5-serve, s6-max, s6-replay.
 	Dir string
 	// Micro is a file of `go test -bench` output to include; empty: none.
 	Micro string
 	// RSSKB holds serve's memory measured by scripts/bench.sh, in kB:
-	// "t4-peak" (VmHWM over scenario 4), "t5-end" (VmRSS after scenario
+	// "t4-peak" and "t4p-peak" (VmHWM over scenarios 4 and 4p), "t5-end" (VmRSS after scenario
 	// 5) and "t5-peak".
 	RSSKB map[string]int64
 	// CeilingRounds is how many rounds scenario 3 ran; a round missing
@@ -88,7 +88,8 @@ func BenchTable(cfg BenchConfig) BenchResults {
 	t.metaTier(t.load("t1-serve"))
 	t.fiveTimes(t.load("t2-serve"))
 	t.ceiling(t.rounds("t3-noop-", "t3-serve-", cfg.CeilingRounds))
-	t.overload(t.load("t4-serve"), cfg.RSSKB)
+	t.overload(scenarioOverload, t.load("t4-serve"), cfg.RSSKB["t4-peak"])
+	t.overload(scenarioPooled, t.load("t4p-serve"), cfg.RSSKB["t4p-peak"])
 	t.memoryOverTime(t.load("t5-serve"), cfg.RSSKB)
 	t.consumerCeiling(t.load("s6-max"))
 	t.consumerReplay(t.load("s6-replay"))

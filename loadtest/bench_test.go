@@ -25,6 +25,8 @@ func writeBenchReports(t *testing.T, dir string) {
 		"t3-serve-3": {Run: &RunResult{Throughput: 6000, Latency: Latency{P99MS: 13}}},
 		"t4-serve": {Run: &RunResult{Offered: 20000, Sent: 400000, OK: 100000, Codes: map[string]int{"200": 100000, "503": 300000}, NoRetryAfter: 10,
 			Latency: Latency{MaxMS: 800}}, Verify: &VerifyResult{Passed: true, Expected: 100000}},
+		"t4p-serve": {Run: &RunResult{Offered: 20000, Sent: 400000, OK: 380000, Codes: map[string]int{"200": 380000, "503": 20000},
+			Latency: Latency{MaxMS: 4200}}, Verify: &VerifyResult{Passed: true, Expected: 380000}},
 		"t5-serve": {Run: &RunResult{Offered: 5000, Sent: 1000000, OK: 1000000}},
 		"s6-max": {Run: &RunResult{MsgRate: 12000, Messages: 120000, Offered: 3000, Throughput: 2900},
 			Verify: &VerifyResult{Passed: true, StoredRate: 11800, DrainSeconds: 0.8, ConsumerLag: Latency{P99MS: 300}}},
@@ -50,7 +52,7 @@ func TestBenchTable(t *testing.T) {
 	writeBenchReports(t, dir)
 	micro := filepath.Join(dir, "micro.txt")
 	os.WriteFile(micro, []byte("goos: linux\nBenchmarkWebhookHandler-2   \t 1000\t  91234 ns/op\t 5.5 MB/s\t 41000 cpu-ns/op\t 7000 B/op\t 80 allocs/op\nPASS\n"), 0o644)
-	res := BenchTable(BenchConfig{Dir: dir, Micro: micro, RSSKB: map[string]int64{"t4-peak": 200 * 1024, "t5-end": 310 * 1024}, Command: "make bench"})
+	res := BenchTable(BenchConfig{Dir: dir, Micro: micro, RSSKB: map[string]int64{"t4-peak": 200 * 1024, "t4p-peak": 320 * 1024, "t5-end": 310 * 1024}, Command: "make bench"})
 	met := map[string]bool{}
 	for _, r := range res.Rows {
 		if r.Met != nil {
@@ -58,23 +60,27 @@ func TestBenchTable(t *testing.T) {
 		}
 	}
 	want := map[string]bool{
-		"1 Meta's top tier / ack p99":                                  true,
-		"1 Meta's top tier / errors":                                   true,
-		"1 Meta's top tier / webhook → assignment committed p99":       true,
-		"1 Meta's top tier / lost / duplicated / reordered":            true,
-		"2 5× Meta's top tier / ack p99":                               false, // an error
-		"2 5× Meta's top tier / errors":                                false,
-		"2 5× Meta's top tier / consumer drained after the load":       false,
-		"2 5× Meta's top tier / lost / duplicated / reordered":         true,
-		"3 ingest ceiling / serve / no-op throughput":                  true,
-		"4 overload / slowest answer":                                  true,
-		"4 overload / answers other than 200 and 503 with Retry-After": false,
-		"4 overload / peak RSS of serve":                               true,
-		"4 overload / lost / duplicated / reordered":                   true,
-		"5 memory over time / webhooks answered 200":                   true,
-		"5 memory over time / RSS of serve at the end":                 false,
-		"6 consumer ceiling / messages stored per second":              true,
-		"7 handler CPU / CPU per typical webhook":                      false,
+		"1 Meta's top tier / ack p99":                                           true,
+		"1 Meta's top tier / errors":                                            true,
+		"1 Meta's top tier / webhook → assignment committed p99":                true,
+		"1 Meta's top tier / lost / duplicated / reordered":                     true,
+		"2 5× Meta's top tier / ack p99":                                        false, // an error
+		"2 5× Meta's top tier / errors":                                         false,
+		"2 5× Meta's top tier / consumer drained after the load":                false,
+		"2 5× Meta's top tier / lost / duplicated / reordered":                  true,
+		"3 ingest ceiling / serve / no-op throughput":                           true,
+		"4 overload / slowest answer":                                           true,
+		"4 overload / answers other than 200 and 503 with Retry-After":          false,
+		"4 overload / peak RSS of serve":                                        true,
+		"4 overload / lost / duplicated / reordered":                            true,
+		"4p overload, pooled / slowest answer":                                  false,
+		"4p overload, pooled / answers other than 200 and 503 with Retry-After": true,
+		"4p overload, pooled / peak RSS of serve":                               false,
+		"4p overload, pooled / lost / duplicated / reordered":                   true,
+		"5 memory over time / webhooks answered 200":                            true,
+		"5 memory over time / RSS of serve at the end":                          false,
+		"6 consumer ceiling / messages stored per second":                       true,
+		"7 handler CPU / CPU per typical webhook":                               false,
 	}
 	for k, w := range want {
 		if got, ok := met[k]; !ok || got != w {
@@ -101,7 +107,7 @@ func TestBenchTable(t *testing.T) {
 			t.Errorf("without reports, %s / %s is met", r.Scenario, r.Metric)
 		}
 	}
-	if len(empty.Notes) != 9 || empty.Notes[1] != "t1-serve: no report (missing)" {
+	if len(empty.Notes) != 10 || empty.Notes[1] != "t1-serve: no report (missing)" {
 		t.Errorf("without reports: notes %q", empty.Notes)
 	}
 }

@@ -17,7 +17,12 @@
 #      other, each serve on a fresh data dir and database: the target
 #      holds for the median of the rounds' ratios
 #   4  overload: open loop, 20,000 webhooks/s for 20 s: slowest answer,
-#      503 answers (each with Retry-After), peak RSS, every 200 stored
+#      503 answers (each with Retry-After), peak RSS, every 200 stored;
+#      from a generator with up to 20,000 requests in flight, a
+#      connection each
+#   4p the same load from a generator that keeps at most 4,096 requests
+#      in flight, serve's connection cap (WAGW_HTTP_MAX_CONNS): a pooled
+#      client, none of whose connections is refused
 #   5  memory over time: 1,000,000 webhooks (open loop at 5,000/s) through
 #      serve: RSS at the end and peak
 #   6  consumer ceiling: 10,000 messages/s in batches of 10, verified
@@ -64,7 +69,7 @@ MICRO_TIME=${BENCH_MICRO_TIME:-1s}
 S6_MESSAGES=${BENCH_S6_MESSAGES:-${q:+60000}}
 S6_MESSAGES=${S6_MESSAGES:-240000}
 S6R_BATCH=${BENCH_S6R_BATCH:-20}
-SCENARIOS=${BENCH_SCENARIOS:-1 2 3 4 5 6 6r}
+SCENARIOS=${BENCH_SCENARIOS:-1 2 3 4 4p 5 6 6r}
 HTTP_PORT=${BENCH_HTTP_PORT:-18080}
 NOOP_PORT=${BENCH_NOOP_PORT:-18090}
 KAFKA_PORT=${BENCH_KAFKA_PORT:-19092}
@@ -302,6 +307,14 @@ for s in $SCENARIOS; do
     RSS_ARGS+=(-rss "t4-peak=$(rss_kb VmHWM)")
     stop_pid "$SERVE_PID"
     ;;
+  4p)
+    start_serve t4p
+    reset_hwm
+    lt t4p-serve run -url 127.0.0.1:$HTTP_PORT -rate "$T4_RATE" -duration "$T4" "${single[@]}" -max-inflight 4096 -timeout 5s \
+      -max-errors 100% -verify sql -settle 180s
+    RSS_ARGS+=(-rss "t4p-peak=$(rss_kb VmHWM)")
+    stop_pid "$SERVE_PID"
+    ;;
   5)
     start_serve t5
     reset_hwm
@@ -365,5 +378,5 @@ note_args=()
 for n in "${NOTES[@]}"; do note_args+=(-note "$n"); done
 "$WAGW" loadtest table -dir "$OUT" -micro "$OUT/micro.txt" "${T3_ARGS[@]}" "${RSS_ARGS[@]}" -o "$OUT/results.json" \
   -command "${BENCH_COMMAND:-make bench}" \
-  -durations "t1=$T1@${T1_RATE}/s,t2=$T2@${T2_RATE}/s,t3=${T3_ROUNDS}x$T3,t4=$T4@${T4_RATE}/s,t5=${T5_REQUESTS}@${T5_RATE}/s,s6=$S6@${S6_RATE}msg/s,s6r=${S6_MESSAGES}msg/${S6R_BATCH}per-webhook,contacts=$CONTACTS" \
+  -durations "t1=$T1@${T1_RATE}/s,t2=$T2@${T2_RATE}/s,t3=${T3_ROUNDS}x$T3,t4=$T4@${T4_RATE}/s,t4p=$T4@${T4_RATE}/s×4096,t5=${T5_REQUESTS}@${T5_RATE}/s,s6=$S6@${S6_RATE}msg/s,s6r=${S6_MESSAGES}msg/${S6R_BATCH}per-webhook,contacts=$CONTACTS" \
   "${note_args[@]}"

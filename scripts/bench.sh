@@ -268,6 +268,18 @@ setup_rr() { # round robin with 4 agents, or a note
   fi
 }
 
+# overload NAME INFLIGHT: scenario 4 (and 4p) with the generator keeping
+# at most INFLIGHT requests in flight. 503s are the expected answer to
+# what wagw cannot take: not a failure of the run; the table judges them.
+overload() {
+  start_serve "$1"
+  reset_hwm
+  lt "$1-serve" run -url 127.0.0.1:$HTTP_PORT -rate "$T4_RATE" -duration "$T4" "${single[@]}" -max-inflight "$2" -timeout 5s \
+    -max-errors 100% -verify sql -settle 180s
+  RSS_ARGS+=(-rss "$1-peak=$(rss_kb VmHWM)")
+  stop_pid "$SERVE_PID"
+}
+
 for s in $SCENARIOS; do
   SECONDS=0
   T0=$(cpu_ticks)
@@ -297,24 +309,8 @@ for s in $SCENARIOS; do
     done
     T3_ARGS=(-t3-rounds "$T3_ROUNDS")
     ;;
-  4)
-    start_serve t4
-    reset_hwm
-    # 503s are the expected answer to what wagw cannot take: not a failure
-    # of the run; the table judges them.
-    lt t4-serve run -url 127.0.0.1:$HTTP_PORT -rate "$T4_RATE" -duration "$T4" "${single[@]}" -max-inflight 20000 -timeout 5s \
-      -max-errors 100% -verify sql -settle 180s
-    RSS_ARGS+=(-rss "t4-peak=$(rss_kb VmHWM)")
-    stop_pid "$SERVE_PID"
-    ;;
-  4p)
-    start_serve t4p
-    reset_hwm
-    lt t4p-serve run -url 127.0.0.1:$HTTP_PORT -rate "$T4_RATE" -duration "$T4" "${single[@]}" -max-inflight 4096 -timeout 5s \
-      -max-errors 100% -verify sql -settle 180s
-    RSS_ARGS+=(-rss "t4p-peak=$(rss_kb VmHWM)")
-    stop_pid "$SERVE_PID"
-    ;;
+  4) overload t4 20000 ;;
+  4p) overload t4p "${WAGW_HTTP_MAX_CONNS:-4096}" ;;
   5)
     start_serve t5
     reset_hwm
@@ -378,5 +374,5 @@ note_args=()
 for n in "${NOTES[@]}"; do note_args+=(-note "$n"); done
 "$WAGW" loadtest table -dir "$OUT" -micro "$OUT/micro.txt" "${T3_ARGS[@]}" "${RSS_ARGS[@]}" -o "$OUT/results.json" \
   -command "${BENCH_COMMAND:-make bench}" \
-  -durations "t1=$T1@${T1_RATE}/s,t2=$T2@${T2_RATE}/s,t3=${T3_ROUNDS}x$T3,t4=$T4@${T4_RATE}/s,t4p=$T4@${T4_RATE}/s×4096,t5=${T5_REQUESTS}@${T5_RATE}/s,s6=$S6@${S6_RATE}msg/s,s6r=${S6_MESSAGES}msg/${S6R_BATCH}per-webhook,contacts=$CONTACTS" \
+  -durations "t1=$T1@${T1_RATE}/s,t2=$T2@${T2_RATE}/s,t3=${T3_ROUNDS}x$T3,t4=$T4@${T4_RATE}/s,t4p=$T4@${T4_RATE}/s×${WAGW_HTTP_MAX_CONNS:-4096},t5=${T5_REQUESTS}@${T5_RATE}/s,s6=$S6@${S6_RATE}msg/s,s6r=${S6_MESSAGES}msg/${S6R_BATCH}per-webhook,contacts=$CONTACTS" \
   "${note_args[@]}"

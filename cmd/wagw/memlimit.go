@@ -45,9 +45,13 @@ func setMemoryLimit(args []string, getenv func(string) string) int64 {
 		return math.MaxInt64
 	}
 	cfg, err := configFromEnv(getenv)
-	if err != nil || cfg.memoryLimit() < 0 {
+	if err != nil {
 		return math.MaxInt64
 	}
-	debug.SetMemoryLimit(cfg.memoryLimit())
-	return cfg.memoryLimit()
+	limit := cfg.memoryLimit()
+	if limit < 0 {
+		return math.MaxInt64
+	}
+	debug.SetMemoryLimit(limit)
+	return limit
 }

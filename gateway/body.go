@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // Request bodies are read here, before any handler and before a token or
@@ -18,7 +19,8 @@ import (
 //     not compress them; inflating before verifying is the amplification.
 //   - A body longer than its route's limit is 413, refused on its
 //     declared length before anything is read: BodyLimit for the webhook,
-//     APIBodyLimit for everything else.
+//     APIBodyLimit for everything else; with Expect: 100-continue, before
+//     the client sends it (expect).
 //   - The server streams request bodies (fiber.Config.StreamRequestBody),
 //     so the buffer grows with the bytes that arrived, never from the
 //     length a client announced.
@@ -62,11 +64,27 @@ func (s *Server) readBody(c *fiber.Ctx) error {
 }
 
 // bodyLimit is the largest body the request's route takes.
-func (s *Server) bodyLimit(c *fiber.Ctx) int {
-	if c.Method() == fiber.MethodPost && strings.EqualFold(strings.TrimSuffix(c.Path(), "/"), "/webhook") {
+func (s *Server) bodyLimit(c *fiber.Ctx) int { return s.limitFor(c.Method(), c.Path()) }
+
+// limitFor is the largest body a request of method to path takes.
+func (s *Server) limitFor(method, path string) int {
+	if method == fiber.MethodPost && strings.EqualFold(strings.TrimSuffix(path, "/"), "/webhook") {
 		return s.cfg.BodyLimit
 	}
 	return s.cfg.APIBodyLimit
+}
+
+// expect answers a request that asks before sending its body (Expect:
+// 100-continue): 413 at once, the connection closed, when the length it
+// announces is over its route's limit, so that it never sends the body
+// (nor holds its connection until the read timeout); 100 Continue
+// otherwise.
+func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	if ctx.Request.Header.ContentLength() > s.limitFor(string(ctx.Method()), string(ctx.Path())) {
+		s.m.bodiesRefused.WithLabelValues("body_too_large").Inc()
+		return fiber.StatusRequestEntityTooLarge
+	}
+	return fasthttp.StatusContinue
 }
 
 func tooLarge(limit int) error {

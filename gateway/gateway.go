@@ -228,6 +228,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 		// CPU a request (the read buffer stays: bodies are streamed).
 		ReduceMemoryUsage: true,
 	})
+	app.Server().ExpectHandler = s.expect
 	app.Use(requestID, s.readBody)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.readyz)

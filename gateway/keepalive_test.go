@@ -101,3 +101,59 @@ func postInPieces(addr string, c, n int) error {
 	}
 	return nil
 }
+
+// TestExpectContinueRefusedOnItsLength: a client that asks before sending
+// its body (Expect: 100-continue) is answered 413 at once when the length
+// it announces is over its route's limit, and never sends the body; one
+// within the limit is told to go on (100 Continue) and is answered.
+func TestExpectContinueRefusedOnItsLength(t *testing.T) {
+	e := newEnv(t, nil) // BodyLimit 1 MiB, APIBodyLimit 64 KiB
+	addr := e.listen(t)
+	for _, c := range []struct{ path, length string }{{"/webhook", "5000000"}, {"/v1/agents", "70000"}} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		start := time.Now()
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: wagw\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nExpect: 100-continue\r\n\r\n",
+			c.path, adminToken, c.length)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil {
+			t.Fatalf("POST %s of %s bytes with Expect: 100-continue: %v", c.path, c.length, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || time.Since(start) > time.Second {
+			t.Errorf("POST %s of %s bytes with Expect: 100-continue: %d after %v, want 413 at once",
+				c.path, c.length, resp.StatusCode, time.Since(start).Round(time.Millisecond))
+		}
+	}
+
+	body := corpus(t, "meta_text_message.json")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "POST /webhook HTTP/1.1\r\nHost: wagw\r\nContent-Type: application/json\r\n%s: %s\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
+		whatsapp.SignatureHeader, whatsapp.Sign([]byte(secret), body), len(body))
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("a webhook within the limit with Expect: 100-continue: %q %v, want 100 Continue", line, err)
+	}
+	if _, err := r.ReadString('\n'); err != nil { // the blank line after it
+		t.Fatal(err)
+	}
+	conn.Write(body)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a webhook within the limit with Expect: 100-continue: %d, want 200", resp.StatusCode)
+	}
+}

@@ -350,14 +350,17 @@ func (j *journal) runCheckpoints() {
 }
 
 // checkpoint switches the appends to the other file, flushes the log
-// files, then wipes the file it switched from.
+// files, then wipes the file it switched from. It does nothing when
+// nothing but the last checkpoint's mark was appended since the switch,
+// unless that mark left the file more than half full: appends filled it
+// while the log files were flushed, and the next may not fit.
 func (j *journal) checkpoint() error {
 	j.mu.Lock()
 	old := j.active
-	if j.pos[old] == 0 || j.pos[old] == j.marked[old] {
+	if j.pos[old] == 0 || (j.pos[old] == j.marked[old] && j.pos[old] <= j.size/2) {
 		j.pending = false
 		j.mu.Unlock()
-		return nil // nothing appended since the last switch but its mark
+		return nil // nothing appended since the last switch but its mark, and room for more
 	}
 	a := 1 - old
 	j.active, j.gen[a], j.pos[a], j.marked[a], j.pending = a, j.gen[old]+1, 0, 0, false

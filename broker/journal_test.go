@@ -385,3 +385,38 @@ func FuzzScanJournal(f *testing.F) {
 		}
 	})
 }
+
+// TestAFullFileEndingInAMarkIsSwitched: a checkpoint's mark can land at
+// the end of a file the appends filled while the log files were flushed;
+// an append that does not fit after it waits for the next checkpoint,
+// which must switch files although nothing but the mark was appended
+// since the last switch (it did not: the append waited until its
+// context ended, and TestCheckpointsTakeTurns hung on a loaded machine).
+func TestAFullFileEndingInAMarkIsSwitched(t *testing.T) {
+	data := t.TempDir()
+	logs := newGroupSync(data, nil)
+	defer logs.close()
+	j, err := openJournal(data, 1<<12, time.Hour, 1, fdatasync, logs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	req := make([]byte, 300)
+	j.mu.Lock()
+	j.pending = true // no checkpoint while the file fills
+	j.mu.Unlock()
+	for j.pos[j.active]+int64(journalHeader+len(req)) <= j.size { // fill the active file
+		if err := j.append(context.Background(), req, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.mu.Lock()
+	j.marked[j.active] = j.pos[j.active] // as if the last record were a checkpoint's mark
+	j.pending = false
+	j.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := j.append(ctx, req, nil); err != nil {
+		t.Fatalf("an append after a full file ending in a mark: %v", err)
+	}
+}

@@ -147,6 +147,7 @@ func (s *connSet) closeAll() {
 	s.mu.Unlock()
 	for c := range open {
 		c.Conn.Close()
+		<-s.slots // a dial after this one fails at once instead of waiting for a slot
 	}
 }
 

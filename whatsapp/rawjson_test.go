@@ -78,6 +78,8 @@ func FuzzValueMatchesReference(f *testing.F) {
 		`{"statuses":[{"pricing":{"billable":true,"Billable":false}},{"pricing":{"billable":false},"conversation":{"origin":{"type":"service"}}}]}`,
 		`{"statuses":[{"id":"s","timestamp":1749416383,"errors":[{"code":131047}]},{"recipient_type":"group","raw":{"x":1}}]}`, `{"mess\u0061ges":[{"id":"e"}]}`, `{"ſtatuses":[{"id":"k"}]}`,
 		` { "contacts" : [ { "wa_id" : "1" } , {"wa_id":"2"} ] , "event" : "x" } `, `{"metadata":{"phone_number_id":5}}`,
+		`{"metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"}}`, `{"metadata":{"PHONE_NUMBER_ID":"1","phone_number_id":"2"}}`,
+		`{"metadata":{"phone_number_id":"1","extra":{}}}`, `{"metadata":{"phone_number_id":"\u0031","display_phone_number":null}}`, `{"metadata":{}}`,
 		`{"a":{"b":["}",{"c":"]\"\\"}]},"statuses":[{"id":"s\"]"}]}`,
 		`{"messages":[{"id":"m","type":"text","text":{"body":"hi","BODY":"x"}},{"Text":null,"type":"image","image":{"id":"1","voice":"yes"}}]}`,
 		`{"messages":[{"id":"m","context":{"from":"1","forwarded":true,"referred_product":{"catalog_id":"c"}}},{"sticker":{"animated":false},"document":{"filename":"a\u00e9"}}]}`} {

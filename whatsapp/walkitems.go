@@ -2,7 +2,7 @@ package whatsapp
 
 // The items every webhook carries, decoded with the walkers of
 // notification.go instead of encoding/json's reflection: a change's
-// contact (one per message), a message of the common kinds (text and
+// metadata (one per change), its contact (one per message), a message of the common kinds (text and
 // media) and a status (the most frequent webhook: sent, delivered and
 // read for every message sent). Each walker decodes
 // exactly as lenient would when the item has only members it knows, each
@@ -10,6 +10,13 @@ package whatsapp
 // of these kinds); it declines anything else, and decodeItems then hands
 // the item to encoding/json. FuzzValueMatchesReference holds the two
 // paths to the same result; TestWalkKnowsEveryField lists the fields.
+
+// walkMetadata decodes a change's metadata: the business number it came to.
+func walkMetadata(raw []byte, md *Metadata) bool {
+	return walkItem(raw, []member{
+		{"display_phone_number", walkInto(&md.DisplayPhoneNumber)}, {"phone_number_id", walkInto(&md.PhoneNumberID)},
+	})
+}
 
 // walkContact decodes a change's contact.
 func walkContact(raw []byte, c *WebhookContact) bool {

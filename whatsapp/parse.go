@@ -38,12 +38,17 @@ func Parse(body []byte) (*Notification, error) {
 // instead of failing the whole notification, and the item keeps its bytes
 // in Raw.
 //
-// encoding/json hands it a value it has validated: the value's members
-// and array elements are cut out in one pass (rawjson.go) rather than
-// decoded a second time, matched to their fields as encoding/json matches
+// encoding/json hands it a value it has validated. A value of the common
+// shapes is walked once (walkValue); any other has its members and array
+// elements cut out in one pass (rawjson.go) rather than decoded a second
+// time by encoding/json, matched to their fields as encoding/json matches
 // names (exactly, else case-folded; a repeated name: the last wins).
 func (v *Value) UnmarshalJSON(b []byte) error {
 	*v = Value{Raw: append(json.RawMessage(nil), b...)}
+	if walkValue(v.Raw, v) {
+		return nil
+	}
+	*v = Value{Raw: v.Raw}
 	if string(bytes.TrimSpace(b)) == "null" {
 		return nil // a change without a value
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/wagw/wagw/wagwtest"
@@ -203,4 +204,44 @@ func checkWalker[T any](t *testing.T, items func(value []byte) []json.RawMessage
 		}
 	}
 	return seen
+}
+
+// TestValueWalkTakesRealValues: walkValue takes the corpus's change
+// values of the common shapes (text and media messages, statuses without
+// errors) in one pass, and every value it takes decodes as the reference
+// decode does.
+func TestValueWalkTakesRealValues(t *testing.T) {
+	taken := map[string]bool{}
+	for _, name := range wagwtest.WebhookFixtures(t) {
+		for _, raw := range changeValues(wagwtest.ReadConformance(t, name)) {
+			var got Value
+			got.Raw = append(json.RawMessage(nil), raw...)
+			if !walkValue(got.Raw, &got) {
+				continue
+			}
+			taken[name] = true
+			want, err := referenceValue(raw)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s:\nwalked    %s\nreference %s (%v)", name, dump(got), dump(want), err)
+			}
+		}
+	}
+	for _, name := range []string{"meta_text_message.json", "meta_image_message.json", "meta_status_delivered_cbp.json",
+		"meta_status_sent.json", "pywa_status_read.json", "pywa_text_reply_with_context.json", "pywa_document.json"} {
+		if !taken[name] {
+			t.Errorf("walkValue declined the value of %s", name)
+		}
+	}
+	for _, v := range []string{`null`, `{"messages":null}`, `{"errors":[]}`, `{"messages":[{"id":"a","id":"b"}]}`, `{"messages":[],"other":1}`} {
+		var got Value
+		if walkValue([]byte(v), &got) {
+			t.Errorf("walkValue took %s", v)
+		}
+	}
+	items := func(n int) []byte {
+		return []byte(`{"statuses":[` + strings.TrimSuffix(strings.Repeat(`{"id":"s","status":"read"},`, n), ",") + `]}`)
+	}
+	if v16, v17 := (Value{}), (Value{}); !walkValue(items(walkedItems), &v16) || walkValue(items(walkedItems+1), &v17) {
+		t.Errorf("walkValue should take %d statuses and decline %d (decodeArray sizes a long array once)", walkedItems, walkedItems+1)
+	}
 }

@@ -2,25 +2,31 @@ package whatsapp
 
 // The items every webhook carries, decoded with the walkers of
 // notification.go instead of encoding/json's reflection: a change's
-// metadata (one per change), its contact (one per message), a message of the common kinds (text and
-// media) and a status (the most frequent webhook: sent, delivered and
-// read for every message sent). Each walker decodes
-// exactly as lenient would when the item has only members it knows, each
-// of its expected JSON type, and no member twice (all the corpus's items
-// of these kinds); it declines anything else, and decodeItems then hands
-// the item to encoding/json. FuzzValueMatchesReference holds the two
-// paths to the same result; TestWalkKnowsEveryField lists the fields.
+// metadata (one per change), its contact (one per message), a message of
+// the common kinds (text and media) and a status (the most frequent
+// webhook: sent, delivered and read for every message sent). Each walker
+// decodes exactly as lenient would when the item has only members it
+// knows, each of its expected JSON type, and no member twice (all the
+// corpus's items of these kinds); it declines anything else, and
+// decodeItems then hands the item to encoding/json. walkValue walks a
+// whole change value made of such items in one pass, without cutting its
+// members and items out first. FuzzValueMatchesReference holds the paths
+// to the same result; TestWalkKnowsEveryField lists the fields.
 
 // walkMetadata decodes a change's metadata: the business number it came to.
-func walkMetadata(raw []byte, md *Metadata) bool {
-	return walkItem(raw, []member{
+func walkMetadata(raw []byte, md *Metadata) bool { return whole(raw, md, walkMetadataAt) }
+
+func walkMetadataAt(b []byte, i int, md *Metadata) (int, bool) {
+	return walkObject(b, i, []member{
 		{"display_phone_number", walkInto(&md.DisplayPhoneNumber)}, {"phone_number_id", walkInto(&md.PhoneNumberID)},
 	})
 }
 
 // walkContact decodes a change's contact.
-func walkContact(raw []byte, c *WebhookContact) bool {
-	return walkItem(raw, []member{
+func walkContact(raw []byte, c *WebhookContact) bool { return whole(raw, c, walkContactAt) }
+
+func walkContactAt(b []byte, i int, c *WebhookContact) (int, bool) {
+	return walkObject(b, i, []member{
 		{"profile", func(b []byte, i int) (int, bool) {
 			return walkObject(b, i, []member{{"name", walkInto(&c.Profile.Name)}, {"username", walkInto(&c.Profile.Username)}})
 		}},
@@ -31,8 +37,10 @@ func walkContact(raw []byte, c *WebhookContact) bool {
 // walkMessage decodes a text or media message (image, audio, video,
 // document, sticker), with the context of a reply or a forward. Another
 // kind's content, a referral, a referred product or errors: it declines.
-func walkMessage(raw []byte, m *Message) bool {
-	return walkItem(raw, []member{
+func walkMessage(raw []byte, m *Message) bool { return whole(raw, m, walkMessageAt) }
+
+func walkMessageAt(b []byte, i int, m *Message) (int, bool) {
+	return walkObject(b, i, []member{
 		{"id", walkInto(&m.ID)}, {"from", walkInto(&m.From)}, {"from_user_id", walkInto(&m.FromUserID)},
 		{"from_parent_user_id", walkInto(&m.FromParentUserID)}, {"timestamp", walkInto(&m.Timestamp)},
 		{"type", walkInto(&m.Type)},
@@ -68,8 +76,10 @@ func walkMedia(dst **Media) func(b []byte, i int) (int, bool) {
 
 // walkStatus decodes a status without errors (a failed status has them,
 // and goes to encoding/json).
-func walkStatus(raw []byte, s *Status) bool {
-	return walkItem(raw, []member{
+func walkStatus(raw []byte, s *Status) bool { return whole(raw, s, walkStatusAt) }
+
+func walkStatusAt(b []byte, i int, s *Status) (int, bool) {
+	return walkObject(b, i, []member{
 		{"id", walkInto(&s.ID)}, {"status", walkInto(&s.Status)}, {"timestamp", walkInto(&s.Timestamp)},
 		{"recipient_id", walkInto(&s.RecipientID)}, {"recipient_user_id", walkInto(&s.RecipientUserID)},
 		{"recipient_parent_user_id", walkInto(&s.RecipientParentUserID)}, {"recipient_type", walkInto(&s.RecipientType)},
@@ -99,9 +109,68 @@ func walkStatus(raw []byte, s *Status) bool {
 	})
 }
 
-// walkItem decodes the object raw, an array element as arrayElements cut
-// it, with fields, and reports whether the walk took all of it.
-func walkItem(raw []byte, fields []member) bool {
-	end, ok := walkObject(raw, 0, fields)
+// whole decodes the object raw, an array element as arrayElements cut
+// it, with walk, and reports whether the walk took all of it.
+func whole[T any](raw []byte, v *T, walk func(b []byte, i int, v *T) (int, bool)) bool {
+	end, ok := walk(raw, 0, v)
 	return ok && end == len(raw)
 }
+
+// walkValue decodes a change value of the common shapes in one pass, as
+// the member-by-member decode of Value.UnmarshalJSON would: its product,
+// event and metadata, its contacts, and messages and statuses the walkers
+// above take, each member once and of its expected type, nothing else. It
+// reports false for any other value, which that decode then takes. raw is
+// v.Raw, so that the items' Raw are slices of it.
+func walkValue(raw []byte, v *Value) bool {
+	end, ok := walkObject(raw, skipSpace(raw, 0), []member{
+		{"messaging_product", walkInto(&v.MessagingProduct)}, {"event", walkInto(&v.Event)},
+		{"metadata", func(b []byte, i int) (int, bool) {
+			v.Metadata = new(Metadata)
+			return walkMetadataAt(b, i, v.Metadata)
+		}},
+		{"contacts", func(b []byte, i int) (int, bool) { return walkItems(b, i, &v.Contacts, walkContactAt) }},
+		{"messages", func(b []byte, i int) (int, bool) {
+			return walkItems(b, i, &v.Messages, func(b []byte, i int, m *Message) (int, bool) {
+				end, ok := walkMessageAt(b, i, m)
+				if ok {
+					m.Raw = b[i:end]
+				}
+				return end, ok
+			})
+		}},
+		{"statuses", func(b []byte, i int) (int, bool) {
+			return walkItems(b, i, &v.Statuses, func(b []byte, i int, s *Status) (int, bool) {
+				end, ok := walkStatusAt(b, i, s)
+				if ok {
+					s.Raw = b[i:end]
+				}
+				return end, ok
+			})
+		}},
+	})
+	return ok && skipSpace(raw, end) == len(raw)
+}
+
+// walkItems decodes the array of objects at b[i] as decodeArray does (an
+// empty array leaves no slice), if it has at most walkedItems elements:
+// its slice grows as the walk goes, to up to twice the size of the items,
+// so a longer array is declined, and decodeArray, which cuts the
+// elements out first and sizes its slice once, takes it.
+func walkItems[T any](b []byte, i int, dst *[]T, elem func(b []byte, i int, v *T) (int, bool)) (int, bool) {
+	n := 0
+	end, ok := walkArray(b, i, dst, func(b []byte, i int, v *T) (int, bool) {
+		if n++; n > walkedItems {
+			return 0, false
+		}
+		return elem(b, i, v)
+	})
+	if ok && len(*dst) == 0 {
+		*dst = nil
+	}
+	return end, ok
+}
+
+// walkedItems is the most items of one kind walkValue takes in a change
+// value (Meta sends one message or status a change, now and then a few).
+const walkedItems = 16

@@ -1,5 +1,7 @@
 package whatsapp
 
+import "encoding/json"
+
 // The items every webhook carries, decoded with the walkers of
 // notification.go instead of encoding/json's reflection: a change's
 // metadata (one per change), its contact (one per message), a message of
@@ -131,25 +133,24 @@ func walkValue(raw []byte, v *Value) bool {
 		}},
 		{"contacts", func(b []byte, i int) (int, bool) { return walkItems(b, i, &v.Contacts, walkContactAt) }},
 		{"messages", func(b []byte, i int) (int, bool) {
-			return walkItems(b, i, &v.Messages, func(b []byte, i int, m *Message) (int, bool) {
-				end, ok := walkMessageAt(b, i, m)
-				if ok {
-					m.Raw = b[i:end]
-				}
-				return end, ok
-			})
+			return walkItems(b, i, &v.Messages, withRaw(walkMessageAt, func(m *Message) *json.RawMessage { return &m.Raw }))
 		}},
 		{"statuses", func(b []byte, i int) (int, bool) {
-			return walkItems(b, i, &v.Statuses, func(b []byte, i int, s *Status) (int, bool) {
-				end, ok := walkStatusAt(b, i, s)
-				if ok {
-					s.Raw = b[i:end]
-				}
-				return end, ok
-			})
+			return walkItems(b, i, &v.Statuses, withRaw(walkStatusAt, func(s *Status) *json.RawMessage { return &s.Raw }))
 		}},
 	})
 	return ok && skipSpace(raw, end) == len(raw)
+}
+
+// withRaw is walk that keeps the item's bytes in the field raw names.
+func withRaw[T any](walk func(b []byte, i int, v *T) (int, bool), raw func(*T) *json.RawMessage) func(b []byte, i int, v *T) (int, bool) {
+	return func(b []byte, i int, v *T) (int, bool) {
+		end, ok := walk(b, i, v)
+		if ok {
+			*raw(v) = b[i:end]
+		}
+		return end, ok
+	}
 }
 
 // walkItems decodes the array of objects at b[i] as decodeArray does (an

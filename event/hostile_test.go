@@ -443,6 +443,36 @@ func TestHostileBodiesAllocate(t *testing.T) {
 	}
 }
 
+// TestDeclinedWalksAllocate: change values that the one-pass walk of the
+// common shapes could read far into before finding something it does not
+// take (a member it does not know after the arrays, a 17th item, an array
+// of another kind after them) cost no more than the bound either: the
+// walk looks at the whole value before it decodes anything.
+func TestDeclinedWalksAllocate(t *testing.T) {
+	media := `{"image":{},"audio":{},"video":{},"document":{},"sticker":{}}`
+	items := func(item string, n int) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(item+",", n), ",") + "]"
+	}
+	for name, value := range map[string]string{
+		"16 media messages":                     `{"messages":` + items(media, 16) + `}`,
+		"16 media messages, then a member":      `{"messages":` + items(media, 16) + `,"x":1}`,
+		"16 contacts, then 17 messages":         `{"contacts":` + items(`{"wa_id":"1"}`, 16) + `,"messages":` + items(media, 17) + `}`,
+		"16 of each, then a member":             `{"contacts":` + items(`{}`, 16) + `,"messages":` + items(media, 16) + `,"statuses":` + items(`{"id":"s"}`, 16) + `,"x":1}`,
+		"16 media messages, then 17 contacts":   `{"messages":` + items(media, 16) + `,"contacts":` + items(`{}`, 17) + `}`,
+		"16 media messages, then user_prefs":    `{"messages":` + items(media, 16) + `,"user_preferences":[{}]}`,
+		"16 media messages, the last one other": `{"messages":[` + strings.Repeat(media+",", 15) + `{"location":{}}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			body := hwBody(hwRepeat(2000, func(int) string { return hwEntry(value) }))
+			var envs []Envelope
+			allocated := allocatedBytes(func() { envs, _ = ParseAndSplit(body, whReceivedAt) })
+			if limit := hostileAllocLimit(len(body), len(envs)); allocated > limit {
+				t.Errorf("%d bytes allocated for a %d-byte body of %d events; limit %d", allocated, len(body), len(envs), limit)
+			}
+		})
+	}
+}
+
 // hostileAllocLimit is what parsing a body may cost: 16 bytes per byte of
 // body, plus 1.5 KiB per event (each event becomes typed structs and an
 // envelope of about 1 KiB however short its JSON, "{}" included), plus 1 MiB

@@ -39,10 +39,11 @@ func Parse(body []byte) (*Notification, error) {
 // in Raw.
 //
 // encoding/json hands it a value it has validated. A value of the common
-// shapes is walked once (walkValue); any other has its members and array
-// elements cut out in one pass (rawjson.go) rather than decoded a second
-// time by encoding/json, matched to their fields as encoding/json matches
-// names (exactly, else case-folded; a repeated name: the last wins).
+// shapes is scanned, then decoded in a second pass (walkvalue.go); any
+// other has its members and array elements cut out (rawjson.go) rather
+// than decoded a second time by encoding/json, matched to their fields
+// as encoding/json matches names (exactly, else case-folded; a repeated
+// name: the last wins).
 func (v *Value) UnmarshalJSON(b []byte) error {
 	*v = Value{Raw: append(json.RawMessage(nil), b...)}
 	if walkValue(v.Raw, v) {

@@ -73,9 +73,13 @@ func skipValue(b []byte, i int) (int, error) {
 		}
 		return 0, errRawJSON
 	}
+	start := i
 	for ; i < len(b); i++ { // number, true, false, null
 		switch b[i] {
 		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			if i == start { // no value: a closing bracket or a space where one belongs
+				return 0, errRawJSON
+			}
 			return i, nil
 		}
 	}

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
+	"time"
 
 	"github.com/wagw/wagw/wagwtest"
 )
@@ -232,16 +232,32 @@ func TestValueWalkTakesRealValues(t *testing.T) {
 			t.Errorf("walkValue declined the value of %s", name)
 		}
 	}
-	for _, v := range []string{`null`, `{"messages":null}`, `{"errors":[]}`, `{"messages":[{"id":"a","id":"b"}]}`, `{"messages":[],"other":1}`} {
+	for _, v := range []string{`null`, `{"messages":null}`, `{"errors":[]}`, `{"messages":[1]}`, `{"messages":[],"messages":[]}`, `{"messages":[],"other":1}`, `{"metadata":null}`} {
 		var got Value
 		if walkValue([]byte(v), &got) {
 			t.Errorf("walkValue took %s", v)
 		}
 	}
-	items := func(n int) []byte {
-		return []byte(`{"statuses":[` + strings.TrimSuffix(strings.Repeat(`{"id":"s","status":"read"},`, n), ",") + `]}`)
-	}
-	if v16, v17 := (Value{}), (Value{}); !walkValue(items(walkedItems), &v16) || walkValue(items(walkedItems+1), &v17) {
-		t.Errorf("walkValue should take %d statuses and decline %d (decodeArray sizes a long array once)", walkedItems, walkedItems+1)
+}
+
+// TestValueUnmarshalEndsOnInvalidJSON: Value.UnmarshalJSON, exported,
+// may be given bytes encoding/json did not validate; it fails on them,
+// and returns. A closing bracket where an element belongs left
+// arrayElements where it was, appending without end.
+func TestValueUnmarshalEndsOnInvalidJSON(t *testing.T) {
+	for _, s := range []string{`{"messages":[}}`, `{"statuses":[ }}`, `{"contacts":[1,]}`, `{"messages":[,]}`} {
+		done := make(chan error, 1)
+		go func() {
+			var v Value
+			done <- v.UnmarshalJSON([]byte(s))
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("%s: no error", s)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Value.UnmarshalJSON has not returned after 5 s", s)
+		}
 	}
 }

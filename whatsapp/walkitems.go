@@ -1,7 +1,5 @@
 package whatsapp
 
-import "encoding/json"
-
 // The items every webhook carries, decoded with the walkers of
 // notification.go instead of encoding/json's reflection: a change's
 // metadata (one per change), its contact (one per message), a message of
@@ -10,10 +8,10 @@ import "encoding/json"
 // decodes exactly as lenient would when the item has only members it
 // knows, each of its expected JSON type, and no member twice (all the
 // corpus's items of these kinds); it declines anything else, and
-// decodeItems then hands the item to encoding/json. walkValue walks a
-// whole change value made of such items in one pass, without cutting its
-// members and items out first. FuzzValueMatchesReference holds the paths
-// to the same result; TestWalkKnowsEveryField lists the fields.
+// the item then goes to encoding/json (lenient). walkValue (walkvalue.go)
+// decodes a whole change value of the common shapes with them.
+// FuzzValueMatchesReference holds the paths to the same result;
+// TestWalkKnowsEveryField lists the fields.
 
 // walkMetadata decodes a change's metadata: the business number it came to.
 func walkMetadata(raw []byte, md *Metadata) bool { return whole(raw, md, walkMetadataAt) }
@@ -111,67 +109,9 @@ func walkStatusAt(b []byte, i int, s *Status) (int, bool) {
 	})
 }
 
-// whole decodes the object raw, an array element as arrayElements cut
-// it, with walk, and reports whether the walk took all of it.
+// whole decodes the object raw (an array element or a member's value, cut
+// out) with walk, and reports whether the walk took all of it.
 func whole[T any](raw []byte, v *T, walk func(b []byte, i int, v *T) (int, bool)) bool {
 	end, ok := walk(raw, 0, v)
 	return ok && end == len(raw)
 }
-
-// walkValue decodes a change value of the common shapes in one pass, as
-// the member-by-member decode of Value.UnmarshalJSON would: its product,
-// event and metadata, its contacts, and messages and statuses the walkers
-// above take, each member once and of its expected type, nothing else. It
-// reports false for any other value, which that decode then takes. raw is
-// v.Raw, so that the items' Raw are slices of it.
-func walkValue(raw []byte, v *Value) bool {
-	end, ok := walkObject(raw, skipSpace(raw, 0), []member{
-		{"messaging_product", walkInto(&v.MessagingProduct)}, {"event", walkInto(&v.Event)},
-		{"metadata", func(b []byte, i int) (int, bool) {
-			v.Metadata = new(Metadata)
-			return walkMetadataAt(b, i, v.Metadata)
-		}},
-		{"contacts", func(b []byte, i int) (int, bool) { return walkItems(b, i, &v.Contacts, walkContactAt) }},
-		{"messages", func(b []byte, i int) (int, bool) {
-			return walkItems(b, i, &v.Messages, withRaw(walkMessageAt, func(m *Message) *json.RawMessage { return &m.Raw }))
-		}},
-		{"statuses", func(b []byte, i int) (int, bool) {
-			return walkItems(b, i, &v.Statuses, withRaw(walkStatusAt, func(s *Status) *json.RawMessage { return &s.Raw }))
-		}},
-	})
-	return ok && skipSpace(raw, end) == len(raw)
-}
-
-// withRaw is walk that keeps the item's bytes in the field raw names.
-func withRaw[T any](walk func(b []byte, i int, v *T) (int, bool), raw func(*T) *json.RawMessage) func(b []byte, i int, v *T) (int, bool) {
-	return func(b []byte, i int, v *T) (int, bool) {
-		end, ok := walk(b, i, v)
-		if ok {
-			*raw(v) = b[i:end]
-		}
-		return end, ok
-	}
-}
-
-// walkItems decodes the array of objects at b[i] as decodeArray does (an
-// empty array leaves no slice), if it has at most walkedItems elements:
-// its slice grows as the walk goes, to up to twice the size of the items,
-// so a longer array is declined, and decodeArray, which cuts the
-// elements out first and sizes its slice once, takes it.
-func walkItems[T any](b []byte, i int, dst *[]T, elem func(b []byte, i int, v *T) (int, bool)) (int, bool) {
-	n := 0
-	end, ok := walkArray(b, i, dst, func(b []byte, i int, v *T) (int, bool) {
-		if n++; n > walkedItems {
-			return 0, false
-		}
-		return elem(b, i, v)
-	})
-	if ok && len(*dst) == 0 {
-		*dst = nil
-	}
-	return end, ok
-}
-
-// walkedItems is the most items of one kind walkValue takes in a change
-// value (Meta sends one message or status a change, now and then a few).
-const walkedItems = 16

@@ -168,6 +168,10 @@ type RunResult struct {
 type runner struct {
 	cfg    RunConfig
 	sender *sender
+	// origin is the run's start, with the monotonic clock's reading: the
+	// records' times are its wall-clock time plus the monotonic time
+	// since (stamp).
+	origin time.Time
 
 	mu           sync.Mutex
 	chunks       [][]RequestRecord // the records as they come, recordChunk to a chunk
@@ -227,6 +231,7 @@ func Run(ctx context.Context, cfg RunConfig, src Source) (*RunResult, error) {
 	if start.IsZero() {
 		start = time.Now().Add(50 * time.Millisecond)
 	}
+	r.origin = start
 	// Requests are made ahead (a bounded queue) so that producing bodies
 	// overlaps with sending them.
 	queue := make(chan Request, 4096)
@@ -378,8 +383,20 @@ func (r *runner) send(ctx context.Context, req Request, intended time.Time) {
 		}
 	}
 	end := time.Now()
-	r.record(RequestRecord{Intended: intended.UnixNano(), Start: started.UnixNano(), End: end.UnixNano(), Code: code, Err: errText, NoRetry: noRetry,
+	r.record(RequestRecord{Intended: r.stamp(intended), Start: r.stamp(started), End: r.stamp(end), Code: code, Err: errText, NoRetry: noRetry,
 		Messages: req.Messages, Statuses: req.Statuses, Redeliv: req.Redelivery})
+}
+
+// stamp is t in Unix ns on the run's clock: the wall-clock time of its
+// start plus the monotonic time from the start to t. A request's latency
+// and lateness are differences of such times, and so follow the monotonic
+// clock, as the schedule does: a wall clock set or slewed during a run
+// (a machine's time sync) shifted them by as much. One make bench run
+// here measured every request of a 60 s run later than the one before
+// by 0.5 %, 300 ms by its end, while the generator waited for each on
+// time.
+func (r *runner) stamp(t time.Time) int64 {
+	return r.origin.UnixNano() + int64(t.Sub(r.origin))
 }
 
 // recordChunk is how many records a chunk holds. Records go to chunks of

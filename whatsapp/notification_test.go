@@ -75,7 +75,7 @@ func TestWalkKnowsEveryField(t *testing.T) {
 		{Notification{}, []string{"object", "entry"}, nil},
 		{Entry{}, []string{"id", "time", "changes"}, nil},
 		{Change{}, []string{"field", "value"}, nil},
-		{Metadata{}, []string{"display_phone_number", "phone_number_id"}, nil},             // walkMetadata
+		{Metadata{}, []string{"display_phone_number", "phone_number_id"}, nil},             // walkMetadataAt
 		{WebhookContact{}, []string{"profile", "wa_id", "user_id", "parent_user_id"}, nil}, // walkContact
 		{Profile{}, []string{"name", "username"}, nil},
 		{Message{}, []string{"id", "from", "from_user_id", "from_parent_user_id", "timestamp", "type", // walkMessage

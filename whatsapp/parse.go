@@ -61,11 +61,8 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 	_ = lenientString(w.event, &v.Event)
 	if isObject(w.metadata) {
 		v.Metadata = new(Metadata)
-		if !walkMetadata(w.metadata, v.Metadata) {
-			*v.Metadata = Metadata{}
-			if err := lenient(w.metadata, v.Metadata); err != nil {
-				return fmt.Errorf("metadata: %w", err)
-			}
+		if err := lenient(w.metadata, v.Metadata); err != nil {
+			return fmt.Errorf("metadata: %w", err)
 		}
 	}
 	var err error
@@ -165,9 +162,6 @@ func lenient(raw []byte, dst any) error {
 
 func lenientString(raw json.RawMessage, dst *string) error {
 	if len(raw) == 0 || raw[0] != '"' {
-		return nil
-	}
-	if _, ok := walkString(raw, 0, dst); ok {
 		return nil
 	}
 	return json.Unmarshal(raw, dst)

@@ -13,9 +13,8 @@ package whatsapp
 // FuzzValueMatchesReference holds the paths to the same result;
 // TestWalkKnowsEveryField lists the fields.
 
-// walkMetadata decodes a change's metadata: the business number it came to.
-func walkMetadata(raw []byte, md *Metadata) bool { return whole(raw, md, walkMetadataAt) }
-
+// walkMetadataAt decodes a change's metadata, the business number it
+// came to, at b[i].
 func walkMetadataAt(b []byte, i int, md *Metadata) (int, bool) {
 	return walkObject(b, i, []member{
 		{"display_phone_number", walkInto(&md.DisplayPhoneNumber)}, {"phone_number_id", walkInto(&md.PhoneNumberID)},
@@ -109,8 +108,8 @@ func walkStatusAt(b []byte, i int, s *Status) (int, bool) {
 	})
 }
 
-// whole decodes the object raw (an array element or a member's value, cut
-// out) with walk, and reports whether the walk took all of it.
+// whole decodes the object raw, an array element as arrayElements cut it,
+// with walk, and reports whether the walk took all of it.
 func whole[T any](raw []byte, v *T, walk func(b []byte, i int, v *T) (int, bool)) bool {
 	end, ok := walk(raw, 0, v)
 	return ok && end == len(raw)

@@ -16,8 +16,6 @@ import (
 	"runtime"
 	"strings"
 	"time"
-
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Report file names inside a report directory.
@@ -177,9 +175,7 @@ func ReadSentLog(rd io.Reader) (*RunResult, *Baseline, error) {
 
 // ResultFromRecords recomputes a run's summary from its records.
 func ResultFromRecords(target, mode string, start time.Time, recs []RequestRecord) *RunResult {
-	r := &runner{cfg: RunConfig{URL: target, Closed: mode == "closed"}, codes: map[string]int{},
-		total: hdrhistogram.New(1, hdrMaxMicros, 3), late: hdrhistogram.New(1, hdrMaxMicros, 3),
-		window: hdrhistogram.New(1, hdrMaxMicros, 3)}
+	r := newRunner(RunConfig{URL: target, Closed: mode == "closed"})
 	for _, rec := range recs {
 		r.inflight++
 		r.record(rec)
@@ -207,6 +203,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 		if run.Mode == "open" {
 			p("  offered      %.0f req/s (the intended schedule)\n", run.Offered)
 			p("  sent late    %s\n", latLine(run.Late))
+			p("  answered     %s   (from the actual send)\n", latLine(run.Answer))
 		}
 		if d := run.Drain; d != nil {
 			if d.Drained {

@@ -158,7 +158,11 @@ type RunResult struct {
 	// Late summarises how late requests left against their intended time
 	// (open loop): large values mean the generator or MaxInFlight held
 	// them back.
-	Late     Latency  `json:"late"`
+	Late Latency `json:"late"`
+	// Answer summarises how long each request took from its actual send
+	// to its answer: the target's own time, whatever the generator's
+	// lateness added to Latency.
+	Answer   Latency  `json:"answer"`
 	Timeline []Second `json:"timeline"`
 	Drain    *Drain   `json:"drain,omitempty"`
 
@@ -177,6 +181,7 @@ type runner struct {
 	chunks       [][]RequestRecord // the records as they come, recordChunk to a chunk
 	total        *hdrhistogram.Histogram
 	late         *hdrhistogram.Histogram
+	answer       *hdrhistogram.Histogram
 	window       *hdrhistogram.Histogram
 	codes        map[string]int
 	sent, ok     int
@@ -186,6 +191,12 @@ type runner struct {
 	inflight     int
 	samples      []lagSample
 	unclassified []string
+}
+
+// newRunner is a runner of cfg with empty histograms, no sender yet.
+func newRunner(cfg RunConfig) *runner {
+	h := func() *hdrhistogram.Histogram { return hdrhistogram.New(1, hdrMaxMicros, 3) }
+	return &runner{cfg: cfg, codes: map[string]int{}, total: h(), late: h(), answer: h(), window: h()}
 }
 
 type lagSample struct {
@@ -219,12 +230,8 @@ func Run(ctx context.Context, cfg RunConfig, src Source) (*RunResult, error) {
 	if cfg.Closed {
 		conc = cfg.Connections
 	}
-	r := &runner{
-		cfg: cfg, sender: newSender(ctx, cfg, conc), codes: map[string]int{},
-		total:  hdrhistogram.New(1, hdrMaxMicros, 3),
-		late:   hdrhistogram.New(1, hdrMaxMicros, 3),
-		window: hdrhistogram.New(1, hdrMaxMicros, 3),
-	}
+	r := newRunner(cfg)
+	r.sender = newSender(ctx, cfg, conc)
 	defer r.sender.close()
 
 	start := cfg.Start
@@ -410,6 +417,7 @@ const recordChunk = 1 << 14
 func (r *runner) record(rec RequestRecord) {
 	lat := micros(time.Duration(rec.End - rec.Intended))
 	late := micros(time.Duration(rec.Start - rec.Intended))
+	answer := micros(time.Duration(rec.End - rec.Start))
 	key := rec.Err
 	if rec.Code != 0 {
 		key = strconv.Itoa(rec.Code)
@@ -423,6 +431,7 @@ func (r *runner) record(rec RequestRecord) {
 	r.chunks[len(r.chunks)-1] = append(r.chunks[len(r.chunks)-1], rec)
 	_ = r.total.RecordValue(lat)
 	_ = r.late.RecordValue(late)
+	_ = r.answer.RecordValue(answer)
 	_ = r.window.RecordValue(lat)
 	r.codes[key]++
 	if rec.NoRetry {
@@ -514,7 +523,8 @@ func (r *runner) result(start time.Time) *RunResult {
 		mode = "closed"
 	}
 	res := &RunResult{Target: r.cfg.URL, Mode: mode, StartedAt: start, Sent: r.sent, OK: r.ok, Errors: r.sent - r.ok, NoRetryAfter: r.noRetryAfter,
-		Codes: r.codes, Unclassified: r.unclassified, Latency: summarize(r.total), Late: summarize(r.late)}
+		Codes: r.codes, Unclassified: r.unclassified, Latency: summarize(r.total), Late: summarize(r.late),
+		Answer: summarize(r.answer)}
 	if r.cfg.Closed {
 		res.Connections = r.cfg.Connections
 	}

@@ -67,6 +67,10 @@ func TestLoadtestRunnerOpenLoopNoCoordinatedOmission(t *testing.T) {
 	if res.Latency.P50MS < 20 {
 		t.Fatalf("p50 %v below the server's own time", res.Latency.P50MS)
 	}
+	// From its actual send, each request took the server's 20 ms.
+	if res.Answer.Count != 20 || res.Answer.MinMS < 20 || res.Answer.MaxMS > 150 {
+		t.Fatalf("answered %+v from the actual send; want 20 answers of about 20 ms", res.Answer)
+	}
 	if !strings.Contains(progress.String(), "sent ") || len(res.Timeline) == 0 {
 		t.Fatalf("no progress: %q", progress.String())
 	}

@@ -76,6 +76,25 @@ func TestScanJournalStopsAtTheEnd(t *testing.T) {
 	}
 }
 
+// testJournal opens a journal of two size-byte files in data that
+// checkpoints only when asked, its files and the log files' flush synced
+// by hook (nil: fdatasync); both close when the test ends.
+func testJournal(tb testing.TB, data string, size int64, hook func(*os.File) error) *journal {
+	tb.Helper()
+	logs := newGroupSync(data, hook)
+	tb.Cleanup(logs.close)
+	syncFile := hook
+	if syncFile == nil {
+		syncFile = fdatasync
+	}
+	j, err := openJournal(data, size, time.Hour, 1, syncFile, logs, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(j.close)
+	return j
+}
+
 // journalBroker starts a durable broker on dir whose journal never
 // checkpoints on its own.
 func journalBroker(t *testing.T, dir string) *Embedded {
@@ -275,13 +294,7 @@ func TestACheckpointWaitsOutAFailedLogFlush(t *testing.T) {
 		}
 		return fdatasync(f)
 	}
-	logs := newGroupSync(data, hook)
-	defer logs.close()
-	j, err := openJournal(data, 1<<16, time.Hour, 1, hook, logs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.close()
+	j := testJournal(t, data, 1<<16, hook)
 	ctx := context.Background()
 	if err := j.append(ctx, []byte("request"), []byte("answer")); err != nil {
 		t.Fatal(err)
@@ -299,7 +312,7 @@ func TestACheckpointWaitsOutAFailedLogFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	err = j.append(short, half, nil)
+	err := j.append(short, half, nil)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("an append to a full journal whose checkpoint waits: %v, want the context's deadline", err)
@@ -322,14 +335,7 @@ func TestACheckpointWaitsOutAFailedLogFlush(t *testing.T) {
 // parallel writers each append a record of the same size (a batch and its
 // index entry) and wait for a journal flush that covers it.
 func BenchmarkJournalSync(b *testing.B) {
-	data := b.TempDir()
-	logs := newGroupSync(data, nil)
-	defer logs.close()
-	j, err := openJournal(data, journalBytes, time.Hour, 1, fdatasync, logs, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer j.close()
+	j := testJournal(b, b.TempDir(), journalBytes, nil)
 	req := make([]byte, 700+15)
 	b.SetParallelism(8)
 	b.ResetTimer()
@@ -393,14 +399,7 @@ func FuzzScanJournal(f *testing.F) {
 // since the last switch (it did not: the append waited until its
 // context ended, and TestCheckpointsTakeTurns hung on a loaded machine).
 func TestAFullFileEndingInAMarkIsSwitched(t *testing.T) {
-	data := t.TempDir()
-	logs := newGroupSync(data, nil)
-	defer logs.close()
-	j, err := openJournal(data, 1<<12, time.Hour, 1, fdatasync, logs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.close()
+	j := testJournal(t, t.TempDir(), 1<<12, nil)
 	req := make([]byte, 300)
 	j.mu.Lock()
 	j.pending = true // no checkpoint while the file fills

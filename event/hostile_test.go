@@ -175,6 +175,27 @@ func hostileSizeRows(n int) []hostileRow {
 			n: n, each: func(i int) hostileWant {
 				return hostileWant{kind: KindStatus, id: fmt.Sprintf("s%d:read", i), key: fmt.Sprint(i % 7), at: 1749416390}
 			}},
+		hwSparseRow(n, "contacts"), hwSparseRow(n, "errors"), hwSparseRow(n, "user_preferences"), hwSparseRow(n, "message_echoes"),
+		{name: fmt.Sprintf("a message, then %d empty errors", n),
+			body: func() []byte {
+				return hwValue(`"messages":[` + hwText("m", "1", `"1749416383"`, "x") + `],"errors":[` + hwRepeat(n, func(int) string { return `{}` }) + `]`)
+			},
+			n: 2, each: func(i int) hostileWant {
+				if i == 0 {
+					return hwMsg("m", "1", 1749416383)
+				}
+				// The errors are not decoded; the notice keeps them.
+				value := `{"metadata":{"phone_number_id":"P"},"messages":[` + hwText("m", "1", `"1749416383"`, "x") + `],"errors":[` + hwRepeat(n, func(int) string { return `{}` }) + `]}`
+				return hostileWant{kind: KindNotice, id: hashID("notice:", "W", "messages", []byte(value)), key: "pn:P", at: 1749416400, check: hwRawHas(`{},{}]}`)}
+			}},
+		{name: fmt.Sprintf("%d empty entries", n), body: func() []byte { return hwBody(hwRepeat(n, func(int) string { return `{}` })) }},
+		{name: fmt.Sprintf("%d empty changes", n),
+			body: func() []byte {
+				return hwBody(`{"id":"W","changes":[` + hwRepeat(n, func(int) string { return `{}` }) + `]}`)
+			},
+			n: n, each: func(int) hostileWant {
+				return hostileWant{kind: KindNotice, id: hashID("notice:", "W", "", []byte(`null`)), key: "waba:W"}
+			}},
 		{name: fmt.Sprintf("%d empty messages without ids", n),
 			body: func() []byte {
 				return hwValue(`"messages":[` + hwRepeat(n, func(int) string { return `{}` }) + `]`)
@@ -184,6 +205,18 @@ func hostileSizeRows(n int) []hostileRow {
 				return hostileWant{kind: KindMessage, id: hashID("message:", "W", "messages", []byte(`{}`)), key: "pn:P"}
 			}},
 	}
+}
+
+// hwSparseRow: n empty items of a change value's array that does not give
+// an event per item. Decoded, "{}" would cost up to a hundred times its
+// three bytes (a message echo is 360 bytes); the array is left in the
+// value, which one notice keeps whole.
+func hwSparseRow(n int, member string) hostileRow {
+	items := `"` + member + `":[` + hwRepeat(n, func(int) string { return `{}` }) + `]`
+	value := `{"metadata":{"phone_number_id":"P"},` + items + `}`
+	return hostileRow{name: fmt.Sprintf("%d empty %s in one change", n, member),
+		body: func() []byte { return hwValue(items) },
+		envs: []hostileWant{{kind: KindNotice, id: hashID("notice:", "W", "messages", []byte(value)), key: "pn:P", at: 1749416400, check: hwRawHas(`{},{}]}`)}}}
 }
 
 // hostileTextRows: text JSON readers or Postgres refuse.
@@ -461,6 +494,10 @@ func TestDeclinedWalksAllocate(t *testing.T) {
 		"16 media messages, then 17 contacts":   `{"messages":` + items(media, 16) + `,"contacts":` + items(`{}`, 17) + `}`,
 		"16 media messages, then user_prefs":    `{"messages":` + items(media, 16) + `,"user_preferences":[{}]}`,
 		"16 media messages, the last one other": `{"messages":[` + strings.Repeat(media+",", 15) + `{"location":{}}]}`,
+		"16 empty contacts":                     `{"contacts":` + items(`{}`, 16) + `}`,
+		"16 contacts":                           `{"contacts":` + items(`{"wa_id":"1","profile":{"name":"n"}}`, 16) + `}`,
+		"16 empty statuses":                     `{"statuses":` + items(`{}`, 16) + `}`,
+		"metadata only":                         `{"metadata":{"phone_number_id":"P","display_phone_number":"1"}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			body := hwBody(hwRepeat(2000, func(int) string { return hwEntry(value) }))

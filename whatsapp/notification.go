@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -131,6 +132,17 @@ func walkArray[T any](b []byte, i int, dst *[]T, elem func(b []byte, i int, v *T
 	}
 	out := []T{}
 	for i = skipSpace(b, i+1); i < len(b) && b[i] != ']'; {
+		if len(out) == cap(out) && len(out) >= growCounted {
+			// Many elements: the rest are counted, and the slice grown
+			// once to its size. Grown by doubling, it would cost twice
+			// its size on the way (a body of "{}" entries: 5 times the
+			// size TestHostileBodiesAllocate allows).
+			n, ok := countItems(b, i)
+			if !ok {
+				return 0, false
+			}
+			out = slices.Grow(out, n)
+		}
 		out = append(out, *new(T))
 		ok := false
 		if i, ok = elem(b, i, &out[len(out)-1]); !ok {
@@ -140,6 +152,25 @@ func walkArray[T any](b []byte, i int, dst *[]T, elem func(b []byte, i int, v *T
 	}
 	*dst = out
 	return closed(b, i)
+}
+
+// growCounted is the number of elements after which walkArray counts the
+// rest of an array instead of growing its slice by doubling: a
+// notification has one entry of one change, or a few.
+const growCounted = 8
+
+// countItems counts the elements from b[i] to the end of their array,
+// without decoding them.
+func countItems(b []byte, i int) (int, bool) {
+	n := 0
+	for ; i < len(b) && b[i] != ']'; n++ {
+		end, err := skipValue(b, i)
+		if err != nil {
+			return 0, false
+		}
+		i = nextItem(b, end)
+	}
+	return n, i < len(b)
 }
 
 // walkString decodes the string at b[i] into *dst.

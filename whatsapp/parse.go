@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
 // Parse decodes a webhook POST body. The body is not retained: every byte
@@ -66,7 +67,7 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 		}
 	}
 	var err error
-	if v.Contacts, err = decodeArray(w.contacts, "contacts", nil, walkContact); err != nil {
+	if v.Contacts, err = decodeDense(v, w.contacts, "contacts", nil, walkContact); err != nil {
 		return err
 	}
 	if v.Messages, err = decodeArray(w.messages, "messages", func(m *Message, raw json.RawMessage) { m.Raw = raw }, walkMessage); err != nil {
@@ -75,16 +76,75 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 	if v.Statuses, err = decodeArray(w.statuses, "statuses", func(s *Status, raw json.RawMessage) { s.Raw = raw }, walkStatus); err != nil {
 		return err
 	}
-	if v.Errors, err = decodeArray[ErrorDetail](w.errors, "errors", nil, nil); err != nil {
+	if v.Errors, err = decodeDense[ErrorDetail](v, w.errors, "errors", nil, nil); err != nil {
 		return err
 	}
-	if v.UserPreferences, err = decodeArray[UserPreference](w.userPreferences, "user_preferences", nil, nil); err != nil {
+	if v.UserPreferences, err = decodeDense[UserPreference](v, w.userPreferences, "user_preferences", nil, nil); err != nil {
 		return err
 	}
-	if v.MessageEchoes, err = decodeArray(w.messageEchoes, "message_echoes", func(e *MessageEcho, raw json.RawMessage) { e.Raw = raw }, nil); err != nil {
+	if v.MessageEchoes, err = decodeDense(v, w.messageEchoes, "message_echoes", func(e *MessageEcho, raw json.RawMessage) { e.Raw = raw }, nil); err != nil {
 		return err
 	}
 	return nil
+}
+
+// decodeDense decodes an array of v whose items do not each become an
+// item of Split (contacts, errors, user preferences, message echoes; a
+// message or a status does, and is paid for as one), unless its items are
+// too small for their decoded size (sparse). An item of Meta's is tens
+// of bytes or more; an array of "{}" would cost a hundred times its size
+// (a message echo is 360 bytes). Such an array is left in v.Raw, and
+// v.sparse set. Without a walker, the items are decoded by one call of
+// lenient, which costs encoding/json's state once for the array instead
+// of once for each item.
+func decodeDense[T any](v *Value, raw []byte, name string, keep func(*T, json.RawMessage), walk func([]byte, *T) bool) ([]T, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	start := skipSpace(raw, 0)
+	n, end, ok := countObjectsAt(raw, start)
+	if !ok {
+		return decodeArray(raw, name, keep, walk) // not an array of objects: it says why
+	}
+	if sparse[T](n, end-start) {
+		v.sparse = true
+		return nil, nil
+	}
+	if walk != nil || n == 0 {
+		return decodeArray(raw, name, keep, walk)
+	}
+	out := make([]T, 0, n)
+	if err := lenient(raw[start:end], &out); err != nil || len(out) != n {
+		return nil, fmt.Errorf("%s: %d items of %d decoded: %v", name, len(out), n, err)
+	}
+	if keep != nil {
+		k := 0
+		for i := skipSpace(raw, start+1); i < end && raw[i] != ']'; k++ {
+			e, err := skipValue(raw, i)
+			if err != nil {
+				return nil, fmt.Errorf("%s[%d]: %w", name, k, err)
+			}
+			keep(&out[k], raw[i:e])
+			i = nextItem(raw, e)
+		}
+	}
+	return out, nil
+}
+
+// countObjectsAt counts the items of the array of objects at raw[i] and
+// returns the index after it; false when there is no array of objects
+// there.
+func countObjectsAt(raw []byte, i int) (n, end int, ok bool) {
+	end, ok = countObjects(&n)(raw, i)
+	return n, end, ok
+}
+
+// sparse reports whether n items of type T, from an array of size bytes,
+// would take more than 8 bytes for each of its bytes once decoded (with
+// their places in arrayElements' list).
+func sparse[T any](n, size int) bool {
+	var zero T
+	return n*int(unsafe.Sizeof(zero)+unsafe.Sizeof(json.RawMessage(nil))) > 8*size
 }
 
 // valueMembers are the raw members of a change value that Value reads.

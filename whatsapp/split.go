@@ -93,7 +93,7 @@ func splitChange(out []Item, e *Entry, ch *Change) []Item {
 	cf := newContactFinder(v.Contacts)
 	if ch.Field == FieldMessagingHandovers {
 		if res, all, ok := splitHandovers(out, base, v, &cf); ok {
-			if !all || len(v.Errors) > 0 {
+			if !all || len(v.Errors) > 0 || v.sparse {
 				// What it could not read, and the value's errors, are
 				// kept whole in a notice after the handovers.
 				res = append(res, notice(base, e, v, &cf, false))
@@ -135,7 +135,7 @@ func splitChange(out []Item, e *Entry, ch *Change) []Item {
 	if standbyEchoes {
 		out = splitEchoes(out, base, v, &cf)
 	}
-	if len(v.Errors) > 0 {
+	if len(v.Errors) > 0 || v.sparse {
 		out = append(out, notice(base, e, v, &cf, false))
 	}
 	return out
@@ -167,6 +167,9 @@ func notice(base Item, e *Entry, v *Value, cf *contactFinder, withContact bool) 
 // message_echoes items name, and the first item's time. ok is false when
 // there are no such items or they name different users.
 func (v *Value) noticeContact(cf *contactFinder) (c Contact, t time.Time, ok bool) {
+	if v.sparse {
+		return Contact{}, t, false // the items are not all known
+	}
 	type id struct{ wa, user string }
 	var ids []id
 	for i := range v.UserPreferences {

@@ -48,6 +48,10 @@ func walkValue(raw []byte, v *Value) bool {
 			return walkOrLenient(b, i, v.Metadata, walkMetadataAt)
 		}},
 		{"contacts", func(b []byte, i int) (int, bool) {
+			if end, err := skipValue(b, i); err == nil && sparse[WebhookContact](c.contacts, end-i) {
+				v.sparse = true // as decodeDense
+				return end, true
+			}
 			return walkItems(b, i, c.contacts, &v.Contacts, walkContactAt, nil)
 		}},
 		{"messages", func(b []byte, i int) (int, bool) {

@@ -59,6 +59,12 @@ type Value struct {
 	// Raw is the value object as received (a copy of the bytes; see Parse
 	// for the text it replaces).
 	Raw json.RawMessage `json:"-"`
+
+	// sparse: an array of contacts, errors, user preferences or message
+	// echoes was left only in Raw, its items too small for what decoding
+	// them would cost (sparse). Split then keeps the value whole in
+	// a notice.
+	sparse bool
 }
 
 // Metadata identifies the business phone number a change belongs to.

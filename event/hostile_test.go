@@ -196,6 +196,26 @@ func hostileSizeRows(n int) []hostileRow {
 			n: n, each: func(int) hostileWant {
 				return hostileWant{kind: KindNotice, id: hashID("notice:", "W", "", []byte(`null`)), key: "waba:W"}
 			}},
+		hwListRow(n, "empty shared contacts", `"type":"contacts","contacts":[%s]`, `{}`),
+		hwListRow(n, "shared contacts that are numbers", `"type":"contacts","contacts":[%s]`, `1`),
+		hwListRow(n, "empty phones of a shared contact", `"type":"contacts","contacts":[{"phones":[%s]}]`, `{}`),
+		hwListRow(n, "empty errors", `"type":"unsupported","errors":[%s]`, `{}`),
+		hwListRow(n, "empty order items", `"type":"order","order":{"product_items":[%s]}`, `{}`),
+		hwListRow(n, "empty shared contacts under an escaped name", `"type":"contacts","c\u006fntacts":[%s]`, `{}`),
+		hwListRow(n, "empty shared contacts under a name of another case", `"type":"contacts","CONTACTS":[%s]`, `{}`),
+		{name: fmt.Sprintf("a status with %d empty errors", n),
+			body: func() []byte {
+				return hwValue(`"statuses":[{"id":"s","status":"failed","timestamp":"1749416390","recipient_id":"1","errors":[` +
+					hwRepeat(n, func(int) string { return `{}` }) + `]}]`)
+			},
+			envs: []hostileWant{{kind: KindStatus, id: "s:failed", key: "1", at: 1749416390, check: hwRawHas(`{},{}]`)}}},
+		{name: fmt.Sprintf("%d messages of 16 empty shared contacts", n/10),
+			body: func() []byte {
+				return hwValue(`"messages":[` + hwRepeat(n/10, func(i int) string {
+					return `{"from":"1","id":"m` + fmt.Sprint(i) + `","timestamp":"1749416383","type":"contacts","contacts":[` + hwRepeat(16, func(int) string { return `{}` }) + `]}`
+				}) + `]`)
+			},
+			n: n / 10, each: func(i int) hostileWant { return hwMsg(fmt.Sprint("m", i), "1", 1749416383) }},
 		{name: fmt.Sprintf("%d empty messages without ids", n),
 			body: func() []byte {
 				return hwValue(`"messages":[` + hwRepeat(n, func(int) string { return `{}` }) + `]`)
@@ -217,6 +237,19 @@ func hwSparseRow(n int, member string) hostileRow {
 	return hostileRow{name: fmt.Sprintf("%d empty %s in one change", n, member),
 		body: func() []byte { return hwValue(items) },
 		envs: []hostileWant{{kind: KindNotice, id: hashID("notice:", "W", "messages", []byte(value)), key: "pn:P", at: 1749416400, check: hwRawHas(`{},{}]}`)}}}
+}
+
+// hwListRow: one message whose members (a format with %s for the items)
+// hold n items of an array inside it. Typed, "{}" would cost up to 70
+// times its three bytes (a shared contact is 216 bytes); the message is
+// decoded without the array, which its raw keeps.
+func hwListRow(n int, what, members, item string) hostileRow {
+	items := hwRepeat(n, func(int) string { return item })
+	return hostileRow{name: fmt.Sprintf("a message of %d %s", n, what),
+		body: func() []byte {
+			return hwValue(`"messages":[{"from":"1","id":"m","timestamp":"1749416383",` + fmt.Sprintf(members, items) + `}]`)
+		},
+		envs: []hostileWant{{kind: KindMessage, id: "m", key: "1", at: 1749416383, check: hwRawHas(item + "," + item + "]")}}}
 }
 
 // hostileTextRows: text JSON readers or Postgres refuse.

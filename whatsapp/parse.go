@@ -114,7 +114,7 @@ func decodeDense[T any](v *Value, raw []byte, name string, keep func(*T, json.Ra
 		return decodeArray(raw, name, keep, walk)
 	}
 	out := make([]T, 0, n)
-	if err := lenient(raw[start:end], &out); err != nil || len(out) != n {
+	if err := lenientItem(raw[start:end], &out); err != nil || len(out) != n {
 		return nil, fmt.Errorf("%s: %d items of %d decoded: %v", name, len(out), n, err)
 	}
 	if keep != nil {
@@ -198,7 +198,7 @@ func decodeItems[T any](raws []json.RawMessage, name string, keep func(*T, json.
 		}
 		if walk == nil || !walk(raw, &out[i]) {
 			out[i] = *new(T)
-			if err := lenient(raw, &out[i]); err != nil {
+			if err := lenientItem(raw, &out[i]); err != nil {
 				return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
 			}
 		}

@@ -107,7 +107,7 @@ func walkOrLenient[T any](b []byte, i int, v *T, walk func(b []byte, i int, v *T
 		return 0, false
 	}
 	*v = *new(T)
-	return end, lenient(b[i:end], v) == nil
+	return end, lenientItem(b[i:end], v) == nil
 }
 
 // skipKind skips the value at b[i] if it starts with first.

@@ -42,6 +42,13 @@
 //     and in Raw alike; the rest of Raw is the bytes as sent.
 //   - Nesting deeper than encoding/json accepts (10,000 levels) makes the
 //     body malformed.
+//   - Parsing allocates a bounded multiple of the body's size and its
+//     items' count, whatever its shape: an array whose elements are too
+//     small for what they would cost typed (more than 8 bytes decoded per
+//     byte) is not decoded but kept in Raw: inside a change value
+//     (contacts, errors, user preferences, message echoes) the change then
+//     gives a notice with the whole value; inside a message or a status
+//     (sparse.go) its typed field stays empty.
 //
 // # Splitting
 //

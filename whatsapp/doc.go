@@ -44,11 +44,12 @@
 //     body malformed.
 //   - Parsing allocates a bounded multiple of the body's size and its
 //     items' count, whatever its shape: an array whose elements are too
-//     small for what they would cost typed (more than 8 bytes decoded per
-//     byte) is not decoded but kept in Raw: inside a change value
-//     (contacts, errors, user preferences, message echoes) the change then
-//     gives a notice with the whole value; inside a message or a status
-//     (sparse.go) its typed field stays empty.
+//     small for what they would cost typed is not decoded but kept in
+//     Raw: inside a change value (contacts, errors, user preferences,
+//     message echoes: more than 8 bytes per byte) the change then gives a
+//     notice with the whole value; inside a message or a status (more
+//     than 12, with the slices encoding/json grows: sparse.go) its typed
+//     field stays empty.
 //
 // # Splitting
 //

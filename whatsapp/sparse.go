@@ -17,11 +17,6 @@ import (
 // typed encoding sparser than the bytes Meta sent, and drop what the
 // gateway kept).
 
-// sparseDepth is how deep sparseSpans looks: a message's deepest typed
-// array (a shared contact's phones) is at depth 4, in an array of message
-// echoes at depth 5. Deeper values are skipped whole.
-const sparseDepth = 8
-
 // lenientItem decodes an item (a message, a status, a message echo, or an
 // array of them) as lenient does, without its sparse arrays.
 func lenientItem(raw []byte, dst any) error {
@@ -45,75 +40,79 @@ func withoutSparse(raw []byte) []byte {
 	return append(out, raw[last:]...)
 }
 
-// sparseFrame is an array or an object sparseSpans is in.
-type sparseFrame struct {
-	start, n int    // where it starts; an array's elements so far
-	cost     int    // an array's typed element, in bytes; 0: not decoded
-	array    bool   // an array, else an object
-	next     bool   // an element (array) or a member name (object) comes next
-	key      []byte // an object's last member name
+// sparseBytes is what an array inside an item may cost decoded for each of
+// its bytes (sparseCharge) before it is left out. Less than the 16 of
+// TestHostileBodiesAllocate's bound: arrays nest, and the item costs its
+// own fields too. A shared contact of a name alone,
+// {"name":{"formatted_name":"Ana"}}, takes a fifth of it.
+const sparseBytes = 12
+
+// typedArray is an array sparseSpans is in that a typed field decodes.
+type typedArray struct {
+	start, level, n, cost int // where it starts, its depth, its elements so far, one element's size
 }
 
 // sparseSpans returns where the arrays of raw (valid JSON) that would cost
-// more than 8 bytes typed per byte are, outermost only, in order. An
+// more than sparseBytes per byte decoded are, outermost only, in order. An
 // array's elements cost their type's size (sparseCost of the member that
-// holds it) and a place in the slice header's array, 24 bytes: encoding/json
-// grows the slice as it goes. One pass, no recursion, nothing allocated
-// unless a sparse array is found.
+// holds it) and their place in a list, 24 bytes; and encoding/json grows
+// the slice one element at a time: the slices it leaves behind add up to
+// about the final one up to 256 elements (doubling), to 4 times it beyond
+// (a quarter more each time). One pass, without recursion, at any depth
+// (an edited message holds a message: typed arrays nest without end); it
+// keeps a byte for each level it is in and a frame for each typed array.
 func sparseSpans(raw []byte) [][2]int {
-	var stack [sparseDepth]sparseFrame
-	depth := 0
+	var kindsBuf [64]byte // '[' or '{' for each level
+	var arraysBuf [8]typedArray
+	kinds, arrays := kindsBuf[:0], arraysBuf[:0]
 	var spans [][2]int
+	expectKey := false // the next string in an object is a member name
+	cost := 0          // the element size of an array that starts as the last member's value
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		switch c {
 		case ' ', '\t', '\n', '\r', ':':
 			continue
 		case ',':
-			if depth > 0 {
-				stack[depth-1].next = true
-			}
+			expectKey = len(kinds) > 0 && kinds[len(kinds)-1] == '{'
 			continue
 		case ']', '}':
-			if depth == 0 {
+			if len(kinds) == 0 {
 				return nil // not valid JSON: lenient will say so
 			}
-			depth--
-			if f := &stack[depth]; f.array && f.cost > 0 && f.n*(f.cost+24) > 8*(i+1-f.start) {
-				for len(spans) > 0 && spans[len(spans)-1][0] > f.start {
-					spans = spans[:len(spans)-1] // inside this one
+			kinds, expectKey = kinds[:len(kinds)-1], false
+			if k := len(arrays) - 1; k >= 0 && arrays[k].level == len(kinds) {
+				a := arrays[k]
+				arrays = arrays[:k]
+				if sparseCharge(a.n, a.cost) > sparseBytes*(i+1-a.start) {
+					for len(spans) > 0 && spans[len(spans)-1][0] > a.start {
+						spans = spans[:len(spans)-1] // inside this one
+					}
+					spans = append(spans, [2]int{a.start, i + 1})
 				}
-				spans = append(spans, [2]int{f.start, i + 1})
 			}
 			continue
 		}
-		cost := 0
-		if depth > 0 {
-			top := &stack[depth-1]
-			if !top.array && top.next { // a member name
-				end, err := skipString(raw, i)
-				if err != nil {
-					return nil
-				}
-				top.key, top.next, i = raw[i+1:end-1], false, end-1
-				continue
+		if expectKey { // a member name
+			end, err := skipString(raw, i)
+			if err != nil {
+				return nil
 			}
-			if top.array && top.next {
-				top.n++
-				top.next = false
-			}
-			if !top.array {
-				cost = sparseCost(top.key)
-			}
+			cost, expectKey, i = sparseCost(raw[i+1:end-1]), false, end-1
+			continue
 		}
-		switch {
-		case (c == '[' || c == '{') && depth < sparseDepth:
-			stack[depth] = sparseFrame{start: i, array: c == '[', next: true, cost: cost}
-			if c == '[' {
-				// "[]": no element; next is cleared by the first one.
-				stack[depth].next = skipSpace(raw, i+1) < len(raw) && raw[skipSpace(raw, i+1)] != ']'
+		if k := len(arrays) - 1; k >= 0 && arrays[k].level == len(kinds)-1 {
+			arrays[k].n++ // an element of the innermost array, a typed one
+		}
+		inObject := len(kinds) > 0 && kinds[len(kinds)-1] == '{'
+		switch c {
+		case '[':
+			if inObject && cost > 0 {
+				arrays = append(arrays, typedArray{start: i, level: len(kinds), cost: cost})
 			}
-			depth++
+			kinds = append(kinds, c)
+		case '{':
+			kinds, expectKey = append(kinds, c), true
 		default:
 			end, err := skipValue(raw, i)
 			if err != nil {
@@ -123,6 +122,18 @@ func sparseSpans(raw []byte) [][2]int {
 		}
 	}
 	return spans
+}
+
+// sparseCharge is what n elements of size bytes cost decoded: their
+// places in a list, and the elements of every slice encoding/json made on
+// the way (sparseSpans): 2n-1 of them while it doubles (up to 256), then
+// about 5n.
+func sparseCharge(n, size int) int {
+	elems := 2*n - 1
+	if n > 256 {
+		elems = 5 * n
+	}
+	return elems*size + 24*n
 }
 
 // sparseCost is the size of a typed element of the array a member of that

@@ -1,7 +1,10 @@
 package whatsapp
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -27,8 +30,10 @@ func TestWithoutSparse(t *testing.T) {
 		// Left: arrays no typed field decodes, strings, empty arrays, items of Meta's size.
 		{`{"other":[` + empties(50) + `],"text":{"body":"[{},{},{}]"},"contacts":[]}`, ""},
 		{`{"errors":[{"code":131051}],"contacts":[{"name":{"formatted_name":"Ana"}},{"name":{"formatted_name":"Bo"}}]}`, ""},
-		{`{"contacts":"[{},{},{}]","errors":null,"x":[[[[[[[[[[{"errors":[` + empties(50) + `]}]]]]]]]]]]}`, ""},
-		{deep, ""},                          // deeper than sparseDepth: no typed field there
+		{`{"contacts":"[{},{},{}]","errors":null}`, ""},
+		// At any depth: an edit holds a message, which may hold an edit...
+		{`{"contacts":"[{},{},{}]","x":[[[[[[[[[[{"errors":[` + empties(50) + `]}]]]]]]]]]]}`, `{"contacts":"[{},{},{}]","x":[[[[[[[[[[{"errors":[]}]]]]]]]]]]}`},
+		{deep, strings.Repeat(`{"a":`, 10) + `{"contacts":[]}` + strings.Repeat(`}`, 10)},
 		{`{"contacts":[` + empties(50), ""}, // not JSON: lenient says so
 	} {
 		want := c.want
@@ -110,6 +115,98 @@ func FuzzWithoutSparse(f *testing.F) {
 		var m, m2 Message
 		if json.Unmarshal(b, &m) == nil && lenientItem(b, &m2) != nil {
 			t.Fatalf("%s: decoded whole, not without its sparse arrays", b)
+		}
+	})
+}
+
+// refSparseSpans: sparseSpans written again, recursively, over
+// encoding/json's tokens.
+func refSparseSpans(raw []byte) ([][2]int, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var spans [][2]int
+	var value func(depth int, key *string) error
+	value = func(depth int, key *string) error {
+		start := int(d.InputOffset())
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		delim, ok := tok.(json.Delim)
+		if !ok {
+			return nil
+		}
+		// InputOffset before Token may point at spaces/colons: find the delimiter.
+		for raw[start] != byte(delim) {
+			start++
+		}
+		if delim == '{' {
+			for d.More() {
+				k, err := d.Token()
+				if err != nil {
+					return err
+				}
+				s := k.(string)
+				if err := value(depth+1, &s); err != nil {
+					return err
+				}
+			}
+			_, err := d.Token()
+			return err
+		}
+		n := 0
+		for d.More() {
+			n++
+			if err := value(depth+1, nil); err != nil {
+				return err
+			}
+		}
+		if _, err := d.Token(); err != nil {
+			return err
+		}
+		end := int(d.InputOffset())
+		cost := 0
+		if key != nil {
+			cost = sparseCost([]byte(*key))
+		}
+		if cost > 0 && sparseCharge(n, cost) > sparseBytes*(end-start) {
+			for len(spans) > 0 && spans[len(spans)-1][0] > start {
+				spans = spans[:len(spans)-1]
+			}
+			spans = append(spans, [2]int{start, end})
+		}
+		return nil
+	}
+	if err := value(0, nil); err != nil && err != io.EOF {
+		return nil, err
+	}
+	return spans, nil
+}
+
+// FuzzSparseSpansMatchesReference: sparseSpans finds what refSparseSpans
+// finds, on valid JSON without escapes (an escaped name is charged the
+// most by one and unescaped by the other).
+func FuzzSparseSpansMatchesReference(f *testing.F) {
+	for _, s := range []string{`{"contacts":[{},{},{},{}]}`, `{"contacts":[{"phones":[{},{},{},{},{},{}]}]}`, `[{"errors":[1,2,3]},{"x":[{}]}]`,
+		`{"Errors":[{} ,{}], "a":"[\"]","b":[["x"]]}`, `{"order":{"product_items":[{},{},{},{},{},{},{},{}]}}`, `{"contacts":"[{},{}]"}`,
+		` { "contacts" : [ 1 , true , null , "]" , -1.5e3 , [ ] , { } ] } `, `{"x":[[[[[[[{"errors":[{},{},{}]}]]]]]]]}`,
+		`{"edit":{"message":{"edit":{"message":{"edit":{"message":{"edit":{"message":{"contacts":[{},{},{},{},{},{}]}}}}}}}}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) || bytes.IndexByte(b, '\\') >= 0 {
+			return
+		}
+		want, err := refSparseSpans(b)
+		if err != nil {
+			return
+		}
+		got := sparseSpans(b)
+		if len(got) == 0 && len(want) == 0 {
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: sparseSpans %v, reference %v", b, got, want)
 		}
 	})
 }

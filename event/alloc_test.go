@@ -1,0 +1,51 @@
+package event
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// allocWithin: parsing body allocates within hostileAllocLimit.
+func allocWithin(t *testing.T, name string, body []byte) {
+	t.Run(name, func(t *testing.T) {
+		var envs []Envelope
+		var err error
+		allocated := allocatedBytes(func() { envs, err = ParseAndSplit(body, whReceivedAt) })
+		limit := hostileAllocLimit(len(body), len(envs))
+		if allocated > limit {
+			t.Errorf("%d bytes allocated for a %d-byte body, %d events (err %v); limit %d (%.2fx)", allocated, len(body), len(envs), err, limit, float64(allocated)/float64(limit))
+		}
+	})
+}
+
+// TestEditedMessagesAllocate: an edit holds a message, which may hold an
+// edit: a sparse array is left out at any depth.
+func TestEditedMessagesAllocate(t *testing.T) {
+	empties := hwRepeat(hwMany, func(int) string { return `{}` })
+	// Edit.Message is a *Message: a message nests messages without end.
+	nested := func(edits int, inner string) string {
+		return strings.Repeat(`{"edit":{"message":`, edits) + inner + strings.Repeat(`}}`, edits)
+	}
+	for edits := 1; edits <= 4; edits++ {
+		msg := `{"from":"1","id":"m","timestamp":"1749416383","type":"edit","edit":{"message":` +
+			nested(edits-1, `{"type":"contacts","contacts":[`+empties+`]}`) + `}}`
+		allocWithin(t, fmt.Sprintf("contacts under %d edits", edits), hwValue(`"messages":[`+msg+`]`))
+	}
+}
+
+// TestDenseArraysAllocate: arrays just dense enough not to be left out
+// cost their elements and the slices encoding/json grew on the way
+// (sparseCharge), within the bound.
+func TestDenseArraysAllocate(t *testing.T) {
+	for _, n := range []int{hwMany, 10 * hwMany} {
+		msg := func(members, item string) []byte {
+			items := hwRepeat(n, func(int) string { return item })
+			return hwValue(`"messages":[{"from":"1","id":"m","timestamp":"1749416383",` + fmt.Sprintf(members, items) + `}]`)
+		}
+		allocWithin(t, fmt.Sprintf("%d phones of 9 bytes", n), msg(`"type":"contacts","contacts":[{"phones":[%s]}]`, `{"x":12}`))
+		allocWithin(t, fmt.Sprintf("%d order items of 9 bytes", n), msg(`"type":"order","order":{"product_items":[%s]}`, `{"x":12}`))
+		allocWithin(t, fmt.Sprintf("%d errors of 11 bytes", n), msg(`"type":"unsupported","errors":[%s]`, `{"x":1234}`))
+		allocWithin(t, fmt.Sprintf("%d shared contacts of 31 bytes", n), msg(`"type":"contacts","contacts":[%s]`, `{"name":{},"x":"aaaaaaaaaaaaa"}`))
+	}
+}

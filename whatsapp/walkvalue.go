@@ -15,7 +15,10 @@ import "encoding/json"
 // holds the two to the same result.
 
 // valueCounts are the items of a change value's arrays.
-type valueCounts struct{ contacts, messages, statuses int }
+type valueCounts struct {
+	contacts, messages, statuses int
+	contactsBytes                int // the contacts array's size, for sparse
+}
 
 // scanValue reports whether walkValue takes the value raw: an object
 // whose members are its product and event (strings), metadata (an
@@ -25,7 +28,11 @@ type valueCounts struct{ contacts, messages, statuses int }
 func scanValue(raw []byte) (c valueCounts, ok bool) {
 	end, ok := walkObject(raw, skipSpace(raw, 0), []member{
 		{"messaging_product", skipKind('"')}, {"event", skipKind('"')}, {"metadata", skipKind('{')},
-		{"contacts", countObjects(&c.contacts)}, {"messages", countObjects(&c.messages)},
+		{"contacts", func(b []byte, i int) (int, bool) {
+			end, ok := countObjects(&c.contacts)(b, i)
+			c.contactsBytes = end - i
+			return end, ok
+		}}, {"messages", countObjects(&c.messages)},
 		{"statuses", countObjects(&c.statuses)},
 	})
 	return c, ok && skipSpace(raw, end) == len(raw)
@@ -48,9 +55,9 @@ func walkValue(raw []byte, v *Value) bool {
 			return walkOrLenient(b, i, v.Metadata, walkMetadataAt)
 		}},
 		{"contacts", func(b []byte, i int) (int, bool) {
-			if end, err := skipValue(b, i); err == nil && sparse[WebhookContact](c.contacts, end-i) {
+			if sparse[WebhookContact](c.contacts, c.contactsBytes) {
 				v.sparse = true // as decodeDense
-				return end, true
+				return i + c.contactsBytes, true
 			}
 			return walkItems(b, i, c.contacts, &v.Contacts, walkContactAt, nil)
 		}},

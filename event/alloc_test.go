@@ -62,3 +62,15 @@ func TestHandoversAllocate(t *testing.T) {
 		allocWithin(t, "handovers "+item, body)
 	}
 }
+
+// TestDeclinedContactsAllocate: value contacts their walker declines (a
+// number for a string, an unknown member) are decoded by one call of
+// encoding/json for the array, not one each, on both decode paths (the
+// trailing member sends a value to the member-by-member decode).
+func TestDeclinedContactsAllocate(t *testing.T) {
+	for _, item := range []string{`{"wa_id":1234}`, `{"x":"aaaaaa"}`, `{"x":[1,2,3]}`} {
+		items := hwRepeat(hwMany, func(int) string { return item })
+		allocWithin(t, "value contacts "+item, hwValue(`"contacts":[`+items+`]`))
+		allocWithin(t, "value contacts then a member "+item, hwValue(`"contacts":[`+items+`],"x":1`))
+	}
+}

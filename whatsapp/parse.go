@@ -94,9 +94,9 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 // too small for their decoded size (sparse). An item of Meta's is tens
 // of bytes or more; an array of "{}" would cost a hundred times its size
 // (a message echo is 360 bytes). Such an array is left in v.Raw, and
-// v.sparse set. Without a walker, the items are decoded by one call of
-// lenient, which costs encoding/json's state once for the array instead
-// of once for each item.
+// v.sparse set. The items are decoded by walk, or, without one or when it
+// declines an item, by one call of lenient for the array, which costs
+// encoding/json's state once instead of once for each item.
 func decodeDense[T any](v *Value, raw []byte, name string, keep func(*T, json.RawMessage), walk func([]byte, *T) bool) ([]T, error) {
 	if raw == nil {
 		return nil, nil
@@ -106,20 +106,33 @@ func decodeDense[T any](v *Value, raw []byte, name string, keep func(*T, json.Ra
 	if !ok {
 		return decodeArray(raw, name, keep, walk) // not an array of objects: it says why
 	}
-	if sparse[T](n, end-start) {
+	return decodeCounted(v, raw[start:end], n, name, keep, walk)
+}
+
+// decodeCounted is decodeDense of raw, an array of n objects and nothing
+// else (scanValue counted them).
+func decodeCounted[T any](v *Value, raw []byte, n int, name string, keep func(*T, json.RawMessage), walk func([]byte, *T) bool) ([]T, error) {
+	if sparse[T](n, len(raw)) {
 		v.sparse = true
 		return nil, nil
 	}
-	if walk != nil || n == 0 {
+	if n == 0 {
 		return decodeArray(raw, name, keep, walk)
 	}
-	out := make([]T, 0, n)
-	if err := lenientItem(raw[start:end], &out); err != nil || len(out) != n {
-		return nil, fmt.Errorf("%s: %d items of %d decoded: %v", name, len(out), n, err)
+	out := make([]T, n)
+	if walk == nil || !walkAll(raw, out, walk) {
+		// Without a walker, or one it declines: all by one call of
+		// lenient (a call for each would cost about 230 bytes of decoder
+		// state), into the same slice.
+		clear(out)
+		out = out[:0]
+		if err := lenientItem(raw, &out); err != nil || len(out) != n {
+			return nil, fmt.Errorf("%s: %d items of %d decoded: %v", name, len(out), n, err)
+		}
 	}
 	if keep != nil {
 		k := 0
-		for i := skipSpace(raw, start+1); i < end && raw[i] != ']'; k++ {
+		for i := skipSpace(raw, 1); i < len(raw) && raw[i] != ']'; k++ {
 			e, err := skipValue(raw, i)
 			if err != nil {
 				return nil, fmt.Errorf("%s[%d]: %w", name, k, err)
@@ -129,6 +142,20 @@ func decodeDense[T any](v *Value, raw []byte, name string, keep func(*T, json.Ra
 		}
 	}
 	return out, nil
+}
+
+// walkAll decodes the objects of the array raw into out, one each, by
+// walk, and reports false as soon as walk declines one.
+func walkAll[T any](raw []byte, out []T, walk func([]byte, *T) bool) bool {
+	k := 0
+	for i := skipSpace(raw, 1); i < len(raw) && raw[i] != ']'; k++ {
+		end, err := skipValue(raw, i)
+		if err != nil || k == len(out) || !walk(raw[i:end], &out[k]) {
+			return false
+		}
+		i = nextItem(raw, end)
+	}
+	return k == len(out)
 }
 
 // countObjectsAt counts the items of the array of objects at raw[i] and

@@ -55,11 +55,10 @@ func walkValue(raw []byte, v *Value) bool {
 			return walkOrLenient(b, i, v.Metadata, walkMetadataAt)
 		}},
 		{"contacts", func(b []byte, i int) (int, bool) {
-			if sparse[WebhookContact](c.contacts, c.contactsBytes) {
-				v.sparse = true // as decodeDense
-				return i + c.contactsBytes, true
-			}
-			return walkItems(b, i, c.contacts, &v.Contacts, walkContactAt, nil)
+			end := i + c.contactsBytes
+			var err error
+			v.Contacts, err = decodeCounted(v, b[i:end], c.contacts, "contacts", nil, walkContact)
+			return end, err == nil
 		}},
 		{"messages", func(b []byte, i int) (int, bool) {
 			return walkItems(b, i, c.messages, &v.Messages, walkMessageAt, func(m *Message) *json.RawMessage { return &m.Raw })

@@ -163,14 +163,22 @@ const growCounted = 8
 // without decoding them.
 func countItems(b []byte, i int) (int, bool) {
 	n := 0
-	for ; i < len(b) && b[i] != ']'; n++ {
+	_, ok := eachItem(b, i, func([]byte) bool { n++; return true })
+	return n, ok
+}
+
+// eachItem calls fn with each element of an array from the one at b[i]
+// (or its closing bracket) on, and returns the index of the closing
+// bracket; false when an element is not a value or fn returned false.
+func eachItem(b []byte, i int, fn func(item []byte) bool) (int, bool) {
+	for i < len(b) && b[i] != ']' {
 		end, err := skipValue(b, i)
-		if err != nil {
+		if err != nil || !fn(b[i:end]) {
 			return 0, false
 		}
 		i = nextItem(b, end)
 	}
-	return n, i < len(b)
+	return i, i < len(b)
 }
 
 // walkString decodes the string at b[i] into *dst.

@@ -117,7 +117,7 @@ func decodeCounted[T any](v *Value, raw []byte, n int, name string, keep func(*T
 		return nil, nil
 	}
 	if n == 0 {
-		return decodeArray(raw, name, keep, walk)
+		return nil, nil // as decodeArray
 	}
 	out := make([]T, n)
 	if walk == nil || !walkAll(raw, out, walk) {
@@ -125,21 +125,15 @@ func decodeCounted[T any](v *Value, raw []byte, n int, name string, keep func(*T
 		// lenient (a call for each would cost about 230 bytes of decoder
 		// state), into the same slice.
 		clear(out)
-		out = out[:0]
-		if err := lenientItem(raw, &out); err != nil || len(out) != n {
-			return nil, fmt.Errorf("%s: %d items of %d decoded: %v", name, len(out), n, err)
+		list := out[:0] // its own variable: &list goes to the heap, on this path only
+		if err := lenientItem(raw, &list); err != nil || len(list) != n {
+			return nil, fmt.Errorf("%s: %d items of %d decoded: %v", name, len(list), n, err)
 		}
+		out = list
 	}
 	if keep != nil {
 		k := 0
-		for i := skipSpace(raw, 1); i < len(raw) && raw[i] != ']'; k++ {
-			e, err := skipValue(raw, i)
-			if err != nil {
-				return nil, fmt.Errorf("%s[%d]: %w", name, k, err)
-			}
-			keep(&out[k], raw[i:e])
-			i = nextItem(raw, e)
-		}
+		eachItem(raw, skipSpace(raw, 1), func(item []byte) bool { keep(&out[k], item); k++; return true })
 	}
 	return out, nil
 }
@@ -148,14 +142,14 @@ func decodeCounted[T any](v *Value, raw []byte, n int, name string, keep func(*T
 // walk, and reports false as soon as walk declines one.
 func walkAll[T any](raw []byte, out []T, walk func([]byte, *T) bool) bool {
 	k := 0
-	for i := skipSpace(raw, 1); i < len(raw) && raw[i] != ']'; k++ {
-		end, err := skipValue(raw, i)
-		if err != nil || k == len(out) || !walk(raw[i:end], &out[k]) {
+	_, ok := eachItem(raw, skipSpace(raw, 1), func(item []byte) bool {
+		if k == len(out) || !walk(item, &out[k]) {
 			return false
 		}
-		i = nextItem(raw, end)
-	}
-	return k == len(out)
+		k++
+		return true
+	})
+	return ok && k == len(out)
 }
 
 // countObjectsAt counts the items of the array of objects at raw[i] and
@@ -167,8 +161,9 @@ func countObjectsAt(raw []byte, i int) (n, end int, ok bool) {
 }
 
 // sparse reports whether n items of type T, from an array of size bytes,
-// would take more than 8 bytes for each of its bytes once decoded (with
-// their places in arrayElements' list).
+// would take more than 8 bytes for each of its bytes once decoded, each
+// charged 24 bytes more than its type's size (the list of elements
+// decodeArray makes when it takes the array instead).
 func sparse[T any](n, size int) bool {
 	var zero T
 	return n*int(unsafe.Sizeof(zero)+unsafe.Sizeof(json.RawMessage(nil))) > 8*size

@@ -173,13 +173,8 @@ func parseHandovers(raw json.RawMessage) (hs []handoverItem, all bool) {
 		take(raw)
 		return hs, all
 	}
-	for i := skipSpace(list, 1); i < len(list) && list[i] != ']'; {
-		end, err := skipValue(list, i)
-		if err != nil {
-			return hs, false
-		}
-		take(list[i:end])
-		i = nextItem(list, end)
+	if _, ok := eachItem(list, skipSpace(list, 1), func(item []byte) bool { take(item); return true }); !ok {
+		return hs, false
 	}
 	return hs, all
 }

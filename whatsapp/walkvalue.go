@@ -134,16 +134,9 @@ func countObjects(n *int) func(b []byte, i int) (int, bool) {
 		if i >= len(b) || b[i] != '[' {
 			return 0, false
 		}
-		for i = skipSpace(b, i+1); i < len(b) && b[i] != ']'; {
-			if b[i] != '{' {
-				return 0, false
-			}
-			end, err := skipValue(b, i)
-			if err != nil {
-				return 0, false
-			}
-			*n++
-			i = nextItem(b, end)
+		i, ok := eachItem(b, skipSpace(b, i+1), func(item []byte) bool { *n++; return item[0] == '{' })
+		if !ok {
+			return 0, false
 		}
 		return closed(b, i)
 	}

@@ -147,11 +147,11 @@ func (o *handoverOwners) fill(h *Handover) {
 // The array's elements are walked in place, and only one that may be a
 // handover (handoverCandidate) is decoded: a value of 10,000 "{}"
 // elements cost 5.5 times TestHostileBodiesAllocate's bound when each was
-// copied out and decoded. The candidates are counted first, so that the
-// handovers take one slice of their number, and one handoverDecoder
-// decodes them all: 10,000 {"control_passed":{}} cost 1.7 times the
-// bound when the slice grew as it was filled and each handover had wire
-// structs of its own.
+// copied out and decoded. The candidates are marked first, so that the
+// handovers take one slice of their number, and one handoverDecoder,
+// made at the first, decodes them all: 10,000 {"control_passed":{}} cost
+// 1.7 times the bound when the slice grew as it was filled and each
+// handover had wire structs of its own.
 func parseHandovers(raw json.RawMessage) (hs []handoverItem, all bool) {
 	if !isObject(raw) {
 		return nil, false
@@ -162,12 +162,11 @@ func parseHandovers(raw json.RawMessage) (hs []handoverItem, all bool) {
 			list = value // the last one, as encoding/json
 		}
 	})
-	var d handoverDecoder
+	var d *handoverDecoder // at the first candidate: most values hold one handover or none
 	all = true
-	take := func(r []byte) {
-		if !handoverCandidate(r) {
-			all = false
-			return
+	decode := func(r []byte) {
+		if d == nil {
+			d = new(handoverDecoder)
 		}
 		if it, ok := d.parse(r); ok {
 			hs = append(hs, it)
@@ -176,26 +175,50 @@ func parseHandovers(raw json.RawMessage) (hs []handoverItem, all bool) {
 		}
 	}
 	if len(list) < 2 || list[0] != '[' || list[skipSpace(list, 1)] == ']' {
-		take(raw)
+		if handoverCandidate(raw) {
+			decode(raw)
+		} else {
+			all = false
+		}
 		return hs, all
 	}
+	// The first pass marks the candidates, a bit each (handoverCandidate
+	// allocates for an escaped name: it runs once an element), so that
+	// the handovers take one slice of their number; the second decodes
+	// the marked ones.
 	start := skipSpace(list, 1)
-	n := 0
-	if _, ok := eachItem(list, start, func(item []byte) bool {
-		if handoverCandidate(item) {
-			n++
+	var marksBuf [4]uint64 // 256 elements without an allocation
+	marks := marksBuf[:0]
+	n, i := 0, 0
+	_, whole := eachItem(list, start, func(item []byte) bool {
+		if i%64 == 0 {
+			marks = append(marks, 0)
 		}
+		if handoverCandidate(item) {
+			marks[i/64] |= 1 << (i % 64)
+			n++
+		} else {
+			all = false
+		}
+		i++
 		return true
-	}); !ok {
-		return nil, false
+	})
+	if n > 0 {
+		hs = make([]handoverItem, 0, n)
 	}
-	hs = make([]handoverItem, 0, n)
-	_, _ = eachItem(list, start, func(item []byte) bool { take(item); return true })
-	return hs, all
+	i = 0
+	_, _ = eachItem(list, start, func(item []byte) bool {
+		if marks[i/64]&(1<<(i%64)) != 0 {
+			decode(item)
+		}
+		i++
+		return true
+	})
+	return hs, all && whole
 }
 
 // handoverCandidate reports, without decoding it, whether raw may be a
-// handover parseHandover takes: an object with a control_passed or
+// handover handoverDecoder.parse takes: an object with a control_passed or
 // control_taken object, or a type that may name one (names and type
 // matched case-folded; an escaped type may be anything).
 func handoverCandidate(raw []byte) bool {

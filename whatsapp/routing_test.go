@@ -173,3 +173,30 @@ func TestHandoverKeepsItsRawNotification(t *testing.T) {
 		t.Errorf("handover raw %s lost a field", raw)
 	}
 }
+
+// TestHandoversWithoutCandidatesAllocateNothing: a messaging_handovers
+// value with nothing that may be a handover costs no allocation (the
+// decoder is made at the first candidate, the marks of up to 256
+// elements are on the stack).
+func TestHandoversWithoutCandidatesAllocateNothing(t *testing.T) {
+	for _, raw := range []string{
+		`{"messaging_handovers":[{"type":"x"}],"x":1}`,
+		`{"messaging_handovers":[{},1,"a",{"control_passed":1}]}`,
+		`{"type":"x"}`,
+	} {
+		b := []byte(raw)
+		if n := testing.AllocsPerRun(100, func() { _, _ = parseHandovers(b) }); n != 0 {
+			t.Errorf("%s: %v allocations, want 0", raw, n)
+		}
+	}
+}
+
+// TestHandoversBeforeABrokenElement: an array that cannot be walked to
+// its end (a Value built by hand: Parse validates the body first) gives
+// the handovers before the break, and all is false.
+func TestHandoversBeforeABrokenElement(t *testing.T) {
+	hs, all := parseHandovers([]byte(`{"messaging_handovers":[{"control_passed":{}}, ,{"control_taken":{}}]}`))
+	if len(hs) != 1 || hs[0].h.Type != ControlPassed || all {
+		t.Fatalf("got %d handovers (%+v), all %v; want the control_passed before the break, all false", len(hs), hs, all)
+	}
+}

@@ -50,6 +50,18 @@ func TestDenseArraysAllocate(t *testing.T) {
 	}
 }
 
+// TestNestedDenseArraysAllocate: shared contacts whose phones are each
+// just dense enough, in contacts just dense enough with them: the phones
+// are charged to the contacts too (1.02 times the bound when each level
+// was measured alone on the same bytes).
+func TestNestedDenseArraysAllocate(t *testing.T) {
+	contact := `{"phones":[{"x":""},{"x":""},{"x":""}]}`
+	msg := `{"from":"1","id":"m","timestamp":"1749416383","type":"contacts","contacts":[` + hwRepeat(10, func(int) string { return contact }) + `]}`
+	allocWithin(t, "messages of contacts of three phones", hwValue(`"messages":[`+hwRepeat(333, func(int) string { return msg })+`]`))
+	echo := strings.Replace(msg, `"from":"1",`, `"from":"1","to":"2",`, 1)
+	allocWithin(t, "echoes of contacts of three phones", hwBody(`{"id":"W","time":1749416400,"changes":[{"field":"standby","value":{"metadata":{"phone_number_id":"P"},"message_echoes":[`+hwRepeat(333, func(int) string { return echo })+`]}}]}`))
+}
+
 // TestHandoversAllocate: a messaging_handovers value of many tiny
 // elements that cannot be handovers: they are not decoded. (Tiny elements
 // that are handovers: TestMinimalHandoversAllocate.)

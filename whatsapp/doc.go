@@ -48,8 +48,8 @@
 //     Raw: inside a change value (contacts, errors, user preferences,
 //     message echoes: more than 8 bytes per byte) the change then gives a
 //     notice with the whole value; inside a message or a status (more
-//     than 12, with the slices encoding/json grows: sparse.go) its typed
-//     field stays empty.
+//     than 12, with the slices encoding/json grows and the typed arrays
+//     it holds: sparse.go) its typed field stays empty.
 //
 // # Splitting
 //

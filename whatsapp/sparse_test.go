@@ -125,59 +125,71 @@ func refSparseSpans(raw []byte) ([][2]int, error) {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
 	var spans [][2]int
-	var value func(depth int, key *string) error
-	value = func(depth int, key *string) error {
+	// value returns what the typed arrays kept in the value cost: the
+	// typed array around it is charged for them.
+	var value func(depth int, key *string) (int, error)
+	value = func(depth int, key *string) (int, error) {
 		start := int(d.InputOffset())
 		tok, err := d.Token()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		delim, ok := tok.(json.Delim)
 		if !ok {
-			return nil
+			return 0, nil
 		}
 		// InputOffset before Token may point at spaces/colons: find the delimiter.
 		for raw[start] != byte(delim) {
 			start++
 		}
+		nested := 0
 		if delim == '{' {
 			for d.More() {
 				k, err := d.Token()
 				if err != nil {
-					return err
+					return 0, err
 				}
 				s := k.(string)
-				if err := value(depth+1, &s); err != nil {
-					return err
+				c, err := value(depth+1, &s)
+				if err != nil {
+					return 0, err
 				}
+				nested += c
 			}
 			_, err := d.Token()
-			return err
+			return nested, err
 		}
 		n := 0
 		for d.More() {
 			n++
-			if err := value(depth+1, nil); err != nil {
-				return err
+			c, err := value(depth+1, nil)
+			if err != nil {
+				return 0, err
 			}
+			nested += c
 		}
 		if _, err := d.Token(); err != nil {
-			return err
+			return 0, err
 		}
 		end := int(d.InputOffset())
 		cost := 0
 		if key != nil {
 			cost = sparseCost([]byte(*key))
 		}
-		if cost > 0 && sparseCharge(n, cost) > sparseBytes*(end-start) {
+		if cost == 0 {
+			return nested, nil // not typed: the typed array around it pays
+		}
+		charge := sparseCharge(n, cost) + nested
+		if charge > sparseBytes*(end-start) {
 			for len(spans) > 0 && spans[len(spans)-1][0] > start {
 				spans = spans[:len(spans)-1]
 			}
 			spans = append(spans, [2]int{start, end})
+			return 0, nil
 		}
-		return nil
+		return charge, nil
 	}
-	if err := value(0, nil); err != nil && err != io.EOF {
+	if _, err := value(0, nil); err != nil && err != io.EOF {
 		return nil, err
 	}
 	return spans, nil
@@ -190,7 +202,8 @@ func FuzzSparseSpansMatchesReference(f *testing.F) {
 	for _, s := range []string{`{"contacts":[{},{},{},{}]}`, `{"contacts":[{"phones":[{},{},{},{},{},{}]}]}`, `[{"errors":[1,2,3]},{"x":[{}]}]`,
 		`{"Errors":[{} ,{}], "a":"[\"]","b":[["x"]]}`, `{"order":{"product_items":[{},{},{},{},{},{},{},{}]}}`, `{"contacts":"[{},{}]"}`,
 		` { "contacts" : [ 1 , true , null , "]" , -1.5e3 , [ ] , { } ] } `, `{"x":[[[[[[[{"errors":[{},{},{}]}]]]]]]]}`,
-		`{"edit":{"message":{"edit":{"message":{"edit":{"message":{"edit":{"message":{"contacts":[{},{},{},{},{},{}]}}}}}}}}}`} {
+		`{"edit":{"message":{"edit":{"message":{"edit":{"message":{"edit":{"message":{"contacts":[{},{},{},{},{},{}]}}}}}}}}}`,
+		`{"contacts":[{"phones":[{"x":""},{"x":""},{"x":""}]},{"phones":[{"x":""},{"x":""},{"x":""}]}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

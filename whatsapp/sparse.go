@@ -59,8 +59,8 @@ type typedArray struct {
 // array's elements cost their type's size (sparseCost of the member that
 // holds it) and their place in a list, 24 bytes, and the typed arrays it
 // holds that are kept cost it what they cost (shared contacts of three
-// phones each, each level just dense enough on its own, cost 1.02 times
-// TestHostileBodiesAllocate's bound when each level was measured alone
+// phones each, each level just dense enough on its own, cost 1.02 to 1.04
+// times TestHostileBodiesAllocate's bound when each level was measured alone
 // on the same bytes); and encoding/json grows
 // the slice one element at a time: the slices it leaves behind add up to
 // about the final one up to 256 elements (doubling), to 4 times it beyond

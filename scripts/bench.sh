@@ -240,6 +240,18 @@ cpu_since() {
     printf "CPU idle %.0f %%, steal %.0f %%", 100 * (y[2] - x[2]) / t, 100 * (y[3] - x[3]) / t }'
 }
 
+# per_request T0 NAME: the machine's busy CPU time (neither idle nor
+# stolen) since cpu_ticks printed T0, in µs per request answered 200 in
+# run NAME: what a request costs every process on the machine together.
+per_request() {
+  local now ok
+  now=$(cpu_ticks)
+  ok=$(jq -r '.run.ok' "$OUT/$2/report.json" 2>/dev/null || echo 0)
+  awk -v a="$1" -v b="$now" -v n="$ok" -v hz="$(getconf CLK_TCK)" 'BEGIN { split(a, x, " "); split(b, y, " ")
+    if (n <= 0) { print "?"; exit }
+    printf "%.0f", ((y[1] - x[1]) - (y[2] - x[2]) - (y[3] - x[3])) / hz * 1e6 / n }'
+}
+
 if [ -z "${BENCH_SKIP_MICRO:-}" ]; then
   say "micro-benchmarks: go test ./whatsapp ./broker -run '^\$' -bench . -benchmem -benchtime $MICRO_TIME"
   T0=$(cpu_ticks)
@@ -299,12 +311,20 @@ for s in $SCENARIOS; do
   3)
     # Rounds of the no-op handler then serve: the machine's speed drifts
     # over minutes, and each ratio compares runs a few seconds apart.
+    # Each round also notes what a request cost the whole machine
+    # (generator included) in each run: when the machine is as busy in
+    # both, the ratio of those costs is about the ratio of the
+    # throughputs, and says how much cheaper a request of serve must get.
     for ((r = 1; r <= T3_ROUNDS; r++)); do
       start_noop
+      t=$(cpu_ticks)
       lt "t3-noop-$r" run -url 127.0.0.1:$NOOP_PORT -closed -connections 64 -duration "$T3" "${single[@]}" -verify none -quiet
+      noop_us=$(per_request "$t" "t3-noop-$r")
       stop_pid "$NOOP_PID"
       start_serve "t3-$r"
+      t=$(cpu_ticks)
       lt "t3-serve-$r" run -url 127.0.0.1:$HTTP_PORT -closed -connections 64 -duration "$T3" "${single[@]}" -verify none -quiet
+      NOTES+=("scenario 3 round $r: the machine's CPU per request: no-op $noop_us µs, serve $(per_request "$t" "t3-serve-$r") µs")
       stop_pid "$SERVE_PID"
     done
     T3_ARGS=(-t3-rounds "$T3_ROUNDS")

@@ -15,7 +15,8 @@
 #      10,000 contacts, against a no-op Fiber handler and against serve,
 #      in BENCH_T3_ROUNDS rounds (default 3) of the two one after the
 #      other, each serve on a fresh data dir and database: the target
-#      holds for the median of the rounds' ratios
+#      holds for the median of the rounds' ratios; a note gives what a
+#      request of each run cost the whole machine (µs of busy CPU)
 #   4  overload: open loop, 20,000 webhooks/s for 20 s: slowest answer,
 #      503 answers (each with Retry-After), peak RSS, every 200 stored;
 #      from a generator with up to 20,000 requests in flight, a

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // The functions here walk JSON that encoding/json has already validated
@@ -90,6 +92,29 @@ func skipValue(b []byte, i int) (int, error) {
 // and the raw value of each member of the object b, in order. name is
 // only valid during the call: it is usually a slice of b.
 func objectMembers(b []byte, fn func(name, value []byte)) error {
+	var unquoteErr error
+	err := eachMember(b, func(quoted, value []byte) bool {
+		name := quoted[1 : len(quoted)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var unquoted string
+			if unquoteErr = json.Unmarshal(quoted, &unquoted); unquoteErr != nil {
+				return false
+			}
+			name = []byte(unquoted)
+		}
+		fn(name, value)
+		return true
+	})
+	if unquoteErr != nil {
+		return unquoteErr
+	}
+	return err
+}
+
+// eachMember calls fn with each member of the object b, its name as
+// written (quotes and escapes included) and its value, until fn returns
+// false.
+func eachMember(b []byte, fn func(quoted, value []byte) bool) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errRawJSON
@@ -99,14 +124,7 @@ func objectMembers(b []byte, fn func(name, value []byte)) error {
 		if err != nil || b[i] != '"' {
 			return errRawJSON
 		}
-		name := b[i+1 : end-1]
-		if bytes.IndexByte(name, '\\') >= 0 {
-			var unquoted string
-			if err := json.Unmarshal(b[i:end], &unquoted); err != nil {
-				return err
-			}
-			name = []byte(unquoted)
-		}
+		quoted := b[i:end]
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return errRawJSON
@@ -115,7 +133,9 @@ func objectMembers(b []byte, fn func(name, value []byte)) error {
 		if i, err = skipValue(b, start); err != nil {
 			return err
 		}
-		fn(name, b[start:i])
+		if !fn(quoted, b[start:i]) {
+			return nil
+		}
 		if i = skipSpace(b, i); i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
@@ -124,6 +144,65 @@ func objectMembers(b []byte, fn func(name, value []byte)) error {
 		return errRawJSON
 	}
 	return nil
+}
+
+// quotedNameIs reports whether the JSON string quoted (quotes included)
+// names want as encoding/json matches names (case-folded), without
+// allocating: escapes are decoded into a buffer on the stack. valid is
+// false for an escape encoding/json would refuse.
+func quotedNameIs(quoted []byte, want string) (is, valid bool) {
+	s := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		return strings.EqualFold(string(s), want), true
+	}
+	var buf [64]byte // the names it is asked about fit, folded (the Kelvin sign for k takes 3 bytes)
+	out := buf[:0]
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			out, i = append(out, c), i+1
+		} else if r, ok := hexEscape(s[i:]); ok {
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2, ok2 := hexEscape(s[i:])
+				if r = utf16.DecodeRune(r, r2); ok2 && r != utf8.RuneError {
+					i += 6
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		} else if b, ok := unescapeByte(s, i+1); ok {
+			out, i = append(out, b), i+2
+		} else {
+			return false, false
+		}
+		if len(out) > len(buf)-utf8.UTFMax {
+			return false, true // longer than any name it is asked about
+		}
+	}
+	return bytes.EqualFold(out, []byte(want)), true
+}
+
+// unescapeByte is the byte the one-letter JSON escape whose letter is
+// s[i] stands for.
+func unescapeByte(s []byte, i int) (byte, bool) {
+	if i >= len(s) {
+		return 0, false
+	}
+	switch c := s[i]; c {
+	case '"', '\\', '/':
+		return c, true
+	case 'b':
+		return '\b', true
+	case 'f':
+		return '\f', true
+	case 'n':
+		return '\n', true
+	case 'r':
+		return '\r', true
+	case 't':
+		return '\t', true
+	}
+	return 0, false
 }
 
 // arrayElements returns the raw elements of the array b; nil for null.

@@ -321,3 +321,38 @@ func TestRealValuesAreNotSparse(t *testing.T) {
 		t.Fatalf("only %d change values in %d conformance bodies", values, len(bodies))
 	}
 }
+
+// FuzzQuotedNameIs: quotedNameIs matches a name as encoding/json's
+// unquoting then bytes.EqualFold do, escapes, surrogates and the
+// folding of ſ and the Kelvin sign included.
+func FuzzQuotedNameIs(f *testing.F) {
+	for _, s := range []string{`type`, `TYPE`, `\u0074ype`, `\u0054\u0059PE`, `control_pa\u017f\u017Fed`, `control_ta\u212Aen`,
+		`control_passed`, `\ud83d\ude00type`, `\ud83d`, `\udc00\ud83d`, `ty\"pe`, `t\\ype`, `\/type`, `\b\f\n\r\t`, `typ\u0065\u0000`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		quoted := []byte(`"` + s + `"`)
+		var unquoted string
+		if json.Unmarshal(quoted, &unquoted) != nil {
+			return
+		}
+		for _, want := range []string{"control_passed", "control_taken", "type", "messaging_handovers"} {
+			got, valid := quotedNameIs(quoted, want)
+			if !valid || got != bytes.EqualFold([]byte(unquoted), []byte(want)) {
+				t.Fatalf("%s against %q: %v (valid %v), encoding/json's %q", quoted, want, got, valid, unquoted)
+			}
+		}
+	})
+}
+
+// TestQuotedNameIsAllocatesNothing: matching an escaped name allocates
+// nothing.
+func TestQuotedNameIsAllocatesNothing(t *testing.T) {
+	quoted := []byte(`"control_ta\u212Aen"`)
+	if n := testing.AllocsPerRun(100, func() { _, _ = quotedNameIs(quoted, "control_taken") }); n != 0 {
+		t.Errorf("%v allocations, want 0", n)
+	}
+	if is, valid := quotedNameIs(quoted, "control_taken"); !is || !valid {
+		t.Errorf("the Kelvin sign folds to k as in encoding/json: got %v, %v", is, valid)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wagw/wagw/wagwtest"
 )
@@ -322,37 +323,56 @@ func TestRealValuesAreNotSparse(t *testing.T) {
 	}
 }
 
-// FuzzQuotedNameIs: quotedNameIs matches a name as encoding/json's
-// unquoting then bytes.EqualFold do, escapes, surrogates and the
-// folding of ſ and the Kelvin sign included.
-func FuzzQuotedNameIs(f *testing.F) {
+// FuzzAppendUnescaped: appendUnescaped decodes a JSON string as
+// encoding/json does (bytes that are not UTF-8 aside, which it keeps and
+// encoding/json writes as U+FFFD each), so that names match alike:
+// escapes, surrogates, and the folding of ſ and the Kelvin sign.
+func FuzzAppendUnescaped(f *testing.F) {
 	for _, s := range []string{`type`, `TYPE`, `\u0074ype`, `\u0054\u0059PE`, `control_pa\u017f\u017Fed`, `control_ta\u212Aen`,
-		`control_passed`, `\ud83d\ude00type`, `\ud83d`, `\udc00\ud83d`, `ty\"pe`, `t\\ype`, `\/type`, `\b\f\n\r\t`, `typ\u0065\u0000`} {
+		`control_passed`, `\ud83d\ude00type`, `\ud83d`, `\udc00\ud83d`, `ty\"pe`, `t\\ype`, `\/type`, `\b\f\n\r\t`, `typ\u0065\u0000`, "\xff\u0061"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		quoted := []byte(`"` + s + `"`)
-		var unquoted string
-		if json.Unmarshal(quoted, &unquoted) != nil {
+		var want string
+		if json.Unmarshal([]byte(`"`+s+`"`), &want) != nil {
 			return
 		}
-		for _, want := range []string{"control_passed", "control_taken", "type", "messaging_handovers"} {
-			got, valid := quotedNameIs(quoted, want)
-			if !valid || got != bytes.EqualFold([]byte(unquoted), []byte(want)) {
-				t.Fatalf("%s against %q: %v (valid %v), encoding/json's %q", quoted, want, got, valid, unquoted)
+		got, ok := appendUnescaped(nil, []byte(s))
+		if !ok || perByteValid(got) != want {
+			t.Fatalf("%q: %q (ok %v), encoding/json's %q", s, got, ok, want)
+		}
+		for _, name := range []string{"control_passed", "control_taken", "type"} {
+			if bytes.EqualFold(got, []byte(name)) != bytes.EqualFold([]byte(want), []byte(name)) {
+				t.Fatalf("%q against %q: matched differently than encoding/json's %q", s, name, want)
 			}
 		}
 	})
 }
 
-// TestQuotedNameIsAllocatesNothing: matching an escaped name allocates
-// nothing.
-func TestQuotedNameIsAllocatesNothing(t *testing.T) {
-	quoted := []byte(`"control_ta\u212Aen"`)
-	if n := testing.AllocsPerRun(100, func() { _, _ = quotedNameIs(quoted, "control_taken") }); n != 0 {
-		t.Errorf("%v allocations, want 0", n)
+// perByteValid is b with each byte that is not UTF-8 written as U+FFFD,
+// as encoding/json writes them.
+func perByteValid(b []byte) string {
+	var out []rune
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		out, b = append(out, r), b[n:]
 	}
-	if is, valid := quotedNameIs(quoted, "control_taken"); !is || !valid {
-		t.Errorf("the Kelvin sign folds to k as in encoding/json: got %v, %v", is, valid)
+	return string(out)
+}
+
+// TestObjectMembersEscapedNames: names with escapes are decoded into one
+// buffer, made once for the object, and match as encoding/json's.
+func TestObjectMembersEscapedNames(t *testing.T) {
+	obj := []byte(`{"\u0061":1,"control_ta\u212Aen":2,"\u0074ype":3,"plain":4}`)
+	var names []string
+	_ = objectMembers(obj, func(name, _ []byte) { names = append(names, string(name)) })
+	if want := []string{"a", "control_ta\u212Aen", "type", "plain"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("names %q, want %q", names, want)
+	}
+	if !bytes.EqualFold([]byte(names[1]), []byte("control_taken")) {
+		t.Errorf("the Kelvin sign does not fold to k as in encoding/json")
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = objectMembers(obj, func(_, _ []byte) {}) }); n > 1 {
+		t.Errorf("%v allocations for three escaped names, want at most 1", n)
 	}
 }

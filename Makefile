@@ -64,16 +64,13 @@ bench: build postgres
 	./scripts/bench.sh
 
 ## fuzz: run every fuzz target of the module, one after another, each for
-## FUZZTIME (e.g. make fuzz FUZZTIME=10m) with FUZZPARALLEL workers
+## FUZZTIME (e.g. make fuzz FUZZTIME=10m) with FUZZPARALLEL workers; a
+## target that Go 1.26's coordinator ends at its deadline without a finding
+## (golang/go#75804) is replayed and reported, not failed (scripts/fuzz.sh)
 FUZZTIME     ?= 30s
 FUZZPARALLEL ?= 1
 fuzz:
-	@grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u | while read -r dir; do \
-		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); do \
-			echo "fuzz: $$dir $$t for $(FUZZTIME)"; \
-			$(GO) test $$dir -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) || exit 1; \
-		done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZPARALLEL=$(FUZZPARALLEL) ./scripts/fuzz.sh
 
 clean:
 	rm -rf bin data

@@ -53,7 +53,7 @@ type BenchResults struct {
 // holds.
 type BenchConfig struct {
 	// Dir holds a report directory per scenario: t1-serve, t2-serve,
-	// t3-noop-R and t3-serve-R for each round R (1, 2, …), t4-serve, t4p-serve,
+	// t3-noop-R and t3-serve-R for each round R (1, 2, …), t4-serve, t4-noop, t4p-serve,
 	// t5-serve, s6-max, s6-replay.
 	Dir string
 	// Micro is a file of `go test -bench` output to include; empty: none.
@@ -88,7 +88,11 @@ func BenchTable(cfg BenchConfig) BenchResults {
 	t.metaTier(t.load("t1-serve"))
 	t.fiveTimes(t.load("t2-serve"))
 	t.ceiling(t.rounds("t3-noop-", "t3-serve-", cfg.CeilingRounds))
-	t.overload(scenarioOverload, t.load("t4-serve"), cfg.RSSKB["t4-peak"])
+	t4 := t.load("t4-serve")
+	t.overload(scenarioOverload, t4, cfg.RSSKB["t4-peak"])
+	if ran(t4) {
+		t.overloadReference(scenarioOverload, t.load("t4-noop"))
+	}
 	t.overload(scenarioPooled, t.load("t4p-serve"), cfg.RSSKB["t4p-peak"])
 	t.memoryOverTime(t.load("t5-serve"), cfg.RSSKB)
 	t.consumerCeiling(t.load("s6-max"))

@@ -178,6 +178,22 @@ func (t *benchTable) overload(s string, r *Report, peakKB int64) {
 	t.verified(s, r)
 }
 
+// overloadReference is scenario 4's load against the no-op Fiber handler
+// (r, t4-noop): a row without a target, it says how late a handler that
+// only answers 200 is answered by the same generator on the same machine,
+// the floor under serve's slowest answer.
+func (t *benchTable) overloadReference(s string, r *Report) {
+	if !ran(r) {
+		return
+	}
+	run := r.Run
+	t.add(BenchRow{Scenario: s, Metric: "slowest answer, no-op Fiber handler", Value: run.Latency.MaxMS, Unit: "ms",
+		Detail: fmt.Sprintf("the same load against a handler that only answers 200: %d sent, %d answered 200 (%.0f/s); p50 %s, p99 %s; "+
+			"sent late p99 %s; from the actual send p99 %s, slowest %s%s",
+			run.Sent, run.OK, run.Throughput, benchMS(run.Latency.P50MS), benchMS(run.Latency.P99MS), benchMS(run.Late.P99MS),
+			benchMS(run.Answer.P99MS), benchMS(run.Answer.MaxMS), codesDetail(run.Codes))})
+}
+
 // memoryOverTime is scenario 5: a million webhooks through serve.
 func (t *benchTable) memoryOverTime(r *Report, rss map[string]int64) {
 	s := scenarioMemory

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -25,6 +26,8 @@ func writeBenchReports(t *testing.T, dir string) {
 		"t3-serve-3": {Run: &RunResult{Throughput: 6000, Latency: Latency{P99MS: 13}}},
 		"t4-serve": {Run: &RunResult{Offered: 20000, Sent: 400000, OK: 100000, Codes: map[string]int{"200": 100000, "503": 300000}, NoRetryAfter: 10,
 			Latency: Latency{MaxMS: 800}}, Verify: &VerifyResult{Passed: true, Expected: 100000}},
+		"t4-noop": {Run: &RunResult{Offered: 20000, Sent: 400000, OK: 400000, Throughput: 19500, Codes: map[string]int{"200": 400000},
+			Latency: Latency{MaxMS: 4030}, Answer: Latency{MaxMS: 3790}}},
 		"t4p-serve": {Run: &RunResult{Offered: 20000, Sent: 400000, OK: 380000, Codes: map[string]int{"200": 380000, "503": 20000},
 			Latency: Latency{MaxMS: 4200}}, Verify: &VerifyResult{Passed: true, Expected: 380000}},
 		"t5-serve": {Run: &RunResult{Offered: 5000, Sent: 1000000, OK: 1000000}},
@@ -95,7 +98,16 @@ func TestBenchTable(t *testing.T) {
 	}
 	var out strings.Builder
 	res.WriteTable(&out)
-	for _, s := range []string{"0.30×", "0.25, 0.35, 0.30", "5000, 6300, 6000 req/s", "≥ 0.25", "MISSED", "BenchmarkWebhookHandler-2", "10 503s without Retry-After", "41000 cpu-ns/op"} {
+	var ref *BenchRow
+	for i, r := range res.Rows {
+		if r.Scenario == "4 overload" && r.Metric == "slowest answer, no-op Fiber handler" {
+			ref = &res.Rows[i]
+		}
+	}
+	if ref == nil || ref.Met != nil || ref.Target != "" || ref.Value != 4030 {
+		t.Errorf("scenario 4's no-op reference: %+v, want 4030 ms without a target", ref)
+	}
+	for _, s := range []string{"0.30×", "0.25, 0.35, 0.30", "400000 answered 200 (19500/s)", "slowest 3.79 s", "5000, 6300, 6000 req/s", "≥ 0.25", "MISSED", "BenchmarkWebhookHandler-2", "10 503s without Retry-After", "41000 cpu-ns/op"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
 		}
@@ -109,6 +121,29 @@ func TestBenchTable(t *testing.T) {
 	}
 	if len(empty.Notes) != 10 || empty.Notes[1] != "t1-serve: no report (missing)" {
 		t.Errorf("without reports: notes %q", empty.Notes)
+	}
+}
+
+// Scenario 4's reference run against the no-op handler has no target:
+// without it the table notes it missing and scenario 4 is judged as
+// before.
+func TestBenchTableOverloadWithoutReference(t *testing.T) {
+	dir := t.TempDir()
+	writeBenchReports(t, dir)
+	if err := os.RemoveAll(filepath.Join(dir, "t4-noop")); err != nil {
+		t.Fatal(err)
+	}
+	res := BenchTable(BenchConfig{Dir: dir, RSSKB: map[string]int64{"t4-peak": 200 * 1024}})
+	for _, r := range res.Rows {
+		if r.Metric == "slowest answer, no-op Fiber handler" {
+			t.Errorf("a reference row without its report: %+v", r)
+		}
+		if r.Scenario == "4 overload" && r.Metric == "slowest answer" && (r.Met == nil || !*r.Met) {
+			t.Errorf("scenario 4 judged differently without its reference: %+v", r)
+		}
+	}
+	if !slices.Contains(res.Notes, "t4-noop: no report (missing)") {
+		t.Errorf("notes %q lack the missing reference", res.Notes)
 	}
 }
 

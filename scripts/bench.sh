@@ -20,7 +20,10 @@
 #   4  overload: open loop, 20,000 webhooks/s for 20 s: slowest answer,
 #      503 answers (each with Retry-After), peak RSS, every 200 stored;
 #      from a generator with up to 20,000 requests in flight, a
-#      connection each
+#      connection each; then the same generator against the no-op Fiber
+#      handler, a reference without a target: when a handler that only
+#      answers 200 is not answered within 1 s either, the generator and
+#      the machine, not serve, set the slowest answer
 #   4p the same load from a generator that keeps at most 4,096 requests
 #      in flight, serve's connection cap (WAGW_HTTP_MAX_CONNS): a pooled
 #      client, none of whose connections is refused
@@ -293,6 +296,14 @@ overload() {
   stop_pid "$SERVE_PID"
 }
 
+# overload_noop NAME INFLIGHT: scenario 4's load against the no-op handler.
+overload_noop() {
+  start_noop
+  lt "$1-noop" run -url 127.0.0.1:$NOOP_PORT -rate "$T4_RATE" -duration "$T4" "${single[@]}" -max-inflight "$2" -timeout 5s \
+    -max-errors 100% -verify none -quiet
+  stop_pid "$NOOP_PID"
+}
+
 for s in $SCENARIOS; do
   SECONDS=0
   T0=$(cpu_ticks)
@@ -330,7 +341,10 @@ for s in $SCENARIOS; do
     done
     T3_ARGS=(-t3-rounds "$T3_ROUNDS")
     ;;
-  4) overload t4 20000 ;;
+  4)
+    overload t4 20000
+    overload_noop t4 20000
+    ;;
   4p) overload t4p "${WAGW_HTTP_MAX_CONNS:-4096}" ;;
   5)
     start_serve t5

@@ -70,7 +70,7 @@ bench: build postgres
 FUZZTIME     ?= 30s
 FUZZPARALLEL ?= 1
 fuzz:
-	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZPARALLEL=$(FUZZPARALLEL) ./scripts/fuzz.sh
+	GO="$(GO)" FUZZTIME="$(FUZZTIME)" FUZZPARALLEL="$(FUZZPARALLEL)" ./scripts/fuzz.sh
 
 clean:
 	rm -rf bin data

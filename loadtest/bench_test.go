@@ -26,8 +26,8 @@ func writeBenchReports(t *testing.T, dir string) {
 		"t3-serve-3": {Run: &RunResult{Throughput: 6000, Latency: Latency{P99MS: 13}}},
 		"t4-serve": {Run: &RunResult{Offered: 20000, Sent: 400000, OK: 100000, Codes: map[string]int{"200": 100000, "503": 300000}, NoRetryAfter: 10,
 			Latency: Latency{MaxMS: 800}}, Verify: &VerifyResult{Passed: true, Expected: 100000}},
-		"t4-noop": {Run: &RunResult{Offered: 20000, Sent: 400000, OK: 400000, Throughput: 19500, Codes: map[string]int{"200": 400000},
-			Latency: Latency{MaxMS: 4030}, Answer: Latency{MaxMS: 3790}}},
+		"t4-noop": {Run: &RunResult{Offered: 20000, Sent: 400000, OK: 399990, Throughput: 19500, Codes: map[string]int{"200": 399990, "timeout": 10},
+			Latency: Latency{P50MS: 569, P99MS: 3810, MaxMS: 4030}, Late: Latency{P99MS: 2770}, Answer: Latency{P99MS: 3170, MaxMS: 3790}}},
 		"t4p-serve": {Run: &RunResult{Offered: 20000, Sent: 400000, OK: 380000, Codes: map[string]int{"200": 380000, "503": 20000},
 			Latency: Latency{MaxMS: 4200}}, Verify: &VerifyResult{Passed: true, Expected: 380000}},
 		"t5-serve": {Run: &RunResult{Offered: 5000, Sent: 1000000, OK: 1000000}},
@@ -104,10 +104,12 @@ func TestBenchTable(t *testing.T) {
 			ref = &res.Rows[i]
 		}
 	}
-	if ref == nil || ref.Met != nil || ref.Target != "" || ref.Value != 4030 {
-		t.Errorf("scenario 4's no-op reference: %+v, want 4030 ms without a target", ref)
+	const refDetail = "the same load against a handler that only answers 200: 400000 sent, 399990 answered 200 (19500/s); " +
+		"p50 569 ms, p99 3.81 s; sent late p99 2.77 s; from the actual send p99 3.17 s, slowest 3.79 s; timeout×10"
+	if ref == nil || ref.Met != nil || ref.Target != "" || ref.Value != 4030 || ref.Detail != refDetail {
+		t.Errorf("scenario 4's no-op reference: %+v, want 4030 ms without a target, detail %q", ref, refDetail)
 	}
-	for _, s := range []string{"0.30×", "0.25, 0.35, 0.30", "400000 answered 200 (19500/s)", "slowest 3.79 s", "5000, 6300, 6000 req/s", "≥ 0.25", "MISSED", "BenchmarkWebhookHandler-2", "10 503s without Retry-After", "41000 cpu-ns/op"} {
+	for _, s := range []string{"0.30×", "0.25, 0.35, 0.30", refDetail, "5000, 6300, 6000 req/s", "≥ 0.25", "MISSED", "BenchmarkWebhookHandler-2", "10 503s without Retry-After", "41000 cpu-ns/op"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
 		}
@@ -119,6 +121,7 @@ func TestBenchTable(t *testing.T) {
 			t.Errorf("without reports, %s / %s is met", r.Scenario, r.Metric)
 		}
 	}
+	// Without t4-serve the reference is not read: no note for t4-noop.
 	if len(empty.Notes) != 10 || empty.Notes[1] != "t1-serve: no report (missing)" {
 		t.Errorf("without reports: notes %q", empty.Notes)
 	}

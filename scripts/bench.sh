@@ -22,8 +22,8 @@
 #      from a generator with up to 20,000 requests in flight, a
 #      connection each; then the same generator against the no-op Fiber
 #      handler, a reference without a target: when a handler that only
-#      answers 200 is not answered within 1 s either, the generator and
-#      the machine, not serve, set the slowest answer
+#      answers 200 is not answered within 1 s either, no handler meets
+#      the target with this generator on this machine
 #   4p the same load from a generator that keeps at most 4,096 requests
 #      in flight, serve's connection cap (WAGW_HTTP_MAX_CONNS): a pooled
 #      client, none of whose connections is refused

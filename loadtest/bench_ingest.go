@@ -165,10 +165,8 @@ func (t *benchTable) overload(s string, r *Report, peakKB int64) {
 		n503 := run.Codes["503"]
 		t.add(BenchRow{Scenario: s, Metric: "slowest answer", Value: run.Latency.MaxMS, Unit: "ms", Target: within,
 			Met: met(run.Sent > 0 && run.Latency.MaxMS <= benchT4MaxMS),
-			Detail: fmt.Sprintf("%.0f req/s offered, %d sent, %d answered 200 (%.0f/s), %d answered 503; p50 %s, p99 %s; sent late p99 %s; "+
-				"from the actual send p99 %s, slowest %s",
-				run.Offered, run.Sent, run.OK, run.Throughput, n503, benchMS(run.Latency.P50MS), benchMS(run.Latency.P99MS), benchMS(run.Late.P99MS),
-				benchMS(run.Answer.P99MS), benchMS(run.Answer.MaxMS))})
+			Detail: fmt.Sprintf("%.0f req/s offered, %d sent, %d answered 200 (%.0f/s), %d answered 503; %s",
+				run.Offered, run.Sent, run.OK, run.Throughput, n503, answerTimes(run))})
 		other := run.Sent - run.OK - n503 + run.NoRetryAfter
 		t.add(BenchRow{Scenario: s, Metric: "answers other than 200 and 503 with Retry-After", Value: float64(other), Target: "0",
 			Met:    met(run.Sent > 0 && other == 0),
@@ -188,10 +186,15 @@ func (t *benchTable) overloadReference(s string, r *Report) {
 	}
 	run := r.Run
 	t.add(BenchRow{Scenario: s, Metric: "slowest answer, no-op Fiber handler", Value: run.Latency.MaxMS, Unit: "ms",
-		Detail: fmt.Sprintf("the same load against a handler that only answers 200: %d sent, %d answered 200 (%.0f/s); p50 %s, p99 %s; "+
-			"sent late p99 %s; from the actual send p99 %s, slowest %s%s",
-			run.Sent, run.OK, run.Throughput, benchMS(run.Latency.P50MS), benchMS(run.Latency.P99MS), benchMS(run.Late.P99MS),
-			benchMS(run.Answer.P99MS), benchMS(run.Answer.MaxMS), codesDetail(run.Codes))})
+		Detail: fmt.Sprintf("the same load against a handler that only answers 200: %d sent, %d answered 200 (%.0f/s); %s%s",
+			run.Sent, run.OK, run.Throughput, answerTimes(run), codesDetail(run.Codes))})
+}
+
+// answerTimes is an overload run's answer times: from the intended send,
+// how late the sends were, and from the actual send.
+func answerTimes(run *RunResult) string {
+	return fmt.Sprintf("p50 %s, p99 %s; sent late p99 %s; from the actual send p99 %s, slowest %s",
+		benchMS(run.Latency.P50MS), benchMS(run.Latency.P99MS), benchMS(run.Late.P99MS), benchMS(run.Answer.P99MS), benchMS(run.Answer.MaxMS))
 }
 
 // memoryOverTime is scenario 5: a million webhooks through serve.

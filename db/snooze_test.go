@@ -59,3 +59,40 @@ func TestSnoozeUntilTheContactWrites(t *testing.T) {
 		t.Errorf("%d snooze_end decisions, want 1", n)
 	}
 }
+
+// A snooze and then the contact's message in one batch, after another of
+// the contact's messages: the message still ends the snooze (its deadline
+// moves to now), on both paths.
+func TestSnoozeEndsOnAMessageLaterInTheSameBatch(t *testing.T) {
+	for _, path := range []string{"bulk", "one by one"} {
+		t.Run(path, func(t *testing.T) {
+			f := newApplyFixture(t)
+			ana := f.agent("Ana")
+			f.reassignTeam(3600, 1, "", ana)
+			u := who{user: "NL.940000000000000002"}
+			f.apply(f.message(u, "wamid.SB1", "hi"))
+			conv := f.conversationOf("wamid.SB1")
+			key := f.key(f.contactOf("wamid.SB1"))
+			until := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+			events := []event.Envelope{
+				f.message(u, "wamid.SB2", "before the snooze"),
+				f.command(key, "cmd_snooze_b", event.CmdSnooze, event.SnoozeCommand{ConversationID: conv, Until: until}),
+				f.message(u, "wamid.SB3", "after the snooze"),
+			}
+			apply := f.store.Apply
+			if path == "one by one" {
+				apply = f.store.ApplyOneByOne
+			}
+			if err := apply(context.Background(), events, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if kind, code, msg := f.result("cmd_snooze_b"); kind != assigner.OutcomeDecided {
+				t.Fatalf("snooze: %s %s %s", kind, code, msg)
+			}
+			tm, ok := f.timer(conv, assigner.TimerSnooze)
+			if !ok || !tm.DueAt.Before(until) || tm.DueAt.After(time.Now()) {
+				t.Errorf("the contact wrote after the snooze: snooze deadline %+v (%v), want now, not %v", tm, ok, until)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lib/pq"
@@ -88,6 +89,11 @@ func (b *batch) writeTimers(ctx context.Context, convIDs []int64, ds []assigner.
 	}
 	if _, err := b.tx.ExecContext(ctx, sqlTimersWrite, r.args()...); err != nil {
 		return fmt.Errorf("timers: %w", err)
+	}
+	// A snooze set now: the batch's later messages must end it, though
+	// messageRules read no snoozed conversation before.
+	if b.wrote != nil && slices.Contains(r.sKind, string(assigner.TimerSnooze)) {
+		b.wrote.snooze = true
 	}
 	return nil
 }

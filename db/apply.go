@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -235,18 +234,20 @@ func (b *batch) apply(ctx context.Context, e *event.Envelope) (Outcome, error) {
 	if fresh, ok := b.preStatus[e]; ok {
 		return Outcome{Duplicate: !fresh}, nil // stored by prepare; applied by flush
 	}
+	if b.pre != nil && e.Kind == event.KindCommand {
+		// Any command may run a team's strategy or change agents' open
+		// counts (assign, claim, resolve, a deadline), which the openings
+		// before it in the batch decide first when applied one by one:
+		// they are decided before it, whichever contact they are of.
+		if err := b.decideOpenings(ctx); err != nil {
+			return Outcome{}, err
+		}
+	}
 	if b.pre != nil && e.Kind == event.KindCommand && c.ID != 0 && b.pend.contacts[c.ID] {
 		// A command may read what the fast path has not written yet for its
-		// contact (an opening's assignment, the service window, the
-		// conversation's messages) and may resolve or open conversations.
-		// Other contacts' commands and statuses and notices touch neither.
-		// Deciding locks the teams until commit: only when this contact's
-		// own opening is waiting.
-		if slices.ContainsFunc(b.openings, func(o opening) bool { return o.c.ID == c.ID }) {
-			if err := b.decideOpenings(ctx); err != nil {
-				return Outcome{}, err
-			}
-		}
+		// contact (the service window, the conversation's messages) and may
+		// resolve or open conversations. Other contacts' commands and
+		// statuses and notices touch neither.
 		if err := b.flush(ctx); err != nil {
 			return Outcome{}, err
 		}

@@ -52,6 +52,7 @@ type batch struct {
 	inboxes  map[string]bool
 
 	settle     []string                  // wamids whose statuses are settled at the end (send.go)
+	wroteLater []int64                   // conversations written to after their undecided opening (flush)
 	wrote      *wroteRules               // what a contact's message may start (away.go); nil: not read yet
 	refused    map[*event.Envelope]error // commands stored as failed (refuse.go)
 	savepoints int                       // savepoints taken, for their names

@@ -415,7 +415,17 @@ func (b *batch) flush(ctx context.Context) error {
 		return err
 	}
 	p := &b.pend
-	if err := b.contactWrote(ctx, slices.Collect(maps.Keys(p.touch))); err != nil {
+	// A message in a conversation the batch opened and has not decided
+	// yet: what it starts depends on the assignees the opening picks, so
+	// decideOpenings runs it after them, as one by one.
+	wrote := slices.DeleteFunc(slices.Collect(maps.Keys(p.touch)), func(id int64) bool {
+		if slices.ContainsFunc(b.openings, func(o opening) bool { return o.convID == id }) {
+			b.wroteLater = append(b.wroteLater, id)
+			return true
+		}
+		return false
+	})
+	if err := b.contactWrote(ctx, wrote); err != nil {
 		return err
 	}
 	if err := b.armQuiet(ctx, p.quiet); err != nil {

@@ -55,3 +55,24 @@ func TestBulkOpeningIsDecidedBeforeALaterCommandOfTheSameTeam(t *testing.T) {
 		}
 	})
 }
+
+// A burst that opens a conversation for an agent who is away: the
+// burst's later messages, written after the opening's assignment, start
+// the away rule on the fast path as one by one.
+func TestBulkBurstAfterAnOpeningSeesItsAssignee(t *testing.T) {
+	runTwoPaths(t, func(f *applyFixture) [][]step {
+		xia := who{wa: "31611120002"}
+		opens := f.message(xia, "wamid.X1", "opens")
+		anyone := func(s *twoPathSide) event.Envelope {
+			if _, err := s.f.conn.Exec(`UPDATE teams SET online_only = false`); err != nil {
+				s.f.t.Fatal(err)
+			}
+			return opens
+		}
+		return [][]step{
+			{awayThen("ana", f.message(who{wa: "31611120009"}, "wamid.W1", "other")),
+				awayThen("bob", f.message(who{wa: "31611120008"}, "wamid.V1", "another"))},
+			{anyone, fixed(f.message(xia, "wamid.X2", "burst"))},
+		}
+	})
+}

@@ -148,7 +148,12 @@ func (b *batch) decideOpenings(ctx context.Context) error {
 			b.noteAssigned(openedAt(ops[i].e))
 		}
 	}
-	return b.persistOpenings(ctx, ops, ds)
+	if err := b.persistOpenings(ctx, ops, ds); err != nil {
+		return err
+	}
+	later := b.wroteLater
+	b.wroteLater = nil
+	return b.contactWrote(ctx, later)
 }
 
 // sqlPersistOpenings writes a batch's opening decisions in one statement,

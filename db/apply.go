@@ -244,13 +244,16 @@ func (b *batch) apply(ctx context.Context, e *event.Envelope) (Outcome, error) {
 			return Outcome{}, err
 		}
 	}
-	if b.pre != nil && e.Kind == event.KindCommand && c.ID != 0 && b.pend.contacts[c.ID] {
+	if b.pre != nil && e.Kind == event.KindCommand && c.ID != 0 {
 		// A command may read what the fast path has not written yet for its
 		// contact (the service window, the conversation's messages) and may
-		// resolve or open conversations. Other contacts' commands and
-		// statuses and notices touch neither.
-		if err := b.flush(ctx); err != nil {
-			return Outcome{}, err
+		// resolve or open conversations: the open conversations prepare
+		// read for the contact's later messages are read again. Other
+		// contacts' commands and statuses and notices touch neither.
+		if b.pend.contacts[c.ID] {
+			if err := b.flush(ctx); err != nil {
+				return Outcome{}, err
+			}
 		}
 		for k := range b.convs {
 			if k.contact == c.ID {

@@ -76,3 +76,21 @@ func TestBulkBurstAfterAnOpeningSeesItsAssignee(t *testing.T) {
 		}
 	})
 }
+
+// A command that resolves a contact's conversation, then the contact's
+// messages in the same batch: they open a new conversation on the fast
+// path as one by one, and do not join the resolved one.
+func TestBulkMessagesAfterAResolveOpenANewConversation(t *testing.T) {
+	runTwoPaths(t, func(f *applyFixture) [][]step {
+		xia := who{wa: "31611120002"}
+		return [][]step{
+			{fixed(f.message(xia, "wamid.X0", "first"))},
+			{
+				cmd("cmd_resolve", "wamid.X0", func(s *twoPathSide) event.Payload {
+					return event.ResolveCommand{ConversationID: s.f.conversationOf("wamid.X0"), By: assigner.Actor{AgentID: s.ana}}
+				}),
+				fixed(f.message(xia, "wamid.X1", "after the resolve")), fixed(f.message(xia, "wamid.X2", "burst")),
+			},
+		}
+	})
+}

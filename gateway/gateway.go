@@ -231,7 +231,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	app.Server().ExpectHandler = s.expect
 	app.Use(requestID, s.readBody)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-	app.Get("/readyz", s.readyz)
+	app.Get("/readyz", readyHandler(cfg.Ready, 3*time.Second))
 	if !cfg.MetricsElsewhere {
 		app.Get("/metrics", metricsHandler(cfg.Registry))
 	}
@@ -243,18 +243,6 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 		return apiError(fiber.StatusNotFound, "not_found", "no route for "+c.Method()+" "+c.Path())
 	})
 	return app, nil
-}
-
-func (s *Server) readyz(c *fiber.Ctx) error {
-	if s.cfg.Ready == nil {
-		return c.JSON(fiber.Map{"status": "ready"})
-	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
-	defer cancel()
-	if err := s.cfg.Ready(ctx); err != nil {
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "error": err.Error()})
-	}
-	return c.JSON(fiber.Map{"status": "ready"})
 }
 
 func (s *Server) handshake(c *fiber.Ctx) error {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -71,17 +72,70 @@ func notFound(c *fiber.Ctx) error {
 }
 
 // readyHandler answers 200 when ready returns nil within timeout, else 503
-// with the reason.
+// with the reason. Requests that come while a check runs share it
+// (sharedCheck).
 func readyHandler(ready func(ctx context.Context) error, timeout time.Duration) fiber.Handler {
+	if ready == nil {
+		return func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ready"}) }
+	}
+	shared := newSharedCheck(ready, timeout)
 	return func(c *fiber.Ctx) error {
-		if ready == nil {
-			return c.JSON(fiber.Map{"status": "ready"})
-		}
 		ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
 		defer cancel()
-		if err := ready(ctx); err != nil {
+		if err := shared.ready(ctx); err != nil {
 			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "error": err.Error()})
 		}
 		return c.JSON(fiber.Map{"status": "ready"})
+	}
+}
+
+// sharedCheck runs a readiness check for every caller that comes while no
+// check runs, and gives the callers that come while one runs its result:
+// /readyz needs no token, and each check is a round trip to Postgres and
+// a new connection to Kafka (a TLS handshake and a SASL login on a real
+// cluster), so the checks must not be as many as the requests. A check
+// runs on its own, bounded by timeout, whatever becomes of the request
+// that started it.
+type sharedCheck struct {
+	check   func(ctx context.Context) error
+	timeout time.Duration
+	mu      sync.Mutex
+	running *checkRun // nil when no check runs
+}
+
+// checkRun is one check: its callers wait on done, then read err.
+type checkRun struct {
+	done chan struct{}
+	err  error
+}
+
+func newSharedCheck(check func(ctx context.Context) error, timeout time.Duration) *sharedCheck {
+	return &sharedCheck{check: check, timeout: timeout}
+}
+
+// ready returns the outcome of the check that runs now, starting one when
+// none does, or ctx's error once ctx ends first.
+func (s *sharedCheck) ready(ctx context.Context) error {
+	s.mu.Lock()
+	run := s.running
+	if run == nil {
+		run = &checkRun{done: make(chan struct{})}
+		s.running = run
+		go func() {
+			cctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+			run.err = s.check(cctx)
+			cancel()
+			s.mu.Lock()
+			s.running = nil
+			s.mu.Unlock()
+			close(run.done)
+		}()
+	}
+	s.mu.Unlock()
+	select {
+	case <-run.done:
+		return run.err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

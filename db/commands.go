@@ -68,12 +68,6 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, caller, key string, req
 	return existing, string(hash) == string(requestHash), nil
 }
 
-// ReleaseIdempotencyKey forgets a key whose command could not be produced.
-func (s *Store) ReleaseIdempotencyKey(ctx context.Context, caller, key string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2`, caller, key)
-	return err
-}
-
 // Decisions lists a conversation's decisions, oldest first.
 func (s *Store) Decisions(ctx context.Context, conversationID int64) ([]assigner.DecisionView, error) {
 	if _, err := s.ConversationContactKey(ctx, conversationID); err != nil {

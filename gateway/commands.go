@@ -23,7 +23,6 @@ type CommandStore interface {
 	ContactKey(ctx context.Context, contactID int64) (string, error)
 	CommandResult(ctx context.Context, commandID string) (assigner.CommandResult, error)
 	ClaimIdempotencyKey(ctx context.Context, caller, key string, requestHash []byte, commandID string) (existing string, same bool, err error)
-	ReleaseIdempotencyKey(ctx context.Context, caller, key string) error
 }
 
 func (s *Server) writeRoutes(v1 fiber.Router) {
@@ -75,11 +74,7 @@ func (s *Server) submit(c *fiber.Ctx, key string, p event.Payload) error {
 			caller = "agent:" + strconv.FormatInt(p.AgentID, 10)
 		}
 		h := sha256.Sum256(append([]byte(c.Method()+" "+c.Path()+"\n"), raw...))
-		// Assign (not :=) the function's err: the deferred release below
-		// must see the publish error.
-		var existing string
-		var same bool
-		existing, same, err = s.commands.ClaimIdempotencyKey(ctx, caller, idem, h[:], id)
+		existing, same, err := s.commands.ClaimIdempotencyKey(ctx, caller, idem, h[:], id)
 		if err != nil {
 			return err
 		}
@@ -88,21 +83,25 @@ func (s *Server) submit(c *fiber.Ctx, key string, p event.Payload) error {
 				return apiError(fiber.StatusUnprocessableEntity, "idempotency_key_reused", "this Idempotency-Key was used for a different request")
 			}
 			c.Set("Idempotent-Replayed", "true")
-			return s.await(c, existing)
-		}
-		defer func() {
-			if err != nil {
-				s.commands.ReleaseIdempotencyKey(context.WithoutCancel(ctx), caller, idem)
+			// The key keeps its command even when the write failed: a
+			// write that failed may still have landed. Without a result
+			// the command is written again under its id, which the
+			// consumer applies once.
+			if _, rerr := s.commands.CommandResult(ctx, existing); !errors.Is(rerr, assigner.ErrNotFound) {
+				if rerr != nil {
+					return rerr
+				}
+				return s.await(c, existing)
 			}
-		}()
+			env.ID, id = existing, existing
+		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	err = s.pub.Publish(pctx, []event.Envelope{env})
 	cancel()
 	if err != nil {
 		s.reqLog(c).Error("kafka write failed for a command", "event", id, "err", err)
-		err = apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not queue the command; retry later")
-		return err
+		return apiError(fiber.StatusServiceUnavailable, "kafka_unavailable", "could not queue the command; retry later")
 	}
 	return s.await(c, id)
 }

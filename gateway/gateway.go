@@ -323,17 +323,35 @@ func sendAccepted(c *fiber.Ctx, n, dead int) error {
 	return c.Send(b)
 }
 
+// maxReason bounds the reason kept with a dead-lettered body: the
+// parser's error may quote the body ("object is ..."), and the body with a
+// copy of itself would not fit in a record.
+const maxReason = 1 << 10
+
+// boundedReason is reason cut to maxReason bytes, on a character's start.
+func boundedReason(reason string) string {
+	if len(reason) <= maxReason {
+		return reason
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut] + "…"
+}
+
 // deadLetterBody keeps a signed body that could not be parsed, raw, so
 // that it is never retried forever.
 func (s *Server) deadLetterBody(ctx context.Context, c *fiber.Ctx, body []byte, now time.Time, headers map[string]string, cause error) error {
-	headers["reason"] = "unparseable webhook: " + cause.Error()
+	reason := boundedReason("unparseable webhook: " + cause.Error())
+	headers["reason"] = reason
 	headers["content_type"] = "application/json"
 	if err := s.pub.PublishRaw(ctx, s.cfg.DeadLetterTopic, nil, body, headers); err != nil {
 		return s.kafkaFailed(c, err, 1)
 	}
 	s.m.deadLetters.Inc()
 	s.m.webhooks.WithLabelValues("dead_lettered").Inc()
-	s.reqLog(c).Warn("signed webhook could not be parsed; kept on the dead-letter topic", "err", cause, "bytes", len(body))
+	s.reqLog(c).Warn("signed webhook could not be parsed; kept on the dead-letter topic", "err", reason, "bytes", len(body))
 	s.capture(c, body, now)
 	return c.JSON(fiber.Map{"status": "dead_lettered"})
 }

@@ -442,3 +442,25 @@ func TestWebhookNotUTF8IsDeadLettered(t *testing.T) {
 	}
 	readAll(t, e.brokers, topic, 0)
 }
+
+// A signed body that cannot be parsed is dead-lettered whatever it holds:
+// the reason kept with it is bounded, so that a reason that quotes the
+// body (an "object" of megabytes) cannot make the dead letter too large
+// for Kafka and the webhook answered 503, retried by Meta for days.
+func TestWebhookUnparseableWithALongReasonGoesToDeadLetters(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.BodyLimit = 4 << 20 })
+	s := make([]byte, 3800<<10)
+	for i := range s {
+		s[i] = 'a' + byte(rand.IntN(26)) // random: snappy cannot shrink it under the limit
+	}
+	body := []byte(`{"object":"` + string(s) + `","entry":[]}`)
+	code, resp := e.do(t, signed(body, secret))
+	if code != 200 || !strings.Contains(resp, "dead_lettered") {
+		t.Fatalf("signed body with an unknown object of %d bytes: %d %s, want 200 dead_lettered", len(s), code, resp)
+	}
+	recs := readAll(t, e.brokers, dlqTopic, 1)
+	if !bytes.Equal(recs[0].Value, body) {
+		t.Errorf("the dead letter holds %d bytes, want the body's %d", len(recs[0].Value), len(body))
+	}
+	readAll(t, e.brokers, topic, 0)
+}

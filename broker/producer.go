@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 
@@ -123,22 +124,42 @@ func (p *Producer) eventRecord(e *event.Envelope) (kafka.Message, error) {
 
 // deadLetterRecord keeps an event that could not be produced: its item as
 // received, cut to fit the record limit if it must be (header truncated).
+// The headers taken from the event (its reason quotes its id) are cut to
+// maxDeadLetterHeader: an id of megabytes repeated in them would leave
+// the record over the limit however much of the value is cut.
 func (p *Producer) deadLetterRecord(e *event.Envelope, topic string, reason error, headers map[string]string) kafka.Message {
 	m := kafka.Message{Topic: topic, Key: []byte(e.Key()), Value: receivedItem(e)}
 	for k, v := range headers {
 		m.Headers = append(m.Headers, kafka.Header{Key: k, Value: []byte(v)})
 	}
 	m.Headers = append(m.Headers,
-		kafka.Header{Key: "reason", Value: []byte(reason.Error())},
-		kafka.Header{Key: "event_id", Value: []byte(e.ID)},
-		kafka.Header{Key: "kind", Value: []byte(e.Kind)},
-		kafka.Header{Key: "phone_number_id", Value: []byte(e.PhoneNumberID)},
+		kafka.Header{Key: "reason", Value: boundedHeader(reason.Error())},
+		kafka.Header{Key: "event_id", Value: boundedHeader(e.ID)},
+		kafka.Header{Key: "kind", Value: boundedHeader(string(e.Kind))},
+		kafka.Header{Key: "phone_number_id", Value: boundedHeader(e.PhoneNumberID)},
 		kafka.Header{Key: "content_type", Value: []byte("application/json")})
 	if over := recordSize(m) - p.writer.maxBytes; over > 0 {
 		m.Value = m.Value[:max(0, len(m.Value)-over)]
 		m.Headers = append(m.Headers, kafka.Header{Key: "truncated", Value: []byte("true")})
 	}
 	return m
+}
+
+// maxDeadLetterHeader bounds each header a dead letter takes from its
+// event.
+const maxDeadLetterHeader = 1 << 10
+
+// boundedHeader is v cut to maxDeadLetterHeader bytes, on a character's
+// start.
+func boundedHeader(v string) []byte {
+	if len(v) <= maxDeadLetterHeader {
+		return []byte(v)
+	}
+	cut := maxDeadLetterHeader
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return []byte(v[:cut])
 }
 
 // receivedItem is the part of the webhook an event came from, as Meta

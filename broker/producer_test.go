@@ -126,3 +126,29 @@ func TestLargeRecordsFit(t *testing.T) {
 		t.Errorf("dead-letter topic has %d records", len(dl))
 	}
 }
+
+// TestDeadLetterOfAnEventWithAHugeIDFits: an event too large for the
+// events topic because of its id (a message id of megabytes, from a body
+// within the webhook limit) is still dead-lettered: the headers that
+// repeat the id are bounded, not only the value cut, so the dead letter
+// fits the broker's limit and the write does not fail.
+func TestDeadLetterOfAnEventWithAHugeIDFits(t *testing.T) {
+	emb, prod := startBroker(t, "wa.events", "wa.events.dlq")
+	id := "wamid." + string(noise(3500<<10))
+	huge := event.Envelope{Version: 1, ID: id, Kind: event.KindMessage, Contact: event.Contact{WaID: "1"}, OccurredAt: time.Now(),
+		PhoneNumberID: "106540352242922", Message: &whatsapp.Message{ID: id, Raw: json.RawMessage(`{"id":"` + id + `"}`)}}
+	rejected, err := prod.PublishEach(context.Background(), []event.Envelope{huge}, "wa.events.dlq", map[string]string{"source": "test"})
+	if err != nil {
+		t.Fatalf("PublishEach of an event with a %d-byte id: %v", len(id), err)
+	}
+	if rejected[0] == nil {
+		t.Fatal("the event was produced, want it dead-lettered as too large")
+	}
+	dl := wagwtest.ReadTopic(t, emb.Addr(), "wa.events.dlq")
+	if len(dl) != 1 || header(dl[0], "kind") != "message" || header(dl[0], "phone_number_id") != "106540352242922" {
+		t.Fatalf("dead-letter topic has %d records, want the event's", len(dl))
+	}
+	if !strings.HasPrefix(id, header(dl[0], "event_id")[:len("wamid.")+64]) {
+		t.Errorf("event_id header does not begin with the event's id")
+	}
+}

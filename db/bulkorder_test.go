@@ -1,37 +1,11 @@
 package db_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
 )
-
-// runTwoPaths applies the batches of steps to a bulk side and a one-by-one
-// side and fails on any row that differs after a batch.
-func runTwoPaths(t *testing.T, script func(f *applyFixture) [][]step) {
-	t.Helper()
-	ctx := context.Background()
-	bulk, single := newTwoPathSide(t, false), newTwoPathSide(t, true)
-	batches := script(bulk.f)
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	seen := map[string]bool{}
-	for i, steps := range batches {
-		now = now.Add(time.Minute)
-		for _, s := range []*twoPathSide{bulk, single} {
-			events := make([]event.Envelope, len(steps))
-			for j, st := range steps {
-				events[j] = st(s)
-			}
-			if err := s.apply(ctx, events, now); err != nil {
-				t.Fatalf("batch %d: %v", i, err)
-			}
-		}
-		compareTwoPaths(t, i, bulk, single, seen)
-	}
-}
 
 // A conversation opened by a batch's message is decided in its place in
 // the batch: a later command of another contact that runs the same team's

@@ -119,18 +119,22 @@ func TestSplitHandoverVariants(t *testing.T) {
 
 // A messaging_handovers change is never acknowledged in part: what the
 // parser cannot read as a handover (an element of another type) and the
-// value's errors are kept whole in a notice after the handovers it read.
+// value's errors are kept whole in a notice after the handovers it read,
+// and messages or statuses beside the handovers are items of their own.
 func TestSplitHandoversKeepTheRest(t *testing.T) {
 	wrap := func(value string) []byte {
 		return []byte(`{"object":"whatsapp_business_account","entry":[{"id":"W","time":1759230000,"changes":[{"field":"messaging_handovers","value":` + value + `}]}]}`)
 	}
 	for _, tc := range []struct {
-		name, value        string
-		handovers, notices int
+		name, value                  string
+		handovers, notices, messages int
 	}{
-		{"one read", `{"sender":{"wa_id":"1"},"type":"control_passed"}`, 1, 0},
-		{"one of two read", `{"messaging_handovers":[{"sender":{"wa_id":"1"},"type":"control_passed"},{"sender":{"wa_id":"1"},"type":"control_requested"}]}`, 1, 1},
-		{"errors beside it", `{"sender":{"wa_id":"1"},"type":"control_taken","errors":[{"code":131000,"title":"Something went wrong"}]}`, 1, 1},
+		{"one read", `{"sender":{"wa_id":"1"},"type":"control_passed"}`, 1, 0, 0},
+		{"one of two read", `{"messaging_handovers":[{"sender":{"wa_id":"1"},"type":"control_passed"},{"sender":{"wa_id":"1"},"type":"control_requested"}]}`, 1, 1, 0},
+		{"errors beside it", `{"sender":{"wa_id":"1"},"type":"control_taken","errors":[{"code":131000,"title":"Something went wrong"}]}`, 1, 1, 0},
+		{"a message beside it", `{"sender":{"wa_id":"1"},"type":"control_passed","messages":[{"from":"1","id":"wamid.M","timestamp":"1759230002","type":"text","text":{"body":"hi"}}]}`, 1, 0, 1},
+		{"a message beside one of two read", `{"messaging_handovers":[{"sender":{"wa_id":"1"},"type":"control_passed"},{"sender":{"wa_id":"1"},"type":"control_requested"}],` +
+			`"statuses":[{"id":"wamid.S","recipient_id":"1","status":"read","timestamp":"1759230003"}],"messages":[{"from":"1","id":"wamid.M","timestamp":"1759230002","type":"text","text":{"body":"hi"}}]}`, 1, 1, 2},
 	} {
 		n, err := Parse(wrap(tc.value))
 		if err != nil {
@@ -138,20 +142,23 @@ func TestSplitHandoversKeepTheRest(t *testing.T) {
 		}
 		items := Split(n)
 		checkItems(t, items)
-		handovers, notices := 0, 0
+		handovers, notices, messages := 0, 0, 0
 		for i, it := range items {
 			switch {
 			case it.Handover != nil:
 				handovers++
-				if notices > 0 {
-					t.Errorf("%s: handover at %d after the notice", tc.name, i)
+				if notices+messages > 0 {
+					t.Errorf("%s: handover at %d after a notice or message", tc.name, i)
 				}
 			case it.Notice != nil:
 				notices++
+			case it.Message != nil || it.Status != nil:
+				messages++
 			}
 		}
-		if handovers != tc.handovers || notices != tc.notices {
-			t.Errorf("%s: %d handovers and %d notices, want %d and %d", tc.name, handovers, notices, tc.handovers, tc.notices)
+		if handovers != tc.handovers || notices != tc.notices || messages != tc.messages {
+			t.Errorf("%s: %d handovers, %d notices, %d messages and statuses, want %d, %d and %d",
+				tc.name, handovers, notices, messages, tc.handovers, tc.notices, tc.messages)
 		}
 	}
 }

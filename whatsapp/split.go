@@ -91,8 +91,10 @@ func splitChange(out []Item, e *Entry, ch *Change) []Item {
 	}
 
 	cf := newContactFinder(v.Contacts)
+	unread := false // handovers it could not read: kept in the notice
 	if ch.Field == FieldMessagingHandovers {
-		if res, all, ok := splitHandovers(out, base, v, &cf); ok {
+		res, all, ok := splitHandovers(out, base, v, &cf)
+		if ok && len(v.Messages) == 0 && len(v.Statuses) == 0 {
 			if !all || len(v.Errors) > 0 || v.sparse {
 				// What it could not read, and the value's errors, are
 				// kept whole in a notice after the handovers.
@@ -100,6 +102,9 @@ func splitChange(out []Item, e *Entry, ch *Change) []Item {
 			}
 			return res
 		}
+		// Messages or statuses beside the handovers are split as in any
+		// change, after them.
+		out, unread = res, ok && !all
 	}
 	standbyEchoes := ch.Field == FieldStandby && len(v.MessageEchoes) > 0
 	if len(v.Messages) == 0 && len(v.Statuses) == 0 && !standbyEchoes {
@@ -135,7 +140,7 @@ func splitChange(out []Item, e *Entry, ch *Change) []Item {
 	if standbyEchoes {
 		out = splitEchoes(out, base, v, &cf)
 	}
-	if len(v.Errors) > 0 || v.sparse {
+	if len(v.Errors) > 0 || v.sparse || unread {
 		out = append(out, notice(base, e, v, &cf, false))
 	}
 	return out

@@ -283,6 +283,9 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 		return s.deadLetterBody(ctx, c, body, now, headers, errors.New("the body is not valid UTF-8"))
 	}
 	events, err := event.ParseAndSplit(body, now)
+	if err == nil && len(events) == 0 {
+		err = errNoChange // nothing to route: kept, not dropped
+	}
 	if err != nil {
 		return s.deadLetterBody(ctx, c, body, now, headers, err)
 	}
@@ -322,6 +325,10 @@ func sendAccepted(c *fiber.Ctx, n, dead int) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(b)
 }
+
+// errNoChange: a signed body whose entries hold no change (none, or of
+// another shape than Meta's WhatsApp webhooks).
+var errNoChange = errors.New("no change in any entry")
 
 // maxReason bounds the reason kept with a dead-lettered body: the
 // parser's error may quote the body ("object is ..."), and the body with a

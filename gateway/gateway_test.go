@@ -226,6 +226,37 @@ func TestWebhookUnparseableGoesToDeadLetters(t *testing.T) {
 	readAll(t, e.brokers, topic, 0)
 }
 
+// A signed body that parses but holds no change (an entry of another
+// shape, or none) is kept raw on the dead-letter topic: nothing Meta
+// signed is acknowledged and dropped.
+func TestWebhookWithoutChangesGoesToDeadLetters(t *testing.T) {
+	e := newEnv(t, nil)
+	bodies := [][]byte{
+		[]byte(`{"object":"whatsapp_business_account","entry":[{"id":"W","time":1759230000,"messaging":[{"sender":{"id":"1"},"message":{"text":"hi"}}]}]}`),
+		[]byte(`{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[]}]}`),
+		[]byte(`{"object":"whatsapp_business_account","entry":[]}`),
+	}
+	for _, body := range bodies {
+		code, resp := e.do(t, signed(body, secret))
+		if code != 200 || !strings.Contains(resp, "dead_lettered") {
+			t.Fatalf("signed body without changes %s: %d %s, want 200 dead_lettered", body, code, resp)
+		}
+	}
+	kept := map[string]bool{}
+	for _, r := range readAll(t, e.brokers, dlqTopic, len(bodies)) { // in no order: the partitions are read in turn
+		kept[string(r.Value)] = true
+		if !strings.Contains(headerValue(r, "reason"), "no change") {
+			t.Errorf("dead letter %s with reason %q", r.Value, headerValue(r, "reason"))
+		}
+	}
+	for _, b := range bodies {
+		if !kept[string(b)] {
+			t.Errorf("%s is not on the dead-letter topic", b)
+		}
+	}
+	readAll(t, e.brokers, topic, 0)
+}
+
 func TestWebhookKafkaDown(t *testing.T) {
 	e := newEnv(t, nil)
 	e.emb.Close() // the broker refuses every write from now on

@@ -303,7 +303,7 @@ func webhookShapeRows(s hostileSetup) []hostileRow {
 		webhookPost("message with an empty id", raw("4915000080014", `{"from":"4915000080014","id":"","timestamp":"`+ts+`","type":"text","text":{"body":"a"}}`),
 			true, 200, `"status":"accepted"`),
 		webhookPost("empty body", []byte{}, true, 200, "dead_lettered"),
-		webhookPost("entry null", []byte(`{"object":"whatsapp_business_account","entry":null}`), true, 200, `"status":"accepted"`),
+		webhookPost("entry null", []byte(`{"object":"whatsapp_business_account","entry":null}`), true, 200, "dead_lettered"),
 	}
 }
 

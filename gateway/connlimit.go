@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"container/list"
 	"io"
 	"net"
 	"sync"
@@ -13,6 +14,12 @@ import (
 // DefaultMaxConns is how many connections the HTTP listener keeps open at
 // once unless configured (WAGW_HTTP_MAX_CONNS).
 const DefaultMaxConns = 4096
+
+// DefaultIdleEvict is how long a connection may wait for a request before
+// a new connection may take its slot while DefaultMaxConns are open
+// (ConnLimits.IdleEvict): long enough that a client's pooled connection
+// between two requests keeps it.
+const DefaultIdleEvict = time.Second
 
 // Each open connection costs the server its buffers and a goroutine (serve
 // reached 587 and 638 MB of RSS while a load generator held up to 20,000
@@ -33,40 +40,61 @@ const (
 	refusedReadMax = 64 << 10
 )
 
-// LimitConnections returns ln with at most max connections open at once
-// (DefaultMaxConns when max ≤ 0); wagw_http_connections counts them and
-// wagw_http_connections_refused_total those answered 503 for want of room.
-// A connection's first request must arrive whole within firstRequest of
-// its accept (none when 0): the server's read timeout runs from a
-// request's first byte once it gives its buffers back between requests
-// (fasthttp's ReduceMemoryUsage), which would let a client that sends its
-// first byte late hold a slot for twice the timeout.
-func LimitConnections(ln net.Listener, max int, firstRequest time.Duration, reg prometheus.Registerer) net.Listener {
-	if max <= 0 {
-		max = DefaultMaxConns
+// ConnLimits bounds the connections of a listener (LimitConnections).
+type ConnLimits struct {
+	// Max is how many connections are open at once (DefaultMaxConns when
+	// ≤ 0).
+	Max int
+	// FirstRequest: a connection's first request must arrive whole within
+	// it of its accept (none when 0). The server's read timeout runs from
+	// a request's first byte once it gives its buffers back between
+	// requests (fasthttp's ReduceMemoryUsage), which would let a client
+	// that sends its first byte late hold a slot for twice the timeout.
+	FirstRequest time.Duration
+	// IdleEvict: with Max open, a new connection takes the slot of the
+	// one that has waited longest for a request, when that one has
+	// waited at least IdleEvict (none when 0): a connection that sends
+	// nothing, or one request and then nothing, holds a slot only while
+	// there is room, so idle clients cannot keep Meta out.
+	IdleEvict time.Duration
+}
+
+// LimitConnections returns ln with at most lim.Max connections open at
+// once; wagw_http_connections counts them, wagw_http_connections_refused_total
+// those answered 503 for want of room and wagw_http_connections_evicted_total
+// the idle ones closed to make room (ConnLimits.IdleEvict).
+func LimitConnections(ln net.Listener, lim ConnLimits, reg prometheus.Registerer) net.Listener {
+	if lim.Max <= 0 {
+		lim.Max = DefaultMaxConns
 	}
-	l := &connLimiter{Listener: ln, firstRequest: firstRequest, slots: make(chan struct{}, max), drains: make(chan struct{}, refusedDrains),
+	l := &connLimiter{Listener: ln, lim: lim, slots: make(chan struct{}, lim.Max), drains: make(chan struct{}, refusedDrains),
 		open: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wagw_http_connections",
 			Help: "HTTP connections open (at most WAGW_HTTP_MAX_CONNS)."}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_http_connections_refused_total",
-			Help: "HTTP connections answered 503 with Retry-After at once because WAGW_HTTP_MAX_CONNS were open."})}
+			Help: "HTTP connections answered 503 with Retry-After at once because WAGW_HTTP_MAX_CONNS were open."}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_http_connections_evicted_total",
+			Help: "Idle HTTP connections closed to make room for a new one while WAGW_HTTP_MAX_CONNS were open."})}
 	if reg != nil {
-		reg.MustRegister(l.open, l.refused)
+		reg.MustRegister(l.open, l.refused, l.evicted)
 	}
 	return l
 }
 
 type connLimiter struct {
 	net.Listener
-	firstRequest time.Duration
-	slots        chan struct{} // one per open connection
-	drains       chan struct{} // one per refused connection being read
-	open         prometheus.Gauge
-	refused      prometheus.Counter
+	lim     ConnLimits
+	slots   chan struct{} // one per open connection
+	drains  chan struct{} // one per refused connection being read
+	open    prometheus.Gauge
+	refused prometheus.Counter
+	evicted prometheus.Counter
+
+	mu   sync.Mutex
+	idle list.List // *limitedConn waiting for a request, longest first (IdleEvict)
 }
 
-// Accept returns the next connection there is room for, refusing the
-// others as they come.
+// Accept returns the next connection there is room for, making room by
+// closing an idle one when it may and refusing the others as they come.
 func (l *connLimiter) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -76,16 +104,81 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		select {
 		case l.slots <- struct{}{}:
 			l.open.Inc()
-			lc := &limitedConn{Conn: c, l: l}
-			if l.firstRequest > 0 {
-				lc.first.Store(time.Now().Add(l.firstRequest).UnixNano())
-			}
-			return lc, nil
 		default:
-			l.refused.Inc()
-			go l.refuse(c) // the next Accept does not wait for it
+			if !l.evict() {
+				l.refused.Inc()
+				go l.refuse(c) // the next Accept does not wait for it
+				continue
+			}
 		}
+		lc := &limitedConn{Conn: c, l: l}
+		if l.lim.FirstRequest > 0 {
+			lc.first.Store(time.Now().Add(l.lim.FirstRequest).UnixNano())
+		}
+		l.waiting(lc) // until its first request's first byte
+		return lc, nil
 	}
+}
+
+// evict closes the connection that has waited longest for a request, when
+// it has waited IdleEvict, and gives its slot to the caller.
+func (l *connLimiter) evict() bool {
+	if l.lim.IdleEvict <= 0 {
+		return false
+	}
+	l.mu.Lock()
+	front := l.idle.Front()
+	if front == nil || time.Since(front.Value.(*limitedConn).since) < l.lim.IdleEvict {
+		l.mu.Unlock()
+		return false
+	}
+	victim := front.Value.(*limitedConn)
+	l.idle.Remove(front)
+	victim.elem, victim.gone = nil, true
+	l.mu.Unlock()
+	handed := false
+	victim.once.Do(func() { handed = true }) // its Close gives no slot back
+	_ = victim.Conn.Close()
+	l.evicted.Inc()
+	if handed {
+		return true
+	}
+	select { // it closed meanwhile and gave its slot back: take one
+	case l.slots <- struct{}{}:
+		l.open.Inc()
+		return true
+	default:
+		return false
+	}
+}
+
+// waiting marks c as waiting for a request, from now.
+func (l *connLimiter) waiting(c *limitedConn) {
+	if l.lim.IdleEvict <= 0 {
+		return
+	}
+	l.mu.Lock()
+	if c.elem == nil && !c.gone {
+		c.since = time.Now()
+		c.elem = l.idle.PushBack(c)
+		c.idle.Store(true)
+	}
+	l.mu.Unlock()
+}
+
+// busy marks c as reading a request, or closed.
+func (l *connLimiter) busy(c *limitedConn, closed bool) {
+	if !c.idle.Load() && !closed {
+		return
+	}
+	l.mu.Lock()
+	if c.elem != nil {
+		l.idle.Remove(c.elem)
+		c.elem = nil
+	}
+	c.idle.Store(false)
+	c.gone = c.gone || closed
+	l.mu.Unlock()
 }
 
 // refuse answers c 503 and closes it. Closing a socket with unread bytes
@@ -123,6 +216,19 @@ type limitedConn struct {
 	l     *connLimiter
 	once  sync.Once
 	first atomic.Int64 // the first request's deadline in Unix ns; 0 once written to, or none
+	idle  atomic.Bool  // in l.idle
+	// guarded by l.mu
+	elem  *list.Element // in l.idle while it waits for a request
+	since time.Time     // when it began to wait
+	gone  bool          // closed or evicted: never idle again
+}
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.l.busy(c, false)
+	}
+	return n, err
 }
 
 func (c *limitedConn) SetReadDeadline(t time.Time) error {
@@ -145,14 +251,21 @@ func (c *limitedConn) withinFirst(t time.Time) time.Time {
 	return t
 }
 
+// Write writes an answer (or a 100 Continue): the connection then waits
+// for its next request (or the body).
 func (c *limitedConn) Write(p []byte) (int, error) {
 	if c.first.Load() != 0 {
 		c.first.Store(0)
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	if err == nil {
+		c.l.waiting(c)
+	}
+	return n, err
 }
 
 func (c *limitedConn) Close() error {
+	c.l.busy(c, true)
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		<-c.l.slots

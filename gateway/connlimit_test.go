@@ -51,7 +51,7 @@ func TestLimitConnectionsRefusesBeyondMax(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	limited := gateway.LimitConnections(ln, 2, 0, reg)
+	limited := gateway.LimitConnections(ln, gateway.ConnLimits{Max: 2}, reg)
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/ping", func(c *fiber.Ctx) error { return c.SendString("pong") })
 	go func() { _ = app.Listener(limited) }()
@@ -107,6 +107,86 @@ func TestLimitConnectionsRefusesBeyondMax(t *testing.T) {
 	}
 }
 
+// TestLimitConnectionsEvictsIdle: with the cap reached, a new connection
+// takes the slot of the one that has waited longest for a request (one
+// that never sent a byte, then one kept alive after its answer) once it
+// has waited IdleEvict; a connection in the middle of a request is never
+// closed, and with none idle long enough the new one is refused.
+func TestLimitConnectionsEvictsIdle(t *testing.T) {
+	const idle = time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/ping", func(c *fiber.Ctx) error { return c.SendString("pong") })
+	app.Post("/echo", func(c *fiber.Ctx) error { return c.Send(c.Body()) })
+	go func() {
+		_ = app.Listener(gateway.LimitConnections(ln, gateway.ConnLimits{Max: 3, IdleEvict: idle}, reg))
+	}()
+	t.Cleanup(func() { _ = app.Shutdown() })
+	addr := ln.Addr().String()
+
+	silent, err := net.DialTimeout("tcp", addr, 5*time.Second) // never sends a byte
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	kept, _, code := keptConn(t, addr) // one request, then nothing
+	if code != 200 {
+		t.Fatalf("kept connection: %d, want 200", code)
+	}
+	busy, err := net.DialTimeout("tcp", addr, 5*time.Second) // a request whose body is late
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	io.WriteString(busy, "POST /echo HTTP/1.1\r\nHost: wagw\r\nContent-Length: 6\r\n\r\nabc")
+	for gathered(t, reg, "wagw_http_connections") != 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(idle * 13 / 10)
+
+	for i, old := range []net.Conn{silent, kept} {
+		if _, _, code := keptConn(t, addr); code != 200 {
+			t.Fatalf("new connection %d at the cap: %d, want 200 in an idle one's slot", i+1, code)
+		}
+		_ = old.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := old.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Errorf("idle connection %d after a new one took its slot: read %d, %v; want it closed (EOF)", i+1, n, err)
+		}
+	}
+	// The two new ones have just been answered, the third is mid-request:
+	// no room.
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /ping HTTP/1.1\r\nHost: wagw\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a connection with no idle one to replace: %v %v, want 503", resp, err)
+	}
+	io.WriteString(busy, "def")
+	_ = busy.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(busy), nil)
+	if err != nil {
+		t.Fatalf("the request in progress at the cap: %v", err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(got) != "abcdef" {
+		t.Errorf("the request in progress at the cap: %d %q, want 200 abcdef", resp.StatusCode, got)
+	}
+	if e, r := gathered(t, reg, "wagw_http_connections_evicted_total"), gathered(t, reg, "wagw_http_connections_refused_total"); e != 2 || r != 1 {
+		t.Errorf("evicted %v and refused %v, want 2 and 1", e, r)
+	}
+	if n := gathered(t, reg, "wagw_http_connections"); n != 3 {
+		t.Errorf("wagw_http_connections = %v, want 3", n)
+	}
+}
+
 // gathered is the value of reg's metric name (a gauge or a counter).
 func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
@@ -137,7 +217,9 @@ func TestFirstRequestWithinReadTimeoutOfAccept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = e.app.Listener(gateway.LimitConnections(ln, 16, timeout, nil)) }()
+	go func() {
+		_ = e.app.Listener(gateway.LimitConnections(ln, gateway.ConnLimits{Max: 16, FirstRequest: timeout}, nil))
+	}()
 	t.Cleanup(func() { _ = e.app.ShutdownWithTimeout(time.Second) })
 	addr := ln.Addr().String()
 

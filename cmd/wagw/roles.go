@@ -366,7 +366,8 @@ func (p *process) startGateway(context.Context) (func(context.Context) error, er
 		return nil, fmt.Errorf("listen on %s: %w", p.cfg.HTTPAddr, err)
 	}
 	p.listening = ln.Addr().String()
-	return p.serveFiber("http", app, gateway.LimitConnections(ln, p.cfg.HTTPMaxConns, gateway.DefaultReadTimeout, p.reg)), nil
+	return p.serveFiber("http", app, gateway.LimitConnections(ln, gateway.ConnLimits{Max: p.cfg.HTTPMaxConns,
+		FirstRequest: gateway.DefaultReadTimeout, IdleEvict: gateway.DefaultIdleEvict}, p.reg)), nil
 }
 
 // serveFiber serves app on ln until its stop shuts it down.

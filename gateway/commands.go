@@ -267,8 +267,10 @@ func (s *Server) snooze(c *fiber.Ctx) error {
 		return err
 	}
 	until, err := time.Parse(time.RFC3339Nano, req.Until)
-	if err != nil {
-		return apiError(fiber.StatusBadRequest, "bad_json", `until must be an RFC 3339 time ("2026-03-02T09:00:00Z")`)
+	// A time whose UTC year is past 9999 (a large negative offset on the
+	// last day) cannot be encoded in the command.
+	if err != nil || until.UTC().Year() > 9999 {
+		return apiError(fiber.StatusBadRequest, "bad_json", `until must be an RFC 3339 time up to 9999-12-31T23:59:59Z ("2026-03-02T09:00:00Z")`)
 	}
 	id, key, err := s.conversationKey(c)
 	if err != nil {

@@ -38,6 +38,10 @@ type AutoResolveInput struct {
 	Thread ThreadOwner
 }
 
+// lastDeadline is the latest time a deadline may be set for: its
+// command and decision are JSON, whose times end with year 9999.
+var lastDeadline = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+
 // DecideAutoResolve applies the auto-resolve rule (issue 12, rule 3;
 // Decision.Rule "auto_resolve"): a conversation with no message in either
 // direction for the inbox's AutoResolveAfterSeconds is resolved. When the
@@ -61,6 +65,9 @@ func DecideAutoResolve(in AutoResolveInput) Decision {
 		return b.finish()
 	case conv.Snoozed():
 		due := conv.SnoozedUntil.Add(window)
+		if due.After(lastDeadline) {
+			due = lastDeadline // a deadline past year 9999 cannot be encoded
+		}
 		b.reason(Reason{Code: CodeSnoozed, Text: fmt.Sprintf("The conversation is snoozed until %s, so it is not resolved; it will be if it is still quiet %s after the snooze ends.",
 			when(*conv.SnoozedUntil, in.Now), windowText(window))})
 		b.setTimer(Timer{Kind: TimerAutoResolve, DueAt: due})

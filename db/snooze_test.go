@@ -96,3 +96,31 @@ func TestSnoozeEndsOnAMessageLaterInTheSameBatch(t *testing.T) {
 		})
 	}
 }
+
+// A conversation snoozed to the last hours of year 9999 whose
+// auto-resolve deadline falls due: the deadline moves past the snooze
+// (as far as a deadline can go), and it is no longer due. It must not be
+// refused and left due, to be published again and again.
+func TestAutoResolveOfAConversationSnoozedToYear9999(t *testing.T) {
+	f := newApplyFixture(t)
+	ana := f.agent("Ana")
+	f.rule3Inbox(3600, "", 0, ana)
+	u := who{user: "NL.950000000000000009"}
+	f.apply(f.message(u, "wamid.SZF1", "hi"))
+	conv := f.conversationOf("wamid.SZF1")
+	key := f.key(f.contactOf("wamid.SZF1"))
+	until := time.Date(9999, 12, 31, 23, 30, 0, 0, time.UTC)
+	f.apply(f.command(key, "cmd_snooze_far", event.CmdSnooze, event.SnoozeCommand{ConversationID: conv, Until: until}))
+	if kind, code, msg := f.result("cmd_snooze_far"); kind != assigner.OutcomeDecided {
+		t.Fatalf("snooze: %s %s %s", kind, code, msg)
+	}
+	later := time.Now().Add(2 * time.Hour)
+	fire := f.fire(conv, later)
+	f.apply(fire)
+	if kind, code, msg := f.result(fire.ID); kind != assigner.OutcomeDecided {
+		t.Errorf("the auto-resolve deadline of the snoozed conversation: %s %s %s, want decided", kind, code, msg)
+	}
+	if tm, ok := f.timer(conv, assigner.TimerAutoResolve); !ok || !tm.DueAt.After(until) {
+		t.Errorf("auto-resolve deadline %+v (%v) after it fell due, want one after the snooze's end %v", tm, ok, until)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -282,6 +283,10 @@ func (r *Relay) handle(stop context.Context, it assigner.OutboxItem) {
 	if errors.As(err, &apiErr) {
 		code, msg = apiErr.Code, apiErr.Message
 	}
+	// Postgres text holds neither NUL nor invalid UTF-8: a message with
+	// either would never be recorded, and the row and the contact's later
+	// ones would wait for good.
+	msg = strings.ToValidUTF8(strings.ReplaceAll(msg, "\x00", ""), "\uFFFD")
 	class := whatsapp.ClassOf(err)
 	var bad payloadError
 	if errors.As(err, &bad) {

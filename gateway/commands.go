@@ -14,6 +14,7 @@ import (
 
 	"github.com/wagw/wagw/assigner"
 	"github.com/wagw/wagw/event"
+	"github.com/wagw/wagw/whatsapp"
 )
 
 // CommandStore is what the command handlers need: the partition key of
@@ -302,9 +303,22 @@ func (s *Server) reply(c *fiber.Ctx) error {
 	if len(req.Text) > 4096 {
 		return apiError(fiber.StatusBadRequest, "text_too_long", fmt.Sprintf("text has %d bytes; WhatsApp allows 4096", len(req.Text)))
 	}
-	for _, obj := range []json.RawMessage{req.Template, req.Interactive} {
-		if len(obj) > 0 && !bytes.HasPrefix(bytes.TrimSpace(obj), []byte("{")) {
+	for _, obj := range []struct {
+		raw  json.RawMessage
+		into any
+	}{{req.Template, &whatsapp.OutboundTemplate{}}, {req.Interactive, &whatsapp.OutboundInteractive{}}} {
+		if len(obj.raw) == 0 {
+			continue
+		}
+		if !bytes.HasPrefix(bytes.TrimSpace(obj.raw), []byte("{")) {
 			return apiError(fiber.StatusBadRequest, "bad_message", "template and interactive are JSON objects")
+		}
+		// The message is sent as the Cloud API client's types carry it: a
+		// field they do not have would be dropped from what is sent.
+		dec := json.NewDecoder(bytes.NewReader(obj.raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(obj.into); err != nil {
+			return apiError(fiber.StatusBadRequest, "bad_message", "template or interactive: "+err.Error())
 		}
 	}
 	if req.ReplyTo < 0 {

@@ -199,7 +199,9 @@ func (c Condition) Validate() error {
 // Validate checks the time zone, days and minutes; errors wrap ErrInvalid.
 func (h Hours) Validate() error {
 	var errs []error
-	if _, err := time.LoadLocation(h.TimeZone); err != nil {
+	if h.TimeZone == "Local" { // time.LoadLocation's name for the zone of the process reading it
+		errs = append(errs, fmt.Errorf("%w: business hours time zone %q: name an IANA time zone such as \"America/Sao_Paulo\"", ErrInvalid, h.TimeZone))
+	} else if _, err := time.LoadLocation(h.TimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("%w: business hours time zone %q: %v", ErrInvalid, h.TimeZone, err))
 	}
 	if h.From < 0 || h.From > 1439 {

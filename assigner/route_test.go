@@ -341,3 +341,19 @@ func withOutside(h Hours) *Hours {
 	h.Outside = true
 	return &h
 }
+
+// "Local" is not a time zone but the zone of whichever process reads the
+// hours (time.LoadLocation accepts it): the gateway that validated them,
+// a consumer on another host, a container in UTC. Hours in it would open
+// and close, and SLAs fall due, at different instants on each; it is
+// refused like an unknown zone.
+func TestHoursRefuseTheProcessLocalZone(t *testing.T) {
+	h := Hours{TimeZone: "Local", From: 540, To: 1080}
+	if err := h.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("business hours in time zone %q: Validate() = %v, want ErrInvalid", h.TimeZone, err)
+	}
+	in := Inbox{PhoneNumberID: "pn1", FirstResponseSLASeconds: ptr(900), BusinessHours: &h}
+	if err := in.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("an inbox's SLA hours in time zone %q: Validate() = %v, want ErrInvalid", h.TimeZone, err)
+	}
+}

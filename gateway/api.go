@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -107,6 +109,9 @@ func queryInt(c *fiber.Ctx, name string, def, max int64) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 || (max > 0 && n > max) {
+		if max == 0 {
+			return 0, apiError(fiber.StatusBadRequest, "bad_query", name+" must be an integer of 0 or more")
+		}
 		return 0, apiError(fiber.StatusBadRequest, "bad_query", name+" must be an integer between 0 and "+strconv.FormatInt(max, 10))
 	}
 	return n, nil
@@ -148,11 +153,12 @@ func (s *Server) listConversations(c *fiber.Ctx) error {
 	for _, q := range []struct {
 		name string
 		dst  **int64
-	}{{"team_id", &f.TeamID}, {"assignee", &f.AssigneeID}, {"contact_id", &f.ContactID}} {
+		max  int64
+	}{{"team_id", &f.TeamID, maxRefID}, {"assignee", &f.AssigneeID, maxRefID}, {"contact_id", &f.ContactID, math.MaxInt64}} {
 		if c.Query(q.name) != "" {
-			v, err := queryInt(c, q.name, 0, 0)
-			if err != nil {
-				return err
+			v, err := strconv.ParseInt(c.Query(q.name), 10, 64)
+			if err != nil || v < 1 || v > q.max {
+				return apiError(fiber.StatusBadRequest, "bad_id", fmt.Sprintf("%s must be an integer from 1 to %d", q.name, q.max))
 			}
 			*q.dst = &v
 		}

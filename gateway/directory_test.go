@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -41,6 +42,13 @@ func TestDirectory(t *testing.T) {
 	e.expect(t, http.MethodGet, "/v1/conversations?order=sideways", adminTestToken, "", 400, "bad_query")
 	e.expect(t, http.MethodGet, "/v1/conversations?order=newest&after=3", adminTestToken, "", 400, "bad_query")
 	e.expect(t, http.MethodGet, "/v1/conversations?before=3", adminTestToken, "", 400, "bad_query")
+	if resp := e.expect(t, http.MethodGet, "/v1/conversations?after=-1", adminTestToken, "", 400, "bad_query"); !strings.Contains(resp, "0 or more") {
+		t.Errorf("after=-1: %s, want the range it takes", resp)
+	}
+	for _, q := range []string{"team_id=0", "team_id=2147483648", "assignee=0", "assignee=-3", "contact_id=0", "contact_id=x"} {
+		e.expect(t, http.MethodGet, "/v1/conversations?"+q, adminTestToken, "", 400, "bad_id")
+	}
+	e.expect(t, http.MethodGet, "/v1/conversations?team_id=2147483647&assignee=1&contact_id=9223372036854775807", adminTestToken, "", 200, "")
 	e.expect(t, http.MethodGet, "/v1/conversations?order=newest&before=3&inbox=106540352242922", adminTestToken, "", 200, "")
 }
 

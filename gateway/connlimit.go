@@ -15,10 +15,10 @@ import (
 // once unless configured (WAGW_HTTP_MAX_CONNS).
 const DefaultMaxConns = 4096
 
-// DefaultIdleEvict is how long a connection may wait for a request before
-// a new connection may take its slot while DefaultMaxConns are open
-// (ConnLimits.IdleEvict): long enough that a client's pooled connection
-// between two requests keeps it.
+// DefaultIdleEvict is how long a connection may stay silent after its
+// accept before a new connection may take its slot while
+// WAGW_HTTP_MAX_CONNS are open (ConnLimits.IdleEvict): a client sends its
+// request as soon as it has connected.
 const DefaultIdleEvict = time.Second
 
 // Each open connection costs the server its buffers and a goroutine (serve
@@ -52,17 +52,19 @@ type ConnLimits struct {
 	// that sends its first byte late hold a slot for twice the timeout.
 	FirstRequest time.Duration
 	// IdleEvict: with Max open, a new connection takes the slot of the
-	// one that has waited longest for a request, when that one has
-	// waited at least IdleEvict (none when 0): a connection that sends
-	// nothing, or one request and then nothing, holds a slot only while
-	// there is room, so idle clients cannot keep Meta out.
+	// oldest connection that has sent nothing since it was accepted, when
+	// that one is at least IdleEvict old (none when 0): connections opened
+	// and left silent hold slots only while there is room, so they cannot
+	// keep Meta out. A connection that has sent a byte is never closed for
+	// another: its client may be sending its next request on it at that
+	// moment, and would see a reset rather than an answer.
 	IdleEvict time.Duration
 }
 
 // LimitConnections returns ln with at most lim.Max connections open at
 // once; wagw_http_connections counts them, wagw_http_connections_refused_total
 // those answered 503 for want of room and wagw_http_connections_evicted_total
-// the idle ones closed to make room (ConnLimits.IdleEvict).
+// the silent ones closed to make room (ConnLimits.IdleEvict).
 func LimitConnections(ln net.Listener, lim ConnLimits, reg prometheus.Registerer) net.Listener {
 	if lim.Max <= 0 {
 		lim.Max = DefaultMaxConns
@@ -73,7 +75,7 @@ func LimitConnections(ln net.Listener, lim ConnLimits, reg prometheus.Registerer
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_http_connections_refused_total",
 			Help: "HTTP connections answered 503 with Retry-After at once because WAGW_HTTP_MAX_CONNS were open."}),
 		evicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_http_connections_evicted_total",
-			Help: "Idle HTTP connections closed to make room for a new one while WAGW_HTTP_MAX_CONNS were open."})}
+			Help: "HTTP connections that had sent nothing, closed to make room for a new one while WAGW_HTTP_MAX_CONNS were open."})}
 	if reg != nil {
 		reg.MustRegister(l.open, l.refused, l.evicted)
 	}
@@ -89,12 +91,12 @@ type connLimiter struct {
 	refused prometheus.Counter
 	evicted prometheus.Counter
 
-	mu   sync.Mutex
-	idle list.List // *limitedConn waiting for a request, longest first (IdleEvict)
+	mu     sync.Mutex
+	silent list.List // *limitedConn that sent nothing yet, oldest first (IdleEvict)
 }
 
 // Accept returns the next connection there is room for, making room by
-// closing an idle one when it may and refusing the others as they come.
+// closing a silent one when it may and refusing the others as they come.
 func (l *connLimiter) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -115,26 +117,27 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if l.lim.FirstRequest > 0 {
 			lc.first.Store(time.Now().Add(l.lim.FirstRequest).UnixNano())
 		}
-		l.waiting(lc) // until its first request's first byte
+		l.accepted(lc)
 		return lc, nil
 	}
 }
 
-// evict closes the connection that has waited longest for a request, when
-// it has waited IdleEvict, and gives its slot to the caller.
+// evict closes the oldest silent connection, when it is IdleEvict old,
+// and gives its slot to the caller.
 func (l *connLimiter) evict() bool {
 	if l.lim.IdleEvict <= 0 {
 		return false
 	}
 	l.mu.Lock()
-	front := l.idle.Front()
+	front := l.silent.Front()
 	if front == nil || time.Since(front.Value.(*limitedConn).since) < l.lim.IdleEvict {
 		l.mu.Unlock()
 		return false
 	}
 	victim := front.Value.(*limitedConn)
-	l.idle.Remove(front)
-	victim.elem, victim.gone = nil, true
+	l.silent.Remove(front)
+	victim.elem = nil
+	victim.silent.Store(false)
 	l.mu.Unlock()
 	handed := false
 	victim.once.Do(func() { handed = true }) // its Close gives no slot back
@@ -152,32 +155,29 @@ func (l *connLimiter) evict() bool {
 	}
 }
 
-// waiting marks c as waiting for a request, from now.
-func (l *connLimiter) waiting(c *limitedConn) {
+// accepted notes c as silent, from now.
+func (l *connLimiter) accepted(c *limitedConn) {
 	if l.lim.IdleEvict <= 0 {
 		return
 	}
 	l.mu.Lock()
-	if c.elem == nil && !c.gone {
-		c.since = time.Now()
-		c.elem = l.idle.PushBack(c)
-		c.idle.Store(true)
-	}
+	c.since = time.Now()
+	c.elem = l.silent.PushBack(c)
+	c.silent.Store(true)
 	l.mu.Unlock()
 }
 
-// busy marks c as reading a request, or closed.
-func (l *connLimiter) busy(c *limitedConn, closed bool) {
-	if !c.idle.Load() && !closed {
+// spoke notes that c sent a byte, or closed: it is silent no more.
+func (l *connLimiter) spoke(c *limitedConn) {
+	if !c.silent.Load() {
 		return
 	}
 	l.mu.Lock()
 	if c.elem != nil {
-		l.idle.Remove(c.elem)
+		l.silent.Remove(c.elem)
 		c.elem = nil
 	}
-	c.idle.Store(false)
-	c.gone = c.gone || closed
+	c.silent.Store(false)
 	l.mu.Unlock()
 }
 
@@ -213,20 +213,19 @@ func (l *connLimiter) refuse(c net.Conn) {
 // answer, or the 100 Continue of a request that expects one).
 type limitedConn struct {
 	net.Conn
-	l     *connLimiter
-	once  sync.Once
-	first atomic.Int64 // the first request's deadline in Unix ns; 0 once written to, or none
-	idle  atomic.Bool  // in l.idle
+	l      *connLimiter
+	once   sync.Once
+	first  atomic.Int64 // the first request's deadline in Unix ns; 0 once written to, or none
+	silent atomic.Bool  // in l.silent
 	// guarded by l.mu
-	elem  *list.Element // in l.idle while it waits for a request
-	since time.Time     // when it began to wait
-	gone  bool          // closed or evicted: never idle again
+	elem  *list.Element // in l.silent
+	since time.Time     // its accept
 }
 
 func (c *limitedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.l.busy(c, false)
+		c.l.spoke(c)
 	}
 	return n, err
 }
@@ -251,21 +250,15 @@ func (c *limitedConn) withinFirst(t time.Time) time.Time {
 	return t
 }
 
-// Write writes an answer (or a 100 Continue): the connection then waits
-// for its next request (or the body).
 func (c *limitedConn) Write(p []byte) (int, error) {
 	if c.first.Load() != 0 {
 		c.first.Store(0)
 	}
-	n, err := c.Conn.Write(p)
-	if err == nil {
-		c.l.waiting(c)
-	}
-	return n, err
+	return c.Conn.Write(p)
 }
 
 func (c *limitedConn) Close() error {
-	c.l.busy(c, true)
+	c.l.spoke(c)
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		<-c.l.slots

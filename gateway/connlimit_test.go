@@ -107,12 +107,13 @@ func TestLimitConnectionsRefusesBeyondMax(t *testing.T) {
 	}
 }
 
-// TestLimitConnectionsEvictsIdle: with the cap reached, a new connection
-// takes the slot of the one that has waited longest for a request (one
-// that never sent a byte, then one kept alive after its answer) once it
-// has waited IdleEvict; a connection in the middle of a request is never
-// closed, and with none idle long enough the new one is refused.
-func TestLimitConnectionsEvictsIdle(t *testing.T) {
+// TestLimitConnectionsEvictsSilent: with the cap reached, a new connection
+// takes the slot of the oldest connection that has sent nothing since it
+// was accepted, once that one is IdleEvict old; a connection that has
+// sent a byte (one kept alive after its answer, one in the middle of a
+// request) is never closed for another, and with no silent one old
+// enough the new one is refused.
+func TestLimitConnectionsEvictsSilent(t *testing.T) {
 	const idle = time.Second
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -123,17 +124,21 @@ func TestLimitConnectionsEvictsIdle(t *testing.T) {
 	app.Get("/ping", func(c *fiber.Ctx) error { return c.SendString("pong") })
 	app.Post("/echo", func(c *fiber.Ctx) error { return c.Send(c.Body()) })
 	go func() {
-		_ = app.Listener(gateway.LimitConnections(ln, gateway.ConnLimits{Max: 3, IdleEvict: idle}, reg))
+		_ = app.Listener(gateway.LimitConnections(ln, gateway.ConnLimits{Max: 4, IdleEvict: idle}, reg))
 	}()
 	t.Cleanup(func() { _ = app.Shutdown() })
 	addr := ln.Addr().String()
 
-	silent, err := net.DialTimeout("tcp", addr, 5*time.Second) // never sends a byte
-	if err != nil {
-		t.Fatal(err)
+	var silent []net.Conn
+	for range 2 {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second) // never sends a byte
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent = append(silent, c)
 	}
-	defer silent.Close()
-	kept, _, code := keptConn(t, addr) // one request, then nothing
+	kept, keptR, code := keptConn(t, addr) // one request, then nothing
 	if code != 200 {
 		t.Fatalf("kept connection: %d, want 200", code)
 	}
@@ -143,22 +148,22 @@ func TestLimitConnectionsEvictsIdle(t *testing.T) {
 	}
 	defer busy.Close()
 	io.WriteString(busy, "POST /echo HTTP/1.1\r\nHost: wagw\r\nContent-Length: 6\r\n\r\nabc")
-	for gathered(t, reg, "wagw_http_connections") != 3 {
+	for gathered(t, reg, "wagw_http_connections") != 4 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(idle * 13 / 10)
 
-	for i, old := range []net.Conn{silent, kept} {
+	for i, old := range silent {
 		if _, _, code := keptConn(t, addr); code != 200 {
-			t.Fatalf("new connection %d at the cap: %d, want 200 in an idle one's slot", i+1, code)
+			t.Fatalf("new connection %d at the cap: %d, want 200 in a silent one's slot", i+1, code)
 		}
 		_ = old.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if n, err := old.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-			t.Errorf("idle connection %d after a new one took its slot: read %d, %v; want it closed (EOF)", i+1, n, err)
+			t.Errorf("silent connection %d after a new one took its slot: read %d, %v; want it closed (EOF)", i+1, n, err)
 		}
 	}
-	// The two new ones have just been answered, the third is mid-request:
-	// no room.
+	// Left: the kept one, idle for over IdleEvict, the one mid-request
+	// and the two new ones: no room.
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +172,11 @@ func TestLimitConnectionsEvictsIdle(t *testing.T) {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, "GET /ping HTTP/1.1\r\nHost: wagw\r\n\r\n")
 	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("a connection with no idle one to replace: %v %v, want 503", resp, err)
+		t.Fatalf("a connection with no silent one to replace: %v %v, want 503", resp, err)
+	}
+	io.WriteString(kept, "GET /ping HTTP/1.1\r\nHost: wagw\r\n\r\n")
+	if resp, err := http.ReadResponse(keptR, nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("the kept-alive connection's next request at the cap: %v %v, want 200", resp, err)
 	}
 	io.WriteString(busy, "def")
 	_ = busy.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -182,8 +191,8 @@ func TestLimitConnectionsEvictsIdle(t *testing.T) {
 	if e, r := gathered(t, reg, "wagw_http_connections_evicted_total"), gathered(t, reg, "wagw_http_connections_refused_total"); e != 2 || r != 1 {
 		t.Errorf("evicted %v and refused %v, want 2 and 1", e, r)
 	}
-	if n := gathered(t, reg, "wagw_http_connections"); n != 3 {
-		t.Errorf("wagw_http_connections = %v, want 3", n)
+	if n := gathered(t, reg, "wagw_http_connections"); n != 4 {
+		t.Errorf("wagw_http_connections = %v, want 4", n)
 	}
 }
 

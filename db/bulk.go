@@ -418,12 +418,15 @@ func (b *batch) flush(ctx context.Context) error {
 	// A message in a conversation the batch opened and has not decided
 	// yet: what it starts depends on the assignees the opening picks, so
 	// decideOpenings runs it after them, as one by one.
+	undecided := make(map[int64]bool, len(b.openings))
+	for _, o := range b.openings {
+		undecided[o.convID] = true
+	}
 	wrote := slices.DeleteFunc(slices.Collect(maps.Keys(p.touch)), func(id int64) bool {
-		if slices.ContainsFunc(b.openings, func(o opening) bool { return o.convID == id }) {
+		if undecided[id] {
 			b.wroteLater = append(b.wroteLater, id)
-			return true
 		}
-		return false
+		return undecided[id]
 	})
 	if err := b.contactWrote(ctx, wrote); err != nil {
 		return err

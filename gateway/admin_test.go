@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,11 +14,14 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagw/wagw/broker"
 	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/db/dbtest"
+	"github.com/wagw/wagw/event"
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // StoresOf gives every group of handlers the one store, as cmd/wagw does
@@ -34,6 +38,19 @@ type adminEnv struct {
 
 // newAdminEnv serves the API over a fresh database and an embedded broker.
 func newAdminEnv(t *testing.T) *adminEnv {
+	e, _, _ := newAPIEnv(t, 0)
+	return e
+}
+
+// newCommandEnv is newAdminEnv with its store and database, and no
+// consumer: commands wait briefly and answer 202.
+func newCommandEnv(t *testing.T) (*adminEnv, *db.Store, *sqlx.DB) {
+	return newAPIEnv(t, 100*time.Millisecond)
+}
+
+// newAPIEnv serves the API over a fresh database and an embedded broker,
+// commands waiting commandWait for their result (the default when 0).
+func newAPIEnv(t *testing.T, commandWait time.Duration) (*adminEnv, *db.Store, *sqlx.DB) {
 	t.Helper()
 	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: "127.0.0.1:0", Topics: []string{"wa.events", "wa.events.dlq"}, Partitions: 1})
 	if err != nil {
@@ -45,12 +62,30 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	t.Cleanup(func() { prod.Close() })
 	store := db.NewStore(conn)
 	cfg := Config{AppSecrets: [][]byte{[]byte("app-secret")}, VerifyToken: "verify", AdminToken: adminTestToken, DeadLetterTopic: "wa.events.dlq",
-		Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}
+		Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), CommandWait: commandWait}
 	app, err := New(cfg, prod, StoresOf(store))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &adminEnv{app: app}
+	return &adminEnv{app: app}, store, conn
+}
+
+// conversationOf stores a text message from the number from, as a webhook
+// gives it, and returns the conversation it opened.
+func conversationOf(t *testing.T, store *db.Store, conn *sqlx.DB, from, wamid string) int64 {
+	t.Helper()
+	envs, err := event.ParseAndSplit(wagwtest.TextWebhook("106540352242922", from, wamid, time.Now(), "hello"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Apply(context.Background(), envs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var conv int64
+	if err := conn.Get(&conv, `SELECT conversation_id FROM messages WHERE wamid = $1`, wamid); err != nil {
+		t.Fatal(err)
+	}
+	return conv
 }
 
 // call sends a request with a bearer token and decodes the JSON answer

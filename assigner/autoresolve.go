@@ -38,9 +38,17 @@ type AutoResolveInput struct {
 	Thread ThreadOwner
 }
 
-// lastDeadline is the latest time a deadline may be set for: its
-// command and decision are JSON, whose times end with year 9999.
-var lastDeadline = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+// afterSnooze is when a deadline that fell due while the conversation was
+// snoozed until until falls due again: window after the snooze's end, at
+// the latest the end of year 9999 (its command and decision are JSON,
+// whose times end there).
+func afterSnooze(until time.Time, window time.Duration) time.Time {
+	last := time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+	if due := until.Add(window); !due.After(last) {
+		return due
+	}
+	return last
+}
 
 // DecideAutoResolve applies the auto-resolve rule (issue 12, rule 3;
 // Decision.Rule "auto_resolve"): a conversation with no message in either
@@ -64,10 +72,7 @@ func DecideAutoResolve(in AutoResolveInput) Decision {
 		b.reason(Reason{Code: CodeSettingOff, Text: "Nothing was done: the inbox no longer resolves quiet conversations."})
 		return b.finish()
 	case conv.Snoozed():
-		due := conv.SnoozedUntil.Add(window)
-		if due.After(lastDeadline) {
-			due = lastDeadline // a deadline past year 9999 cannot be encoded
-		}
+		due := afterSnooze(*conv.SnoozedUntil, window)
 		b.reason(Reason{Code: CodeSnoozed, Text: fmt.Sprintf("The conversation is snoozed until %s, so it is not resolved; it will be if it is still quiet %s after the snooze ends.",
 			when(*conv.SnoozedUntil, in.Now), windowText(window))})
 		b.setTimer(Timer{Kind: TimerAutoResolve, DueAt: due})

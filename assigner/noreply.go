@@ -60,6 +60,13 @@ func DecideNoReply(in NoReplyInput) Decision {
 	case !conv.Open():
 		b.reason(Reason{Code: CodeNotOpen, Text: "Nothing was done: the conversation is resolved."})
 		return b.finish()
+	case conv.Snoozed() && on && len(late) > 0 && conv.FirstReplyAt == nil:
+		// The rule waits for the snooze: the deadline moves past it, with
+		// the same round.
+		b.reason(Reason{Code: CodeSnoozed, Text: fmt.Sprintf("Nothing was done: the conversation is snoozed until %s; if nobody has replied %s after the snooze ends, it goes to someone else.",
+			when(*conv.SnoozedUntil, in.Now), windowText(window))})
+		b.setTimer(Timer{Kind: TimerNoReply, DueAt: afterSnooze(*conv.SnoozedUntil, window), Round: in.Timer.Round, Excluded: in.Timer.Excluded})
+		return b.finish()
 	case conv.Snoozed():
 		b.reason(Reason{Code: CodeSnoozed, Text: "Nothing was done: the conversation is snoozed."})
 		return b.finish()

@@ -171,6 +171,21 @@ func TestDecideNoReply(t *testing.T) {
 			want: want{assignees: []Assignee{}, code: CodeReassignExhausted, queued: true, delta: map[int64]int{1: -1}, rule: "no_reply_reassign, queue"},
 		},
 		{
+			name: "snoozed: the deadline moves past the snooze, same round",
+			in: NoReplyInput{Now: t0, Conversation: func() Conversation { c := openConv(rr(2)); c.SnoozedUntil = ptr(t0.Add(time.Hour)); return c }(),
+				Timer: Timer{Kind: TimerNoReply, DueAt: t0, Round: 1, Excluded: []int64{1}},
+				Team:  ptr(reassigning(90, 2, "", member(ana, 0), member(bob, 1), member(cid, 2)))},
+			want: want{assignees: []Assignee{rr(2)}, code: CodeSnoozed,
+				timer: &Timer{Kind: TimerNoReply, DueAt: t0.Add(time.Hour + 90*time.Second), Round: 1, Excluded: []int64{1}},
+				rule:  "no_reply_reassign"},
+		},
+		{
+			name: "snoozed, rule turned off meanwhile: nothing",
+			in: NoReplyInput{Now: t0, Conversation: func() Conversation { c := openConv(rr(1)); c.SnoozedUntil = ptr(t0.Add(time.Hour)); return c }(), Timer: due,
+				Team: ptr(team(1, "Support", StrategyRoundRobin, member(ana, 0), member(bob, 1)))},
+			want: want{assignees: []Assignee{rr(1)}, code: CodeSnoozed, text: "Nothing was done: the conversation is snoozed.", rule: "no_reply_reassign"},
+		},
+		{
 			name: "an agent replied: nothing",
 			in: NoReplyInput{Now: t0, Conversation: func() Conversation { c := openConv(rr(1)); c.FirstReplyAt = ptr(t0); return c }(), Timer: due,
 				Team: ptr(reassigning(60, 1, "", member(ana, 0), member(bob, 1)))},

@@ -124,3 +124,37 @@ func TestAutoResolveOfAConversationSnoozedToYear9999(t *testing.T) {
 		t.Errorf("auto-resolve deadline %+v (%v) after it fell due, want one after the snooze's end %v", tm, ok, until)
 	}
 }
+
+// The no-reply deadline of a conversation snoozed before anybody replied
+// falls due during the snooze: nobody is reassigned, and the deadline
+// moves to the team's window after the snooze's end, in the same round,
+// so that the rule applies once the snooze is over.
+func TestNoReplyDeadlineDuringASnoozeMovesPastIt(t *testing.T) {
+	f := newApplyFixture(t)
+	ana := f.agent("Ana")
+	f.reassignTeam(60, 1, "", ana)
+	u := who{user: "NL.950000000000000011"}
+	f.apply(f.message(u, "wamid.SNR1", "hi"))
+	conv := f.conversationOf("wamid.SNR1")
+	key := f.key(f.contactOf("wamid.SNR1"))
+	first, ok := f.timer(conv, assigner.TimerNoReply)
+	if !ok {
+		t.Fatal("setup: no no-reply deadline after the round-robin assignment")
+	}
+	until := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	f.apply(f.command(key, "cmd_snooze_nr", event.CmdSnooze, event.SnoozeCommand{ConversationID: conv, Until: until}))
+	if kind, code, msg := f.result("cmd_snooze_nr"); kind != assigner.OutcomeDecided {
+		t.Fatalf("snooze: %s %s %s", kind, code, msg)
+	}
+	fire := f.fire(conv, first.DueAt.Add(time.Second))
+	f.apply(fire)
+	if kind, code, msg := f.result(fire.ID); kind != assigner.OutcomeDecided {
+		t.Fatalf("the no-reply deadline during the snooze: %s %s %s", kind, code, msg)
+	}
+	if a := f.assignees(conv); len(a) != 1 || a[ana] == "" {
+		t.Errorf("assignees after the deadline during the snooze: %v, want Ana alone", a)
+	}
+	if tm, ok := f.timer(conv, assigner.TimerNoReply); !ok || !tm.DueAt.Equal(until.Add(time.Minute)) || tm.Round != first.Round {
+		t.Errorf("no-reply deadline %+v (%v) after it fell due during the snooze, want at %v, round %d", tm, ok, until.Add(time.Minute), first.Round)
+	}
+}

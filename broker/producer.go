@@ -124,14 +124,11 @@ func (p *Producer) eventRecord(e *event.Envelope) (kafka.Message, error) {
 
 // deadLetterRecord keeps an event that could not be produced: its item as
 // received, cut to fit the record limit if it must be (header truncated).
-// The headers taken from the event (its reason quotes its id) are cut to
-// maxDeadLetterHeader: an id of megabytes repeated in them would leave
-// the record over the limit however much of the value is cut.
+// Its headers are bounded (boundedHeader): an id of megabytes, repeated in
+// them, would leave the record over the limit however much of the value
+// is cut.
 func (p *Producer) deadLetterRecord(e *event.Envelope, topic string, reason error, headers map[string]string) kafka.Message {
-	m := kafka.Message{Topic: topic, Key: []byte(e.Key()), Value: receivedItem(e)}
-	for k, v := range headers {
-		m.Headers = append(m.Headers, kafka.Header{Key: k, Value: []byte(v)})
-	}
+	m := kafka.Message{Topic: topic, Key: []byte(e.Key()), Value: receivedItem(e), Headers: headersOf(headers)}
 	m.Headers = append(m.Headers,
 		kafka.Header{Key: "reason", Value: boundedHeader(reason.Error())},
 		kafka.Header{Key: "event_id", Value: boundedHeader(e.ID)},
@@ -145,17 +142,25 @@ func (p *Producer) deadLetterRecord(e *event.Envelope, topic string, reason erro
 	return m
 }
 
-// maxDeadLetterHeader bounds each header a dead letter takes from its
-// event.
-const maxDeadLetterHeader = 1 << 10
+// maxHeader bounds each header value the producer writes from a caller's
+// map or an event.
+const maxHeader = 1 << 10
 
-// boundedHeader is v cut to maxDeadLetterHeader bytes, on a character's
-// start.
+// headersOf is headers as Kafka headers, each bounded (boundedHeader).
+func headersOf(headers map[string]string) []kafka.Header {
+	hs := make([]kafka.Header, 0, len(headers))
+	for k, v := range headers {
+		hs = append(hs, kafka.Header{Key: k, Value: boundedHeader(v)})
+	}
+	return hs
+}
+
+// boundedHeader is v cut to maxHeader bytes, on a character's start.
 func boundedHeader(v string) []byte {
-	if len(v) <= maxDeadLetterHeader {
+	if len(v) <= maxHeader {
 		return []byte(v)
 	}
-	cut := maxDeadLetterHeader
+	cut := maxHeader
 	for cut > 0 && !utf8.RuneStart(v[cut]) {
 		cut--
 	}
@@ -193,10 +198,7 @@ func recordSize(m kafka.Message) int {
 // envelopes of Publish and PublishEach hold (the gateway's come from a
 // request body read into a buffer of its own, never reused).
 func (p *Producer) PublishRaw(ctx context.Context, topic string, key, value []byte, headers map[string]string) error {
-	m := kafka.Message{Topic: topic, Key: key, Value: value}
-	for k, v := range headers {
-		m.Headers = append(m.Headers, kafka.Header{Key: k, Value: []byte(v)})
-	}
+	m := kafka.Message{Topic: topic, Key: key, Value: value, Headers: headersOf(headers)}
 	return p.write(ctx, []kafka.Message{m})
 }
 

@@ -330,27 +330,10 @@ func sendAccepted(c *fiber.Ctx, n, dead int) error {
 // another shape than Meta's WhatsApp webhooks).
 var errNoChange = errors.New("no change in any entry")
 
-// maxReason bounds the reason kept with a dead-lettered body: the
-// parser's error may quote the body ("object is ..."), and the body with a
-// copy of itself would not fit in a record.
-const maxReason = 1 << 10
-
-// boundedReason is reason cut to maxReason bytes, on a character's start.
-func boundedReason(reason string) string {
-	if len(reason) <= maxReason {
-		return reason
-	}
-	cut := maxReason
-	for cut > 0 && !utf8.RuneStart(reason[cut]) {
-		cut--
-	}
-	return reason[:cut] + "…"
-}
-
 // deadLetterBody keeps a signed body that could not be parsed, raw, so
 // that it is never retried forever.
 func (s *Server) deadLetterBody(ctx context.Context, c *fiber.Ctx, body []byte, now time.Time, headers map[string]string, cause error) error {
-	reason := boundedReason("unparseable webhook: " + cause.Error())
+	reason := "unparseable webhook: " + cause.Error() // bounded by the producer (headers) and the parser (what it quotes)
 	headers["reason"] = reason
 	headers["content_type"] = "application/json"
 	if err := s.pub.PublishRaw(ctx, s.cfg.DeadLetterTopic, nil, body, headers); err != nil {

@@ -8,6 +8,9 @@ import (
 	"unsafe"
 )
 
+// maxQuoted bounds what of the body an error quotes.
+const maxQuoted = 64
+
 // Parse decodes a webhook POST body. The body is not retained: every byte
 // slice in the result (Value.Raw, Message.Raw, Status.Raw) is a copy. The
 // error wraps ErrMalformed or ErrNotNotification.
@@ -29,7 +32,11 @@ func Parse(body []byte) (*Notification, error) {
 		if n.Object == "" {
 			return nil, fmt.Errorf("%w: no \"object\" field", ErrNotNotification)
 		}
-		return nil, fmt.Errorf("%w: object is %q", ErrNotNotification, n.Object)
+		obj := n.Object
+		if len(obj) > maxQuoted { // the error is logged and kept with the dead letter: not the body again
+			obj = obj[:maxQuoted] + "…"
+		}
+		return nil, fmt.Errorf("%w: object is %q", ErrNotNotification, obj)
 	}
 	return &n, nil
 }

@@ -85,6 +85,9 @@ type Config struct {
 	CommandWait time.Duration
 	// Ready reports whether Kafka and Postgres are reachable (/readyz).
 	Ready func(ctx context.Context) error
+	// ReadyReuse is how long the outcome of a readiness check answers
+	// /readyz after it: DefaultReadyReuse when 0, none when negative.
+	ReadyReuse time.Duration
 	// Transient reports whether an error of the store is worth retrying
 	// (Postgres away, restarting or out of connection slots): the request
 	// is answered 503 database_unavailable with Retry-After instead of 500.
@@ -231,7 +234,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	app.Server().ExpectHandler = s.expect
 	app.Use(requestID, s.readBody)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-	app.Get("/readyz", readyHandler(cfg.Ready, 3*time.Second))
+	app.Get("/readyz", readyHandler(cfg.Ready, 3*time.Second, cfg.ReadyReuse))
 	if !cfg.MetricsElsewhere {
 		app.Get("/metrics", metricsHandler(cfg.Registry))
 	}

@@ -273,6 +273,7 @@ func TestWebhookKafkaDown(t *testing.T) {
 func TestReadyzAndMetrics(t *testing.T) {
 	fail := false
 	e := newEnv(t, func(c *gateway.Config) {
+		c.ReadyReuse = -1 // each request checks
 		c.Ready = func(context.Context) error {
 			if fail {
 				return io.ErrUnexpectedEOF

@@ -19,6 +19,9 @@ type HealthConfig struct {
 	Ready func(ctx context.Context) error
 	// ReadyTimeout bounds one readiness check. Default 3 s.
 	ReadyTimeout time.Duration
+	// ReadyReuse is how long the outcome of a readiness check answers
+	// /readyz after it: DefaultReadyReuse when 0, none when negative.
+	ReadyReuse time.Duration
 	// Registry is served on /metrics; nil serves no /metrics.
 	Registry *prometheus.Registry
 }
@@ -38,7 +41,7 @@ func NewHealth(cfg HealthConfig) *fiber.App {
 		IdleTimeout:           time.Minute,
 	})
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-	app.Get("/readyz", readyHandler(cfg.Ready, cfg.ReadyTimeout))
+	app.Get("/readyz", readyHandler(cfg.Ready, cfg.ReadyTimeout, cfg.ReadyReuse))
 	if cfg.Registry != nil {
 		app.Get("/metrics", metricsHandler(cfg.Registry))
 	}
@@ -71,14 +74,19 @@ func notFound(c *fiber.Ctx) error {
 		Message: "no route for " + c.Method() + " " + c.Path()}})
 }
 
+// DefaultReadyReuse is how long a readiness check's outcome is reused
+// (HealthConfig.ReadyReuse, Config.ReadyReuse, NewReadyGauge): /readyz and
+// /metrics need no token, so a client asking in a loop gets at most one
+// check a second made for it. Probes ask every few seconds.
+const DefaultReadyReuse = time.Second
+
 // readyHandler answers 200 when ready returns nil within timeout, else 503
-// with the reason. Requests that come while a check runs share it
-// (sharedCheck).
-func readyHandler(ready func(ctx context.Context) error, timeout time.Duration) fiber.Handler {
+// with the reason. Requests share checks (sharedCheck).
+func readyHandler(ready func(ctx context.Context) error, timeout, reuse time.Duration) fiber.Handler {
 	if ready == nil {
 		return func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ready"}) }
 	}
-	shared := newSharedCheck(ready, timeout)
+	shared := newSharedCheck(ready, timeout, reuse)
 	return func(c *fiber.Ctx) error {
 		ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
 		defer cancel()
@@ -89,34 +97,67 @@ func readyHandler(ready func(ctx context.Context) error, timeout time.Duration) 
 	}
 }
 
+// NewReadyGauge is wagw_ready: 1 when ready passes, else 0, from a check
+// made at most once every reuse (DefaultReadyReuse when 0) however often
+// /metrics is scraped (scrapes at once share one), each bounded by
+// timeout.
+func NewReadyGauge(ready func(ctx context.Context) error, timeout, reuse time.Duration) prometheus.GaugeFunc {
+	shared := newSharedCheck(ready, timeout, reuse)
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_ready",
+		Help: "1 when the process is ready (what /readyz checks: Postgres, Kafka and each role's own calls), checked at the scrape or at most 1 s before it; else 0."},
+		func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			if shared.ready(ctx) != nil {
+				return 0
+			}
+			return 1
+		})
+}
+
 // sharedCheck runs a readiness check for every caller that comes while no
-// check runs, and gives the callers that come while one runs its result:
-// /readyz needs no token, and each check is a round trip to Postgres and
-// a new connection to Kafka (a TLS handshake and a SASL login on a real
-// cluster), so the checks must not be as many as the requests. A check
-// runs on its own, bounded by timeout, whatever becomes of the request
-// that started it.
+// check runs and the last one ended more than reuse ago, and gives the
+// other callers the outcome of the check that runs or just ended: /readyz
+// and /metrics need no token, and each check is a round trip to Postgres
+// and a new connection to Kafka (a TLS handshake and a SASL login on a
+// real cluster), so the checks must not be as many as the requests. A
+// check runs on its own, bounded by timeout, whatever becomes of the
+// request that started it.
 type sharedCheck struct {
 	check   func(ctx context.Context) error
 	timeout time.Duration
+	reuse   time.Duration
 	mu      sync.Mutex
 	running *checkRun // nil when no check runs
+	last    *checkRun // the check that ended last; nil before the first
 }
 
 // checkRun is one check: its callers wait on done, then read err.
 type checkRun struct {
-	done chan struct{}
-	err  error
+	done  chan struct{}
+	err   error
+	ended time.Time
 }
 
-func newSharedCheck(check func(ctx context.Context) error, timeout time.Duration) *sharedCheck {
-	return &sharedCheck{check: check, timeout: timeout}
+// newSharedCheck shares check's outcomes for reuse after each
+// (DefaultReadyReuse when 0, none when negative).
+func newSharedCheck(check func(ctx context.Context) error, timeout, reuse time.Duration) *sharedCheck {
+	if reuse == 0 {
+		reuse = DefaultReadyReuse
+	}
+	return &sharedCheck{check: check, timeout: timeout, reuse: reuse}
 }
 
-// ready returns the outcome of the check that runs now, starting one when
-// none does, or ctx's error once ctx ends first.
+// ready returns the outcome of the check that runs now or ended less than
+// reuse ago, starting one when there is none, or ctx's error once ctx ends
+// first.
 func (s *sharedCheck) ready(ctx context.Context) error {
 	s.mu.Lock()
+	if s.last != nil && time.Since(s.last.ended) < s.reuse {
+		err := s.last.err
+		s.mu.Unlock()
+		return err
+	}
 	run := s.running
 	if run == nil {
 		run = &checkRun{done: make(chan struct{})}
@@ -126,7 +167,8 @@ func (s *sharedCheck) ready(ctx context.Context) error {
 			run.err = s.check(cctx)
 			cancel()
 			s.mu.Lock()
-			s.running = nil
+			run.ended = time.Now()
+			s.running, s.last = nil, run
 			s.mu.Unlock()
 			close(run.done)
 		}()

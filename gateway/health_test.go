@@ -23,7 +23,7 @@ func TestHealthServer(t *testing.T) {
 	var down atomic.Bool
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_health_test_total", Help: "test"}))
-	app := gateway.NewHealth(gateway.HealthConfig{Registry: reg, Ready: func(context.Context) error {
+	app := gateway.NewHealth(gateway.HealthConfig{Registry: reg, ReadyReuse: -1, Ready: func(context.Context) error {
 		if down.Load() {
 			return errors.New("consumer: kafka failing for 3s: connection refused")
 		}

@@ -16,18 +16,10 @@ import (
 const readyTimeout = 3 * time.Second
 
 // registerReadiness exports wagw_ready: 1 when the process's readiness
-// check (the one /readyz answers) passes at the scrape, else 0.
+// check (the one /readyz answers) passes, checked at the scrape or at most
+// a second before it; else 0.
 func (p *process) registerReadiness() {
-	p.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_ready",
-		Help: "1 when the process is ready (what /readyz checks: Postgres, Kafka and each role's own calls), measured at the scrape; else 0."},
-		func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-			defer cancel()
-			if p.ready(ctx) != nil {
-				return 0
-			}
-			return 1
-		}))
+	p.reg.MustRegister(gateway.NewReadyGauge(p.ready, readyTimeout, 0))
 }
 
 // startMetrics serves /metrics alone on WAGW_METRICS_ADDR; then neither

@@ -52,7 +52,7 @@ func (s *Server) auth(c *fiber.Ctx) error {
 		c.Locals("principal", principal{Admin: true, Role: assigner.RoleAdmin})
 		return c.Next()
 	}
-	p, err := s.agentPrincipal(c.UserContext(), tok)
+	p, err := s.agentPrincipal(c, tok)
 	if err != nil {
 		return err
 	}
@@ -61,18 +61,28 @@ func (s *Server) auth(c *fiber.Ctx) error {
 }
 
 // agentPrincipal resolves an agent's bearer token (stored as its sha256).
-func (s *Server) agentPrincipal(ctx context.Context, tok string) (principal, error) {
+// A token not seen valid lately is looked up only within the budget of
+// tokenGate; past it, 429 with Retry-After.
+func (s *Server) agentPrincipal(c *fiber.Ctx, tok string) (principal, error) {
 	h := sha256.Sum256([]byte(tok))
-	a, err := s.tokens.AgentByTokenHash(ctx, h[:])
+	if !s.gate.admit(h) {
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return principal{}, apiError(fiber.StatusTooManyRequests, "too_many_unknown_tokens",
+			"too many requests with unknown bearer tokens; retry later")
+	}
+	a, err := s.tokens.AgentByTokenHash(c.UserContext(), h[:])
 	if errors.Is(err, assigner.ErrNotFound) {
+		s.gate.invalid(h)
 		return principal{}, apiError(fiber.StatusUnauthorized, "unauthorized", "unknown token")
 	}
 	if err != nil {
 		return principal{}, err
 	}
 	if !a.Active {
+		s.gate.invalid(h)
 		return principal{}, apiError(fiber.StatusForbidden, "agent_deactivated", "this agent is deactivated")
 	}
+	s.gate.valid(h)
 	return principal{Admin: a.Role == assigner.RoleAdmin, AgentID: a.ID, Role: a.Role}, nil
 }
 

@@ -142,6 +142,7 @@ type Server struct {
 	m         *metrics
 	live      *live
 	adminHash [32]byte
+	gate      *tokenGate // budgets lookups of unknown bearer tokens
 	// largeBodies holds a token per body over smallBody being read.
 	largeBodies chan struct{}
 	// adm takes webhooks in or sheds them.
@@ -197,7 +198,7 @@ func New(cfg Config, pub Publisher, stores Stores) (*fiber.App, error) {
 	s := &Server{cfg: cfg, pub: pub, reads: stores.Reads, tokens: stores.Tokens, commands: stores.Commands,
 		agents: stores.Agents, teams: stores.Teams, inboxes: stores.Inboxes, log: cfg.Logger, m: newMetrics(cfg.Registry),
 		largeBodies: make(chan struct{}, cfg.LargeBodies), adm: newAdmission(cfg.MaxInFlight, cfg.MaxWait),
-		signatures: whatsapp.NewVerifier(cfg.AppSecrets...)}
+		signatures: whatsapp.NewVerifier(cfg.AppSecrets...), gate: newTokenGate(time.Now)}
 	cfg.Registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_webhook_inflight",
 			Help: "Signed webhooks taken in and not yet answered."}, func() float64 { return float64(s.adm.inFlight.Load()) }),

@@ -1,0 +1,98 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// A client sending made-up bearer tokens gets a budget of lookups (each
+// answered 401) and 429 with Retry-After past it, without a lookup; agents
+// whose tokens were valid lately, or were just created, keep working
+// meanwhile; the budget refills with time.
+func TestUnknownTokensHaveABudgetOfLookups(t *testing.T) {
+	e, _, _ := newAPIEnv(t, 0)
+	ana := e.createAgent(t, "Ana", "ana@example.com")
+	if code, body := e.call(t, "GET", "/v1/conversations", ana.Token, "", nil); code != 200 {
+		t.Fatalf("ana before: %d %s", code, body)
+	}
+	start := time.Now()
+	codes := map[int]int{}
+	for range 300 {
+		raw := make([]byte, 32)
+		rand.Read(raw)
+		code, _ := e.call(t, "GET", "/v1/conversations", hex.EncodeToString(raw), "", nil)
+		codes[code]++
+	}
+	most := unknownTokenBurst + int(time.Since(start).Seconds()*unknownTokenRate) + 1
+	if codes[401] < unknownTokenBurst || codes[401] > most || codes[429] == 0 || codes[401]+codes[429] != 300 {
+		t.Fatalf("300 made-up tokens in %v: %v; want %d to %d answered 401 (looked up) and the rest 429", time.Since(start), codes, unknownTokenBurst, most)
+	}
+	req := httptest.NewRequest("GET", "/v1/conversations", nil)
+	req.Header.Set("Authorization", "Bearer 0123")
+	resp, err := e.app.Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("a made-up token past the budget: %d, Retry-After %q; want 429 with Retry-After 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	e.expect(t, "GET", "/v1/conversations", "0123", "", 429, "too_many_unknown_tokens")
+	bob := e.createAgent(t, "Bob", "bob@example.com")
+	for i := range 20 {
+		for _, a := range []testAgent{ana, bob} {
+			if code, body := e.call(t, "GET", "/v1/conversations", a.Token, "", nil); code != 200 {
+				t.Fatalf("%s's request %d while the budget is spent: %d %s", a.Name, i, code, body)
+			}
+		}
+	}
+	// A deactivated agent's token is still looked up: 403, not 429.
+	e.expect(t, "PATCH", fmt.Sprintf("/v1/agents/%d", bob.ID), adminTestToken, `{"active":false}`, 200, "")
+	e.expect(t, "GET", "/v1/conversations", bob.Token, "", 403, "agent_deactivated")
+	time.Sleep(300 * time.Millisecond)
+	e.expect(t, "GET", "/v1/conversations", "0123", "", 401, "unauthorized")
+}
+
+// The gate itself, on a clock of its own: the budget, its refill, the
+// lookups given back for valid tokens, forgetting, and the bound on the
+// tokens remembered.
+func TestTokenGate(t *testing.T) {
+	now := time.Unix(1000, 0)
+	g := newTokenGate(func() time.Time { return now })
+	tok := func(i int) [32]byte { return sha256.Sum256([]byte(fmt.Sprint(i))) }
+	for i := range unknownTokenBurst {
+		if !g.admit(tok(i)) {
+			t.Fatalf("unknown token %d of the burst refused", i)
+		}
+	}
+	if g.admit(tok(-1)) {
+		t.Fatal("an unknown token past the burst admitted")
+	}
+	g.valid(tok(0)) // looked up and valid: its lookup comes back
+	if !g.admit(tok(0)) || !g.admit(tok(0)) {
+		t.Fatal("a valid token refused")
+	}
+	if !g.admit(tok(-2)) || g.admit(tok(-3)) {
+		t.Fatal("the lookup given back by a valid token is not one lookup")
+	}
+	now = now.Add(time.Second / unknownTokenRate)
+	if !g.admit(tok(-4)) || g.admit(tok(-5)) {
+		t.Fatal("the budget does not refill at unknownTokenRate")
+	}
+	g.invalid(tok(0))
+	if g.admit(tok(0)) {
+		t.Fatal("a forgotten token admitted with the budget spent")
+	}
+	now = now.Add(time.Hour)
+	for i := range knownTokensMax + 10 {
+		g.valid(tok(i))
+	}
+	if len(g.known) != knownTokensMax {
+		t.Fatalf("%d tokens remembered, want at most %d", len(g.known), knownTokensMax)
+	}
+}

@@ -3,6 +3,7 @@ package assigner
 import (
 	"errors"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 )
@@ -37,10 +38,11 @@ func TestSnoozeAndWake(t *testing.T) {
 		wake  bool
 		text  string
 	}{
-		{"its time came", DecideWake(snoozed, Timer{Kind: TimerSnooze, DueAt: until}, until), map[int64]int{1: 1}, true, "The snooze ended at 11:09."},
-		{"the contact wrote", DecideWake(snoozed, Timer{Kind: TimerSnooze, DueAt: t0.Add(time.Minute)}, t0.Add(time.Minute)), map[int64]int{1: 1}, true,
+		{"its time came", DecideWake(WakeInput{Now: until, Conversation: snoozed, Timer: Timer{Kind: TimerSnooze, DueAt: until}}), map[int64]int{1: 1}, true, "The snooze ended at 11:09."},
+		{"the contact wrote", DecideWake(WakeInput{Now: t0.Add(time.Minute), Conversation: snoozed,
+			Timer: Timer{Kind: TimerSnooze, DueAt: t0.Add(time.Minute)}}), map[int64]int{1: 1}, true,
 			"The contact wrote, so the snooze (until 11:09) ended early."},
-		{"not snoozed", DecideWake(openConv(rr), Timer{Kind: TimerSnooze, DueAt: until}, until), nil, false, ""},
+		{"not snoozed", DecideWake(WakeInput{Now: until, Conversation: openConv(rr), Timer: Timer{Kind: TimerSnooze, DueAt: until}}), nil, false, ""},
 		{"resolved while snoozed: no count to give back", DecideResolve(snoozed), nil, true, ""},
 		{"assigned while snoozed: counts from the wake", mustManual(t, ManualInput{Now: t0, Conversation: snoozed, AgentIDs: []int64{2},
 			Agents: map[int64]Agent{2: online(2, "Bob")}}), nil, false, ""},
@@ -51,5 +53,86 @@ func TestSnoozeAndWake(t *testing.T) {
 		if tc.text != "" {
 			hasReason(t, tc.d, CodeSnoozeEnded, tc.text)
 		}
+	}
+}
+
+// A snooze the contact ends early brings in the no-reply and auto-resolve
+// deadlines that waited past its planned end: the team's window after the
+// snooze ended (the same round and exclusions), the inbox's window after
+// the last message, now at the earliest; only while each rule applies. A
+// deadline that did not wait past the snooze, and every deadline of a
+// snooze that ends at its time, stay.
+func TestWakeEarlyBringsInTheDeadlinesPastTheSnooze(t *testing.T) {
+	rr := Assignee{AgentID: 1, Source: SourceRoundRobin}
+	until := t0.Add(30 * 24 * time.Hour)
+	wrote, last := t0.Add(5*time.Minute), t0.Add(4*time.Minute) // applied, and sent (Meta's time)
+	snoozed := func(as ...Assignee) Conversation {
+		c := openConv(as...)
+		c.SnoozedUntil = &until
+		return c
+	}
+	team := &Team{ID: 1, Name: "Support", Strategy: StrategyRoundRobin, ReassignAfterSeconds: ptr(60), ReassignMax: 2}
+	inbox := Inbox{PhoneNumberID: "pn1", AutoResolveAfterSeconds: ptr(3600)}
+	held := func() (*Timer, *Timer) {
+		return &Timer{Kind: TimerNoReply, DueAt: until.Add(time.Minute), Round: 1, Excluded: []int64{3}},
+			&Timer{Kind: TimerAutoResolve, DueAt: until.Add(time.Hour)}
+	}
+	early := func(now time.Time, c Conversation) WakeInput {
+		nr, ar := held()
+		return WakeInput{Now: now, Conversation: c, Timer: Timer{Kind: TimerSnooze, DueAt: wrote}, Team: team, Inbox: inbox,
+			NoReply: nr, AutoResolve: ar, LastMessageAt: &last}
+	}
+	soon := wrote.Add(2 * time.Second)
+	replied := snoozed(rr)
+	replied.FirstReplyAt = ptr(t0.Add(time.Minute))
+	noWindow := early(soon, snoozed(rr))
+	noWindow.Team, noWindow.Inbox = &Team{ID: 1, Name: "Support"}, Inbox{PhoneNumberID: "pn1"}
+	notHeld := early(soon, snoozed(rr))
+	notHeld.NoReply.DueAt, notHeld.AutoResolve.DueAt = t0.Add(time.Minute), last.Add(time.Hour)
+	atItsTime := early(until, snoozed(rr))
+	atItsTime.Timer.DueAt = until
+	noLast := early(soon, snoozed(rr))
+	noLast.LastMessageAt = nil
+	for _, tc := range []struct {
+		name             string
+		in               WakeInput
+		noReply, autoRes time.Time // zero: not set
+		text             string
+	}{
+		{"the contact wrote", early(soon, snoozed(rr)), wrote.Add(time.Minute), last.Add(time.Hour),
+			"The contact wrote, so the snooze (until Apr 1 10:09) ended early: the no-reply deadline moves to 10:15 and the auto-resolve deadline moves to 11:13."},
+		{"decided three hours later: both due now", early(t0.Add(3*time.Hour), snoozed(rr)), t0.Add(3 * time.Hour), t0.Add(3 * time.Hour), ""},
+		{"an agent replied: no no-reply deadline", early(soon, replied), time.Time{}, last.Add(time.Hour), ""},
+		{"a manual assignee: no no-reply deadline", early(soon, snoozed(Assignee{AgentID: 1, Source: SourceManual})), time.Time{}, last.Add(time.Hour), ""},
+		{"no team: no no-reply deadline", func() WakeInput { in := early(soon, snoozed(rr)); in.Team = nil; return in }(), time.Time{}, last.Add(time.Hour), ""},
+		{"the rules are off", noWindow, time.Time{}, time.Time{}, "The contact wrote, so the snooze (until Apr 1 10:09) ended early."},
+		{"deadlines that did not wait past the snooze", notHeld, time.Time{}, time.Time{}, ""},
+		{"no last message: from the snooze's early end", noLast, wrote.Add(time.Minute), wrote.Add(time.Hour), ""},
+		{"the snooze ends at its time", atItsTime, time.Time{}, time.Time{}, "The snooze ended at 10:09."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := DecideWake(tc.in)
+			if !d.Unsnoozed || d.Rule != "snooze_end" || len(d.CancelTimers) != 0 {
+				t.Fatalf("not woken: %+v", d)
+			}
+			got := map[TimerKind]Timer{}
+			for _, tm := range d.SetTimers {
+				got[tm.Kind] = tm
+			}
+			nr, ok := got[TimerNoReply]
+			if ok != !tc.noReply.IsZero() || (ok && (!nr.DueAt.Equal(tc.noReply) || nr.Round != 1 || !slices.Equal(nr.Excluded, []int64{3}))) {
+				t.Errorf("no-reply deadline %+v (%v), want %v in round 1 excluding agent 3", nr, ok, tc.noReply)
+			}
+			ar, ok := got[TimerAutoResolve]
+			if ok != !tc.autoRes.IsZero() || (ok && !ar.DueAt.Equal(tc.autoRes)) {
+				t.Errorf("auto-resolve deadline %+v (%v), want %v", ar, ok, tc.autoRes)
+			}
+			if len(d.SetTimers) != len(got) || len(got) > 2 {
+				t.Errorf("set timers %+v", d.SetTimers)
+			}
+			if tc.text != "" {
+				hasReason(t, d, CodeSnoozeEnded, tc.text)
+			}
+		})
 	}
 }

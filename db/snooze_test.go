@@ -158,3 +158,114 @@ func TestNoReplyDeadlineDuringASnoozeMovesPastIt(t *testing.T) {
 		t.Errorf("no-reply deadline %+v (%v) after it fell due during the snooze, want at %v, round %d", tm, ok, until.Add(time.Minute), first.Round)
 	}
 }
+
+// snoozedPastItsDeadlines opens a conversation of u assigned by round
+// robin (no-reply window a minute, auto-resolve window an hour), snoozes
+// it for thirty days, and lets both deadlines fall due during the snooze,
+// so that both wait past its end. It returns the conversation, the
+// snooze's end and the no-reply deadline's round.
+func snoozedPastItsDeadlines(f *applyFixture, u who, wamid string) (conv int64, until time.Time, round int) {
+	f.t.Helper()
+	ctx := context.Background()
+	ana := f.agent("Ana")
+	team := f.reassignTeam(60, 1, "", ana)
+	hour := 3600
+	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team},
+		AutoResolveAfterSeconds: &hour}); err != nil {
+		f.t.Fatal(err)
+	}
+	f.apply(f.message(u, wamid, "hi"))
+	conv = f.conversationOf(wamid)
+	key := f.key(f.contactOf(wamid))
+	noReply, ok := f.timer(conv, assigner.TimerNoReply)
+	if !ok {
+		f.t.Fatal("setup: no no-reply deadline after the round-robin assignment")
+	}
+	quiet, ok := f.timer(conv, assigner.TimerAutoResolve)
+	if !ok {
+		f.t.Fatal("setup: no auto-resolve deadline after the opening message")
+	}
+	until = time.Now().Add(30 * 24 * time.Hour).Truncate(time.Microsecond)
+	f.apply(f.command(key, "cmd_snooze_"+wamid, event.CmdSnooze, event.SnoozeCommand{ConversationID: conv, Until: until}))
+	for _, at := range []time.Time{noReply.DueAt, quiet.DueAt} {
+		fire := f.fire(conv, at.Add(time.Second))
+		f.apply(fire)
+		if kind, code, msg := f.result(fire.ID); kind != assigner.OutcomeDecided {
+			f.t.Fatalf("setup: the deadline due at %v during the snooze: %s %s %s", at, kind, code, msg)
+		}
+	}
+	if tm, ok := f.timer(conv, assigner.TimerNoReply); !ok || !tm.DueAt.Equal(until.Add(time.Minute)) {
+		f.t.Fatalf("setup: no-reply deadline %+v (%v), want at the snooze's end plus a minute", tm, ok)
+	}
+	if tm, ok := f.timer(conv, assigner.TimerAutoResolve); !ok || !tm.DueAt.Equal(until.Add(time.Hour)) {
+		f.t.Fatalf("setup: auto-resolve deadline %+v (%v), want at the snooze's end plus an hour", tm, ok)
+	}
+	return conv, until, noReply.Round
+}
+
+// The contact writes into a conversation snoozed far ahead, whose no-reply
+// and auto-resolve deadlines wait past the snooze: once the snooze_end
+// decision is applied, the no-reply deadline is the team's window after
+// the contact's message ended the snooze (when it was applied, as a
+// strategy's pick counts), in the same round, and the auto-resolve
+// deadline the inbox's window after the contact's message was sent;
+// either is due at once when that is past. A snooze that ends at its time
+// leaves them past its end. The message comes on either apply path.
+func TestSnoozeEndedEarlyPullsItsDeadlinesIn(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		wrote string // the apply path of the contact's message; "": none, the snooze ends at its time
+		late  time.Duration
+	}{
+		{name: "the contact wrote, bulk", wrote: "bulk"},
+		{name: "the contact wrote, one by one", wrote: "one by one"},
+		{name: "the contact wrote, snooze_end applied two hours later", wrote: "bulk", late: 2 * time.Hour},
+		{name: "the snooze ends at its time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newApplyFixture(t)
+			u := who{user: "NL.950000000000000021"}
+			conv, until, round := snoozedPastItsDeadlines(f, u, "wamid.SE1")
+			wantNoReply, wantQuiet, now := until.Add(time.Minute), until.Add(time.Hour), until
+			if tc.wrote != "" {
+				events := []event.Envelope{f.message(u, "wamid.SE2", "still there?")}
+				apply := f.store.ApplyOneByOne
+				if tc.wrote == "bulk" {
+					events, apply = append(events, f.message(who{user: "NL.950000000000000022"}, "wamid.SE3", "other")), f.store.Apply
+				}
+				if err := apply(context.Background(), events, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				snooze, ok := f.timer(conv, assigner.TimerSnooze)
+				if !ok || !snooze.DueAt.Before(until) {
+					t.Fatalf("after the contact wrote: snooze deadline %+v (%v), want now", snooze, ok)
+				}
+				now = time.Now().Add(tc.late).Truncate(time.Microsecond)
+				wantNoReply = later(snooze.DueAt.Add(time.Minute), now)
+				wantQuiet = later(f.sentAt("wamid.SE2").Add(time.Hour), now)
+			}
+			wake := f.fire(conv, now)
+			if err := f.store.Apply(context.Background(), []event.Envelope{wake}, now); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.count(`SELECT count(*) FROM decisions WHERE conversation_id = $1 AND rule = 'snooze_end'`, conv); n != 1 {
+				t.Fatalf("%d snooze_end decisions, want 1", n)
+			}
+			if tm, ok := f.timer(conv, assigner.TimerNoReply); !ok || !tm.DueAt.Equal(wantNoReply) || tm.Round != round {
+				t.Errorf("no-reply deadline %+v (%v) after the snooze ended, want at %v, round %d (the snooze was until %v)",
+					tm, ok, wantNoReply, round, until)
+			}
+			if tm, ok := f.timer(conv, assigner.TimerAutoResolve); !ok || !tm.DueAt.Equal(wantQuiet) {
+				t.Errorf("auto-resolve deadline %+v (%v) after the snooze ended, want at %v (the snooze was until %v)", tm, ok, wantQuiet, until)
+			}
+		})
+	}
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

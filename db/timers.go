@@ -155,7 +155,7 @@ func (b *batch) cmdTimer(ctx context.Context, id string, cmd event.TimerCommand)
 	case assigner.TimerAway:
 		return b.away(ctx, id, conv, t)
 	case assigner.TimerSnooze:
-		return b.decided(ctx, id, conv, assigner.DecideWake(conv.Conversation, t, b.now))
+		return b.wake(ctx, id, conv, t)
 	case assigner.TimerSLA:
 		return b.slaBreached(ctx, id, conv, t)
 	case assigner.TimerAutoResolve:
@@ -198,4 +198,71 @@ func (b *batch) fallbackAgent(ctx context.Context, inbox string) (*assigner.Agen
 		return &a, nil
 	}
 	return nil, nil
+}
+
+// sqlWakeDeadlines reads the conversation's last message time (Meta's
+// timestamp of its latest received message) and its no-reply and
+// auto-resolve deadlines (a row each, or one row without a deadline).
+const sqlWakeDeadlines = `SELECT c.last_message_at, t.kind, t.due_at, t.round, t.excluded
+	FROM conversations c LEFT JOIN conversation_timers t ON t.conversation_id = c.id AND t.kind IN ('no_reply', 'auto_resolve')
+	WHERE c.id = $1`
+
+// wake ends the snooze of a conversation whose snooze deadline fell due.
+// When the contact ended it early, it reads what DecideWake needs to bring
+// in the deadlines that waited past the snooze: those deadlines, the last
+// message time, the team's no-reply window and the inbox's auto-resolve
+// window, each of the last two only when the conversation has that
+// deadline.
+func (b *batch) wake(ctx context.Context, id string, conv convState, t assigner.Timer) (assigner.Outcome, error) {
+	in := assigner.WakeInput{Now: b.now, Conversation: conv.Conversation, Timer: t}
+	if in.EndedEarly() {
+		if err := b.wakeDeadlines(ctx, &in); err != nil {
+			return nil, err
+		}
+	}
+	if in.NoReply != nil && conv.TeamID != nil {
+		teams, err := b.lockTeams(ctx, conv.TeamID)
+		if err != nil {
+			return nil, err
+		}
+		if ts, ok := teams[*conv.TeamID]; ok {
+			in.Team = &ts.Team
+		}
+	}
+	if in.AutoResolve != nil {
+		inbox, err := b.inboxSettings(ctx, conv.Inbox)
+		if err != nil {
+			return nil, err
+		}
+		in.Inbox = inbox
+	}
+	return b.decided(ctx, id, conv, assigner.DecideWake(in))
+}
+
+// wakeDeadlines fills in's LastMessageAt, NoReply and AutoResolve.
+func (b *batch) wakeDeadlines(ctx context.Context, in *assigner.WakeInput) error {
+	rows, err := b.tx.QueryContext(ctx, sqlWakeDeadlines, in.Conversation.ID)
+	if err != nil {
+		return fmt.Errorf("wake deadlines: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind *string
+		var due *time.Time
+		var round *int
+		var excluded pq.Int64Array
+		if err := rows.Scan(&in.LastMessageAt, &kind, &due, &round, &excluded); err != nil {
+			return err
+		}
+		if kind == nil {
+			continue
+		}
+		tm := &assigner.Timer{Kind: assigner.TimerKind(*kind), DueAt: *due, Round: *round, Excluded: excluded}
+		if tm.Kind == assigner.TimerNoReply {
+			in.NoReply = tm
+		} else {
+			in.AutoResolve = tm
+		}
+	}
+	return rows.Err()
 }

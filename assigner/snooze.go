@@ -53,9 +53,10 @@ type WakeInput struct {
 	// NoReply and AutoResolve are the conversation's deadlines of those
 	// kinds, as stored; nil: none.
 	NoReply, AutoResolve *Timer
-	// LastMessageAt is when the conversation's latest received message
-	// was sent (Meta's timestamp: the contact's, a standby message or an
-	// echo); nil: unknown.
+	// LastMessageAt is when the conversation's latest message in either
+	// direction was sent: Meta's timestamp of a received one (the
+	// contact's, a standby message or an echo), or when the Cloud API
+	// accepted an outbound one; nil: unknown.
 	LastMessageAt *time.Time
 }
 
@@ -67,9 +68,10 @@ type WakeInput struct {
 // the same round, falls due the team's window after the snooze ended (as
 // a strategy's pick counts from when the message was applied), and the
 // auto-resolve deadline the inbox's window after the conversation's
-// latest received message; either falls due now if that is past, and only while its rule
-// still applies (a team window, a strategy's pick, no agent reply yet;
-// an inbox window). A conversation that is not snoozed is left alone.
+// latest message in either direction (LastMessageAt); either falls due
+// now if that is past, and only while its rule still applies (a team
+// window, a strategy's pick, no agent reply yet; an inbox window). A
+// conversation that is not snoozed is left alone.
 func DecideWake(in WakeInput) Decision {
 	conv := in.Conversation
 	b := newBuilder(conv, in.Now, 0)

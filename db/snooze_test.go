@@ -269,3 +269,49 @@ func later(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// The contact ends a snooze early and an agent's reply is accepted before
+// the snooze_end decision is applied (the deadline's command came late):
+// the auto-resolve deadline comes in to the window after the reply, the
+// latest message in either direction, not after the contact's message,
+// so that the conversation is not resolved under a reply the window has
+// not run out on.
+func TestSnoozeEndedEarlyCountsRepliesAcceptedBeforeTheWake(t *testing.T) {
+	f := newApplyFixture(t)
+	ctx := context.Background()
+	u := who{user: "NL.950000000000000031"}
+	conv, until, _ := snoozedPastItsDeadlines(f, u, "wamid.SR1")
+	f.apply(f.message(u, "wamid.SR2", "still there?"))
+	if snooze, ok := f.timer(conv, assigner.TimerSnooze); !ok || !snooze.DueAt.Before(until) {
+		t.Fatalf("after the contact wrote: snooze deadline %+v (%v), want now", snooze, ok)
+	}
+	// The relay records the send, then reports it on the partition.
+	accepted := time.Now().Add(40 * time.Minute).Truncate(time.Microsecond)
+	key := f.key(f.contactOf("wamid.SR2"))
+	f.apply(f.command(key, "cmd_reply_sr", event.CmdReply, event.ReplyCommand{ConversationID: conv, AgentID: f.onlyAssignee(conv), Text: "on it"}))
+	if kind, code, msg := f.result("cmd_reply_sr"); kind != assigner.OutcomeReplyQueued {
+		t.Fatalf("reply: %s %s %s", kind, code, msg)
+	}
+	var outbox, msgID int64
+	if err := f.conn.QueryRow(`SELECT id, message_id FROM outbox WHERE conversation_id = $1 AND kind = 'reply'`, conv).Scan(&outbox, &msgID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.OutboxSent(ctx, []assigner.OutboxSend{{ID: outbox, WAMID: "wamid.SR.OUT", SentAt: accepted}}); err != nil {
+		t.Fatal(err)
+	}
+	f.apply(f.command(key, event.ResultID(outbox), event.CmdSendResult, event.SendResultCommand{OutboxID: outbox, MessageID: msgID,
+		WAMID: "wamid.SR.OUT", AcceptedAt: accepted.Format(time.RFC3339Nano)}))
+
+	now := time.Now().Add(50 * time.Minute).Truncate(time.Microsecond)
+	if err := f.store.Apply(ctx, []event.Envelope{f.fire(conv, now)}, now); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count(`SELECT count(*) FROM decisions WHERE conversation_id = $1 AND rule = 'snooze_end'`, conv); n != 1 {
+		t.Fatalf("%d snooze_end decisions, want 1", n)
+	}
+	want := accepted.Add(time.Hour)
+	if tm, ok := f.timer(conv, assigner.TimerAutoResolve); !ok || !tm.DueAt.Equal(want) {
+		t.Errorf("auto-resolve deadline %+v (%v) after the snooze ended, want %v: an hour after the reply accepted at %v (the contact wrote at %v)",
+			tm, ok, want, accepted, f.sentAt("wamid.SR2"))
+	}
+}

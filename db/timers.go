@@ -200,10 +200,14 @@ func (b *batch) fallbackAgent(ctx context.Context, inbox string) (*assigner.Agen
 	return nil, nil
 }
 
-// sqlWakeDeadlines reads the conversation's last message time (Meta's
-// timestamp of its latest received message) and its no-reply and
+// sqlWakeDeadlines reads the conversation's last message time, in either
+// direction as the auto-resolve rule counts them (Meta's timestamp of its
+// latest received message, or when the Cloud API accepted its latest
+// outbound one, as the relay recorded it), and its no-reply and
 // auto-resolve deadlines (a row each, or one row without a deadline).
-const sqlWakeDeadlines = `SELECT c.last_message_at, t.kind, t.due_at, t.round, t.excluded
+const sqlWakeDeadlines = `SELECT GREATEST(c.last_message_at, (SELECT max(o.sent_at) FROM outbox o JOIN messages m ON m.id = o.message_id
+		WHERE o.contact_id = c.contact_id AND m.conversation_id = c.id AND m.direction = 'out')),
+		t.kind, t.due_at, t.round, t.excluded
 	FROM conversations c LEFT JOIN conversation_timers t ON t.conversation_id = c.id AND t.kind IN ('no_reply', 'auto_resolve')
 	WHERE c.id = $1`
 

@@ -177,7 +177,7 @@ func (s *Server) createAgent(c *fiber.Ctx) error {
 	if err != nil {
 		return adminErr(err, "invalid_agent", "agent")
 	}
-	s.gate.valid(hash)
+	s.gate.valid(hash, false) // no lookup was taken for it
 	out := agentOut(v)
 	out.Token = tok
 	return c.Status(fiber.StatusCreated).JSON(out)

@@ -65,7 +65,8 @@ func (s *Server) auth(c *fiber.Ctx) error {
 // tokenGate; past it, 429 with Retry-After.
 func (s *Server) agentPrincipal(c *fiber.Ctx, tok string) (principal, error) {
 	h := sha256.Sum256([]byte(tok))
-	if !s.gate.admit(h) {
+	admitted, charged := s.gate.admit(h)
+	if !admitted {
 		c.Set(fiber.HeaderRetryAfter, "1")
 		return principal{}, apiError(fiber.StatusTooManyRequests, "too_many_unknown_tokens",
 			"too many requests with unknown bearer tokens; retry later")
@@ -82,7 +83,7 @@ func (s *Server) agentPrincipal(c *fiber.Ctx, tok string) (principal, error) {
 		s.gate.invalid(h)
 		return principal{}, apiError(fiber.StatusForbidden, "agent_deactivated", "this agent is deactivated")
 	}
-	s.gate.valid(h)
+	s.gate.valid(h, charged)
 	return principal{Admin: a.Role == assigner.RoleAdmin, AgentID: a.ID, Role: a.Role}, nil
 }
 

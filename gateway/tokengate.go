@@ -42,12 +42,13 @@ func newTokenGate(now func() time.Time) *tokenGate {
 
 // admit reports whether the token hashing to h may be looked up: always
 // when it was valid lately, else when the budget has a lookup left (it
-// takes one).
-func (g *tokenGate) admit(h [32]byte) bool {
+// takes one: charged). Requests of one token looked up at once (a console
+// loading its views) are each charged until the token is known.
+func (g *tokenGate) admit(h [32]byte) (admitted, charged bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, ok := g.known[h]; ok {
-		return true
+		return true, false
 	}
 	now := g.now()
 	if el := now.Sub(g.last); el > 0 {
@@ -55,17 +56,21 @@ func (g *tokenGate) admit(h [32]byte) bool {
 		g.last = now
 	}
 	if g.budget < 1 {
-		return false
+		return false, false
 	}
 	g.budget--
-	return true
+	return true, true
 }
 
-// valid records that the token hashing to h belongs to an active agent; a
-// lookup it took from the budget is given back.
-func (g *tokenGate) valid(h [32]byte) {
+// valid records that the token hashing to h belongs to an active agent;
+// the lookup that found it, when admit charged it, is given back, so that
+// agents' own lookups leave the budget as it was.
+func (g *tokenGate) valid(h [32]byte, charged bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if charged {
+		g.budget = min(unknownTokenBurst, g.budget+1)
+	}
 	if _, ok := g.known[h]; ok {
 		return
 	}
@@ -76,7 +81,6 @@ func (g *tokenGate) valid(h [32]byte) {
 		}
 	}
 	g.known[h] = struct{}{}
-	g.budget = min(unknownTokenBurst, g.budget+1)
 }
 
 // invalid forgets the token hashing to h: it belongs to nobody now, or to

@@ -65,34 +65,73 @@ func TestTokenGate(t *testing.T) {
 	now := time.Unix(1000, 0)
 	g := newTokenGate(func() time.Time { return now })
 	tok := func(i int) [32]byte { return sha256.Sum256([]byte(fmt.Sprint(i))) }
+	admit := func(h [32]byte) bool { ok, _ := g.admit(h); return ok }
 	for i := range unknownTokenBurst {
-		if !g.admit(tok(i)) {
+		if !admit(tok(i)) {
 			t.Fatalf("unknown token %d of the burst refused", i)
 		}
 	}
-	if g.admit(tok(-1)) {
+	if admit(tok(-1)) {
 		t.Fatal("an unknown token past the burst admitted")
 	}
-	g.valid(tok(0)) // looked up and valid: its lookup comes back
-	if !g.admit(tok(0)) || !g.admit(tok(0)) {
+	g.valid(tok(0), true) // looked up and valid: its lookup comes back
+	if !admit(tok(0)) || !admit(tok(0)) {
 		t.Fatal("a valid token refused")
 	}
-	if !g.admit(tok(-2)) || g.admit(tok(-3)) {
+	if !admit(tok(-2)) || admit(tok(-3)) {
 		t.Fatal("the lookup given back by a valid token is not one lookup")
 	}
 	now = now.Add(time.Second / unknownTokenRate)
-	if !g.admit(tok(-4)) || g.admit(tok(-5)) {
+	if !admit(tok(-4)) || admit(tok(-5)) {
 		t.Fatal("the budget does not refill at unknownTokenRate")
 	}
 	g.invalid(tok(0))
-	if g.admit(tok(0)) {
+	if admit(tok(0)) {
 		t.Fatal("a forgotten token admitted with the budget spent")
 	}
 	now = now.Add(time.Hour)
 	for i := range knownTokensMax + 10 {
-		g.valid(tok(i))
+		g.valid(tok(i), false)
 	}
 	if len(g.known) != knownTokensMax {
 		t.Fatalf("%d tokens remembered, want at most %d", len(g.known), knownTokensMax)
+	}
+}
+
+// Requests of one agent's token looked up at once (a console loading its
+// views, after a restart) each take a lookup from the budget while the
+// token is unknown; once it is found valid, every one of them is given
+// back, so that agents going about their work leave the budget of
+// unknown tokens whole. Creating an agent gives back nothing: it took
+// nothing.
+func TestTokenGateGivesBackWhatItTook(t *testing.T) {
+	now := time.Unix(1000, 0)
+	unknown := func(i int) [32]byte { return sha256.Sum256([]byte(fmt.Sprint("made up ", i))) }
+	g := newTokenGate(func() time.Time { return now })
+	agent := sha256.Sum256([]byte("agent"))
+	var charged []bool
+	for range 4 {
+		ok, c := g.admit(agent)
+		if !ok {
+			t.Fatal("an agent's token refused with the budget whole")
+		}
+		charged = append(charged, c)
+	}
+	for _, c := range charged {
+		g.valid(agent, c)
+	}
+	for i := range unknownTokenBurst {
+		if ok, _ := g.admit(unknown(i)); !ok {
+			t.Fatalf("unknown token %d of the burst refused after an agent's four requests looked up at once were found valid", i)
+		}
+	}
+
+	g = newTokenGate(func() time.Time { return now })
+	for i := range unknownTokenBurst {
+		g.admit(unknown(i))
+	}
+	g.valid(sha256.Sum256([]byte("created")), false) // createAgent
+	if ok, _ := g.admit(unknown(-1)); ok {
+		t.Fatal("creating an agent gave the budget a lookup it never took")
 	}
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -104,7 +105,7 @@ func readyHandler(ready func(ctx context.Context) error, timeout, reuse time.Dur
 func NewReadyGauge(ready func(ctx context.Context) error, timeout, reuse time.Duration) prometheus.GaugeFunc {
 	shared := newSharedCheck(ready, timeout, reuse)
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wagw_ready",
-		Help: "1 when the process is ready (what /readyz checks: Postgres, Kafka and each role's own calls), checked at the scrape or at most 1 s before it; else 0."},
+		Help: fmt.Sprintf("1 when the process is ready (what /readyz checks: Postgres, Kafka and each role's own calls), checked at the scrape or at most %v before it; else 0.", shared.reuse)},
 		func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()

@@ -17,9 +17,9 @@ import (
 const (
 	// unknownTokenRate is how many lookups a second tokens not seen valid
 	// lately get, on average.
-	unknownTokenRate = 20
+	unknownTokenRate = 50
 	// unknownTokenBurst is how many such lookups may come at once.
-	unknownTokenBurst = 40
+	unknownTokenBurst = 200
 	// knownTokensMax bounds the tokens remembered as seen valid; when it
 	// is reached, one is forgotten for each new one (it then needs the
 	// budget once).

@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"cmp"
 	"container/list"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +22,12 @@ const DefaultMaxConns = 4096
 // WAGW_HTTP_MAX_CONNS are open (ConnLimits.IdleEvict): a client sends its
 // request as soon as it has connected.
 const DefaultIdleEvict = time.Second
+
+// DefaultStalledEvict is how long a request may have been arriving,
+// waiting for its client's next bytes, before a new connection may take
+// its slot while WAGW_HTTP_MAX_CONNS are open and no silent connection can
+// be taken (ConnLimits.StalledEvict): Meta sends a webhook whole at once.
+const DefaultStalledEvict = 2 * time.Second
 
 // Each open connection costs the server its buffers and a goroutine (serve
 // reached 587 and 638 MB of RSS while a load generator held up to 20,000
@@ -59,12 +67,21 @@ type ConnLimits struct {
 	// another: its client may be sending its next request on it at that
 	// moment, and would see a reset rather than an answer.
 	IdleEvict time.Duration
+	// StalledEvict: with Max open and no silent connection to take, a new
+	// connection takes the slot of the connection whose request began
+	// longest ago and is still arriving (the server waits for its
+	// client's next bytes), when that request began at least StalledEvict
+	// ago (none when 0): a client sending its requests a byte at a time
+	// holds a slot only while there is room. A connection whose request
+	// is being answered, or that waits between requests, is never taken.
+	StalledEvict time.Duration
 }
 
 // LimitConnections returns ln with at most lim.Max connections open at
 // once; wagw_http_connections counts them, wagw_http_connections_refused_total
 // those answered 503 for want of room and wagw_http_connections_evicted_total
-// the silent ones closed to make room (ConnLimits.IdleEvict).
+// the silent or stalled ones closed to make room (ConnLimits.IdleEvict,
+// ConnLimits.StalledEvict).
 func LimitConnections(ln net.Listener, lim ConnLimits, reg prometheus.Registerer) net.Listener {
 	if lim.Max <= 0 {
 		lim.Max = DefaultMaxConns
@@ -75,7 +92,8 @@ func LimitConnections(ln net.Listener, lim ConnLimits, reg prometheus.Registerer
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_http_connections_refused_total",
 			Help: "HTTP connections answered 503 with Retry-After at once because WAGW_HTTP_MAX_CONNS were open."}),
 		evicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_http_connections_evicted_total",
-			Help: "HTTP connections that had sent nothing, closed to make room for a new one while WAGW_HTTP_MAX_CONNS were open."})}
+			Help: "HTTP connections that had sent nothing, or whose request had stalled arriving, closed to make room for a new one while WAGW_HTTP_MAX_CONNS were open."}),
+		all: make(map[*limitedConn]struct{})}
 	if reg != nil {
 		reg.MustRegister(l.open, l.refused, l.evicted)
 	}
@@ -92,8 +110,25 @@ type connLimiter struct {
 	evicted prometheus.Counter
 
 	mu     sync.Mutex
-	silent list.List // *limitedConn that sent nothing yet, oldest first (IdleEvict)
+	silent list.List                 // *limitedConn that sent nothing yet, oldest first (IdleEvict)
+	all    map[*limitedConn]struct{} // every open one (StalledEvict)
+	// stalled are the stalled connections the last scan of all found,
+	// most stalled first, each with the start of its request then; the
+	// next scan is not before nextScan.
+	stalled  []stalledConn
+	nextScan time.Time
 }
+
+// stalledConn is a connection whose request began at began and stalled.
+type stalledConn struct {
+	c     *limitedConn
+	began int64
+}
+
+// stalledScanEvery bounds how often the open connections are scanned for
+// stalled ones: at the cap every new connection looks for one, and a
+// scan of thousands per connection would cost more than the connection.
+const stalledScanEvery = 100 * time.Millisecond
 
 // Accept returns the next connection there is room for, making room by
 // closing a silent one when it may and refusing the others as they come.
@@ -123,21 +158,27 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 }
 
 // evict closes the oldest silent connection, when it is IdleEvict old,
-// and gives its slot to the caller.
+// or else the most stalled one (StalledEvict), and gives its slot to the
+// caller.
 func (l *connLimiter) evict() bool {
-	if l.lim.IdleEvict <= 0 {
+	if l.lim.IdleEvict <= 0 && l.lim.StalledEvict <= 0 {
 		return false
 	}
 	l.mu.Lock()
-	front := l.silent.Front()
-	if front == nil || time.Since(front.Value.(*limitedConn).since) < l.lim.IdleEvict {
+	victim := l.silentVictim()
+	if victim == nil {
+		victim = l.stalledVictim()
+	}
+	if victim == nil {
 		l.mu.Unlock()
 		return false
 	}
-	victim := front.Value.(*limitedConn)
-	l.silent.Remove(front)
-	victim.elem = nil
+	if victim.elem != nil {
+		l.silent.Remove(victim.elem)
+		victim.elem = nil
+	}
 	victim.silent.Store(false)
+	delete(l.all, victim)
 	l.mu.Unlock()
 	handed := false
 	victim.once.Do(func() { handed = true }) // its Close gives no slot back
@@ -155,15 +196,82 @@ func (l *connLimiter) evict() bool {
 	}
 }
 
-// accepted notes c as silent, from now.
+// silentVictim is the oldest silent connection when it is IdleEvict old;
+// l.mu is held.
+func (l *connLimiter) silentVictim() *limitedConn {
+	front := l.silent.Front()
+	if l.lim.IdleEvict <= 0 || front == nil || time.Since(front.Value.(*limitedConn).since) < l.lim.IdleEvict {
+		return nil
+	}
+	return front.Value.(*limitedConn)
+}
+
+// stalledVictim is the connection whose request began longest ago among
+// those still waiting for their request's next bytes, when it began at
+// least StalledEvict ago, from the candidates of the last scan or a new
+// one; l.mu is held.
+func (l *connLimiter) stalledVictim() *limitedConn {
+	if l.lim.StalledEvict <= 0 {
+		return nil
+	}
+	if c := l.nextStalled(); c != nil {
+		return c
+	}
+	now := time.Now()
+	if now.Before(l.nextScan) {
+		return nil
+	}
+	l.nextScan = now.Add(stalledScanEvery)
+	cutoff := now.Add(-l.lim.StalledEvict).UnixNano()
+	for c := range l.all {
+		if began := c.began.Load(); began != 0 && began <= cutoff && c.reading.Load() {
+			l.stalled = append(l.stalled, stalledConn{c, began})
+		}
+	}
+	slices.SortFunc(l.stalled, func(a, b stalledConn) int { return cmp.Compare(a.began, b.began) })
+	return l.nextStalled()
+}
+
+// nextStalled takes the first candidate that is still open, in the same
+// request and waiting for its bytes; l.mu is held.
+func (l *connLimiter) nextStalled() *limitedConn {
+	for len(l.stalled) > 0 {
+		s := l.stalled[0]
+		l.stalled[0] = stalledConn{}
+		l.stalled = l.stalled[1:]
+		if _, open := l.all[s.c]; open && s.c.began.Load() == s.began && s.c.reading.Load() {
+			return s.c
+		}
+	}
+	l.stalled = nil
+	return nil
+}
+
+// accepted notes c as silent, from now, and as open.
 func (l *connLimiter) accepted(c *limitedConn) {
-	if l.lim.IdleEvict <= 0 {
+	if l.lim.IdleEvict <= 0 && l.lim.StalledEvict <= 0 {
 		return
 	}
 	l.mu.Lock()
-	c.since = time.Now()
-	c.elem = l.silent.PushBack(c)
-	c.silent.Store(true)
+	if l.lim.StalledEvict > 0 {
+		l.all[c] = struct{}{}
+	}
+	if l.lim.IdleEvict > 0 {
+		c.since = time.Now()
+		c.elem = l.silent.PushBack(c)
+		c.silent.Store(true)
+	}
+	l.mu.Unlock()
+}
+
+// closed notes that c is closed: neither silent nor open.
+func (l *connLimiter) closed(c *limitedConn) {
+	l.spoke(c)
+	if l.lim.StalledEvict <= 0 {
+		return
+	}
+	l.mu.Lock()
+	delete(l.all, c)
 	l.mu.Unlock()
 }
 
@@ -217,15 +325,32 @@ type limitedConn struct {
 	once   sync.Once
 	first  atomic.Int64 // the first request's deadline in Unix ns; 0 once written to, or none
 	silent atomic.Bool  // in l.silent
+	// began is when the first byte read since the last write was read,
+	// in Unix ns: a request is arriving; 0 when none is (StalledEvict).
+	began atomic.Int64
+	// reading: the server waits in Read for the client's bytes.
+	reading atomic.Bool
 	// guarded by l.mu
 	elem  *list.Element // in l.silent
 	since time.Time     // its accept
 }
 
 func (c *limitedConn) Read(p []byte) (int, error) {
+	if c.l.lim.StalledEvict <= 0 {
+		n, err := c.Conn.Read(p)
+		if n > 0 {
+			c.l.spoke(c)
+		}
+		return n, err
+	}
+	c.reading.Store(true)
 	n, err := c.Conn.Read(p)
+	c.reading.Store(false)
 	if n > 0 {
 		c.l.spoke(c)
+		if c.began.Load() == 0 {
+			c.began.Store(time.Now().UnixNano())
+		}
 	}
 	return n, err
 }
@@ -254,11 +379,14 @@ func (c *limitedConn) Write(p []byte) (int, error) {
 	if c.first.Load() != 0 {
 		c.first.Store(0)
 	}
+	if c.began.Load() != 0 {
+		c.began.Store(0)
+	}
 	return c.Conn.Write(p)
 }
 
 func (c *limitedConn) Close() error {
-	c.l.spoke(c)
+	c.l.closed(c)
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		<-c.l.slots

@@ -3,10 +3,12 @@ package gateway_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +195,88 @@ func TestLimitConnectionsEvictsSilent(t *testing.T) {
 	}
 	if n := gathered(t, reg, "wagw_http_connections"); n != 4 {
 		t.Errorf("wagw_http_connections = %v, want 4", n)
+	}
+}
+
+// TestLimitConnectionsEvictsStalled: with the cap reached and no silent
+// connection, a new connection takes the slot of the connection whose
+// request began longest ago and still waits for its client's bytes, once
+// that request is StalledEvict old (a client trickling its request a
+// byte at a time); a connection whose request is being answered, or that
+// waits between requests, is never closed for another.
+func TestLimitConnectionsEvictsStalled(t *testing.T) {
+	const stall = 500 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/ping", func(c *fiber.Ctx) error { return c.SendString("pong") })
+	app.Post("/echo", func(c *fiber.Ctx) error { return c.Send(c.Body()) })
+	app.Get("/slow", func(c *fiber.Ctx) error {
+		time.Sleep(4 * stall)
+		return c.SendString("done")
+	})
+	go func() {
+		_ = app.Listener(gateway.LimitConnections(ln, gateway.ConnLimits{Max: 4, StalledEvict: stall}, reg))
+	}()
+	t.Cleanup(func() { _ = app.Shutdown() })
+	addr := ln.Addr().String()
+	dial := func(req string) net.Conn {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		io.WriteString(c, req)
+		return c
+	}
+
+	kept, keptR, code := keptConn(t, addr) // one request, then nothing
+	if code != 200 {
+		t.Fatalf("kept connection: %d, want 200", code)
+	}
+	slow := dial("GET /slow HTTP/1.1\r\nHost: wagw\r\n\r\n") // being answered
+	first := dial("POST /echo HTTP/1.1\r\nHost: wagw\r\nContent-Length: 6\r\n\r\nabc")
+	time.Sleep(100 * time.Millisecond)
+	second := dial("POST /echo HTTP/1.1\r\nHost: wagw\r\nContent-Length: 6\r\n\r\nab")
+	for gathered(t, reg, "wagw_http_connections") != 4 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(stall * 13 / 10)
+
+	for i, old := range []net.Conn{first, second} {
+		if _, _, code := keptConn(t, addr); code != 200 {
+			t.Fatalf("new connection %d at the cap: %d, want 200 in a stalled one's slot", i+1, code)
+		}
+		_ = old.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := old.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Errorf("stalled connection %d after a new one took its slot: read %d, %v; want it closed (EOF)", i+1, n, err)
+		}
+		if i == 0 {
+			_ = second.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if _, err := second.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("the later stalled request while the earlier one was taken: %v, want it still open", err)
+			}
+		}
+	}
+	// Left: the kept one, the one being answered and the two new ones.
+	c := dial("GET /ping HTTP/1.1\r\nHost: wagw\r\n\r\n")
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a connection with no stalled one to replace: %v %v, want 503", resp, err)
+	}
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(slow), nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("the request being answered at the cap: %v %v, want 200", resp, err)
+	}
+	io.WriteString(kept, "GET /ping HTTP/1.1\r\nHost: wagw\r\n\r\n")
+	if resp, err := http.ReadResponse(keptR, nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("the kept-alive connection's next request at the cap: %v %v, want 200", resp, err)
+	}
+	if e, r := gathered(t, reg, "wagw_http_connections_evicted_total"), gathered(t, reg, "wagw_http_connections_refused_total"); e != 2 || r != 1 {
+		t.Errorf("evicted %v and refused %v, want 2 and 1", e, r)
 	}
 }
 

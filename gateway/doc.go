@@ -16,8 +16,13 @@
 // is shed with 503 and Retry-After before it is parsed.
 //
 // The listener keeps a bounded number of connections open
-// (LimitConnections, connlimit.go); one more is answered 503 with
-// Retry-After before a byte of it is read.
+// (LimitConnections, connlimit.go); one more takes the slot of a silent
+// connection or of one whose request stalled arriving, or is answered 503
+// with Retry-After before a byte of it is read.
+//
+// Bearer tokens not seen valid lately get a budget of Postgres lookups
+// (tokengate.go); past it they are answered 429 without one. Readiness
+// checks are shared and their outcome reused for a second (health.go).
 //
 // Every request first gets its id (requestid.go): X-Request-Id when the
 // caller sent a sane one, generated otherwise, returned on the answer and

@@ -367,7 +367,7 @@ func (p *process) startGateway(context.Context) (func(context.Context) error, er
 	}
 	p.listening = ln.Addr().String()
 	return p.serveFiber("http", app, gateway.LimitConnections(ln, gateway.ConnLimits{Max: p.cfg.HTTPMaxConns,
-		FirstRequest: gateway.DefaultReadTimeout, IdleEvict: gateway.DefaultIdleEvict}, p.reg)), nil
+		FirstRequest: gateway.DefaultReadTimeout, IdleEvict: gateway.DefaultIdleEvict, StalledEvict: gateway.DefaultStalledEvict}, p.reg)), nil
 }
 
 // serveFiber serves app on ln until its stop shuts it down.

@@ -315,3 +315,37 @@ func TestSnoozeEndedEarlyCountsRepliesAcceptedBeforeTheWake(t *testing.T) {
 			tm, ok, want, accepted, f.sentAt("wamid.SR2"))
 	}
 }
+
+// The wake of a snooze the contact ended early reads the team's no-reply
+// window without the team's lock: it decides no pick, and the lock taken
+// before the agents' rows it updates would order the two against other
+// batches. It completes while another session holds the team's lock.
+func TestSnoozeWakeTakesNoTeamLock(t *testing.T) {
+	f := newApplyFixture(t)
+	ctx := context.Background()
+	u := who{user: "NL.950000000000000041"}
+	conv, until, _ := snoozedPastItsDeadlines(f, u, "wamid.SL1")
+	f.apply(f.message(u, "wamid.SL2", "still there?"))
+	var team int64
+	if err := f.conn.Get(&team, `SELECT team_id FROM conversations WHERE id = $1`, conv); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := f.conn.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_lock(727378, $1::int)`, team); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.ExecContext(ctx, `SELECT pg_advisory_unlock(727378, $1::int)`, team)
+	now := time.Now().Truncate(time.Microsecond)
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := f.store.Apply(wctx, []event.Envelope{f.fire(conv, now)}, now); err != nil {
+		t.Fatalf("the wake while another session holds the team's lock: %v", err)
+	}
+	if tm, ok := f.timer(conv, assigner.TimerNoReply); !ok || !tm.DueAt.Before(until) {
+		t.Errorf("no-reply deadline %+v (%v) after the wake, want it brought in before the snooze's end %v", tm, ok, until)
+	}
+}

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -225,13 +226,11 @@ func (b *batch) wake(ctx context.Context, id string, conv convState, t assigner.
 		}
 	}
 	if in.NoReply != nil && conv.TeamID != nil {
-		teams, err := b.lockTeams(ctx, conv.TeamID)
+		team, err := b.teamSettings(ctx, *conv.TeamID)
 		if err != nil {
 			return nil, err
 		}
-		if ts, ok := teams[*conv.TeamID]; ok {
-			in.Team = &ts.Team
-		}
+		in.Team = team
 	}
 	if in.AutoResolve != nil {
 		inbox, err := b.inboxSettings(ctx, conv.Inbox)
@@ -269,4 +268,23 @@ func (b *batch) wakeDeadlines(ctx context.Context, in *assigner.WakeInput) error
 		}
 	}
 	return rows.Err()
+}
+
+// teamSettings is the team's settings, as locked earlier in this
+// transaction or else read without the team lock: the wake decides no
+// strategy pick, and taking the lock here, before the agents' rows it
+// updates, would order the two locks against other batches; nil when the
+// team is gone.
+func (b *batch) teamSettings(ctx context.Context, id int64) (*assigner.Team, error) {
+	if ts, ok := b.teams[id]; ok {
+		return &ts.Team, nil
+	}
+	ts, err := loadTeamState(ctx, b.tx, sqlTeamState, id)
+	if errors.Is(err, errNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ts.Team, nil
 }

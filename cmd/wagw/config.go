@@ -134,6 +134,10 @@ type config struct {
 	// it has a record: as long as its last batch took, at most this
 	// (WAGW_CONSUMER_LINGER). Default consumer.DefaultLinger.
 	ConsumerLinger time.Duration
+	// ConsumerFetchWait is how long a fetch may wait on the broker to
+	// gather records (WAGW_CONSUMER_FETCH_WAIT); 0 in the environment:
+	// none (-1 here). Default consumer.DefaultFetchWait.
+	ConsumerFetchWait time.Duration
 	// BodyLimit is the largest webhook body (WAGW_BODY_LIMIT). Default
 	// gateway.DefaultBodyLimit.
 	BodyLimit int
@@ -332,6 +336,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		ConsumerWorkers:        e.int("WAGW_CONSUMER_WORKERS", consumer.DefaultWorkers, 0),
 		ConsumerBatch:          e.int("WAGW_CONSUMER_BATCH", consumer.DefaultMaxBatch, 1),
 		ConsumerLinger:         e.duration("WAGW_CONSUMER_LINGER", consumer.DefaultLinger, 100*time.Microsecond),
+		ConsumerFetchWait:      fetchWait(e.duration("WAGW_CONSUMER_FETCH_WAIT", consumer.DefaultFetchWait, 0)),
 		WebhookMaxInFlight:     e.int("WAGW_WEBHOOK_MAX_INFLIGHT", gateway.DefaultMaxInFlight, 1),
 		WebhookMaxWait:         e.duration("WAGW_WEBHOOK_MAX_WAIT", gateway.DefaultMaxWait, time.Millisecond),
 		HTTPMaxConns:           e.int("WAGW_HTTP_MAX_CONNS", gateway.DefaultMaxConns, 1),
@@ -424,6 +429,15 @@ func (e *envReader) duration(k string, def, least time.Duration) time.Duration {
 	if err != nil || d < least {
 		e.fail(k, v, "a duration of at least "+least.String())
 		return def
+	}
+	return d
+}
+
+// fetchWait is WAGW_CONSUMER_FETCH_WAIT as consumer.Config takes it: 0
+// (fetches answer as soon as a record is there) is negative there.
+func fetchWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
 	}
 	return d
 }

@@ -213,3 +213,21 @@ func TestEverySettingIsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// WAGW_CONSUMER_FETCH_WAIT: 20 ms unless set; 0 is none (a fetch answers
+// as soon as a record is there), which the consumer takes as negative; a
+// negative duration is refused.
+func TestConsumerFetchWaitSetting(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want time.Duration
+	}{{"", 20 * time.Millisecond}, {"5ms", 5 * time.Millisecond}, {"0", -1}, {"0s", -1}} {
+		c, err := configOf("serve", map[string]string{"WAGW_CONSUMER_FETCH_WAIT": tc.env})
+		if err != nil || c.ConsumerFetchWait != tc.want {
+			t.Errorf("WAGW_CONSUMER_FETCH_WAIT=%q: %v, %v; want %v", tc.env, c.ConsumerFetchWait, err, tc.want)
+		}
+	}
+	if _, err := configOf("serve", map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "-5ms"}); err == nil || !strings.Contains(err.Error(), "WAGW_CONSUMER_FETCH_WAIT") {
+		t.Errorf("WAGW_CONSUMER_FETCH_WAIT=-5ms: %v, want an error naming it", err)
+	}
+}

@@ -175,7 +175,7 @@ func (p *process) startProducer(context.Context) (func(context.Context) error, e
 func (p *process) startConsumer(ctx context.Context) (func(context.Context) error, error) {
 	cons := consumer.New(consumer.Config{
 		Brokers: p.brokers, Security: p.security, Topic: p.cfg.KafkaTopic, DeadLetterTopic: p.cfg.dlqTopic(), GroupID: consumerGroup,
-		Workers: p.cfg.ConsumerWorkers, MaxBatch: p.cfg.ConsumerBatch, Linger: p.cfg.ConsumerLinger, SessionTimeout: p.cfg.SessionTimeout,
+		Workers: p.cfg.ConsumerWorkers, MaxBatch: p.cfg.ConsumerBatch, Linger: p.cfg.ConsumerLinger, FetchWait: p.cfg.ConsumerFetchWait, SessionTimeout: p.cfg.SessionTimeout,
 		StallTimeout: p.cfg.StallTimeout, Logger: p.log, Registerer: p.reg,
 	}, p.store, p.producer)
 	p.health = append(p.health, cons.Health)

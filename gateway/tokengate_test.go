@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,27 +24,32 @@ func TestUnknownTokensHaveABudgetOfLookups(t *testing.T) {
 	}
 	start := time.Now()
 	codes := map[int]int{}
+	var refusals []string // what each 429 said, by Retry-After and code
 	for range 600 {
 		raw := make([]byte, 32)
 		rand.Read(raw)
-		code, _ := e.call(t, "GET", "/v1/conversations", hex.EncodeToString(raw), "", nil)
-		codes[code]++
+		req := httptest.NewRequest("GET", "/v1/conversations", nil)
+		req.Header.Set("Authorization", "Bearer "+hex.EncodeToString(raw))
+		resp, err := e.app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+		if resp.StatusCode == 429 && (resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), `"too_many_unknown_tokens"`)) {
+			refusals = append(refusals, fmt.Sprintf("Retry-After %q, %s", resp.Header.Get("Retry-After"), body))
+		}
 	}
+	// The budget refills while the loop runs: each made-up token the clock
+	// gave a lookup to is one more 401.
 	most := unknownTokenBurst + int(time.Since(start).Seconds()*unknownTokenRate) + 1
 	if codes[401] < unknownTokenBurst || codes[401] > most || codes[429] == 0 || codes[401]+codes[429] != 600 {
 		t.Fatalf("600 made-up tokens in %v: %v; want %d to %d answered 401 (looked up) and the rest 429", time.Since(start), codes, unknownTokenBurst, most)
 	}
-	req := httptest.NewRequest("GET", "/v1/conversations", nil)
-	req.Header.Set("Authorization", "Bearer 0123")
-	resp, err := e.app.Test(req, -1)
-	if err != nil {
-		t.Fatal(err)
+	if len(refusals) > 0 {
+		t.Errorf("%d answers 429 without Retry-After 1 and too_many_unknown_tokens, the first: %s", len(refusals), refusals[0])
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" {
-		t.Errorf("a made-up token past the budget: %d, Retry-After %q; want 429 with Retry-After 1", resp.StatusCode, resp.Header.Get("Retry-After"))
-	}
-	e.expect(t, "GET", "/v1/conversations", "0123", "", 429, "too_many_unknown_tokens")
 	bob := e.createAgent(t, "Bob", "bob@example.com")
 	for i := range 20 {
 		for _, a := range []testAgent{ana, bob} {

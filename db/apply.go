@@ -48,6 +48,7 @@ type batch struct {
 	rules    Rules
 	now      time.Time
 	contacts map[string]contactRow        // contacts of messages and commands, by key
+	seen     map[string]event.Contact     // what the messages of a key in contacts said (contact)
 	looked   map[event.Contact]contactRow // contacts of statuses and notices (lookup.go)
 	inboxes  map[string]bool
 
@@ -123,7 +124,7 @@ func (s *Store) applyBatch(ctx context.Context, events []event.Envelope, now tim
 		return nil, err
 	}
 	defer tx.Rollback()
-	b := &batch{tx: tx, rules: s.rules, now: now, contacts: map[string]contactRow{}, inboxes: map[string]bool{},
+	b := &batch{tx: tx, rules: s.rules, now: now, contacts: map[string]contactRow{}, seen: map[string]event.Contact{}, inboxes: map[string]bool{},
 		looked: map[event.Contact]contactRow{}, refused: map[*event.Envelope]error{}}
 	for i, err := range refused {
 		b.refused[&events[i]] = err

@@ -71,7 +71,17 @@ func (f *applyFixture) message(u who, wamid, text string) event.Envelope {
 // messageAt is one inbound text message from u sent at at.
 func (f *applyFixture) messageAt(u who, wamid, text string, at time.Time) event.Envelope {
 	f.t.Helper()
-	contact := map[string]any{"profile": map[string]any{"name": "Contact"}}
+	return f.messageAs(u, "Contact", wamid, text, at)
+}
+
+// messageAs is one inbound text message from u, under the profile name
+// name ("": no profile), sent at at.
+func (f *applyFixture) messageAs(u who, name, wamid, text string, at time.Time) event.Envelope {
+	f.t.Helper()
+	contact := map[string]any{}
+	if name != "" {
+		contact["profile"] = map[string]any{"name": name}
+	}
 	msg := map[string]any{"id": wamid, "timestamp": strconv.FormatInt(at.Unix(), 10),
 		"type": "text", "text": map[string]any{"body": text}}
 	if u.wa != "" {

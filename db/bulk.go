@@ -239,8 +239,10 @@ func (b *batch) lockOpenConversations(ctx context.Context, contactIDs []int64) e
 
 // prepareContacts resolves the contacts of the batch's messages: one read
 // for all, one insert for those never seen, and the one-by-one path for
-// those that are changed or known under another identity. Statuses do not
-// create contacts (lookup.go).
+// those that are changed or known under another identity. It looks at a
+// key's first message; what a later one brings (a new profile name, an
+// id) is applied when that message is (contact). Statuses do not create
+// contacts (lookup.go).
 func (b *batch) prepareContacts(ctx context.Context, events []event.Envelope) error {
 	var keys []string
 	seen := map[string]bool{}
@@ -257,15 +259,15 @@ func (b *batch) prepareContacts(ctx context.Context, events []event.Envelope) er
 		return fmt.Errorf("contacts: %w", err)
 	}
 	type known struct {
-		row              contactRow
-		name, waID, user string
-		elsewhere        bool
+		row       contactRow
+		stored    event.Contact // its ids and name
+		elsewhere bool
 	}
 	found := map[string]known{}
 	for rows.Next() {
 		var k string
 		var c known
-		if err := rows.Scan(&k, &c.row.ID, &c.row.Blocked, &c.name, &c.waID, &c.user, &c.elsewhere); err != nil {
+		if err := rows.Scan(&k, &c.row.ID, &c.row.Blocked, &c.stored.Name, &c.stored.WaID, &c.stored.UserID, &c.elsewhere); err != nil {
 			rows.Close()
 			return err
 		}
@@ -275,46 +277,8 @@ func (b *batch) prepareContacts(ctx context.Context, events []event.Envelope) er
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	// Contacts never seen: one insert for all of them.
-	var newKeys, newWa, newUser, newName []string
-	first := map[string]*event.Envelope{}
-	for i := range events {
-		e := &events[i]
-		if !bulkMessage(e) {
-			continue
-		}
-		k := e.Contact.Key()
-		if _, ok := found[k]; ok || first[k] != nil {
-			continue
-		}
-		first[k] = e
-		newKeys = append(newKeys, k)
-		newWa = append(newWa, e.Contact.WaID)
-		newUser = append(newUser, e.Contact.UserID)
-		newName = append(newName, e.Contact.Name)
-	}
-	if len(newKeys) > 0 {
-		rows, err := b.tx.QueryContext(ctx, `INSERT INTO contacts (key, wa_id, user_id, name)
-			SELECT k, NULLIF(w, ''), NULLIF(u, ''), n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-				WITH ORDINALITY AS x(k, w, u, n, o) ORDER BY o
-			ON CONFLICT DO NOTHING RETURNING key, id`, texts(newKeys), texts(newWa), texts(newUser), texts(newName))
-		if err != nil {
-			return fmt.Errorf("new contacts: %w", err)
-		}
-		for rows.Next() {
-			var k string
-			var c contactRow
-			if err := rows.Scan(&k, &c.ID); err != nil {
-				rows.Close()
-				return err
-			}
-			c.Fresh = true
-			b.contacts[k] = c
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
+	if err := b.insertNewContacts(ctx, events, func(k string) bool { _, ok := found[k]; return ok }); err != nil {
+		return err
 	}
 	for i := range events {
 		e := &events[i]
@@ -326,8 +290,8 @@ func (b *batch) prepareContacts(ctx context.Context, events []event.Envelope) er
 			continue
 		}
 		c, ok := found[k]
-		if ok && (e.Contact.Name == "" || e.Contact.Name == c.name) && (e.Contact.WaID == "" || c.waID != "") && (e.Contact.UserID == "" || c.user != "") {
-			b.contacts[k] = c.row
+		if ok && brought(c.stored, e.Contact) == c.stored { // the message brings nothing new
+			b.contacts[k], b.seen[k] = c.row, c.stored
 			b.elsewhere[c.row.ID] = c.elsewhere
 			continue
 		}
@@ -343,6 +307,49 @@ func (b *batch) prepareContacts(ctx context.Context, events []event.Envelope) er
 		b.elsewhere[row.ID] = owner.Elsewhere()
 	}
 	return nil
+}
+
+// insertNewContacts stores the contacts of the batch's messages that are
+// not known, with one insert, each as its first message names it.
+func (b *batch) insertNewContacts(ctx context.Context, events []event.Envelope, known func(key string) bool) error {
+	var newKeys, newWa, newUser, newName []string
+	first := map[string]*event.Envelope{}
+	for i := range events {
+		e := &events[i]
+		if !bulkMessage(e) {
+			continue
+		}
+		k := e.Contact.Key()
+		if known(k) || first[k] != nil {
+			continue
+		}
+		first[k] = e
+		newKeys = append(newKeys, k)
+		newWa = append(newWa, e.Contact.WaID)
+		newUser = append(newUser, e.Contact.UserID)
+		newName = append(newName, e.Contact.Name)
+	}
+	if len(newKeys) == 0 {
+		return nil
+	}
+	rows, err := b.tx.QueryContext(ctx, `INSERT INTO contacts (key, wa_id, user_id, name)
+		SELECT k, NULLIF(w, ''), NULLIF(u, ''), n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+			WITH ORDINALITY AS x(k, w, u, n, o) ORDER BY o
+		ON CONFLICT DO NOTHING RETURNING key, id`, texts(newKeys), texts(newWa), texts(newUser), texts(newName))
+	if err != nil {
+		return fmt.Errorf("new contacts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var c contactRow
+		if err := rows.Scan(&k, &c.ID); err != nil {
+			return err
+		}
+		c.Fresh = true
+		b.contacts[k], b.seen[k] = c, first[k].Contact
+	}
+	return rows.Err()
 }
 
 // applyPrepared is applyMessage for a message inserted by prepare.

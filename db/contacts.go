@@ -187,18 +187,55 @@ var errIdentityRace = errors.New("contact stored concurrently under another iden
 // contends with the contact's own events.
 
 // contact finds or creates the contact of a message, linking identities
-// and the profile name as they become known.
+// and the profile name as they become known. Each message counts, in
+// order, as if it came in a batch of its own: a key is resolved once per
+// batch, and again only for a message that names an id its earlier
+// messages did not (b.seen); a message that only brings a new profile
+// name writes it.
 func (b *batch) contact(ctx context.Context, ct event.Contact) (contactRow, error) {
 	key := ct.Key()
-	if c, ok := b.contacts[key]; ok {
+	c, ok := b.contacts[key]
+	seen, resolved := b.seen[key]
+	newID := func(had, id string) bool { return id != "" && id != had }
+	switch {
+	case !ok || !resolved || newID(seen.WaID, ct.WaID) || newID(seen.UserID, ct.UserID):
+		var err error
+		if c, err = b.resolveContact(ctx, ct); err != nil {
+			return contactRow{}, fmt.Errorf("contact: %w", err)
+		}
+		b.contacts[key] = c
+	case ct.Name != "" && ct.Name != seen.Name:
+		if _, err := b.tx.ExecContext(ctx, sqlContactName, c.ID, ct.Name); err != nil {
+			return contactRow{}, fmt.Errorf("contact name: %w", err)
+		}
+	default:
 		return c, nil
 	}
-	c, err := b.resolveContact(ctx, ct)
-	if err != nil {
-		return contactRow{}, fmt.Errorf("contact: %w", err)
-	}
-	b.contacts[key] = c
+	b.seen[key] = brought(seen, ct)
 	return c, nil
+}
+
+// brought is what a key's messages said of the contact so far, seen, and
+// then ct: each id named, and the last profile name.
+func brought(seen, ct event.Contact) event.Contact {
+	if ct.WaID != "" {
+		seen.WaID = ct.WaID
+	}
+	if ct.UserID != "" {
+		seen.UserID = ct.UserID
+	}
+	if ct.Name != "" {
+		seen.Name = ct.Name
+	}
+	return seen
+}
+
+// forgetContacts drops the contacts the batch cached: a merge or a moved
+// number may have left them naming the wrong row, a rolled back savepoint
+// may have left them saying what is no longer stored.
+func (b *batch) forgetContacts() {
+	clear(b.contacts)
+	clear(b.seen)
 }
 
 const sqlContactName = `UPDATE contacts SET name = $2, updated_at = now() WHERE id = $1 AND name <> $2`
@@ -255,6 +292,9 @@ func (b *batch) insertContact(ctx context.Context, ct event.Contact) (int64, boo
 func (b *batch) execPlan(ctx context.Context, p contactPlan, ct event.Contact) (contactRow, error) {
 	if b.pre != nil && (p.merge != nil || p.unlink != nil) {
 		return contactRow{}, errSlowPath
+	}
+	if p.merge != nil || p.unlink != nil {
+		b.forgetContacts() // a key cached for the row merged away or the number moved
 	}
 	if p.unlink != nil {
 		if err := b.setIdentity(ctx, p.unlink.ID, identityUpdate{clearWa: true}); err != nil {
@@ -465,7 +505,7 @@ func (b *batch) changeIdentity(ctx context.Context, e *event.Envelope, c contact
 	if err != nil {
 		return contactRow{}, fmt.Errorf("identity change: %w", err)
 	}
-	clear(b.contacts)
+	b.forgetContacts()
 	return c, nil
 }
 

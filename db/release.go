@@ -37,7 +37,7 @@ func (b *batch) savepoint(ctx context.Context, fn func() error) error {
 // forget drops what the batch cached of the database (it is read again
 // when needed; advisory team locks are taken again, which is harmless).
 func (b *batch) forget() {
-	clear(b.contacts)
+	b.forgetContacts()
 	b.forgetLookups()
 	clear(b.inboxes)
 	b.settings, b.teams = nil, nil
@@ -69,7 +69,7 @@ func (b *batch) cmdRelease(ctx context.Context, cmd event.ReleaseCommand) (assig
 		}
 		return nil, err
 	}
-	clear(b.contacts) // cached rows say blocked
+	b.forgetContacts() // cached rows say blocked
 	b.forgetLookups()
 	if cmd.Discard {
 		res, err := b.tx.ExecContext(ctx, sqlHeldDiscard, cmd.ContactID)

@@ -301,7 +301,10 @@ func compareTwoPaths(t *testing.T, batch int, bulk, single *twoPathSide, seen ma
 	}
 }
 
-func diffRows(a, b []string) string {
+func diffRows(a, b []string) string { return diffRowsAs(a, b, "bulk:  ", "single:") }
+
+// diffRowsAs lists the rows that differ, a's labelled la and b's lb.
+func diffRowsAs(a, b []string, la, lb string) string {
 	var out strings.Builder
 	for i := 0; i < max(len(a), len(b)); i++ {
 		var x, y string
@@ -312,7 +315,7 @@ func diffRows(a, b []string) string {
 			y = b[i]
 		}
 		if x != y {
-			fmt.Fprintf(&out, "  row %d\n    bulk:   %s\n    single: %s\n", i, x, y)
+			fmt.Fprintf(&out, "  row %d\n    %s %s\n    %s %s\n", i, la, x, lb, y)
 		}
 	}
 	return out.String()

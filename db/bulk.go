@@ -175,18 +175,8 @@ func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) er
 	if err != nil {
 		return fmt.Errorf("messages: %w", err)
 	}
-	inserted := map[string]int64{}
-	for rows.Next() {
-		var w string
-		var id int64
-		if err := rows.Scan(&w, &id); err != nil {
-			rows.Close()
-			return err
-		}
-		inserted[w] = id
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	inserted, err := scanInserted(rows)
+	if err != nil {
 		return err
 	}
 	for i, e := range idx {
@@ -203,6 +193,22 @@ func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) er
 		b.pre[e] = id
 	}
 	return nil
+}
+
+// scanInserted reads the wamid and id of each message an insert stored,
+// and closes rows.
+func scanInserted(rows *sql.Rows) (map[string]int64, error) {
+	defer rows.Close()
+	inserted := map[string]int64{}
+	for rows.Next() {
+		var w string
+		var id int64
+		if err := rows.Scan(&w, &id); err != nil {
+			return nil, err
+		}
+		inserted[w] = id
+	}
+	return inserted, rows.Err()
 }
 
 // firstCopies tells, for each of the batch's wamids, whether it is the

@@ -279,12 +279,7 @@ func later(a, b time.Time) time.Time {
 func TestSnoozeEndedEarlyCountsRepliesAcceptedBeforeTheWake(t *testing.T) {
 	f := newApplyFixture(t)
 	ctx := context.Background()
-	u := who{user: "NL.950000000000000031"}
-	conv, until, _ := snoozedPastItsDeadlines(f, u, "wamid.SR1")
-	f.apply(f.message(u, "wamid.SR2", "still there?"))
-	if snooze, ok := f.timer(conv, assigner.TimerSnooze); !ok || !snooze.DueAt.Before(until) {
-		t.Fatalf("after the contact wrote: snooze deadline %+v (%v), want now", snooze, ok)
-	}
+	conv, _ := snoozeEndedByTheContact(t, f, "NL.950000000000000031", "wamid.SR1", "wamid.SR2")
 	// The relay records the send, then reports it on the partition.
 	accepted := time.Now().Add(40 * time.Minute).Truncate(time.Microsecond)
 	key := f.key(f.contactOf("wamid.SR2"))
@@ -323,9 +318,7 @@ func TestSnoozeEndedEarlyCountsRepliesAcceptedBeforeTheWake(t *testing.T) {
 func TestSnoozeWakeTakesNoTeamLock(t *testing.T) {
 	f := newApplyFixture(t)
 	ctx := context.Background()
-	u := who{user: "NL.950000000000000041"}
-	conv, until, _ := snoozedPastItsDeadlines(f, u, "wamid.SL1")
-	f.apply(f.message(u, "wamid.SL2", "still there?"))
+	conv, until := snoozeEndedByTheContact(t, f, "NL.950000000000000041", "wamid.SL1", "wamid.SL2")
 	var team int64
 	if err := f.conn.Get(&team, `SELECT team_id FROM conversations WHERE id = $1`, conv); err != nil {
 		t.Fatal(err)
@@ -348,4 +341,19 @@ func TestSnoozeWakeTakesNoTeamLock(t *testing.T) {
 	if tm, ok := f.timer(conv, assigner.TimerNoReply); !ok || !tm.DueAt.Before(until) {
 		t.Errorf("no-reply deadline %+v (%v) after the wake, want it brought in before the snooze's end %v", tm, ok, until)
 	}
+}
+
+// snoozeEndedByTheContact snoozes a conversation of user (opened by
+// wamid first) past its deadlines, and the contact writes (wamid then):
+// the snooze deadline moves to now. It returns the conversation and the
+// snooze's planned end.
+func snoozeEndedByTheContact(t *testing.T, f *applyFixture, user, first, then string) (int64, time.Time) {
+	t.Helper()
+	u := who{user: user}
+	conv, until, _ := snoozedPastItsDeadlines(f, u, first)
+	f.apply(f.message(u, then, "still there?"))
+	if snooze, ok := f.timer(conv, assigner.TimerSnooze); !ok || !snooze.DueAt.Before(until) {
+		t.Fatalf("after the contact wrote: snooze deadline %+v (%v), want now", snooze, ok)
+	}
+	return conv, until
 }

@@ -109,14 +109,11 @@ func TestLimitConnectionsRefusesBeyondMax(t *testing.T) {
 	}
 }
 
-// TestLimitConnectionsEvictsSilent: with the cap reached, a new connection
-// takes the slot of the oldest connection that has sent nothing since it
-// was accepted, once that one is IdleEvict old; a connection that has
-// sent a byte (one kept alive after its answer, one in the middle of a
-// request) is never closed for another, and with no silent one old
-// enough the new one is refused.
-func TestLimitConnectionsEvictsSilent(t *testing.T) {
-	const idle = time.Second
+// serveLimited serves GET /ping, POST /echo and what routes adds behind
+// LimitConnections(lim) on a loopback port; it returns the address and
+// the registry of the listener's metrics.
+func serveLimited(t *testing.T, lim gateway.ConnLimits, routes func(*fiber.App)) (string, *prometheus.Registry) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -125,11 +122,23 @@ func TestLimitConnectionsEvictsSilent(t *testing.T) {
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/ping", func(c *fiber.Ctx) error { return c.SendString("pong") })
 	app.Post("/echo", func(c *fiber.Ctx) error { return c.Send(c.Body()) })
-	go func() {
-		_ = app.Listener(gateway.LimitConnections(ln, gateway.ConnLimits{Max: 4, IdleEvict: idle}, reg))
-	}()
+	if routes != nil {
+		routes(app)
+	}
+	go func() { _ = app.Listener(gateway.LimitConnections(ln, lim, reg)) }()
 	t.Cleanup(func() { _ = app.Shutdown() })
-	addr := ln.Addr().String()
+	return ln.Addr().String(), reg
+}
+
+// TestLimitConnectionsEvictsSilent: with the cap reached, a new connection
+// takes the slot of the oldest connection that has sent nothing since it
+// was accepted, once that one is IdleEvict old; a connection that has
+// sent a byte (one kept alive after its answer, one in the middle of a
+// request) is never closed for another, and with no silent one old
+// enough the new one is refused.
+func TestLimitConnectionsEvictsSilent(t *testing.T) {
+	const idle = time.Second
+	addr, reg := serveLimited(t, gateway.ConnLimits{Max: 4, IdleEvict: idle}, nil)
 
 	var silent []net.Conn
 	for range 2 {
@@ -206,23 +215,12 @@ func TestLimitConnectionsEvictsSilent(t *testing.T) {
 // waits between requests, is never closed for another.
 func TestLimitConnectionsEvictsStalled(t *testing.T) {
 	const stall = 500 * time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Get("/ping", func(c *fiber.Ctx) error { return c.SendString("pong") })
-	app.Post("/echo", func(c *fiber.Ctx) error { return c.Send(c.Body()) })
-	app.Get("/slow", func(c *fiber.Ctx) error {
-		time.Sleep(4 * stall)
-		return c.SendString("done")
+	addr, reg := serveLimited(t, gateway.ConnLimits{Max: 4, StalledEvict: stall}, func(app *fiber.App) {
+		app.Get("/slow", func(c *fiber.Ctx) error {
+			time.Sleep(4 * stall)
+			return c.SendString("done")
+		})
 	})
-	go func() {
-		_ = app.Listener(gateway.LimitConnections(ln, gateway.ConnLimits{Max: 4, StalledEvict: stall}, reg))
-	}()
-	t.Cleanup(func() { _ = app.Shutdown() })
-	addr := ln.Addr().String()
 	dial := func(req string) net.Conn {
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {

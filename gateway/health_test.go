@@ -3,9 +3,6 @@ package gateway_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,16 +26,7 @@ func TestHealthServer(t *testing.T) {
 		}
 		return nil
 	}})
-	get := func(path string) (int, string) {
-		t.Helper()
-		resp, err := app.Test(httptest.NewRequest(http.MethodGet, path, nil), -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return getPath(t, app, path) }
 	if code, _ := get("/readyz"); code != 200 {
 		t.Errorf("readyz = %d while ready, want 200", code)
 	}

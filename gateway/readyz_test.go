@@ -109,16 +109,7 @@ func TestReadinessChecksAreReusedForAWhile(t *testing.T) {
 		"/readyz":  gateway.NewHealth(gateway.HealthConfig{Ready: ready, ReadyReuse: reuse}),
 		"/metrics": gateway.NewMetrics(reg),
 	}
-	get := func(app *fiber.App, path string) (int, string) {
-		t.Helper()
-		resp, err := app.Test(httptest.NewRequest(http.MethodGet, path, nil), -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(app *fiber.App, path string) (int, string) { return getPath(t, app, path) }
 	for _, path := range []string{"/readyz", "/metrics"} {
 		app := apps[path]
 		checks.Store(0)
@@ -145,4 +136,16 @@ func TestReadinessChecksAreReusedForAWhile(t *testing.T) {
 			t.Errorf("/metrics once the period is over and the check fails lacks wagw_ready 0:\n%s", body)
 		}
 	}
+}
+
+// getPath answers GET path on app: the status and the body.
+func getPath(t *testing.T, app *fiber.App, path string) (int, string) {
+	t.Helper()
+	resp, err := app.Test(httptest.NewRequest(http.MethodGet, path, nil), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -265,7 +265,7 @@ func (c *Consumer) newReader() *kafka.Reader {
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           c.cfg.Brokers,
-		Dialer:            c.cfg.Security.Dialer(10 * time.Second),
+		Dialer:            readerDialer(c.cfg.Security, 10*time.Second),
 		GroupID:           c.cfg.GroupID,
 		Topic:             c.cfg.Topic,
 		StartOffset:       kafka.FirstOffset,

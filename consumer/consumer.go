@@ -79,7 +79,7 @@ type Config struct {
 	// DefaultFetchMaxBytes (1 MiB).
 	FetchMaxBytes int
 	// FetchWait is how long a fetch may wait on the broker for 64 KiB of
-	// records before it returns what there is: under load one fetch then
+	// records (FetchMaxBytes when less) before it returns what there is: under load one fetch then
 	// brings a partition's records of the last milliseconds instead of
 	// one produce's, for less CPU per record on both sides, and a quiet
 	// partition's record waits at most this long. Negative: a fetch
@@ -259,7 +259,7 @@ func (c *Consumer) watch(ctx context.Context, restarts []chan struct{}) {
 }
 
 func (c *Consumer) newReader() *kafka.Reader {
-	minBytes, maxWait := fetchMinBytes, c.cfg.FetchWait
+	minBytes, maxWait := min(fetchMinBytes, c.cfg.FetchMaxBytes), c.cfg.FetchWait
 	if maxWait < 0 {
 		minBytes, maxWait = 1, 250*time.Millisecond
 	}

@@ -613,3 +613,18 @@ func TestConsumerRecordLargerThanAFetch(t *testing.T) {
 		t.Errorf("big message body of %d bytes, want %d", n, len(big))
 	}
 }
+
+// A fetch size below the 64 KiB a fetch waits to gather is taken: the
+// fetch then waits for that size. kafka-go refuses a reader whose minimum
+// exceeds its maximum, with a panic in the worker that took the process
+// down.
+func TestConsumerFetchMaxBytesBelowWhatAFetchGathers(t *testing.T) {
+	t.Parallel()
+	f := newConsumerFixture(t)
+	f.start(f.store, func(c *consumer.Config) { c.FetchMaxBytes = 16 << 10 })
+	f.publish(f.message("4917000000102", "wamid.small.fetch", "hello"))
+	wagwtest.WaitFor(t, 20*time.Second, "the message stored", func() (bool, string) {
+		got := f.stored("4917000000102")
+		return len(got) == 1, fmt.Sprintf("stored %v", got)
+	})
+}

@@ -78,6 +78,13 @@ func TestContactBatchAppliesEachMessagesNameAndIdentities(t *testing.T) {
 		before: [][]step{{m(annUser, "Ann", "wamid.A0")}, {m(annWa, "Ann", "wamid.W0")}},
 		batch:  []step{m(annWa, "Ann", "wamid.W1"), m(ann, "Ann", "wamid.A1"), m(annWa, "Ann", "wamid.W2")},
 		want:   []string{user + " " + wa + " " + user + " Ann"},
+	}, {
+		// The merge keeps the older row's name; the third message's name
+		// is written over it, as it would be in a batch of its own.
+		name:   "a message without a name merges, then the name again",
+		before: [][]step{{m(annWa, "Zed", "wamid.W0")}},
+		batch:  []step{m(annUser, "Ann", "wamid.A1"), m(ann, "", "wamid.A2"), m(ann, "Ann", "wamid.A3")},
+		want:   []string{user + " " + wa + " " + user + " Ann"},
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { runContactBatch(t, c) })

@@ -204,6 +204,9 @@ func (b *batch) contact(ctx context.Context, ct event.Contact) (contactRow, erro
 			return contactRow{}, fmt.Errorf("contact: %w", err)
 		}
 		b.contacts[key] = c
+		// A merge forgot what the key's messages said (forgetContacts):
+		// the row's name may be the other row's, not the last one said.
+		seen = b.seen[key]
 	case ct.Name != "" && ct.Name != seen.Name:
 		if _, err := b.tx.ExecContext(ctx, sqlContactName, c.ID, ct.Name); err != nil {
 			return contactRow{}, fmt.Errorf("contact name: %w", err)

@@ -228,6 +228,9 @@ func (b *batch) apply(ctx context.Context, e *event.Envelope) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if c.Blocked && !(e.Kind == event.KindCommand && e.Command != nil && e.Command.Type == event.CmdRelease) {
+		if _, stored := b.preStatus[e]; stored { // its id was linked to this contact after prepare
+			return Outcome{}, errSlowPath
+		}
 		return b.hold(ctx, e, c)
 	}
 	if id, ok := b.pre[e]; ok {

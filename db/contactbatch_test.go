@@ -40,6 +40,15 @@ func TestContactBatchAppliesEachMessagesNameAndIdentities(t *testing.T) {
 		return event.SetOwnersCommand{ContactID: s.f.contactOf("wamid.A0"), AgentIDs: []int64{s.ana},
 			By: assigner.Actor{AgentID: s.ana, Admin: true}}
 	})
+	// blockAnn blocks the contact of user (as a dead-lettered event does)
+	// and is a status of a message to nobody stored.
+	out0 := b.status(who{wa: "31611118888"}, "wamid.OUT0", "delivered")
+	blockAnn := func(s *twoPathSide) event.Envelope {
+		if err := s.f.store.Block(context.Background(), user, "dead-lettered"); err != nil {
+			t.Fatal(err)
+		}
+		return out0
+	}
 	cases := []contactBatchCase{{
 		name:  "renamed between two messages",
 		batch: []step{m(ann, "Ann", "wamid.A1"), m(ann, "Ann Smith", "wamid.A2"), m(ann, "", "wamid.A3")},
@@ -85,6 +94,14 @@ func TestContactBatchAppliesEachMessagesNameAndIdentities(t *testing.T) {
 		before: [][]step{{m(annWa, "Zed", "wamid.W0")}},
 		batch:  []step{m(annUser, "Ann", "wamid.A1"), m(ann, "", "wamid.A2"), m(ann, "Ann", "wamid.A3")},
 		want:   []string{user + " " + wa + " " + user + " Ann"},
+	}, {
+		// The second message links the number; the status then names the
+		// blocked contact and is held, not applied.
+		name:   "a blocked contact's number in its second message, then a status to the number",
+		before: [][]step{{m(annUser, "Ann", "wamid.A0")}, {blockAnn}},
+		batch: []step{m(annUser, "Ann", "wamid.A1"), m(ann, "Ann", "wamid.A2"),
+			fixed(b.status(annWa, "wamid.OUT1", "delivered"))},
+		want: []string{user + " " + wa + " " + user + " Ann"},
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { runContactBatch(t, c) })

@@ -271,7 +271,7 @@ func (c *Consumer) newReader() *kafka.Reader {
 		StartOffset:       kafka.FirstOffset,
 		MinBytes:          minBytes,
 		MaxBytes:          c.cfg.FetchMaxBytes,
-		MaxWait:           maxWait,
+		MaxWait:           readerMaxWait(maxWait),
 		QueueCapacity:     c.cfg.MaxBatch,
 		CommitInterval:    0, // commits are synchronous, after the transaction
 		HeartbeatInterval: time.Second,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/wagw/wagw/consumer"
 	"github.com/wagw/wagw/event"
@@ -103,4 +104,48 @@ func TestFetchWaitWithADistantBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	wagwtest.WaitFor(t, 10*time.Second, "the record applied", func() (bool, string) { return store.applied() == 1, "" })
+}
+
+// A fetch asks the broker to wait FetchWait for 64 KiB (the default 20
+// ms), or 250 ms for a byte when FetchWait is negative. kafka-go asks the
+// broker for three quarters of its MaxWait: it asked for 14 ms and 187 ms.
+func TestFetchesAskTheBrokerToWaitTheFetchWait(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		wait     time.Duration
+		ms       int32 // MaxWaitMillis asked for
+		minBytes int32
+	}{{0, 20, 64 << 10}, {5 * time.Millisecond, 5, 64 << 10}, {time.Second, 1000, 64 << 10}, {-1, 250, 1}} {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, consTopic), kfake.GroupMinSessionTimeout(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		asked := make(chan *kmsg.FetchRequest, 1)
+		cluster.ControlKey(int16(kmsg.Fetch), func(r kmsg.Request) (kmsg.Response, error, bool) {
+			cluster.KeepControl()
+			select {
+			case asked <- r.(*kmsg.FetchRequest):
+			default:
+			}
+			return nil, nil, false
+		})
+		c := consumer.New(consumer.Config{Brokers: cluster.ListenAddrs(), Topic: consTopic, Workers: 1, FetchWait: tc.wait,
+			SessionTimeout: 2 * time.Second, Logger: wagwtest.QuietLogger()}, &idStore{}, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		select {
+		case r := <-asked:
+			// Less a millisecond: the time kafka-go takes to send it.
+			if r.MaxWaitMillis < tc.ms-1 || r.MaxWaitMillis > tc.ms || r.MinBytes != tc.minBytes {
+				t.Errorf("FetchWait %v: a fetch asked the broker to wait %d ms for %d bytes, want %d ms for %d",
+					tc.wait, r.MaxWaitMillis, r.MinBytes, tc.ms, tc.minBytes)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("FetchWait %v: no fetch within 10 s", tc.wait)
+		}
+		cancel()
+		<-done
+		cluster.Close()
+	}
 }

@@ -14,11 +14,11 @@ import (
 // waits for an answer. kafka-go's reader gives a fetch's answer until
 // MaxWait after it sent it, and tells the broker to wait three quarters
 // of that (MaxWait less a second from a second on): with a wait of 20 ms
-// an answer had 5 ms to come back, and one later than that (a cluster a
-// few milliseconds away, a busy broker) closed the connection, after
-// which the next fetch waited as long again, so a partition with less
-// than 64 KiB waiting was never read. A second is what kafka-go itself
-// leaves an answer when the wait is long.
+// an answer had a few milliseconds to come back, and one later than that
+// (a cluster a few milliseconds away, a busy broker) closed the
+// connection, after which the next fetch waited as long again, so a
+// partition with less than 64 KiB waiting was never read. A second is
+// what kafka-go itself leaves an answer when the wait is long.
 const answerGrace = time.Second
 
 // readerDialer is sec's dialer for the group's readers: their
@@ -61,4 +61,15 @@ func later(t time.Time) time.Time {
 		return t
 	}
 	return t.Add(answerGrace)
+}
+
+// readerMaxWait is the kafka-go MaxWait under which a fetch asks the
+// broker to wait d. kafka-go asks for its MaxWait less the second it
+// leaves the answer from a second on, and for three quarters of it
+// below.
+func readerMaxWait(d time.Duration) time.Duration {
+	if d < 750*time.Millisecond {
+		return d * 4 / 3
+	}
+	return d + time.Second
 }

@@ -325,8 +325,9 @@ type limitedConn struct {
 	once   sync.Once
 	first  atomic.Int64 // the first request's deadline in Unix ns; 0 once written to, or none
 	silent atomic.Bool  // in l.silent
-	// began is when the first byte read since the last write was read,
-	// in Unix ns: a request is arriving; 0 when none is (StalledEvict).
+	// began is when the first byte read since the last write (other
+	// than a 100 Continue) was read, in Unix ns: a request is arriving;
+	// 0 when none is (StalledEvict).
 	began atomic.Int64
 	// reading: the server waits in Read for the client's bytes.
 	reading atomic.Bool
@@ -375,11 +376,16 @@ func (c *limitedConn) withinFirst(t time.Time) time.Time {
 	return t
 }
 
+// continueAnswer is what the server writes, alone, to a request that
+// expects it before sending its body (Expect: 100-continue): the request
+// is still arriving after it.
+const continueAnswer = "HTTP/1.1 100 Continue\r\n\r\n"
+
 func (c *limitedConn) Write(p []byte) (int, error) {
 	if c.first.Load() != 0 {
 		c.first.Store(0)
 	}
-	if c.began.Load() != 0 {
+	if c.began.Load() != 0 && string(p) != continueAnswer {
 		c.began.Store(0)
 	}
 	return c.Conn.Write(p)

@@ -278,6 +278,53 @@ func TestLimitConnectionsEvictsStalled(t *testing.T) {
 	}
 }
 
+// TestLimitConnectionsEvictsStalledAfterContinue: a request that asked to
+// go on (Expect: 100-continue), was told to and then sends nothing of its
+// body is still arriving: at the cap its slot is taken once the request
+// is StalledEvict old, as any other request that stalled; the 100
+// Continue is no answer to it.
+func TestLimitConnectionsEvictsStalledAfterContinue(t *testing.T) {
+	const stall = 300 * time.Millisecond
+	addr, reg := serveLimited(t, gateway.ConnLimits{Max: 2, StalledEvict: stall}, nil)
+
+	kept, keptR, code := keptConn(t, addr) // one request, then nothing
+	if code != 200 {
+		t.Fatalf("kept connection: %d, want 200", code)
+	}
+	asked, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asked.Close()
+	_ = asked.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(asked, "POST /echo HTTP/1.1\r\nHost: wagw\r\nContent-Length: 6\r\nExpect: 100-continue\r\n\r\n")
+	askedR := bufio.NewReader(asked)
+	if line, err := askedR.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("a request with Expect: 100-continue: %q %v, want 100 Continue", line, err)
+	}
+	if _, err := askedR.ReadString('\n'); err != nil { // the blank line after it
+		t.Fatal(err)
+	}
+	for gathered(t, reg, "wagw_http_connections") != 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(stall * 13 / 10)
+
+	if _, _, code := keptConn(t, addr); code != 200 {
+		t.Fatalf("a new connection at the cap: %d, want 200 in the slot of the request whose body never came", code)
+	}
+	if n, err := askedR.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("the request whose body never came after a new connection took its slot: read %d, %v; want it closed (EOF)", n, err)
+	}
+	io.WriteString(kept, "GET /ping HTTP/1.1\r\nHost: wagw\r\n\r\n")
+	if resp, err := http.ReadResponse(keptR, nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("the kept-alive connection's next request at the cap: %v %v, want 200", resp, err)
+	}
+	if e := gathered(t, reg, "wagw_http_connections_evicted_total"); e != 1 {
+		t.Errorf("evicted %v, want 1", e)
+	}
+}
+
 // gathered is the value of reg's metric name (a gauge or a counter).
 func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()

@@ -176,6 +176,8 @@ func (l *connLimiter) evict() bool {
 	if victim.elem != nil {
 		l.silent.Remove(victim.elem)
 		victim.elem = nil
+		// a Read that returns its first bytes now finds it taken
+		victim.state.Store(connTaken)
 	}
 	victim.silent.Store(false)
 	delete(l.all, victim)
@@ -224,7 +226,7 @@ func (l *connLimiter) stalledVictim() *limitedConn {
 	l.nextScan = now.Add(stalledScanEvery)
 	cutoff := now.Add(-l.lim.StalledEvict).UnixNano()
 	for c := range l.all {
-		if began := c.began.Load(); began != 0 && began <= cutoff && c.reading.Load() {
+		if began := c.began.Load(); began != 0 && began <= cutoff && c.state.Load() == connReading {
 			l.stalled = append(l.stalled, stalledConn{c, began})
 		}
 	}
@@ -233,13 +235,13 @@ func (l *connLimiter) stalledVictim() *limitedConn {
 }
 
 // nextStalled takes the first candidate that is still open, in the same
-// request and waiting for its bytes; l.mu is held.
+// request and waiting for its bytes, and marks it taken; l.mu is held.
 func (l *connLimiter) nextStalled() *limitedConn {
 	for len(l.stalled) > 0 {
 		s := l.stalled[0]
 		l.stalled[0] = stalledConn{}
 		l.stalled = l.stalled[1:]
-		if _, open := l.all[s.c]; open && s.c.began.Load() == s.began && s.c.reading.Load() {
+		if _, open := l.all[s.c]; open && s.c.began.Load() == s.began && s.c.state.CompareAndSwap(connReading, connTaken) {
 			return s.c
 		}
 	}
@@ -329,31 +331,55 @@ type limitedConn struct {
 	// than a 100 Continue) was read, in Unix ns: a request is arriving;
 	// 0 when none is (StalledEvict).
 	began atomic.Int64
-	// reading: the server waits in Read for the client's bytes.
-	reading atomic.Bool
+	// state: whether the server waits in Read for the client's bytes
+	// (connReading), or the connection was taken for a new one
+	// (connTaken); a connection is taken from connReading, or while it
+	// is silent, so that a Read under way when it is taken fails rather
+	// than hand the server bytes of a connection it no longer holds.
+	state atomic.Int32
 	// guarded by l.mu
 	elem  *list.Element // in l.silent
 	since time.Time     // its accept
 }
 
+// limitedConn.state
+const (
+	connIdle    int32 = iota // not in Read
+	connReading              // in Read
+	connTaken                // closed for a new connection
+)
+
 func (c *limitedConn) Read(p []byte) (int, error) {
-	if c.l.lim.StalledEvict <= 0 {
-		n, err := c.Conn.Read(p)
-		if n > 0 {
-			c.l.spoke(c)
+	if c.l.lim.IdleEvict <= 0 && c.l.lim.StalledEvict <= 0 {
+		return c.Conn.Read(p)
+	}
+	if !c.state.CompareAndSwap(connIdle, connReading) {
+		if c.state.Load() == connTaken {
+			return 0, net.ErrClosed
 		}
+		// another Read is under way (net.Conn allows it, though the
+		// server reads from one goroutine): that one tracks the state
+		n, err := c.Conn.Read(p)
+		c.arrived(n)
 		return n, err
 	}
-	c.reading.Store(true)
 	n, err := c.Conn.Read(p)
-	c.reading.Store(false)
-	if n > 0 {
-		c.l.spoke(c)
-		if c.began.Load() == 0 {
-			c.began.Store(time.Now().UnixNano())
-		}
+	c.arrived(n) // before it leaves connReading: see state
+	if !c.state.CompareAndSwap(connReading, connIdle) {
+		return 0, net.ErrClosed // taken while its bytes arrived
 	}
 	return n, err
+}
+
+// arrived notes that a Read returned n bytes.
+func (c *limitedConn) arrived(n int) {
+	if n <= 0 {
+		return
+	}
+	c.l.spoke(c)
+	if c.l.lim.StalledEvict > 0 && c.began.Load() == 0 {
+		c.began.Store(time.Now().UnixNano())
+	}
 }
 
 func (c *limitedConn) SetReadDeadline(t time.Time) error {

@@ -63,8 +63,9 @@ type ConnLimits struct {
 	// oldest connection that has sent nothing since it was accepted, when
 	// that one is at least IdleEvict old (none when 0): connections opened
 	// and left silent hold slots only while there is room, so they cannot
-	// keep Meta out. A connection that has sent a byte is never closed for
-	// another: its client may be sending its next request on it at that
+	// keep Meta out. A connection that has sent a byte is not taken by
+	// this rule (only by StalledEvict's, while its request is still
+	// arriving): its client may be sending its next request on it at that
 	// moment, and would see a reset rather than an answer.
 	IdleEvict time.Duration
 	// StalledEvict: with Max open and no silent connection to take, a new

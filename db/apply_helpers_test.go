@@ -143,6 +143,14 @@ func (f *applyFixture) contactOf(wamid string) int64 {
 }
 
 // conversationOf returns the conversation that holds wamid.
+// opened applies a message "hi" of u with wamid, which opens a
+// conversation, and returns the conversation and the contact's key.
+func (f *applyFixture) opened(u who, wamid string) (int64, string) {
+	f.t.Helper()
+	f.apply(f.message(u, wamid, "hi"))
+	return f.conversationOf(wamid), f.key(f.contactOf(wamid))
+}
+
 func (f *applyFixture) conversationOf(wamid string) int64 {
 	f.t.Helper()
 	var id int64

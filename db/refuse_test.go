@@ -82,9 +82,7 @@ func TestRefusedCommandsBecomeFailedResults(t *testing.T) {
 // A batch of one refused command takes the one-by-one path directly.
 func TestRefusedCommandAlone(t *testing.T) {
 	f := newApplyFixture(t)
-	f.apply(f.message(who{user: "BR.5550001"}, "wamid.U1", "hi"))
-	conv := f.conversationOf("wamid.U1")
-	key := f.key(f.contactOf("wamid.U1"))
+	conv, key := f.opened(who{user: "BR.5550001"}, "wamid.U1")
 	team := int64(-9_000_000_000)
 	f.apply(f.command(key, "cmd_neg", event.CmdAssign, event.AssignCommand{ConversationID: conv, TeamID: &team}))
 	if _, code, body := f.result("cmd_neg"); code != assigner.ErrCodeOutOfRange {

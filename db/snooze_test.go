@@ -17,9 +17,7 @@ func TestSnoozeUntilTheContactWrites(t *testing.T) {
 	ana := f.agent("Ana")
 	f.reassignTeam(3600, 1, "", ana)
 	u := who{user: "NL.940000000000000001"}
-	f.apply(f.message(u, "wamid.SZ1", "hi"))
-	conv := f.conversationOf("wamid.SZ1")
-	key := f.key(f.contactOf("wamid.SZ1"))
+	conv, key := f.opened(u, "wamid.SZ1")
 	openCount := func() int { return f.count(`SELECT open_count FROM agents WHERE id = $1`, ana) }
 	if openCount() != 1 {
 		t.Fatalf("setup: Ana's open count %d", openCount())
@@ -70,9 +68,7 @@ func TestSnoozeEndsOnAMessageLaterInTheSameBatch(t *testing.T) {
 			ana := f.agent("Ana")
 			f.reassignTeam(3600, 1, "", ana)
 			u := who{user: "NL.940000000000000002"}
-			f.apply(f.message(u, "wamid.SB1", "hi"))
-			conv := f.conversationOf("wamid.SB1")
-			key := f.key(f.contactOf("wamid.SB1"))
+			conv, key := f.opened(u, "wamid.SB1")
 			until := time.Now().Add(time.Hour).Truncate(time.Microsecond)
 			events := []event.Envelope{
 				f.message(u, "wamid.SB2", "before the snooze"),
@@ -106,9 +102,7 @@ func TestAutoResolveOfAConversationSnoozedToYear9999(t *testing.T) {
 	ana := f.agent("Ana")
 	f.rule3Inbox(3600, "", 0, ana)
 	u := who{user: "NL.950000000000000009"}
-	f.apply(f.message(u, "wamid.SZF1", "hi"))
-	conv := f.conversationOf("wamid.SZF1")
-	key := f.key(f.contactOf("wamid.SZF1"))
+	conv, key := f.opened(u, "wamid.SZF1")
 	until := time.Date(9999, 12, 31, 23, 30, 0, 0, time.UTC)
 	f.apply(f.command(key, "cmd_snooze_far", event.CmdSnooze, event.SnoozeCommand{ConversationID: conv, Until: until}))
 	if kind, code, msg := f.result("cmd_snooze_far"); kind != assigner.OutcomeDecided {
@@ -134,9 +128,7 @@ func TestNoReplyDeadlineDuringASnoozeMovesPastIt(t *testing.T) {
 	ana := f.agent("Ana")
 	f.reassignTeam(60, 1, "", ana)
 	u := who{user: "NL.950000000000000011"}
-	f.apply(f.message(u, "wamid.SNR1", "hi"))
-	conv := f.conversationOf("wamid.SNR1")
-	key := f.key(f.contactOf("wamid.SNR1"))
+	conv, key := f.opened(u, "wamid.SNR1")
 	first, ok := f.timer(conv, assigner.TimerNoReply)
 	if !ok {
 		t.Fatal("setup: no no-reply deadline after the round-robin assignment")
@@ -174,9 +166,8 @@ func snoozedPastItsDeadlines(f *applyFixture, u who, wamid string) (conv int64, 
 		AutoResolveAfterSeconds: &hour}); err != nil {
 		f.t.Fatal(err)
 	}
-	f.apply(f.message(u, wamid, "hi"))
-	conv = f.conversationOf(wamid)
-	key := f.key(f.contactOf(wamid))
+	var key string
+	conv, key = f.opened(u, wamid)
 	noReply, ok := f.timer(conv, assigner.TimerNoReply)
 	if !ok {
 		f.t.Fatal("setup: no no-reply deadline after the round-robin assignment")

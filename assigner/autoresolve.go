@@ -36,6 +36,11 @@ type AutoResolveInput struct {
 	ServiceWindow time.Duration
 	// Thread is who owns the contact's thread (Conversation Routing).
 	Thread ThreadOwner
+	// Sent is what the relay recorded of the conversation's sends: a
+	// message the Cloud API accepted less than the window ago keeps the
+	// conversation open, even when its result (which moves the deadline)
+	// comes after the deadline's command.
+	Sent Sent
 }
 
 // afterSnooze is when a deadline that fell due while the conversation was
@@ -57,8 +62,11 @@ func afterSnooze(until time.Time, window time.Duration) time.Time {
 // may be sent now: inside the customer-service window and while wagw owns
 // the contact's thread; otherwise a CodeClosingSkipped reason says why.
 // A snoozed conversation is not resolved while snoozed: its deadline moves
-// to the snooze's end plus the window. Nothing changes when the
-// conversation is resolved already or the inbox no longer has the rule.
+// to the snooze's end plus the window. A message the Cloud API accepted
+// less than the window ago whose result is still on its way (Sent.Latest)
+// moves it to that message's time plus the window (CodeNotQuiet). Nothing
+// changes when the conversation is resolved already or the inbox no
+// longer has the rule.
 func DecideAutoResolve(in AutoResolveInput) Decision {
 	conv := in.Conversation
 	b := newBuilder(conv, in.Now, 0)
@@ -75,6 +83,12 @@ func DecideAutoResolve(in AutoResolveInput) Decision {
 		due := afterSnooze(*conv.SnoozedUntil, window)
 		b.reason(Reason{Code: CodeSnoozed, Text: fmt.Sprintf("The conversation is snoozed until %s, so it is not resolved; it will be if it is still quiet %s after the snooze ends.",
 			when(*conv.SnoozedUntil, in.Now), windowText(window))})
+		b.setTimer(Timer{Kind: TimerAutoResolve, DueAt: due})
+		return b.finish()
+	case in.Sent.Latest != nil && in.Sent.Latest.Add(window).After(in.Now):
+		due := in.Sent.Latest.Add(window)
+		b.reason(Reason{Code: CodeNotQuiet, Text: fmt.Sprintf("The conversation is not resolved: a message was sent at %s; it will be if it is still quiet %s after it.",
+			when(*in.Sent.Latest, in.Now), windowText(window))})
 		b.setTimer(Timer{Kind: TimerAutoResolve, DueAt: due})
 		return b.finish()
 	}

@@ -66,6 +66,15 @@ func TestDecideAutoResolve(t *testing.T) {
 			in:    AutoResolveInput{Now: t0, Conversation: snoozed, Timer: due, Inbox: quiet},
 			timer: &Timer{Kind: TimerAutoResolve, DueAt: until.Add(time.Hour)}, code: CodeSnoozed,
 			text: "The conversation is snoozed until 11:09, so it is not resolved; it will be if it is still quiet 1 h after the snooze ends."},
+		{name: "a message accepted within the window, its result still on its way: the deadline moves after it",
+			in: AutoResolveInput{Now: t0, Conversation: openConv(rr), Timer: due, Inbox: closing, LastInboundAt: wrote(time.Hour),
+				Sent: Sent{Latest: wrote(10 * time.Minute)}},
+			timer: &Timer{Kind: TimerAutoResolve, DueAt: t0.Add(50 * time.Minute)}, code: CodeNotQuiet,
+			text: "The conversation is not resolved: a message was sent at 09:59; it will be if it is still quiet 1 h after it."},
+		{name: "the latest message sent a window ago: resolved",
+			in: AutoResolveInput{Now: t0, Conversation: openConv(rr), Timer: due, Inbox: quiet, LastInboundAt: wrote(2 * time.Hour),
+				Sent: Sent{Latest: wrote(time.Hour)}},
+			resolved: true, delta: map[int64]int{1: -1}, code: CodeAutoResolved},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -295,6 +295,7 @@ const (
 	CodeSnoozed             = "snoozed"               // snoozed until a time (issue 12 rule 5)
 	CodeSnoozeEnded         = "snooze_ended"          // the snooze ended: its time came, or the contact wrote
 	CodeAutoResolved        = "auto_resolved"         // resolved after a quiet period (issue 12 rule 3)
+	CodeNotQuiet            = "not_quiet"             // not resolved: a message the Cloud API accepted within the window
 	CodeClosing             = "closing"               // closing message queued
 	CodeClosingSkipped      = "closing_skipped"       // no closing message: outside the service window, or the thread is elsewhere
 	CodeSticky              = "sticky"                // the previous conversation's agent takes the new one

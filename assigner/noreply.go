@@ -20,6 +20,10 @@ type NoReplyInput struct {
 	// ExhaustedFallback; nil when the inbox has none.
 	Fallback        *Agent
 	PresenceTimeout time.Duration // DefaultPresenceTimeout when zero
+	// Sent is what the relay recorded of the conversation's sends: an
+	// agent reply the Cloud API accepted by the deadline counts, even
+	// when its result comes after the deadline's command.
+	Sent Sent
 }
 
 // DecideNoReply applies the no-reply rule (issue 12, rule 1; Decision.Rule
@@ -56,11 +60,12 @@ func DecideNoReply(in NoReplyInput) Decision {
 	if in.Team != nil {
 		window, on = in.Team.Team.reassignWindow()
 	}
+	replied := repliedBy(conv, in.Sent, in.Timer.DueAt)
 	switch {
 	case !conv.Open():
 		b.reason(Reason{Code: CodeNotOpen, Text: "Nothing was done: the conversation is resolved."})
 		return b.finish()
-	case conv.Snoozed() && on && len(late) > 0 && conv.FirstReplyAt == nil:
+	case conv.Snoozed() && on && len(late) > 0 && replied == nil:
 		// The rule waits for the snooze: the deadline moves past it, with
 		// the same round.
 		b.reason(Reason{Code: CodeSnoozed, Text: fmt.Sprintf("Nothing was done: the conversation is snoozed until %s; if nobody has replied %s after the snooze ends, it goes to someone else.",
@@ -70,8 +75,8 @@ func DecideNoReply(in NoReplyInput) Decision {
 	case conv.Snoozed():
 		b.reason(Reason{Code: CodeSnoozed, Text: "Nothing was done: the conversation is snoozed."})
 		return b.finish()
-	case conv.FirstReplyAt != nil:
-		b.reason(Reason{Code: CodeReplied, Text: fmt.Sprintf("Nothing was done: an agent replied at %s.", when(*conv.FirstReplyAt, in.Now))})
+	case replied != nil:
+		b.reason(Reason{Code: CodeReplied, Text: fmt.Sprintf("Nothing was done: an agent replied at %s.", when(*replied, in.Now))})
 		return b.finish()
 	case len(late) == 0:
 		b.reason(Reason{Code: CodeNotAssigned, Text: "Nothing was done: nobody the team's strategy picked is assigned any more."})

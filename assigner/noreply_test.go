@@ -192,6 +192,21 @@ func TestDecideNoReply(t *testing.T) {
 			want: want{assignees: []Assignee{rr(1)}, code: CodeReplied, rule: "no_reply_reassign"},
 		},
 		{
+			name: "a reply accepted by the deadline, its result still on its way: nothing",
+			in: NoReplyInput{Now: t0.Add(time.Second), Conversation: openConv(rr(1)), Timer: due, Sent: Sent{FirstAgentReply: ptr(t0), Latest: ptr(t0)},
+				Team: ptr(reassigning(60, 1, "", member(ana, 0), member(bob, 1)))},
+			want: want{assignees: []Assignee{rr(1)}, code: CodeReplied, text: "Nothing was done: an agent replied at 10:09.", rule: "no_reply_reassign"},
+		},
+		{
+			name: "a reply accepted after the deadline does not count",
+			in: NoReplyInput{Now: t0.Add(time.Second), Conversation: openConv(rr(1)), Timer: due,
+				Sent: Sent{FirstAgentReply: ptr(t0.Add(time.Millisecond)), Latest: ptr(t0.Add(time.Millisecond))},
+				Team: ptr(reassigning(60, 1, "", member(ana, 0), member(bob, 1)))},
+			want: want{assignees: []Assignee{rr(2)}, code: CodeNoReply,
+				timer: &Timer{Kind: TimerNoReply, DueAt: t0.Add(61 * time.Second), Round: 1, Excluded: []int64{1}},
+				delta: map[int64]int{1: -1, 2: 1}, rule: "no_reply_reassign, round_robin"},
+		},
+		{
 			name: "resolved: nothing",
 			in: NoReplyInput{Now: t0, Conversation: func() Conversation { c := openConv(rr(1)); c.Status = StatusResolved; return c }(), Timer: due,
 				Team: ptr(reassigning(60, 1, "", member(ana, 0), member(bob, 1)))},

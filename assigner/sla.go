@@ -100,6 +100,10 @@ type SLAInput struct {
 	Agents map[int64]Agent
 	// Team is the conversation's team, for its name; nil: none.
 	Team *Team
+	// Sent is what the relay recorded of the conversation's sends: an
+	// agent reply the Cloud API accepted by the deadline meets the SLA,
+	// even when its result comes after the deadline's command.
+	Sent Sent
 }
 
 // DecideSLA records a breached first-response SLA (issue 12, rule 4;
@@ -119,12 +123,13 @@ func DecideSLA(in SLAInput) Decision {
 	if in.Team != nil {
 		b.teamName = in.Team.Name
 	}
+	replied := repliedBy(conv, in.Sent, in.Timer.DueAt)
 	switch {
 	case !conv.Open():
 		b.reason(Reason{Code: CodeNotOpen, Text: "Nothing was done: the conversation is resolved."})
 		return b.finish()
-	case conv.FirstReplyAt != nil:
-		b.reason(Reason{Code: CodeReplied, Text: fmt.Sprintf("Nothing was done: an agent replied at %s.", when(*conv.FirstReplyAt, in.Now))})
+	case replied != nil:
+		b.reason(Reason{Code: CodeReplied, Text: fmt.Sprintf("Nothing was done: an agent replied at %s.", when(*replied, in.Now))})
 		return b.finish()
 	}
 	late := max(0, in.Now.Sub(in.Timer.DueAt))

@@ -70,6 +70,12 @@ func TestDecideSLA(t *testing.T) {
 		{"snoozed breaches too", SLAInput{Now: t0, Conversation: snoozed, Timer: timer}, true, CodeSLABreached, "No agent replied by"},
 		{"resolved", SLAInput{Now: t0, Conversation: resolved, Timer: timer}, false, CodeNotOpen, "resolved"},
 		{"replied", SLAInput{Now: t0, Conversation: replied, Timer: timer}, false, CodeReplied, "an agent replied"},
+		{"a reply accepted by the deadline, its result still on its way", SLAInput{Now: t0, Conversation: openConv(), Timer: timer,
+			Sent: Sent{FirstAgentReply: ptr(due), Latest: ptr(due)}}, false, CodeReplied, "Nothing was done: an agent replied at"},
+		{"a reply accepted after the deadline", SLAInput{Now: t0, Conversation: openConv(), Timer: timer,
+			Sent: Sent{FirstAgentReply: ptr(due.Add(time.Millisecond)), Latest: ptr(due.Add(time.Millisecond))}}, true, CodeSLABreached, "No agent replied by"},
+		{"only the welcome message accepted", SLAInput{Now: t0, Conversation: openConv(), Timer: timer,
+			Sent: Sent{Latest: ptr(due.Add(-time.Minute))}}, true, CodeSLABreached, "No agent replied by"},
 	} {
 		d := DecideSLA(tc.in)
 		if d.Rule != "sla_breached" {

@@ -105,6 +105,35 @@ func (b *builder) armNoReply(t Team) {
 	b.setTimer(Timer{Kind: TimerNoReply, DueAt: b.now.Add(window)})
 }
 
+// Sent is what the relay recorded of a conversation's outbound messages
+// the Cloud API accepted, read when a deadline falls due. The relay
+// records a send, then reports it on the contact's partition, so a
+// deadline's command can be applied before the result of a send the Cloud
+// API accepted in time.
+type Sent struct {
+	// FirstAgentReply is when the Cloud API accepted the conversation's
+	// first agent reply; nil: none.
+	FirstAgentReply *time.Time
+	// Latest is when it accepted the conversation's latest outbound
+	// message (agent replies, templates, the welcome and closing
+	// messages); nil: none.
+	Latest *time.Time
+}
+
+// repliedBy is when an agent first replied, as a deadline due at due
+// counts it: the conversation's FirstReplyAt, else the first agent reply
+// the Cloud API accepted by due whose result is still on its way; nil:
+// none.
+func repliedBy(conv Conversation, s Sent, due time.Time) *time.Time {
+	if conv.FirstReplyAt != nil {
+		return conv.FirstReplyAt
+	}
+	if s.FirstAgentReply != nil && !s.FirstAgentReply.After(due) {
+		return s.FirstAgentReply
+	}
+	return nil
+}
+
 // settleTimers cancels the timers the decision made pointless: every one
 // when the conversation is resolved; the no-reply and SLA timers when an
 // agent replied; the no-reply timer when no assignee the strategy picked

@@ -72,8 +72,12 @@ func (b *batch) autoResolve(ctx context.Context, id string, conv convState, t as
 	if err != nil {
 		return nil, err
 	}
+	sent, err := b.sent(ctx, conv)
+	if err != nil {
+		return nil, err
+	}
 	d := assigner.DecideAutoResolve(assigner.AutoResolveInput{Now: b.now, Conversation: conv.Conversation, Timer: t, Inbox: inbox,
-		LastInboundAt: lastInbound, ServiceWindow: b.rules.ServiceWindow, Thread: thread})
+		LastInboundAt: lastInbound, ServiceWindow: b.rules.ServiceWindow, Thread: thread, Sent: sent})
 	if d.Closing {
 		msg := whatsapp.OutboundMessage{MessagingProduct: "whatsapp", RecipientType: "individual", To: to,
 			Type: "text", Text: &whatsapp.OutboundText{Body: inbox.ClosingMessage}}

@@ -30,6 +30,9 @@ func (b *batch) slaBreached(ctx context.Context, id string, conv convState, t as
 		return nil, err
 	}
 	in := assigner.SLAInput{Now: b.now, Conversation: conv.Conversation, Timer: t, Agents: agents}
+	if in.Sent, err = b.sent(ctx, conv); err != nil {
+		return nil, err
+	}
 	if conv.TeamID != nil {
 		team := assigner.Team{ID: *conv.TeamID}
 		err := b.tx.QueryRowContext(ctx, sqlTeamName, team.ID).Scan(&team.Name)

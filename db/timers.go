@@ -165,6 +165,28 @@ func (b *batch) cmdTimer(ctx context.Context, id string, cmd event.TimerCommand)
 	return nil, assigner.NewError(assigner.ErrCodeInvalidCommand, fmt.Sprintf("unknown timer kind %q", cmd.Kind))
 }
 
+// sqlSent reads what the relay recorded of a conversation's messages the
+// Cloud API accepted (assigner.Sent): the first agent reply and the
+// latest message of any kind.
+const sqlSent = `SELECT min(o.sent_at) FILTER (WHERE o.kind = 'reply' AND o.agent_id IS NOT NULL), max(o.sent_at)
+	FROM outbox o JOIN messages m ON m.id = o.message_id
+	WHERE o.contact_id = $1 AND m.conversation_id = $2 AND o.state = 'sent' AND o.kind IN ('reply', 'welcome', 'closing')`
+
+// sent reads what the relay recorded of an open conversation's sends,
+// for a deadline that fell due: the relay records a send before it
+// reports it on the contact's partition, so a send the Cloud API accepted
+// in time can have its result applied after the deadline's command.
+func (b *batch) sent(ctx context.Context, conv convState) (assigner.Sent, error) {
+	var s assigner.Sent
+	if !conv.Open() {
+		return s, nil
+	}
+	if err := b.tx.QueryRowContext(ctx, sqlSent, conv.ContactID, conv.ID).Scan(&s.FirstAgentReply, &s.Latest); err != nil {
+		return s, fmt.Errorf("sends: %w", err)
+	}
+	return s, nil
+}
+
 // noReply applies the no-reply rule to a conversation whose deadline fell due.
 func (b *batch) noReply(ctx context.Context, id string, conv convState, t assigner.Timer) (assigner.Outcome, error) {
 	teams, err := b.lockTeams(ctx, conv.TeamID)
@@ -172,6 +194,9 @@ func (b *batch) noReply(ctx context.Context, id string, conv convState, t assign
 		return nil, err
 	}
 	in := assigner.NoReplyInput{Now: b.now, Conversation: conv.Conversation, Timer: t, PresenceTimeout: b.rules.PresenceTimeout}
+	if in.Sent, err = b.sent(ctx, conv); err != nil {
+		return nil, err
+	}
 	if conv.TeamID != nil {
 		if ts, ok := teams[*conv.TeamID]; ok {
 			in.Team = &ts

@@ -160,6 +160,16 @@ func TestNoReplyDeadlineReassigns(t *testing.T) {
 // Cloud API accept it; between, it calls queued.
 func (f *applyFixture) replyAccepted(wamid string, agent int64, queued func()) {
 	f.t.Helper()
+	f.apply(f.replyRecorded(wamid, agent, queued, time.Time{}))
+}
+
+// replyRecorded queues an agent's reply in the conversation of wamid,
+// calls queued (if any), and returns the result command of its send
+// without applying it. With accepted set, the relay's record of the
+// send (the outbox row sent at accepted) comes first, as the relay
+// records a send before it reports it; otherwise the result says now.
+func (f *applyFixture) replyRecorded(wamid string, agent int64, queued func(), accepted time.Time) event.Envelope {
+	f.t.Helper()
 	conv, key := f.conversationOf(wamid), f.key(f.contactOf(wamid))
 	f.seq++
 	id := fmt.Sprintf("cmd_reply_%d", f.seq)
@@ -177,8 +187,15 @@ func (f *applyFixture) replyAccepted(wamid string, agent int64, queued func()) {
 	if err := f.conn.Get(&outbox, `SELECT id FROM outbox WHERE message_id = $1`, q.MessageID); err != nil {
 		f.t.Fatal(err)
 	}
-	f.apply(f.command(key, event.ResultID(outbox), event.CmdSendResult, event.SendResultCommand{OutboxID: outbox, MessageID: q.MessageID,
-		WAMID: fmt.Sprintf("wamid.OUT.%d", f.seq), AcceptedAt: time.Now().Format(time.RFC3339Nano)}))
+	wamidOut, at := fmt.Sprintf("wamid.OUT.%d", f.seq), time.Now()
+	if !accepted.IsZero() {
+		at = accepted
+		if err := f.store.OutboxSent(context.Background(), []assigner.OutboxSend{{ID: outbox, WAMID: wamidOut, SentAt: at}}); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return f.command(key, event.ResultID(outbox), event.CmdSendResult, event.SendResultCommand{OutboxID: outbox, MessageID: q.MessageID,
+		WAMID: wamidOut, AcceptedAt: at.Format(time.RFC3339Nano)})
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,96 @@
+package db_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/wagw/wagw/assigner"
+	"github.com/wagw/wagw/event"
+)
+
+// An agent's reply the Cloud API accepted before the deadlines, recorded
+// by the relay, whose result reaches the partition after the deadlines'
+// commands: the no-reply deadline reassigns nobody, the first-response
+// SLA is not breached, and the auto-resolve deadline moves to the window
+// after the reply instead of resolving the conversation under it.
+func TestDeadlinesCountSendsRecordedBeforeTheirResults(t *testing.T) {
+	f := newApplyFixture(t)
+	ctx := context.Background()
+	ana, bob := f.agent("Ana"), f.agent("Bob")
+	noReply, sla, quiet := 60, 120, 3600
+	team, err := f.store.CreateTeam(ctx, assigner.Team{Name: "Support", Strategy: assigner.StrategyRoundRobin, OnlineOnly: true,
+		ReassignAfterSeconds: &noReply, ReassignMax: 1}, []int64{ana, bob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, DefaultAssign: &assigner.Step{TeamID: &team.ID},
+		FirstResponseSLASeconds: &sla, AutoResolveAfterSeconds: &quiet, ClosingMessage: "Bye!"}); err != nil {
+		t.Fatal(err)
+	}
+	f.apply(f.message(who{user: "NL.950000000000000051"}, "wamid.SENT1", "hello?"))
+	conv := f.conversationOf("wamid.SENT1")
+	agent := f.onlyAssignee(conv)
+	v, err := f.store.Conversation(ctx, conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := v.OpenedAt.Add(30 * time.Second)
+	result := f.replyRecorded("wamid.SENT1", agent, nil, accepted)
+
+	at := func(kind assigner.TimerKind) time.Time {
+		t.Helper()
+		tm, ok := f.timer(conv, kind)
+		if !ok {
+			t.Fatalf("no %s deadline", kind)
+		}
+		return tm.DueAt
+	}
+	key := f.key(f.contactOf("wamid.SENT1"))
+	decide := func(kind assigner.TimerKind) { // its command, whichever falls due first
+		t.Helper()
+		cmd := event.TimerCommand{ConversationID: conv, Kind: kind, DueAt: at(kind)}
+		env, err := event.NewCommand(event.TimerID(cmd), key, cmd, cmd.DueAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.Apply(ctx, []event.Envelope{env}, cmd.DueAt.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decide(assigner.TimerNoReply)
+	if got := f.onlyAssignee(conv); got != agent {
+		t.Errorf("the no-reply deadline gave the conversation to %d; %d's reply was accepted at %v, before it", got, agent, accepted)
+	}
+	if n := f.count(`SELECT count(*) FROM decisions WHERE conversation_id = $1 AND rule = 'no_reply_reassign'
+		AND decision->'reasons' @> '[{"code":"replied"}]'`, conv); n != 1 {
+		t.Errorf("%d no_reply_reassign decisions saying the agent replied, want 1", n)
+	}
+
+	decide(assigner.TimerSLA)
+	if v, _ := f.store.Conversation(ctx, conv); v.SLABreached {
+		t.Errorf("the SLA was recorded breached; the reply was accepted at %v, %v before its deadline", accepted, v.FirstResponseDueAt.Sub(accepted))
+	}
+
+	arDue := at(assigner.TimerAutoResolve)
+	decide(assigner.TimerAutoResolve)
+	if n := f.count(`SELECT count(*) FROM conversations WHERE id = $1 AND status = 'open'`, conv); n != 1 {
+		t.Fatalf("the conversation was resolved at %v, under a reply accepted at %v", arDue, accepted)
+	}
+	if got, want := at(assigner.TimerAutoResolve), accepted.Add(time.Hour); !got.Equal(want) {
+		t.Errorf("auto-resolve deadline %v, want %v: an hour after the reply", got, want)
+	}
+	if n := f.count(`SELECT count(*) FROM outbox WHERE conversation_id = $1 AND kind = 'closing'`, conv); n != 0 {
+		t.Errorf("%d closing messages queued", n)
+	}
+
+	// The result, applied last, records the first reply and keeps the deadline.
+	f.apply(result)
+	v, _ = f.store.Conversation(ctx, conv)
+	if v.FirstReplyAt == nil || !v.FirstReplyAt.Equal(accepted) || v.SLABreached {
+		t.Errorf("after the result: first reply %v (want %v), breached %v", v.FirstReplyAt, accepted, v.SLABreached)
+	}
+	if got, want := at(assigner.TimerAutoResolve), accepted.Add(time.Hour); !got.Equal(want) {
+		t.Errorf("auto-resolve deadline %v after the result, want %v", got, want)
+	}
+}

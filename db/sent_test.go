@@ -94,3 +94,28 @@ func TestDeadlinesCountSendsRecordedBeforeTheirResults(t *testing.T) {
 		t.Errorf("auto-resolve deadline %v after the result, want %v", got, want)
 	}
 }
+
+// An agent answers and goes away before the result of the reply's send is
+// applied: the away deadline finds the relay's record of the send, and the
+// answered conversation stays with the agent.
+func TestAwayCountsARecordedReply(t *testing.T) {
+	f := newApplyFixture(t)
+	ana, bob := f.agent("Ana"), f.agent("Bob")
+	f.awayTeam(ana, bob)
+	f.apply(f.message(who{user: "NL.950000000000000061"}, "wamid.SENTA1", "hi"))
+	conv := f.conversationOf("wamid.SENTA1")
+	agent := f.onlyAssignee(conv)
+	result := f.replyRecorded("wamid.SENTA1", agent, nil, time.Now().Truncate(time.Microsecond))
+	f.presence(agent, assigner.PresenceAway)
+	f.apply(f.fire(conv, time.Now()))
+	if got := f.assignees(conv); len(got) != 1 || got[agent] != "round_robin" {
+		t.Errorf("assignees %v after the away deadline, want still %d, who answered", got, agent)
+	}
+	if n := f.count(`SELECT count(*) FROM decisions WHERE conversation_id = $1 AND decision->'reasons' @> '[{"code":"answered"}]'`, conv); n != 1 {
+		t.Errorf("%d decisions saying the agent answered, want 1", n)
+	}
+	f.apply(result)
+	if got := f.assignees(conv); len(got) != 1 || got[agent] != "round_robin" {
+		t.Errorf("assignees %v after the result, want still %d", got, agent)
+	}
+}

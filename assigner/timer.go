@@ -106,17 +106,17 @@ func (b *builder) armNoReply(t Team) {
 }
 
 // Sent is what the relay recorded of a conversation's outbound messages
-// the Cloud API accepted, read when a deadline falls due. The relay
-// records a send, then reports it on the contact's partition, so a
-// deadline's command can be applied before the result of a send the Cloud
-// API accepted in time.
+// the Cloud API accepted whose results are still on their way, read when
+// a deadline falls due. The relay records a send, then reports it on the
+// contact's partition, so a deadline's command can be applied before the
+// result of a send the Cloud API accepted in time. A result applied
+// already is in the conversation (FirstReplyAt) and its deadlines.
 type Sent struct {
-	// FirstAgentReply is when the Cloud API accepted the conversation's
-	// first agent reply; nil: none.
+	// FirstAgentReply is when the Cloud API accepted the first of those
+	// agent replies; nil: none.
 	FirstAgentReply *time.Time
-	// Latest is when it accepted the conversation's latest outbound
-	// message (agent replies, templates, the welcome and closing
-	// messages); nil: none.
+	// Latest is when it accepted the latest of those messages (agent
+	// replies, templates, the welcome and closing messages); nil: none.
 	Latest *time.Time
 }
 

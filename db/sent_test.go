@@ -119,3 +119,33 @@ func TestAwayCountsARecordedReply(t *testing.T) {
 		t.Errorf("assignees %v after the result, want still %d", got, agent)
 	}
 }
+
+// A send whose result was applied moved the auto-resolve deadline then;
+// when the deadline falls due it is not judged again. The inbox's window,
+// lengthened since, applies from the conversation's next message: the
+// conversation is resolved at the deadline the reply set.
+func TestAutoResolveJudgesNoAppliedSendAgain(t *testing.T) {
+	f := newApplyFixture(t)
+	ctx := context.Background()
+	ana := f.agent("Ana")
+	f.rule3Inbox(3600, "", 0, ana)
+	f.apply(f.message(who{user: "NL.950000000000000071"}, "wamid.SENTW1", "hi"))
+	conv := f.conversationOf("wamid.SENTW1")
+	accepted := time.Now().Truncate(time.Microsecond)
+	f.apply(f.replyRecorded("wamid.SENTW1", ana, nil, accepted))
+	day := 86400
+	if _, err := f.store.PutInbox(ctx, assigner.Inbox{PhoneNumberID: applyInbox, AutoResolveAfterSeconds: &day}); err != nil {
+		t.Fatal(err)
+	}
+	tm, ok := f.timer(conv, assigner.TimerAutoResolve)
+	if !ok || !tm.DueAt.Equal(accepted.Add(time.Hour)) {
+		t.Fatalf("auto-resolve deadline %v (%v), want %v: an hour after the reply", tm.DueAt, ok, accepted.Add(time.Hour))
+	}
+	at := tm.DueAt.Add(time.Second)
+	if err := f.store.Apply(ctx, []event.Envelope{f.fire(conv, at)}, at); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count(`SELECT count(*) FROM conversations WHERE id = $1 AND status = 'resolved'`, conv); n != 1 {
+		t.Errorf("the conversation is open after its deadline; the reply's result was applied before it")
+	}
+}

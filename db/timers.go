@@ -166,11 +166,17 @@ func (b *batch) cmdTimer(ctx context.Context, id string, cmd event.TimerCommand)
 }
 
 // sqlSent reads what the relay recorded of a conversation's messages the
-// Cloud API accepted (assigner.Sent): the first agent reply and the
-// latest message of any kind.
-const sqlSent = `SELECT min(o.sent_at) FILTER (WHERE o.kind = 'reply' AND o.agent_id IS NOT NULL), max(o.sent_at)
-	FROM outbox o JOIN messages m ON m.id = o.message_id
-	WHERE o.contact_id = $1 AND m.conversation_id = $2 AND o.state = 'sent' AND o.kind IN ('reply', 'welcome', 'closing')`
+// Cloud API accepted whose results are not applied yet (assigner.Sent):
+// the first agent reply and the latest message of any kind. An applied
+// result (accepted or failed) moved its message out of pending, and the
+// deadlines by the windows of its time. The pending messages are found
+// by the conversation first: the outbox has no index by message, and a
+// conversation without one (nearly always) reads none of the contact's
+// sends.
+const sqlSent = `WITH p AS (SELECT array_agg(m.id) AS ids FROM messages m WHERE m.conversation_id = $2 AND m.status = 'pending')
+	SELECT min(o.sent_at) FILTER (WHERE o.kind = 'reply' AND o.agent_id IS NOT NULL), max(o.sent_at)
+	FROM p JOIN outbox o ON o.message_id = ANY(p.ids)
+	WHERE p.ids IS NOT NULL AND o.contact_id = $1 AND o.state = 'sent' AND o.kind IN ('reply', 'welcome', 'closing')`
 
 // sent reads what the relay recorded of an open conversation's sends,
 // for a deadline that fell due: the relay records a send before it

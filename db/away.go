@@ -188,10 +188,13 @@ func (s *Store) LapseHeartbeats(ctx context.Context, now time.Time) (*time.Time,
 // contact's and the agents' replies the Cloud API accepted, in the order
 // they were stored, is the contact's (or there is no agent reply). A
 // reply counts once its result was applied (its wamid) or once the relay
-// recorded it sent, as the result may come after the away deadline.
+// recorded it sent by the deadline ($3), as the result may come after the
+// deadline's command; one accepted after the deadline counts only when
+// its result came first, in partition order, as for the no-reply rule.
 const sqlContactWaits = `SELECT COALESCE((SELECT m.direction = 'in' FROM messages m
 	WHERE m.conversation_id = $1 AND (m.direction = 'in' OR (m.author_agent_id IS NOT NULL AND (m.wamid IS NOT NULL
-		OR m.id IN (SELECT o.message_id FROM outbox o WHERE o.contact_id = $2 AND o.kind = 'reply' AND o.state = 'sent'))))
+		OR m.id IN (SELECT o.message_id FROM outbox o WHERE o.contact_id = $2 AND o.kind = 'reply' AND o.state = 'sent'
+			AND o.sent_at <= $3))))
 	ORDER BY m.id DESC LIMIT 1), true)`
 
 // away applies the away rule to a conversation whose deadline fell due.
@@ -210,7 +213,7 @@ func (b *batch) away(ctx context.Context, id string, conv convState, t assigner.
 			in.Team = &ts
 		}
 	}
-	if err := b.tx.QueryRowContext(ctx, sqlContactWaits, conv.ID, conv.ContactID).Scan(&in.Waiting); err != nil {
+	if err := b.tx.QueryRowContext(ctx, sqlContactWaits, conv.ID, conv.ContactID, t.DueAt).Scan(&in.Waiting); err != nil {
 		return nil, err
 	}
 	return b.decided(ctx, id, conv, assigner.DecideAway(in))

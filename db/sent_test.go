@@ -149,3 +149,28 @@ func TestAutoResolveJudgesNoAppliedSendAgain(t *testing.T) {
 		t.Errorf("the conversation is open after its deadline; the reply's result was applied before it")
 	}
 }
+
+// An agent goes away, then answers: the reply, accepted after the away
+// deadline, does not count when its command comes after the relay's
+// record; the contact was still waiting at the deadline.
+func TestAwayCountsNoReplyAcceptedAfterIt(t *testing.T) {
+	f := newApplyFixture(t)
+	ana, bob := f.agent("Ana"), f.agent("Bob")
+	f.awayTeam(ana, bob)
+	f.apply(f.message(who{user: "NL.950000000000000062"}, "wamid.SENTA2", "hi"))
+	conv := f.conversationOf("wamid.SENTA2")
+	agent := f.onlyAssignee(conv)
+	f.presence(agent, assigner.PresenceAway)
+	tm, ok := f.timer(conv, assigner.TimerAway)
+	if !ok {
+		t.Fatal("no away deadline")
+	}
+	f.replyRecorded("wamid.SENTA2", agent, nil, tm.DueAt.Add(time.Second))
+	at := tm.DueAt.Add(2 * time.Second)
+	if err := f.store.Apply(context.Background(), []event.Envelope{f.fire(conv, at)}, at); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.assignees(conv); len(got) != 1 || got[agent] != "" {
+		t.Errorf("assignees %v after the away deadline, want the conversation taken from %d, who answered after it", got, agent)
+	}
+}

@@ -92,7 +92,13 @@ func DecideAutoResolve(in AutoResolveInput) Decision {
 		b.setTimer(Timer{Kind: TimerAutoResolve, DueAt: due})
 		return b.finish()
 	}
-	quiet := max(in.Now.Sub(in.Timer.DueAt.Add(-window)), window)
+	// Quiet since the message the deadline was set by, or a later one
+	// whose result is still on its way.
+	last := in.Timer.DueAt.Add(-window)
+	if in.Sent.Latest != nil && in.Sent.Latest.After(last) {
+		last = *in.Sent.Latest
+	}
+	quiet := max(in.Now.Sub(last), window)
 	b.resolved = true
 	text := fmt.Sprintf("No message in either direction for %s (the inbox resolves conversations after %s without one), so the conversation was resolved.",
 		windowText(quiet.Truncate(time.Second)), windowText(window))

@@ -58,6 +58,10 @@ type WakeInput struct {
 	// contact's, a standby message or an echo), or when the Cloud API
 	// accepted an outbound one; nil: unknown.
 	LastMessageAt *time.Time
+	// Sent is what the relay recorded of the conversation's sends whose
+	// results are still on their way: an agent reply among them ends the
+	// no-reply rule as its result will.
+	Sent Sent
 }
 
 // DecideWake ends a conversation's snooze (Decision.Rule "snooze_end"):
@@ -117,10 +121,10 @@ func (in WakeInput) EndedEarly() bool {
 
 // noReplyWindow is the team's no-reply window when the conversation has a
 // no-reply deadline the rule still applies to: a strategy's pick has not
-// replied yet.
+// replied yet (nor had a reply accepted whose result is on its way).
 func (in WakeInput) noReplyWindow() (time.Duration, bool) {
 	conv := in.Conversation
-	if in.NoReply == nil || in.Team == nil || conv.FirstReplyAt != nil || !pickedByStrategy(conv.Assignees) {
+	if in.NoReply == nil || in.Team == nil || repliedBy(conv, in.Sent, in.Now) != nil || !pickedByStrategy(conv.Assignees) {
 		return 0, false
 	}
 	return in.Team.reassignWindow()

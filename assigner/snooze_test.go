@@ -103,6 +103,11 @@ func TestWakeEarlyBringsInTheDeadlinesPastTheSnooze(t *testing.T) {
 			"The contact wrote, so the snooze (until Apr 1 10:09) ended early: the no-reply deadline moves to 10:15 and the auto-resolve deadline moves to 11:13."},
 		{"decided three hours later: both due now", early(t0.Add(3*time.Hour), snoozed(rr)), t0.Add(3 * time.Hour), t0.Add(3 * time.Hour), ""},
 		{"an agent replied: no no-reply deadline", early(soon, replied), time.Time{}, last.Add(time.Hour), ""},
+		{"an agent reply accepted, its result on its way: no no-reply deadline", func() WakeInput {
+			in := early(soon, snoozed(rr))
+			in.Sent = Sent{FirstAgentReply: &wrote, Latest: &wrote}
+			return in
+		}(), time.Time{}, last.Add(time.Hour), ""},
 		{"a manual assignee: no no-reply deadline", early(soon, snoozed(Assignee{AgentID: 1, Source: SourceManual})), time.Time{}, last.Add(time.Hour), ""},
 		{"no team: no no-reply deadline", func() WakeInput { in := early(soon, snoozed(rr)); in.Team = nil; return in }(), time.Time{}, last.Add(time.Hour), ""},
 		{"the rules are off", noWindow, time.Time{}, time.Time{}, "The contact wrote, so the snooze (until Apr 1 10:09) ended early."},

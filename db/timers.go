@@ -262,6 +262,9 @@ func (b *batch) wake(ctx context.Context, id string, conv convState, t assigner.
 			return nil, err
 		}
 		in.Team = team
+		if in.Sent, err = b.sent(ctx, conv); err != nil {
+			return nil, err
+		}
 	}
 	if in.AutoResolve != nil {
 		inbox, err := b.inboxSettings(ctx, conv.Inbox)

@@ -250,7 +250,7 @@ func (res BenchResults) WriteTable(w io.Writer) {
 		val := strconv.FormatFloat(r.Value, 'f', decimals(r.Value), 64)
 		switch {
 		case r.Unit == "×":
-			val = fmt.Sprintf("%.2f×", r.Value)
+			val = fmt.Sprintf("%.3f×", r.Value) // 0.247 is under 0.25, whatever two decimals say
 		case r.Unit != "":
 			val += " " + r.Unit
 		}

@@ -109,7 +109,7 @@ func TestBenchTable(t *testing.T) {
 	if ref == nil || ref.Met != nil || ref.Target != "" || ref.Value != 4030 || ref.Detail != refDetail {
 		t.Errorf("scenario 4's no-op reference: %+v, want 4030 ms without a target, detail %q", ref, refDetail)
 	}
-	for _, s := range []string{"0.30×", "0.25, 0.35, 0.30", refDetail, "5000, 6300, 6000 req/s", "≥ 0.25", "MISSED", "BenchmarkWebhookHandler-2", "10 503s without Retry-After", "41000 cpu-ns/op"} {
+	for _, s := range []string{"0.300×", "0.250, 0.350, 0.300", refDetail, "5000, 6300, 6000 req/s", "≥ 0.25", "MISSED", "BenchmarkWebhookHandler-2", "10 503s without Retry-After", "41000 cpu-ns/op"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
 		}
@@ -241,5 +241,19 @@ func TestBenchTableReplay(t *testing.T) {
 		if len(tb.res.Rows) != 1 || tb.res.Rows[0].Met == nil || *tb.res.Rows[0].Met != c.want {
 			t.Errorf("%s: rows %+v, want met %v", name, tb.res.Rows, c.want)
 		}
+	}
+}
+
+// A ratio just under the target reads as under it: 0.247× (two decimals
+// showed 0.25× beside MISSED).
+func TestCeilingRatioShownToThreeDecimals(t *testing.T) {
+	run := func(rps float64) *Report { return &Report{Run: &RunResult{Throughput: rps}} }
+	tb := &benchTable{}
+	tb.ceiling([]*Report{run(40472), run(39780), run(36031)}, []*Report{run(10431), run(9826), run(7911)})
+	var out strings.Builder
+	tb.res.WriteTable(&out)
+	row := tb.res.Rows[len(tb.res.Rows)-1]
+	if row.Met == nil || *row.Met || !strings.Contains(out.String(), "0.247×") || !strings.Contains(row.Detail, "0.258, 0.247, 0.220") {
+		t.Errorf("ratio row %+v in:\n%s", row, out.String())
 	}
 }

@@ -250,6 +250,9 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 	if c.ConsumerWorkers < 0 {
 		return c, errors.New("WAGW_CONSUMER_WORKERS must be at least 0")
 	}
+	if err := c.checkFetchWait(); err != nil {
+		return c, err
+	}
 	if _, err := db.DriverURL(c.dbConfig(name)); err != nil {
 		return c, err
 	}
@@ -431,6 +434,27 @@ func (e *envReader) duration(k string, def, least time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// checkFetchWait refuses a consumer fetch wait the group cannot live
+// with. A reader finishes the fetch it waits on, and its connection's
+// second of grace, before it leaves for a rebalance, which must end
+// within the session timeout (the group's rebalance timeout here); and a
+// quiet partition's record waiting that long would look like a stall to
+// the watchdog.
+func (c config) checkFetchWait() error {
+	w := c.ConsumerFetchWait
+	switch {
+	case w <= 0:
+		return nil
+	case w+time.Second >= c.SessionTimeout:
+		return fmt.Errorf("WAGW_CONSUMER_FETCH_WAIT=%s is too long for WAGW_CONSUMER_SESSION_TIMEOUT=%s: a reader finishes its fetch, and waits a second more, before it joins a rebalance, which must end within the session timeout; keep the wait under %s",
+			w, c.SessionTimeout, c.SessionTimeout-time.Second)
+	case w >= c.StallTimeout:
+		return fmt.Errorf("WAGW_CONSUMER_FETCH_WAIT=%s is not shorter than WAGW_CONSUMER_STALL_TIMEOUT=%s: a quiet partition's record waiting that long would look like a stall",
+			w, c.StallTimeout)
+	}
+	return nil
 }
 
 // fetchWait is WAGW_CONSUMER_FETCH_WAIT as consumer.Config takes it: 0

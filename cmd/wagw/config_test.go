@@ -231,3 +231,29 @@ func TestConsumerFetchWaitSetting(t *testing.T) {
 		t.Errorf("WAGW_CONSUMER_FETCH_WAIT=-5ms: %v, want an error naming it", err)
 	}
 }
+
+// A consumer fetch wait the group cannot live with is refused, with the
+// setting it conflicts with; up to the bounds, and 0, it is taken.
+func TestConsumerFetchWaitBounds(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string // "": taken
+	}{
+		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "0"}, ""},
+		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "500ms"}, ""},
+		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "8999ms"}, ""},
+		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "9s"}, "WAGW_CONSUMER_FETCH_WAIT=9s is too long for WAGW_CONSUMER_SESSION_TIMEOUT=10s"},
+		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "1h"}, "keep the wait under 9s"},
+		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "5s", "WAGW_CONSUMER_SESSION_TIMEOUT": "30s", "WAGW_CONSUMER_STALL_TIMEOUT": "5s"},
+			"WAGW_CONSUMER_FETCH_WAIT=5s is not shorter than WAGW_CONSUMER_STALL_TIMEOUT=5s"},
+		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "5s", "WAGW_CONSUMER_SESSION_TIMEOUT": "30s"}, ""},
+	} {
+		_, err := configOf("consumer", tc.env)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.env, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: %v; want an error saying %q", tc.env, err, tc.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -360,6 +361,7 @@ func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin
 			}
 		}
 		timer.Stop()
+		byPartition(batch)
 		// A batch in hand is applied and committed even during shutdown, so
 		// that a stop loses no work (it would be redelivered, harmlessly).
 		c.inFlight.Add(1)
@@ -620,6 +622,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // partitionsOf lists the partitions of a batch's records, in order of
 // first appearance.
+// byPartition orders a batch by partition, each partition's records
+// keeping their offset order. The reader hands records over as their
+// fetches come back, partitions interleaved; in a rebalance, the member
+// that lost a partition may still be applying records of it while the
+// new owner applies them again (the store keeps one copy), and two
+// transactions that take the same contacts' and events' rows in two
+// interleavings can deadlock (Postgres then breaks it after its
+// deadlock_timeout, a second by default, and the batch is retried). In
+// one order, the second waits for the first.
+func byPartition(batch []kafka.Message) {
+	slices.SortStableFunc(batch, func(a, b kafka.Message) int { return cmp.Compare(a.Partition, b.Partition) })
+}
+
 func partitionsOf(batch []kafka.Message) []int {
 	var ps []int
 	for _, m := range batch {

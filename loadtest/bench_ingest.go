@@ -117,7 +117,7 @@ func (t *benchTable) ceiling(noop, serve []*Report) {
 	ratio := median(ratios)
 	shown := make([]string, len(ratios))
 	for i, r := range ratios {
-		shown[i] = fmt.Sprintf("%.3f", r)
+		shown[i] = ratioText(r)
 	}
 	t.add(BenchRow{Scenario: scenarioCeiling, Metric: "serve / no-op throughput", Value: ratio, Unit: "×", Target: target,
 		Met: met(errs == 0 && ratio >= benchCeilingRatio), Detail: "median of the rounds' " + strings.Join(shown, ", ")})

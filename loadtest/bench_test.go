@@ -244,16 +244,29 @@ func TestBenchTableReplay(t *testing.T) {
 	}
 }
 
-// A ratio just under the target reads as under it: 0.247× (two decimals
-// showed 0.25× beside MISSED).
+// A ratio just under the target reads as under it: 0.247× and 0.249×
+// (two decimals showed 0.25× beside MISSED, and three rounded 0.2497 to
+// 0.250).
 func TestCeilingRatioShownToThreeDecimals(t *testing.T) {
 	run := func(rps float64) *Report { return &Report{Run: &RunResult{Throughput: rps}} }
-	tb := &benchTable{}
-	tb.ceiling([]*Report{run(40472), run(39780), run(36031)}, []*Report{run(10431), run(9826), run(7911)})
-	var out strings.Builder
-	tb.res.WriteTable(&out)
-	row := tb.res.Rows[len(tb.res.Rows)-1]
-	if row.Met == nil || *row.Met || !strings.Contains(out.String(), "0.247×") || !strings.Contains(row.Detail, "0.258, 0.247, 0.220") {
-		t.Errorf("ratio row %+v in:\n%s", row, out.String())
+	for _, tc := range []struct {
+		noop, serve  []float64
+		shown, round string
+	}{
+		{[]float64{40472, 39780, 36031}, []float64{10431, 9826, 7911}, "0.247×", "0.257, 0.247, 0.219"},
+		{[]float64{38618, 38032, 38779}, []float64{9645, 10073, 8167}, "0.249×", "0.249, 0.264, 0.210"},
+	} {
+		var noop, serve []*Report
+		for i := range tc.noop {
+			noop, serve = append(noop, run(tc.noop[i])), append(serve, run(tc.serve[i]))
+		}
+		tb := &benchTable{}
+		tb.ceiling(noop, serve)
+		var out strings.Builder
+		tb.res.WriteTable(&out)
+		row := tb.res.Rows[len(tb.res.Rows)-1]
+		if row.Met == nil || *row.Met || !strings.Contains(out.String(), tc.shown) || !strings.Contains(row.Detail, tc.round) {
+			t.Errorf("ratio row %+v, want %s and rounds %s, in:\n%s", row, tc.shown, tc.round, out.String())
+		}
 	}
 }

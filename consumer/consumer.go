@@ -620,8 +620,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// partitionsOf lists the partitions of a batch's records, in order of
-// first appearance.
 // byPartition orders a batch by partition, each partition's records
 // keeping their offset order. The reader hands records over as their
 // fetches come back, partitions interleaved; in a rebalance, the member
@@ -630,11 +628,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // transactions that take the same contacts' and events' rows in two
 // interleavings can deadlock (Postgres then breaks it after its
 // deadlock_timeout, a second by default, and the batch is retried). In
-// one order, the second waits for the first.
+// one order, two batches applied along the same path take the rows of
+// the records they share in one order, and the second waits for the
+// first. A batch applied one by one still orders its rows otherwise than
+// one on the store's fast path, which takes the batch's contacts and
+// conversations before its messages: two such batches sharing records
+// can still deadlock, and are retried.
 func byPartition(batch []kafka.Message) {
 	slices.SortStableFunc(batch, func(a, b kafka.Message) int { return cmp.Compare(a.Partition, b.Partition) })
 }
 
+// partitionsOf lists the partitions of a batch's records, in order of
+// first appearance.
 func partitionsOf(batch []kafka.Message) []int {
 	var ps []int
 	for _, m := range batch {

@@ -437,19 +437,19 @@ func (e *envReader) duration(k string, def, least time.Duration) time.Duration {
 }
 
 // checkFetchWait refuses a consumer fetch wait the group cannot live
-// with. A reader finishes the fetch it waits on, and its connection's
-// second of grace, before it leaves for a rebalance, which must end
-// within the session timeout (the group's rebalance timeout here); and a
-// quiet partition's record waiting that long would look like a stall to
-// the watchdog.
+// with. A reader finishes the fetch it waits on before it leaves for a
+// rebalance, which must end within the session timeout (the group's
+// rebalance timeout here), after noticing the rebalance at a heartbeat:
+// the wait may take at most half of that timeout. And a quiet partition's
+// record waiting that long would look like a stall to the watchdog.
 func (c config) checkFetchWait() error {
 	w := c.ConsumerFetchWait
 	switch {
 	case w <= 0:
 		return nil
-	case w+time.Second >= c.SessionTimeout:
-		return fmt.Errorf("WAGW_CONSUMER_FETCH_WAIT=%s is too long for WAGW_CONSUMER_SESSION_TIMEOUT=%s: a reader finishes its fetch, and waits a second more, before it joins a rebalance, which must end within the session timeout; keep the wait under %s",
-			w, c.SessionTimeout, c.SessionTimeout-time.Second)
+	case w > c.SessionTimeout/2:
+		return fmt.Errorf("WAGW_CONSUMER_FETCH_WAIT=%s is too long for WAGW_CONSUMER_SESSION_TIMEOUT=%s: a reader finishes its fetch before it joins a rebalance, which must end within the session timeout; keep the wait to at most %s, half of it",
+			w, c.SessionTimeout, c.SessionTimeout/2)
 	case w >= c.StallTimeout:
 		return fmt.Errorf("WAGW_CONSUMER_FETCH_WAIT=%s is not shorter than WAGW_CONSUMER_STALL_TIMEOUT=%s: a quiet partition's record waiting that long would look like a stall",
 			w, c.StallTimeout)

@@ -241,9 +241,11 @@ func TestConsumerFetchWaitBounds(t *testing.T) {
 	}{
 		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "0"}, ""},
 		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "500ms"}, ""},
-		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "8999ms"}, ""},
-		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "9s"}, "WAGW_CONSUMER_FETCH_WAIT=9s is too long for WAGW_CONSUMER_SESSION_TIMEOUT=10s"},
-		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "1h"}, "keep the wait under 9s"},
+		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "5s"}, ""},
+		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "5001ms"}, "WAGW_CONSUMER_FETCH_WAIT=5.001s is too long for WAGW_CONSUMER_SESSION_TIMEOUT=10s"},
+		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "1h"}, "keep the wait to at most 5s, half of it"},
+		{map[string]string{"WAGW_CONSUMER_SESSION_TIMEOUT": "1s"}, ""}, // the default wait with the shortest session
+		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "600ms", "WAGW_CONSUMER_SESSION_TIMEOUT": "1s"}, "keep the wait to at most 500ms"},
 		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "5s", "WAGW_CONSUMER_SESSION_TIMEOUT": "30s", "WAGW_CONSUMER_STALL_TIMEOUT": "5s"},
 			"WAGW_CONSUMER_FETCH_WAIT=5s is not shorter than WAGW_CONSUMER_STALL_TIMEOUT=5s"},
 		{map[string]string{"WAGW_CONSUMER_FETCH_WAIT": "5s", "WAGW_CONSUMER_SESSION_TIMEOUT": "30s"}, ""},

@@ -100,11 +100,7 @@ func TestDeadlinesCountSendsRecordedBeforeTheirResults(t *testing.T) {
 // answered conversation stays with the agent.
 func TestAwayCountsARecordedReply(t *testing.T) {
 	f := newApplyFixture(t)
-	ana, bob := f.agent("Ana"), f.agent("Bob")
-	f.awayTeam(ana, bob)
-	f.apply(f.message(who{user: "NL.950000000000000061"}, "wamid.SENTA1", "hi"))
-	conv := f.conversationOf("wamid.SENTA1")
-	agent := f.onlyAssignee(conv)
+	conv, agent := f.awayConversation("NL.950000000000000061", "wamid.SENTA1")
 	result := f.replyRecorded("wamid.SENTA1", agent, nil, time.Now().Truncate(time.Microsecond))
 	f.presence(agent, assigner.PresenceAway)
 	f.apply(f.fire(conv, time.Now()))
@@ -155,11 +151,7 @@ func TestAutoResolveJudgesNoAppliedSendAgain(t *testing.T) {
 // record; the contact was still waiting at the deadline.
 func TestAwayCountsNoReplyAcceptedAfterIt(t *testing.T) {
 	f := newApplyFixture(t)
-	ana, bob := f.agent("Ana"), f.agent("Bob")
-	f.awayTeam(ana, bob)
-	f.apply(f.message(who{user: "NL.950000000000000062"}, "wamid.SENTA2", "hi"))
-	conv := f.conversationOf("wamid.SENTA2")
-	agent := f.onlyAssignee(conv)
+	conv, agent := f.awayConversation("NL.950000000000000062", "wamid.SENTA2")
 	f.presence(agent, assigner.PresenceAway)
 	tm, ok := f.timer(conv, assigner.TimerAway)
 	if !ok {
@@ -173,4 +165,14 @@ func TestAwayCountsNoReplyAcceptedAfterIt(t *testing.T) {
 	if got := f.assignees(conv); len(got) != 1 || got[agent] != "" {
 		t.Errorf("assignees %v after the away deadline, want the conversation taken from %d, who answered after it", got, agent)
 	}
+}
+
+// awayConversation opens a conversation of user with a message wamid in
+// an away team of two agents, and gives it with the agent it went to.
+func (f *applyFixture) awayConversation(user, wamid string) (conv, agent int64) {
+	f.t.Helper()
+	f.awayTeam(f.agent("Ana"), f.agent("Bob"))
+	f.apply(f.message(who{user: user}, wamid, "hi"))
+	conv = f.conversationOf(wamid)
+	return conv, f.onlyAssignee(conv)
 }

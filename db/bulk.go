@@ -195,7 +195,8 @@ func (b *batch) prepareMessages(ctx context.Context, events []event.Envelope) er
 	return nil
 }
 
-// scanInserted reads the wamid and id of each message an insert stored,
+// scanInserted reads the rows an insert returned, a wamid (of a message,
+// or of the message that opened a conversation) and an id each,
 // and closes rows.
 func scanInserted(rows *sql.Rows) (map[string]int64, error) {
 	defer rows.Close()

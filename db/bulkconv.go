@@ -170,17 +170,7 @@ func (b *batch) insertConversations(ctx context.Context, contacts []int64, inbox
 	if err != nil {
 		return nil, fmt.Errorf("open conversations: %w", err)
 	}
-	defer rows.Close()
-	ids := make(map[string]int64, len(contacts))
-	for rows.Next() {
-		var w string
-		var id int64
-		if err := rows.Scan(&w, &id); err != nil {
-			return nil, err
-		}
-		ids[w] = id
-	}
-	return ids, rows.Err()
+	return scanInserted(rows)
 }
 
 // sentAt is Meta's time of a message, else when the event occurred.

@@ -45,9 +45,8 @@ type AuditConversation struct {
 	Queued     bool
 	Assignees  []AuditAssignee
 	// OpenDecisions is how many decisions were logged for the opening
-	// event; DecidedAt is when the first was committed (zero: none).
+	// event.
 	OpenDecisions int
-	DecidedAt     time.Time
 	// Welcomes is how many welcome messages were queued; WelcomeState is
 	// the outbox state of the first ("" none) and WelcomeStatus the last
 	// status Meta reported for it.
@@ -138,7 +137,6 @@ func (a *Audit) InboundMessages(ctx context.Context, afterMessageID int64) ([]Au
 
 const sqlAuditConversations = `SELECT cv.id, c.key, cv.inbox, cv.status, cv.opened_by, cv.created_at, cv.queued_at IS NOT NULL,
 	(SELECT count(*) FROM decisions d WHERE d.conversation_id = cv.id AND d.event_id = cv.opened_by),
-	(SELECT min(d.created_at) FROM decisions d WHERE d.conversation_id = cv.id AND d.event_id = cv.opened_by),
 	(SELECT count(*) FROM outbox o WHERE o.conversation_id = cv.id AND o.kind = 'welcome'),
 	COALESCE((SELECT o.state FROM outbox o WHERE o.conversation_id = cv.id AND o.kind = 'welcome' ORDER BY o.id LIMIT 1), ''),
 	COALESCE((SELECT m.status FROM outbox o JOIN messages m ON m.id = o.message_id
@@ -179,14 +177,10 @@ func (a *Audit) Conversations(ctx context.Context, ids []int64) ([]AuditConversa
 
 func scanAuditConversation(rows *sql.Rows) (AuditConversation, error) {
 	var c AuditConversation
-	var decided sql.NullTime
 	var assignees []byte
 	if err := rows.Scan(&c.ID, &c.ContactKey, &c.Inbox, &c.Status, &c.OpenedBy, &c.CreatedAt, &c.Queued,
-		&c.OpenDecisions, &decided, &c.Welcomes, &c.WelcomeState, &c.WelcomeStatus, &c.InboxWelcome, &assignees); err != nil {
+		&c.OpenDecisions, &c.Welcomes, &c.WelcomeState, &c.WelcomeStatus, &c.InboxWelcome, &assignees); err != nil {
 		return c, err
-	}
-	if decided.Valid {
-		c.DecidedAt = decided.Time
 	}
 	return c, json.Unmarshal(assignees, &c.Assignees)
 }

@@ -62,9 +62,13 @@ func (t *benchTable) metaTier(r *Report) {
 	if r == nil || r.Verify == nil {
 		t.missing(scenarioMetaTier, "webhook → assignment committed p99", target, "not verified")
 	} else {
-		a := r.Verify.Assignment
+		a, unheard := r.Verify.Assignment, r.Verify.AssignmentUnheard
+		detail := fmt.Sprintf("p50 %s over %d conversations, each heard committed", benchMS(a.P50MS), a.Count)
+		if unheard > 0 {
+			detail = fmt.Sprintf("p50 %s over %d conversations; %d more whose commit was not heard", benchMS(a.P50MS), a.Count, unheard)
+		}
 		t.add(BenchRow{Scenario: scenarioMetaTier, Metric: "webhook → assignment committed p99", Value: a.P99MS, Unit: "ms", Target: target,
-			Met: met(a.Count > 0 && a.P99MS <= benchT1AssignP99MS), Detail: fmt.Sprintf("p50 %s over %d conversations", benchMS(a.P50MS), a.Count)})
+			Met: met(a.Count > 0 && unheard == 0 && a.P99MS <= benchT1AssignP99MS), Detail: detail})
 	}
 	t.verified(scenarioMetaTier, r)
 }
@@ -76,11 +80,23 @@ func (t *benchTable) fiveTimes(r *Report) {
 	if r == nil || r.Verify == nil {
 		t.missing(scenarioFiveTimes, "consumer drained after the load", target, "not verified")
 	} else {
-		v := r.Verify
-		t.add(BenchRow{Scenario: scenarioFiveTimes, Metric: "consumer drained after the load", Value: v.DrainSeconds, Unit: "s", Target: target,
-			Met: met(v.Passed && v.DrainSeconds <= benchT2DrainSeconds), Detail: "lag p99 " + benchMS(v.ConsumerLag.P99MS)})
+		v, drain := r.Verify, drainedAfter(r)
+		t.add(BenchRow{Scenario: scenarioFiveTimes, Metric: "consumer drained after the load", Value: drain, Unit: "s", Target: target,
+			Met: met(v.Passed && drain <= benchT2DrainSeconds), Detail: "lag p99 " + benchMS(v.ConsumerLag.P99MS)})
 	}
 	t.verified(scenarioFiveTimes, r)
+}
+
+// drainedAfter is how long after the load the consumer had stored every
+// message: the later of the last message's stored_at (the start of the
+// transaction that stored it) and the run's own polling of the stored
+// count, which sees only commits (every 50 ms).
+func drainedAfter(r *Report) float64 {
+	d := r.Verify.DrainSeconds
+	if p := r.Run.Drain; p != nil && p.Drained {
+		d = max(d, p.Seconds)
+	}
+	return d
 }
 
 // ceiling is scenario 3: closed-loop throughput of serve against a no-op

@@ -270,3 +270,50 @@ func TestCeilingRatioShownToThreeDecimals(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchTableJudgesCommitsHeard: scenario 1's assignment is missed when
+// a conversation's commit was not heard, however fast the rest; scenario
+// 2's drain is the later of the last stored_at (a transaction's start)
+// and the run's polling of committed messages.
+func TestBenchTableJudgesCommitsHeard(t *testing.T) {
+	dir := t.TempDir()
+	writeBenchReports(t, dir)
+	rewrite := func(name string, edit func(*Report)) {
+		t.Helper()
+		path := filepath.Join(dir, name, ReportJSON)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		edit(&r)
+		if b, err = json.Marshal(&r); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite("t1-serve", func(r *Report) { r.Verify.AssignmentUnheard = 1 })
+	rewrite("t2-serve", func(r *Report) {
+		r.Run.Errors, r.Run.OK, r.Run.Codes = 0, r.Run.Sent, nil
+		r.Verify.DrainSeconds = 0.5
+		r.Run.Drain = &Drain{Expected: 299999, Stored: 299999, Drained: true, Seconds: 2.4}
+	})
+	res := BenchTable(BenchConfig{Dir: dir})
+	for _, r := range res.Rows {
+		switch r.Scenario + " / " + r.Metric {
+		case "1 Meta's top tier / webhook → assignment committed p99":
+			if r.Met == nil || *r.Met || !strings.Contains(r.Detail, "1 more whose commit was not heard") {
+				t.Errorf("an unheard commit: %+v", r)
+			}
+		case "2 5× Meta's top tier / consumer drained after the load":
+			if r.Met == nil || *r.Met || r.Value != 2.4 {
+				t.Errorf("drain polled at 2.4 s: %+v", r)
+			}
+		}
+	}
+}

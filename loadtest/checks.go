@@ -62,7 +62,7 @@ func verifyOnce(ctx context.Context, cfg VerifyConfig, run *RunResult, exp map[s
 	if err := p.checkStatuses(ctx); err != nil {
 		return nil, false, err
 	}
-	p.res.measure(run, order, p.convByID, exp)
+	p.res.measure(run, order, p.convByID, exp, cfg.HeardCommits)
 	p.res.Passed = checksPassed(p.res.Checks)
 	return p.res, p.missing(), nil
 }

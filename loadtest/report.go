@@ -226,6 +226,9 @@ func (r *Report) WriteSummary(w io.Writer) {
 		if v.Assignment.Count > 0 {
 			p("  webhook → assignment committed %s\n", latLine(v.Assignment))
 		}
+		if v.AssignmentUnheard > 0 {
+			p("  assignment commits not heard   %d conversations (not in the latency above)\n", v.AssignmentUnheard)
+		}
 		if v.ConsumerLag.Count > 0 {
 			p("  consumer lag (ack → stored)    %s\n", latLine(v.ConsumerLag))
 			p("  drain after the load stopped   %.3f s (last message stored after the last answer)\n", v.DrainSeconds)

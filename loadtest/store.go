@@ -59,9 +59,14 @@ type StoredConversation struct {
 	Queued     bool
 	Assignees  []StoredAssignee
 	// OpenDecisions is how many decisions were logged for the opening
-	// event (-1: unknown); DecidedAt is when the first was committed.
+	// event (-1: unknown).
 	OpenDecisions int
-	DecidedAt     time.Time
+	// CommittedAt is when the verifier heard of the conversation through
+	// the database's change notifications, which Postgres delivers only
+	// after the commit that opened it and decided its assignment: an
+	// upper bound of that commit. Zero when it did not hear (the source
+	// does not listen, or the listener lost notifications).
+	CommittedAt time.Time
 	// Welcomes is how many welcome messages were queued (-1: unknown);
 	// WelcomeState is the outbox state of the first ("" none) and
 	// WelcomeStatus the last status Meta reported for it.

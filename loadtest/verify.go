@@ -48,6 +48,11 @@ type VerifyConfig struct {
 	MaxOffenders int
 	// Progress receives a line while waiting. Nil: silent.
 	Progress io.Writer
+	// HeardCommits: the store listened for the commits of the run's
+	// conversations (StoredConversation.CommittedAt) from before the run
+	// on, so that the assignment latency can be measured. False: not
+	// measured.
+	HeardCommits bool
 }
 
 // Check is one verification with its outcome.
@@ -114,10 +119,13 @@ type VerifyResult struct {
 	Spread         []AgentCount   `json:"spread"`
 	SpreadMaxMinus int            `json:"spread_max_minus_min"`
 
-	E2E          Latency `json:"e2e"`          // stored_at − intended send time
-	Assignment   Latency `json:"assignment"`   // decision committed − intended send time of the opening message
-	ConsumerLag  Latency `json:"consumer_lag"` // stored_at − acknowledgement
-	DrainSeconds float64 `json:"drain_seconds"`
+	E2E        Latency `json:"e2e"`        // stored_at − intended send time
+	Assignment Latency `json:"assignment"` // commit of the opening decision (heard) − intended send time of the opening message
+	// AssignmentUnheard counts decided conversations of the run whose
+	// commit the verifier did not hear: missing from Assignment.
+	AssignmentUnheard int     `json:"assignment_unheard,omitempty"`
+	ConsumerLag       Latency `json:"consumer_lag"` // stored_at − acknowledgement
+	DrainSeconds      float64 `json:"drain_seconds"`
 	// StoredRate is messages stored per second between the first and the
 	// last stored_at of the run: what the consumer sustained.
 	StoredRate float64        `json:"stored_per_second"`
@@ -263,7 +271,11 @@ func expectations(run *RunResult) (map[string]*expMsg, []*expMsg, []string, int)
 func (v *VerifyResult) add(c Check) { v.Checks = append(v.Checks, c) }
 
 // measure computes the latency and lag distributions and the timeline.
-func (v *VerifyResult) measure(run *RunResult, order []*expMsg, convs map[int64]*StoredConversation, exp map[string]*expMsg) {
+//
+// The assignment latency is measured only when the store heard the
+// commits (heard): the decisions' own time is the consumer's clock when
+// it began applying the batch, before the work and the commit.
+func (v *VerifyResult) measure(run *RunResult, order []*expMsg, convs map[int64]*StoredConversation, exp map[string]*expMsg, heard bool) {
 	e2e := hdrhistogram.New(1, hdrMaxMicros, 3)
 	lag := hdrhistogram.New(1, hdrMaxMicros, 3)
 	asg := hdrhistogram.New(1, hdrMaxMicros, 3)
@@ -304,11 +316,13 @@ func (v *VerifyResult) measure(run *RunResult, order []*expMsg, convs map[int64]
 		}
 	}
 	for _, c := range convs {
-		if c.DecidedAt.IsZero() {
-			continue
-		}
-		if o := exp[c.OpenedBy]; o != nil {
-			_ = asg.RecordValue(micros(time.Duration(c.DecidedAt.UnixNano() - o.intended)))
+		o := exp[c.OpenedBy]
+		switch {
+		case !heard || o == nil || c.OpenDecisions == 0:
+		case c.CommittedAt.IsZero():
+			v.AssignmentUnheard++
+		default:
+			_ = asg.RecordValue(micros(time.Duration(c.CommittedAt.UnixNano() - o.intended)))
 		}
 	}
 	v.E2E, v.ConsumerLag, v.Assignment = summarize(e2e), summarize(lag), summarize(asg)

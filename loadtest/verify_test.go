@@ -68,9 +68,9 @@ func verifyFixture() (*RunResult, *fakeStore) {
 			stored(5, ref("A", 3), 10, 70),
 		},
 		convs: []StoredConversation{
-			{ID: 10, ContactKey: "A", Inbox: "in1", Status: "open", OpenedBy: "A-1", OpenDecisions: 1, DecidedAt: time.Unix(0, ms(15)),
+			{ID: 10, ContactKey: "A", Inbox: "in1", Status: "open", OpenedBy: "A-1", OpenDecisions: 1, CommittedAt: time.Unix(0, ms(15)),
 				Welcomes: 1, WelcomeState: "sent", WelcomeStatus: "read", InboxWelcome: true, Assignees: []StoredAssignee{{AgentID: 1, Source: "round_robin"}}},
-			{ID: 11, ContactKey: "B", Inbox: "in1", Status: "open", OpenedBy: "B-2", OpenDecisions: 1, DecidedAt: time.Unix(0, ms(25)),
+			{ID: 11, ContactKey: "B", Inbox: "in1", Status: "open", OpenedBy: "B-2", OpenDecisions: 1, CommittedAt: time.Unix(0, ms(25)),
 				Welcomes: 1, WelcomeState: "pending", InboxWelcome: true, Assignees: []StoredAssignee{{AgentID: 2, Source: "round_robin"}}},
 		},
 		statuses: []StoredStatus{{WAMID: "out1", Status: "sent"}},
@@ -80,7 +80,8 @@ func verifyFixture() (*RunResult, *fakeStore) {
 }
 
 func verifyCfg(st Store) VerifyConfig {
-	return VerifyConfig{Store: st, Source: "fake", Settle: 10 * time.Millisecond, ExpectWelcome: true, ExpectAssigned: true, MaxSpread: 0}
+	return VerifyConfig{Store: st, Source: "fake", Settle: 10 * time.Millisecond, ExpectWelcome: true, ExpectAssigned: true, MaxSpread: 0,
+		HeardCommits: true}
 }
 
 func TestVerifyPassesAndMeasures(t *testing.T) {
@@ -102,8 +103,33 @@ func TestVerifyPassesAndMeasures(t *testing.T) {
 	if v.DrainSeconds < 0.0099 || v.DrainSeconds > 0.0101 { // last stored 70 ms, last answer 60 ms
 		t.Fatalf("drain %v", v.DrainSeconds)
 	}
-	if v.Assignment.Count != 2 || v.SpreadMaxMinus != 0 || len(v.Spread) != 2 {
-		t.Fatalf("assignment %+v spread %+v", v.Assignment, v.Spread)
+	// assignment: A-1 sent at 0, heard committed at 15 ms; B-2 at 6 and 25.
+	if v.Assignment.Count != 2 || v.Assignment.MaxMS < 18.9 || v.Assignment.MaxMS > 19.1 || v.AssignmentUnheard != 0 ||
+		v.SpreadMaxMinus != 0 || len(v.Spread) != 2 {
+		t.Fatalf("assignment %+v (unheard %d) spread %+v", v.Assignment, v.AssignmentUnheard, v.Spread)
+	}
+}
+
+// TestVerifyMeasuresAssignmentOnlyFromHeardCommits: a conversation whose
+// commit was not heard is counted apart, not measured; a store that did
+// not listen measures no assignment latency at all.
+func TestVerifyMeasuresAssignmentOnlyFromHeardCommits(t *testing.T) {
+	run, st := verifyFixture()
+	st.convs[1].CommittedAt = time.Time{}
+	v, err := Verify(context.Background(), verifyCfg(st), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Assignment.Count != 1 || v.AssignmentUnheard != 1 {
+		t.Fatalf("assignment %+v, unheard %d; want 1 measured, 1 unheard", v.Assignment, v.AssignmentUnheard)
+	}
+	cfg := verifyCfg(st)
+	cfg.HeardCommits = false
+	if v, err = Verify(context.Background(), cfg, run); err != nil {
+		t.Fatal(err)
+	}
+	if v.Assignment.Count != 0 || v.AssignmentUnheard != 0 {
+		t.Fatalf("assignment %+v, unheard %d; want nothing measured", v.Assignment, v.AssignmentUnheard)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -12,10 +13,13 @@ import (
 )
 
 // loadStore is the verifier's read-only view of the gateway's Postgres:
-// loadtest.Store over db.Audit.
+// loadtest.Store over db.Audit, and, once watchCommits started it, a
+// db.CommitWatch that gives the conversations' CommittedAt.
 type loadStore struct {
+	dsn   string
 	conn  *sqlx.DB
 	audit *db.Audit
+	watch *db.CommitWatch
 }
 
 // openLoadStore connects to the gateway's Postgres, giving up after a few
@@ -27,10 +31,26 @@ func openLoadStore(ctx context.Context, dsn string) (*loadStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
 	}
-	return &loadStore{conn: conn, audit: db.NewAudit(conn)}, nil
+	return &loadStore{dsn: dsn, conn: conn, audit: db.NewAudit(conn)}, nil
 }
 
-func (s *loadStore) Close() error { return s.conn.Close() }
+// watchCommits starts listening for the commits of the conversations the
+// run will open; call it before the run.
+func (s *loadStore) watchCommits(log *slog.Logger) error {
+	w, err := db.WatchCommits(db.Config{URL: s.dsn}, s.conn, log)
+	if err != nil {
+		return fmt.Errorf("loadtest: listen for commits: %w", err)
+	}
+	s.watch = w
+	return nil
+}
+
+func (s *loadStore) Close() error {
+	if s.watch != nil {
+		s.watch.Close()
+	}
+	return s.conn.Close()
+}
 
 func (s *loadStore) Baseline(ctx context.Context) (loadtest.Baseline, error) {
 	var b loadtest.Baseline
@@ -52,16 +72,25 @@ func (s *loadStore) InboundMessages(ctx context.Context, after loadtest.Baseline
 	return out, err
 }
 
+// Conversations reads the conversations and, when commits are watched,
+// when each was heard committed: after the read, a Sync makes sure that
+// every commit the read saw has been heard.
 func (s *loadStore) Conversations(ctx context.Context, ids []int64) ([]loadtest.StoredConversation, error) {
 	got, err := s.audit.Conversations(ctx, ids)
+	if err == nil && s.watch != nil {
+		err = s.watch.Sync(ctx)
+	}
 	out := make([]loadtest.StoredConversation, len(got))
 	for i, c := range got {
 		out[i] = loadtest.StoredConversation{ID: c.ID, ContactKey: c.ContactKey, Inbox: c.Inbox, Status: c.Status,
-			OpenedBy: c.OpenedBy, CreatedAt: c.CreatedAt, Queued: c.Queued, OpenDecisions: c.OpenDecisions, DecidedAt: c.DecidedAt,
+			OpenedBy: c.OpenedBy, CreatedAt: c.CreatedAt, Queued: c.Queued, OpenDecisions: c.OpenDecisions,
 			Welcomes: c.Welcomes, WelcomeState: c.WelcomeState, WelcomeStatus: c.WelcomeStatus, InboxWelcome: c.InboxWelcome,
 			Assignees: make([]loadtest.StoredAssignee, len(c.Assignees))}
 		for j, a := range c.Assignees {
 			out[i].Assignees[j] = loadtest.StoredAssignee(a)
+		}
+		if s.watch != nil {
+			out[i].CommittedAt = s.watch.Heard(c.ID)
 		}
 	}
 	return out, err

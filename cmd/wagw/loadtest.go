@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -441,6 +442,14 @@ func (f *ltFlags) send(ctx context.Context, command string, src loadtest.Source,
 		return err
 	}
 	defer closeStore()
+	heard := false
+	if ls, ok := st.(*loadStore); ok {
+		if werr := ls.watchCommits(slog.New(slog.NewTextHandler(os.Stderr, nil))); werr != nil {
+			fmt.Fprintf(stdout, "verify: %v: the assignment latency will not be measured\n", werr)
+		} else {
+			heard = true
+		}
+	}
 	rep := &loadtest.Report{Name: f.name, Command: command, CreatedAt: time.Now(), Host: loadtest.ThisHost(), Settings: f.settings}
 	var base loadtest.Baseline
 	cfg := loadtest.RunConfig{URL: target, AllowRemote: f.allowRemote, Secret: secret, Closed: f.closed,
@@ -488,7 +497,9 @@ func (f *ltFlags) send(ctx context.Context, command string, src loadtest.Source,
 	if err != nil { // interrupted: report what was sent, skip verification
 		rep.Notes = append(rep.Notes, "interrupted: "+err.Error())
 	} else if st != nil {
-		v, verr := loadtest.Verify(ctx, f.verifyConfig(st, source, base, stdout), res)
+		vcfg := f.verifyConfig(st, source, base, stdout)
+		vcfg.HeardCommits = heard
+		v, verr := loadtest.Verify(ctx, vcfg, res)
 		if verr != nil {
 			rep.Notes = append(rep.Notes, "verification did not complete: "+verr.Error())
 			err = verr

@@ -108,6 +108,9 @@ func TestLoadtestAgainstServe(t *testing.T) {
 		if v.E2E.Count == 0 || v.Assignment.Count == 0 || len(r.Timeline) < 3 {
 			t.Fatalf("latency not measured: e2e %+v assignment %+v timeline %d", v.E2E, v.Assignment, len(r.Timeline))
 		}
+		if v.AssignmentUnheard != 0 || v.Assignment.Count != int64(v.Conversations) {
+			t.Fatalf("assignment measured for %d of %d conversations, %d commits not heard", v.Assignment.Count, v.Conversations, v.AssignmentUnheard)
+		}
 	})
 	t.Run("verifying again from the sent log agrees, by SQL and through the API", s.verifyAgain)
 	t.Run("Meta redelivering everything at once changes nothing", s.replay)

@@ -43,14 +43,15 @@ func BenchmarkApplyMessages(b *testing.B) {
 
 // BenchmarkApplyOpenings measures batches in which every message opens a
 // conversation that a round-robin team of five online agents takes, with a
-// welcome message: the most expensive inbound path.
+// welcome message: the most expensive inbound path. It reports what
+// BenchmarkApplySteady reports, per opening; -v prints where a batch's
+// time goes, by statement.
 func BenchmarkApplyOpenings(b *testing.B) {
-	conn, _ := dbtest.New(b)
-	store := db.NewStore(conn)
+	store, conn, counter, now := countedRoundRobin(b)
 	ctx := context.Background()
-	now := time.Now()
-	roundRobinInbox(b, store, now)
 	const batch = 200
+	cpu := dbtest.StartCPU(b, conn)
+	counter.Reset()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		events := make([]event.Envelope, batch)
@@ -62,7 +63,15 @@ func BenchmarkApplyOpenings(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
+	pg, client := cpu.Since(b)
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "conversations/s")
+	b.ReportMetric(float64(counter.Trips())/float64(b.N), "trips/batch")
+	b.ReportMetric(float64(pg.Microseconds())/float64(b.N*batch), "pg-cpu-µs/opening")
+	b.ReportMetric(float64(client.Microseconds())/float64(b.N*batch), "go-cpu-µs/opening")
+	if testing.Verbose() {
+		counter.Print(os.Stdout, b.N)
+	}
 }
 
 // BenchmarkApplySteady measures what a replay of realistic inbound traffic

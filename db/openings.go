@@ -236,10 +236,10 @@ func (b *batch) persistOpenings(ctx context.Context, ops []opening, ds []assigne
 	}
 	cr := counterRowsOf(deltas, picks)
 	args := append(tr.args(),
-		pq.Array(cIDs), pq.Array(cTeams), pq.Array(cQueued), pq.Array(cDue),
-		pq.Array(aConv), pq.Array(aAgent), pq.Array(aSource),
-		pq.Array(cr.agents), pq.Array(cr.deltas), pq.Array(cr.teams), pq.Array(cr.picked), pq.Array(cr.at),
-		pq.Array(dConv), pq.Array(dEvent), pq.Array(dRule), pq.Array(dSummary), pq.Array(dJSON),
+		pq.Array(cIDs), pq.Array(cTeams), pq.Array(cQueued), nullTexts(cDue),
+		pq.Array(aConv), pq.Array(aAgent), texts(aSource),
+		pq.Array(cr.agents), pq.Array(cr.deltas), pq.Array(cr.teams), pq.Array(cr.picked), texts(cr.at),
+		pq.Array(dConv), texts(dEvent), texts(dRule), texts(dSummary), texts(dJSON),
 		b.now.UTC().Format(time.RFC3339Nano))
 	if _, err := b.tx.ExecContext(ctx, sqlPersistOpenings, args...); err != nil {
 		return fmt.Errorf("openings: %w", err)
@@ -291,7 +291,7 @@ func (b *batch) writeWelcomes(ctx context.Context, w welcomeRows) error {
 		INSERT INTO outbox (contact_id, contact_key, conversation_id, message_id, phone_number_id, recipient, kind, payload)
 		SELECT u.contact, ct.key, u.conv, m.id, u.pn, u.rcpt, 'welcome', u.payload::jsonb
 		FROM u JOIN m ON m.conversation_id = u.conv JOIN contacts ct ON ct.id = u.contact ORDER BY u.n`,
-		pq.Array(w.conv), pq.Array(w.contact), pq.Array(w.pn), pq.Array(w.to), pq.Array(w.body), pq.Array(w.payload),
+		pq.Array(w.conv), pq.Array(w.contact), texts(w.pn), texts(w.to), texts(w.body), texts(w.payload),
 		b.now.UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return fmt.Errorf("welcome messages: %w", err)

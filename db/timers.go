@@ -52,8 +52,8 @@ type timerRows struct {
 
 // args are r as sqlTimerParts's $1–$7.
 func (r timerRows) args() []any {
-	return []any{pq.Array(r.cConv), pq.Array(r.cKind),
-		pq.Array(r.sConv), pq.Array(r.sKind), pq.Array(r.sDue), pq.Array(r.sRound), pq.Array(r.sExcl)}
+	return []any{pq.Array(r.cConv), texts(r.cKind),
+		pq.Array(r.sConv), texts(r.sKind), texts(r.sDue), pq.Array(r.sRound), texts(r.sExcl)}
 }
 
 // timerRowsOf lists the timer changes of decisions (ds[i] about

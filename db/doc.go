@@ -50,6 +50,10 @@
 // with the loader the strategy's locked read uses. A command's result
 // keeps what it was about and who issued it (migration 017), for the
 // API's visibility check.
+// Warm (warm.go) opens the pool's connections at start and has each plan
+// a read of every table, so that the first burst does not wait for new
+// backends to load the catalog. CommitWatch (commitwatch.go) hears, for
+// the load tester's verifier, when each conversation was committed.
 // Open waits up to BusyWait for a Postgres that refuses connections for
 // now (no free slot, starting up). QueueStats (queue.go) reads the queue's
 // length and oldest conversation for the metrics; Instrument (metrics.go)

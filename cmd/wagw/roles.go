@@ -158,6 +158,9 @@ func (p *process) startDatabase(ctx context.Context) (func(context.Context) erro
 			return nil, err
 		}
 	}
+	if n, err := db.Warm(ctx, conn, p.cfg.DBMaxConns); err != nil {
+		p.log.Warn("database: could not warm every connection of the pool; the first requests open the rest", "warmed", n, "err", err)
+	}
 	p.store = db.NewStore(conn)
 	p.store.Instrument(assignmentHistogram(p.reg))
 	p.store.InstrumentSLA(slaBreachCounter(p.reg))

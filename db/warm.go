@@ -1,0 +1,54 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Warm opens up to n connections of the pool at once (no more than its
+// maximum) and has each plan a read of every table of the schema, then
+// gives them back to the pool, where they stay idle. A new Postgres
+// backend spends its first statements loading the catalog entries of the
+// tables and indexes they touch; without this, the first burst after a
+// start is served by backends opened during it, each slow at first
+// (README, Performance, measures the difference). It is best effort: it
+// stops at the first connection Postgres refuses, and returns how many it
+// warmed with the error that stopped it, if any. Call it after Migrate.
+func Warm(ctx context.Context, conn *sqlx.DB, n int) (int, error) {
+	n = min(n, conn.Stats().MaxOpenConnections)
+	if n <= 0 {
+		n = 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var q string
+	if err := conn.GetContext(ctx, &q, sqlWarmQuery); err != nil {
+		return 0, fmt.Errorf("warm: %w", err)
+	}
+	held := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := conn.Conn(ctx)
+		if err != nil {
+			return len(held), fmt.Errorf("warm: %w", err)
+		}
+		held = append(held, c)
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			return len(held), fmt.Errorf("warm: %w", err)
+		}
+	}
+	return len(held), nil
+}
+
+// sqlWarmQuery builds the statement Warm runs on each connection: an
+// empty read of every table of the schema, each planned on its own.
+const sqlWarmQuery = `SELECT COALESCE(string_agg(format('(SELECT 1 FROM %I.%I LIMIT 0)', schemaname, tablename), ' UNION ALL '), 'SELECT 1')
+	FROM pg_tables WHERE schemaname = current_schema()`

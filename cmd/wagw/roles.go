@@ -146,6 +146,18 @@ func (p *process) maxRecord() int { return p.cfg.BodyLimit + broker.EnvelopeHead
 // embedded broker's retention keeps what it has not committed.
 const consumerGroup = "wagw"
 
+// warmConns is how many connections of the pool are opened and warmed at
+// start (db.Warm): one per consumer worker, whose transactions a burst
+// waits on, and four for the relay, the timers, the queue drainer and the
+// API. The rest of the pool opens when needed.
+func (p *process) warmConns() int {
+	n := 4
+	if p.runs("consumer") {
+		n += p.cfg.ConsumerWorkers
+	}
+	return n
+}
+
 // startDatabase connects to Postgres; serve migrates it.
 func (p *process) startDatabase(ctx context.Context) (func(context.Context) error, error) {
 	conn, err := openDB(ctx, p.cmd, p.cfg)
@@ -158,7 +170,7 @@ func (p *process) startDatabase(ctx context.Context) (func(context.Context) erro
 			return nil, err
 		}
 	}
-	if n, err := db.Warm(ctx, conn, p.cfg.DBMaxConns); err != nil {
+	if n, err := db.Warm(ctx, conn, p.warmConns()); err != nil {
 		p.log.Warn("database: could not warm every connection of the pool; the first requests open the rest", "warmed", n, "err", err)
 	}
 	p.store = db.NewStore(conn)

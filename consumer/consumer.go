@@ -127,6 +127,7 @@ type Consumer struct {
 
 	progress atomic.Int64 // unix nanos of the last batch done or reader start
 	inFlight atomic.Int64 // batches being applied
+	start    startGate    // every worker joined the group once (joined.go)
 
 	pg, kafka *outage.Dependency
 	conns     *kafka.Transport // the lag and coordinator checks' connections
@@ -179,7 +180,8 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 	return &Consumer{cfg: cfg, store: store, dlq: dlq, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		pg:    outage.NewDependency("consumer", "postgres", cfg.Logger, cfg.Registerer),
 		kafka: outage.NewDependency("consumer", "kafka", cfg.Logger, cfg.Registerer),
-		conns: cfg.Security.Transport(5 * time.Second)}
+		conns: cfg.Security.Transport(5 * time.Second),
+		start: newStartGate(cfg.Workers, cfg.SessionTimeout)}
 }
 
 // Health is nil while the consumer's calls to Kafka and Postgres work, and
@@ -202,7 +204,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.worker(ctx, restarts[i]); err != nil {
+			if err := c.worker(ctx, i, restarts[i]); err != nil {
 				errs <- err
 			}
 		}()
@@ -289,21 +291,22 @@ func (c *Consumer) newReader() *kafka.Reader {
 // worker is one group member: fetch, batch, apply, commit. On a restart
 // signal, or once the brokers answer again after its reader gave up, it
 // joins again as a new member.
-func (c *Consumer) worker(ctx context.Context, restart <-chan struct{}) error {
+func (c *Consumer) worker(ctx context.Context, i int, restart <-chan struct{}) error {
 	for {
-		rejoin, err := c.consume(ctx, restart)
+		rejoin, err := c.consume(ctx, i, restart)
 		if !rejoin || err != nil {
 			return err
 		}
 	}
 }
 
-func (c *Consumer) consume(ctx context.Context, restart <-chan struct{}) (rejoin bool, err error) {
+func (c *Consumer) consume(ctx context.Context, worker int, restart <-chan struct{}) (rejoin bool, err error) {
 	r := c.newReader()
 	defer r.Close()
 
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
+	go c.start.await(fetchCtx, worker, r)
 	in := make(chan kafka.Message, c.cfg.MaxBatch)
 	fetchErr := make(chan error, 1)
 	go func() {

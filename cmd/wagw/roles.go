@@ -193,7 +193,7 @@ func (p *process) startConsumer(ctx context.Context) (func(context.Context) erro
 		Workers: p.cfg.ConsumerWorkers, MaxBatch: p.cfg.ConsumerBatch, Linger: p.cfg.ConsumerLinger, FetchWait: p.cfg.ConsumerFetchWait, SessionTimeout: p.cfg.SessionTimeout,
 		StallTimeout: p.cfg.StallTimeout, Logger: p.log, Registerer: p.reg,
 	}, p.store, p.producer)
-	p.health = append(p.health, cons.Health)
+	p.health = append(p.health, cons.Health, cons.Started)
 	return p.failed.loop(ctx, "consumer", func(ctx context.Context) error {
 		err := cons.Run(ctx)
 		if err != nil && ctx.Err() != nil {

@@ -639,11 +639,20 @@ func (s *Store) Block(ctx context.Context, key, reason string) error {
 }
 
 // sqlHold keeps an event by its contact's id with the contact key-share
-// locked, as a message's write does; no row when the contact is gone: a
-// status or a notice looks its contact up unlocked (lookup.go), and a
-// merge may have removed it since.
-const sqlHold = `INSERT INTO held_events (contact_key, contact_id, event_id, envelope)
-	SELECT $1, id, $3, $4 FROM contacts WHERE id = $2` + lockKeyShare
+// locked, as a message's write does, and says whether the contact was
+// found and whether the event was kept: a status or a notice looks its
+// contact up unlocked (lookup.go), and a merge may have removed it since.
+//
+// An event held before, the same record delivered again (a rebalance, a
+// commit of offsets that failed), is not held twice: it would be applied
+// twice on release. Another event that shares its id (a group's read
+// receipts do) has another envelope, and is held.
+const sqlHold = `WITH c AS (SELECT id FROM contacts WHERE id = $2` + lockKeyShare + `),
+	ins AS (INSERT INTO held_events (contact_key, contact_id, event_id, envelope)
+		SELECT $1, c.id, $3, $4 FROM c WHERE NOT EXISTS (
+			SELECT 1 FROM held_events h WHERE h.contact_id = c.id AND h.event_id = $3 AND h.envelope = $4)
+		RETURNING 1)
+	SELECT EXISTS (SELECT 1 FROM c), EXISTS (SELECT 1 FROM ins)`
 
 // hold keeps an event of a blocked contact, by contact id, until release.
 // A contact merged away since the batch looked it up is a race: the batch
@@ -653,16 +662,12 @@ func (b *batch) hold(ctx context.Context, e *event.Envelope, c contactRow) (Outc
 	if err != nil {
 		return Outcome{}, err
 	}
-	res, err := b.tx.ExecContext(ctx, sqlHold, e.Key(), c.ID, e.ID, raw)
-	if err != nil {
+	var found, inserted bool
+	if err := b.tx.QueryRowContext(ctx, sqlHold, e.Key(), c.ID, e.ID, raw).Scan(&found, &inserted); err != nil {
 		return Outcome{}, fmt.Errorf("hold: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return Outcome{}, fmt.Errorf("hold: %w", err)
-	}
-	if n == 0 {
+	if !found {
 		return Outcome{}, fmt.Errorf("hold: contact %d is gone (merged): %w", c.ID, errIdentityRace)
 	}
-	return Outcome{Held: true}, nil
+	return Outcome{Held: true, Duplicate: !inserted}, nil
 }

@@ -181,7 +181,7 @@ func New(cfg Config, store Store, dlq DeadLetters) *Consumer {
 		pg:    outage.NewDependency("consumer", "postgres", cfg.Logger, cfg.Registerer),
 		kafka: outage.NewDependency("consumer", "kafka", cfg.Logger, cfg.Registerer),
 		conns: cfg.Security.Transport(5 * time.Second),
-		start: newStartGate(cfg.Workers, cfg.SessionTimeout)}
+		start: newStartGate(cfg.Workers, min(cfg.SessionTimeout, maxStartWait))}
 }
 
 // Health is nil while the consumer's calls to Kafka and Postgres work, and

@@ -14,8 +14,10 @@ import (
 // gets every partition while the others' joins start a rebalance that
 // waits for its next heartbeat; load taken before that is applied by one
 // worker, then stopped and handed over. Readiness (Started) waits for the
-// gate, at most a session timeout after the start, so that a group shared
-// with slow members does not keep a process unready.
+// gate, at most maxStartWait (or a session timeout, when shorter) after
+// the start: a group that still counts the members of a process killed a
+// moment ago rebalances only once their sessions expire, and serve's
+// gateway, whose readiness this is too, must not wait that long.
 type startGate struct {
 	joined []atomic.Bool
 	opened atomic.Bool
@@ -27,8 +29,13 @@ func newStartGate(workers int, wait time.Duration) startGate {
 	return startGate{joined: make([]atomic.Bool, workers), since: time.Now(), wait: wait}
 }
 
-// joinPoll is how often a worker's reader is asked whether it has joined.
-const joinPoll = 10 * time.Millisecond
+// joinPoll is how often a worker's reader is asked whether it has joined;
+// maxStartWait is the longest the gate stays shut (the workers' own
+// joins settle within a heartbeat, a second).
+const (
+	joinPoll     = 10 * time.Millisecond
+	maxStartWait = 3 * time.Second
+)
 
 // await marks worker joined once its reader has joined a generation of
 // the group (kafka-go counts each generation it joins as a rebalance). It
@@ -73,7 +80,7 @@ func (g *startGate) err() error {
 }
 
 // Started is nil once every worker has joined the consumer group once
-// since the consumer was built (or a session timeout has passed): until
+// since the consumer was built (or maxStartWait has passed): until
 // then /readyz says the consumer is starting, so that no load is taken by
 // a group about to rebalance.
 func (c *Consumer) Started() error { return c.start.err() }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wagw/wagw/wagwtest"
 )
 
 // TestStartGateOpensWhenAllJoinedOrAfterItsWait: the gate says how many
@@ -31,5 +33,19 @@ func TestStartGateOpensWhenAllJoinedOrAfterItsWait(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	if err := late.err(); err != nil {
 		t.Fatalf("after its wait: %v", err)
+	}
+}
+
+// TestStartGateWaitsAtMostMaxStartWait: a long session timeout does not
+// keep readiness shut for as long; a shorter one bounds the wait.
+func TestStartGateWaitsAtMostMaxStartWait(t *testing.T) {
+	for _, tc := range []struct{ session, want time.Duration }{
+		{time.Minute, maxStartWait},
+		{time.Second, time.Second},
+	} {
+		c := New(Config{Workers: 2, SessionTimeout: tc.session, Logger: wagwtest.QuietLogger()}, nil, nil)
+		if c.start.wait != tc.want {
+			t.Errorf("session timeout %v: the gate waits %v; want %v", tc.session, c.start.wait, tc.want)
+		}
 	}
 }

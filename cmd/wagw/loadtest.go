@@ -665,9 +665,20 @@ func loadtestVerify(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	rep.Verify = v
+	rep.Verify = keepHeard(rep.Verify, v)
 	rep.Notes = slices.DeleteFunc(rep.Notes, func(n string) bool { return n == noteNotVerified })
 	return finishReport(rep, f.out, stdout, nil)
+}
+
+// keepHeard keeps, in a verification run again later (v), the assignment
+// latency the run's own verification measured (old, nil: none): it is
+// measured only from the commits heard while the run was sent, which a
+// later verification cannot hear.
+func keepHeard(old, v *loadtest.VerifyResult) *loadtest.VerifyResult {
+	if old != nil && v.Assignment.Count == 0 && v.AssignmentUnheard == 0 {
+		v.Assignment, v.AssignmentUnheard = old.Assignment, old.AssignmentUnheard
+	}
+	return v
 }
 
 // mergeRun keeps the summary a run measured live (polled drain and lag)

@@ -123,6 +123,15 @@ func (s *smokeLoad) verifyAgain(t *testing.T) {
 	if err := runLoadtest(s.ctx, []string{"verify", "-dir", s.dir, "-settle", "5s"}, s.getenv, &out); err != nil {
 		t.Fatalf("loadtest verify: %v\n%s", err, out.String())
 	}
+	// The assignment latency is heard only while the run is sent: verified
+	// again, the report keeps what the run's own verification measured.
+	again, err := loadtest.ReadReport(filepath.Join(s.dir, loadtest.ReportJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, want := again.Verify.Assignment, s.rep.Verify.Assignment; a.Count == 0 || a != want {
+		t.Fatalf("verified again: assignment %+v, want the run's %+v", a, want)
+	}
 	out.Reset()
 	if err := runLoadtest(s.ctx, []string{"verify", "-dir", s.dir, "-settle", "5s", "-verify", "api", "-expect-assigned"}, s.getenv, &out); err != nil {
 		t.Fatalf("loadtest verify -verify api: %v\n%s", err, out.String())
@@ -341,5 +350,23 @@ func TestLoadtestRunErrorBudget(t *testing.T) {
 		"-max-errors", "lots"}, func(string) string { return "" }, &buf)
 	if err == nil || !strings.Contains(err.Error(), "max-errors") {
 		t.Errorf("-max-errors lots: %v", err)
+	}
+}
+
+// TestKeepHeardAssignment: verified again later, a run keeps the
+// assignment latency heard while it was sent, which the later
+// verification cannot measure; a measurement of its own is kept.
+func TestKeepHeardAssignment(t *testing.T) {
+	heard := &loadtest.VerifyResult{Assignment: loadtest.Latency{Count: 40, P99MS: 120}, AssignmentUnheard: 2}
+	v := keepHeard(heard, &loadtest.VerifyResult{Passed: true})
+	if v.Assignment != heard.Assignment || v.AssignmentUnheard != 2 || !v.Passed {
+		t.Fatalf("verified again: %+v", v)
+	}
+	own := loadtest.Latency{Count: 41, P99MS: 90}
+	if v := keepHeard(heard, &loadtest.VerifyResult{Assignment: own}); v.Assignment != own || v.AssignmentUnheard != 0 {
+		t.Fatalf("a verification that measured: %+v", v)
+	}
+	if v := keepHeard(nil, &loadtest.VerifyResult{}); v.Assignment.Count != 0 {
+		t.Fatalf("no report before: %+v", v)
 	}
 }

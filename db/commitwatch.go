@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,9 @@ type CommitWatch struct {
 	done chan struct{}
 	once sync.Once
 	seq  atomic.Int64
+	// id tells this watch's Sync tokens from those of other watches on
+	// the same database, which hear them too.
+	id string
 
 	mu    sync.Mutex
 	heard map[int64]time.Time
@@ -56,7 +60,8 @@ func WatchCommits(cfg Config, conn *sqlx.DB, log *slog.Logger) (*CommitWatch, er
 		l.Close()
 		return nil, err
 	}
-	w := &CommitWatch{l: l, conn: conn, done: make(chan struct{}), heard: map[int64]time.Time{}, syncs: map[string]chan struct{}{}}
+	w := &CommitWatch{l: l, conn: conn, done: make(chan struct{}), id: strconv.FormatUint(rand.Uint64(), 36),
+		heard: map[int64]time.Time{}, syncs: map[string]chan struct{}{}}
 	go w.run()
 	return w, nil
 }
@@ -100,7 +105,7 @@ func (w *CommitWatch) note(n *pq.Notification, t time.Time) {
 // before it was called: it sends one of its own, which Postgres delivers
 // after them (one queue, in commit order).
 func (w *CommitWatch) Sync(ctx context.Context) error {
-	token := strconv.FormatInt(w.seq.Add(1), 10)
+	token := w.token(w.seq.Add(1))
 	ch := make(chan struct{})
 	w.mu.Lock()
 	w.syncs[token] = ch
@@ -124,6 +129,9 @@ func (w *CommitWatch) Sync(ctx context.Context) error {
 		return errors.New("commit watch: its own notification did not come back within 10 s")
 	}
 }
+
+// token is the payload of the watch's n-th Sync.
+func (w *CommitWatch) token(n int64) string { return w.id + "." + strconv.FormatInt(n, 10) }
 
 // Heard returns when the watch first heard of conversation id (zero: not
 // heard).

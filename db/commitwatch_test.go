@@ -63,3 +63,30 @@ func TestCommitWatchHearsOnlyCommits(t *testing.T) {
 	w.Close()
 	w.Close() // more than once is fine
 }
+
+// TestCommitWatchSyncsOnItsOwnNotifications: two watches on one database
+// (two verifiers) hear each other's Sync notifications; the tokens differ,
+// so that neither returns on the other's before its own came back.
+func TestCommitWatchSyncsOnItsOwnNotifications(t *testing.T) {
+	conn, dsn := dbtest.New(t)
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := db.WatchCommits(db.Config{URL: dsn}, conn, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := db.WatchCommits(db.Config{URL: dsn}, conn, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if ta, tb := db.NextSyncToken(a), db.NextSyncToken(b); ta == tb {
+		t.Fatalf("both watches' next Sync sends %q", ta)
+	}
+	for _, w := range []*db.CommitWatch{a, b, a} {
+		if err := w.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

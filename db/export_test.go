@@ -78,3 +78,6 @@ func (s *Store) explain(ctx context.Context, set, query string, args ...any) (pl
 func ArrayParams(ss []string, ns []sql.NullString, is []sql.NullInt64) (t, n, i driver.Valuer) {
 	return texts(ss), nullTexts(ns), nullInt64s(is)
 }
+
+// NextSyncToken is the payload w's next Sync will send.
+func NextSyncToken(w *CommitWatch) string { return w.token(w.seq.Load() + 1) }

@@ -125,6 +125,8 @@ func (w *CommitWatch) Sync(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-w.done:
+		return errors.New("commit watch: closed")
 	case <-t.C:
 		return errors.New("commit watch: its own notification did not come back within 10 s")
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -35,5 +37,30 @@ func TestLoadStoreWaitsForAConnectionSlot(t *testing.T) {
 		t.Errorf("missing database: %v, want 3D000", err)
 	} else if time.Since(start) > db.BusyWait/2 {
 		t.Errorf("missing database failed after %v, want at once", time.Since(start))
+	}
+}
+
+// TestLoadStoreConversationsWithoutItsWatch: a commit watch that cannot
+// sync (here closed) leaves the conversations not heard, and the
+// verification goes on: it does not fail the read.
+func TestLoadStoreConversationsWithoutItsWatch(t *testing.T) {
+	_, dsn := dbtest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := openLoadStore(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.watchCommits(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	st.watch.Close()
+	start := time.Now()
+	if _, err := st.Conversations(ctx, []int64{1}); err != nil {
+		t.Fatalf("read with the watch closed: %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("read took %v: Sync waited on a closed watch", time.Since(start))
 	}
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // Warm opens up to n connections of the pool at once (no more than its
-// maximum) and has each plan a read of every table of the schema, then
-// gives them back to the pool, where they stay idle. A new Postgres
+// maximum, if it has one) and has each plan a read of every table of the
+// schema, then gives them back to the pool, where they stay idle. A new Postgres
 // backend spends its first statements loading the catalog entries of the
 // tables and indexes they touch; without this, the first burst after a
 // start is served by backends opened during it, each slow at first
@@ -19,7 +19,9 @@ import (
 // stops at the first connection Postgres refuses, and returns how many it
 // warmed with the error that stopped it, if any. Call it after Migrate.
 func Warm(ctx context.Context, conn *sqlx.DB, n int) (int, error) {
-	n = min(n, conn.Stats().MaxOpenConnections)
+	if limit := conn.Stats().MaxOpenConnections; limit > 0 { // 0: unlimited
+		n = min(n, limit)
+	}
 	if n <= 0 {
 		n = 1
 	}

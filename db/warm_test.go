@@ -32,3 +32,17 @@ func TestWarmOpensThePoolsConnections(t *testing.T) {
 		t.Fatalf("after Warm(100): %d open, %d backends; want 6", s.OpenConnections, backends)
 	}
 }
+
+// TestWarmWithoutAPoolLimit: a pool without a maximum (0) is warmed to n,
+// not to one connection.
+func TestWarmWithoutAPoolLimit(t *testing.T) {
+	conn, _ := dbtest.New(t)
+	conn.SetMaxOpenConns(0)
+	conn.SetMaxIdleConns(8)
+	if n, err := db.Warm(context.Background(), conn, 3); n != 3 || err != nil {
+		t.Fatalf("Warm(3) of an unlimited pool = %d, %v; want 3", n, err)
+	}
+	if s := conn.Stats(); s.OpenConnections < 3 {
+		t.Fatalf("after Warm(3): %d open; want 3", s.OpenConnections)
+	}
+}

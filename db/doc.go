@@ -50,7 +50,7 @@
 // with the loader the strategy's locked read uses. A command's result
 // keeps what it was about and who issued it (migration 017), for the
 // API's visibility check.
-// Warm (warm.go) opens the pool's connections at start and has each plan
+// Warm (warm.go) opens connections of the pool at start and has each plan
 // a read of every table, so that the first burst does not wait for new
 // backends to load the catalog. CommitWatch (commitwatch.go) hears, for
 // the load tester's verifier, when each conversation was committed.

@@ -15,7 +15,8 @@ import (
 // backend spends its first statements loading the catalog entries of the
 // tables and indexes they touch; without this, the first burst after a
 // start is served by backends opened during it, each slow at first
-// (README, Performance, measures the difference). It is best effort: it
+// (scenario 1's first second stored messages at a p50 of 75 to 111 ms,
+// against 35 to 50 ms later in the run). It is best effort: it
 // stops at the first connection Postgres refuses, and returns how many it
 // warmed with the error that stopped it, if any. Call it after Migrate.
 func Warm(ctx context.Context, conn *sqlx.DB, n int) (int, error) {

@@ -273,8 +273,8 @@ func TestCeilingRatioShownToThreeDecimals(t *testing.T) {
 
 // TestBenchTableJudgesCommitsHeard: scenario 1's assignment is missed when
 // a conversation's commit was not heard, however fast the rest; scenario
-// 2's drain is the later of the last stored_at (a transaction's start)
-// and the run's polling of committed messages.
+// 2's and 6's drain is the later of the last stored_at (a transaction's
+// start) and the run's polling of committed messages.
 func TestBenchTableJudgesCommitsHeard(t *testing.T) {
 	dir := t.TempDir()
 	writeBenchReports(t, dir)
@@ -303,6 +303,9 @@ func TestBenchTableJudgesCommitsHeard(t *testing.T) {
 		r.Verify.DrainSeconds = 0.5
 		r.Run.Drain = &Drain{Expected: 299999, Stored: 299999, Drained: true, Seconds: 2.4}
 	})
+	rewrite("s6-max", func(r *Report) { // stored_at says 0.8 s, the polled commits 1.3 s
+		r.Run.Drain = &Drain{Expected: 120000, Stored: 120000, Drained: true, Seconds: 1.3}
+	})
 	res := BenchTable(BenchConfig{Dir: dir})
 	for _, r := range res.Rows {
 		switch r.Scenario + " / " + r.Metric {
@@ -313,6 +316,10 @@ func TestBenchTableJudgesCommitsHeard(t *testing.T) {
 		case "2 5× Meta's top tier / consumer drained after the load":
 			if r.Met == nil || *r.Met || r.Value != 2.4 {
 				t.Errorf("drain polled at 2.4 s: %+v", r)
+			}
+		case scenarioConsumerMax + " / messages stored per second":
+			if r.Met == nil || *r.Met || !strings.Contains(r.Detail, "drained 1.30 s") {
+				t.Errorf("scenario 6 drained 1.3 s after the load by the polled count: %+v", r)
 			}
 		}
 	}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -116,4 +118,30 @@ func (s *loadStore) Agents(ctx context.Context) ([]loadtest.StoredAgent, error) 
 		out[i] = loadtest.StoredAgent(a)
 	}
 	return out, err
+}
+
+// watchCommits starts the store's commit watch when it is the SQL store,
+// before the run, and reports whether it listens; when it cannot, the run
+// goes on without measuring the assignment latency.
+func watchCommits(st loadtest.Store, stdout io.Writer) bool {
+	ls, ok := st.(*loadStore)
+	if !ok {
+		return false
+	}
+	if err := ls.watchCommits(slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
+		fmt.Fprintf(stdout, "verify: %v: the assignment latency will not be measured\n", err)
+		return false
+	}
+	return true
+}
+
+// keepHeard keeps, in a verification run again later (v), the assignment
+// latency the run's own verification measured (old, nil: none): it is
+// measured only from the commits heard while the run was sent, which a
+// later verification cannot hear.
+func keepHeard(old, v *loadtest.VerifyResult) *loadtest.VerifyResult {
+	if old != nil && v.Assignment.Count == 0 && v.AssignmentUnheard == 0 {
+		v.Assignment, v.AssignmentUnheard = old.Assignment, old.AssignmentUnheard
+	}
+	return v
 }

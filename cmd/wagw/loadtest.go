@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -442,14 +441,7 @@ func (f *ltFlags) send(ctx context.Context, command string, src loadtest.Source,
 		return err
 	}
 	defer closeStore()
-	heard := false
-	if ls, ok := st.(*loadStore); ok {
-		if werr := ls.watchCommits(slog.New(slog.NewTextHandler(os.Stderr, nil))); werr != nil {
-			fmt.Fprintf(stdout, "verify: %v: the assignment latency will not be measured\n", werr)
-		} else {
-			heard = true
-		}
-	}
+	heard := watchCommits(st, stdout)
 	rep := &loadtest.Report{Name: f.name, Command: command, CreatedAt: time.Now(), Host: loadtest.ThisHost(), Settings: f.settings}
 	var base loadtest.Baseline
 	cfg := loadtest.RunConfig{URL: target, AllowRemote: f.allowRemote, Secret: secret, Closed: f.closed,
@@ -668,17 +660,6 @@ func loadtestVerify(ctx context.Context, args []string, getenv func(string) stri
 	rep.Verify = keepHeard(rep.Verify, v)
 	rep.Notes = slices.DeleteFunc(rep.Notes, func(n string) bool { return n == noteNotVerified })
 	return finishReport(rep, f.out, stdout, nil)
-}
-
-// keepHeard keeps, in a verification run again later (v), the assignment
-// latency the run's own verification measured (old, nil: none): it is
-// measured only from the commits heard while the run was sent, which a
-// later verification cannot hear.
-func keepHeard(old, v *loadtest.VerifyResult) *loadtest.VerifyResult {
-	if old != nil && v.Assignment.Count == 0 && v.AssignmentUnheard == 0 {
-		v.Assignment, v.AssignmentUnheard = old.Assignment, old.AssignmentUnheard
-	}
-	return v
 }
 
 // mergeRun keeps the summary a run measured live (polled drain and lag)

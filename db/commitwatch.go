@@ -67,13 +67,15 @@ func WatchCommits(cfg Config, conn *sqlx.DB, log *slog.Logger) (*CommitWatch, er
 }
 
 func (w *CommitWatch) run() {
+	ping := time.NewTicker(listenPing)
+	defer ping.Stop()
 	for {
 		select {
 		case <-w.done:
 			return
 		case n := <-w.l.Notify:
 			w.note(n, time.Now())
-		case <-time.After(90 * time.Second):
+		case <-ping.C:
 			go w.l.Ping()
 		}
 	}

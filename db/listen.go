@@ -18,6 +18,11 @@ import (
 // announce committed changes as "<kind>:<id>" (see ParseChange).
 const ChangesChannel = "wagw_changes"
 
+// listenPing is how often a listener pings its connection, so that a
+// connection lost without a word is found (a ticker: a timer made for
+// every notification cost the busy listeners one allocation each).
+const listenPing = 90 * time.Second
+
 // listen opens a listener on channel with its own connection to dsn; it
 // reconnects by itself and logs (as what) when it loses the connection
 // and when it has it again, not every attempt in between.
@@ -55,12 +60,14 @@ func Listen(dsn, channel string, log *slog.Logger) (<-chan struct{}, func(), err
 	wake := make(chan struct{}, 1)
 	done := make(chan struct{})
 	go func() {
+		ping := time.NewTicker(listenPing)
+		defer ping.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-l.Notify: // nil after a reconnect: wake up anyway
-			case <-time.After(90 * time.Second):
+			case <-ping.C:
 				go l.Ping()
 				continue
 			}
@@ -87,6 +94,8 @@ func ListenChanges(dsn string, log *slog.Logger) (<-chan assigner.Change, func()
 	done := make(chan struct{})
 	go func() {
 		defer close(out)
+		ping := time.NewTicker(listenPing)
+		defer ping.Stop()
 		for {
 			var ch assigner.Change
 			select {
@@ -101,7 +110,7 @@ func ListenChanges(dsn string, log *slog.Logger) (<-chan assigner.Change, func()
 					log.Warn("changes listener: a notification it does not understand", "payload", n.Extra)
 					continue
 				}
-			case <-time.After(90 * time.Second):
+			case <-ping.C:
 				go l.Ping()
 				continue
 			}

@@ -210,7 +210,7 @@ func TestLoadtestRunnerDrainAndReport(t *testing.T) {
 	}
 	rep := &Report{Name: "unit", Command: "test", CreatedAt: time.Now(), Host: ThisHost(), Run: res,
 		Verify: &VerifyResult{Source: "fake", Passed: true, Checks: []Check{{Name: "x", OK: true, Detail: "fine"}},
-			Spread: []AgentCount{{ID: 1, Name: "Ana <b>", Conversations: 3}}, Timeline: []VerifySecond{{T: 0, Count: 1, E2EP50: 1, E2EP99: 2, Acked: 5, Stored: 4}}}}
+			Spread: []AgentCount{{ID: 1, Name: "Ana <b>", Conversations: 3}}, AssignmentUnheard: 7, Timeline: []VerifySecond{{T: 0, Count: 1, E2EP50: 1, E2EP99: 2, Acked: 5, Stored: 4}}}}
 	dir := t.TempDir()
 	if err := rep.WriteFiles(dir); err != nil {
 		t.Fatal(err)
@@ -218,6 +218,9 @@ func TestLoadtestRunnerDrainAndReport(t *testing.T) {
 	page, _ := os.ReadFile(filepath.Join(dir, ReportHTML))
 	if bytes.Count(page, []byte("<svg")) < 4 || bytes.Contains(page, []byte("Ana <b>")) || !bytes.Contains(page, []byte("PASSED")) {
 		t.Fatalf("report.html: %d charts, escaped %v", bytes.Count(page, []byte("<svg")), !bytes.Contains(page, []byte("Ana <b>")))
+	}
+	if !bytes.Contains(page, []byte(`assignment commits not heard</th><td class="num">7<`)) {
+		t.Fatal("report.html does not show the conversations whose assignment commit was not heard")
 	}
 	var buf bytes.Buffer
 	if err := WriteSentLog(&buf, res, &Baseline{MessageID: 7}); err != nil {

@@ -81,3 +81,7 @@ func ArrayParams(ss []string, ns []sql.NullString, is []sql.NullInt64) (t, n, i 
 
 // NextSyncToken is the payload w's next Sync will send.
 func NextSyncToken(w *CommitWatch) string { return w.token(w.seq.Load() + 1) }
+
+// SQLWroteRules is the check a batch with messages in existing
+// conversations makes once (messageRules).
+const SQLWroteRules = sqlWroteRules

@@ -82,6 +82,8 @@ func ArrayParams(ss []string, ns []sql.NullString, is []sql.NullInt64) (t, n, i 
 // NextSyncToken is the payload w's next Sync will send.
 func NextSyncToken(w *CommitWatch) string { return w.token(w.seq.Load() + 1) }
 
-// SQLWroteRules is the check a batch with messages in existing
-// conversations makes once (messageRules).
-const SQLWroteRules = sqlWroteRules
+// ExplainWroteRules explains (analyzed, as JSON) the check a batch with
+// messages in existing conversations makes once (messageRules).
+func (s *Store) ExplainWroteRules(ctx context.Context) (string, error) {
+	return s.explain(ctx, `SET LOCAL enable_sort = on`, sqlWroteRules)
+}

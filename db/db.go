@@ -93,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 	conn := sqlx.NewDb(sql.OpenDB(c), "postgres")
 	conn.SetMaxOpenConns(cfg.MaxOpenConns)
 	conn.SetMaxIdleConns(cfg.MaxOpenConns)
-	conn.SetConnMaxIdleTime(5 * time.Minute)
+	conn.SetConnMaxIdleTime(IdleTimeout)
 	err = whileBusy(ctx, func() error {
 		pctx, cancel := context.WithTimeout(ctx, cfg.PingTimeout)
 		defer cancel()

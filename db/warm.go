@@ -55,3 +55,33 @@ func Warm(ctx context.Context, conn *sqlx.DB, n int) (int, error) {
 // empty read of every table of the schema, each planned on its own.
 const sqlWarmQuery = `SELECT COALESCE(string_agg(format('(SELECT 1 FROM %I.%I LIMIT 0)', schemaname, tablename), ' UNION ALL '), 'SELECT 1')
 	FROM pg_tables WHERE schemaname = current_schema()`
+
+// IdleTimeout is how long a connection of the pool Open returns may stay
+// idle before the pool closes it.
+const IdleTimeout = 5 * time.Minute
+
+// KeepWarm runs Warm every interval until ctx ends, for as many of the n
+// connections as are not in use at that moment, so that a quiet spell
+// longer than the pool's idle timeout closes only the connections beyond
+// n: without it, such a spell closes every connection Warm opened, and
+// the first burst after it is served by new backends, each slow at first
+// (Warm). The pool hands out the connection idle the shortest time first,
+// so the ones Warm holds are the ones kept. Failures are left to the next
+// round: a Postgres that is away is reported by the statements that need
+// it.
+func KeepWarm(ctx context.Context, conn *sqlx.DB, n int, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if idle := n - conn.Stats().InUse; idle > 0 {
+			// not cut off by ctx: a statement cancelled midway costs
+			// its connection
+			Warm(context.WithoutCancel(ctx), conn, idle)
+		}
+	}
+}

@@ -149,7 +149,8 @@ const consumerGroup = "wagw"
 // warmConns is how many connections of the pool are opened and warmed at
 // start (db.Warm): one per consumer worker, whose transactions a burst
 // waits on, and four for the relay, the timers, the queue drainer and the
-// API. The rest of the pool opens when needed.
+// API; as many are kept open and warm through quiet spells
+// (db.KeepWarm). The rest of the pool opens when needed.
 func (p *process) warmConns() int {
 	n := 4
 	if p.runs("consumer") {
@@ -170,14 +171,25 @@ func (p *process) startDatabase(ctx context.Context) (func(context.Context) erro
 			return nil, err
 		}
 	}
-	if n, err := db.Warm(ctx, conn, p.warmConns()); err != nil {
+	warm := p.warmConns()
+	if n, err := db.Warm(ctx, conn, warm); err != nil {
 		p.log.Warn("database: could not warm every connection of the pool; the first requests open the rest", "warmed", n, "err", err)
 	}
 	p.store = db.NewStore(conn)
 	p.store.Instrument(assignmentHistogram(p.reg))
 	p.store.InstrumentSLA(slaBreachCounter(p.reg))
 	p.store.SetRules(db.Rules{PresenceTimeout: p.cfg.PresenceTimeout})
-	return func(context.Context) error { return conn.Close() }, nil
+	kctx, stopWarm := context.WithCancel(context.WithoutCancel(ctx))
+	warming := make(chan struct{})
+	go func() { // a quiet night does not leave the morning's first burst to cold backends
+		defer close(warming)
+		db.KeepWarm(kctx, conn, warm, db.IdleTimeout/2)
+	}()
+	return func(context.Context) error {
+		stopWarm()
+		<-warming
+		return conn.Close()
+	}, nil
 }
 
 func (p *process) startProducer(context.Context) (func(context.Context) error, error) {

@@ -81,7 +81,7 @@ type ConnLimits struct {
 // LimitConnections returns ln with at most lim.Max connections open at
 // once; wagw_http_connections counts them, wagw_http_connections_refused_total
 // those answered 503 for want of room and wagw_http_connections_evicted_total
-// the silent or stalled ones closed to make room (ConnLimits.IdleEvict,
+// the silent or stalled ones answered 503 and closed to make room (ConnLimits.IdleEvict,
 // ConnLimits.StalledEvict).
 func LimitConnections(ln net.Listener, lim ConnLimits, reg prometheus.Registerer) net.Listener {
 	if lim.Max <= 0 {
@@ -93,7 +93,7 @@ func LimitConnections(ln net.Listener, lim ConnLimits, reg prometheus.Registerer
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_http_connections_refused_total",
 			Help: "HTTP connections answered 503 with Retry-After at once because WAGW_HTTP_MAX_CONNS were open."}),
 		evicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "wagw_http_connections_evicted_total",
-			Help: "HTTP connections that had sent nothing, or whose request had stalled arriving, closed to make room for a new one while WAGW_HTTP_MAX_CONNS were open."}),
+			Help: "HTTP connections that had sent nothing, or whose request had stalled arriving, answered 503 with Retry-After and closed to make room for a new one while WAGW_HTTP_MAX_CONNS were open."}),
 		all: make(map[*limitedConn]struct{})}
 	if reg != nil {
 		reg.MustRegister(l.open, l.refused, l.evicted)
@@ -158,9 +158,9 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 	}
 }
 
-// evict closes the oldest silent connection, when it is IdleEvict old,
-// or else the most stalled one (StalledEvict), and gives its slot to the
-// caller.
+// evict takes the oldest silent connection, when it is IdleEvict old,
+// or else the most stalled one (StalledEvict): it answers that one 503
+// and closes it (answerTaken), and gives its slot to the caller.
 func (l *connLimiter) evict() bool {
 	if l.lim.IdleEvict <= 0 && l.lim.StalledEvict <= 0 {
 		return false
@@ -185,9 +185,11 @@ func (l *connLimiter) evict() bool {
 	l.mu.Unlock()
 	handed := false
 	victim.once.Do(func() { handed = true }) // its Close gives no slot back
-	_ = victim.Conn.Close()
 	l.evicted.Inc()
 	if handed {
+		answered := make(chan struct{})
+		victim.taken.Store(&answered)
+		go l.answerTaken(victim, answered) // the next Accept does not wait for it
 		return true
 	}
 	select { // it closed meanwhile and gave its slot back: take one
@@ -292,21 +294,48 @@ func (l *connLimiter) spoke(c *limitedConn) {
 	l.mu.Unlock()
 }
 
-// refuse answers c 503 and closes it. Closing a socket with unread bytes
-// resets it, and a client may then lose the answer, so c's write side is
-// shut first and, while fewer than refusedDrains are, what the client
-// sends is read and dropped until it closes (at most refusedReadMax
-// bytes, refusedLinger).
+// refuse answers c, a connection beyond the cap, 503 and closes it.
 func (l *connLimiter) refuse(c net.Conn) {
-	deadline := time.Now().Add(refusedLinger)
-	_ = c.SetDeadline(deadline)
-	if _, err := io.WriteString(c, refusedAnswer); err != nil {
-		c.Close()
+	if answer(c) {
+		l.linger(c)
 		return
+	}
+	c.Close()
+}
+
+// answerTaken answers c, whose slot a new connection took, 503 as if it
+// had been refused, so that its client, perhaps about to send its
+// request, is told to come back rather than reset. The server's Read
+// under way on c then fails (c is taken), the server closes c, and c's
+// Close waits for answered and lingers (linger).
+func (l *connLimiter) answerTaken(c *limitedConn, answered chan struct{}) {
+	defer close(answered)
+	if !answer(c.Conn) {
+		c.Conn.Close()
+		return
+	}
+	_ = c.Conn.SetReadDeadline(time.Now()) // the server's Read returns
+}
+
+// answer writes the 503 to c, on which nothing was written, and shuts c's
+// write side; it reports whether it could.
+func answer(c net.Conn) bool {
+	_ = c.SetWriteDeadline(time.Now().Add(refusedLinger))
+	if _, err := io.WriteString(c, refusedAnswer); err != nil {
+		return false
 	}
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
+	return true
+}
+
+// linger closes c, answered: closing a socket with unread bytes resets
+// it, and a client may then lose the answer, so while fewer than
+// refusedDrains are, what the client sends is read and dropped until it
+// closes (at most refusedReadMax bytes, refusedLinger).
+func (l *connLimiter) linger(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(refusedLinger))
 	select {
 	case l.drains <- struct{}{}:
 		go func() {
@@ -338,6 +367,10 @@ type limitedConn struct {
 	// is silent, so that a Read under way when it is taken fails rather
 	// than hand the server bytes of a connection it no longer holds.
 	state atomic.Int32
+	// taken, once its slot was taken for a new connection, is closed
+	// when its 503 is written (answerTaken); lingered closes it once.
+	taken    atomic.Pointer[chan struct{}]
+	lingered sync.Once
 	// guarded by l.mu
 	elem  *list.Element // in l.silent
 	since time.Time     // its accept
@@ -420,7 +453,13 @@ func (c *limitedConn) Write(p []byte) (int, error) {
 
 func (c *limitedConn) Close() error {
 	c.l.closed(c)
-	err := c.Conn.Close()
+	var err error
+	if answered := c.taken.Load(); answered != nil {
+		<-*answered
+		c.lingered.Do(func() { c.l.linger(c.Conn) })
+	} else {
+		err = c.Conn.Close()
+	}
 	c.once.Do(func() {
 		<-c.l.slots
 		c.l.open.Dec()

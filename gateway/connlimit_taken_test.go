@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -10,17 +11,24 @@ import (
 // and returns it even once the connection is closed: the bytes had
 // arrived, and the read returned them, just as the connection was closed.
 type lateConn struct {
-	net.Conn // nil: only what is below is called
-	data     chan []byte
+	net.Conn             // nil: only what is below is called
+	data     chan []byte // closed: the client closed
 	closed   chan struct{}
+	written  chan string
 }
 
 func newLateConn() *lateConn {
-	return &lateConn{data: make(chan []byte, 1), closed: make(chan struct{})}
+	return &lateConn{data: make(chan []byte, 1), closed: make(chan struct{}), written: make(chan string, 1)}
 }
 
-func (c *lateConn) Read(p []byte) (int, error)       { return copy(p, <-c.data), nil }
-func (c *lateConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c *lateConn) Read(p []byte) (int, error) {
+	b, ok := <-c.data
+	if !ok {
+		return 0, io.EOF
+	}
+	return copy(p, b), nil
+}
+func (c *lateConn) Write(p []byte) (int, error)      { c.written <- string(p); return len(p), nil }
 func (c *lateConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *lateConn) SetWriteDeadline(time.Time) error { return nil }
 func (c *lateConn) SetDeadline(time.Time) error      { return nil }
@@ -45,8 +53,9 @@ type connsListener struct {
 func (l connsListener) Accept() (net.Conn, error) { return <-l.conns, nil }
 
 // TestTakenConnectionReadsNoMore: a connection whose slot a new one takes
-// while it waits in Read is closed, and what that Read then returns (its
-// client's bytes arrived as it was taken) is not handed to the server:
+// while it waits in Read is answered 503 and closed, and what that Read
+// then returns (its client's bytes arrived as it was taken) is not handed
+// to the server:
 // the Read fails, so the server never serves a request on a connection it
 // no longer holds (whose answer the client could never get, while what
 // the request does would be done). For a silent connection (IdleEvict)
@@ -90,12 +99,26 @@ func TestTakenConnectionReadsNoMore(t *testing.T) {
 			if _, err := l.Accept(); err != nil {
 				t.Fatal(err)
 			}
-			if !victim.isClosed() {
-				t.Fatal("the new connection did not take the waiting one's slot")
+			select {
+			case w := <-victim.written:
+				if w != refusedAnswer {
+					t.Fatalf("the taken connection was written %q, want the 503 of a refused one", w)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the new connection did not take the waiting one's slot: it was not answered")
 			}
 			victim.data <- []byte("Host: wagw\r\n\r\n")
 			if r := <-got; r.err == nil {
 				t.Errorf("the Read of a connection taken while it waited: %d bytes and no error, want it to fail", r.n)
+			}
+			closed := make(chan error, 1)
+			go func() { closed <- c.Close() }() // as the server does when its Read fails
+			close(victim.data)                  // the client closes once answered
+			<-closed
+			for deadline := time.Now().Add(5 * time.Second); !victim.isClosed(); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the taken connection was never closed")
+				}
 			}
 		})
 	}

@@ -132,7 +132,9 @@ func serveLimited(t *testing.T, lim gateway.ConnLimits, routes func(*fiber.App))
 
 // TestLimitConnectionsEvictsSilent: with the cap reached, a new connection
 // takes the slot of the oldest connection that has sent nothing since it
-// was accepted, once that one is IdleEvict old; a connection that has
+// was accepted, once that one is IdleEvict old, and that one is answered
+// 503 with Retry-After, even when its client sends its request after
+// all; a connection that has
 // sent a byte (one kept alive after its answer, one in the middle of a
 // request) is never closed for another, and with no silent one old
 // enough the new one is refused.
@@ -168,10 +170,10 @@ func TestLimitConnectionsEvictsSilent(t *testing.T) {
 		if _, _, code := keptConn(t, addr); code != 200 {
 			t.Fatalf("new connection %d at the cap: %d, want 200 in a silent one's slot", i+1, code)
 		}
-		_ = old.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if n, err := old.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-			t.Errorf("silent connection %d after a new one took its slot: read %d, %v; want it closed (EOF)", i+1, n, err)
+		if i == 1 { // its client sends its request at last: it reads the answer, not a reset
+			io.WriteString(old, "POST /echo HTTP/1.1\r\nHost: wagw\r\nContent-Length: 32768\r\n\r\n"+strings.Repeat("x", 32<<10))
 		}
+		takenAnswer(t, fmt.Sprintf("silent connection %d after a new one took its slot", i+1), old, bufio.NewReader(old))
 	}
 	// Left: the kept one, idle for over IdleEvict, the one mid-request
 	// and the two new ones: no room.
@@ -248,10 +250,7 @@ func TestLimitConnectionsEvictsStalled(t *testing.T) {
 		if _, _, code := keptConn(t, addr); code != 200 {
 			t.Fatalf("new connection %d at the cap: %d, want 200 in a stalled one's slot", i+1, code)
 		}
-		_ = old.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if n, err := old.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-			t.Errorf("stalled connection %d after a new one took its slot: read %d, %v; want it closed (EOF)", i+1, n, err)
-		}
+		takenAnswer(t, fmt.Sprintf("stalled connection %d after a new one took its slot", i+1), old, bufio.NewReader(old))
 		if i == 0 {
 			_ = second.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 			if _, err := second.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -313,15 +312,34 @@ func TestLimitConnectionsEvictsStalledAfterContinue(t *testing.T) {
 	if _, _, code := keptConn(t, addr); code != 200 {
 		t.Fatalf("a new connection at the cap: %d, want 200 in the slot of the request whose body never came", code)
 	}
-	if n, err := askedR.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-		t.Errorf("the request whose body never came after a new connection took its slot: read %d, %v; want it closed (EOF)", n, err)
-	}
+	takenAnswer(t, "the request whose body never came after a new connection took its slot", asked, askedR)
 	io.WriteString(kept, "GET /ping HTTP/1.1\r\nHost: wagw\r\n\r\n")
 	if resp, err := http.ReadResponse(keptR, nil); err != nil || resp.StatusCode != 200 {
 		t.Errorf("the kept-alive connection's next request at the cap: %v %v, want 200", resp, err)
 	}
 	if e := gathered(t, reg, "wagw_http_connections_evicted_total"); e != 1 {
 		t.Errorf("evicted %v, want 1", e)
+	}
+}
+
+// takenAnswer reads, from c (read through r), the whole 503 with
+// Retry-After of a connection whose slot a new one took, and then the
+// end of the connection.
+func takenAnswer(t *testing.T, what string, c net.Conn, r *bufio.Reader) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Errorf("%s: %v; want a 503 with Retry-After", what, err)
+		return
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" ||
+		!strings.Contains(string(got), `"code":"overloaded"`) {
+		t.Errorf("%s: %d Retry-After %q %s %v; want 503 with Retry-After 1", what, resp.StatusCode, resp.Header.Get("Retry-After"), got, err)
+	}
+	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("%s, after its answer: read %d, %v; want it closed (EOF)", what, n, err)
 	}
 }
 

@@ -57,7 +57,7 @@ func TestWarmWithoutAPoolLimit(t *testing.T) {
 func TestKeepWarmOutlastsTheIdleTimeout(t *testing.T) {
 	conn, _ := dbtest.New(t)
 	ctx := context.Background()
-	conn.SetMaxIdleConns(8) // as Open sets it: room for every connection
+	conn.SetMaxIdleConns(8)                         // as Open sets it: room for every connection
 	conn.SetConnMaxIdleTime(300 * time.Millisecond) // the pool's cleaner runs every second at most
 	if n, err := db.Warm(ctx, conn, 3); n != 3 || err != nil {
 		t.Fatalf("Warm(3) = %d, %v", n, err)

@@ -44,9 +44,12 @@ const (
 		WHERE ca.conversation_id = ANY($1) AND c.status = 'open' AND t.reassign_on_away AND ca.source IN ('round_robin', 'least_open')
 			AND (a.presence <> 'online' OR a.heartbeat_at IS NULL OR a.heartbeat_at < $3::timestamptz)
 		GROUP BY ca.conversation_id` + sqlAwayMerge
-	sqlWroteRules = `SELECT EXISTS (SELECT 1 FROM teams WHERE reassign_on_away),
+	// sqlWroteRulesCols are wroteRules's columns; the batch's first
+	// inbox check reads them too (sqlInboxKnown), saving a round trip.
+	sqlWroteRulesCols = `EXISTS (SELECT 1 FROM teams WHERE reassign_on_away),
 		EXISTS (SELECT 1 FROM conversation_timers WHERE kind = 'snooze'),
 		EXISTS (SELECT 1 FROM inboxes WHERE auto_resolve_after_seconds IS NOT NULL)`
+	sqlWroteRules = `SELECT ` + sqlWroteRulesCols
 	// sqlSnoozeEndsNow moves the snooze deadlines of conversations $1 to $2.
 	sqlSnoozeEndsNow = `UPDATE conversation_timers SET due_at = $2::timestamptz
 		WHERE kind = 'snooze' AND conversation_id = ANY($1) AND due_at > $2::timestamptz`
@@ -132,7 +135,8 @@ func (b *batch) armAway(ctx context.Context, convIDs []int64) error {
 // snoozed, some inbox auto-resolves.
 type wroteRules struct{ away, snooze, quiet bool }
 
-// messageRules reads, once per batch, which rules a message may start.
+// messageRules reads, once per batch, which rules a message may start
+// (unless the batch's first inbox check read them: inbox).
 func (b *batch) messageRules(ctx context.Context) (*wroteRules, error) {
 	if b.wrote == nil {
 		w := &wroteRules{}

@@ -211,3 +211,41 @@ func TestCommandContactsAreReadWithTheBatch(t *testing.T) {
 		t.Errorf("%d of 3 commands set the owners (%v)", owned, err)
 	}
 }
+
+// A batch of messages reads which rules a message may start (the away
+// rule, snoozes, auto-resolve) with its inbox's row, not in a statement
+// of its own, and still ends the snooze of a conversation its contact
+// writes in.
+func TestMessageRulesAreReadWithTheInbox(t *testing.T) {
+	store, conn, counter, now := countedRoundRobin(t)
+	ctx := context.Background()
+	first := []event.Envelope{textMessage("wamid.mr1", "4918200001", now), textMessage("wamid.mr2", "4918200002", now)}
+	out, err := store.ApplyOutcomes(ctx, first, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := out[0].ConversationID
+	due := now.Add(time.Hour)
+	if _, err := conn.Exec(`INSERT INTO conversation_timers (conversation_id, kind, due_at) VALUES ($1, 'snooze', $2)`, conv, due); err != nil {
+		t.Fatal(err)
+	}
+	counter.Reset()
+	later := now.Add(time.Minute)
+	batch := []event.Envelope{textMessage("wamid.mr3", "4918200001", later), textMessage("wamid.mr4", "4918200002", later)}
+	if err := store.Apply(ctx, batch, later); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range counter.Shapes() {
+		if strings.HasPrefix(s.SQL, "SELECT EXISTS (SELECT 1 FROM teams WHERE reassign_on_away)") {
+			counter.Print(os.Stdout, 1)
+			t.Errorf("the batch read the message rules in a statement of their own (%d times)", s.Count)
+		}
+	}
+	var moved time.Time
+	if err := conn.Get(&moved, `SELECT due_at FROM conversation_timers WHERE conversation_id = $1 AND kind = 'snooze'`, conv); err != nil {
+		t.Fatal(err)
+	}
+	if !moved.Before(due) {
+		t.Errorf("the snooze's deadline is %v after the contact wrote, want it moved to the batch's time %v", moved, later)
+	}
+}

@@ -117,19 +117,25 @@ func scanInbox(row interface{ Scan(...any) error }) (assigner.Inbox, error) {
 	return in, nil
 }
 
-// inboxSettings reads an inbox's settings once per batch.
+// inboxSettings reads an inbox's settings once per batch (unless the
+// batch's inbox check read them: inbox).
 func (b *batch) inboxSettings(ctx context.Context, pnid string) (assigner.Inbox, error) {
 	if in, ok := b.settings[pnid]; ok {
 		return in, nil
 	}
 	in, err := scanInbox(b.tx.QueryRowContext(ctx, sqlInboxSettings, pnid))
 	if err == nil {
-		if b.settings == nil {
-			b.settings = map[string]assigner.Inbox{}
-		}
-		b.settings[pnid] = in
+		b.cacheSettings(in)
 	}
 	return in, err
+}
+
+// cacheSettings keeps an inbox's settings for the rest of the batch.
+func (b *batch) cacheSettings(in assigner.Inbox) {
+	if b.settings == nil {
+		b.settings = map[string]assigner.Inbox{}
+	}
+	b.settings[in.PhoneNumberID] = in
 }
 
 const sqlAgentsByID = `SELECT id, name, role, active, capacity, presence, COALESCE(heartbeat_at, 'epoch'), open_count

@@ -249,3 +249,38 @@ func TestMessageRulesAreReadWithTheInbox(t *testing.T) {
 		t.Errorf("the snooze's deadline is %v after the contact wrote, want it moved to the batch's time %v", moved, later)
 	}
 }
+
+// A batch that opens conversations reads its inbox's settings with the
+// inbox's row, not in a statement of their own, and its openings follow
+// them (round robin, the welcome message).
+func TestInboxSettingsAreReadWithTheInbox(t *testing.T) {
+	store, conn, counter, now := countedRoundRobin(t)
+	ctx := context.Background()
+	if err := store.Apply(ctx, []event.Envelope{textMessage("wamid.is0", "4918300000", now)}, now); err != nil {
+		t.Fatal(err) // the inbox is known from here on
+	}
+	counter.Reset()
+	batch := []event.Envelope{textMessage("wamid.is1", "4918300001", now), textMessage("wamid.is2", "4918300002", now)}
+	out, err := store.ApplyOutcomes(ctx, batch, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range counter.Shapes() {
+		if strings.HasPrefix(s.SQL, "SELECT phone_number_id, name, welcome_message") {
+			counter.Print(os.Stdout, 1)
+			t.Errorf("the batch read its inbox's settings in a statement of their own (%d times)", s.Count)
+		}
+	}
+	for i, o := range out {
+		var assignees, welcomes int
+		if err := conn.Get(&assignees, `SELECT count(*) FROM conversation_assignees WHERE conversation_id = $1 AND source = 'round_robin'`, o.ConversationID); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.Get(&welcomes, `SELECT count(*) FROM outbox WHERE conversation_id = $1 AND kind = 'welcome'`, o.ConversationID); err != nil {
+			t.Fatal(err)
+		}
+		if !o.Opened || assignees != 1 || welcomes != 1 {
+			t.Errorf("message %d: opened %v, %d round-robin assignees, %d welcomes; want an opening with one of each", i, o.Opened, assignees, welcomes)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -53,9 +54,15 @@ func (e *EventError) PoisonIndex() int { return e.Index }
 
 const (
 	// sqlInboxKnown reads a number's row (known: it has one) and, with
-	// it, which rules a message may start (messageRules).
+	// it, its settings (inboxSettings) and which rules a message may
+	// start (messageRules).
 	sqlInboxKnown = `SELECT i.phone_number_id IS NOT NULL, COALESCE(i.display_phone_number, ''), COALESCE(i.waba_id, ''), ` +
-		sqlWroteRulesCols + ` FROM (SELECT 1) one LEFT JOIN inboxes i ON i.phone_number_id = $1`
+		sqlInboxJoinedSettings + `, ` + sqlWroteRulesCols + ` FROM (SELECT 1) one LEFT JOIN inboxes i ON i.phone_number_id = $1`
+	// sqlInboxJoinedSettings are sqlInboxSettings's columns, in
+	// scanInbox's order, of the row i, which may be missing.
+	sqlInboxJoinedSettings = `COALESCE(i.phone_number_id, $1), COALESCE(i.name, ''), COALESCE(i.welcome_message, ''),
+		COALESCE(i.first_responder_becomes_owner, false), i.routing, i.default_assign, i.fallback_agent_id,
+		i.auto_resolve_after_seconds, COALESCE(i.closing_message, ''), i.sticky_days, i.first_response_sla_seconds, i.business_hours`
 	sqlInboxInsert = `INSERT INTO inboxes (phone_number_id, display_phone_number, waba_id) VALUES ($1, $2, $3)
 		ON CONFLICT DO NOTHING`
 	// sqlInboxUpdate skips a row another transaction holds: that one is
@@ -70,9 +77,11 @@ const (
 // inbox records a business number the first time it is seen, and the
 // metadata its webhooks carry when they change. It reads before it
 // writes: an upsert would lock the inbox row until commit and serialise
-// every consumer transaction of that number. The batch's first check
-// also reads which rules a message may start (messageRules): one round
-// trip fewer for every batch of messages.
+// every consumer transaction of that number. The check also reads the
+// number's settings, which the batch's openings read (inboxSettings), and
+// the batch's first check which rules a message may start
+// (messageRules): two round trips fewer for a batch that opens
+// conversations.
 func (b *batch) inbox(ctx context.Context, e *event.Envelope) error {
 	if e.PhoneNumberID == "" || b.inboxes[e.PhoneNumberID] {
 		return nil
@@ -80,7 +89,14 @@ func (b *batch) inbox(ctx context.Context, e *event.Envelope) error {
 	var known bool
 	var display, waba string
 	w := &wroteRules{}
-	err := b.tx.QueryRowContext(ctx, sqlInboxKnown, e.PhoneNumberID).Scan(&known, &display, &waba, &w.away, &w.snooze, &w.quiet)
+	row := &inboxCheckRow{row: b.tx.QueryRowContext(ctx, sqlInboxKnown, e.PhoneNumberID),
+		before: []any{&known, &display, &waba}, after: []any{&w.away, &w.snooze, &w.quiet}}
+	in, err := scanInbox(row)
+	if row.err == nil && err != nil { // settings it cannot decode: inboxSettings says so if they are needed
+		err = nil
+	} else if err == nil && known {
+		b.cacheSettings(in)
+	}
 	if err == nil && b.wrote == nil {
 		b.wrote = w
 	}
@@ -95,6 +111,19 @@ func (b *batch) inbox(ctx context.Context, e *event.Envelope) error {
 	}
 	b.inboxes[e.PhoneNumberID] = true
 	return nil
+}
+
+// inboxCheckRow is sqlInboxKnown's row as scanInbox reads it: the
+// columns before and after the settings go to before and after.
+type inboxCheckRow struct {
+	row           *sql.Row
+	before, after []any
+	err           error // the row's own Scan's
+}
+
+func (r *inboxCheckRow) Scan(dest ...any) error {
+	r.err = r.row.Scan(append(append(append([]any{}, r.before...), dest...), r.after...)...)
+	return r.err
 }
 
 const sqlProcessed = `INSERT INTO processed_events (event_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING`

@@ -136,8 +136,12 @@ func TestFetchesAskTheBrokerToWaitTheFetchWait(t *testing.T) {
 		go func() { done <- c.Run(ctx) }()
 		select {
 		case r := <-asked:
-			// Less a millisecond: the time kafka-go takes to send it.
-			if r.MaxWaitMillis < tc.ms-1 || r.MaxWaitMillis > tc.ms || r.MinBytes != tc.minBytes {
+			// kafka-go asks for what is left of the wait when it sends the
+			// request: less the time it took to get there, 3 ms once on a
+			// busy machine. Up to 10 ms less (4 of the 5 ms case) still
+			// tells each case from the others.
+			slack := min(tc.ms*4/5, 10)
+			if r.MaxWaitMillis < tc.ms-slack || r.MaxWaitMillis > tc.ms || r.MinBytes != tc.minBytes {
 				t.Errorf("FetchWait %v: a fetch asked the broker to wait %d ms for %d bytes, want %d ms for %d",
 					tc.wait, r.MaxWaitMillis, r.MinBytes, tc.ms, tc.minBytes)
 			}

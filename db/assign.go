@@ -87,10 +87,15 @@ func (b *batch) lockConversation(ctx context.Context, id int64) (convState, erro
 	return c, rows.Err()
 }
 
-const sqlInboxSettings = `SELECT phone_number_id, name, welcome_message, first_responder_becomes_owner,
-	routing, default_assign, fallback_agent_id, auto_resolve_after_seconds, closing_message, sticky_days,
-	first_response_sla_seconds, business_hours
-	FROM inboxes WHERE phone_number_id = $1`
+const (
+	sqlInboxSettings = `SELECT ` + sqlInboxCols + ` FROM inboxes WHERE phone_number_id = $1`
+	// sqlInboxJoinedSettings are sqlInboxCols of the row i, which may be
+	// missing (sqlInboxKnown): those that are never NULL have a default
+	// (TestInboxColumnListsAgree).
+	sqlInboxJoinedSettings = `COALESCE(i.phone_number_id, $1), COALESCE(i.name, ''), COALESCE(i.welcome_message, ''),
+		COALESCE(i.first_responder_becomes_owner, false), i.routing, i.default_assign, i.fallback_agent_id,
+		i.auto_resolve_after_seconds, COALESCE(i.closing_message, ''), i.sticky_days, i.first_response_sla_seconds, i.business_hours`
+)
 
 func scanInbox(row interface{ Scan(...any) error }) (assigner.Inbox, error) {
 	var in assigner.Inbox

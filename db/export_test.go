@@ -87,3 +87,7 @@ func NextSyncToken(w *CommitWatch) string { return w.token(w.seq.Load() + 1) }
 func (s *Store) ExplainWroteRules(ctx context.Context) (string, error) {
 	return s.explain(ctx, `SET LOCAL enable_sort = on`, sqlWroteRules)
 }
+
+// InboxColumnLists are the inbox's settings columns as the admin API and
+// the batch read them, and as the batch's inbox check reads them.
+var InboxColumnLists = [2]string{sqlInboxCols, sqlInboxJoinedSettings}

@@ -2,9 +2,12 @@ package db_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/wagw/wagw/db"
 	"github.com/wagw/wagw/event"
 )
 
@@ -45,5 +48,26 @@ func TestInboxMetadataDoesNotWaitForTheRow(t *testing.T) {
 	f.apply(f.message(who{wa: "15551230003"}, "wamid.inbox.3", "hello"))
 	if n := f.count(`SELECT count(*) FROM inboxes WHERE phone_number_id = $1 AND display_phone_number = $2`, applyInbox, display); n != 1 {
 		t.Fatalf("the next batch did not write the number's metadata")
+	}
+}
+
+// The batch's inbox check reads the settings columns the other reads of
+// an inbox read, in the same order (it wraps them for a missing row).
+func TestInboxColumnListsAgree(t *testing.T) {
+	names := func(list string) []string {
+		var out []string
+		for _, col := range strings.Split(list, ",") {
+			col = strings.TrimSpace(col)
+			col = strings.TrimPrefix(col, "COALESCE(")
+			col = strings.TrimPrefix(col, "i.")
+			if col != "" && !strings.HasPrefix(col, "$") && !strings.HasPrefix(col, "'") && col != "false)" {
+				out = append(out, col)
+			}
+		}
+		return out
+	}
+	plain, joined := names(db.InboxColumnLists[0]), names(db.InboxColumnLists[1])
+	if !slices.Equal(plain, joined) {
+		t.Errorf("the inbox check reads %v, the other reads %v", joined, plain)
 	}
 }

@@ -58,11 +58,6 @@ const (
 	// start (messageRules).
 	sqlInboxKnown = `SELECT i.phone_number_id IS NOT NULL, COALESCE(i.display_phone_number, ''), COALESCE(i.waba_id, ''), ` +
 		sqlInboxJoinedSettings + `, ` + sqlWroteRulesCols + ` FROM (SELECT 1) one LEFT JOIN inboxes i ON i.phone_number_id = $1`
-	// sqlInboxJoinedSettings are sqlInboxSettings's columns, in
-	// scanInbox's order, of the row i, which may be missing.
-	sqlInboxJoinedSettings = `COALESCE(i.phone_number_id, $1), COALESCE(i.name, ''), COALESCE(i.welcome_message, ''),
-		COALESCE(i.first_responder_becomes_owner, false), i.routing, i.default_assign, i.fallback_agent_id,
-		i.auto_resolve_after_seconds, COALESCE(i.closing_message, ''), i.sticky_days, i.first_response_sla_seconds, i.business_hours`
 	sqlInboxInsert = `INSERT INTO inboxes (phone_number_id, display_phone_number, waba_id) VALUES ($1, $2, $3)
 		ON CONFLICT DO NOTHING`
 	// sqlInboxUpdate skips a row another transaction holds: that one is
